@@ -1,0 +1,1 @@
+//! Realm CRD types (filled in by the operator work).

@@ -1,0 +1,482 @@
+//! A throwaway PostgreSQL cluster built from the machine's own server binaries.
+//!
+//! Used by the test suites (each test gets its own database in a per-process cluster),
+//! by `pek local` (the newcomer's one-command federation) and by the operator's
+//! provisioning tests. Nothing is mocked: this is the real server.
+//!
+//! `initdb` refuses to run as root, so when we are root the server runs as the
+//! `postgres` system user (or `nobody`). The postmaster gets a parent-death signal, so
+//! a test process that exits without dropping anything still shuts its cluster down;
+//! data directories left behind by dead processes are swept at the next start.
+
+use std::ffi::CString;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+
+/// Login role that owns every database and runs migrations.
+pub const OWNER_ROLE: &str = "pek_owner";
+/// Login role the services use: not an owner, no BYPASSRLS, so row-level security applies.
+pub const APP_ROLE: &str = "pek_app";
+
+const DIR_PREFIX: &str = "pek-pg-";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalPgError {
+    #[error(
+        "PostgreSQL server binaries (initdb, postgres) not found; install them \
+         (Debian: `apt-get install -y postgresql`) or set PEK_PG_BINDIR"
+    )]
+    BinariesNotFound,
+    #[error("running as root but neither a `postgres` nor a `nobody` user exists to run the server")]
+    NoUnprivilegedUser,
+    #[error("{what} failed: {detail}")]
+    Command { what: String, detail: String },
+    #[error("postgres did not become ready within {0:?}; log: {1}")]
+    NotReady(Duration, String),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Connection strings for one database of the throwaway cluster.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub name: String,
+    /// Owner role: migrations and provisioning.
+    pub owner_url: String,
+    /// Service role: what `pek serve` connects with (RLS applies).
+    pub app_url: String,
+    /// Cluster superuser on this database (test set-up only).
+    pub superuser_url: String,
+}
+
+#[derive(Debug)]
+pub struct LocalPostgres {
+    dir: PathBuf,
+    port: u16,
+    superuser_password: String,
+    role_password: String,
+    child: Option<Child>,
+}
+
+struct RunAs {
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+}
+
+fn random_token(len: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// Finds the directory holding `initdb` and `postgres`.
+pub fn find_bindir() -> Result<PathBuf, LocalPgError> {
+    if let Ok(dir) = std::env::var("PEK_PG_BINDIR") {
+        let dir = PathBuf::from(dir);
+        if dir.join("initdb").is_file() {
+            return Ok(dir);
+        }
+        return Err(LocalPgError::BinariesNotFound);
+    }
+    let mut candidates: Vec<(u32, PathBuf)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
+        for entry in entries.flatten() {
+            let bin = entry.path().join("bin");
+            if let Some(version) = entry
+                .file_name()
+                .to_str()
+                .and_then(|v| v.parse::<u32>().ok())
+            {
+                if bin.join("initdb").is_file() && bin.join("postgres").is_file() {
+                    candidates.push((version, bin));
+                }
+            }
+        }
+    }
+    candidates.sort();
+    if let Some((_, bin)) = candidates.pop() {
+        return Ok(bin);
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("initdb").is_file() {
+            return Ok(dir);
+        }
+    }
+    if let Ok(path) = std::env::var("PATH") {
+        for p in std::env::split_paths(&path) {
+            if p.join("initdb").is_file() && p.join("postgres").is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    Err(LocalPgError::BinariesNotFound)
+}
+
+fn run_as() -> Result<Option<RunAs>, LocalPgError> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(None);
+    }
+    for name in ["postgres", "nobody"] {
+        let cname = CString::new(name).map_err(|_| LocalPgError::NoUnprivilegedUser)?;
+        // SAFETY: getpwnam returns a pointer into static storage or null; we copy the
+        // two integers out immediately and this module only calls it from one thread
+        // at a time (cluster start is serialised by the callers' OnceLock / ownership).
+        let pw = unsafe { libc::getpwnam(cname.as_ptr()) };
+        if !pw.is_null() {
+            let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+            return Ok(Some(RunAs { uid, gid }));
+        }
+    }
+    Err(LocalPgError::NoUnprivilegedUser)
+}
+
+fn command(bin: &Path, who: &Option<RunAs>, parent_death: bool) -> Command {
+    let mut cmd = Command::new(bin);
+    let ids = who.as_ref().map(|w| (w.uid, w.gid));
+    // SAFETY: only async-signal-safe libc calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some((uid, gid)) = ids {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(gid) != 0
+                    || libc::setuid(uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            // Set after the uid change: changing credentials clears the death signal.
+            if parent_death && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+fn pid_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence.
+    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+/// Removes data directories of clusters whose creating process is gone.
+fn sweep_stale(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid_alive(pid) {
+            continue;
+        }
+        // The postmaster may outlive its creator for a moment while it shuts down.
+        let pm_pid = std::fs::read_to_string(entry.path().join("data/postmaster.pid"))
+            .ok()
+            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
+        if pm_pid.is_some_and(pid_alive) {
+            continue;
+        }
+        let _ = std::fs::remove_dir_all(entry.path());
+    }
+}
+
+fn free_port() -> Result<u16, LocalPgError> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn check(what: &str, out: std::process::Output) -> Result<(), LocalPgError> {
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(LocalPgError::Command {
+            what: what.to_string(),
+            detail: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        })
+    }
+}
+
+impl LocalPostgres {
+    /// Starts a new cluster in a fresh temporary directory. Blocking; takes about a
+    /// second. The cluster stops and its directory is removed when this value drops.
+    pub fn start() -> Result<Self, LocalPgError> {
+        Self::start_inner(false)
+    }
+
+    /// One cluster per process, started on first use and stopped when the process
+    /// exits (test binaries never drop statics, so the server gets a parent-death
+    /// signal instead).
+    pub fn shared() -> Result<&'static LocalPostgres, LocalPgError> {
+        static SHARED: OnceLock<Result<LocalPostgres, String>> = OnceLock::new();
+        let result = SHARED.get_or_init(|| {
+            // The death signal fires when the *thread* that forked exits, so fork
+            // from a thread that lives as long as the process.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name("localpg-keeper".into())
+                .spawn(move || {
+                    let _ = tx.send(LocalPostgres::start_inner(true));
+                    loop {
+                        std::thread::park();
+                    }
+                })
+                .map_err(|e| e.to_string())?;
+            rx.recv()
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
+        });
+        result.as_ref().map_err(|e| LocalPgError::Command {
+            what: "starting the shared test cluster".into(),
+            detail: e.clone(),
+        })
+    }
+
+    fn start_inner(parent_death: bool) -> Result<Self, LocalPgError> {
+        let bindir = find_bindir()?;
+        let who = run_as()?;
+        let base = std::env::temp_dir();
+        sweep_stale(&base);
+        let dir = base.join(format!(
+            "{DIR_PREFIX}{}-{}",
+            std::process::id(),
+            random_token(8)
+        ));
+        std::fs::create_dir(&dir)?;
+        let data = dir.join("data");
+        let superuser_password = random_token(24);
+        let role_password = random_token(24);
+        let pwfile = dir.join("pwfile");
+        std::fs::write(&pwfile, &superuser_password)?;
+        if let Some(w) = &who {
+            for p in [&dir, &pwfile] {
+                let c = CString::new(p.as_os_str().as_encoded_bytes()).map_err(|e| {
+                    LocalPgError::Command {
+                        what: "chown".into(),
+                        detail: e.to_string(),
+                    }
+                })?;
+                // SAFETY: valid NUL-terminated path.
+                if unsafe { libc::chown(c.as_ptr(), w.uid, w.gid) } != 0 {
+                    return Err(std::io::Error::last_os_error().into());
+                }
+            }
+        }
+        let mut this = LocalPostgres {
+            dir: dir.clone(),
+            port: 0,
+            superuser_password,
+            role_password,
+            child: None,
+        };
+        let out = command(&bindir.join("initdb"), &who, false)
+            .args(["-D"])
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--no-sync",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .stdin(Stdio::null())
+            .output()?;
+        check("initdb", out)?;
+
+        let log_path = dir.join("postgres.log");
+        let mut last_err = String::new();
+        for _attempt in 0..5 {
+            let port = free_port()?;
+            let log = std::fs::File::create(&log_path)?;
+            if let Some(w) = &who {
+                let c = CString::new(log_path.as_os_str().as_encoded_bytes()).map_err(|e| {
+                    LocalPgError::Command {
+                        what: "chown".into(),
+                        detail: e.to_string(),
+                    }
+                })?;
+                // SAFETY: valid NUL-terminated path.
+                unsafe { libc::chown(c.as_ptr(), w.uid, w.gid) };
+            }
+            let child = command(&bindir.join("postgres"), &who, parent_death)
+                .arg("-D")
+                .arg(&data)
+                .args(["-p", &port.to_string()])
+                .args(["-c", "listen_addresses=127.0.0.1"])
+                .arg("-c")
+                .arg(format!("unix_socket_directories={}", dir.display()))
+                .args(["-c", "fsync=off"])
+                .args(["-c", "synchronous_commit=off"])
+                .args(["-c", "full_page_writes=off"])
+                .args(["-c", "max_connections=300"])
+                .args(["-c", "shared_buffers=128MB"])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()?;
+            this.child = Some(child);
+            this.port = port;
+            match this.wait_ready(&bindir, Duration::from_secs(30)) {
+                Ok(()) => {
+                    this.create_roles(&bindir)?;
+                    return Ok(this);
+                }
+                Err(e) => {
+                    last_err = e.to_string();
+                    this.kill_child();
+                }
+            }
+        }
+        Err(LocalPgError::Command {
+            what: "starting postgres".into(),
+            detail: last_err,
+        })
+    }
+
+    fn wait_ready(&mut self, bindir: &Path, limit: Duration) -> Result<(), LocalPgError> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(LocalPgError::Command {
+                        what: "postgres".into(),
+                        detail: format!("exited with {status}: {}", self.log_tail()),
+                    });
+                }
+            }
+            let ok = Command::new(bindir.join("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(LocalPgError::NotReady(limit, self.log_tail()))
+    }
+
+    fn create_roles(&self, bindir: &Path) -> Result<(), LocalPgError> {
+        let pw = &self.role_password;
+        let sql = format!(
+            "CREATE ROLE {OWNER_ROLE} LOGIN PASSWORD '{pw}'; \
+             CREATE ROLE {APP_ROLE} LOGIN NOBYPASSRLS PASSWORD '{pw}';"
+        );
+        let out = Command::new(bindir.join("psql"))
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-X"])
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", "postgres", "-d", "postgres", "-c", &sql])
+            .env("PGPASSWORD", &self.superuser_password)
+            .stdin(Stdio::null())
+            .output()?;
+        check("creating roles", out)
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    fn kill_child(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGINT is postgres' "fast shutdown".
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Password of the cluster superuser `postgres` (TCP logins need it).
+    pub fn superuser_password(&self) -> &str {
+        &self.superuser_password
+    }
+
+    pub fn superuser_url(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres:{}@127.0.0.1:{}/{}",
+            self.superuser_password, self.port, database
+        )
+    }
+
+    fn role_url(&self, role: &str, database: &str) -> String {
+        format!(
+            "postgres://{role}:{}@127.0.0.1:{}/{database}",
+            self.role_password, self.port
+        )
+    }
+
+    /// Creates database `name` owned by [`OWNER_ROLE`].
+    pub async fn create_database(&self, name: &str) -> Result<Database, LocalPgError> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.superuser_url("postgres")).await?;
+        // Identifiers cannot be bound as parameters; `name` is ours, but quote it anyway.
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        sqlx::query(&format!("CREATE DATABASE {quoted} OWNER {OWNER_ROLE}"))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+        Ok(Database {
+            name: name.to_string(),
+            owner_url: self.role_url(OWNER_ROLE, name),
+            app_url: self.role_url(APP_ROLE, name),
+            superuser_url: self.superuser_url(name),
+        })
+    }
+
+    /// Creates a database with a random name (one per test).
+    pub async fn fresh_database(&self) -> Result<Database, LocalPgError> {
+        self.create_database(&format!("t_{}", random_token(12)))
+            .await
+    }
+}
+
+impl Drop for LocalPostgres {
+    fn drop(&mut self) {
+        self.kill_child();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
