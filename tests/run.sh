@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The project's test command (README "Run the tests"; CI runs exactly this).
+# Installs what the tests need when it is missing, then runs every check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_updated=
+need_pkg() { # need_pkg <probe-command> <debian-package>...
+  local probe=$1; shift
+  if ! eval "$probe" >/dev/null 2>&1; then
+    echo "== installing $* (missing)"
+    if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+  fi
+}
+
+need_pkg 'ls /usr/lib/postgresql/*/bin/initdb' postgresql
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
+for extra in tests/checks/*.sh; do
+  [ -e "$extra" ] || continue
+  echo "== $extra"
+  bash "$extra"
+done
+echo "== all checks passed"
