@@ -1,2 +1,2 @@
 //! PéK instance: hub, worker and BFF in one crate.
-pub mod localpg;
+pub use localpg;

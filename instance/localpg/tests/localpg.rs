@@ -1,4 +1,4 @@
-use pek::localpg::LocalPostgres;
+use localpg::LocalPostgres;
 use sqlx::Connection;
 
 #[tokio::test]
