@@ -1,1 +1,257 @@
-//! Realm CRD types (filled in by the operator work).
+//! The `Realm` custom resource (group `pek.sch.bme.hu`, version `v1alpha1`).
+//!
+//! A Realm is one isolated PéK deployment: the operator gives it its own Postgres database
+//! (an owner role and an app role), a worker Deployment/Service/NetworkPolicy, and registers
+//! it in the hub's realm registry. `crds/realm.yaml` is [`crd_yaml`]'s output; a test fails
+//! when the two drift apart.
+
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// API group of the PéK custom resources.
+pub const GROUP: &str = "pek.sch.bme.hu";
+/// Finalizer the operator puts on every Realm it manages.
+pub const FINALIZER: &str = "realms.pek.sch.bme.hu/cleanup";
+/// The realm id reserved for the hub itself.
+pub const RESERVED_REALM_ID: &str = "hub";
+/// Well-formed realm ids (a DNS-label-like lowercase name).
+pub const REALM_ID_PATTERN: &str = "^[a-z][a-z0-9-]{0,61}[a-z0-9]$";
+
+/// Condition types the operator maintains in `status.conditions`.
+pub mod condition {
+    /// The realm's database and roles exist and the `<name>-db` Secret holds working credentials.
+    pub const DATABASE_READY: &str = "DatabaseReady";
+    /// The worker Deployment has its minimum availability.
+    pub const WORKLOAD_READY: &str = "WorkloadReady";
+    /// The hub's realm registry lists this realm with its current endpoint.
+    pub const REGISTERED: &str = "Registered";
+    /// Everything above holds; the realm serves traffic.
+    pub const READY: &str = "Ready";
+}
+
+/// A PéK realm: an isolated deployment with its own database and worker, registered with the hub.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "pek.sch.bme.hu",
+    version = "v1alpha1",
+    kind = "Realm",
+    plural = "realms",
+    singular = "realm",
+    namespaced,
+    shortname = "rlm",
+    category = "pek",
+    status = "RealmStatus",
+    derive = "PartialEq",
+    doc = "A PéK realm: an isolated deployment with its own Postgres database and worker, registered with the hub. The operator provisions the database (an owner and an app role, credentials in the Secret <name>-db), runs the worker, and keeps the hub's realm registry up to date.",
+    printcolumn(
+        name = "Realm",
+        type_ = "string",
+        description = "Realm id",
+        json_path = ".spec.realmId"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        description = "Whether the realm is ready",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        description = "Why the realm is (not) ready",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Endpoint",
+        type_ = "string",
+        description = "In-cluster URL of the realm's worker",
+        json_path = ".status.endpoint"
+    ),
+    printcolumn(
+        name = "Suspended",
+        type_ = "boolean",
+        description = "Whether reconciliation is suspended",
+        json_path = ".spec.suspend",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RealmSpec {
+    /// Realm id: lowercase letters, digits and '-', 2 to 63 characters, starting with a letter
+    /// and ending with a letter or digit; `hub` is reserved. It is the realm's name in API paths
+    /// (/api/v1/realms/{realmId}/...) and in the hub registry. Immutable.
+    #[x_kube(
+        validation = Rule::new("self.matches('^[a-z][a-z0-9-]{0,61}[a-z0-9]$')").message("realmId must be 2-63 lowercase letters, digits or '-', start with a letter and end with a letter or digit").reason(Reason::FieldValueInvalid),
+        validation = Rule::new("self != 'hub'").message("realmId 'hub' is reserved for the hub itself").reason(Reason::FieldValueForbidden),
+        validation = Rule::new("self == oldSelf").message("realmId is immutable").reason(Reason::FieldValueForbidden)
+    )]
+    #[schemars(length(min = 2, max = 63))]
+    pub realm_id: String,
+
+    /// Human-readable name shown in the hub's realm list. Defaults to the realm id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 200))]
+    pub display_name: Option<String>,
+
+    /// Database settings: which Postgres server hosts the realm's database and what happens to it
+    /// when the Realm is deleted.
+    pub database: DatabaseSpec,
+
+    /// Worker settings: image, replicas and resources of the realm's worker Deployment.
+    #[serde(default)]
+    pub worker: WorkerSpec,
+
+    /// Suspend reconciliation: when true the operator changes nothing (database, worker, hub
+    /// registration) and keeps everything as it is. Deleting a suspended Realm releases it without
+    /// deregistering it or dropping its database.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+/// Where and how the realm's Postgres database is provisioned.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("has(self.name) == has(oldSelf.name) && (!has(self.name) || self.name == oldSelf.name)").message("database.name is immutable").reason(Reason::FieldValueForbidden)
+)]
+pub struct DatabaseSpec {
+    /// Secret (in the Realm's namespace) with admin credentials of the Postgres server: either a
+    /// key `uri` holding a postgres:// URL, or keys `host`, `port` (default 5432), `username`,
+    /// `password` and optionally `dbname` (default `postgres`) and `sslmode`. The admin needs
+    /// CREATEROLE and CREATEDB (or superuser).
+    pub admin_secret_ref: SecretRef,
+
+    /// Name of the realm's database. Defaults to `pek_<realmId with '-' as '_'>`. The owner and app
+    /// roles are named `<database>_owner` and `<database>_app`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z_][a-z0-9_]{0,49}$')").message("database.name must be 1-50 lowercase letters, digits or '_' and must not start with a digit").reason(Reason::FieldValueInvalid))]
+    #[schemars(length(min = 1, max = 50))]
+    pub name: Option<String>,
+
+    /// What happens to the database and its roles when the Realm is deleted: `Retain` (default)
+    /// keeps them, `Delete` drops them.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// Reference to a Secret in the Realm's namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct SecretRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// What to do with the realm's database when the Realm is deleted.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeletionPolicy {
+    /// Keep the database and its roles (the data survives the Realm).
+    #[default]
+    Retain,
+    /// Drop the database and its roles.
+    Delete,
+}
+
+/// The realm's worker Deployment.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerSpec {
+    /// Container image of the `pek` binary (run in worker mode). Defaults to the operator's
+    /// configured worker image (the image the chart installed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub image: Option<String>,
+
+    /// Number of worker pods. With more than one a PodDisruptionBudget keeps one available.
+    #[serde(default = "default_replicas")]
+    #[schemars(range(min = 0, max = 100))]
+    pub replicas: i32,
+
+    /// CPU and memory requests and limits of the worker container. Defaults to requests of 50m
+    /// CPU and 64Mi memory and a 512Mi memory limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+fn default_replicas() -> i32 {
+    1
+}
+
+impl Default for WorkerSpec {
+    fn default() -> Self {
+        Self {
+            image: None,
+            replicas: default_replicas(),
+            resources: None,
+        }
+    }
+}
+
+/// Observed state of a Realm, written by the operator.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RealmStatus {
+    /// The metadata.generation the operator last reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// DatabaseReady, WorkloadReady, Registered and Ready, each with reason, message and the time
+    /// of the last transition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+
+    /// In-cluster URL of the realm's worker, as registered with the hub.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+
+    /// Name of the Secret holding the realm's database credentials (DATABASE_URL,
+    /// MIGRATION_DATABASE_URL, host, port, database, user, password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_secret: Option<String>,
+
+    /// Name of the realm's Postgres database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_name: Option<String>,
+}
+
+impl Realm {
+    /// The realm's display name (the realm id when unset).
+    pub fn display_name(&self) -> &str {
+        self.spec
+            .display_name
+            .as_deref()
+            .unwrap_or(&self.spec.realm_id)
+    }
+}
+
+/// Whether `id` is a well-formed, non-reserved realm id (the same rules as the CRD's CEL).
+pub fn is_valid_realm_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    (2..=63).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[bytes.len() - 1] != b'-'
+        && id != RESERVED_REALM_ID
+}
+
+/// The CRD as YAML, exactly as `pek-operator crd` prints it and `crds/realm.yaml` holds it.
+pub fn crd_yaml() -> String {
+    let body = serde_yaml::to_string(&Realm::crd()).expect("the CRD serialises to YAML");
+    format!(
+        "# Generated by `pek-operator crd` from the Rust types in crds/src/lib.rs; do not edit.\n\
+         # Regenerate: cargo run -q -p pek-operator -- crd > crds/realm.yaml && cp crds/realm.yaml charts/pek-hub/crds/realm.yaml\n\
+         {body}"
+    )
+}
