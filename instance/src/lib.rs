@@ -1,2 +1,22 @@
-//! PéK instance: hub, worker and BFF in one crate.
+//! PéK instance: hub, worker and BFF in one crate. Modules follow the domain: realms and
+//! their isolation (`realm`, `db`), `policy`, `group`, `membership`, `semester`,
+//! `feature`, `profile`, `auth`, and the `http` API over them.
+
 pub use localpg;
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod feature;
+pub mod group;
+pub mod http;
+pub mod membership;
+pub mod page;
+pub mod policy;
+pub mod profile;
+pub mod realm;
+pub mod semester;
+pub mod text;

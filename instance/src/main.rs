@@ -1,1 +1,88 @@
-fn main() {}
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use pek::config::{DbArgs, LogFormat, ServeArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "pek",
+    version,
+    about = "PéK realm federation: hub, worker and BFF"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (mode from PEK_MODE=hub|worker).
+    Serve(ServeArgs),
+    /// Run the database migrations for PEK_MODE and grant the service role its rights.
+    Migrate(DbArgs),
+    /// Start a whole federation on this machine on a throwaway PostgreSQL.
+    Local(pek::demo::LocalArgs),
+    /// Print the OpenAPI document of a mode's API.
+    Openapi {
+        #[arg(long, value_enum, default_value = "hub")]
+        mode: pek::config::Mode,
+    },
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let format = match &cli.command {
+        Command::Serve(a) => a.log_format,
+        _ => LogFormat::Text,
+    };
+    init_tracing(format);
+    let result = match cli.command {
+        Command::Serve(args) => pek::app::serve(args).await,
+        Command::Migrate(args) => migrate(args).await,
+        Command::Local(args) => pek::demo::run_local(args).await,
+        Command::Openapi { mode } => {
+            match serde_json::to_string_pretty(&pek::http::openapi(mode)) {
+                Ok(s) => {
+                    println!("{s}");
+                    Ok(())
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(args: DbArgs) -> anyhow::Result<()> {
+    let owner = args
+        .migration_database_url
+        .as_deref()
+        .unwrap_or(&args.database_url);
+    let role = pek::db::url_role(&args.database_url).map_err(anyhow::Error::msg)?;
+    pek::db::migrate(owner, args.mode, Some(&role))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("migrations applied ({:?})", args.mode);
+    Ok(())
+}

@@ -34,7 +34,9 @@ pub enum LocalPgError {
          (Debian: `apt-get install -y postgresql`) or set PEK_PG_BINDIR"
     )]
     BinariesNotFound,
-    #[error("running as root but neither a `postgres` nor a `nobody` user exists to run the server")]
+    #[error(
+        "running as root but neither a `postgres` nor a `nobody` user exists to run the server"
+    )]
     NoUnprivilegedUser,
     #[error("{what} failed: {detail}")]
     Command { what: String, detail: String },
@@ -170,7 +172,9 @@ fn command(bin: &Path, who: &Option<RunAs>, parent_death: bool) -> Command {
 
 fn pid_alive(pid: i32) -> bool {
     // SAFETY: kill with signal 0 only checks for existence.
-    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
 /// Removes data directories of clusters whose creating process is gone.

@@ -1,0 +1,73 @@
+//! Configuration: flags with environment-variable fallbacks (README lists them all).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Identity, profiles, the realm registry and the BFF; serves the `hub` realm.
+    Hub,
+    /// Serves exactly one realm (`PEK_REALM_ID`) with its own database.
+    Worker,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Service connection (an ordinary role: not the table owner, no BYPASSRLS).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Owner connection used for migrations; defaults to DATABASE_URL.
+    #[arg(long, env = "PEK_MIGRATION_DATABASE_URL", hide_env_values = true)]
+    pub migration_database_url: Option<String>,
+    /// Instance mode: which schema to migrate and which API to serve.
+    #[arg(long, env = "PEK_MODE", value_enum, default_value = "hub")]
+    pub mode: Mode,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Realm served by a worker (required in worker mode).
+    #[arg(long, env = "PEK_REALM_ID")]
+    pub realm_id: Option<String>,
+    /// Display name of the worker's realm (defaults to the realm id).
+    #[arg(long, env = "PEK_REALM_DISPLAY_NAME")]
+    pub realm_display_name: Option<String>,
+    /// Address to listen on.
+    #[arg(long, env = "PEK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Do not run migrations at start.
+    #[arg(long, env = "PEK_NO_MIGRATE")]
+    pub no_migrate: bool,
+    /// PEM public key(s) (RSA or Ed25519) that bearer tokens are verified against.
+    #[arg(long, env = "PEK_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// Expected token issuer.
+    #[arg(long, env = "PEK_JWT_ISSUER", default_value = "pek-hub")]
+    pub jwt_issuer: String,
+    /// Expected token audience.
+    #[arg(long, env = "PEK_JWT_AUDIENCE", default_value = "pek")]
+    pub jwt_audience: String,
+    /// File with the bearer tokens accepted on the hub admin API, one per line.
+    #[arg(long, env = "PEK_OPERATOR_TOKEN_FILE")]
+    pub operator_token_file: Option<PathBuf>,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "PEK_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+    /// Database pool size.
+    #[arg(long, env = "PEK_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+    /// Log format.
+    #[arg(long, env = "PEK_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}

@@ -1,0 +1,208 @@
+//! Database access. Isolation layer 1 lives here: realm-scoped tables are reached only
+//! through a [`RealmTx`], a transaction that carries its realm and has already set the
+//! per-transaction `pek.realm_id` that the row-level-security policies key on. There is
+//! no public way to get a bare connection, so an unscoped query cannot be written
+//! outside this crate, and one written inside it still sees only the current realm.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
+
+use crate::config::Mode;
+use crate::error::{Error, Result};
+use crate::realm::RealmId;
+
+fn realm_migrator() -> Migrator {
+    let mut m = sqlx::migrate!("../migrations/realm");
+    // Hub and realm migrations share sqlx's bookkeeping table; each set ignores the
+    // other's rows.
+    m.set_ignore_missing(true);
+    m
+}
+
+fn hub_migrator() -> Migrator {
+    let mut m = sqlx::migrate!("../migrations/hub");
+    m.set_ignore_missing(true);
+    m
+}
+
+fn migrators(mode: Mode) -> Vec<Migrator> {
+    match mode {
+        Mode::Hub => vec![realm_migrator(), hub_migrator()],
+        Mode::Worker => vec![realm_migrator()],
+    }
+}
+
+/// Runs the schema migrations for `mode` as the owner role, then grants the service
+/// role the table privileges it needs (and no more: it owns nothing, so row-level
+/// security applies to it). Running it again is harmless.
+pub async fn migrate(owner_url: &str, mode: Mode, service_role: Option<&str>) -> Result<()> {
+    let mut conn = PgConnection::connect(owner_url)
+        .await
+        .context("connecting with the migration URL")?;
+    for m in migrators(mode) {
+        m.run(&mut conn).await.context("running migrations")?;
+    }
+    if let Some(role) = service_role {
+        let owner: String = sqlx::query_scalar("SELECT current_user::text")
+            .fetch_one(&mut conn)
+            .await?;
+        if owner != role {
+            let role = quote_ident(role);
+            let grants = format!(
+                "GRANT USAGE ON SCHEMA public TO {role};
+                 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};
+                 REVOKE INSERT, UPDATE, DELETE ON _sqlx_migrations FROM {role};
+                 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};"
+            );
+            sqlx::raw_sql(&grants)
+                .execute(&mut conn)
+                .await
+                .context("granting table privileges to the service role")?;
+        }
+    }
+    conn.close().await.ok();
+    Ok(())
+}
+
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// The login role named in a connection URL.
+pub fn url_role(url: &str) -> Result<String> {
+    let opts = PgConnectOptions::from_str(url)
+        .map_err(|e| Error::BadRequest(format!("invalid database URL: {e}")))?;
+    Ok(opts.get_username().to_string())
+}
+
+#[derive(Clone)]
+pub struct Db {
+    pool: PgPool,
+}
+
+impl Db {
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Db> {
+        let opts = PgConnectOptions::from_str(url).context("invalid DATABASE_URL")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(opts)
+            .await
+            .context("connecting to the database (DATABASE_URL)")?;
+        Ok(Db { pool })
+    }
+
+    /// Refuses a service role that would bypass row-level security.
+    pub async fn check_service_role(&self) -> anyhow::Result<()> {
+        let (role, superuser, bypass): (String, bool, bool) = sqlx::query_as(
+            "SELECT rolname::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if superuser || bypass {
+            anyhow::bail!(
+                "the service role {role:?} is a superuser or has BYPASSRLS, so row-level \
+                 security would not isolate realms; connect DATABASE_URL as an ordinary role \
+                 (run migrations with PEK_MIGRATION_DATABASE_URL as the owner)"
+            );
+        }
+        let owns: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public'
+                               AND tablename = 'groups' AND tableowner = current_user)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if owns {
+            tracing::warn!(
+                role,
+                "the service role owns the tables; row-level security is forced so realms stay \
+                 isolated, but use a separate owner role for migrations in production"
+            );
+        }
+        Ok(())
+    }
+
+    /// Opens a transaction scoped to `realm`.
+    pub async fn realm(&self, realm: &RealmId) -> Result<RealmTx> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('pek.realm_id', $1, true)")
+            .bind(realm.as_str())
+            .execute(&mut *tx)
+            .await?;
+        Ok(RealmTx {
+            tx,
+            realm: realm.clone(),
+        })
+    }
+
+    /// Opens a transaction for global (hub) tables: users, profiles, the realm registry
+    /// and the federation table. Realm-scoped tables read as empty through it.
+    pub async fn global(&self) -> Result<GlobalTx> {
+        Ok(GlobalTx {
+            tx: self.pool.begin().await?,
+        })
+    }
+
+    /// Database reachable and every migration of `mode` applied.
+    pub async fn ready(&self, mode: Mode) -> std::result::Result<(), String> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| format!("database not reachable or not migrated: {e}"))?;
+        for m in migrators(mode) {
+            for mig in m.iter() {
+                if !applied.contains(&mig.version) {
+                    return Err(format!("migration {} not applied", mig.version));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn pool_size(&self) -> u32 {
+        self.pool.size()
+    }
+}
+
+/// A transaction whose every statement is confined to one realm (by RLS, and by the
+/// `realm_id` that every query in this crate also binds explicitly).
+pub struct RealmTx {
+    tx: Transaction<'static, Postgres>,
+    realm: RealmId,
+}
+
+impl RealmTx {
+    pub fn realm(&self) -> &RealmId {
+        &self.realm
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+pub struct GlobalTx {
+    tx: Transaction<'static, Postgres>,
+}
+
+impl GlobalTx {
+    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}

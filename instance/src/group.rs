@@ -1,0 +1,285 @@
+//! Groups: a tree per realm (parent in the same realm, enforced by a composite foreign
+//! key), names unique per realm, no new child under an archived parent.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::db::RealmTx;
+use crate::error::{Error, Result};
+use crate::page::{Cursor, Page};
+use crate::policy::{self, Grants, Permission, Target};
+use crate::text::{fold, like_escape};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Purpose {
+    Unknown,
+    Circle,
+    Committee,
+    Department,
+    Event,
+    Project,
+    Party,
+    Resort,
+    Other,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Unknown => "UNKNOWN",
+            Purpose::Circle => "CIRCLE",
+            Purpose::Committee => "COMMITTEE",
+            Purpose::Department => "DEPARTMENT",
+            Purpose::Event => "EVENT",
+            Purpose::Project => "PROJECT",
+            Purpose::Party => "PARTY",
+            Purpose::Resort => "RESORT",
+            Purpose::Other => "OTHER",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub id: Uuid,
+    pub realm_id: String,
+    pub parent_id: Option<Uuid>,
+    pub name: String,
+    /// One of the purposes (UNKNOWN, CIRCLE, COMMITTEE, ...).
+    pub purpose: String,
+    pub description: String,
+    pub archived: bool,
+    pub created_by: Uuid,
+    pub owner_id: Uuid,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    #[serde(skip)]
+    pub name_folded: String,
+}
+
+const COLS: &str = "id, realm_id, parent_id, name, purpose, description, archived, created_by, \
+                    owner_id, created_at, updated_at, name_folded";
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewGroup {
+    pub name: String,
+    pub parent_id: Option<Uuid>,
+    pub purpose: Option<Purpose>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupPatch {
+    pub name: Option<String>,
+    pub purpose: Option<Purpose>,
+    pub description: Option<String>,
+    pub archived: Option<bool>,
+}
+
+fn check_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(Error::invalid("group name must be 1-200 characters"));
+    }
+    Ok(name.to_string())
+}
+
+fn check_description(d: &str) -> Result<()> {
+    if d.chars().count() > 10_000 {
+        return Err(Error::invalid(
+            "description must be at most 10000 characters",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn get(tx: &mut RealmTx, id: Uuid) -> Result<Group> {
+    let realm = tx.realm().as_str().to_string();
+    sqlx::query_as(&format!(
+        "SELECT {COLS} FROM groups WHERE realm_id = $1 AND id = $2"
+    ))
+    .bind(&realm)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or_else(|| Error::not_found(format!("group {id} in realm {realm}")))
+}
+
+/// Reads a group the viewer may see; one they may not see is reported as absent.
+pub async fn get_visible(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Group> {
+    let g = get(tx, id).await?;
+    if !policy::can(tx, grants, Permission::ViewGroup, Target::Group(id)).await? {
+        return Err(Error::not_found(format!(
+            "group {id} in realm {}",
+            tx.realm()
+        )));
+    }
+    Ok(g)
+}
+
+pub async fn create(tx: &mut RealmTx, grants: &Grants, new: NewGroup) -> Result<Group> {
+    let name = check_name(&new.name)?;
+    let description = new.description.unwrap_or_default();
+    check_description(&description)?;
+    let realm = tx.realm().as_str().to_string();
+    match new.parent_id {
+        None => policy::require(tx, grants, Permission::ManageRealm, Target::Realm).await?,
+        Some(parent) => {
+            // Lock the parent so it cannot be archived while we add under it.
+            let archived: Option<bool> = sqlx::query_scalar(
+                "SELECT archived FROM groups WHERE realm_id = $1 AND id = $2 FOR SHARE",
+            )
+            .bind(&realm)
+            .bind(parent)
+            .fetch_optional(tx.conn())
+            .await?;
+            match archived {
+                None => {
+                    return Err(Error::invalid(format!(
+                        "parent group {parent} not found in realm {realm}"
+                    )))
+                }
+                Some(true) => {
+                    return Err(Error::invalid(format!(
+                        "parent group {parent} is archived; no new groups can be created under it"
+                    )))
+                }
+                Some(false) => {}
+            }
+            policy::require(tx, grants, Permission::EditGroup, Target::Group(parent)).await?;
+        }
+    }
+    let group: Group = sqlx::query_as(&format!(
+        "INSERT INTO groups (realm_id, parent_id, name, name_folded, purpose, description,
+                             created_by, owner_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLS}"
+    ))
+    .bind(&realm)
+    .bind(new.parent_id)
+    .bind(&name)
+    .bind(fold(&name))
+    .bind(new.purpose.unwrap_or(Purpose::Unknown).as_str())
+    .bind(&description)
+    .bind(grants.viewer)
+    .fetch_one(tx.conn())
+    .await?;
+    if let Some(parent) = new.parent_id {
+        policy::escalate_to_parent_managers(tx, parent, group.id).await?;
+    }
+    Ok(group)
+}
+
+pub async fn update(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    id: Uuid,
+    patch: GroupPatch,
+) -> Result<Group> {
+    get_visible(tx, grants, id).await?;
+    policy::require(tx, grants, Permission::EditGroup, Target::Group(id)).await?;
+    let name = patch.name.as_deref().map(check_name).transpose()?;
+    if let Some(d) = &patch.description {
+        check_description(d)?;
+    }
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as(&format!(
+        "UPDATE groups SET
+             name = COALESCE($3, name),
+             name_folded = COALESCE($4, name_folded),
+             purpose = COALESCE($5, purpose),
+             description = COALESCE($6, description),
+             archived = COALESCE($7, archived),
+             updated_at = now()
+          WHERE realm_id = $1 AND id = $2 RETURNING {COLS}"
+    ))
+    .bind(&realm)
+    .bind(id)
+    .bind(&name)
+    .bind(name.as_deref().map(fold))
+    .bind(patch.purpose.map(|p| p.as_str()))
+    .bind(&patch.description)
+    .bind(patch.archived)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+pub async fn move_owner(tx: &mut RealmTx, grants: &Grants, id: Uuid, owner: Uuid) -> Result<Group> {
+    get_visible(tx, grants, id).await?;
+    policy::require(tx, grants, Permission::MoveGroupOwner, Target::Group(id)).await?;
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as(&format!(
+        "UPDATE groups SET owner_id = $3, updated_at = now()
+          WHERE realm_id = $1 AND id = $2 RETURNING {COLS}"
+    ))
+    .bind(&realm)
+    .bind(id)
+    .bind(owner)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupQuery {
+    /// Name prefix, case- and accent-insensitive.
+    pub q: Option<String>,
+    /// Only children of this group.
+    pub parent_id: Option<Uuid>,
+    /// Include archived groups (default false).
+    pub include_archived: Option<bool>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Groups the viewer may see, ordered by folded name.
+pub async fn search(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    q: &GroupQuery,
+    limit: i64,
+    cursor: Option<Cursor>,
+) -> Result<Page<Group>> {
+    let realm = tx.realm().as_str().to_string();
+    let prefix =
+        q.q.as_deref()
+            .map(|s| format!("{}%", like_escape(&fold(s.trim()))));
+    let see_all = grants.realm_wide(Permission::ViewGroup);
+    let granted = grants.groups_with(Permission::ViewGroup);
+    let (after_key, after_id) = match &cursor {
+        Some(c) => (Some(c.key.clone()), Some(c.id)),
+        None => (None, None),
+    };
+    let rows: Vec<Group> = sqlx::query_as(&format!(
+        "SELECT {COLS} FROM groups g
+          WHERE g.realm_id = $1
+            AND ($2::text IS NULL OR g.name_folded LIKE $2)
+            AND ($3::uuid IS NULL OR g.parent_id = $3)
+            AND ($4 OR NOT g.archived)
+            AND ($5::text IS NULL OR (g.name_folded, g.id) > ($5, $6::uuid))
+            AND ($7 OR g.owner_id = $8 OR g.id = ANY($9)
+                 OR EXISTS (SELECT 1 FROM memberships m
+                             WHERE m.realm_id = g.realm_id AND m.group_id = g.id
+                               AND m.user_id = $8 AND m.status IN ('NEWBIE', 'ACTIVE')))
+          ORDER BY g.name_folded, g.id
+          LIMIT $10"
+    ))
+    .bind(&realm)
+    .bind(prefix)
+    .bind(q.parent_id)
+    .bind(q.include_archived.unwrap_or(false))
+    .bind(after_key)
+    .bind(after_id)
+    .bind(see_all)
+    .bind(grants.viewer)
+    .bind(&granted)
+    .bind(limit + 1)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(Page::from_rows(rows, limit, |g| {
+        (g.name_folded.clone(), g.id)
+    }))
+}

@@ -1,0 +1,197 @@
+//! The HTTP API (axum). Handlers are thin: extract, open a realm transaction, call the
+//! domain module, commit, answer. Routes have one shape everywhere (DESIGN §5), so the
+//! hub's BFF can forward realm calls to workers without translating.
+
+mod extract;
+mod hub_api;
+mod ops;
+mod realm_api;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Router;
+use tokio::sync::RwLock;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use extract::{Caller, Json, LocalRealm, Path, Query};
+
+use crate::auth::Verifier;
+use crate::config::Mode;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::realm::RealmId;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub mode: Mode,
+    pub verifier: Arc<Verifier>,
+    local_realms: Arc<RwLock<HashSet<RealmId>>>,
+    operator_tokens: Arc<Vec<String>>,
+}
+
+impl AppState {
+    pub async fn new(
+        db: Db,
+        mode: Mode,
+        verifier: Verifier,
+        worker_realm: Option<RealmId>,
+        operator_tokens: Vec<String>,
+    ) -> Result<Self> {
+        let state = AppState {
+            db,
+            mode,
+            verifier: Arc::new(verifier),
+            local_realms: Arc::new(RwLock::new(HashSet::new())),
+            operator_tokens: Arc::new(operator_tokens),
+        };
+        match (mode, worker_realm) {
+            (Mode::Worker, Some(r)) => {
+                state.local_realms.write().await.insert(r);
+            }
+            (Mode::Worker, None) => {
+                return Err(Error::BadRequest("worker mode needs PEK_REALM_ID".into()))
+            }
+            (Mode::Hub, _) => state.reload_local_realms().await?,
+        }
+        Ok(state)
+    }
+
+    pub async fn reload_local_realms(&self) -> Result<()> {
+        if self.mode != Mode::Hub {
+            return Ok(());
+        }
+        let mut g = self.db.global().await?;
+        let ids = crate::realm::local_ids(&mut g).await?;
+        g.commit().await?;
+        *self.local_realms.write().await = ids.into_iter().collect();
+        Ok(())
+    }
+
+    pub async fn serves(&self, realm: &RealmId) -> bool {
+        self.local_realms.read().await.contains(realm)
+    }
+
+    pub async fn served_realms(&self) -> Vec<RealmId> {
+        let mut v: Vec<_> = self.local_realms.read().await.iter().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Constant-time comparison against every accepted operator token.
+    pub fn operator_token_ok(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let mut ok = 0u8;
+        for t in self.operator_tokens.iter() {
+            ok |= t.as_bytes().ct_eq(presented.as_bytes()).unwrap_u8();
+        }
+        ok == 1
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "PéK instance API",
+        description = "Hub and worker API of the PéK realm federation."
+    ),
+    components(schemas(crate::error::ErrorBody))
+)]
+struct ApiDoc;
+
+fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
+    let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(realm_api::routes())
+        .merge(ops::routes());
+    match mode {
+        Mode::Hub => router.merge(hub_api::routes()),
+        Mode::Worker => router,
+    }
+}
+
+/// The OpenAPI document of a mode's API.
+pub fn openapi(mode: Mode) -> utoipa::openapi::OpenApi {
+    api_router(mode).split_for_parts().1
+}
+
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let (router, openapi) = api_router(state.mode).split_for_parts();
+    let openapi = Arc::new(openapi);
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = openapi.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { Error::NotFound("no such route".into()) })
+        .layer(axum::middleware::from_fn(record_metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("pek_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("pek_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// Serves until ctrl-c / SIGTERM.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+/// Installs the Prometheus recorder (idempotent).
+pub fn ops_metrics_init() {
+    let _ = ops::metrics_handle();
+}

@@ -1,0 +1,652 @@
+//! `/api/v1/realms/{realm}/…`: realm-scoped resources, the same on hub and workers.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{AppState, Caller, Json, LocalRealm, Path, Query};
+use crate::db::RealmTx;
+use crate::error::{Error, ErrorBody, Result};
+use crate::feature::{self, FeatureFlag};
+use crate::group::{self, Group, GroupPatch, GroupQuery, NewGroup};
+use crate::membership::{self, Membership, MembershipPatch, NewMembership};
+use crate::page::{Page, PageParams};
+use crate::policy::{self, Assignment, Grants, Permission, Policy, Statement, Target};
+use crate::realm::RealmId;
+use crate::semester::{self, NewSemester, Semester};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_realms))
+        .routes(routes!(list_groups, create_group))
+        .routes(routes!(get_group, update_group))
+        .routes(routes!(move_group_owner))
+        .routes(routes!(list_members, add_member))
+        .routes(routes!(
+            get_membership,
+            update_membership,
+            delete_membership
+        ))
+        .routes(routes!(list_semesters, create_semester))
+        .routes(routes!(current_semester, set_current_semester))
+        .routes(routes!(list_feature_flags))
+        .routes(routes!(set_feature_flag, delete_feature_flag))
+        .routes(routes!(list_policies, create_policy))
+        .routes(routes!(get_policy))
+        .routes(routes!(add_statement))
+        .routes(routes!(delete_statement))
+        .routes(routes!(list_assignments, create_assignment))
+        .routes(routes!(delete_assignment))
+        .routes(routes!(check_permission))
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct IdPath {
+    realm: String,
+    id: Uuid,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct KeyPath {
+    realm: String,
+    key: String,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct StatementPath {
+    realm: String,
+    id: Uuid,
+    statement: Uuid,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct AssignmentPath {
+    realm: String,
+    user: Uuid,
+    policy: Uuid,
+}
+
+async fn scoped(s: &AppState, realm: &RealmId, me: Uuid) -> Result<(RealmTx, Grants)> {
+    let mut tx = s.db.realm(realm).await?;
+    let grants = Grants::load(&mut tx, me).await?;
+    Ok((tx, grants))
+}
+
+/// Reading realm-wide settings needs a foot in the realm.
+async fn require_in_realm(tx: &mut RealmTx, grants: &Grants) -> Result<()> {
+    if grants.god || policy::user_in_realm(tx, grants.viewer).await? {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "you are not a member of realm {}",
+            tx.realm()
+        )))
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ServedRealm {
+    id: RealmId,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct ServedRealms {
+    items: Vec<ServedRealm>,
+}
+
+/// Realms this instance serves.
+#[utoipa::path(get, path = "/api/v1/realms", tag = "realms",
+    responses((status = 200, body = ServedRealms), (status = 401, body = ErrorBody)))]
+async fn list_realms(State(s): State<AppState>, _c: Caller) -> Json<ServedRealms> {
+    let items = s
+        .served_realms()
+        .await
+        .into_iter()
+        .map(|id| ServedRealm { id })
+        .collect();
+    Json(ServedRealms { items })
+}
+
+// --- groups -------------------------------------------------------------------------
+
+/// Groups the caller may see, by name prefix (case- and accent-insensitive).
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/groups", tag = "groups",
+    params(("realm" = String, Path), GroupQuery),
+    responses((status = 200, body = Page<Group>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_groups(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Query(q): Query<GroupQuery>,
+) -> Result<Json<Page<Group>>> {
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor.clone(),
+    };
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out = group::search(&mut tx, &grants, &q, page.limit()?, page.cursor()?).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+/// Creates a group (root groups need manageRealm; children need editGroup on the parent).
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/groups", tag = "groups",
+    params(("realm" = String, Path)), request_body = NewGroup,
+    responses((status = 201, body = Group), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_group(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Json(body): Json<NewGroup>,
+) -> Result<(StatusCode, Json<Group>)> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let g = group::create(&mut tx, &grants, body).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(g)))
+}
+
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/groups/{id}", tag = "groups",
+    params(("realm" = String, Path), ("id" = Uuid, Path)),
+    responses((status = 200, body = Group), (status = 404, body = ErrorBody)))]
+async fn get_group(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(IdPath { id, .. }): Path<IdPath>,
+) -> Result<Json<Group>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let g = group::get_visible(&mut tx, &grants, id).await?;
+    tx.commit().await?;
+    Ok(Json(g))
+}
+
+#[utoipa::path(patch, path = "/api/v1/realms/{realm}/groups/{id}", tag = "groups",
+    params(("realm" = String, Path), ("id" = Uuid, Path)), request_body = GroupPatch,
+    responses((status = 200, body = Group), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn update_group(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(IdPath { id, .. }): Path<IdPath>,
+    Json(body): Json<GroupPatch>,
+) -> Result<Json<Group>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let g = group::update(&mut tx, &grants, id, body).await?;
+    tx.commit().await?;
+    Ok(Json(g))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewOwner {
+    user_id: Uuid,
+}
+
+/// Moves the group's owner (moveGroupOwner).
+#[utoipa::path(put, path = "/api/v1/realms/{realm}/groups/{id}/owner", tag = "groups",
+    params(("realm" = String, Path), ("id" = Uuid, Path)), request_body = NewOwner,
+    responses((status = 200, body = Group), (status = 403, body = ErrorBody)))]
+async fn move_group_owner(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(IdPath { id, .. }): Path<IdPath>,
+    Json(body): Json<NewOwner>,
+) -> Result<Json<Group>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let g = group::move_owner(&mut tx, &grants, id, body.user_id).await?;
+    tx.commit().await?;
+    Ok(Json(g))
+}
+
+// --- memberships --------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/groups/{id}/members", tag = "memberships",
+    params(("realm" = String, Path), ("id" = Uuid, Path), PageParams),
+    responses((status = 200, body = Page<Membership>), (status = 403, body = ErrorBody)))]
+async fn list_members(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(IdPath { id, .. }): Path<IdPath>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<Membership>>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out =
+        membership::list_for_group(&mut tx, &grants, id, page.limit()?, page.cursor()?).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/groups/{id}/members", tag = "memberships",
+    params(("realm" = String, Path), ("id" = Uuid, Path)), request_body = NewMembership,
+    responses((status = 201, body = Membership), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn add_member(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(IdPath { id, .. }): Path<IdPath>,
+    Json(body): Json<NewMembership>,
+) -> Result<(StatusCode, Json<Membership>)> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let m = membership::add(&mut tx, &grants, id, body).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(m)))
+}
+
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/memberships/{id}", tag = "memberships",
+    params(("realm" = String, Path), ("id" = Uuid, Path)),
+    responses((status = 200, body = Membership), (status = 404, body = ErrorBody)))]
+async fn get_membership(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(IdPath { id, .. }): Path<IdPath>,
+) -> Result<Json<Membership>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let m = membership::get(&mut tx, id).await?;
+    if m.user_id != me
+        && !policy::can(
+            &mut tx,
+            &grants,
+            Permission::ViewMembers,
+            Target::Group(m.group_id),
+        )
+        .await?
+    {
+        return Err(Error::not_found(format!(
+            "membership {id} in realm {realm}"
+        )));
+    }
+    tx.commit().await?;
+    Ok(Json(m))
+}
+
+#[utoipa::path(patch, path = "/api/v1/realms/{realm}/memberships/{id}", tag = "memberships",
+    params(("realm" = String, Path), ("id" = Uuid, Path)), request_body = MembershipPatch,
+    responses((status = 200, body = Membership), (status = 403, body = ErrorBody)))]
+async fn update_membership(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(IdPath { id, .. }): Path<IdPath>,
+    Json(body): Json<MembershipPatch>,
+) -> Result<Json<Membership>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let m = membership::update(&mut tx, &grants, id, body).await?;
+    tx.commit().await?;
+    Ok(Json(m))
+}
+
+#[utoipa::path(delete, path = "/api/v1/realms/{realm}/memberships/{id}", tag = "memberships",
+    params(("realm" = String, Path), ("id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody)))]
+async fn delete_membership(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(IdPath { id, .. }): Path<IdPath>,
+) -> Result<StatusCode> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    membership::remove(&mut tx, &grants, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// --- semesters ----------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/semesters", tag = "semesters",
+    params(("realm" = String, Path)), responses((status = 200, body = Vec<Semester>)))]
+async fn list_semesters(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+) -> Result<Json<Vec<Semester>>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    require_in_realm(&mut tx, &grants).await?;
+    let out = semester::list(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/semesters", tag = "semesters",
+    params(("realm" = String, Path)), request_body = NewSemester,
+    responses((status = 201, body = Semester), (status = 409, body = ErrorBody)))]
+async fn create_semester(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Json(body): Json<NewSemester>,
+) -> Result<(StatusCode, Json<Semester>)> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out = semester::create(&mut tx, &grants, body).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/semesters/current", tag = "semesters",
+    params(("realm" = String, Path)),
+    responses((status = 200, body = Semester), (status = 404, body = ErrorBody)))]
+async fn current_semester(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+) -> Result<Json<Semester>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    require_in_realm(&mut tx, &grants).await?;
+    let out = semester::current(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CurrentSemester {
+    semester_id: Uuid,
+}
+
+#[utoipa::path(put, path = "/api/v1/realms/{realm}/semesters/current", tag = "semesters",
+    params(("realm" = String, Path)), request_body = CurrentSemester,
+    responses((status = 200, body = Semester), (status = 404, body = ErrorBody)))]
+async fn set_current_semester(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Json(body): Json<CurrentSemester>,
+) -> Result<Json<Semester>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out = semester::make_current(&mut tx, &grants, body.semester_id).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+// --- feature flags ------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/feature-flags", tag = "feature-flags",
+    params(("realm" = String, Path)), responses((status = 200, body = Vec<FeatureFlag>)))]
+async fn list_feature_flags(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+) -> Result<Json<Vec<FeatureFlag>>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    require_in_realm(&mut tx, &grants).await?;
+    let out = feature::list(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct FlagValue {
+    enabled: bool,
+}
+
+#[utoipa::path(put, path = "/api/v1/realms/{realm}/feature-flags/{key}", tag = "feature-flags",
+    params(("realm" = String, Path), ("key" = String, Path)), request_body = FlagValue,
+    responses((status = 200, body = FeatureFlag), (status = 403, body = ErrorBody)))]
+async fn set_feature_flag(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(KeyPath { key, .. }): Path<KeyPath>,
+    Json(body): Json<FlagValue>,
+) -> Result<Json<FeatureFlag>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out = feature::set(&mut tx, &grants, &key, body.enabled).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+#[utoipa::path(delete, path = "/api/v1/realms/{realm}/feature-flags/{key}", tag = "feature-flags",
+    params(("realm" = String, Path), ("key" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_feature_flag(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(KeyPath { key, .. }): Path<KeyPath>,
+) -> Result<StatusCode> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    feature::delete(&mut tx, &grants, &key).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// --- policies -----------------------------------------------------------------------
+
+async fn require_policy_reader(tx: &mut RealmTx, grants: &Grants) -> Result<()> {
+    policy::require(tx, grants, Permission::ManageRealm, Target::Realm).await
+}
+
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/policies", tag = "policies",
+    params(("realm" = String, Path)), responses((status = 200, body = Vec<Policy>)))]
+async fn list_policies(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+) -> Result<Json<Vec<Policy>>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    require_policy_reader(&mut tx, &grants).await?;
+    let out = policy::list_policies(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewPolicy {
+    name: String,
+    parent_id: Option<Uuid>,
+}
+
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/policies", tag = "policies",
+    params(("realm" = String, Path)), request_body = NewPolicy,
+    responses((status = 201, body = Policy), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+async fn create_policy(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Json(body): Json<NewPolicy>,
+) -> Result<(StatusCode, Json<Policy>)> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out = policy::create_policy(&mut tx, &grants, &body.name, body.parent_id).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct PolicyWithStatements {
+    #[serde(flatten)]
+    policy: Policy,
+    statements: Vec<Statement>,
+}
+
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/policies/{id}", tag = "policies",
+    params(("realm" = String, Path), ("id" = Uuid, Path)),
+    responses((status = 200, body = PolicyWithStatements), (status = 404, body = ErrorBody)))]
+async fn get_policy(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(IdPath { id, .. }): Path<IdPath>,
+) -> Result<Json<PolicyWithStatements>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let policy = policy::get_policy(&mut tx, id).await?;
+    let held = policy::list_assignments(&mut tx, Some(me))
+        .await?
+        .iter()
+        .any(|a| a.policy_id == id);
+    if !held {
+        require_policy_reader(&mut tx, &grants).await?;
+    }
+    let statements = policy::statements_of(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Json(PolicyWithStatements { policy, statements }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewStatement {
+    group_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+    permissions: Vec<Permission>,
+}
+
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/policies/{id}/statements", tag = "policies",
+    params(("realm" = String, Path), ("id" = Uuid, Path)), request_body = NewStatement,
+    responses((status = 201, body = Statement), (status = 403, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+async fn add_statement(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(IdPath { id, .. }): Path<IdPath>,
+    Json(body): Json<NewStatement>,
+) -> Result<(StatusCode, Json<Statement>)> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out = policy::add_statement(
+        &mut tx,
+        &grants,
+        id,
+        body.group_id,
+        body.user_id,
+        &body.permissions,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/realms/{realm}/policies/{id}/statements/{statement}",
+    tag = "policies",
+    params(("realm" = String, Path), ("id" = Uuid, Path), ("statement" = Uuid, Path)),
+    responses((status = 204), (status = 409, body = ErrorBody)))]
+async fn delete_statement(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(StatementPath { id, statement, .. }): Path<StatementPath>,
+) -> Result<StatusCode> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    policy::remove_statement(&mut tx, &grants, id, statement).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AssignmentQuery {
+    user_id: Option<Uuid>,
+}
+
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/assignments", tag = "policies",
+    params(("realm" = String, Path), AssignmentQuery),
+    responses((status = 200, body = Vec<Assignment>)))]
+async fn list_assignments(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Query(q): Query<AssignmentQuery>,
+) -> Result<Json<Vec<Assignment>>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    if q.user_id != Some(me) {
+        require_policy_reader(&mut tx, &grants).await?;
+    }
+    let out = policy::list_assignments(&mut tx, q.user_id).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewAssignment {
+    user_id: Uuid,
+    policy_id: Uuid,
+}
+
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/assignments", tag = "policies",
+    params(("realm" = String, Path)), request_body = NewAssignment,
+    responses((status = 201, body = Assignment), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+async fn create_assignment(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Json(body): Json<NewAssignment>,
+) -> Result<(StatusCode, Json<Assignment>)> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out = policy::assign(&mut tx, &grants, body.user_id, body.policy_id).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/realms/{realm}/assignments/{user}/{policy}",
+    tag = "policies",
+    params(("realm" = String, Path), ("user" = Uuid, Path), ("policy" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_assignment(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(AssignmentPath {
+        user,
+        policy: policy_id,
+        ..
+    }): Path<AssignmentPath>,
+) -> Result<StatusCode> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    policy::unassign(&mut tx, &grants, user, policy_id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PermissionQuery {
+    action: Permission,
+    group_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Allowed {
+    allowed: bool,
+}
+
+/// `can(caller, action, target)` in this realm.
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/permissions", tag = "policies",
+    params(("realm" = String, Path), PermissionQuery),
+    responses((status = 200, body = Allowed), (status = 400, body = ErrorBody)))]
+async fn check_permission(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Query(q): Query<PermissionQuery>,
+) -> Result<Json<Allowed>> {
+    let target = match (q.group_id, q.user_id) {
+        (None, None) => Target::Realm,
+        (Some(g), None) => Target::Group(g),
+        (None, Some(u)) => Target::User(u),
+        (Some(_), Some(_)) => {
+            return Err(Error::BadRequest("give groupId or userId, not both".into()))
+        }
+    };
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let allowed = policy::can(&mut tx, &grants, q.action, target).await?;
+    tx.commit().await?;
+    Ok(Json(Allowed { allowed }))
+}

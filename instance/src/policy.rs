@@ -1,0 +1,770 @@
+//! Policies and permissions (DESIGN §4). One question answers everything:
+//! [`can`]`(viewer, action, target)` inside a realm transaction, so the answer can only
+//! ever be about that realm.
+//!
+//! Rules:
+//! - the realm's GOD policy allows everything, in that realm only;
+//! - a group's owner (initially its creator) has full rights on it; active members may
+//!   view it and its members; a member holding the `leader` post manages it (members,
+//!   group, scores) but cannot evaluate scores or move the owner;
+//! - statements grant permissions realm-wide, on one group, or on one user; a statement
+//!   on a group also covers, for user-directed permissions, the group's members;
+//! - a child policy may hold only what its parent holds;
+//! - creating a child group gives every policy that manages the parent an escalation
+//!   statement on the child (view members, view group, move owner), in the same realm.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::db::RealmTx;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Permission {
+    ViewMembers,
+    EditMembers,
+    ViewGroup,
+    EditGroup,
+    MoveGroupOwner,
+    ViewScores,
+    EditScores,
+    EvaluateScores,
+    ViewBasicProfile,
+    ViewFullProfile,
+    EditProfile,
+    /// Realm settings: root groups, semesters, feature flags.
+    ManageRealm,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 12] = [
+        Permission::ViewMembers,
+        Permission::EditMembers,
+        Permission::ViewGroup,
+        Permission::EditGroup,
+        Permission::MoveGroupOwner,
+        Permission::ViewScores,
+        Permission::EditScores,
+        Permission::EvaluateScores,
+        Permission::ViewBasicProfile,
+        Permission::ViewFullProfile,
+        Permission::EditProfile,
+        Permission::ManageRealm,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ViewMembers => "viewMembers",
+            Permission::EditMembers => "editMembers",
+            Permission::ViewGroup => "viewGroup",
+            Permission::EditGroup => "editGroup",
+            Permission::MoveGroupOwner => "moveGroupOwner",
+            Permission::ViewScores => "viewScores",
+            Permission::EditScores => "editScores",
+            Permission::EvaluateScores => "evaluateScores",
+            Permission::ViewBasicProfile => "viewBasicProfile",
+            Permission::ViewFullProfile => "viewFullProfile",
+            Permission::EditProfile => "editProfile",
+            Permission::ManageRealm => "manageRealm",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// What a group's `leader` may do on it.
+    fn leader_may(self) -> bool {
+        matches!(
+            self,
+            Permission::ViewMembers
+                | Permission::EditMembers
+                | Permission::ViewGroup
+                | Permission::EditGroup
+                | Permission::ViewScores
+                | Permission::EditScores
+        )
+    }
+
+    /// Permissions about a person (as opposed to a group or the realm).
+    pub fn is_user_directed(self) -> bool {
+        matches!(
+            self,
+            Permission::ViewBasicProfile | Permission::ViewFullProfile | Permission::EditProfile
+        )
+    }
+}
+
+/// Granted to every policy that manages a parent group when a child group is created.
+pub const ESCALATION: [Permission; 3] = [
+    Permission::ViewMembers,
+    Permission::ViewGroup,
+    Permission::MoveGroupOwner,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Realm,
+    Group(Uuid),
+    User(Uuid),
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct GrantRow {
+    is_god: bool,
+    group_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+    permissions: Option<Vec<String>>,
+}
+
+/// What a viewer holds in the transaction's realm, loaded once per request.
+#[derive(Debug, Clone)]
+pub struct Grants {
+    pub viewer: Uuid,
+    pub god: bool,
+    statements: Vec<(Option<Uuid>, Option<Uuid>, HashSet<Permission>)>,
+}
+
+impl Grants {
+    pub async fn load(tx: &mut RealmTx, viewer: Uuid) -> Result<Grants> {
+        let realm = tx.realm().as_str().to_string();
+        let rows: Vec<GrantRow> = sqlx::query_as(
+            "SELECT p.is_god, s.group_id, s.user_id, s.permissions
+               FROM policy_assignments a
+               JOIN policies p ON p.realm_id = a.realm_id AND p.id = a.policy_id
+               LEFT JOIN statements s ON s.realm_id = a.realm_id AND s.policy_id = a.policy_id
+              WHERE a.realm_id = $1 AND a.user_id = $2",
+        )
+        .bind(&realm)
+        .bind(viewer)
+        .fetch_all(tx.conn())
+        .await?;
+        let god = rows.iter().any(|r| r.is_god);
+        let statements = rows
+            .into_iter()
+            .filter_map(|r| {
+                let perms = r
+                    .permissions?
+                    .iter()
+                    .filter_map(|p| Permission::parse(p))
+                    .collect();
+                Some((r.group_id, r.user_id, perms))
+            })
+            .collect();
+        Ok(Grants {
+            viewer,
+            god,
+            statements,
+        })
+    }
+
+    /// Holds `action` realm-wide (a statement with no group and no user restriction).
+    pub fn realm_wide(&self, action: Permission) -> bool {
+        self.god
+            || self
+                .statements
+                .iter()
+                .any(|(g, u, p)| g.is_none() && u.is_none() && p.contains(&action))
+    }
+
+    /// Groups on which a statement grants `action` directly.
+    pub fn groups_with(&self, action: Permission) -> Vec<Uuid> {
+        self.statements
+            .iter()
+            .filter(|(g, u, p)| g.is_some() && u.is_none() && p.contains(&action))
+            .filter_map(|(g, _, _)| *g)
+            .collect()
+    }
+}
+
+/// The one permission check. `grants` must have been loaded in the same realm as `tx`.
+pub async fn can(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    action: Permission,
+    target: Target,
+) -> Result<bool> {
+    if grants.god {
+        return Ok(true);
+    }
+    let realm = tx.realm().as_str().to_string();
+    match target {
+        Target::Realm => Ok(grants.realm_wide(action)),
+        Target::Group(group) => {
+            if grants
+                .statements
+                .iter()
+                .any(|(g, u, p)| u.is_none() && g.is_none_or(|g| g == group) && p.contains(&action))
+            {
+                return Ok(true);
+            }
+            let row: Option<(Uuid, Option<String>, Option<Vec<String>>)> = sqlx::query_as(
+                "SELECT g.owner_id, m.status, m.posts
+                   FROM groups g
+                   LEFT JOIN memberships m ON m.realm_id = g.realm_id AND m.group_id = g.id
+                        AND m.user_id = $3 AND m.status IN ('NEWBIE', 'ACTIVE')
+                  WHERE g.realm_id = $1 AND g.id = $2",
+            )
+            .bind(&realm)
+            .bind(group)
+            .bind(grants.viewer)
+            .fetch_optional(tx.conn())
+            .await?;
+            let Some((owner, status, posts)) = row else {
+                return Ok(false);
+            };
+            if owner == grants.viewer {
+                return Ok(true);
+            }
+            if status.is_some() {
+                if matches!(action, Permission::ViewGroup | Permission::ViewMembers) {
+                    return Ok(true);
+                }
+                let leader = posts.unwrap_or_default().iter().any(|p| p == "leader");
+                if leader && action.leader_may() {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Target::User(user) => {
+            if user == grants.viewer && action.is_user_directed() {
+                return Ok(true);
+            }
+            // Only about people who are in this realm.
+            if !user_in_realm(tx, user).await? {
+                return Ok(false);
+            }
+            let mut via_groups = Vec::new();
+            for (g, u, p) in &grants.statements {
+                if !p.contains(&action) || u.is_some_and(|u| u != user) {
+                    continue;
+                }
+                match g {
+                    None => return Ok(true),
+                    Some(g) => via_groups.push(*g),
+                }
+            }
+            if via_groups.is_empty() {
+                return Ok(false);
+            }
+            let member: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM memberships
+                                 WHERE realm_id = $1 AND user_id = $2 AND group_id = ANY($3)
+                                   AND status <> 'ARCHIVED')",
+            )
+            .bind(&realm)
+            .bind(user)
+            .bind(&via_groups)
+            .fetch_one(tx.conn())
+            .await?;
+            Ok(member)
+        }
+    }
+}
+
+/// A user is in a realm while they hold a membership that is not archived, or a policy.
+pub async fn user_in_realm(tx: &mut RealmTx, user: Uuid) -> Result<bool> {
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM memberships
+                         WHERE realm_id = $1 AND user_id = $2 AND status <> 'ARCHIVED')
+             OR EXISTS (SELECT 1 FROM policy_assignments WHERE realm_id = $1 AND user_id = $2)",
+    )
+    .bind(&realm)
+    .bind(user)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+/// Checks `action` and turns a "no" into a 403 saying what was refused.
+pub async fn require(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    action: Permission,
+    target: Target,
+) -> Result<()> {
+    if can(tx, grants, action, target).await? {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "you lack the {} permission {} in realm {}",
+            action.as_str(),
+            match target {
+                Target::Realm => "realm-wide".to_string(),
+                Target::Group(g) => format!("on group {g}"),
+                Target::User(u) => format!("on user {u}"),
+            },
+            tx.realm()
+        )))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Policies, statements, assignments
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Policy {
+    pub id: Uuid,
+    pub realm_id: String,
+    pub name: String,
+    pub parent_id: Option<Uuid>,
+    pub is_god: bool,
+    pub created_by: Option<Uuid>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Statement {
+    pub id: Uuid,
+    pub policy_id: Uuid,
+    pub group_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub permissions: Vec<Permission>,
+    /// Added automatically when a child group was created.
+    pub escalation: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct StatementRow {
+    id: Uuid,
+    policy_id: Uuid,
+    group_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+    permissions: Vec<String>,
+    escalation: bool,
+}
+
+impl From<StatementRow> for Statement {
+    fn from(r: StatementRow) -> Self {
+        Statement {
+            id: r.id,
+            policy_id: r.policy_id,
+            group_id: r.group_id,
+            user_id: r.user_id,
+            permissions: r
+                .permissions
+                .iter()
+                .filter_map(|p| Permission::parse(p))
+                .collect(),
+            escalation: r.escalation,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Assignment {
+    pub user_id: Uuid,
+    pub policy_id: Uuid,
+    pub realm_id: String,
+    pub assigned_by: Option<Uuid>,
+    pub assigned_at: chrono::DateTime<chrono::Utc>,
+}
+
+const POLICY_COLS: &str = "id, realm_id, name, parent_id, is_god, created_by, created_at";
+
+pub async fn get_policy(tx: &mut RealmTx, id: Uuid) -> Result<Policy> {
+    let realm = tx.realm().as_str().to_string();
+    sqlx::query_as(&format!(
+        "SELECT {POLICY_COLS} FROM policies WHERE realm_id = $1 AND id = $2"
+    ))
+    .bind(&realm)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or_else(|| Error::not_found(format!("policy {id} in realm {realm}")))
+}
+
+pub async fn list_policies(tx: &mut RealmTx) -> Result<Vec<Policy>> {
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as(&format!(
+        "SELECT {POLICY_COLS} FROM policies WHERE realm_id = $1 ORDER BY name"
+    ))
+    .bind(&realm)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+pub async fn statements_of(tx: &mut RealmTx, policy: Uuid) -> Result<Vec<Statement>> {
+    let realm = tx.realm().as_str().to_string();
+    let rows: Vec<StatementRow> = sqlx::query_as(
+        "SELECT id, policy_id, group_id, user_id, permissions, escalation
+           FROM statements WHERE realm_id = $1 AND policy_id = $2 ORDER BY created_at, id",
+    )
+    .bind(&realm)
+    .bind(policy)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().map(Statement::from).collect())
+}
+
+/// Ids of the policies the viewer holds, and of all their ancestors' descendants: the
+/// policies a viewer may issue are those it holds and those below them.
+async fn issuable_policies(tx: &mut RealmTx, viewer: Uuid) -> Result<HashSet<Uuid>> {
+    let realm = tx.realm().as_str().to_string();
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "WITH RECURSIVE below AS (
+             SELECT policy_id AS id FROM policy_assignments WHERE realm_id = $1 AND user_id = $2
+             UNION
+             SELECT p.id FROM policies p JOIN below b ON p.parent_id = b.id WHERE p.realm_id = $1
+         ) SELECT id FROM below",
+    )
+    .bind(&realm)
+    .bind(viewer)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// Creates a policy. Root policies are the GOD's to make; a child may be made by anyone
+/// who may issue its parent.
+pub async fn create_policy(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    name: &str,
+    parent: Option<Uuid>,
+) -> Result<Policy> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Error::invalid("policy name must be 1-100 characters"));
+    }
+    match parent {
+        None if !grants.god => return Err(Error::forbidden("create a root policy (GOD only)")),
+        Some(p) => {
+            get_policy(tx, p).await?;
+            if !grants.god && !issuable_policies(tx, grants.viewer).await?.contains(&p) {
+                return Err(Error::forbidden(format!(
+                    "create a policy under {p} (you may only extend policies you hold)"
+                )));
+            }
+        }
+        None => {}
+    }
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as(&format!(
+        "INSERT INTO policies (realm_id, name, parent_id, created_by) VALUES ($1, $2, $3, $4)
+         RETURNING {POLICY_COLS}"
+    ))
+    .bind(&realm)
+    .bind(name)
+    .bind(parent)
+    .bind(grants.viewer)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+/// Does `parent` (a policy's statements, or GOD) cover a statement with this scope?
+fn covered(
+    parent_god: bool,
+    parent: &[Statement],
+    group: Option<Uuid>,
+    user: Option<Uuid>,
+    perms: &[Permission],
+) -> Vec<Permission> {
+    if parent_god {
+        return Vec::new();
+    }
+    perms
+        .iter()
+        .copied()
+        .filter(|p| {
+            !parent.iter().any(|s| {
+                s.permissions.contains(p)
+                    && (s.group_id.is_none() || s.group_id == group)
+                    && (s.user_id.is_none() || s.user_id == user)
+            })
+        })
+        .collect()
+}
+
+pub async fn add_statement(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    policy_id: Uuid,
+    group: Option<Uuid>,
+    user: Option<Uuid>,
+    permissions: &[Permission],
+) -> Result<Statement> {
+    if permissions.is_empty() {
+        return Err(Error::invalid("a statement needs at least one permission"));
+    }
+    let policy = get_policy(tx, policy_id).await?;
+    if policy.is_god {
+        return Err(Error::invalid("the GOD policy already allows everything"));
+    }
+    // You may shape a policy below one you hold, never one you hold yourself.
+    let allowed = grants.god || {
+        let issuable = issuable_policies(tx, grants.viewer).await?;
+        let held = held_policies(tx, grants.viewer).await?;
+        issuable.contains(&policy_id) && !held.contains(&policy_id)
+    };
+    if !allowed {
+        return Err(Error::forbidden(format!("change policy {policy_id}")));
+    }
+    if let Some(parent_id) = policy.parent_id {
+        let parent = get_policy(tx, parent_id).await?;
+        let parent_statements = statements_of(tx, parent_id).await?;
+        let missing = covered(parent.is_god, &parent_statements, group, user, permissions);
+        if !missing.is_empty() {
+            return Err(Error::invalid(format!(
+                "policy {:?} may hold only what its parent {:?} holds; the parent lacks {} for this scope",
+                policy.name,
+                parent.name,
+                missing
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    insert_statement(tx, policy_id, group, user, permissions, false).await
+}
+
+async fn insert_statement(
+    tx: &mut RealmTx,
+    policy_id: Uuid,
+    group: Option<Uuid>,
+    user: Option<Uuid>,
+    permissions: &[Permission],
+    escalation: bool,
+) -> Result<Statement> {
+    let realm = tx.realm().as_str().to_string();
+    let perms: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
+    let row: StatementRow = sqlx::query_as(
+        "INSERT INTO statements (realm_id, policy_id, group_id, user_id, permissions, escalation)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING id, policy_id, group_id, user_id, permissions, escalation",
+    )
+    .bind(&realm)
+    .bind(policy_id)
+    .bind(group)
+    .bind(user)
+    .bind(&perms)
+    .bind(escalation)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(row.into())
+}
+
+pub async fn remove_statement(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    policy_id: Uuid,
+    statement_id: Uuid,
+) -> Result<()> {
+    let policy = get_policy(tx, policy_id).await?;
+    let allowed = grants.god || {
+        let issuable = issuable_policies(tx, grants.viewer).await?;
+        let held = held_policies(tx, grants.viewer).await?;
+        issuable.contains(&policy_id) && !held.contains(&policy_id)
+    };
+    if !allowed {
+        return Err(Error::forbidden(format!("change policy {policy_id}")));
+    }
+    let realm = tx.realm().as_str().to_string();
+    let deleted =
+        sqlx::query("DELETE FROM statements WHERE realm_id = $1 AND policy_id = $2 AND id = $3")
+            .bind(&realm)
+            .bind(policy_id)
+            .bind(statement_id)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+    if deleted == 0 {
+        return Err(Error::not_found(format!("statement {statement_id}")));
+    }
+    // Children must still fit inside this policy.
+    let remaining = statements_of(tx, policy_id).await?;
+    let children: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM policies WHERE realm_id = $1 AND parent_id = $2")
+            .bind(&realm)
+            .bind(policy_id)
+            .fetch_all(tx.conn())
+            .await?;
+    for child in children {
+        for s in statements_of(tx, child).await? {
+            if s.escalation {
+                continue;
+            }
+            if !covered(
+                policy.is_god,
+                &remaining,
+                s.group_id,
+                s.user_id,
+                &s.permissions,
+            )
+            .is_empty()
+            {
+                return Err(Error::Conflict(format!(
+                    "child policy {child} still relies on this statement; change it first"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn held_policies(tx: &mut RealmTx, viewer: Uuid) -> Result<HashSet<Uuid>> {
+    let realm = tx.realm().as_str().to_string();
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT policy_id FROM policy_assignments WHERE realm_id = $1 AND user_id = $2",
+    )
+    .bind(&realm)
+    .bind(viewer)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// Assigns a policy; the assigner must have the right to issue it (hold it or one of
+/// its ancestors, or be GOD). Only GOD hands out GOD.
+pub async fn assign(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    user: Uuid,
+    policy_id: Uuid,
+) -> Result<Assignment> {
+    let policy = get_policy(tx, policy_id).await?;
+    let allowed = grants.god
+        || (!policy.is_god
+            && issuable_policies(tx, grants.viewer)
+                .await?
+                .contains(&policy_id));
+    if !allowed {
+        return Err(Error::forbidden(format!(
+            "issue policy {:?} (you may issue only policies you hold and those below them)",
+            policy.name
+        )));
+    }
+    insert_assignment(tx, user, policy_id, Some(grants.viewer)).await
+}
+
+pub(crate) async fn insert_assignment(
+    tx: &mut RealmTx,
+    user: Uuid,
+    policy_id: Uuid,
+    by: Option<Uuid>,
+) -> Result<Assignment> {
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as(
+        "INSERT INTO policy_assignments (realm_id, user_id, policy_id, assigned_by)
+         VALUES ($1, $2, $3, $4)
+         RETURNING user_id, policy_id, realm_id, assigned_by, assigned_at",
+    )
+    .bind(&realm)
+    .bind(user)
+    .bind(policy_id)
+    .bind(by)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+pub async fn unassign(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    user: Uuid,
+    policy_id: Uuid,
+) -> Result<()> {
+    let policy = get_policy(tx, policy_id).await?;
+    let allowed = grants.god
+        || (!policy.is_god
+            && issuable_policies(tx, grants.viewer)
+                .await?
+                .contains(&policy_id));
+    if !allowed {
+        return Err(Error::forbidden(format!("revoke policy {:?}", policy.name)));
+    }
+    let realm = tx.realm().as_str().to_string();
+    let n = sqlx::query(
+        "DELETE FROM policy_assignments WHERE realm_id = $1 AND user_id = $2 AND policy_id = $3",
+    )
+    .bind(&realm)
+    .bind(user)
+    .bind(policy_id)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(Error::not_found("assignment"));
+    }
+    if policy.is_god {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM policy_assignments WHERE realm_id = $1 AND policy_id = $2",
+        )
+        .bind(&realm)
+        .bind(policy_id)
+        .fetch_one(tx.conn())
+        .await?;
+        if left == 0 {
+            return Err(Error::Conflict(
+                "cannot revoke the last GOD of a realm".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub async fn list_assignments(tx: &mut RealmTx, user: Option<Uuid>) -> Result<Vec<Assignment>> {
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as(
+        "SELECT user_id, policy_id, realm_id, assigned_by, assigned_at FROM policy_assignments
+          WHERE realm_id = $1 AND ($2::uuid IS NULL OR user_id = $2)
+          ORDER BY assigned_at, user_id, policy_id",
+    )
+    .bind(&realm)
+    .bind(user)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+pub async fn god_policy(tx: &mut RealmTx) -> Result<Uuid> {
+    let realm = tx.realm().as_str().to_string();
+    sqlx::query_scalar("SELECT id FROM policies WHERE realm_id = $1 AND is_god")
+        .bind(&realm)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("realm {realm} has no GOD policy")))
+}
+
+/// Creates the realm's GOD policy if missing (new realms).
+pub(crate) async fn ensure_god_policy(tx: &mut RealmTx) -> Result<Uuid> {
+    let realm = tx.realm().as_str().to_string();
+    sqlx::query(
+        "INSERT INTO policies (realm_id, name, is_god) VALUES ($1, 'GOD', true)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&realm)
+    .execute(tx.conn())
+    .await?;
+    god_policy(tx).await
+}
+
+/// Escalation on child-group creation: every policy in this realm holding editGroup or
+/// editMembers on the parent gets view members / view group / move owner on the child.
+pub(crate) async fn escalate_to_parent_managers(
+    tx: &mut RealmTx,
+    parent: Uuid,
+    child: Uuid,
+) -> Result<usize> {
+    let realm = tx.realm().as_str().to_string();
+    let managers: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT DISTINCT policy_id FROM statements
+          WHERE realm_id = $1 AND group_id = $2 AND user_id IS NULL AND NOT escalation
+            AND permissions && ARRAY['editGroup', 'editMembers']",
+    )
+    .bind(&realm)
+    .bind(parent)
+    .fetch_all(tx.conn())
+    .await?;
+    for policy in &managers {
+        insert_statement(tx, *policy, Some(child), None, &ESCALATION, true).await?;
+    }
+    Ok(managers.len())
+}

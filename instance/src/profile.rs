@@ -1,0 +1,470 @@
+//! Identity and profiles (hub only, no realm_id). One profile per person; who sees what
+//! is decided per realm: the basic profile (names, nickname) by anyone sharing a realm
+//! with the person, the full profile only with viewFullProfile in a shared realm.
+//! Someone who shares no realm with the viewer is reported as not found.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::db::{Db, GlobalTx};
+use crate::error::{Error, Result};
+use crate::page::{Cursor, Page};
+use crate::policy::{self, Grants, Permission, Target};
+use crate::realm::RealmId;
+use crate::text::{fold, like_escape};
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
+#[sqlx(type_name = "dormitory")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sqlx(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Dormitory {
+    Karman,
+    Teteny,
+    Sch,
+    Baross,
+    Bercsenyi,
+    Vasarhelyi,
+    External,
+    Unknown,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
+#[sqlx(type_name = "gender", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Gender {
+    Male,
+    Female,
+    Other,
+    Unknown,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
+#[sqlx(type_name = "student_status", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StudentStatus {
+    Active,
+    Graduated,
+    Other,
+    Unknown,
+}
+
+/// External account kinds; stored with the original PéK values (seed 003).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
+#[sqlx(type_name = "external_account_protocol")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExternalProtocol {
+    #[sqlx(rename = "twitter")]
+    XFormerlyTwitter,
+    #[sqlx(rename = "skype")]
+    Skype,
+    #[sqlx(rename = "call_sign")]
+    CallSign,
+    #[sqlx(rename = "irc")]
+    Irc,
+    #[sqlx(rename = "gtalk")]
+    Gtalk,
+    #[sqlx(rename = "jabber")]
+    Jabber,
+    #[sqlx(rename = "facebook")]
+    MetaFormerlyFacebook,
+    #[sqlx(rename = "Telegram")]
+    Telegram,
+    #[sqlx(rename = "sch_mail")]
+    SchMail,
+    #[sqlx(rename = "Hímzek")]
+    Himzo,
+    #[sqlx(rename = "gmail")]
+    Gmail,
+    #[sqlx(rename = "🏆")]
+    EasterEgg,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExternalAccount {
+    pub protocol: ExternalProtocol,
+    pub account_name: String,
+}
+
+/// What a person writes into their profile (every field optional).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProfileInput {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub nickname: Option<String>,
+    pub cell_phone: Option<String>,
+    pub room: Option<String>,
+    pub dormitory: Option<Dormitory>,
+    pub gender: Option<Gender>,
+    pub student_status: Option<StudentStatus>,
+    #[serde(default)]
+    pub external_accounts: Vec<ExternalAccount>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BasicProfile {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub nickname: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FullProfile {
+    #[serde(flatten)]
+    pub basic: BasicProfile,
+    pub cell_phone: Option<String>,
+    pub room: Option<String>,
+    pub dormitory: Dormitory,
+    pub gender: Gender,
+    pub student_status: StudentStatus,
+    pub external_accounts: Vec<ExternalAccount>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Basic,
+    Full,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ProfileData {
+    Full(FullProfile),
+    Basic(BasicProfile),
+}
+
+/// A person as one viewer may see them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub id: Uuid,
+    pub scope: Scope,
+    /// Absent when the person has not filled in a profile.
+    pub profile: Option<ProfileData>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ProfileRow {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    nickname: Option<String>,
+    cell_phone: Option<String>,
+    room: Option<String>,
+    dormitory: Dormitory,
+    gender: Gender,
+    student_status: StudentStatus,
+}
+
+fn check_len(field: &str, v: &Option<String>, max: usize) -> Result<()> {
+    if v.as_ref().is_some_and(|s| s.chars().count() > max) {
+        return Err(Error::invalid(format!(
+            "{field} must be at most {max} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Creates the user for an AuthSCH subject, or returns the existing one.
+pub async fn upsert_user(g: &mut GlobalTx, auth_sch_id: &str) -> Result<Uuid> {
+    if auth_sch_id.is_empty() || auth_sch_id.len() > 200 {
+        return Err(Error::invalid("auth_sch_id must be 1-200 characters"));
+    }
+    Ok(sqlx::query_scalar(
+        "INSERT INTO users (auth_sch_id, last_login) VALUES ($1, now())
+         ON CONFLICT (auth_sch_id) DO UPDATE SET last_login = now() RETURNING id",
+    )
+    .bind(auth_sch_id)
+    .fetch_one(g.conn())
+    .await?)
+}
+
+pub async fn user_exists(g: &mut GlobalTx, user: Uuid) -> Result<bool> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
+            .bind(user)
+            .fetch_one(g.conn())
+            .await?,
+    )
+}
+
+/// Replaces a person's profile (and external accounts) as a whole.
+pub async fn put_profile(g: &mut GlobalTx, user: Uuid, p: &ProfileInput) -> Result<()> {
+    check_len("firstName", &p.first_name, 100)?;
+    check_len("lastName", &p.last_name, 100)?;
+    check_len("nickname", &p.nickname, 100)?;
+    check_len("cellPhone", &p.cell_phone, 50)?;
+    check_len("room", &p.room, 50)?;
+    if p.external_accounts.len() > 50 {
+        return Err(Error::invalid("at most 50 external accounts"));
+    }
+    for a in &p.external_accounts {
+        if a.account_name.trim().is_empty() || a.account_name.chars().count() > 200 {
+            return Err(Error::invalid("accountName must be 1-200 characters"));
+        }
+    }
+    if !user_exists(g, user).await? {
+        return Err(Error::not_found(format!("user {user}")));
+    }
+    let folded = fold(
+        &[&p.first_name, &p.last_name, &p.nickname]
+            .iter()
+            .filter_map(|s| s.as_deref())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    sqlx::query(
+        "INSERT INTO profiles (user_id, first_name, last_name, nickname, cell_phone, room,
+                               dormitory, gender, student_status, search_folded)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (user_id) DO UPDATE SET first_name = EXCLUDED.first_name,
+             last_name = EXCLUDED.last_name, nickname = EXCLUDED.nickname,
+             cell_phone = EXCLUDED.cell_phone, room = EXCLUDED.room,
+             dormitory = EXCLUDED.dormitory, gender = EXCLUDED.gender,
+             student_status = EXCLUDED.student_status, search_folded = EXCLUDED.search_folded,
+             updated_at = now()",
+    )
+    .bind(user)
+    .bind(&p.first_name)
+    .bind(&p.last_name)
+    .bind(&p.nickname)
+    .bind(&p.cell_phone)
+    .bind(&p.room)
+    .bind(p.dormitory.unwrap_or(Dormitory::Unknown))
+    .bind(p.gender.unwrap_or(Gender::Unknown))
+    .bind(p.student_status.unwrap_or(StudentStatus::Unknown))
+    .bind(folded)
+    .execute(g.conn())
+    .await?;
+    sqlx::query("DELETE FROM external_account_links WHERE owner_id = $1")
+        .bind(user)
+        .execute(g.conn())
+        .await?;
+    for a in &p.external_accounts {
+        sqlx::query(
+            "INSERT INTO external_account_links (owner_id, protocol, account_name) VALUES ($1, $2, $3)",
+        )
+        .bind(user)
+        .bind(a.protocol)
+        .bind(a.account_name.trim())
+        .execute(g.conn())
+        .await?;
+    }
+    Ok(())
+}
+
+async fn load(g: &mut GlobalTx, user: Uuid, scope: Scope) -> Result<Option<ProfileData>> {
+    let row: Option<ProfileRow> = sqlx::query_as(
+        "SELECT first_name, last_name, nickname, cell_phone, room, dormitory, gender,
+                student_status FROM profiles WHERE user_id = $1",
+    )
+    .bind(user)
+    .fetch_optional(g.conn())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let basic = BasicProfile {
+        first_name: r.first_name,
+        last_name: r.last_name,
+        nickname: r.nickname,
+    };
+    Ok(Some(match scope {
+        Scope::Basic => ProfileData::Basic(basic),
+        Scope::Full => {
+            let external_accounts = sqlx::query_as(
+                "SELECT protocol, account_name FROM external_account_links
+                  WHERE owner_id = $1 ORDER BY protocol, account_name",
+            )
+            .bind(user)
+            .fetch_all(g.conn())
+            .await?;
+            ProfileData::Full(FullProfile {
+                basic,
+                cell_phone: r.cell_phone,
+                room: r.room,
+                dormitory: r.dormitory,
+                gender: r.gender,
+                student_status: r.student_status,
+                external_accounts,
+            })
+        }
+    }))
+}
+
+/// Realms (served from this database) that both people are in.
+async fn shared_local_realms(g: &mut GlobalTx, a: Uuid, b: Uuid) -> Result<Vec<RealmId>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT x.realm_id FROM realm_members x
+           JOIN realm_members y ON y.realm_id = x.realm_id AND y.user_id = $2
+           JOIN realms r ON r.id = x.realm_id AND r.endpoint IS NULL
+          WHERE x.user_id = $1 ORDER BY x.realm_id",
+    )
+    .bind(a)
+    .bind(b)
+    .fetch_all(g.conn())
+    .await?;
+    ids.iter().map(|s| RealmId::parse(s)).collect()
+}
+
+/// Per-realm grants of one viewer, loaded lazily and reused across many targets.
+struct ScopeJudge<'a> {
+    db: &'a Db,
+    viewer: Uuid,
+    grants: HashMap<RealmId, Grants>,
+}
+
+impl<'a> ScopeJudge<'a> {
+    fn new(db: &'a Db, viewer: Uuid) -> Self {
+        ScopeJudge {
+            db,
+            viewer,
+            grants: HashMap::new(),
+        }
+    }
+
+    async fn scope(&mut self, target: Uuid, shared: &[RealmId]) -> Result<Scope> {
+        if target == self.viewer {
+            return Ok(Scope::Full);
+        }
+        for realm in shared {
+            let mut tx = self.db.realm(realm).await?;
+            let grants = match self.grants.get(realm) {
+                Some(g) => g.clone(),
+                None => {
+                    let g = Grants::load(&mut tx, self.viewer).await?;
+                    self.grants.insert(realm.clone(), g.clone());
+                    g
+                }
+            };
+            let full = policy::can(
+                &mut tx,
+                &grants,
+                Permission::ViewFullProfile,
+                Target::User(target),
+            )
+            .await?;
+            tx.commit().await?;
+            if full {
+                return Ok(Scope::Full);
+            }
+        }
+        Ok(Scope::Basic)
+    }
+}
+
+/// One person as `viewer` may see them.
+pub async fn view(db: &Db, viewer: Uuid, target: Uuid) -> Result<UserView> {
+    let mut g = db.global().await?;
+    let shared = shared_local_realms(&mut g, viewer, target).await?;
+    if target != viewer && shared.is_empty() {
+        return Err(Error::not_found(format!("user {target}")));
+    }
+    if !user_exists(&mut g, target).await? {
+        return Err(Error::not_found(format!("user {target}")));
+    }
+    let scope = ScopeJudge::new(db, viewer).scope(target, &shared).await?;
+    let profile = load(&mut g, target, scope).await?;
+    g.commit().await?;
+    Ok(UserView {
+        id: target,
+        scope,
+        profile,
+    })
+}
+
+/// Can `editor` change `target`'s profile? Themselves, or with editProfile in a shared realm.
+pub async fn can_edit(db: &Db, editor: Uuid, target: Uuid) -> Result<bool> {
+    if editor == target {
+        return Ok(true);
+    }
+    let mut g = db.global().await?;
+    let shared = shared_local_realms(&mut g, editor, target).await?;
+    g.commit().await?;
+    for realm in shared {
+        let mut tx = db.realm(&realm).await?;
+        let grants = Grants::load(&mut tx, editor).await?;
+        let ok = policy::can(
+            &mut tx,
+            &grants,
+            Permission::EditProfile,
+            Target::User(target),
+        )
+        .await?;
+        tx.commit().await?;
+        if ok {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// People sharing a realm with `viewer` whose name or nickname contains `q`
+/// (case- and accent-insensitive), each at the scope the viewer may see.
+pub async fn search(
+    db: &Db,
+    viewer: Uuid,
+    q: &str,
+    limit: i64,
+    cursor: Option<Cursor>,
+) -> Result<Page<UserView>> {
+    let needle = fold(q.trim());
+    if needle.chars().count() < 2 {
+        return Err(Error::BadRequest(
+            "q must have at least 2 characters".into(),
+        ));
+    }
+    let pattern = format!("%{}%", like_escape(&needle));
+    let (after_key, after_id) = match cursor {
+        Some(c) => (Some(c.key), Some(c.id)),
+        None => (None, None),
+    };
+    let mut g = db.global().await?;
+    let rows: Vec<(Uuid, String, Vec<String>)> = sqlx::query_as(
+        "SELECT p.user_id, p.search_folded, array_agg(DISTINCT t.realm_id)
+           FROM profiles p
+           JOIN realm_members t ON t.user_id = p.user_id
+           JOIN realm_members v ON v.realm_id = t.realm_id AND v.user_id = $1
+           JOIN realms r ON r.id = t.realm_id AND r.endpoint IS NULL
+          WHERE p.search_folded LIKE $2
+            AND ($3::text IS NULL OR (p.search_folded, p.user_id) > ($3, $4::uuid))
+          GROUP BY p.user_id, p.search_folded
+          ORDER BY p.search_folded, p.user_id
+          LIMIT $5",
+    )
+    .bind(viewer)
+    .bind(&pattern)
+    .bind(after_key)
+    .bind(after_id)
+    .bind(limit + 1)
+    .fetch_all(g.conn())
+    .await?;
+    let page = Page::from_rows(rows, limit, |(id, key, _)| (key.clone(), *id));
+    let mut judge = ScopeJudge::new(db, viewer);
+    let mut items = Vec::with_capacity(page.items.len());
+    for (id, _, realms) in page.items {
+        let shared: Vec<RealmId> = realms
+            .iter()
+            .filter_map(|r| RealmId::parse(r).ok())
+            .collect();
+        let scope = judge.scope(id, &shared).await?;
+        let profile = load(&mut g, id, scope).await?;
+        items.push(UserView { id, scope, profile });
+    }
+    g.commit().await?;
+    Ok(Page {
+        items,
+        next_cursor: page.next_cursor,
+    })
+}

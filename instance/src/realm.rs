@@ -1,0 +1,243 @@
+//! Realms: the isolation boundary. A `RealmId` can only be built from a well-formed id,
+//! so every realm-scoped query downstream starts from a validated value.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// The hub's own realm.
+pub const HUB: &str = "hub";
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+#[serde(transparent)]
+pub struct RealmId(String);
+
+impl RealmId {
+    pub fn hub() -> Self {
+        RealmId(HUB.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_hub(&self) -> bool {
+        self.0 == HUB
+    }
+
+    /// Lowercase DNS-label-like id: 2–63 chars, `[a-z0-9-]`, starting with a letter.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let ok = (2..=63).contains(&s.len())
+            && s.as_bytes()[0].is_ascii_lowercase()
+            && !s.ends_with('-')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(RealmId(s.to_string()))
+        } else {
+            Err(Error::BadRequest(format!(
+                "invalid realm id {s:?}: expected 2-63 lowercase letters, digits or '-', \
+                 starting with a letter and not ending with '-'"
+            )))
+        }
+    }
+}
+
+impl FromStr for RealmId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        RealmId::parse(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for RealmId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        RealmId::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for RealmId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn realm_ids_are_validated() {
+        for ok in ["hub", "kir-dev", "a1", "conference-2025"] {
+            assert!(RealmId::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a", "Hub", "1abc", "ab-", "a_b", "a b", &"a".repeat(64)] {
+            assert!(RealmId::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The realm table: on a worker it holds the worker's own realm; on the hub it is also the
+// registry of worker realms (those with an endpoint) and of realms hosted locally.
+
+use uuid::Uuid;
+
+use crate::db::{Db, GlobalTx};
+use crate::error::Result;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RealmInfo {
+    pub id: String,
+    pub display_name: String,
+    /// Worker URL; absent for realms served by this instance.
+    pub endpoint: Option<String>,
+    pub version: Option<String>,
+    /// active, maintenance or down.
+    pub status: String,
+    pub registered_at: chrono::DateTime<chrono::Utc>,
+    pub last_seen_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+const INFO_COLS: &str = "id, display_name, endpoint, version, status, registered_at, last_seen_at";
+
+/// Creates a realm served from this database (if absent) with its GOD policy, and makes
+/// `god` (when given) a GOD of it. Idempotent.
+pub async fn ensure_local(
+    db: &Db,
+    id: &RealmId,
+    display_name: &str,
+    god: Option<Uuid>,
+) -> Result<()> {
+    let name = display_name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(Error::Unprocessable(
+            "display name must be 1-200 characters".into(),
+        ));
+    }
+    let mut g = db.global().await?;
+    sqlx::query("INSERT INTO realms (id, display_name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(id.as_str())
+        .bind(name)
+        .execute(g.conn())
+        .await?;
+    g.commit().await?;
+    let mut tx = db.realm(id).await?;
+    let god_policy = crate::policy::ensure_god_policy(&mut tx).await?;
+    if let Some(user) = god {
+        sqlx::query(
+            "INSERT INTO policy_assignments (realm_id, user_id, policy_id) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(id.as_str())
+        .bind(user)
+        .bind(god_policy)
+        .execute(tx.conn())
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Hub: every realm in the registry.
+pub async fn list(g: &mut GlobalTx) -> Result<Vec<RealmInfo>> {
+    Ok(
+        sqlx::query_as(&format!("SELECT {INFO_COLS} FROM realms ORDER BY id"))
+            .fetch_all(g.conn())
+            .await?,
+    )
+}
+
+/// Hub: ids of realms whose data lives in this database.
+pub async fn local_ids(g: &mut GlobalTx) -> Result<Vec<RealmId>> {
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM realms WHERE endpoint IS NULL")
+        .fetch_all(g.conn())
+        .await?;
+    Ok(ids.into_iter().map(RealmId).collect())
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Registration {
+    pub display_name: String,
+    /// Base URL of the worker, e.g. `http://realm-kir-dev.pek.svc:8080`.
+    pub endpoint: String,
+    pub version: Option<String>,
+}
+
+fn check_endpoint(url: &str) -> Result<()> {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= 500
+        && url.len() > "https://".len()
+        && !url.chars().any(char::is_whitespace);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Unprocessable(format!(
+            "endpoint must be an http(s) URL, got {url:?}"
+        )))
+    }
+}
+
+/// Hub admin API: registers or updates a worker realm. Returns true when created.
+pub async fn register(g: &mut GlobalTx, id: &RealmId, reg: &Registration) -> Result<bool> {
+    if id.is_hub() {
+        return Err(Error::Conflict("the hub realm cannot be registered".into()));
+    }
+    check_endpoint(&reg.endpoint)?;
+    let name = reg.display_name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(Error::Unprocessable(
+            "displayName must be 1-200 characters".into(),
+        ));
+    }
+    let existing: Option<Option<String>> =
+        sqlx::query_scalar("SELECT endpoint FROM realms WHERE id = $1 FOR UPDATE")
+            .bind(id.as_str())
+            .fetch_optional(g.conn())
+            .await?;
+    if let Some(None) = existing {
+        return Err(Error::Conflict(format!(
+            "realm {id} is hosted by the hub itself and cannot be registered as a worker"
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO realms (id, display_name, endpoint, version, status, last_seen_at)
+         VALUES ($1, $2, $3, $4, 'active', now())
+         ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name,
+             endpoint = EXCLUDED.endpoint, version = EXCLUDED.version",
+    )
+    .bind(id.as_str())
+    .bind(name)
+    .bind(&reg.endpoint)
+    .bind(&reg.version)
+    .execute(g.conn())
+    .await?;
+    Ok(existing.is_none())
+}
+
+/// Hub admin API: removes a worker realm from the registry (absent is fine).
+pub async fn deregister(g: &mut GlobalTx, id: &RealmId) -> Result<()> {
+    let endpoint: Option<Option<String>> =
+        sqlx::query_scalar("SELECT endpoint FROM realms WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(g.conn())
+            .await?;
+    match endpoint {
+        None => Ok(()),
+        Some(None) => Err(Error::Conflict(format!(
+            "realm {id} is hosted by the hub itself; it is not a registered worker"
+        ))),
+        Some(Some(_)) => {
+            sqlx::query("DELETE FROM realms WHERE id = $1")
+                .bind(id.as_str())
+                .execute(g.conn())
+                .await?;
+            Ok(())
+        }
+    }
+}
