@@ -1,0 +1,199 @@
+//! Test harness: a hub (or worker) app on its own fresh database in the per-process
+//! throwaway PostgreSQL cluster, called in-process through the real router.
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+use pek::auth::Signer;
+use pek::config::{DbArgs, LogFormat, Mode, ServeArgs};
+use pek::db::Db;
+use pek::localpg::{self, LocalPostgres};
+use pek::profile::{self, ProfileInput};
+
+pub struct TestApp {
+    pub router: Router,
+    pub db: Db,
+    pub signer: Signer,
+    pub database: localpg::Database,
+}
+
+pub fn args(
+    database: &localpg::Database,
+    mode: Mode,
+    realm: Option<&str>,
+    key: std::path::PathBuf,
+) -> ServeArgs {
+    ServeArgs {
+        db: DbArgs {
+            database_url: database.app_url.clone(),
+            migration_database_url: Some(database.owner_url.clone()),
+            mode,
+        },
+        realm_id: realm.map(String::from),
+        realm_display_name: None,
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        no_migrate: false,
+        jwt_public_key_file: Some(key),
+        jwt_issuer: "pek-hub".into(),
+        jwt_audience: "pek".into(),
+        operator_token_file: None,
+        max_body_bytes: 64 * 1024,
+        db_max_connections: 5,
+        log_format: LogFormat::Text,
+    }
+}
+
+pub async fn app(mode: Mode, realm: Option<&str>) -> TestApp {
+    let pg = LocalPostgres::shared().expect("start postgres");
+    let database = pg.fresh_database().await.expect("fresh database");
+    let signer = Signer::generate("pek-hub", "pek").expect("key");
+    let key = std::env::temp_dir().join(format!("pek-test-{}.pem", Uuid::new_v4()));
+    std::fs::write(&key, signer.public_pem()).expect("write key");
+    let (_state, router) = pek::app::build(&args(&database, mode, realm, key))
+        .await
+        .expect("build app");
+    let db = Db::connect(&database.app_url, 5).await.expect("connect");
+    TestApp {
+        router,
+        db,
+        signer,
+        database,
+    }
+}
+
+pub async fn hub() -> TestApp {
+    app(Mode::Hub, None).await
+}
+
+impl TestApp {
+    /// A user with a profile (hub only).
+    pub async fn person(&self, sub: &str, first: &str, last: &str, phone: &str) -> Uuid {
+        let mut g = self.db.global().await.expect("tx");
+        let id = profile::upsert_user(&mut g, sub).await.expect("user");
+        profile::put_profile(
+            &mut g,
+            id,
+            &ProfileInput {
+                first_name: Some(first.into()),
+                last_name: Some(last.into()),
+                nickname: Some(sub.into()),
+                cell_phone: Some(phone.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("profile");
+        g.commit().await.expect("commit");
+        id
+    }
+
+    pub fn token(&self, user: Uuid) -> String {
+        self.signer.issue(user, 600).expect("token")
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let raw = body.map(|b| b.to_string());
+        self.call_raw(method, uri, token, raw.as_deref()).await
+    }
+
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .expect("request");
+        let resp = self.router.clone().oneshot(req).await.expect("response");
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, uri: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, uri, Some(token), None).await
+    }
+
+    pub async fn post(&self, uri: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, uri, Some(token), Some(body)).await
+    }
+
+    /// Creates a realm hosted by the hub with `god` as its GOD.
+    pub async fn realm(&self, id: &str, god: Uuid) {
+        let (s, b) = self
+            .post(
+                "/api/v1/realms",
+                &self.token(god),
+                serde_json::json!({"id": id, "displayName": id}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+
+    /// Makes `god` the hub realm's GOD (bootstrap, as an operator would).
+    pub async fn bootstrap_god(&self, god: Uuid) {
+        let hub = pek::realm::RealmId::hub();
+        pek::realm::ensure_local(&self.db, &hub, "Hub", Some(god))
+            .await
+            .expect("god");
+    }
+
+    pub async fn group(&self, realm: &str, token: &str, name: &str, parent: Option<&str>) -> Value {
+        let (s, b) = self
+            .post(
+                &format!("/api/v1/realms/{realm}/groups"),
+                token,
+                serde_json::json!({"name": name, "parentId": parent}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        b
+    }
+
+    /// Rows of a table as the superuser sees them (bypasses RLS), for before/after checks.
+    pub async fn snapshot(&self, table: &str) -> Vec<String> {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&self.database.superuser_url)
+            .await
+            .expect("su");
+        let rows: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT row_to_json(t)::text FROM {table} t ORDER BY 1"
+        ))
+        .fetch_all(&mut c)
+        .await
+        .expect("snapshot");
+        rows
+    }
+}
+
+pub fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_string()
+}
