@@ -1,0 +1,212 @@
+//! Identity and profiles (seed 003), on a real PostgreSQL.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use common::{hub, id};
+
+#[tokio::test]
+async fn one_profile_seen_from_two_realms_basic_without_permission_full_with_it() {
+    let app = hub().await;
+    let god = app.person("god", "God", "Mode", "1").await;
+    let alice = app.person("alice", "Alice", "Kovács", "123456").await;
+    let bob = app.person("bob", "Bob", "Nagy", "654321").await;
+    app.bootstrap_god(god).await;
+    app.realm("worker-acme", god).await;
+    let t = app.token(god);
+    for realm in ["hub", "worker-acme"] {
+        let g = app.group(realm, &t, "team", None).await;
+        for u in [alice, bob] {
+            let (s, _) = app
+                .post(
+                    &format!("/api/v1/realms/{realm}/groups/{}/members", id(&g)),
+                    &t,
+                    json!({"userId": u}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED);
+        }
+    }
+    let bt = app.token(bob);
+    let (s, v) = app.get(&format!("/api/v1/users/{alice}"), &bt).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["scope"], "basic");
+    assert_eq!(v["profile"]["firstName"], "Alice");
+    assert!(v["profile"].get("cellPhone").is_none(), "{v}");
+    assert!(v["profile"].get("externalAccounts").is_none());
+
+    // Bob gets viewFullProfile on Alice in worker-acme only.
+    let (_, p) = app
+        .post(
+            "/api/v1/realms/worker-acme/policies",
+            &t,
+            json!({"name": "hr"}),
+        )
+        .await;
+    app.post(
+        &format!("/api/v1/realms/worker-acme/policies/{}/statements", id(&p)),
+        &t,
+        json!({"userId": alice, "permissions": ["viewFullProfile"]}),
+    )
+    .await;
+    app.post(
+        "/api/v1/realms/worker-acme/assignments",
+        &t,
+        json!({"userId": bob, "policyId": id(&p)}),
+    )
+    .await;
+    let (_, v2) = app.get(&format!("/api/v1/users/{alice}"), &bt).await;
+    assert_eq!(v2["scope"], "full");
+    assert_eq!(v2["profile"]["cellPhone"], "123456");
+    assert_eq!(v2["id"], v["id"]);
+    assert_eq!(v2["profile"]["firstName"], v["profile"]["firstName"]);
+    // The grant names Alice only.
+    let (_, v3) = app.get(&format!("/api/v1/users/{god}"), &bt).await;
+    assert_eq!(v3["scope"], "basic");
+}
+
+#[tokio::test]
+async fn no_shared_realm_means_not_found_and_a_missing_profile_is_normal() {
+    let app = hub().await;
+    let god = app.person("god", "God", "Mode", "1").await;
+    let loner = app.person("loner", "Lone", "Wolf", "1").await;
+    app.bootstrap_god(god).await;
+    let t = app.token(god);
+    let (s, _) = app.get(&format!("/api/v1/users/{loner}"), &t).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, b) = app.get("/api/v1/users?q=lone", &t).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b["items"].as_array().unwrap().len(), 0);
+    let bare = {
+        let mut g = app.db.global().await.unwrap();
+        let id = pek::profile::upsert_user(&mut g, "bare").await.unwrap();
+        g.commit().await.unwrap();
+        id
+    };
+    let (s, me) = app.get("/api/v1/me", &app.token(bare)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(me["scope"], "full");
+    assert!(me["profile"].is_null());
+    let g = app.group("hub", &t, "g", None).await;
+    app.post(
+        &format!("/api/v1/realms/hub/groups/{}/members", id(&g)),
+        &t,
+        json!({"userId": bare}),
+    )
+    .await;
+    let (s, v) = app.get(&format!("/api/v1/users/{bare}"), &t).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["profile"].is_null());
+}
+
+#[tokio::test]
+async fn user_search_is_case_and_accent_insensitive_and_scoped_per_result() {
+    let app = hub().await;
+    let god = app.person("god", "God", "Mode", "1").await;
+    let aron = app.person("aron", "Áron", "Szabó", "111").await;
+    let ildiko = app.person("ildi", "Ildikó", "Árvai", "222").await;
+    let viewer = app.person("viewer", "Vera", "Néző", "333").await;
+    app.bootstrap_god(god).await;
+    let t = app.token(god);
+    let g = app.group("hub", &t, "g", None).await;
+    for u in [aron, ildiko, viewer] {
+        app.post(
+            &format!("/api/v1/realms/hub/groups/{}/members", id(&g)),
+            &t,
+            json!({"userId": u}),
+        )
+        .await;
+    }
+    let vt = app.token(viewer);
+    let (s, b) = app.get("/api/v1/users?q=aron", &vt).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let items = b["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{b}");
+    assert_eq!(items[0]["profile"]["firstName"], "Áron");
+    assert_eq!(items[0]["scope"], "basic");
+    let (_, b) = app.get("/api/v1/users?q=%C3%81R", &vt).await; // "ÁR": Áron and Árvai
+    assert_eq!(b["items"].as_array().unwrap().len(), 2, "{b}");
+    let (_, b) = app.get("/api/v1/users?q=ildi", &t).await;
+    assert_eq!(b["items"][0]["scope"], "full");
+    assert_eq!(b["items"][0]["profile"]["cellPhone"], "222");
+    let (_, p1) = app.get("/api/v1/users?q=ar&limit=1", &vt).await;
+    assert_eq!(p1["items"].as_array().unwrap().len(), 1);
+    let cursor = p1["nextCursor"].as_str().unwrap().to_string();
+    let (_, p2) = app
+        .get(&format!("/api/v1/users?q=ar&limit=1&cursor={cursor}"), &vt)
+        .await;
+    assert_eq!(p2["items"].as_array().unwrap().len(), 1);
+    assert_ne!(p1["items"][0]["id"], p2["items"][0]["id"]);
+    let (s, _) = app.get("/api/v1/users?q=a", &vt).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn profile_edits_need_self_or_edit_profile() {
+    let app = hub().await;
+    let god = app.person("god", "God", "Mode", "1").await;
+    let alice = app.person("alice", "Alice", "K", "1").await;
+    let bob = app.person("bob", "Bob", "N", "2").await;
+    app.bootstrap_god(god).await;
+    let t = app.token(god);
+    let g = app.group("hub", &t, "g", None).await;
+    for u in [alice, bob] {
+        app.post(
+            &format!("/api/v1/realms/hub/groups/{}/members", id(&g)),
+            &t,
+            json!({"userId": u}),
+        )
+        .await;
+    }
+    let body = json!({"firstName": "Alíz", "externalAccounts": [{"protocol": "HIMZO", "accountName": "aliz"}]});
+    let (s, v) = app
+        .call(
+            Method::PUT,
+            "/api/v1/me/profile",
+            Some(&app.token(alice)),
+            Some(body),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["profile"]["externalAccounts"][0]["protocol"], "HIMZO");
+    let links = app.snapshot("external_account_links").await;
+    assert!(
+        links[0].contains("\"protocol\":\"Hímzek\""),
+        "stored as in PéK: {links:?}"
+    );
+    let before = app.snapshot("profiles").await;
+    let (s, _) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/users/{alice}/profile"),
+            Some(&app.token(bob)),
+            Some(json!({"firstName": "Hacked"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = app
+        .call(
+            Method::PUT,
+            "/api/v1/me/profile",
+            Some(&app.token(alice)),
+            Some(json!({"dormitory": "MARS"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.snapshot("profiles").await, before);
+    let (s, v) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/users/{alice}/profile"),
+            Some(&t),
+            Some(json!({"firstName": "Alice"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(
+        app.snapshot("external_account_links").await.is_empty(),
+        "replaced as a whole"
+    );
+}
