@@ -5,6 +5,9 @@
 //! it in the hub's realm registry. `crds/realm.yaml` is [`crd_yaml`]'s output; a test fails
 //! when the two drift apart.
 
+// clippy reads the repeated `printcolumn(type_ = ..)` entries of `#[kube(..)]` as duplicates.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, CustomResourceExt, KubeSchema};

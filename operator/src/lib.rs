@@ -1,1 +1,57 @@
+//! `pek-operator`: the kube-runtime controller for `Realm` (DESIGN §6).
+//!
+//! Reconcile is level-based and idempotent: finalizer → database (roles + database if absent,
+//! credentials in the `<name>-db` Secret) → worker objects (server-side apply, only when they
+//! differ from what is wanted) → hub registration → status. See [`controller::reconcile`].
 
+pub mod bench;
+pub mod conditions;
+pub mod config;
+pub mod controller;
+pub mod db;
+pub mod desired;
+pub mod diff;
+pub mod fakeapi;
+pub mod hub;
+pub mod metrics;
+pub mod run;
+
+/// Everything that can go wrong in a reconcile. The `reason()` is the condition reason and the
+/// metrics label; the message is what a user sees in `kubectl describe realm`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid Realm: {0}")]
+    InvalidSpec(String),
+    #[error("admin Secret {0:?} not found in the Realm's namespace; create it (keys `uri`, or `host`, `username`, `password`) or fix spec.database.adminSecretRef")]
+    AdminSecretNotFound(String),
+    #[error("admin Secret is not usable: {0}")]
+    AdminSecretInvalid(String),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("hub: {0}")]
+    Hub(String),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// A short CamelCase reason (condition reason, metrics label).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::InvalidSpec(_) => "InvalidSpec",
+            Error::AdminSecretNotFound(_) => "AdminSecretNotFound",
+            Error::AdminSecretInvalid(_) => "AdminSecretInvalid",
+            Error::Database(_) => "DatabaseError",
+            Error::Hub(_) => "HubError",
+            Error::Kube(_) => "KubernetesApiError",
+            Error::Finalizer(_) => "FinalizerError",
+            Error::Internal(_) => "InternalError",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,5 +1,53 @@
-fn main() {
-    if std::env::args().nth(1).as_deref() == Some("crd") {
-        print!("{}", pek_crds::crd_yaml());
+//! `pek-operator`: `run` (the controller), `crd` (prints the Realm CRD YAML).
+
+use clap::{Parser, Subcommand};
+use pek_operator::config::RunArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "pek-operator",
+    version,
+    about = "Kubernetes operator for PéK realms"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Realm controller (leader-elected) with /metrics, /healthz and /readyz.
+    Run(Box<RunArgs>),
+    /// Print the Realm CustomResourceDefinition (what crds/realm.yaml must equal).
+    Crd,
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crd => {
+            print!("{}", pek_crds::crd_yaml());
+            Ok(())
+        }
+        Command::Run(args) => {
+            init_logging(&args.log_format);
+            pek_operator::run::run(*args).await
+        }
     }
 }

@@ -1,0 +1,148 @@
+//! Operator configuration (flags with environment fallbacks; see README "Configuration").
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Field manager of every server-side apply the operator makes.
+pub const FIELD_MANAGER: &str = "pek-operator";
+
+/// What the reconciler needs to know about its surroundings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Hub base URL the operator registers realms with.
+    pub hub_url: String,
+    /// Hub URL the workers use (defaults to `hub_url`).
+    pub worker_hub_url: Option<String>,
+    /// Default worker image (the chart passes its own image).
+    pub worker_image: String,
+    /// `imagePullPolicy` of the worker container (unset: Kubernetes' default).
+    pub worker_image_pull_policy: Option<String>,
+    /// Namespace of the hub pods (NetworkPolicy ingress source).
+    pub hub_namespace: String,
+    /// Labels of the hub pods (NetworkPolicy ingress source).
+    pub hub_pod_labels: BTreeMap<String, String>,
+    /// Re-check interval of a healthy Realm.
+    pub resync: Duration,
+}
+
+impl Config {
+    pub fn worker_hub_url(&self) -> &str {
+        self.worker_hub_url.as_deref().unwrap_or(&self.hub_url)
+    }
+
+    /// A configuration for tests and the benchmark.
+    pub fn for_tests() -> Self {
+        Config {
+            hub_url: "http://pek-hub.pek-system.svc:8080".into(),
+            worker_hub_url: None,
+            worker_image: "ghcr.io/schonherz/pek:0.1.0".into(),
+            worker_image_pull_policy: None,
+            hub_namespace: "pek-system".into(),
+            hub_pod_labels: BTreeMap::from([
+                ("app.kubernetes.io/name".into(), "pek-hub".into()),
+                ("app.kubernetes.io/instance".into(), "pek".into()),
+            ]),
+            resync: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `pek-operator run` flags.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Hub base URL for the admin API (registration).
+    #[arg(long, env = "PEK_HUB_URL")]
+    pub hub_url: String,
+    /// File holding the operator's bearer token for the hub admin API.
+    #[arg(long, env = "PEK_HUB_TOKEN_FILE")]
+    pub hub_token_file: PathBuf,
+    /// Hub URL the workers are given (PEK_HUB_URL of the workers); defaults to --hub-url.
+    #[arg(long, env = "PEK_WORKER_HUB_URL")]
+    pub worker_hub_url: Option<String>,
+    /// Default worker image for Realms that do not set spec.worker.image.
+    #[arg(long, env = "PEK_WORKER_IMAGE")]
+    pub worker_image: String,
+    /// imagePullPolicy of worker containers.
+    #[arg(long, env = "PEK_WORKER_IMAGE_PULL_POLICY")]
+    pub worker_image_pull_policy: Option<String>,
+    /// Namespace of the hub pods; defaults to the operator's own namespace.
+    #[arg(long, env = "PEK_HUB_NAMESPACE")]
+    pub hub_namespace: Option<String>,
+    /// Labels selecting the hub pods, `k=v,k2=v2` (NetworkPolicy ingress source).
+    #[arg(
+        long,
+        env = "PEK_HUB_POD_LABELS",
+        default_value = "app.kubernetes.io/name=pek-hub"
+    )]
+    pub hub_pod_labels: String,
+    /// Only watch Realms in this namespace (default: all namespaces).
+    #[arg(long, env = "PEK_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// Namespace of the operator itself (leader-election Lease); set from the downward API.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub pod_namespace: String,
+    /// Identity in the leader election (the pod name).
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "PEK_LEASE_NAME", default_value = "pek-operator-leader")]
+    pub lease_name: String,
+    /// Address of /metrics, /healthz, /readyz.
+    #[arg(long, env = "PEK_OPERATOR_LISTEN", default_value = "0.0.0.0:8081")]
+    pub listen: String,
+    /// Seconds between re-checks of a healthy Realm.
+    #[arg(long, env = "PEK_RESYNC_SECONDS", default_value_t = 300)]
+    pub resync_seconds: u64,
+    /// Log format: json or text.
+    #[arg(long, env = "PEK_LOG_FORMAT", default_value = "json")]
+    pub log_format: String,
+}
+
+/// Parses `k=v,k2=v2`.
+pub fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("label {part:?} is not key=value"))?;
+        out.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    if out.is_empty() {
+        return Err("at least one hub pod label is needed".into());
+    }
+    Ok(out)
+}
+
+impl RunArgs {
+    pub fn config(&self) -> Result<Config, String> {
+        Ok(Config {
+            hub_url: self.hub_url.trim_end_matches('/').to_string(),
+            worker_hub_url: self.worker_hub_url.clone(),
+            worker_image: self.worker_image.clone(),
+            worker_image_pull_policy: self.worker_image_pull_policy.clone(),
+            hub_namespace: self
+                .hub_namespace
+                .clone()
+                .unwrap_or_else(|| self.pod_namespace.clone()),
+            hub_pod_labels: parse_labels(&self.hub_pod_labels)?,
+            resync: Duration::from_secs(self.resync_seconds.max(10)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_parse() {
+        let l = parse_labels("a=b, c = d").expect("parses");
+        assert_eq!(l.get("a").map(String::as_str), Some("b"));
+        assert_eq!(l.get("c").map(String::as_str), Some("d"));
+        assert!(parse_labels("nope").is_err());
+        assert!(parse_labels("").is_err());
+    }
+}

@@ -1,0 +1,713 @@
+//! The Realm reconciler (kube-rs controller-rs style: a pure-ish async fn over an `Arc<Realm>`
+//! and a shared [`Context`], the `finalizer()` helper, a `Recorder` for Events, metrics).
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ObjectReference, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::{Api, Client, Resource, ResourceExt};
+use pek_crds::{condition, DeletionPolicy, Realm, RealmStatus, FINALIZER};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::conditions::{self, Status};
+use crate::config::{Config, FIELD_MANAGER};
+use crate::db::{AdminTarget, DbCredentials, Provisioner};
+use crate::desired;
+use crate::hub::{Hub, Registered, Registration};
+use crate::metrics::Metrics;
+use crate::{diff, Error};
+
+/// Shared state of all reconciles.
+pub struct Context {
+    pub client: Client,
+    pub config: Config,
+    pub hub: Arc<dyn Hub>,
+    pub db: Provisioner,
+    pub recorder: Recorder,
+    pub metrics: Metrics,
+    /// What we last told the hub about each Realm, and when.
+    registered: Mutex<HashMap<String, (Registration, Instant)>>,
+    /// Consecutive failures per Realm (for the error backoff).
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: Client, config: Config, hub: Arc<dyn Hub>, metrics: Metrics) -> Self {
+        let reporter = Reporter {
+            controller: "pek-operator".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            config,
+            hub,
+            db: Provisioner::default(),
+            metrics,
+            registered: Mutex::default(),
+            failures: Mutex::default(),
+        }
+    }
+
+    /// Forgets what was registered (tests: simulate an operator restart).
+    pub fn forget_registrations(&self) {
+        if let Ok(mut r) = self.registered.lock() {
+            r.clear();
+        }
+    }
+}
+
+fn key(realm: &Realm) -> String {
+    format!(
+        "{}/{}",
+        realm.namespace().unwrap_or_default(),
+        realm.name_any()
+    )
+}
+
+/// Entry point for the controller: one reconcile of one Realm.
+pub async fn reconcile(realm: Arc<Realm>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.start();
+    let ns = desired::namespace(&realm)?;
+    let api: Api<Realm> = Api::namespaced(ctx.client.clone(), &ns);
+    let k = key(&realm);
+    let result = finalizer(&api, FINALIZER, realm, |event| async {
+        match event {
+            Finalizer::Apply(realm) => apply(&realm, &ctx).await,
+            Finalizer::Cleanup(realm) => cleanup(&realm, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    });
+    match &result {
+        Ok(_) => {
+            if let Ok(mut f) = ctx.failures.lock() {
+                f.remove(&k);
+            }
+        }
+        Err(e) => ctx.metrics.error(e.reason()),
+    }
+    result
+}
+
+/// Requeue with exponential backoff per Realm (5 s doubling up to 5 min).
+pub fn error_policy(realm: Arc<Realm>, error: &Error, ctx: Arc<Context>) -> Action {
+    let n = ctx
+        .failures
+        .lock()
+        .map(|mut f| {
+            let n = f.entry(key(&realm)).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        })
+        .unwrap_or(1);
+    let delay = backoff(n);
+    warn!(realm = %key(&realm), reason = error.reason(), error = %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// The delay before retry number `n` (1-based).
+pub fn backoff(n: u32) -> Duration {
+    let secs = 5u64.saturating_mul(1u64 << n.saturating_sub(1).min(6));
+    Duration::from_secs(secs.min(300))
+}
+
+/// Status under construction plus the Events to publish.
+struct Step<'a> {
+    realm: &'a Realm,
+    ctx: &'a Context,
+    status: RealmStatus,
+    now: Timestamp,
+}
+
+impl<'a> Step<'a> {
+    fn new(realm: &'a Realm, ctx: &'a Context) -> Self {
+        Step {
+            realm,
+            ctx,
+            status: realm.status.clone().unwrap_or_default(),
+            now: Timestamp::now(),
+        }
+    }
+
+    fn set(
+        &mut self,
+        type_: &str,
+        status: Status,
+        reason: &str,
+        message: impl Into<String>,
+    ) -> bool {
+        conditions::set(
+            &mut self.status.conditions,
+            type_,
+            status,
+            reason,
+            message,
+            self.realm.metadata.generation,
+            self.now,
+        )
+    }
+
+    /// Records a failed step: its condition, Ready=False, and a Warning event when new.
+    async fn fail(&mut self, type_: &str, err: &Error) {
+        let changed = self.set(type_, Status::False, err.reason(), err.to_string());
+        self.set(
+            condition::READY,
+            Status::False,
+            err.reason(),
+            format!("{type_}: {err}"),
+        );
+        if changed {
+            publish(
+                self.ctx,
+                self.realm,
+                EventType::Warning,
+                err.reason(),
+                "Reconcile",
+                err.to_string(),
+            )
+            .await;
+        }
+    }
+
+    /// Writes the status when it differs from what is stored (no write in a steady state).
+    async fn write(mut self) -> Result<(), Error> {
+        self.status.observed_generation = self.realm.metadata.generation;
+        if self.realm.status.as_ref() == Some(&self.status) {
+            return Ok(());
+        }
+        let api: Api<Realm> =
+            Api::namespaced(self.ctx.client.clone(), &desired::namespace(self.realm)?);
+        let patch = json!({
+            "apiVersion": "pek.sch.bme.hu/v1alpha1",
+            "kind": "Realm",
+            "status": self.status,
+        });
+        api.patch_status(
+            &self.realm.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(patch),
+        )
+        .await?;
+        self.ctx.metrics.wrote("Realm/status");
+        Ok(())
+    }
+}
+
+async fn publish(
+    ctx: &Context,
+    realm: &Realm,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let reference: ObjectReference = realm.object_ref(&());
+    let ev = KubeEvent {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
+        warn!(realm = %key(realm), error = %e, "could not publish an event");
+    }
+}
+
+/// Applies `desired` with server-side apply unless the live object already contains it.
+/// Returns the live object and whether it was written.
+async fn ensure<K>(ctx: &Context, ns: &str, desired: &K) -> Result<(K, bool), Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
+    let name = desired.name_any();
+    let want = serde_json::to_value(desired).map_err(|e| Error::Internal(e.to_string()))?;
+    if let Some(current) = api.get_opt(&name).await? {
+        let have = serde_json::to_value(&current).map_err(|e| Error::Internal(e.to_string()))?;
+        if diff::contains(&want, &have) {
+            return Ok((current, false));
+        }
+    }
+    let applied = api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(desired),
+        )
+        .await?;
+    ctx.metrics.wrote(&K::kind(&()));
+    Ok((applied, true))
+}
+
+async fn applied_event(ctx: &Context, realm: &Realm, kind: &str, name: &str, existed: bool) {
+    let (reason, verb) = if existed {
+        ("Updated", "updated")
+    } else {
+        ("Created", "created")
+    };
+    publish(
+        ctx,
+        realm,
+        EventType::Normal,
+        reason,
+        "Apply",
+        format!("{verb} {kind} {name}"),
+    )
+    .await;
+}
+
+async fn admin_target(ctx: &Context, realm: &Realm, ns: &str) -> Result<AdminTarget, Error> {
+    let name = &realm.spec.database.admin_secret_ref.name;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let secret = secrets
+        .get_opt(name)
+        .await?
+        .ok_or_else(|| Error::AdminSecretNotFound(name.clone()))?;
+    AdminTarget::from_secret(&secret)
+}
+
+/// Database step: the `<name>-db` Secret first (so the password is stored before it is used),
+/// then roles and database.
+async fn database(ctx: &Context, realm: &Realm, ns: &str) -> Result<DbCredentials, Error> {
+    let target = admin_target(ctx, realm, ns).await?;
+    let names = desired::db_names(realm);
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let existing = secrets.get_opt(&desired::db_secret_name(realm)).await?;
+    let creds = DbCredentials::from_existing(&target, names.clone(), existing.as_ref())
+        .unwrap_or_else(|| DbCredentials::generate(&target, names));
+    let want = desired::db_secret(realm, &creds)?;
+    let want_json = serde_json::to_value(&want).map_err(|e| Error::Internal(e.to_string()))?;
+    let up_to_date = existing.as_ref().is_some_and(|s| {
+        serde_json::to_value(s).is_ok_and(|have| diff::contains(&want_json, &have))
+    });
+    if !up_to_date {
+        secrets
+            .patch(
+                &desired::db_secret_name(realm),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&want),
+            )
+            .await?;
+        ctx.metrics.wrote("Secret");
+        applied_event(
+            ctx,
+            realm,
+            "Secret",
+            &desired::db_secret_name(realm),
+            existing.is_some(),
+        )
+        .await;
+    }
+    for change in ctx.db.ensure(&creds).await? {
+        info!(realm = %key(realm), change = %change, "database changed");
+        publish(
+            ctx,
+            realm,
+            EventType::Normal,
+            change.reason(),
+            "ProvisionDatabase",
+            change.to_string(),
+        )
+        .await;
+    }
+    Ok(creds)
+}
+
+/// Worker step: ServiceAccount, Service, Deployment, NetworkPolicy, PodDisruptionBudget.
+/// Returns the WorkloadReady condition.
+async fn workload(
+    ctx: &Context,
+    realm: &Realm,
+    ns: &str,
+    creds: &DbCredentials,
+) -> Result<(Status, &'static str, String), Error> {
+    let sa = desired::service_account(realm)?;
+    let (_, changed) = ensure(ctx, ns, &sa).await?;
+    if changed {
+        applied_event(ctx, realm, "ServiceAccount", &sa.name_any(), false).await;
+    }
+    let svc = desired::service(realm)?;
+    if ensure(ctx, ns, &svc).await?.1 {
+        applied_event(ctx, realm, "Service", &svc.name_any(), false).await;
+    }
+    let deploy = desired::deployment(realm, &ctx.config, &desired::credentials_hash(creds))?;
+    let (live, changed) = ensure(ctx, ns, &deploy).await?;
+    if changed {
+        applied_event(ctx, realm, "Deployment", &deploy.name_any(), false).await;
+    }
+    let netpol = desired::network_policy(realm, &ctx.config)?;
+    if ensure(ctx, ns, &netpol).await?.1 {
+        applied_event(ctx, realm, "NetworkPolicy", &netpol.name_any(), false).await;
+    }
+    match desired::pod_disruption_budget(realm)? {
+        Some(pdb) => {
+            if ensure(ctx, ns, &pdb).await?.1 {
+                applied_event(ctx, realm, "PodDisruptionBudget", &pdb.name_any(), false).await;
+            }
+        }
+        None => {
+            let api: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), ns);
+            let name = desired::worker_name(realm);
+            if let Some(pdb) = api.get_opt(&name).await? {
+                let ours = pdb
+                    .labels()
+                    .get(desired::MANAGED_BY.0)
+                    .is_some_and(|v| v == desired::MANAGED_BY.1);
+                if ours {
+                    api.delete(&name, &DeleteParams::default()).await?;
+                    ctx.metrics.wrote("PodDisruptionBudget");
+                    publish(
+                        ctx,
+                        realm,
+                        EventType::Normal,
+                        "Deleted",
+                        "Apply",
+                        format!("deleted PodDisruptionBudget {name} (replicas <= 1)"),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+    Ok(deployment_readiness(&live, realm.spec.worker.replicas))
+}
+
+/// WorkloadReady from the Deployment's availability.
+pub fn deployment_readiness(live: &Deployment, replicas: i32) -> (Status, &'static str, String) {
+    if replicas == 0 {
+        return (
+            Status::False,
+            "ScaledToZero",
+            "spec.worker.replicas is 0".into(),
+        );
+    }
+    let status = live.status.clone().unwrap_or_default();
+    let available = status
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "Available");
+    let observed = status.observed_generation.unwrap_or(0) >= live.metadata.generation.unwrap_or(0);
+    let ready = status.available_replicas.unwrap_or(0);
+    match available {
+        Some(c) if c.status == "True" && observed && ready >= 1 => (
+            Status::True,
+            "Available",
+            format!("{ready}/{replicas} worker pods available"),
+        ),
+        Some(c) if c.status == "False" => (
+            Status::False,
+            "Unavailable",
+            c.message
+                .unwrap_or_else(|| "worker Deployment is not available".into()),
+        ),
+        _ => (
+            Status::False,
+            "Progressing",
+            format!("{ready}/{replicas} worker pods available; waiting for the Deployment"),
+        ),
+    }
+}
+
+async fn register(ctx: &Context, realm: &Realm) -> Result<bool, Error> {
+    let image = desired::worker_image(realm, &ctx.config);
+    let reg = Registration {
+        display_name: realm.display_name().to_string(),
+        endpoint: desired::endpoint(realm)?,
+        version: desired::version_of(image),
+    };
+    let k = key(realm);
+    let fresh = ctx
+        .registered
+        .lock()
+        .ok()
+        .and_then(|r| r.get(&k).cloned())
+        .is_some_and(|(last, at)| last == reg && at.elapsed() < ctx.config.resync);
+    let registered = realm
+        .status
+        .as_ref()
+        .is_some_and(|s| conditions::is_true(&s.conditions, condition::REGISTERED));
+    if fresh && registered {
+        return Ok(false);
+    }
+    let outcome = ctx.hub.register(&realm.spec.realm_id, &reg).await?;
+    if let Ok(mut r) = ctx.registered.lock() {
+        r.insert(k, (reg, Instant::now()));
+    }
+    Ok(outcome == Registered::Created || !registered)
+}
+
+/// Brings the world in line with a (non-deleted) Realm.
+async fn apply(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
+    let ns = desired::namespace(realm)?;
+    let mut step = Step::new(realm, ctx);
+
+    if realm.spec.suspend {
+        if step.set(
+            condition::READY,
+            Status::False,
+            "Suspended",
+            "spec.suspend is true: the operator changes nothing until it is false",
+        ) {
+            publish(
+                ctx,
+                realm,
+                EventType::Normal,
+                "Suspended",
+                "Reconcile",
+                "reconciliation suspended; database, worker and registration are kept as they are"
+                    .into(),
+            )
+            .await;
+        }
+        step.write().await?;
+        return Ok(Action::await_change());
+    }
+
+    if let Err(e) = desired::validate(realm, &ctx.config) {
+        step.fail(condition::READY, &e).await;
+        step.write().await?;
+        return Err(e);
+    }
+
+    let creds = match database(ctx, realm, &ns).await {
+        Ok(c) => c,
+        Err(e) => {
+            step.fail(condition::DATABASE_READY, &e).await;
+            step.write().await?;
+            return Err(e);
+        }
+    };
+    step.set(
+        condition::DATABASE_READY,
+        Status::True,
+        "Provisioned",
+        format!(
+            "database {} with roles {} and {}; credentials in Secret {}",
+            creds.names.database,
+            creds.names.owner_role,
+            creds.names.app_role,
+            desired::db_secret_name(realm)
+        ),
+    );
+    step.status.database_secret = Some(desired::db_secret_name(realm));
+    step.status.database_name = Some(creds.names.database.clone());
+
+    let (wl_status, wl_reason, wl_message) = match workload(ctx, realm, &ns, &creds).await {
+        Ok(w) => w,
+        Err(e) => {
+            step.fail(condition::WORKLOAD_READY, &e).await;
+            step.write().await?;
+            return Err(e);
+        }
+    };
+    step.set(
+        condition::WORKLOAD_READY,
+        wl_status,
+        wl_reason,
+        wl_message.clone(),
+    );
+    step.status.endpoint = Some(desired::endpoint(realm)?);
+
+    match register(ctx, realm).await {
+        Ok(changed) => {
+            if changed {
+                publish(
+                    ctx,
+                    realm,
+                    EventType::Normal,
+                    "Registered",
+                    "Register",
+                    format!(
+                        "registered realm {} with the hub at {}",
+                        realm.spec.realm_id,
+                        desired::endpoint(realm)?
+                    ),
+                )
+                .await;
+            }
+            step.set(
+                condition::REGISTERED,
+                Status::True,
+                "Registered",
+                format!("the hub lists realm {}", realm.spec.realm_id),
+            );
+        }
+        Err(e) => {
+            step.fail(condition::REGISTERED, &e).await;
+            step.write().await?;
+            return Err(e);
+        }
+    }
+
+    let ready = wl_status == Status::True;
+    if ready {
+        if step.set(
+            condition::READY,
+            Status::True,
+            "Ready",
+            "database, worker and hub registration are in place",
+        ) {
+            publish(
+                ctx,
+                realm,
+                EventType::Normal,
+                "Ready",
+                "Reconcile",
+                "realm is ready".into(),
+            )
+            .await;
+        }
+    } else {
+        step.set(
+            condition::READY,
+            Status::False,
+            wl_reason,
+            format!("worker: {wl_message}"),
+        );
+    }
+    step.write().await?;
+    Ok(Action::requeue(if ready {
+        ctx.config.resync
+    } else {
+        Duration::from_secs(30)
+    }))
+}
+
+/// Deletion: deregister, drop the database only with `deletionPolicy: Delete`; the child
+/// objects go with the Realm through their owner references.
+async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
+    let ns = desired::namespace(realm)?;
+    if realm.spec.suspend {
+        publish(
+            ctx,
+            realm,
+            EventType::Warning,
+            "CleanupSkipped",
+            "Delete",
+            "Realm is suspended: released without deregistering it or dropping its database".into(),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+    let mut step = Step::new(realm, ctx);
+    if let Err(e) = ctx.hub.deregister(&realm.spec.realm_id).await {
+        let e = Error::Hub(format!(
+            "{e}; deletion waits for the hub. If the hub is gone for good, set spec.suspend: true \
+             to release the Realm without deregistering (its database is then kept)"
+        ));
+        step.fail(condition::REGISTERED, &e).await;
+        step.write().await?;
+        return Err(e);
+    }
+    if let Ok(mut r) = ctx.registered.lock() {
+        r.remove(&key(realm));
+    }
+    publish(
+        ctx,
+        realm,
+        EventType::Normal,
+        "Deregistered",
+        "Delete",
+        format!(
+            "removed realm {} from the hub registry",
+            realm.spec.realm_id
+        ),
+    )
+    .await;
+
+    let names = desired::db_names(realm);
+    match realm.spec.database.deletion_policy {
+        DeletionPolicy::Retain => {
+            publish(
+                ctx,
+                realm,
+                EventType::Normal,
+                "DatabaseRetained",
+                "Delete",
+                format!(
+                    "deletionPolicy Retain: database {} and its roles are kept",
+                    names.database
+                ),
+            )
+            .await;
+        }
+        DeletionPolicy::Delete => {
+            let dropped = async {
+                let target = admin_target(ctx, realm, &ns).await?;
+                ctx.db.drop_all(&target, &names).await
+            }
+            .await;
+            match dropped {
+                Ok(changes) => {
+                    for change in changes {
+                        publish(
+                            ctx,
+                            realm,
+                            EventType::Normal,
+                            change.reason(),
+                            "Delete",
+                            change.to_string(),
+                        )
+                        .await;
+                    }
+                }
+                Err(e) => {
+                    step.fail(condition::DATABASE_READY, &e).await;
+                    step.write().await?;
+                    return Err(e);
+                }
+            }
+        }
+    }
+    info!(realm = %key(realm), "realm cleaned up");
+    Ok(Action::await_change())
+}
+
+/// The objects a Realm owns, for the controller's `owns` watches.
+pub type OwnedKinds = (
+    Secret,
+    ServiceAccount,
+    Service,
+    Deployment,
+    NetworkPolicy,
+    PodDisruptionBudget,
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(1), Duration::from_secs(5));
+        assert_eq!(backoff(2), Duration::from_secs(10));
+        assert_eq!(backoff(4), Duration::from_secs(40));
+        assert_eq!(backoff(7), Duration::from_secs(300));
+        assert_eq!(backoff(100), Duration::from_secs(300));
+    }
+}

@@ -1,0 +1,434 @@
+//! The objects a Realm should have, built as pure functions of the Realm and the operator
+//! configuration (unit-tested without any API server).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    SeccompProfile, Secret, SecretKeySelector, SecurityContext, Service, ServiceAccount,
+    ServicePort, ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    NetworkPolicySpec,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::ByteString;
+use kube::{Resource, ResourceExt};
+use pek_crds::Realm;
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::db::{DbCredentials, RealmDbNames};
+use crate::Error;
+
+/// Port the worker listens on (`PEK_LISTEN=0.0.0.0:8080`).
+pub const WORKER_PORT: i32 = 8080;
+/// Label every object the operator manages carries (also the owned-object watch selector).
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "pek-operator");
+/// Label with the realm id on every managed object.
+pub const REALM_LABEL: &str = "pek.sch.bme.hu/realm";
+/// Pod-template annotation that changes when the database credentials change (rolls the pods).
+pub const CREDENTIALS_HASH_ANNOTATION: &str = "pek.sch.bme.hu/db-credentials-hash";
+/// UID the image runs as.
+pub const RUN_AS_USER: i64 = 65532;
+
+/// Names of the child objects of a Realm.
+pub fn worker_name(realm: &Realm) -> String {
+    format!("{}-worker", realm.name_any())
+}
+
+/// Name of the Secret holding the realm's database credentials.
+pub fn db_secret_name(realm: &Realm) -> String {
+    format!("{}-db", realm.name_any())
+}
+
+/// The namespace of a (namespaced) Realm.
+pub fn namespace(realm: &Realm) -> Result<String, Error> {
+    realm
+        .namespace()
+        .ok_or_else(|| Error::InvalidSpec("Realm has no namespace".into()))
+}
+
+/// In-cluster URL of the realm's worker Service (what the hub is told).
+pub fn endpoint(realm: &Realm) -> Result<String, Error> {
+    Ok(format!(
+        "http://{}.{}.svc:{WORKER_PORT}",
+        worker_name(realm),
+        namespace(realm)?
+    ))
+}
+
+/// The worker image: the Realm's own or the operator's default.
+pub fn worker_image<'a>(realm: &'a Realm, config: &'a Config) -> &'a str {
+    realm
+        .spec
+        .worker
+        .image
+        .as_deref()
+        .unwrap_or(&config.worker_image)
+}
+
+/// Version reported to the hub: the image tag (or digest), `latest` when untagged.
+pub fn version_of(image: &str) -> String {
+    if let Some((_, digest)) = image.split_once('@') {
+        return digest.to_string();
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.split_once(':') {
+        Some((_, tag)) => tag.to_string(),
+        None => "latest".into(),
+    }
+}
+
+/// Selector labels of the worker pods.
+pub fn selector_labels(realm: &Realm) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".into(), "pek-worker".into()),
+        ("app.kubernetes.io/instance".into(), realm.name_any()),
+    ])
+}
+
+/// Labels on every object the operator creates for a Realm.
+pub fn labels(realm: &Realm) -> BTreeMap<String, String> {
+    let mut l = selector_labels(realm);
+    l.insert("app.kubernetes.io/component".into(), "worker".into());
+    l.insert("app.kubernetes.io/part-of".into(), "pek".into());
+    l.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+    l.insert(REALM_LABEL.into(), realm.spec.realm_id.clone());
+    l
+}
+
+fn owner_ref(realm: &Realm) -> Result<OwnerReference, Error> {
+    realm
+        .controller_owner_ref(&())
+        .ok_or_else(|| Error::InvalidSpec("Realm has no uid yet".into()))
+}
+
+fn meta(realm: &Realm, name: String) -> Result<ObjectMeta, Error> {
+    Ok(ObjectMeta {
+        name: Some(name),
+        namespace: Some(namespace(realm)?),
+        labels: Some(labels(realm)),
+        owner_references: Some(vec![owner_ref(realm)?]),
+        ..Default::default()
+    })
+}
+
+fn selector(realm: &Realm) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(selector_labels(realm)),
+        ..Default::default()
+    }
+}
+
+/// The `<name>-db` Secret: connection URLs for the worker (app role) and its migrations (owner
+/// role) plus the individual parts.
+pub fn db_secret(realm: &Realm, creds: &DbCredentials) -> Result<Secret, Error> {
+    let mut data = BTreeMap::new();
+    let mut put = |k: &str, v: String| {
+        data.insert(k.to_string(), ByteString(v.into_bytes()));
+    };
+    put("DATABASE_URL", creds.app_url());
+    put("MIGRATION_DATABASE_URL", creds.owner_url());
+    put("host", creds.host.clone());
+    put("port", creds.port.to_string());
+    put("database", creds.names.database.clone());
+    put("user", creds.names.app_role.clone());
+    put("password", creds.app_password.clone());
+    put("ownerUser", creds.names.owner_role.clone());
+    put("ownerPassword", creds.owner_password.clone());
+    Ok(Secret {
+        metadata: meta(realm, db_secret_name(realm))?,
+        type_: Some("Opaque".into()),
+        data: Some(data),
+        ..Default::default()
+    })
+}
+
+/// The worker's ServiceAccount (no API token mounted: the worker never talks to Kubernetes).
+pub fn service_account(realm: &Realm) -> Result<ServiceAccount, Error> {
+    Ok(ServiceAccount {
+        metadata: meta(realm, worker_name(realm))?,
+        automount_service_account_token: Some(false),
+        ..Default::default()
+    })
+}
+
+fn default_resources() -> ResourceRequirements {
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".into(), Quantity("50m".into())),
+            ("memory".into(), Quantity("64Mi".into())),
+        ])),
+        limits: Some(BTreeMap::from([(
+            "memory".into(),
+            Quantity("512Mi".into()),
+        )])),
+        ..Default::default()
+    }
+}
+
+fn env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..Default::default()
+    }
+}
+
+fn env_secret(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.into(),
+                key: key.into(),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn http_probe(path: &str, period: i32, failure: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("http".into()),
+            ..Default::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failure),
+        timeout_seconds: Some(2),
+        ..Default::default()
+    }
+}
+
+/// A short digest of the credentials, so a password change rolls the worker pods.
+pub fn credentials_hash(creds: &DbCredentials) -> String {
+    let mut h = Sha256::new();
+    h.update(creds.app_url().as_bytes());
+    h.update([0]);
+    h.update(creds.owner_url().as_bytes());
+    let digest = h.finalize();
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The worker Deployment: the `pek` image in worker mode, non-root, read-only root fs.
+pub fn deployment(
+    realm: &Realm,
+    config: &Config,
+    credentials_hash: &str,
+) -> Result<Deployment, Error> {
+    let secret = db_secret_name(realm);
+    let mut pod_labels = labels(realm);
+    pod_labels.remove(MANAGED_BY.0);
+    let container = Container {
+        name: "worker".into(),
+        image: Some(worker_image(realm, config).into()),
+        image_pull_policy: config.worker_image_pull_policy.clone(),
+        args: Some(vec!["serve".into()]),
+        env: Some(vec![
+            env("PEK_MODE", "worker"),
+            env("PEK_REALM_ID", realm.spec.realm_id.clone()),
+            env_secret("DATABASE_URL", &secret, "DATABASE_URL"),
+            env_secret(
+                "PEK_MIGRATION_DATABASE_URL",
+                &secret,
+                "MIGRATION_DATABASE_URL",
+            ),
+            env("PEK_LISTEN", format!("0.0.0.0:{WORKER_PORT}")),
+            env("PEK_HUB_URL", config.worker_hub_url().to_string()),
+            env("PEK_LOG_FORMAT", "json"),
+        ]),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".into()),
+            container_port: WORKER_PORT,
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        }]),
+        readiness_probe: Some(http_probe("/readyz", 5, 3)),
+        liveness_probe: Some(http_probe("/healthz", 10, 3)),
+        startup_probe: Some(http_probe("/healthz", 2, 60)),
+        resources: Some(
+            realm
+                .spec
+                .worker
+                .resources
+                .clone()
+                .unwrap_or_else(default_resources),
+        ),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            run_as_user: Some(RUN_AS_USER),
+            run_as_group: Some(RUN_AS_USER),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    Ok(Deployment {
+        metadata: meta(realm, worker_name(realm))?,
+        spec: Some(DeploymentSpec {
+            replicas: Some(realm.spec.worker.replicas),
+            selector: selector(realm),
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                ..Default::default()
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: Some(BTreeMap::from([(
+                        CREDENTIALS_HASH_ANNOTATION.into(),
+                        credentials_hash.into(),
+                    )])),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some(worker_name(realm)),
+                    automount_service_account_token: Some(false),
+                    enable_service_links: Some(false),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(RUN_AS_USER),
+                        run_as_group: Some(RUN_AS_USER),
+                        fs_group: Some(RUN_AS_USER),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    containers: vec![container],
+                    volumes: Some(vec![Volume {
+                        name: "tmp".into(),
+                        empty_dir: Some(EmptyDirVolumeSource {
+                            size_limit: Some(Quantity("64Mi".into())),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// The worker Service (ClusterIP, port 8080 named `http`).
+pub fn service(realm: &Realm) -> Result<Service, Error> {
+    Ok(Service {
+        metadata: meta(realm, worker_name(realm))?,
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: Some(selector_labels(realm)),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: WORKER_PORT,
+                target_port: Some(IntOrString::String("http".into())),
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// Ingress to the worker pods only from the hub pods (in the hub's namespace), on the http port.
+pub fn network_policy(realm: &Realm, config: &Config) -> Result<NetworkPolicy, Error> {
+    Ok(NetworkPolicy {
+        metadata: meta(realm, worker_name(realm))?,
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(selector(realm)),
+            policy_types: Some(vec!["Ingress".into()]),
+            ingress: Some(vec![NetworkPolicyIngressRule {
+                from: Some(vec![NetworkPolicyPeer {
+                    namespace_selector: Some(LabelSelector {
+                        match_labels: Some(BTreeMap::from([(
+                            "kubernetes.io/metadata.name".into(),
+                            config.hub_namespace.clone(),
+                        )])),
+                        ..Default::default()
+                    }),
+                    pod_selector: Some(LabelSelector {
+                        match_labels: Some(config.hub_pod_labels.clone()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }]),
+                ports: Some(vec![NetworkPolicyPort {
+                    port: Some(IntOrString::Int(WORKER_PORT)),
+                    protocol: Some("TCP".into()),
+                    ..Default::default()
+                }]),
+            }]),
+            ..Default::default()
+        }),
+    })
+}
+
+/// Keeps one worker pod up during voluntary disruptions; only wanted with more than one replica.
+pub fn pod_disruption_budget(realm: &Realm) -> Result<Option<PodDisruptionBudget>, Error> {
+    if realm.spec.worker.replicas <= 1 {
+        return Ok(None);
+    }
+    Ok(Some(PodDisruptionBudget {
+        metadata: meta(realm, worker_name(realm))?,
+        spec: Some(PodDisruptionBudgetSpec {
+            min_available: Some(IntOrString::Int(1)),
+            selector: Some(selector(realm)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
+
+/// Database and role names of a Realm.
+pub fn db_names(realm: &Realm) -> RealmDbNames {
+    RealmDbNames::for_realm(&realm.spec.realm_id, realm.spec.database.name.as_deref())
+}
+
+/// Checks of the spec that the CRD schema cannot express; a failure is shown as a condition.
+pub fn validate(realm: &Realm, config: &Config) -> Result<(), Error> {
+    if !pek_crds::is_valid_realm_id(&realm.spec.realm_id) {
+        return Err(Error::InvalidSpec(format!(
+            "realmId {:?} is not a valid realm id (pattern {}, `hub` reserved)",
+            realm.spec.realm_id,
+            pek_crds::REALM_ID_PATTERN
+        )));
+    }
+    if worker_name(realm).len() > 63 {
+        return Err(Error::InvalidSpec(format!(
+            "metadata.name {:?} is too long: the worker Service name {:?} must fit 63 characters",
+            realm.name_any(),
+            worker_name(realm)
+        )));
+    }
+    if worker_image(realm, config).is_empty() {
+        return Err(Error::InvalidSpec(
+            "no worker image: set spec.worker.image or the operator's PEK_WORKER_IMAGE".into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! The hub's admin API for the operator (DESIGN §5):
+//! `PUT /internal/v1/realms/{id}`, `DELETE /internal/v1/realms/{id}`, `GET /internal/v1/realms`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// What the hub is told about a realm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Registration {
+    pub display_name: String,
+    pub endpoint: String,
+    pub version: String,
+}
+
+/// One entry of the hub's registry (`GET /internal/v1/realms`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryEntry {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RegistryList {
+    items: Vec<RegistryEntry>,
+}
+
+/// Outcome of a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    Created,
+    Updated,
+}
+
+/// The hub registry as the reconciler sees it (a trait so the mocked-API tests and the
+/// benchmark can count calls; the real one is [`HttpHub`]).
+pub trait Hub: Send + Sync {
+    fn register<'a>(
+        &'a self,
+        realm_id: &'a str,
+        reg: &'a Registration,
+    ) -> BoxFuture<'a, Result<Registered, Error>>;
+    fn deregister<'a>(&'a self, realm_id: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+}
+
+/// The hub admin API over HTTP with the operator's bearer token (read from a file each call,
+/// so a rotated Secret is picked up without a restart).
+#[derive(Clone)]
+pub struct HttpHub {
+    base: String,
+    token: TokenSource,
+    http: reqwest::Client,
+}
+
+#[derive(Clone)]
+enum TokenSource {
+    File(PathBuf),
+    Value(Arc<str>),
+}
+
+impl HttpHub {
+    pub fn new(base: &str, token_file: PathBuf) -> Result<Self, Error> {
+        Self::build(base, TokenSource::File(token_file))
+    }
+
+    pub fn with_token(base: &str, token: &str) -> Result<Self, Error> {
+        Self::build(base, TokenSource::Value(token.into()))
+    }
+
+    fn build(base: &str, token: TokenSource) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| Error::Hub(format!("HTTP client: {e}")))?;
+        Ok(HttpHub {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            http,
+        })
+    }
+
+    fn token(&self) -> Result<String, Error> {
+        match &self.token {
+            TokenSource::Value(v) => Ok(v.to_string()),
+            TokenSource::File(path) => {
+                let raw = std::fs::read_to_string(path).map_err(|e| {
+                    Error::Hub(format!(
+                        "reading the hub token file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                raw.lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        Error::Hub(format!("hub token file {} is empty", path.display()))
+                    })
+            }
+        }
+    }
+
+    fn url(&self, realm_id: Option<&str>) -> String {
+        match realm_id {
+            Some(id) => format!("{}/internal/v1/realms/{id}", self.base),
+            None => format!("{}/internal/v1/realms", self.base),
+        }
+    }
+
+    /// The hub's registry.
+    pub async fn list(&self) -> Result<Vec<RegistryEntry>, Error> {
+        let resp = self
+            .http
+            .get(self.url(None))
+            .bearer_auth(self.token()?)
+            .send()
+            .await
+            .map_err(|e| Error::Hub(format!("GET registry: {e}")))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(Error::Hub(format!("GET registry: hub answered {status}")));
+        }
+        let list: RegistryList = resp
+            .json()
+            .await
+            .map_err(|e| Error::Hub(format!("GET registry: bad body: {e}")))?;
+        Ok(list.items)
+    }
+}
+
+fn refused(what: &str, status: reqwest::StatusCode, body: &str) -> Error {
+    let body: String = body.chars().take(300).collect();
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        Error::Hub(format!(
+            "{what}: hub refused the operator token ({status}); check the operator token Secret"
+        ))
+    } else {
+        Error::Hub(format!("{what}: hub answered {status}: {body}"))
+    }
+}
+
+impl Hub for HttpHub {
+    fn register<'a>(
+        &'a self,
+        realm_id: &'a str,
+        reg: &'a Registration,
+    ) -> BoxFuture<'a, Result<Registered, Error>> {
+        Box::pin(async move {
+            let resp = self
+                .http
+                .put(self.url(Some(realm_id)))
+                .bearer_auth(self.token()?)
+                .json(reg)
+                .send()
+                .await
+                .map_err(|e| Error::Hub(format!("registering {realm_id}: {e}")))?;
+            match resp.status().as_u16() {
+                201 => Ok(Registered::Created),
+                200 | 204 => Ok(Registered::Updated),
+                _ => {
+                    let status = resp.status();
+                    let body = resp.text().await.unwrap_or_default();
+                    Err(refused(&format!("registering {realm_id}"), status, &body))
+                }
+            }
+        })
+    }
+
+    fn deregister<'a>(&'a self, realm_id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let resp = self
+                .http
+                .delete(self.url(Some(realm_id)))
+                .bearer_auth(self.token()?)
+                .send()
+                .await
+                .map_err(|e| Error::Hub(format!("deregistering {realm_id}: {e}")))?;
+            let status = resp.status();
+            if status.is_success() || status == reqwest::StatusCode::NOT_FOUND {
+                Ok(())
+            } else {
+                let body = resp.text().await.unwrap_or_default();
+                Err(refused(&format!("deregistering {realm_id}"), status, &body))
+            }
+        })
+    }
+}
+
+/// An in-memory hub registry that records every call (mocked-API tests and the benchmark).
+#[derive(Default)]
+pub struct RecordingHub {
+    pub calls: std::sync::Mutex<Vec<String>>,
+    pub registry: std::sync::Mutex<std::collections::BTreeMap<String, Registration>>,
+    /// When set, every call fails with this message (hub down).
+    pub fail: std::sync::Mutex<Option<String>>,
+}
+
+impl RecordingHub {
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+    pub fn take_calls(&self) -> Vec<String> {
+        self.calls
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default()
+    }
+}
+
+impl Hub for RecordingHub {
+    fn register<'a>(
+        &'a self,
+        realm_id: &'a str,
+        reg: &'a Registration,
+    ) -> BoxFuture<'a, Result<Registered, Error>> {
+        Box::pin(async move {
+            if let Ok(mut c) = self.calls.lock() {
+                c.push(format!("PUT {realm_id}"));
+            }
+            if let Some(msg) = self.fail.lock().ok().and_then(|f| f.clone()) {
+                return Err(Error::Hub(msg));
+            }
+            let mut r = self
+                .registry
+                .lock()
+                .map_err(|_| Error::Internal("lock".into()))?;
+            Ok(match r.insert(realm_id.to_string(), reg.clone()) {
+                None => Registered::Created,
+                Some(_) => Registered::Updated,
+            })
+        })
+    }
+
+    fn deregister<'a>(&'a self, realm_id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            if let Ok(mut c) = self.calls.lock() {
+                c.push(format!("DELETE {realm_id}"));
+            }
+            if let Some(msg) = self.fail.lock().ok().and_then(|f| f.clone()) {
+                return Err(Error::Hub(msg));
+            }
+            if let Ok(mut r) = self.registry.lock() {
+                r.remove(realm_id);
+            }
+            Ok(())
+        })
+    }
+}

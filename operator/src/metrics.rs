@@ -1,0 +1,132 @@
+//! Prometheus metrics: reconciles, errors by reason, reconcile duration.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriteLabels {
+    pub kind: String,
+}
+
+/// The operator's metrics; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    pub reconciles: Counter,
+    pub errors: Family<ErrorLabels, Counter>,
+    pub duration: Histogram,
+    pub writes: Family<WriteLabels, Counter>,
+    registry: Arc<Registry>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("pek_operator");
+        let reconciles = Counter::default();
+        let errors = Family::<ErrorLabels, Counter>::default();
+        let duration = Histogram::new(exponential_buckets(0.005, 2.0, 12));
+        let writes = Family::<WriteLabels, Counter>::default();
+        registry.register("reconciles", "Reconciliations run", reconciles.clone());
+        registry.register(
+            "reconcile_errors",
+            "Reconciliations that failed, by reason",
+            errors.clone(),
+        );
+        registry.register_with_unit(
+            "reconcile_duration",
+            "Duration of a reconciliation",
+            prometheus_client::registry::Unit::Seconds,
+            duration.clone(),
+        );
+        registry.register(
+            "object_writes",
+            "Objects created, changed or deleted in Kubernetes, by kind",
+            writes.clone(),
+        );
+        Metrics {
+            reconciles,
+            errors,
+            duration,
+            writes,
+            registry: Arc::new(registry),
+        }
+    }
+}
+
+impl Metrics {
+    /// Starts timing one reconcile; the duration is recorded when the guard drops.
+    pub fn start(&self) -> ReconcileTimer {
+        self.reconciles.inc();
+        ReconcileTimer {
+            start: Instant::now(),
+            histogram: self.duration.clone(),
+        }
+    }
+
+    pub fn error(&self, reason: &str) {
+        self.errors
+            .get_or_create(&ErrorLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn wrote(&self, kind: &str) {
+        self.writes
+            .get_or_create(&WriteLabels {
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+pub struct ReconcileTimer {
+    start: Instant,
+    histogram: Histogram,
+}
+
+impl Drop for ReconcileTimer {
+    fn drop(&mut self) {
+        self.histogram.observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposes_reconciles_errors_and_duration() {
+        let m = Metrics::default();
+        drop(m.start());
+        m.error("HubError");
+        let text = m.encode();
+        assert!(text.contains("pek_operator_reconciles_total 1"), "{text}");
+        assert!(
+            text.contains("pek_operator_reconcile_errors_total{reason=\"HubError\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pek_operator_reconcile_duration_seconds_count 1"),
+            "{text}"
+        );
+    }
+}

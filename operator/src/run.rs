@@ -1,0 +1,168 @@
+//! `pek-operator run`: health/metrics server, leader election on a Lease, and the controller.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::runtime::{watcher, Controller};
+use kube::{Api, Client};
+use kube_lease_manager::LeaseManagerBuilder;
+use pek_crds::Realm;
+use tracing::{error, info, warn};
+
+use crate::config::RunArgs;
+use crate::controller::{error_policy, reconcile, Context};
+use crate::desired::MANAGED_BY;
+use crate::hub::HttpHub;
+use crate::metrics::Metrics;
+
+/// Health state shared with the HTTP server.
+#[derive(Clone, Default)]
+pub struct Health {
+    /// The Kubernetes API answered at start-up.
+    pub api_ok: Arc<AtomicBool>,
+    /// This replica holds the Lease and runs the controller.
+    pub leader: Arc<AtomicBool>,
+    pub metrics: Metrics,
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(h): State<Health>) -> impl IntoResponse {
+    if h.api_ok.load(Ordering::Relaxed) {
+        let role = if h.leader.load(Ordering::Relaxed) {
+            "leader"
+        } else {
+            "standby"
+        };
+        (StatusCode::OK, role.to_string())
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Kubernetes API not reached yet".to_string(),
+        )
+    }
+}
+
+async fn metrics(State(h): State<Health>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        h.metrics.encode(),
+    )
+}
+
+/// The health and metrics routes.
+pub fn router(health: Health) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(health)
+}
+
+/// Runs the operator until a signal arrives or leadership is lost.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let config = args.config().map_err(anyhow::Error::msg)?;
+    let metrics = Metrics::default();
+    let health = Health {
+        metrics: metrics.clone(),
+        ..Default::default()
+    };
+    let addr: SocketAddr = args.listen.parse()?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    info!(%addr, "serving /healthz, /readyz, /metrics");
+    let app = router(health.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let client = Client::try_default().await?;
+    client.apiserver_version().await?;
+    health.api_ok.store(true, Ordering::Relaxed);
+
+    let identity = args
+        .pod_name
+        .clone()
+        .unwrap_or_else(|| format!("pek-operator-{}", std::process::id()));
+    let leases = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+        .with_namespace(&args.pod_namespace)
+        .with_identity(&identity)
+        .with_duration(15)
+        .with_grace(5)
+        .build()
+        .await?;
+    let (mut leader, lease_task) = leases.watch().await;
+    info!(lease = %args.lease_name, %identity, "waiting to become leader");
+    tokio::select! {
+        r = leader.wait_for(|l| *l) => { r?; }
+        _ = tokio::signal::ctrl_c() => { return Ok(()); }
+    }
+    health.leader.store(true, Ordering::Relaxed);
+    info!("became leader; starting the Realm controller");
+
+    let hub = Arc::new(HttpHub::new(&config.hub_url, args.hub_token_file.clone())?);
+    let ctx = Arc::new(Context::new(client.clone(), config, hub, metrics));
+    let realms: Api<Realm> = match &args.watch_namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    fn owned<K>(client: &Client, ns: &Option<String>) -> Api<K>
+    where
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    {
+        match ns {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    let ours = watcher::Config::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
+    let ns = &args.watch_namespace;
+    let mut lost = leader.clone();
+    let controller = Controller::new(realms, watcher::Config::default().any_semantic())
+        .owns(owned::<Secret>(&client, ns), ours.clone())
+        .owns(owned::<ServiceAccount>(&client, ns), ours.clone())
+        .owns(owned::<Service>(&client, ns), ours.clone())
+        .owns(owned::<Deployment>(&client, ns), ours.clone())
+        .owns(owned::<NetworkPolicy>(&client, ns), ours.clone())
+        .owns(owned::<PodDisruptionBudget>(&client, ns), ours)
+        .graceful_shutdown_on(async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => info!("signal received; shutting down"),
+                _ = lost.wait_for(|l| !*l) => warn!("leadership lost; shutting down"),
+            }
+        })
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => tracing::debug!(realm = %obj, "reconciled"),
+                Err(e) => tracing::debug!(error = %e, "reconcile error"),
+            }
+        });
+    controller.await;
+    let still_leader = *leader.borrow();
+    drop(leader);
+    if let Ok(Ok(manager)) = lease_task.await {
+        if let Err(e) = manager.release().await {
+            warn!(error = %e, "could not release the Lease");
+        }
+    }
+    server.abort();
+    if !still_leader {
+        error!("exiting after losing leadership so the pod restarts as a standby");
+        std::process::exit(1);
+    }
+    Ok(())
+}
