@@ -25,7 +25,7 @@ use tracing::{info, warn};
 
 use crate::conditions::{self, Status};
 use crate::config::{Config, FIELD_MANAGER};
-use crate::db::{AdminTarget, DbCredentials, Provisioner};
+use crate::db::{AdminTarget, Change, DbCredentials, Provisioner};
 use crate::desired;
 use crate::hub::{Hub, Registered, Registration};
 use crate::metrics::Metrics;
@@ -233,9 +233,17 @@ async fn publish(
     }
 }
 
+/// What [`ensure`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Unchanged,
+    Created,
+    Updated,
+}
+
 /// Applies `desired` with server-side apply unless the live object already contains it.
-/// Returns the live object and whether it was written.
-async fn ensure<K>(ctx: &Context, ns: &str, desired: &K) -> Result<(K, bool), Error>
+/// Returns the live object and what was done.
+async fn ensure<K>(ctx: &Context, ns: &str, desired: &K) -> Result<(K, Outcome), Error>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -246,10 +254,11 @@ where
     let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
     let name = desired.name_any();
     let want = serde_json::to_value(desired).map_err(|e| Error::Internal(e.to_string()))?;
-    if let Some(current) = api.get_opt(&name).await? {
-        let have = serde_json::to_value(&current).map_err(|e| Error::Internal(e.to_string()))?;
+    let current = api.get_opt(&name).await?;
+    if let Some(current) = &current {
+        let have = serde_json::to_value(current).map_err(|e| Error::Internal(e.to_string()))?;
         if diff::contains(&want, &have) {
-            return Ok((current, false));
+            return Ok((current.clone(), Outcome::Unchanged));
         }
     }
     let applied = api
@@ -260,24 +269,25 @@ where
         )
         .await?;
     ctx.metrics.wrote(&K::kind(&()));
-    Ok((applied, true))
+    let outcome = if current.is_some() {
+        Outcome::Updated
+    } else {
+        Outcome::Created
+    };
+    Ok((applied, outcome))
 }
 
-async fn applied_event(ctx: &Context, realm: &Realm, kind: &str, name: &str, existed: bool) {
-    let (reason, verb) = if existed {
-        ("Updated", "updated")
-    } else {
-        ("Created", "created")
+/// One Event per object created or put back (`DeploymentCreated`, `ServiceUpdated`, ...).
+async fn applied_event(ctx: &Context, realm: &Realm, kind: &str, name: &str, outcome: Outcome) {
+    let (reason, note) = match outcome {
+        Outcome::Unchanged => return,
+        Outcome::Created => (format!("{kind}Created"), format!("created {kind} {name}")),
+        Outcome::Updated => (
+            format!("{kind}Updated"),
+            format!("{kind} {name} differed from the Realm's spec; applied it again"),
+        ),
     };
-    publish(
-        ctx,
-        realm,
-        EventType::Normal,
-        reason,
-        "Apply",
-        format!("{verb} {kind} {name}"),
-    )
-    .await;
+    publish(ctx, realm, EventType::Normal, &reason, "Apply", note).await;
 }
 
 async fn admin_target(ctx: &Context, realm: &Realm, ns: &str) -> Result<AdminTarget, Error> {
@@ -313,28 +323,46 @@ async fn database(ctx: &Context, realm: &Realm, ns: &str) -> Result<DbCredential
             )
             .await?;
         ctx.metrics.wrote("Secret");
+        let outcome = if existing.is_some() {
+            Outcome::Updated
+        } else {
+            Outcome::Created
+        };
         applied_event(
             ctx,
             realm,
             "Secret",
             &desired::db_secret_name(realm),
-            existing.is_some(),
+            outcome,
         )
         .await;
     }
-    for change in ctx.db.ensure(&creds).await? {
+    let changes = ctx.db.ensure(&creds).await?;
+    publish_changes(ctx, realm, "ProvisionDatabase", &changes).await;
+    Ok(creds)
+}
+
+/// One Event per kind of database change (roles created, database created, ...).
+async fn publish_changes(ctx: &Context, realm: &Realm, action: &str, changes: &[Change]) {
+    let mut by_reason: Vec<(&str, Vec<String>)> = Vec::new();
+    for change in changes {
         info!(realm = %key(realm), change = %change, "database changed");
+        match by_reason.iter_mut().find(|(r, _)| *r == change.reason()) {
+            Some((_, notes)) => notes.push(change.to_string()),
+            None => by_reason.push((change.reason(), vec![change.to_string()])),
+        }
+    }
+    for (reason, notes) in by_reason {
         publish(
             ctx,
             realm,
             EventType::Normal,
-            change.reason(),
-            "ProvisionDatabase",
-            change.to_string(),
+            reason,
+            action,
+            notes.join("; "),
         )
         .await;
     }
-    Ok(creds)
 }
 
 /// Worker step: ServiceAccount, Service, Deployment, NetworkPolicy, PodDisruptionBudget.
@@ -346,28 +374,21 @@ async fn workload(
     creds: &DbCredentials,
 ) -> Result<(Status, &'static str, String), Error> {
     let sa = desired::service_account(realm)?;
-    let (_, changed) = ensure(ctx, ns, &sa).await?;
-    if changed {
-        applied_event(ctx, realm, "ServiceAccount", &sa.name_any(), false).await;
-    }
+    let (_, outcome) = ensure(ctx, ns, &sa).await?;
+    applied_event(ctx, realm, "ServiceAccount", &sa.name_any(), outcome).await;
     let svc = desired::service(realm)?;
-    if ensure(ctx, ns, &svc).await?.1 {
-        applied_event(ctx, realm, "Service", &svc.name_any(), false).await;
-    }
+    let (_, outcome) = ensure(ctx, ns, &svc).await?;
+    applied_event(ctx, realm, "Service", &svc.name_any(), outcome).await;
     let deploy = desired::deployment(realm, &ctx.config, &desired::credentials_hash(creds))?;
-    let (live, changed) = ensure(ctx, ns, &deploy).await?;
-    if changed {
-        applied_event(ctx, realm, "Deployment", &deploy.name_any(), false).await;
-    }
+    let (live, outcome) = ensure(ctx, ns, &deploy).await?;
+    applied_event(ctx, realm, "Deployment", &deploy.name_any(), outcome).await;
     let netpol = desired::network_policy(realm, &ctx.config)?;
-    if ensure(ctx, ns, &netpol).await?.1 {
-        applied_event(ctx, realm, "NetworkPolicy", &netpol.name_any(), false).await;
-    }
+    let (_, outcome) = ensure(ctx, ns, &netpol).await?;
+    applied_event(ctx, realm, "NetworkPolicy", &netpol.name_any(), outcome).await;
     match desired::pod_disruption_budget(realm)? {
         Some(pdb) => {
-            if ensure(ctx, ns, &pdb).await?.1 {
-                applied_event(ctx, realm, "PodDisruptionBudget", &pdb.name_any(), false).await;
-            }
+            let (_, outcome) = ensure(ctx, ns, &pdb).await?;
+            applied_event(ctx, realm, "PodDisruptionBudget", &pdb.name_any(), outcome).await;
         }
         None => {
             let api: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), ns);
@@ -663,19 +684,7 @@ async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
             }
             .await;
             match dropped {
-                Ok(changes) => {
-                    for change in changes {
-                        publish(
-                            ctx,
-                            realm,
-                            EventType::Normal,
-                            change.reason(),
-                            "Delete",
-                            change.to_string(),
-                        )
-                        .await;
-                    }
-                }
+                Ok(changes) => publish_changes(ctx, realm, "Delete", &changes).await,
                 Err(e) => {
                     step.fail(condition::DATABASE_READY, &e).await;
                     step.write().await?;

@@ -280,21 +280,21 @@ impl FakeApi {
             (&Method::PATCH, _) => "PATCH(merge)",
             (m, _) => m.as_str(),
         };
-        let mut line = format!(
-            "{kind} {}{}{}",
-            t.resource,
-            t.name
-                .as_deref()
-                .map(|n| format!("/{n}"))
-                .unwrap_or_default(),
-            if t.status { "/status" } else { "" }
-        );
         let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        if t.resource == "events" {
-            if let Some(reason) = parsed["reason"].as_str() {
-                line.push_str(&format!(" {reason}"));
-            }
-        }
+        // Events are logged by reason (their names carry a timestamp).
+        let line = if t.resource == "events" {
+            format!("{kind} events {}", parsed["reason"].as_str().unwrap_or("?"))
+        } else {
+            format!(
+                "{kind} {}{}{}",
+                t.resource,
+                t.name
+                    .as_deref()
+                    .map(|n| format!("/{n}"))
+                    .unwrap_or_default(),
+                if t.status { "/status" } else { "" }
+            )
+        };
         if !s.quiet {
             s.log.push(line);
         }
@@ -369,6 +369,17 @@ impl FakeApi {
                 let before = obj.clone();
                 match kind {
                     "PATCH(json)" => {
+                        // Like the API server, a `test` for null passes on an absent field.
+                        let mut parsed = parsed;
+                        if let Some(ops) = parsed.as_array_mut() {
+                            ops.retain(|op| {
+                                !(op["op"] == "test"
+                                    && op["value"].is_null()
+                                    && op["path"]
+                                        .as_str()
+                                        .is_some_and(|p| obj.pointer(p).is_none()))
+                            });
+                        }
                         let patch: json_patch::Patch = match serde_json::from_value(parsed) {
                             Ok(p) => p,
                             Err(e) => {

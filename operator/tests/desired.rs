@@ -1,0 +1,272 @@
+//! Unit tests of every object the operator builds from a Realm.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::ByteString;
+use pek_crds::Realm;
+use pek_operator::config::Config;
+use pek_operator::db::{AdminTarget, DbCredentials, RealmDbNames};
+use pek_operator::desired;
+use serde_json::{json, Value};
+
+fn realm(spec: Value) -> Realm {
+    serde_json::from_value(json!({
+        "apiVersion": "pek.sch.bme.hu/v1alpha1",
+        "kind": "Realm",
+        "metadata": {"name": "kszk", "namespace": "realms", "uid": "u-1", "generation": 3},
+        "spec": spec,
+    }))
+    .expect("valid realm")
+}
+
+fn basic() -> Realm {
+    realm(
+        json!({"realmId": "kszk", "displayName": "KSZK", "database": {"adminSecretRef": {"name": "pg-admin"}}}),
+    )
+}
+
+fn creds(r: &Realm) -> DbCredentials {
+    let admin = Secret {
+        data: Some(BTreeMap::from([(
+            "uri".to_string(),
+            ByteString(
+                b"postgres://postgres:adminpw@pg.db.svc:5432/postgres?sslmode=disable".to_vec(),
+            ),
+        )])),
+        ..Default::default()
+    };
+    let target = AdminTarget::from_secret(&admin).expect("admin");
+    let existing = Secret {
+        data: Some(BTreeMap::from([
+            ("ownerPassword".to_string(), ByteString(b"ownerpw".to_vec())),
+            ("password".to_string(), ByteString(b"apppw".to_vec())),
+        ])),
+        ..Default::default()
+    };
+    DbCredentials::from_existing(&target, desired::db_names(r), Some(&existing)).expect("creds")
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).expect("json")
+}
+
+fn owned_and_labelled(obj: &Value, name: &str) {
+    assert_eq!(obj["metadata"]["name"], name);
+    assert_eq!(obj["metadata"]["namespace"], "realms");
+    let owner = &obj["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["kind"], "Realm");
+    assert_eq!(owner["apiVersion"], "pek.sch.bme.hu/v1alpha1");
+    assert_eq!(owner["uid"], "u-1");
+    assert_eq!(owner["controller"], true);
+    let labels = &obj["metadata"]["labels"];
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "pek-operator");
+    assert_eq!(labels["pek.sch.bme.hu/realm"], "kszk");
+    assert_eq!(labels["app.kubernetes.io/instance"], "kszk");
+}
+
+#[test]
+fn db_secret_holds_ready_urls_for_both_roles() {
+    let r = basic();
+    let s = to_json(&desired::db_secret(&r, &creds(&r)).expect("secret"));
+    owned_and_labelled(&s, "kszk-db");
+    let get = |k: &str| {
+        let b64 = s["data"][k].as_str().unwrap_or_else(|| panic!("key {k}"));
+        let bytes: ByteString = serde_json::from_value(json!(b64)).expect("base64");
+        String::from_utf8(bytes.0).expect("utf8")
+    };
+    assert_eq!(
+        get("DATABASE_URL"),
+        "postgres://pek_kszk_app:apppw@pg.db.svc:5432/pek_kszk?sslmode=disable"
+    );
+    assert_eq!(
+        get("MIGRATION_DATABASE_URL"),
+        "postgres://pek_kszk_owner:ownerpw@pg.db.svc:5432/pek_kszk?sslmode=disable"
+    );
+    assert_eq!(get("host"), "pg.db.svc");
+    assert_eq!(get("port"), "5432");
+    assert_eq!(get("database"), "pek_kszk");
+    assert_eq!(get("user"), "pek_kszk_app");
+    assert_eq!(get("password"), "apppw");
+    assert_eq!(get("ownerUser"), "pek_kszk_owner");
+    assert_eq!(get("ownerPassword"), "ownerpw");
+}
+
+#[test]
+fn deployment_runs_the_worker_hardened_with_env_from_the_secret() {
+    let r = basic();
+    let config = Config::for_tests();
+    let d = to_json(&desired::deployment(&r, &config, "abc123").expect("deployment"));
+    owned_and_labelled(&d, "kszk-worker");
+    assert_eq!(d["spec"]["replicas"], 1);
+    assert_eq!(
+        d["spec"]["selector"]["matchLabels"],
+        json!({"app.kubernetes.io/name": "pek-worker", "app.kubernetes.io/instance": "kszk"})
+    );
+    let pod = &d["spec"]["template"];
+    assert_eq!(
+        pod["metadata"]["annotations"]["pek.sch.bme.hu/db-credentials-hash"],
+        "abc123"
+    );
+    assert_eq!(pod["spec"]["serviceAccountName"], "kszk-worker");
+    assert_eq!(pod["spec"]["automountServiceAccountToken"], false);
+    assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["spec"]["securityContext"]["runAsUser"], 65532);
+    assert_eq!(
+        pod["spec"]["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let c = &pod["spec"]["containers"][0];
+    assert_eq!(c["image"], "ghcr.io/schonherz/pek:0.1.0");
+    assert_eq!(c["args"], json!(["serve"]));
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["ports"][0]["containerPort"], 8080);
+    assert_eq!(c["resources"]["requests"]["memory"], "64Mi");
+    assert_eq!(c["resources"]["limits"]["memory"], "512Mi");
+    let env: BTreeMap<String, Value> = c["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .map(|e| (e["name"].as_str().expect("name").to_string(), e.clone()))
+        .collect();
+    assert_eq!(env["PEK_MODE"]["value"], "worker");
+    assert_eq!(env["PEK_REALM_ID"]["value"], "kszk");
+    assert_eq!(env["PEK_LISTEN"]["value"], "0.0.0.0:8080");
+    assert_eq!(
+        env["PEK_HUB_URL"]["value"],
+        "http://pek-hub.pek-system.svc:8080"
+    );
+    assert_eq!(env["PEK_LOG_FORMAT"]["value"], "json");
+    assert_eq!(
+        env["DATABASE_URL"]["valueFrom"]["secretKeyRef"],
+        json!({"name": "kszk-db", "key": "DATABASE_URL", "optional": false})
+    );
+    assert_eq!(
+        env["PEK_MIGRATION_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"],
+        "MIGRATION_DATABASE_URL"
+    );
+    assert_eq!(pod["spec"]["volumes"][0]["name"], "tmp");
+    assert_eq!(c["volumeMounts"][0]["mountPath"], "/tmp");
+}
+
+#[test]
+fn deployment_follows_worker_settings() {
+    let r = realm(
+        json!({"realmId": "kszk", "database": {"adminSecretRef": {"name": "a"}},
+        "worker": {"image": "registry.local/pek:2.0.1", "replicas": 3,
+                   "resources": {"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}}}}),
+    );
+    let d = to_json(&desired::deployment(&r, &Config::for_tests(), "h").expect("deployment"));
+    assert_eq!(d["spec"]["replicas"], 3);
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["image"], "registry.local/pek:2.0.1");
+    assert_eq!(
+        c["resources"],
+        json!({"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}})
+    );
+    assert_eq!(
+        desired::version_of("registry.local:5000/pek:2.0.1"),
+        "2.0.1"
+    );
+    assert_eq!(desired::version_of("registry.local:5000/pek"), "latest");
+    assert_eq!(desired::version_of("pek@sha256:abc"), "sha256:abc");
+}
+
+#[test]
+fn service_account_service_and_endpoint() {
+    let r = basic();
+    let sa = to_json(&desired::service_account(&r).expect("sa"));
+    owned_and_labelled(&sa, "kszk-worker");
+    assert_eq!(sa["automountServiceAccountToken"], false);
+    let svc = to_json(&desired::service(&r).expect("svc"));
+    owned_and_labelled(&svc, "kszk-worker");
+    assert_eq!(svc["spec"]["type"], "ClusterIP");
+    assert_eq!(svc["spec"]["ports"][0]["port"], 8080);
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], "http");
+    assert_eq!(
+        svc["spec"]["selector"],
+        json!({"app.kubernetes.io/name": "pek-worker", "app.kubernetes.io/instance": "kszk"})
+    );
+    assert_eq!(
+        desired::endpoint(&r).expect("endpoint"),
+        "http://kszk-worker.realms.svc:8080"
+    );
+}
+
+#[test]
+fn network_policy_admits_only_hub_pods() {
+    let r = basic();
+    let np = to_json(&desired::network_policy(&r, &Config::for_tests()).expect("np"));
+    owned_and_labelled(&np, "kszk-worker");
+    assert_eq!(np["spec"]["policyTypes"], json!(["Ingress"]));
+    assert_eq!(
+        np["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"],
+        "kszk"
+    );
+    let rules = np["spec"]["ingress"].as_array().expect("rules");
+    assert_eq!(rules.len(), 1);
+    let from = rules[0]["from"].as_array().expect("from");
+    assert_eq!(from.len(), 1);
+    assert_eq!(
+        from[0]["namespaceSelector"]["matchLabels"],
+        json!({"kubernetes.io/metadata.name": "pek-system"})
+    );
+    assert_eq!(
+        from[0]["podSelector"]["matchLabels"],
+        json!({"app.kubernetes.io/name": "pek-hub", "app.kubernetes.io/instance": "pek"})
+    );
+    assert_eq!(
+        rules[0]["ports"],
+        json!([{"port": 8080, "protocol": "TCP"}])
+    );
+}
+
+#[test]
+fn pdb_only_with_more_than_one_replica() {
+    assert!(desired::pod_disruption_budget(&basic())
+        .expect("ok")
+        .is_none());
+    let r = realm(
+        json!({"realmId": "kszk", "database": {"adminSecretRef": {"name": "a"}}, "worker": {"replicas": 2}}),
+    );
+    let pdb = to_json(
+        &desired::pod_disruption_budget(&r)
+            .expect("ok")
+            .expect("pdb"),
+    );
+    owned_and_labelled(&pdb, "kszk-worker");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert_eq!(
+        pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"],
+        "pek-worker"
+    );
+}
+
+#[test]
+fn validation_catches_what_the_schema_cannot() {
+    let config = Config::for_tests();
+    desired::validate(&basic(), &config).expect("valid");
+    let mut long = basic();
+    long.metadata.name = Some("x".repeat(60));
+    let err = desired::validate(&long, &config).unwrap_err();
+    assert!(err.to_string().contains("too long"), "{err}");
+    let bad = realm(json!({"realmId": "hub", "database": {"adminSecretRef": {"name": "a"}}}));
+    assert!(desired::validate(&bad, &config)
+        .unwrap_err()
+        .to_string()
+        .contains("hub"));
+    let mut no_image = Config::for_tests();
+    no_image.worker_image = String::new();
+    assert!(desired::validate(&basic(), &no_image)
+        .unwrap_err()
+        .to_string()
+        .contains("image"));
+    assert_eq!(
+        desired::db_names(&basic()),
+        RealmDbNames::for_realm("kszk", None)
+    );
+}

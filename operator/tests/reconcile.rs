@@ -1,0 +1,598 @@
+//! Mocked-API reconcile tests, in the style of kube-rs's controller-rs `ApiServerVerifier`: the
+//! kube `Client` talks to a `tower_test::mock` service whose requests are answered by an
+//! in-memory API server ([`FakeApi`]); every test asserts the exact API calls a reconcile makes.
+//! The database side is a real Postgres (a throwaway cluster from `pek-localpg`).
+
+use std::sync::Arc;
+
+use http::{Request, Response};
+use kube::client::Body;
+use kube::runtime::controller::Action;
+use kube::Client;
+use localpg::LocalPostgres;
+use pek_crds::Realm;
+use pek_operator::config::Config;
+use pek_operator::controller::{reconcile, Context};
+use pek_operator::fakeapi::FakeApi;
+use pek_operator::hub::RecordingHub;
+use pek_operator::metrics::Metrics;
+use pek_operator::Error;
+use serde_json::{json, Value};
+use sqlx::Connection;
+
+struct Harness {
+    fake: FakeApi,
+    hub: Arc<RecordingHub>,
+    ctx: Arc<Context>,
+    ns: String,
+    name: String,
+}
+
+fn pg() -> &'static LocalPostgres {
+    LocalPostgres::shared().expect("throwaway Postgres")
+}
+
+fn b64(s: &str) -> Value {
+    serde_json::to_value(k8s_openapi::ByteString(s.as_bytes().to_vec())).expect("b64")
+}
+
+fn unb64(v: &Value) -> String {
+    let b: k8s_openapi::ByteString = serde_json::from_value(v.clone()).expect("base64");
+    String::from_utf8(b.0).expect("utf8")
+}
+
+const REALMS: &str = "/apis/pek.sch.bme.hu/v1alpha1/namespaces";
+
+impl Harness {
+    /// A fake API server behind a tower-test mock, an admin Secret pointing at the real Postgres
+    /// (unless `with_admin_secret` is false) and a Realm `name` with realm id `id`.
+    fn new(id: &str, spec_extra: Value, with_admin_secret: bool) -> Self {
+        let (mock, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let fake = FakeApi::new();
+        let server = fake.clone();
+        tokio::spawn(async move {
+            while let Some((req, send)) = handle.next_request().await {
+                send.send_response(server.handle(req).await);
+            }
+        });
+        let client = Client::new(mock, "default");
+        let hub = Arc::new(RecordingHub::default());
+        let ctx = Arc::new(Context::new(
+            client,
+            Config::for_tests(),
+            hub.clone(),
+            Metrics::default(),
+        ));
+        let ns = format!("ns-{id}");
+        if with_admin_secret {
+            fake.insert(
+                &format!("/api/v1/namespaces/{ns}/secrets"),
+                json!({"apiVersion": "v1", "kind": "Secret",
+                       "metadata": {"name": "pg-admin", "namespace": ns},
+                       "data": {"uri": b64(&pg().superuser_url("postgres"))}}),
+            );
+        }
+        let mut spec = json!({"realmId": id, "displayName": format!("Realm {id}"),
+                              "database": {"adminSecretRef": {"name": "pg-admin"}}});
+        if let (Some(s), Some(extra)) = (spec.as_object_mut(), spec_extra.as_object()) {
+            for (k, v) in extra {
+                s.insert(k.clone(), v.clone());
+            }
+        }
+        fake.insert(
+            &format!("{REALMS}/{ns}/realms"),
+            json!({"apiVersion": "pek.sch.bme.hu/v1alpha1", "kind": "Realm",
+                   "metadata": {"name": id, "namespace": ns}, "spec": spec}),
+        );
+        Harness {
+            fake,
+            hub,
+            ctx,
+            ns,
+            name: id.to_string(),
+        }
+    }
+
+    fn realm_path(&self) -> String {
+        format!("{REALMS}/{}/realms/{}", self.ns, self.name)
+    }
+
+    fn path(&self, group_version: &str, resource: &str, name: &str) -> String {
+        let prefix = if group_version == "v1" {
+            "/api/v1".to_string()
+        } else {
+            format!("/apis/{group_version}")
+        };
+        format!("{prefix}/namespaces/{}/{resource}/{name}", self.ns)
+    }
+
+    fn realm(&self) -> Option<Realm> {
+        self.fake
+            .get(&self.realm_path())
+            .map(|v| serde_json::from_value(v).expect("realm"))
+    }
+
+    async fn reconcile(&self) -> Result<Action, Error> {
+        let realm = self.realm().expect("realm exists");
+        reconcile(Arc::new(realm), self.ctx.clone()).await
+    }
+
+    fn edit_spec(&self, f: impl FnOnce(&mut Value)) {
+        self.fake.edit(&self.realm_path(), |r| {
+            f(&mut r["spec"]);
+            let g = r["metadata"]["generation"].as_i64().unwrap_or(1);
+            r["metadata"]["generation"] = json!(g + 1);
+        });
+    }
+
+    fn condition(&self, type_: &str) -> (String, String, String) {
+        let r = self.fake.get(&self.realm_path()).expect("realm");
+        let c = r["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == type_).cloned())
+            .unwrap_or_else(|| panic!("no {type_} condition in {:#}", r["status"]));
+        let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+        (s("status"), s("reason"), s("message"))
+    }
+
+    fn make_deployment_available(&self) {
+        let path = self.path("apps/v1", "deployments", &format!("{}-worker", self.name));
+        assert!(self.fake.edit(&path, |d| {
+            d["status"] = json!({"observedGeneration": d["metadata"]["generation"], "replicas": 1,
+                "availableReplicas": 1, "readyReplicas": 1,
+                "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}]});
+        }));
+    }
+
+    /// Finalizer, then a full first reconcile, then the Deployment becomes available and the
+    /// realm turns Ready. Asserts each call on the way.
+    async fn create_until_ready(&self) {
+        let n = &self.name;
+        self.reconcile().await.expect("finalizer");
+        assert_eq!(self.fake.take_log(), [format!("PATCH(json) realms/{n}")]);
+        assert_eq!(
+            self.realm().expect("realm").metadata.finalizers,
+            Some(vec![pek_crds::FINALIZER.to_string()])
+        );
+
+        self.reconcile().await.expect("first reconcile");
+        assert_eq!(
+            self.fake.take_log(),
+            [
+                "GET secrets/pg-admin".to_string(),
+                format!("GET secrets/{n}-db"),
+                format!("PATCH(apply) secrets/{n}-db"),
+                "POST events SecretCreated".into(),
+                "POST events RoleCreated".into(),
+                "POST events DatabaseCreated".into(),
+                "POST events DatabaseConnectRestricted".into(),
+                format!("GET serviceaccounts/{n}-worker"),
+                format!("PATCH(apply) serviceaccounts/{n}-worker"),
+                "POST events ServiceAccountCreated".into(),
+                format!("GET services/{n}-worker"),
+                format!("PATCH(apply) services/{n}-worker"),
+                "POST events ServiceCreated".into(),
+                format!("GET deployments/{n}-worker"),
+                format!("PATCH(apply) deployments/{n}-worker"),
+                "POST events DeploymentCreated".into(),
+                format!("GET networkpolicies/{n}-worker"),
+                format!("PATCH(apply) networkpolicies/{n}-worker"),
+                "POST events NetworkPolicyCreated".into(),
+                format!("GET poddisruptionbudgets/{n}-worker"),
+                "POST events Registered".into(),
+                format!("PATCH(apply) realms/{n}/status"),
+            ]
+        );
+        assert_eq!(self.hub.take_calls(), [format!("PUT {n}")]);
+        assert_eq!(self.condition("DatabaseReady").0, "True");
+        assert_eq!(self.condition("Registered").0, "True");
+        let (s, reason, _) = self.condition("WorkloadReady");
+        assert_eq!((s.as_str(), reason.as_str()), ("False", "Progressing"));
+        assert_eq!(self.condition("Ready").0, "False");
+
+        self.make_deployment_available();
+        self.reconcile().await.expect("second reconcile");
+        let log = self.fake.take_log();
+        assert!(
+            log.iter().all(|l| l.starts_with("GET ")
+                || l == "POST events Ready"
+                || l == &format!("PATCH(apply) realms/{n}/status")),
+            "{log:?}"
+        );
+        assert!(log.contains(&"POST events Ready".to_string()), "{log:?}");
+        assert_eq!(self.condition("Ready").0, "True");
+        assert_eq!(self.condition("WorkloadReady").1, "Available");
+        assert!(
+            self.hub.take_calls().is_empty(),
+            "registration is not repeated"
+        );
+        let status = self.realm().expect("realm").status.expect("status");
+        assert_eq!(
+            status.observed_generation,
+            self.realm().expect("realm").metadata.generation
+        );
+        assert_eq!(
+            status.endpoint.as_deref(),
+            Some(format!("http://{n}-worker.{}.svc:8080", self.ns).as_str())
+        );
+        assert_eq!(
+            status.database_secret.as_deref(),
+            Some(format!("{n}-db").as_str())
+        );
+    }
+
+    fn app_url(&self) -> String {
+        let s = self
+            .fake
+            .get(&self.path("v1", "secrets", &format!("{}-db", self.name)))
+            .expect("db secret");
+        unb64(&s["data"]["DATABASE_URL"])
+    }
+
+    async fn database_exists(&self) -> bool {
+        let mut c = sqlx::PgConnection::connect(&pg().superuser_url("postgres"))
+            .await
+            .expect("admin");
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(format!("pek_{}", self.name.replace('-', "_")))
+            .fetch_one(&mut c)
+            .await
+            .expect("query")
+    }
+
+    async fn roles(&self) -> i64 {
+        let mut c = sqlx::PgConnection::connect(&pg().superuser_url("postgres"))
+            .await
+            .expect("admin");
+        sqlx::query_scalar("SELECT count(*) FROM pg_roles WHERE rolname LIKE $1")
+            .bind(format!("pek_{}_%", self.name.replace('-', "_")))
+            .fetch_one(&mut c)
+            .await
+            .expect("query")
+    }
+
+    fn only_reads(&self) {
+        let log = self.fake.take_log();
+        assert!(
+            log.iter().all(|l| l.starts_with("GET ")),
+            "steady state must not write: {log:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn create_provisions_database_worker_and_registration_then_stays_quiet() {
+    let h = Harness::new("rc-create", json!({}), true);
+    h.create_until_ready().await;
+
+    // The worker's credentials work and are the app role's, which cannot bypass RLS.
+    let mut app = sqlx::PgConnection::connect(&h.app_url())
+        .await
+        .expect("app role logs in");
+    let (user, bypass): (String, bool) = sqlx::query_as(
+        "SELECT current_user::text, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&mut app)
+    .await
+    .expect("query");
+    assert_eq!((user.as_str(), bypass), ("pek_rc_create_app", false));
+    assert_eq!(
+        h.hub.registry.lock().expect("lock")["rc-create"].endpoint,
+        "http://rc-create-worker.ns-rc-create.svc:8080"
+    );
+
+    // Steady state: nothing changed, so only reads; no hub call either.
+    h.reconcile().await.expect("steady");
+    h.only_reads();
+    assert!(h.hub.take_calls().is_empty());
+    let metrics = h.ctx.metrics.encode();
+    assert!(
+        metrics.contains("pek_operator_reconciles_total 4"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn spec_update_reapplies_changed_objects_and_reregisters() {
+    let h = Harness::new("rc-update", json!({}), true);
+    h.create_until_ready().await;
+    h.edit_spec(|s| {
+        s["worker"] = json!({"replicas": 2, "image": "registry.local/pek:9.9.9"});
+        s["displayName"] = json!("Renamed");
+    });
+    h.reconcile().await.expect("update");
+    let n = "rc-update";
+    let writes: Vec<String> = h
+        .fake
+        .take_log()
+        .into_iter()
+        .filter(|l| !l.starts_with("GET "))
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            format!("PATCH(apply) deployments/{n}-worker"),
+            "POST events DeploymentUpdated".into(),
+            format!("PATCH(apply) poddisruptionbudgets/{n}-worker"),
+            "POST events PodDisruptionBudgetCreated".into(),
+            format!("PATCH(apply) realms/{n}/status"),
+        ]
+    );
+    // The changed Deployment is rolling out again until it reports availability.
+    assert_eq!(h.condition("WorkloadReady").1, "Progressing");
+    assert_eq!(h.hub.take_calls(), [format!("PUT {n}")]);
+    let reg = h.hub.registry.lock().expect("lock")[n].clone();
+    assert_eq!(
+        (reg.display_name.as_str(), reg.version.as_str()),
+        ("Renamed", "9.9.9")
+    );
+    let d = h
+        .fake
+        .get(&h.path("apps/v1", "deployments", &format!("{n}-worker")))
+        .expect("deployment");
+    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.local/pek:9.9.9"
+    );
+    let r = h.realm().expect("realm");
+    assert_eq!(
+        r.status.expect("status").observed_generation,
+        r.metadata.generation
+    );
+
+    // Back to one replica: the PodDisruptionBudget goes away.
+    h.edit_spec(|s| s["worker"]["replicas"] = json!(1));
+    h.reconcile().await.expect("scale down");
+    let writes: Vec<String> = h
+        .fake
+        .take_log()
+        .into_iter()
+        .filter(|l| !l.starts_with("GET "))
+        .collect();
+    assert!(
+        writes.contains(&format!("DELETE poddisruptionbudgets/{n}-worker")),
+        "{writes:?}"
+    );
+    assert!(h
+        .fake
+        .get(&h.path("policy/v1", "poddisruptionbudgets", &format!("{n}-worker")))
+        .is_none());
+}
+
+#[tokio::test]
+async fn drift_in_owned_objects_is_put_back() {
+    let h = Harness::new("rc-drift", json!({}), true);
+    h.create_until_ready().await;
+    let n = "rc-drift";
+    let deploy = h.path("apps/v1", "deployments", &format!("{n}-worker"));
+    h.fake.edit(&deploy, |d| {
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("evil/image:1");
+        d["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+            ["readOnlyRootFilesystem"] = json!(false);
+    });
+    h.fake
+        .remove(&h.path("v1", "services", &format!("{n}-worker")));
+    let secret = h.path("v1", "secrets", &format!("{n}-db"));
+    let url_before = h.app_url();
+    h.fake.edit(&secret, |s| {
+        s["data"]["DATABASE_URL"] = b64("postgres://tampered")
+    });
+
+    h.reconcile().await.expect("drift reconcile");
+    let writes: Vec<String> = h
+        .fake
+        .take_log()
+        .into_iter()
+        .filter(|l| !l.starts_with("GET "))
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            format!("PATCH(apply) secrets/{n}-db"),
+            "POST events SecretUpdated".into(),
+            format!("PATCH(apply) services/{n}-worker"),
+            // The recorder folds a repeat of the same event into a series on the first one.
+            "PATCH(merge) events ServiceCreated".into(),
+            format!("PATCH(apply) deployments/{n}-worker"),
+            "POST events DeploymentUpdated".into(),
+            // The Deployment's generation moved, so WorkloadReady waits for the rollout.
+            format!("PATCH(apply) realms/{n}/status"),
+        ]
+    );
+    let d = h.fake.get(&deploy).expect("deployment");
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/schonherz/pek:0.1.0"
+    );
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
+    assert_eq!(h.app_url(), url_before, "the working password is kept");
+    sqlx::PgConnection::connect(&h.app_url())
+        .await
+        .expect("still logs in");
+    h.make_deployment_available();
+    h.reconcile().await.expect("ready again");
+    h.fake.take_log();
+    h.reconcile().await.expect("steady");
+    h.only_reads();
+}
+
+#[tokio::test]
+async fn suspend_changes_nothing_and_keeps_everything() {
+    let h = Harness::new("rc-suspend", json!({}), true);
+    h.create_until_ready().await;
+    let n = "rc-suspend";
+    h.edit_spec(|s| s["suspend"] = json!(true));
+    h.reconcile().await.expect("suspend");
+    assert_eq!(
+        h.fake.take_log(),
+        [
+            "POST events Suspended".to_string(),
+            format!("PATCH(apply) realms/{n}/status")
+        ]
+    );
+    assert_eq!(h.condition("Ready").1, "Suspended");
+
+    // Hand edits are not reverted while suspended; nothing is read or written.
+    let deploy = h.path("apps/v1", "deployments", &format!("{n}-worker"));
+    h.fake.edit(&deploy, |d| d["spec"]["replicas"] = json!(0));
+    h.reconcile().await.expect("suspended again");
+    assert!(h.fake.take_log().is_empty());
+    assert!(h.hub.take_calls().is_empty());
+    assert_eq!(h.fake.get(&deploy).expect("kept")["spec"]["replicas"], 0);
+    assert!(h.database_exists().await);
+
+    // Resume: the drift is put back.
+    h.edit_spec(|s| s["suspend"] = json!(false));
+    h.reconcile().await.expect("resume");
+    assert_eq!(
+        h.fake.get(&deploy).expect("deployment")["spec"]["replicas"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn missing_admin_secret_is_a_condition_not_a_crash() {
+    let h = Harness::new("rc-nosecret", json!({}), false);
+    let n = "rc-nosecret";
+    h.reconcile().await.expect("finalizer");
+    h.fake.take_log();
+    let err = h
+        .reconcile()
+        .await
+        .expect_err("cannot provision without the admin Secret");
+    assert_eq!(err.reason(), "AdminSecretNotFound");
+    assert_eq!(
+        h.fake.take_log(),
+        [
+            "GET secrets/pg-admin".to_string(),
+            "POST events AdminSecretNotFound".into(),
+            format!("PATCH(apply) realms/{n}/status")
+        ]
+    );
+    let (s, reason, message) = h.condition("DatabaseReady");
+    assert_eq!(
+        (s.as_str(), reason.as_str()),
+        ("False", "AdminSecretNotFound")
+    );
+    assert!(message.contains("\"pg-admin\""), "{message}");
+    assert_eq!(h.condition("Ready").1, "AdminSecretNotFound");
+    assert!(
+        h.fake.paths("/apis/apps").is_empty(),
+        "no worker without a database"
+    );
+    assert!(h.hub.take_calls().is_empty());
+
+    // Retrying with the same problem neither rewrites the status nor repeats the event.
+    h.reconcile().await.expect_err("still missing");
+    assert_eq!(h.fake.take_log(), ["GET secrets/pg-admin".to_string()]);
+    assert!(h
+        .ctx
+        .metrics
+        .encode()
+        .contains("reason=\"AdminSecretNotFound\"} 2"));
+
+    // Once the Secret exists the realm converges.
+    h.fake.insert(
+        &format!("/api/v1/namespaces/{}/secrets", h.ns),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pg-admin", "namespace": h.ns},
+               "data": {"uri": b64(&pg().superuser_url("postgres"))}}),
+    );
+    h.reconcile().await.expect("converges");
+    assert_eq!(h.condition("DatabaseReady").0, "True");
+}
+
+#[tokio::test]
+async fn delete_with_retain_deregisters_and_keeps_the_database() {
+    let h = Harness::new("rc-retain", json!({}), true);
+    h.create_until_ready().await;
+    let n = "rc-retain";
+    h.fake.delete(&h.realm_path());
+    h.reconcile().await.expect("cleanup");
+    assert_eq!(
+        h.fake.take_log(),
+        [
+            "POST events Deregistered".to_string(),
+            "POST events DatabaseRetained".into(),
+            format!("PATCH(json) realms/{n}")
+        ]
+    );
+    assert_eq!(h.hub.take_calls(), [format!("DELETE {n}")]);
+    assert!(h.realm().is_none(), "finalizer released, Realm gone");
+    assert!(
+        h.fake
+            .paths(&format!("/apis/apps/v1/namespaces/{}", h.ns))
+            .is_empty(),
+        "children garbage-collected"
+    );
+    assert!(h.database_exists().await, "Retain keeps the database");
+    assert_eq!(h.roles().await, 2, "Retain keeps both roles");
+}
+
+#[tokio::test]
+async fn delete_with_delete_drops_database_and_roles() {
+    let h = Harness::new(
+        "rc-delete",
+        json!({"database": {"adminSecretRef": {"name": "pg-admin"}, "deletionPolicy": "Delete"}}),
+        true,
+    );
+    h.create_until_ready().await;
+    let n = "rc-delete";
+    assert!(h.database_exists().await);
+    // A live session must not block the drop.
+    let _session = sqlx::PgConnection::connect(&h.app_url())
+        .await
+        .expect("app session");
+    h.fake.delete(&h.realm_path());
+    h.reconcile().await.expect("cleanup");
+    assert_eq!(
+        h.fake.take_log(),
+        [
+            "POST events Deregistered".to_string(),
+            "GET secrets/pg-admin".into(),
+            "POST events DatabaseDropped".into(),
+            "POST events RoleDropped".into(),
+            format!("PATCH(json) realms/{n}"),
+        ]
+    );
+    assert_eq!(h.hub.take_calls(), [format!("DELETE {n}")]);
+    assert!(h.realm().is_none());
+    assert!(!h.database_exists().await, "Delete drops the database");
+    assert_eq!(h.roles().await, 0, "Delete drops both roles");
+}
+
+#[tokio::test]
+async fn deletion_waits_for_the_hub_and_suspend_releases_it() {
+    let h = Harness::new("rc-hubgone", json!({}), true);
+    h.create_until_ready().await;
+    let n = "rc-hubgone";
+    *h.hub.fail.lock().expect("lock") = Some("connection refused".into());
+    h.fake.delete(&h.realm_path());
+    let err = h.reconcile().await.expect_err("hub unreachable");
+    assert!(err.to_string().contains("suspend"), "{err}");
+    assert!(
+        h.realm().is_some(),
+        "finalizer kept while the hub cannot be told"
+    );
+    let (s, _, message) = h.condition("Registered");
+    assert_eq!(s, "False");
+    assert!(message.contains("spec.suspend: true"), "{message}");
+    h.fake.take_log();
+    h.hub.take_calls();
+
+    h.edit_spec(|s| s["suspend"] = json!(true));
+    h.reconcile().await.expect("released");
+    assert_eq!(
+        h.fake.take_log(),
+        [
+            "POST events CleanupSkipped".to_string(),
+            format!("PATCH(json) realms/{n}")
+        ]
+    );
+    assert!(h.hub.take_calls().is_empty());
+    assert!(h.realm().is_none());
+    assert!(h.database_exists().await);
+}
