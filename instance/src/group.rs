@@ -244,9 +244,8 @@ pub async fn search(
     cursor: Option<Cursor>,
 ) -> Result<Page<Group>> {
     let realm = tx.realm().as_str().to_string();
-    let prefix =
-        q.q.as_deref()
-            .map(|s| format!("{}%", like_escape(&fold(s.trim()))));
+    let folded = q.q.as_deref().map(|s| fold(s.trim()));
+    let prefix = folded.as_deref().map(|f| format!("{}%", like_escape(f)));
     let see_all = grants.realm_wide(Permission::ViewGroup);
     let granted = grants.groups_with(Permission::ViewGroup);
     let (after_key, after_id) = match &cursor {
@@ -256,7 +255,10 @@ pub async fn search(
     let rows: Vec<Group> = sqlx::query_as(&format!(
         "SELECT {COLS} FROM groups g
           WHERE g.realm_id = $1
-            AND ($2::text IS NULL OR g.name_folded LIKE $2)
+            AND ($2::text IS NULL OR (g.name_folded LIKE $2
+                 -- LIKE is not leakproof, so under RLS it cannot be an index condition;
+                 -- this equivalent range (leakproof operators) can.
+                 AND g.name_folded ~>=~ $11 AND g.name_folded ~<~ ($11 || chr(1114111))))
             AND ($3::uuid IS NULL OR g.parent_id = $3)
             AND ($4 OR NOT g.archived)
             AND ($5::text IS NULL OR (g.name_folded, g.id) > ($5, $6::uuid))
@@ -277,6 +279,7 @@ pub async fn search(
     .bind(grants.viewer)
     .bind(&granted)
     .bind(limit + 1)
+    .bind(folded)
     .fetch_all(tx.conn())
     .await?;
     Ok(Page::from_rows(rows, limit, |g| {

@@ -6,6 +6,7 @@ pub use localpg;
 
 pub mod app;
 pub mod auth;
+pub mod bench;
 pub mod config;
 pub mod db;
 pub mod demo;
