@@ -25,7 +25,9 @@ fn target() -> AdminTarget {
 }
 
 async fn admin() -> PgConnection {
-    PgConnection::connect(&pg().superuser_url("postgres")).await.expect("admin connection")
+    PgConnection::connect(&pg().superuser_url("postgres"))
+        .await
+        .expect("admin connection")
 }
 
 async fn exists(kind: &str, name: &str) -> bool {
@@ -33,7 +35,11 @@ async fn exists(kind: &str, name: &str) -> bool {
         "db" => "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
         _ => "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)",
     };
-    sqlx::query_scalar(sql).bind(name).fetch_one(&mut admin().await).await.expect("query")
+    sqlx::query_scalar(sql)
+        .bind(name)
+        .fetch_one(&mut admin().await)
+        .await
+        .expect("query")
 }
 
 fn creds(id: &str) -> DbCredentials {
@@ -54,15 +60,29 @@ async fn provisioning_is_idempotent_and_gives_the_two_role_scheme() {
             Change::ConnectRestricted("pek_pv_idem".into()),
         ]
     );
-    assert!(p.ensure(&c).await.expect("second run").is_empty(), "second run changes nothing");
+    assert!(
+        p.ensure(&c).await.expect("second run").is_empty(),
+        "second run changes nothing"
+    );
     // A fresh operator process (no cached password checks) changes nothing either.
-    assert!(Provisioner::default().ensure(&c).await.expect("third run").is_empty());
+    assert!(Provisioner::default()
+        .ensure(&c)
+        .await
+        .expect("third run")
+        .is_empty());
 
     // Owner owns the database and can create tables; the app role connects without owning,
     // cannot bypass RLS, and is not a superuser.
-    let mut owner = PgConnection::connect(&c.owner_url()).await.expect("owner logs in");
-    sqlx::query("CREATE TABLE t (id int)").execute(&mut owner).await.expect("owner creates");
-    let mut app = PgConnection::connect(&c.app_url()).await.expect("app logs in");
+    let mut owner = PgConnection::connect(&c.owner_url())
+        .await
+        .expect("owner logs in");
+    sqlx::query("CREATE TABLE t (id int)")
+        .execute(&mut owner)
+        .await
+        .expect("owner creates");
+    let mut app = PgConnection::connect(&c.app_url())
+        .await
+        .expect("app logs in");
     let (dbowner, bypass, sup): (String, bool, bool) = sqlx::query_as(
         "SELECT pg_get_userbyid(d.datdba)::text, r.rolbypassrls, r.rolsuper FROM pg_database d, pg_roles r \
          WHERE d.datname = current_database() AND r.rolname = current_user",
@@ -70,12 +90,21 @@ async fn provisioning_is_idempotent_and_gives_the_two_role_scheme() {
     .fetch_one(&mut app)
     .await
     .expect("query");
-    assert_eq!((dbowner.as_str(), bypass, sup), ("pek_pv_idem_owner", false, false));
+    assert_eq!(
+        (dbowner.as_str(), bypass, sup),
+        ("pek_pv_idem_owner", false, false)
+    );
     // Another realm's app role may not even connect.
     let other = creds("pv-idem-other");
     p.ensure(&other).await.expect("other realm");
-    let intruder = c.target.url_for(&other.names.app_role, &other.app_password, &c.names.database);
-    let err = PgConnection::connect(&intruder).await.expect_err("cross-realm connect refused");
+    let intruder = c.target.url_for(
+        &other.names.app_role,
+        &other.app_password,
+        &c.names.database,
+    );
+    let err = PgConnection::connect(&intruder)
+        .await
+        .expect_err("cross-realm connect refused");
     assert!(err.to_string().contains("permission denied"), "{err}");
 }
 
@@ -84,8 +113,14 @@ async fn converges_after_a_crash_between_roles_and_database() {
     let c = creds("pv-crash");
     // The interrupted run got as far as the owner role.
     let mut a = admin().await;
-    let stmt = format!("CREATE ROLE pek_pv_crash_owner LOGIN PASSWORD '{}'", c.owner_password);
-    sqlx::raw_sql(&stmt).execute(&mut a).await.expect("partial run");
+    let stmt = format!(
+        "CREATE ROLE pek_pv_crash_owner LOGIN PASSWORD '{}'",
+        c.owner_password
+    );
+    sqlx::raw_sql(&stmt)
+        .execute(&mut a)
+        .await
+        .expect("partial run");
     let changes = Provisioner::default().ensure(&c).await.expect("next run");
     assert_eq!(
         changes,
@@ -95,22 +130,35 @@ async fn converges_after_a_crash_between_roles_and_database() {
             Change::ConnectRestricted("pek_pv_crash".into()),
         ]
     );
-    PgConnection::connect(&c.app_url()).await.expect("app logs in");
+    PgConnection::connect(&c.app_url())
+        .await
+        .expect("app logs in");
 
     // Crash after CREATE DATABASE but before the CONNECT restriction.
     let d = creds("pv-crash2");
-    sqlx::raw_sql(&format!("CREATE ROLE pek_pv_crash2_owner LOGIN PASSWORD '{}'", d.owner_password))
+    sqlx::raw_sql(&format!(
+        "CREATE ROLE pek_pv_crash2_owner LOGIN PASSWORD '{}'",
+        d.owner_password
+    ))
+    .execute(&mut a)
+    .await
+    .expect("role");
+    sqlx::raw_sql(&format!(
+        "CREATE ROLE pek_pv_crash2_app LOGIN PASSWORD '{}'",
+        d.app_password
+    ))
+    .execute(&mut a)
+    .await
+    .expect("role");
+    sqlx::raw_sql("CREATE DATABASE pek_pv_crash2 OWNER pek_pv_crash2_owner")
         .execute(&mut a)
         .await
-        .expect("role");
-    sqlx::raw_sql(&format!("CREATE ROLE pek_pv_crash2_app LOGIN PASSWORD '{}'", d.app_password))
-        .execute(&mut a)
-        .await
-        .expect("role");
-    sqlx::raw_sql("CREATE DATABASE pek_pv_crash2 OWNER pek_pv_crash2_owner").execute(&mut a).await.expect("db");
+        .expect("db");
     let changes = Provisioner::default().ensure(&d).await.expect("next run");
     assert_eq!(changes, [Change::ConnectRestricted("pek_pv_crash2".into())]);
-    PgConnection::connect(&d.app_url()).await.expect("app logs in");
+    PgConnection::connect(&d.app_url())
+        .await
+        .expect("app logs in");
 }
 
 #[tokio::test]
@@ -118,24 +166,50 @@ async fn a_working_password_is_kept_and_a_lost_one_is_reset() {
     let c = creds("pv-pass");
     Provisioner::default().ensure(&c).await.expect("provision");
     // Same stored credentials: nothing is touched.
-    assert!(Provisioner::default().ensure(&c).await.expect("again").is_empty());
-    PgConnection::connect(&c.app_url()).await.expect("old password still works");
+    assert!(Provisioner::default()
+        .ensure(&c)
+        .await
+        .expect("again")
+        .is_empty());
+    PgConnection::connect(&c.app_url())
+        .await
+        .expect("old password still works");
 
     // The Secret was lost (Retain, then the Realm re-created): new passwords replace the
     // unknown ones so the worker can log in; the data stays.
     let mut owner = PgConnection::connect(&c.owner_url()).await.expect("owner");
-    sqlx::query("CREATE TABLE kept (v text)").execute(&mut owner).await.expect("table");
-    sqlx::query("INSERT INTO kept VALUES ('data')").execute(&mut owner).await.expect("row");
+    sqlx::query("CREATE TABLE kept (v text)")
+        .execute(&mut owner)
+        .await
+        .expect("table");
+    sqlx::query("INSERT INTO kept VALUES ('data')")
+        .execute(&mut owner)
+        .await
+        .expect("row");
     let fresh = DbCredentials::generate(&target(), c.names.clone());
-    let changes = Provisioner::default().ensure(&fresh).await.expect("re-provision");
+    let changes = Provisioner::default()
+        .ensure(&fresh)
+        .await
+        .expect("re-provision");
     assert_eq!(
         changes,
-        [Change::PasswordReset("pek_pv_pass_owner".into()), Change::PasswordReset("pek_pv_pass_app".into())]
+        [
+            Change::PasswordReset("pek_pv_pass_owner".into()),
+            Change::PasswordReset("pek_pv_pass_app".into())
+        ]
     );
-    let mut owner = PgConnection::connect(&fresh.owner_url()).await.expect("new owner password");
-    let v: String = sqlx::query_scalar("SELECT v FROM kept").fetch_one(&mut owner).await.expect("data kept");
+    let mut owner = PgConnection::connect(&fresh.owner_url())
+        .await
+        .expect("new owner password");
+    let v: String = sqlx::query_scalar("SELECT v FROM kept")
+        .fetch_one(&mut owner)
+        .await
+        .expect("data kept");
     assert_eq!(v, "data");
-    assert!(PgConnection::connect(&c.app_url()).await.is_err(), "old password no longer works");
+    assert!(
+        PgConnection::connect(&c.app_url()).await.is_err(),
+        "old password no longer works"
+    );
 }
 
 #[tokio::test]
@@ -145,7 +219,9 @@ async fn delete_drops_and_retain_keeps() {
     let p = Provisioner::default();
     p.ensure(&keep).await.expect("provision");
     p.ensure(&drop).await.expect("provision");
-    let _session = PgConnection::connect(&drop.app_url()).await.expect("open session");
+    let _session = PgConnection::connect(&drop.app_url())
+        .await
+        .expect("open session");
 
     // Retain is "do nothing": only the Delete realm is dropped.
     let changes = p.drop_all(&target(), &drop.names).await.expect("drop");
@@ -160,8 +236,16 @@ async fn delete_drops_and_retain_keeps() {
     assert!(!exists("db", "pek_pv_drop").await);
     assert!(!exists("role", "pek_pv_drop_app").await);
     assert!(!exists("role", "pek_pv_drop_owner").await);
-    assert!(p.drop_all(&target(), &drop.names).await.expect("again").is_empty(), "dropping twice is fine");
+    assert!(
+        p.drop_all(&target(), &drop.names)
+            .await
+            .expect("again")
+            .is_empty(),
+        "dropping twice is fine"
+    );
     assert!(exists("db", "pek_pv_retain").await);
     assert!(exists("role", "pek_pv_retain_app").await);
-    PgConnection::connect(&keep.app_url()).await.expect("retained realm still works");
+    PgConnection::connect(&keep.app_url())
+        .await
+        .expect("retained realm still works");
 }
