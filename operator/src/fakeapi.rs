@@ -253,7 +253,8 @@ impl FakeApi {
         Self::respond(code, &value)
     }
 
-    fn serve(
+    /// Serves one request given as parts (also used behind an HTTP server by the benchmark).
+    pub fn serve(
         &self,
         method: &Method,
         path: &str,
