@@ -28,6 +28,8 @@ use pek_operator::metrics::Metrics;
 use serde_json::json;
 
 const NS: &str = "bench";
+/// Reconciles in flight at once (the operator's default `PEK_CONCURRENCY`).
+const CONCURRENCY: usize = pek_operator::config::DEFAULT_CONCURRENCY as usize;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -118,7 +120,7 @@ async fn pass(realms: &Api<Realm>, ctx: &Arc<Context>) -> anyhow::Result<(usize,
     let ready_before = list.items.iter().filter(|r| ready(r)).count();
     let errors = futures::stream::iter(list.items)
         .map(|r| reconcile(Arc::new(r), ctx.clone()))
-        .buffer_unordered(32)
+        .buffer_unordered(CONCURRENCY)
         .filter(|r| futures::future::ready(r.is_err()))
         .count()
         .await;

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use clap::Args;
 
+/// Reconciles run at once by default (bounds memory and load on the Postgres server).
+pub const DEFAULT_CONCURRENCY: u16 = 8;
+
 /// Field manager of every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "pek-operator";
 
@@ -96,6 +99,9 @@ pub struct RunArgs {
     /// Seconds between re-checks of a healthy Realm.
     #[arg(long, env = "PEK_RESYNC_SECONDS", default_value_t = 300)]
     pub resync_seconds: u64,
+    /// Reconciles run at once.
+    #[arg(long, env = "PEK_CONCURRENCY", default_value_t = DEFAULT_CONCURRENCY)]
+    pub concurrency: u16,
     /// Log format: json or text.
     #[arg(long, env = "PEK_LOG_FORMAT", default_value = "json")]
     pub log_format: String,

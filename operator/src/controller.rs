@@ -1,11 +1,12 @@
 //! The Realm reconciler (kube-rs controller-rs style: a pure-ish async fn over an `Arc<Realm>`
-//! and a shared [`Context`], the `finalizer()` helper, a `Recorder` for Events, metrics).
+//! and a shared [`Context`], the `finalizer()` helper, Events for every change, metrics).
 
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::events::{EventType, Publisher};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -14,7 +15,6 @@ use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::{Api, Client, Resource, ResourceExt};
 use pek_crds::{condition, DeletionPolicy, Realm, RealmStatus, FINALIZER};
@@ -37,7 +37,7 @@ pub struct Context {
     pub config: Config,
     pub hub: Arc<dyn Hub>,
     pub db: Provisioner,
-    pub recorder: Recorder,
+    pub events: Publisher,
     pub metrics: Metrics,
     /// What we last told the hub about each Realm, and when.
     registered: Mutex<HashMap<String, (Registration, Instant)>>,
@@ -47,12 +47,8 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, config: Config, hub: Arc<dyn Hub>, metrics: Metrics) -> Self {
-        let reporter = Reporter {
-            controller: "pek-operator".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: Publisher::new(client.clone()),
             client,
             config,
             hub,
@@ -221,14 +217,11 @@ async fn publish(
     note: String,
 ) {
     let reference: ObjectReference = realm.object_ref(&());
-    let ev = KubeEvent {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: action.into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
+    if let Err(e) = ctx
+        .events
+        .publish(reference, type_, reason, action, &note)
+        .await
+    {
         warn!(realm = %key(realm), error = %e, "could not publish an event");
     }
 }

@@ -11,6 +11,7 @@ pub mod controller;
 pub mod db;
 pub mod desired;
 pub mod diff;
+pub mod events;
 pub mod fakeapi;
 pub mod hub;
 pub mod metrics;

@@ -132,6 +132,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let ns = &args.watch_namespace;
     let mut lost = leader.clone();
     let controller = Controller::new(realms, watcher::Config::default().any_semantic())
+        .with_config(
+            kube::runtime::controller::Config::default().concurrency(args.concurrency.max(1)),
+        )
         .owns(owned::<Secret>(&client, ns), ours.clone())
         .owns(owned::<ServiceAccount>(&client, ns), ours.clone())
         .owns(owned::<Service>(&client, ns), ours.clone())

@@ -392,8 +392,7 @@ async fn drift_in_owned_objects_is_put_back() {
             format!("PATCH(apply) secrets/{n}-db"),
             "POST events SecretUpdated".into(),
             format!("PATCH(apply) services/{n}-worker"),
-            // The recorder folds a repeat of the same event into a series on the first one.
-            "PATCH(merge) events ServiceCreated".into(),
+            "POST events ServiceCreated".into(),
             format!("PATCH(apply) deployments/{n}-worker"),
             "POST events DeploymentUpdated".into(),
             // The Deployment's generation moved, so WorkloadReady waits for the rollout.
