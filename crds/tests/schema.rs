@@ -160,3 +160,27 @@ fn spec_round_trips_with_defaults() {
     assert!(!r.spec.suspend);
     assert_eq!(r.display_name(), "kszk");
 }
+
+#[test]
+fn examples_are_valid_realms() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples/") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("read");
+        let value: Value = serde_yaml::from_str(&text).expect("yaml");
+        if value["kind"] != "Realm" {
+            continue;
+        }
+        let realm: Realm = serde_json::from_value(value.clone())
+            .unwrap_or_else(|e| panic!("{}: not a Realm: {e}", path.display()));
+        assert!(
+            is_valid_realm_id(&realm.spec.realm_id),
+            "{}",
+            path.display()
+        );
+        cel(&value, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        seen += 1;
+    }
+    assert!(seen >= 2, "expected Realm examples in examples/");
+}

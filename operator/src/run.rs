@@ -169,3 +169,50 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    async fn get(health: &Health, path: &str) -> (StatusCode, String) {
+        let resp = router(health.clone())
+            .oneshot(Request::get(path).body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        let status = resp.status();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn health_readiness_and_metrics_routes() {
+        let health = Health::default();
+        assert_eq!(get(&health, "/healthz").await.0, StatusCode::OK);
+        assert_eq!(
+            get(&health, "/readyz").await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        health.api_ok.store(true, Ordering::Relaxed);
+        assert_eq!(
+            get(&health, "/readyz").await,
+            (StatusCode::OK, "standby".into())
+        );
+        health.leader.store(true, Ordering::Relaxed);
+        assert_eq!(get(&health, "/readyz").await.1, "leader");
+        health.metrics.error("HubError");
+        let (status, text) = get(&health, "/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            text.contains("pek_operator_reconcile_errors_total{reason=\"HubError\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pek_operator_reconcile_duration_seconds_bucket"),
+            "{text}"
+        );
+    }
+}
