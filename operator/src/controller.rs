@@ -671,6 +671,10 @@ async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
             .await;
         }
         DeletionPolicy::Delete => {
+            let provisioned = realm
+                .status
+                .as_ref()
+                .is_some_and(|s| s.database_name.is_some() || s.database_secret.is_some());
             let dropped = async {
                 let target = admin_target(ctx, realm, &ns).await?;
                 ctx.db.drop_all(&target, &names).await
@@ -678,7 +682,16 @@ async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
             .await;
             match dropped {
                 Ok(changes) => publish_changes(ctx, realm, "Delete", &changes).await,
+                // The admin Secret never existed, so neither did the database: nothing to drop.
+                Err(Error::AdminSecretNotFound(secret)) if !provisioned => {
+                    publish(ctx, realm, EventType::Normal, "DatabaseNeverProvisioned", "Delete",
+                        format!("admin Secret {secret:?} is missing and no database was ever provisioned; nothing to drop")).await;
+                }
                 Err(e) => {
+                    let e = Error::Database(format!(
+                        "{e}; deletion waits until the database can be dropped. To release the \
+                         Realm and keep the database, set spec.suspend: true"
+                    ));
                     step.fail(condition::DATABASE_READY, &e).await;
                     step.write().await?;
                     return Err(e);

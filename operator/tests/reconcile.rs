@@ -595,3 +595,28 @@ async fn deletion_waits_for_the_hub_and_suspend_releases_it() {
     assert!(h.realm().is_none());
     assert!(h.database_exists().await);
 }
+
+#[tokio::test]
+async fn deleting_a_never_provisioned_realm_with_delete_policy_does_not_hang() {
+    let h = Harness::new(
+        "rc-never",
+        json!({"database": {"adminSecretRef": {"name": "pg-admin"}, "deletionPolicy": "Delete"}}),
+        false,
+    );
+    let n = "rc-never";
+    h.reconcile().await.expect("finalizer");
+    h.reconcile().await.expect_err("no admin Secret");
+    h.fake.take_log();
+    h.fake.delete(&h.realm_path());
+    h.reconcile().await.expect("released");
+    assert_eq!(
+        h.fake.take_log(),
+        [
+            "POST events Deregistered".to_string(),
+            "GET secrets/pg-admin".into(),
+            "POST events DatabaseNeverProvisioned".into(),
+            format!("PATCH(json) realms/{n}"),
+        ]
+    );
+    assert!(h.realm().is_none());
+}
