@@ -498,13 +498,7 @@ pub async fn add_statement(
     if policy.is_god {
         return Err(Error::invalid("the GOD policy already allows everything"));
     }
-    // You may shape a policy below one you hold, never one you hold yourself.
-    let allowed = grants.god || {
-        let issuable = issuable_policies(tx, grants.viewer).await?;
-        let held = held_policies(tx, grants.viewer).await?;
-        issuable.contains(&policy_id) && !held.contains(&policy_id)
-    };
-    if !allowed {
+    if !may_shape(tx, grants, policy_id).await? {
         return Err(Error::forbidden(format!("change policy {policy_id}")));
     }
     if let Some(parent_id) = policy.parent_id {
@@ -560,12 +554,7 @@ pub async fn remove_statement(
     statement_id: Uuid,
 ) -> Result<()> {
     let policy = get_policy(tx, policy_id).await?;
-    let allowed = grants.god || {
-        let issuable = issuable_policies(tx, grants.viewer).await?;
-        let held = held_policies(tx, grants.viewer).await?;
-        issuable.contains(&policy_id) && !held.contains(&policy_id)
-    };
-    if !allowed {
+    if !may_shape(tx, grants, policy_id).await? {
         return Err(Error::forbidden(format!("change policy {policy_id}")));
     }
     let realm = tx.realm().as_str().to_string();
@@ -609,6 +598,16 @@ pub async fn remove_statement(
         }
     }
     Ok(())
+}
+
+/// You may shape a policy below one you hold, never one you hold yourself.
+async fn may_shape(tx: &mut RealmTx, grants: &Grants, policy_id: Uuid) -> Result<bool> {
+    if grants.god {
+        return Ok(true);
+    }
+    let issuable = issuable_policies(tx, grants.viewer).await?;
+    let held = held_policies(tx, grants.viewer).await?;
+    Ok(issuable.contains(&policy_id) && !held.contains(&policy_id))
 }
 
 async fn held_policies(tx: &mut RealmTx, viewer: Uuid) -> Result<HashSet<Uuid>> {
