@@ -46,6 +46,12 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "PEK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Hub base URL (workers: JWKS for token verification, membership reports).
+    #[arg(long, env = "PEK_HUB_URL")]
+    pub hub_url: Option<String>,
+    /// Public base URL of this instance (hub: OAuth2 redirect URI, cookie scope).
+    #[arg(long, env = "PEK_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Do not run migrations at start.
     #[arg(long, env = "PEK_NO_MIGRATE")]
     pub no_migrate: bool,
