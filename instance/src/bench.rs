@@ -21,7 +21,7 @@ use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::auth::Signer;
-use crate::config::{DbArgs, LogFormat, Mode, ServeArgs};
+use crate::config::{DbArgs, Mode, ServeArgs};
 use crate::db::{self, Db};
 use crate::realm::{self, RealmId};
 use crate::text::fold;
@@ -652,22 +652,15 @@ async fn group_search(args: GroupSearchArgs) -> anyhow::Result<()> {
     }
 
     let serve = ServeArgs {
-        db: DbArgs {
-            database_url: dbs.app_url.clone(),
-            migration_database_url: Some(dbs.owner_url.clone()),
-            mode: Mode::Hub,
-        },
-        realm_id: None,
-        realm_display_name: None,
         listen: "127.0.0.1:0".parse()?,
         no_migrate: true,
         jwt_public_key_file: Some(keyfile),
-        jwt_issuer: "pek-hub".into(),
-        jwt_audience: "pek".into(),
-        operator_token_file: None,
-        max_body_bytes: 64 * 1024,
         db_max_connections: args.db_connections,
-        log_format: LogFormat::Text,
+        ..ServeArgs::defaults(DbArgs {
+            database_url: dbs.app_url.clone(),
+            migration_database_url: Some(dbs.owner_url.clone()),
+            mode: Mode::Hub,
+        })
     };
     let (_state, router) = crate::app::build(&serve).await?;
     let listener = tokio::net::TcpListener::bind(serve.listen).await?;

@@ -77,3 +77,27 @@ pub struct ServeArgs {
     #[arg(long, env = "PEK_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 }
+
+impl ServeArgs {
+    /// Every flag at its default, for embedding an instance (`pek local`, benchmarks,
+    /// tests); callers override fields with struct-update syntax. New flags get their
+    /// default here, in one place.
+    pub fn defaults(db: DbArgs) -> Self {
+        ServeArgs {
+            db,
+            realm_id: None,
+            realm_display_name: None,
+            hub_url: None,
+            public_url: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            no_migrate: false,
+            jwt_public_key_file: None,
+            jwt_issuer: "pek-hub".into(),
+            jwt_audience: "pek".into(),
+            operator_token_file: None,
+            max_body_bytes: 64 * 1024,
+            db_max_connections: 20,
+            log_format: LogFormat::Text,
+        }
+    }
+}

@@ -9,7 +9,7 @@ use anyhow::Context;
 use uuid::Uuid;
 
 use crate::auth::Signer;
-use crate::config::{DbArgs, LogFormat, Mode, ServeArgs};
+use crate::config::{DbArgs, Mode, ServeArgs};
 use crate::db::{self, Db};
 use crate::group::{self, NewGroup, Purpose};
 use crate::membership::{self, NewMembership, Status};
@@ -172,22 +172,14 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
     let people = seed(&db).await?;
 
     let serve = ServeArgs {
-        db: DbArgs {
-            database_url: hub_db.app_url.clone(),
-            migration_database_url: Some(hub_db.owner_url.clone()),
-            mode: Mode::Hub,
-        },
-        realm_id: None,
-        realm_display_name: None,
         listen: args.listen,
         no_migrate: true,
         jwt_public_key_file: Some(keyfile),
-        jwt_issuer: "pek-hub".into(),
-        jwt_audience: "pek".into(),
-        operator_token_file: None,
-        max_body_bytes: 64 * 1024,
-        db_max_connections: 20,
-        log_format: LogFormat::Text,
+        ..ServeArgs::defaults(DbArgs {
+            database_url: hub_db.app_url.clone(),
+            migration_database_url: Some(hub_db.owner_url.clone()),
+            mode: Mode::Hub,
+        })
     };
     let (_state, router) = crate::app::build(&serve).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -11,7 +11,7 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 use pek::auth::Signer;
-use pek::config::{DbArgs, LogFormat, Mode, ServeArgs};
+use pek::config::{DbArgs, Mode, ServeArgs};
 use pek::db::Db;
 use pek::localpg::{self, LocalPostgres};
 use pek::profile::{self, ProfileInput};
@@ -30,22 +30,15 @@ pub fn args(
     key: std::path::PathBuf,
 ) -> ServeArgs {
     ServeArgs {
-        db: DbArgs {
+        realm_id: realm.map(String::from),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        jwt_public_key_file: Some(key),
+        db_max_connections: 5,
+        ..ServeArgs::defaults(DbArgs {
             database_url: database.app_url.clone(),
             migration_database_url: Some(database.owner_url.clone()),
             mode,
-        },
-        realm_id: realm.map(String::from),
-        realm_display_name: None,
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        no_migrate: false,
-        jwt_public_key_file: Some(key),
-        jwt_issuer: "pek-hub".into(),
-        jwt_audience: "pek".into(),
-        operator_token_file: None,
-        max_body_bytes: 64 * 1024,
-        db_max_connections: 5,
-        log_format: LogFormat::Text,
+        })
     }
 }
 
