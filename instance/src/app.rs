@@ -76,9 +76,30 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
         Some(p) => read_tokens(p)?,
         None => Vec::new(),
     };
-    let state = AppState::new(db, args.db.mode, verifier, worker_realm, tokens)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut state = AppState::new(
+        db.clone(),
+        args.db.mode,
+        verifier,
+        worker_realm.clone(),
+        tokens,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    state.max_body_bytes = args.max_body_bytes;
+    let http = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .pool_max_idle_per_host(512)
+        .tcp_nodelay(true)
+        .build()
+        .context("building the HTTP client")?;
+    match args.db.mode {
+        Mode::Hub => start_hub(&mut state, args, http).await?,
+        Mode::Worker => {
+            if let Some(realm) = worker_realm {
+                start_worker(&db, realm, args, http)?;
+            }
+        }
+    }
     crate::http::ops_metrics_init();
     let router = http::router(state.clone(), args.max_body_bytes);
     Ok((state, router))
@@ -97,5 +118,134 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "serving"
     );
     http::serve(listener, router).await?;
+    Ok(())
+}
+
+/// Hub: the BFF with its registry and realm-list cache, health checks, and the listener
+/// that keeps caches in step with the database across hub replicas.
+async fn start_hub(
+    state: &mut AppState,
+    args: &ServeArgs,
+    http: reqwest::Client,
+) -> anyhow::Result<()> {
+    use std::time::Duration;
+    let ttl = Duration::from_secs(args.realm_cache_ttl_secs.max(1));
+    let cache = match &args.redis_url {
+        Some(url) => crate::cache::RealmCache::redis(url, ttl).await?,
+        None => crate::cache::RealmCache::memory(ttl),
+    };
+    tracing::info!(cache = cache.kind(), "realm-list cache");
+    let registry = crate::registry::Registry::default();
+    let bff = std::sync::Arc::new(crate::bff::Bff::new(
+        state.db.clone(),
+        registry.clone(),
+        cache,
+        crate::bff::BffConfig {
+            deadline: Duration::from_millis(args.bff_deadline_ms.max(1)),
+            retries: args.bff_retries,
+        },
+        http.clone(),
+    ));
+    state.bff = Some(bff.clone());
+    state
+        .reload_local_realms()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(path) = &args.federation_secret_file {
+        let secret = crate::federation::read_secret(path, "federation secret")?;
+        state.federation_secret = Some(std::sync::Arc::new(secret.into_bytes()));
+    } else {
+        tracing::warn!(
+            "no PEK_FEDERATION_SECRET_FILE: workers' membership reports are refused, so the \
+             federation table only follows realms hosted by the hub"
+        );
+    }
+    tokio::spawn(crate::registry::health_checks(
+        state.db.clone(),
+        registry,
+        http,
+        Duration::from_millis(args.health_interval_ms.max(100)),
+        2,
+    ));
+    tokio::spawn(listen(state.clone()));
+    Ok(())
+}
+
+/// Follows NOTIFYs: a user's realm list changed → drop it from the cache; the registry
+/// changed → reload it. Reconnects with backoff; after a reconnect everything is reloaded.
+async fn listen(state: AppState) {
+    let Some(bff) = state.bff.clone() else { return };
+    let mut backoff = std::time::Duration::from_millis(200);
+    loop {
+        let mut listener = match state.db.listener().await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "LISTEN connection failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+                continue;
+            }
+        };
+        if let Err(e) = listener
+            .listen_all(["pek_realm_members", "pek_realms"])
+            .await
+        {
+            tracing::warn!(error = %e, "LISTEN failed; retrying");
+            tokio::time::sleep(backoff).await;
+            continue;
+        }
+        backoff = std::time::Duration::from_millis(200);
+        if let crate::cache::RealmCache::Memory(c) = &bff.cache {
+            c.invalidate_all();
+        }
+        let _ = state.reload_local_realms().await;
+        loop {
+            match listener.recv().await {
+                Ok(n) if n.channel() == "pek_realm_members" => {
+                    if let Ok(user) = n.payload().parse() {
+                        bff.cache.invalidate(user).await;
+                    }
+                }
+                Ok(_) => {
+                    if let Err(e) = state.reload_local_realms().await {
+                        tracing::warn!(error = %e, "reloading the realm registry failed");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Worker: delivers the membership outbox to the hub when both are configured.
+fn start_worker(
+    db: &Db,
+    realm: RealmId,
+    args: &ServeArgs,
+    http: reqwest::Client,
+) -> anyhow::Result<()> {
+    match (&args.hub_url, &args.hub_token_file) {
+        (Some(hub), Some(path)) => {
+            let token = crate::federation::read_secret(path, "hub token")?;
+            tokio::spawn(
+                crate::federation::Delivery {
+                    db: db.clone(),
+                    realm,
+                    hub_url: hub.clone(),
+                    token,
+                    interval: std::time::Duration::from_millis(args.outbox_interval_ms.max(10)),
+                    http,
+                }
+                .run(),
+            );
+        }
+        _ => tracing::warn!(
+            "PEK_HUB_URL or PEK_HUB_TOKEN_FILE not set: membership changes wait in the outbox \
+             until they are"
+        ),
+    }
     Ok(())
 }

@@ -76,6 +76,31 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "PEK_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Hub: file with the secret that workers' realm tokens are derived from
+    /// (HMAC-SHA256(secret, "pek-realm:" + realm id)); needed to accept membership reports.
+    #[arg(long, env = "PEK_FEDERATION_SECRET_FILE")]
+    pub federation_secret_file: Option<PathBuf>,
+    /// Worker: file with this realm's token for reporting membership changes to the hub.
+    #[arg(long, env = "PEK_HUB_TOKEN_FILE")]
+    pub hub_token_file: Option<PathBuf>,
+    /// Hub: Redis for the shared realm-list cache (in-process cache when unset).
+    #[arg(long, env = "PEK_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Hub: how long a user's realm list may be cached, in seconds.
+    #[arg(long, env = "PEK_REALM_CACHE_TTL_SECS", default_value_t = 60)]
+    pub realm_cache_ttl_secs: u64,
+    /// Hub: per-realm deadline of a BFF call (all attempts), in milliseconds.
+    #[arg(long, env = "PEK_BFF_DEADLINE_MS", default_value_t = 2000)]
+    pub bff_deadline_ms: u64,
+    /// Hub: extra attempts of a failed idempotent BFF call, within the deadline.
+    #[arg(long, env = "PEK_BFF_RETRIES", default_value_t = 1)]
+    pub bff_retries: u32,
+    /// Hub: interval of worker health checks, in milliseconds.
+    #[arg(long, env = "PEK_HEALTH_INTERVAL_MS", default_value_t = 10_000)]
+    pub health_interval_ms: u64,
+    /// Worker: how often the membership outbox is checked when idle, in milliseconds.
+    #[arg(long, env = "PEK_OUTBOX_INTERVAL_MS", default_value_t = 1000)]
+    pub outbox_interval_ms: u64,
 }
 
 impl ServeArgs {
@@ -98,6 +123,14 @@ impl ServeArgs {
             max_body_bytes: 64 * 1024,
             db_max_connections: 20,
             log_format: LogFormat::Text,
+            federation_secret_file: None,
+            hub_token_file: None,
+            redis_url: None,
+            realm_cache_ttl_secs: 60,
+            bff_deadline_ms: 2000,
+            bff_retries: 1,
+            health_interval_ms: 10_000,
+            outbox_interval_ms: 1000,
         }
     }
 }

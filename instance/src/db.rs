@@ -165,6 +165,11 @@ impl Db {
         Ok(())
     }
 
+    /// A LISTEN connection (hub: cache and registry invalidation).
+    pub async fn listener(&self) -> Result<sqlx::postgres::PgListener> {
+        Ok(sqlx::postgres::PgListener::connect_with(&self.pool).await?)
+    }
+
     pub fn pool_size(&self) -> u32 {
         self.pool.size()
     }

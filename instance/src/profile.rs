@@ -3,8 +3,6 @@
 //! with the person, the full profile only with viewFullProfile in a shared realm.
 //! Someone who shares no realm with the viewer is reported as not found.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -303,78 +301,28 @@ async fn load(g: &mut GlobalTx, user: Uuid, scope: Scope) -> Result<Option<Profi
     }))
 }
 
-/// Realms (served from this database) that both people are in.
-async fn shared_local_realms(g: &mut GlobalTx, a: Uuid, b: Uuid) -> Result<Vec<RealmId>> {
+/// Realms both people are in, wherever the realms are served (federation table).
+pub async fn shared_realms(db: &Db, a: Uuid, b: Uuid) -> Result<Vec<RealmId>> {
+    let mut g = db.global().await?;
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT x.realm_id FROM realm_members x
            JOIN realm_members y ON y.realm_id = x.realm_id AND y.user_id = $2
-           JOIN realms r ON r.id = x.realm_id AND r.endpoint IS NULL
           WHERE x.user_id = $1 ORDER BY x.realm_id",
     )
     .bind(a)
     .bind(b)
     .fetch_all(g.conn())
     .await?;
+    g.commit().await?;
     ids.iter().map(|s| RealmId::parse(s)).collect()
 }
 
-/// Per-realm grants of one viewer, loaded lazily and reused across many targets.
-struct ScopeJudge<'a> {
-    db: &'a Db,
-    viewer: Uuid,
-    grants: HashMap<RealmId, Grants>,
-}
-
-impl<'a> ScopeJudge<'a> {
-    fn new(db: &'a Db, viewer: Uuid) -> Self {
-        ScopeJudge {
-            db,
-            viewer,
-            grants: HashMap::new(),
-        }
-    }
-
-    async fn scope(&mut self, target: Uuid, shared: &[RealmId]) -> Result<Scope> {
-        if target == self.viewer {
-            return Ok(Scope::Full);
-        }
-        for realm in shared {
-            let mut tx = self.db.realm(realm).await?;
-            let grants = match self.grants.get(realm) {
-                Some(g) => g.clone(),
-                None => {
-                    let g = Grants::load(&mut tx, self.viewer).await?;
-                    self.grants.insert(realm.clone(), g.clone());
-                    g
-                }
-            };
-            let full = policy::can(
-                &mut tx,
-                &grants,
-                Permission::ViewFullProfile,
-                Target::User(target),
-            )
-            .await?;
-            tx.commit().await?;
-            if full {
-                return Ok(Scope::Full);
-            }
-        }
-        Ok(Scope::Basic)
-    }
-}
-
-/// One person as `viewer` may see them.
-pub async fn view(db: &Db, viewer: Uuid, target: Uuid) -> Result<UserView> {
+/// One person at a scope the caller has already decided; 404 when there is no user.
+pub async fn view_at(db: &Db, target: Uuid, scope: Scope) -> Result<UserView> {
     let mut g = db.global().await?;
-    let shared = shared_local_realms(&mut g, viewer, target).await?;
-    if target != viewer && shared.is_empty() {
-        return Err(Error::not_found(format!("user {target}")));
-    }
     if !user_exists(&mut g, target).await? {
         return Err(Error::not_found(format!("user {target}")));
     }
-    let scope = ScopeJudge::new(db, viewer).scope(target, &shared).await?;
     let profile = load(&mut g, target, scope).await?;
     g.commit().await?;
     Ok(UserView {
@@ -384,41 +332,31 @@ pub async fn view(db: &Db, viewer: Uuid, target: Uuid) -> Result<UserView> {
     })
 }
 
-/// Can `editor` change `target`'s profile? Themselves, or with editProfile in a shared realm.
-pub async fn can_edit(db: &Db, editor: Uuid, target: Uuid) -> Result<bool> {
-    if editor == target {
-        return Ok(true);
-    }
+/// Several people, each at its scope, in the given order.
+pub async fn views(db: &Db, people: &[(Uuid, Scope)]) -> Result<Vec<UserView>> {
     let mut g = db.global().await?;
-    let shared = shared_local_realms(&mut g, editor, target).await?;
-    g.commit().await?;
-    for realm in shared {
-        let mut tx = db.realm(&realm).await?;
-        let grants = Grants::load(&mut tx, editor).await?;
-        let ok = policy::can(
-            &mut tx,
-            &grants,
-            Permission::EditProfile,
-            Target::User(target),
-        )
-        .await?;
-        tx.commit().await?;
-        if ok {
-            return Ok(true);
-        }
+    let mut out = Vec::with_capacity(people.len());
+    for (id, scope) in people {
+        let profile = load(&mut g, *id, *scope).await?;
+        out.push(UserView {
+            id: *id,
+            scope: *scope,
+            profile,
+        });
     }
-    Ok(false)
+    g.commit().await?;
+    Ok(out)
 }
 
-/// People sharing a realm with `viewer` whose name or nickname contains `q`
-/// (case- and accent-insensitive), each at the scope the viewer may see.
-pub async fn search(
+/// People in any of `realms` (the viewer's) whose name or nickname contains `q`
+/// (case- and accent-insensitive), with the realms of `realms` each one is in.
+pub async fn candidates(
     db: &Db,
-    viewer: Uuid,
+    realms: &[RealmId],
     q: &str,
     limit: i64,
     cursor: Option<Cursor>,
-) -> Result<Page<UserView>> {
+) -> Result<Page<(Uuid, Vec<RealmId>)>> {
     let needle = fold(q.trim());
     if needle.chars().count() < 2 {
         return Err(Error::BadRequest(
@@ -430,41 +368,66 @@ pub async fn search(
         Some(c) => (Some(c.key), Some(c.id)),
         None => (None, None),
     };
+    let realm_ids: Vec<&str> = realms.iter().map(RealmId::as_str).collect();
     let mut g = db.global().await?;
     let rows: Vec<(Uuid, String, Vec<String>)> = sqlx::query_as(
-        "SELECT p.user_id, p.search_folded, array_agg(DISTINCT t.realm_id)
+        "SELECT p.user_id, p.search_folded, array_agg(t.realm_id ORDER BY t.realm_id)
            FROM profiles p
-           JOIN realm_members t ON t.user_id = p.user_id
-           JOIN realm_members v ON v.realm_id = t.realm_id AND v.user_id = $1
-           JOIN realms r ON r.id = t.realm_id AND r.endpoint IS NULL
+           JOIN realm_members t ON t.user_id = p.user_id AND t.realm_id = ANY($1)
           WHERE p.search_folded LIKE $2
             AND ($3::text IS NULL OR (p.search_folded, p.user_id) > ($3, $4::uuid))
           GROUP BY p.user_id, p.search_folded
           ORDER BY p.search_folded, p.user_id
           LIMIT $5",
     )
-    .bind(viewer)
+    .bind(&realm_ids)
     .bind(&pattern)
     .bind(after_key)
     .bind(after_id)
     .bind(limit + 1)
     .fetch_all(g.conn())
     .await?;
-    let page = Page::from_rows(rows, limit, |(id, key, _)| (key.clone(), *id));
-    let mut judge = ScopeJudge::new(db, viewer);
-    let mut items = Vec::with_capacity(page.items.len());
-    for (id, _, realms) in page.items {
-        let shared: Vec<RealmId> = realms
-            .iter()
-            .filter_map(|r| RealmId::parse(r).ok())
-            .collect();
-        let scope = judge.scope(id, &shared).await?;
-        let profile = load(&mut g, id, scope).await?;
-        items.push(UserView { id, scope, profile });
-    }
     g.commit().await?;
+    let page = Page::from_rows(rows, limit, |(id, key, _)| (key.clone(), *id));
     Ok(Page {
-        items,
+        items: page
+            .items
+            .into_iter()
+            .map(|(id, _, rs)| {
+                (
+                    id,
+                    rs.iter().filter_map(|r| RealmId::parse(r).ok()).collect(),
+                )
+            })
+            .collect(),
         next_cursor: page.next_cursor,
     })
+}
+
+/// What a viewer may do with people's profiles, as judged by one realm's policies.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileAccess {
+    /// People whose full profile the viewer may see (viewFullProfile).
+    pub view_full: Vec<Uuid>,
+    /// People whose profile the viewer may edit (editProfile).
+    pub edit: Vec<Uuid>,
+}
+
+/// Realm side: judges `users` for the viewer of `grants` in the transaction's realm.
+pub async fn access(
+    tx: &mut crate::db::RealmTx,
+    grants: &Grants,
+    users: &[Uuid],
+) -> Result<ProfileAccess> {
+    let mut out = ProfileAccess::default();
+    for &u in users {
+        if policy::can(tx, grants, Permission::ViewFullProfile, Target::User(u)).await? {
+            out.view_full.push(u);
+        }
+        if policy::can(tx, grants, Permission::EditProfile, Target::User(u)).await? {
+            out.edit.push(u);
+        }
+    }
+    Ok(out)
 }

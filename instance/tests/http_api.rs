@@ -326,13 +326,21 @@ async fn admin_api_registers_idempotently_behind_the_operator_token() {
         .clone();
     assert_eq!(kd["endpoint"], "http://kir-dev.pek.svc:8080");
     assert_eq!(kd["status"], "active");
-    // A registered worker realm is not served locally by the hub.
+    // A registered worker realm is not served locally by the hub: the call goes to the
+    // worker, which does not exist here, so the answer says the realm is unavailable.
     let god = app.person("god", "G", "M", "1").await;
     app.bootstrap_god(god).await;
-    let (s, _) = app
+    let (s, body) = app
         .get("/api/v1/realms/kir-dev/groups", &app.token(god))
         .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("realm kir-dev is unavailable"),
+        "{body}"
+    );
     for _ in 0..2 {
         let (s, _) = app
             .call(

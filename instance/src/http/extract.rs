@@ -117,3 +117,13 @@ where
         }
     }
 }
+
+/// The caller's token as presented (`Authorization: Bearer …`), for passing on to realms.
+pub fn presented_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(|t| t.trim().to_string())
+}

@@ -6,13 +6,11 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
-use super::{AppState, Caller, Json, Path, Query};
+use super::{AppState, Caller, Json, Path};
 use crate::error::{Error, ErrorBody, Result};
-use crate::page::{Page, PageParams};
 use crate::policy::{self, Grants, Permission, Target};
-use crate::profile::{self, ProfileInput, UserView};
+use crate::profile::{self, ProfileInput, Scope, UserView};
 use crate::realm::{self, RealmId, RealmInfo, Registration};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -20,9 +18,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_realm))
         .routes(routes!(me))
         .routes(routes!(put_my_profile))
-        .routes(routes!(search_users))
-        .routes(routes!(get_user))
-        .routes(routes!(put_user_profile))
         .routes(routes!(admin_list_realms))
         .routes(routes!(admin_put_realm, admin_delete_realm))
 }
@@ -78,7 +73,7 @@ async fn create_realm(
 #[utoipa::path(get, path = "/api/v1/me", tag = "users",
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
 async fn me(State(s): State<AppState>, Caller(me): Caller) -> Result<Json<UserView>> {
-    Ok(Json(profile::view(&s.db, me, me).await?))
+    Ok(Json(profile::view_at(&s.db, me, Scope::Full).await?))
 }
 
 #[utoipa::path(put, path = "/api/v1/me/profile", tag = "users", request_body = ProfileInput,
@@ -91,65 +86,7 @@ async fn put_my_profile(
     let mut g = s.db.global().await?;
     profile::put_profile(&mut g, me, &body).await?;
     g.commit().await?;
-    Ok(Json(profile::view(&s.db, me, me).await?))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct UserQuery {
-    /// Part of a first name, last name or nickname (case- and accent-insensitive).
-    q: String,
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
-/// People who share a realm with the caller, basic or full per the caller's rights.
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserQuery),
-    responses((status = 200, body = Page<UserView>), (status = 400, body = ErrorBody)))]
-async fn search_users(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    Query(q): Query<UserQuery>,
-) -> Result<Json<Page<UserView>>> {
-    let page = PageParams {
-        limit: q.limit,
-        cursor: q.cursor,
-    };
-    Ok(Json(
-        profile::search(&s.db, me, &q.q, page.limit()?, page.cursor()?).await?,
-    ))
-}
-
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
-    params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
-async fn get_user(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<UserView>> {
-    Ok(Json(profile::view(&s.db, me, id).await?))
-}
-
-#[utoipa::path(put, path = "/api/v1/users/{id}/profile", tag = "users",
-    params(("id" = Uuid, Path)), request_body = ProfileInput,
-    responses((status = 200, body = UserView), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody)))]
-async fn put_user_profile(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    Path(id): Path<Uuid>,
-    Json(body): Json<ProfileInput>,
-) -> Result<Json<UserView>> {
-    // Not being able to see someone means not being able to edit them either.
-    profile::view(&s.db, me, id).await?;
-    if !profile::can_edit(&s.db, me, id).await? {
-        return Err(Error::forbidden(format!("edit the profile of user {id}")));
-    }
-    let mut g = s.db.global().await?;
-    profile::put_profile(&mut g, id, &body).await?;
-    g.commit().await?;
-    Ok(Json(profile::view(&s.db, me, id).await?))
+    Ok(Json(profile::view_at(&s.db, me, Scope::Full).await?))
 }
 
 // --- admin API for the operator (DESIGN §5) ----------------------------------------
@@ -206,6 +143,7 @@ async fn admin_put_realm(
         .find(|r| r.id == id.as_str())
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("registered realm not found")))?;
     g.commit().await?;
+    s.reload_local_realms().await?;
     tracing::info!(realm = %id, created, "realm registered");
     let status = if created {
         StatusCode::CREATED
@@ -229,6 +167,7 @@ async fn admin_delete_realm(
     let mut g = s.db.global().await?;
     realm::deregister(&mut g, &id).await?;
     g.commit().await?;
+    s.reload_local_realms().await?;
     tracing::info!(realm = %id, "realm deregistered");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,6 +2,7 @@
 //! domain module, commit, answer. Routes have one shape everywhere (DESIGN §5), so the
 //! hub's BFF can forward realm calls to workers without translating.
 
+mod bff_api;
 mod extract;
 mod hub_api;
 mod ops;
@@ -36,6 +37,11 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     local_realms: Arc<RwLock<HashSet<RealmId>>>,
     operator_tokens: Arc<Vec<String>>,
+    /// Hub: the BFF (registry, backends, realm-list cache). None on workers.
+    pub bff: Option<Arc<crate::bff::Bff>>,
+    /// Hub: the secret realm tokens are derived from (membership reports).
+    pub federation_secret: Option<Arc<Vec<u8>>>,
+    pub max_body_bytes: usize,
 }
 
 impl AppState {
@@ -52,6 +58,9 @@ impl AppState {
             verifier: Arc::new(verifier),
             local_realms: Arc::new(RwLock::new(HashSet::new())),
             operator_tokens: Arc::new(operator_tokens),
+            bff: None,
+            federation_secret: None,
+            max_body_bytes: 64 * 1024,
         };
         match (mode, worker_realm) {
             (Mode::Worker, Some(r)) => {
@@ -73,6 +82,9 @@ impl AppState {
         let ids = crate::realm::local_ids(&mut g).await?;
         g.commit().await?;
         *self.local_realms.write().await = ids.into_iter().collect();
+        if let Some(bff) = &self.bff {
+            bff.registry.reload(&self.db).await?;
+        }
         Ok(())
     }
 
@@ -112,7 +124,7 @@ fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
         .merge(realm_api::routes())
         .merge(ops::routes());
     match mode {
-        Mode::Hub => router.merge(hub_api::routes()),
+        Mode::Hub => router.merge(hub_api::routes()).merge(bff_api::routes()),
         Mode::Worker => router,
     }
 }
@@ -125,6 +137,15 @@ pub fn openapi(mode: Mode) -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let (router, openapi) = api_router(state.mode).split_for_parts();
     let openapi = Arc::new(openapi);
+    if let Some(bff) = &state.bff {
+        // Local backends run fan-out requests through the handlers themselves.
+        bff.set_local_router(
+            router
+                .clone()
+                .fallback(|| async { Error::NotFound("no such route".into()) })
+                .with_state(state.clone()),
+        );
+    }
     router
         .route(
             "/openapi.json",
@@ -134,6 +155,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             }),
         )
         .fallback(|| async { Error::NotFound("no such route".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            bff_api::forward,
+        ))
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -41,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_assignments, create_assignment))
         .routes(routes!(delete_assignment))
         .routes(routes!(check_permission))
+        .routes(routes!(profile_access))
 }
 
 #[derive(Deserialize)]
@@ -649,4 +650,32 @@ async fn check_permission(
     let allowed = policy::can(&mut tx, &grants, q.action, target).await?;
     tx.commit().await?;
     Ok(Json(Allowed { allowed }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ProfileAccessQuery {
+    /// At most 200 people.
+    users: Vec<Uuid>,
+}
+
+/// Which of these people's profiles the caller may see in full or edit, by this realm's
+/// policies (the hub asks every realm the two share).
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/profile-access", tag = "policies",
+    params(("realm" = String, Path)), request_body = ProfileAccessQuery,
+    responses((status = 200, body = crate::profile::ProfileAccess),
+              (status = 422, body = ErrorBody)))]
+async fn profile_access(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Json(body): Json<ProfileAccessQuery>,
+) -> Result<Json<crate::profile::ProfileAccess>> {
+    if body.users.len() > 200 {
+        return Err(Error::Unprocessable("at most 200 users per call".into()));
+    }
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let access = crate::profile::access(&mut tx, &grants, &body.users).await?;
+    tx.commit().await?;
+    Ok(Json(access))
 }

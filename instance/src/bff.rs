@@ -1,0 +1,410 @@
+//! The BFF: routes a caller's request to the realms that own the data and merges the
+//! answers (DESIGN §5).
+//!
+//! Every realm is reached through a [`RealmBackend`]: [`LocalBackend`] runs the request
+//! through this process's own router (the hub realm, realms hosted by the hub, the
+//! single-instance MVP — no network), [`RemoteBackend`] sends it to the realm's worker
+//! over HTTP. Both speak the same routes, so the code that builds requests and reads
+//! answers is the same for both. Fan-out calls run concurrently, each with a deadline and
+//! bounded retries; a realm that does not answer in time is reported in `unavailable`
+//! and the answer is `partial`, never an error. A 403 from a realm means "nothing there
+//! for you".
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::Router;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::realm::RealmId;
+use crate::registry::{Registry, Status};
+
+/// A request to one realm, in the shape of the public realm routes.
+#[derive(Debug, Clone)]
+pub struct BackendRequest {
+    pub method: Method,
+    /// `/api/v1/realms/{realm}/…?…`
+    pub path_and_query: String,
+    /// The caller's hub token, passed on as a bearer token.
+    pub token: Option<String>,
+    pub request_id: Option<HeaderValue>,
+    /// JSON body, if any.
+    pub body: Option<Bytes>,
+}
+
+impl BackendRequest {
+    pub fn get(path_and_query: String, token: Option<String>) -> Self {
+        BackendRequest {
+            method: Method::GET,
+            path_and_query,
+            token,
+            request_id: None,
+            body: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BackendResponse {
+    pub status: StatusCode,
+    pub content_type: Option<HeaderValue>,
+    pub body: Bytes,
+}
+
+/// One realm's API, wherever it runs.
+pub trait RealmBackend: Send + Sync {
+    fn realm(&self) -> &RealmId;
+    /// Err: the realm could not be reached (connection, timeout, protocol) — the
+    /// message says why.
+    fn call(
+        &self,
+        req: BackendRequest,
+    ) -> BoxFuture<'_, std::result::Result<BackendResponse, String>>;
+}
+
+/// A realm served by this process: the request goes through the in-process router.
+pub struct LocalBackend {
+    realm: RealmId,
+    router: Router,
+}
+
+impl RealmBackend for LocalBackend {
+    fn realm(&self) -> &RealmId {
+        &self.realm
+    }
+
+    fn call(
+        &self,
+        req: BackendRequest,
+    ) -> BoxFuture<'_, std::result::Result<BackendResponse, String>> {
+        Box::pin(async move {
+            use tower::ServiceExt;
+            let mut builder = axum::http::Request::builder()
+                .method(req.method)
+                .uri(req.path_and_query);
+            if let Some(t) = &req.token {
+                builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"));
+            }
+            if let Some(id) = req.request_id {
+                builder = builder.header("x-request-id", id);
+            }
+            let body = match req.body {
+                Some(b) => {
+                    builder = builder.header(header::CONTENT_TYPE, "application/json");
+                    Body::from(b)
+                }
+                None => Body::empty(),
+            };
+            let request = builder.body(body).map_err(|e| e.to_string())?;
+            let resp = self
+                .router
+                .clone()
+                .oneshot(request)
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = resp.status();
+            let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+            let body = axum::body::to_bytes(resp.into_body(), 16 * 1024 * 1024)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(BackendResponse {
+                status,
+                content_type,
+                body,
+            })
+        })
+    }
+}
+
+/// A realm served by a worker: the request goes over HTTP to its endpoint.
+pub struct RemoteBackend {
+    realm: RealmId,
+    endpoint: String,
+    http: reqwest::Client,
+}
+
+impl RealmBackend for RemoteBackend {
+    fn realm(&self) -> &RealmId {
+        &self.realm
+    }
+
+    fn call(
+        &self,
+        req: BackendRequest,
+    ) -> BoxFuture<'_, std::result::Result<BackendResponse, String>> {
+        Box::pin(async move {
+            let url = format!(
+                "{}{}",
+                self.endpoint.trim_end_matches('/'),
+                req.path_and_query
+            );
+            let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes())
+                .map_err(|e| e.to_string())?;
+            let mut rb = self.http.request(method, &url);
+            if let Some(t) = &req.token {
+                rb = rb.bearer_auth(t);
+            }
+            if let Some(id) = &req.request_id {
+                rb = rb.header("x-request-id", id.as_bytes());
+            }
+            if let Some(b) = req.body {
+                rb = rb
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(b);
+            }
+            let resp = rb.send().await.map_err(|e| {
+                if e.is_connect() {
+                    "connection refused".to_string()
+                } else if e.is_timeout() {
+                    "timed out".to_string()
+                } else {
+                    format!("request failed: {e}")
+                }
+            })?;
+            let status = StatusCode::from_u16(resp.status().as_u16()).map_err(|e| e.to_string())?;
+            let content_type = resp
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| format!("reading the answer: {e}"))?;
+            Ok(BackendResponse {
+                status,
+                content_type,
+                body,
+            })
+        })
+    }
+}
+
+/// What one realm said in a fan-out.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Any answer but 502/503/504 (a 403 means "nothing there for this caller").
+    Answered(BackendResponse),
+    /// The realm is not (or no longer) registered.
+    Forbidden,
+    Unavailable(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct BffConfig {
+    /// Per-realm deadline of a call (all attempts together).
+    pub deadline: Duration,
+    /// Extra attempts after a failed one (connection errors and 502/503/504).
+    pub retries: u32,
+}
+
+impl Default for BffConfig {
+    fn default() -> Self {
+        BffConfig {
+            deadline: Duration::from_millis(2000),
+            retries: 1,
+        }
+    }
+}
+
+pub struct Bff {
+    pub db: Db,
+    pub registry: Registry,
+    pub cache: crate::cache::RealmCache,
+    pub config: BffConfig,
+    http: reqwest::Client,
+    local: OnceLock<Router>,
+}
+
+/// `{items, partial, unavailable}`: a merged fan-out answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Federated<T> {
+    pub items: Vec<T>,
+    /// True when some realm did not answer; `unavailable` says which.
+    pub partial: bool,
+    pub unavailable: Vec<RealmId>,
+    /// True when a realm had more matches than the limit (narrow the query).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+impl Bff {
+    pub fn new(
+        db: Db,
+        registry: Registry,
+        cache: crate::cache::RealmCache,
+        config: BffConfig,
+        http: reqwest::Client,
+    ) -> Self {
+        Bff {
+            db,
+            registry,
+            cache,
+            config,
+            http,
+            local: OnceLock::new(),
+        }
+    }
+
+    /// The router that local backends run requests through (set once the router is
+    /// built, since the router itself holds the BFF).
+    pub fn set_local_router(&self, router: Router) {
+        let _ = self.local.set(router);
+    }
+
+    /// The backend of a registered realm; 404 when unknown, 503 in maintenance.
+    pub async fn backend(&self, realm: &RealmId) -> Result<Arc<dyn RealmBackend>> {
+        let entry = self
+            .registry
+            .get(realm)
+            .await
+            .ok_or_else(|| Error::not_found(format!("realm {realm}")))?;
+        match entry.endpoint {
+            None => {
+                let router = self
+                    .local
+                    .get()
+                    .cloned()
+                    .ok_or_else(|| Error::Unavailable("the hub is still starting".into()))?;
+                Ok(Arc::new(LocalBackend {
+                    realm: realm.clone(),
+                    router,
+                }))
+            }
+            Some(_) if entry.status == Status::Maintenance => Err(Error::Unavailable(format!(
+                "realm {realm} is in maintenance; try again later"
+            ))),
+            Some(endpoint) => Ok(Arc::new(RemoteBackend {
+                realm: realm.clone(),
+                endpoint,
+                http: self.http.clone(),
+            })),
+        }
+    }
+
+    /// One call with the deadline and bounded retries.
+    pub async fn call(&self, backend: &dyn RealmBackend, req: BackendRequest) -> Outcome {
+        let attempts = async {
+            let mut last = String::new();
+            for attempt in 0..=self.config.retries {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                }
+                match backend.call(req.clone()).await {
+                    Ok(r)
+                        if matches!(
+                            r.status,
+                            StatusCode::BAD_GATEWAY
+                                | StatusCode::SERVICE_UNAVAILABLE
+                                | StatusCode::GATEWAY_TIMEOUT
+                        ) =>
+                    {
+                        last = format!("answered {}", r.status);
+                    }
+                    Ok(r) => return Outcome::Answered(r),
+                    Err(e) => last = e,
+                }
+            }
+            Outcome::Unavailable(last)
+        };
+        match tokio::time::timeout(self.config.deadline, attempts).await {
+            Ok(o) => o,
+            Err(_) => Outcome::Unavailable(format!(
+                "no answer within {} ms",
+                self.config.deadline.as_millis()
+            )),
+        }
+    }
+
+    /// Calls every realm concurrently; `make` builds each realm's request.
+    pub async fn fan_out<F>(&self, realms: &[RealmId], make: F) -> Vec<(RealmId, Outcome)>
+    where
+        F: Fn(&RealmId) -> BackendRequest,
+    {
+        let calls = realms.iter().map(|realm| {
+            let req = make(realm);
+            async move {
+                let outcome = match self.backend(realm).await {
+                    Ok(b) => self.call(b.as_ref(), req).await,
+                    Err(Error::NotFound(_)) => Outcome::Forbidden,
+                    Err(e) => Outcome::Unavailable(e.to_string()),
+                };
+                if let Outcome::Unavailable(why) = &outcome {
+                    metrics::counter!("pek_bff_realm_unavailable_total", "realm" => realm.to_string())
+                        .increment(1);
+                    tracing::warn!(realm = %realm, reason = %why, "realm unavailable in fan-out");
+                }
+                (realm.clone(), outcome)
+            }
+        });
+        futures::future::join_all(calls).await
+    }
+
+    /// The realms `user` is in (cached; invalidated by membership changes).
+    pub async fn caller_realms(&self, user: Uuid) -> Result<Vec<RealmId>> {
+        if let Some(hit) = self.cache.get(user).await {
+            return Ok(hit);
+        }
+        let realms = crate::federation::user_realms(&self.db, user).await?;
+        self.cache.put(user, &realms).await;
+        Ok(realms)
+    }
+
+    /// Fire-and-forget `last_access_at` update.
+    pub fn touch(&self, user: Uuid, realm: &RealmId) {
+        let db = self.db.clone();
+        let realm = realm.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::federation::touch(&db, user, &realm).await {
+                tracing::debug!(error = %e, "recording last access failed");
+            }
+        });
+    }
+}
+
+/// Parses a realm's JSON page answer: its `items` and whether it had more.
+pub fn page_items(body: &[u8]) -> std::result::Result<(Vec<serde_json::Value>, bool), String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("invalid JSON answer: {e}"))?;
+    let items = v
+        .get("items")
+        .and_then(|i| i.as_array())
+        .cloned()
+        .ok_or_else(|| "answer has no items".to_string())?;
+    let more = v.get("nextCursor").is_some_and(|c| !c.is_null());
+    Ok((items, more))
+}
+
+/// Sorts merged groups like a single realm does (by folded name), then by realm and id.
+pub fn merge_groups(
+    mut items: Vec<serde_json::Value>,
+    limit: usize,
+) -> (Vec<serde_json::Value>, bool) {
+    let key = |v: &serde_json::Value| {
+        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+        (crate::text::fold(&s("name")), s("realmId"), s("id"))
+    };
+    items.sort_by_cached_key(key);
+    let truncated = items.len() > limit;
+    items.truncate(limit);
+    (items, truncated)
+}
+
+/// Realms named in fan-out outcomes that did not answer, sorted.
+pub fn unavailable(outcomes: &[(RealmId, Outcome)]) -> Vec<RealmId> {
+    outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Unavailable(_)))
+        .map(|(r, _)| r.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}

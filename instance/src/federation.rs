@@ -1,0 +1,318 @@
+//! The federation table (which user is in which realm) and how it is kept up to date.
+//!
+//! Realms stored in the hub's own database update it by trigger in the same transaction
+//! (hub migration). A worker's changes travel through a transactional outbox: a trigger
+//! writes the user's new in-realm state into `federation_outbox` in the transaction that
+//! changed it, and [`deliver_outbox`] sends the rows to the hub in order, deleting them
+//! only after the hub acknowledged them. The hub applies a report with [`apply_report`]:
+//! state-based and guarded by the sequence number, so duplicates and late retries are
+//! harmless. Hub downtime only delays delivery.
+//!
+//! A worker proves which realm it speaks for with a realm token derived from a secret
+//! the hub and the operator share: `HMAC-SHA256(secret, realm id)`. The hub needs no
+//! per-realm state to check it, and a token for one realm is useless for another.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::db::{Db, GlobalTx};
+use crate::error::{Error, Result};
+use crate::realm::RealmId;
+
+/// The bearer token a worker of `realm` presents to the hub.
+pub fn realm_token(secret: &[u8], realm: &RealmId) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let tag = ring::hmac::sign(&key, format!("pek-realm:{realm}").as_bytes());
+    URL_SAFE_NO_PAD.encode(tag.as_ref())
+}
+
+/// Constant-time check of a presented realm token.
+pub fn realm_token_ok(secret: &[u8], realm: &RealmId, presented: &str) -> bool {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    match URL_SAFE_NO_PAD.decode(presented.trim()) {
+        Ok(tag) => ring::hmac::verify(&key, format!("pek-realm:{realm}").as_bytes(), &tag).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Reads a secret or token file (trimmed; must not be trivially short).
+pub fn read_secret(path: &std::path::Path, what: &str) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let s = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {what} file {}", path.display()))?;
+    let s = s.trim().to_string();
+    anyhow::ensure!(
+        s.len() >= 16,
+        "{what} in {} must be at least 16 characters",
+        path.display()
+    );
+    Ok(s)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MembershipEvent {
+    /// Outbox sequence number (increasing per realm).
+    pub seq: i64,
+    pub user_id: Uuid,
+    /// Whether the user is in the realm after the change.
+    pub member: bool,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MembershipReport {
+    pub events: Vec<MembershipEvent>,
+}
+
+/// Largest report a worker sends (and the hub accepts).
+pub const MAX_REPORT: usize = 500;
+
+/// Hub: applies a worker's report. Returns the users whose realm list changed.
+pub async fn apply_report(
+    g: &mut GlobalTx,
+    realm: &RealmId,
+    report: &MembershipReport,
+) -> Result<Vec<Uuid>> {
+    if report.events.len() > MAX_REPORT {
+        return Err(Error::PayloadTooLarge(format!(
+            "at most {MAX_REPORT} events per report"
+        )));
+    }
+    let registered: Option<Option<String>> =
+        sqlx::query_scalar("SELECT endpoint FROM realms WHERE id = $1 FOR SHARE")
+            .bind(realm.as_str())
+            .fetch_optional(g.conn())
+            .await?;
+    match registered {
+        Some(Some(_)) => {}
+        Some(None) => {
+            return Err(Error::Conflict(format!(
+                "realm {realm} is hosted by the hub; it has no worker to report"
+            )))
+        }
+        None => {
+            return Err(Error::NotFound(format!(
+                "realm {realm} is not registered with the hub (yet)"
+            )))
+        }
+    }
+    let mut events = report.events.clone();
+    events.sort_by_key(|e| e.seq);
+    let mut changed = Vec::new();
+    for e in &events {
+        // Newer than what we applied for this user? (Duplicates and stale retries: no.)
+        let newer: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO federation_applied (realm_id, user_id, seq) VALUES ($1, $2, $3)
+             ON CONFLICT (realm_id, user_id) DO UPDATE SET seq = EXCLUDED.seq
+                 WHERE federation_applied.seq < EXCLUDED.seq
+             RETURNING seq",
+        )
+        .bind(realm.as_str())
+        .bind(e.user_id)
+        .bind(e.seq)
+        .fetch_optional(g.conn())
+        .await?;
+        if newer.is_none() {
+            continue;
+        }
+        let rows = if e.member {
+            // A user the hub does not know cannot be in its federation table; the report
+            // is still acknowledged so delivery does not stall on it.
+            sqlx::query(
+                "INSERT INTO realm_members (user_id, realm_id, joined_at)
+                 SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(e.user_id)
+            .bind(realm.as_str())
+            .bind(e.occurred_at)
+            .execute(g.conn())
+            .await?
+            .rows_affected()
+        } else {
+            sqlx::query("DELETE FROM realm_members WHERE user_id = $1 AND realm_id = $2")
+                .bind(e.user_id)
+                .bind(realm.as_str())
+                .execute(g.conn())
+                .await?
+                .rows_affected()
+        };
+        if rows > 0 {
+            changed.push(e.user_id);
+        }
+    }
+    Ok(changed)
+}
+
+/// Hub: the realms (served locally or by a registered worker) that `user` is in.
+pub async fn user_realms(db: &Db, user: Uuid) -> Result<Vec<RealmId>> {
+    let mut g = db.global().await?;
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT realm_id FROM realm_members WHERE user_id = $1 ORDER BY 1")
+            .bind(user)
+            .fetch_all(g.conn())
+            .await?;
+    g.commit().await?;
+    ids.iter().map(|s| RealmId::parse(s)).collect()
+}
+
+/// Hub: records that `user` used `realm` (at most once a minute per pair, so the BFF's
+/// hot path does not turn every read into a write).
+pub async fn touch(db: &Db, user: Uuid, realm: &RealmId) -> Result<()> {
+    let mut g = db.global().await?;
+    sqlx::query(
+        "UPDATE realm_members SET last_access_at = now()
+          WHERE user_id = $1 AND realm_id = $2
+            AND (last_access_at IS NULL OR last_access_at < now() - interval '1 minute')",
+    )
+    .bind(user)
+    .bind(realm.as_str())
+    .execute(g.conn())
+    .await?;
+    g.commit().await
+}
+
+// --- worker side: delivering the outbox ---------------------------------------------
+
+pub struct Delivery {
+    pub db: Db,
+    pub realm: RealmId,
+    pub hub_url: String,
+    pub token: String,
+    pub interval: Duration,
+    pub http: reqwest::Client,
+}
+
+enum Sent {
+    Nothing,
+    Delivered(usize),
+}
+
+impl Delivery {
+    /// One pass: sends up to [`MAX_REPORT`] rows in order and deletes them once the hub
+    /// acknowledged. The transaction holds an advisory lock, so replicas of a worker
+    /// never deliver concurrently (order is kept), and rolls back if anything fails.
+    async fn once(&self) -> anyhow::Result<Sent> {
+        let mut tx = self.db.realm(&self.realm).await?;
+        let locked: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('pek-outbox'))")
+                .fetch_one(tx.conn())
+                .await?;
+        if !locked {
+            return Ok(Sent::Nothing);
+        }
+        let rows: Vec<(i64, Uuid, bool, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+            "SELECT seq, user_id, member, occurred_at FROM federation_outbox
+              WHERE realm_id = $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(self.realm.as_str())
+        .bind(MAX_REPORT as i64)
+        .fetch_all(tx.conn())
+        .await?;
+        let Some(last) = rows.last().map(|r| r.0) else {
+            return Ok(Sent::Nothing);
+        };
+        let report = MembershipReport {
+            events: rows
+                .iter()
+                .map(|(seq, user_id, member, occurred_at)| MembershipEvent {
+                    seq: *seq,
+                    user_id: *user_id,
+                    member: *member,
+                    occurred_at: *occurred_at,
+                })
+                .collect(),
+        };
+        let url = format!(
+            "{}/internal/v1/realms/{}/members",
+            self.hub_url.trim_end_matches('/'),
+            self.realm
+        );
+        let resp = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.token)
+            .json(&report)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("hub not reachable at {url}: {e}"))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            anyhow::bail!(
+                "hub refused the membership report ({status}): {}",
+                body.chars().take(300).collect::<String>()
+            );
+        }
+        sqlx::query("DELETE FROM federation_outbox WHERE realm_id = $1 AND seq <= $2")
+            .bind(self.realm.as_str())
+            .bind(last)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(Sent::Delivered(rows.len()))
+    }
+
+    /// Runs forever: delivers whenever there is something, backs off exponentially
+    /// (up to a minute) while the hub is down or refuses.
+    pub async fn run(self) {
+        let mut backoff = self.interval;
+        let max = Duration::from_secs(60);
+        loop {
+            match self.once().await {
+                Ok(Sent::Delivered(n)) => {
+                    tracing::debug!(events = n, "membership changes delivered to the hub");
+                    metrics::counter!("pek_outbox_delivered_total").increment(n as u64);
+                    backoff = self.interval;
+                    continue; // there may be more
+                }
+                Ok(Sent::Nothing) => {
+                    backoff = self.interval;
+                    tokio::time::sleep(self.interval).await;
+                }
+                Err(e) => {
+                    metrics::counter!("pek_outbox_failures_total").increment(1);
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,
+                        "membership report not delivered; will retry");
+                    let jitter = rand::random::<u64>() % (backoff.as_millis() as u64 / 4 + 1);
+                    tokio::time::sleep(backoff + Duration::from_millis(jitter)).await;
+                    backoff = (backoff * 2).min(max);
+                }
+            }
+        }
+    }
+}
+
+/// Rows waiting in a worker's outbox (for /metrics and tests).
+pub async fn outbox_len(db: &Db, realm: &RealmId) -> Result<i64> {
+    let mut tx = db.realm(realm).await?;
+    let n = sqlx::query_scalar("SELECT count(*) FROM federation_outbox WHERE realm_id = $1")
+        .bind(realm.as_str())
+        .fetch_one(tx.conn())
+        .await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn realm_tokens_are_bound_to_their_realm() {
+        let secret = b"0123456789abcdef0123";
+        let a = RealmId::parse("kir-dev").unwrap();
+        let b = RealmId::parse("kszk").unwrap();
+        let t = realm_token(secret, &a);
+        assert!(realm_token_ok(secret, &a, &t));
+        assert!(!realm_token_ok(secret, &b, &t));
+        assert!(!realm_token_ok(b"another-secret-value", &a, &t));
+        assert!(!realm_token_ok(secret, &a, "not base64 !"));
+    }
+}

@@ -1,0 +1,463 @@
+//! Hub-only routes of the BFF: cross-realm searches that fan out over the caller's
+//! realms, people (whose visibility is decided by the realms they share), the
+//! forwarding of realm-scoped calls to the realm's worker, and the membership reports
+//! workers send to keep the federation table up to date.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{AppState, Caller, Json, Path, Query};
+use crate::bff::{self, BackendRequest, Bff, Federated, Outcome};
+use crate::error::{Error, ErrorBody, Result};
+use crate::federation::{self, MembershipReport};
+use crate::page::PageParams;
+use crate::profile::{self, ProfileAccess, ProfileInput, Scope, UserView};
+use crate::realm::RealmId;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(search_groups))
+        .routes(routes!(search_users))
+        .routes(routes!(get_user))
+        .routes(routes!(put_user_profile))
+        .routes(routes!(report_members))
+}
+
+fn bff(s: &AppState) -> Result<&Arc<Bff>> {
+    s.bff
+        .as_ref()
+        .ok_or_else(|| Error::NotFound("no such route on a worker".into()))
+}
+
+/// The caller's token as presented, to pass on to realms.
+fn token(headers: &HeaderMap) -> Option<String> {
+    super::extract::presented_token(headers)
+}
+
+fn encode(v: &str) -> String {
+    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GroupSearch {
+    /// Name prefix, case- and accent-insensitive.
+    q: Option<String>,
+    /// Include archived groups (default false).
+    include_archived: Option<bool>,
+    /// At most this many groups in all (default 50, at most 200).
+    limit: Option<u32>,
+}
+
+/// Groups the caller may see in every realm they are in, merged and ordered by name.
+/// Realms that do not answer within the deadline are listed in `unavailable`.
+#[utoipa::path(get, path = "/api/v1/groups", tag = "bff", params(GroupSearch),
+    responses((status = 200, body = Federated<crate::group::Group>),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn search_groups(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+    Query(q): Query<GroupSearch>,
+) -> Result<Json<Federated<serde_json::Value>>> {
+    let bff = bff(&s)?;
+    let limit = PageParams {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()? as usize;
+    let mut query = format!("limit={limit}");
+    if let Some(text) = &q.q {
+        query.push_str(&format!("&q={}", encode(text)));
+    }
+    if let Some(a) = q.include_archived {
+        query.push_str(&format!("&includeArchived={a}"));
+    }
+    let realms = bff.caller_realms(me).await?;
+    let token = token(&headers);
+    let request_id = headers.get("x-request-id").cloned();
+    let outcomes = bff
+        .fan_out(&realms, |r| BackendRequest {
+            request_id: request_id.clone(),
+            ..BackendRequest::get(format!("/api/v1/realms/{r}/groups?{query}"), token.clone())
+        })
+        .await;
+    let mut unavailable = bff::unavailable(&outcomes);
+    let mut items = Vec::new();
+    let mut truncated = false;
+    for (realm, outcome) in outcomes {
+        if let Outcome::Answered(r) = outcome {
+            if r.status == StatusCode::BAD_REQUEST || r.status == StatusCode::UNPROCESSABLE_ENTITY {
+                // The same query is invalid everywhere: say so, as a single realm would.
+                return Err(realm_error(r.status, &r.body));
+            }
+            if r.status == StatusCode::FORBIDDEN {
+                continue; // nothing there for this caller
+            }
+            if !r.status.is_success() {
+                // 401 would have failed at the hub already; anything else is the realm's
+                // problem, not the caller's.
+                tracing::warn!(realm = %realm, status = %r.status, "unexpected answer in fan-out");
+                unavailable.push(realm);
+                continue;
+            }
+            match bff::page_items(&r.body) {
+                Ok((mut page, more)) => {
+                    truncated |= more;
+                    items.append(&mut page);
+                }
+                Err(e) => {
+                    tracing::warn!(realm = %realm, error = %e, "unreadable answer in fan-out");
+                    unavailable.push(realm);
+                }
+            }
+        }
+    }
+    for r in &realms {
+        if !unavailable.contains(r) {
+            bff.touch(me, r);
+        }
+    }
+    unavailable.sort();
+    unavailable.dedup();
+    let (items, cut) = bff::merge_groups(items, limit);
+    Ok(Json(Federated {
+        items,
+        partial: !unavailable.is_empty(),
+        unavailable,
+        truncated: truncated || cut,
+    }))
+}
+
+/// A realm's error answer, passed on with its status and message.
+fn realm_error(status: StatusCode, body: &[u8]) -> Error {
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(String::from))
+        .unwrap_or_else(|| format!("a realm answered {status}"));
+    match status {
+        StatusCode::BAD_REQUEST => Error::BadRequest(message),
+        StatusCode::UNPROCESSABLE_ENTITY => Error::Unprocessable(message),
+        StatusCode::NOT_FOUND => Error::NotFound(message),
+        StatusCode::CONFLICT => Error::Conflict(message),
+        StatusCode::FORBIDDEN => Error::Forbidden(message),
+        _ => Error::Unavailable(message),
+    }
+}
+
+/// Asks each realm what the caller may do with the given people there.
+/// Returns (full view, edit, unavailable realms).
+async fn judge(
+    bff: &Bff,
+    token: Option<String>,
+    per_realm: &BTreeMap<RealmId, Vec<Uuid>>,
+) -> (HashSet<Uuid>, HashSet<Uuid>, Vec<RealmId>) {
+    let realms: Vec<RealmId> = per_realm.keys().cloned().collect();
+    let outcomes = bff
+        .fan_out(&realms, |r| BackendRequest {
+            method: axum::http::Method::POST,
+            body: serde_json::to_vec(&serde_json::json!({ "users": per_realm.get(r) }))
+                .ok()
+                .map(Into::into),
+            ..BackendRequest::get(format!("/api/v1/realms/{r}/profile-access"), token.clone())
+        })
+        .await;
+    let mut unavailable = bff::unavailable(&outcomes);
+    let (mut full, mut edit) = (HashSet::new(), HashSet::new());
+    for (realm, o) in outcomes {
+        if let Outcome::Answered(r) = o {
+            if r.status == StatusCode::FORBIDDEN {
+                continue;
+            }
+            match serde_json::from_slice::<ProfileAccess>(&r.body) {
+                Ok(a) if r.status.is_success() => {
+                    full.extend(a.view_full);
+                    edit.extend(a.edit);
+                }
+                _ => {
+                    tracing::warn!(realm = %realm, status = %r.status, "profile-access answer not usable");
+                    unavailable.push(realm);
+                }
+            }
+        }
+    }
+    (full, edit, unavailable)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UserQuery {
+    /// Part of a first name, last name or nickname (case- and accent-insensitive).
+    q: String,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// A page of people, merged from the caller's realms.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct UserPage {
+    items: Vec<UserView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+    /// True when some realm could not say whether the caller may see full profiles
+    /// (those people are shown at the basic scope).
+    partial: bool,
+    unavailable: Vec<RealmId>,
+}
+
+/// People who share a realm with the caller, basic or full per the caller's rights in
+/// the realms they share (asked of each realm concurrently).
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserQuery),
+    responses((status = 200, body = UserPage), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
+async fn search_users(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+    Query(q): Query<UserQuery>,
+) -> Result<Json<UserPage>> {
+    let bff = bff(&s)?;
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    let realms = bff.caller_realms(me).await?;
+    let found = profile::candidates(&s.db, &realms, &q.q, page.limit()?, page.cursor()?).await?;
+    let mut per_realm: BTreeMap<RealmId, Vec<Uuid>> = BTreeMap::new();
+    for (id, rs) in &found.items {
+        if *id == me {
+            continue;
+        }
+        for r in rs {
+            per_realm.entry(r.clone()).or_default().push(*id);
+        }
+    }
+    let (full, _, mut unavailable) = judge(bff, token(&headers), &per_realm).await;
+    unavailable.sort();
+    unavailable.dedup();
+    let people: Vec<(Uuid, Scope)> = found
+        .items
+        .iter()
+        .map(|(id, _)| {
+            let scope = if *id == me || full.contains(id) {
+                Scope::Full
+            } else {
+                Scope::Basic
+            };
+            (*id, scope)
+        })
+        .collect();
+    Ok(Json(UserPage {
+        items: profile::views(&s.db, &people).await?,
+        next_cursor: found.next_cursor,
+        partial: !unavailable.is_empty(),
+        unavailable,
+    }))
+}
+
+/// Decides how `me` sees `target`: 404 when they share no realm.
+async fn scope_of(
+    s: &AppState,
+    me: Uuid,
+    target: Uuid,
+    headers: &HeaderMap,
+) -> Result<(Scope, bool, Vec<RealmId>)> {
+    let bff = bff(s)?;
+    if me == target {
+        return Ok((Scope::Full, true, Vec::new()));
+    }
+    let shared = profile::shared_realms(&s.db, me, target).await?;
+    if shared.is_empty() {
+        return Err(Error::not_found(format!("user {target}")));
+    }
+    let per_realm = shared.into_iter().map(|r| (r, vec![target])).collect();
+    let (full, edit, unavailable) = judge(bff, token(headers), &per_realm).await;
+    let scope = if full.contains(&target) {
+        Scope::Full
+    } else {
+        Scope::Basic
+    };
+    Ok((scope, edit.contains(&target), unavailable))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+async fn get_user(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+) -> Result<Json<UserView>> {
+    let (scope, _, _) = scope_of(&s, me, id, &headers).await?;
+    Ok(Json(profile::view_at(&s.db, id, scope).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/users/{id}/profile", tag = "users",
+    params(("id" = Uuid, Path)), request_body = ProfileInput,
+    responses((status = 200, body = UserView), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn put_user_profile(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Json(body): Json<ProfileInput>,
+) -> Result<Json<UserView>> {
+    // Not being able to see someone means not being able to edit them either.
+    let (scope, may_edit, unavailable) = scope_of(&s, me, id, &headers).await?;
+    if !may_edit {
+        if !unavailable.is_empty() {
+            return Err(Error::Unavailable(format!(
+                "cannot check your rights now: realm(s) {} did not answer",
+                unavailable
+                    .iter()
+                    .map(RealmId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        return Err(Error::forbidden(format!("edit the profile of user {id}")));
+    }
+    let mut g = s.db.global().await?;
+    profile::put_profile(&mut g, id, &body).await?;
+    g.commit().await?;
+    Ok(Json(profile::view_at(&s.db, id, scope).await?))
+}
+
+/// A worker reports membership changes of its realm (transactional outbox). Idempotent:
+/// events already applied are skipped. Authenticated with the realm's token.
+#[utoipa::path(post, path = "/internal/v1/realms/{realm}/members", tag = "admin",
+    params(("realm" = String, Path)), request_body = MembershipReport,
+    responses((status = 204), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn report_members(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(realm): Path<String>,
+    Json(report): Json<MembershipReport>,
+) -> Result<StatusCode> {
+    let bff = bff(&s)?;
+    let realm = RealmId::parse(&realm)?;
+    let secret = s.federation_secret.as_ref().ok_or_else(|| {
+        Error::Unauthorized(
+            "this hub accepts no membership reports (PEK_FEDERATION_SECRET_FILE is not set)".into(),
+        )
+    })?;
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .ok_or_else(|| Error::Unauthorized("missing realm bearer token".into()))?;
+    if !federation::realm_token_ok(secret, &realm, presented) {
+        return Err(Error::Unauthorized(format!(
+            "invalid token for realm {realm}"
+        )));
+    }
+    let mut g = s.db.global().await?;
+    let changed = federation::apply_report(&mut g, &realm, &report).await?;
+    g.commit().await?;
+    for u in changed {
+        bff.cache.invalidate(u).await;
+    }
+    metrics::counter!("pek_federation_events_total").increment(report.events.len() as u64);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `/api/v1/realms/{realm}/…` for a realm served by a worker: checked here (the caller
+/// must be signed in; the realm must be registered), then sent to the worker unchanged.
+/// Realms this process serves fall through to the local handlers.
+pub async fn forward(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(bff) = s.bff.clone() else {
+        return next.run(req).await;
+    };
+    let realm = {
+        let mut parts = req
+            .uri()
+            .path()
+            .strip_prefix("/api/v1/realms/")
+            .map(|r| r.split('/'));
+        match parts.as_mut().and_then(Iterator::next).map(RealmId::parse) {
+            Some(Ok(r)) => r,
+            _ => return next.run(req).await,
+        }
+    };
+    if s.serves(&realm).await {
+        return next.run(req).await;
+    }
+    let backend = match bff.registry.get(&realm).await {
+        Some(e) if e.endpoint.is_some() => match bff.backend(&realm).await {
+            Ok(b) => b,
+            Err(e) => return e.into_response(),
+        },
+        _ => return next.run(req).await,
+    };
+    match forward_to(&s, &bff, backend.as_ref(), req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn forward_to(
+    s: &AppState,
+    bff: &Bff,
+    backend: &dyn bff::RealmBackend,
+    req: Request,
+) -> Result<Response> {
+    let (mut parts, body) = req.into_parts();
+    let Caller(me) =
+        <Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, s)
+            .await?;
+    let body = axum::body::to_bytes(body, s.max_body_bytes)
+        .await
+        .map_err(|_| Error::PayloadTooLarge("request body too large".into()))?;
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| parts.uri.path().to_string());
+    let request = BackendRequest {
+        method: parts.method.clone(),
+        path_and_query,
+        token: token(&parts.headers),
+        request_id: parts.headers.get("x-request-id").cloned(),
+        body: (!body.is_empty()).then_some(body),
+    };
+    // Only idempotent calls are retried: a POST that timed out may have happened.
+    let outcome = if parts.method.is_idempotent() {
+        bff.call(backend, request).await
+    } else {
+        match tokio::time::timeout(bff.config.deadline, backend.call(request)).await {
+            Ok(Ok(r)) => Outcome::Answered(r),
+            Ok(Err(e)) => Outcome::Unavailable(e),
+            Err(_) => Outcome::Unavailable("no answer within the deadline".into()),
+        }
+    };
+    let realm = backend.realm().clone();
+    let resp = match outcome {
+        Outcome::Answered(r) => r,
+        Outcome::Forbidden => return Err(Error::not_found(format!("realm {realm}"))),
+        Outcome::Unavailable(why) => {
+            return Err(Error::Unavailable(format!(
+                "realm {realm} is unavailable ({why}); try again later"
+            )))
+        }
+    };
+    bff.touch(me, &realm);
+    let mut out = Response::builder().status(resp.status);
+    if let Some(ct) = resp.content_type {
+        out = out.header(header::CONTENT_TYPE, ct);
+    }
+    out.body(axum::body::Body::from(resp.body))
+        .map_err(|e| Error::Internal(e.into()))
+}
