@@ -2,6 +2,8 @@
 //!
 //! Helpers shared by them: finding and starting a real `pek` hub process.
 
+pub mod federation;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

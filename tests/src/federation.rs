@@ -1,0 +1,347 @@
+//! A whole federation as real processes on loopback: a hub and workers, each a `pek
+//! serve` process with its own database on the throwaway PostgreSQL. Processes can be
+//! killed and restarted (same port, same database) to test failures.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use pek::auth::Signer;
+use pek::db::Db;
+use pek::realm::RealmId;
+use uuid::Uuid;
+
+use crate::{free_port, pek_binary, TempDir};
+
+/// One `pek serve` process that can be stopped and started again with the same settings.
+pub struct Instance {
+    pub name: String,
+    pub url: String,
+    pub port: u16,
+    env: BTreeMap<String, String>,
+    child: Option<Child>,
+}
+
+impl Instance {
+    fn new(name: &str, env: BTreeMap<String, String>) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let mut env = env;
+        env.insert("PEK_LISTEN".into(), format!("127.0.0.1:{port}"));
+        Ok(Instance {
+            name: name.into(),
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            env,
+            child: None,
+        })
+    }
+
+    /// Starts the process and waits until `/readyz` answers 200.
+    pub async fn start(&mut self) -> anyhow::Result<()> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        let bin = pek_binary()?;
+        let mut cmd = Command::new(&bin);
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env(
+                "RUST_LOG",
+                std::env::var("PEK_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        self.child = Some(
+            cmd.spawn()
+                .with_context(|| format!("starting {} ({})", self.name, bin.display()))?,
+        );
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(c) = self.child.as_mut() {
+                if let Some(status) = c.try_wait()? {
+                    self.child = None;
+                    bail!("{} exited during start-up: {status}", self.name);
+                }
+            }
+            if let Ok(r) = client.get(format!("{}/readyz", self.url)).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} was not ready on port {} within 60 s",
+                    self.name,
+                    self.port
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Kills the process (SIGKILL: no goodbye, like a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn set_env(&mut self, k: &str, v: &str) {
+        self.env.insert(k.into(), v.into());
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct Worker {
+    pub realm: RealmId,
+    pub instance: Instance,
+    /// Service connection to the worker's database.
+    pub db: Db,
+}
+
+/// Hub + workers, a signing key whose public half every instance trusts, and helpers to
+/// make people and tokens.
+pub struct Federation {
+    pub hub: Instance,
+    pub hub_db: Db,
+    pub workers: Vec<Worker>,
+    pub signer: Signer,
+    pub operator_token: String,
+    pub dir: PathBuf,
+    pub http: reqwest::Client,
+    _tmp: TempDir,
+}
+
+pub struct Options {
+    pub realms: Vec<&'static str>,
+    pub bff_deadline_ms: u64,
+    pub redis_url: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            realms: vec!["kir-dev", "kszk"],
+            bff_deadline_ms: 1500,
+            redis_url: None,
+        }
+    }
+}
+
+impl Federation {
+    pub async fn start(opts: Options) -> anyhow::Result<Self> {
+        let pg = localpg::LocalPostgres::shared()?;
+        let dir = std::env::temp_dir().join(format!(
+            "pek-fed-{}-{}",
+            std::process::id(),
+            Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let tmp = TempDir(dir.clone());
+        let signer = Signer::generate("pek-hub", "pek")?;
+        let key_file = dir.join("hub-public.pem");
+        std::fs::write(&key_file, signer.public_pem())?;
+        let secret = format!("federation-secret-{}", Uuid::new_v4().simple());
+        let secret_file = dir.join("federation-secret");
+        std::fs::write(&secret_file, &secret)?;
+        let operator_token = format!("operator-token-{}", Uuid::new_v4().simple());
+        let op_file = dir.join("operator-tokens");
+        std::fs::write(&op_file, &operator_token)?;
+
+        let hub_pg = pg.fresh_database().await?;
+        let mut env = BTreeMap::new();
+        env.insert("PEK_MODE".to_string(), "hub".to_string());
+        env.insert("DATABASE_URL".into(), hub_pg.app_url.clone());
+        env.insert(
+            "PEK_MIGRATION_DATABASE_URL".into(),
+            hub_pg.owner_url.clone(),
+        );
+        env.insert(
+            "PEK_JWT_PUBLIC_KEY_FILE".into(),
+            key_file.display().to_string(),
+        );
+        env.insert(
+            "PEK_FEDERATION_SECRET_FILE".into(),
+            secret_file.display().to_string(),
+        );
+        env.insert(
+            "PEK_OPERATOR_TOKEN_FILE".into(),
+            op_file.display().to_string(),
+        );
+        env.insert(
+            "PEK_BFF_DEADLINE_MS".into(),
+            opts.bff_deadline_ms.to_string(),
+        );
+        env.insert("PEK_HEALTH_INTERVAL_MS".into(), "500".into());
+        if let Some(r) = &opts.redis_url {
+            env.insert("PEK_REDIS_URL".into(), r.clone());
+        }
+        let mut hub = Instance::new("hub", env)?;
+        hub.start().await?;
+        let hub_db = Db::connect(&hub_pg.app_url, 5).await?;
+
+        let http = reqwest::Client::new();
+        let mut workers = Vec::new();
+        for realm in opts.realms {
+            let realm = RealmId::parse(realm).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let wdb = pg.fresh_database().await?;
+            let token_file = dir.join(format!("hub-token-{realm}"));
+            std::fs::write(
+                &token_file,
+                pek::federation::realm_token(secret.as_bytes(), &realm),
+            )?;
+            let mut env = BTreeMap::new();
+            env.insert("PEK_MODE".to_string(), "worker".to_string());
+            env.insert("PEK_REALM_ID".into(), realm.to_string());
+            env.insert("DATABASE_URL".into(), wdb.app_url.clone());
+            env.insert("PEK_MIGRATION_DATABASE_URL".into(), wdb.owner_url.clone());
+            env.insert(
+                "PEK_JWT_PUBLIC_KEY_FILE".into(),
+                key_file.display().to_string(),
+            );
+            env.insert("PEK_HUB_URL".into(), hub.url.clone());
+            env.insert(
+                "PEK_HUB_TOKEN_FILE".into(),
+                token_file.display().to_string(),
+            );
+            env.insert("PEK_OUTBOX_INTERVAL_MS".into(), "100".into());
+            let mut instance = Instance::new(&format!("worker {realm}"), env)?;
+            instance.start().await?;
+            let resp = http
+                .put(format!("{}/internal/v1/realms/{realm}", hub.url))
+                .bearer_auth(&operator_token)
+                .json(&serde_json::json!({
+                    "displayName": realm.to_string(),
+                    "endpoint": instance.url,
+                    "version": "test",
+                }))
+                .send()
+                .await?;
+            if !resp.status().is_success() {
+                bail!("registering {realm}: {}", resp.text().await?);
+            }
+            let db = Db::connect(&wdb.app_url, 3).await?;
+            workers.push(Worker {
+                realm,
+                instance,
+                db,
+            });
+        }
+        Ok(Federation {
+            hub,
+            hub_db,
+            workers,
+            signer,
+            operator_token,
+            dir,
+            http,
+            _tmp: tmp,
+        })
+    }
+
+    pub fn worker(&mut self, realm: &str) -> &mut Worker {
+        self.workers
+            .iter_mut()
+            .find(|w| w.realm.as_str() == realm)
+            .expect("no such worker")
+    }
+
+    /// A hub user with a profile.
+    pub async fn person(&self, sub: &str, first: &str, last: &str) -> anyhow::Result<Uuid> {
+        let mut g = self
+            .hub_db
+            .global()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let id = pek::profile::upsert_user(&mut g, sub)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let input: pek::profile::ProfileInput = serde_json::from_value(serde_json::json!({
+            "firstName": first, "lastName": last,
+        }))?;
+        pek::profile::put_profile(&mut g, id, &input)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        g.commit().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(id)
+    }
+
+    /// Makes `user` a GOD of a worker's realm (in the worker's database; the outbox
+    /// tells the hub).
+    pub async fn make_god(&self, realm: &str, user: Uuid) -> anyhow::Result<()> {
+        let w = self
+            .workers
+            .iter()
+            .find(|w| w.realm.as_str() == realm)
+            .context("no such worker")?;
+        pek::realm::ensure_local(&w.db, &w.realm, realm, Some(user))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    pub fn token(&self, user: Uuid) -> String {
+        self.signer.issue(user, 600).expect("signing a token")
+    }
+
+    /// Calls `url` (absolute) with a bearer token; returns status and JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        let mut rb = self.http.request(method, url).bearer_auth(token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let resp = rb.send().await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        Ok((status, json))
+    }
+
+    /// Whether the hub's federation table has `user` in `realm`.
+    pub async fn hub_knows(&self, user: Uuid, realm: &str) -> anyhow::Result<bool> {
+        let realms = pek::federation::user_realms(&self.hub_db, user)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(realms.iter().any(|r| r.as_str() == realm))
+    }
+
+    /// Waits until the hub's federation table has `user` in `realm`.
+    pub async fn wait_hub_knows(
+        &self,
+        user: Uuid,
+        realm: &str,
+        within: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        while !self.hub_knows(user, realm).await? {
+            if Instant::now() > deadline {
+                bail!("the hub did not learn that {user} is in {realm} within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+}

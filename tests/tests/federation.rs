@@ -1,0 +1,385 @@
+//! Multi-process federation tests (DESIGN §8): a hub and two workers as real `pek serve`
+//! processes on loopback, each with its own database on the throwaway PostgreSQL.
+
+use std::time::{Duration, Instant};
+
+use pek_tests::federation::{Federation, Options};
+use reqwest::Method;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn names(body: &Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = body["items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|g| {
+                    (
+                        g["realmId"].as_str().unwrap_or("").to_string(),
+                        g["name"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Creates a root group in `realm` through the hub (forwarded to the worker).
+async fn group(fed: &Federation, token: &str, realm: &str, name: &str) -> Uuid {
+    let (s, body) = fed
+        .call(
+            Method::POST,
+            &format!("{}/api/v1/realms/{realm}/groups", fed.hub.url),
+            token,
+            Some(json!({ "name": name })),
+        )
+        .await
+        .expect("create group");
+    assert_eq!(s, 201, "creating {name} in {realm}: {body}");
+    body["id"].as_str().expect("id").parse().expect("uuid")
+}
+
+async fn search(fed: &Federation, token: &str, q: &str) -> (u16, Value, Duration) {
+    let start = Instant::now();
+    let (s, body) = fed
+        .call(
+            Method::GET,
+            &format!("{}/api/v1/groups?q={q}", fed.hub.url),
+            token,
+            None,
+        )
+        .await
+        .expect("search");
+    (s, body, start.elapsed())
+}
+
+#[tokio::test]
+async fn cross_realm_search_merges_and_degrades_to_partial_when_a_worker_dies() {
+    let mut fed = Federation::start(Options::default())
+        .await
+        .expect("federation");
+    let god = fed.person("god-1", "Gode", "Ferenc").await.unwrap();
+    fed.make_god("kir-dev", god).await.unwrap();
+    fed.make_god("kszk", god).await.unwrap();
+    fed.wait_hub_knows(god, "kir-dev", Duration::from_secs(20))
+        .await
+        .unwrap();
+    fed.wait_hub_knows(god, "kszk", Duration::from_secs(20))
+        .await
+        .unwrap();
+    let token = fed.token(god);
+    group(&fed, &token, "kir-dev", "Schönherz Kir-Dev").await;
+    group(&fed, &token, "kszk", "Schönherz KSZK").await;
+    group(&fed, &token, "kszk", "Other").await;
+
+    // Accent-insensitive prefix, merged from both workers.
+    let (s, body, _) = search(&fed, &token, "schon").await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        names(&body),
+        vec![
+            ("kir-dev".into(), "Schönherz Kir-Dev".into()),
+            ("kszk".into(), "Schönherz KSZK".into()),
+        ],
+        "{body}"
+    );
+    assert_eq!(body["partial"], false);
+    assert_eq!(body["unavailable"], json!([]));
+
+    // One worker dies: the answer is partial, names the realm, and comes within the
+    // deadline (1.5 s) plus slack — never a 5xx.
+    fed.worker("kszk").instance.kill();
+    let (s, body, took) = search(&fed, &token, "schon").await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["partial"], true, "{body}");
+    assert_eq!(body["unavailable"], json!(["kszk"]), "{body}");
+    assert_eq!(
+        names(&body),
+        vec![("kir-dev".into(), "Schönherz Kir-Dev".into())]
+    );
+    assert!(took < Duration::from_millis(2500), "took {took:?}");
+    // A single-realm call to the dead realm: 503 with a message, not a hang.
+    let (s, body) = fed
+        .call(
+            Method::GET,
+            &format!("{}/api/v1/realms/kszk/groups", fed.hub.url),
+            &token,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 503, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("realm kszk is unavailable"));
+
+    // Back up: full results again.
+    fed.worker("kszk").instance.start().await.expect("restart");
+    let (s, body, _) = search(&fed, &token, "schon").await;
+    assert_eq!(s, 200);
+    assert_eq!(body["partial"], false, "{body}");
+    assert_eq!(names(&body).len(), 2, "{body}");
+
+    // The health checks mark a dead worker down and a live one active again.
+    fed.worker("kir-dev").instance.kill();
+    let status = |fed: &Federation| {
+        let (http, url, tok) = (
+            fed.http.clone(),
+            fed.hub.url.clone(),
+            fed.operator_token.clone(),
+        );
+        async move {
+            let v: Value = http
+                .get(format!("{url}/internal/v1/realms"))
+                .bearer_auth(tok)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == "kir-dev")
+                .map(|r| r["status"].as_str().unwrap().to_string())
+                .unwrap()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while status(&fed).await != "down" {
+        assert!(Instant::now() < deadline, "kir-dev never marked down");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    fed.worker("kir-dev").instance.start().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while status(&fed).await != "active" {
+        assert!(
+            Instant::now() < deadline,
+            "kir-dev never marked active again"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn editing_a_worker_group_through_the_bff_needs_permission() {
+    let fed = Federation::start(Options {
+        realms: vec!["kir-dev"],
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+    let god = fed.person("god-2", "Gode", "Ilona").await.unwrap();
+    let member = fed.person("member-2", "Tag", "Tamás").await.unwrap();
+    let stranger = fed.person("stranger-2", "Idegen", "Ida").await.unwrap();
+    fed.make_god("kir-dev", god).await.unwrap();
+    let token = fed.token(god);
+    let g = group(&fed, &token, "kir-dev", "Kir-Dev").await;
+    let (s, body) = fed
+        .call(
+            Method::POST,
+            &format!("{}/api/v1/realms/kir-dev/groups/{g}/members", fed.hub.url),
+            &token,
+            Some(json!({ "userId": member, "status": "ACTIVE" })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 201, "{body}");
+    let url = format!("{}/api/v1/realms/kir-dev/groups/{g}", fed.hub.url);
+    let patch = json!({ "description": "edited through the BFF" });
+
+    // A member sees the group but may not edit it: 403 from the worker, passed on.
+    let (s, body) = fed
+        .call(Method::PATCH, &url, &fed.token(member), Some(patch.clone()))
+        .await
+        .unwrap();
+    assert_eq!(s, 403, "{body}");
+    assert!(body["error"]["message"].as_str().is_some(), "{body}");
+    // Someone outside the realm does not even see it.
+    let (s, _) = fed
+        .call(
+            Method::PATCH,
+            &url,
+            &fed.token(stranger),
+            Some(patch.clone()),
+        )
+        .await
+        .unwrap();
+    assert!(s == 403 || s == 404, "{s}");
+    // GOD may.
+    let (s, body) = fed
+        .call(Method::PATCH, &url, &token, Some(patch))
+        .await
+        .unwrap();
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["description"], "edited through the BFF");
+    // Without a token the hub refuses before the worker is asked.
+    let resp = fed.http.get(&url).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    // The hub recorded the access in the federation table.
+    fed.wait_hub_knows(member, "kir-dev", Duration::from_secs(20))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn membership_added_while_the_hub_is_down_reaches_the_federation_table() {
+    let mut fed = Federation::start(Options {
+        realms: vec!["kszk"],
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+    let god = fed.person("god-3", "Gode", "Géza").await.unwrap();
+    let newbie = fed.person("newbie-3", "Új", "Ubul").await.unwrap();
+    fed.make_god("kszk", god).await.unwrap();
+    fed.wait_hub_knows(god, "kszk", Duration::from_secs(20))
+        .await
+        .unwrap();
+    let token = fed.token(god);
+    let g = group(&fed, &token, "kszk", "KSZK").await;
+
+    fed.hub.kill();
+    let worker_url = fed.worker("kszk").instance.url.clone();
+    // Directly to the worker (the hub is down); the worker verifies the token itself.
+    let (s, body) = fed
+        .call(
+            Method::POST,
+            &format!("{worker_url}/api/v1/realms/kszk/groups/{g}/members"),
+            &token,
+            Some(json!({ "userId": newbie })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 201, "{body}");
+    // The change waits in the worker's outbox while the hub is away.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let waiting = pek::federation::outbox_len(&fed.worker("kszk").db, &"kszk".parse().unwrap())
+        .await
+        .unwrap();
+    assert!(waiting >= 1, "outbox has {waiting} rows");
+    assert!(!fed.hub_knows(newbie, "kszk").await.unwrap());
+
+    fed.hub.start().await.expect("hub restart");
+    // Delivery backs off while the hub is down; it must still arrive.
+    fed.wait_hub_knows(newbie, "kszk", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = pek::federation::outbox_len(&fed.worker("kszk").db, &"kszk".parse().unwrap())
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "outbox not drained: {left}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Leaving (archived membership) is reported too, and the hub's search follows.
+    let membership: Value = fed
+        .call(
+            Method::GET,
+            &format!("{worker_url}/api/v1/realms/kszk/groups/{g}/members"),
+            &token,
+            None,
+        )
+        .await
+        .unwrap()
+        .1;
+    let mid = membership["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["userId"] == json!(newbie))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, body) = fed
+        .call(
+            Method::DELETE,
+            &format!("{}/api/v1/realms/kszk/memberships/{mid}", fed.hub.url),
+            &token,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(s == 204 || s == 200, "{s} {body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fed.hub_knows(newbie, "kszk").await.unwrap() {
+        assert!(Instant::now() < deadline, "leaving never reached the hub");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn user_search_asks_the_shared_realms_for_full_profiles() {
+    let fed = Federation::start(Options::default())
+        .await
+        .expect("federation");
+    let god = fed.person("god-4", "Gode", "Gábor").await.unwrap();
+    let viewer = fed.person("viewer-4", "Néző", "Nóra").await.unwrap();
+    let target = fed.person("target-4", "Áron", "Kiss").await.unwrap();
+    fed.make_god("kir-dev", god).await.unwrap();
+    fed.make_god("kszk", god).await.unwrap();
+    let token = fed.token(god);
+    let g = group(&fed, &token, "kszk", "KSZK").await;
+    for u in [viewer, target] {
+        let (s, body) = fed
+            .call(
+                Method::POST,
+                &format!("{}/api/v1/realms/kszk/groups/{g}/members", fed.hub.url),
+                &token,
+                Some(json!({ "userId": u, "status": "ACTIVE" })),
+            )
+            .await
+            .unwrap();
+        assert_eq!(s, 201, "{body}");
+    }
+    fed.wait_hub_knows(target, "kszk", Duration::from_secs(20))
+        .await
+        .unwrap();
+    fed.wait_hub_knows(viewer, "kszk", Duration::from_secs(20))
+        .await
+        .unwrap();
+    let find = |body: &Value| {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["id"] == json!(target))
+            .map(|u| u["scope"].as_str().unwrap().to_string())
+    };
+    // The viewer shares kszk with the target: basic profile.
+    let url = format!("{}/api/v1/users?q=aron", fed.hub.url);
+    let (s, body) = fed
+        .call(Method::GET, &url, &fed.token(viewer), None)
+        .await
+        .unwrap();
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(find(&body).as_deref(), Some("basic"), "{body}");
+    // GOD of kszk (on the worker) sees the full profile.
+    let (s, body) = fed.call(Method::GET, &url, &token, None).await.unwrap();
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(find(&body).as_deref(), Some("full"), "{body}");
+    assert_eq!(body["partial"], false);
+    // A person sharing no realm is not found.
+    let loner = fed.person("loner-4", "Magányos", "Miklós").await.unwrap();
+    let (s, _) = fed
+        .call(
+            Method::GET,
+            &format!("{}/api/v1/users/{target}", fed.hub.url),
+            &fed.token(loner),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 404);
+}
