@@ -27,6 +27,7 @@ pub struct LocalArgs {
     pub token_ttl: u64,
 }
 
+#[derive(Debug, Clone, Copy)]
 pub struct DemoPeople {
     pub alice: Uuid,
     pub bob: Uuid,
@@ -65,9 +66,8 @@ async fn person(
     Ok(id)
 }
 
-/// Demo data on a migrated hub database: Alice is GOD of `hub` and of a second realm
-/// `kir-dev` hosted by the hub; Bob leads a group in `kir-dev`; Áron is a member there.
-pub async fn seed(db: &Db) -> anyhow::Result<DemoPeople> {
+/// The demo people, in the hub's database.
+pub async fn seed_people(db: &Db) -> anyhow::Result<DemoPeople> {
     let alice = person(
         db,
         "demo-alice",
@@ -79,126 +79,283 @@ pub async fn seed(db: &Db) -> anyhow::Result<DemoPeople> {
     .await?;
     let bob = person(db, "demo-bob", "Bob", "Nagy", "bobby", "+36 1 222 2222").await?;
     let aron = person(db, "demo-aron", "Áron", "Szabó", "ari", "+36 1 333 3333").await?;
-
-    let hub = RealmId::hub();
-    realm::ensure_local(db, &hub, "Hub", Some(alice)).await?;
-    let kir = RealmId::parse("kir-dev")?;
-    realm::ensure_local(db, &kir, "Kir-Dev", Some(alice)).await?;
-
-    for (realm, names) in [
-        (
-            &hub,
-            vec!["Schönherz Kollégium", "Simonyi Károly Szakkollégium"],
-        ),
-        (&kir, vec!["Kir-Dev", "Kir-Dev Web"]),
-    ] {
-        let mut tx = db.realm(realm).await?;
-        let grants = Grants::load(&mut tx, alice).await?;
-        let root = group::create(
-            &mut tx,
-            &grants,
-            NewGroup {
-                name: names[0].into(),
-                parent_id: None,
-                purpose: Some(Purpose::Circle),
-                description: None,
-            },
-        )
-        .await?;
-        let child = group::create(
-            &mut tx,
-            &grants,
-            NewGroup {
-                name: names[1].into(),
-                parent_id: Some(root.id),
-                purpose: Some(Purpose::Project),
-                description: None,
-            },
-        )
-        .await?;
-        let leader = NewMembership {
-            user_id: bob,
-            status: Some(Status::Active),
-            posts: Some(vec!["leader".into()]),
-            start_at: None,
-        };
-        membership::add(&mut tx, &grants, child.id, leader).await?;
-        if !realm.is_hub() {
-            let member = NewMembership {
-                user_id: aron,
-                status: Some(Status::Active),
-                posts: None,
-                start_at: None,
-            };
-            membership::add(&mut tx, &grants, child.id, member).await?;
-            // Group leaders of kir-dev may see their members' full profiles.
-            let p = policy::create_policy(&mut tx, &grants, "Group leaders", None).await?;
-            policy::add_statement(
-                &mut tx,
-                &grants,
-                p.id,
-                Some(child.id),
-                None,
-                &[
-                    Permission::ViewFullProfile,
-                    Permission::EditMembers,
-                    Permission::EditGroup,
-                ],
-            )
-            .await?;
-            policy::assign(&mut tx, &grants, bob, p.id).await?;
-        }
-        tx.commit().await?;
-    }
     Ok(DemoPeople { alice, bob, aron })
 }
 
-/// `pek local`.
+/// Demo data of one realm in `db` (the hub's or a worker's): Alice is its GOD; a root
+/// group and a child group that Bob leads; outside the hub realm Áron is a member of the
+/// child group and group leaders may see their members' full profiles.
+pub async fn seed_realm(
+    db: &Db,
+    realm: &RealmId,
+    display_name: &str,
+    people: &DemoPeople,
+    names: [&str; 2],
+) -> anyhow::Result<()> {
+    let DemoPeople { alice, bob, aron } = *people;
+    realm::ensure_local(db, realm, display_name, Some(alice)).await?;
+    let mut tx = db.realm(realm).await?;
+    let grants = Grants::load(&mut tx, alice).await?;
+    let root = group::create(
+        &mut tx,
+        &grants,
+        NewGroup {
+            name: names[0].into(),
+            parent_id: None,
+            purpose: Some(Purpose::Circle),
+            description: None,
+        },
+    )
+    .await?;
+    let child = group::create(
+        &mut tx,
+        &grants,
+        NewGroup {
+            name: names[1].into(),
+            parent_id: Some(root.id),
+            purpose: Some(Purpose::Project),
+            description: None,
+        },
+    )
+    .await?;
+    let leader = NewMembership {
+        user_id: bob,
+        status: Some(Status::Active),
+        posts: Some(vec!["leader".into()]),
+        start_at: None,
+    };
+    membership::add(&mut tx, &grants, child.id, leader).await?;
+    if !realm.is_hub() {
+        let member = NewMembership {
+            user_id: aron,
+            status: Some(Status::Active),
+            posts: None,
+            start_at: None,
+        };
+        membership::add(&mut tx, &grants, child.id, member).await?;
+        let p = policy::create_policy(&mut tx, &grants, "Group leaders", None).await?;
+        policy::add_statement(
+            &mut tx,
+            &grants,
+            p.id,
+            Some(child.id),
+            None,
+            &[
+                Permission::ViewFullProfile,
+                Permission::EditMembers,
+                Permission::EditGroup,
+            ],
+        )
+        .await?;
+        policy::assign(&mut tx, &grants, bob, p.id).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Demo data on a single migrated hub database (hub realm plus `kir-dev` hosted by the
+/// hub): the single-instance setup.
+pub async fn seed(db: &Db) -> anyhow::Result<DemoPeople> {
+    let people = seed_people(db).await?;
+    seed_realm(
+        db,
+        &RealmId::hub(),
+        "Hub",
+        &people,
+        ["Schönherz Kollégium", "Simonyi Károly Szakkollégium"],
+    )
+    .await?;
+    seed_realm(
+        db,
+        &RealmId::parse("kir-dev")?,
+        "Kir-Dev",
+        &people,
+        ["Kir-Dev", "Kir-Dev Web"],
+    )
+    .await?;
+    Ok(people)
+}
+
+/// Starts one instance in this process on its own listener; returns its URL.
+async fn start_instance(serve: ServeArgs) -> anyhow::Result<String> {
+    let (_state, router) = crate::app::build(&serve).await?;
+    let listener = tokio::net::TcpListener::bind(serve.listen)
+        .await
+        .with_context(|| format!("binding {} (set --listen or PEK_LISTEN)", serve.listen))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        if let Err(e) = crate::http::serve(listener, router).await {
+            tracing::error!(error = %e, "instance stopped");
+        }
+    });
+    Ok(url)
+}
+
+/// `pek local`: a hub (with the BFF) and two workers, each with its own database on one
+/// throwaway PostgreSQL, each on its own port, talking HTTP to each other like in a
+/// cluster.
 pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
     println!("Starting a throwaway PostgreSQL…");
     let pg = tokio::task::spawn_blocking(localpg::LocalPostgres::start)
         .await?
         .context("starting PostgreSQL (is the `postgresql` package installed?)")?;
+    let dir = pg
+        .data_dir()
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    let signer = Signer::generate("pek-hub", "pek")?;
+    let keyfile: PathBuf = dir.join("jwt-public.pem");
+    std::fs::write(&keyfile, signer.public_pem())?;
+    let secret = format!("local-federation-{}", Uuid::new_v4().simple());
+    let secret_file = dir.join("federation-secret");
+    std::fs::write(&secret_file, &secret)?;
+    let operator_token = format!("local-operator-{}", Uuid::new_v4().simple());
+    let operator_file = dir.join("operator-tokens");
+    std::fs::write(&operator_file, &operator_token)?;
+
     let hub_db = pg.create_database("pek_hub").await?;
     db::migrate(&hub_db.owner_url, Mode::Hub, Some(localpg::APP_ROLE))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-
-    let signer = Signer::generate("pek-hub", "pek")?;
-    let keyfile: PathBuf = pg.data_dir().with_file_name("jwt-public.pem");
-    std::fs::write(&keyfile, signer.public_pem())?;
-
     let db = Db::connect(&hub_db.app_url, 10).await?;
-    let people = seed(&db).await?;
-
-    let serve = ServeArgs {
+    let people = seed_people(&db).await?;
+    seed_realm(
+        &db,
+        &RealmId::hub(),
+        "Hub",
+        &people,
+        ["Schönherz Kollégium", "Simonyi Károly Szakkollégium"],
+    )
+    .await?;
+    let hub_url = start_instance(ServeArgs {
         listen: args.listen,
         no_migrate: true,
-        jwt_public_key_file: Some(keyfile),
+        jwt_public_key_file: Some(keyfile.clone()),
+        federation_secret_file: Some(secret_file),
+        operator_token_file: Some(operator_file),
         ..ServeArgs::defaults(DbArgs {
             database_url: hub_db.app_url.clone(),
             migration_database_url: Some(hub_db.owner_url.clone()),
             mode: Mode::Hub,
         })
-    };
-    let (_state, router) = crate::app::build(&serve).await?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {} (set --listen or PEK_LISTEN)", args.listen))?;
-    let url = format!("http://{}", listener.local_addr()?);
+    })
+    .await?;
+
+    let http = reqwest::Client::new();
+    let workers = [
+        ("kir-dev", "Kir-Dev", ["Kir-Dev", "Kir-Dev Web"]),
+        (
+            "kszk",
+            "KSZK",
+            ["Schönherz Számítástechnikai Kör", "KSZK Üzemeltetés"],
+        ),
+    ];
+    let mut worker_urls = Vec::new();
+    for (i, (id, name, groups)) in workers.into_iter().enumerate() {
+        let realm = RealmId::parse(id)?;
+        let wdb = pg
+            .create_database(&format!("pek_{}", id.replace('-', "_")))
+            .await?;
+        db::migrate(&wdb.owner_url, Mode::Worker, Some(localpg::APP_ROLE))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let token_file = dir.join(format!("hub-token-{id}"));
+        std::fs::write(
+            &token_file,
+            crate::federation::realm_token(secret.as_bytes(), &realm),
+        )?;
+        let listen = SocketAddr::new(
+            args.listen.ip(),
+            args.listen.port().wrapping_add(1 + i as u16),
+        );
+        let listen = if args.listen.port() == 0 {
+            SocketAddr::new(args.listen.ip(), 0)
+        } else {
+            listen
+        };
+        let url = start_instance(ServeArgs {
+            listen,
+            no_migrate: true,
+            realm_id: Some(id.into()),
+            realm_display_name: Some(name.into()),
+            jwt_public_key_file: Some(keyfile.clone()),
+            hub_url: Some(hub_url.clone()),
+            hub_token_file: Some(token_file),
+            outbox_interval_ms: 200,
+            ..ServeArgs::defaults(DbArgs {
+                database_url: wdb.app_url.clone(),
+                migration_database_url: Some(wdb.owner_url.clone()),
+                mode: Mode::Worker,
+            })
+        })
+        .await?;
+        let wdb_conn = Db::connect(&wdb.app_url, 5).await?;
+        seed_realm(&wdb_conn, &realm, name, &people, groups).await?;
+        // Registered like the operator does it.
+        let resp = http
+            .put(format!("{hub_url}/internal/v1/realms/{id}"))
+            .bearer_auth(&operator_token)
+            .json(&serde_json::json!({"displayName": name, "endpoint": url, "version": env!("CARGO_PKG_VERSION")}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "registering {id} with the hub failed: {}",
+            resp.text().await.unwrap_or_default()
+        );
+        worker_urls.push((id, url));
+    }
+    // Wait until the workers' outboxes have told the hub who is where.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let realms = crate::federation::user_realms(&db, people.aron).await?;
+        if realms.len() >= 2 || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
     let alice = signer.issue(people.alice, args.token_ttl)?;
     let bob = signer.issue(people.bob, args.token_ttl)?;
+    let aron = signer.issue(people.aron, args.token_ttl)?;
+    let url = &hub_url;
+    let workers_text: String = worker_urls
+        .iter()
+        .map(|(id, u)| {
+            format!(
+                "\n  worker {id:<8} {u}  (own database pek_{})",
+                id.replace('-', "_")
+            )
+        })
+        .collect();
     println!(
-        "\nPéK hub is up at {url}  (realms: hub, kir-dev; Ctrl-C stops and removes everything)\n\
-         \n  Alice (GOD of both realms):  export ALICE={alice}\
-         \n  Bob (leads Kir-Dev Web):     export BOB={bob}\
+        "\nPéK federation is up (Ctrl-C stops it and removes everything):\
+         \n  hub + BFF       {url}  (realm hub){workers_text}\
+         \n\n  Alice (GOD everywhere):       export ALICE={alice}\
+         \n  Bob (leads a group in each):  export BOB={bob}\
+         \n  Áron (member in the workers): export ARON={aron}\
          \n\nTry:\
-         \n  curl -s {url}/api/v1/realms/kir-dev/groups -H \"Authorization: Bearer $ALICE\"\
-         \n  curl -s '{url}/api/v1/users?q=aron' -H \"Authorization: Bearer $BOB\"    # full profile: Bob leads Áron's group\
-         \n  curl -s '{url}/api/v1/users?q=aron' -H \"Authorization: Bearer $ALICE\"  # also full: Alice is GOD\
+         \n  curl -s '{url}/api/v1/groups?q=sch' -H \"Authorization: Bearer $ALICE\"     # cross-realm search: hub + kszk\
+         \n  curl -s '{url}/api/v1/groups' -H \"Authorization: Bearer $ARON\"            # Áron's groups in both workers\
+         \n  curl -s {url}/api/v1/realms/kir-dev/groups -H \"Authorization: Bearer $BOB\"   # routed to the kir-dev worker\
+         \n  curl -s '{url}/api/v1/users?q=aron' -H \"Authorization: Bearer $BOB\"      # full profile: Bob leads Áron's group\
+         \n  curl -s {url}/internal/v1/realms -H 'Authorization: Bearer {operator_token}'  # the registry\
          \n  curl -s {url}/openapi.json | head -c 300\n"
     );
-    crate::http::serve(listener, router).await?;
+    shutdown().await;
     drop(pg);
     Ok(())
+}
+
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term => {} }
 }
