@@ -16,6 +16,7 @@ need_pkg() { # need_pkg <probe-command> <debian-package>...
 }
 
 need_pkg 'ls /usr/lib/postgresql/*/bin/initdb' postgresql
+need_pkg 'command -v redis-server' redis-server
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -106,6 +106,60 @@ impl Drop for Instance {
     }
 }
 
+/// A throwaway `redis-server` on loopback (Debian's `redis-server`; the test command
+/// installs it), killed on drop.
+pub struct RedisServer {
+    child: Child,
+    pub url: String,
+    _dir: TempDir,
+}
+
+impl RedisServer {
+    pub async fn start() -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let dir = std::env::temp_dir().join(format!("pek-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no", "--dir"])
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context(
+                "starting redis-server (install Debian's redis-server; ./tests/run.sh does)",
+            )?;
+        let server = RedisServer {
+            child,
+            url: format!("redis://127.0.0.1:{port}/"),
+            _dir: TempDir(dir),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("redis-server did not listen on port {port} within 20 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(server)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub struct Worker {
     pub realm: RealmId,
     pub instance: Instance,
@@ -130,6 +184,7 @@ pub struct Options {
     pub realms: Vec<&'static str>,
     pub bff_deadline_ms: u64,
     pub redis_url: Option<String>,
+    pub realm_cache_ttl_secs: u64,
 }
 
 impl Default for Options {
@@ -138,6 +193,7 @@ impl Default for Options {
             realms: vec!["kir-dev", "kszk"],
             bff_deadline_ms: 1500,
             redis_url: None,
+            realm_cache_ttl_secs: 60,
         }
     }
 }
@@ -187,6 +243,10 @@ impl Federation {
             opts.bff_deadline_ms.to_string(),
         );
         env.insert("PEK_HEALTH_INTERVAL_MS".into(), "500".into());
+        env.insert(
+            "PEK_REALM_CACHE_TTL_SECS".into(),
+            opts.realm_cache_ttl_secs.to_string(),
+        );
         if let Some(r) = &opts.redis_url {
             env.insert("PEK_REDIS_URL".into(), r.clone());
         }

@@ -383,3 +383,103 @@ async fn user_search_asks_the_shared_realms_for_full_profiles() {
         .unwrap();
     assert_eq!(s, 404);
 }
+
+/// The caller's realm list is cached (TTL long enough not to matter here) and a
+/// membership change on a worker invalidates it, in-process and in Redis.
+async fn realm_list_cache_follows_membership_changes(
+    redis: Option<&pek_tests::federation::RedisServer>,
+) {
+    let fed = Federation::start(Options {
+        redis_url: redis.map(|r| r.url.clone()),
+        realm_cache_ttl_secs: 3600,
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+    let god = fed.person("god-5", "Gode", "Gréta").await.unwrap();
+    let joiner = fed.person("joiner-5", "Csatlakozó", "Csaba").await.unwrap();
+    fed.make_god("kir-dev", god).await.unwrap();
+    fed.make_god("kszk", god).await.unwrap();
+    let token = fed.token(god);
+    let a = group(&fed, &token, "kir-dev", "Alpha").await;
+    let b = group(&fed, &token, "kszk", "Beta").await;
+    let add = |realm: &'static str, g: Uuid| {
+        let url = format!("{}/api/v1/realms/{realm}/groups/{g}/members", fed.hub.url);
+        let token = token.clone();
+        let fed = &fed;
+        async move {
+            let (s, body) = fed
+                .call(
+                    Method::POST,
+                    &url,
+                    &token,
+                    Some(json!({ "userId": joiner, "status": "ACTIVE" })),
+                )
+                .await
+                .unwrap();
+            assert_eq!(s, 201, "{body}");
+        }
+    };
+    add("kir-dev", a).await;
+    fed.wait_hub_knows(joiner, "kir-dev", Duration::from_secs(20))
+        .await
+        .unwrap();
+    let jt = fed.token(joiner);
+    let (_, body, _) = search(&fed, &jt, "").await;
+    assert_eq!(
+        names(&body),
+        vec![("kir-dev".into(), "Alpha".into())],
+        "{body}"
+    );
+
+    let key = format!("pek:user-realms:{joiner}");
+    if let Some(r) = redis {
+        let client = redis::Client::open(r.url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let cached: Option<String> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            cached.as_deref(),
+            Some(r#"["kir-dev"]"#),
+            "the hub caches in Redis"
+        );
+    }
+
+    add("kszk", b).await;
+    fed.wait_hub_knows(joiner, "kszk", Duration::from_secs(20))
+        .await
+        .unwrap();
+    // The NOTIFY from the federation table reaches the hub's listener shortly after.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body, _) = search(&fed, &jt, "").await;
+        if names(&body).len() == 2 {
+            assert_eq!(
+                names(&body),
+                vec![
+                    ("kir-dev".into(), "Alpha".into()),
+                    ("kszk".into(), "Beta".into())
+                ]
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "cache never invalidated: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn in_process_realm_cache_is_invalidated_by_membership_changes() {
+    realm_list_cache_follows_membership_changes(None).await;
+}
+
+#[tokio::test]
+async fn redis_realm_cache_is_invalidated_by_membership_changes() {
+    let redis = pek_tests::federation::RedisServer::start()
+        .await
+        .expect("redis-server (./tests/run.sh installs it)");
+    realm_list_cache_follows_membership_changes(Some(&redis)).await;
+}
