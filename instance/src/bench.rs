@@ -7,6 +7,8 @@
 //! (B) with RLS disabled on the realm tables, and (C) runs the same SQL through pgbench
 //! as the ceiling. It prints a Markdown table and writes it into `BENCHMARKS.md`.
 
+mod federation;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,6 +32,10 @@ use crate::text::fold;
 pub enum BenchCommand {
     /// Group search by name prefix: HTTP with RLS on / off, and pgbench as the ceiling.
     GroupSearch(GroupSearchArgs),
+    /// BFF fan-out to stand-in workers with a fixed answer delay (issue 3).
+    FanOut(federation::FanOutArgs),
+    /// A single-realm call through the hub vs directly to a real worker (issue 3).
+    Forward(federation::ForwardArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -66,6 +72,8 @@ pub struct GroupSearchArgs {
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::GroupSearch(args) => group_search(args).await,
+        BenchCommand::FanOut(args) => federation::fan_out(args).await,
+        BenchCommand::Forward(args) => federation::forward(args).await,
     }
 }
 

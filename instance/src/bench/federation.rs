@@ -1,0 +1,428 @@
+//! `pek bench fan-out` and `pek bench forward`: the BFF's overhead.
+//!
+//! * fan-out: a hub whose caller is in 8 realms, each served by a stand-in worker that
+//!   answers the group search after a fixed delay `d`; 200 clients search through the
+//!   hub. Target: p99 ≤ d + 5 ms.
+//! * forward: a single-realm call (GET one group) to a real worker (`pek` in worker
+//!   mode, its own database), directly and through the hub. Target: ≤ 1.3×.
+//!
+//! Hub, workers and the load generator share this machine; the load generator runs on
+//! its own thread and runtime, like an external client.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::extract::Path as AxPath;
+use uuid::Uuid;
+
+use super::{phase, write_section, Phase};
+use crate::auth::Signer;
+use crate::config::{DbArgs, Mode, ServeArgs};
+use crate::db::{self, Db};
+use crate::realm::{self, RealmId, Registration};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct FanOutArgs {
+    /// Stand-in workers (realms the caller is in).
+    #[arg(long, default_value_t = 8)]
+    pub workers: u32,
+    /// Fixed answer delay of every worker, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    pub delay_ms: u64,
+    /// Concurrent clients (closed loop: one request at a time each).
+    #[arg(long, default_value_t = 200)]
+    pub clients: u32,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Unmeasured warm-up seconds.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u64,
+    /// Markdown file to update.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    pub output: PathBuf,
+    /// Print only; do not touch the Markdown file.
+    #[arg(long)]
+    pub no_write: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ForwardArgs {
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    pub clients: u32,
+    /// Measured seconds per phase.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Unmeasured warm-up seconds per phase.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u64,
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    pub output: PathBuf,
+    #[arg(long)]
+    pub no_write: bool,
+}
+
+/// Closed-loop load on `url` from its own thread and runtime.
+fn load(
+    label: &str,
+    url: String,
+    token: String,
+    clients: u32,
+    warmup: Duration,
+    duration: Duration,
+    check: fn(&[u8]) -> Result<(), String>,
+) -> anyhow::Result<Phase> {
+    let label = label.to_string();
+    std::thread::Builder::new()
+        .name("bench-load".into())
+        .spawn(move || -> anyhow::Result<Phase> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let client = reqwest::Client::builder()
+                    .pool_max_idle_per_host(clients as usize)
+                    .timeout(Duration::from_secs(30))
+                    .build()?;
+                let run = |d: Duration| {
+                    let (client, url, token) = (client.clone(), url.clone(), token.clone());
+                    async move {
+                        let deadline = Instant::now() + d;
+                        let tasks: Vec<_> = (0..clients)
+                            .map(|_| {
+                                let (client, url, token) =
+                                    (client.clone(), url.clone(), token.clone());
+                                tokio::spawn(async move {
+                                    let mut lat = Vec::new();
+                                    while Instant::now() < deadline {
+                                        let t = Instant::now();
+                                        let r = client.get(&url).bearer_auth(&token).send().await;
+                                        let body = match r {
+                                            Ok(r) if r.status().is_success() => {
+                                                r.bytes().await.map_err(|e| e.to_string())?
+                                            }
+                                            Ok(r) => return Err(format!("HTTP {}", r.status())),
+                                            Err(e) => return Err(e.to_string()),
+                                        };
+                                        check(&body)?;
+                                        lat.push(
+                                            u32::try_from(t.elapsed().as_micros())
+                                                .unwrap_or(u32::MAX),
+                                        );
+                                    }
+                                    Ok::<_, String>(lat)
+                                })
+                            })
+                            .collect();
+                        let mut all = Vec::new();
+                        for t in tasks {
+                            all.extend(t.await?.map_err(|e| anyhow::anyhow!("{url}: {e}"))?);
+                        }
+                        anyhow::Ok(all)
+                    }
+                };
+                run(warmup).await?;
+                let start = Instant::now();
+                let lat = run(duration).await?;
+                Ok(phase(&label, lat, start.elapsed()))
+            })
+        })?
+        .join()
+        .map_err(|_| anyhow::anyhow!("load generator thread panicked"))?
+}
+
+fn not_partial(body: &[u8]) -> Result<(), String> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    if v["partial"] == serde_json::Value::Bool(false) {
+        Ok(())
+    } else {
+        Err(format!(
+            "partial answer: {}",
+            String::from_utf8_lossy(body)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        ))
+    }
+}
+
+fn any_ok(_: &[u8]) -> Result<(), String> {
+    Ok(())
+}
+
+async fn serve_on_loopback(router: axum::Router) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(url)
+}
+
+/// A stand-in worker: answers a realm's group search with three groups after `delay`.
+fn stand_in_worker(delay: Duration) -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route(
+            "/api/v1/realms/{realm}/groups",
+            get(move |AxPath(realm): AxPath<String>| async move {
+                tokio::time::sleep(delay).await;
+                let items: Vec<_> = (0..3)
+                    .map(|i| {
+                        serde_json::json!({
+                            "id": Uuid::new_v4(), "realmId": realm, "parentId": null,
+                            "name": format!("{realm} group {i}"), "purpose": "CIRCLE",
+                            "description": "", "archived": false,
+                            "createdBy": Uuid::nil(), "ownerId": Uuid::nil(),
+                            "createdAt": "2026-11-23T00:00:00Z", "updatedAt": "2026-11-23T00:00:00Z",
+                        })
+                    })
+                    .collect();
+                axum::Json(serde_json::json!({ "items": items }))
+            }),
+        )
+        .route("/readyz", get(|| async { "ok" }))
+}
+
+struct Hub {
+    url: String,
+    token: String,
+    user: Uuid,
+    _pg: localpg::LocalPostgres,
+    _state: crate::http::AppState,
+}
+
+/// A hub on its own throwaway Postgres whose caller is in every given worker realm.
+async fn hub_with(
+    workers: &[(RealmId, String)],
+    signer: &Signer,
+    keyfile: PathBuf,
+) -> anyhow::Result<Hub> {
+    let pg = tokio::task::spawn_blocking(localpg::LocalPostgres::start).await??;
+    let dbs = pg.create_database("pek_bench_hub").await?;
+    db::migrate(&dbs.owner_url, Mode::Hub, Some(localpg::APP_ROLE))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hub_db = Db::connect(&dbs.app_url, 5).await?;
+    let mut g = hub_db.global().await?;
+    let user = crate::profile::upsert_user(&mut g, "bench-user").await?;
+    for (realm, endpoint) in workers {
+        realm::register(
+            &mut g,
+            realm,
+            &Registration {
+                display_name: realm.to_string(),
+                endpoint: endpoint.clone(),
+                version: None,
+            },
+        )
+        .await?;
+    }
+    g.commit().await?;
+    // The federation table as workers' reports would leave it.
+    let owner = Db::connect(&dbs.owner_url, 1).await?;
+    let mut g = owner.global().await?;
+    for (realm, _) in workers {
+        sqlx::query("INSERT INTO realm_members (user_id, realm_id) VALUES ($1, $2)")
+            .bind(user)
+            .bind(realm.as_str())
+            .execute(g.conn())
+            .await?;
+    }
+    g.commit().await?;
+
+    let serve = ServeArgs {
+        listen: "127.0.0.1:0".parse()?,
+        no_migrate: true,
+        jwt_public_key_file: Some(keyfile),
+        ..ServeArgs::defaults(DbArgs {
+            database_url: dbs.app_url.clone(),
+            migration_database_url: Some(dbs.owner_url.clone()),
+            mode: Mode::Hub,
+        })
+    };
+    let (state, router) = crate::app::build(&serve).await?;
+    let url = serve_on_loopback(router).await?;
+    Ok(Hub {
+        url,
+        token: signer.issue(user, 3600)?,
+        user,
+        _pg: pg,
+        _state: state,
+    })
+}
+
+fn row(p: &Phase) -> String {
+    format!(
+        "| {} | {} | {:.0} | {:.1} | {:.1} |",
+        p.name, p.requests, p.rps, p.p50_ms, p.p99_ms
+    )
+}
+
+pub async fn fan_out(args: FanOutArgs) -> anyhow::Result<()> {
+    let delay = Duration::from_millis(args.delay_ms);
+    let mut workers = Vec::new();
+    for i in 0..args.workers {
+        let realm = RealmId::parse(&format!("bench-{i}"))?;
+        workers.push((realm, serve_on_loopback(stand_in_worker(delay)).await?));
+    }
+    let signer = Signer::generate("pek-hub", "pek")?;
+    let keyfile = std::env::temp_dir().join(format!("pek-bench-jwt-{}.pem", std::process::id()));
+    std::fs::write(&keyfile, signer.public_pem())?;
+    let hub = hub_with(&workers, &signer, keyfile).await?;
+    println!(
+        "fan-out: {} stand-in workers answering after {} ms, {} clients, {} s",
+        args.workers, args.delay_ms, args.clients, args.duration
+    );
+    let direct = load(
+        "one stand-in worker, directly",
+        format!("{}/api/v1/realms/bench-0/groups?q=b", workers[0].1),
+        hub.token.clone(),
+        args.clients,
+        Duration::from_secs(args.warmup),
+        Duration::from_secs(args.duration),
+        any_ok,
+    )?;
+    let through = load(
+        &format!("hub fan-out to {} workers", args.workers),
+        format!("{}/api/v1/groups?q=b", hub.url),
+        hub.token.clone(),
+        args.clients,
+        Duration::from_secs(args.warmup),
+        Duration::from_secs(args.duration),
+        not_partial,
+    )?;
+    let over = through.p99_ms - args.delay_ms as f64;
+    let verdict = if over <= 5.0 { "met" } else { "missed" };
+    let table = format!(
+        "| phase | requests | req/s | p50 ms | p99 ms |\n|---|---|---|---|---|\n{}\n{}",
+        row(&direct),
+        row(&through)
+    );
+    println!("{table}\np99 - d = {over:.1} ms (target ≤ 5 ms: {verdict})");
+    if !args.no_write {
+        let cmd = format!(
+            "cargo run --release --bin pek -- bench fan-out --workers {} --delay-ms {} --clients {} --duration {}",
+            args.workers, args.delay_ms, args.clients, args.duration
+        );
+        let section = format!(
+            "## BFF fan-out (issue 3)\n\n`{cmd}`\n\nA hub (real `pek` hub on a throwaway \
+             PostgreSQL) whose caller is in {w} realms, each served by a stand-in worker that \
+             answers the group search after d = {d} ms; {c} closed-loop clients search \
+             `/api/v1/groups` through the hub, every answer checked to be complete \
+             (`partial: false`). Hub, stand-ins and load generator share the machine's 2 cores.\n\n\
+             {table}\n\np99 − d = {over:.1} ms (target ≤ 5 ms: **{verdict}**).\n",
+            w = args.workers,
+            d = args.delay_ms,
+            c = args.clients,
+        );
+        write_section(&args.output, "## BFF fan-out (issue 3)", &section)?;
+        println!("updated {}", args.output.display());
+    }
+    Ok(())
+}
+
+pub async fn forward(args: ForwardArgs) -> anyhow::Result<()> {
+    // A real worker with its own database, one group to read.
+    let pg = tokio::task::spawn_blocking(localpg::LocalPostgres::start).await??;
+    let wdb = pg.create_database("pek_bench_worker").await?;
+    let signer = Signer::generate("pek-hub", "pek")?;
+    let keyfile = pg.data_dir().with_file_name("bench-worker-jwt.pem");
+    std::fs::write(&keyfile, signer.public_pem())?;
+    let realm = RealmId::parse("bench-w")?;
+    let serve = ServeArgs {
+        listen: "127.0.0.1:0".parse()?,
+        realm_id: Some(realm.to_string()),
+        jwt_public_key_file: Some(keyfile.clone()),
+        ..ServeArgs::defaults(DbArgs {
+            database_url: wdb.app_url.clone(),
+            migration_database_url: Some(wdb.owner_url.clone()),
+            mode: Mode::Worker,
+        })
+    };
+    let (wstate, wrouter) = crate::app::build(&serve).await?;
+    let worker_url = serve_on_loopback(wrouter).await?;
+
+    let hub = hub_with(&[(realm.clone(), worker_url.clone())], &signer, keyfile).await?;
+    // The hub's caller, made GOD in the worker's realm, with one group.
+    let user = hub.user;
+    realm::ensure_local(&wstate.db, &realm, "bench", Some(user)).await?;
+    let token = signer.issue(user, 3600)?;
+    let resp: serde_json::Value = reqwest::Client::new()
+        .post(format!("{worker_url}/api/v1/realms/{realm}/groups"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Bench group"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let group = resp["id"]
+        .as_str()
+        .with_context(|| format!("creating the group: {resp}"))?
+        .to_string();
+    let path = format!("/api/v1/realms/{realm}/groups/{group}");
+    let (w, d) = (
+        Duration::from_secs(args.warmup),
+        Duration::from_secs(args.duration),
+    );
+    let direct = load(
+        "directly to the worker",
+        format!("{worker_url}{path}"),
+        token.clone(),
+        args.clients,
+        w,
+        d,
+        any_ok,
+    )?;
+    let through = load(
+        "through the hub (BFF)",
+        format!("{}{path}", hub.url),
+        token.clone(),
+        args.clients,
+        w,
+        d,
+        any_ok,
+    )?;
+    let direct2 = load(
+        "directly to the worker (again)",
+        format!("{worker_url}{path}"),
+        token,
+        args.clients,
+        w,
+        d,
+        any_ok,
+    )?;
+    let base_p50 = (direct.p50_ms + direct2.p50_ms) / 2.0;
+    let base_rps = (direct.rps + direct2.rps) / 2.0;
+    let ratio = through.p50_ms / base_p50;
+    let rps_ratio = base_rps / through.rps;
+    let verdict = if ratio <= 1.3 { "met" } else { "missed" };
+    let table = format!(
+        "| phase | requests | req/s | p50 ms | p99 ms |\n|---|---|---|---|---|\n{}\n{}\n{}",
+        row(&direct),
+        row(&through),
+        row(&direct2)
+    );
+    println!("{table}\np50 through the hub / directly = {ratio:.2}× (target ≤ 1.3×: {verdict}); throughput direct/through = {rps_ratio:.2}×");
+    if !args.no_write {
+        let cmd = format!(
+            "cargo run --release --bin pek -- bench forward --clients {} --duration {}",
+            args.clients, args.duration
+        );
+        let section = format!(
+            "## BFF single-realm call (issue 3)\n\n`{cmd}`\n\nGET one group of a realm served \
+             by a real worker (`pek` in worker mode, own database), {c} closed-loop clients, \
+             directly and through the hub (token check, registry lookup, forwarding over \
+             loopback HTTP). The direct phase runs before and after to show drift. All \
+             processes share the machine's 2 cores, so the hub's work is also taken from the \
+             worker.\n\n{table}\n\np50 through the hub ÷ directly = **{ratio:.2}×** (target ≤ \
+             1.3×: **{verdict}**); requests/s directly ÷ through the hub = {rps_ratio:.2}×.\n",
+            c = args.clients
+        );
+        write_section(&args.output, "## BFF single-realm call (issue 3)", &section)?;
+        println!("updated {}", args.output.display());
+    }
+    Ok(())
+}
