@@ -221,6 +221,9 @@ pub struct Bff {
     pub config: BffConfig,
     http: reqwest::Client,
     local: OnceLock<Router>,
+    /// (user, realm) pairs whose last access was recorded within the last minute, so the
+    /// hot path writes at most once a minute per pair.
+    touched: moka::sync::Cache<(Uuid, RealmId), ()>,
 }
 
 /// `{items, partial, unavailable}`: a merged fan-out answer.
@@ -251,6 +254,10 @@ impl Bff {
             config,
             http,
             local: OnceLock::new(),
+            touched: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
         }
     }
 
@@ -360,6 +367,11 @@ impl Bff {
 
     /// Fire-and-forget `last_access_at` update.
     pub fn touch(&self, user: Uuid, realm: &RealmId) {
+        let key = (user, realm.clone());
+        if self.touched.contains_key(&key) {
+            return;
+        }
+        self.touched.insert(key, ());
         let db = self.db.clone();
         let realm = realm.clone();
         tokio::spawn(async move {
