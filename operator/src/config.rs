@@ -6,11 +6,16 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::federation::FederationSecret;
+
 /// Reconciles run at once by default (bounds memory and load on the Postgres server).
 pub const DEFAULT_CONCURRENCY: u16 = 8;
 
 /// Field manager of every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "pek-operator";
+
+/// The federation secret of [`Config::for_tests`].
+pub const TEST_FEDERATION_SECRET: &str = "0123456789abcdef-federation-secret";
 
 /// What the reconciler needs to know about its surroundings.
 #[derive(Debug, Clone)]
@@ -29,6 +34,9 @@ pub struct Config {
     pub hub_pod_labels: BTreeMap<String, String>,
     /// Re-check interval of a healthy Realm.
     pub resync: Duration,
+    /// Secret shared with the hub that the workers' realm tokens are derived from. Without it
+    /// no `<name>-hub-token` Secret is written and workers cannot report membership changes.
+    pub federation_secret: Option<FederationSecret>,
 }
 
 impl Config {
@@ -49,6 +57,9 @@ impl Config {
                 ("app.kubernetes.io/instance".into(), "pek".into()),
             ]),
             resync: Duration::from_secs(300),
+            federation_secret: Some(
+                FederationSecret::new(TEST_FEDERATION_SECRET).expect("valid test secret"),
+            ),
         }
     }
 }
@@ -62,6 +73,10 @@ pub struct RunArgs {
     /// File holding the operator's bearer token for the hub admin API.
     #[arg(long, env = "PEK_HUB_TOKEN_FILE")]
     pub hub_token_file: PathBuf,
+    /// File with the secret shared with the hub (trimmed, at least 16 characters) from which
+    /// the workers' realm tokens are derived. Unset: workers get no hub token.
+    #[arg(long, env = "PEK_FEDERATION_SECRET_FILE")]
+    pub federation_secret_file: Option<PathBuf>,
     /// Hub URL the workers are given (PEK_HUB_URL of the workers); defaults to --hub-url.
     #[arg(long, env = "PEK_WORKER_HUB_URL")]
     pub worker_hub_url: Option<String>,
@@ -135,6 +150,11 @@ impl RunArgs {
                 .unwrap_or_else(|| self.pod_namespace.clone()),
             hub_pod_labels: parse_labels(&self.hub_pod_labels)?,
             resync: Duration::from_secs(self.resync_seconds.max(10)),
+            federation_secret: self
+                .federation_secret_file
+                .as_deref()
+                .map(FederationSecret::from_file)
+                .transpose()?,
         })
     }
 }
@@ -150,5 +170,70 @@ mod tests {
         assert_eq!(l.get("c").map(String::as_str), Some("d"));
         assert!(parse_labels("nope").is_err());
         assert!(parse_labels("").is_err());
+    }
+
+    fn args(extra: &[&str]) -> RunArgs {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        let mut argv = vec![
+            "pek-operator",
+            "--hub-url",
+            "http://hub:8080/",
+            "--hub-token-file",
+            "/t",
+            "--worker-image",
+            "pek:1",
+        ];
+        argv.extend_from_slice(extra);
+        <Cli as clap::Parser>::try_parse_from(argv)
+            .expect("flags parse")
+            .run
+    }
+
+    #[test]
+    fn federation_secret_is_read_from_its_file() {
+        let dir = std::env::temp_dir().join(format!("pek-op-fed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let good = dir.join("secret");
+        std::fs::write(&good, format!("{TEST_FEDERATION_SECRET}\n")).expect("write");
+        let short = dir.join("short");
+        std::fs::write(&short, "tooshort\n").expect("write");
+
+        let none = args(&[]).config().expect("config");
+        assert!(none.federation_secret.is_none());
+        assert_eq!(none.hub_url, "http://hub:8080");
+
+        let good_path = good.to_string_lossy().into_owned();
+        let c = args(&["--federation-secret-file", &good_path])
+            .config()
+            .expect("config");
+        assert_eq!(
+            c.federation_secret,
+            Config::for_tests().federation_secret,
+            "trimmed like the hub does"
+        );
+        assert!(
+            !format!("{c:?}").contains(TEST_FEDERATION_SECRET),
+            "never shown"
+        );
+
+        let short_path = short.to_string_lossy().into_owned();
+        let err = args(&["--federation-secret-file", &short_path])
+            .config()
+            .expect_err("too short");
+        assert!(
+            err.contains("at least 16") && err.contains(&short_path),
+            "{err}"
+        );
+        assert!(!err.contains("tooshort"), "{err}");
+        let missing = dir.join("missing").to_string_lossy().into_owned();
+        let err = args(&["--federation-secret-file", &missing])
+            .config()
+            .expect_err("unreadable");
+        assert!(err.contains("cannot read"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

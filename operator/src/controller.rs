@@ -358,7 +358,14 @@ async fn publish_changes(ctx: &Context, realm: &Realm, action: &str, changes: &[
     }
 }
 
-/// Worker step: ServiceAccount, Service, Deployment, NetworkPolicy, PodDisruptionBudget.
+/// Message on the Registered condition (and a Warning event) when the operator has no
+/// federation secret.
+pub const NO_FEDERATION_SECRET: &str = "workers cannot report membership changes to the hub: \
+    the operator has no federation secret (PEK_FEDERATION_SECRET_FILE), so no <name>-hub-token \
+    Secret is written; membership changes wait in the worker's outbox";
+
+/// Worker step: ServiceAccount, Service, the `<name>-hub-token` Secret (when the operator has a
+/// federation secret), Deployment, NetworkPolicy, PodDisruptionBudget.
 /// Returns the WorkloadReady condition.
 async fn workload(
     ctx: &Context,
@@ -372,6 +379,11 @@ async fn workload(
     let svc = desired::service(realm)?;
     let (_, outcome) = ensure(ctx, ns, &svc).await?;
     applied_event(ctx, realm, "Service", &svc.name_any(), outcome).await;
+    if let Some(secret) = &ctx.config.federation_secret {
+        let token = desired::hub_token_secret(realm, secret)?;
+        let (_, outcome) = ensure(ctx, ns, &token).await?;
+        applied_event(ctx, realm, "Secret", &token.name_any(), outcome).await;
+    }
     let deploy = desired::deployment(realm, &ctx.config, &desired::credentials_hash(creds))?;
     let (live, outcome) = ensure(ctx, ns, &deploy).await?;
     applied_event(ctx, realm, "Deployment", &deploy.name_any(), outcome).await;
@@ -564,12 +576,22 @@ async fn apply(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
                 )
                 .await;
             }
-            step.set(
-                condition::REGISTERED,
-                Status::True,
-                "Registered",
-                format!("the hub lists realm {}", realm.spec.realm_id),
-            );
+            let mut message = format!("the hub lists realm {}", realm.spec.realm_id);
+            if ctx.config.federation_secret.is_none() {
+                message = format!("{message}; but {NO_FEDERATION_SECRET}");
+            }
+            let changed = step.set(condition::REGISTERED, Status::True, "Registered", message);
+            if changed && ctx.config.federation_secret.is_none() {
+                publish(
+                    ctx,
+                    realm,
+                    EventType::Warning,
+                    "FederationSecretMissing",
+                    "Register",
+                    NO_FEDERATION_SECRET.into(),
+                )
+                .await;
+            }
         }
         Err(e) => {
             step.fail(condition::REGISTERED, &e).await;

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    SeccompProfile, Secret, SecretKeySelector, SecurityContext, Service, ServiceAccount,
-    ServicePort, ServiceSpec, Volume, VolumeMount,
+    HTTPGetAction, KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecretVolumeSource,
+    SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::db::{DbCredentials, RealmDbNames};
+use crate::federation::FederationSecret;
 use crate::Error;
 
 /// Port the worker listens on (`PEK_LISTEN=0.0.0.0:8080`).
@@ -35,6 +36,13 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "pek-opera
 pub const REALM_LABEL: &str = "pek.sch.bme.hu/realm";
 /// Pod-template annotation that changes when the database credentials change (rolls the pods).
 pub const CREDENTIALS_HASH_ANNOTATION: &str = "pek.sch.bme.hu/db-credentials-hash";
+/// Pod-template annotation that changes when the realm token changes (federation secret
+/// rotated), so the workers restart and read the new token.
+pub const HUB_TOKEN_HASH_ANNOTATION: &str = "pek.sch.bme.hu/hub-token-hash";
+/// Where the worker finds its realm token (`PEK_HUB_TOKEN_FILE`).
+pub const HUB_TOKEN_DIR: &str = "/var/run/pek/hub-token";
+/// Key of the realm token in the `<name>-hub-token` Secret (and file name in the mount).
+pub const HUB_TOKEN_KEY: &str = "token";
 /// UID the image runs as.
 pub const RUN_AS_USER: i64 = 65532;
 
@@ -46,6 +54,11 @@ pub fn worker_name(realm: &Realm) -> String {
 /// Name of the Secret holding the realm's database credentials.
 pub fn db_secret_name(realm: &Realm) -> String {
     format!("{}-db", realm.name_any())
+}
+
+/// Name of the Secret holding the worker's realm token for reporting to the hub.
+pub fn hub_token_secret_name(realm: &Realm) -> String {
+    format!("{}-hub-token", realm.name_any())
 }
 
 /// The namespace of a (namespaced) Realm.
@@ -151,6 +164,20 @@ pub fn db_secret(realm: &Realm, creds: &DbCredentials) -> Result<Secret, Error> 
     })
 }
 
+/// The `<name>-hub-token` Secret: the realm token (`token`) the worker presents to the hub when
+/// it reports membership changes, derived from the federation secret and the realm id.
+pub fn hub_token_secret(realm: &Realm, secret: &FederationSecret) -> Result<Secret, Error> {
+    Ok(Secret {
+        metadata: meta(realm, hub_token_secret_name(realm))?,
+        type_: Some("Opaque".into()),
+        data: Some(BTreeMap::from([(
+            HUB_TOKEN_KEY.to_string(),
+            ByteString(secret.realm_token(&realm.spec.realm_id).into_bytes()),
+        )])),
+        ..Default::default()
+    })
+}
+
 /// The worker's ServiceAccount (no API token mounted: the worker never talks to Kubernetes).
 pub fn service_account(realm: &Realm) -> Result<ServiceAccount, Error> {
     Ok(ServiceAccount {
@@ -221,7 +248,15 @@ pub fn credentials_hash(creds: &DbCredentials) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The worker Deployment: the `pek` image in worker mode, non-root, read-only root fs.
+/// A short digest of a value (pod-template annotations that roll the pods when it changes).
+fn short_hash(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The worker Deployment: the `pek` image in worker mode, non-root, read-only root fs. With a
+/// federation secret configured, the realm token Secret is mounted read-only and named by
+/// `PEK_HUB_TOKEN_FILE`.
 pub fn deployment(
     realm: &Realm,
     config: &Config,
@@ -230,24 +265,72 @@ pub fn deployment(
     let secret = db_secret_name(realm);
     let mut pod_labels = labels(realm);
     pod_labels.remove(MANAGED_BY.0);
+    let mut env_vars = vec![
+        env("PEK_MODE", "worker"),
+        env("PEK_REALM_ID", realm.spec.realm_id.clone()),
+        env_secret("DATABASE_URL", &secret, "DATABASE_URL"),
+        env_secret(
+            "PEK_MIGRATION_DATABASE_URL",
+            &secret,
+            "MIGRATION_DATABASE_URL",
+        ),
+        env("PEK_LISTEN", format!("0.0.0.0:{WORKER_PORT}")),
+        env("PEK_HUB_URL", config.worker_hub_url().to_string()),
+        env("PEK_LOG_FORMAT", "json"),
+    ];
+    let mut mounts = vec![VolumeMount {
+        name: "tmp".into(),
+        mount_path: "/tmp".into(),
+        ..Default::default()
+    }];
+    let mut volumes = vec![Volume {
+        name: "tmp".into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            size_limit: Some(Quantity("64Mi".into())),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    let mut annotations = BTreeMap::from([(
+        CREDENTIALS_HASH_ANNOTATION.to_string(),
+        credentials_hash.to_string(),
+    )]);
+    if let Some(fed) = &config.federation_secret {
+        env_vars.push(env(
+            "PEK_HUB_TOKEN_FILE",
+            format!("{HUB_TOKEN_DIR}/{HUB_TOKEN_KEY}"),
+        ));
+        mounts.push(VolumeMount {
+            name: "hub-token".into(),
+            mount_path: HUB_TOKEN_DIR.into(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        volumes.push(Volume {
+            name: "hub-token".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(hub_token_secret_name(realm)),
+                items: Some(vec![KeyToPath {
+                    key: HUB_TOKEN_KEY.into(),
+                    path: HUB_TOKEN_KEY.into(),
+                    ..Default::default()
+                }]),
+                default_mode: Some(0o440),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        });
+        annotations.insert(
+            HUB_TOKEN_HASH_ANNOTATION.into(),
+            short_hash(&fed.realm_token(&realm.spec.realm_id)),
+        );
+    }
     let container = Container {
         name: "worker".into(),
         image: Some(worker_image(realm, config).into()),
         image_pull_policy: config.worker_image_pull_policy.clone(),
         args: Some(vec!["serve".into()]),
-        env: Some(vec![
-            env("PEK_MODE", "worker"),
-            env("PEK_REALM_ID", realm.spec.realm_id.clone()),
-            env_secret("DATABASE_URL", &secret, "DATABASE_URL"),
-            env_secret(
-                "PEK_MIGRATION_DATABASE_URL",
-                &secret,
-                "MIGRATION_DATABASE_URL",
-            ),
-            env("PEK_LISTEN", format!("0.0.0.0:{WORKER_PORT}")),
-            env("PEK_HUB_URL", config.worker_hub_url().to_string()),
-            env("PEK_LOG_FORMAT", "json"),
-        ]),
+        env: Some(env_vars),
         ports: Some(vec![ContainerPort {
             name: Some("http".into()),
             container_port: WORKER_PORT,
@@ -277,11 +360,7 @@ pub fn deployment(
             }),
             ..Default::default()
         }),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".into(),
-            mount_path: "/tmp".into(),
-            ..Default::default()
-        }]),
+        volume_mounts: Some(mounts),
         ..Default::default()
     };
     Ok(Deployment {
@@ -296,10 +375,7 @@ pub fn deployment(
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(pod_labels),
-                    annotations: Some(BTreeMap::from([(
-                        CREDENTIALS_HASH_ANNOTATION.into(),
-                        credentials_hash.into(),
-                    )])),
+                    annotations: Some(annotations),
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
@@ -318,14 +394,7 @@ pub fn deployment(
                         ..Default::default()
                     }),
                     containers: vec![container],
-                    volumes: Some(vec![Volume {
-                        name: "tmp".into(),
-                        empty_dir: Some(EmptyDirVolumeSource {
-                            size_limit: Some(Quantity("64Mi".into())),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }]),
+                    volumes: Some(volumes),
                     ..Default::default()
                 }),
             },

@@ -13,6 +13,7 @@ pub mod desired;
 pub mod diff;
 pub mod events;
 pub mod fakeapi;
+pub mod federation;
 pub mod hub;
 pub mod metrics;
 pub mod run;

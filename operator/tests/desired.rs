@@ -151,6 +151,94 @@ fn deployment_runs_the_worker_hardened_with_env_from_the_secret() {
     );
     assert_eq!(pod["spec"]["volumes"][0]["name"], "tmp");
     assert_eq!(c["volumeMounts"][0]["mountPath"], "/tmp");
+    // The realm token for membership reports, mounted read-only from <name>-hub-token.
+    assert_eq!(
+        env["PEK_HUB_TOKEN_FILE"]["value"],
+        "/var/run/pek/hub-token/token"
+    );
+    assert_eq!(
+        c["volumeMounts"][1],
+        json!({"name": "hub-token", "mountPath": "/var/run/pek/hub-token", "readOnly": true})
+    );
+    assert_eq!(
+        pod["spec"]["volumes"][1],
+        json!({"name": "hub-token", "secret": {"secretName": "kszk-hub-token",
+               "items": [{"key": "token", "path": "token"}], "defaultMode": 0o440,
+               "optional": false}})
+    );
+    assert_eq!(
+        pod["metadata"]["annotations"]["pek.sch.bme.hu/hub-token-hash"]
+            .as_str()
+            .map(str::len),
+        Some(16)
+    );
+    assert!(
+        !d.to_string().contains(KSZK_TOKEN),
+        "the token itself is not in the Deployment"
+    );
+}
+
+/// `realm_token("0123456789abcdef-federation-secret", "kszk")`, computed independently (Python
+/// hmac/base64) — what `pek::federation::realm_token` gives and the hub accepts.
+const KSZK_TOKEN: &str = "Fznsd-dYpjZXmQCuxT6awURimLgOqv5iY58_e0TQ1X4";
+
+#[test]
+fn hub_token_secret_holds_the_realm_token() {
+    let r = basic();
+    let config = Config::for_tests();
+    let secret = config.federation_secret.as_ref().expect("test secret");
+    let s = to_json(&desired::hub_token_secret(&r, secret).expect("secret"));
+    owned_and_labelled(&s, "kszk-hub-token");
+    assert_eq!(s["type"], "Opaque");
+    let data = s["data"].as_object().expect("data");
+    assert_eq!(data.len(), 1);
+    let token: ByteString = serde_json::from_value(data["token"].clone()).expect("base64");
+    assert_eq!(String::from_utf8(token.0).expect("utf8"), KSZK_TOKEN);
+}
+
+#[test]
+fn rotating_the_federation_secret_rolls_the_workers() {
+    let r = basic();
+    let a = to_json(&desired::deployment(&r, &Config::for_tests(), "h").expect("deployment"));
+    let mut other = Config::for_tests();
+    other.federation_secret = Some(
+        pek_operator::federation::FederationSecret::new("a-different-federation-secret")
+            .expect("secret"),
+    );
+    let b = to_json(&desired::deployment(&r, &other, "h").expect("deployment"));
+    let hash = |d: &Value| {
+        d["spec"]["template"]["metadata"]["annotations"]["pek.sch.bme.hu/hub-token-hash"].clone()
+    };
+    assert_ne!(hash(&a), hash(&b));
+}
+
+#[test]
+fn without_a_federation_secret_the_worker_gets_no_token() {
+    let r = basic();
+    let config = Config {
+        federation_secret: None,
+        ..Config::for_tests()
+    };
+    let d = to_json(&desired::deployment(&r, &config, "h").expect("deployment"));
+    let pod = &d["spec"]["template"];
+    let c = &pod["spec"]["containers"][0];
+    assert!(!c["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .any(|e| e["name"] == "PEK_HUB_TOKEN_FILE"));
+    assert_eq!(
+        pod["spec"]["volumes"],
+        json!([{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}])
+    );
+    assert_eq!(
+        c["volumeMounts"],
+        json!([{"name": "tmp", "mountPath": "/tmp"}])
+    );
+    assert_eq!(
+        pod["metadata"]["annotations"],
+        json!({"pek.sch.bme.hu/db-credentials-hash": "h"})
+    );
 }
 
 #[test]

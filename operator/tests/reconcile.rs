@@ -11,7 +11,7 @@ use kube::runtime::controller::Action;
 use kube::Client;
 use localpg::LocalPostgres;
 use pek_crds::Realm;
-use pek_operator::config::Config;
+use pek_operator::config::{Config, TEST_FEDERATION_SECRET};
 use pek_operator::controller::{reconcile, Context};
 use pek_operator::fakeapi::FakeApi;
 use pek_operator::hub::RecordingHub;
@@ -47,6 +47,10 @@ impl Harness {
     /// A fake API server behind a tower-test mock, an admin Secret pointing at the real Postgres
     /// (unless `with_admin_secret` is false) and a Realm `name` with realm id `id`.
     fn new(id: &str, spec_extra: Value, with_admin_secret: bool) -> Self {
+        Self::with_config(id, spec_extra, with_admin_secret, Config::for_tests())
+    }
+
+    fn with_config(id: &str, spec_extra: Value, with_admin_secret: bool, config: Config) -> Self {
         let (mock, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let fake = FakeApi::new();
         let server = fake.clone();
@@ -59,7 +63,7 @@ impl Harness {
         let hub = Arc::new(RecordingHub::default());
         let ctx = Arc::new(Context::new(
             client,
-            Config::for_tests(),
+            config,
             hub.clone(),
             Metrics::default(),
         ));
@@ -172,6 +176,9 @@ impl Harness {
                 format!("GET services/{n}-worker"),
                 format!("PATCH(apply) services/{n}-worker"),
                 "POST events ServiceCreated".into(),
+                format!("GET secrets/{n}-hub-token"),
+                format!("PATCH(apply) secrets/{n}-hub-token"),
+                "POST events SecretCreated".into(),
                 format!("GET deployments/{n}-worker"),
                 format!("PATCH(apply) deployments/{n}-worker"),
                 "POST events DeploymentCreated".into(),
@@ -183,6 +190,7 @@ impl Harness {
                 format!("PATCH(apply) realms/{n}/status"),
             ]
         );
+        self.assert_hub_token_wired();
         assert_eq!(self.hub.take_calls(), [format!("PUT {n}")]);
         assert_eq!(self.condition("DatabaseReady").0, "True");
         assert_eq!(self.condition("Registered").0, "True");
@@ -219,6 +227,58 @@ impl Harness {
             status.database_secret.as_deref(),
             Some(format!("{n}-db").as_str())
         );
+    }
+
+    /// The `<name>-hub-token` Secret holds the realm token, owned by the Realm, and the worker
+    /// Deployment mounts it read-only and names it in PEK_HUB_TOKEN_FILE.
+    fn assert_hub_token_wired(&self) {
+        let n = &self.name;
+        let secret = self
+            .fake
+            .get(&self.path("v1", "secrets", &format!("{n}-hub-token")))
+            .expect("hub token secret");
+        let realm = self.realm().expect("realm");
+        let id = &realm.spec.realm_id;
+        assert_eq!(
+            unb64(&secret["data"]["token"]),
+            pek_operator::federation::realm_token(TEST_FEDERATION_SECRET.as_bytes(), id)
+        );
+        let owner = &secret["metadata"]["ownerReferences"][0];
+        assert_eq!(
+            (owner["kind"].as_str(), owner["uid"].as_str()),
+            (Some("Realm"), realm.metadata.uid.as_deref())
+        );
+        assert_eq!(secret["metadata"]["labels"]["pek.sch.bme.hu/realm"], *id);
+        let d = self
+            .fake
+            .get(&self.path("apps/v1", "deployments", &format!("{n}-worker")))
+            .expect("deployment");
+        let pod = &d["spec"]["template"]["spec"];
+        let c = &pod["containers"][0];
+        let env = c["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .find(|e| e["name"] == "PEK_HUB_TOKEN_FILE")
+            .expect("PEK_HUB_TOKEN_FILE");
+        assert_eq!(env["value"], "/var/run/pek/hub-token/token");
+        let mount = c["volumeMounts"]
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .find(|m| m["name"] == "hub-token")
+            .expect("hub-token mount");
+        assert_eq!(
+            mount,
+            &json!({"name": "hub-token", "mountPath": "/var/run/pek/hub-token", "readOnly": true})
+        );
+        let volume = pod["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .find(|v| v["name"] == "hub-token")
+            .expect("hub-token volume");
+        assert_eq!(volume["secret"]["secretName"], format!("{n}-hub-token"));
     }
 
     fn app_url(&self) -> String {
@@ -378,6 +438,9 @@ async fn drift_in_owned_objects_is_put_back() {
     h.fake.edit(&secret, |s| {
         s["data"]["DATABASE_URL"] = b64("postgres://tampered")
     });
+    let token = h.path("v1", "secrets", &format!("{n}-hub-token"));
+    h.fake
+        .edit(&token, |s| s["data"]["token"] = b64("forged-token"));
 
     h.reconcile().await.expect("drift reconcile");
     let writes: Vec<String> = h
@@ -393,6 +456,8 @@ async fn drift_in_owned_objects_is_put_back() {
             "POST events SecretUpdated".into(),
             format!("PATCH(apply) services/{n}-worker"),
             "POST events ServiceCreated".into(),
+            format!("PATCH(apply) secrets/{n}-hub-token"),
+            "POST events SecretUpdated".into(),
             format!("PATCH(apply) deployments/{n}-worker"),
             "POST events DeploymentUpdated".into(),
             // The Deployment's generation moved, so WorkloadReady waits for the rollout.
@@ -409,6 +474,7 @@ async fn drift_in_owned_objects_is_put_back() {
         true
     );
     assert_eq!(h.app_url(), url_before, "the working password is kept");
+    h.assert_hub_token_wired();
     sqlx::PgConnection::connect(&h.app_url())
         .await
         .expect("still logs in");
@@ -619,4 +685,58 @@ async fn deleting_a_never_provisioned_realm_with_delete_policy_does_not_hang() {
         ]
     );
     assert!(h.realm().is_none());
+}
+
+#[tokio::test]
+async fn without_a_federation_secret_the_realm_works_but_warns_once() {
+    let config = Config {
+        federation_secret: None,
+        ..Config::for_tests()
+    };
+    let h = Harness::with_config("rc-nofed", json!({}), true, config);
+    let n = "rc-nofed";
+    h.reconcile().await.expect("finalizer");
+    h.fake.take_log();
+    h.reconcile()
+        .await
+        .expect("no federation secret is not an error");
+    let log = h.fake.take_log();
+    assert!(
+        !log.iter().any(|l| l.contains("hub-token")),
+        "no token Secret without a federation secret: {log:?}"
+    );
+    let at = |line: &str| log.iter().position(|l| l == line);
+    let warned = at("POST events FederationSecretMissing").expect("warning event");
+    assert!(at("POST events Registered").expect("registered") < warned);
+    assert!(warned < at(&format!("PATCH(apply) realms/{n}/status")).expect("status"));
+    let (s, reason, message) = h.condition("Registered");
+    assert_eq!((s.as_str(), reason.as_str()), ("True", "Registered"));
+    assert!(
+        message.contains("cannot report membership changes")
+            && message.contains("PEK_FEDERATION_SECRET_FILE"),
+        "{message}"
+    );
+    let d = h
+        .fake
+        .get(&h.path("apps/v1", "deployments", &format!("{n}-worker")))
+        .expect("deployment");
+    let pod = &d["spec"]["template"]["spec"];
+    assert!(!pod["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .any(|e| e["name"] == "PEK_HUB_TOKEN_FILE"));
+    assert_eq!(pod["volumes"].as_array().expect("volumes").len(), 1);
+
+    // Ready all the same; the warning is not repeated and the steady state does not write.
+    h.make_deployment_available();
+    h.reconcile().await.expect("ready");
+    assert_eq!(h.condition("Ready").0, "True");
+    let log = h.fake.take_log();
+    assert!(
+        !log.contains(&"POST events FederationSecretMissing".to_string()),
+        "{log:?}"
+    );
+    h.reconcile().await.expect("steady");
+    h.only_reads();
 }

@@ -81,12 +81,14 @@ hub:
     url: postgres://pek_hub_app:pw@db.example.org:5432/pek_hub
     migrationUrl: postgres://pek_hub_owner:pw@db.example.org:5432/pek_hub
   ingress: {enabled: true, className: nginx, host: pek.example.org, tls: [{secretName: pek-tls, hosts: [pek.example.org]}]}
+  redis: {url: "rediss://:pw@redis.example.org:6380/0"}
 postgresAdmin: {uri: "postgres://admin:pw@db.example.org:5432/postgres?sslmode=require"}
 operator: {replicas: 2}
 V
 cat > "$OUT/existing.yaml" <<'V'
-hub: {database: {existingSecret: hub-db}, jwt: {existingSecret: hub-jwt}}
+hub: {database: {existingSecret: hub-db}, jwt: {existingSecret: hub-jwt}, redis: {existingSecret: hub-redis, existingSecretKey: uri}}
 operator: {token: {existingSecret: op-token}, watchNamespace: realms}
+federation: {existingSecret: pek-federation}
 postgresAdmin: {existingSecret: pg-admin}
 postgresql: {enabled: true, persistence: {enabled: true, size: 5Gi}}
 V
@@ -105,6 +107,9 @@ for helm in "$TOOLS/helm3" "$TOOLS/helm4"; do
   if "$helm" template pek "$CHART" --set postgresql.enabled=true --set nope=1 >/dev/null 2>&1; then
     echo "values.schema.json did not reject an unknown value" >&2; exit 1
   fi
+  if "$helm" template pek "$CHART" --set postgresql.enabled=true --set hub.redis.url=http://redis >/dev/null 2>&1; then
+    echo "values.schema.json did not reject a non-redis hub.redis.url" >&2; exit 1
+  fi
   # Without any database configured, rendering fails with a clear message.
   if "$helm" template pek "$CHART" >/dev/null 2>"$OUT/err.log"; then
     echo "rendering without a database should fail" >&2; exit 1
@@ -118,7 +123,7 @@ for f in "$OUT"/*-helm3.yaml "$OUT"/*-helm4.yaml; do
 done
 
 echo "-- rendered objects"
-"$PY" - "$OUT/dev-helm3.yaml" "$OUT/existing-helm4.yaml" "$OUT/dev-helm4.yaml" <<'PY'
+"$PY" - "$OUT/dev-helm3.yaml" "$OUT/existing-helm4.yaml" "$OUT/dev-helm4.yaml" "$OUT/external-helm3.yaml" <<'PY'
 import sys, yaml
 def load(p):
     return [d for d in yaml.safe_load_all(open(p)) if d]
@@ -127,7 +132,8 @@ kinds = sorted({(d["kind"], d["metadata"]["name"]) for d in dev})
 need = {("CustomResourceDefinition", "realms.pek.sch.bme.hu"), ("Deployment", "pek-pek-hub"),
         ("Deployment", "pek-pek-hub-operator"), ("ClusterRole", "pek-pek-hub-operator"),
         ("StatefulSet", "pek-pek-hub-postgres"), ("Secret", "pek-pek-hub-postgres-admin"),
-        ("Secret", "pek-pek-hub-operator-token"), ("Secret", "pek-pek-hub-jwt"), ("Service", "pek-pek-hub")}
+        ("Secret", "pek-pek-hub-operator-token"), ("Secret", "pek-pek-hub-jwt"), ("Service", "pek-pek-hub"),
+        ("Secret", "pek-pek-hub-federation")}
 missing = need - set(kinds)
 assert not missing, f"missing objects: {missing}"
 for d in dev:
@@ -153,12 +159,46 @@ op = next(d for d in dev if d["metadata"]["name"] == "pek-pek-hub-operator" and 
 openv = {e["name"]: e for e in op["spec"]["template"]["spec"]["containers"][0]["env"]}
 assert openv["PEK_HUB_URL"]["value"] == "http://pek-pek-hub.pek-system.svc:8080"
 assert openv["PEK_HUB_TOKEN_FILE"]["value"] == "/etc/pek/operator-token/token"
+# The federation secret: generated once, mounted read-only into the hub and the operator.
+fed = next(d for d in dev if d["kind"] == "Secret" and d["metadata"]["name"] == "pek-pek-hub-federation")
+assert len(fed["stringData"]["secret"]) == 48, "federation secret is 48 random characters"
+def mounted_file(deploy, env_name, secret_name):
+    pod = deploy["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    path = {e["name"]: e for e in c["env"]}[env_name]["value"]
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    for m in c.get("volumeMounts", []):
+        if path.startswith(m["mountPath"] + "/"):
+            assert m.get("readOnly") is True, m
+            src = vols[m["name"]]["secret"]
+            assert src["secretName"] == secret_name, src
+            key = path[len(m["mountPath"]) + 1:]
+            assert any(i["key"] == "secret" and i["path"] == key for i in src["items"]), src
+            return
+    raise AssertionError(f"{env_name}={path} is not on a mounted volume")
+mounted_file(hub, "PEK_FEDERATION_SECRET_FILE", "pek-pek-hub-federation")
+mounted_file(op, "PEK_FEDERATION_SECRET_FILE", "pek-pek-hub-federation")
+assert "PEK_REDIS_URL" not in env, "no Redis unless configured"
 crd = next(d for d in dev if d["kind"] == "CustomResourceDefinition")
 assert yaml.safe_load(open("crds/realm.yaml")) == crd, "rendered CRD differs from crds/realm.yaml"
 existing = load(sys.argv[2])
 names = {(d["kind"], d["metadata"]["name"]) for d in existing}
 assert ("Role", "pek-pek-hub-operator") in names and ("ClusterRole", "pek-pek-hub-operator") not in names
-assert not any(d["kind"] == "Secret" and d["metadata"]["name"] in ("hub-db", "op-token", "pg-admin", "hub-jwt") for d in existing)
+assert not any(d["kind"] == "Secret" and d["metadata"]["name"] in ("hub-db", "op-token", "pg-admin", "hub-jwt", "pek-federation", "hub-redis") for d in existing)
+assert not any(d["kind"] == "Secret" and d["metadata"]["name"] in ("pek-pek-hub-federation", "pek-pek-hub-redis") for d in existing)
+ehub = next(d for d in existing if d["kind"] == "Deployment" and d["metadata"]["name"] == "pek-pek-hub")
+eop = next(d for d in existing if d["kind"] == "Deployment" and d["metadata"]["name"] == "pek-pek-hub-operator")
+mounted_file(ehub, "PEK_FEDERATION_SECRET_FILE", "pek-federation")
+mounted_file(eop, "PEK_FEDERATION_SECRET_FILE", "pek-federation")
+eenv = {e["name"]: e for e in ehub["spec"]["template"]["spec"]["containers"][0]["env"]}
+assert eenv["PEK_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "hub-redis", "key": "uri"}, eenv["PEK_REDIS_URL"]
+external = load(sys.argv[4])
+redis = next(d for d in external if d["kind"] == "Secret" and d["metadata"]["name"] == "pek-pek-hub-redis")
+assert redis["stringData"]["url"] == "rediss://:pw@redis.example.org:6380/0"
+xhub = next(d for d in external if d["kind"] == "Deployment" and d["metadata"]["name"] == "pek-pek-hub")
+xenv = {e["name"]: e for e in xhub["spec"]["template"]["spec"]["containers"][0]["env"]}
+assert xenv["PEK_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "pek-pek-hub-redis", "key": "url"}, xenv["PEK_REDIS_URL"]
+assert "value" not in xenv["PEK_REDIS_URL"], "the Redis URL is not inlined"
 # Helm 3 and Helm 4 render the same objects (generated secrets aside).
 def shape(p):
     return sorted((d["kind"], d["metadata"]["name"]) for d in load(p))

@@ -51,6 +51,18 @@ http://{{ include "pek.fullname" . }}.{{ .Release.Namespace }}.svc:{{ .Values.hu
 {{- define "pek.adminSecret" -}}
 {{- .Values.postgresAdmin.existingSecret | default (printf "%s-postgres-admin" (include "pek.fullname" .)) -}}
 {{- end -}}
+{{- define "pek.federationSecret" -}}
+{{- .Values.federation.existingSecret | default (printf "%s-federation" (include "pek.fullname" .)) -}}
+{{- end -}}
+{{- define "pek.redisSecret" -}}
+{{- .Values.hub.redis.existingSecret | default (printf "%s-redis" (include "pek.fullname" .)) -}}
+{{- end -}}
+{{- define "pek.redisSecretKey" -}}
+{{- if .Values.hub.redis.existingSecret -}}{{ .Values.hub.redis.existingSecretKey | default "url" }}{{- else -}}url{{- end -}}
+{{- end -}}
+{{- define "pek.redisEnabled" -}}
+{{- if or .Values.hub.redis.existingSecret .Values.hub.redis.url -}}true{{- end -}}
+{{- end -}}
 {{- define "pek.postgresHost" -}}
 {{ include "pek.fullname" . }}-postgres.{{ .Release.Namespace }}.svc
 {{- end -}}
