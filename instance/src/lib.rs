@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod evaluation;
 pub mod feature;
 pub mod group;
 pub mod http;

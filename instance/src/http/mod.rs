@@ -2,6 +2,7 @@
 //! domain module, commit, answer. Routes have one shape everywhere (DESIGN §5), so the
 //! hub's BFF can forward realm calls to workers without translating.
 
+mod evaluation_api;
 mod extract;
 mod hub_api;
 mod ops;
@@ -110,6 +111,7 @@ struct ApiDoc;
 fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
     let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(realm_api::routes())
+        .merge(evaluation_api::routes())
         .merge(ops::routes());
     match mode {
         Mode::Hub => router.merge(hub_api::routes()),
