@@ -94,7 +94,7 @@ CREATE TABLE scoreboards (
     -- The previous version is of the same group and semester.
     CONSTRAINT scoreboards_previous_fkey FOREIGN KEY (realm_id, previous_id, group_id, semester_id)
         REFERENCES scoreboards (realm_id, id, group_id, semester_id),
-    CONSTRAINT scoreboards_version_check CHECK ((version = 1) = (previous_id IS NULL)),
+    CONSTRAINT scoreboards_previous_version_check CHECK ((version = 1) = (previous_id IS NULL)),
     CONSTRAINT scoreboards_reason_check CHECK (
         (status = 'REJECTED') = (rejection_reason IS NOT NULL)
         AND (rejection_reason IS NULL OR length(btrim(rejection_reason)) > 0)),
