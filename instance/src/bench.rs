@@ -30,6 +30,8 @@ use crate::text::fold;
 pub enum BenchCommand {
     /// Group search by name prefix: HTTP with RLS on / off, and pgbench as the ceiling.
     GroupSearch(GroupSearchArgs),
+    /// A semester's point history for a realm of groups × members (issue 5).
+    PointHistory(crate::evaluation::bench::PointHistoryArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -66,6 +68,7 @@ pub struct GroupSearchArgs {
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::GroupSearch(args) => group_search(args).await,
+        BenchCommand::PointHistory(args) => crate::evaluation::bench::point_history(args).await,
     }
 }
 
@@ -853,7 +856,7 @@ pub fn replace_section(doc: &str, header: &str, section: &str) -> String {
     out.trim_end().to_string() + "\n"
 }
 
-fn write_section(path: &Path, header: &str, section: &str) -> anyhow::Result<()> {
+pub(crate) fn write_section(path: &Path, header: &str, section: &str) -> anyhow::Result<()> {
     let doc = match std::fs::read_to_string(path) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_string(),

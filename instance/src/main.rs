@@ -15,6 +15,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once at startup
 enum Command {
     /// Serve the API (mode from PEK_MODE=hub|worker).
     Serve(ServeArgs),

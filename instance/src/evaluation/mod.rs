@@ -9,6 +9,7 @@
 //! realm's evaluation period, and no member may be requested more than the realm's
 //! maximum points per semester.
 
+pub mod bench;
 pub mod guideline;
 pub mod history;
 pub mod request;
