@@ -36,6 +36,8 @@ pub enum BenchCommand {
     FanOut(federation::FanOutArgs),
     /// A single-realm call through the hub vs directly to a real worker (issue 3).
     Forward(federation::ForwardArgs),
+    /// A semester's point history for a realm of groups × members (issue 5).
+    PointHistory(crate::evaluation::bench::PointHistoryArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -74,6 +76,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::GroupSearch(args) => group_search(args).await,
         BenchCommand::FanOut(args) => federation::fan_out(args).await,
         BenchCommand::Forward(args) => federation::forward(args).await,
+        BenchCommand::PointHistory(args) => crate::evaluation::bench::point_history(args).await,
     }
 }
 
@@ -861,7 +864,7 @@ pub fn replace_section(doc: &str, header: &str, section: &str) -> String {
     out.trim_end().to_string() + "\n"
 }
 
-fn write_section(path: &Path, header: &str, section: &str) -> anyhow::Result<()> {
+pub(crate) fn write_section(path: &Path, header: &str, section: &str) -> anyhow::Result<()> {
     let doc = match std::fs::read_to_string(path) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_string(),

@@ -99,7 +99,14 @@ fn constraint_error(code: &str, constraint: &str) -> Option<Error> {
         "external_account_links_owner_id_protocol_account_name_key" => {
             "this external account is listed twice"
         }
-        _ => return None,
+        other => {
+            let (msg, conflict) = crate::evaluation::constraint_message(other)?;
+            return Some(if conflict {
+                Error::Conflict(msg.to_string())
+            } else {
+                Error::Unprocessable(msg.to_string())
+            });
+        }
     };
     Some(match code {
         "23505" => Error::Conflict(msg.to_string()),

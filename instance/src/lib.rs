@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod evaluation;
 pub mod feature;
 pub mod federation;
 pub mod group;

@@ -3,6 +3,7 @@
 //! hub's BFF can forward realm calls to workers without translating.
 
 mod bff_api;
+mod evaluation_api;
 mod extract;
 mod hub_api;
 mod ops;
@@ -122,6 +123,7 @@ struct ApiDoc;
 fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
     let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(realm_api::routes())
+        .merge(evaluation_api::routes())
         .merge(ops::routes());
     match mode {
         Mode::Hub => router.merge(hub_api::routes()).merge(bff_api::routes()),

@@ -1,0 +1,549 @@
+//! `pek bench point-history` (issue 5): a semester's point history for one realm with
+//! `groups × members`, on a throwaway PostgreSQL. It measures, and asserts nothing about
+//! timings:
+//!
+//! - A: accepting every submitted scoreboard through the domain code (each accept
+//!   records its members' points in `point_history`);
+//! - B: recomputing the whole semester's history from the accepted scoreboards;
+//! - C: reading every user's semester total (`GET …/semesters/{id}/points`, all pages,
+//!   through the domain function);
+//! - D: `GET /api/v1/realms/{realm}/users/{id}/points` over HTTP for random users.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+use crate::auth::Signer;
+use crate::config::{DbArgs, Mode, ServeArgs};
+use crate::db::{self, Db};
+use crate::policy::Grants;
+use crate::realm::{self, RealmId};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PointHistoryArgs {
+    /// Groups in the realm (one scoreboard each).
+    #[arg(long, default_value_t = 500)]
+    pub groups: u32,
+    /// Members per group.
+    #[arg(long, default_value_t = 50)]
+    pub members: u32,
+    /// Distinct people the memberships are drawn from (people are in several groups).
+    #[arg(long, default_value_t = 10_000)]
+    pub people: u32,
+    /// Guidelines per group; each member gets points under all but one of them.
+    #[arg(long, default_value_t = 4)]
+    pub guidelines: u32,
+    /// Full recomputations of the semester (phase B) and full reads (phase C).
+    #[arg(long, default_value_t = 5)]
+    pub repeats: u32,
+    /// Sequential HTTP requests in phase D.
+    #[arg(long, default_value_t = 1000)]
+    pub requests: u32,
+    /// Markdown file whose `## Point history (issue 5)` section is replaced.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    pub output: PathBuf,
+    /// Print only; do not touch the Markdown file.
+    #[arg(long)]
+    pub no_write: bool,
+}
+
+const HEADER: &str = "## Point history (issue 5)";
+const REALM: &str = "bench-eval";
+
+struct Stats {
+    name: String,
+    n: usize,
+    total: Duration,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+fn stats(name: &str, mut d: Vec<Duration>) -> Stats {
+    d.sort_unstable();
+    let ms = |x: Duration| x.as_secs_f64() * 1000.0;
+    let at = |p: f64| {
+        if d.is_empty() {
+            0.0
+        } else {
+            ms(d[((d.len() - 1) as f64 * p).round() as usize])
+        }
+    };
+    Stats {
+        name: name.to_string(),
+        n: d.len(),
+        total: d.iter().sum(),
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+        max_ms: d.last().map_or(0.0, |x| ms(*x)),
+    }
+}
+
+struct Loaded {
+    semester: Uuid,
+    scoreboards: Vec<Uuid>,
+    users: Vec<Uuid>,
+    requests: i64,
+    history_rows: i64,
+    points_sum: i64,
+}
+
+/// Loads the realm as the superuser (the rows are what the API would write): a
+/// semester, groups with members, a guideline collection per group, a submitted
+/// scoreboard per group with point requests, some entry award requests.
+async fn load(superuser_url: &str, args: &PointHistoryArgs, god: Uuid) -> anyhow::Result<Loaded> {
+    let mut c = PgConnection::connect(superuser_url).await?;
+    let mut rng = StdRng::seed_from_u64(5);
+    let r = REALM;
+    let semester: Uuid = sqlx::query_scalar(
+        "INSERT INTO semesters (realm_id, name, starts_on, ends_on, is_current)
+         VALUES ($1, '2025/26/1', '2025-09-01', '2026-01-31', true) RETURNING id",
+    )
+    .bind(r)
+    .fetch_one(&mut c)
+    .await?;
+    sqlx::query(
+        "INSERT INTO evaluation_settings (realm_id, period_starts_at, period_ends_at,
+                                          max_points_per_semester, updated_by)
+         VALUES ($1, now() - interval '1 day', now() + interval '30 days', 100, $2)",
+    )
+    .bind(r)
+    .bind(god)
+    .execute(&mut c)
+    .await?;
+    let people: Vec<Uuid> = (0..args.people).map(|_| Uuid::new_v4()).collect();
+    // Hub mode: memberships feed the federation table, which references users.
+    sqlx::query(
+        "INSERT INTO users (id, auth_sch_id) SELECT u, 'bench-' || u::text FROM unnest($1::uuid[]) AS t(u)",
+    )
+    .bind(&people)
+    .execute(&mut c)
+    .await?;
+    let groups: Vec<Uuid> = (0..args.groups).map(|_| Uuid::new_v4()).collect();
+    let names: Vec<String> = (0..args.groups).map(|i| format!("group {i:04}")).collect();
+    sqlx::query(
+        "INSERT INTO groups (realm_id, id, name, name_folded, purpose, created_by, owner_id)
+         SELECT $1, g, n, lower(n), 'CIRCLE', $2, $2 FROM unnest($3::uuid[], $4::text[]) AS t(g, n)",
+    )
+    .bind(r)
+    .bind(god)
+    .bind(&groups)
+    .bind(&names)
+    .execute(&mut c)
+    .await?;
+    let (mut m_ids, mut m_groups, mut m_users) = (Vec::new(), Vec::new(), Vec::new());
+    for g in &groups {
+        for u in people.choose_multiple(&mut rng, args.members as usize) {
+            m_ids.push(Uuid::new_v4());
+            m_groups.push(*g);
+            m_users.push(*u);
+        }
+    }
+    sqlx::query(
+        "INSERT INTO memberships (realm_id, id, group_id, user_id, status)
+         SELECT $1, i, g, u, 'ACTIVE' FROM unnest($2::uuid[], $3::uuid[], $4::uuid[]) AS t(i, g, u)",
+    )
+    .bind(r)
+    .bind(&m_ids)
+    .bind(&m_groups)
+    .bind(&m_users)
+    .execute(&mut c)
+    .await?;
+    let collections: Vec<Uuid> = groups.iter().map(|_| Uuid::new_v4()).collect();
+    sqlx::query(
+        "INSERT INTO guideline_collections (realm_id, id, group_id, semester_id, name, created_by)
+         SELECT $1, i, g, $2, 'Irányelvek', $3 FROM unnest($4::uuid[], $5::uuid[]) AS t(i, g)",
+    )
+    .bind(r)
+    .bind(semester)
+    .bind(god)
+    .bind(&collections)
+    .bind(&groups)
+    .execute(&mut c)
+    .await?;
+    let (mut gl_ids, mut gl_coll, mut gl_group, mut gl_title) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (coll, g) in collections.iter().zip(&groups) {
+        for k in 0..args.guidelines {
+            gl_ids.push(Uuid::new_v4());
+            gl_coll.push(*coll);
+            gl_group.push(*g);
+            gl_title.push(format!("Irányelv {k}"));
+        }
+    }
+    sqlx::query(
+        "INSERT INTO guidelines (realm_id, id, collection_id, group_id, semester_id, title,
+                                 category, max_per_member, max_per_guideline, created_by)
+         SELECT $1, i, c, g, $2, t, 'WORK', 20, 10000, $3
+           FROM unnest($4::uuid[], $5::uuid[], $6::uuid[], $7::text[]) AS x(i, c, g, t)",
+    )
+    .bind(r)
+    .bind(semester)
+    .bind(god)
+    .bind(&gl_ids)
+    .bind(&gl_coll)
+    .bind(&gl_group)
+    .bind(&gl_title)
+    .execute(&mut c)
+    .await?;
+    let scoreboards: Vec<Uuid> = groups.iter().map(|_| Uuid::new_v4()).collect();
+    sqlx::query(
+        "INSERT INTO scoreboards (realm_id, id, group_id, semester_id, status, created_by,
+                                  submitted_by, submitted_at)
+         SELECT $1, i, g, $2, 'NOT_YET_EVALUATED', $3, $3, now()
+           FROM unnest($4::uuid[], $5::uuid[]) AS t(i, g)",
+    )
+    .bind(r)
+    .bind(semester)
+    .bind(god)
+    .bind(&scoreboards)
+    .bind(&groups)
+    .execute(&mut c)
+    .await?;
+    let per = args.guidelines as usize;
+    let members = args.members as usize;
+    let (mut p_sb, mut p_group, mut p_m, mut p_gl, mut p_pts) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut e_sb, mut e_group, mut e_m) = (Vec::new(), Vec::new(), Vec::new());
+    for (gi, (sb, g)) in scoreboards.iter().zip(&groups).enumerate() {
+        for mi in 0..members {
+            let m = m_ids[gi * members + mi];
+            let skip = rng.gen_range(0..per.max(1));
+            for k in 0..per {
+                if k == skip && per > 1 {
+                    continue;
+                }
+                p_sb.push(*sb);
+                p_group.push(*g);
+                p_m.push(m);
+                p_gl.push(gl_ids[gi * per + k]);
+                p_pts.push(rng.gen_range(1..=10i32));
+            }
+            if rng.gen_bool(0.1) {
+                e_sb.push(*sb);
+                e_group.push(*g);
+                e_m.push(m);
+            }
+        }
+    }
+    sqlx::query(
+        "INSERT INTO point_requests (realm_id, scoreboard_id, group_id, semester_id,
+                                     membership_id, guideline_id, points, updated_by)
+         SELECT $1, s, g, $2, m, gl, p, $3
+           FROM unnest($4::uuid[], $5::uuid[], $6::uuid[], $7::uuid[], $8::int[])
+                AS t(s, g, m, gl, p)",
+    )
+    .bind(r)
+    .bind(semester)
+    .bind(god)
+    .bind(&p_sb)
+    .bind(&p_group)
+    .bind(&p_m)
+    .bind(&p_gl)
+    .bind(&p_pts)
+    .execute(&mut c)
+    .await?;
+    sqlx::query(
+        "INSERT INTO entry_award_requests (realm_id, scoreboard_id, group_id, semester_id,
+                                           membership_id, kind, justification, updated_by)
+         SELECT $1, s, g, $2, m, 'AB', 'aktív munka', $3
+           FROM unnest($4::uuid[], $5::uuid[], $6::uuid[]) AS t(s, g, m)",
+    )
+    .bind(r)
+    .bind(semester)
+    .bind(god)
+    .bind(&e_sb)
+    .bind(&e_group)
+    .bind(&e_m)
+    .execute(&mut c)
+    .await?;
+    sqlx::raw_sql("ANALYZE").execute(&mut c).await?;
+    let history_rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT DISTINCT m.user_id, p.group_id FROM point_requests p
+                                 JOIN memberships m ON m.realm_id = p.realm_id AND m.id = p.membership_id) x",
+    )
+    .fetch_one(&mut c)
+    .await?;
+    let points_sum: i64 = sqlx::query_scalar("SELECT sum(points)::bigint FROM point_requests")
+        .fetch_one(&mut c)
+        .await?;
+    c.close().await?;
+    let mut users: Vec<Uuid> = m_users;
+    users.sort_unstable();
+    users.dedup();
+    Ok(Loaded {
+        semester,
+        scoreboards,
+        users,
+        requests: p_pts.len() as i64,
+        history_rows,
+        points_sum,
+    })
+}
+
+async fn history_fingerprint(db: &Db, realm: &RealmId) -> anyhow::Result<(i64, i64)> {
+    let mut tx = db.realm(realm).await?;
+    let fp: (i64, i64) = sqlx::query_as(
+        "SELECT count(*), COALESCE(sum(points), 0)::bigint FROM point_history WHERE realm_id = $1",
+    )
+    .bind(realm.as_str())
+    .fetch_one(tx.conn())
+    .await?;
+    tx.commit().await?;
+    Ok(fp)
+}
+
+pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.groups >= 1 && args.members >= 1,
+        "--groups and --members must be ≥ 1"
+    );
+    anyhow::ensure!(
+        args.people >= args.members,
+        "--people must be at least --members"
+    );
+    anyhow::ensure!(args.guidelines >= 1, "--guidelines must be ≥ 1");
+    anyhow::ensure!(
+        args.repeats >= 1 && args.requests >= 1,
+        "--repeats and --requests must be ≥ 1"
+    );
+
+    eprintln!("starting a throwaway PostgreSQL…");
+    let pg = tokio::task::spawn_blocking(localpg::LocalPostgres::start)
+        .await?
+        .context("starting PostgreSQL (is the `postgresql` package installed?)")?;
+    let dbs = pg.create_database("pek_bench").await?;
+    db::migrate(&dbs.owner_url, Mode::Hub, Some(localpg::APP_ROLE))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let workdir = pg.data_dir().with_file_name("bench");
+    std::fs::create_dir_all(&workdir)?;
+    let signer = Signer::generate("pek-hub", "pek")?;
+    let keyfile = workdir.join("jwt-public.pem");
+    std::fs::write(&keyfile, signer.public_pem())?;
+
+    let db = Db::connect(&dbs.app_url, 4).await?;
+    let god = {
+        let mut g = db.global().await?;
+        let id = crate::profile::upsert_user(&mut g, "bench-god").await?;
+        g.commit().await?;
+        id
+    };
+    let realm = RealmId::parse(REALM)?;
+    realm::ensure_local(&db, &realm, "Bench evaluation realm", Some(god)).await?;
+    eprintln!(
+        "loading {} groups × {} members ({} people, {} guidelines per group)…",
+        args.groups, args.members, args.people, args.guidelines
+    );
+    let t = Instant::now();
+    let loaded = load(&dbs.superuser_url, &args, god).await?;
+    eprintln!(
+        "loaded {} point requests for {} people in {:.1} s",
+        loaded.requests,
+        loaded.users.len(),
+        t.elapsed().as_secs_f64()
+    );
+
+    // A: accept every scoreboard, one transaction each, as the realm's GOD.
+    eprintln!(
+        "phase A: accepting {} scoreboards…",
+        loaded.scoreboards.len()
+    );
+    let mut accept = Vec::with_capacity(loaded.scoreboards.len());
+    for sb in &loaded.scoreboards {
+        let t = Instant::now();
+        let mut tx = db.realm(&realm).await?;
+        let grants = Grants::load(&mut tx, god).await?;
+        super::scoreboard::accept(&mut tx, &grants, *sb)
+            .await
+            .map_err(|e| anyhow::anyhow!("accepting {sb}: {e}"))?;
+        tx.commit().await?;
+        accept.push(t.elapsed());
+    }
+    let after_accept = history_fingerprint(&db, &realm).await?;
+    anyhow::ensure!(
+        after_accept == (loaded.history_rows, loaded.points_sum),
+        "history after accepting: {after_accept:?}, expected ({}, {})",
+        loaded.history_rows,
+        loaded.points_sum
+    );
+
+    // B: recompute the semester from scratch.
+    eprintln!("phase B: recomputing the semester {}×…", args.repeats);
+    let mut rebuild = Vec::new();
+    for _ in 0..args.repeats {
+        let t = Instant::now();
+        let mut tx = db.realm(&realm).await?;
+        let grants = Grants::load(&mut tx, god).await?;
+        super::history::rebuild_semester(&mut tx, &grants, loaded.semester)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tx.commit().await?;
+        rebuild.push(t.elapsed());
+    }
+    let after_rebuild = history_fingerprint(&db, &realm).await?;
+    anyhow::ensure!(
+        after_rebuild == after_accept,
+        "recomputing changed the history: {after_rebuild:?} vs {after_accept:?}"
+    );
+
+    // C: every user's total, all pages of 200.
+    eprintln!("phase C: reading all semester totals {}×…", args.repeats);
+    let mut totals = Vec::new();
+    let mut users_seen = 0;
+    for _ in 0..args.repeats {
+        let t = Instant::now();
+        let mut tx = db.realm(&realm).await?;
+        let grants = Grants::load(&mut tx, god).await?;
+        let mut cursor = None;
+        users_seen = 0;
+        loop {
+            let page =
+                super::history::semester_totals(&mut tx, &grants, loaded.semester, 200, cursor)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            users_seen += page.items.len();
+            match page.next_cursor {
+                Some(c) => {
+                    cursor = crate::page::PageParams {
+                        limit: None,
+                        cursor: Some(c),
+                    }
+                    .cursor()
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                }
+                None => break,
+            }
+        }
+        tx.commit().await?;
+        totals.push(t.elapsed());
+    }
+    anyhow::ensure!(
+        users_seen == loaded.users.len(),
+        "totals listed {users_seen} users, expected {}",
+        loaded.users.len()
+    );
+
+    // D: one user's history over HTTP, as that user.
+    let serve = ServeArgs {
+        listen: "127.0.0.1:0".parse()?,
+        no_migrate: true,
+        jwt_public_key_file: Some(keyfile),
+        db_max_connections: 4,
+        ..ServeArgs::defaults(DbArgs {
+            database_url: dbs.app_url.clone(),
+            migration_database_url: Some(dbs.owner_url.clone()),
+            mode: Mode::Hub,
+        })
+    };
+    let (_state, router) = crate::app::build(&serve).await?;
+    let listener = tokio::net::TcpListener::bind(serve.listen).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let client = reqwest::Client::new();
+    let mut rng = StdRng::seed_from_u64(7);
+    eprintln!("phase D: {} sequential HTTP requests…", args.requests);
+    let mut http = Vec::new();
+    for i in 0..args.requests {
+        let user = *loaded.users.choose(&mut rng).context("no users")?;
+        let token = signer.issue(user, 600)?;
+        let url = format!("{base}/api/v1/realms/{REALM}/users/{user}/points");
+        let t = Instant::now();
+        let resp = client.get(&url).bearer_auth(&token).send().await?;
+        anyhow::ensure!(resp.status().is_success(), "{url}: HTTP {}", resp.status());
+        let body: serde_json::Value = resp.json().await?;
+        let elapsed = t.elapsed();
+        anyhow::ensure!(
+            body["items"].as_array().is_some_and(|a| a.len() == 1),
+            "{url}: {body}"
+        );
+        if i >= 20 {
+            http.push(elapsed); // the first 20 warm up connections and caches
+        }
+    }
+    server.abort();
+
+    let rows = [
+        stats("A: accept one scoreboard (records its history)", accept),
+        stats("B: recompute the whole semester", rebuild),
+        stats("C: read every user's semester total (pages of 200)", totals),
+        stats("D: GET /users/{id}/points over HTTP", http),
+    ];
+    let table = format!(
+        "| Phase | Runs | Total s | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|\n{}",
+        rows.iter()
+            .map(|s| format!(
+                "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
+                s.name,
+                s.n,
+                s.total.as_secs_f64(),
+                s.p50_ms,
+                s.p99_ms,
+                s.max_ms
+            ))
+            .collect::<String>()
+    );
+    println!("\n{table}");
+    if !args.no_write {
+        let section = format!(
+            "{HEADER}\n\n\
+             One realm with {groups} groups × {members} members ({memberships} memberships drawn \
+             from {people} people, so most people are in several groups), {guidelines} guidelines \
+             per group, one submitted scoreboard per group with {requests} point requests \
+             ({history} user × group history rows), on this {cores}-core machine.\n\n\
+             Command (release build, from the repository root; it starts and removes its own \
+             PostgreSQL):\n\n```\n{cmd}\n```\n\n{table}\n\
+             How it is measured:\n\n\
+             - The data is loaded by the superuser; every measured step runs as the service \
+             role with row-level security forced, through the same domain code as the API.\n\
+             - A: `scoreboard::accept` for every scoreboard, one transaction each (grants, \
+             row lock, state and period checks, status update, and the `INSERT … SELECT … \
+             GROUP BY` into `point_history`); total = the whole semester accepted one by one. \
+             The run checks that the history then holds exactly one row per (user, group) \
+             with points, and the sum of all requested points.\n\
+             - B: `history::rebuild_semester` (delete and recompute the semester from the \
+             accepted scoreboards in one statement); the run checks the result equals A's.\n\
+             - C: `history::semester_totals`, every page (capped and uncapped totals per \
+             user), {users} users.\n\
+             - D: sequential requests (one in flight) for random users, as that user, over \
+             loopback HTTP with a fresh JWT each; the first 20 are not counted.\n",
+            groups = args.groups,
+            members = args.members,
+            memberships = u64::from(args.groups) * u64::from(args.members),
+            people = args.people,
+            guidelines = args.guidelines,
+            requests = loaded.requests,
+            history = loaded.history_rows,
+            users = loaded.users.len(),
+            cores = std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cmd = command_line(&args),
+        );
+        crate::bench::write_section(&args.output, HEADER, &section)?;
+        eprintln!("wrote {}", args.output.display());
+    }
+    drop(pg);
+    Ok(())
+}
+
+fn command_line(args: &PointHistoryArgs) -> String {
+    let mut s = String::from("cargo run --release --bin pek -- bench point-history");
+    for (flag, value, default) in [
+        ("--groups", args.groups, 500),
+        ("--members", args.members, 50),
+        ("--people", args.people, 10_000),
+        ("--guidelines", args.guidelines, 4),
+        ("--repeats", args.repeats, 5),
+        ("--requests", args.requests, 1000),
+    ] {
+        if value != default {
+            s.push_str(&format!(" {flag} {value}"));
+        }
+    }
+    s
+}

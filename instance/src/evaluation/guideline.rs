@@ -1,0 +1,339 @@
+//! Guideline collections (one per group and semester) and their guidelines: what points
+//! can be requested for, in category WORK or RESPONSIBILITY, with a maximum per member
+//! and a maximum in total per scoreboard.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{as_reference, may_view_scores};
+use crate::db::RealmTx;
+use crate::error::{Error, Result};
+use crate::group;
+use crate::policy::{self, Grants, Permission, Target};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Category {
+    Work,
+    Responsibility,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Work => "WORK",
+            Category::Responsibility => "RESPONSIBILITY",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Collection {
+    pub id: Uuid,
+    pub realm_id: String,
+    pub group_id: Uuid,
+    pub semester_id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub created_by: Uuid,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+const COLLECTION_COLS: &str =
+    "id, realm_id, group_id, semester_id, name, description, created_by, created_at";
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Guideline {
+    pub id: Uuid,
+    pub realm_id: String,
+    pub collection_id: Uuid,
+    pub group_id: Uuid,
+    pub semester_id: Uuid,
+    pub title: String,
+    pub description: String,
+    /// WORK or RESPONSIBILITY.
+    pub category: String,
+    /// The most points one member may be requested under this guideline.
+    pub max_per_member: i32,
+    /// The most points requested under this guideline on one scoreboard, all members
+    /// together.
+    pub max_per_guideline: i32,
+    pub created_by: Uuid,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+const GUIDELINE_COLS: &str = "id, realm_id, collection_id, group_id, semester_id, title, \
+                              description, category, max_per_member, max_per_guideline, \
+                              created_by, created_at";
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionWithGuidelines {
+    #[serde(flatten)]
+    pub collection: Collection,
+    pub guidelines: Vec<Guideline>,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewCollection {
+    pub group_id: Uuid,
+    pub semester_id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewGuideline {
+    pub title: String,
+    pub description: Option<String>,
+    pub category: Category,
+    pub max_per_member: i32,
+    pub max_per_guideline: i32,
+}
+
+/// Points on any guideline are bounded by this (a sanity bound, far above any realm's).
+pub const MAX_GUIDELINE_POINTS: i32 = 100_000;
+
+fn check_text(what: &str, s: &str, min: usize, max: usize) -> Result<String> {
+    let t = s.trim();
+    let n = t.chars().count();
+    if n < min || n > max {
+        return Err(Error::invalid(format!(
+            "{what} must be {min}-{max} characters"
+        )));
+    }
+    Ok(t.to_string())
+}
+
+pub async fn get_collection(tx: &mut RealmTx, id: Uuid) -> Result<Collection> {
+    let realm = tx.realm().as_str().to_string();
+    sqlx::query_as(&format!(
+        "SELECT {COLLECTION_COLS} FROM guideline_collections WHERE realm_id = $1 AND id = $2"
+    ))
+    .bind(&realm)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or_else(|| Error::not_found(format!("guideline collection {id} in realm {realm}")))
+}
+
+pub async fn get(tx: &mut RealmTx, id: Uuid) -> Result<Guideline> {
+    let realm = tx.realm().as_str().to_string();
+    sqlx::query_as(&format!(
+        "SELECT {GUIDELINE_COLS} FROM guidelines WHERE realm_id = $1 AND id = $2"
+    ))
+    .bind(&realm)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or_else(|| Error::not_found(format!("guideline {id} in realm {realm}")))
+}
+
+async fn guidelines_of(tx: &mut RealmTx, collection: Uuid) -> Result<Vec<Guideline>> {
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as(&format!(
+        "SELECT {GUIDELINE_COLS} FROM guidelines WHERE realm_id = $1 AND collection_id = $2
+          ORDER BY category DESC, title"
+    ))
+    .bind(&realm)
+    .bind(collection)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// A collection the viewer may see (404 otherwise), with its guidelines.
+pub async fn get_visible(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    id: Uuid,
+) -> Result<CollectionWithGuidelines> {
+    let collection = get_collection(tx, id).await?;
+    if !may_view_scores(tx, grants, collection.group_id).await? {
+        return Err(Error::not_found(format!(
+            "guideline collection {id} in realm {}",
+            tx.realm()
+        )));
+    }
+    let guidelines = guidelines_of(tx, id).await?;
+    Ok(CollectionWithGuidelines {
+        collection,
+        guidelines,
+    })
+}
+
+/// The collections of one group (optionally one semester) the viewer may see.
+pub async fn list_for_group(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    group_id: Uuid,
+    semester_id: Option<Uuid>,
+) -> Result<Vec<CollectionWithGuidelines>> {
+    group::get_visible(tx, grants, group_id).await?;
+    if !may_view_scores(tx, grants, group_id).await? {
+        return Err(Error::Forbidden(format!(
+            "you may not see the scores of group {group_id} in realm {}",
+            tx.realm()
+        )));
+    }
+    let realm = tx.realm().as_str().to_string();
+    let rows: Vec<Collection> = sqlx::query_as(&format!(
+        "SELECT {COLLECTION_COLS} FROM guideline_collections
+          WHERE realm_id = $1 AND group_id = $2 AND ($3::uuid IS NULL OR semester_id = $3)
+          ORDER BY created_at, id"
+    ))
+    .bind(&realm)
+    .bind(group_id)
+    .bind(semester_id)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for c in rows {
+        let guidelines = guidelines_of(tx, c.id).await?;
+        out.push(CollectionWithGuidelines {
+            collection: c,
+            guidelines,
+        });
+    }
+    Ok(out)
+}
+
+/// Guidelines may change only while no scoreboard of the group and semester is
+/// submitted or accepted (those are read-only and were checked against them).
+async fn require_unlocked(tx: &mut RealmTx, c: &Collection) -> Result<()> {
+    let realm = tx.realm().as_str().to_string();
+    let locked: Option<String> = sqlx::query_scalar(
+        "SELECT status FROM scoreboards
+          WHERE realm_id = $1 AND group_id = $2 AND semester_id = $3
+            AND status IN ('NOT_YET_EVALUATED', 'ACCEPTED')
+          LIMIT 1",
+    )
+    .bind(&realm)
+    .bind(c.group_id)
+    .bind(c.semester_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    match locked {
+        Some(status) => Err(Error::Conflict(format!(
+            "the group's scoreboard for this semester is {status}, so its guidelines are read-only"
+        ))),
+        None => Ok(()),
+    }
+}
+
+pub async fn create_collection(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    new: NewCollection,
+) -> Result<CollectionWithGuidelines> {
+    let g = as_reference(group::get(tx, new.group_id).await)?;
+    policy::require(tx, grants, Permission::EditScores, Target::Group(g.id)).await?;
+    let name = check_text("collection name", &new.name, 1, 200)?;
+    let description = new.description.unwrap_or_default();
+    if description.chars().count() > 10_000 {
+        return Err(Error::invalid(
+            "description must be at most 10000 characters",
+        ));
+    }
+    let realm = tx.realm().as_str().to_string();
+    let collection: Collection = sqlx::query_as(&format!(
+        "INSERT INTO guideline_collections (realm_id, group_id, semester_id, name, description,
+                                            created_by)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLLECTION_COLS}"
+    ))
+    .bind(&realm)
+    .bind(g.id)
+    .bind(new.semester_id)
+    .bind(&name)
+    .bind(&description)
+    .bind(grants.viewer)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(CollectionWithGuidelines {
+        collection,
+        guidelines: Vec::new(),
+    })
+}
+
+pub async fn add_guideline(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    collection_id: Uuid,
+    new: NewGuideline,
+) -> Result<Guideline> {
+    let c = get_visible(tx, grants, collection_id).await?.collection;
+    policy::require(
+        tx,
+        grants,
+        Permission::EditScores,
+        Target::Group(c.group_id),
+    )
+    .await?;
+    require_unlocked(tx, &c).await?;
+    let title = check_text("guideline title", &new.title, 1, 200)?;
+    let description = new.description.unwrap_or_default();
+    if description.chars().count() > 10_000 {
+        return Err(Error::invalid(
+            "description must be at most 10000 characters",
+        ));
+    }
+    if !(1..=MAX_GUIDELINE_POINTS).contains(&new.max_per_member) {
+        return Err(Error::invalid(format!(
+            "maxPerMember must be between 1 and {MAX_GUIDELINE_POINTS}"
+        )));
+    }
+    if new.max_per_guideline < new.max_per_member || new.max_per_guideline > MAX_GUIDELINE_POINTS {
+        return Err(Error::invalid(format!(
+            "maxPerGuideline must be at least maxPerMember ({}) and at most {MAX_GUIDELINE_POINTS}",
+            new.max_per_member
+        )));
+    }
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as(&format!(
+        "INSERT INTO guidelines (realm_id, collection_id, group_id, semester_id, title,
+                                 description, category, max_per_member, max_per_guideline,
+                                 created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {GUIDELINE_COLS}"
+    ))
+    .bind(&realm)
+    .bind(c.id)
+    .bind(c.group_id)
+    .bind(c.semester_id)
+    .bind(&title)
+    .bind(&description)
+    .bind(new.category.as_str())
+    .bind(new.max_per_member)
+    .bind(new.max_per_guideline)
+    .bind(grants.viewer)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+pub async fn delete_guideline(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<()> {
+    let g = get(tx, id).await?;
+    if !may_view_scores(tx, grants, g.group_id).await? {
+        return Err(Error::not_found(format!(
+            "guideline {id} in realm {}",
+            tx.realm()
+        )));
+    }
+    policy::require(
+        tx,
+        grants,
+        Permission::EditScores,
+        Target::Group(g.group_id),
+    )
+    .await?;
+    let c = get_collection(tx, g.collection_id).await?;
+    require_unlocked(tx, &c).await?;
+    let realm = tx.realm().as_str().to_string();
+    sqlx::query("DELETE FROM guidelines WHERE realm_id = $1 AND id = $2")
+        .bind(&realm)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
