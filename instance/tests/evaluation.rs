@@ -803,6 +803,21 @@ async fn rejection_then_a_new_linked_version_then_acceptance_records_history() {
         .collect();
     totals.sort();
     assert_eq!(totals, vec![20, 50]);
+
+    // Through the hub's BFF: the person's points across all their realms (here the
+    // hub-hosted realm, reached through the local backend).
+    let (s, mine) = w.app.get("/api/v1/me/points", &w.t(w.members[0])).await;
+    assert_eq!(s, StatusCode::OK, "{mine}");
+    assert_eq!(mine["partial"], false, "{mine}");
+    assert_eq!(mine["totals"]["2025/26/1"], 50, "{mine}");
+    assert_eq!(mine["items"][0]["realmId"], R, "{mine}");
+    let (_, none) = w
+        .app
+        .get("/api/v1/me/points?semester=1999", &w.t(w.members[0]))
+        .await;
+    assert_eq!(none["totals"], json!({}), "{none}");
+    let (_, outsider) = w.app.get("/api/v1/me/points", &w.t(w.outsider)).await;
+    assert_eq!(outsider["items"], json!([]), "{outsider}");
 }
 
 /// Who may do what: (role, action) → expected status.

@@ -30,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_user))
         .routes(routes!(put_user_profile))
         .routes(routes!(report_members))
+        .routes(routes!(my_points))
 }
 
 fn bff(s: &AppState) -> Result<&Arc<Bff>> {
@@ -460,4 +461,91 @@ async fn forward_to(
     }
     out.body(axum::body::Body::from(resp.body))
         .map_err(|e| Error::Internal(e.into()))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct MyPointsQuery {
+    /// Only this semester, by name (e.g. `2025/26/1`; the same in every realm).
+    semester: Option<String>,
+}
+
+/// The caller's points in every realm they are in.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct MyPoints {
+    /// One entry per realm that has points for the caller (see the realm route
+    /// `/api/v1/realms/{realm}/users/{id}/points`).
+    items: Vec<serde_json::Value>,
+    /// Per semester name: the sum of the realms' (capped) semester totals.
+    totals: BTreeMap<String, i64>,
+    partial: bool,
+    unavailable: Vec<RealmId>,
+}
+
+/// The caller's community points across all their realms (each realm asked
+/// concurrently; realms that do not answer are listed in `unavailable`).
+#[utoipa::path(get, path = "/api/v1/me/points", tag = "evaluation", params(MyPointsQuery),
+    responses((status = 200, body = MyPoints), (status = 401, body = ErrorBody)))]
+async fn my_points(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+    Query(q): Query<MyPointsQuery>,
+) -> Result<Json<MyPoints>> {
+    let bff = bff(&s)?;
+    let realms = bff.caller_realms(me).await?;
+    let query = q
+        .semester
+        .as_deref()
+        .map(|n| format!("?semester={}", encode(n)))
+        .unwrap_or_default();
+    let token = token(&headers);
+    let outcomes = bff
+        .fan_out(&realms, |r| {
+            BackendRequest::get(
+                format!("/api/v1/realms/{r}/users/{me}/points{query}"),
+                token.clone(),
+            )
+        })
+        .await;
+    let mut unavailable = bff::unavailable(&outcomes);
+    let mut items = Vec::new();
+    let mut totals = BTreeMap::new();
+    for (realm, o) in outcomes {
+        let Outcome::Answered(r) = o else { continue };
+        // A realm without the semester, or where the caller has no foot, has nothing.
+        if matches!(r.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) {
+            continue;
+        }
+        let parsed = serde_json::from_slice::<serde_json::Value>(&r.body);
+        match parsed {
+            Ok(v) if r.status.is_success() => {
+                let semesters = v["items"].as_array().cloned().unwrap_or_default();
+                if semesters.is_empty() {
+                    continue;
+                }
+                for sem in &semesters {
+                    if let (Some(name), Some(p)) =
+                        (sem["semesterName"].as_str(), sem["points"].as_i64())
+                    {
+                        *totals.entry(name.to_string()).or_insert(0) += p;
+                    }
+                }
+                items.push(v);
+            }
+            _ => {
+                tracing::warn!(realm = %realm, status = %r.status, "points answer not usable");
+                unavailable.push(realm);
+            }
+        }
+    }
+    unavailable.sort();
+    unavailable.dedup();
+    Ok(Json(MyPoints {
+        items,
+        totals,
+        partial: !unavailable.is_empty(),
+        unavailable,
+    }))
 }
