@@ -14,6 +14,7 @@ pub mod error;
 pub mod feature;
 pub mod group;
 pub mod http;
+pub mod login;
 pub mod membership;
 pub mod page;
 pub mod policy;

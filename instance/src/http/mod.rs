@@ -2,6 +2,7 @@
 //! domain module, commit, answer. Routes have one shape everywhere (DESIGN §5), so the
 //! hub's BFF can forward realm calls to workers without translating.
 
+mod auth_api;
 mod extract;
 mod hub_api;
 mod ops;
@@ -21,7 +22,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-pub use extract::{Caller, Json, LocalRealm, Path, Query};
+pub use extract::{cookie, presented_token, Caller, Json, LocalRealm, Path, Query, SESSION_COOKIE};
 
 use crate::auth::Verifier;
 use crate::config::Mode;
@@ -36,6 +37,10 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     local_realms: Arc<RwLock<HashSet<RealmId>>>,
     operator_tokens: Arc<Vec<String>>,
+    /// Hub: the token signing keys (published as JWKS).
+    pub keys: Option<Arc<crate::auth::KeyRing>>,
+    /// Hub: login (OAuth2/OIDC, development login).
+    pub login: Option<Arc<crate::login::Login>>,
 }
 
 impl AppState {
@@ -52,6 +57,8 @@ impl AppState {
             verifier: Arc::new(verifier),
             local_realms: Arc::new(RwLock::new(HashSet::new())),
             operator_tokens: Arc::new(operator_tokens),
+            keys: None,
+            login: None,
         };
         match (mode, worker_realm) {
             (Mode::Worker, Some(r)) => {
@@ -112,7 +119,7 @@ fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
         .merge(realm_api::routes())
         .merge(ops::routes());
     match mode {
-        Mode::Hub => router.merge(hub_api::routes()),
+        Mode::Hub => router.merge(hub_api::routes()).merge(auth_api::routes()),
         Mode::Worker => router,
     }
 }
@@ -125,6 +132,10 @@ pub fn openapi(mode: Mode) -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let (router, openapi) = api_router(state.mode).split_for_parts();
     let openapi = Arc::new(openapi);
+    let router = match &state.login {
+        Some(l) if l.dev_login_enabled() => router.merge(auth_api::dev_login_routes()),
+        _ => router,
+    };
     router
         .route(
             "/openapi.json",
