@@ -120,3 +120,5 @@ impl HubProcess {
         }
     }
 }
+
+pub mod auth_support;
