@@ -3,7 +3,9 @@
 use anyhow::Context;
 use axum::Router;
 
-use crate::auth::Verifier;
+use std::time::Duration;
+
+use crate::auth::{KeyRing, Verifier};
 use crate::config::{Mode, ServeArgs};
 use crate::db::{self, Db};
 use crate::http::{self, AppState};
@@ -63,15 +65,11 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
             .await
             .map_err(|e| anyhow::anyhow!("creating realm {r}: {e}"))?;
     }
-    let verifier = match &args.jwt_public_key_file {
-        Some(path) => Verifier::from_pem_file(path, &args.jwt_issuer, &args.jwt_audience)?,
-        None => {
-            tracing::warn!(
-                "no PEK_JWT_PUBLIC_KEY_FILE: every request that needs a signed-in caller gets 401"
-            );
-            Verifier::without_keys(&args.jwt_issuer, &args.jwt_audience)
-        }
+    let keys = match args.db.mode {
+        Mode::Hub => Some(std::sync::Arc::new(signing_keys(args)?)),
+        Mode::Worker => None,
     };
+    let verifier = verifier(args, keys.as_deref())?;
     let tokens = match &args.operator_token_file {
         Some(p) => read_tokens(p)?,
         None => Vec::new(),
@@ -86,6 +84,16 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     state.max_body_bytes = args.max_body_bytes;
+    state
+        .verifier
+        .spawn_refresh(Duration::from_secs(args.jwks_refresh_seconds.max(1)));
+    if let Some(keys) = keys {
+        state.login = Some(std::sync::Arc::new(crate::login::Login::new(
+            args,
+            keys.clone(),
+        )?));
+        state.keys = Some(keys);
+    }
     let http = reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(2))
         .pool_max_idle_per_host(512)
@@ -103,6 +111,55 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
     crate::http::ops_metrics_init();
     let router = http::router(state.clone(), args.max_body_bytes);
     Ok((state, router))
+}
+
+/// The hub's signing keys: `PEK_JWT_PRIVATE_KEY_FILE`, or a key that dies with the
+/// process (development; loudly warned about).
+fn signing_keys(args: &ServeArgs) -> anyhow::Result<KeyRing> {
+    match &args.jwt_private_key_file {
+        Some(path) => {
+            let ring = KeyRing::from_pem_file(path, &args.jwt_issuer, &args.jwt_audience)?;
+            tracing::info!(
+                signing_kid = ring.signer().kid(),
+                published = ?ring.kids(),
+                "hub token signing keys loaded"
+            );
+            Ok(ring)
+        }
+        None => {
+            let ring = KeyRing::ephemeral(&args.jwt_issuer, &args.jwt_audience)?;
+            tracing::warn!(
+                kid = ring.signer().kid(),
+                "NO PEK_JWT_PRIVATE_KEY_FILE: the hub signs tokens with a throwaway key made at \
+                 start-up. Every token dies with this process and replicas do not accept each \
+                 other's tokens. Fine for development and tests; in production mount a key \
+                 (the Helm chart does)."
+            );
+            Ok(ring)
+        }
+    }
+}
+
+/// Token verification keys: `PEK_JWT_PUBLIC_KEY_FILE` (static), the hub's own signing
+/// keys, and on a worker with `PEK_HUB_URL` the hub's JWKS.
+fn verifier(args: &ServeArgs, keys: Option<&KeyRing>) -> anyhow::Result<Verifier> {
+    let mut verifier = match &args.jwt_public_key_file {
+        Some(path) => Verifier::from_pem_file(path, &args.jwt_issuer, &args.jwt_audience)?,
+        None => Verifier::without_keys(&args.jwt_issuer, &args.jwt_audience),
+    };
+    if let Some(ring) = keys {
+        verifier.add_signing_keys(ring)?;
+    }
+    if let (Mode::Worker, Some(hub)) = (args.db.mode, &args.hub_url) {
+        let url = format!("{}/.well-known/jwks.json", hub.trim_end_matches('/'));
+        tracing::info!(%url, "verifying tokens with the hub's JWKS");
+        verifier = verifier.with_jwks(&url, Duration::from_secs(args.jwks_min_refetch_seconds))?;
+    } else if !verifier.has_keys() {
+        tracing::warn!(
+            "no PEK_HUB_URL or PEK_JWT_PUBLIC_KEY_FILE: every request that needs a signed-in caller gets 401"
+        );
+    }
+    Ok(verifier)
 }
 
 /// `pek serve`.

@@ -2,15 +2,22 @@
 //! tests, token signing. Tokens are asymmetric (EdDSA or RS256): whoever verifies holds
 //! only public keys. A token must name its key (`kid`); its algorithm must be the key's
 //! own, so `alg: none` and HS256-signed-with-the-public-key forgeries fail.
+//!
+//! The hub signs with the first key of `PEK_JWT_PRIVATE_KEY_FILE` and publishes all of
+//! them at `/.well-known/jwks.json`; workers verify through that JWK Set.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ring::signature::KeyPair;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -28,16 +35,35 @@ pub struct Claims {
     pub name: Option<String>,
 }
 
+#[derive(Clone)]
 struct VerifyKey {
     kid: String,
     alg: Algorithm,
     key: DecodingKey,
 }
 
+/// Verifies hub tokens. Keys come from PEM files and the hub's own signing keys (static)
+/// and, on a worker, from the hub's JWKS (fetched, cached, refreshed periodically and
+/// refetched — at most once per `min_refetch`, concurrent misses sharing one fetch — when
+/// a token names a key id the cache does not know). The cached keys stay in use while the
+/// hub is unreachable.
 pub struct Verifier {
-    keys: Vec<VerifyKey>,
+    static_keys: Vec<VerifyKey>,
+    fetched: std::sync::RwLock<Vec<VerifyKey>>,
+    jwks: Option<JwksSource>,
     issuer: String,
     audience: String,
+}
+
+struct JwksSource {
+    url: String,
+    client: reqwest::Client,
+    min_refetch: Duration,
+    /// Held while fetching: concurrent misses wait here and then reuse the result.
+    fetch: tokio::sync::Mutex<Option<Instant>>,
+    /// Bumped on every successful fetch.
+    generation: AtomicU64,
+    last_error: std::sync::Mutex<Option<String>>,
 }
 
 /// Key id of a public key: a digest of its DER encoding, so signer and verifier agree
@@ -80,11 +106,121 @@ fn to_pem(label: &str, der: &[u8]) -> String {
     s
 }
 
+fn public_keys_from_pem(pem: &str) -> anyhow::Result<Vec<VerifyKey>> {
+    let mut keys = Vec::new();
+    for (label, der) in pem_blocks(pem) {
+        anyhow::ensure!(
+            label == "PUBLIC KEY" || label == "RSA PUBLIC KEY",
+            "expected a PUBLIC KEY block, found {label}"
+        );
+        let block = to_pem(&label, &der);
+        let (alg, key) = if let Ok(k) = DecodingKey::from_ed_pem(block.as_bytes()) {
+            (Algorithm::EdDSA, k)
+        } else {
+            let k = DecodingKey::from_rsa_pem(block.as_bytes())
+                .context("public key is neither Ed25519 nor RSA")?;
+            (Algorithm::RS256, k)
+        };
+        keys.push(VerifyKey {
+            kid: key_id(&der),
+            alg,
+            key,
+        });
+    }
+    anyhow::ensure!(!keys.is_empty(), "no PUBLIC KEY block found");
+    Ok(keys)
+}
+
+fn algorithm_of(alg: KeyAlgorithm) -> Option<Algorithm> {
+    Some(match alg {
+        KeyAlgorithm::RS256 => Algorithm::RS256,
+        KeyAlgorithm::RS384 => Algorithm::RS384,
+        KeyAlgorithm::RS512 => Algorithm::RS512,
+        KeyAlgorithm::PS256 => Algorithm::PS256,
+        KeyAlgorithm::PS384 => Algorithm::PS384,
+        KeyAlgorithm::PS512 => Algorithm::PS512,
+        KeyAlgorithm::ES256 => Algorithm::ES256,
+        KeyAlgorithm::ES384 => Algorithm::ES384,
+        KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+        _ => return None,
+    })
+}
+
+/// Parses a JWK Set, keeping the asymmetric signature keys that have a key id (others,
+/// e.g. symmetric `oct` keys or encryption keys, are ignored). A key without `alg` gets
+/// its type's usual algorithm.
+fn keys_from_jwks(body: &serde_json::Value) -> anyhow::Result<Vec<VerifyKey>> {
+    let list = body
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .context("not a JWK Set (no `keys` array)")?;
+    let mut keys = Vec::new();
+    for raw in list {
+        let Ok(jwk) = serde_json::from_value::<Jwk>(raw.clone()) else {
+            continue;
+        };
+        let Some(kid) = jwk.common.key_id.clone() else {
+            continue;
+        };
+        if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
+            continue;
+        }
+        let default_alg = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+                Algorithm::EdDSA
+            }
+            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+                Algorithm::ES256
+            }
+            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => {
+                Algorithm::ES384
+            }
+            _ => continue, // symmetric or unsupported: never a verification key here
+        };
+        let alg = match jwk.common.key_algorithm {
+            Some(a) => match algorithm_of(a) {
+                Some(a) => a,
+                None => continue,
+            },
+            None => default_alg,
+        };
+        // The declared algorithm must belong to the key's type.
+        let family_ok = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => matches!(
+                alg,
+                Algorithm::RS256
+                    | Algorithm::RS384
+                    | Algorithm::RS512
+                    | Algorithm::PS256
+                    | Algorithm::PS384
+                    | Algorithm::PS512
+            ),
+            _ => alg == default_alg,
+        };
+        if !family_ok {
+            continue;
+        }
+        let Ok(key) = DecodingKey::from_jwk(&jwk) else {
+            continue;
+        };
+        keys.push(VerifyKey { kid, alg, key });
+    }
+    anyhow::ensure!(!keys.is_empty(), "the JWK Set has no usable signature key");
+    Ok(keys)
+}
+
+fn bad(why: &str) -> Error {
+    Error::Unauthorized(format!("invalid bearer token: {why}"))
+}
+
 impl Verifier {
     /// A verifier without keys: every token is rejected.
     pub fn without_keys(issuer: &str, audience: &str) -> Self {
         Verifier {
-            keys: Vec::new(),
+            static_keys: Vec::new(),
+            fetched: std::sync::RwLock::new(Vec::new()),
+            jwks: None,
             issuer: issuer.into(),
             audience: audience.into(),
         }
@@ -94,26 +230,7 @@ impl Verifier {
     /// a rotated-out key can stay valid until its tokens expire).
     pub fn from_pem(pem: &str, issuer: &str, audience: &str) -> anyhow::Result<Self> {
         let mut v = Verifier::without_keys(issuer, audience);
-        for (label, der) in pem_blocks(pem) {
-            anyhow::ensure!(
-                label == "PUBLIC KEY" || label == "RSA PUBLIC KEY",
-                "expected a PUBLIC KEY block, found {label}"
-            );
-            let block = to_pem(&label, &der);
-            let (alg, key) = if let Ok(k) = DecodingKey::from_ed_pem(block.as_bytes()) {
-                (Algorithm::EdDSA, k)
-            } else {
-                let k = DecodingKey::from_rsa_pem(block.as_bytes())
-                    .context("public key is neither Ed25519 nor RSA")?;
-                (Algorithm::RS256, k)
-            };
-            v.keys.push(VerifyKey {
-                kid: key_id(&der),
-                alg,
-                key,
-            });
-        }
-        anyhow::ensure!(!v.keys.is_empty(), "no PUBLIC KEY block found");
+        v.static_keys = public_keys_from_pem(pem)?;
         Ok(v)
     }
 
@@ -124,20 +241,212 @@ impl Verifier {
             .with_context(|| format!("parsing public key file {}", path.display()))
     }
 
-    pub fn has_keys(&self) -> bool {
-        !self.keys.is_empty()
+    /// Also accepts tokens signed by these keys (the hub verifies its own tokens).
+    pub fn add_signing_keys(&mut self, ring: &KeyRing) -> anyhow::Result<()> {
+        for s in &ring.signers {
+            for k in public_keys_from_pem(&s.public_pem())? {
+                if !self.static_keys.iter().any(|have| have.kid == k.kid) {
+                    self.static_keys.push(k);
+                }
+            }
+        }
+        Ok(())
     }
 
-    pub fn verify(&self, token: &str) -> Result<Claims, Error> {
-        let bad = |why: &str| Error::Unauthorized(format!("invalid bearer token: {why}"));
+    /// Also accepts the keys of the JWK Set at `url` (a worker: `{hub}/.well-known/jwks.json`).
+    /// Nothing is fetched here; call [`Verifier::spawn_refresh`] or let a token trigger it.
+    pub fn with_jwks(mut self, url: &str, min_refetch: Duration) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("building the JWKS HTTP client")?;
+        self.jwks = Some(JwksSource {
+            url: url.to_string(),
+            client,
+            min_refetch,
+            fetch: tokio::sync::Mutex::new(None),
+            generation: AtomicU64::new(0),
+            last_error: std::sync::Mutex::new(None),
+        });
+        Ok(self)
+    }
+
+    pub fn has_keys(&self) -> bool {
+        !self.static_keys.is_empty() || !self.fetched_keys().is_empty()
+    }
+
+    fn fetched_keys(&self) -> Vec<VerifyKey> {
+        self.fetched.read().map(|k| k.clone()).unwrap_or_default()
+    }
+
+    fn find(&self, kid: &str) -> Option<VerifyKey> {
+        if let Some(k) = self.static_keys.iter().find(|k| k.kid == kid) {
+            return Some(k.clone());
+        }
+        self.fetched
+            .read()
+            .ok()
+            .and_then(|keys| keys.iter().find(|k| k.kid == kid).cloned())
+    }
+
+    /// Fetches the JWK Set now (the periodic refresh). Errors keep the cached keys.
+    pub async fn refresh(&self) -> anyhow::Result<()> {
+        let Some(src) = &self.jwks else {
+            return Ok(());
+        };
+        let mut last = src.fetch.lock().await;
+        *last = Some(Instant::now());
+        self.fetch_locked(src).await
+    }
+
+    async fn fetch_locked(&self, src: &JwksSource) -> anyhow::Result<()> {
+        let result = async {
+            let resp = src
+                .client
+                .get(&src.url)
+                .send()
+                .await
+                .with_context(|| format!("fetching {}", src.url))?;
+            anyhow::ensure!(
+                resp.status().is_success(),
+                "fetching {}: HTTP {}",
+                src.url,
+                resp.status()
+            );
+            let body: serde_json::Value = resp
+                .json()
+                .await
+                .with_context(|| format!("reading {}", src.url))?;
+            keys_from_jwks(&body).with_context(|| format!("parsing {}", src.url))
+        }
+        .await;
+        match result {
+            Ok(keys) => {
+                let kids: Vec<String> = keys.iter().map(|k| k.kid.clone()).collect();
+                if let Ok(mut w) = self.fetched.write() {
+                    *w = keys;
+                }
+                src.generation.fetch_add(1, Ordering::SeqCst);
+                if let Ok(mut e) = src.last_error.lock() {
+                    *e = None;
+                }
+                tracing::debug!(url = %src.url, ?kids, "fetched the hub's JWKS");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(url = %src.url, error = %format!("{e:#}"),
+                    "could not fetch the hub's JWKS; keeping the cached keys");
+                if let Ok(mut le) = src.last_error.lock() {
+                    *le = Some(format!("{e:#}"));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// An unknown key id: refetch, unless another request already did since `seen`, or
+    /// the last attempt was less than `min_refetch` ago.
+    async fn refetch_on_miss(&self, seen: u64) {
+        let Some(src) = &self.jwks else {
+            return;
+        };
+        let mut last = src.fetch.lock().await;
+        if src.generation.load(Ordering::SeqCst) != seen {
+            return;
+        }
+        if last.is_some_and(|t| t.elapsed() < src.min_refetch) {
+            return;
+        }
+        *last = Some(Instant::now());
+        let _ = self.fetch_locked(src).await;
+    }
+
+    /// Keeps the JWKS fresh in the background: every `period`, and quickly (with backoff)
+    /// while no keys could be fetched yet. Stops when the verifier is dropped.
+    pub fn spawn_refresh(self: &Arc<Self>, period: Duration) {
+        if self.jwks.is_none() {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let fast = Duration::from_millis(500);
+            let mut retry = fast;
+            loop {
+                let Some(v) = weak.upgrade() else { break };
+                let ok = v.refresh().await.is_ok();
+                drop(v);
+                let wait = if ok {
+                    retry = fast;
+                    period
+                } else {
+                    let w = retry;
+                    retry = (retry * 2).min(Duration::from_secs(30)).min(period);
+                    w
+                };
+                tokio::time::sleep(wait).await;
+            }
+        });
+    }
+
+    /// Verifies against the keys at hand, without fetching.
+    pub fn verify_cached(&self, token: &str) -> Result<Claims, Error> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| bad("malformed"))?;
         let kid = header.kid.ok_or_else(|| bad("no key id"))?;
-        let key = self
-            .keys
-            .iter()
-            .find(|k| k.kid == kid)
-            .ok_or_else(|| bad("unknown key id"))?;
-        if header.alg != key.alg {
+        let key = self.find(&kid).ok_or_else(|| self.unknown_kid())?;
+        self.check(token, header.alg, &key)
+    }
+
+    /// Verifies a hub token: signature by a known key with that key's algorithm, issuer,
+    /// audience, expiry. An unknown key id triggers a bounded JWKS refetch.
+    pub async fn verify(&self, token: &str) -> Result<Claims, Error> {
+        self.verify_as(token).await
+    }
+
+    /// Like [`Verifier::verify`] for any claims type (e.g. an OIDC ID token).
+    pub async fn verify_as<T: DeserializeOwned>(&self, token: &str) -> Result<T, Error> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| bad("malformed"))?;
+        let kid = header.kid.ok_or_else(|| bad("no key id"))?;
+        let key = match self.find(&kid) {
+            Some(k) => k,
+            None => {
+                let seen = self
+                    .jwks
+                    .as_ref()
+                    .map(|s| s.generation.load(Ordering::SeqCst))
+                    .unwrap_or(0);
+                self.refetch_on_miss(seen).await;
+                self.find(&kid).ok_or_else(|| self.unknown_kid())?
+            }
+        };
+        self.check(token, header.alg, &key)
+    }
+
+    fn unknown_kid(&self) -> Error {
+        match &self.jwks {
+            Some(src) if !self.has_keys() => {
+                let why = src
+                    .last_error
+                    .lock()
+                    .ok()
+                    .and_then(|e| e.clone())
+                    .unwrap_or_else(|| "not fetched yet".into());
+                Error::Unauthorized(format!(
+                    "cannot verify tokens yet: the hub's signing keys ({}) are not available: {why}",
+                    src.url
+                ))
+            }
+            _ => bad("unknown key id"),
+        }
+    }
+
+    fn check<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        key: &VerifyKey,
+    ) -> Result<T, Error> {
+        if alg != key.alg {
             return Err(bad("algorithm does not match the key"));
         }
         let mut validation = Validation::new(key.alg);
@@ -145,7 +454,7 @@ impl Verifier {
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 30;
-        jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
+        jsonwebtoken::decode::<T>(token, &key.key, &validation)
             .map(|d| d.claims)
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind::*;
@@ -160,12 +469,14 @@ impl Verifier {
     }
 }
 
-/// An Ed25519 signing key (the hub's; tests and `pek local` generate one).
+/// A signing key of the hub: Ed25519 (EdDSA) or RSA (RS256).
 pub struct Signer {
     kid: String,
+    alg: Algorithm,
     encoding: EncodingKey,
-    private_pkcs8: Vec<u8>,
+    private_pem: String,
     public_spki: Vec<u8>,
+    jwk: serde_json::Value,
     issuer: String,
     audience: String,
 }
@@ -190,41 +501,164 @@ impl Signer {
         Self::from_pkcs8(pkcs8.as_ref(), issuer, audience)
     }
 
+    /// A new RSA key (slow; tests and tools only).
+    pub fn generate_rsa(bits: usize, issuer: &str, audience: &str) -> anyhow::Result<Self> {
+        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), bits)
+            .context("generating an RSA key")?;
+        Self::from_rsa(&key, issuer, audience)
+    }
+
+    /// An Ed25519 key in PKCS#8 DER.
     pub fn from_pkcs8(pkcs8: &[u8], issuer: &str, audience: &str) -> anyhow::Result<Self> {
         let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
             .map_err(|e| anyhow::anyhow!("invalid Ed25519 PKCS#8 key: {e}"))?;
         let mut spki = ED25519_SPKI_PREFIX.to_vec();
         spki.extend_from_slice(pair.public_key().as_ref());
+        let kid = key_id(&spki);
+        let jwk = serde_json::json!({
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+            "kid": kid,
+            "alg": "EdDSA",
+            "use": "sig",
+        });
         Ok(Signer {
-            kid: key_id(&spki),
+            kid,
+            alg: Algorithm::EdDSA,
             encoding: EncodingKey::from_ed_der(pkcs8),
-            private_pkcs8: pkcs8.to_vec(),
+            private_pem: to_pem("PRIVATE KEY", pkcs8),
             public_spki: spki,
+            jwk,
             issuer: issuer.into(),
             audience: audience.into(),
         })
+    }
+
+    fn from_rsa(key: &rsa::RsaPrivateKey, issuer: &str, audience: &str) -> anyhow::Result<Self> {
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        use rsa::pkcs8::EncodePublicKey;
+        use rsa::traits::PublicKeyParts;
+        let pkcs1 = key
+            .to_pkcs1_der()
+            .context("encoding the RSA key as PKCS#1")?;
+        let public = key.to_public_key();
+        let spki = public
+            .to_public_key_der()
+            .context("encoding the RSA public key")?;
+        let kid = key_id(spki.as_bytes());
+        let jwk = serde_json::json!({
+            "kty": "RSA",
+            "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+            "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+            "kid": kid,
+            "alg": "RS256",
+            "use": "sig",
+        });
+        Ok(Signer {
+            kid,
+            alg: Algorithm::RS256,
+            encoding: EncodingKey::from_rsa_der(pkcs1.as_bytes()),
+            private_pem: to_pem("RSA PRIVATE KEY", pkcs1.as_bytes()),
+            public_spki: spki.as_bytes().to_vec(),
+            jwk,
+            issuer: issuer.into(),
+            audience: audience.into(),
+        })
+    }
+
+    /// Every private key in a PEM text, in order: `RSA PRIVATE KEY` (PKCS#1, what Helm's
+    /// `genPrivateKey "rsa"` makes) or `PRIVATE KEY` (PKCS#8, RSA or Ed25519).
+    pub fn all_from_pem(pem: &str, issuer: &str, audience: &str) -> anyhow::Result<Vec<Self>> {
+        use rsa::pkcs1::DecodeRsaPrivateKey;
+        use rsa::pkcs8::DecodePrivateKey;
+        let mut out = Vec::new();
+        for (i, (label, der)) in pem_blocks(pem).into_iter().enumerate() {
+            let n = i + 1;
+            let signer = match label.as_str() {
+                "RSA PRIVATE KEY" => {
+                    let key = rsa::RsaPrivateKey::from_pkcs1_der(&der)
+                        .map_err(|_| anyhow::anyhow!("key {n}: not a valid PKCS#1 RSA key"))?;
+                    Self::from_rsa(&key, issuer, audience)?
+                }
+                "PRIVATE KEY" => match Self::from_pkcs8(&der, issuer, audience) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let key = rsa::RsaPrivateKey::from_pkcs8_der(&der).map_err(|_| {
+                            anyhow::anyhow!("key {n}: PKCS#8 key is neither Ed25519 nor RSA")
+                        })?;
+                        Self::from_rsa(&key, issuer, audience)?
+                    }
+                },
+                other => anyhow::bail!(
+                    "key {n}: unsupported PEM block {other:?} (expected RSA PRIVATE KEY or PRIVATE KEY)"
+                ),
+            };
+            if let Signer {
+                alg: Algorithm::RS256,
+                ..
+            } = &signer
+            {
+                // ring refuses to sign with RSA keys under 2048 bits; fail at start, not
+                // at the first login.
+                signer
+                    .sign(&Claims {
+                        sub: Uuid::nil(),
+                        iss: issuer.into(),
+                        aud: audience.into(),
+                        exp: 0,
+                        iat: 0,
+                        name: None,
+                    })
+                    .with_context(|| {
+                        format!("key {n}: cannot sign with it (RSA keys need ≥ 2048 bits)")
+                    })?;
+            }
+            out.push(signer);
+        }
+        anyhow::ensure!(!out.is_empty(), "no private key block found");
+        Ok(out)
     }
 
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
     pub fn public_pem(&self) -> String {
         to_pem("PUBLIC KEY", &self.public_spki)
     }
 
+    /// The private key in PEM (PKCS#8 for Ed25519, PKCS#1 for RSA), for writing key files.
     pub fn private_pem(&self) -> String {
-        to_pem("PRIVATE KEY", &self.private_pkcs8)
+        self.private_pem.clone()
+    }
+
+    /// The public key as a JWK (kty, kid, alg, use=sig, n/e or crv/x).
+    pub fn jwk(&self) -> serde_json::Value {
+        self.jwk.clone()
     }
 
     /// Signs claims as given (tests use this to build expired or misaddressed tokens).
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
-        let mut header = Header::new(Algorithm::EdDSA);
+        let mut header = Header::new(self.alg);
         header.kid = Some(self.kid.clone());
         Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
     }
 
     pub fn issue(&self, user: Uuid, ttl_secs: u64) -> anyhow::Result<String> {
+        self.issue_named(user, ttl_secs, None)
+    }
+
+    pub fn issue_named(
+        &self,
+        user: Uuid,
+        ttl_secs: u64,
+        name: Option<String>,
+    ) -> anyhow::Result<String> {
         let now = now_secs();
         self.sign(&Claims {
             sub: user,
@@ -232,8 +666,62 @@ impl Signer {
             aud: self.audience.clone(),
             exp: now + ttl_secs,
             iat: now,
-            name: None,
+            name,
         })
+    }
+}
+
+/// The hub's signing keys: the first signs, all are published in the JWKS (rotation:
+/// prepend the new key, drop the old one once its tokens have expired).
+pub struct KeyRing {
+    signers: Vec<Signer>,
+    ephemeral: bool,
+}
+
+impl KeyRing {
+    pub fn from_pem_file(path: &Path, issuer: &str, audience: &str) -> anyhow::Result<Self> {
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("reading private key file {}", path.display()))?;
+        let signers = Signer::all_from_pem(&pem, issuer, audience)
+            .with_context(|| format!("parsing private key file {}", path.display()))?;
+        Ok(KeyRing {
+            signers,
+            ephemeral: false,
+        })
+    }
+
+    /// A key that lives as long as the process (development without a key file).
+    pub fn ephemeral(issuer: &str, audience: &str) -> anyhow::Result<Self> {
+        Ok(KeyRing {
+            signers: vec![Signer::generate(issuer, audience)?],
+            ephemeral: true,
+        })
+    }
+
+    pub fn from_signers(signers: Vec<Signer>) -> anyhow::Result<Self> {
+        anyhow::ensure!(!signers.is_empty(), "a key ring needs a key");
+        Ok(KeyRing {
+            signers,
+            ephemeral: false,
+        })
+    }
+
+    pub fn is_ephemeral(&self) -> bool {
+        self.ephemeral
+    }
+
+    /// The key that signs new tokens.
+    pub fn signer(&self) -> &Signer {
+        &self.signers[0]
+    }
+
+    pub fn kids(&self) -> Vec<String> {
+        self.signers.iter().map(|s| s.kid.clone()).collect()
+    }
+
+    /// The public JWK Set.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": self.signers.iter().map(Signer::jwk).collect::<Vec<_>>() })
     }
 }
 
@@ -247,10 +735,12 @@ mod tests {
         let verifier = Verifier::from_pem(&signer.public_pem(), "pek-hub", "pek").unwrap();
         let user = Uuid::new_v4();
         let token = signer.issue(user, 60).unwrap();
-        assert_eq!(verifier.verify(&token).unwrap().sub, user);
+        assert_eq!(verifier.verify_cached(&token).unwrap().sub, user);
 
         let other = Signer::generate("pek-hub", "pek").unwrap();
-        assert!(verifier.verify(&other.issue(user, 60).unwrap()).is_err());
+        assert!(verifier
+            .verify_cached(&other.issue(user, 60).unwrap())
+            .is_err());
 
         let now = now_secs();
         let mk = |iss: &str, aud: &str, exp: u64| Claims {
@@ -266,7 +756,9 @@ mod tests {
             mk("evil", "pek", now + 60),
             mk("pek-hub", "other", now + 60),
         ] {
-            assert!(verifier.verify(&signer.sign(&claims).unwrap()).is_err());
+            assert!(verifier
+                .verify_cached(&signer.sign(&claims).unwrap())
+                .is_err());
         }
 
         // alg none, with the right kid
@@ -276,7 +768,9 @@ mod tests {
         ));
         let body =
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&mk("pek-hub", "pek", now + 60)).unwrap());
-        assert!(verifier.verify(&format!("{header}.{body}.")).is_err());
+        assert!(verifier
+            .verify_cached(&format!("{header}.{body}."))
+            .is_err());
 
         // HS256 keyed with the public key bytes
         let mut h = Header::new(Algorithm::HS256);
@@ -287,6 +781,109 @@ mod tests {
             &EncodingKey::from_secret(signer.public_pem().as_bytes()),
         )
         .unwrap();
-        assert!(verifier.verify(&forged).is_err());
+        assert!(verifier.verify_cached(&forged).is_err());
+    }
+
+    fn ring_verifier(ring: &KeyRing) -> Verifier {
+        let mut v = Verifier::without_keys("pek-hub", "pek");
+        v.static_keys = keys_from_jwks(&ring.jwks()).unwrap();
+        v
+    }
+
+    #[test]
+    fn rsa_pkcs1_and_pkcs8_keys_sign_and_verify_through_the_jwks() {
+        use rsa::pkcs8::EncodePrivateKey;
+        let rsa = Signer::generate_rsa(2048, "pek-hub", "pek").unwrap();
+        assert!(rsa
+            .private_pem()
+            .starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+        let ed = Signer::generate("pek-hub", "pek").unwrap();
+        // The same RSA key as PKCS#8.
+        let key = {
+            use rsa::pkcs1::DecodeRsaPrivateKey;
+            let (_, der) = pem_blocks(&rsa.private_pem()).remove(0);
+            rsa::RsaPrivateKey::from_pkcs1_der(&der).unwrap()
+        };
+        let pkcs8 = key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+        let from8 = Signer::all_from_pem(&pkcs8, "pek-hub", "pek").unwrap();
+        assert_eq!(from8[0].kid(), rsa.kid());
+        assert_eq!(from8[0].algorithm(), Algorithm::RS256);
+
+        let file = format!("{}{}", rsa.private_pem(), ed.private_pem());
+        let signers = Signer::all_from_pem(&file, "pek-hub", "pek").unwrap();
+        assert_eq!(signers.len(), 2);
+        let ring = KeyRing::from_signers(signers).unwrap();
+        assert_eq!(ring.signer().kid(), rsa.kid(), "the first key signs");
+        let jwks = ring.jwks();
+        assert_eq!(jwks["keys"][0]["kty"], "RSA");
+        assert_eq!(jwks["keys"][0]["alg"], "RS256");
+        assert_eq!(jwks["keys"][0]["use"], "sig");
+        assert_eq!(jwks["keys"][0]["e"], "AQAB");
+        assert_eq!(jwks["keys"][1]["kty"], "OKP");
+        assert_eq!(jwks["keys"][1]["crv"], "Ed25519");
+        assert_eq!(jwks["keys"][1]["kid"], ed.kid());
+        assert!(!jwks.to_string().contains("\"d\""), "no private parts");
+
+        let v = ring_verifier(&ring);
+        let user = Uuid::new_v4();
+        let t = ring.signer().issue(user, 60).unwrap();
+        assert_eq!(v.verify_cached(&t).unwrap().sub, user);
+        assert_eq!(
+            v.verify_cached(&ed.issue(user, 60).unwrap()).unwrap().sub,
+            user
+        );
+        // The PEM verifier of the same RSA key agrees on the kid.
+        let pemv = Verifier::from_pem(&rsa.public_pem(), "pek-hub", "pek").unwrap();
+        assert!(pemv.verify_cached(&t).is_ok());
+
+        // HS256 keyed with the RSA public key's bytes.
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some(rsa.kid().to_string());
+        let now = now_secs();
+        let claims = Claims {
+            sub: user,
+            iss: "pek-hub".into(),
+            aud: "pek".into(),
+            exp: now + 60,
+            iat: now,
+            name: None,
+        };
+        for secret in [rsa.public_pem().into_bytes(), rsa.public_spki.clone()] {
+            let forged =
+                jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(&secret)).unwrap();
+            assert!(v.verify_cached(&forged).is_err());
+        }
+    }
+
+    #[test]
+    fn jwks_parsing_skips_symmetric_and_mismatched_keys() {
+        let ed = Signer::generate("pek-hub", "pek").unwrap();
+        let mut ed_as_rs = ed.jwk();
+        ed_as_rs["alg"] = "RS256".into();
+        ed_as_rs["kid"] = "mismatch".into();
+        let body = serde_json::json!({"keys": [
+            {"kty": "oct", "k": "c2VjcmV0", "kid": "sym", "alg": "HS256"},
+            ed_as_rs,
+            {"kty": "RSA", "kid": "enc", "use": "enc", "n": "AQAB", "e": "AQAB"},
+            ed.jwk(),
+        ]});
+        let keys = keys_from_jwks(&body).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].kid, ed.kid());
+        assert!(keys_from_jwks(&serde_json::json!({"keys": []})).is_err());
+        assert!(keys_from_jwks(&serde_json::json!({"nope": 1})).is_err());
+    }
+
+    #[test]
+    fn bad_private_key_files_are_refused_with_a_reason() {
+        let e = Signer::all_from_pem("nothing here", "i", "a")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("no private key"), "{e}");
+        let ed = Signer::generate("i", "a").unwrap();
+        let e = Signer::all_from_pem(&ed.public_pem(), "i", "a")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("unsupported PEM block"), "{e}");
     }
 }

@@ -58,6 +58,19 @@ pub struct ServeArgs {
     /// PEM public key(s) (RSA or Ed25519) that bearer tokens are verified against.
     #[arg(long, env = "PEK_JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<PathBuf>,
+    /// Hub: PEM private key(s) that sign tokens (RSA PKCS#1 or PKCS#8, Ed25519 PKCS#8).
+    /// The first signs; all are published in the JWKS (rotation: prepend a new key).
+    #[arg(long, env = "PEK_JWT_PRIVATE_KEY_FILE")]
+    pub jwt_private_key_file: Option<PathBuf>,
+    /// Hub: lifetime of issued tokens, in seconds.
+    #[arg(long, env = "PEK_JWT_TTL_SECONDS", default_value_t = 900)]
+    pub jwt_ttl_seconds: u64,
+    /// Worker: how often the hub's JWKS is refetched, in seconds.
+    #[arg(long, env = "PEK_JWKS_REFRESH_SECONDS", default_value_t = 300)]
+    pub jwks_refresh_seconds: u64,
+    /// Worker: at most one JWKS refetch per this many seconds for unknown key ids.
+    #[arg(long, env = "PEK_JWKS_MIN_REFETCH_SECONDS", default_value_t = 10)]
+    pub jwks_min_refetch_seconds: u64,
     /// Expected token issuer.
     #[arg(long, env = "PEK_JWT_ISSUER", default_value = "pek-hub")]
     pub jwt_issuer: String,
@@ -101,6 +114,98 @@ pub struct ServeArgs {
     /// Worker: how often the membership outbox is checked when idle, in milliseconds.
     #[arg(long, env = "PEK_OUTBOX_INTERVAL_MS", default_value_t = 1000)]
     pub outbox_interval_ms: u64,
+    #[command(flatten)]
+    pub login: LoginArgs,
+}
+
+/// How the client authenticates at the provider's token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClientAuth {
+    /// HTTP Basic (`client_secret_basic`).
+    Basic,
+    /// In the form body (`client_secret_post`).
+    Post,
+}
+
+/// How the access token is presented to the userinfo/profile endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UserinfoAuth {
+    /// `Authorization: Bearer …` (OIDC).
+    Header,
+    /// `?access_token=…` (AuthSCH's profile API).
+    Query,
+}
+
+/// Hub login: OAuth2 authorization code + PKCE against AuthSCH or any OIDC provider.
+#[derive(Debug, Clone, Args)]
+pub struct LoginArgs {
+    /// OIDC issuer URL: endpoints (and ID-token keys) from its discovery document.
+    /// Explicit endpoint settings win.
+    #[arg(long, env = "PEK_LOGIN_ISSUER_URL")]
+    pub login_issuer_url: Option<String>,
+    /// Authorization endpoint (default: AuthSCH's).
+    #[arg(long, env = "PEK_LOGIN_AUTHORIZE_URL")]
+    pub login_authorize_url: Option<String>,
+    /// Token endpoint (default: AuthSCH's).
+    #[arg(long, env = "PEK_LOGIN_TOKEN_URL")]
+    pub login_token_url: Option<String>,
+    /// Userinfo / profile endpoint (default: AuthSCH's).
+    #[arg(long, env = "PEK_LOGIN_USERINFO_URL")]
+    pub login_userinfo_url: Option<String>,
+    /// OAuth2 client id; login is off without it.
+    #[arg(long, env = "PEK_LOGIN_CLIENT_ID")]
+    pub login_client_id: Option<String>,
+    /// File holding the OAuth2 client secret.
+    #[arg(long, env = "PEK_LOGIN_CLIENT_SECRET_FILE")]
+    pub login_client_secret_file: Option<PathBuf>,
+    /// Requested scopes, space-separated (default: AuthSCH's basic profile scopes, or
+    /// `openid profile email` with an issuer URL).
+    #[arg(long, env = "PEK_LOGIN_SCOPES")]
+    pub login_scopes: Option<String>,
+    /// Token-endpoint client authentication.
+    #[arg(
+        long,
+        env = "PEK_LOGIN_CLIENT_AUTH",
+        value_enum,
+        default_value = "basic"
+    )]
+    pub login_client_auth: ClientAuth,
+    /// How the userinfo endpoint gets the access token (default: `query` for AuthSCH,
+    /// `header` with an issuer URL).
+    #[arg(long, env = "PEK_LOGIN_USERINFO_AUTH", value_enum)]
+    pub login_userinfo_auth: Option<UserinfoAuth>,
+    /// Redirect URI registered at the provider (default: PEK_PUBLIC_URL + /auth/callback).
+    #[arg(long, env = "PEK_LOGIN_REDIRECT_URL")]
+    pub login_redirect_url: Option<String>,
+    /// Where browsers go after login (default: PEK_PUBLIC_URL).
+    #[arg(long, env = "PEK_LOGIN_FRONTEND_URL")]
+    pub login_frontend_url: Option<String>,
+    /// How long a started login may take, in seconds.
+    #[arg(long, env = "PEK_LOGIN_STATE_TTL_SECONDS", default_value_t = 600)]
+    pub login_state_ttl_seconds: u64,
+    /// Enables `POST /auth/dev-login` (anyone can sign in as anyone: development only).
+    #[arg(long, env = "PEK_DEV_LOGIN")]
+    pub dev_login: bool,
+}
+
+impl Default for LoginArgs {
+    fn default() -> Self {
+        LoginArgs {
+            login_issuer_url: None,
+            login_authorize_url: None,
+            login_token_url: None,
+            login_userinfo_url: None,
+            login_client_id: None,
+            login_client_secret_file: None,
+            login_scopes: None,
+            login_client_auth: ClientAuth::Basic,
+            login_userinfo_auth: None,
+            login_redirect_url: None,
+            login_frontend_url: None,
+            login_state_ttl_seconds: 600,
+            dev_login: false,
+        }
+    }
 }
 
 impl ServeArgs {
@@ -117,6 +222,10 @@ impl ServeArgs {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             no_migrate: false,
             jwt_public_key_file: None,
+            jwt_private_key_file: None,
+            jwt_ttl_seconds: 900,
+            jwks_refresh_seconds: 300,
+            jwks_min_refetch_seconds: 10,
             jwt_issuer: "pek-hub".into(),
             jwt_audience: "pek".into(),
             operator_token_file: None,
@@ -131,6 +240,7 @@ impl ServeArgs {
             bff_retries: 1,
             health_interval_ms: 10_000,
             outbox_interval_ms: 1000,
+            login: LoginArgs::default(),
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod feature;
 pub mod federation;
 pub mod group;
 pub mod http;
+pub mod login;
 pub mod membership;
 pub mod page;
 pub mod policy;

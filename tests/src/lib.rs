@@ -122,3 +122,5 @@ impl HubProcess {
         }
     }
 }
+
+pub mod auth_support;

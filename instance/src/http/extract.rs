@@ -3,6 +3,7 @@
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use uuid::Uuid;
 
 use super::AppState;
@@ -65,7 +66,37 @@ impl From<PathRejection> for Error {
     }
 }
 
-/// The authenticated caller (from `Authorization: Bearer <hub JWT>`).
+/// Name of the cookie that carries the hub JWT for browsers (set by the hub's login).
+pub const SESSION_COOKIE: &str = "pek_session";
+
+/// The token a request presents: `Authorization: Bearer …` first, then the session
+/// cookie. The BFF forwards it to workers as a bearer header.
+pub fn presented_token(headers: &HeaderMap) -> Option<String> {
+    if let Some(h) = headers.get(axum::http::header::AUTHORIZATION) {
+        return h
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+    }
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty())
+        .map(|(_, v)| v.to_string())
+}
+
+/// The authenticated caller (from `Authorization: Bearer <hub JWT>` or the session
+/// cookie). Verification may fetch the hub's JWKS (an unknown key id, bounded).
 #[derive(Debug, Clone, Copy)]
 pub struct Caller(pub Uuid);
 
@@ -73,18 +104,19 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| Error::Unauthorized("missing bearer token".into()))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                Error::Unauthorized("expected `Authorization: Bearer <token>`".into())
-            })?;
-        let claims = state.verifier.verify(token.trim())?;
+        let token = match presented_token(&parts.headers) {
+            Some(t) => t,
+            None if parts
+                .headers
+                .contains_key(axum::http::header::AUTHORIZATION) =>
+            {
+                return Err(Error::Unauthorized(
+                    "expected `Authorization: Bearer <token>`".into(),
+                ))
+            }
+            None => return Err(Error::Unauthorized("missing bearer token".into())),
+        };
+        let claims = state.verifier.verify(&token).await?;
         Ok(Caller(claims.sub))
     }
 }
@@ -116,14 +148,4 @@ where
             )))
         }
     }
-}
-
-/// The caller's token as presented (`Authorization: Bearer …`), for passing on to realms.
-pub fn presented_token(headers: &axum::http::HeaderMap) -> Option<String> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(|t| t.trim().to_string())
 }

@@ -2,6 +2,7 @@
 //! domain module, commit, answer. Routes have one shape everywhere (DESIGN §5), so the
 //! hub's BFF can forward realm calls to workers without translating.
 
+mod auth_api;
 mod bff_api;
 mod evaluation_api;
 mod extract;
@@ -23,7 +24,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-pub use extract::{Caller, Json, LocalRealm, Path, Query};
+pub use extract::{cookie, presented_token, Caller, Json, LocalRealm, Path, Query, SESSION_COOKIE};
 
 use crate::auth::Verifier;
 use crate::config::Mode;
@@ -43,6 +44,10 @@ pub struct AppState {
     /// Hub: the secret realm tokens are derived from (membership reports).
     pub federation_secret: Option<Arc<Vec<u8>>>,
     pub max_body_bytes: usize,
+    /// Hub: the token signing keys (published as JWKS).
+    pub keys: Option<Arc<crate::auth::KeyRing>>,
+    /// Hub: login (OAuth2/OIDC, development login).
+    pub login: Option<Arc<crate::login::Login>>,
 }
 
 impl AppState {
@@ -62,6 +67,8 @@ impl AppState {
             bff: None,
             federation_secret: None,
             max_body_bytes: 64 * 1024,
+            keys: None,
+            login: None,
         };
         match (mode, worker_realm) {
             (Mode::Worker, Some(r)) => {
@@ -126,7 +133,10 @@ fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
         .merge(evaluation_api::routes())
         .merge(ops::routes());
     match mode {
-        Mode::Hub => router.merge(hub_api::routes()).merge(bff_api::routes()),
+        Mode::Hub => router
+            .merge(hub_api::routes())
+            .merge(bff_api::routes())
+            .merge(auth_api::routes()),
         Mode::Worker => router,
     }
 }
@@ -139,6 +149,10 @@ pub fn openapi(mode: Mode) -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let (router, openapi) = api_router(state.mode).split_for_parts();
     let openapi = Arc::new(openapi);
+    let router = match &state.login {
+        Some(l) if l.dev_login_enabled() => router.merge(auth_api::dev_login_routes()),
+        _ => router,
+    };
     if let Some(bff) = &state.bff {
         // Local backends run fan-out requests through the handlers themselves.
         bff.set_local_router(

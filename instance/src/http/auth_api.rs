@@ -1,0 +1,184 @@
+//! Hub-only auth routes: the JWK Set, OAuth2/OIDC login, logout, and (only when
+//! `PEK_DEV_LOGIN=true`) the development login.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{cookie, AppState, Json, Query, SESSION_COOKIE};
+use crate::error::{Error, ErrorBody, Result};
+use crate::login::{Callback, Identity, Login, LoginResult};
+
+/// Binds a login in progress to the browser that started it.
+const LOGIN_COOKIE: &str = "pek_login";
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(jwks))
+        .routes(routes!(login))
+        .routes(routes!(callback))
+        .routes(routes!(logout))
+}
+
+/// Only mounted with `PEK_DEV_LOGIN=true` (otherwise the path is a 404).
+pub fn dev_login_routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/auth/dev-login", axum::routing::post(dev_login))
+}
+
+fn login_of(s: &AppState) -> Result<&Login> {
+    s.login
+        .as_deref()
+        .ok_or_else(|| Error::NotFound("login is served by the hub only".into()))
+}
+
+fn set_cookie(name: &str, value: &str, path: &str, max_age: u64) -> Result<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
+    ))
+    .map_err(|_| Error::Internal(anyhow::anyhow!("cookie value is not a header value")))
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct JwkSet {
+    /// Public keys (kty, kid, alg, use=sig; n/e for RSA, crv/x for Ed25519).
+    #[schema(value_type = Vec<Object>)]
+    keys: Vec<serde_json::Value>,
+}
+
+/// The hub's token verification keys as a JWK Set (the first one signs new tokens).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, body = JwkSet)))]
+async fn jwks(State(s): State<AppState>) -> Result<Response> {
+    let keys = s
+        .keys
+        .as_ref()
+        .ok_or_else(|| Error::NotFound("the JWKS is served by the hub only".into()))?;
+    Ok((
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(keys.jwks()),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+struct LoginQuery {
+    /// Path on the frontend to return to after login (default `/`).
+    return_to: Option<String>,
+}
+
+/// Starts a login: redirects to the login provider (AuthSCH or the configured OIDC
+/// provider) with PKCE, `state` and (OIDC) `nonce`.
+#[utoipa::path(get, path = "/auth/login", tag = "auth", params(LoginQuery),
+    responses((status = 303, description = "redirect to the login provider"),
+              (status = 404, body = ErrorBody, description = "login not configured"),
+              (status = 503, body = ErrorBody)))]
+async fn login(State(s): State<AppState>, Query(q): Query<LoginQuery>) -> Result<Response> {
+    let login = login_of(&s)?;
+    let (url, state) = login.start(&s.db, q.return_to.as_deref()).await?;
+    let location = HeaderValue::from_str(&url)
+        .map_err(|_| Error::Internal(anyhow::anyhow!("authorization URL is not a header value")))?;
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    resp.headers_mut().insert(header::LOCATION, location);
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        set_cookie(LOGIN_COOKIE, &state, "/auth", login.state_ttl())?,
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+fn signed_in(login: &Login, result: LoginResult, json: bool) -> Result<Response> {
+    let session = set_cookie(SESSION_COOKIE, &result.token, "/", login.token_ttl())?;
+    let clear = set_cookie(LOGIN_COOKIE, "", "/auth", 0)?;
+    let mut resp = if json {
+        axum::Json(&result).into_response()
+    } else {
+        let location = HeaderValue::from_str(&login.frontend_location(&result.return_to))
+            .map_err(|_| Error::Internal(anyhow::anyhow!("frontend URL is not a header value")))?;
+        let mut r = StatusCode::SEE_OTHER.into_response();
+        r.headers_mut().insert(header::LOCATION, location);
+        r
+    };
+    resp.headers_mut().append(header::SET_COOKIE, session);
+    resp.headers_mut().append(header::SET_COOKIE, clear);
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// The provider's redirect back: exchanges the code, reads the profile, upserts the
+/// user and issues a hub token — as JSON when the client asks for `application/json`,
+/// otherwise as the `pek_session` cookie with a redirect to the frontend. Bad, replayed
+/// or expired state and provider errors are 400s.
+#[utoipa::path(get, path = "/auth/callback", tag = "auth", params(Callback),
+    responses((status = 200, body = LoginResult, description = "with Accept: application/json"),
+              (status = 303, description = "to the frontend, session cookie set"),
+              (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn callback(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(cb): Query<Callback>,
+) -> Result<Response> {
+    let login = login_of(&s)?;
+    let bound = cookie(&headers, LOGIN_COOKIE);
+    let result = login.finish(&s.db, &cb, bound.as_deref()).await?;
+    signed_in(login, result, wants_json(&headers))
+}
+
+/// Signs out of this browser: clears the session cookie. Hub tokens are short-lived and
+/// not revocable; a client holding one should drop it.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    responses((status = 204, description = "session cookie cleared")))]
+async fn logout() -> Result<Response> {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", "/", 0)?);
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DevLogin {
+    auth_sch_id: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    display_name: Option<String>,
+    email: Option<String>,
+}
+
+/// Development login (`PEK_DEV_LOGIN=true` only): signs in as any provider id.
+async fn dev_login(State(s): State<AppState>, Json(body): Json<DevLogin>) -> Result<Response> {
+    let login = login_of(&s)?;
+    if !login.dev_login_enabled() {
+        return Err(Error::NotFound("no such route".into()));
+    }
+    let id = body.auth_sch_id.trim();
+    if id.is_empty() || id.len() > 200 {
+        return Err(Error::invalid("authSchId must be 1-200 characters"));
+    }
+    let result = login
+        .sign_in(
+            &s.db,
+            &Identity {
+                id: id.to_string(),
+                display_name: body.display_name,
+                first_name: body.first_name,
+                last_name: body.last_name,
+                email: body.email,
+            },
+        )
+        .await?;
+    signed_in(login, result, true)
+}
