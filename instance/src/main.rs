@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (mode from PEK_MODE=hub|worker).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the database migrations for PEK_MODE and grant the service role its rights.
     Migrate(DbArgs),
     /// Start a whole federation on this machine on a throwaway PostgreSQL.
@@ -55,7 +55,7 @@ async fn main() -> std::process::ExitCode {
     };
     init_tracing(format);
     let result = match cli.command {
-        Command::Serve(args) => pek::app::serve(args).await,
+        Command::Serve(args) => pek::app::serve(*args).await,
         Command::Migrate(args) => migrate(args).await,
         Command::Local(args) => pek::demo::run_local(args).await,
         Command::Bench(cmd) => pek::bench::run(cmd).await,

@@ -139,7 +139,10 @@ impl PekSpec {
                 return Ok(p);
             }
             if Instant::now() > deadline {
-                bail!("pek serve did not listen on port {port} within 30 s\n{}", p.logs());
+                bail!(
+                    "pek serve did not listen on port {port} within 30 s\n{}",
+                    p.logs()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -210,7 +213,11 @@ impl Browser {
     }
 
     fn host_key(url: &url::Url) -> String {
-        format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0))
+        format!(
+            "{}:{}",
+            url.host_str().unwrap_or(""),
+            url.port_or_known_default().unwrap_or(0)
+        )
     }
 
     pub fn cookie(&self, url: &str, name: &str) -> Option<String> {
@@ -239,7 +246,10 @@ impl Browser {
         if let Some(f) = form {
             req = req.form(f);
         }
-        let resp = req.send().await.with_context(|| format!("requesting {url}"))?;
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("requesting {url}"))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         for sc in headers.get_all("set-cookie") {

@@ -3,7 +3,7 @@
 //! → hub JWT (JSON for API clients, cookie + redirect for browsers) → authenticated calls;
 //! the user row gets its provider id and last_login; replayed or forged state is a 400.
 
-use pek_tests::auth_support::{fresh_db, free_port, Browser, Page, PekProcess, PekSpec, Scratch};
+use pek_tests::auth_support::{free_port, fresh_db, Browser, Page, PekProcess, PekSpec, Scratch};
 use pek_tests::oidc_support::OidcProvider;
 use reqwest::{Method, StatusCode};
 
@@ -31,7 +31,11 @@ async fn drive_provider(b: &mut Browser, first: &str, login: &str, stop_prefix: 
         }
         assert_eq!(page.status, StatusCode::OK, "{}: {}", page.url, page.body);
         let action = attr_after(&page.body, "<form", "action").expect("a form");
-        let action = url::Url::parse(&page.url).unwrap().join(&action).unwrap().to_string();
+        let action = url::Url::parse(&page.url)
+            .unwrap()
+            .join(&action)
+            .unwrap()
+            .to_string();
         let prompt = attr_after(&page.body, "name=\"prompt\"", "value").expect("prompt");
         let mut form = vec![("prompt".to_string(), prompt.clone())];
         if prompt == "login" {
@@ -90,7 +94,10 @@ async fn login_through_a_real_oidc_provider_issues_a_working_hub_token() {
     let mut b = Browser::new().unwrap();
 
     // API client: JSON answer.
-    let start = b.get(&format!("{hub}/auth/login?returnTo=/groups")).await.unwrap();
+    let start = b
+        .get(&format!("{hub}/auth/login?returnTo=/groups"))
+        .await
+        .unwrap();
     assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
     let to_provider = start.location.clone().expect("redirect to the provider");
     assert!(to_provider.starts_with(&s.provider.issuer), "{to_provider}");
@@ -102,14 +109,24 @@ async fn login_through_a_real_oidc_provider_issues_a_working_hub_token() {
     assert_eq!(q["code_challenge_method"], "S256");
     assert!(q.contains_key("code_challenge") && q.contains_key("state") && q.contains_key("nonce"));
     let set_cookie = start.headers.get("set-cookie").unwrap().to_str().unwrap();
-    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("Secure") && set_cookie.contains("SameSite"));
+    assert!(
+        set_cookie.contains("HttpOnly")
+            && set_cookie.contains("Secure")
+            && set_cookie.contains("SameSite")
+    );
 
     let back = drive_provider(&mut b, &to_provider, "ada", &callback).await;
     let done = b
         .request(Method::GET, &back, &[("accept", "application/json")], None)
         .await
         .unwrap();
-    assert_eq!(done.status, StatusCode::OK, "{}\n{}", done.body, s.hub.logs());
+    assert_eq!(
+        done.status,
+        StatusCode::OK,
+        "{}\n{}",
+        done.body,
+        s.hub.logs()
+    );
     let v = done.json();
     let token = v["token"].as_str().expect("token").to_string();
     assert_eq!(v["user"]["authSchId"], "ada", "{v}");
@@ -139,14 +156,15 @@ async fn login_through_a_real_oidc_provider_issues_a_working_hub_token() {
 
     // The user row: provider id and last_login.
     use sqlx::Connection;
-    let mut c = sqlx::PgConnection::connect(&s.db.superuser_url).await.unwrap();
-    let (auth_id, last_login): (String, Option<String>) = sqlx::query_as(
-        "SELECT auth_sch_id, last_login::text FROM users WHERE id = $1::uuid",
-    )
-    .bind(v["user"]["id"].as_str().unwrap())
-    .fetch_one(&mut c)
-    .await
-    .unwrap();
+    let mut c = sqlx::PgConnection::connect(&s.db.superuser_url)
+        .await
+        .unwrap();
+    let (auth_id, last_login): (String, Option<String>) =
+        sqlx::query_as("SELECT auth_sch_id, last_login::text FROM users WHERE id = $1::uuid")
+            .bind(v["user"]["id"].as_str().unwrap())
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
     assert_eq!(auth_id, "ada");
     assert!(last_login.is_some(), "last_login not set");
 
@@ -161,39 +179,78 @@ async fn login_through_a_real_oidc_provider_issues_a_working_hub_token() {
     // Made-up state, provider error, missing state: clear 400s.
     for (what, url) in [
         ("forged state", format!("{callback}?code=x&state=made-up")),
-        ("provider error", format!("{callback}?error=access_denied&error_description=no&state=zz")),
+        (
+            "provider error",
+            format!("{callback}?error=access_denied&error_description=no&state=zz"),
+        ),
         ("no state", format!("{callback}?code=x")),
     ] {
         let p = b.get(&url).await.unwrap();
         assert_eq!(p.status, StatusCode::BAD_REQUEST, "{what}: {}", p.body);
-        assert_eq!(p.json()["error"]["code"], "bad_request", "{what}: {}", p.body);
+        assert_eq!(
+            p.json()["error"]["code"],
+            "bad_request",
+            "{what}: {}",
+            p.body
+        );
     }
 
     // A browser: the callback redirects to the frontend with the cookie set.
     let mut browser = Browser::new().unwrap();
-    let start = browser.get(&format!("{hub}/auth/login?returnTo=/groups/42")).await.unwrap();
-    let back = drive_provider(&mut browser, start.location.as_deref().unwrap(), "bela", &callback).await;
+    let start = browser
+        .get(&format!("{hub}/auth/login?returnTo=/groups/42"))
+        .await
+        .unwrap();
+    let back = drive_provider(
+        &mut browser,
+        start.location.as_deref().unwrap(),
+        "bela",
+        &callback,
+    )
+    .await;
     let done = browser.get(&back).await.unwrap();
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
-    assert_eq!(done.location.as_deref(), Some("http://frontend.example/groups/42"));
+    assert_eq!(
+        done.location.as_deref(),
+        Some("http://frontend.example/groups/42")
+    );
     assert!(browser.cookie(hub, "pek_session").is_some());
     // Logout clears it.
-    let out = browser.request(Method::POST, &format!("{hub}/auth/logout"), &[], None).await.unwrap();
+    let out = browser
+        .request(Method::POST, &format!("{hub}/auth/logout"), &[], None)
+        .await
+        .unwrap();
     assert_eq!(out.status, StatusCode::NO_CONTENT);
     assert!(browser.cookie(hub, "pek_session").is_none());
-    assert_eq!(browser.get(&format!("{hub}/api/v1/me")).await.unwrap().status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        browser
+            .get(&format!("{hub}/api/v1/me"))
+            .await
+            .unwrap()
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
 
     // A callback in another browser than the one that started the login: 400.
     let mut a = Browser::new().unwrap();
     let start = a.get(&format!("{hub}/auth/login")).await.unwrap();
-    let back = drive_provider(&mut a, start.location.as_deref().unwrap(), "cecil", &callback).await;
+    let back = drive_provider(
+        &mut a,
+        start.location.as_deref().unwrap(),
+        "cecil",
+        &callback,
+    )
+    .await;
     let mut other = Browser::new().unwrap();
     let p = other.get(&back).await.unwrap();
     assert_eq!(p.status, StatusCode::BAD_REQUEST, "{}", p.body);
 
     // No secret in the hub's logs, and the dev login is absent.
     let logs = s.hub.logs();
-    assert!(!logs.contains(&s.provider.client_secret), "client secret logged");
+    assert!(
+        !logs.contains(&s.provider.client_secret),
+        "client secret logged"
+    );
     assert!(!logs.contains(&token), "token logged");
     let dev = reqwest::Client::new()
         .post(format!("{hub}/auth/dev-login"))

@@ -68,8 +68,14 @@ fn forgeries(key: &Signer) -> Vec<(&'static str, String)> {
         ("unknown kid", stranger.sign(&good).unwrap()),
         ("wrong key under the hub's kid", wrong_key),
         ("expired", key.sign(&claims(ISS, AUD, now - 3600)).unwrap()),
-        ("wrong audience", key.sign(&claims(ISS, "other", now + 300)).unwrap()),
-        ("wrong issuer", key.sign(&claims("evil", AUD, now + 300)).unwrap()),
+        (
+            "wrong audience",
+            key.sign(&claims(ISS, "other", now + 300)).unwrap(),
+        ),
+        (
+            "wrong issuer",
+            key.sign(&claims("evil", AUD, now + 300)).unwrap(),
+        ),
     ]
 }
 
@@ -110,20 +116,34 @@ async fn forged_tokens_are_refused_by_hub_and_worker() {
         "{jwks}"
     );
     assert!(k["n"].is_string() && k["e"] == "AQAB", "{jwks}");
-    assert!(k.get("d").is_none() && k.get("p").is_none(), "private parts published: {jwks}");
+    assert!(
+        k.get("d").is_none() && k.get("p").is_none(),
+        "private parts published: {jwks}"
+    );
 
     let valid = key.issue(Uuid::new_v4(), 300).unwrap();
-    for (who, url) in [("hub", groups(&hub, "hub")), ("worker", groups(&worker, "kir-dev"))] {
+    for (who, url) in [
+        ("hub", groups(&hub, "hub")),
+        ("worker", groups(&worker, "kir-dev")),
+    ] {
         let (s, b) = status(&url, &valid).await;
         assert_eq!(s, StatusCode::OK, "{who} refused a valid token: {b}");
         for (what, token) in forgeries(&key) {
             let (s, b) = status(&url, &token).await;
-            assert_eq!(s, StatusCode::UNAUTHORIZED, "{who} accepted a token with {what}: {b}");
+            assert_eq!(
+                s,
+                StatusCode::UNAUTHORIZED,
+                "{who} accepted a token with {what}: {b}"
+            );
             assert_eq!(b["error"]["code"], "unauthorized", "{who}, {what}: {b}");
         }
     }
     // Only the first unknown kid made the worker refetch (bounded); it never 500s.
-    assert!(!worker.logs().contains("internal error"), "{}", worker.logs());
+    assert!(
+        !worker.logs().contains("internal error"),
+        "{}",
+        worker.logs()
+    );
     // No token or private key in the logs.
     for p in [&hub, &worker] {
         let logs = p.logs();
@@ -151,7 +171,10 @@ async fn worker_keeps_cached_keys_while_the_hub_is_down_and_starts_without_it() 
     let (s, b) = status(&url, &token).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
     let msg = b["error"]["message"].as_str().unwrap_or_default();
-    assert!(msg.contains("signing keys") && msg.contains(&hub_url), "{b}");
+    assert!(
+        msg.contains("signing keys") && msg.contains(&hub_url),
+        "{b}"
+    );
 
     // The hub comes up: the keys arrive (background retry or the next unknown kid).
     let hub_db = fresh_db().await.unwrap();
@@ -176,7 +199,11 @@ async fn worker_keeps_cached_keys_while_the_hub_is_down_and_starts_without_it() 
     for _ in 0..3 {
         let fresh = key.issue(Uuid::new_v4(), 300).unwrap();
         let (s, b) = status(&url, &fresh).await;
-        assert_eq!(s, StatusCode::OK, "cached keys refused with the hub down: {b}");
+        assert_eq!(
+            s,
+            StatusCode::OK,
+            "cached keys refused with the hub down: {b}"
+        );
         let stranger = Signer::generate(ISS, AUD).unwrap();
         let (s, b) = status(&url, &stranger.issue(Uuid::new_v4(), 300).unwrap()).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
@@ -240,7 +267,11 @@ async fn rotation_keeps_old_tokens_and_workers_learn_the_new_key() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert!(ok, "worker never accepted the hub's token\n{}", worker.logs());
+    assert!(
+        ok,
+        "worker never accepted the hub's token\n{}",
+        worker.logs()
+    );
 
     // Rotate: restart the hub with [new, old]; the worker's periodic refresh is an hour
     // away, so only the unknown-kid refetch can teach it the new key.
@@ -274,6 +305,11 @@ async fn rotation_keeps_old_tokens_and_workers_learn_the_new_key() {
         let (s, b) = status(&me, t).await;
         assert_eq!(s, StatusCode::OK, "hub refused the {what} token: {b}");
         let (s, b) = status(&wurl, t).await;
-        assert_eq!(s, StatusCode::OK, "worker refused the {what} token: {b}\n{}", worker.logs());
+        assert_eq!(
+            s,
+            StatusCode::OK,
+            "worker refused the {what} token: {b}\n{}",
+            worker.logs()
+        );
     }
 }
