@@ -100,7 +100,11 @@ async fn unknown_kids_refetch_once_per_bound_and_cached_keys_survive_outages() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     let all = futures::future::join_all((0..20).map(|_| v.verify(&tb))).await;
     assert!(all.iter().all(|r| r.as_ref().is_ok_and(|c| c.sub == user)));
-    assert_eq!(s.hits.load(Ordering::SeqCst), 2, "one refetch for 20 concurrent misses");
+    assert_eq!(
+        s.hits.load(Ordering::SeqCst),
+        2,
+        "one refetch for 20 concurrent misses"
+    );
 
     // Server down: a forced refresh fails, cached keys still verify.
     s.down.store(true, Ordering::SeqCst);
