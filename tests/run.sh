@@ -17,6 +17,12 @@ need_pkg() { # need_pkg <probe-command> <debian-package>...
 
 need_pkg 'ls /usr/lib/postgresql/*/bin/initdb' postgresql
 need_pkg 'command -v redis-server' redis-server
+# The login tests run a real OpenID Connect provider (npm oidc-provider, tests/oidc).
+need_pkg 'command -v node && command -v npm' nodejs npm
+if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
+  echo "== npm ci (tests/oidc)"
+  (cd tests/oidc && npm ci --no-audit --no-fund)
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

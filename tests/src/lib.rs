@@ -124,3 +124,4 @@ impl HubProcess {
 }
 
 pub mod auth_support;
+pub mod oidc_support;

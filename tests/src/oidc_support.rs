@@ -1,0 +1,99 @@
+//! A real OpenID Connect provider for the login tests: node `oidc-provider` from
+//! `tests/oidc` (installed by `tests/run.sh` with `npm ci`), started on loopback.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+
+use crate::auth_support::free_port;
+use crate::workspace_root;
+
+pub struct OidcProvider {
+    child: Child,
+    /// The issuer URL (discovery at `{issuer}/.well-known/openid-configuration`).
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    log: PathBuf,
+}
+
+impl OidcProvider {
+    /// Starts the provider with one client whose redirect URI is `redirect_uri`.
+    /// Fails with a clear message when node or the npm packages are missing.
+    pub async fn start(redirect_uri: &str) -> anyhow::Result<Self> {
+        let dir = workspace_root().join("tests").join("oidc");
+        let node = std::env::var("NODE").unwrap_or_else(|_| "node".into());
+        let version = Command::new(&node).arg("--version").output();
+        if !matches!(&version, Ok(o) if o.status.success()) {
+            bail!(
+                "node is not installed (needed for the OIDC provider of the login tests); \
+                 ./tests/run.sh installs it (Debian: apt-get install nodejs npm)"
+            );
+        }
+        if !dir.join("node_modules").join("oidc-provider").is_dir() {
+            bail!(
+                "the OIDC provider's npm packages are missing: run `npm ci` in {} \
+                 (./tests/run.sh does)",
+                dir.display()
+            );
+        }
+        let port = free_port()?;
+        let issuer = format!("http://127.0.0.1:{port}");
+        let client_id = "pek-hub-test".to_string();
+        let client_secret = format!("oidc-secret-{}", uuid::Uuid::new_v4().simple());
+        let log = std::env::temp_dir().join(format!(
+            "pek-oidc-{port}-{}.log",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let f = std::fs::File::create(&log)?;
+        let child = Command::new(&node)
+            .arg("provider.mjs")
+            .current_dir(&dir)
+            .env("PORT", port.to_string())
+            .env("REDIRECT_URI", redirect_uri)
+            .env("CLIENT_ID", &client_id)
+            .env("CLIENT_SECRET", &client_secret)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone()?)
+            .stderr(f)
+            .spawn()
+            .context("starting node provider.mjs")?;
+        let mut p = OidcProvider {
+            child,
+            issuer,
+            client_id,
+            client_secret,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let discovery = format!("{}/.well-known/openid-configuration", p.issuer);
+        loop {
+            if let Some(status) = p.child.try_wait()? {
+                bail!("the OIDC provider exited: {status}\n{}", p.logs());
+            }
+            if let Ok(r) = reqwest::get(&discovery).await {
+                if r.status().is_success() {
+                    return Ok(p);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("the OIDC provider did not answer within 30 s\n{}", p.logs());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
