@@ -26,7 +26,10 @@ pub struct Instance {
 
 impl Instance {
     fn new(name: &str, env: BTreeMap<String, String>) -> anyhow::Result<Self> {
-        let port = free_port()?;
+        Self::with_port(name, env, free_port()?)
+    }
+
+    fn with_port(name: &str, env: BTreeMap<String, String>, port: u16) -> anyhow::Result<Self> {
         let mut env = env;
         env.insert("PEK_LISTEN".into(), format!("127.0.0.1:{port}"));
         Ok(Instance {
@@ -185,6 +188,10 @@ pub struct Options {
     pub bff_deadline_ms: u64,
     pub redis_url: Option<String>,
     pub realm_cache_ttl_secs: u64,
+    /// The hub's port (e.g. when a login provider must know its redirect URI first).
+    pub hub_port: Option<u16>,
+    /// Extra environment of the hub.
+    pub hub_env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -194,6 +201,8 @@ impl Default for Options {
             bff_deadline_ms: 1500,
             redis_url: None,
             realm_cache_ttl_secs: 60,
+            hub_port: None,
+            hub_env: Vec::new(),
         }
     }
 }
@@ -250,7 +259,16 @@ impl Federation {
         if let Some(r) = &opts.redis_url {
             env.insert("PEK_REDIS_URL".into(), r.clone());
         }
-        let mut hub = Instance::new("hub", env)?;
+        env.insert(
+            "PEK_PUBLIC_URL".into(),
+            format!("http://127.0.0.1:{}", opts.hub_port.unwrap_or(0)),
+        );
+        env.extend(opts.hub_env.iter().cloned());
+        let mut hub = match opts.hub_port {
+            Some(p) => Instance::with_port("hub", env, p)?,
+            None => Instance::new("hub", env)?,
+        };
+        hub.env.insert("PEK_PUBLIC_URL".into(), hub.url.clone());
         hub.start().await?;
         let hub_db = Db::connect(&hub_pg.app_url, 5).await?;
 

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
-use crate::auth_support::free_port;
+use crate::auth_support::{free_port, Browser, Page};
 use crate::workspace_root;
+use reqwest::{Method, StatusCode};
 
 pub struct OidcProvider {
     child: Child,
@@ -96,4 +97,77 @@ impl Drop for OidcProvider {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// The value of `name="…" value="…"` / `action="…"` in the provider's HTML.
+pub fn attr_after(html: &str, marker: &str, attr: &str) -> Option<String> {
+    let at = html.find(marker)?;
+    let rest = &html[at..];
+    let start = rest.find(&format!("{attr}=\""))? + attr.len() + 2;
+    let end = rest[start..].find('"')?;
+    Some(rest[start..start + end].replace("&amp;", "&"))
+}
+
+/// Follows redirects and fills in the provider's login and consent forms until the
+/// browser is sent to `stop_prefix` (the hub's callback), whose URL is returned.
+pub async fn drive_provider(
+    b: &mut Browser,
+    first: &str,
+    login: &str,
+    stop_prefix: &str,
+) -> String {
+    let mut url = first.to_string();
+    for _ in 0..20 {
+        if url.starts_with(stop_prefix) {
+            return url;
+        }
+        let page: Page = b.get(&url).await.expect("provider page");
+        if let Some(next) = page.location.clone() {
+            url = next;
+            continue;
+        }
+        assert_eq!(page.status, StatusCode::OK, "{}: {}", page.url, page.body);
+        let action = attr_after(&page.body, "<form", "action").expect("a form");
+        let action = url::Url::parse(&page.url)
+            .unwrap()
+            .join(&action)
+            .unwrap()
+            .to_string();
+        let prompt = attr_after(&page.body, "name=\"prompt\"", "value").expect("prompt");
+        let mut form = vec![("prompt".to_string(), prompt.clone())];
+        if prompt == "login" {
+            form.push(("login".into(), login.into()));
+            form.push(("password".into(), "any password".into()));
+        }
+        let posted = b
+            .request(Method::POST, &action, &[], Some(&form))
+            .await
+            .expect("submit");
+        url = posted
+            .location
+            .unwrap_or_else(|| panic!("no redirect after {prompt}: {}", posted.body));
+    }
+    panic!("the provider never redirected back to {stop_prefix}");
+}
+
+/// Signs in at `hub` through the provider as `login` (any password) and returns the hub
+/// token the callback gives API clients.
+pub async fn login(hub: &str, login: &str) -> anyhow::Result<String> {
+    let mut b = Browser::new()?;
+    let start = b.get(&format!("{hub}/auth/login")).await?;
+    let to_provider = start
+        .location
+        .clone()
+        .with_context(|| format!("no redirect from /auth/login: {}", start.body))?;
+    let back = drive_provider(&mut b, &to_provider, login, &format!("{hub}/auth/callback")).await;
+    let done = b
+        .request(Method::GET, &back, &[("accept", "application/json")], None)
+        .await?;
+    if done.status != StatusCode::OK {
+        bail!("callback answered {}: {}", done.status, done.body);
+    }
+    done.json()["token"]
+        .as_str()
+        .map(String::from)
+        .context("no token in the callback's answer")
 }

@@ -3,55 +3,9 @@
 //! → hub JWT (JSON for API clients, cookie + redirect for browsers) → authenticated calls;
 //! the user row gets its provider id and last_login; replayed or forged state is a 400.
 
-use pek_tests::auth_support::{free_port, fresh_db, Browser, Page, PekProcess, PekSpec, Scratch};
-use pek_tests::oidc_support::OidcProvider;
+use pek_tests::auth_support::{free_port, fresh_db, Browser, PekProcess, PekSpec, Scratch};
+use pek_tests::oidc_support::{drive_provider, OidcProvider};
 use reqwest::{Method, StatusCode};
-
-/// The value of `name="…" value="…"` / `action="…"` in the provider's HTML.
-fn attr_after(html: &str, marker: &str, attr: &str) -> Option<String> {
-    let at = html.find(marker)?;
-    let rest = &html[at..];
-    let start = rest.find(&format!("{attr}=\""))? + attr.len() + 2;
-    let end = rest[start..].find('"')?;
-    Some(rest[start..start + end].replace("&amp;", "&"))
-}
-
-/// Follows redirects and fills in the provider's login and consent forms until the
-/// browser is sent to `stop_prefix` (the hub's callback), whose URL is returned.
-async fn drive_provider(b: &mut Browser, first: &str, login: &str, stop_prefix: &str) -> String {
-    let mut url = first.to_string();
-    for _ in 0..20 {
-        if url.starts_with(stop_prefix) {
-            return url;
-        }
-        let page: Page = b.get(&url).await.expect("provider page");
-        if let Some(next) = page.location.clone() {
-            url = next;
-            continue;
-        }
-        assert_eq!(page.status, StatusCode::OK, "{}: {}", page.url, page.body);
-        let action = attr_after(&page.body, "<form", "action").expect("a form");
-        let action = url::Url::parse(&page.url)
-            .unwrap()
-            .join(&action)
-            .unwrap()
-            .to_string();
-        let prompt = attr_after(&page.body, "name=\"prompt\"", "value").expect("prompt");
-        let mut form = vec![("prompt".to_string(), prompt.clone())];
-        if prompt == "login" {
-            form.push(("login".into(), login.into()));
-            form.push(("password".into(), "any password".into()));
-        }
-        let posted = b
-            .request(Method::POST, &action, &[], Some(&form))
-            .await
-            .expect("submit");
-        url = posted
-            .location
-            .unwrap_or_else(|| panic!("no redirect after {prompt}: {}", posted.body));
-    }
-    panic!("the provider never redirected back to {stop_prefix}");
-}
 
 struct Setup {
     hub: PekProcess,

@@ -483,3 +483,73 @@ async fn redis_realm_cache_is_invalidated_by_membership_changes() {
         .expect("redis-server (./tests/run.sh installs it)");
     realm_list_cache_follows_membership_changes(Some(&redis)).await;
 }
+
+/// Seeds 000/002: a person signs in through a real OIDC provider (npm `oidc-provider`),
+/// gets a hub token, and a group search across the hub realm and two workers (which
+/// verify the hub's token through its JWKS) returns the merged result.
+#[tokio::test]
+async fn login_through_the_provider_then_search_across_hub_and_two_workers() {
+    use pek_tests::oidc_support::{login, OidcProvider};
+    let hub_port = pek_tests::auth_support::free_port().unwrap();
+    let provider = OidcProvider::start(&format!("http://127.0.0.1:{hub_port}/auth/callback"))
+        .await
+        .expect("OIDC provider (node oidc-provider; ./tests/run.sh installs it)");
+    let dir = pek_tests::auth_support::Scratch::new("fed-login").unwrap();
+    let secret = dir.write("client-secret", &provider.client_secret).unwrap();
+    let fed = Federation::start(Options {
+        hub_port: Some(hub_port),
+        hub_env: vec![
+            ("PEK_LOGIN_ISSUER_URL".into(), provider.issuer.clone()),
+            ("PEK_LOGIN_CLIENT_ID".into(), provider.client_id.clone()),
+            (
+                "PEK_LOGIN_CLIENT_SECRET_FILE".into(),
+                secret.display().to_string(),
+            ),
+        ],
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+
+    let token = login(&fed.hub.url, "grace").await.expect("login");
+    let (s, me) = fed
+        .call(
+            Method::GET,
+            &format!("{}/api/v1/me", fed.hub.url),
+            &token,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 200, "{me}");
+    let user: Uuid = me["id"].as_str().unwrap().parse().unwrap();
+    // Grace runs the hub realm and both worker realms.
+    pek::realm::ensure_local(&fed.hub_db, &pek::realm::RealmId::hub(), "Hub", Some(user))
+        .await
+        .unwrap();
+    fed.make_god("kir-dev", user).await.unwrap();
+    fed.make_god("kszk", user).await.unwrap();
+    fed.wait_hub_knows(user, "kir-dev", Duration::from_secs(20))
+        .await
+        .unwrap();
+    fed.wait_hub_knows(user, "kszk", Duration::from_secs(20))
+        .await
+        .unwrap();
+    // The login token is the hub's own (signed with its key, not the test's): the
+    // workers accept it through the hub's JWKS.
+    for realm in ["hub", "kir-dev", "kszk"] {
+        group(&fed, &token, realm, &format!("Közös {realm}")).await;
+    }
+    let (s, body, _) = search(&fed, &token, "kozos").await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        names(&body),
+        vec![
+            ("hub".into(), "Közös hub".into()),
+            ("kir-dev".into(), "Közös kir-dev".into()),
+            ("kszk".into(), "Közös kszk".into()),
+        ],
+        "{body}"
+    );
+    assert_eq!(body["partial"], false);
+}
