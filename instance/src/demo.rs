@@ -205,8 +205,10 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
         .map(std::path::Path::to_path_buf)
         .unwrap_or_else(std::env::temp_dir);
     let signer = Signer::generate("pek-hub", "pek")?;
-    let keyfile: PathBuf = dir.join("jwt-public.pem");
-    std::fs::write(&keyfile, signer.public_pem())?;
+    // The hub signs with this key and publishes it as JWKS; the workers fetch it from
+    // the hub like in a cluster.
+    let keyfile: PathBuf = dir.join("jwt-private.pem");
+    std::fs::write(&keyfile, signer.private_pem())?;
     let secret = format!("local-federation-{}", Uuid::new_v4().simple());
     let secret_file = dir.join("federation-secret");
     std::fs::write(&secret_file, &secret)?;
@@ -231,7 +233,7 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
     let hub_url = start_instance(ServeArgs {
         listen: args.listen,
         no_migrate: true,
-        jwt_public_key_file: Some(keyfile.clone()),
+        jwt_private_key_file: Some(keyfile.clone()),
         federation_secret_file: Some(secret_file),
         operator_token_file: Some(operator_file),
         ..ServeArgs::defaults(DbArgs {
@@ -279,7 +281,6 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
             no_migrate: true,
             realm_id: Some(id.into()),
             realm_display_name: Some(name.into()),
-            jwt_public_key_file: Some(keyfile.clone()),
             hub_url: Some(hub_url.clone()),
             hub_token_file: Some(token_file),
             outbox_interval_ms: 200,
