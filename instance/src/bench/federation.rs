@@ -54,9 +54,9 @@ pub struct FanOutArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ForwardArgs {
-    /// Concurrent clients.
-    #[arg(long, default_value_t = 32)]
-    pub clients: u32,
+    /// Concurrent clients; comma-separated for several rounds.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    pub clients: Vec<u32>,
     /// Measured seconds per phase.
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
@@ -420,62 +420,72 @@ pub async fn forward(args: ForwardArgs) -> anyhow::Result<()> {
         Duration::from_secs(args.warmup),
         Duration::from_secs(args.duration),
     );
-    let direct = load(
-        "directly to the worker",
-        format!("{worker_url}{path}"),
-        token.clone(),
-        args.clients,
-        0,
-        w,
-        d,
-        any_ok,
-    )?;
-    let through = load(
-        "through the hub (BFF)",
-        format!("{}{path}", hub.url),
-        token.clone(),
-        args.clients,
-        0,
-        w,
-        d,
-        any_ok,
-    )?;
-    let direct2 = load(
-        "directly to the worker (again)",
-        format!("{worker_url}{path}"),
-        token,
-        args.clients,
-        0,
-        w,
-        d,
-        any_ok,
-    )?;
-    let base_p50 = (direct.p50_ms + direct2.p50_ms) / 2.0;
-    let base_rps = (direct.rps + direct2.rps) / 2.0;
-    let ratio = through.p50_ms / base_p50;
-    let rps_ratio = base_rps / through.rps;
-    let verdict = if ratio <= 1.3 { "met" } else { "missed" };
+    let mut rows = Vec::new();
+    let mut verdicts = Vec::new();
+    for &n in &args.clients {
+        let direct_url = format!("{worker_url}{path}");
+        let hub_url = format!("{}{path}", hub.url);
+        let direct = load(
+            &format!("{n} clients: directly to the worker"),
+            direct_url.clone(),
+            token.clone(),
+            n,
+            0,
+            w,
+            d,
+            any_ok,
+        )?;
+        let through = load(
+            &format!("{n} clients: through the hub (BFF)"),
+            hub_url,
+            token.clone(),
+            n,
+            0,
+            w,
+            d,
+            any_ok,
+        )?;
+        let direct2 = load(
+            &format!("{n} clients: directly (again)"),
+            direct_url,
+            token.clone(),
+            n,
+            0,
+            w,
+            d,
+            any_ok,
+        )?;
+        let base_p50 = (direct.p50_ms + direct2.p50_ms) / 2.0;
+        let base_rps = (direct.rps + direct2.rps) / 2.0;
+        let ratio = through.p50_ms / base_p50;
+        let rps_ratio = base_rps / through.rps;
+        let verdict = if ratio <= 1.3 { "met" } else { "missed" };
+        rows.extend([row(&direct), row(&through), row(&direct2)]);
+        verdicts.push(format!(
+            "- {n} clients: p50 through the hub ÷ directly = **{ratio:.2}×** (target ≤ 1.3×: \
+             **{verdict}**); requests/s directly ÷ through the hub = {rps_ratio:.2}×"
+        ));
+    }
     let table = format!(
-        "| phase | requests | req/s | p50 ms | p99 ms |\n|---|---|---|---|---|\n{}\n{}\n{}",
-        row(&direct),
-        row(&through),
-        row(&direct2)
+        "| phase | requests | req/s | p50 ms | p99 ms |\n|---|---|---|---|---|\n{}",
+        rows.join("\n")
     );
-    println!("{table}\np50 through the hub / directly = {ratio:.2}× (target ≤ 1.3×: {verdict}); throughput direct/through = {rps_ratio:.2}×");
+    let verdicts = verdicts.join("\n");
+    println!("{table}\n{verdicts}");
     if !args.no_write {
+        let clients: Vec<String> = args.clients.iter().map(u32::to_string).collect();
         let cmd = format!(
             "cargo run --release --bin pek -- bench forward --clients {} --duration {}",
-            args.clients, args.duration
+            clients.join(","),
+            args.duration
         );
         let section = format!(
             "## BFF single-realm call (issue 3)\n\n`{cmd}`\n\nGET one group of a realm served \
-             by a real worker (`pek` in worker mode, own database), {c} closed-loop clients, \
+             by a real worker (`pek` in worker mode, own database), closed-loop clients, \
              directly and through the hub (token check, registry lookup, forwarding over \
              loopback HTTP). The direct phase runs before and after to show drift. All \
-             processes share the machine's 2 cores, so the hub's work is also taken from the \
-             worker.\n\n{table}\n\np50 through the hub ÷ directly = **{ratio:.2}×** (target ≤ \
-             1.3×: **{verdict}**); requests/s directly ÷ through the hub = {rps_ratio:.2}×.\n",
-            c = args.clients
+             processes share the machine's 2 cores, so under load the hub's work is also \
+             taken from the worker.\n\n{table}\n\n{verdicts}\n"
         );
         write_section(&args.output, "## BFF single-realm call (issue 3)", &section)?;
         println!("updated {}", args.output.display());
