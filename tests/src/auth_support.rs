@@ -16,11 +16,7 @@ pub async fn fresh_db() -> anyhow::Result<Database> {
     Ok(localpg::LocalPostgres::shared()?.fresh_database().await?)
 }
 
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
+pub use crate::free_port;
 
 /// A directory removed on drop.
 pub struct Scratch(pub PathBuf);

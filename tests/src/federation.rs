@@ -13,7 +13,8 @@ use pek::db::Db;
 use pek::realm::RealmId;
 use uuid::Uuid;
 
-use crate::{free_port, pek_binary, TempDir};
+use crate::auth_support::Scratch;
+use crate::{free_port, pek_binary};
 
 /// One `pek serve` process that can be stopped and started again with the same settings.
 pub struct Instance {
@@ -114,14 +115,13 @@ impl Drop for Instance {
 pub struct RedisServer {
     child: Child,
     pub url: String,
-    _dir: TempDir,
+    _dir: Scratch,
 }
 
 impl RedisServer {
     pub async fn start() -> anyhow::Result<Self> {
         let port = free_port()?;
-        let dir = std::env::temp_dir().join(format!("pek-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
+        let dir = Scratch::new("redis")?;
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -132,7 +132,7 @@ impl RedisServer {
                 "",
             ])
             .args(["--appendonly", "no", "--dir"])
-            .arg(&dir)
+            .arg(&dir.0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -143,7 +143,7 @@ impl RedisServer {
         let server = RedisServer {
             child,
             url: format!("redis://127.0.0.1:{port}/"),
-            _dir: TempDir(dir),
+            _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -180,7 +180,7 @@ pub struct Federation {
     pub operator_token: String,
     pub dir: PathBuf,
     pub http: reqwest::Client,
-    _tmp: TempDir,
+    _tmp: Scratch,
 }
 
 pub struct Options {
@@ -210,13 +210,8 @@ impl Default for Options {
 impl Federation {
     pub async fn start(opts: Options) -> anyhow::Result<Self> {
         let pg = localpg::LocalPostgres::shared()?;
-        let dir = std::env::temp_dir().join(format!(
-            "pek-fed-{}-{}",
-            std::process::id(),
-            Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&dir)?;
-        let tmp = TempDir(dir.clone());
+        let tmp = Scratch::new("fed")?;
+        let dir = tmp.0.clone();
         let signer = Signer::generate("pek-hub", "pek")?;
         let key_file = dir.join("hub-public.pem");
         std::fs::write(&key_file, signer.public_pem())?;

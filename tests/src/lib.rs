@@ -47,7 +47,8 @@ pub fn pek_binary() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -56,15 +57,7 @@ pub struct HubProcess {
     child: Child,
     pub url: String,
     pub token: String,
-    _dir: TempDir,
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    _dir: auth_support::Scratch,
 }
 
 impl Drop for HubProcess {
@@ -81,11 +74,9 @@ impl HubProcess {
         let db = pg.fresh_database().await?;
         let bin = pek_binary()?;
         let port = free_port()?;
-        let dir = std::env::temp_dir().join(format!("pek-hub-test-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
+        let dir = auth_support::Scratch::new("hub-test")?;
         let token = format!("op-token-{port}-{}", std::process::id());
-        let token_file = dir.join("operator-tokens");
-        std::fs::write(&token_file, format!("some-other-token\n{token}\n"))?;
+        let token_file = dir.write("operator-tokens", &format!("some-other-token\n{token}\n"))?;
         let url = format!("http://127.0.0.1:{port}");
         let child = Command::new(&bin)
             .arg("serve")
@@ -105,7 +96,7 @@ impl HubProcess {
             child,
             url,
             token,
-            _dir: TempDir(dir),
+            _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
