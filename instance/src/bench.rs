@@ -223,6 +223,54 @@ fn prefixes(names: &[String], count: usize, rng: &mut StdRng) -> Vec<String> {
     set.into_iter().collect()
 }
 
+/// What every hub benchmark starts from: a throwaway PostgreSQL with a migrated hub
+/// database, a signing key whose public half is in `keyfile`, and a user `god`.
+pub(crate) struct BenchHub {
+    pub pg: localpg::LocalPostgres,
+    pub dbs: localpg::Database,
+    pub workdir: PathBuf,
+    pub signer: Signer,
+    pub keyfile: PathBuf,
+    pub db: Db,
+    pub god: Uuid,
+}
+
+impl BenchHub {
+    pub async fn start() -> anyhow::Result<Self> {
+        eprintln!("starting a throwaway PostgreSQL…");
+        let pg = tokio::task::spawn_blocking(localpg::LocalPostgres::start)
+            .await?
+            .context("starting PostgreSQL (is the `postgresql` package installed?)")?;
+        let dbs = pg.create_database("pek_bench").await?;
+        db::migrate(&dbs.owner_url, Mode::Hub, Some(localpg::APP_ROLE))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let workdir = pg.data_dir().with_file_name("bench");
+        std::fs::create_dir_all(&workdir)?;
+
+        let signer = Signer::generate("pek-hub", "pek")?;
+        let keyfile = workdir.join("jwt-public.pem");
+        std::fs::write(&keyfile, signer.public_pem())?;
+
+        let db = Db::connect(&dbs.app_url, 4).await?;
+        let god = {
+            let mut g = db.global().await?;
+            let id = crate::profile::upsert_user(&mut g, "bench-god").await?;
+            g.commit().await?;
+            id
+        };
+        Ok(BenchHub {
+            pg,
+            dbs,
+            workdir,
+            signer,
+            keyfile,
+            db,
+            god,
+        })
+    }
+}
+
 struct Phase {
     name: String,
     requests: u64,
@@ -611,28 +659,15 @@ async fn group_search(args: GroupSearchArgs) -> anyhow::Result<()> {
     );
     anyhow::ensure!(args.duration >= 1, "--duration must be at least 1 second");
 
-    eprintln!("starting a throwaway PostgreSQL…");
-    let pg = tokio::task::spawn_blocking(localpg::LocalPostgres::start)
-        .await?
-        .context("starting PostgreSQL (is the `postgresql` package installed?)")?;
-    let dbs = pg.create_database("pek_bench").await?;
-    db::migrate(&dbs.owner_url, Mode::Hub, Some(localpg::APP_ROLE))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let workdir = pg.data_dir().with_file_name("bench");
-    std::fs::create_dir_all(&workdir)?;
-
-    let signer = Signer::generate("pek-hub", "pek")?;
-    let keyfile = workdir.join("jwt-public.pem");
-    std::fs::write(&keyfile, signer.public_pem())?;
-
-    let db = Db::connect(&dbs.app_url, 4).await?;
-    let god = {
-        let mut g = db.global().await?;
-        let id = crate::profile::upsert_user(&mut g, "bench-god").await?;
-        g.commit().await?;
-        id
-    };
+    let BenchHub {
+        pg,
+        dbs,
+        workdir,
+        signer,
+        keyfile,
+        db,
+        god,
+    } = BenchHub::start().await?;
     let realms: Vec<String> = (1..=args.realms).map(realm_name).collect();
     let t = Instant::now();
     for (i, r) in realms.iter().enumerate() {

@@ -19,9 +19,8 @@ use rand::{Rng, SeedableRng};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use crate::auth::Signer;
 use crate::config::{DbArgs, Mode, ServeArgs};
-use crate::db::{self, Db};
+use crate::db::Db;
 use crate::policy::Grants;
 use crate::realm::{self, RealmId};
 
@@ -314,27 +313,15 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
         "--repeats and --requests must be ≥ 1"
     );
 
-    eprintln!("starting a throwaway PostgreSQL…");
-    let pg = tokio::task::spawn_blocking(localpg::LocalPostgres::start)
-        .await?
-        .context("starting PostgreSQL (is the `postgresql` package installed?)")?;
-    let dbs = pg.create_database("pek_bench").await?;
-    db::migrate(&dbs.owner_url, Mode::Hub, Some(localpg::APP_ROLE))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let workdir = pg.data_dir().with_file_name("bench");
-    std::fs::create_dir_all(&workdir)?;
-    let signer = Signer::generate("pek-hub", "pek")?;
-    let keyfile = workdir.join("jwt-public.pem");
-    std::fs::write(&keyfile, signer.public_pem())?;
-
-    let db = Db::connect(&dbs.app_url, 4).await?;
-    let god = {
-        let mut g = db.global().await?;
-        let id = crate::profile::upsert_user(&mut g, "bench-god").await?;
-        g.commit().await?;
-        id
-    };
+    let crate::bench::BenchHub {
+        pg,
+        dbs,
+        signer,
+        keyfile,
+        db,
+        god,
+        ..
+    } = crate::bench::BenchHub::start().await?;
     let realm = RealmId::parse(REALM)?;
     realm::ensure_local(&db, &realm, "Bench evaluation realm", Some(god)).await?;
     eprintln!(
