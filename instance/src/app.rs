@@ -98,6 +98,8 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
         .connect_timeout(std::time::Duration::from_secs(2))
         .pool_max_idle_per_host(512)
         .tcp_nodelay(true)
+        // A worker's redirect is its answer, passed back to the caller, not followed.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .context("building the HTTP client")?;
     match args.db.mode {

@@ -53,7 +53,17 @@ pub struct Verifier {
     jwks: Option<JwksSource>,
     issuer: String,
     audience: String,
+    /// Tokens that passed [`Verifier::verify`], by SHA-256 of the token, for
+    /// [`ACCEPTED_TTL`]. A signature check is ~50 µs of CPU and a client sends the same
+    /// token for its whole lifetime; a hit still checks expiry, and the cache is emptied
+    /// whenever the fetched key set changes, so a withdrawn key stops working at once.
+    accepted: moka::sync::Cache<[u8; 32], Claims>,
 }
+
+/// How long an accepted token is trusted without checking its signature again.
+const ACCEPTED_TTL: Duration = Duration::from_secs(60);
+/// Clock skew allowed on `exp` (as in the full check).
+const LEEWAY_SECS: u64 = 30;
 
 struct JwksSource {
     url: String,
@@ -223,6 +233,10 @@ impl Verifier {
             jwks: None,
             issuer: issuer.into(),
             audience: audience.into(),
+            accepted: moka::sync::Cache::builder()
+                .max_capacity(50_000)
+                .time_to_live(ACCEPTED_TTL)
+                .build(),
         }
     }
 
@@ -324,9 +338,7 @@ impl Verifier {
         match result {
             Ok(keys) => {
                 let kids: Vec<String> = keys.iter().map(|k| k.kid.clone()).collect();
-                if let Ok(mut w) = self.fetched.write() {
-                    *w = keys;
-                }
+                self.replace_fetched(keys);
                 src.generation.fetch_add(1, Ordering::SeqCst);
                 if let Ok(mut e) = src.last_error.lock() {
                     *e = None;
@@ -342,6 +354,18 @@ impl Verifier {
                 }
                 Err(e)
             }
+        }
+    }
+
+    fn replace_fetched(&self, keys: Vec<VerifyKey>) {
+        if let Ok(mut w) = self.fetched.write() {
+            let same = w.len() == keys.len() && w.iter().zip(&keys).all(|(a, b)| a.kid == b.kid);
+            if !same {
+                // A key may have been withdrawn: nothing accepted under the old set is
+                // trusted without a fresh check.
+                self.accepted.invalidate_all();
+            }
+            *w = keys;
         }
     }
 
@@ -399,8 +423,21 @@ impl Verifier {
 
     /// Verifies a hub token: signature by a known key with that key's algorithm, issuer,
     /// audience, expiry. An unknown key id triggers a bounded JWKS refetch.
+    /// Tokens accepted in the last minute are answered from a cache (expiry still checked).
     pub async fn verify(&self, token: &str) -> Result<Claims, Error> {
-        self.verify_as(token).await
+        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest.as_ref());
+        if let Some(claims) = self.accepted.get(&key) {
+            if claims.exp + LEEWAY_SECS >= now_secs() {
+                return Ok(claims);
+            }
+            self.accepted.invalidate(&key);
+            return Err(bad("expired"));
+        }
+        let claims: Claims = self.verify_as(token).await?;
+        self.accepted.insert(key, claims.clone());
+        Ok(claims)
     }
 
     /// Like [`Verifier::verify`] for any claims type (e.g. an OIDC ID token).
@@ -453,7 +490,7 @@ impl Verifier {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS;
         jsonwebtoken::decode::<T>(token, &key.key, &validation)
             .map(|d| d.claims)
             .map_err(|e| {
@@ -782,6 +819,47 @@ mod tests {
         )
         .unwrap();
         assert!(verifier.verify_cached(&forged).is_err());
+    }
+
+    #[tokio::test]
+    async fn accepted_tokens_are_cached_but_expiry_and_withdrawn_keys_still_count() {
+        let signer = Signer::generate("pek-hub", "pek").unwrap();
+        let verifier = Verifier::without_keys("pek-hub", "pek");
+        verifier.replace_fetched(public_keys_from_pem(&signer.public_pem()).unwrap());
+        let user = Uuid::new_v4();
+        let token = signer.issue(user, 60).unwrap();
+        let digest = |t: &str| {
+            let mut k = [0u8; 32];
+            k.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, t.as_bytes()).as_ref());
+            k
+        };
+        assert_eq!(verifier.verify(&token).await.unwrap().sub, user);
+        assert!(verifier.accepted.contains_key(&digest(&token)));
+        assert_eq!(verifier.verify(&token).await.unwrap().sub, user);
+
+        // Rejected tokens are never remembered.
+        let other = Signer::generate("pek-hub", "pek").unwrap();
+        let forged = other.issue(user, 60).unwrap();
+        for _ in 0..2 {
+            assert!(verifier.verify(&forged).await.is_err());
+        }
+        assert!(!verifier.accepted.contains_key(&digest(&forged)));
+
+        // A hit past its expiry (plus leeway) is refused and dropped.
+        let mut stale = verifier.verify(&token).await.unwrap();
+        stale.exp = now_secs() - LEEWAY_SECS - 1;
+        verifier.accepted.insert(digest(&token), stale);
+        let err = verifier.verify(&token).await.unwrap_err();
+        assert!(err.to_string().contains("expired"), "{err}");
+        assert!(!verifier.accepted.contains_key(&digest(&token)));
+
+        // Same key set again: cache kept. Key withdrawn: the cached token fails at once.
+        let token = signer.issue(user, 60).unwrap();
+        verifier.verify(&token).await.unwrap();
+        verifier.replace_fetched(public_keys_from_pem(&signer.public_pem()).unwrap());
+        assert!(verifier.accepted.contains_key(&digest(&token)));
+        verifier.replace_fetched(public_keys_from_pem(&other.public_pem()).unwrap());
+        assert!(verifier.verify(&token).await.is_err());
     }
 
     fn ring_verifier(ring: &KeyRing) -> Verifier {

@@ -63,15 +63,178 @@ pub struct ForwardArgs {
     /// Unmeasured warm-up seconds per phase.
     #[arg(long, default_value_t = 3)]
     pub warmup: u64,
+    /// CPU layouts to measure: `shared` (every process may run on every core) and
+    /// `split` (the hub alone on the last core, worker, its database and the clients on
+    /// the others — the hub as its own deployment). Comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "shared,split")]
+    pub layout: Vec<Layout>,
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub output: PathBuf,
     #[arg(long)]
     pub no_write: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    Shared,
+    Split,
+}
+
+impl Layout {
+    fn describe(self) -> &'static str {
+        match self {
+            Layout::Shared => "shared cores",
+            Layout::Split => "hub on its own core",
+        }
+    }
+}
+
+/// Pins threads and processes to CPUs for one [`Layout`]. Hub threads are told apart by
+/// their name, Postgres processes by their postmaster.
+struct Pinning {
+    cpus: usize,
+    hub_postmaster: i32,
+    worker_postmaster: i32,
+}
+
+impl Pinning {
+    fn apply(&self, layout: Layout) -> anyhow::Result<()> {
+        let all: Vec<usize> = (0..self.cpus).collect();
+        let (hub, rest) = match layout {
+            Layout::Shared => (all.clone(), all),
+            Layout::Split => {
+                anyhow::ensure!(self.cpus >= 2, "the split layout needs 2 or more CPUs");
+                (vec![self.cpus - 1], (0..self.cpus - 1).collect())
+            }
+        };
+        for (tid, name) in own_threads()? {
+            let cpus = if name.starts_with(HUB_THREAD) {
+                &hub
+            } else {
+                &rest
+            };
+            set_affinity(tid, cpus)?;
+        }
+        // New backends inherit the postmaster's mask; existing ones are set one by one.
+        for pid in postgres_processes(self.hub_postmaster)? {
+            set_affinity(pid, &hub)?;
+        }
+        for pid in postgres_processes(self.worker_postmaster)? {
+            set_affinity(pid, &rest)?;
+        }
+        Ok(())
+    }
+}
+
+const HUB_THREAD: &str = "bench-hub";
+const LOAD_THREAD: &str = "bench-load";
+
+/// CPU time the kernel has counted for each side, in nanoseconds.
+#[derive(Clone, Copy)]
+struct Cpu {
+    hub: u64,
+    worker: u64,
+}
+
+impl Pinning {
+    /// Hub side: hub threads and the hub's database; worker side: every other thread of
+    /// this process but the load generator's, and the worker's database.
+    fn cpu(&self) -> anyhow::Result<Cpu> {
+        let mut cpu = Cpu { hub: 0, worker: 0 };
+        for (tid, name) in own_threads()? {
+            let ns = on_cpu_ns(&format!("/proc/self/task/{tid}/schedstat"));
+            if name.starts_with(HUB_THREAD) {
+                cpu.hub += ns;
+            } else if !name.starts_with(LOAD_THREAD) {
+                cpu.worker += ns;
+            }
+        }
+        for pid in postgres_processes(self.hub_postmaster)? {
+            cpu.hub += on_cpu_ns(&format!("/proc/{pid}/schedstat"));
+        }
+        for pid in postgres_processes(self.worker_postmaster)? {
+            cpu.worker += on_cpu_ns(&format!("/proc/{pid}/schedstat"));
+        }
+        Ok(cpu)
+    }
+}
+
+/// First field of a `schedstat` file: time spent on the CPU (0 if the task is gone).
+fn on_cpu_ns(path: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn set_affinity(pid: i32, cpus: &[usize]) -> anyhow::Result<()> {
+    // SAFETY: cpu_set_t is plain data; sched_setaffinity reads `size` bytes of it.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        // A thread or backend that exited in the meantime needs no pinning.
+        if e.raw_os_error() != Some(libc::ESRCH) {
+            return Err(anyhow::anyhow!("pinning {pid} to CPUs {cpus:?}: {e}"));
+        }
+    }
+    Ok(())
+}
+
+fn own_threads() -> anyhow::Result<Vec<(i32, String)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/task")? {
+        let entry = entry?;
+        let Ok(tid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        out.push((tid, name.trim().to_string()));
+    }
+    Ok(out)
+}
+
+/// The postmaster and its children.
+fn postgres_processes(postmaster: i32) -> anyhow::Result<Vec<i32>> {
+    let mut out = vec![postmaster];
+    for entry in std::fs::read_dir("/proc")? {
+        let entry = entry?;
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may contain spaces, so split after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if ppid == Some(postmaster) {
+            out.push(pid);
+        }
+    }
+    Ok(out)
+}
+
+fn postmaster_pid(pg: &localpg::LocalPostgres) -> anyhow::Result<i32> {
+    let file = pg.data_dir().join("postmaster.pid");
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    text.lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .with_context(|| format!("no pid in {}", file.display()))
+}
+
 /// Closed-loop load on `url` from its own thread and runtime.
 #[allow(clippy::too_many_arguments)]
-fn load(
+async fn load(
     label: &str,
     url: String,
     token: String,
@@ -81,10 +244,96 @@ fn load(
     duration: Duration,
     check: fn(&[u8]) -> Result<(), String>,
 ) -> anyhow::Result<Phase> {
-    let label = label.to_string();
-    std::thread::Builder::new()
-        .name("bench-load".into())
-        .spawn(move || -> anyhow::Result<Phase> {
+    let load = Load {
+        label: label.to_string(),
+        url,
+        token,
+        clients,
+        rate,
+        warmup,
+        duration,
+        check,
+    };
+    Ok(load.run(None).await?.0)
+}
+
+struct Load {
+    label: String,
+    url: String,
+    token: String,
+    clients: u32,
+    rate: u32,
+    warmup: Duration,
+    duration: Duration,
+    check: fn(&[u8]) -> Result<(), String>,
+}
+
+impl Load {
+    /// Runs the phase; with `probe`, also the CPU each side used while it was measured.
+    async fn run(self, probe: Option<&Pinning>) -> anyhow::Result<(Phase, Option<Cpu>)> {
+        // Awaited, not joined: a blocked runtime thread would be taken from the servers.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (measuring_tx, measuring) = tokio::sync::oneshot::channel();
+        let Load {
+            label,
+            url,
+            token,
+            clients,
+            rate,
+            warmup,
+            duration,
+            check,
+        } = self;
+        std::thread::Builder::new()
+            .name(LOAD_THREAD.into())
+            .spawn(move || {
+                let _ = tx.send(load_thread(
+                    label,
+                    url,
+                    token,
+                    clients,
+                    rate,
+                    warmup,
+                    duration,
+                    check,
+                    measuring_tx,
+                ));
+            })?;
+        let before = match probe {
+            Some(p) if measuring.await.is_ok() => Some(p.cpu()?),
+            _ => None,
+        };
+        let phase = rx
+            .await
+            .map_err(|_| anyhow::anyhow!("load generator thread panicked"))??;
+        let used = match (probe, before) {
+            (Some(p), Some(b)) => {
+                let a = p.cpu()?;
+                Some(Cpu {
+                    hub: a.hub.saturating_sub(b.hub),
+                    worker: a.worker.saturating_sub(b.worker),
+                })
+            }
+            _ => None,
+        };
+        Ok((phase, used))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn load_thread(
+    label: String,
+    url: String,
+    token: String,
+    clients: u32,
+    rate: u32,
+    warmup: Duration,
+    duration: Duration,
+    check: fn(&[u8]) -> Result<(), String>,
+    measuring: tokio::sync::oneshot::Sender<()>,
+) -> anyhow::Result<Phase> {
+    {
+        {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -149,13 +398,13 @@ fn load(
                     }
                 };
                 run(warmup).await?;
+                let _ = measuring.send(());
                 let start = Instant::now();
                 let lat = run(duration).await?;
                 Ok(phase(&label, lat, start.elapsed()))
             })
-        })?
-        .join()
-        .map_err(|_| anyhow::anyhow!("load generator thread panicked"))?
+        }
+    }
 }
 
 fn not_partial(body: &[u8]) -> Result<(), String> {
@@ -281,7 +530,7 @@ async fn hub_with(
 
 fn row(p: &Phase) -> String {
     format!(
-        "| {} | {} | {:.0} | {:.1} | {:.1} |",
+        "| {} | {} | {:.0} | {:.2} | {:.2} |",
         p.name, p.requests, p.rps, p.p50_ms, p.p99_ms
     )
 }
@@ -314,7 +563,8 @@ pub async fn fan_out(args: FanOutArgs) -> anyhow::Result<()> {
         w,
         d,
         any_ok,
-    )?;
+    )
+    .await?;
     let mut phases = vec![direct];
     for &rate in &args.rate {
         let label = if rate == 0 {
@@ -322,16 +572,19 @@ pub async fn fan_out(args: FanOutArgs) -> anyhow::Result<()> {
         } else {
             format!("hub fan-out to {}, offered {rate} req/s", args.workers)
         };
-        phases.push(load(
-            &label,
-            format!("{}/api/v1/groups?q=b", hub.url),
-            hub.token.clone(),
-            args.clients,
-            rate,
-            w,
-            d,
-            not_partial,
-        )?);
+        phases.push(
+            load(
+                &label,
+                format!("{}/api/v1/groups?q=b", hub.url),
+                hub.token.clone(),
+                args.clients,
+                rate,
+                w,
+                d,
+                not_partial,
+            )
+            .await?,
+        );
     }
     let rows: Vec<String> = phases
         .iter()
@@ -398,10 +651,46 @@ pub async fn forward(args: ForwardArgs) -> anyhow::Result<()> {
     let (wstate, wrouter) = crate::app::build(&serve).await?;
     let worker_url = serve_on_loopback(wrouter).await?;
 
-    let hub = hub_with(&[(realm.clone(), worker_url.clone())], &signer, keyfile).await?;
+    // The hub runs on a runtime of its own, as its own process would, so the split
+    // layout can give it a core of its own.
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let hub_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cpus)
+        .thread_name(HUB_THREAD)
+        .enable_all()
+        .build()?;
+    let signer = std::sync::Arc::new(signer);
+    let hub = {
+        let (workers, signer) = (vec![(realm.clone(), worker_url.clone())], signer.clone());
+        // Started from a thread outside both runtimes: everything it spawns lands on
+        // the hub's runtime.
+        let handle = hub_rt.handle().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name(HUB_THREAD.into())
+            .spawn(move || {
+                let _ = tx.send(handle.block_on(hub_with(&workers, &signer, keyfile)));
+            })?;
+        rx.await.context("starting the hub")??
+    };
+    let result = forward_rounds(&args, &pg, &wstate, &worker_url, &realm, &signer, &hub).await;
+    hub_rt.shutdown_background();
+    drop(hub);
+    result
+}
+
+async fn forward_rounds(
+    args: &ForwardArgs,
+    worker_pg: &localpg::LocalPostgres,
+    wstate: &crate::http::AppState,
+    worker_url: &str,
+    realm: &RealmId,
+    signer: &Signer,
+    hub: &Hub,
+) -> anyhow::Result<()> {
     // The hub's caller, made GOD in the worker's realm, with one group.
     let user = hub.user;
-    realm::ensure_local(&wstate.db, &realm, "bench", Some(user)).await?;
+    realm::ensure_local(&wstate.db, realm, "bench", Some(user)).await?;
     let token = signer.issue(user, 3600)?;
     let resp: serde_json::Value = reqwest::Client::new()
         .post(format!("{worker_url}/api/v1/realms/{realm}/groups"))
@@ -416,79 +705,115 @@ pub async fn forward(args: ForwardArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating the group: {resp}"))?
         .to_string();
     let path = format!("/api/v1/realms/{realm}/groups/{group}");
+    let pinning = Pinning {
+        cpus: std::thread::available_parallelism().map_or(1, usize::from),
+        hub_postmaster: postmaster_pid(&hub._pg)?,
+        worker_postmaster: postmaster_pid(worker_pg)?,
+    };
     let (w, d) = (
         Duration::from_secs(args.warmup),
         Duration::from_secs(args.duration),
     );
-    let mut rows = Vec::new();
+    let mut tables = Vec::new();
     let mut verdicts = Vec::new();
-    for &n in &args.clients {
-        let direct_url = format!("{worker_url}{path}");
-        let hub_url = format!("{}{path}", hub.url);
-        let direct = load(
-            &format!("{n} clients: directly to the worker"),
-            direct_url.clone(),
-            token.clone(),
-            n,
-            0,
-            w,
-            d,
-            any_ok,
-        )?;
-        let through = load(
-            &format!("{n} clients: through the hub (BFF)"),
-            hub_url,
-            token.clone(),
-            n,
-            0,
-            w,
-            d,
-            any_ok,
-        )?;
-        let direct2 = load(
-            &format!("{n} clients: directly (again)"),
-            direct_url,
-            token.clone(),
-            n,
-            0,
-            w,
-            d,
-            any_ok,
-        )?;
-        let base_p50 = (direct.p50_ms + direct2.p50_ms) / 2.0;
-        let base_rps = (direct.rps + direct2.rps) / 2.0;
-        let ratio = through.p50_ms / base_p50;
-        let rps_ratio = base_rps / through.rps;
-        let verdict = if ratio <= 1.3 { "met" } else { "missed" };
-        rows.extend([row(&direct), row(&through), row(&direct2)]);
-        verdicts.push(format!(
-            "- {n} clients: p50 through the hub ÷ directly = **{ratio:.2}×** (target ≤ 1.3×: \
-             **{verdict}**); requests/s directly ÷ through the hub = {rps_ratio:.2}×"
+    for &layout in &args.layout {
+        pinning.apply(layout)?;
+        let mut rows = Vec::new();
+        for &n in &args.clients {
+            let phase = |label: String, url: String| Load {
+                label,
+                url,
+                token: token.clone(),
+                clients: n,
+                rate: 0,
+                warmup: w,
+                duration: d,
+                check: any_ok,
+            };
+            let direct_url = format!("{worker_url}{path}");
+            let hub_url = format!("{}{path}", hub.url);
+            let direct = phase(format!("{n} clients: directly"), direct_url.clone())
+                .run(Some(&pinning))
+                .await?;
+            let through = phase(format!("{n} clients: through the hub"), hub_url)
+                .run(Some(&pinning))
+                .await?;
+            let direct2 = phase(format!("{n} clients: directly (again)"), direct_url)
+                .run(Some(&pinning))
+                .await?;
+            let base_p50 = (direct.0.p50_ms + direct2.0.p50_ms) / 2.0;
+            let base_rps = (direct.0.rps + direct2.0.rps) / 2.0;
+            let ratio = through.0.p50_ms / base_p50;
+            let rps_ratio = base_rps / through.0.rps;
+            let per_req = |(p, cpu): &(Phase, Option<Cpu>)| {
+                cpu.map(|c| {
+                    let n = p.requests.max(1) as f64;
+                    (c.worker as f64 / n / 1e3, c.hub as f64 / n / 1e3)
+                })
+                .unwrap_or((f64::NAN, f64::NAN))
+            };
+            let (d1, d2, t) = (per_req(&direct), per_req(&direct2), per_req(&through));
+            let base_cpu = (d1.0 + d2.0) / 2.0;
+            let cpu_ratio = (t.0 + t.1) / base_cpu;
+            let verdict = if ratio <= 1.3 { "met" } else { "missed" };
+            for (p, c) in [(&direct.0, d1), (&through.0, t), (&direct2.0, d2)] {
+                rows.push(format!("{} {:.0} | {:.0} |", row(p), c.0, c.1));
+            }
+            verdicts.push(format!(
+                "- {}, {n} clients: p50 through the hub ÷ directly = **{ratio:.2}×** (target \
+                 ≤ 1.3×: **{verdict}**); requests/s directly ÷ through the hub = \
+                 {rps_ratio:.2}×; server CPU per request through the hub ÷ directly = \
+                 {cpu_ratio:.2}× (the hub's share {:.0} µs)",
+                layout.describe(),
+                t.1
+            ));
+        }
+        tables.push(format!(
+            "{}:\n\n| phase | requests | req/s | p50 ms | p99 ms | worker CPU µs/req | hub CPU µs/req |\n|---|---|---|---|---|---|---|\n{}",
+            capitalized(layout.describe()),
+            rows.join("\n")
         ));
     }
-    let table = format!(
-        "| phase | requests | req/s | p50 ms | p99 ms |\n|---|---|---|---|---|\n{}",
-        rows.join("\n")
-    );
+    pinning.apply(Layout::Shared)?;
+    let tables = tables.join("\n\n");
     let verdicts = verdicts.join("\n");
-    println!("{table}\n{verdicts}");
+    println!("{tables}\n\n{verdicts}");
     if !args.no_write {
         let clients: Vec<String> = args.clients.iter().map(u32::to_string).collect();
+        let layouts: Vec<&str> = args
+            .layout
+            .iter()
+            .map(|l| match l {
+                Layout::Shared => "shared",
+                Layout::Split => "split",
+            })
+            .collect();
         let cmd = format!(
-            "cargo run --release --bin pek -- bench forward --clients {} --duration {}",
+            "cargo run --release --bin pek -- bench forward --clients {} --duration {} --layout {}",
             clients.join(","),
-            args.duration
+            args.duration,
+            layouts.join(",")
         );
         let section = format!(
             "## BFF single-realm call (issue 3)\n\n`{cmd}`\n\nGET one group of a realm served \
              by a real worker (`pek` in worker mode, own database), closed-loop clients, \
              directly and through the hub (token check, registry lookup, forwarding over \
-             loopback HTTP). The direct phase runs before and after to show drift. All \
-             processes share the machine's 2 cores, so under load the hub's work is also \
-             taken from the worker.\n\n{table}\n\n{verdicts}\n"
+             loopback HTTP). The direct phase runs before and after to show drift. The hub \
+             runs on a runtime of its own with its own database. *Shared cores*: every \
+             process may run on every core, so under load the hub's work is taken from the \
+             worker. *Hub on its own core*: the hub (and its database) pinned to the last \
+             core, worker, worker database and clients to the others — the hub as a \
+             deployment of its own, as in production.\n\n{tables}\n\n{verdicts}\n"
         );
         write_section(&args.output, "## BFF single-realm call (issue 3)", &section)?;
         println!("updated {}", args.output.display());
     }
     Ok(())
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
