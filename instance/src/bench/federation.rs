@@ -68,6 +68,11 @@ pub struct ForwardArgs {
     /// the others — the hub as its own deployment). Comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "shared,split")]
     pub layout: Vec<Layout>,
+    /// Calls to measure: `one` (GET one group: the cheapest realm call, so the hub's
+    /// share is largest) and `search` (a page of 20 of 1,000 groups by name prefix, as
+    /// the group search box asks). Comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "one,search")]
+    pub call: Vec<Call>,
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub output: PathBuf,
     #[arg(long)]
@@ -78,6 +83,21 @@ pub struct ForwardArgs {
 pub enum Layout {
     Shared,
     Split,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Call {
+    One,
+    Search,
+}
+
+impl Call {
+    fn describe(self) -> &'static str {
+        match self {
+            Call::One => "GET one group",
+            Call::Search => "group search, a page of 20 of 1,000",
+        }
+    }
 }
 
 impl Layout {
@@ -692,19 +712,16 @@ async fn forward_rounds(
     let user = hub.user;
     realm::ensure_local(&wstate.db, realm, "bench", Some(user)).await?;
     let token = signer.issue(user, 3600)?;
-    let resp: serde_json::Value = reqwest::Client::new()
-        .post(format!("{worker_url}/api/v1/realms/{realm}/groups"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"name": "Bench group"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let group = resp["id"]
-        .as_str()
-        .with_context(|| format!("creating the group: {resp}"))?
-        .to_string();
-    let path = format!("/api/v1/realms/{realm}/groups/{group}");
+    let groups = if args.call.contains(&Call::Search) {
+        1000
+    } else {
+        1
+    };
+    let group = create_groups(worker_url, realm, &token, groups).await?;
+    let path_of = |call: Call| match call {
+        Call::One => format!("/api/v1/realms/{realm}/groups/{group}"),
+        Call::Search => format!("/api/v1/realms/{realm}/groups?q=bench%20group%200&limit=20"),
+    };
     let pinning = Pinning {
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
         hub_postmaster: postmaster_pid(&hub._pg)?,
@@ -718,61 +735,66 @@ async fn forward_rounds(
     let mut verdicts = Vec::new();
     for &layout in &args.layout {
         pinning.apply(layout)?;
-        let mut rows = Vec::new();
-        for &n in &args.clients {
-            let phase = |label: String, url: String| Load {
-                label,
-                url,
-                token: token.clone(),
-                clients: n,
-                rate: 0,
-                warmup: w,
-                duration: d,
-                check: any_ok,
-            };
-            let direct_url = format!("{worker_url}{path}");
-            let hub_url = format!("{}{path}", hub.url);
-            let direct = phase(format!("{n} clients: directly"), direct_url.clone())
-                .run(Some(&pinning))
-                .await?;
-            let through = phase(format!("{n} clients: through the hub"), hub_url)
-                .run(Some(&pinning))
-                .await?;
-            let direct2 = phase(format!("{n} clients: directly (again)"), direct_url)
-                .run(Some(&pinning))
-                .await?;
-            let base_p50 = (direct.0.p50_ms + direct2.0.p50_ms) / 2.0;
-            let base_rps = (direct.0.rps + direct2.0.rps) / 2.0;
-            let ratio = through.0.p50_ms / base_p50;
-            let rps_ratio = base_rps / through.0.rps;
-            let per_req = |(p, cpu): &(Phase, Option<Cpu>)| {
-                cpu.map(|c| {
-                    let n = p.requests.max(1) as f64;
-                    (c.worker as f64 / n / 1e3, c.hub as f64 / n / 1e3)
-                })
-                .unwrap_or((f64::NAN, f64::NAN))
-            };
-            let (d1, d2, t) = (per_req(&direct), per_req(&direct2), per_req(&through));
-            let base_cpu = (d1.0 + d2.0) / 2.0;
-            let cpu_ratio = (t.0 + t.1) / base_cpu;
-            let verdict = if ratio <= 1.3 { "met" } else { "missed" };
-            for (p, c) in [(&direct.0, d1), (&through.0, t), (&direct2.0, d2)] {
-                rows.push(format!("{} {:.0} | {:.0} |", row(p), c.0, c.1));
-            }
-            verdicts.push(format!(
-                "- {}, {n} clients: p50 through the hub ÷ directly = **{ratio:.2}×** (target \
+        for &call in &args.call {
+            let path = path_of(call);
+            let mut rows = Vec::new();
+            for &n in &args.clients {
+                let phase = |label: String, url: String| Load {
+                    label,
+                    url,
+                    token: token.clone(),
+                    clients: n,
+                    rate: 0,
+                    warmup: w,
+                    duration: d,
+                    check: any_ok,
+                };
+                let direct_url = format!("{worker_url}{path}");
+                let hub_url = format!("{}{path}", hub.url);
+                let direct = phase(format!("{n} clients: directly"), direct_url.clone())
+                    .run(Some(&pinning))
+                    .await?;
+                let through = phase(format!("{n} clients: through the hub"), hub_url)
+                    .run(Some(&pinning))
+                    .await?;
+                let direct2 = phase(format!("{n} clients: directly (again)"), direct_url)
+                    .run(Some(&pinning))
+                    .await?;
+                let base_p50 = (direct.0.p50_ms + direct2.0.p50_ms) / 2.0;
+                let base_rps = (direct.0.rps + direct2.0.rps) / 2.0;
+                let ratio = through.0.p50_ms / base_p50;
+                let rps_ratio = base_rps / through.0.rps;
+                let per_req = |(p, cpu): &(Phase, Option<Cpu>)| {
+                    cpu.map(|c| {
+                        let n = p.requests.max(1) as f64;
+                        (c.worker as f64 / n / 1e3, c.hub as f64 / n / 1e3)
+                    })
+                    .unwrap_or((f64::NAN, f64::NAN))
+                };
+                let (d1, d2, t) = (per_req(&direct), per_req(&direct2), per_req(&through));
+                let base_cpu = (d1.0 + d2.0) / 2.0;
+                let cpu_ratio = (t.0 + t.1) / base_cpu;
+                let verdict = if ratio <= 1.3 { "met" } else { "missed" };
+                for (p, c) in [(&direct.0, d1), (&through.0, t), (&direct2.0, d2)] {
+                    rows.push(format!("{} {:.0} | {:.0} |", row(p), c.0, c.1));
+                }
+                verdicts.push(format!(
+                "- {}, {}, {n} clients: p50 through the hub ÷ directly = **{ratio:.2}×** (target \
                  ≤ 1.3×: **{verdict}**); requests/s directly ÷ through the hub = \
                  {rps_ratio:.2}×; server CPU per request through the hub ÷ directly = \
                  {cpu_ratio:.2}× (the hub's share {:.0} µs)",
                 layout.describe(),
+                call.describe(),
                 t.1
             ));
-        }
-        tables.push(format!(
-            "{}:\n\n| phase | requests | req/s | p50 ms | p99 ms | worker CPU µs/req | hub CPU µs/req |\n|---|---|---|---|---|---|---|\n{}",
+            }
+            tables.push(format!(
+            "{}, {}:\n\n| phase | requests | req/s | p50 ms | p99 ms | worker CPU µs/req | hub CPU µs/req |\n|---|---|---|---|---|---|---|\n{}",
             capitalized(layout.describe()),
+            call.describe(),
             rows.join("\n")
         ));
+        }
     }
     pinning.apply(Layout::Shared)?;
     let tables = tables.join("\n\n");
@@ -788,27 +810,68 @@ async fn forward_rounds(
                 Layout::Split => "split",
             })
             .collect();
+        let calls: Vec<&str> = args
+            .call
+            .iter()
+            .map(|c| match c {
+                Call::One => "one",
+                Call::Search => "search",
+            })
+            .collect();
         let cmd = format!(
-            "cargo run --release --bin pek -- bench forward --clients {} --duration {} --layout {}",
+            "cargo run --release --bin pek -- bench forward --clients {} --duration {} --warmup {} --layout {} --call {}",
             clients.join(","),
             args.duration,
-            layouts.join(",")
+            args.warmup,
+            layouts.join(","),
+            calls.join(",")
         );
         let section = format!(
-            "## BFF single-realm call (issue 3)\n\n`{cmd}`\n\nGET one group of a realm served \
-             by a real worker (`pek` in worker mode, own database), closed-loop clients, \
+            "## BFF single-realm call (issue 3)\n\n`{cmd}`\n\nA realm served by a real \
+             worker (`pek` in worker mode, own database); closed-loop clients call it \
              directly and through the hub (token check, registry lookup, forwarding over \
-             loopback HTTP). The direct phase runs before and after to show drift. The hub \
-             runs on a runtime of its own with its own database. *Shared cores*: every \
-             process may run on every core, so under load the hub's work is taken from the \
-             worker. *Hub on its own core*: the hub (and its database) pinned to the last \
-             core, worker, worker database and clients to the others — the hub as a \
-             deployment of its own, as in production.\n\n{tables}\n\n{verdicts}\n"
+             loopback HTTP). Two calls: *GET one group* — the cheapest realm call, so the \
+             hub's share is as large as it gets — and *group search* — a page of 20 of \
+             1,000 groups by name prefix, what the search box asks. The direct phase runs \
+             before and after to show drift. The hub runs on a runtime of its own with its \
+             own database. *Shared cores*: every process may run on every core, so under \
+             load the hub's work is taken from the worker. *Hub on its own core*: the hub \
+             (and its database) pinned to the last core; worker, worker database and \
+             clients to the others — the hub as a deployment of its own. CPU per request \
+             is the kernel's on-CPU time of each side's threads and database processes \
+             during the measured phase, divided by the requests answered.\n\n\
+             {tables}\n\n{verdicts}\n"
         );
         write_section(&args.output, "## BFF single-realm call (issue 3)", &section)?;
         println!("updated {}", args.output.display());
     }
     Ok(())
+}
+
+/// `count` groups named "Bench group 0000"…; the id of the first.
+async fn create_groups(
+    worker_url: &str,
+    realm: &RealmId,
+    token: &str,
+    count: usize,
+) -> anyhow::Result<String> {
+    let client = reqwest::Client::new();
+    let mut first = None;
+    for i in 0..count {
+        let resp = client
+            .post(format!("{worker_url}/api/v1/realms/{realm}/groups"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "name": format!("Bench group {i:04}") }))
+            .send()
+            .await?;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await?;
+        anyhow::ensure!(status.is_success(), "creating a group: {status} {body}");
+        if first.is_none() {
+            first = body["id"].as_str().map(str::to_string);
+        }
+    }
+    first.context("no group created")
 }
 
 fn capitalized(s: &str) -> String {
