@@ -734,6 +734,10 @@ async fn forward_rounds(
     let mut tables = Vec::new();
     let mut verdicts = Vec::new();
     for &layout in &args.layout {
+        if layout == Layout::Split && pinning.cpus < 2 {
+            println!("skipping the split layout: this machine has 1 CPU");
+            continue;
+        }
         pinning.apply(layout)?;
         for &call in &args.call {
             let path = path_of(call);
@@ -779,21 +783,22 @@ async fn forward_rounds(
                     rows.push(format!("{} {:.0} | {:.0} |", row(p), c.0, c.1));
                 }
                 verdicts.push(format!(
-                "- {}, {}, {n} clients: p50 through the hub ÷ directly = **{ratio:.2}×** (target \
-                 ≤ 1.3×: **{verdict}**); requests/s directly ÷ through the hub = \
-                 {rps_ratio:.2}×; server CPU per request through the hub ÷ directly = \
-                 {cpu_ratio:.2}× (the hub's share {:.0} µs)",
-                layout.describe(),
-                call.describe(),
-                t.1
-            ));
+                    "- {}, {}, {n} clients: p50 through the hub ÷ directly = **{ratio:.2}×** \
+                     (target ≤ 1.3×: **{verdict}**); requests/s directly ÷ through the hub = \
+                     {rps_ratio:.2}×; server CPU per request through the hub ÷ directly = \
+                     {cpu_ratio:.2}× (the hub's share {:.0} µs)",
+                    layout.describe(),
+                    call.describe(),
+                    t.1
+                ));
             }
             tables.push(format!(
-            "{}, {}:\n\n| phase | requests | req/s | p50 ms | p99 ms | worker CPU µs/req | hub CPU µs/req |\n|---|---|---|---|---|---|---|\n{}",
-            capitalized(layout.describe()),
-            call.describe(),
-            rows.join("\n")
-        ));
+                "{}, {}:\n\n| phase | requests | req/s | p50 ms | p99 ms | worker CPU µs/req \
+                 | hub CPU µs/req |\n|---|---|---|---|---|---|---|\n{}",
+                capitalized(layout.describe()),
+                call.describe(),
+                rows.join("\n")
+            ));
         }
     }
     pinning.apply(Layout::Shared)?;
