@@ -57,7 +57,11 @@ pub struct Verifier {
     /// [`ACCEPTED_TTL`]. A signature check is ~50 µs of CPU and a client sends the same
     /// token for its whole lifetime; a hit still checks expiry, and the cache is emptied
     /// whenever the fetched key set changes, so a withdrawn key stops working at once.
-    accepted: moka::sync::Cache<[u8; 32], Claims>,
+    /// Each entry carries the key-set epoch it was checked under; a hit from an older
+    /// epoch counts as a miss, so a check racing a key change cannot outlive it.
+    accepted: moka::sync::Cache<[u8; 32], (Claims, u64)>,
+    /// Bumped whenever the fetched key set changes.
+    key_epoch: AtomicU64,
 }
 
 /// How long an accepted token is trusted without checking its signature again.
@@ -237,6 +241,7 @@ impl Verifier {
                 .max_capacity(50_000)
                 .time_to_live(ACCEPTED_TTL)
                 .build(),
+            key_epoch: AtomicU64::new(0),
         }
     }
 
@@ -363,6 +368,7 @@ impl Verifier {
             if !same {
                 // A key may have been withdrawn: nothing accepted under the old set is
                 // trusted without a fresh check.
+                self.key_epoch.fetch_add(1, Ordering::SeqCst);
                 self.accepted.invalidate_all();
             }
             *w = keys;
@@ -428,15 +434,18 @@ impl Verifier {
         let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
         let mut key = [0u8; 32];
         key.copy_from_slice(digest.as_ref());
-        if let Some(claims) = self.accepted.get(&key) {
-            if claims.exp + LEEWAY_SECS >= now_secs() {
-                return Ok(claims);
+        let epoch = self.key_epoch.load(Ordering::SeqCst);
+        if let Some((claims, at)) = self.accepted.get(&key) {
+            if at == epoch {
+                if claims.exp + LEEWAY_SECS >= now_secs() {
+                    return Ok(claims);
+                }
+                self.accepted.invalidate(&key);
+                return Err(bad("expired"));
             }
-            self.accepted.invalidate(&key);
-            return Err(bad("expired"));
         }
         let claims: Claims = self.verify_as(token).await?;
-        self.accepted.insert(key, claims.clone());
+        self.accepted.insert(key, (claims.clone(), epoch));
         Ok(claims)
     }
 
@@ -848,7 +857,8 @@ mod tests {
         // A hit past its expiry (plus leeway) is refused and dropped.
         let mut stale = verifier.verify(&token).await.unwrap();
         stale.exp = now_secs() - LEEWAY_SECS - 1;
-        verifier.accepted.insert(digest(&token), stale);
+        let epoch = verifier.key_epoch.load(Ordering::SeqCst);
+        verifier.accepted.insert(digest(&token), (stale, epoch));
         let err = verifier.verify(&token).await.unwrap_err();
         assert!(err.to_string().contains("expired"), "{err}");
         assert!(!verifier.accepted.contains_key(&digest(&token)));
@@ -859,6 +869,16 @@ mod tests {
         verifier.replace_fetched(public_keys_from_pem(&signer.public_pem()).unwrap());
         assert!(verifier.accepted.contains_key(&digest(&token)));
         verifier.replace_fetched(public_keys_from_pem(&other.public_pem()).unwrap());
+        assert!(verifier.verify(&token).await.is_err());
+
+        // An entry checked under an older key set (a check that raced the change) is
+        // not trusted.
+        verifier.replace_fetched(public_keys_from_pem(&signer.public_pem()).unwrap());
+        let token = signer.issue(user, 60).unwrap();
+        let claims = verifier.verify(&token).await.unwrap();
+        let epoch = verifier.key_epoch.load(Ordering::SeqCst);
+        verifier.replace_fetched(public_keys_from_pem(&other.public_pem()).unwrap());
+        verifier.accepted.insert(digest(&token), (claims, epoch));
         assert!(verifier.verify(&token).await.is_err());
     }
 
