@@ -252,31 +252,7 @@ fn postmaster_pid(pg: &localpg::LocalPostgres) -> anyhow::Result<i32> {
         .with_context(|| format!("no pid in {}", file.display()))
 }
 
-/// Closed-loop load on `url` from its own thread and runtime.
-#[allow(clippy::too_many_arguments)]
-async fn load(
-    label: &str,
-    url: String,
-    token: String,
-    clients: u32,
-    rate: u32,
-    warmup: Duration,
-    duration: Duration,
-    check: fn(&[u8]) -> Result<(), String>,
-) -> anyhow::Result<Phase> {
-    let load = Load {
-        label: label.to_string(),
-        url,
-        token,
-        clients,
-        rate,
-        warmup,
-        duration,
-        check,
-    };
-    Ok(load.run(None).await?.0)
-}
-
+/// Closed-loop (or, with `rate`, open-loop) load on `url` from its own thread and runtime.
 struct Load {
     label: String,
     url: String,
@@ -294,30 +270,10 @@ impl Load {
         // Awaited, not joined: a blocked runtime thread would be taken from the servers.
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (measuring_tx, measuring) = tokio::sync::oneshot::channel();
-        let Load {
-            label,
-            url,
-            token,
-            clients,
-            rate,
-            warmup,
-            duration,
-            check,
-        } = self;
         std::thread::Builder::new()
             .name(LOAD_THREAD.into())
             .spawn(move || {
-                let _ = tx.send(load_thread(
-                    label,
-                    url,
-                    token,
-                    clients,
-                    rate,
-                    warmup,
-                    duration,
-                    check,
-                    measuring_tx,
-                ));
+                let _ = tx.send(self.on_this_thread(measuring_tx));
             })?;
         let before = match probe {
             Some(p) if measuring.await.is_ok() => Some(p.cpu()?),
@@ -338,92 +294,86 @@ impl Load {
         };
         Ok((phase, used))
     }
-}
 
-#[allow(clippy::too_many_arguments)]
-fn load_thread(
-    label: String,
-    url: String,
-    token: String,
-    clients: u32,
-    rate: u32,
-    warmup: Duration,
-    duration: Duration,
-    check: fn(&[u8]) -> Result<(), String>,
-    measuring: tokio::sync::oneshot::Sender<()>,
-) -> anyhow::Result<Phase> {
-    {
-        {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
+    /// Runs the phase on the calling thread; `measuring` fires when warm-up ends.
+    fn on_this_thread(self, measuring: tokio::sync::oneshot::Sender<()>) -> anyhow::Result<Phase> {
+        let Load {
+            label,
+            url,
+            token,
+            clients,
+            rate,
+            warmup,
+            duration,
+            check,
+        } = self;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(clients as usize)
+                .timeout(Duration::from_secs(30))
                 .build()?;
-            rt.block_on(async move {
-                let client = reqwest::Client::builder()
-                    .pool_max_idle_per_host(clients as usize)
-                    .timeout(Duration::from_secs(30))
-                    .build()?;
-                let run = |d: Duration| {
-                    let (client, url, token) = (client.clone(), url.clone(), token.clone());
-                    async move {
-                        let deadline = Instant::now() + d;
-                        let tasks: Vec<_> = (0..clients)
-                            .map(|_| {
-                                let (client, url, token) =
-                                    (client.clone(), url.clone(), token.clone());
-                                tokio::spawn(async move {
-                                    let mut lat = Vec::new();
-                                    let mut ticker = (rate > 0).then(|| {
-                                        let period = Duration::from_secs_f64(
-                                            f64::from(clients) / f64::from(rate),
-                                        );
-                                        // Spread the clients' first sends over one period.
-                                        let offset = period.mul_f64(rand::random::<f64>());
-                                        let mut t = tokio::time::interval_at(
-                                            tokio::time::Instant::now() + offset,
-                                            period,
-                                        );
-                                        t.set_missed_tick_behavior(
-                                            tokio::time::MissedTickBehavior::Delay,
-                                        );
-                                        t
-                                    });
-                                    while Instant::now() < deadline {
-                                        if let Some(t) = ticker.as_mut() {
-                                            t.tick().await;
-                                        }
-                                        let t = Instant::now();
-                                        let r = client.get(&url).bearer_auth(&token).send().await;
-                                        let body = match r {
-                                            Ok(r) if r.status().is_success() => {
-                                                r.bytes().await.map_err(|e| e.to_string())?
-                                            }
-                                            Ok(r) => return Err(format!("HTTP {}", r.status())),
-                                            Err(e) => return Err(e.to_string()),
-                                        };
-                                        check(&body)?;
-                                        lat.push(
-                                            u32::try_from(t.elapsed().as_micros())
-                                                .unwrap_or(u32::MAX),
-                                        );
+            let run = |d: Duration| {
+                let (client, url, token) = (client.clone(), url.clone(), token.clone());
+                async move {
+                    let deadline = Instant::now() + d;
+                    let tasks: Vec<_> = (0..clients)
+                        .map(|_| {
+                            let (client, url, token) = (client.clone(), url.clone(), token.clone());
+                            tokio::spawn(async move {
+                                let mut lat = Vec::new();
+                                let mut ticker = (rate > 0).then(|| {
+                                    let period = Duration::from_secs_f64(
+                                        f64::from(clients) / f64::from(rate),
+                                    );
+                                    // Spread the clients' first sends over one period.
+                                    let offset = period.mul_f64(rand::random::<f64>());
+                                    let mut t = tokio::time::interval_at(
+                                        tokio::time::Instant::now() + offset,
+                                        period,
+                                    );
+                                    t.set_missed_tick_behavior(
+                                        tokio::time::MissedTickBehavior::Delay,
+                                    );
+                                    t
+                                });
+                                while Instant::now() < deadline {
+                                    if let Some(t) = ticker.as_mut() {
+                                        t.tick().await;
                                     }
-                                    Ok::<_, String>(lat)
-                                })
+                                    let t = Instant::now();
+                                    let r = client.get(&url).bearer_auth(&token).send().await;
+                                    let body = match r {
+                                        Ok(r) if r.status().is_success() => {
+                                            r.bytes().await.map_err(|e| e.to_string())?
+                                        }
+                                        Ok(r) => return Err(format!("HTTP {}", r.status())),
+                                        Err(e) => return Err(e.to_string()),
+                                    };
+                                    check(&body)?;
+                                    lat.push(
+                                        u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX),
+                                    );
+                                }
+                                Ok::<_, String>(lat)
                             })
-                            .collect();
-                        let mut all = Vec::new();
-                        for t in tasks {
-                            all.extend(t.await?.map_err(|e| anyhow::anyhow!("{url}: {e}"))?);
-                        }
-                        anyhow::Ok(all)
+                        })
+                        .collect();
+                    let mut all = Vec::new();
+                    for t in tasks {
+                        all.extend(t.await?.map_err(|e| anyhow::anyhow!("{url}: {e}"))?);
                     }
-                };
-                run(warmup).await?;
-                let _ = measuring.send(());
-                let start = Instant::now();
-                let lat = run(duration).await?;
-                Ok(phase(&label, lat, start.elapsed()))
-            })
-        }
+                    anyhow::Ok(all)
+                }
+            };
+            run(warmup).await?;
+            let _ = measuring.send(());
+            let start = Instant::now();
+            let lat = run(duration).await?;
+            Ok(phase(&label, lat, start.elapsed()))
+        })
     }
 }
 
@@ -574,17 +524,26 @@ pub async fn fan_out(args: FanOutArgs) -> anyhow::Result<()> {
         Duration::from_secs(args.warmup),
         Duration::from_secs(args.duration),
     );
-    let direct = load(
-        "one stand-in worker, directly, closed loop",
+    let phase =
+        |label: String, url: String, rate: u32, check: fn(&[u8]) -> Result<(), String>| Load {
+            label,
+            url,
+            token: hub.token.clone(),
+            clients: args.clients,
+            rate,
+            warmup: w,
+            duration: d,
+            check,
+        };
+    let direct = phase(
+        "one stand-in worker, directly, closed loop".into(),
         format!("{}/api/v1/realms/bench-0/groups?q=b", workers[0].1),
-        hub.token.clone(),
-        args.clients,
         0,
-        w,
-        d,
         any_ok,
     )
-    .await?;
+    .run(None)
+    .await?
+    .0;
     let mut phases = vec![direct];
     for &rate in &args.rate {
         let label = if rate == 0 {
@@ -592,19 +551,8 @@ pub async fn fan_out(args: FanOutArgs) -> anyhow::Result<()> {
         } else {
             format!("hub fan-out to {}, offered {rate} req/s", args.workers)
         };
-        phases.push(
-            load(
-                &label,
-                format!("{}/api/v1/groups?q=b", hub.url),
-                hub.token.clone(),
-                args.clients,
-                rate,
-                w,
-                d,
-                not_partial,
-            )
-            .await?,
-        );
+        let url = format!("{}/api/v1/groups?q=b", hub.url);
+        phases.push(phase(label, url, rate, not_partial).run(None).await?.0);
     }
     let rows: Vec<String> = phases
         .iter()
@@ -807,29 +755,32 @@ async fn forward_rounds(
     println!("{tables}\n\n{verdicts}");
     if !args.no_write {
         let clients: Vec<String> = args.clients.iter().map(u32::to_string).collect();
-        let layouts: Vec<&str> = args
-            .layout
-            .iter()
-            .map(|l| match l {
-                Layout::Shared => "shared",
-                Layout::Split => "split",
-            })
-            .collect();
-        let calls: Vec<&str> = args
-            .call
-            .iter()
-            .map(|c| match c {
-                Call::One => "one",
-                Call::Search => "search",
-            })
-            .collect();
+        let names = |v: Vec<Option<clap::builder::PossibleValue>>| {
+            v.iter()
+                .flatten()
+                .map(|p| p.get_name().to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let layouts = names(
+            args.layout
+                .iter()
+                .map(clap::ValueEnum::to_possible_value)
+                .collect(),
+        );
+        let calls = names(
+            args.call
+                .iter()
+                .map(clap::ValueEnum::to_possible_value)
+                .collect(),
+        );
         let cmd = format!(
             "cargo run --release --bin pek -- bench forward --clients {} --duration {} --warmup {} --layout {} --call {}",
             clients.join(","),
             args.duration,
             args.warmup,
-            layouts.join(","),
-            calls.join(",")
+            layouts,
+            calls
         );
         let section = format!(
             "## BFF single-realm call (issue 3)\n\n`{cmd}`\n\nA realm served by a real \
