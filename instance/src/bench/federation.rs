@@ -58,11 +58,15 @@ pub struct ForwardArgs {
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     pub clients: Vec<u32>,
     /// Measured seconds per phase.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 3)]
     pub duration: u64,
     /// Unmeasured warm-up seconds per phase.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 1)]
     pub warmup: u64,
+    /// Rounds per case: each measures the direct and the forwarded call once, in
+    /// alternating order; the verdict is on the median of the rounds' ratios.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
     /// CPU layouts to measure: `shared` (every process may run on every core) and
     /// `split` (the hub alone on the last core, worker, its database and the clients on
     /// the others — the hub as its own deployment). Comma-separated.
@@ -219,6 +223,42 @@ fn own_threads() -> anyhow::Result<Vec<(i32, String)>> {
     Ok(out)
 }
 
+/// Mean time for one thread to wake another and be woken back (a byte each way through
+/// two pipes), with the threads pinned to CPUs `a` and `b`: what each hop between
+/// processes costs before any work is done. Across cores it includes waking an idle CPU.
+fn wakeup_round_trip_us(a: usize, b: usize, trips: u32) -> anyhow::Result<f64> {
+    use std::io::{Read, Write};
+    let (mut there_rx, mut there_tx) = std::io::pipe()?;
+    let (mut back_rx, mut back_tx) = std::io::pipe()?;
+    let echo = std::thread::spawn(move || -> anyhow::Result<()> {
+        set_affinity(0, &[b])?;
+        let mut byte = [0u8];
+        for _ in 0..trips {
+            there_rx.read_exact(&mut byte)?;
+            back_tx.write_all(&byte)?;
+        }
+        Ok(())
+    });
+    let timed = (|| -> anyhow::Result<Duration> {
+        set_affinity(0, &[a])?;
+        let mut byte = [0u8];
+        let start = Instant::now();
+        for _ in 0..trips {
+            there_tx.write_all(&byte)?;
+            back_rx.read_exact(&mut byte)?;
+        }
+        Ok(start.elapsed())
+    })();
+    // Unpinned again: the caller may run anywhere afterwards.
+    let all: Vec<usize> =
+        (0..std::thread::available_parallelism().map_or(1, usize::from)).collect();
+    set_affinity(0, &all)?;
+    drop(there_tx);
+    echo.join()
+        .map_err(|_| anyhow::anyhow!("wake-up echo thread panicked"))??;
+    Ok(timed?.as_secs_f64() * 1e6 / f64::from(trips))
+}
+
 /// The postmaster and its children.
 fn postgres_processes(postmaster: i32) -> anyhow::Result<Vec<i32>> {
     let mut out = vec![postmaster];
@@ -252,9 +292,49 @@ fn postmaster_pid(pg: &localpg::LocalPostgres) -> anyhow::Result<i32> {
         .with_context(|| format!("no pid in {}", file.display()))
 }
 
+/// What one load phase measured: every latency in µs, the measured time, and with a
+/// probe the CPU each side used meanwhile.
+#[derive(Default)]
+struct Sample {
+    lat: Vec<u32>,
+    elapsed: Duration,
+    cpu: Option<Cpu>,
+}
+
+impl Sample {
+    fn phase(&self, label: &str) -> Phase {
+        phase(label, self.lat.clone(), self.elapsed)
+    }
+
+    /// The phases of several rounds as one.
+    fn pooled(samples: &[Sample]) -> Sample {
+        let mut all = Sample::default();
+        for s in samples {
+            all.lat.extend_from_slice(&s.lat);
+            all.elapsed += s.elapsed;
+            all.cpu = match (all.cpu, s.cpu) {
+                (None, c) => c,
+                (Some(a), Some(b)) => Some(Cpu {
+                    hub: a.hub + b.hub,
+                    worker: a.worker + b.worker,
+                }),
+                (Some(_), None) => None,
+            };
+        }
+        all
+    }
+
+    /// Worker's and hub's CPU per answered request, in µs.
+    fn cpu_per_request(&self) -> (f64, f64) {
+        let n = self.lat.len().max(1) as f64;
+        self.cpu
+            .map(|c| (c.worker as f64 / n / 1e3, c.hub as f64 / n / 1e3))
+            .unwrap_or((f64::NAN, f64::NAN))
+    }
+}
+
 /// Closed-loop (or, with `rate`, open-loop) load on `url` from its own thread and runtime.
 struct Load {
-    label: String,
     url: String,
     token: String,
     clients: u32,
@@ -266,7 +346,7 @@ struct Load {
 
 impl Load {
     /// Runs the phase; with `probe`, also the CPU each side used while it was measured.
-    async fn run(self, probe: Option<&Pinning>) -> anyhow::Result<(Phase, Option<Cpu>)> {
+    async fn run(self, probe: Option<&Pinning>) -> anyhow::Result<Sample> {
         // Awaited, not joined: a blocked runtime thread would be taken from the servers.
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (measuring_tx, measuring) = tokio::sync::oneshot::channel();
@@ -279,10 +359,10 @@ impl Load {
             Some(p) if measuring.await.is_ok() => Some(p.cpu()?),
             _ => None,
         };
-        let phase = rx
+        let (lat, elapsed) = rx
             .await
             .map_err(|_| anyhow::anyhow!("load generator thread panicked"))??;
-        let used = match (probe, before) {
+        let cpu = match (probe, before) {
             (Some(p), Some(b)) => {
                 let a = p.cpu()?;
                 Some(Cpu {
@@ -292,13 +372,15 @@ impl Load {
             }
             _ => None,
         };
-        Ok((phase, used))
+        Ok(Sample { lat, elapsed, cpu })
     }
 
     /// Runs the phase on the calling thread; `measuring` fires when warm-up ends.
-    fn on_this_thread(self, measuring: tokio::sync::oneshot::Sender<()>) -> anyhow::Result<Phase> {
+    fn on_this_thread(
+        self,
+        measuring: tokio::sync::oneshot::Sender<()>,
+    ) -> anyhow::Result<(Vec<u32>, Duration)> {
         let Load {
-            label,
             url,
             token,
             clients,
@@ -372,7 +454,7 @@ impl Load {
             let _ = measuring.send(());
             let start = Instant::now();
             let lat = run(duration).await?;
-            Ok(phase(&label, lat, start.elapsed()))
+            Ok((lat, start.elapsed()))
         })
     }
 }
@@ -524,26 +606,23 @@ pub async fn fan_out(args: FanOutArgs) -> anyhow::Result<()> {
         Duration::from_secs(args.warmup),
         Duration::from_secs(args.duration),
     );
-    let phase =
-        |label: String, url: String, rate: u32, check: fn(&[u8]) -> Result<(), String>| Load {
-            label,
-            url,
-            token: hub.token.clone(),
-            clients: args.clients,
-            rate,
-            warmup: w,
-            duration: d,
-            check,
-        };
-    let direct = phase(
-        "one stand-in worker, directly, closed loop".into(),
+    let load = |url: String, rate: u32, check: fn(&[u8]) -> Result<(), String>| Load {
+        url,
+        token: hub.token.clone(),
+        clients: args.clients,
+        rate,
+        warmup: w,
+        duration: d,
+        check,
+    };
+    let direct = load(
         format!("{}/api/v1/realms/bench-0/groups?q=b", workers[0].1),
         0,
         any_ok,
     )
     .run(None)
     .await?
-    .0;
+    .phase("one stand-in worker, directly, closed loop");
     let mut phases = vec![direct];
     for &rate in &args.rate {
         let label = if rate == 0 {
@@ -552,7 +631,7 @@ pub async fn fan_out(args: FanOutArgs) -> anyhow::Result<()> {
             format!("hub fan-out to {}, offered {rate} req/s", args.workers)
         };
         let url = format!("{}/api/v1/groups?q=b", hub.url);
-        phases.push(phase(label, url, rate, not_partial).run(None).await?.0);
+        phases.push(load(url, rate, not_partial).run(None).await?.phase(&label));
     }
     let rows: Vec<String> = phases
         .iter()
@@ -679,6 +758,23 @@ async fn forward_rounds(
         Duration::from_secs(args.warmup),
         Duration::from_secs(args.duration),
     );
+    let wakeups = if pinning.cpus >= 2 {
+        let last = pinning.cpus - 1;
+        let (same, across) = tokio::task::spawn_blocking(move || {
+            anyhow::Ok((
+                wakeup_round_trip_us(0, 0, 20_000)?,
+                wakeup_round_trip_us(0, last, 20_000)?,
+            ))
+        })
+        .await??;
+        format!(
+            "Thread wake-up round trip on this machine (two threads, a byte each way through \
+             pipes): {same:.1} µs on one core, {across:.1} µs between core 0 and core {last}."
+        )
+    } else {
+        String::new()
+    };
+    println!("{wakeups}");
     let mut tables = Vec::new();
     let mut verdicts = Vec::new();
     for &layout in &args.layout {
@@ -691,9 +787,8 @@ async fn forward_rounds(
             let path = path_of(call);
             let mut rows = Vec::new();
             for &n in &args.clients {
-                let phase = |label: String, url: String| Load {
-                    label,
-                    url,
+                let load = |url: &str| Load {
+                    url: url.to_string(),
                     token: token.clone(),
                     clients: n,
                     rate: 0,
@@ -703,41 +798,55 @@ async fn forward_rounds(
                 };
                 let direct_url = format!("{worker_url}{path}");
                 let hub_url = format!("{}{path}", hub.url);
-                let direct = phase(format!("{n} clients: directly"), direct_url.clone())
-                    .run(Some(&pinning))
-                    .await?;
-                let through = phase(format!("{n} clients: through the hub"), hub_url)
-                    .run(Some(&pinning))
-                    .await?;
-                let direct2 = phase(format!("{n} clients: directly (again)"), direct_url)
-                    .run(Some(&pinning))
-                    .await?;
-                let base_p50 = (direct.0.p50_ms + direct2.0.p50_ms) / 2.0;
-                let base_rps = (direct.0.rps + direct2.0.rps) / 2.0;
-                let ratio = through.0.p50_ms / base_p50;
-                let rps_ratio = base_rps / through.0.rps;
-                let per_req = |(p, cpu): &(Phase, Option<Cpu>)| {
-                    cpu.map(|c| {
-                        let n = p.requests.max(1) as f64;
-                        (c.worker as f64 / n / 1e3, c.hub as f64 / n / 1e3)
-                    })
-                    .unwrap_or((f64::NAN, f64::NAN))
-                };
-                let (d1, d2, t) = (per_req(&direct), per_req(&direct2), per_req(&through));
-                let base_cpu = (d1.0 + d2.0) / 2.0;
-                let cpu_ratio = (t.0 + t.1) / base_cpu;
+                // Direct and forwarded phases alternate (D T, T D, D T, …) so that a slow
+                // spell of the machine falls on both sides; each round gives one ratio.
+                let (mut direct, mut through) = (Vec::new(), Vec::new());
+                for round in 0..args.rounds {
+                    let forwarded_first = round % 2 == 1;
+                    for forwarded in [forwarded_first, !forwarded_first] {
+                        let url = if forwarded { &hub_url } else { &direct_url };
+                        let sample = load(url).run(Some(&pinning)).await?;
+                        if forwarded {
+                            through.push(sample);
+                        } else {
+                            direct.push(sample);
+                        }
+                    }
+                }
+                let mut ratios: Vec<f64> = direct
+                    .iter()
+                    .zip(&through)
+                    .map(|(d, t)| t.phase("").p50_ms / d.phase("").p50_ms)
+                    .collect();
+                ratios.sort_by(f64::total_cmp);
+                let ratio = median(&ratios);
+                let (direct, through) = (Sample::pooled(&direct), Sample::pooled(&through));
+                let (dp, tp) = (
+                    direct.phase(&format!("{n} clients: directly")),
+                    through.phase(&format!("{n} clients: through the hub")),
+                );
+                let rps_ratio = dp.rps / tp.rps;
+                let (dc, tc) = (direct.cpu_per_request(), through.cpu_per_request());
+                let cpu_ratio = (tc.0 + tc.1) / dc.0;
                 let verdict = if ratio <= 1.3 { "met" } else { "missed" };
-                for (p, c) in [(&direct.0, d1), (&through.0, t), (&direct2.0, d2)] {
+                for (p, c) in [(&dp, dc), (&tp, tc)] {
                     rows.push(format!("{} {:.0} | {:.0} |", row(p), c.0, c.1));
                 }
+                let spread = ratios
+                    .iter()
+                    .map(|r| format!("{r:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 verdicts.push(format!(
-                    "- {}, {}, {n} clients: p50 through the hub ÷ directly = **{ratio:.2}×** \
-                     (target ≤ 1.3×: **{verdict}**); requests/s directly ÷ through the hub = \
-                     {rps_ratio:.2}×; server CPU per request through the hub ÷ directly = \
-                     {cpu_ratio:.2}× (the hub's share {:.0} µs)",
+                    "- {}, {}, {n} clients: p50 through the hub ÷ directly = **{ratio:.2}×**, \
+                     median of {} rounds ({spread}) (target ≤ 1.3×: **{verdict}**); \
+                     requests/s directly ÷ through the hub = {rps_ratio:.2}×; server CPU per \
+                     request through the hub ÷ directly = {cpu_ratio:.2}× (the hub's share \
+                     {:.0} µs)",
                     layout.describe(),
                     call.describe(),
-                    t.1
+                    ratios.len(),
+                    tc.1
                 ));
             }
             tables.push(format!(
@@ -775,10 +884,11 @@ async fn forward_rounds(
                 .collect(),
         );
         let cmd = format!(
-            "cargo run --release --bin pek -- bench forward --clients {} --duration {} --warmup {} --layout {} --call {}",
+            "cargo run --release --bin pek -- bench forward --clients {} --duration {} --warmup {} --rounds {} --layout {} --call {}",
             clients.join(","),
             args.duration,
             args.warmup,
+            args.rounds,
             layouts,
             calls
         );
@@ -788,14 +898,16 @@ async fn forward_rounds(
              directly and through the hub (token check, registry lookup, forwarding over \
              loopback HTTP). Two calls: *GET one group* — the cheapest realm call, so the \
              hub's share is as large as it gets — and *group search* — a page of 20 of \
-             1,000 groups by name prefix, what the search box asks. The direct phase runs \
-             before and after to show drift. The hub runs on a runtime of its own with its \
+             1,000 groups by name prefix, what the search box asks. Each case runs in \
+             rounds of one direct and one forwarded phase, in alternating order, so a slow \
+             spell of the machine hits both sides; the tables pool the rounds, the ratio \
+             is the median of the rounds' ratios (all of them in brackets). The hub runs on a runtime of its own with its \
              own database. *Shared cores*: every process may run on every core, so under \
              load the hub's work is taken from the worker. *Hub on its own core*: the hub \
              (and its database) pinned to the last core; worker, worker database and \
              clients to the others — the hub as a deployment of its own. CPU per request \
              is the kernel's on-CPU time of each side's threads and database processes \
-             during the measured phase, divided by the requests answered.\n\n\
+             during the measured phase, divided by the requests answered. {wakeups}\n\n\
              {tables}\n\n{verdicts}\n"
         );
         write_section(&args.output, "## BFF single-realm call (issue 3)", &section)?;
@@ -828,6 +940,15 @@ async fn create_groups(
         }
     }
     first.context("no group created")
+}
+
+/// Median of sorted values.
+fn median(sorted: &[f64]) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }
 
 fn capitalized(s: &str) -> String {
