@@ -3,8 +3,9 @@
 //! * fan-out: a hub whose caller is in 8 realms, each served by a stand-in worker that
 //!   answers the group search after a fixed delay `d`; 200 clients search through the
 //!   hub. Target: p99 ≤ d + 5 ms.
-//! * forward: a single-realm call (GET one group) to a real worker (`pek` in worker
-//!   mode, its own database), directly and through the hub. Target: ≤ 1.3×.
+//! * forward: a single-realm call (GET one group; a group search page) to a real worker
+//!   (`pek` in worker mode, its own database), directly and through the hub, in rounds
+//!   that alternate the two. Target: ≤ 1.3×.
 //!
 //! Hub, workers and the load generator share this machine; the load generator runs on
 //! its own thread and runtime, like an external client.
@@ -901,7 +902,8 @@ async fn forward_rounds(
              1,000 groups by name prefix, what the search box asks. Each case runs in \
              rounds of one direct and one forwarded phase, in alternating order, so a slow \
              spell of the machine hits both sides; the tables pool the rounds, the ratio \
-             is the median of the rounds' ratios (all of them in brackets). The hub runs on a runtime of its own with its \
+             is the median of the rounds' ratios (all of them in brackets). The hub runs \
+             on a runtime of its own with its \
              own database. *Shared cores*: every process may run on every core, so under \
              load the hub's work is taken from the worker. *Hub on its own core*: the hub \
              (and its database) pinned to the last core; worker, worker database and \
