@@ -68,10 +68,12 @@ pub struct ForwardArgs {
     /// alternating order; the verdict is on the median of the rounds' ratios.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
-    /// CPU layouts to measure: `shared` (every process may run on every core) and
-    /// `split` (the hub alone on the last core, worker, its database and the clients on
-    /// the others — the hub as its own deployment). Comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "shared,split")]
+    /// CPU layouts to measure: `shared` (every process may run on every core), `split`
+    /// (the hub alone on the last core, worker, its database and the clients on the
+    /// others — the hub as its own deployment) and `apart` (hub on the last core, the
+    /// clients on the one before, worker and its database on the rest — each side on
+    /// its own, as separate machines would be; needs 3 or more CPUs). Comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "shared,split,apart")]
     pub layout: Vec<Layout>,
     /// Calls to measure: `one` (GET one group: the cheapest realm call, so the hub's
     /// share is largest) and `search` (a page of 20 of 1,000 groups by name prefix, as
@@ -88,6 +90,7 @@ pub struct ForwardArgs {
 pub enum Layout {
     Shared,
     Split,
+    Apart,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -106,10 +109,19 @@ impl Call {
 }
 
 impl Layout {
+    fn min_cpus(self) -> usize {
+        match self {
+            Layout::Shared => 1,
+            Layout::Split => 2,
+            Layout::Apart => 3,
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Layout::Shared => "shared cores",
             Layout::Split => "hub on its own core",
+            Layout::Apart => "hub, clients and worker on cores of their own",
         }
     }
 }
@@ -123,15 +135,10 @@ struct Pinning {
 }
 
 impl Pinning {
-    fn apply(&self, layout: Layout) -> anyhow::Result<()> {
-        let all: Vec<usize> = (0..self.cpus).collect();
-        let (hub, rest) = match layout {
-            Layout::Shared => (all.clone(), all),
-            Layout::Split => {
-                anyhow::ensure!(self.cpus >= 2, "the split layout needs 2 or more CPUs");
-                (vec![self.cpus - 1], (0..self.cpus - 1).collect())
-            }
-        };
+    /// Pins hub, worker and both databases; returns the CPUs the load generator is to
+    /// run on (it starts a thread per phase, so pins itself).
+    fn apply(&self, layout: Layout) -> anyhow::Result<Vec<usize>> {
+        let (hub, rest, load) = cpu_sets(layout, self.cpus)?;
         for (tid, name) in own_threads()? {
             let cpus = if name.starts_with(HUB_THREAD) {
                 &hub
@@ -147,8 +154,26 @@ impl Pinning {
         for pid in postgres_processes(self.worker_postmaster)? {
             set_affinity(pid, &rest)?;
         }
-        Ok(())
+        Ok(load)
     }
+}
+
+/// CPUs of (hub and its database, worker and its database, load generator).
+fn cpu_sets(layout: Layout, cpus: usize) -> anyhow::Result<(Vec<usize>, Vec<usize>, Vec<usize>)> {
+    anyhow::ensure!(
+        cpus >= layout.min_cpus(),
+        "the {layout:?} layout needs {} or more CPUs",
+        layout.min_cpus()
+    );
+    let all: Vec<usize> = (0..cpus).collect();
+    Ok(match layout {
+        Layout::Shared => (all.clone(), all.clone(), all),
+        Layout::Split => {
+            let rest: Vec<usize> = (0..cpus - 1).collect();
+            (vec![cpus - 1], rest.clone(), rest)
+        }
+        Layout::Apart => (vec![cpus - 1], (0..cpus - 2).collect(), vec![cpus - 2]),
+    })
 }
 
 const HUB_THREAD: &str = "bench-hub";
@@ -343,6 +368,8 @@ struct Load {
     warmup: Duration,
     duration: Duration,
     check: fn(&[u8]) -> Result<(), String>,
+    /// CPUs the load generator runs on; empty: wherever its parent thread may.
+    cpus: Vec<usize>,
 }
 
 impl Load {
@@ -389,7 +416,11 @@ impl Load {
             warmup,
             duration,
             check,
+            cpus,
         } = self;
+        if !cpus.is_empty() {
+            set_affinity(0, &cpus)?;
+        }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -615,6 +646,7 @@ pub async fn fan_out(args: FanOutArgs) -> anyhow::Result<()> {
         warmup: w,
         duration: d,
         check,
+        cpus: Vec::new(),
     };
     let direct = load(
         format!("{}/api/v1/realms/bench-0/groups?q=b", workers[0].1),
@@ -779,11 +811,17 @@ async fn forward_rounds(
     let mut tables = Vec::new();
     let mut verdicts = Vec::new();
     for &layout in &args.layout {
-        if layout == Layout::Split && pinning.cpus < 2 {
-            println!("skipping the split layout: this machine has 1 CPU");
+        if pinning.cpus < layout.min_cpus() {
+            let why = format!(
+                "- {}: skipped (needs {} or more CPUs; this machine has {})",
+                layout.describe(),
+                layout.min_cpus(),
+                pinning.cpus
+            );
+            verdicts.push(why);
             continue;
         }
-        pinning.apply(layout)?;
+        let load_cpus = pinning.apply(layout)?;
         for &call in &args.call {
             let path = path_of(call);
             let mut rows = Vec::new();
@@ -796,6 +834,7 @@ async fn forward_rounds(
                     warmup: w,
                     duration: d,
                     check: any_ok,
+                    cpus: load_cpus.clone(),
                 };
                 let direct_url = format!("{worker_url}{path}");
                 let hub_url = format!("{}{path}", hub.url);
@@ -907,7 +946,11 @@ async fn forward_rounds(
              own database. *Shared cores*: every process may run on every core, so under \
              load the hub's work is taken from the worker. *Hub on its own core*: the hub \
              (and its database) pinned to the last core; worker, worker database and \
-             clients to the others — the hub as a deployment of its own. CPU per request \
+             clients to the others — the hub as a deployment of its own (with 2 CPUs the \
+             direct call then never leaves one core, the forwarded one crosses cores \
+             twice each way). *Hub, clients and worker on cores of their own* (3 or more \
+             CPUs): hub on the last core, clients on the one before, worker and its \
+             database on the rest — as separate machines would be. CPU per request \
              is the kernel's on-CPU time of each side's threads and database processes \
              during the measured phase, divided by the requests answered. {wakeups}\n\n\
              {tables}\n\n{verdicts}\n"
@@ -958,4 +1001,31 @@ fn capitalized(s: &str) -> String {
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_give_each_side_its_cpus() {
+        assert_eq!(
+            cpu_sets(Layout::Shared, 2).unwrap(),
+            (vec![0, 1], vec![0, 1], vec![0, 1])
+        );
+        assert_eq!(
+            cpu_sets(Layout::Split, 2).unwrap(),
+            (vec![1], vec![0], vec![0])
+        );
+        assert_eq!(
+            cpu_sets(Layout::Apart, 3).unwrap(),
+            (vec![2], vec![0], vec![1])
+        );
+        assert_eq!(
+            cpu_sets(Layout::Apart, 8).unwrap(),
+            (vec![7], vec![0, 1, 2, 3, 4, 5], vec![6])
+        );
+        assert!(cpu_sets(Layout::Split, 1).is_err());
+        assert!(cpu_sets(Layout::Apart, 2).is_err());
+    }
 }
