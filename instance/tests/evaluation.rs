@@ -1293,49 +1293,45 @@ async fn evaluation_data_is_isolated_across_realms() {
     let mut o = sqlx::PgConnection::connect(&w.app.database.owner_url)
         .await
         .unwrap();
-    let mut tx = o.begin().await.unwrap();
-    sqlx::query("SELECT set_config('pek.realm_id', 'beta', true)")
+    let ids = |membership: &str| {
+        [&id(&sb2), &g2, &w.semester, membership, &gl2].map(|s| Uuid::parse_str(s).unwrap())
+    };
+    let err = owner_inserts_point_request(&mut o, "beta", ids(&m_b)).await;
+    assert!(err.contains("foreign key"), "{err}");
+    // a member of the *other* alpha group
+    let err = owner_inserts_point_request(&mut o, "alpha", ids(&m0)).await;
+    assert!(err.contains("point_requests_membership_fkey"), "{err}");
+}
+
+/// As the table owner (past RLS), in `realm`: a point request for (scoreboard, group,
+/// semester, membership, guideline) that must be refused; the error, rolled back.
+async fn owner_inserts_point_request(
+    owner: &mut sqlx::PgConnection,
+    realm: &str,
+    [scoreboard, group, semester, membership, guideline]: [Uuid; 5],
+) -> String {
+    let mut tx = owner.begin().await.unwrap();
+    sqlx::query("SELECT set_config('pek.realm_id', $1, true)")
+        .bind(realm)
         .execute(&mut *tx)
         .await
         .unwrap();
     let err = sqlx::query(
         "INSERT INTO point_requests (realm_id, scoreboard_id, group_id, semester_id, membership_id,
                                      guideline_id, points, updated_by)
-         VALUES ('beta', $1, $2, $3, $4, $5, 1, gen_random_uuid())",
+         VALUES ($1, $2, $3, $4, $5, $6, 1, gen_random_uuid())",
     )
-    .bind(Uuid::parse_str(&id(&sb2)).unwrap())
-    .bind(Uuid::parse_str(&g2).unwrap())
-    .bind(Uuid::parse_str(&w.semester).unwrap())
-    .bind(Uuid::parse_str(&m_b).unwrap())
-    .bind(Uuid::parse_str(&gl2).unwrap())
+    .bind(realm)
+    .bind(scoreboard)
+    .bind(group)
+    .bind(semester)
+    .bind(membership)
+    .bind(guideline)
     .execute(&mut *tx)
     .await
     .unwrap_err();
-    assert!(err.to_string().contains("foreign key"), "{err}");
     tx.rollback().await.unwrap();
-    let mut tx = o.begin().await.unwrap();
-    sqlx::query("SELECT set_config('pek.realm_id', 'alpha', true)")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    let err = sqlx::query(
-        "INSERT INTO point_requests (realm_id, scoreboard_id, group_id, semester_id, membership_id,
-                                     guideline_id, points, updated_by)
-         VALUES ('alpha', $1, $2, $3, $4, $5, 1, gen_random_uuid())",
-    )
-    .bind(Uuid::parse_str(&id(&sb2)).unwrap())
-    .bind(Uuid::parse_str(&g2).unwrap())
-    .bind(Uuid::parse_str(&w.semester).unwrap())
-    .bind(Uuid::parse_str(&m0).unwrap()) // a member of the *other* alpha group
-    .bind(Uuid::parse_str(&gl2).unwrap())
-    .execute(&mut *tx)
-    .await
-    .unwrap_err();
-    assert!(
-        err.to_string().contains("point_requests_membership_fkey"),
-        "{err}"
-    );
-    tx.rollback().await.unwrap();
+    err.to_string()
 }
 
 #[tokio::test]
