@@ -52,7 +52,7 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
         let service_role = db::url_role(&args.db.database_url).map_err(anyhow::Error::msg)?;
         db::migrate(owner, args.db.mode, Some(&service_role))
             .await
-            .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+            .context("migrations failed")?;
     }
     let db = Db::connect(&args.db.database_url, args.db_max_connections).await?;
     db.check_service_role().await?;
@@ -63,7 +63,8 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
             .unwrap_or_else(|| r.to_string());
         realm::ensure_local(&db, r, &name, None)
             .await
-            .map_err(|e| anyhow::anyhow!("creating realm {r}: {e}"))?;
+            .map_err(chain)
+            .with_context(|| format!("creating realm {r}"))?;
     }
     let keys = match args.db.mode {
         Mode::Hub => Some(std::sync::Arc::new(signing_keys(args)?)),
@@ -82,7 +83,7 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
         tokens,
     )
     .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    .map_err(chain)?;
     state.max_body_bytes = args.max_body_bytes;
     state
         .verifier
@@ -113,6 +114,15 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
     crate::http::ops_metrics_init();
     let router = http::router(state.clone(), args.max_body_bytes);
     Ok((state, router))
+}
+
+/// A crate error as an `anyhow` error that keeps its cause chain, so start-up failures
+/// print the real cause (`{:#}` in `main`), not only the outermost context.
+fn chain(e: crate::error::Error) -> anyhow::Error {
+    match e {
+        crate::error::Error::Internal(inner) => inner,
+        other => anyhow::Error::new(other),
+    }
 }
 
 /// The hub's signing keys: `PEK_JWT_PRIVATE_KEY_FILE`, or a key that dies with the
@@ -206,10 +216,7 @@ async fn start_hub(
         http.clone(),
     ));
     state.bff = Some(bff.clone());
-    state
-        .reload_local_realms()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    state.reload_local_realms().await.map_err(chain)?;
     if let Some(path) = &args.federation_secret_file {
         let secret = crate::federation::read_secret(path, "federation secret")?;
         state.federation_secret = Some(std::sync::Arc::new(secret.into_bytes()));
@@ -226,56 +233,129 @@ async fn start_hub(
         Duration::from_millis(args.health_interval_ms.max(100)),
         2,
     ));
-    tokio::spawn(listen(state.clone()));
+    let reload = Duration::from_secs(args.registry_reload_secs.max(1));
+    tokio::spawn(reload_periodically(state.clone(), reload));
+    tokio::spawn(listen(state.clone(), reload));
     Ok(())
 }
 
+/// Reloads the registry every `period` whatever the notifications say, so a replica
+/// whose notification connection went silent still follows registry changes within a
+/// period.
+async fn reload_periodically(state: AppState, period: Duration) {
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if let Err(e) = state.reload_local_realms().await {
+            tracing::warn!(error = %e, "periodic reload of the realm registry failed");
+        }
+    }
+}
+
+/// Channel of the notification connection's own liveness check.
+const PING_CHANNEL: &str = "pek_listener_ping";
+
 /// Follows NOTIFYs: a user's realm list changed → drop it from the cache; the registry
-/// changed → reload it. Reconnects with backoff; after a reconnect everything is reloaded.
-async fn listen(state: AppState) {
+/// changed → reload it. Every `period` a ping is sent through the pool and must come
+/// back on the LISTEN connection before the next one, or that connection is replaced:
+/// a connection can die without an error ever arriving (a database failover, an idle
+/// timeout or a frozen proxy on the path), and TCP keepalive cannot see a path whose
+/// middlebox still answers. After any gap every cached list is dropped and the registry
+/// reloaded.
+async fn listen(state: AppState, period: Duration) {
     let Some(bff) = state.bff.clone() else { return };
-    let mut backoff = std::time::Duration::from_millis(200);
+    let nonce = uuid::Uuid::new_v4().to_string();
+    let mut backoff = Duration::from_millis(200);
     loop {
         let mut listener = match state.db.listener().await {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %e, "LISTEN connection failed; retrying");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+                backoff = (backoff * 2).min(Duration::from_secs(30));
                 continue;
             }
         };
         if let Err(e) = listener
-            .listen_all(["pek_realm_members", "pek_realms"])
+            .listen_all(["pek_realm_members", "pek_realms", PING_CHANNEL])
             .await
         {
             tracing::warn!(error = %e, "LISTEN failed; retrying");
             tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
             continue;
         }
-        backoff = std::time::Duration::from_millis(200);
-        if let crate::cache::RealmCache::Memory(c) = &bff.cache {
-            c.invalidate_all();
+        backoff = Duration::from_millis(200);
+        bff.cache.invalidate_all();
+        if let Err(e) = state.reload_local_realms().await {
+            tracing::warn!(error = %e, "reloading the realm registry failed");
         }
-        let _ = state.reload_local_realms().await;
-        loop {
-            match listener.recv().await {
-                Ok(n) if n.channel() == "pek_realm_members" => {
-                    if let Ok(user) = n.payload().parse() {
-                        bff.cache.invalidate(user).await;
-                    }
-                }
-                Ok(_) => {
-                    if let Err(e) = state.reload_local_realms().await {
-                        tracing::warn!(error = %e, "reloading the realm registry failed");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+        // Receiving runs in a task of its own and hands notifications over a channel,
+        // so the liveness check below never cancels a half-read message.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+        let receiver = tokio::spawn(async move {
+            loop {
+                let n = listener.try_recv().await;
+                let stop = n.is_err();
+                if tx.send(n).await.is_err() || stop {
                     break;
                 }
             }
+        });
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        let mut awaiting_ping = false;
+        loop {
+            tokio::select! {
+                n = rx.recv() => match n {
+                    Some(Ok(Some(n))) if n.channel() == "pek_realm_members" => {
+                        if let Ok(user) = n.payload().parse() {
+                            bff.cache.invalidate(user).await;
+                        }
+                    }
+                    Some(Ok(Some(n))) if n.channel() == PING_CHANNEL => {
+                        if n.payload() == nonce {
+                            awaiting_ping = false;
+                        }
+                    }
+                    Some(Ok(Some(_))) => {
+                        if let Err(e) = state.reload_local_realms().await {
+                            tracing::warn!(error = %e, "reloading the realm registry failed");
+                        }
+                    }
+                    // The connection was lost and sqlx opened a new one: whatever was
+                    // notified in between is gone.
+                    Some(Ok(None)) => {
+                        tracing::warn!("LISTEN connection was re-established; reloading");
+                        bff.cache.invalidate_all();
+                        if let Err(e) = state.reload_local_realms().await {
+                            tracing::warn!(error = %e, "reloading the realm registry failed");
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                        break;
+                    }
+                    None => break,
+                },
+                _ = ticker.tick() => {
+                    if awaiting_ping {
+                        tracing::warn!(period_secs = period.as_secs(),
+                            "LISTEN connection silent (its liveness ping never came back); \
+                             replacing it");
+                        break;
+                    }
+                    match state.db.notify(PING_CHANNEL, &nonce).await {
+                        Ok(()) => awaiting_ping = true,
+                        Err(e) => tracing::debug!(error = %e, "liveness ping not sent"),
+                    }
+                }
+            }
         }
+        receiver.abort();
     }
 }
 
@@ -296,6 +376,7 @@ fn start_worker(
                     hub_url: hub.clone(),
                     token,
                     interval: std::time::Duration::from_millis(args.outbox_interval_ms.max(10)),
+                    sync_interval: std::time::Duration::from_secs(args.hub_sync_secs.max(1)),
                     http,
                 }
                 .run(),

@@ -360,8 +360,9 @@ impl Bff {
         if let Some(hit) = self.cache.get(user).await {
             return Ok(hit);
         }
+        let fill = self.cache.begin_fill(user).await;
         let realms = crate::federation::user_realms(&self.db, user).await?;
-        self.cache.put(user, &realms).await;
+        self.cache.finish_fill(fill, &realms).await;
         Ok(realms)
     }
 

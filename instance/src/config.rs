@@ -114,6 +114,15 @@ pub struct ServeArgs {
     /// Worker: how often the membership outbox is checked when idle, in milliseconds.
     #[arg(long, env = "PEK_OUTBOX_INTERVAL_MS", default_value_t = 1000)]
     pub outbox_interval_ms: u64,
+    /// Hub: the realm registry is reloaded this often (seconds) even without a change
+    /// notification, and the notification connection is checked as often.
+    #[arg(long, env = "PEK_REGISTRY_RELOAD_SECS", default_value_t = 30)]
+    pub registry_reload_secs: u64,
+    /// Worker: how often (seconds) the worker checks that the hub's federation table has
+    /// its realm's registration it last filled; after a (re-)registration it resends its
+    /// whole member list.
+    #[arg(long, env = "PEK_HUB_SYNC_SECS", default_value_t = 30)]
+    pub hub_sync_secs: u64,
     #[command(flatten)]
     pub login: LoginArgs,
 }
@@ -240,6 +249,8 @@ impl ServeArgs {
             bff_retries: 1,
             health_interval_ms: 10_000,
             outbox_interval_ms: 1000,
+            registry_reload_secs: 30,
+            hub_sync_secs: 30,
             login: LoginArgs::default(),
         }
     }

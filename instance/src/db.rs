@@ -37,20 +37,54 @@ fn migrators(mode: Mode) -> Vec<Migrator> {
     }
 }
 
+/// Advisory-lock key (`pg_advisory_lock`) held around migrations and grants, so any
+/// number of replicas can start at once on one database: the first migrates and grants,
+/// the others wait and then find nothing left to do. ASCII "pek-migr".
+pub const MIGRATION_LOCK_KEY: i64 = 0x7065_6b2d_6d69_6772;
+
 /// Runs the schema migrations for `mode` as the owner role, then grants the service
 /// role the table privileges it needs (and no more: it owns nothing, so row-level
-/// security applies to it). Running it again is harmless.
-pub async fn migrate(owner_url: &str, mode: Mode, service_role: Option<&str>) -> Result<()> {
+/// security applies to it). Running it again is harmless, and so is running it from
+/// several processes at once: both steps run under [`MIGRATION_LOCK_KEY`] (sqlx's own
+/// migration lock does not cover the grants, and concurrent GRANTs on one table fail
+/// with "tuple concurrently updated").
+pub async fn migrate(
+    owner_url: &str,
+    mode: Mode,
+    service_role: Option<&str>,
+) -> anyhow::Result<()> {
     let mut conn = PgConnection::connect(owner_url)
         .await
         .context("connecting with the migration URL")?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK_KEY)
+        .execute(&mut conn)
+        .await
+        .context("taking the migration lock")?;
+    let result = migrate_locked(&mut conn, mode, service_role).await;
+    // Closing the session releases the lock as well; unlocking first just hands it
+    // over to a waiting replica without waiting for the close.
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK_KEY)
+        .execute(&mut conn)
+        .await;
+    conn.close().await.ok();
+    result
+}
+
+async fn migrate_locked(
+    conn: &mut PgConnection,
+    mode: Mode,
+    service_role: Option<&str>,
+) -> anyhow::Result<()> {
     for m in migrators(mode) {
-        m.run(&mut conn).await.context("running migrations")?;
+        m.run(&mut *conn).await.context("running migrations")?;
     }
     if let Some(role) = service_role {
         let owner: String = sqlx::query_scalar("SELECT current_user::text")
-            .fetch_one(&mut conn)
-            .await?;
+            .fetch_one(&mut *conn)
+            .await
+            .context("reading the migration role")?;
         if owner != role {
             let role = quote_ident(role);
             let grants = format!(
@@ -60,12 +94,11 @@ pub async fn migrate(owner_url: &str, mode: Mode, service_role: Option<&str>) ->
                  GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};"
             );
             sqlx::raw_sql(&grants)
-                .execute(&mut conn)
+                .execute(&mut *conn)
                 .await
                 .context("granting table privileges to the service role")?;
         }
     }
-    conn.close().await.ok();
     Ok(())
 }
 
@@ -165,9 +198,31 @@ impl Db {
         Ok(())
     }
 
-    /// A LISTEN connection (hub: cache and registry invalidation).
+    /// A LISTEN connection (hub: cache and registry invalidation), on a connection of
+    /// its own outside the pool: a listener whose connection went silent is dropped
+    /// without taking one of the pool's connections with it.
     pub async fn listener(&self) -> Result<sqlx::postgres::PgListener> {
-        Ok(sqlx::postgres::PgListener::connect_with(&self.pool).await?)
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with((*self.pool.connect_options()).clone());
+        Ok(sqlx::postgres::PgListener::connect_with(&pool).await?)
+    }
+
+    /// A session of its own, outside the pool (for session-level advisory locks, which
+    /// must not be returned to the pool while held).
+    pub(crate) async fn session(&self) -> Result<PgConnection> {
+        Ok(self.pool.acquire().await?.detach())
+    }
+
+    /// Sends a notification on `channel` (through the pool).
+    pub(crate) async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub fn pool_size(&self) -> u32 {

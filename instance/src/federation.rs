@@ -150,6 +150,32 @@ pub async fn apply_report(
     Ok(changed)
 }
 
+/// When a worker realm was registered with the hub: a worker that sees a registration it
+/// has not filled yet resends its whole member list (see [`Delivery`]).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationInfo {
+    pub registered_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Hub: the registration of a worker realm.
+pub async fn registration(g: &mut GlobalTx, realm: &RealmId) -> Result<RegistrationInfo> {
+    let row: Option<(Option<String>, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT endpoint, registered_at FROM realms WHERE id = $1")
+            .bind(realm.as_str())
+            .fetch_optional(g.conn())
+            .await?;
+    match row {
+        Some((Some(_), registered_at)) => Ok(RegistrationInfo { registered_at }),
+        Some((None, _)) => Err(Error::Conflict(format!(
+            "realm {realm} is hosted by the hub; it has no worker"
+        ))),
+        None => Err(Error::NotFound(format!(
+            "realm {realm} is not registered with the hub (yet)"
+        ))),
+    }
+}
+
 /// Hub: the realms (served locally or by a registered worker) that `user` is in.
 pub async fn user_realms(db: &Db, user: Uuid) -> Result<Vec<RealmId>> {
     let mut g = db.global().await?;
@@ -186,6 +212,8 @@ pub struct Delivery {
     pub hub_url: String,
     pub token: String,
     pub interval: Duration,
+    /// How often the hub is asked whether the realm's registration changed.
+    pub sync_interval: Duration,
     pub http: reqwest::Client,
 }
 
@@ -259,12 +287,73 @@ impl Delivery {
         Ok(Sent::Delivered(rows.len()))
     }
 
+    /// Asks the hub when this realm was registered. A registration this process has not
+    /// filled yet (the first one it sees, or a new one after the realm was deregistered,
+    /// which dropped the realm's rows from the federation table) gets the realm's whole
+    /// member list: every person with a membership or a policy here is queued in the
+    /// outbox with their current state, and delivered like any other change. Returns the
+    /// registration now filled (`None` while the realm is not registered).
+    async fn sync(
+        &self,
+        filled: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+        let url = format!(
+            "{}/internal/v1/realms/{}/registration",
+            self.hub_url.trim_end_matches('/'),
+            self.realm
+        );
+        let resp = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("hub not reachable at {url}: {e}"))?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            anyhow::bail!("hub answered {} to {url}", resp.status());
+        }
+        let info: RegistrationInfo = resp.json().await?;
+        if filled == Some(info.registered_at) {
+            return Ok(filled);
+        }
+        let mut tx = self.db.realm(&self.realm).await?;
+        // pek_outbox_member decides each person's state, exactly as the outbox triggers do.
+        let queued = sqlx::query(
+            "SELECT pek_outbox_member(u, $1)
+               FROM (SELECT user_id AS u FROM memberships
+                      WHERE realm_id = $1 AND user_id IS NOT NULL
+                     UNION
+                     SELECT user_id FROM policy_assignments WHERE realm_id = $1) people",
+        )
+        .bind(self.realm.as_str())
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        tracing::info!(people = queued, registered_at = %info.registered_at,
+            "new hub registration: the realm's member list is queued for the hub");
+        Ok(Some(info.registered_at))
+    }
+
     /// Runs forever: delivers whenever there is something, backs off exponentially
     /// (up to a minute) while the hub is down or refuses.
     pub async fn run(self) {
         let mut backoff = self.interval;
         let max = Duration::from_secs(60);
+        let mut filled = None;
+        let mut next_sync = tokio::time::Instant::now();
         loop {
+            if tokio::time::Instant::now() >= next_sync {
+                match self.sync(filled).await {
+                    Ok(f) => filled = f,
+                    Err(e) => tracing::debug!(error = %e, "registration check failed; will retry"),
+                }
+                next_sync = tokio::time::Instant::now() + self.sync_interval;
+            }
             match self.once().await {
                 Ok(Sent::Delivered(n)) => {
                     tracing::debug!(events = n, "membership changes delivered to the hub");

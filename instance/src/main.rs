@@ -87,9 +87,7 @@ async fn migrate(args: DbArgs) -> anyhow::Result<()> {
         .as_deref()
         .unwrap_or(&args.database_url);
     let role = pek::db::url_role(&args.database_url).map_err(anyhow::Error::msg)?;
-    pek::db::migrate(owner, args.mode, Some(&role))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    pek::db::migrate(owner, args.mode, Some(&role)).await?;
     println!("migrations applied ({:?})", args.mode);
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! The hub's view of the realm registry: an in-memory snapshot of which realms exist,
 //! where their workers are and whether they are up, refreshed when the `realms` table
 //! changes (NOTIFY from a trigger, so every hub replica follows) and periodically; and
-//! the health checks that mark workers down or active.
+//! the health checks that mark workers down or active. Of several hub replicas one
+//! checks at a time (the one holding [`HEALTH_LOCK_KEY`]); the others follow the status
+//! it records through the registry.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -77,9 +79,70 @@ impl Registry {
     }
 }
 
+/// Session-level advisory lock (`pg_try_advisory_lock`) that makes one hub replica the
+/// health checker. It is held on a session of its own for as long as that replica lives,
+/// and Postgres releases it when the session ends, so another replica takes over within
+/// an interval. ASCII "pek-hlth".
+pub const HEALTH_LOCK_KEY: i64 = 0x7065_6b2d_686c_7468;
+
+/// The session that holds (or tries to take) the health-check lock.
+#[derive(Default)]
+struct HealthLease {
+    session: Option<sqlx::PgConnection>,
+    held: bool,
+}
+
+impl HealthLease {
+    /// Whether this replica is the health checker now: checks that the session holding
+    /// the lock is still alive, or tries to take the lock. Every step is bounded by
+    /// `limit`; a session that fails or hangs is dropped (and with it the lock).
+    async fn held(&mut self, db: &Db, limit: Duration) -> bool {
+        if self.session.is_none() {
+            self.held = false;
+            match tokio::time::timeout(limit, db.session()).await {
+                Ok(Ok(c)) => self.session = Some(c),
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "no session for the health-check lock");
+                    return false;
+                }
+                Err(_) => return false,
+            }
+        }
+        let Some(session) = self.session.as_mut() else {
+            return false;
+        };
+        let query = if self.held {
+            // The lock lives as long as this session: a round trip proves both.
+            sqlx::query_scalar::<_, bool>("SELECT true").fetch_one(&mut *session)
+        } else {
+            sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+                .bind(HEALTH_LOCK_KEY)
+                .fetch_one(&mut *session)
+        };
+        match tokio::time::timeout(limit, query).await {
+            Ok(Ok(now_held)) => {
+                if now_held && !self.held {
+                    tracing::info!("this replica now runs the worker health checks");
+                }
+                self.held = now_held;
+            }
+            _ => {
+                if self.held {
+                    tracing::warn!("lost the health-check lock's session; checks stop here");
+                }
+                self.session = None;
+                self.held = false;
+            }
+        }
+        self.held
+    }
+}
+
 /// Probes every registered worker's `/readyz`; a worker is marked down after
 /// `failures_to_down` failed probes in a row and active again after one success.
-/// Realms in maintenance are left alone (an operator's decision, not a probe's).
+/// Realms in maintenance are left alone (an operator's decision, not a probe's). Only
+/// the replica holding [`HEALTH_LOCK_KEY`] probes; the others try to take over every
+/// interval.
 pub async fn health_checks(
     db: Db,
     registry: Registry,
@@ -88,10 +151,21 @@ pub async fn health_checks(
     failures_to_down: u32,
 ) {
     let mut failures: HashMap<RealmId, u32> = HashMap::new();
+    let mut lease = HealthLease::default();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
+        if !lease
+            .held(
+                &db,
+                interval.clamp(Duration::from_secs(1), Duration::from_secs(5)),
+            )
+            .await
+        {
+            failures.clear();
+            continue;
+        }
         let entries: Vec<Entry> = registry.all().await.values().cloned().collect();
         let probes = entries.into_iter().filter_map(|e| {
             let endpoint = e.endpoint.clone()?;

@@ -26,8 +26,13 @@ pub struct Instance {
 }
 
 impl Instance {
-    fn new(name: &str, env: BTreeMap<String, String>) -> anyhow::Result<Self> {
+    pub fn new(name: &str, env: BTreeMap<String, String>) -> anyhow::Result<Self> {
         Self::with_port(name, env, free_port()?)
+    }
+
+    /// Another process with this one's settings on a port of its own (a second replica).
+    pub fn sibling(&self, name: &str) -> anyhow::Result<Self> {
+        Self::new(name, self.env.clone())
     }
 
     fn with_port(name: &str, env: BTreeMap<String, String>, port: u16) -> anyhow::Result<Self> {
@@ -47,6 +52,12 @@ impl Instance {
         if self.child.is_some() {
             return Ok(());
         }
+        self.spawn()?;
+        self.wait_ready().await
+    }
+
+    /// Starts the process without waiting for it (see [`Instance::wait_ready`]).
+    pub fn spawn(&mut self) -> anyhow::Result<()> {
         let bin = pek_binary()?;
         let mut cmd = Command::new(&bin);
         cmd.arg("serve")
@@ -66,6 +77,11 @@ impl Instance {
             cmd.spawn()
                 .with_context(|| format!("starting {} ({})", self.name, bin.display()))?,
         );
+        Ok(())
+    }
+
+    /// Waits until the started process's `/readyz` answers 200 (error if it exits).
+    pub async fn wait_ready(&mut self) -> anyhow::Result<()> {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -175,6 +191,8 @@ pub struct Worker {
 pub struct Federation {
     pub hub: Instance,
     pub hub_db: Db,
+    /// The hub's database (connection strings).
+    pub hub_database: localpg::Database,
     pub workers: Vec<Worker>,
     pub signer: Signer,
     pub operator_token: String,
@@ -192,6 +210,9 @@ pub struct Options {
     pub hub_port: Option<u16>,
     /// Extra environment of the hub.
     pub hub_env: Vec<(String, String)>,
+    /// The hub's service connection (DATABASE_URL) goes to this port on loopback
+    /// instead of the cluster's (a proxy in front of it).
+    pub hub_database_port: Option<u16>,
 }
 
 impl Default for Options {
@@ -203,6 +224,7 @@ impl Default for Options {
             realm_cache_ttl_secs: 60,
             hub_port: None,
             hub_env: Vec::new(),
+            hub_database_port: None,
         }
     }
 }
@@ -225,7 +247,13 @@ impl Federation {
         let hub_pg = pg.fresh_database().await?;
         let mut env = BTreeMap::new();
         env.insert("PEK_MODE".to_string(), "hub".to_string());
-        env.insert("DATABASE_URL".into(), hub_pg.app_url.clone());
+        let hub_url = match opts.hub_database_port {
+            Some(p) => hub_pg
+                .app_url
+                .replace(&format!(":{}/", pg.port()), &format!(":{p}/")),
+            None => hub_pg.app_url.clone(),
+        };
+        env.insert("DATABASE_URL".into(), hub_url);
         env.insert(
             "PEK_MIGRATION_DATABASE_URL".into(),
             hub_pg.owner_url.clone(),
@@ -292,6 +320,7 @@ impl Federation {
                 token_file.display().to_string(),
             );
             env.insert("PEK_OUTBOX_INTERVAL_MS".into(), "100".into());
+            env.insert("PEK_HUB_SYNC_SECS".into(), "1".into());
             let mut instance = Instance::new(&format!("worker {realm}"), env)?;
             instance.start().await?;
             let resp = http
@@ -317,6 +346,7 @@ impl Federation {
         Ok(Federation {
             hub,
             hub_db,
+            hub_database: hub_pg,
             workers,
             signer,
             operator_token,

@@ -3,6 +3,7 @@
 //! Helpers shared by them: finding and starting a real `pek` hub process.
 
 pub mod federation;
+pub mod proxy;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -30,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_user))
         .routes(routes!(put_user_profile))
         .routes(routes!(report_members))
+        .routes(routes!(realm_registration))
         .routes(routes!(my_points))
 }
 
@@ -336,20 +337,10 @@ async fn put_user_profile(
     Ok(Json(profile::view_at(&s.db, id, scope).await?))
 }
 
-/// A worker reports membership changes of its realm (transactional outbox). Idempotent:
-/// events already applied are skipped. Authenticated with the realm's token.
-#[utoipa::path(post, path = "/internal/v1/realms/{realm}/members", tag = "admin",
-    params(("realm" = String, Path)), request_body = MembershipReport,
-    responses((status = 204), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody)))]
-async fn report_members(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(realm): Path<String>,
-    Json(report): Json<MembershipReport>,
-) -> Result<StatusCode> {
-    let bff = bff(&s)?;
-    let realm = RealmId::parse(&realm)?;
+/// The realm a worker speaks for, checked against its realm token.
+fn realm_worker(s: &AppState, headers: &HeaderMap, realm: &str) -> Result<RealmId> {
+    bff(s)?;
+    let realm = RealmId::parse(realm)?;
     let secret = s.federation_secret.as_ref().ok_or_else(|| {
         Error::Unauthorized(
             "this hub accepts no membership reports (PEK_FEDERATION_SECRET_FILE is not set)".into(),
@@ -365,6 +356,43 @@ async fn report_members(
             "invalid token for realm {realm}"
         )));
     }
+    Ok(realm)
+}
+
+/// A worker asks when its realm was registered. A registration the worker has not yet
+/// filled (a realm deregistered and registered again, whose federation rows went with
+/// the deregistration) makes it resend its whole member list. Authenticated with the
+/// realm's token.
+#[utoipa::path(get, path = "/internal/v1/realms/{realm}/registration", tag = "admin",
+    params(("realm" = String, Path)),
+    responses((status = 200, body = federation::RegistrationInfo),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn realm_registration(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(realm): Path<String>,
+) -> Result<Json<federation::RegistrationInfo>> {
+    let realm = realm_worker(&s, &headers, &realm)?;
+    let mut g = s.db.global().await?;
+    let info = federation::registration(&mut g, &realm).await?;
+    g.commit().await?;
+    Ok(Json(info))
+}
+
+/// A worker reports membership changes of its realm (transactional outbox). Idempotent:
+/// events already applied are skipped. Authenticated with the realm's token.
+#[utoipa::path(post, path = "/internal/v1/realms/{realm}/members", tag = "admin",
+    params(("realm" = String, Path)), request_body = MembershipReport,
+    responses((status = 204), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn report_members(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(realm): Path<String>,
+    Json(report): Json<MembershipReport>,
+) -> Result<StatusCode> {
+    let bff = bff(&s)?;
+    let realm = realm_worker(&s, &headers, &realm)?;
     let mut g = s.db.global().await?;
     let changed = federation::apply_report(&mut g, &realm, &report).await?;
     g.commit().await?;
