@@ -307,3 +307,122 @@ async fn redis_realm_list_fill_racing_an_invalidation_stores_nothing() {
     cache.finish_fill(newer, &realms(&["new"])).await;
     assert_eq!(cache.get(user).await, Some(realms(&["new"])));
 }
+
+/// Two hubs behind a load balancer (retrying reads on the other hub, as nginx does),
+/// one killed with SIGKILL in the middle of a read load and started again, while a
+/// worker reports membership changes through the same balancer: no read fails and
+/// every membership change reaches the federation table.
+#[tokio::test]
+async fn failover_between_two_hubs_loses_no_read_and_no_membership_report() {
+    let mut fed = Federation::start(Options {
+        realms: vec!["kir-dev"],
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+    let mut second = fed.hub.sibling("hub 2").unwrap();
+    second.start().await.expect("second hub");
+    let lb = pek_tests::proxy::Balancer::start(vec![fed.hub.port, second.port])
+        .await
+        .expect("balancer");
+    {
+        let worker = &mut fed.worker("kir-dev").instance;
+        worker.kill();
+        worker.set_env("PEK_HUB_URL", &lb.url);
+        worker.start().await.expect("worker through the balancer");
+    }
+    let reader = fed
+        .person("failover-reader", "Olvasó", "Olga")
+        .await
+        .unwrap();
+    fed.make_god("kir-dev", reader).await.unwrap();
+    fed.wait_hub_knows(reader, "kir-dev", Duration::from_secs(20))
+        .await
+        .unwrap();
+    let mut joiners = Vec::new();
+    for i in 0..20 {
+        joiners.push(
+            fed.person(&format!("failover-{i}"), "Tag", &format!("{i}"))
+                .await
+                .unwrap(),
+        );
+    }
+
+    let token = fed.token(reader);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut load = Vec::new();
+    for _ in 0..6 {
+        let (client, token, stop, ok, failed) = (
+            client.clone(),
+            token.clone(),
+            stop.clone(),
+            ok.clone(),
+            failed.clone(),
+        );
+        let url = format!("{}/api/v1/realms/kir-dev/groups", lb.url);
+        load.push(tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                match client.get(&url).bearer_auth(&token).send().await {
+                    Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::SeqCst),
+                    Ok(r) => {
+                        eprintln!("read failed: {}", r.status());
+                        failed.fetch_add(1, Ordering::SeqCst)
+                    }
+                    Err(e) => {
+                        eprintln!("read failed: {e}");
+                        failed.fetch_add(1, Ordering::SeqCst)
+                    }
+                };
+            }
+        }));
+    }
+    // Membership changes on the worker, spread over the kill and the restart.
+    let changes = {
+        let workers_db = fed.workers[0].db.clone();
+        let joiners = joiners.clone();
+        tokio::spawn(async move {
+            let realm = pek::realm::RealmId::parse("kir-dev").unwrap();
+            for u in joiners {
+                pek::realm::ensure_local(&workers_db, &realm, "kir-dev", Some(u))
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    fed.hub.kill();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    fed.hub.start().await.expect("restarting the first hub");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    changes.await.unwrap();
+    stop.store(true, Ordering::SeqCst);
+    for t in load {
+        t.await.unwrap();
+    }
+    let (ok, failed) = (ok.load(Ordering::SeqCst), failed.load(Ordering::SeqCst));
+    eprintln!(
+        "reads: {ok} ok, {failed} failed, {} retried on the other hub",
+        lb.retried.load(Ordering::SeqCst)
+    );
+    assert_eq!(failed, 0, "reads failed during the failover ({ok} ok)");
+    assert!(ok > 50, "hardly any load: {ok} reads");
+    let start = Instant::now();
+    for u in &joiners {
+        fed.wait_hub_knows(*u, "kir-dev", Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+    eprintln!(
+        "all {} membership changes in the federation table {:?} after the load",
+        joiners.len(),
+        start.elapsed()
+    );
+    drop(second);
+}
