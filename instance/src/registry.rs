@@ -100,7 +100,14 @@ impl HealthLease {
         if self.session.is_none() {
             self.held = false;
             match tokio::time::timeout(limit, db.session()).await {
-                Ok(Ok(c)) => self.session = Some(c),
+                Ok(Ok(mut c)) => {
+                    // The server drops the lock when this session ends; make it notice a
+                    // vanished replica (a crashed node sends no FIN) in about half a
+                    // minute rather than after the system's two-hour keepalive default.
+                    // Best effort: ignored on Unix sockets and refused by some poolers.
+                    let _ = tokio::time::timeout(limit, server_keepalive(&mut c)).await;
+                    self.session = Some(c);
+                }
                 Ok(Err(e)) => {
                     tracing::debug!(error = %e, "no session for the health-check lock");
                     return false;
@@ -136,6 +143,18 @@ impl HealthLease {
         }
         self.held
     }
+}
+
+async fn server_keepalive(c: &mut sqlx::PgConnection) -> sqlx::Result<()> {
+    for set in [
+        "SET tcp_keepalives_idle = 10",
+        "SET tcp_keepalives_interval = 5",
+        "SET tcp_keepalives_count = 3",
+        "SET tcp_user_timeout = 30000",
+    ] {
+        sqlx::query(set).execute(&mut *c).await?;
+    }
+    Ok(())
 }
 
 /// Probes every registered worker's `/readyz`; a worker is marked down after
