@@ -426,3 +426,32 @@ async fn failover_between_two_hubs_loses_no_read_and_no_membership_report() {
     );
     drop(second);
 }
+
+/// A replica that cannot start says why: the whole cause chain goes to its log, not
+/// only the outermost context.
+#[tokio::test]
+async fn a_start_up_failure_prints_its_whole_cause_chain() {
+    let pg = localpg::LocalPostgres::shared().expect("postgres");
+    let db = pg.fresh_database().await.expect("database");
+    let wrong = db
+        .owner_url
+        .replacen("pek_owner:", "pek_owner:wrong-password-", 1);
+    assert_ne!(wrong, db.owner_url);
+    let out = std::process::Command::new(pek_tests::pek_binary().unwrap())
+        .arg("serve")
+        .env_clear()
+        .env("PEK_MODE", "hub")
+        .env("DATABASE_URL", &db.app_url)
+        .env("PEK_MIGRATION_DATABASE_URL", &wrong)
+        .env("PEK_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("running pek serve");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("migrations failed: connecting with the migration URL")
+            && stderr.contains("password authentication failed"),
+        "the log does not name the cause: {stderr}"
+    );
+}
