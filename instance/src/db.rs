@@ -209,12 +209,6 @@ impl Db {
         Ok(sqlx::postgres::PgListener::connect_with(&pool).await?)
     }
 
-    /// A session of its own, outside the pool (for session-level advisory locks, which
-    /// must not be returned to the pool while held).
-    pub(crate) async fn session(&self) -> Result<PgConnection> {
-        Ok(self.pool.acquire().await?.detach())
-    }
-
     /// Sends a notification on `channel` (through the pool).
     pub(crate) async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
         sqlx::query("SELECT pg_notify($1, $2)")

@@ -2,7 +2,7 @@
 //! where their workers are and whether they are up, refreshed when the `realms` table
 //! changes (NOTIFY from a trigger, so every hub replica follows) and periodically; and
 //! the health checks that mark workers down or active. Of several hub replicas one
-//! checks at a time (the one holding [`HEALTH_LOCK_KEY`]); the others follow the status
+//! checks at a time (the one holding the [`HEALTH_LEASE`]); the others follow the status
 //! it records through the registry.
 
 use std::collections::HashMap;
@@ -79,89 +79,38 @@ impl Registry {
     }
 }
 
-/// Session-level advisory lock (`pg_try_advisory_lock`) that makes one hub replica the
-/// health checker. It is held on a session of its own for as long as that replica lives,
-/// and Postgres releases it when the session ends, so another replica takes over within
-/// an interval. ASCII "pek-hlth".
-pub const HEALTH_LOCK_KEY: i64 = 0x7065_6b2d_686c_7468;
+/// Name of the lease (table `hub_leases`) whose holder runs the health checks.
+pub const HEALTH_LEASE: &str = "health-checks";
 
-/// The session that holds (or tries to take) the health-check lock.
-#[derive(Default)]
-struct HealthLease {
-    session: Option<sqlx::PgConnection>,
-    held: bool,
-}
-
-impl HealthLease {
-    /// Whether this replica is the health checker now: checks that the session holding
-    /// the lock is still alive, or tries to take the lock. Every step is bounded by
-    /// `limit`; a session that fails or hangs is dropped (and with it the lock).
-    async fn held(&mut self, db: &Db, limit: Duration) -> bool {
-        if self.session.is_none() {
-            self.held = false;
-            match tokio::time::timeout(limit, db.session()).await {
-                Ok(Ok(mut c)) => {
-                    // The server drops the lock when this session ends; make it notice a
-                    // vanished replica (a crashed node sends no FIN) in about half a
-                    // minute rather than after the system's two-hour keepalive default.
-                    // Best effort: ignored on Unix sockets and refused by some poolers.
-                    let _ = tokio::time::timeout(limit, server_keepalive(&mut c)).await;
-                    self.session = Some(c);
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "no session for the health-check lock");
-                    return false;
-                }
-                Err(_) => return false,
-            }
-        }
-        let Some(session) = self.session.as_mut() else {
-            return false;
-        };
-        let query = if self.held {
-            // The lock lives as long as this session: a round trip proves both.
-            sqlx::query_scalar::<_, bool>("SELECT true").fetch_one(&mut *session)
-        } else {
-            sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
-                .bind(HEALTH_LOCK_KEY)
-                .fetch_one(&mut *session)
-        };
-        match tokio::time::timeout(limit, query).await {
-            Ok(Ok(now_held)) => {
-                if now_held && !self.held {
-                    tracing::info!("this replica now runs the worker health checks");
-                }
-                self.held = now_held;
-            }
-            _ => {
-                if self.held {
-                    tracing::warn!("lost the health-check lock's session; checks stop here");
-                }
-                self.session = None;
-                self.held = false;
-            }
-        }
-        self.held
-    }
-}
-
-async fn server_keepalive(c: &mut sqlx::PgConnection) -> sqlx::Result<()> {
-    for set in [
-        "SET tcp_keepalives_idle = 10",
-        "SET tcp_keepalives_interval = 5",
-        "SET tcp_keepalives_count = 3",
-        "SET tcp_user_timeout = 30000",
-    ] {
-        sqlx::query(set).execute(&mut *c).await?;
-    }
-    Ok(())
+/// Takes or renews the lease `name` for `holder` until `ttl` from now (database clock).
+/// True while `holder` holds it: a lease that is free, expired or already its own.
+/// Works through any connection pooler (no session state), and a replica that cannot
+/// reach the database stops holding it once it expires.
+async fn lease(db: &Db, name: &str, holder: uuid::Uuid, ttl: Duration) -> Result<bool> {
+    let mut g = db.global().await?;
+    let held: Option<uuid::Uuid> = sqlx::query_scalar(
+        "INSERT INTO hub_leases (name, holder, expires_at)
+         VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+         ON CONFLICT (name) DO UPDATE
+             SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+           WHERE hub_leases.holder = EXCLUDED.holder OR hub_leases.expires_at < now()
+         RETURNING holder",
+    )
+    .bind(name)
+    .bind(holder)
+    .bind(ttl.as_millis() as f64)
+    .fetch_optional(g.conn())
+    .await?;
+    g.commit().await?;
+    Ok(held.is_some())
 }
 
 /// Probes every registered worker's `/readyz`; a worker is marked down after
 /// `failures_to_down` failed probes in a row and active again after one success.
 /// Realms in maintenance are left alone (an operator's decision, not a probe's). Only
-/// the replica holding [`HEALTH_LOCK_KEY`] probes; the others try to take over every
-/// interval.
+/// the replica holding the [`HEALTH_LEASE`] probes; it renews the lease every interval
+/// for three intervals (at least two seconds), and when it stops another replica takes
+/// over once the lease has expired.
 pub async fn health_checks(
     db: Db,
     registry: Registry,
@@ -170,18 +119,29 @@ pub async fn health_checks(
     failures_to_down: u32,
 ) {
     let mut failures: HashMap<RealmId, u32> = HashMap::new();
-    let mut lease = HealthLease::default();
+    let me = uuid::Uuid::new_v4();
+    let ttl = (interval * 3).max(Duration::from_secs(2));
+    let mut holding = false;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        if !lease
-            .held(
-                &db,
-                interval.clamp(Duration::from_secs(1), Duration::from_secs(5)),
-            )
-            .await
-        {
+        let held = match lease(&db, HEALTH_LEASE, me, ttl).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "health-check lease not renewed");
+                false
+            }
+        };
+        if held != holding {
+            tracing::info!(
+                checking = held,
+                "this replica {} the worker health checks",
+                if held { "now runs" } else { "no longer runs" }
+            );
+            holding = held;
+        }
+        if !held {
             failures.clear();
             continue;
         }
