@@ -102,10 +102,40 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .context("building the HTTP client")?;
+    let admins = crate::directory::admin_ids(&args.realm_admins)?;
     match args.db.mode {
-        Mode::Hub => start_hub(&mut state, args, http).await?,
+        Mode::Hub => {
+            start_hub(&mut state, args, http).await?;
+            crate::directory::apply_admins(&db, &state.users, &RealmId::hub(), &admins)
+                .await
+                .map_err(|e| anyhow::anyhow!("realm administrators of the hub realm: {e}"))?;
+        }
         Mode::Worker => {
             if let Some(realm) = worker_realm {
+                if let (Some(hub), Some(path)) = (&args.hub_url, &args.hub_token_file) {
+                    let token = crate::federation::read_secret(path, "hub token")?;
+                    state.users = std::sync::Arc::new(crate::directory::Users::Worker(Some(
+                        crate::directory::HubUsers::new(
+                            hub.clone(),
+                            realm.clone(),
+                            token,
+                            http.clone(),
+                        ),
+                    )));
+                } else {
+                    anyhow::ensure!(
+                        admins.is_empty(),
+                        "PEK_REALM_ADMINS on a worker needs PEK_HUB_URL and PEK_HUB_TOKEN_FILE \
+                         (administrators are people the hub knows)"
+                    );
+                }
+                // In the background: the hub may start after this worker.
+                tokio::spawn(crate::directory::apply_admins_until_done(
+                    db.clone(),
+                    state.users.clone(),
+                    realm.clone(),
+                    admins,
+                ));
                 start_worker(&db, realm, args, http)?;
             }
         }

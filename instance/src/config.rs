@@ -114,6 +114,16 @@ pub struct ServeArgs {
     /// Worker: how often the membership outbox is checked when idle, in milliseconds.
     #[arg(long, env = "PEK_OUTBOX_INTERVAL_MS", default_value_t = 1000)]
     pub outbox_interval_ms: u64,
+    /// The realm's first administrators, by AuthSCH id (repeatable; the env var is
+    /// comma-separated): they hold the realm's GOD policy (the hub realm on the hub).
+    /// Taking someone off the list revokes exactly that grant at the next start.
+    #[arg(
+        long = "realm-admin",
+        env = "PEK_REALM_ADMINS",
+        value_delimiter = ',',
+        value_name = "AUTHSCH_ID"
+    )]
+    pub realm_admins: Vec<String>,
     #[command(flatten)]
     pub login: LoginArgs,
 }
@@ -240,6 +250,7 @@ impl ServeArgs {
             bff_retries: 1,
             health_interval_ms: 10_000,
             outbox_interval_ms: 1000,
+            realm_admins: Vec::new(),
             login: LoginArgs::default(),
         }
     }
