@@ -99,16 +99,10 @@ impl World {
     }
 
     async fn member(&self, group: &str, user: Uuid, posts: &[&str]) -> String {
-        let (s, b) = self
+        id(&self
             .app
-            .post(
-                &format!("/api/v1/realms/{R}/groups/{group}/members"),
-                &self.god_t(),
-                json!({"userId": user, "status": "ACTIVE", "posts": posts}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
-        id(&b)
+            .join(R, group, &self.god_t(), user, posts, "ACTIVE")
+            .await)
     }
 
     async fn policy(&self, name: &str, group: Option<&str>, perms: &[&str], to: Uuid) {
@@ -1171,15 +1165,10 @@ async fn evaluation_data_is_isolated_across_realms() {
         )
         .await;
     let g_b = id(&w.app.group("beta", &t, "Kör", None).await);
-    let (_, m_b) = w
+    let m_b = id(&w
         .app
-        .post(
-            &format!("/api/v1/realms/beta/groups/{g_b}/members"),
-            &t,
-            json!({"userId": w.members[0]}),
-        )
-        .await;
-    let m_b = id(&m_b);
+        .join("beta", &g_b, &t, w.members[0], &[], "NEWBIE")
+        .await);
     w.app
         .call(
             Method::PUT,
