@@ -39,7 +39,10 @@ impl HubUsers {
     }
 
     fn url(&self, rest: &str) -> String {
-        format!("{}/internal/v1/realms/{}/users{rest}", self.hub_url, self.realm)
+        format!(
+            "{}/internal/v1/realms/{}/users{rest}",
+            self.hub_url, self.realm
+        )
     }
 
     fn unavailable(&self, why: impl std::fmt::Display) -> Error {

@@ -167,8 +167,20 @@ pub async fn get(tx: &mut RealmTx, id: Uuid) -> Result<Membership> {
 pub async fn get_visible(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Membership> {
     let m = get(tx, id).await?;
     if m.user_id != grants.viewer
-        && !policy::can(tx, grants, Permission::ViewMembers, Target::Group(m.group_id)).await?
-        && !policy::can(tx, grants, Permission::EditMembers, Target::Group(m.group_id)).await?
+        && !policy::can(
+            tx,
+            grants,
+            Permission::ViewMembers,
+            Target::Group(m.group_id),
+        )
+        .await?
+        && !policy::can(
+            tx,
+            grants,
+            Permission::EditMembers,
+            Target::Group(m.group_id),
+        )
+        .await?
     {
         return Err(Error::not_found(format!(
             "membership {id} in realm {}",
@@ -267,10 +279,7 @@ pub async fn apply(tx: &mut RealmTx, grants: &Grants, group_id: Uuid) -> Result<
 }
 
 fn wrong_state(m: &Membership, what: &str) -> Error {
-    Error::Conflict(format!(
-        "membership {} is {}; {what}",
-        m.id, m.status
-    ))
+    Error::Conflict(format!("membership {} is {}; {what}", m.id, m.status))
 }
 
 /// Accepts a pending membership: the invited person accepts an invitation, someone with

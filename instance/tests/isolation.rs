@@ -197,10 +197,7 @@ async fn randomized_cross_realm_guessing_never_reaches_another_realm() {
         }
         // One person of each kind, in random groups: a leader, an applicant (pending,
         // asked themselves), an invitee (pending, asked by the GOD) and a former member.
-        let chosen: Vec<Uuid> = people[1..]
-            .choose_multiple(&mut rng, 4)
-            .copied()
-            .collect();
+        let chosen: Vec<Uuid> = people[1..].choose_multiple(&mut rng, 4).copied().collect();
         for (role, p) in ["leader", "applicant", "invitee", "former"]
             .into_iter()
             .zip(chosen)

@@ -83,8 +83,7 @@ async fn no_shared_realm_means_not_found_and_a_missing_profile_is_normal() {
     assert_eq!(me["scope"], "full");
     assert!(me["profile"].is_null());
     let g = app.group("hub", &t, "g", None).await;
-    app.join("hub", &id(&g), &t, bare, &[], "NEWBIE")
-    .await;
+    app.join("hub", &id(&g), &t, bare, &[], "NEWBIE").await;
     let (s, v) = app.get(&format!("/api/v1/users/{bare}"), &t).await;
     assert_eq!(s, StatusCode::OK);
     assert!(v["profile"].is_null());
@@ -101,8 +100,7 @@ async fn user_search_is_case_and_accent_insensitive_and_scoped_per_result() {
     let t = app.token(god);
     let g = app.group("hub", &t, "g", None).await;
     for u in [aron, ildiko, viewer] {
-        app.join("hub", &id(&g), &t, u, &[], "NEWBIE")
-        .await;
+        app.join("hub", &id(&g), &t, u, &[], "NEWBIE").await;
     }
     let vt = app.token(viewer);
     let (s, b) = app.get("/api/v1/users?q=aron", &vt).await;
@@ -138,8 +136,7 @@ async fn profile_edits_need_self_or_edit_profile() {
     let t = app.token(god);
     let g = app.group("hub", &t, "g", None).await;
     for u in [alice, bob] {
-        app.join("hub", &id(&g), &t, u, &[], "NEWBIE")
-        .await;
+        app.join("hub", &id(&g), &t, u, &[], "NEWBIE").await;
     }
     let body = json!({"firstName": "Alíz", "externalAccounts": [{"protocol": "HIMZO", "accountName": "aliz"}]});
     let (s, v) = app
