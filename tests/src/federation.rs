@@ -192,6 +192,8 @@ pub struct Options {
     pub hub_port: Option<u16>,
     /// Extra environment of the hub.
     pub hub_env: Vec<(String, String)>,
+    /// Extra environment of every worker.
+    pub worker_env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -203,6 +205,7 @@ impl Default for Options {
             realm_cache_ttl_secs: 60,
             hub_port: None,
             hub_env: Vec::new(),
+            worker_env: Vec::new(),
         }
     }
 }
@@ -292,6 +295,7 @@ impl Federation {
                 token_file.display().to_string(),
             );
             env.insert("PEK_OUTBOX_INTERVAL_MS".into(), "100".into());
+            env.extend(opts.worker_env.iter().cloned());
             let mut instance = Instance::new(&format!("worker {realm}"), env)?;
             instance.start().await?;
             let resp = http
@@ -391,6 +395,53 @@ impl Federation {
             serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
         };
         Ok((status, json))
+    }
+
+    /// `user` joins `group` of `realm` with consent: invited by the holder of `inviter`
+    /// through `base` (the hub's or a worker's URL), the invitation accepted by `user`
+    /// there, then made ACTIVE when `active`. Returns the membership.
+    pub async fn join(
+        &self,
+        base: &str,
+        realm: &str,
+        group: Uuid,
+        inviter: &str,
+        user: Uuid,
+        active: bool,
+    ) -> anyhow::Result<serde_json::Value> {
+        let api = format!("{base}/api/v1/realms/{realm}");
+        let (s, m) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("{api}/groups/{group}/members"),
+                inviter,
+                Some(serde_json::json!({ "userId": user })),
+            )
+            .await?;
+        anyhow::ensure!(s == 201, "inviting {user}: {s} {m}");
+        let mid = m["id"].as_str().context("membership id")?.to_string();
+        let (s, mut m) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("{api}/memberships/{mid}/accept"),
+                &self.token(user),
+                None,
+            )
+            .await?;
+        anyhow::ensure!(s == 200, "accepting: {s} {m}");
+        if active {
+            let (s, b) = self
+                .call(
+                    reqwest::Method::PATCH,
+                    &format!("{api}/memberships/{mid}"),
+                    inviter,
+                    Some(serde_json::json!({ "status": "ACTIVE" })),
+                )
+                .await?;
+            anyhow::ensure!(s == 200, "to ACTIVE: {s} {b}");
+            m = b;
+        }
+        Ok(m)
     }
 
     /// Whether the hub's federation table has `user` in `realm`.
