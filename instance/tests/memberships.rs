@@ -757,3 +757,121 @@ async fn configured_admins_hold_god_and_lose_only_what_the_configuration_gave() 
         BTreeSet::from([(boss, true), (deputy, false), (helper, false)])
     );
 }
+
+/// A worker's outbox reports consented memberships only: an invitation or application
+/// writes nothing; its acceptance reports the person as in the realm. And a worker that
+/// cannot ask the hub refuses invitations instead of taking any user id.
+async fn outbox(su: &mut sqlx::PgConnection, user: Uuid) -> Vec<bool> {
+    sqlx::query_scalar("SELECT member FROM federation_outbox WHERE user_id = $1 ORDER BY seq")
+        .bind(user)
+        .fetch_all(su)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_workers_outbox_ignores_pending_memberships() {
+    use sqlx::Connection;
+    let app = common::app(pek::config::Mode::Worker, Some("kir-dev")).await;
+    let god = Uuid::new_v4();
+    pek::realm::ensure_local(&app.db, &"kir-dev".parse().unwrap(), "Kir-Dev", Some(god))
+        .await
+        .unwrap();
+    let t = app.token(god);
+    let g = id(&app.group("kir-dev", &t, "Kör", None).await);
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/realms/kir-dev/groups/{g}/members"),
+            &t,
+            json!({"userId": Uuid::new_v4()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+    assert!(msg(&b).contains("PEK_HUB_URL"), "{b}");
+
+    let mut su = sqlx::PgConnection::connect(&app.database.superuser_url)
+        .await
+        .unwrap();
+    let (invitee, applicant) = (Uuid::new_v4(), Uuid::new_v4());
+    let (s, m) = app
+        .post(
+            &format!("/api/v1/realms/kir-dev/groups/{g}/applications"),
+            &app.token(applicant),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let applied = id(&m);
+    sqlx::query(
+        "INSERT INTO memberships (realm_id, group_id, user_id, status)
+         VALUES ('kir-dev', $1, $2, 'INVITED')",
+    )
+    .bind(Uuid::parse_str(&g).unwrap())
+    .bind(invitee)
+    .execute(&mut su)
+    .await
+    .unwrap();
+    assert!(outbox(&mut su, invitee).await.is_empty());
+    assert!(outbox(&mut su, applicant).await.is_empty());
+    // Withdrawn: still nothing to report.
+    let (s, b) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/realms/kir-dev/memberships/{applied}/withdraw"),
+            Some(&app.token(applicant)),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert!(outbox(&mut su, applicant).await.is_empty());
+    // Accepted: reported as in the realm.
+    let (_, mine) = app
+        .get("/api/v1/realms/kir-dev/me/memberships", &app.token(invitee))
+        .await;
+    let (s, b) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/realms/kir-dev/memberships/{}/accept", id(&mine[0])),
+            Some(&app.token(invitee)),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(outbox(&mut su, invitee).await, vec![true]);
+}
+
+#[tokio::test]
+async fn openapi_documents_the_membership_lifecycle() {
+    let doc = serde_json::to_value(pek::http::openapi(pek::config::Mode::Worker)).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/v1/realms/{realm}/groups/{id}/members", "post"),
+        ("/api/v1/realms/{realm}/groups/{id}/applications", "post"),
+        ("/api/v1/realms/{realm}/me/memberships", "get"),
+        ("/api/v1/realms/{realm}/memberships/{id}/accept", "post"),
+        ("/api/v1/realms/{realm}/memberships/{id}/reject", "post"),
+        ("/api/v1/realms/{realm}/memberships/{id}/withdraw", "post"),
+        ("/api/v1/realms/{realm}/memberships/{id}/decline", "post"),
+        ("/api/v1/realms/{realm}/memberships/{id}/leave", "post"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing"
+        );
+    }
+    let status = &doc["components"]["schemas"]["Status"]["enum"];
+    assert!(
+        status.as_array().unwrap().contains(&json!("APPLIED")),
+        "{status}"
+    );
+    let hub = serde_json::to_value(pek::http::openapi(pek::config::Mode::Hub)).unwrap();
+    for path in [
+        "/internal/v1/realms/{realm}/users",
+        "/internal/v1/realms/{realm}/users/{id}",
+    ] {
+        assert!(
+            hub["paths"].get(path).is_some(),
+            "{path} missing on the hub"
+        );
+    }
+}
