@@ -676,3 +676,165 @@ async fn a_worker_checks_users_with_the_hub_and_names_its_configured_admins() {
         .await
         .unwrap();
 }
+
+/// A realm that claims more than it was asked: answers `profile-access` with every id it
+/// was asked about plus `extra`. Speaks just enough HTTP/1.1 for the hub (one request per
+/// connection); `/readyz` is 200 so the health checks keep it active.
+async fn overclaiming_realm(extra: Uuid) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head, body_start) = loop {
+                    let Ok(n) = conn.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break (String::from_utf8_lossy(&buf[..i]).to_string(), i + 4);
+                    }
+                };
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                while buf.len() < body_start + len {
+                    let Ok(n) = conn.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                let (status, body) = if path == "/readyz" {
+                    ("200 OK", json!({"status": "ready"}))
+                } else if path.ends_with("/profile-access") {
+                    let asked: Value =
+                        serde_json::from_slice(&buf[body_start..]).unwrap_or(Value::Null);
+                    let mut all = asked["users"].as_array().cloned().unwrap_or_default();
+                    all.push(json!(extra));
+                    ("200 OK", json!({"viewFull": all, "edit": []}))
+                } else {
+                    (
+                        "404 Not Found",
+                        json!({"error": {"code": "not_found", "message": "no"}}),
+                    )
+                };
+                let body = body.to_string();
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+/// The hub takes from a realm's profile-access answer only the people it asked that
+/// realm about: a realm cannot grant a full view of someone who is not its own.
+#[tokio::test]
+async fn the_hub_uses_a_realms_profile_answer_only_for_the_ids_it_asked() {
+    let fed = Federation::start(Options {
+        realms: vec!["kir-dev"],
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+    let god = fed.person("god-8", "Gode", "Gusztáv").await.unwrap();
+    let viewer = fed.person("viewer-8", "Néző", "Nándor").await.unwrap();
+    let target = fed.person("target-8", "Áron", "Célpont").await.unwrap();
+    let evil_member = fed.person("evil-8", "Áron", "Gonosz").await.unwrap();
+    fed.make_god("kir-dev", god).await.unwrap();
+    let token = fed.token(god);
+    let g = group(&fed, &token, "kir-dev", "Kir-Dev").await;
+    for u in [viewer, target] {
+        fed.join(&fed.hub.url, "kir-dev", g, &token, u, false)
+            .await
+            .unwrap();
+        fed.wait_hub_knows(u, "kir-dev", Duration::from_secs(20))
+            .await
+            .unwrap();
+    }
+    // A realm "evil" with the viewer and another person in it, which says the viewer may
+    // see everyone in full — the target included, whom it was never asked about.
+    let evil = overclaiming_realm(target).await;
+    let resp = fed
+        .http
+        .put(format!("{}/internal/v1/realms/evil", fed.hub.url))
+        .bearer_auth(&fed.operator_token)
+        .json(&json!({"displayName": "Evil", "endpoint": evil, "version": "test"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    let mut g = fed.hub_db.global().await.unwrap();
+    let events: Vec<Value> = [viewer, evil_member]
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            json!({"seq": i + 1, "userId": u, "member": true,
+                   "occurredAt": "2026-01-01T00:00:00Z"})
+        })
+        .collect();
+    let report: pek::federation::MembershipReport =
+        serde_json::from_value(json!({ "events": events })).unwrap();
+    pek::federation::apply_report(&mut g, &"evil".parse().unwrap(), &report)
+        .await
+        .unwrap();
+    g.commit().await.unwrap();
+    fed.wait_hub_knows(viewer, "evil", Duration::from_secs(20))
+        .await
+        .unwrap();
+
+    let url = format!("{}/api/v1/users?q=aron", fed.hub.url);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let (s, body) = fed
+            .call(Method::GET, &url, &fed.token(viewer), None)
+            .await
+            .unwrap();
+        assert_eq!(s, 200, "{body}");
+        // Wait until the hub's cached realm list includes evil (both people listed).
+        if body["items"].as_array().unwrap().len() == 2 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let scope_of = |u: Uuid| {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == json!(u))
+            .map(|i| i["scope"].as_str().unwrap().to_string())
+    };
+    assert_eq!(scope_of(evil_member).as_deref(), Some("full"), "{body}");
+    assert_eq!(scope_of(target).as_deref(), Some("basic"), "{body}");
+    assert!(body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == json!(target))
+        .unwrap()["profile"]
+        .get("cellPhone")
+        .is_none());
+}
