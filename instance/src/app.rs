@@ -122,20 +122,25 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
                             http.clone(),
                         ),
                     )));
-                } else {
-                    anyhow::ensure!(
-                        admins.is_empty(),
-                        "PEK_REALM_ADMINS on a worker needs PEK_HUB_URL and PEK_HUB_TOKEN_FILE \
-                         (administrators are people the hub knows)"
-                    );
                 }
-                // In the background: the hub may start after this worker.
-                tokio::spawn(crate::directory::apply_admins_until_done(
-                    db.clone(),
-                    state.users.clone(),
-                    realm.clone(),
-                    admins,
-                ));
+                if matches!(*state.users, crate::directory::Users::Worker(None))
+                    && !admins.is_empty()
+                {
+                    // Serve anyway (the realm works, it just has no administrator yet):
+                    // a crash loop would help nobody.
+                    tracing::error!(
+                        "PEK_REALM_ADMINS is set but PEK_HUB_URL or PEK_HUB_TOKEN_FILE is not: \
+                         administrators are people the hub knows, so none were appointed"
+                    );
+                } else {
+                    // In the background: the hub may start after this worker.
+                    tokio::spawn(crate::directory::apply_admins_until_done(
+                        db.clone(),
+                        state.users.clone(),
+                        realm.clone(),
+                        admins,
+                    ));
+                }
                 start_worker(&db, realm, args, http)?;
             }
         }
