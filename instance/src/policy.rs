@@ -298,6 +298,22 @@ pub async fn user_in_realm(tx: &mut RealmTx, user: Uuid) -> Result<bool> {
     .await?)
 }
 
+/// Which of `users` are in the realm ([`user_in_realm`] for many at once).
+pub async fn users_in_realm(tx: &mut RealmTx, users: &[Uuid]) -> Result<HashSet<Uuid>> {
+    let realm = tx.realm().as_str().to_string();
+    let rows: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT user_id FROM memberships
+          WHERE realm_id = $1 AND user_id = ANY($2) AND status IN ('NEWBIE', 'ACTIVE', 'FORMER')
+         UNION
+         SELECT user_id FROM policy_assignments WHERE realm_id = $1 AND user_id = ANY($2)",
+    )
+    .bind(&realm)
+    .bind(users)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// Checks `action` and turns a "no" into a 403 saying what was refused.
 pub async fn require(
     tx: &mut RealmTx,
