@@ -61,8 +61,10 @@ impl Status {
     }
 
     /// The status changes someone with editMembers may make on a consented membership:
-    /// NEWBIE → ACTIVE → FORMER → ARCHIVED, a newbie who quits becomes FORMER, a former
-    /// member may come back (ACTIVE), and an archived one may be brought back to FORMER.
+    /// NEWBIE → ACTIVE → FORMER → ARCHIVED, a newbie who quits becomes FORMER, and an
+    /// archived one may be brought back to FORMER. Nothing leads back to a current status
+    /// (NEWBIE, ACTIVE) from FORMER or ARCHIVED: the person may have left on their own, so
+    /// coming back takes their consent again — a new application or invitation.
     fn may_become(self, next: Status) -> bool {
         use Status::*;
         self == next
@@ -71,7 +73,6 @@ impl Status {
                 (Newbie, Active)
                     | (Newbie, Former)
                     | (Active, Former)
-                    | (Former, Active)
                     | (Former, Archived)
                     | (Archived, Former)
             )
@@ -125,8 +126,9 @@ pub struct NewMembership {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MembershipPatch {
-    /// NEWBIE → ACTIVE → FORMER → ARCHIVED; NEWBIE → FORMER; FORMER → ACTIVE;
-    /// ARCHIVED → FORMER. Pending memberships change only by being accepted.
+    /// NEWBIE → ACTIVE → FORMER → ARCHIVED; NEWBIE → FORMER; ARCHIVED → FORMER.
+    /// Pending memberships change only by being accepted; a former member comes back
+    /// through a new application or invitation.
     pub status: Option<Status>,
     pub posts: Option<Vec<String>>,
     pub until: Option<chrono::DateTime<chrono::Utc>>,
@@ -190,10 +192,12 @@ pub async fn get_visible(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<
     Ok(m)
 }
 
+/// The person's live (pending or current) membership in the group, if any.
 async fn existing(tx: &mut RealmTx, group_id: Uuid, user: Uuid) -> Result<Option<Membership>> {
     let realm = tx.realm().as_str().to_string();
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLS} FROM memberships WHERE realm_id = $1 AND group_id = $2 AND user_id = $3"
+        "SELECT {COLS} FROM memberships WHERE realm_id = $1 AND group_id = $2 AND user_id = $3
+            AND status IN ('APPLIED', 'INVITED', 'NEWBIE', 'ACTIVE')"
     ))
     .bind(&realm)
     .bind(group_id)
@@ -421,10 +425,8 @@ async fn set_status(
     posts: Option<Vec<String>>,
     until: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<Membership> {
-    // Leaving (FORMER/ARCHIVED) closes the membership unless an end is given; coming
-    // back (FORMER → ACTIVE) opens it again.
+    // Leaving (FORMER/ARCHIVED) closes the membership unless an end is given.
     let closes = matches!(status, Status::Former | Status::Archived);
-    let reopens = matches!(status, Status::Newbie | Status::Active);
     let realm = tx.realm().as_str().to_string();
     sqlx::query_as(&format!(
         "UPDATE memberships SET
@@ -432,10 +434,9 @@ async fn set_status(
              posts = COALESCE($4, posts),
              until = CASE WHEN $5::timestamptz IS NOT NULL THEN $5
                           WHEN $6 AND until IS NULL THEN greatest(now(), start_at)
-                          WHEN $7 THEN NULL
                           ELSE until END,
              updated_at = now()
-          WHERE realm_id = $1 AND id = $2 AND status = $8 RETURNING {COLS}"
+          WHERE realm_id = $1 AND id = $2 AND status = $7 RETURNING {COLS}"
     ))
     .bind(&realm)
     .bind(m.id)
@@ -443,7 +444,6 @@ async fn set_status(
     .bind(&posts)
     .bind(until)
     .bind(closes)
-    .bind(reopens)
     .bind(&m.status)
     .fetch_optional(tx.conn())
     .await?
@@ -487,7 +487,8 @@ pub async fn update(
     if !current.may_become(next) {
         return Err(Error::Conflict(format!(
             "membership {id} cannot go from {} to {}; allowed: NEWBIE → ACTIVE or FORMER, \
-             ACTIVE → FORMER, FORMER → ACTIVE or ARCHIVED, ARCHIVED → FORMER",
+             ACTIVE → FORMER, FORMER → ARCHIVED, ARCHIVED → FORMER (a former member comes \
+             back with their consent: a new application or invitation)",
             current.as_str(),
             next.as_str()
         )));

@@ -244,6 +244,13 @@ async fn a_leader_can_no_longer_add_a_stranger_and_read_their_full_profile() {
         scope(&w.app, leader, victim).await.as_deref(),
         Some("basic")
     );
+    // And the leader cannot make them current again without them.
+    let (s, b) = w.patch(&lt, &mid, json!({"status": "ACTIVE"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    assert_eq!(
+        scope(&w.app, leader, victim).await.as_deref(),
+        Some("basic")
+    );
 }
 
 /// Every viewer × every target × every membership state: a full-profile field only with
@@ -429,30 +436,30 @@ async fn the_membership_lifecycle_allows_only_its_transitions() {
     let (s, b) = w.act(leader, &mid, "reject").await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
 
-    // NEWBIE → ACTIVE → FORMER → ARCHIVED → FORMER → ACTIVE; no skipping, no way back to
-    // NEWBIE or to pending.
-    for (to, want) in [
+    // NEWBIE → ACTIVE; no skipping, no way back to NEWBIE or to pending.
+    let steps = |list: &'static [(&'static str, StatusCode)]| {
+        let (w, lt, mid) = (&w, lt.clone(), mid.clone());
+        async move {
+            for (to, want) in list {
+                let (s, b) = w.patch(&lt, &mid, json!({ "status": to })).await;
+                assert_eq!(s, *want, "→ {to}: {b}");
+                if s == StatusCode::OK {
+                    assert_eq!(b["status"], *to);
+                    let closed = matches!(*to, "FORMER" | "ARCHIVED");
+                    assert_eq!(b["until"].is_string(), closed, "until after → {to}: {b}");
+                }
+            }
+        }
+    };
+    steps(&[
         ("ARCHIVED", StatusCode::CONFLICT),
         ("APPLIED", StatusCode::UNPROCESSABLE_ENTITY),
         ("INVITED", StatusCode::UNPROCESSABLE_ENTITY),
         ("ACTIVE", StatusCode::OK),
         ("NEWBIE", StatusCode::CONFLICT),
         ("ARCHIVED", StatusCode::CONFLICT),
-        ("FORMER", StatusCode::OK),
-        ("NEWBIE", StatusCode::CONFLICT),
-        ("ARCHIVED", StatusCode::OK),
-        ("ACTIVE", StatusCode::CONFLICT),
-        ("FORMER", StatusCode::OK),
-        ("ACTIVE", StatusCode::OK),
-    ] {
-        let (s, b) = w.patch(&lt, &mid, json!({ "status": to })).await;
-        assert_eq!(s, want, "→ {to}: {b}");
-        if s == StatusCode::OK {
-            assert_eq!(b["status"], to);
-            let closed = matches!(to, "FORMER" | "ARCHIVED");
-            assert_eq!(b["until"].is_string(), closed, "until after → {to}: {b}");
-        }
-    }
+    ])
+    .await;
     // The member may not change their own status; posts change without a status.
     let (s, b) = w.patch(&at, &mid, json!({"status": "FORMER"})).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
@@ -468,6 +475,30 @@ async fn the_membership_lifecycle_allows_only_its_transitions() {
     assert_eq!(b["status"], "FORMER");
     let (s, b) = w.act(ann, &mid, "leave").await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    // FORMER ↔ ARCHIVED; nobody but the person brings them back to a current status.
+    steps(&[
+        ("ACTIVE", StatusCode::CONFLICT),
+        ("NEWBIE", StatusCode::CONFLICT),
+        ("ARCHIVED", StatusCode::OK),
+        ("ACTIVE", StatusCode::CONFLICT),
+        ("FORMER", StatusCode::OK),
+        ("ACTIVE", StatusCode::CONFLICT),
+    ])
+    .await;
+    // Coming back is a new application: a new membership beside the old one.
+    let (s, m) = apply(at.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    assert_ne!(id(&m), mid);
+    let (s, b) = w.act(leader, &id(&m), "accept").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, mine) = w.app.get("/api/v1/realms/rx/me/memberships", &at).await;
+    let statuses: BTreeSet<&str> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, BTreeSet::from(["FORMER", "NEWBIE"]), "{mine}");
 
     // Invitations: only the invitee accepts or declines; a second one is a conflict;
     // the leader may cancel one (DELETE); an unknown user cannot be invited.

@@ -7,6 +7,14 @@ ALTER TABLE memberships DROP CONSTRAINT memberships_status_check;
 ALTER TABLE memberships ADD CONSTRAINT memberships_status_check
     CHECK (status IN ('APPLIED', 'INVITED', 'NEWBIE', 'ACTIVE', 'FORMER', 'ARCHIVED'));
 
+-- One live (pending or current) membership per person and group; FORMER and ARCHIVED
+-- ones are history. Coming back after leaving is a new application or invitation — new
+-- consent — and so a new membership, next to the old one.
+ALTER TABLE memberships DROP CONSTRAINT memberships_realm_id_user_id_group_id_key;
+CREATE UNIQUE INDEX memberships_one_live ON memberships (realm_id, user_id, group_id)
+    WHERE status IN ('APPLIED', 'INVITED', 'NEWBIE', 'ACTIVE');
+CREATE INDEX memberships_user ON memberships (realm_id, user_id);
+
 -- Realm administrators named in configuration (PEK_REALM_ADMINS / the Realm's
 -- spec.admins) hold the GOD policy through grants marked here, so taking someone off the
 -- list revokes exactly the grant the configuration made, never one a GOD gave by hand.
