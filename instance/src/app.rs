@@ -103,10 +103,45 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .context("building the HTTP client")?;
+    let admins = crate::directory::admin_ids(&args.realm_admins)?;
     match args.db.mode {
-        Mode::Hub => start_hub(&mut state, args, http).await?,
+        Mode::Hub => {
+            start_hub(&mut state, args, http).await?;
+            crate::directory::apply_admins(&db, &state.users, &RealmId::hub(), &admins)
+                .await
+                .map_err(|e| anyhow::anyhow!("realm administrators of the hub realm: {e}"))?;
+        }
         Mode::Worker => {
             if let Some(realm) = worker_realm {
+                if let (Some(hub), Some(path)) = (&args.hub_url, &args.hub_token_file) {
+                    let token = crate::federation::read_secret(path, "hub token")?;
+                    state.users = std::sync::Arc::new(crate::directory::Users::Worker(Some(
+                        crate::directory::HubUsers::new(
+                            hub.clone(),
+                            realm.clone(),
+                            token,
+                            http.clone(),
+                        ),
+                    )));
+                }
+                if matches!(*state.users, crate::directory::Users::Worker(None))
+                    && !admins.is_empty()
+                {
+                    // Serve anyway (the realm works, it just has no administrator yet):
+                    // a crash loop would help nobody.
+                    tracing::error!(
+                        "PEK_REALM_ADMINS is set but PEK_HUB_URL or PEK_HUB_TOKEN_FILE is not: \
+                         administrators are people the hub knows, so none were appointed"
+                    );
+                } else {
+                    // In the background: the hub may start after this worker.
+                    tokio::spawn(crate::directory::apply_admins_until_done(
+                        db.clone(),
+                        state.users.clone(),
+                        realm.clone(),
+                        admins,
+                    ));
+                }
                 start_worker(&db, realm, args, http)?;
             }
         }

@@ -123,6 +123,16 @@ pub struct ServeArgs {
     /// whole member list.
     #[arg(long, env = "PEK_HUB_SYNC_SECS", default_value_t = 30)]
     pub hub_sync_secs: u64,
+    /// The realm's first administrators, by AuthSCH id (repeatable; the env var is
+    /// comma-separated): they hold the realm's GOD policy (the hub realm on the hub).
+    /// Taking someone off the list revokes exactly that grant at the next start.
+    #[arg(
+        long = "realm-admin",
+        env = "PEK_REALM_ADMINS",
+        value_delimiter = ',',
+        value_name = "AUTHSCH_ID"
+    )]
+    pub realm_admins: Vec<String>,
     #[command(flatten)]
     pub login: LoginArgs,
 }
@@ -251,6 +261,7 @@ impl ServeArgs {
             outbox_interval_ms: 1000,
             registry_reload_secs: 30,
             hub_sync_secs: 30,
+            realm_admins: Vec::new(),
             login: LoginArgs::default(),
         }
     }

@@ -118,21 +118,9 @@ pub async fn seed_realm(
         },
     )
     .await?;
-    let leader = NewMembership {
-        user_id: bob,
-        status: Some(Status::Active),
-        posts: Some(vec!["leader".into()]),
-        start_at: None,
-    };
-    membership::add(&mut tx, &grants, child.id, leader).await?;
+    join(&mut tx, &grants, child.id, bob, &["leader"]).await?;
     if !realm.is_hub() {
-        let member = NewMembership {
-            user_id: aron,
-            status: Some(Status::Active),
-            posts: None,
-            start_at: None,
-        };
-        membership::add(&mut tx, &grants, child.id, member).await?;
+        join(&mut tx, &grants, child.id, aron, &[]).await?;
         let p = policy::create_policy(&mut tx, &grants, "Group leaders", None).await?;
         policy::add_statement(
             &mut tx,
@@ -150,6 +138,41 @@ pub async fn seed_realm(
         policy::assign(&mut tx, &grants, bob, p.id).await?;
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// A demo person joins a group the way people do: invited by `inviter` (editMembers),
+/// accepts the invitation themselves, and is made ACTIVE.
+async fn join(
+    tx: &mut crate::db::RealmTx,
+    inviter: &Grants,
+    group: Uuid,
+    person: Uuid,
+    posts: &[&str],
+) -> anyhow::Result<()> {
+    let invited = membership::invite(
+        tx,
+        inviter,
+        group,
+        NewMembership {
+            user_id: person,
+            posts: Some(posts.iter().map(|p| p.to_string()).collect()),
+            start_at: None,
+        },
+    )
+    .await?;
+    let own = Grants::load(tx, person).await?;
+    membership::accept(tx, &own, invited.id).await?;
+    membership::update(
+        tx,
+        inviter,
+        invited.id,
+        membership::MembershipPatch {
+            status: Some(Status::Active),
+            ..Default::default()
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -236,6 +259,9 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
         jwt_private_key_file: Some(keyfile.clone()),
         federation_secret_file: Some(secret_file),
         operator_token_file: Some(operator_file),
+        // Alice administers every demo realm from configuration, as a Realm's
+        // spec.admins would make her.
+        realm_admins: vec!["demo-alice".into()],
         ..ServeArgs::defaults(DbArgs {
             database_url: hub_db.app_url.clone(),
             migration_database_url: Some(hub_db.owner_url.clone()),
@@ -284,6 +310,7 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
             hub_url: Some(hub_url.clone()),
             hub_token_file: Some(token_file),
             outbox_interval_ms: 200,
+            realm_admins: vec!["demo-alice".into()],
             ..ServeArgs::defaults(DbArgs {
                 database_url: wdb.app_url.clone(),
                 migration_database_url: Some(wdb.owner_url.clone()),

@@ -78,7 +78,7 @@ fn constraint_error(code: &str, constraint: &str) -> Option<Error> {
     let msg = match constraint {
         "groups_realm_id_name_key" => "a group with this name already exists in this realm",
         "groups_realm_id_parent_id_fkey" => "parent group not found in this realm",
-        "memberships_realm_id_user_id_group_id_key" => {
+        "memberships_realm_id_user_id_group_id_key" | "memberships_one_live" => {
             "this user is already a member of this group"
         }
         "memberships_realm_id_group_id_fkey" => "group not found in this realm",

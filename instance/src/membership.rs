@@ -1,4 +1,11 @@
 //! Memberships: a user in a group of this realm, with a status and posts.
+//!
+//! Nobody gains rights over a person without that person's consent, so a membership
+//! starts pending: the person **applies** (APPLIED) and someone with `editMembers`
+//! accepts, or someone with `editMembers` **invites** (INVITED) and the person accepts.
+//! Either way it then becomes NEWBIE. Only consented memberships (NEWBIE, ACTIVE, FORMER,
+//! ARCHIVED) count for permissions, profile visibility, the federation table and points;
+//! pending ones are seen only by the person and the group's `viewMembers` holders.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -12,8 +19,13 @@ use crate::policy::{self, Grants, Permission, Target};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
+    /// The person asked to join; waits for someone with editMembers.
+    Applied,
+    /// Someone with editMembers asked the person; waits for the person.
+    Invited,
     Newbie,
     Active,
+    /// Öregtag: left the group, still part of its history.
     Former,
     Archived,
 }
@@ -21,11 +33,49 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Applied => "APPLIED",
+            Status::Invited => "INVITED",
             Status::Newbie => "NEWBIE",
             Status::Active => "ACTIVE",
             Status::Former => "FORMER",
             Status::Archived => "ARCHIVED",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        [
+            Status::Applied,
+            Status::Invited,
+            Status::Newbie,
+            Status::Active,
+            Status::Former,
+            Status::Archived,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+
+    /// Not yet consented to by both sides.
+    pub fn is_pending(self) -> bool {
+        matches!(self, Status::Applied | Status::Invited)
+    }
+
+    /// The status changes someone with editMembers may make on a consented membership:
+    /// NEWBIE → ACTIVE → FORMER → ARCHIVED, a newbie who quits becomes FORMER, and an
+    /// archived one may be brought back to FORMER. Nothing leads back to a current status
+    /// (NEWBIE, ACTIVE) from FORMER or ARCHIVED: the person may have left on their own, so
+    /// coming back takes their consent again — a new application or invitation.
+    fn may_become(self, next: Status) -> bool {
+        use Status::*;
+        self == next
+            || matches!(
+                (self, next),
+                (Newbie, Active)
+                    | (Newbie, Former)
+                    | (Active, Former)
+                    | (Former, Archived)
+                    | (Archived, Former)
+            )
     }
 }
 
@@ -36,7 +86,7 @@ pub struct Membership {
     pub realm_id: String,
     pub group_id: Uuid,
     pub user_id: Uuid,
-    /// NEWBIE, ACTIVE, FORMER or ARCHIVED.
+    /// APPLIED or INVITED (pending, not yet consented), NEWBIE, ACTIVE, FORMER or ARCHIVED.
     pub status: String,
     /// Posts held in the group, e.g. `leader`.
     pub posts: Vec<String>,
@@ -46,21 +96,39 @@ pub struct Membership {
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl Membership {
+    fn status(&self) -> Result<Status> {
+        Status::parse(&self.status).ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!(
+                "membership {} has unknown status {:?}",
+                self.id,
+                self.status
+            ))
+        })
+    }
+}
+
 const COLS: &str =
     "id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at";
 
+/// An invitation: the person becomes a member once they accept it.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewMembership {
     pub user_id: Uuid,
-    pub status: Option<Status>,
+    /// Posts the person will hold once they accept.
     pub posts: Option<Vec<String>>,
+    /// When the membership started (for recording an old membership); by default it
+    /// starts when the person accepts.
     pub start_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MembershipPatch {
+    /// NEWBIE → ACTIVE → FORMER → ARCHIVED; NEWBIE → FORMER; ARCHIVED → FORMER.
+    /// Pending memberships change only by being accepted; a former member comes back
+    /// through a new application or invitation.
     pub status: Option<Status>,
     pub posts: Option<Vec<String>>,
     pub until: Option<chrono::DateTime<chrono::Utc>>,
@@ -95,7 +163,70 @@ pub async fn get(tx: &mut RealmTx, id: Uuid) -> Result<Membership> {
     .ok_or_else(|| Error::not_found(format!("membership {id} in realm {realm}")))
 }
 
-pub async fn add(
+/// A membership the viewer may see (their own, or with viewMembers or editMembers on its
+/// group); any
+/// other is reported as absent.
+pub async fn get_visible(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Membership> {
+    let m = get(tx, id).await?;
+    if m.user_id != grants.viewer
+        && !policy::can(
+            tx,
+            grants,
+            Permission::ViewMembers,
+            Target::Group(m.group_id),
+        )
+        .await?
+        && !policy::can(
+            tx,
+            grants,
+            Permission::EditMembers,
+            Target::Group(m.group_id),
+        )
+        .await?
+    {
+        return Err(Error::not_found(format!(
+            "membership {id} in realm {}",
+            tx.realm()
+        )));
+    }
+    Ok(m)
+}
+
+/// The person's live (pending or current) membership in the group, if any.
+async fn existing(tx: &mut RealmTx, group_id: Uuid, user: Uuid) -> Result<Option<Membership>> {
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLS} FROM memberships WHERE realm_id = $1 AND group_id = $2 AND user_id = $3
+            AND status IN ('APPLIED', 'INVITED', 'NEWBIE', 'ACTIVE')"
+    ))
+    .bind(&realm)
+    .bind(group_id)
+    .bind(user)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+/// Why a second membership of the same person in the same group is refused.
+fn already(m: &Membership, you: bool) -> Error {
+    let who = if you { "you" } else { "this user" };
+    Error::Conflict(match m.status.as_str() {
+        "APPLIED" => format!("{who} already applied to this group (membership {})", m.id),
+        "INVITED" => format!(
+            "{who} already have an invitation to this group (membership {}); it is accepted \
+             with POST …/memberships/{}/accept",
+            m.id, m.id
+        ),
+        other => format!(
+            "{who} already have a membership in this group (membership {}, {other})",
+            m.id
+        ),
+    })
+}
+
+/// Invites `new.user_id` (editMembers on the group). The caller must already have made
+/// sure the user exists (the hub's user directory). The person becomes a member only
+/// when they accept.
+pub async fn invite(
     tx: &mut RealmTx,
     grants: &Grants,
     group_id: Uuid,
@@ -104,33 +235,130 @@ pub async fn add(
     let g = group::get_visible(tx, grants, group_id).await?;
     policy::require(tx, grants, Permission::EditMembers, Target::Group(group_id)).await?;
     if g.archived {
-        return Err(Error::invalid(
-            "the group is archived; it takes no new members",
+        return Err(Error::Conflict(
+            "the group is archived; it takes no new members".into(),
         ));
     }
     let posts = check_posts(&new.posts.unwrap_or_default())?;
+    if let Some(m) = existing(tx, group_id, new.user_id).await? {
+        return Err(already(&m, new.user_id == grants.viewer));
+    }
     let realm = tx.realm().as_str().to_string();
+    // start_at = created_at (the same now()) marks "starts when accepted" (see accept).
     Ok(sqlx::query_as(&format!(
         "INSERT INTO memberships (realm_id, group_id, user_id, status, posts, start_at)
-         VALUES ($1, $2, $3, $4, $5, COALESCE($6, now())) RETURNING {COLS}"
+         VALUES ($1, $2, $3, 'INVITED', $4, COALESCE($5, now())) RETURNING {COLS}"
     ))
     .bind(&realm)
     .bind(group_id)
     .bind(new.user_id)
-    .bind(new.status.unwrap_or(Status::Newbie).as_str())
     .bind(&posts)
     .bind(new.start_at)
     .fetch_one(tx.conn())
     .await?)
 }
 
-pub async fn update(
-    tx: &mut RealmTx,
-    grants: &Grants,
-    id: Uuid,
-    patch: MembershipPatch,
-) -> Result<Membership> {
-    let m = get(tx, id).await?;
+/// The caller applies to a group. Knowing the group's id is enough: applying gives the
+/// applicant nothing but the right to see the group and their own application.
+pub async fn apply(tx: &mut RealmTx, grants: &Grants, group_id: Uuid) -> Result<Membership> {
+    let g = group::get(tx, group_id).await?;
+    if g.archived {
+        return Err(Error::Conflict(
+            "the group is archived; it takes no new members".into(),
+        ));
+    }
+    if let Some(m) = existing(tx, group_id, grants.viewer).await? {
+        return Err(already(&m, true));
+    }
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as(&format!(
+        "INSERT INTO memberships (realm_id, group_id, user_id, status)
+         VALUES ($1, $2, $3, 'APPLIED') RETURNING {COLS}"
+    ))
+    .bind(&realm)
+    .bind(group_id)
+    .bind(grants.viewer)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+fn wrong_state(m: &Membership, what: &str) -> Error {
+    Error::Conflict(format!("membership {} is {}; {what}", m.id, m.status))
+}
+
+/// Accepts a pending membership: the invited person accepts an invitation, someone with
+/// editMembers accepts an application. Either way it becomes NEWBIE.
+pub async fn accept(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Membership> {
+    let m = get_visible(tx, grants, id).await?;
+    match m.status()? {
+        Status::Invited => {
+            if m.user_id != grants.viewer {
+                return Err(Error::forbidden(format!(
+                    "accept invitation {id} (only the invited person can)"
+                )));
+            }
+        }
+        Status::Applied => {
+            policy::require(
+                tx,
+                grants,
+                Permission::EditMembers,
+                Target::Group(m.group_id),
+            )
+            .await?;
+        }
+        _ => {
+            return Err(wrong_state(
+                &m,
+                "only an application or an invitation can be accepted",
+            ))
+        }
+    }
+    let g = group::get(tx, m.group_id).await?;
+    if g.archived {
+        return Err(Error::Conflict(
+            "the group is archived; it takes no new members".into(),
+        ));
+    }
+    let realm = tx.realm().as_str().to_string();
+    // A start that was not given explicitly (start_at = created_at) is the moment of
+    // consent. The status guard makes a concurrent second accept a no-op error.
+    sqlx::query_as(&format!(
+        "UPDATE memberships SET status = 'NEWBIE',
+             start_at = CASE WHEN start_at = created_at THEN greatest(now(), start_at)
+                             ELSE start_at END,
+             updated_at = now()
+          WHERE realm_id = $1 AND id = $2 AND status = $3 RETURNING {COLS}"
+    ))
+    .bind(&realm)
+    .bind(id)
+    .bind(&m.status)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or_else(|| Error::Conflict(format!("membership {id} changed meanwhile; please retry")))
+}
+
+async fn delete_pending(tx: &mut RealmTx, m: &Membership) -> Result<()> {
+    let realm = tx.realm().as_str().to_string();
+    let n = sqlx::query("DELETE FROM memberships WHERE realm_id = $1 AND id = $2 AND status = $3")
+        .bind(&realm)
+        .bind(m.id)
+        .bind(&m.status)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(Error::Conflict(format!(
+            "membership {} changed meanwhile; please retry",
+            m.id
+        )));
+    }
+    Ok(())
+}
+
+/// Someone with editMembers turns an application down (it is deleted).
+pub async fn reject(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<()> {
+    let m = get_visible(tx, grants, id).await?;
     policy::require(
         tx,
         grants,
@@ -138,31 +366,156 @@ pub async fn update(
         Target::Group(m.group_id),
     )
     .await?;
-    let posts = patch.posts.as_deref().map(check_posts).transpose()?;
-    // Leaving (FORMER/ARCHIVED) closes the membership unless an end is given.
-    let closes = matches!(patch.status, Some(Status::Former | Status::Archived));
-    let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(&format!(
-        "UPDATE memberships SET
-             status = COALESCE($3, status),
-             posts = COALESCE($4, posts),
-             until = COALESCE($5, CASE WHEN $6 AND until IS NULL THEN greatest(now(), start_at)
-                                       ELSE until END),
-             updated_at = now()
-          WHERE realm_id = $1 AND id = $2 RETURNING {COLS}"
-    ))
-    .bind(&realm)
-    .bind(id)
-    .bind(patch.status.map(|s| s.as_str()))
-    .bind(&posts)
-    .bind(patch.until)
-    .bind(closes)
-    .fetch_one(tx.conn())
-    .await?)
+    if m.status()? != Status::Applied {
+        return Err(wrong_state(&m, "only an application can be rejected"));
+    }
+    delete_pending(tx, &m).await
 }
 
+/// The person drops their own pending membership: withdraws an application
+/// (`expected` APPLIED) or declines an invitation (`expected` INVITED).
+pub async fn drop_own(tx: &mut RealmTx, grants: &Grants, id: Uuid, expected: Status) -> Result<()> {
+    let m = get_visible(tx, grants, id).await?;
+    if m.user_id != grants.viewer {
+        return Err(Error::forbidden(format!(
+            "{} membership {id} (only its person can)",
+            if expected == Status::Applied {
+                "withdraw"
+            } else {
+                "decline"
+            }
+        )));
+    }
+    if m.status()? != expected {
+        return Err(wrong_state(
+            &m,
+            if expected == Status::Applied {
+                "only an application can be withdrawn"
+            } else {
+                "only an invitation can be declined"
+            },
+        ));
+    }
+    delete_pending(tx, &m).await
+}
+
+/// The person leaves a group they are a current member of: the membership becomes
+/// FORMER (öregtag) and closes now.
+pub async fn leave(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Membership> {
+    let m = get_visible(tx, grants, id).await?;
+    if m.user_id != grants.viewer {
+        return Err(Error::forbidden(format!(
+            "leave on behalf of someone else (membership {id})"
+        )));
+    }
+    if !matches!(m.status()?, Status::Newbie | Status::Active) {
+        return Err(wrong_state(
+            &m,
+            "only a current (NEWBIE or ACTIVE) membership can be left; withdraw an \
+             application, decline an invitation",
+        ));
+    }
+    set_status(tx, &m, Status::Former, None, None).await
+}
+
+async fn set_status(
+    tx: &mut RealmTx,
+    m: &Membership,
+    status: Status,
+    posts: Option<Vec<String>>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Membership> {
+    // Leaving (FORMER/ARCHIVED) closes the membership unless an end is given.
+    let closes = matches!(status, Status::Former | Status::Archived);
+    let realm = tx.realm().as_str().to_string();
+    sqlx::query_as(&format!(
+        "UPDATE memberships SET
+             status = $3,
+             posts = COALESCE($4, posts),
+             until = CASE WHEN $5::timestamptz IS NOT NULL THEN $5
+                          WHEN $6 AND until IS NULL THEN greatest(now(), start_at)
+                          ELSE until END,
+             updated_at = now()
+          WHERE realm_id = $1 AND id = $2 AND status = $7 RETURNING {COLS}"
+    ))
+    .bind(&realm)
+    .bind(m.id)
+    .bind(status.as_str())
+    .bind(&posts)
+    .bind(until)
+    .bind(closes)
+    .bind(&m.status)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or_else(|| {
+        Error::Conflict(format!(
+            "membership {} changed meanwhile; please retry",
+            m.id
+        ))
+    })
+}
+
+/// Status, posts and end of a consented membership (editMembers on its group).
+pub async fn update(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    id: Uuid,
+    patch: MembershipPatch,
+) -> Result<Membership> {
+    let m = get_visible(tx, grants, id).await?;
+    policy::require(
+        tx,
+        grants,
+        Permission::EditMembers,
+        Target::Group(m.group_id),
+    )
+    .await?;
+    let current = m.status()?;
+    if current.is_pending() {
+        return Err(wrong_state(
+            &m,
+            "a pending membership changes only by being accepted (POST …/accept)",
+        ));
+    }
+    let next = patch.status.unwrap_or(current);
+    if next.is_pending() {
+        return Err(Error::invalid(format!(
+            "status {} is set only by applying or inviting",
+            next.as_str()
+        )));
+    }
+    if !current.may_become(next) {
+        return Err(Error::Conflict(format!(
+            "membership {id} cannot go from {} to {}; allowed: NEWBIE → ACTIVE or FORMER, \
+             ACTIVE → FORMER, FORMER → ARCHIVED, ARCHIVED → FORMER (a former member comes \
+             back with their consent: a new application or invitation)",
+            current.as_str(),
+            next.as_str()
+        )));
+    }
+    let posts = patch.posts.as_deref().map(check_posts).transpose()?;
+    if next == current {
+        // Posts and end only; the status stays.
+        let realm = tx.realm().as_str().to_string();
+        return Ok(sqlx::query_as(&format!(
+            "UPDATE memberships SET posts = COALESCE($3, posts), until = COALESCE($4, until),
+                 updated_at = now()
+              WHERE realm_id = $1 AND id = $2 RETURNING {COLS}"
+        ))
+        .bind(&realm)
+        .bind(id)
+        .bind(&posts)
+        .bind(patch.until)
+        .fetch_one(tx.conn())
+        .await?);
+    }
+    set_status(tx, &m, next, posts, patch.until).await
+}
+
+/// Deletes a membership of any status (editMembers): removes a member, cancels an
+/// invitation.
 pub async fn remove(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<()> {
-    let m = get(tx, id).await?;
+    let m = get_visible(tx, grants, id).await?;
     policy::require(
         tx,
         grants,
@@ -177,6 +530,19 @@ pub async fn remove(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<()> {
         .execute(tx.conn())
         .await?;
     Ok(())
+}
+
+/// The caller's own memberships in this realm, pending ones included.
+pub async fn list_mine(tx: &mut RealmTx, grants: &Grants) -> Result<Vec<Membership>> {
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLS} FROM memberships WHERE realm_id = $1 AND user_id = $2
+          ORDER BY created_at, id LIMIT 1000"
+    ))
+    .bind(&realm)
+    .bind(grants.viewer)
+    .fetch_all(tx.conn())
+    .await?)
 }
 
 pub async fn list_for_group(

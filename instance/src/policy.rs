@@ -8,7 +8,9 @@
 //!   view it and its members; a member holding the `leader` post manages it (members,
 //!   group, scores) but cannot evaluate scores or move the owner;
 //! - statements grant permissions realm-wide, on one group, or on one user; a statement
-//!   on a group also covers, for user-directed permissions, the group's members;
+//!   on a group also covers, for user-directed permissions, the group's current
+//!   (NEWBIE, ACTIVE) members, whose membership they consented to;
+//! - about people, every answer (GOD's included) is only for people in this realm;
 //! - a child policy may hold only what its parent holds;
 //! - creating a child group gives every policy that manages the parent an escalation
 //!   statement on the child (view members, view group, move owner), in the same realm.
@@ -187,7 +189,9 @@ pub async fn can(
     action: Permission,
     target: Target,
 ) -> Result<bool> {
-    if grants.god {
+    // GOD allows everything in this realm, but only about this realm's things: a person
+    // who is not in the realm is not the GOD's to judge.
+    if grants.god && !matches!(target, Target::User(u) if u != grants.viewer) {
         return Ok(true);
     }
     let realm = tx.realm().as_str().to_string();
@@ -205,7 +209,8 @@ pub async fn can(
                 "SELECT g.owner_id, m.status, m.posts
                    FROM groups g
                    LEFT JOIN memberships m ON m.realm_id = g.realm_id AND m.group_id = g.id
-                        AND m.user_id = $3 AND m.status IN ('NEWBIE', 'ACTIVE')
+                        AND m.user_id = $3
+                        AND m.status IN ('NEWBIE', 'ACTIVE', 'APPLIED', 'INVITED')
                   WHERE g.realm_id = $1 AND g.id = $2",
             )
             .bind(&realm)
@@ -218,6 +223,11 @@ pub async fn can(
             };
             if owner == grants.viewer {
                 return Ok(true);
+            }
+            // An applicant or invitee may see the group they are deciding about, nothing
+            // more; current members may view it and its members.
+            if matches!(status.as_deref(), Some("APPLIED" | "INVITED")) {
+                return Ok(action == Permission::ViewGroup);
             }
             if status.is_some() {
                 if matches!(action, Permission::ViewGroup | Permission::ViewMembers) {
@@ -238,6 +248,9 @@ pub async fn can(
             if !user_in_realm(tx, user).await? {
                 return Ok(false);
             }
+            if grants.god {
+                return Ok(true);
+            }
             let mut via_groups = Vec::new();
             for (g, u, p) in &grants.statements {
                 if !p.contains(&action) || u.is_some_and(|u| u != user) {
@@ -251,10 +264,12 @@ pub async fn can(
             if via_groups.is_empty() {
                 return Ok(false);
             }
+            // A group statement covers the group's current members only: consented
+            // (not applied/invited) and not gone (not FORMER/ARCHIVED).
             let member: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM memberships
                                  WHERE realm_id = $1 AND user_id = $2 AND group_id = ANY($3)
-                                   AND status <> 'ARCHIVED')",
+                                   AND status IN ('NEWBIE', 'ACTIVE'))",
             )
             .bind(&realm)
             .bind(user)
@@ -266,18 +281,37 @@ pub async fn can(
     }
 }
 
-/// A user is in a realm while they hold a membership that is not archived, or a policy.
+/// A user is in a realm while they hold a consented membership that is not archived
+/// (NEWBIE, ACTIVE, FORMER), or a policy. Pending applications and invitations do not
+/// count (the same rule as the federation table's triggers).
 pub async fn user_in_realm(tx: &mut RealmTx, user: Uuid) -> Result<bool> {
     let realm = tx.realm().as_str().to_string();
     Ok(sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM memberships
-                         WHERE realm_id = $1 AND user_id = $2 AND status <> 'ARCHIVED')
+                         WHERE realm_id = $1 AND user_id = $2
+                           AND status IN ('NEWBIE', 'ACTIVE', 'FORMER'))
              OR EXISTS (SELECT 1 FROM policy_assignments WHERE realm_id = $1 AND user_id = $2)",
     )
     .bind(&realm)
     .bind(user)
     .fetch_one(tx.conn())
     .await?)
+}
+
+/// Which of `users` are in the realm ([`user_in_realm`] for many at once).
+pub async fn users_in_realm(tx: &mut RealmTx, users: &[Uuid]) -> Result<HashSet<Uuid>> {
+    let realm = tx.realm().as_str().to_string();
+    let rows: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT user_id FROM memberships
+          WHERE realm_id = $1 AND user_id = ANY($2) AND status IN ('NEWBIE', 'ACTIVE', 'FORMER')
+         UNION
+         SELECT user_id FROM policy_assignments WHERE realm_id = $1 AND user_id = ANY($2)",
+    )
+    .bind(&realm)
+    .bind(users)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// Checks `action` and turns a "no" into a 403 saying what was refused.
@@ -365,6 +399,8 @@ pub struct Assignment {
     pub realm_id: String,
     pub assigned_by: Option<Uuid>,
     pub assigned_at: chrono::DateTime<chrono::Utc>,
+    /// Made from configuration (the realm's administrators list), not by a person.
+    pub from_config: bool,
 }
 
 const POLICY_COLS: &str = "id, realm_id, name, parent_id, is_god, created_by, created_at";
@@ -652,17 +688,23 @@ pub(crate) async fn insert_assignment(
     by: Option<Uuid>,
 ) -> Result<Assignment> {
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(
+    // A grant the configuration made becomes this person's grant when they give it by
+    // hand, so taking the person off the configured list later keeps it.
+    sqlx::query_as(
         "INSERT INTO policy_assignments (realm_id, user_id, policy_id, assigned_by)
          VALUES ($1, $2, $3, $4)
-         RETURNING user_id, policy_id, realm_id, assigned_by, assigned_at",
+         ON CONFLICT (realm_id, user_id, policy_id) DO UPDATE
+             SET from_config = false, assigned_by = EXCLUDED.assigned_by, assigned_at = now()
+             WHERE policy_assignments.from_config
+         RETURNING user_id, policy_id, realm_id, assigned_by, assigned_at, from_config",
     )
     .bind(&realm)
     .bind(user)
     .bind(policy_id)
     .bind(by)
-    .fetch_one(tx.conn())
-    .await?)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or_else(|| Error::Conflict("this policy is already assigned to this user".into()))
 }
 
 pub async fn unassign(
@@ -681,6 +723,23 @@ pub async fn unassign(
         return Err(Error::forbidden(format!("revoke policy {:?}", policy.name)));
     }
     let realm = tx.realm().as_str().to_string();
+    let from_config: Option<bool> = sqlx::query_scalar(
+        "SELECT from_config FROM policy_assignments
+          WHERE realm_id = $1 AND user_id = $2 AND policy_id = $3",
+    )
+    .bind(&realm)
+    .bind(user)
+    .bind(policy_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    if from_config == Some(true) {
+        // It would come back at the next start; the list is where it is taken away.
+        return Err(Error::Conflict(
+            "this grant comes from the realm's configured administrators (PEK_REALM_ADMINS / \
+             the Realm's spec.admins); remove the person there"
+                .into(),
+        ));
+    }
     let n = sqlx::query(
         "DELETE FROM policy_assignments WHERE realm_id = $1 AND user_id = $2 AND policy_id = $3",
     )
@@ -713,7 +772,8 @@ pub async fn unassign(
 pub async fn list_assignments(tx: &mut RealmTx, user: Option<Uuid>) -> Result<Vec<Assignment>> {
     let realm = tx.realm().as_str().to_string();
     Ok(sqlx::query_as(
-        "SELECT user_id, policy_id, realm_id, assigned_by, assigned_at FROM policy_assignments
+        "SELECT user_id, policy_id, realm_id, assigned_by, assigned_at, from_config
+           FROM policy_assignments
           WHERE realm_id = $1 AND ($2::uuid IS NULL OR user_id = $2)
           ORDER BY assigned_at, user_id, policy_id",
     )
@@ -730,6 +790,36 @@ pub async fn god_policy(tx: &mut RealmTx) -> Result<Uuid> {
         .fetch_optional(tx.conn())
         .await?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("realm {realm} has no GOD policy")))
+}
+
+/// Makes the realm's configured administrators (by user id) hold its GOD policy, and
+/// revokes the grants an earlier configuration made for people no longer listed. Grants
+/// given by hand are never touched. Idempotent. Returns (granted, revoked).
+pub async fn reconcile_config_gods(tx: &mut RealmTx, admins: &[Uuid]) -> Result<(u64, u64)> {
+    let realm = tx.realm().as_str().to_string();
+    let god = ensure_god_policy(tx).await?;
+    let granted = sqlx::query(
+        "INSERT INTO policy_assignments (realm_id, user_id, policy_id, from_config)
+         SELECT $1, u, $2, true FROM unnest($3::uuid[]) AS u
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&realm)
+    .bind(god)
+    .bind(admins)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    let revoked = sqlx::query(
+        "DELETE FROM policy_assignments
+          WHERE realm_id = $1 AND policy_id = $2 AND from_config AND NOT (user_id = ANY($3))",
+    )
+    .bind(&realm)
+    .bind(god)
+    .bind(admins)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    Ok((granted, revoked))
 }
 
 /// Creates the realm's GOD policy if missing (new realms).

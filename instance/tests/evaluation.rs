@@ -99,16 +99,10 @@ impl World {
     }
 
     async fn member(&self, group: &str, user: Uuid, posts: &[&str]) -> String {
-        let (s, b) = self
+        id(&self
             .app
-            .post(
-                &format!("/api/v1/realms/{R}/groups/{group}/members"),
-                &self.god_t(),
-                json!({"userId": user, "status": "ACTIVE", "posts": posts}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
-        id(&b)
+            .join(R, group, &self.god_t(), user, posts, "ACTIVE")
+            .await)
     }
 
     async fn policy(&self, name: &str, group: Option<&str>, perms: &[&str], to: Uuid) {
@@ -1171,15 +1165,10 @@ async fn evaluation_data_is_isolated_across_realms() {
         )
         .await;
     let g_b = id(&w.app.group("beta", &t, "Kör", None).await);
-    let (_, m_b) = w
+    let m_b = id(&w
         .app
-        .post(
-            &format!("/api/v1/realms/beta/groups/{g_b}/members"),
-            &t,
-            json!({"userId": w.members[0]}),
-        )
-        .await;
-    let m_b = id(&m_b);
+        .join("beta", &g_b, &t, w.members[0], &[], "NEWBIE")
+        .await);
     w.app
         .call(
             Method::PUT,
@@ -1345,4 +1334,58 @@ async fn openapi_documents_the_evaluation_routes() {
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing");
     }
+}
+
+/// Points count only memberships the person consented to: an application or an
+/// invitation gets no point or entry award requests until it is accepted.
+#[tokio::test]
+async fn pending_memberships_get_no_points() {
+    let w = World::new().await;
+    let t = w.god_t();
+    let applicant = w.app.person("appl", "App", "Licant", "7").await;
+    let invitee = w.app.person("inv", "In", "Vitee", "8").await;
+    let (s, applied) = w
+        .app
+        .post(
+            &format!("/api/v1/realms/{R}/groups/{}/applications", w.group),
+            &w.t(applicant),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{applied}");
+    let (s, invited) = w
+        .app
+        .post(
+            &format!("/api/v1/realms/{R}/groups/{}/members", w.group),
+            &t,
+            json!({"userId": invitee}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{invited}");
+    let work = w.guideline(&w.group, "Munka", 30, 90).await;
+    let (s, sb) = w.scoreboard(&w.group, w.leader).await;
+    assert_eq!(s, StatusCode::CREATED, "{sb}");
+    let sb = id(&sb);
+    let before = w.app.snapshot("point_requests").await;
+    for m in [id(&applied), id(&invited)] {
+        let (s, b) = w.points(w.leader, &sb, &m, &work, 10).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert!(msg(&b).contains("not yet accepted"), "{b}");
+        let (s, b) = w.entry(w.leader, &sb, &m, "KDO").await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    }
+    assert_eq!(w.app.snapshot("point_requests").await, before);
+    assert!(w.app.snapshot("entry_award_requests").await.is_empty());
+    // Accepted, the same membership gets points.
+    let (s, b) = w
+        .app
+        .post(
+            &format!("/api/v1/realms/{R}/memberships/{}/accept", id(&applied)),
+            &w.t(w.leader),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = w.points(w.leader, &sb, &id(&applied), &work, 10).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
 }

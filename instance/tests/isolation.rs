@@ -7,6 +7,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use sqlx::Connection;
+use uuid::Uuid;
 
 use common::{hub, id};
 
@@ -159,8 +160,8 @@ async fn same_group_name_in_two_realms_and_each_lists_only_its_own() {
 }
 
 /// Random data in several realms; a caller who is GOD everywhere (so permissions never
-/// stop it) uses realm A's routes with realm B's ids: nothing of B is returned, changed
-/// or deleted.
+/// stop it), and realm A's own leader, applicant, invitee and former member, use realm
+/// A's routes with realm B's ids: nothing of B is returned, changed or deleted.
 #[tokio::test]
 async fn randomized_cross_realm_guessing_never_reaches_another_realm() {
     let app = hub().await;
@@ -178,6 +179,7 @@ async fn randomized_cross_realm_guessing_never_reaches_another_realm() {
     }
     // Per realm: groups (some nested), memberships, policies with statements, semesters, flags.
     let mut ids: Vec<(String, &str, String)> = Vec::new(); // (realm, kind, id)
+    let mut actors: Vec<(&str, &str, String)> = Vec::new(); // (realm, role, token)
     for realm in realms {
         app.realm(realm, god).await;
         let mut groups: Vec<String> = Vec::new();
@@ -193,17 +195,42 @@ async fn randomized_cross_realm_guessing_never_reaches_another_realm() {
             groups.push(id(&g));
             ids.push((realm.to_string(), "group", id(&g)));
         }
-        for p in people.choose_multiple(&mut rng, 3) {
+        // One person of each kind, in random groups: a leader, an applicant (pending,
+        // asked themselves), an invitee (pending, asked by the GOD) and a former member.
+        let chosen: Vec<Uuid> = people[1..].choose_multiple(&mut rng, 4).copied().collect();
+        for (role, p) in ["leader", "applicant", "invitee", "former"]
+            .into_iter()
+            .zip(chosen)
+        {
             let g = groups.choose(&mut rng).unwrap();
-            let (s, m) = app
-                .post(
-                    &format!("/api/v1/realms/{realm}/groups/{g}/members"),
-                    &t,
-                    json!({"userId": p}),
-                )
-                .await;
-            assert_eq!(s, StatusCode::CREATED, "{m}");
+            let m = match role {
+                "leader" => app.join(realm, g, &t, p, &["leader"], "ACTIVE").await,
+                "former" => app.join(realm, g, &t, p, &[], "FORMER").await,
+                "invitee" => {
+                    let (s, m) = app
+                        .post(
+                            &format!("/api/v1/realms/{realm}/groups/{g}/members"),
+                            &t,
+                            json!({"userId": p}),
+                        )
+                        .await;
+                    assert_eq!(s, StatusCode::CREATED, "{m}");
+                    m
+                }
+                _ => {
+                    let (s, m) = app
+                        .post(
+                            &format!("/api/v1/realms/{realm}/groups/{g}/applications"),
+                            &app.token(p),
+                            Value::Null,
+                        )
+                        .await;
+                    assert_eq!(s, StatusCode::CREATED, "{m}");
+                    m
+                }
+            };
             ids.push((realm.to_string(), "membership", id(&m)));
+            actors.push((realm, role, app.token(p)));
         }
         let (s, pol) = app
             .post(
@@ -311,6 +338,7 @@ async fn randomized_cross_realm_guessing_never_reaches_another_realm() {
                         format!("groups/{other}/members"),
                         Some(json!({"userId": god})),
                     ),
+                    (Method::POST, format!("groups/{other}/applications"), None),
                     (
                         Method::POST,
                         "groups".into(),
@@ -325,6 +353,11 @@ async fn randomized_cross_realm_guessing_never_reaches_another_realm() {
                         Some(json!({"status": "ARCHIVED"})),
                     ),
                     (Method::DELETE, format!("memberships/{other}"), None),
+                    (Method::POST, format!("memberships/{other}/accept"), None),
+                    (Method::POST, format!("memberships/{other}/reject"), None),
+                    (Method::POST, format!("memberships/{other}/withdraw"), None),
+                    (Method::POST, format!("memberships/{other}/decline"), None),
+                    (Method::POST, format!("memberships/{other}/leave"), None),
                 ],
                 "policy" => vec![
                     (Method::GET, format!("policies/{other}"), None),
@@ -365,22 +398,32 @@ async fn randomized_cross_realm_guessing_never_reaches_another_realm() {
                 _ => vec![],
             };
             for (m, path, body) in attempts {
-                let (s, b) = app
-                    .call(
-                        m.clone(),
-                        &format!("/api/v1/realms/{a}/{path}"),
-                        Some(&t),
-                        body,
-                    )
-                    .await;
-                assert!(
-                    s == StatusCode::NOT_FOUND || s == StatusCode::UNPROCESSABLE_ENTITY,
-                    "{m} {a}/{path} with {realm}'s {kind} id answered {s}: {b}"
-                );
-                assert!(
-                    !b.to_string().contains(&format!("\"realmId\":\"{realm}\"")),
-                    "leak: {b}"
-                );
+                // The GOD, and one of A's own people picked at random.
+                let own: Vec<&(&str, &str, String)> =
+                    actors.iter().filter(|(r, _, _)| *r == a).collect();
+                let (_, role, actor) = own.choose(&mut rng).expect("actors");
+                for (who, token) in [("GOD", &t), (*role, actor)] {
+                    let (s, b) = app
+                        .call(
+                            m.clone(),
+                            &format!("/api/v1/realms/{a}/{path}"),
+                            Some(token),
+                            body.clone(),
+                        )
+                        .await;
+                    // A's own people may also be refused outright (403) for lacking
+                    // the right in A; what matters is that B's rows are never reached.
+                    assert!(
+                        s == StatusCode::NOT_FOUND
+                            || s == StatusCode::UNPROCESSABLE_ENTITY
+                            || (who != "GOD" && s == StatusCode::FORBIDDEN),
+                        "{who}: {m} {a}/{path} with {realm}'s {kind} id answered {s}: {b}"
+                    );
+                    assert!(
+                        !b.to_string().contains(&format!("\"realmId\":\"{realm}\"")),
+                        "leak to {who}: {b}"
+                    );
+                }
             }
         }
     }

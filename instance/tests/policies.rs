@@ -350,14 +350,9 @@ async fn groups_tree_rules_owner_members_and_archived_parents() {
     assert_eq!(s, StatusCode::OK);
     let mt = app.token(maker);
     let child = app.group("hub", &mt, "child", Some(&id(&root))).await;
-    let (s, m) = app
-        .post(
-            &format!("/api/v1/realms/hub/groups/{}/members", id(&child)),
-            &mt,
-            json!({"userId": member, "status": "ACTIVE"}),
-        )
+    let m = app
+        .join("hub", &id(&child), &mt, member, &[], "ACTIVE")
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{m}");
     let (s, dup) = app
         .post(
             &format!("/api/v1/realms/hub/groups/{}/members", id(&child)),

@@ -19,14 +19,7 @@ async fn one_profile_seen_from_two_realms_basic_without_permission_full_with_it(
     for realm in ["hub", "worker-acme"] {
         let g = app.group(realm, &t, "team", None).await;
         for u in [alice, bob] {
-            let (s, _) = app
-                .post(
-                    &format!("/api/v1/realms/{realm}/groups/{}/members", id(&g)),
-                    &t,
-                    json!({"userId": u}),
-                )
-                .await;
-            assert_eq!(s, StatusCode::CREATED);
+            app.join(realm, &id(&g), &t, u, &[], "NEWBIE").await;
         }
     }
     let bt = app.token(bob);
@@ -90,12 +83,7 @@ async fn no_shared_realm_means_not_found_and_a_missing_profile_is_normal() {
     assert_eq!(me["scope"], "full");
     assert!(me["profile"].is_null());
     let g = app.group("hub", &t, "g", None).await;
-    app.post(
-        &format!("/api/v1/realms/hub/groups/{}/members", id(&g)),
-        &t,
-        json!({"userId": bare}),
-    )
-    .await;
+    app.join("hub", &id(&g), &t, bare, &[], "NEWBIE").await;
     let (s, v) = app.get(&format!("/api/v1/users/{bare}"), &t).await;
     assert_eq!(s, StatusCode::OK);
     assert!(v["profile"].is_null());
@@ -112,12 +100,7 @@ async fn user_search_is_case_and_accent_insensitive_and_scoped_per_result() {
     let t = app.token(god);
     let g = app.group("hub", &t, "g", None).await;
     for u in [aron, ildiko, viewer] {
-        app.post(
-            &format!("/api/v1/realms/hub/groups/{}/members", id(&g)),
-            &t,
-            json!({"userId": u}),
-        )
-        .await;
+        app.join("hub", &id(&g), &t, u, &[], "NEWBIE").await;
     }
     let vt = app.token(viewer);
     let (s, b) = app.get("/api/v1/users?q=aron", &vt).await;
@@ -153,12 +136,7 @@ async fn profile_edits_need_self_or_edit_profile() {
     let t = app.token(god);
     let g = app.group("hub", &t, "g", None).await;
     for u in [alice, bob] {
-        app.post(
-            &format!("/api/v1/realms/hub/groups/{}/members", id(&g)),
-            &t,
-            json!({"userId": u}),
-        )
-        .await;
+        app.join("hub", &id(&g), &t, u, &[], "NEWBIE").await;
     }
     let body = json!({"firstName": "Alíz", "externalAccounts": [{"protocol": "HIMZO", "accountName": "aliz"}]});
     let (s, v) = app

@@ -213,6 +213,8 @@ pub struct Options {
     /// The hub's service connection (DATABASE_URL) goes to this port on loopback
     /// instead of the cluster's (a proxy in front of it).
     pub hub_database_port: Option<u16>,
+    /// Extra environment of every worker.
+    pub worker_env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -225,6 +227,7 @@ impl Default for Options {
             hub_port: None,
             hub_env: Vec::new(),
             hub_database_port: None,
+            worker_env: Vec::new(),
         }
     }
 }
@@ -321,6 +324,7 @@ impl Federation {
             );
             env.insert("PEK_OUTBOX_INTERVAL_MS".into(), "100".into());
             env.insert("PEK_HUB_SYNC_SECS".into(), "1".into());
+            env.extend(opts.worker_env.iter().cloned());
             let mut instance = Instance::new(&format!("worker {realm}"), env)?;
             instance.start().await?;
             let resp = http
@@ -421,6 +425,53 @@ impl Federation {
             serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
         };
         Ok((status, json))
+    }
+
+    /// `user` joins `group` of `realm` with consent: invited by the holder of `inviter`
+    /// through `base` (the hub's or a worker's URL), the invitation accepted by `user`
+    /// there, then made ACTIVE when `active`. Returns the membership.
+    pub async fn join(
+        &self,
+        base: &str,
+        realm: &str,
+        group: Uuid,
+        inviter: &str,
+        user: Uuid,
+        active: bool,
+    ) -> anyhow::Result<serde_json::Value> {
+        let api = format!("{base}/api/v1/realms/{realm}");
+        let (s, m) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("{api}/groups/{group}/members"),
+                inviter,
+                Some(serde_json::json!({ "userId": user })),
+            )
+            .await?;
+        anyhow::ensure!(s == 201, "inviting {user}: {s} {m}");
+        let mid = m["id"].as_str().context("membership id")?.to_string();
+        let (s, mut m) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("{api}/memberships/{mid}/accept"),
+                &self.token(user),
+                None,
+            )
+            .await?;
+        anyhow::ensure!(s == 200, "accepting: {s} {m}");
+        if active {
+            let (s, b) = self
+                .call(
+                    reqwest::Method::PATCH,
+                    &format!("{api}/memberships/{mid}"),
+                    inviter,
+                    Some(serde_json::json!({ "status": "ACTIVE" })),
+                )
+                .await?;
+            anyhow::ensure!(s == 200, "to ACTIVE: {s} {b}");
+            m = b;
+        }
+        Ok(m)
     }
 
     /// Whether the hub's federation table has `user` in `realm`.

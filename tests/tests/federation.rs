@@ -180,16 +180,9 @@ async fn editing_a_worker_group_through_the_bff_needs_permission() {
     fed.make_god("kir-dev", god).await.unwrap();
     let token = fed.token(god);
     let g = group(&fed, &token, "kir-dev", "Kir-Dev").await;
-    let (s, body) = fed
-        .call(
-            Method::POST,
-            &format!("{}/api/v1/realms/kir-dev/groups/{g}/members", fed.hub.url),
-            &token,
-            Some(json!({ "userId": member, "status": "ACTIVE" })),
-        )
+    fed.join(&fed.hub.url, "kir-dev", g, &token, member, true)
         .await
         .unwrap();
-    assert_eq!(s, 201, "{body}");
     let url = format!("{}/api/v1/realms/kir-dev/groups/{g}", fed.hub.url);
     let patch = json!({ "description": "edited through the BFF" });
 
@@ -244,19 +237,34 @@ async fn membership_added_while_the_hub_is_down_reaches_the_federation_table() {
     let token = fed.token(god);
     let g = group(&fed, &token, "kszk", "KSZK").await;
 
-    fed.hub.kill();
-    let worker_url = fed.worker("kszk").instance.url.clone();
-    // Directly to the worker (the hub is down); the worker verifies the token itself.
-    let (s, body) = fed
+    // Invited while the hub is up (the worker checks with the hub that the person
+    // exists); a pending invitation is not reported.
+    let (s, invitation) = fed
         .call(
             Method::POST,
-            &format!("{worker_url}/api/v1/realms/kszk/groups/{g}/members"),
+            &format!("{}/api/v1/realms/kszk/groups/{g}/members", fed.hub.url),
             &token,
             Some(json!({ "userId": newbie })),
         )
         .await
         .unwrap();
-    assert_eq!(s, 201, "{body}");
+    assert_eq!(s, 201, "{invitation}");
+    let invitation = invitation["id"].as_str().unwrap().to_string();
+
+    fed.hub.kill();
+    let worker_url = fed.worker("kszk").instance.url.clone();
+    // Accepted directly at the worker (the hub is down); the worker verifies the token
+    // itself.
+    let (s, body) = fed
+        .call(
+            Method::POST,
+            &format!("{worker_url}/api/v1/realms/kszk/memberships/{invitation}/accept"),
+            &fed.token(newbie),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 200, "{body}");
     // The change waits in the worker's outbox while the hub is away.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let waiting = pek::federation::outbox_len(&fed.worker("kszk").db, &"kszk".parse().unwrap())
@@ -332,16 +340,9 @@ async fn user_search_asks_the_shared_realms_for_full_profiles() {
     let token = fed.token(god);
     let g = group(&fed, &token, "kszk", "KSZK").await;
     for u in [viewer, target] {
-        let (s, body) = fed
-            .call(
-                Method::POST,
-                &format!("{}/api/v1/realms/kszk/groups/{g}/members", fed.hub.url),
-                &token,
-                Some(json!({ "userId": u, "status": "ACTIVE" })),
-            )
+        fed.join(&fed.hub.url, "kszk", g, &token, u, true)
             .await
             .unwrap();
-        assert_eq!(s, 201, "{body}");
     }
     fed.wait_hub_knows(target, "kszk", Duration::from_secs(20))
         .await
@@ -404,20 +405,12 @@ async fn realm_list_cache_follows_membership_changes(
     let a = group(&fed, &token, "kir-dev", "Alpha").await;
     let b = group(&fed, &token, "kszk", "Beta").await;
     let add = |realm: &'static str, g: Uuid| {
-        let url = format!("{}/api/v1/realms/{realm}/groups/{g}/members", fed.hub.url);
         let token = token.clone();
         let fed = &fed;
         async move {
-            let (s, body) = fed
-                .call(
-                    Method::POST,
-                    &url,
-                    &token,
-                    Some(json!({ "userId": joiner, "status": "ACTIVE" })),
-                )
+            fed.join(&fed.hub.url, realm, g, &token, joiner, true)
                 .await
                 .unwrap();
-            assert_eq!(s, 201, "{body}");
         }
     };
     add("kir-dev", a).await;
@@ -552,4 +545,296 @@ async fn login_through_the_provider_then_search_across_hub_and_two_workers() {
         "{body}"
     );
     assert_eq!(body["partial"], false);
+}
+
+/// A worker: refuses a membership for a user id the hub does not know (it asks the hub,
+/// with its realm token), does not report pending invitations to the federation table,
+/// and makes the administrators named in PEK_REALM_ADMINS — people who never logged in —
+/// GODs of its realm, working at their first login.
+#[tokio::test]
+async fn a_worker_checks_users_with_the_hub_and_names_its_configured_admins() {
+    let fed = Federation::start(Options {
+        realms: vec!["kir-dev"],
+        worker_env: vec![(
+            "PEK_REALM_ADMINS".into(),
+            "admin-first-login, admin-other".into(),
+        )],
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+    let realm: pek::realm::RealmId = "kir-dev".parse().unwrap();
+    let worker_url = fed.workers[0].instance.url.clone();
+
+    // The worker asked the hub for user rows of the two admins and granted them GOD.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let admins: Vec<Uuid> = loop {
+        let mut tx = fed.workers[0].db.realm(&realm).await.unwrap();
+        let rows = pek::policy::list_assignments(&mut tx, None).await.unwrap();
+        tx.commit().await.unwrap();
+        let configured: Vec<Uuid> = rows
+            .iter()
+            .filter(|a| a.from_config)
+            .map(|a| a.user_id)
+            .collect();
+        if configured.len() == 2 {
+            break configured;
+        }
+        assert!(Instant::now() < deadline, "admins never granted: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // First login of the admin: the hub's user row is the one the worker granted.
+    let admin = {
+        let mut g = fed.hub_db.global().await.unwrap();
+        let id = pek::profile::upsert_user(&mut g, "admin-first-login")
+            .await
+            .unwrap();
+        g.commit().await.unwrap();
+        id
+    };
+    assert!(admins.contains(&admin), "{admin} not in {admins:?}");
+    fed.wait_hub_knows(admin, "kir-dev", Duration::from_secs(20))
+        .await
+        .unwrap();
+    let token = fed.token(admin);
+    let g = group(&fed, &token, "kir-dev", "Admin's group").await;
+
+    // An id the hub does not know is refused, through the hub and at the worker.
+    let ghost = Uuid::new_v4();
+    for base in [&fed.hub.url, &worker_url] {
+        let (s, body) = fed
+            .call(
+                Method::POST,
+                &format!("{base}/api/v1/realms/kir-dev/groups/{g}/members"),
+                &token,
+                Some(json!({ "userId": ghost })),
+            )
+            .await
+            .unwrap();
+        assert_eq!(s, 422, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("does not exist"),
+            "{body}"
+        );
+    }
+    // The worker's user check is its own realm's token: a wrong one gets nothing.
+    let resp = fed
+        .http
+        .get(format!(
+            "{}/internal/v1/realms/kir-dev/users/{admin}",
+            fed.hub.url
+        ))
+        .bearer_auth("not-the-realm-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+
+    // A real person is invited; the invitation is not reported to the hub.
+    let invitee = fed.person("invitee-7", "Meg", "Hívott").await.unwrap();
+    let (s, m) = fed
+        .call(
+            Method::POST,
+            &format!("{}/api/v1/realms/kir-dev/groups/{g}/members", fed.hub.url),
+            &token,
+            Some(json!({ "userId": invitee })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 201, "{m}");
+    assert_eq!(m["status"], "INVITED");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pek::federation::outbox_len(&fed.workers[0].db, &realm)
+        .await
+        .unwrap()
+        > 0
+    {
+        assert!(Instant::now() < deadline, "outbox not drained");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!fed.hub_knows(invitee, "kir-dev").await.unwrap());
+    // Accepted, it is.
+    let (s, b) = fed
+        .call(
+            Method::POST,
+            &format!(
+                "{}/api/v1/realms/kir-dev/memberships/{}/accept",
+                fed.hub.url,
+                m["id"].as_str().unwrap()
+            ),
+            &fed.token(invitee),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 200, "{b}");
+    fed.wait_hub_knows(invitee, "kir-dev", Duration::from_secs(20))
+        .await
+        .unwrap();
+}
+
+/// A realm that claims more than it was asked: answers `profile-access` with every id it
+/// was asked about plus `extra`. Speaks just enough HTTP/1.1 for the hub (one request per
+/// connection); `/readyz` is 200 so the health checks keep it active.
+async fn overclaiming_realm(extra: Uuid) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head, body_start) = loop {
+                    let Ok(n) = conn.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break (String::from_utf8_lossy(&buf[..i]).to_string(), i + 4);
+                    }
+                };
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                while buf.len() < body_start + len {
+                    let Ok(n) = conn.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                let (status, body) = if path == "/readyz" {
+                    ("200 OK", json!({"status": "ready"}))
+                } else if path.ends_with("/profile-access") {
+                    let asked: Value =
+                        serde_json::from_slice(&buf[body_start..]).unwrap_or(Value::Null);
+                    let mut all = asked["users"].as_array().cloned().unwrap_or_default();
+                    all.push(json!(extra));
+                    ("200 OK", json!({"viewFull": all, "edit": []}))
+                } else {
+                    (
+                        "404 Not Found",
+                        json!({"error": {"code": "not_found", "message": "no"}}),
+                    )
+                };
+                let body = body.to_string();
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+/// The hub takes from a realm's profile-access answer only the people it asked that
+/// realm about: a realm cannot grant a full view of someone who is not its own.
+#[tokio::test]
+async fn the_hub_uses_a_realms_profile_answer_only_for_the_ids_it_asked() {
+    let fed = Federation::start(Options {
+        realms: vec!["kir-dev"],
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+    let god = fed.person("god-8", "Gode", "Gusztáv").await.unwrap();
+    let viewer = fed.person("viewer-8", "Néző", "Nándor").await.unwrap();
+    let target = fed.person("target-8", "Áron", "Célpont").await.unwrap();
+    let evil_member = fed.person("evil-8", "Áron", "Gonosz").await.unwrap();
+    fed.make_god("kir-dev", god).await.unwrap();
+    let token = fed.token(god);
+    let g = group(&fed, &token, "kir-dev", "Kir-Dev").await;
+    for u in [viewer, target] {
+        fed.join(&fed.hub.url, "kir-dev", g, &token, u, false)
+            .await
+            .unwrap();
+        fed.wait_hub_knows(u, "kir-dev", Duration::from_secs(20))
+            .await
+            .unwrap();
+    }
+    // A realm "evil" with the viewer and another person in it, which says the viewer may
+    // see everyone in full — the target included, whom it was never asked about.
+    let evil = overclaiming_realm(target).await;
+    let resp = fed
+        .http
+        .put(format!("{}/internal/v1/realms/evil", fed.hub.url))
+        .bearer_auth(&fed.operator_token)
+        .json(&json!({"displayName": "Evil", "endpoint": evil, "version": "test"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    let mut g = fed.hub_db.global().await.unwrap();
+    let events: Vec<Value> = [viewer, evil_member]
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            json!({"seq": i + 1, "userId": u, "member": true,
+                   "occurredAt": "2026-01-01T00:00:00Z"})
+        })
+        .collect();
+    let report: pek::federation::MembershipReport =
+        serde_json::from_value(json!({ "events": events })).unwrap();
+    pek::federation::apply_report(&mut g, &"evil".parse().unwrap(), &report)
+        .await
+        .unwrap();
+    g.commit().await.unwrap();
+    fed.wait_hub_knows(viewer, "evil", Duration::from_secs(20))
+        .await
+        .unwrap();
+
+    let url = format!("{}/api/v1/users?q=aron", fed.hub.url);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let (s, body) = fed
+            .call(Method::GET, &url, &fed.token(viewer), None)
+            .await
+            .unwrap();
+        assert_eq!(s, 200, "{body}");
+        // Wait until the hub's cached realm list includes evil (both people listed).
+        if body["items"].as_array().unwrap().len() == 2 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let scope_of = |u: Uuid| {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == json!(u))
+            .map(|i| i["scope"].as_str().unwrap().to_string())
+    };
+    assert_eq!(scope_of(evil_member).as_deref(), Some("full"), "{body}");
+    assert_eq!(scope_of(target).as_deref(), Some("basic"), "{body}");
+    assert!(body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == json!(target))
+        .unwrap()["profile"]
+        .get("cellPhone")
+        .is_none());
 }

@@ -25,6 +25,8 @@ pub(crate) async fn record_accepted(tx: &mut RealmTx, sb: &Scoreboard) -> Result
          SELECT p.realm_id, p.semester_id, m.user_id, p.group_id, p.scoreboard_id, sum(p.points)
            FROM point_requests p
            JOIN memberships m ON m.realm_id = p.realm_id AND m.id = p.membership_id
+                -- only memberships the person consented to earn points
+                AND m.status NOT IN ('APPLIED', 'INVITED')
           WHERE p.realm_id = $1 AND p.scoreboard_id = $2
           GROUP BY p.realm_id, p.semester_id, m.user_id, p.group_id, p.scoreboard_id
          ON CONFLICT (realm_id, semester_id, user_id, group_id) DO UPDATE SET
@@ -55,6 +57,7 @@ pub async fn rebuild_semester(tx: &mut RealmTx, grants: &Grants, semester: Uuid)
            FROM scoreboards s
            JOIN point_requests p ON p.realm_id = s.realm_id AND p.scoreboard_id = s.id
            JOIN memberships m ON m.realm_id = p.realm_id AND m.id = p.membership_id
+                AND m.status NOT IN ('APPLIED', 'INVITED')
           WHERE s.realm_id = $1 AND s.semester_id = $2 AND s.status = 'ACCEPTED'
           GROUP BY p.realm_id, p.semester_id, m.user_id, p.group_id, p.scoreboard_id",
     )

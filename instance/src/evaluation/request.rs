@@ -110,6 +110,12 @@ async fn member_of(tx: &mut RealmTx, sb: &Scoreboard, membership_id: Uuid) -> Re
             sb.group_id
         )));
     }
+    if m.status == "APPLIED" || m.status == "INVITED" {
+        return Err(Error::invalid(format!(
+            "membership {membership_id} is {} (not yet accepted); only members get requests",
+            m.status
+        )));
+    }
     if m.status == "ARCHIVED" {
         return Err(Error::invalid(format!(
             "membership {membership_id} is archived; archived memberships get no requests"

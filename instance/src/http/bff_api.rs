@@ -182,8 +182,15 @@ async fn judge(
             }
             match serde_json::from_slice::<ProfileAccess>(&r.body) {
                 Ok(a) if r.status.is_success() => {
-                    full.extend(a.view_full);
-                    edit.extend(a.edit);
+                    // A realm speaks only about the people it was asked about.
+                    let asked: HashSet<Uuid> = per_realm
+                        .get(&realm)
+                        .into_iter()
+                        .flatten()
+                        .copied()
+                        .collect();
+                    full.extend(a.view_full.into_iter().filter(|u| asked.contains(u)));
+                    edit.extend(a.edit.into_iter().filter(|u| asked.contains(u)));
                 }
                 _ => {
                     tracing::warn!(realm = %realm, status = %r.status, "profile-access answer not usable");

@@ -4,6 +4,7 @@
 
 mod auth_api;
 mod bff_api;
+mod directory_api;
 mod evaluation_api;
 mod extract;
 mod hub_api;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub keys: Option<Arc<crate::auth::KeyRing>>,
     /// Hub: login (OAuth2/OIDC, development login).
     pub login: Option<Arc<crate::login::Login>>,
+    /// Which people exist (hub: its database; worker: asked of the hub).
+    pub users: Arc<crate::directory::Users>,
 }
 
 impl AppState {
@@ -59,7 +62,7 @@ impl AppState {
         operator_tokens: Vec<String>,
     ) -> Result<Self> {
         let state = AppState {
-            db,
+            db: db.clone(),
             mode,
             verifier: Arc::new(verifier),
             local_realms: Arc::new(RwLock::new(HashSet::new())),
@@ -69,6 +72,10 @@ impl AppState {
             max_body_bytes: 64 * 1024,
             keys: None,
             login: None,
+            users: Arc::new(match mode {
+                Mode::Hub => crate::directory::Users::Hub(db.clone()),
+                Mode::Worker => crate::directory::Users::Worker(None),
+            }),
         };
         match (mode, worker_realm) {
             (Mode::Worker, Some(r)) => {
@@ -136,6 +143,7 @@ fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
         Mode::Hub => router
             .merge(hub_api::routes())
             .merge(bff_api::routes())
+            .merge(directory_api::routes())
             .merge(auth_api::routes()),
         Mode::Worker => router,
     }

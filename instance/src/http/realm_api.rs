@@ -25,11 +25,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_group, update_group))
         .routes(routes!(move_group_owner))
         .routes(routes!(list_members, add_member))
+        .routes(routes!(apply_to_group))
+        .routes(routes!(my_memberships))
         .routes(routes!(
             get_membership,
             update_membership,
             delete_membership
         ))
+        .routes(routes!(accept_membership))
+        .routes(routes!(reject_membership))
+        .routes(routes!(withdraw_membership))
+        .routes(routes!(decline_membership))
+        .routes(routes!(leave_membership))
         .routes(routes!(list_semesters, create_semester))
         .routes(routes!(current_semester, set_current_semester))
         .routes(routes!(list_feature_flags))
@@ -230,10 +237,14 @@ async fn list_members(
     Ok(Json(out))
 }
 
+/// Invites a person to the group (editMembers): an INVITED membership, which counts
+/// only once the person accepts it (`POST …/memberships/{id}/accept`). The user must
+/// exist (a worker asks the hub).
 #[utoipa::path(post, path = "/api/v1/realms/{realm}/groups/{id}/members", tag = "memberships",
     params(("realm" = String, Path), ("id" = Uuid, Path)), request_body = NewMembership,
     responses((status = 201, body = Membership), (status = 403, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn add_member(
     State(s): State<AppState>,
     Caller(me): Caller,
@@ -241,10 +252,44 @@ async fn add_member(
     Path(IdPath { id, .. }): Path<IdPath>,
     Json(body): Json<NewMembership>,
 ) -> Result<(StatusCode, Json<Membership>)> {
+    s.users.require_exists(body.user_id).await?;
     let (mut tx, grants) = scoped(&s, &realm, me).await?;
-    let m = membership::add(&mut tx, &grants, id, body).await?;
+    let m = membership::invite(&mut tx, &grants, id, body).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(m)))
+}
+
+/// The caller applies to the group: an APPLIED membership, which counts only once
+/// someone with editMembers accepts it.
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/groups/{id}/applications",
+    tag = "memberships", params(("realm" = String, Path), ("id" = Uuid, Path)),
+    responses((status = 201, body = Membership), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+async fn apply_to_group(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(IdPath { id, .. }): Path<IdPath>,
+) -> Result<(StatusCode, Json<Membership>)> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let m = membership::apply(&mut tx, &grants, id).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(m)))
+}
+
+/// The caller's own memberships in this realm, applications and invitations included.
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/me/memberships", tag = "memberships",
+    params(("realm" = String, Path)),
+    responses((status = 200, body = Vec<Membership>), (status = 401, body = ErrorBody)))]
+async fn my_memberships(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+) -> Result<Json<Vec<Membership>>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out = membership::list_mine(&mut tx, &grants).await?;
+    tx.commit().await?;
+    Ok(Json(out))
 }
 
 #[utoipa::path(get, path = "/api/v1/realms/{realm}/memberships/{id}", tag = "memberships",
@@ -257,27 +302,105 @@ async fn get_membership(
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<Json<Membership>> {
     let (mut tx, grants) = scoped(&s, &realm, me).await?;
-    let m = membership::get(&mut tx, id).await?;
-    if m.user_id != me
-        && !policy::can(
-            &mut tx,
-            &grants,
-            Permission::ViewMembers,
-            Target::Group(m.group_id),
-        )
-        .await?
-    {
-        return Err(Error::not_found(format!(
-            "membership {id} in realm {realm}"
-        )));
-    }
+    let m = membership::get_visible(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok(Json(m))
 }
 
+/// Accepts a pending membership, which becomes NEWBIE: the invited person accepts an
+/// invitation; someone with editMembers accepts an application.
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/memberships/{id}/accept",
+    tag = "memberships", params(("realm" = String, Path), ("id" = Uuid, Path)),
+    responses((status = 200, body = Membership), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn accept_membership(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(IdPath { id, .. }): Path<IdPath>,
+) -> Result<Json<Membership>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let m = membership::accept(&mut tx, &grants, id).await?;
+    tx.commit().await?;
+    Ok(Json(m))
+}
+
+/// Rejects an application (editMembers); it is deleted.
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/memberships/{id}/reject",
+    tag = "memberships", params(("realm" = String, Path), ("id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn reject_membership(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(IdPath { id, .. }): Path<IdPath>,
+) -> Result<StatusCode> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    membership::reject(&mut tx, &grants, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller withdraws their own application; it is deleted.
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/memberships/{id}/withdraw",
+    tag = "memberships", params(("realm" = String, Path), ("id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn withdraw_membership(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(IdPath { id, .. }): Path<IdPath>,
+) -> Result<StatusCode> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    membership::drop_own(&mut tx, &grants, id, membership::Status::Applied).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller declines an invitation; it is deleted.
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/memberships/{id}/decline",
+    tag = "memberships", params(("realm" = String, Path), ("id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn decline_membership(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(IdPath { id, .. }): Path<IdPath>,
+) -> Result<StatusCode> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    membership::drop_own(&mut tx, &grants, id, membership::Status::Invited).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller leaves a group they are a current member of: the membership becomes
+/// FORMER and ends now.
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/memberships/{id}/leave",
+    tag = "memberships", params(("realm" = String, Path), ("id" = Uuid, Path)),
+    responses((status = 200, body = Membership), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn leave_membership(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(IdPath { id, .. }): Path<IdPath>,
+) -> Result<Json<Membership>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let m = membership::leave(&mut tx, &grants, id).await?;
+    tx.commit().await?;
+    Ok(Json(m))
+}
+
+/// Status, posts and end of a consented membership (editMembers). Refused status
+/// changes are 409, pending memberships too (they change by being accepted).
 #[utoipa::path(patch, path = "/api/v1/realms/{realm}/memberships/{id}", tag = "memberships",
     params(("realm" = String, Path), ("id" = Uuid, Path)), request_body = MembershipPatch,
-    responses((status = 200, body = Membership), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Membership), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 async fn update_membership(
     State(s): State<AppState>,
     Caller(me): Caller,
@@ -291,9 +414,12 @@ async fn update_membership(
     Ok(Json(m))
 }
 
+/// Deletes a membership of any status (editMembers): removes a member, cancels an
+/// invitation.
 #[utoipa::path(delete, path = "/api/v1/realms/{realm}/memberships/{id}", tag = "memberships",
     params(("realm" = String, Path), ("id" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody)))]
+    responses((status = 204), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_membership(
     State(s): State<AppState>,
     Caller(me): Caller,

@@ -171,6 +171,59 @@ impl TestApp {
         b
     }
 
+    /// `user` joins `group` with consent: invited by the holder of `inviter` (editMembers),
+    /// the invitation accepted by `user`, then moved to `status` (NEWBIE, ACTIVE, FORMER
+    /// or ARCHIVED). Returns the membership.
+    pub async fn join(
+        &self,
+        realm: &str,
+        group: &str,
+        inviter: &str,
+        user: Uuid,
+        posts: &[&str],
+        status: &str,
+    ) -> Value {
+        let (s, m) = self
+            .post(
+                &format!("/api/v1/realms/{realm}/groups/{group}/members"),
+                inviter,
+                serde_json::json!({"userId": user, "posts": posts}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "inviting {user}: {m}");
+        assert_eq!(m["status"], "INVITED", "{m}");
+        let mid = id(&m);
+        let (s, m) = self
+            .post(
+                &format!("/api/v1/realms/{realm}/memberships/{mid}/accept"),
+                &self.token(user),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "accepting: {m}");
+        let path: &[&str] = match status {
+            "NEWBIE" => &[],
+            "ACTIVE" => &["ACTIVE"],
+            "FORMER" => &["ACTIVE", "FORMER"],
+            "ARCHIVED" => &["ACTIVE", "FORMER", "ARCHIVED"],
+            other => panic!("join: unexpected status {other}"),
+        };
+        let mut m = m;
+        for step in path {
+            let (s, b) = self
+                .call(
+                    Method::PATCH,
+                    &format!("/api/v1/realms/{realm}/memberships/{mid}"),
+                    Some(inviter),
+                    Some(serde_json::json!({"status": step})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "to {step}: {b}");
+            m = b;
+        }
+        m
+    }
+
     /// Rows of a table as the superuser sees them (bypasses RLS), for before/after checks.
     pub async fn snapshot(&self, table: &str) -> Vec<String> {
         use sqlx::Connection;
