@@ -591,10 +591,26 @@ async fn hub_with(
     }
     g.commit().await?;
 
+    // The hub signs with the bench's key, which the workers trust: the tokens it mints
+    // for a realm when it forwards a call verify there.
+    let private = keyfile.with_extension("private.pem");
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&private)
+            .with_context(|| format!("writing {}", private.display()))?;
+        f.write_all(signer.private_pem().as_bytes())?;
+    }
     let serve = ServeArgs {
         listen: "127.0.0.1:0".parse()?,
         no_migrate: true,
         jwt_public_key_file: Some(keyfile),
+        jwt_private_key_file: Some(private),
         ..ServeArgs::defaults(DbArgs {
             database_url: dbs.app_url.clone(),
             migration_database_url: Some(dbs.owner_url.clone()),
@@ -771,7 +787,14 @@ async fn forward_rounds(
     // The hub's caller, made GOD in the worker's realm, with one group.
     let user = hub.user;
     realm::ensure_local(&wstate.db, realm, "bench", Some(user)).await?;
-    let token = signer.issue(user, 3600)?;
+    // A worker accepts only tokens of its realm's audience (what the hub mints when it
+    // forwards); the hub only hub tokens.
+    let token = signer.issue_to(
+        user,
+        &crate::auth::realm_audience(signer.audience(), realm.as_str()),
+        3600,
+        None,
+    )?;
     let groups = if args.call.contains(&Call::Search) {
         1000
     } else {
@@ -826,9 +849,9 @@ async fn forward_rounds(
             let path = path_of(call);
             let mut rows = Vec::new();
             for &n in &args.clients {
-                let load = |url: &str| Load {
+                let load = |url: &str, token: &str| Load {
                     url: url.to_string(),
-                    token: token.clone(),
+                    token: token.to_string(),
                     clients: n,
                     rate: 0,
                     warmup: w,
@@ -844,8 +867,12 @@ async fn forward_rounds(
                 for round in 0..args.rounds {
                     let forwarded_first = round % 2 == 1;
                     for forwarded in [forwarded_first, !forwarded_first] {
-                        let url = if forwarded { &hub_url } else { &direct_url };
-                        let sample = load(url).run(Some(&pinning)).await?;
+                        let (url, token) = if forwarded {
+                            (&hub_url, &hub.token)
+                        } else {
+                            (&direct_url, &token)
+                        };
+                        let sample = load(url, token).run(Some(&pinning)).await?;
                         if forwarded {
                             through.push(sample);
                         } else {
