@@ -103,8 +103,14 @@ impl Instance {
     /// connections but never answers, like a hung worker; `CONT` thaws it).
     pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
         let child = self.child.as_ref().context("the process is not running")?;
-        let status = Command::new("kill")
-            .args(["-s", signal, &child.id().to_string()])
+        // The shell's own `kill` (procps' /usr/bin/kill may be missing on a fresh machine).
+        let status = Command::new("sh")
+            .args([
+                "-c",
+                "kill -s \"$0\" \"$1\"",
+                signal,
+                &child.id().to_string(),
+            ])
             .status()
             .context("running kill")?;
         anyhow::ensure!(status.success(), "kill -s {signal} failed");

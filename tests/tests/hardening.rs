@@ -397,8 +397,8 @@ async fn a_realm_marked_down_is_unavailable_at_once() {
         assert_eq!(s, 200, "{body}");
         assert_eq!(body["unavailable"], json!(["kszk"]), "{body}");
         assert!(
-            took < Duration::from_millis(1000),
-            "a down realm cost {took:?} (deadline 3 s)"
+            took < Duration::from_millis(1500),
+            "a down realm cost {took:?} (deadline 3 s; half of it is the bound)"
         );
         let start = Instant::now();
         let (s, body) = fed
@@ -416,7 +416,7 @@ async fn a_realm_marked_down_is_unavailable_at_once() {
             body["error"]["message"].as_str().unwrap().contains("down"),
             "{body}"
         );
-        assert!(took < Duration::from_millis(1000), "took {took:?}");
+        assert!(took < Duration::from_millis(1500), "took {took:?}");
     }
 
     // Thawed: the background probes mark it active and it answers again.
