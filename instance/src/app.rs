@@ -189,10 +189,16 @@ fn signing_keys(args: &ServeArgs) -> anyhow::Result<KeyRing> {
 
 /// Token verification keys: `PEK_JWT_PUBLIC_KEY_FILE` (static), the hub's own signing
 /// keys, and on a worker with `PEK_HUB_URL` the hub's JWKS.
+/// The hub accepts tokens of its own audience only; a worker only its realm's
+/// ([`crate::auth::realm_audience`]), which the hub mints when it forwards a call.
 fn verifier(args: &ServeArgs, keys: Option<&KeyRing>) -> anyhow::Result<Verifier> {
+    let audience = match (args.db.mode, &args.realm_id) {
+        (Mode::Worker, Some(realm)) => crate::auth::realm_audience(&args.jwt_audience, realm),
+        _ => args.jwt_audience.clone(),
+    };
     let mut verifier = match &args.jwt_public_key_file {
-        Some(path) => Verifier::from_pem_file(path, &args.jwt_issuer, &args.jwt_audience)?,
-        None => Verifier::without_keys(&args.jwt_issuer, &args.jwt_audience),
+        Some(path) => Verifier::from_pem_file(path, &args.jwt_issuer, &audience)?,
+        None => Verifier::without_keys(&args.jwt_issuer, &audience),
     };
     if let Some(ring) = keys {
         verifier.add_signing_keys(ring)?;
@@ -212,6 +218,18 @@ fn verifier(args: &ServeArgs, keys: Option<&KeyRing>) -> anyhow::Result<Verifier
 /// `pek serve`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (state, router) = build(&args).await?;
+    if let Some(addr) = args.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics listener {addr}"))?;
+        tracing::info!(listen = %metrics.local_addr()?, "serving /metrics");
+        let router = http::metrics_router(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = http::serve(metrics, router).await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -249,6 +267,14 @@ async fn start_hub(
             retries: args.bff_retries,
         },
         http.clone(),
+        crate::auth::RealmTokens::new(
+            state
+                .keys
+                .clone()
+                .context("the hub needs its signing keys before the BFF")?,
+            &args.jwt_audience,
+            args.realm_token_ttl_seconds,
+        ),
     ));
     state.bff = Some(bff.clone());
     state.reload_local_realms().await.map_err(chain)?;

@@ -31,8 +31,18 @@ pub struct Claims {
     pub aud: String,
     pub exp: u64,
     pub iat: u64,
+    /// Not before: checked (with the same leeway as `exp`) wherever a token is verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+/// The audience of tokens meant for one realm's worker: `{hub audience}:realm:{realm id}`
+/// (e.g. `pek:realm:kszk`). The hub accepts only its own audience (`PEK_JWT_AUDIENCE`); a
+/// worker only its realm's, so a token a worker sees is worth nothing anywhere else.
+pub fn realm_audience(hub_audience: &str, realm: &str) -> String {
+    format!("{hub_audience}:realm:{realm}")
 }
 
 #[derive(Clone)]
@@ -499,6 +509,7 @@ impl Verifier {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
         jsonwebtoken::decode::<T>(token, &key.key, &validation)
             .map(|d| d.claims)
@@ -506,6 +517,7 @@ impl Verifier {
                 use jsonwebtoken::errors::ErrorKind::*;
                 match e.kind() {
                     ExpiredSignature => bad("expired"),
+                    ImmatureSignature => bad("not valid yet"),
                     InvalidIssuer => bad("wrong issuer"),
                     InvalidAudience => bad("wrong audience"),
                     InvalidSignature => bad("bad signature"),
@@ -654,6 +666,7 @@ impl Signer {
                         aud: audience.into(),
                         exp: 0,
                         iat: 0,
+                        nbf: None,
                         name: None,
                     })
                     .with_context(|| {
@@ -705,15 +718,32 @@ impl Signer {
         ttl_secs: u64,
         name: Option<String>,
     ) -> anyhow::Result<String> {
+        self.issue_to(user, &self.audience, ttl_secs, name)
+    }
+
+    /// A token for `audience` (e.g. [`realm_audience`]), valid from now for `ttl_secs`.
+    pub fn issue_to(
+        &self,
+        user: Uuid,
+        audience: &str,
+        ttl_secs: u64,
+        name: Option<String>,
+    ) -> anyhow::Result<String> {
         let now = now_secs();
         self.sign(&Claims {
             sub: user,
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: audience.to_string(),
             exp: now + ttl_secs,
             iat: now,
+            nbf: Some(now),
             name,
         })
+    }
+
+    /// The audience this key issues login tokens for (the hub's).
+    pub fn audience(&self) -> &str {
+        &self.audience
     }
 }
 
@@ -771,6 +801,53 @@ impl KeyRing {
     }
 }
 
+/// Tokens the hub sends to a realm's worker when it forwards a call or fans out: signed
+/// with the hub's key for one user and one realm ([`realm_audience`]), short-lived, and
+/// reused per (user, realm) until shortly before they expire, so forwarding costs no
+/// signature per call (and the worker's accepted-token cache hits too).
+pub struct RealmTokens {
+    keys: Arc<KeyRing>,
+    hub_audience: String,
+    ttl_secs: u64,
+    minted: moka::sync::Cache<(Uuid, String), Arc<str>>,
+}
+
+impl RealmTokens {
+    /// `ttl_secs`: lifetime of a minted token (at least 10 s). A token is reused for its
+    /// first part only, so one that is handed out still has at least a quarter of its
+    /// lifetime (and at most 30 s less than all of it) left.
+    pub fn new(keys: Arc<KeyRing>, hub_audience: &str, ttl_secs: u64) -> Self {
+        let ttl_secs = ttl_secs.max(10);
+        let reuse = ttl_secs - (ttl_secs / 4).clamp(1, 30);
+        RealmTokens {
+            keys,
+            hub_audience: hub_audience.to_string(),
+            ttl_secs,
+            minted: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(reuse))
+                .build(),
+        }
+    }
+
+    /// The token for `user` at `realm`'s worker.
+    pub fn token(&self, user: Uuid, realm: &str) -> Result<Arc<str>, Error> {
+        self.minted
+            .try_get_with((user, realm.to_string()), || {
+                self.keys
+                    .signer()
+                    .issue_to(
+                        user,
+                        &realm_audience(&self.hub_audience, realm),
+                        self.ttl_secs,
+                        None,
+                    )
+                    .map(Arc::from)
+            })
+            .map_err(|e| Error::Internal(anyhow::anyhow!("signing a realm token: {e}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -795,6 +872,7 @@ mod tests {
             aud: aud.into(),
             exp,
             iat: now,
+            nbf: None,
             name: None,
         };
         for claims in [
@@ -882,6 +960,55 @@ mod tests {
         assert!(verifier.verify(&token).await.is_err());
     }
 
+    #[test]
+    fn tokens_not_valid_yet_are_refused() {
+        let signer = Signer::generate("pek-hub", "pek").unwrap();
+        let verifier = Verifier::from_pem(&signer.public_pem(), "pek-hub", "pek").unwrap();
+        let now = now_secs();
+        let mk = |nbf: Option<u64>| Claims {
+            sub: Uuid::new_v4(),
+            iss: "pek-hub".into(),
+            aud: "pek".into(),
+            exp: now + 3600,
+            iat: now,
+            nbf,
+            name: None,
+        };
+        let err = verifier
+            .verify_cached(&signer.sign(&mk(Some(now + 600))).unwrap())
+            .unwrap_err();
+        assert!(err.to_string().contains("not valid yet"), "{err}");
+        // Within the clock-skew leeway, and absent, it is fine.
+        for nbf in [Some(now + 5), Some(now - 5), None] {
+            assert!(verifier
+                .verify_cached(&signer.sign(&mk(nbf)).unwrap())
+                .is_ok());
+        }
+    }
+
+    #[test]
+    fn realm_tokens_are_per_realm_short_lived_and_reused() {
+        let ring = Arc::new(
+            KeyRing::from_signers(vec![Signer::generate("pek-hub", "pek").unwrap()]).unwrap(),
+        );
+        let tokens = RealmTokens::new(ring.clone(), "pek", 120);
+        let user = Uuid::new_v4();
+        let a = tokens.token(user, "kszk").unwrap();
+        assert_eq!(a, tokens.token(user, "kszk").unwrap(), "reused");
+        assert_ne!(a, tokens.token(user, "kir-dev").unwrap());
+        assert_ne!(a, tokens.token(Uuid::new_v4(), "kszk").unwrap());
+        let at = |aud: &str| {
+            let mut v = Verifier::without_keys("pek-hub", aud);
+            v.add_signing_keys(&ring).unwrap();
+            v
+        };
+        let claims = at("pek:realm:kszk").verify_cached(&a).unwrap();
+        assert_eq!(claims.sub, user);
+        assert!(claims.exp - claims.iat <= 120 && claims.nbf.is_some());
+        assert!(at("pek").verify_cached(&a).is_err(), "the hub refuses it");
+        assert!(at("pek:realm:kir-dev").verify_cached(&a).is_err());
+    }
+
     fn ring_verifier(ring: &KeyRing) -> Verifier {
         let mut v = Verifier::without_keys("pek-hub", "pek");
         v.static_keys = keys_from_jwks(&ring.jwks()).unwrap();
@@ -944,6 +1071,7 @@ mod tests {
             aud: "pek".into(),
             exp: now + 60,
             iat: now,
+            nbf: None,
             name: None,
         };
         for secret in [rsa.public_pem().into_bytes(), rsa.public_spki.clone()] {

@@ -22,10 +22,21 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::auth::RealmTokens;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::realm::RealmId;
 use crate::registry::{Registry, Status};
+
+/// Who a request to a realm is made for: the signed-in user and the hub token they
+/// presented. The hub token is used only in-process ([`LocalBackend`]); a worker gets a
+/// short-lived token of its own realm's audience instead ([`RemoteBackend`]), so a worker
+/// never sees a token that would open the hub or another realm.
+#[derive(Debug, Clone)]
+pub struct CallerAuth {
+    pub user: Uuid,
+    pub hub_token: String,
+}
 
 /// A request to one realm, in the shape of the public realm routes.
 #[derive(Debug, Clone)]
@@ -33,21 +44,39 @@ pub struct BackendRequest {
     pub method: Method,
     /// `/api/v1/realms/{realm}/…?…`
     pub path_and_query: String,
-    /// The caller's hub token, passed on as a bearer token.
-    pub token: Option<String>,
+    /// The caller, if signed in.
+    pub caller: Option<CallerAuth>,
     pub request_id: Option<HeaderValue>,
-    /// JSON body, if any.
     pub body: Option<Bytes>,
+    /// The body's media type, passed on as given (never relabelled: the realm applies
+    /// the same Content-Type rule as to a direct call).
+    pub content_type: Option<HeaderValue>,
 }
 
 impl BackendRequest {
-    pub fn get(path_and_query: String, token: Option<String>) -> Self {
+    pub fn get(path_and_query: String, caller: Option<CallerAuth>) -> Self {
         BackendRequest {
             method: Method::GET,
             path_and_query,
-            token,
+            caller,
             request_id: None,
             body: None,
+            content_type: None,
+        }
+    }
+
+    /// A request with a JSON body built by the hub itself.
+    pub fn json(
+        method: Method,
+        path_and_query: String,
+        caller: Option<CallerAuth>,
+        body: Vec<u8>,
+    ) -> Self {
+        BackendRequest {
+            method,
+            body: Some(body.into()),
+            content_type: Some(HeaderValue::from_static("application/json")),
+            ..BackendRequest::get(path_and_query, caller)
         }
     }
 }
@@ -90,19 +119,16 @@ impl RealmBackend for LocalBackend {
             let mut builder = axum::http::Request::builder()
                 .method(req.method)
                 .uri(req.path_and_query);
-            if let Some(t) = &req.token {
-                builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"));
+            if let Some(c) = &req.caller {
+                builder = builder.header(header::AUTHORIZATION, format!("Bearer {}", c.hub_token));
             }
             if let Some(id) = req.request_id {
                 builder = builder.header("x-request-id", id);
             }
-            let body = match req.body {
-                Some(b) => {
-                    builder = builder.header(header::CONTENT_TYPE, "application/json");
-                    Body::from(b)
-                }
-                None => Body::empty(),
-            };
+            if let Some(ct) = req.content_type {
+                builder = builder.header(header::CONTENT_TYPE, ct);
+            }
+            let body = req.body.map(Body::from).unwrap_or_else(Body::empty);
             let request = builder.body(body).map_err(|e| e.to_string())?;
             let resp = self
                 .router
@@ -124,11 +150,13 @@ impl RealmBackend for LocalBackend {
     }
 }
 
-/// A realm served by a worker: the request goes over HTTP to its endpoint.
+/// A realm served by a worker: the request goes over HTTP to its endpoint, with a token
+/// minted for that realm (never the caller's hub token).
 pub struct RemoteBackend {
     realm: RealmId,
     endpoint: String,
     http: reqwest::Client,
+    tokens: Arc<RealmTokens>,
 }
 
 impl RealmBackend for RemoteBackend {
@@ -149,16 +177,21 @@ impl RealmBackend for RemoteBackend {
             let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes())
                 .map_err(|e| e.to_string())?;
             let mut rb = self.http.request(method, &url);
-            if let Some(t) = &req.token {
-                rb = rb.bearer_auth(t);
+            if let Some(c) = &req.caller {
+                let token = self
+                    .tokens
+                    .token(c.user, self.realm.as_str())
+                    .map_err(|e| format!("minting the realm token: {e}"))?;
+                rb = rb.bearer_auth(&*token);
             }
             if let Some(id) = &req.request_id {
                 rb = rb.header("x-request-id", id.as_bytes());
             }
+            if let Some(ct) = &req.content_type {
+                rb = rb.header(reqwest::header::CONTENT_TYPE, ct.as_bytes());
+            }
             if let Some(b) = req.body {
-                rb = rb
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(b);
+                rb = rb.body(b);
             }
             let resp = rb.send().await.map_err(|e| {
                 if e.is_connect() {
@@ -220,6 +253,7 @@ pub struct Bff {
     pub cache: crate::cache::RealmCache,
     pub config: BffConfig,
     http: reqwest::Client,
+    tokens: Arc<RealmTokens>,
     local: OnceLock<Router>,
     /// (user, realm) pairs whose last access was recorded within the last minute, so the
     /// hot path writes at most once a minute per pair.
@@ -246,6 +280,7 @@ impl Bff {
         cache: crate::cache::RealmCache,
         config: BffConfig,
         http: reqwest::Client,
+        tokens: RealmTokens,
     ) -> Self {
         Bff {
             db,
@@ -253,6 +288,7 @@ impl Bff {
             cache,
             config,
             http,
+            tokens: Arc::new(tokens),
             local: OnceLock::new(),
             touched: moka::sync::Cache::builder()
                 .max_capacity(100_000)
@@ -267,7 +303,10 @@ impl Bff {
         let _ = self.local.set(router);
     }
 
-    /// The backend of a registered realm; 404 when unknown, 503 in maintenance.
+    /// The backend of a registered realm; 404 when unknown, 503 in maintenance, and 503
+    /// at once while the health checks have it `down` (they keep probing it in the
+    /// background and mark it active again on the first good answer), so a dead realm
+    /// does not cost every call the full deadline.
     pub async fn backend(&self, realm: &RealmId) -> Result<Arc<dyn RealmBackend>> {
         let entry = self
             .registry
@@ -289,10 +328,14 @@ impl Bff {
             Some(_) if entry.status == Status::Maintenance => Err(Error::Unavailable(format!(
                 "realm {realm} is in maintenance; try again later"
             ))),
+            Some(_) if entry.status == Status::Down => Err(Error::Unavailable(format!(
+                "realm {realm} is down (its worker fails the health checks); try again later"
+            ))),
             Some(endpoint) => Ok(Arc::new(RemoteBackend {
                 realm: realm.clone(),
                 endpoint,
                 http: self.http.clone(),
+                tokens: self.tokens.clone(),
             })),
         }
     }

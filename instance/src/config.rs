@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "PEK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Address of the Prometheus `/metrics` listener (kept off the API listener so it is
+    /// never public); no metrics endpoint when unset.
+    #[arg(long, env = "PEK_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Hub base URL (workers: JWKS for token verification, membership reports).
     #[arg(long, env = "PEK_HUB_URL")]
     pub hub_url: Option<String>,
@@ -65,6 +69,10 @@ pub struct ServeArgs {
     /// Hub: lifetime of issued tokens, in seconds.
     #[arg(long, env = "PEK_JWT_TTL_SECONDS", default_value_t = 900)]
     pub jwt_ttl_seconds: u64,
+    /// Hub: lifetime of the per-realm tokens it sends to workers when it forwards a call,
+    /// in seconds (reused per user and realm until shortly before they expire).
+    #[arg(long, env = "PEK_REALM_TOKEN_TTL_SECONDS", default_value_t = 120)]
+    pub realm_token_ttl_seconds: u64,
     /// Worker: how often the hub's JWKS is refetched, in seconds.
     #[arg(long, env = "PEK_JWKS_REFRESH_SECONDS", default_value_t = 300)]
     pub jwks_refresh_seconds: u64,
@@ -239,10 +247,12 @@ impl ServeArgs {
             hub_url: None,
             public_url: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
             no_migrate: false,
             jwt_public_key_file: None,
             jwt_private_key_file: None,
             jwt_ttl_seconds: 900,
+            realm_token_ttl_seconds: 120,
             jwks_refresh_seconds: 300,
             jwks_min_refetch_seconds: 10,
             jwt_issuer: "pek-hub".into(),

@@ -196,6 +196,74 @@ async fn worker_serves_only_its_own_realm() {
 }
 
 #[tokio::test]
+async fn wrong_methods_get_405_in_the_one_error_shape() {
+    let app = hub().await;
+    let user = app.person("m405", "Metó", "Dus", "+36 1").await;
+    let t = app.token(user);
+    for (method, uri) in [
+        (Method::DELETE, "/api/v1/groups"),
+        (Method::PUT, "/api/v1/realms/hub/groups"),
+        (Method::POST, "/healthz"),
+    ] {
+        let req = axum::http::Request::builder()
+            .method(method.clone())
+            .uri(uri)
+            .header("authorization", format!("Bearer {t}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = tower::ServiceExt::oneshot(app.router.clone(), req)
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {uri}"
+        );
+        assert!(resp.headers().contains_key("allow"), "{method} {uri}");
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("a JSON error body");
+        assert_eq!(v["error"]["code"], "method_not_allowed", "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(method.as_str()),
+            "{v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = hub().await;
+    let user = app.person("bearer", "Bea", "Rer", "+36 1").await;
+    let t = app.token(user);
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let req = axum::http::Request::builder()
+            .uri("/api/v1/me")
+            .header("authorization", format!("{scheme} {t}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = tower::ServiceExt::oneshot(app.router.clone(), req)
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{scheme}");
+    }
+    let req = axum::http::Request::builder()
+        .uri("/api/v1/me")
+        .header("authorization", format!("Basic {t}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(app.router.clone(), req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn ops_endpoints_and_openapi() {
     let app = hub().await;
     let (s, _) = app.call(Method::GET, "/healthz", None, None).await;
@@ -215,12 +283,10 @@ async fn ops_endpoints_and_openapi() {
             "{path} missing from OpenAPI"
         );
     }
+    // Metrics have a listener of their own (PEK_METRICS_LISTEN), never the API's.
     let (s, m) = app.call(Method::GET, "/metrics", None, None).await;
-    assert_eq!(s, StatusCode::OK);
-    assert!(
-        m.as_str().unwrap().contains("pek_http_requests_total"),
-        "{m}"
-    );
+    assert_eq!(s, StatusCode::NOT_FOUND, "{m}");
+    assert!(doc["paths"].get("/metrics").is_none());
     // Readiness fails when migrations are missing.
     use sqlx::Connection;
     let mut c = sqlx::PgConnection::connect(&app.database.owner_url)
@@ -256,6 +322,7 @@ async fn admin_api_registers_idempotently_behind_the_operator_token() {
         db,
         signer,
         database,
+        audience: "pek".into(),
     };
     let op = "op-token-0123456789abcdef";
     let body = json!({"displayName": "Kir-Dev", "endpoint": "http://kir-dev.pek.svc:8080", "version": "0.1.0"});

@@ -198,6 +198,21 @@ assert redis["stringData"]["url"] == "rediss://:pw@redis.example.org:6380/0"
 xhub = next(d for d in external if d["kind"] == "Deployment" and d["metadata"]["name"] == "pek-pek-hub")
 xenv = {e["name"]: e for e in xhub["spec"]["template"]["spec"]["containers"][0]["env"]}
 assert xenv["PEK_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "pek-pek-hub-redis", "key": "url"}, xenv["PEK_REDIS_URL"]
+# /metrics has a listener of its own, scraped in-cluster from the pod: never on the
+# Service or the Ingress (the API port is the only one they reach).
+for docs, d in ((dev, hub), (external, xhub)):
+    c = d["spec"]["template"]["spec"]["containers"][0]
+    cenv = {e["name"]: e for e in c["env"]}
+    assert cenv["PEK_METRICS_LISTEN"]["value"] == "0.0.0.0:9090", cenv["PEK_METRICS_LISTEN"]
+    assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in c["ports"], c["ports"]
+    ann = d["spec"]["template"]["metadata"]["annotations"]
+    assert ann["prometheus.io/port"] == "9090" and ann["prometheus.io/scrape"] == "true", ann
+    svc = next(x for x in docs if x["kind"] == "Service" and x["metadata"]["name"] == "pek-pek-hub")
+    assert [p["targetPort"] for p in svc["spec"]["ports"]] == ["http"], svc["spec"]["ports"]
+ing = next(x for x in external if x["kind"] == "Ingress")
+for rule in ing["spec"]["rules"]:
+    for path in rule["http"]["paths"]:
+        assert path["backend"]["service"]["port"] == {"name": "http"}, path
 assert "value" not in xenv["PEK_REDIS_URL"], "the Redis URL is not inlined"
 # Helm 3 and Helm 4 render the same objects (generated secrets aside).
 def shape(p):

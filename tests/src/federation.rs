@@ -115,6 +115,24 @@ impl Instance {
         }
     }
 
+    /// Sends a signal to the process (`STOP` freezes it: it keeps its port and accepts
+    /// connections but never answers, like a hung worker; `CONT` thaws it).
+    pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let child = self.child.as_ref().context("the process is not running")?;
+        // The shell's own `kill` (procps' /usr/bin/kill may be missing on a fresh machine).
+        let status = Command::new("sh")
+            .args([
+                "-c",
+                "kill -s \"$0\" \"$1\"",
+                signal,
+                &child.id().to_string(),
+            ])
+            .status()
+            .context("running kill")?;
+        anyhow::ensure!(status.success(), "kill -s {signal} failed");
+        Ok(())
+    }
+
     pub fn set_env(&mut self, k: &str, v: &str) {
         self.env.insert(k.into(), v.into());
     }
@@ -240,6 +258,10 @@ impl Federation {
         let signer = Signer::generate("pek-hub", "pek")?;
         let key_file = dir.join("hub-public.pem");
         std::fs::write(&key_file, signer.public_pem())?;
+        // The hub signs with the same key (what it mints for workers verifies with the
+        // key file, and through its JWKS).
+        let private_file = dir.join("hub-private.pem");
+        std::fs::write(&private_file, signer.private_pem())?;
         let secret = format!("federation-secret-{}", Uuid::new_v4().simple());
         let secret_file = dir.join("federation-secret");
         std::fs::write(&secret_file, &secret)?;
@@ -264,6 +286,10 @@ impl Federation {
         env.insert(
             "PEK_JWT_PUBLIC_KEY_FILE".into(),
             key_file.display().to_string(),
+        );
+        env.insert(
+            "PEK_JWT_PRIVATE_KEY_FILE".into(),
+            private_file.display().to_string(),
         );
         env.insert(
             "PEK_FEDERATION_SECRET_FILE".into(),
@@ -400,8 +426,17 @@ impl Federation {
             .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
+    /// A hub token (what login issues): good at the hub only.
     pub fn token(&self, user: Uuid) -> String {
         self.signer.issue(user, 600).expect("signing a token")
+    }
+
+    /// A token for calling `realm`'s worker directly (what the hub mints when it
+    /// forwards): good at that worker only.
+    pub fn realm_token(&self, user: Uuid, realm: &str) -> String {
+        self.signer
+            .issue_to(user, &pek::auth::realm_audience("pek", realm), 600, None)
+            .expect("signing a token")
     }
 
     /// Calls `url` (absolute) with a bearer token; returns status and JSON body.

@@ -23,8 +23,20 @@ fn claims(iss: &str, aud: &str, exp: u64) -> Claims {
         aud: aud.into(),
         exp,
         iat: now_secs(),
+        nbf: None,
         name: None,
     }
+}
+
+/// The audience of the test workers' realm (`kir-dev`).
+fn worker_aud() -> String {
+    pek::auth::realm_audience(AUD, "kir-dev")
+}
+
+/// A token for the `kir-dev` worker, as the hub mints it when it forwards.
+fn worker_token(key: &Signer) -> String {
+    key.issue_to(Uuid::new_v4(), &worker_aud(), 300, None)
+        .unwrap()
 }
 
 fn groups(p: &PekProcess, realm: &str) -> String {
@@ -35,10 +47,11 @@ async fn status(url: &str, token: &str) -> (StatusCode, serde_json::Value) {
     get_with_token(url, token).await.expect("request")
 }
 
-/// Every kind of forgery the issue lists, against the hub's signing key `key`.
-fn forgeries(key: &Signer) -> Vec<(&'static str, String)> {
+/// Every kind of forgery the issue lists, against the hub's signing key `key`, for a
+/// verifier that expects audience `aud`.
+fn forgeries(key: &Signer, aud: &str) -> Vec<(&'static str, String)> {
     let now = now_secs();
-    let good = claims(ISS, AUD, now + 300);
+    let good = claims(ISS, aud, now + 300);
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&good).unwrap());
     let none_header = URL_SAFE_NO_PAD.encode(format!(
         r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#,
@@ -67,14 +80,19 @@ fn forgeries(key: &Signer) -> Vec<(&'static str, String)> {
         ("HS256 keyed with the public key", hs256),
         ("unknown kid", stranger.sign(&good).unwrap()),
         ("wrong key under the hub's kid", wrong_key),
-        ("expired", key.sign(&claims(ISS, AUD, now - 3600)).unwrap()),
+        ("expired", key.sign(&claims(ISS, aud, now - 3600)).unwrap()),
+        ("not valid yet", {
+            let mut c = claims(ISS, aud, now + 600);
+            c.nbf = Some(now + 300);
+            key.sign(&c).unwrap()
+        }),
         (
             "wrong audience",
             key.sign(&claims(ISS, "other", now + 300)).unwrap(),
         ),
         (
             "wrong issuer",
-            key.sign(&claims("evil", AUD, now + 300)).unwrap(),
+            key.sign(&claims("evil", aud, now + 300)).unwrap(),
         ),
     ]
 }
@@ -122,13 +140,19 @@ async fn forged_tokens_are_refused_by_hub_and_worker() {
     );
 
     let valid = key.issue(Uuid::new_v4(), 300).unwrap();
-    for (who, url) in [
-        ("hub", groups(&hub, "hub")),
-        ("worker", groups(&worker, "kir-dev")),
+    let valid_at_worker = worker_token(&key);
+    for (who, url, valid, aud) in [
+        ("hub", groups(&hub, "hub"), &valid, AUD.to_string()),
+        (
+            "worker",
+            groups(&worker, "kir-dev"),
+            &valid_at_worker,
+            worker_aud(),
+        ),
     ] {
-        let (s, b) = status(&url, &valid).await;
+        let (s, b) = status(&url, valid).await;
         assert_eq!(s, StatusCode::OK, "{who} refused a valid token: {b}");
-        for (what, token) in forgeries(&key) {
+        for (what, token) in forgeries(&key, &aud) {
             let (s, b) = status(&url, &token).await;
             assert_eq!(
                 s,
@@ -148,6 +172,7 @@ async fn forged_tokens_are_refused_by_hub_and_worker() {
     for p in [&hub, &worker] {
         let logs = p.logs();
         assert!(!logs.contains(&valid), "a token was logged");
+        assert!(!logs.contains(&valid_at_worker), "a token was logged");
         assert!(!logs.contains("PRIVATE KEY"), "a private key was logged");
     }
 }
@@ -167,7 +192,7 @@ async fn worker_keeps_cached_keys_while_the_hub_is_down_and_starts_without_it() 
         .await
         .expect("a worker starts without its hub");
     let url = groups(&worker, "kir-dev");
-    let token = key.issue(Uuid::new_v4(), 300).unwrap();
+    let token = worker_token(&key);
     let (s, b) = status(&url, &token).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
     let msg = b["error"]["message"].as_str().unwrap_or_default();
@@ -197,7 +222,7 @@ async fn worker_keeps_cached_keys_while_the_hub_is_down_and_starts_without_it() 
     // The hub goes away: cached keys keep working; unknown kids are still 401, not 5xx.
     hub.kill();
     for _ in 0..3 {
-        let fresh = key.issue(Uuid::new_v4(), 300).unwrap();
+        let fresh = worker_token(&key);
         let (s, b) = status(&url, &fresh).await;
         assert_eq!(
             s,
@@ -205,7 +230,7 @@ async fn worker_keeps_cached_keys_while_the_hub_is_down_and_starts_without_it() 
             "cached keys refused with the hub down: {b}"
         );
         let stranger = Signer::generate(ISS, AUD).unwrap();
-        let (s, b) = status(&url, &stranger.issue(Uuid::new_v4(), 300).unwrap()).await;
+        let (s, b) = status(&url, &worker_token(&stranger)).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
         tokio::time::sleep(Duration::from_millis(600)).await;
     }
@@ -259,9 +284,11 @@ async fn rotation_keeps_old_tokens_and_workers_learn_the_new_key() {
     };
     let old_token = dev_login(hub.url.clone()).await;
     assert_eq!(kid_of(&old_token), old.kid());
+    // What the hub sends the worker is signed with the same key, for the worker's realm.
+    let old_worker_token = worker_token(&old);
     let mut ok = false;
     for _ in 0..40 {
-        if status(&wurl, &old_token).await.0 == StatusCode::OK {
+        if status(&wurl, &old_worker_token).await.0 == StatusCode::OK {
             ok = true;
             break;
         }
@@ -301,10 +328,14 @@ async fn rotation_keeps_old_tokens_and_workers_learn_the_new_key() {
     assert_eq!(kids, vec![new.kid(), old.kid()], "both keys published");
 
     let me = format!("{}/api/v1/me", hub.url);
-    for (what, t) in [("old", &old_token), ("new", &new_token)] {
+    let new_worker_token = worker_token(&new);
+    for (what, t, wt) in [
+        ("old", &old_token, &old_worker_token),
+        ("new", &new_token, &new_worker_token),
+    ] {
         let (s, b) = status(&me, t).await;
         assert_eq!(s, StatusCode::OK, "hub refused the {what} token: {b}");
-        let (s, b) = status(&wurl, t).await;
+        let (s, b) = status(&wurl, wt).await;
         assert_eq!(
             s,
             StatusCode::OK,

@@ -4,8 +4,10 @@
 //!   answers the group search after a fixed delay `d`; 200 clients search through the
 //!   hub. Target: p99 ≤ d + 5 ms.
 //! * forward: a single-realm call (GET one group; a group search page) to a real worker
-//!   (`pek` in worker mode, its own database), directly and through the hub, in rounds
-//!   that alternate the two. Target: ≤ 1.3×.
+//!   (`pek` in worker mode, its own database), directly, through nginx as a plain
+//!   keep-alive reverse proxy (what a user would put in front of a worker instead), and
+//!   through the hub (with its per-realm tokens), in rounds that rotate the three.
+//!   Target: the hub's p50 within 1.10× of nginx's.
 //!
 //! Hub, workers and the load generator share this machine; the load generator runs on
 //! its own thread and runtime, like an external client.
@@ -64,8 +66,9 @@ pub struct ForwardArgs {
     /// Unmeasured warm-up seconds per phase.
     #[arg(long, default_value_t = 1)]
     pub warmup: u64,
-    /// Rounds per case: each measures the direct and the forwarded call once, in
-    /// alternating order; the verdict is on the median of the rounds' ratios.
+    /// Rounds per case: each measures the direct call, the call through nginx and the
+    /// call through the hub once, in rotating order; the verdict is on the median of the
+    /// rounds' ratios.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
     /// CPU layouts to measure: `shared` (every process may run on every core), `split`
@@ -132,6 +135,9 @@ struct Pinning {
     cpus: usize,
     hub_postmaster: i32,
     worker_postmaster: i32,
+    /// nginx's master process (its workers are its children): it stands where the hub
+    /// stands, so it gets the hub's CPUs and counts on the hub's side.
+    nginx_master: i32,
 }
 
 impl Pinning {
@@ -148,7 +154,10 @@ impl Pinning {
             set_affinity(tid, cpus)?;
         }
         // New backends inherit the postmaster's mask; existing ones are set one by one.
-        for pid in postgres_processes(self.hub_postmaster)? {
+        for pid in postgres_processes(self.hub_postmaster)?
+            .into_iter()
+            .chain(postgres_processes(self.nginx_master)?)
+        {
             set_affinity(pid, &hub)?;
         }
         for pid in postgres_processes(self.worker_postmaster)? {
@@ -199,7 +208,10 @@ impl Pinning {
                 cpu.worker += ns;
             }
         }
-        for pid in postgres_processes(self.hub_postmaster)? {
+        for pid in postgres_processes(self.hub_postmaster)?
+            .into_iter()
+            .chain(postgres_processes(self.nginx_master)?)
+        {
             cpu.hub += on_cpu_ns(&format!("/proc/{pid}/schedstat"));
         }
         for pid in postgres_processes(self.worker_postmaster)? {
@@ -285,7 +297,7 @@ fn wakeup_round_trip_us(a: usize, b: usize, trips: u32) -> anyhow::Result<f64> {
     Ok(timed?.as_secs_f64() * 1e6 / f64::from(trips))
 }
 
-/// The postmaster and its children.
+/// A process and its children (a postmaster and its backends, nginx and its workers).
 fn postgres_processes(postmaster: i32) -> anyhow::Result<Vec<i32>> {
     let mut out = vec![postmaster];
     for entry in std::fs::read_dir("/proc")? {
@@ -591,10 +603,26 @@ async fn hub_with(
     }
     g.commit().await?;
 
+    // The hub signs with the bench's key, which the workers trust: the tokens it mints
+    // for a realm when it forwards a call verify there.
+    let private = keyfile.with_extension("private.pem");
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&private)
+            .with_context(|| format!("writing {}", private.display()))?;
+        f.write_all(signer.private_pem().as_bytes())?;
+    }
     let serve = ServeArgs {
         listen: "127.0.0.1:0".parse()?,
         no_migrate: true,
         jwt_public_key_file: Some(keyfile),
+        jwt_private_key_file: Some(private),
         ..ServeArgs::defaults(DbArgs {
             database_url: dbs.app_url.clone(),
             migration_database_url: Some(dbs.owner_url.clone()),
@@ -753,12 +781,177 @@ pub async fn forward(args: ForwardArgs) -> anyhow::Result<()> {
             })?;
         rx.await.context("starting the hub")??
     };
-    let result = forward_rounds(&args, &pg, &wstate, &worker_url, &realm, &signer, &hub).await;
+    let nginx = match Nginx::start(&worker_url) {
+        Ok(n) => n,
+        Err(e) => {
+            hub_rt.shutdown_background();
+            return Err(e);
+        }
+    };
+    let result = forward_rounds(
+        &args,
+        &pg,
+        &wstate,
+        &worker_url,
+        &realm,
+        &signer,
+        &hub,
+        &nginx,
+    )
+    .await;
+    drop(nginx);
     hub_rt.shutdown_background();
     drop(hub);
     result
 }
 
+/// nginx as a plain keep-alive reverse proxy in front of the worker, on loopback, with a
+/// generated configuration in a directory of its own: the single hop a user would put
+/// in front of a worker instead of the hub. Debian's `nginx-light`, installed when
+/// missing. Stopped (and the directory removed) on drop.
+struct Nginx {
+    child: std::process::Child,
+    url: String,
+    dir: PathBuf,
+}
+
+impl Nginx {
+    fn binary() -> Option<PathBuf> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
+            .map(|d| d.join("nginx"))
+            .find(|p| p.is_file())
+    }
+
+    fn start(upstream_url: &str) -> anyhow::Result<Self> {
+        let bin = match Self::binary() {
+            Some(b) => b,
+            None => {
+                println!("nginx is missing: installing Debian's nginx-light");
+                let ok = std::process::Command::new("apt-get")
+                    .args(["install", "-y", "-q", "nginx-light"])
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .status()
+                    .is_ok_and(|s| s.success());
+                Self::binary().filter(|_| ok).context(
+                    "nginx not found and `apt-get install nginx-light` failed: install Debian's \
+                     nginx-light (the bench compares the hub with it)",
+                )?
+            }
+        };
+        let upstream = upstream_url
+            .strip_prefix("http://")
+            .context("the worker's URL is not http://")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let dir = std::env::temp_dir().join(format!(
+            "pek-bench-nginx-{}-{}",
+            std::process::id(),
+            Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        // Readable by nginx's unprivileged workers (it holds nothing secret).
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        let d = dir.display();
+        // What a user would write: keep-alive to the client and to the upstream, no
+        // access log (the hub keeps none either), everything else nginx's defaults.
+        let conf = format!(
+            "worker_processes auto;\n\
+             pid {d}/nginx.pid;\n\
+             error_log {d}/error.log warn;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n\
+             \x20 access_log off;\n\
+             \x20 client_body_temp_path {d}/body;\n\
+             \x20 proxy_temp_path {d}/proxy;\n\
+             \x20 fastcgi_temp_path {d}/fastcgi;\n\
+             \x20 uwsgi_temp_path {d}/uwsgi;\n\
+             \x20 scgi_temp_path {d}/scgi;\n\
+             \x20 upstream worker {{ server {upstream}; keepalive 256; }}\n\
+             \x20 server {{\n\
+             \x20   listen 127.0.0.1:{port};\n\
+             \x20   location / {{\n\
+             \x20     proxy_pass http://worker;\n\
+             \x20     proxy_http_version 1.1;\n\
+             \x20     proxy_set_header Connection \"\";\n\
+             \x20     proxy_set_header Host $host;\n\
+             \x20   }}\n\
+             \x20 }}\n\
+             }}\n"
+        );
+        let conf_file = dir.join("nginx.conf");
+        std::fs::write(&conf_file, conf)?;
+        let child = std::process::Command::new(&bin)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(&conf_file)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .args(["-g", "daemon off;"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut nginx = Nginx {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = nginx.child.try_wait()? {
+                let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
+                anyhow::bail!("nginx exited at start ({status}): {log}");
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "nginx did not listen on port {port} within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(nginx)
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM: the master stops its workers too (SIGKILL would orphan them).
+        // SAFETY: signalling our own child process.
+        unsafe {
+            libc::kill(self.pid(), libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The three ways to the worker the forwarding benchmark compares.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Direct,
+    Nginx,
+    Hub,
+}
+
+impl Route {
+    fn describe(self) -> &'static str {
+        match self {
+            Route::Direct => "directly",
+            Route::Nginx => "through nginx",
+            Route::Hub => "through the hub",
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn forward_rounds(
     args: &ForwardArgs,
     worker_pg: &localpg::LocalPostgres,
@@ -767,11 +960,22 @@ async fn forward_rounds(
     realm: &RealmId,
     signer: &Signer,
     hub: &Hub,
+    nginx: &Nginx,
 ) -> anyhow::Result<()> {
+    let load_avg = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into());
     // The hub's caller, made GOD in the worker's realm, with one group.
     let user = hub.user;
     realm::ensure_local(&wstate.db, realm, "bench", Some(user)).await?;
-    let token = signer.issue(user, 3600)?;
+    // A worker accepts only tokens of its realm's audience (what the hub mints when it
+    // forwards); the hub only hub tokens.
+    let token = signer.issue_to(
+        user,
+        &crate::auth::realm_audience(signer.audience(), realm.as_str()),
+        3600,
+        None,
+    )?;
     let groups = if args.call.contains(&Call::Search) {
         1000
     } else {
@@ -786,6 +990,7 @@ async fn forward_rounds(
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
         hub_postmaster: postmaster_pid(&hub._pg)?,
         worker_postmaster: postmaster_pid(worker_pg)?,
+        nginx_master: nginx.pid(),
     };
     let (w, d) = (
         Duration::from_secs(args.warmup),
@@ -826,9 +1031,9 @@ async fn forward_rounds(
             let path = path_of(call);
             let mut rows = Vec::new();
             for &n in &args.clients {
-                let load = |url: &str| Load {
+                let load = |url: &str, token: &str| Load {
                     url: url.to_string(),
-                    token: token.clone(),
+                    token: token.to_string(),
                     clients: n,
                     rate: 0,
                     warmup: w,
@@ -836,62 +1041,67 @@ async fn forward_rounds(
                     check: any_ok,
                     cpus: load_cpus.clone(),
                 };
-                let direct_url = format!("{worker_url}{path}");
-                let hub_url = format!("{}{path}", hub.url);
-                // Direct and forwarded phases alternate (D T, T D, D T, …) so that a slow
-                // spell of the machine falls on both sides; each round gives one ratio.
-                let (mut direct, mut through) = (Vec::new(), Vec::new());
-                for round in 0..args.rounds {
-                    let forwarded_first = round % 2 == 1;
-                    for forwarded in [forwarded_first, !forwarded_first] {
-                        let url = if forwarded { &hub_url } else { &direct_url };
-                        let sample = load(url).run(Some(&pinning)).await?;
-                        if forwarded {
-                            through.push(sample);
-                        } else {
-                            direct.push(sample);
-                        }
+                // The three phases of a round run in rotating order (D N H, N H D, H D N,
+                // …) so that a slow spell of the machine falls on all of them; each round
+                // gives one set of ratios.
+                let routes = [Route::Direct, Route::Nginx, Route::Hub];
+                let mut samples: [Vec<Sample>; 3] = Default::default();
+                for round in 0..args.rounds as usize {
+                    for k in 0..3 {
+                        let i = (round + k) % 3;
+                        let (url, token) = match routes[i] {
+                            Route::Direct => (format!("{worker_url}{path}"), &token),
+                            Route::Nginx => (format!("{}{path}", nginx.url), &token),
+                            Route::Hub => (format!("{}{path}", hub.url), &hub.token),
+                        };
+                        samples[i].push(load(&url, token).run(Some(&pinning)).await?);
                     }
                 }
-                let mut ratios: Vec<f64> = direct
+                let p50 = |i: usize, r: usize| samples[i][r].phase("").p50_ms;
+                let ratios = |num: usize, den: usize| {
+                    let mut v: Vec<f64> = (0..args.rounds as usize)
+                        .map(|r| p50(num, r) / p50(den, r))
+                        .collect();
+                    v.sort_by(f64::total_cmp);
+                    v
+                };
+                let (nginx_direct, hub_direct, hub_nginx) =
+                    (ratios(1, 0), ratios(2, 0), ratios(2, 1));
+                let ratio = median(&hub_nginx);
+                let pooled: Vec<Sample> = samples.iter().map(|s| Sample::pooled(s)).collect();
+                let phases: Vec<Phase> = routes
                     .iter()
-                    .zip(&through)
-                    .map(|(d, t)| t.phase("").p50_ms / d.phase("").p50_ms)
+                    .zip(&pooled)
+                    .map(|(r, s)| s.phase(&format!("{n} clients: {}", r.describe())))
                     .collect();
-                ratios.sort_by(f64::total_cmp);
-                let ratio = median(&ratios);
-                let (direct, through) = (Sample::pooled(&direct), Sample::pooled(&through));
-                let (dp, tp) = (
-                    direct.phase(&format!("{n} clients: directly")),
-                    through.phase(&format!("{n} clients: through the hub")),
-                );
-                let rps_ratio = dp.rps / tp.rps;
-                let (dc, tc) = (direct.cpu_per_request(), through.cpu_per_request());
-                let cpu_ratio = (tc.0 + tc.1) / dc.0;
-                let verdict = if ratio <= 1.3 { "met" } else { "missed" };
-                for (p, c) in [(&dp, dc), (&tp, tc)] {
+                let cpu: Vec<(f64, f64)> = pooled.iter().map(Sample::cpu_per_request).collect();
+                for (p, c) in phases.iter().zip(&cpu) {
                     rows.push(format!("{} {:.0} | {:.0} |", row(p), c.0, c.1));
                 }
-                let spread = ratios
+                let verdict = if ratio <= 1.10 { "met" } else { "missed" };
+                let spread = hub_nginx
                     .iter()
                     .map(|r| format!("{r:.2}"))
                     .collect::<Vec<_>>()
                     .join(", ");
                 verdicts.push(format!(
-                    "- {}, {}, {n} clients: p50 through the hub ÷ directly = **{ratio:.2}×**, \
-                     median of {} rounds ({spread}) (target ≤ 1.3×: **{verdict}**); \
-                     requests/s directly ÷ through the hub = {rps_ratio:.2}×; server CPU per \
-                     request through the hub ÷ directly = {cpu_ratio:.2}× (the hub's share \
-                     {:.0} µs)",
+                    "- {}, {}, {n} clients: p50 ÷ directly: nginx {:.2}×, hub {:.2}×; \
+                     **hub ÷ nginx = {ratio:.2}×**, median of {} rounds ({spread}) (target \
+                     ≤ 1.10×: **{verdict}**); requests/s nginx ÷ hub = {:.2}×; the proxy's \
+                     CPU per request: hub {:.0} µs, nginx {:.0} µs",
                     layout.describe(),
                     call.describe(),
-                    ratios.len(),
-                    tc.1
+                    median(&nginx_direct),
+                    median(&hub_direct),
+                    hub_nginx.len(),
+                    phases[1].rps / phases[2].rps,
+                    cpu[2].1,
+                    cpu[1].1,
                 ));
             }
             tables.push(format!(
                 "{}, {}:\n\n| phase | requests | req/s | p50 ms | p99 ms | worker CPU µs/req \
-                 | hub CPU µs/req |\n|---|---|---|---|---|---|---|\n{}",
+                 | proxy (hub or nginx) CPU µs/req |\n|---|---|---|---|---|---|---|\n{}",
                 capitalized(layout.describe()),
                 call.describe(),
                 rows.join("\n")
@@ -935,17 +1145,24 @@ async fn forward_rounds(
         let section = format!(
             "## BFF single-realm call (issue 3)\n\n`{cmd}`\n\nA realm served by a real \
              worker (`pek` in worker mode, own database); closed-loop clients call it \
-             directly and through the hub (token check, registry lookup, forwarding over \
-             loopback HTTP). Two calls: *GET one group* — the cheapest realm call, so the \
+             directly, through nginx as a plain keep-alive reverse proxy (Debian's \
+             `nginx-light`, `worker_processes auto`, upstream keep-alive, no access log: \
+             the hop a user would put in front of a worker instead) and through the hub \
+             (token check, registry lookup, a per-realm token minted and cached for the \
+             worker, forwarding over loopback HTTP). Target: the hub's p50 within 1.10× of \
+             nginx's. Machine load (1/5/15-min load average) when the run started: \
+             {load_avg} — the machine is shared with other builds and tests, so absolute \
+             figures are noisy; the rotating rounds are there so the noise hits all three \
+             routes alike. Two calls: *GET one group* — the cheapest realm call, so the \
              hub's share is as large as it gets — and *group search* — a page of 20 of \
              1,000 groups by name prefix, what the search box asks. Each case runs in \
-             rounds of one direct and one forwarded phase, in alternating order, so a slow \
-             spell of the machine hits both sides; the tables pool the rounds, the ratio \
+             rounds of one phase per route, in rotating order, so a slow spell of the \
+             machine hits every route; the tables pool the rounds, the ratio \
              is the median of the rounds' ratios (all of them in brackets). The hub runs \
              on a runtime of its own with its \
              own database. *Shared cores*: every process may run on every core, so under \
              load the hub's work is taken from the worker. *Hub on its own core*: the hub \
-             (and its database) pinned to the last core; worker, worker database and \
+             (and its database) — or nginx, in its phases — pinned to the last core; worker, worker database and \
              clients to the others — the hub as a deployment of its own (with 2 CPUs the \
              direct call then never leaves one core, the forwarded one crosses cores \
              twice each way). *Hub, clients and worker on cores of their own* (3 or more \

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{AppState, Caller, Json, Path, Query};
-use crate::bff::{self, BackendRequest, Bff, Federated, Outcome};
+use crate::bff::{self, BackendRequest, Bff, CallerAuth, Federated, Outcome};
 use crate::error::{Error, ErrorBody, Result};
 use crate::federation::{self, MembershipReport};
 use crate::page::PageParams;
@@ -40,9 +40,13 @@ fn bff(s: &AppState) -> Result<&Arc<Bff>> {
         .ok_or_else(|| Error::NotFound("no such route on a worker".into()))
 }
 
-/// The caller's token as presented, to pass on to realms.
-fn token(headers: &HeaderMap) -> Option<String> {
-    super::extract::presented_token(headers)
+/// The signed-in caller, for requests to realms: the hub token they presented (used
+/// in-process only) and their id (workers get a token minted for their realm).
+fn caller(me: Uuid, headers: &HeaderMap) -> Option<CallerAuth> {
+    super::extract::presented_token(headers).map(|hub_token| CallerAuth {
+        user: me,
+        hub_token,
+    })
 }
 
 fn encode(v: &str) -> String {
@@ -85,12 +89,12 @@ async fn search_groups(
         query.push_str(&format!("&includeArchived={a}"));
     }
     let realms = bff.caller_realms(me).await?;
-    let token = token(&headers);
+    let caller = caller(me, &headers);
     let request_id = headers.get("x-request-id").cloned();
     let outcomes = bff
         .fan_out(&realms, |r| BackendRequest {
             request_id: request_id.clone(),
-            ..BackendRequest::get(format!("/api/v1/realms/{r}/groups?{query}"), token.clone())
+            ..BackendRequest::get(format!("/api/v1/realms/{r}/groups?{query}"), caller.clone())
         })
         .await;
     let mut unavailable = bff::unavailable(&outcomes);
@@ -160,17 +164,20 @@ fn realm_error(status: StatusCode, body: &[u8]) -> Error {
 /// Returns (full view, edit, unavailable realms).
 async fn judge(
     bff: &Bff,
-    token: Option<String>,
+    caller: Option<CallerAuth>,
     per_realm: &BTreeMap<RealmId, Vec<Uuid>>,
 ) -> (HashSet<Uuid>, HashSet<Uuid>, Vec<RealmId>) {
     let realms: Vec<RealmId> = per_realm.keys().cloned().collect();
     let outcomes = bff
-        .fan_out(&realms, |r| BackendRequest {
-            method: axum::http::Method::POST,
-            body: serde_json::to_vec(&serde_json::json!({ "users": per_realm.get(r) }))
-                .ok()
-                .map(Into::into),
-            ..BackendRequest::get(format!("/api/v1/realms/{r}/profile-access"), token.clone())
+        .fan_out(&realms, |r| {
+            BackendRequest::json(
+                axum::http::Method::POST,
+                format!("/api/v1/realms/{r}/profile-access"),
+                caller.clone(),
+                serde_json::json!({ "users": per_realm.get(r) })
+                    .to_string()
+                    .into_bytes(),
+            )
         })
         .await;
     let mut unavailable = bff::unavailable(&outcomes);
@@ -251,7 +258,7 @@ async fn search_users(
             per_realm.entry(r.clone()).or_default().push(*id);
         }
     }
-    let (full, _, mut unavailable) = judge(bff, token(&headers), &per_realm).await;
+    let (full, _, mut unavailable) = judge(bff, caller(me, &headers), &per_realm).await;
     unavailable.sort();
     unavailable.dedup();
     let people: Vec<(Uuid, Scope)> = found
@@ -290,7 +297,7 @@ async fn scope_of(
         return Err(Error::not_found(format!("user {target}")));
     }
     let per_realm = shared.into_iter().map(|r| (r, vec![target])).collect();
-    let (full, edit, unavailable) = judge(bff, token(headers), &per_realm).await;
+    let (full, edit, unavailable) = judge(bff, caller(me, headers), &per_realm).await;
     let scope = if full.contains(&target) {
         Scope::Full
     } else {
@@ -353,10 +360,7 @@ fn realm_worker(s: &AppState, headers: &HeaderMap, realm: &str) -> Result<RealmI
             "this hub accepts no membership reports (PEK_FEDERATION_SECRET_FILE is not set)".into(),
         )
     })?;
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
+    let presented = super::extract::bearer_header(&headers)
         .ok_or_else(|| Error::Unauthorized("missing realm bearer token".into()))?;
     if !federation::realm_token_ok(secret, &realm, presented) {
         return Err(Error::Unauthorized(format!(
@@ -411,19 +415,27 @@ async fn report_members(
 }
 
 /// `/api/v1/realms/{realm}/…` for a realm served by a worker: checked here (the caller
-/// must be signed in; the realm must be registered), then sent to the worker unchanged.
-/// Realms this process serves fall through to the local handlers.
+/// must be signed in; the realm must be registered), then sent to the worker with a token
+/// for that realm. Realms this process serves fall through to the local handlers.
+///
+/// Before anything else — on hub and workers alike — a path that is not canonical is
+/// refused with 400: an HTTP client (and the forwarder's URL parser) resolves `..`, `.`,
+/// `\` and their percent-encoded forms, so `/api/v1/realms/kszk/../../../metrics` would
+/// pass the realm check here and reach another route of the worker.
 pub async fn forward(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    if let Err(e) = canonical_path(req.uri().path()) {
+        return e.into_response();
+    }
     let Some(bff) = s.bff.clone() else {
         return next.run(req).await;
     };
     let realm = {
-        let mut parts = req
-            .uri()
-            .path()
-            .strip_prefix("/api/v1/realms/")
-            .map(|r| r.split('/'));
-        match parts.as_mut().and_then(Iterator::next).map(RealmId::parse) {
+        // Only `/api/v1/realms/{realm}/…` (something after the realm) is forwarded.
+        let rest = req.uri().path().strip_prefix("/api/v1/realms/");
+        match rest
+            .and_then(|r| r.split_once('/'))
+            .map(|(r, _)| RealmId::parse(r))
+        {
             Some(Ok(r)) => r,
             _ => return next.run(req).await,
         }
@@ -442,6 +454,34 @@ pub async fn forward(State(s): State<AppState>, req: Request, next: Next) -> Res
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
+}
+
+/// A path is canonical when it has no empty, `.` or `..` segment, no backslash and no
+/// percent-encoded `/`, `\` or `.` (`/` alone is the root).
+fn canonical_path(path: &str) -> Result<()> {
+    if path == "/" {
+        return Ok(());
+    }
+    let bad = |why: &str| Err(Error::BadRequest(format!("path is not canonical: {why}")));
+    let Some(rest) = path.strip_prefix('/') else {
+        return bad("it does not start with /");
+    };
+    for segment in rest.split('/') {
+        if segment.is_empty() {
+            return bad("empty segment (// or a trailing /)");
+        }
+        if segment == "." || segment == ".." {
+            return bad("`.` or `..` segment");
+        }
+        if segment.contains('\\') {
+            return bad("backslash");
+        }
+        let lower = segment.to_ascii_lowercase();
+        if ["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e)) {
+            return bad("percent-encoded `.`, `/` or `\\`");
+        }
+    }
+    Ok(())
 }
 
 async fn forward_to(
@@ -465,9 +505,10 @@ async fn forward_to(
     let request = BackendRequest {
         method: parts.method.clone(),
         path_and_query,
-        token: token(&parts.headers),
+        caller: caller(me, &parts.headers),
         request_id: parts.headers.get("x-request-id").cloned(),
         body: (!body.is_empty()).then_some(body),
+        content_type: parts.headers.get(header::CONTENT_TYPE).cloned(),
     };
     // Only idempotent calls are retried: a POST that timed out may have happened.
     let outcome = if parts.method.is_idempotent() {
@@ -535,12 +576,12 @@ async fn my_points(
         .as_deref()
         .map(|n| format!("?semester={}", encode(n)))
         .unwrap_or_default();
-    let token = token(&headers);
+    let caller = caller(me, &headers);
     let outcomes = bff
         .fan_out(&realms, |r| {
             BackendRequest::get(
                 format!("/api/v1/realms/{r}/users/{me}/points{query}"),
-                token.clone(),
+                caller.clone(),
             )
         })
         .await;

@@ -69,16 +69,27 @@ impl From<PathRejection> for Error {
 /// Name of the cookie that carries the hub JWT for browsers (set by the hub's login).
 pub const SESSION_COOKIE: &str = "pek_session";
 
+/// The credentials of an `Authorization` value with the `Bearer` scheme. The scheme name
+/// is case-insensitive (RFC 9110 §11.1), so `bearer x` and `BEARER x` count too.
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.split_once(' ')?;
+    let credentials = credentials.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !credentials.is_empty()).then_some(credentials)
+}
+
+/// The `Bearer` credentials of a request's `Authorization` header.
+pub fn bearer_header(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(bearer)
+}
+
 /// The token a request presents: `Authorization: Bearer …` first, then the session
-/// cookie. The BFF forwards it to workers as a bearer header.
+/// cookie.
 pub fn presented_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(h) = headers.get(axum::http::header::AUTHORIZATION) {
-        return h
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty());
+    if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        return bearer_header(headers).map(String::from);
     }
     cookie(headers, SESSION_COOKIE)
 }

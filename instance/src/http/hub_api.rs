@@ -92,10 +92,7 @@ async fn put_my_profile(
 // --- admin API for the operator (DESIGN §5) ----------------------------------------
 
 fn operator(s: &AppState, headers: &HeaderMap) -> Result<()> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
+    let token = super::extract::bearer_header(headers)
         .ok_or_else(|| Error::Unauthorized("missing operator bearer token".into()))?;
     if s.operator_token_ok(token.trim()) {
         Ok(())

@@ -25,7 +25,9 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-pub use extract::{cookie, presented_token, Caller, Json, LocalRealm, Path, Query, SESSION_COOKIE};
+pub use extract::{
+    bearer, cookie, presented_token, Caller, Json, LocalRealm, Path, Query, SESSION_COOKIE,
+};
 
 use crate::auth::Verifier;
 use crate::config::Mode;
@@ -167,6 +169,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             router
                 .clone()
                 .fallback(|| async { Error::NotFound("no such route".into()) })
+                .method_not_allowed_fallback(method_not_allowed)
                 .with_state(state.clone()),
         );
     }
@@ -179,6 +182,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             }),
         )
         .fallback(|| async { Error::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             bff_api::forward,
@@ -198,6 +202,11 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// 405 in the one error shape (axum keeps the `Allow` header).
+async fn method_not_allowed(method: axum::http::Method) -> Error {
+    Error::MethodNotAllowed(format!("{method} is not allowed on this route"))
 }
 
 async fn record_metrics(req: Request, next: Next) -> Response {
@@ -238,6 +247,11 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
     tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+/// The router of the metrics listener (`PEK_METRICS_LISTEN`): `/metrics` only.
+pub fn metrics_router(state: AppState) -> Router {
+    ops::metrics_router(state)
 }
 
 /// Installs the Prometheus recorder (idempotent).

@@ -1,4 +1,5 @@
-//! Health, readiness and metrics, on every instance.
+//! Health and readiness on every instance's API listener; Prometheus metrics on a
+//! listener of their own (`PEK_METRICS_LISTEN`), so they never reach the public path.
 
 use std::sync::OnceLock;
 
@@ -16,7 +17,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(metrics_text))
+}
+
+/// The metrics listener's router: `/metrics` only.
+pub fn metrics_router(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(metrics_text))
+        .with_state(state)
 }
 
 /// The process-wide Prometheus recorder (installed once; tests build many apps).
@@ -71,7 +78,6 @@ async fn readyz(State(s): State<AppState>) -> (StatusCode, axum::Json<Ready>) {
 }
 
 /// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, body = String)))]
 async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("pek_db_pool_connections").set(s.db.pool_size() as f64);
     (

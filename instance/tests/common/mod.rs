@@ -21,6 +21,8 @@ pub struct TestApp {
     pub db: Db,
     pub signer: Signer,
     pub database: localpg::Database,
+    /// The audience this instance accepts: the hub's, or a worker's realm's.
+    pub audience: String,
 }
 
 pub fn args(
@@ -52,11 +54,16 @@ pub async fn app(mode: Mode, realm: Option<&str>) -> TestApp {
         .await
         .expect("build app");
     let db = Db::connect(&database.app_url, 5).await.expect("connect");
+    let audience = match realm {
+        Some(r) if mode == Mode::Worker => pek::auth::realm_audience("pek", r),
+        _ => "pek".to_string(),
+    };
     TestApp {
         router,
         db,
         signer,
         database,
+        audience,
     }
 }
 
@@ -87,7 +94,9 @@ impl TestApp {
     }
 
     pub fn token(&self, user: Uuid) -> String {
-        self.signer.issue(user, 600).expect("token")
+        self.signer
+            .issue_to(user, &self.audience, 600, None)
+            .expect("token")
     }
 
     pub async fn call(
