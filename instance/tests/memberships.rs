@@ -665,6 +665,7 @@ async fn app_with_admins(database: &pek::localpg::Database, admins: &[&str]) -> 
         db,
         signer,
         database: database.clone(),
+        audience: "pek".to_string(),
     }
 }
 
