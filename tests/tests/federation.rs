@@ -609,12 +609,14 @@ async fn a_worker_checks_users_with_the_hub_and_names_its_configured_admins() {
 
     // An id the hub does not know is refused, through the hub and at the worker.
     let ghost = Uuid::new_v4();
-    for base in [&fed.hub.url, &worker_url] {
+    // Directly at the worker with a token for its realm (a hub token is refused there).
+    let worker_token = fed.realm_token(admin, "kir-dev");
+    for (base, token) in [(&fed.hub.url, &token), (&worker_url, &worker_token)] {
         let (s, body) = fed
             .call(
                 Method::POST,
                 &format!("{base}/api/v1/realms/kir-dev/groups/{g}/members"),
-                &token,
+                token,
                 Some(json!({ "userId": ghost })),
             )
             .await
