@@ -48,15 +48,15 @@ async fn person(
         &mut g,
         id,
         &ProfileInput {
-            first_name: Some(first.into()),
-            last_name: Some(last.into()),
-            nickname: Some(nick.into()),
-            cell_phone: Some(phone.into()),
-            room: Some("1019".into()),
+            first_name: Some(first.parse()?),
+            last_name: Some(last.parse()?),
+            nickname: Some(nick.parse()?),
+            cell_phone: Some(phone.parse()?),
+            room: Some("1019".parse()?),
             dormitory: Some(Dormitory::Sch),
             external_accounts: vec![ExternalAccount {
                 protocol: ExternalProtocol::SchMail,
-                account_name: format!("{nick}@sch.bme.hu"),
+                account_name: format!("{nick}@sch.bme.hu").try_into()?,
             }],
             ..Default::default()
         },
@@ -100,7 +100,7 @@ pub async fn seed_realm(
         &mut tx,
         &grants,
         NewGroup {
-            name: names[0].into(),
+            name: names[0].parse()?,
             parent_id: None,
             purpose: Some(Purpose::Circle),
             description: None,
@@ -111,7 +111,7 @@ pub async fn seed_realm(
         &mut tx,
         &grants,
         NewGroup {
-            name: names[1].into(),
+            name: names[1].parse()?,
             parent_id: Some(root.id),
             purpose: Some(Purpose::Project),
             description: None,
@@ -121,7 +121,7 @@ pub async fn seed_realm(
     let leader = NewMembership {
         user_id: bob,
         status: Some(Status::Active),
-        posts: Some(vec!["leader".into()]),
+        posts: Some(vec!["leader".parse()?]),
         start_at: None,
     };
     membership::add(&mut tx, &grants, child.id, leader).await?;
