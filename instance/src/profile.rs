@@ -138,11 +138,46 @@ pub enum Scope {
     Full,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum ProfileData {
     Full(FullProfile),
     Basic(BasicProfile),
+}
+
+// Documented as `anyOf`, not the `oneOf` utoipa derives for an untagged enum: a full
+// profile carries every basic field too, so it matches both shapes and `oneOf`
+// ("exactly one") would reject every full profile. `scope` says which one it is.
+impl utoipa::PartialSchema for ProfileData {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name("FullProfile"))
+            .item(utoipa::openapi::Ref::from_schema_name("BasicProfile"))
+            .description(Some(
+                "The full profile when `scope` is `full`, else the basic one.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ProfileData {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            "FullProfile".into(),
+            <FullProfile as utoipa::PartialSchema>::schema(),
+        ));
+        <FullProfile as utoipa::ToSchema>::schemas(schemas);
+        schemas.push((
+            "BasicProfile".into(),
+            <BasicProfile as utoipa::PartialSchema>::schema(),
+        ));
+        <BasicProfile as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 /// A person as one viewer may see them.

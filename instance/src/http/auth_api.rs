@@ -126,7 +126,9 @@ fn signed_in(login: &Login, result: LoginResult, json: bool) -> Result<Response>
 #[utoipa::path(get, path = "/auth/callback", tag = "auth", params(Callback),
     responses((status = 200, body = LoginResult, description = "with Accept: application/json"),
               (status = 303, description = "to the frontend, session cookie set"),
-              (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = "login not configured"),
+              (status = 503, body = ErrorBody)))]
 async fn callback(
     State(s): State<AppState>,
     headers: HeaderMap,
