@@ -230,14 +230,23 @@ impl<'r, const MAX: usize, const MULTILINE: bool> sqlx::Decode<'r, sqlx::Postgre
 
 impl<const MAX: usize, const MULTILINE: bool> utoipa::PartialSchema for Text<MAX, MULTILINE> {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        let what = if MULTILINE {
-            "Text: no NUL or control characters except newline and tab."
+        // The pattern states the character rule of `check` (C0 and C1 controls and DEL
+        // refused; free text keeps tab, newline and CR only before newline).
+        let (what, pattern) = if MULTILINE {
+            (
+                "Text: no NUL or control characters except newline and tab.",
+                r"^(?:[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]|\r\n)*$",
+            )
         } else {
-            "Single-line text: no NUL or control characters."
+            (
+                "Single-line text: no NUL or control characters.",
+                r"^[^\u0000-\u001F\u007F-\u009F]*$",
+            )
         };
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .max_length(Some(MAX))
+            .pattern(Some(pattern))
             .description(Some(what))
             .into()
     }
@@ -333,6 +342,47 @@ mod tests {
         assert_eq!(Prose::<9>::new("a\0"), Err(TextError::Nul));
         assert_eq!(Prose::<9>::new("\u{7f}"), Err(TextError::Control(0x7f)));
         assert!(Line::<9>::new("").is_ok(), "emptiness is the domain's call");
+    }
+
+    #[test]
+    fn documented_pattern_matches_the_rules() {
+        // Checked by a JSON Schema validator, as clients and fuzzers read it.
+        fn pattern<T: utoipa::PartialSchema>() -> jsonschema::Validator {
+            let mut schema = serde_json::to_value(T::schema()).expect("schema");
+            schema["maxLength"] = serde_json::json!(1000);
+            jsonschema::validator_for(&schema).expect("schema compiles")
+        }
+        let line = pattern::<Line<100>>();
+        let prose = pattern::<Prose<100>>();
+        let samples = [
+            "Kör",
+            "",
+            "a b",
+            "a\nb",
+            "a\tb",
+            "a\r\nb",
+            "a\rb",
+            "a\r",
+            "\0",
+            "\u{1b}[0m",
+            "\u{7f}",
+            "\u{85}",
+            "\u{9f}",
+            "\u{a0}",
+            "Árvíz 🏆",
+        ];
+        for s in samples {
+            assert_eq!(
+                line.is_valid(&serde_json::json!(s)),
+                check(s, 100, false).is_ok(),
+                "line {s:?}"
+            );
+            assert_eq!(
+                prose.is_valid(&serde_json::json!(s)),
+                check(s, 100, true).is_ok(),
+                "prose {s:?}"
+            );
+        }
     }
 
     #[test]
