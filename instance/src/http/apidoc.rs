@@ -16,6 +16,7 @@
 //!   does not allow it, or a concurrent update — retry).
 
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
@@ -109,6 +110,24 @@ fn operations(item: &mut PathItem) -> Vec<(&'static str, &mut Operation)> {
     .collect()
 }
 
+/// Text path segments with a fixed shape: the document says which values can exist
+/// (the realm id rule of `RealmId::parse`, the feature flag key rule).
+fn path_param_schema(name: &str) -> Option<RefOr<Schema>> {
+    let (pattern, min, max) = match name {
+        "realm" => (r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$", 2, 63),
+        "key" => (r"^[a-z][a-z0-9_.-]*$", 1, 100),
+        _ => return None,
+    };
+    Some(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern))
+            .min_length(Some(min))
+            .max_length(Some(max))
+            .into(),
+    )
+}
+
 /// Adds the error answers and security schemes (idempotent).
 pub fn complete(doc: &mut OpenApi) {
     let error_body = || {
@@ -118,6 +137,13 @@ pub fn complete(doc: &mut OpenApi) {
     };
     for (path, item) in doc.paths.paths.iter_mut() {
         for (method, op) in operations(item) {
+            for p in op.parameters.iter_mut().flatten() {
+                if matches!(p.parameter_in, ParameterIn::Path) {
+                    if let Some(schema) = path_param_schema(&p.name) {
+                        p.schema = Some(schema);
+                    }
+                }
+            }
             for code in expected_errors(path, method, op) {
                 op.responses
                     .responses
@@ -169,4 +195,24 @@ pub fn complete(doc: &mut OpenApi) {
         "realmToken",
         bearer("The realm's hub token, derived from the federation secret."),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn realm_pattern_is_the_realm_id_rule() {
+        let schema = serde_json::to_value(super::path_param_schema("realm")).expect("json");
+        let v = jsonschema::validator_for(&schema).expect("schema");
+        for s in [
+            "hub", "kir-dev", "a1", "ab", "a", "Hub", "1abc", "ab-", "a_b", "a b", "a--b", "",
+        ] {
+            assert_eq!(
+                v.is_valid(&serde_json::json!(s)),
+                crate::realm::RealmId::parse(s).is_ok(),
+                "{s:?}"
+            );
+        }
+        let long = "a".repeat(64);
+        assert!(!v.is_valid(&serde_json::json!(long)));
+    }
 }
