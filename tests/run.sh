@@ -19,6 +19,8 @@ need_pkg 'ls /usr/lib/postgresql/*/bin/initdb' postgresql
 need_pkg 'command -v redis-server' redis-server
 # The login tests run a real OpenID Connect provider (npm oidc-provider, tests/oidc).
 need_pkg 'command -v node && command -v npm' nodejs npm
+# The API fuzzing check (tests/checks/schemathesis.sh) installs schemathesis into a venv.
+need_pkg 'python3 -c "import ensurepip, venv"' python3 python3-venv
 if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
   echo "== npm ci (tests/oidc)"
   (cd tests/oidc && npm ci --no-audit --no-fund)

@@ -48,15 +48,15 @@ async fn person(
         &mut g,
         id,
         &ProfileInput {
-            first_name: Some(first.into()),
-            last_name: Some(last.into()),
-            nickname: Some(nick.into()),
-            cell_phone: Some(phone.into()),
-            room: Some("1019".into()),
+            first_name: Some(first.parse()?),
+            last_name: Some(last.parse()?),
+            nickname: Some(nick.parse()?),
+            cell_phone: Some(phone.parse()?),
+            room: Some("1019".parse()?),
             dormitory: Some(Dormitory::Sch),
             external_accounts: vec![ExternalAccount {
                 protocol: ExternalProtocol::SchMail,
-                account_name: format!("{nick}@sch.bme.hu"),
+                account_name: format!("{nick}@sch.bme.hu").try_into()?,
             }],
             ..Default::default()
         },
@@ -100,7 +100,7 @@ pub async fn seed_realm(
         &mut tx,
         &grants,
         NewGroup {
-            name: names[0].into(),
+            name: names[0].parse()?,
             parent_id: None,
             purpose: Some(Purpose::Circle),
             description: None,
@@ -111,7 +111,7 @@ pub async fn seed_realm(
         &mut tx,
         &grants,
         NewGroup {
-            name: names[1].into(),
+            name: names[1].parse()?,
             parent_id: Some(root.id),
             purpose: Some(Purpose::Project),
             description: None,
@@ -156,7 +156,7 @@ async fn join(
         group,
         NewMembership {
             user_id: person,
-            posts: Some(posts.iter().map(|p| p.to_string()).collect()),
+            posts: Some(posts.iter().map(|p| p.parse()).collect::<Result<_, _>>()?),
             start_at: None,
         },
     )
@@ -222,22 +222,22 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
     let pg = tokio::task::spawn_blocking(localpg::LocalPostgres::start)
         .await?
         .context("starting PostgreSQL (is the `postgresql` package installed?)")?;
-    let dir = pg
-        .data_dir()
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_else(std::env::temp_dir);
+    // The signing key and tokens: 0600 files in a 0700 directory of our own (not the
+    // cluster's, which belongs to the `postgres` user when we run as root), removed
+    // when `pek local` stops.
+    let secrets = SecretsDir::create()?;
+    let dir = secrets.0.clone();
     let signer = Signer::generate("pek-hub", "pek")?;
     // The hub signs with this key and publishes it as JWKS; the workers fetch it from
     // the hub like in a cluster.
     let keyfile: PathBuf = dir.join("jwt-private.pem");
-    std::fs::write(&keyfile, signer.private_pem())?;
+    localpg::write_private(&keyfile, signer.private_pem())?;
     let secret = format!("local-federation-{}", Uuid::new_v4().simple());
     let secret_file = dir.join("federation-secret");
-    std::fs::write(&secret_file, &secret)?;
+    localpg::write_private(&secret_file, &secret)?;
     let operator_token = format!("local-operator-{}", Uuid::new_v4().simple());
     let operator_file = dir.join("operator-tokens");
-    std::fs::write(&operator_file, &operator_token)?;
+    localpg::write_private(&operator_file, &operator_token)?;
 
     let hub_db = pg.create_database("pek_hub").await?;
     db::migrate(&hub_db.owner_url, Mode::Hub, Some(localpg::APP_ROLE))
@@ -289,7 +289,7 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let token_file = dir.join(format!("hub-token-{id}"));
-        std::fs::write(
+        localpg::write_private(
             &token_file,
             crate::federation::realm_token(secret.as_bytes(), &realm),
         )?;
@@ -348,6 +348,7 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
     let bob = signer.issue(people.bob, args.token_ttl)?;
     let aron = signer.issue(people.aron, args.token_ttl)?;
     let url = &hub_url;
+    let secrets_dir = dir.display();
     let workers_text: String = worker_urls
         .iter()
         .map(|(id, u)| {
@@ -360,6 +361,7 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
     println!(
         "\nPéK federation is up (Ctrl-C stops it and removes everything):\
          \n  hub + BFF       {url}  (realm hub){workers_text}\
+         \n  secrets         {secrets_dir}  (0700; key and tokens 0600)\
          \n\n  Alice (GOD everywhere):       export ALICE={alice}\
          \n  Bob (leads a group in each):  export BOB={bob}\
          \n  Áron (member in the workers): export ARON={aron}\
@@ -373,7 +375,30 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
     );
     shutdown().await;
     drop(pg);
+    drop(secrets);
     Ok(())
+}
+
+/// `pek local`'s private directory for its key and tokens, removed on drop.
+struct SecretsDir(PathBuf);
+
+impl SecretsDir {
+    fn create() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "pek-local-{}-{}",
+            std::process::id(),
+            Uuid::new_v4().simple()
+        ));
+        localpg::private_dir(&dir)
+            .with_context(|| format!("creating the secrets directory {}", dir.display()))?;
+        Ok(SecretsDir(dir))
+    }
+}
+
+impl Drop for SecretsDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 async fn shutdown() {

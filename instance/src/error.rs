@@ -118,6 +118,24 @@ fn constraint_error(code: &str, constraint: &str) -> Option<Error> {
     })
 }
 
+/// A safe description of a data exception (the server's own message may quote input).
+fn data_error_message(sqlstate: &str) -> &'static str {
+    match sqlstate {
+        "22021" => "text must be valid UTF-8 without NUL bytes",
+        "22007" | "22008" => "date or time out of range or malformed",
+        "22003" => "number out of range",
+        "22P02" => "malformed value",
+        "22001" => "value too long",
+        _ => "the database refused this value",
+    }
+}
+
+impl From<crate::text::TextError> for Error {
+    fn from(e: crate::text::TextError) -> Self {
+        Error::Unprocessable(e.to_string())
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &err {
@@ -134,8 +152,14 @@ impl From<sqlx::Error> for Error {
                         db.constraint().unwrap_or("?")
                     ))
                 }
-                // string_data_right_truncation, invalid_text_representation
-                "22001" | "22P02" => return Error::Unprocessable("invalid value".into()),
+                // string_data_right_truncation: a value longer than its column
+                "22001" => return Error::Unprocessable("invalid value".into()),
+                // Any other data exception (class 22: a NUL byte in text, a date or number
+                // out of range, an unparsable value) is the client's input reaching the
+                // database; validation should have caught it, but it is never a 500.
+                c if c.starts_with("22") => {
+                    return Error::BadRequest(format!("invalid value: {}", data_error_message(c)))
+                }
                 // serialization_failure / deadlock: safe to retry
                 "40001" | "40P01" => {
                     return Error::Conflict("concurrent update; please retry".into())

@@ -61,6 +61,7 @@ pub struct MembershipEvent {
     pub user_id: Uuid,
     /// Whether the user is in the realm after the change.
     pub member: bool,
+    #[serde(deserialize_with = "crate::text::date::timestamp")]
     pub occurred_at: chrono::DateTime<chrono::Utc>,
 }
 

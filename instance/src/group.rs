@@ -6,9 +6,10 @@ use uuid::Uuid;
 
 use crate::db::RealmTx;
 use crate::error::{Error, Result};
+use crate::page::CursorText;
 use crate::page::{Cursor, Page};
 use crate::policy::{self, Grants, Permission, Target};
-use crate::text::{fold, like_escape};
+use crate::text::{fold, like_escape, Line, Prose};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -65,18 +66,18 @@ const COLS: &str = "id, realm_id, parent_id, name, purpose, description, archive
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewGroup {
-    pub name: String,
+    pub name: Line<200>,
     pub parent_id: Option<Uuid>,
     pub purpose: Option<Purpose>,
-    pub description: Option<String>,
+    pub description: Option<Prose<10_000>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GroupPatch {
-    pub name: Option<String>,
+    pub name: Option<Line<200>>,
     pub purpose: Option<Purpose>,
-    pub description: Option<String>,
+    pub description: Option<Prose<10_000>>,
     pub archived: Option<bool>,
 }
 
@@ -226,13 +227,13 @@ pub async fn move_owner(tx: &mut RealmTx, grants: &Grants, id: Uuid, owner: Uuid
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GroupQuery {
     /// Name prefix, case- and accent-insensitive.
-    pub q: Option<String>,
+    pub q: Option<Line<200>>,
     /// Only children of this group.
     pub parent_id: Option<Uuid>,
     /// Include archived groups (default false).
     pub include_archived: Option<bool>,
     pub limit: Option<u32>,
-    pub cursor: Option<String>,
+    pub cursor: Option<CursorText>,
 }
 
 /// Groups the viewer may see, ordered by folded name.

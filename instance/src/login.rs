@@ -31,6 +31,7 @@ use crate::config::{ClientAuth, ServeArgs, UserinfoAuth};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::profile;
+use crate::text::{Line, Prose};
 
 pub const AUTHSCH_AUTHORIZE_URL: &str = "https://auth.sch.bme.hu/site/login";
 pub const AUTHSCH_TOKEN_URL: &str = "https://auth.sch.bme.hu/oauth2/token";
@@ -704,11 +705,11 @@ impl Login {
 /// The provider's redirect back to the hub.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct Callback {
-    pub code: Option<String>,
-    pub state: Option<String>,
+    pub code: Option<Line<2000>>,
+    pub state: Option<Line<500>>,
     /// Set by the provider when the login failed or was refused.
-    pub error: Option<String>,
-    pub error_description: Option<String>,
+    pub error: Option<Line<200>>,
+    pub error_description: Option<Prose<2000>>,
 }
 
 #[cfg(test)]

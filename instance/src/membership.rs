@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::group;
 use crate::page::{Cursor, Page};
 use crate::policy::{self, Grants, Permission, Target};
+use crate::text::Line;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -117,9 +118,10 @@ const COLS: &str =
 pub struct NewMembership {
     pub user_id: Uuid,
     /// Posts the person will hold once they accept.
-    pub posts: Option<Vec<String>>,
+    pub posts: Option<Vec<Line<50>>>,
     /// When the membership started (for recording an old membership); by default it
     /// starts when the person accepts.
+    #[serde(default, deserialize_with = "crate::text::date::opt_timestamp")]
     pub start_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -130,18 +132,19 @@ pub struct MembershipPatch {
     /// Pending memberships change only by being accepted; a former member comes back
     /// through a new application or invitation.
     pub status: Option<Status>,
-    pub posts: Option<Vec<String>>,
+    pub posts: Option<Vec<Line<50>>>,
+    #[serde(default, deserialize_with = "crate::text::date::opt_timestamp")]
     pub until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-fn check_posts(posts: &[String]) -> Result<Vec<String>> {
+fn check_posts(posts: &[Line<50>]) -> Result<Vec<String>> {
     if posts.len() > 20 {
         return Err(Error::invalid("at most 20 posts per membership"));
     }
     let mut out: Vec<String> = Vec::new();
     for p in posts {
         let p = p.trim();
-        if p.is_empty() || p.chars().count() > 50 {
+        if p.is_empty() {
             return Err(Error::invalid("each post must be 1-50 characters"));
         }
         if !out.iter().any(|o| o == p) {

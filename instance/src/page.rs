@@ -6,6 +6,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::text::Line;
+
+/// A `cursor=` query value as a client sends it (checked text; decoded by
+/// [`PageParams::cursor`] / [`decode_cursor`]).
+pub type CursorText = Line<1000>;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
@@ -16,7 +21,7 @@ pub struct PageParams {
     /// Page size, 1–200 (default 50).
     pub limit: Option<u32>,
     /// `nextCursor` of the previous page.
-    pub cursor: Option<String>,
+    pub cursor: Option<CursorText>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,14 +41,18 @@ impl PageParams {
     }
 
     pub fn cursor(&self) -> Result<Option<Cursor>> {
-        let Some(c) = &self.cursor else {
-            return Ok(None);
-        };
-        let bad = || Error::BadRequest("invalid cursor".into());
-        let raw = URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
-        let (key, id): (String, Uuid) = serde_json::from_slice(&raw).map_err(|_| bad())?;
-        Ok(Some(Cursor { key, id }))
+        self.cursor.as_deref().map(decode_cursor).transpose()
     }
+}
+
+/// Decodes a cursor. The key inside goes back into SQL, so it must be text PostgreSQL
+/// accepts: a forged cursor with a NUL in it is a bad cursor, not a server error.
+pub fn decode_cursor(c: &str) -> Result<Cursor> {
+    let bad = || Error::BadRequest("invalid cursor".into());
+    let raw = URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
+    let (key, id): (String, Uuid) = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    crate::text::check(&key, 1000, false).map_err(|_| bad())?;
+    Ok(Cursor { key, id })
 }
 
 pub fn encode_cursor(key: &str, id: Uuid) -> String {

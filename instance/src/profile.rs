@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::page::{Cursor, Page};
 use crate::policy::{self, Grants, Permission, Target};
 use crate::realm::RealmId;
-use crate::text::{fold, like_escape};
+use crate::text::{fold, like_escape, Line};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
@@ -91,18 +91,18 @@ pub enum ExternalProtocol {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExternalAccount {
     pub protocol: ExternalProtocol,
-    pub account_name: String,
+    pub account_name: Line<200>,
 }
 
 /// What a person writes into their profile (every field optional).
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProfileInput {
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub nickname: Option<String>,
-    pub cell_phone: Option<String>,
-    pub room: Option<String>,
+    pub first_name: Option<Line<100>>,
+    pub last_name: Option<Line<100>>,
+    pub nickname: Option<Line<100>>,
+    pub cell_phone: Option<Line<50>>,
+    pub room: Option<Line<50>>,
     pub dormitory: Option<Dormitory>,
     pub gender: Option<Gender>,
     pub student_status: Option<StudentStatus>,
@@ -138,11 +138,46 @@ pub enum Scope {
     Full,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum ProfileData {
     Full(FullProfile),
     Basic(BasicProfile),
+}
+
+// Documented as `anyOf`, not the `oneOf` utoipa derives for an untagged enum: a full
+// profile carries every basic field too, so it matches both shapes and `oneOf`
+// ("exactly one") would reject every full profile. `scope` says which one it is.
+impl utoipa::PartialSchema for ProfileData {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name("FullProfile"))
+            .item(utoipa::openapi::Ref::from_schema_name("BasicProfile"))
+            .description(Some(
+                "The full profile when `scope` is `full`, else the basic one.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ProfileData {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            "FullProfile".into(),
+            <FullProfile as utoipa::PartialSchema>::schema(),
+        ));
+        <FullProfile as utoipa::ToSchema>::schemas(schemas);
+        schemas.push((
+            "BasicProfile".into(),
+            <BasicProfile as utoipa::PartialSchema>::schema(),
+        ));
+        <BasicProfile as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 /// A person as one viewer may see them.
@@ -167,19 +202,12 @@ struct ProfileRow {
     student_status: StudentStatus,
 }
 
-fn check_len(field: &str, v: &Option<String>, max: usize) -> Result<()> {
-    if v.as_ref().is_some_and(|s| s.chars().count() > max) {
-        return Err(Error::invalid(format!(
-            "{field} must be at most {max} characters"
-        )));
-    }
-    Ok(())
-}
-
 /// Creates the user for an AuthSCH subject, or returns the existing one.
 pub async fn upsert_user(g: &mut GlobalTx, auth_sch_id: &str) -> Result<Uuid> {
-    if auth_sch_id.is_empty() || auth_sch_id.len() > 200 {
-        return Err(Error::invalid("auth_sch_id must be 1-200 characters"));
+    if auth_sch_id.is_empty() || crate::text::check(auth_sch_id, 200, false).is_err() {
+        return Err(Error::invalid(
+            "auth_sch_id must be 1-200 characters of single-line text",
+        ));
     }
     Ok(sqlx::query_scalar(
         "INSERT INTO users (auth_sch_id, last_login) VALUES ($1, now())
@@ -224,16 +252,12 @@ pub async fn user_exists(g: &mut GlobalTx, user: Uuid) -> Result<bool> {
 
 /// Replaces a person's profile (and external accounts) as a whole.
 pub async fn put_profile(g: &mut GlobalTx, user: Uuid, p: &ProfileInput) -> Result<()> {
-    check_len("firstName", &p.first_name, 100)?;
-    check_len("lastName", &p.last_name, 100)?;
-    check_len("nickname", &p.nickname, 100)?;
-    check_len("cellPhone", &p.cell_phone, 50)?;
-    check_len("room", &p.room, 50)?;
+    // Lengths and characters are checked by the field types (crate::text).
     if p.external_accounts.len() > 50 {
         return Err(Error::invalid("at most 50 external accounts"));
     }
     for a in &p.external_accounts {
-        if a.account_name.trim().is_empty() || a.account_name.chars().count() > 200 {
+        if a.account_name.trim().is_empty() {
             return Err(Error::invalid("accountName must be 1-200 characters"));
         }
     }

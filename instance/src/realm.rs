@@ -163,10 +163,10 @@ pub async fn local_ids(g: &mut GlobalTx) -> Result<Vec<RealmId>> {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Registration {
-    pub display_name: String,
+    pub display_name: crate::text::Line<200>,
     /// Base URL of the worker, e.g. `http://realm-kir-dev.pek.svc:8080`.
-    pub endpoint: String,
-    pub version: Option<String>,
+    pub endpoint: crate::text::Line<500>,
+    pub version: Option<crate::text::Line<100>>,
 }
 
 fn check_endpoint(url: &str) -> Result<()> {

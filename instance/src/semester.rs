@@ -7,6 +7,7 @@ use uuid::Uuid;
 use crate::db::RealmTx;
 use crate::error::{Error, Result};
 use crate::policy::{self, Grants, Permission, Target};
+use crate::text::Line;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -25,8 +26,10 @@ const COLS: &str = "id, realm_id, name, starts_on, ends_on, is_current";
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewSemester {
     /// e.g. `2025/26/1`
-    pub name: String,
+    pub name: Line<200>,
+    #[serde(deserialize_with = "crate::text::date::day")]
     pub starts_on: NaiveDate,
+    #[serde(deserialize_with = "crate::text::date::day")]
     pub ends_on: NaiveDate,
     /// Make it the realm's current semester.
     pub current: Option<bool>,

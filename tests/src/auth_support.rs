@@ -28,13 +28,15 @@ impl Scratch {
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ));
-        std::fs::create_dir_all(&dir)?;
+        // Keys and tokens go here: 0700, and every file written 0600.
+        localpg::private_dir(&dir)?;
         Ok(Scratch(dir))
     }
 
+    /// Writes a file readable by its owner only (0600).
     pub fn write(&self, name: &str, content: &str) -> anyhow::Result<PathBuf> {
         let p = self.0.join(name);
-        std::fs::write(&p, content)?;
+        localpg::write_private(&p, content)?;
         Ok(p)
     }
 }

@@ -257,17 +257,17 @@ impl Federation {
         let dir = tmp.0.clone();
         let signer = Signer::generate("pek-hub", "pek")?;
         let key_file = dir.join("hub-public.pem");
-        std::fs::write(&key_file, signer.public_pem())?;
+        localpg::write_private(&key_file, signer.public_pem())?;
         // The hub signs with the same key (what it mints for workers verifies with the
         // key file, and through its JWKS).
         let private_file = dir.join("hub-private.pem");
-        std::fs::write(&private_file, signer.private_pem())?;
+        localpg::write_private(&private_file, signer.private_pem())?;
         let secret = format!("federation-secret-{}", Uuid::new_v4().simple());
         let secret_file = dir.join("federation-secret");
-        std::fs::write(&secret_file, &secret)?;
+        localpg::write_private(&secret_file, &secret)?;
         let operator_token = format!("operator-token-{}", Uuid::new_v4().simple());
         let op_file = dir.join("operator-tokens");
-        std::fs::write(&op_file, &operator_token)?;
+        localpg::write_private(&op_file, &operator_token)?;
 
         let hub_pg = pg.fresh_database().await?;
         let mut env = BTreeMap::new();
@@ -330,7 +330,7 @@ impl Federation {
             let realm = RealmId::parse(realm).map_err(|e| anyhow::anyhow!("{e}"))?;
             let wdb = pg.fresh_database().await?;
             let token_file = dir.join(format!("hub-token-{realm}"));
-            std::fs::write(
+            localpg::write_private(
                 &token_file,
                 pek::federation::realm_token(secret.as_bytes(), &realm),
             )?;

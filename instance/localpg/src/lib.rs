@@ -8,9 +8,16 @@
 //! `postgres` system user (or `nobody`). The postmaster gets a parent-death signal, so
 //! a test process that exits without dropping anything still shuts its cluster down;
 //! data directories left behind by dead processes are swept at the next start.
+//!
+//! The cluster is private to whoever started it: its directory (Unix socket, log, data)
+//! is 0700, the socket 0700, and every login — Unix socket or TCP — needs a password
+//! (SCRAM), never `trust`. [`private_dir`] and [`write_private`] are the helpers the
+//! harness and `pek local` use for their own secrets (signing keys, tokens).
 
 use std::ffi::CString;
+use std::io::Write as _;
 use std::net::TcpListener;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -204,6 +211,45 @@ fn sweep_stale(base: &Path) {
     }
 }
 
+/// Creates `dir` (and missing parents) and makes it 0700: only its owner may list or
+/// enter it. An existing directory is tightened too.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Writes a secret to `path` as a 0600 file (created with that mode, so it is never
+/// readable by others, not even for a moment; an existing file is tightened first).
+pub fn write_private(path: &Path, contents: impl AsRef<[u8]>) -> std::io::Result<()> {
+    if path.exists() {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_ref())?;
+    f.sync_all()
+}
+
+fn chown(path: &Path, w: &RunAs) -> Result<(), LocalPgError> {
+    let c =
+        CString::new(path.as_os_str().as_encoded_bytes()).map_err(|e| LocalPgError::Command {
+            what: "chown".into(),
+            detail: e.to_string(),
+        })?;
+    // SAFETY: valid NUL-terminated path.
+    if unsafe { libc::chown(c.as_ptr(), w.uid, w.gid) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(())
+}
+
 fn free_port() -> Result<u16, LocalPgError> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -268,24 +314,16 @@ impl LocalPostgres {
             std::process::id(),
             random_token(8)
         ));
-        std::fs::create_dir(&dir)?;
+        // 0700 from the start: it holds the socket, the log and the password file.
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
         let data = dir.join("data");
         let superuser_password = random_token(24);
         let role_password = random_token(24);
         let pwfile = dir.join("pwfile");
-        std::fs::write(&pwfile, &superuser_password)?;
+        write_private(&pwfile, &superuser_password)?;
         if let Some(w) = &who {
             for p in [&dir, &pwfile] {
-                let c = CString::new(p.as_os_str().as_encoded_bytes()).map_err(|e| {
-                    LocalPgError::Command {
-                        what: "chown".into(),
-                        detail: e.to_string(),
-                    }
-                })?;
-                // SAFETY: valid NUL-terminated path.
-                if unsafe { libc::chown(c.as_ptr(), w.uid, w.gid) } != 0 {
-                    return Err(std::io::Error::last_os_error().into());
-                }
+                chown(p, w)?;
             }
         }
         let mut this = LocalPostgres {
@@ -304,29 +342,30 @@ impl LocalPostgres {
                 "-E",
                 "UTF8",
                 "--locale=C",
-                "--auth-local=trust",
+                // Password logins only, also on the Unix socket: another local user
+                // must not get in just by reaching the socket.
+                "--auth-local=scram-sha-256",
                 "--auth-host=scram-sha-256",
                 "--no-sync",
             ])
             .arg(format!("--pwfile={}", pwfile.display()))
             .stdin(Stdio::null())
             .output()?;
+        let _ = std::fs::remove_file(&pwfile);
         check("initdb", out)?;
 
         let log_path = dir.join("postgres.log");
         let mut last_err = String::new();
         for _attempt in 0..5 {
             let port = free_port()?;
-            let log = std::fs::File::create(&log_path)?;
+            let log = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&log_path)?;
             if let Some(w) = &who {
-                let c = CString::new(log_path.as_os_str().as_encoded_bytes()).map_err(|e| {
-                    LocalPgError::Command {
-                        what: "chown".into(),
-                        detail: e.to_string(),
-                    }
-                })?;
-                // SAFETY: valid NUL-terminated path.
-                unsafe { libc::chown(c.as_ptr(), w.uid, w.gid) };
+                chown(&log_path, w)?;
             }
             let child = command(&bindir.join("postgres"), &who, parent_death)
                 .arg("-D")
@@ -335,6 +374,7 @@ impl LocalPostgres {
                 .args(["-c", "listen_addresses=127.0.0.1"])
                 .arg("-c")
                 .arg(format!("unix_socket_directories={}", dir.display()))
+                .args(["-c", "unix_socket_permissions=0700"])
                 .args(["-c", "fsync=off"])
                 .args(["-c", "synchronous_commit=off"])
                 .args(["-c", "full_page_writes=off"])

@@ -19,3 +19,107 @@ async fn throwaway_cluster_gives_each_test_its_own_database() {
     assert_eq!(user, "pek_app");
     assert!(!bypass);
 }
+
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(p)
+        .expect("stat")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The throwaway cluster is private to the user who started it: its directory (socket,
+/// log, data) is 0700, the socket itself 0700, and every login needs the password — on
+/// TCP and on the Unix socket alike (no `trust`).
+#[tokio::test]
+async fn throwaway_cluster_is_private_and_needs_the_password() {
+    let pg = LocalPostgres::shared().expect("start postgres");
+    let dir = pg.data_dir().parent().expect("cluster dir").to_path_buf();
+    assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    let socket = dir.join(format!(".s.PGSQL.{}", pg.port()));
+    assert!(socket.exists(), "{}", socket.display());
+    assert_eq!(mode(&socket), 0o700, "{}", socket.display());
+    for entry in std::fs::read_dir(&dir).expect("list") {
+        let path = entry.expect("entry").path();
+        if path != socket && !path.ends_with(format!(".s.PGSQL.{}.lock", pg.port())) {
+            assert_eq!(
+                mode(&path) & 0o077,
+                0,
+                "{} is readable by others",
+                path.display()
+            );
+        }
+    }
+    assert!(
+        !dir.join("pwfile").exists(),
+        "the password file is removed after initdb"
+    );
+
+    let db = pg.fresh_database().await.expect("db");
+    use sqlx::postgres::PgConnectOptions;
+    for user in ["postgres", localpg::OWNER_ROLE, localpg::APP_ROLE] {
+        let tcp = PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(pg.port())
+            .username(user)
+            .database(&db.name);
+        assert!(
+            sqlx::PgConnection::connect_with(&tcp).await.is_err(),
+            "{user} logged in over TCP without a password"
+        );
+        assert!(
+            sqlx::PgConnection::connect_with(&tcp.clone().password("wrong"))
+                .await
+                .is_err(),
+            "{user} logged in over TCP with a wrong password"
+        );
+        let unix = PgConnectOptions::new()
+            .socket(&dir)
+            .port(pg.port())
+            .username(user)
+            .database(&db.name);
+        assert!(
+            sqlx::PgConnection::connect_with(&unix).await.is_err(),
+            "{user} logged in over the Unix socket without a password"
+        );
+    }
+    // The real credentials work on both.
+    sqlx::PgConnection::connect(&db.app_url)
+        .await
+        .expect("app role over TCP");
+    let unix = PgConnectOptions::new()
+        .socket(&dir)
+        .port(pg.port())
+        .username("postgres")
+        .password(pg.superuser_password())
+        .database(&db.name);
+    sqlx::PgConnection::connect_with(&unix)
+        .await
+        .expect("superuser over the socket with its password");
+}
+
+/// Secrets the harness and `pek local` write: 0600 files in 0700 directories, also
+/// when the file or directory already existed with looser modes.
+#[test]
+fn secrets_are_written_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let base = std::env::temp_dir().join(format!("pek-secret-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let dir = base.join("nested/dir");
+    localpg::private_dir(&dir).expect("private dir");
+    assert_eq!(mode(&dir), 0o700);
+    let file = dir.join("key.pem");
+    std::fs::write(&file, "old").expect("write");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    localpg::write_private(&file, "secret").expect("write private");
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "secret");
+    let fresh = dir.join("token");
+    localpg::write_private(&fresh, "t").expect("write private");
+    assert_eq!(mode(&fresh), 0o600);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    localpg::private_dir(&dir).expect("private dir again");
+    assert_eq!(mode(&dir), 0o700, "an existing directory is tightened");
+    std::fs::remove_dir_all(&base).expect("cleanup");
+}

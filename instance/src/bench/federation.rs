@@ -583,8 +583,8 @@ async fn hub_with(
             &mut g,
             realm,
             &Registration {
-                display_name: realm.to_string(),
-                endpoint: endpoint.clone(),
+                display_name: realm.to_string().try_into()?,
+                endpoint: endpoint.clone().try_into()?,
                 version: None,
             },
         )

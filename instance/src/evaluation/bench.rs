@@ -398,12 +398,8 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
             users_seen += page.items.len();
             match page.next_cursor {
                 Some(c) => {
-                    cursor = crate::page::PageParams {
-                        limit: None,
-                        cursor: Some(c),
-                    }
-                    .cursor()
-                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    cursor =
+                        Some(crate::page::decode_cursor(&c).map_err(|e| anyhow::anyhow!("{e}"))?)
                 }
                 None => break,
             }

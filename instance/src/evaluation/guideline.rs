@@ -10,6 +10,7 @@ use crate::db::RealmTx;
 use crate::error::{Error, Result};
 use crate::group;
 use crate::policy::{self, Grants, Permission, Target};
+use crate::text::{Line, Prose};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -81,15 +82,15 @@ pub struct CollectionWithGuidelines {
 pub struct NewCollection {
     pub group_id: Uuid,
     pub semester_id: Uuid,
-    pub name: String,
-    pub description: Option<String>,
+    pub name: Line<200>,
+    pub description: Option<Prose<10_000>>,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewGuideline {
-    pub title: String,
-    pub description: Option<String>,
+    pub title: Line<200>,
+    pub description: Option<Prose<10_000>>,
     pub category: Category,
     pub max_per_member: i32,
     pub max_per_guideline: i32,

@@ -107,7 +107,7 @@ pub struct UserPoints {
 pub struct PointsQuery {
     /// Only this semester: its id, or its name (e.g. `2025/26/1`; names are the same
     /// across realms, so the BFF can pass one to every realm).
-    pub semester: Option<String>,
+    pub semester: Option<crate::text::Line<200>>,
 }
 
 #[derive(sqlx::FromRow)]

@@ -46,7 +46,9 @@ pub struct Settings {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SettingsInput {
     /// Give both ends of the period, or neither (no period: scores are frozen).
+    #[serde(default, deserialize_with = "crate::text::date::opt_timestamp")]
     pub period_starts_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "crate::text::date::opt_timestamp")]
     pub period_ends_at: Option<DateTime<Utc>>,
     /// 1–10000 (default 100).
     pub max_points_per_semester: Option<i32>,

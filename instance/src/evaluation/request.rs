@@ -66,7 +66,7 @@ pub struct PointsInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EntryInput {
     pub kind: EntryKind,
-    pub justification: String,
+    pub justification: crate::text::Prose<10_000>,
 }
 
 pub async fn points_of(tx: &mut RealmTx, scoreboard: Uuid) -> Result<Vec<PointRequest>> {

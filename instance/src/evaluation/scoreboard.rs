@@ -319,7 +319,7 @@ pub struct ScoreboardQuery {
     /// NOT_SUBMITTED, NOT_YET_EVALUATED, ACCEPTED or REJECTED.
     pub status: Option<Status>,
     pub limit: Option<u32>,
-    pub cursor: Option<String>,
+    pub cursor: Option<crate::page::CursorText>,
 }
 
 /// Scoreboards the viewer may see, oldest first.

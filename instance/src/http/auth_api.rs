@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use super::{cookie, AppState, Json, Query, SESSION_COOKIE};
 use crate::error::{Error, ErrorBody, Result};
 use crate::login::{Callback, Identity, Login, LoginResult};
+use crate::text::Line;
 
 /// Binds a login in progress to the browser that started it.
 const LOGIN_COOKIE: &str = "pek_login";
@@ -74,7 +75,7 @@ async fn jwks(State(s): State<AppState>) -> Result<Response> {
 #[serde(rename_all = "camelCase")]
 struct LoginQuery {
     /// Path on the frontend to return to after login (default `/`).
-    return_to: Option<String>,
+    return_to: Option<Line<2000>>,
 }
 
 /// Starts a login: redirects to the login provider (AuthSCH or the configured OIDC
@@ -125,7 +126,9 @@ fn signed_in(login: &Login, result: LoginResult, json: bool) -> Result<Response>
 #[utoipa::path(get, path = "/auth/callback", tag = "auth", params(Callback),
     responses((status = 200, body = LoginResult, description = "with Accept: application/json"),
               (status = 303, description = "to the frontend, session cookie set"),
-              (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = "login not configured"),
+              (status = 503, body = ErrorBody)))]
 async fn callback(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -151,11 +154,11 @@ async fn logout() -> Result<Response> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct DevLogin {
-    auth_sch_id: String,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    display_name: Option<String>,
-    email: Option<String>,
+    auth_sch_id: Line<200>,
+    first_name: Option<Line<100>>,
+    last_name: Option<Line<100>>,
+    display_name: Option<Line<200>>,
+    email: Option<Line<320>>,
 }
 
 /// Development login (`PEK_DEV_LOGIN=true` only): signs in as any provider id.
@@ -173,10 +176,10 @@ async fn dev_login(State(s): State<AppState>, Json(body): Json<DevLogin>) -> Res
             &s.db,
             &Identity {
                 id: id.to_string(),
-                display_name: body.display_name,
-                first_name: body.first_name,
-                last_name: body.last_name,
-                email: body.email,
+                display_name: body.display_name.map(String::from),
+                first_name: body.first_name.map(String::from),
+                last_name: body.last_name.map(String::from),
+                email: body.email.map(String::from),
             },
         )
         .await?;

@@ -22,6 +22,7 @@ use crate::federation::{self, MembershipReport};
 use crate::page::PageParams;
 use crate::profile::{self, ProfileAccess, ProfileInput, Scope, UserView};
 use crate::realm::RealmId;
+use crate::text::Line;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -57,7 +58,7 @@ fn encode(v: &str) -> String {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct GroupSearch {
     /// Name prefix, case- and accent-insensitive.
-    q: Option<String>,
+    q: Option<Line<200>>,
     /// Include archived groups (default false).
     include_archived: Option<bool>,
     /// At most this many groups in all (default 50, at most 200).
@@ -213,9 +214,9 @@ async fn judge(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct UserQuery {
     /// Part of a first name, last name or nickname (case- and accent-insensitive).
-    q: String,
+    q: Line<200>,
     limit: Option<u32>,
-    cursor: Option<String>,
+    cursor: Option<crate::page::CursorText>,
 }
 
 /// A page of people, merged from the caller's realms.
@@ -543,7 +544,7 @@ async fn forward_to(
 #[serde(deny_unknown_fields)]
 struct MyPointsQuery {
     /// Only this semester, by name (e.g. `2025/26/1`; the same in every realm).
-    semester: Option<String>,
+    semester: Option<Line<200>>,
 }
 
 /// The caller's points in every realm they are in.

@@ -23,6 +23,7 @@ use crate::evaluation::{self, Settings, SettingsInput};
 use crate::page::{Page, PageParams};
 use crate::policy::{self, Grants};
 use crate::realm::RealmId;
+use crate::text::Prose;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -298,7 +299,7 @@ async fn accept_scoreboard(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Rejection {
-    reason: String,
+    reason: Prose<10_000>,
 }
 
 /// NOT_YET_EVALUATED → REJECTED with a reason (evaluateScores).
@@ -355,7 +356,7 @@ async fn list_comments(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewComment {
-    body: String,
+    body: Prose<10_000>,
 }
 
 /// Adds to a scoreboard's discussion (editScores or evaluateScores; any status).

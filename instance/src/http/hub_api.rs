@@ -12,6 +12,7 @@ use crate::error::{Error, ErrorBody, Result};
 use crate::policy::{self, Grants, Permission, Target};
 use crate::profile::{self, ProfileInput, Scope, UserView};
 use crate::realm::{self, RealmId, RealmInfo, Registration};
+use crate::text::Line;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -26,7 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewRealm {
     id: RealmId,
-    display_name: String,
+    display_name: Line<200>,
 }
 
 /// Creates a realm hosted by the hub itself; the caller becomes its GOD. Needs GOD in

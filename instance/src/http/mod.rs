@@ -2,6 +2,7 @@
 //! domain module, commit, answer. Routes have one shape everywhere (DESIGN §5), so the
 //! hub's BFF can forward realm calls to workers without translating.
 
+pub mod apidoc;
 mod auth_api;
 mod bff_api;
 mod directory_api;
@@ -153,11 +154,14 @@ fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of a mode's API.
 pub fn openapi(mode: Mode) -> utoipa::openapi::OpenApi {
-    api_router(mode).split_for_parts().1
+    let mut doc = api_router(mode).split_for_parts().1;
+    apidoc::complete(&mut doc);
+    doc
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    let (router, openapi) = api_router(state.mode).split_for_parts();
+    let (router, mut openapi) = api_router(state.mode).split_for_parts();
+    apidoc::complete(&mut openapi);
     let openapi = Arc::new(openapi);
     let router = match &state.login {
         Some(l) if l.dev_login_enabled() => router.merge(auth_api::dev_login_routes()),

@@ -17,6 +17,7 @@ use crate::page::{Page, PageParams};
 use crate::policy::{self, Assignment, Grants, Permission, Policy, Statement, Target};
 use crate::realm::RealmId;
 use crate::semester::{self, NewSemester, Semester};
+use crate::text::Line;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -575,7 +576,7 @@ async fn list_policies(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewPolicy {
-    name: String,
+    name: Line<200>,
     parent_id: Option<Uuid>,
 }
 

@@ -80,10 +80,10 @@ impl TestApp {
             &mut g,
             id,
             &ProfileInput {
-                first_name: Some(first.into()),
-                last_name: Some(last.into()),
-                nickname: Some(sub.into()),
-                cell_phone: Some(phone.into()),
+                first_name: Some(first.parse().expect("valid text")),
+                last_name: Some(last.parse().expect("valid text")),
+                nickname: Some(sub.parse().expect("valid text")),
+                cell_phone: Some(phone.parse().expect("valid text")),
                 ..Default::default()
             },
         )
