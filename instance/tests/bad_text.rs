@@ -183,7 +183,7 @@ async fn realm_inputs_refuse_bad_text(app: &TestApp, realm: &str, god: Uuid) {
             Method::POST,
             &members,
             &t,
-            json!({"userId": god, "status": "ACTIVE", "posts": [NUL]}),
+            json!({"userId": god, "posts": [NUL]}),
         )
         .await,
     );
@@ -195,21 +195,27 @@ async fn realm_inputs_refuse_bad_text(app: &TestApp, realm: &str, god: Uuid) {
             Method::POST,
             &members,
             &t,
-            json!({"userId": god, "status": "ACTIVE", "startAt": "+20000-01-01T00:00:00Z"}),
+            json!({"userId": god, "startAt": "+20000-01-01T00:00:00Z"}),
         )
         .await,
     );
-    let (s, m) = json_call(
-        app,
-        Method::POST,
-        &members,
-        &t,
-        json!({"userId": god, "status": "ACTIVE"}),
-    )
-    .await;
+    // A consented membership to patch: the GOD applies and accepts the application
+    // (an invitation would make a worker ask the hub, which this test has not).
+    let (s, m) = app
+        .call(
+            Method::POST,
+            &format!("{groups}/{group}/applications"),
+            Some(&t),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{m}");
     let membership = id(&m);
     let mpath = format!("{base}/memberships/{membership}");
+    let (s, m) = app
+        .call(Method::POST, &format!("{mpath}/accept"), Some(&t), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{m}");
     refused(
         "post patch",
         "posts",
