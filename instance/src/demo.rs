@@ -236,6 +236,12 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
         jwt_private_key_file: Some(keyfile.clone()),
         federation_secret_file: Some(secret_file),
         operator_token_file: Some(operator_file),
+        // The web sign-in page lists the demo people (development login).
+        login: crate::config::LoginArgs {
+            dev_login: true,
+            ..Default::default()
+        },
+        jwt_ttl_seconds: args.token_ttl,
         ..ServeArgs::defaults(DbArgs {
             database_url: hub_db.app_url.clone(),
             migration_database_url: Some(hub_db.owner_url.clone()),
@@ -333,6 +339,7 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
     println!(
         "\nPéK federation is up (Ctrl-C stops it and removes everything):\
          \n  hub + BFF       {url}  (realm hub){workers_text}\
+         \n\nOpen {url}/ in a browser and sign in as Alice, Bob or Áron (development sign-in).\
          \n\n  Alice (GOD everywhere):       export ALICE={alice}\
          \n  Bob (leads a group in each):  export BOB={bob}\
          \n  Áron (member in the workers): export ARON={aron}\
