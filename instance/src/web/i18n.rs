@@ -338,6 +338,18 @@ pub const STUDENT_STATUSES: &[(&str, &str, &str)] = &[
     ("OTHER", "egyéb", "other"),
 ];
 
+pub const PURPOSES: &[(&str, &str, &str)] = &[
+    ("UNKNOWN", "ismeretlen", "unknown"),
+    ("CIRCLE", "Kör", "Circle"),
+    ("COMMITTEE", "Bizottság", "Committee"),
+    ("DEPARTMENT", "Szakosztály", "Department"),
+    ("EVENT", "Rendezvény", "Event"),
+    ("PROJECT", "Projekt", "Project"),
+    ("PARTY", "Buli", "Party"),
+    ("RESORT", "Reszort", "Resort"),
+    ("OTHER", "Egyéb", "Other"),
+];
+
 pub const PROTOCOLS: &[(&str, &str, &str)] = &[
     ("SCH_MAIL", "SCH e-mail", "SCH mail"),
     ("GMAIL", "Gmail", "Gmail"),

@@ -267,7 +267,7 @@ pub fn search(lang: Lang, s: &SearchView, realm_names: &dyn Fn(&str) -> String) 
             label for="q" { (t.search_label) }
             div.row {
                 input #q type="search" name="q" value=(s.q) autocomplete="off"
-                    placeholder=(t.search_hint) aria-describedby="q-hint" maxlength="200";
+                    aria-describedby="q-hint" maxlength="200";
                 button type="submit" { (t.search_button) }
             }
             p #q-hint .muted { (t.search_hint) }
@@ -516,7 +516,7 @@ pub fn group(lang: Lang, g: &GroupView) -> Markup {
         }
         dl.facts {
             dt { (t.realm) } dd { (g.realm_name) " " span.muted { "(" (g.realm) ")" } }
-            dt { (t.purpose) } dd { (g.group["purpose"].as_str().unwrap_or("")) }
+            dt { (t.purpose) } dd { (i18n::label(lang, i18n::PURPOSES, g.group["purpose"].as_str().unwrap_or(""))) }
             @if let Some(p) = g.parent {
                 dt { (t.parent_group) }
                 dd { a href=(group_href(g.realm, p["id"].as_str().unwrap_or(""))) { (p["name"].as_str().unwrap_or("")) } }
