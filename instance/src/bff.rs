@@ -428,14 +428,24 @@ impl MergedCursor {
             .encode(serde_json::to_vec(&self.0).unwrap_or_default())
     }
 
-    /// The realm's own cursor to continue from (`Err(())`: the realm is done).
-    pub fn position(&self, realm: &RealmId) -> std::result::Result<Option<&str>, ()> {
+    /// Where the realm's next page starts.
+    pub fn position(&self, realm: &RealmId) -> Position<'_> {
         match self.0.get(realm) {
-            None => Ok(None),
-            Some(None) => Err(()),
-            Some(Some(c)) => Ok(Some(c.as_str())),
+            None => Position::Start,
+            Some(None) => Position::Done,
+            Some(Some(c)) => Position::After(c.as_str()),
         }
     }
+}
+
+/// A realm's place in a merged search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position<'a> {
+    Start,
+    /// After the realm's own cursor.
+    After(&'a str),
+    /// The realm has nothing more.
+    Done,
 }
 
 /// One realm's page in a merged search: its items (in the realm's order) and whether
@@ -519,10 +529,10 @@ mod merged_cursor_tests {
         from: &MergedCursor,
         limit: usize,
     ) -> Option<RealmPage> {
-        let pos = from.position(realm).ok()?;
-        let start = match pos {
-            None => 0,
-            Some(c) => {
+        let start = match from.position(realm) {
+            Position::Done => return None,
+            Position::Start => 0,
+            Position::After(c) => {
                 let c = crate::page::PageParams {
                     limit: None,
                     cursor: Some(c.into()),

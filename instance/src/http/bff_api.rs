@@ -112,7 +112,7 @@ async fn search_groups(
     // Realms a previous page exhausted are not asked again.
     let realms: Vec<RealmId> = all_realms
         .iter()
-        .filter(|r| from.position(r).is_ok())
+        .filter(|r| from.position(r) != bff::Position::Done)
         .cloned()
         .collect();
     let token = token(&headers);
@@ -120,7 +120,7 @@ async fn search_groups(
     let outcomes = bff
         .fan_out(&realms, |r| {
             let after = match from.position(r) {
-                Ok(Some(c)) => format!("&cursor={}", encode(c)),
+                bff::Position::After(c) => format!("&cursor={}", encode(c)),
                 _ => String::new(),
             };
             BackendRequest {

@@ -75,7 +75,7 @@ struct CsrfSecret(String);
 
 /// The token a form or htmx request must present: bound to the browser's CSRF cookie
 /// and to its session, so it is useless to anyone who cannot read both.
-fn csrf_token(secret: &str, session: Option<&str>) -> String {
+pub(crate) fn csrf_token(secret: &str, session: Option<&str>) -> String {
     let mut data = Vec::with_capacity(secret.len() + 64);
     data.extend_from_slice(b"pek-csrf\0");
     data.extend_from_slice(secret.as_bytes());
@@ -229,12 +229,12 @@ impl Ctx {
     }
 
     /// The API as the signed-in person, or the answer that sends them to sign in.
-    fn api(&self) -> Result<Api, Response> {
+    fn api(&self) -> Result<Api, Box<Response>> {
         let Some(token) = &self.session else {
-            return Err(Redirect::to("/sign-in").into_response());
+            return Err(Box::new(Redirect::to("/sign-in").into_response()));
         };
         Api::new(&self.api, token.clone(), self.request_id.clone())
-            .ok_or_else(|| self.error(StatusCode::SERVICE_UNAVAILABLE, ""))
+            .ok_or_else(|| Box::new(self.error(StatusCode::SERVICE_UNAVAILABLE, "")))
     }
 
     fn page(&self, status: StatusCode, title: &str, me: Option<&Value>, body: Markup) -> Response {
@@ -336,7 +336,7 @@ async fn home(
     let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
     let api = match ctx.api() {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (me, groups) = tokio::join!(
         api.get::<Value>("/api/v1/me"),
@@ -513,7 +513,7 @@ async fn search(
     let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
     let api = match ctx.api() {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let t = ctx.lang.t();
     let q = sq.q.unwrap_or_default();
@@ -638,7 +638,7 @@ async fn render_person(
 ) -> Response {
     let api = match ctx.api() {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(id) = uuid::Uuid::parse_str(id) else {
         return ctx.error(StatusCode::NOT_FOUND, "");
@@ -731,7 +731,7 @@ async fn save_profile(
     );
     let api = match ctx.api() {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let me = match api.get::<Value>("/api/v1/me").await {
         Ok(m) => m,
@@ -765,7 +765,7 @@ async fn group_page(
     let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
     let api = match ctx.api() {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (Ok(realm), Ok(id)) = (
         crate::realm::RealmId::parse(&realm),
