@@ -141,6 +141,7 @@ pub struct Texts {
     pub internal: &'static str,
     pub back_home: &'static str,
     pub session_expired: &'static str,
+    pub csrf_failed: &'static str,
 }
 
 pub static HU: Texts = Texts {
@@ -217,6 +218,7 @@ pub static HU: Texts = Texts {
     internal: "Váratlan hiba történt.",
     back_home: "Vissza a kezdőlapra",
     session_expired: "A munkamenet lejárt, jelentkezz be újra.",
+    csrf_failed: "Az űrlap elavult vagy nem innen jött. Töltsd újra az oldalt, és próbáld újra.",
 };
 
 pub static EN: Texts = Texts {
@@ -293,6 +295,7 @@ pub static EN: Texts = Texts {
     internal: "Something unexpected went wrong.",
     back_home: "Back to the home page",
     session_expired: "Your session has expired; please sign in again.",
+    csrf_failed: "The form is stale or did not come from this site. Reload the page and try again.",
 };
 
 /// A membership status in words (unknown statuses as they are).

@@ -138,7 +138,7 @@ async fn guard(req: Request, next: Next) -> Response {
         if !ok {
             let lang = lang_of(&headers);
             let t = lang.t();
-            let body = views::error_body(lang, t.forbidden, "CSRF");
+            let body = views::error_body(lang, t.csrf_failed, "");
             let frame = views::Frame {
                 lang,
                 title: t.error_title,

@@ -563,3 +563,39 @@ pub fn group(lang: Lang, g: &GroupView) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_from_the_api_are_escaped() {
+        let user = serde_json::json!({
+            "id": "x\"><script>alert(1)</script>",
+            "scope": "full",
+            "profile": {"firstName": "<img src=x onerror=alert(1)>", "lastName": "O'Brien & co",
+                        "cellPhone": "<b>1</b>"}
+        });
+        let html = person_card(Lang::En, &user).into_string();
+        assert!(!html.contains("<script>") && !html.contains("<img") && !html.contains("<b>"));
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("O'Brien &amp; co"), "{html}");
+        assert!(html.contains("x%22%3E%3Cscript%3E"), "{html}");
+    }
+
+    #[test]
+    fn only_the_profile_fields_given_are_shown() {
+        let basic = serde_json::json!({
+            "id": "1", "scope": "basic",
+            "profile": {"firstName": "Áron", "lastName": "Szabó", "nickname": "ari"}
+        });
+        let html = person_card(Lang::Hu, &basic).into_string();
+        assert!(html.contains("ari") && html.contains("Szabó Áron"));
+        for absent in ["Telefon", "Szoba", "Kollégium", "Külső fiókok"] {
+            assert!(!html.contains(absent), "{absent} in {html}");
+        }
+    }
+}
