@@ -251,6 +251,10 @@ impl Ctx {
     }
 
     fn error(&self, status: StatusCode, detail: &str) -> Response {
+        self.error_as(None, status, detail)
+    }
+
+    fn error_as(&self, me: Option<&Value>, status: StatusCode, detail: &str) -> Response {
         let t = self.lang.t();
         let message = match status {
             StatusCode::NOT_FOUND => t.not_found,
@@ -271,13 +275,13 @@ impl Ctx {
         self.page(
             status,
             t.error_title,
-            None,
+            me,
             views::error_body(self.lang, message, detail),
         )
     }
 
-    /// The answer for a failed API call.
-    fn api_failed(&self, e: ApiError) -> Response {
+    /// The answer for a failed API call (with the menu, when the person is signed in).
+    async fn fail(&self, api: &Api, e: ApiError) -> Response {
         match e {
             ApiError::SignedOut => {
                 let mut r = Redirect::to("/sign-in?expired=1").into_response();
@@ -286,7 +290,10 @@ impl Ctx {
                 }
                 r
             }
-            ApiError::Status(s, m) => self.error(s, &m),
+            ApiError::Status(s, m) => {
+                let me = api.get::<Value>("/api/v1/me").await.ok();
+                self.error_as(me.as_ref(), s, &m)
+            }
         }
     }
 
@@ -344,7 +351,7 @@ async fn home(
     );
     let (me, groups) = match (me, groups) {
         (Ok(m), Ok(g)) => (m, g),
-        (Err(e), _) | (_, Err(e)) => return ctx.api_failed(e),
+        (Err(e), _) | (_, Err(e)) => return ctx.fail(&api, e).await,
     };
     let names = ctx.realm_names().await;
     let t = ctx.lang.t();
@@ -523,7 +530,7 @@ async fn search(
     if q.is_empty() {
         let me = match me.await {
             Ok(m) => m,
-            Err(e) => return ctx.api_failed(e),
+            Err(e) => return ctx.fail(&api, e).await,
         };
         let view = views::SearchView {
             q: &q,
@@ -575,18 +582,18 @@ async fn search(
     let (me, p, g) = tokio::join!(me, people_call, groups_call);
     let me = match me {
         Ok(m) => m,
-        Err(e) => return ctx.api_failed(e),
+        Err(e) => return ctx.fail(&api, e).await,
     };
     match p {
         Some(Ok(v)) => people = Some(v),
         Some(Err(ApiError::Status(StatusCode::BAD_REQUEST, m))) => people_error = Some(m),
-        Some(Err(e)) => return ctx.api_failed(e),
+        Some(Err(e)) => return ctx.fail(&api, e).await,
         None if want_people => people_error = Some(t.too_short.to_string()),
         None => {}
     }
     match g {
         Some(Ok(v)) => groups = Some(v),
-        Some(Err(e)) => return ctx.api_failed(e),
+        Some(Err(e)) => return ctx.fail(&api, e).await,
         None => {}
     }
     let view = views::SearchView {
@@ -641,7 +648,9 @@ async fn render_person(
         Err(r) => return *r,
     };
     let Ok(id) = uuid::Uuid::parse_str(id) else {
-        return ctx.error(StatusCode::NOT_FOUND, "");
+        return ctx
+            .fail(&api, ApiError::Status(StatusCode::NOT_FOUND, String::new()))
+            .await;
     };
     let (user_path, groups_path) = (
         format!("/api/v1/users/{id}"),
@@ -654,7 +663,7 @@ async fn render_person(
     );
     let (me, user, groups) = match (me, user, groups) {
         (Ok(m), Ok(u), Ok(g)) => (m, u, g),
-        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.api_failed(e),
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(&api, e).await,
     };
     let is_me = me["id"].as_str() == Some(id.to_string().as_str());
     let names = ctx.realm_names().await;
@@ -735,11 +744,13 @@ async fn save_profile(
     };
     let me = match api.get::<Value>("/api/v1/me").await {
         Ok(m) => m,
-        Err(e) => return ctx.api_failed(e),
+        Err(e) => return ctx.fail(&api, e).await,
     };
     if me["id"].as_str() != Some(id.as_str()) {
         // This page edits only one's own profile.
-        return ctx.error(StatusCode::FORBIDDEN, "");
+        return ctx
+            .fail(&api, ApiError::Status(StatusCode::FORBIDDEN, String::new()))
+            .await;
     }
     let input = profile_input(&body);
     match api
@@ -750,7 +761,7 @@ async fn save_profile(
         Err(ApiError::Status(status, message)) if status.is_client_error() => {
             render_person(&ctx, &id, false, Some((status, message)), Some(&input)).await
         }
-        Err(e) => ctx.api_failed(e),
+        Err(e) => ctx.fail(&api, e).await,
     }
 }
 
@@ -771,7 +782,9 @@ async fn group_page(
         crate::realm::RealmId::parse(&realm),
         uuid::Uuid::parse_str(&id),
     ) else {
-        return ctx.error(StatusCode::NOT_FOUND, "");
+        return ctx
+            .fail(&api, ApiError::Status(StatusCode::NOT_FOUND, String::new()))
+            .await;
     };
     let base = format!("/api/v1/realms/{realm}/groups");
     let paths = [
@@ -787,7 +800,7 @@ async fn group_page(
     );
     let (me, group) = match (me, group) {
         (Ok(m), Ok(g)) => (m, g),
-        (Err(e), _) | (_, Err(e)) => return ctx.api_failed(e),
+        (Err(e), _) | (_, Err(e)) => return ctx.fail(&api, e).await,
     };
     let parent = match group["parentId"].as_str() {
         Some(p) => api.get::<Value>(&format!("{base}/{p}")).await.ok(),
@@ -813,7 +826,7 @@ async fn group_page(
             )
         }
         Err(ApiError::Status(StatusCode::FORBIDDEN | StatusCode::NOT_FOUND, _)) => (None, false),
-        Err(e) => return ctx.api_failed(e),
+        Err(e) => return ctx.fail(&api, e).await,
     };
     let names = ctx.realm_names().await;
     let title = group["name"].as_str().unwrap_or("").to_string();
