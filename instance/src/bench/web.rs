@@ -240,8 +240,8 @@ async fn measure(
 fn render(args: &WebArgs, rows: &[Row], first: &[(String, usize)]) -> String {
     let mut s = format!(
         "{HEADER}\n\nServer-rendered pages of the hub over a hub and two workers (`pek local`: \
-         three processes' worth of services, each realm with its own database, the workers \
-         reached over loopback HTTP), signed in as Bob (groups in all three realms).\n\n\
+         the hub and both workers on their own loopback listeners, each realm with its own \
+         database, the hub reaching the workers over HTTP), signed in as Bob (groups in all three realms).\n\n\
          Command (release build, from the repository root; it starts and removes its own \
          PostgreSQL):\n\n```\ncargo run --release --bin pek -- bench web\n```\n\n\
          | Page | Requests | req/s | p50 ms | p99 ms | bytes |\n|---|---:|---:|---:|---:|---:|\n"
