@@ -614,3 +614,85 @@ async fn pages_refuse_forms_and_htmx_requests_without_the_csrf_token() {
     );
     let _ = people;
 }
+
+#[tokio::test]
+async fn signs_in_through_the_login_provider_in_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    use pek_tests::oidc_support::OidcProvider;
+    let hub_port = pek_tests::free_port().expect("port");
+    let provider = OidcProvider::start(&format!("http://127.0.0.1:{hub_port}/auth/callback"))
+        .await
+        .expect("OIDC provider (node oidc-provider; ./tests/run.sh installs it)");
+    let dir = pek_tests::auth_support::Scratch::new("web-oidc").expect("scratch");
+    let secret = dir
+        .write("client-secret", &provider.client_secret)
+        .expect("secret");
+    let fed = Federation::start(Options {
+        realms: vec!["kir-dev"],
+        hub_port: Some(hub_port),
+        hub_env: vec![
+            ("PEK_LOGIN_ISSUER_URL".into(), provider.issuer.clone()),
+            ("PEK_LOGIN_CLIENT_ID".into(), provider.client_id.clone()),
+            (
+                "PEK_LOGIN_CLIENT_SECRET_FILE".into(),
+                secret.display().to_string(),
+            ),
+        ],
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+    let driver = start_browser().await.expect("chromium via chromedriver");
+    let client = driver.client.clone().expect("client");
+    let b = Browser {
+        c: &client,
+        hub: fed.hub.url.clone(),
+        axe: axe_source().expect("axe-core"),
+    };
+    b.open("/sign-in").await;
+    let page = b.text().await;
+    // No development sign-in on this hub: only the provider.
+    assert!(!page.contains("Fejlesztői bejelentkezés"), "{page}");
+    client
+        .find(Locator::LinkText("Bejelentkezés AuthSCH-val"))
+        .await
+        .expect("provider button")
+        .click()
+        .await
+        .expect("click");
+    // The provider's own login and consent pages (any login name, any password).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let url = client.current_url().await.expect("url");
+        if url.as_str().starts_with(&fed.hub.url) && url.path() == "/" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never came back to the hub: {url}"
+        );
+        if let Ok(login) = client.find(Locator::Css("input[name=login]")).await {
+            login.send_keys("grace").await.expect("login name");
+            client
+                .find(Locator::Css("input[name=password]"))
+                .await
+                .expect("password")
+                .send_keys("any password")
+                .await
+                .expect("password");
+        }
+        if let Ok(button) = client.find(Locator::Css("button[type=submit]")).await {
+            let _ = button.click().await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let home = b.wait_text("main", "Szia").await;
+    assert!(home.contains("Tester Grace"), "{home}");
+    b.sign_out().await;
+    b.open("/").await;
+    b.wait_path("/sign-in").await;
+    client.clone().close().await.expect("closing the browser");
+    drop(driver);
+}
