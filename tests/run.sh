@@ -26,6 +26,16 @@ if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
   (cd tests/oidc && npm ci --no-audit --no-fund)
 fi
 
+# The web interface's browser tests drive Debian's Chromium through chromedriver and
+# check every page with axe-core (npm, tests/browser).
+need_pkg 'test -x /usr/bin/chromium && test -x /usr/bin/chromedriver' chromium chromium-driver
+if [ ! -d tests/browser/node_modules/axe-core ]; then
+  echo "== npm ci (tests/browser)"
+  (cd tests/browser && npm ci --no-audit --no-fund)
+fi
+# Installed above, so a missing browser is a failure here, not a skip.
+export PEK_REQUIRE_BROWSER=1
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -8,6 +8,7 @@
 //! as the ceiling. It prints a Markdown table and writes it into `BENCHMARKS.md`.
 
 mod federation;
+mod web;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ pub enum BenchCommand {
     Forward(federation::ForwardArgs),
     /// A semester's point history for a realm of groups × members (issue 5).
     PointHistory(crate::evaluation::bench::PointHistoryArgs),
+    /// The web interface's home and search pages over a hub and two workers.
+    Web(web::WebArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -77,6 +80,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::FanOut(args) => federation::fan_out(args).await,
         BenchCommand::Forward(args) => federation::forward(args).await,
         BenchCommand::PointHistory(args) => crate::evaluation::bench::point_history(args).await,
+        BenchCommand::Web(args) => web::web(args).await,
     }
 }
 

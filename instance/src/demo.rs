@@ -143,7 +143,7 @@ pub async fn seed_realm(
 
 /// A demo person joins a group the way people do: invited by `inviter` (editMembers),
 /// accepts the invitation themselves, and is made ACTIVE.
-async fn join(
+pub async fn join(
     tx: &mut crate::db::RealmTx,
     inviter: &Grants,
     group: Uuid,
@@ -262,6 +262,12 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
         // Alice administers every demo realm from configuration, as a Realm's
         // spec.admins would make her.
         realm_admins: vec!["demo-alice".into()],
+        // The web sign-in page lists the demo people (development login).
+        login: crate::config::LoginArgs {
+            dev_login: true,
+            ..Default::default()
+        },
+        jwt_ttl_seconds: args.token_ttl,
         ..ServeArgs::defaults(DbArgs {
             database_url: hub_db.app_url.clone(),
             migration_database_url: Some(hub_db.owner_url.clone()),
@@ -362,6 +368,7 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
         "\nPéK federation is up (Ctrl-C stops it and removes everything):\
          \n  hub + BFF       {url}  (realm hub){workers_text}\
          \n  secrets         {secrets_dir}  (0700; key and tokens 0600)\
+         \n\nOpen {url}/ in a browser and sign in as Alice, Bob or Áron (development sign-in).\
          \n\n  Alice (GOD everywhere):       export ALICE={alice}\
          \n  Bob (leads a group in each):  export BOB={bob}\
          \n  Áron (member in the workers): export ARON={aron}\

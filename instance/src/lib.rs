@@ -1,6 +1,6 @@
 //! PéK instance: hub, worker and BFF in one crate. Modules follow the domain: realms and
 //! their isolation (`realm`, `db`), `policy`, `group`, `membership`, `semester`,
-//! `feature`, `profile`, `auth`, and the `http` API over them.
+//! `feature`, `profile`, `auth`, the `http` API over them and the `web` pages on top.
 
 pub use localpg;
 
@@ -28,3 +28,4 @@ pub mod realm;
 pub mod registry;
 pub mod semester;
 pub mod text;
+pub mod web;

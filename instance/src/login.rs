@@ -315,6 +315,11 @@ impl Login {
         self.dev_login
     }
 
+    /// Whether an AuthSCH/OIDC provider is configured (`/auth/login` works).
+    pub fn provider_configured(&self) -> bool {
+        self.settings.is_some()
+    }
+
     pub fn state_ttl(&self) -> u64 {
         self.state_ttl
     }

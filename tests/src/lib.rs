@@ -117,3 +117,4 @@ impl HubProcess {
 
 pub mod auth_support;
 pub mod oidc_support;
+pub mod web_support;

@@ -43,7 +43,7 @@ fn bff(s: &AppState) -> Result<&Arc<Bff>> {
 
 /// The signed-in caller, for requests to realms: the hub token they presented (used
 /// in-process only) and their id (workers get a token minted for their realm).
-fn caller(me: Uuid, headers: &HeaderMap) -> Option<CallerAuth> {
+pub(super) fn caller(me: Uuid, headers: &HeaderMap) -> Option<CallerAuth> {
     super::extract::presented_token(headers).map(|hub_token| CallerAuth {
         user: me,
         hub_token,
@@ -56,32 +56,57 @@ fn encode(v: &str) -> String {
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct GroupSearch {
+pub(crate) struct GroupSearch {
     /// Name prefix, case- and accent-insensitive.
-    q: Option<Line<200>>,
+    pub q: Option<Line<200>>,
     /// Include archived groups (default false).
-    include_archived: Option<bool>,
+    pub include_archived: Option<bool>,
     /// At most this many groups in all (default 50, at most 200).
-    limit: Option<u32>,
+    pub limit: Option<u32>,
+    /// `nextCursor` of the previous page: carries each realm's position, so the next
+    /// page merges every realm's next groups in order.
+    pub cursor: Option<String>,
 }
 
-/// Groups the caller may see in every realm they are in, merged and ordered by name.
-/// Realms that do not answer within the deadline are listed in `unavailable`.
+/// A page of groups merged from the caller's realms.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GroupPage {
+    #[schema(value_type = Vec<crate::group::Group>)]
+    pub items: Vec<serde_json::Value>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// True when some realm did not answer; `unavailable` says which.
+    pub partial: bool,
+    pub unavailable: Vec<RealmId>,
+    /// True when there are more groups (`nextCursor` is set).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+/// Groups the caller may see in every realm they are in, merged and ordered by name,
+/// a page at a time. Realms that do not answer within the deadline are listed in
+/// `unavailable`.
 #[utoipa::path(get, path = "/api/v1/groups", tag = "bff", params(GroupSearch),
-    responses((status = 200, body = Federated<crate::group::Group>),
+    responses((status = 200, body = GroupPage),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn search_groups(
     State(s): State<AppState>,
     Caller(me): Caller,
     headers: HeaderMap,
     Query(q): Query<GroupSearch>,
-) -> Result<Json<Federated<serde_json::Value>>> {
+) -> Result<Json<GroupPage>> {
     let bff = bff(&s)?;
     let limit = PageParams {
         limit: q.limit,
         cursor: None,
     }
     .limit()? as usize;
+    let from = match &q.cursor {
+        Some(c) => bff::MergedCursor::decode(c)?,
+        None => bff::MergedCursor::default(),
+    };
     let mut query = format!("limit={limit}");
     if let Some(text) = &q.q {
         query.push_str(&format!("&q={}", encode(text)));
@@ -89,18 +114,32 @@ async fn search_groups(
     if let Some(a) = q.include_archived {
         query.push_str(&format!("&includeArchived={a}"));
     }
-    let realms = bff.caller_realms(me).await?;
+    let all_realms = bff.caller_realms(me).await?;
+    // Realms a previous page exhausted are not asked again.
+    let realms: Vec<RealmId> = all_realms
+        .iter()
+        .filter(|r| from.position(r) != bff::Position::Done)
+        .cloned()
+        .collect();
     let caller = caller(me, &headers);
     let request_id = headers.get("x-request-id").cloned();
     let outcomes = bff
-        .fan_out(&realms, |r| BackendRequest {
-            request_id: request_id.clone(),
-            ..BackendRequest::get(format!("/api/v1/realms/{r}/groups?{query}"), caller.clone())
+        .fan_out(&realms, |r| {
+            let after = match from.position(r) {
+                bff::Position::After(c) => format!("&cursor={}", encode(c)),
+                _ => String::new(),
+            };
+            BackendRequest {
+                request_id: request_id.clone(),
+                ..BackendRequest::get(
+                    format!("/api/v1/realms/{r}/groups?{query}{after}"),
+                    caller.clone(),
+                )
+            }
         })
         .await;
     let mut unavailable = bff::unavailable(&outcomes);
-    let mut items = Vec::new();
-    let mut truncated = false;
+    let mut pages = Vec::new();
     for (realm, outcome) in outcomes {
         if let Outcome::Answered(r) = outcome {
             if r.status == StatusCode::BAD_REQUEST || r.status == StatusCode::UNPROCESSABLE_ENTITY {
@@ -108,7 +147,13 @@ async fn search_groups(
                 return Err(realm_error(r.status, &r.body));
             }
             if r.status == StatusCode::FORBIDDEN {
-                continue; // nothing there for this caller
+                // Nothing there for this caller: an exhausted realm.
+                pages.push(bff::RealmPage {
+                    realm,
+                    items: Vec::new(),
+                    more: false,
+                });
+                continue;
             }
             if !r.status.is_success() {
                 // 401 would have failed at the hub already; anything else is the realm's
@@ -118,10 +163,7 @@ async fn search_groups(
                 continue;
             }
             match bff::page_items(&r.body) {
-                Ok((mut page, more)) => {
-                    truncated |= more;
-                    items.append(&mut page);
-                }
+                Ok((items, more)) => pages.push(bff::RealmPage { realm, items, more }),
                 Err(e) => {
                     tracing::warn!(realm = %realm, error = %e, "unreadable answer in fan-out");
                     unavailable.push(realm);
@@ -136,12 +178,14 @@ async fn search_groups(
     }
     unavailable.sort();
     unavailable.dedup();
-    let (items, cut) = bff::merge_groups(items, limit);
-    Ok(Json(Federated {
+    let (items, next) = bff::merge_group_pages(&from, pages, limit);
+    let next_cursor = next.map(|c| c.encode());
+    Ok(Json(GroupPage {
         items,
+        truncated: next_cursor.is_some(),
+        next_cursor,
         partial: !unavailable.is_empty(),
         unavailable,
-        truncated: truncated || cut,
     }))
 }
 

@@ -8,6 +8,7 @@ mod bff_api;
 mod directory_api;
 mod evaluation_api;
 mod extract;
+mod groups_of_api;
 mod hub_api;
 mod ops;
 mod realm_api;
@@ -141,12 +142,14 @@ fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
     let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(realm_api::routes())
         .merge(evaluation_api::routes())
+        .merge(groups_of_api::realm_routes())
         .merge(ops::routes());
     match mode {
         Mode::Hub => router
             .merge(hub_api::routes())
             .merge(bff_api::routes())
             .merge(directory_api::routes())
+            .merge(groups_of_api::bff_routes())
             .merge(auth_api::routes()),
         Mode::Worker => router,
     }
@@ -167,6 +170,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         Some(l) if l.dev_login_enabled() => router.merge(auth_api::dev_login_routes()),
         _ => router,
     };
+    // The web pages (hub only) call the finished router itself, set below.
+    let pages = crate::web::api::ApiHandle::default();
     if let Some(bff) = &state.bff {
         // Local backends run fan-out requests through the handlers themselves.
         bff.set_local_router(
@@ -177,7 +182,11 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 .with_state(state.clone()),
         );
     }
-    router
+    let router = match state.mode {
+        Mode::Hub => router.merge(crate::web::routes(pages.clone())),
+        Mode::Worker => router,
+    };
+    let app = router
         .route(
             "/openapi.json",
             axum::routing::get(move || {
@@ -205,7 +214,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
+        .with_state(state);
+    pages.set(app.clone());
+    app
 }
 
 /// 405 in the one error shape (axum keeps the `Allow` header).

@@ -1,0 +1,246 @@
+//! Whose groups: a person's memberships in one realm (realm route, the same on hub and
+//! workers) and across the realms (BFF routes on the hub: my own groups in every realm I
+//! am in, someone else's in the realms we share). Someone else's membership is shown
+//! only where the caller may view the group's members — the same rule as reading one
+//! membership — so a list never reveals more than the single reads would.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{AppState, Caller, Json, LocalRealm, Path, Query};
+use crate::bff::{self, BackendRequest, Federated, Outcome};
+use crate::error::{Error, ErrorBody, Result};
+use crate::page::{Page, PageParams};
+use crate::policy::{self, Grants, Permission, Target};
+use crate::realm::RealmId;
+
+/// Realm routes (every instance).
+pub fn realm_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(user_memberships))
+}
+
+/// BFF routes (hub only).
+pub fn bff_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(my_groups))
+        .routes(routes!(user_groups))
+}
+
+/// A membership with the group it is in.
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupMembership {
+    /// The membership's id.
+    pub id: Uuid,
+    pub realm_id: String,
+    pub group_id: Uuid,
+    pub group_name: String,
+    pub group_archived: bool,
+    pub user_id: Uuid,
+    /// The membership's status (e.g. NEWBIE, ACTIVE, FORMER, ARCHIVED).
+    pub status: String,
+    /// Posts held in the group, e.g. `leader`.
+    pub posts: Vec<String>,
+    pub start_at: chrono::DateTime<chrono::Utc>,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub group_name_folded: String,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct UserPath {
+    realm: String,
+    id: Uuid,
+}
+
+/// A person's memberships in this realm, ordered by group name: all of them for the
+/// person themself, otherwise those in groups whose members the caller may view.
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/users/{id}/memberships", tag = "memberships",
+    params(("realm" = String, Path), ("id" = Uuid, Path), PageParams),
+    responses((status = 200, body = Page<GroupMembership>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn user_memberships(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(UserPath { id, .. }): Path<UserPath>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<GroupMembership>>> {
+    let limit = page.limit()?;
+    let cursor = page.cursor()?;
+    let mut tx = s.db.realm(&realm).await?;
+    let grants = Grants::load(&mut tx, me).await?;
+    // A person has a handful of memberships per realm: read them all, keep the visible
+    // ones, then page, so a page is never short because of hidden rows.
+    let rows: Vec<GroupMembership> = sqlx::query_as(
+        "SELECT m.id, m.realm_id, m.group_id, g.name AS group_name,
+                g.archived AS group_archived, m.user_id, m.status, m.posts, m.start_at,
+                m.until, g.name_folded AS group_name_folded
+           FROM memberships m
+           JOIN groups g ON g.realm_id = m.realm_id AND g.id = m.group_id
+          WHERE m.realm_id = $1 AND m.user_id = $2
+          ORDER BY g.name_folded, m.id",
+    )
+    .bind(realm.as_str())
+    .bind(id)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut visible = Vec::with_capacity(rows.len());
+    for m in rows {
+        if let Some(c) = &cursor {
+            if (m.group_name_folded.as_str(), m.id) <= (c.key.as_str(), c.id) {
+                continue;
+            }
+        }
+        if id == me
+            || policy::can(
+                &mut tx,
+                &grants,
+                Permission::ViewMembers,
+                Target::Group(m.group_id),
+            )
+            .await?
+        {
+            visible.push(m);
+        }
+        if visible.len() as i64 > limit {
+            break;
+        }
+    }
+    tx.commit().await?;
+    Ok(Json(Page::from_rows(visible, limit, |m| {
+        (m.group_name_folded.clone(), m.id)
+    })))
+}
+
+/// A membership with its realm's display name, as the BFF merges them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RealmGroupMembership {
+    #[serde(flatten)]
+    pub membership: GroupMembership,
+    pub realm_name: String,
+}
+
+/// The caller's groups in every realm they are in, ordered by realm, then group name.
+/// Realms that do not answer are listed in `unavailable`.
+#[utoipa::path(get, path = "/api/v1/me/groups", tag = "bff",
+    responses((status = 200, body = Federated<RealmGroupMembership>),
+              (status = 401, body = ErrorBody)))]
+async fn my_groups(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+) -> Result<Json<Federated<RealmGroupMembership>>> {
+    let bff = bff_of(&s)?;
+    let realms = bff.caller_realms(me).await?;
+    Ok(Json(memberships_in(&s, &realms, me, me, &headers).await?))
+}
+
+/// Someone's groups in the realms the caller shares with them (only groups whose
+/// members the caller may view there); 404 when they share no realm.
+#[utoipa::path(get, path = "/api/v1/users/{id}/groups", tag = "bff",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Federated<RealmGroupMembership>),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn user_groups(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Federated<RealmGroupMembership>>> {
+    let bff = bff_of(&s)?;
+    let realms = if id == me {
+        bff.caller_realms(me).await?
+    } else {
+        crate::profile::shared_realms(&s.db, me, id).await?
+    };
+    if realms.is_empty() && id != me {
+        return Err(Error::not_found(format!("user {id}")));
+    }
+    Ok(Json(memberships_in(&s, &realms, me, id, &headers).await?))
+}
+
+fn bff_of(s: &AppState) -> Result<&std::sync::Arc<bff::Bff>> {
+    s.bff
+        .as_ref()
+        .ok_or_else(|| Error::NotFound("no such route on a worker".into()))
+}
+
+async fn memberships_in(
+    s: &AppState,
+    realms: &[RealmId],
+    me: Uuid,
+    user: Uuid,
+    headers: &HeaderMap,
+) -> Result<Federated<RealmGroupMembership>> {
+    let bff = bff_of(s)?;
+    let caller = super::bff_api::caller(me, headers);
+    let request_id = headers.get("x-request-id").cloned();
+    let outcomes = bff
+        .fan_out(realms, |r| BackendRequest {
+            request_id: request_id.clone(),
+            ..BackendRequest::get(
+                format!(
+                    "/api/v1/realms/{r}/users/{user}/memberships?limit={}",
+                    crate::page::MAX_LIMIT
+                ),
+                caller.clone(),
+            )
+        })
+        .await;
+    let mut unavailable = bff::unavailable(&outcomes);
+    let registry = bff.registry.all().await;
+    let mut per_realm: BTreeMap<RealmId, Vec<RealmGroupMembership>> = BTreeMap::new();
+    let mut truncated = false;
+    for (realm, outcome) in outcomes {
+        let Outcome::Answered(r) = outcome else {
+            continue;
+        };
+        if matches!(r.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) {
+            continue; // nothing there for this caller
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Answer {
+            items: Vec<GroupMembership>,
+            next_cursor: Option<String>,
+        }
+        match serde_json::from_slice::<Answer>(&r.body) {
+            Ok(a) if r.status.is_success() => {
+                truncated |= a.next_cursor.is_some();
+                let realm_name = registry
+                    .get(&realm)
+                    .map(|e| e.display_name.clone())
+                    .unwrap_or_else(|| realm.to_string());
+                per_realm
+                    .entry(realm)
+                    .or_default()
+                    .extend(a.items.into_iter().map(|membership| RealmGroupMembership {
+                        membership,
+                        realm_name: realm_name.clone(),
+                    }));
+            }
+            _ => {
+                tracing::warn!(realm = %realm, status = %r.status, "memberships answer not usable");
+                unavailable.push(realm);
+            }
+        }
+    }
+    unavailable.sort();
+    unavailable.dedup();
+    Ok(Federated {
+        items: per_realm.into_values().flatten().collect(),
+        partial: !unavailable.is_empty(),
+        unavailable,
+        truncated,
+    })
+}

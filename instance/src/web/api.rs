@@ -1,0 +1,119 @@
+//! The pages' one way to data: the hub's own JSON API, called in-process through the
+//! same router (and so the same BFF fan-out, forwarding and permission checks) that
+//! serves API clients, with the signed-in person's token. A page can therefore never
+//! show more than the API would answer that person.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::Router;
+use serde::de::DeserializeOwned;
+use tower::ServiceExt;
+
+/// The router the pages call (set once the whole router is built, since it contains
+/// the pages themselves).
+#[derive(Clone, Default)]
+pub struct ApiHandle(Arc<OnceLock<Router>>);
+
+impl ApiHandle {
+    pub fn set(&self, router: Router) {
+        let _ = self.0.set(router);
+    }
+}
+
+/// What went wrong calling the API, as the page should show it.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 401: the session is missing or expired.
+    SignedOut,
+    /// Any other error status, with the API's message.
+    Status(StatusCode, String),
+}
+
+/// A caller of the API on behalf of one signed-in person.
+#[derive(Clone)]
+pub struct Api {
+    router: Router,
+    token: String,
+    request_id: Option<HeaderValue>,
+}
+
+impl Api {
+    pub fn new(handle: &ApiHandle, token: String, request_id: Option<HeaderValue>) -> Option<Api> {
+        Some(Api {
+            router: handle.0.get()?.clone(),
+            token,
+            request_id,
+        })
+    }
+
+    /// Calls the API; the status and the raw body.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(StatusCode, bytes::Bytes), ApiError> {
+        let mut b = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(header::ACCEPT, "application/json");
+        if let Some(id) = &self.request_id {
+            b = b.header("x-request-id", id.clone());
+        }
+        let body = match body {
+            Some(v) => {
+                b = b.header(header::CONTENT_TYPE, "application/json");
+                Body::from(serde_json::to_vec(&v).unwrap_or_default())
+            }
+            None => Body::empty(),
+        };
+        let req = b
+            .body(body)
+            .map_err(|e| ApiError::Status(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        let resp = match self.router.clone().oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 16 * 1024 * 1024)
+            .await
+            .map_err(|e| ApiError::Status(StatusCode::BAD_GATEWAY, e.to_string()))?;
+        Ok((status, bytes))
+    }
+
+    /// Calls the API and reads a successful JSON answer.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T, ApiError> {
+        let (status, bytes) = self.raw(method, path, body).await?;
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(ApiError::SignedOut);
+        }
+        if !status.is_success() {
+            let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v["error"]["message"].as_str().map(String::from))
+                .unwrap_or_default();
+            return Err(ApiError::Status(status, message));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            tracing::warn!(path, error = %e, "unexpected API answer for a page");
+            ApiError::Status(StatusCode::BAD_GATEWAY, "unexpected answer".into())
+        })
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        self.call(Method::GET, path, None).await
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn enc(v: &str) -> String {
+    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}

@@ -1,0 +1,920 @@
+//! The web interface: server-rendered pages served by the hub at `/`, for the people who
+//! use PéK every day (sign in, my groups across realms, search, people, groups).
+//!
+//! Every page gets its data from the hub's own JSON API, called in-process with the
+//! signed-in person's session token (see [`api`]), so pages go through the same BFF
+//! fan-out, forwarding and permission checks as API clients and show exactly what the
+//! API would answer — a 404 there is a 404 here. Pages work without JavaScript; htmx
+//! (vendored, embedded) only makes search update as you type.
+//!
+//! Security: the session is the hub's `pek_session` cookie (HttpOnly, Secure,
+//! SameSite=Lax); every state-changing request and every htmx request carries a CSRF
+//! token bound to the browser's `pek_csrf` cookie and its session; a strict
+//! Content-Security-Policy allows scripts and styles from this origin only (no inline
+//! ones anywhere); maud escapes every value it renders.
+
+pub mod api;
+pub mod i18n;
+mod views;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use maud::Markup;
+use serde::Deserialize;
+use serde_json::Value;
+
+use self::api::{enc, Api, ApiError, ApiHandle};
+use self::i18n::Lang;
+use crate::http::{cookie, AppState, SESSION_COOKIE};
+
+const CSRF_COOKIE: &str = "pek_csrf";
+const LANG_COOKIE: &str = "pek_lang";
+const CSRF_HEADER: &str = "x-csrf-token";
+
+#[cfg(test)]
+const HTMX_VERSION: &str = "2.0.11";
+const ASSET_HTMX: &str = "/assets/htmx-2.0.11.min.js";
+const ASSET_CSS: &str = concat!("/assets/app.css?v=", env!("CARGO_PKG_VERSION"));
+
+static HTMX_JS: &[u8] = include_bytes!("assets/htmx.min.js");
+static HTMX_JS_GZ: &[u8] = include_bytes!("assets/htmx.min.js.gz");
+static APP_CSS: &str = include_str!("assets/app.css");
+
+/// Scripts and styles from this origin only; nothing inline, nothing from elsewhere.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   connect-src 'self'; form-action 'self'; base-uri 'none'; \
+                   frame-ancestors 'none'";
+
+/// The pages (hub only). `api` is set to the finished router once it is built.
+pub fn routes(api: ApiHandle) -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/sign-in", get(sign_in_page))
+        .route("/sign-in/dev", post(dev_sign_in))
+        .route("/sign-out", post(sign_out))
+        .route("/search", get(search))
+        .route("/people/{id}", get(person))
+        .route("/people/{id}/profile", post(save_profile))
+        .route("/realms/{realm}/groups/{id}", get(group_page))
+        .route("/lang", get(set_lang))
+        .route("/assets/{name}", get(asset))
+        .layer(axum::middleware::from_fn(guard))
+        .layer(Extension(api))
+}
+
+// --- request context ----------------------------------------------------------------
+
+/// The browser's CSRF secret (from its cookie, or minted for this response).
+#[derive(Clone)]
+struct CsrfSecret(String);
+
+/// The token a form or htmx request must present: bound to the browser's CSRF cookie
+/// and to its session, so it is useless to anyone who cannot read both.
+pub(crate) fn csrf_token(secret: &str, session: Option<&str>) -> String {
+    let mut data = Vec::with_capacity(secret.len() + 64);
+    data.extend_from_slice(b"pek-csrf\0");
+    data.extend_from_slice(secret.as_bytes());
+    data.push(0);
+    data.extend_from_slice(session.unwrap_or("").as_bytes());
+    let d = ring::digest::digest(&ring::digest::SHA256, &data);
+    d.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn csrf_ok(secret: &str, session: Option<&str>, presented: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let want = csrf_token(secret, session);
+    want.len() == presented.len() && bool::from(want.as_bytes().ct_eq(presented.as_bytes()))
+}
+
+fn cookie_header(name: &str, value: &str, max_age: u64) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
+    ))
+    .ok()
+}
+
+/// Every page request: mints the CSRF cookie when missing, checks the CSRF token of
+/// every state-changing and every htmx request, and adds the security headers.
+async fn guard(req: Request, next: Next) -> Response {
+    let headers = req.headers().clone();
+    let minted = cookie(&headers, CSRF_COOKIE).is_none();
+    let secret = cookie(&headers, CSRF_COOKIE).unwrap_or_else(|| {
+        let bytes: [u8; 24] = rand::random();
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    });
+    let session = cookie(&headers, SESSION_COOKIE);
+    let mut req = req;
+    let is_htmx = headers.contains_key("hx-request");
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD);
+    if !safe || is_htmx {
+        let mut presented = headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        if presented.is_none() && !safe {
+            // A form: the token is its `csrf` field.
+            let (parts, body) = req.into_parts();
+            let bytes = match axum::body::to_bytes(body, 64 * 1024).await {
+                Ok(b) => b,
+                Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+            };
+            presented = url::form_urlencoded::parse(&bytes)
+                .find(|(k, _)| k == "csrf")
+                .map(|(_, v)| v.into_owned());
+            req = Request::from_parts(parts, Body::from(bytes));
+        }
+        let ok = !minted
+            && presented
+                .as_deref()
+                .is_some_and(|p| csrf_ok(&secret, session.as_deref(), p));
+        if !ok {
+            let lang = lang_of(&headers);
+            let t = lang.t();
+            let body = views::error_body(lang, t.csrf_failed, "");
+            let frame = views::Frame {
+                lang,
+                title: t.error_title,
+                csrf: "",
+                me: None,
+                here: "/",
+            };
+            let mut resp = html(StatusCode::FORBIDDEN, views::page(&frame, body));
+            secure_headers(resp.headers_mut(), false);
+            return resp;
+        }
+    }
+    req.extensions_mut().insert(CsrfSecret(secret.clone()));
+    let asset = req.uri().path().starts_with("/assets/");
+    let mut resp = next.run(req).await;
+    if minted && !asset {
+        if let Some(c) = cookie_header(CSRF_COOKIE, &secret, 365 * 24 * 3600) {
+            resp.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+    secure_headers(resp.headers_mut(), asset);
+    resp
+}
+
+fn secure_headers(h: &mut HeaderMap, asset: bool) {
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !asset {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(
+            header::VARY,
+            HeaderValue::from_static("Cookie, Accept-Language, HX-Request"),
+        );
+    }
+}
+
+fn lang_of(headers: &HeaderMap) -> Lang {
+    if let Some(l) = cookie(headers, LANG_COOKIE).and_then(|c| Lang::parse(&c)) {
+        return l;
+    }
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(Lang::from_accept_language)
+        .unwrap_or(Lang::Hu)
+}
+
+/// One page request's context.
+struct Ctx {
+    lang: Lang,
+    csrf: String,
+    session: Option<String>,
+    here: String,
+    request_id: Option<HeaderValue>,
+    api: ApiHandle,
+    state: AppState,
+}
+
+impl Ctx {
+    fn new(
+        state: AppState,
+        api: ApiHandle,
+        req_headers: &HeaderMap,
+        secret: &CsrfSecret,
+        here: String,
+    ) -> Ctx {
+        let session = cookie(req_headers, SESSION_COOKIE);
+        Ctx {
+            lang: lang_of(req_headers),
+            csrf: csrf_token(&secret.0, session.as_deref()),
+            session,
+            here,
+            request_id: req_headers.get("x-request-id").cloned(),
+            api,
+            state,
+        }
+    }
+
+    /// The API as the signed-in person, or the answer that sends them to sign in.
+    fn api(&self) -> Result<Api, Box<Response>> {
+        let Some(token) = &self.session else {
+            return Err(Box::new(Redirect::to("/sign-in").into_response()));
+        };
+        Api::new(&self.api, token.clone(), self.request_id.clone())
+            .ok_or_else(|| Box::new(self.error(StatusCode::SERVICE_UNAVAILABLE, "")))
+    }
+
+    fn page(&self, status: StatusCode, title: &str, me: Option<&Value>, body: Markup) -> Response {
+        let id = me.and_then(|m| m["id"].as_str()).unwrap_or("").to_string();
+        let name = me.map(|m| views::person_name(self.lang, m));
+        let frame = views::Frame {
+            lang: self.lang,
+            title,
+            csrf: &self.csrf,
+            me: name.map(|n| (id.as_str(), n)),
+            here: &self.here,
+        };
+        html(status, views::page(&frame, body))
+    }
+
+    fn error(&self, status: StatusCode, detail: &str) -> Response {
+        self.error_as(None, status, detail)
+    }
+
+    fn error_as(&self, me: Option<&Value>, status: StatusCode, detail: &str) -> Response {
+        let t = self.lang.t();
+        let message = match status {
+            StatusCode::NOT_FOUND => t.not_found,
+            StatusCode::FORBIDDEN => t.forbidden,
+            StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::BAD_GATEWAY
+            | StatusCode::GATEWAY_TIMEOUT => t.unavailable,
+            s if s.is_client_error() => t.bad_request,
+            _ => t.internal,
+        };
+        // The API's message for 4xx is meant for the caller; for 404 it is not shown
+        // (it would only restate the path).
+        let detail = if status == StatusCode::NOT_FOUND || status.is_server_error() {
+            ""
+        } else {
+            detail
+        };
+        self.page(
+            status,
+            t.error_title,
+            me,
+            views::error_body(self.lang, message, detail),
+        )
+    }
+
+    /// The answer for a failed API call (with the menu, when the person is signed in).
+    async fn fail(&self, api: &Api, e: ApiError) -> Response {
+        match e {
+            ApiError::SignedOut => {
+                let mut r = Redirect::to("/sign-in?expired=1").into_response();
+                if let Some(c) = cookie_header(SESSION_COOKIE, "", 0) {
+                    r.headers_mut().append(header::SET_COOKIE, c);
+                }
+                r
+            }
+            ApiError::Status(s, m) => {
+                let me = api.get::<Value>("/api/v1/me").await.ok();
+                self.error_as(me.as_ref(), s, &m)
+            }
+        }
+    }
+
+    /// A realm's display name (the registry's), for headings and notices.
+    async fn realm_names(&self) -> impl Fn(&str) -> String {
+        let registry = match &self.state.bff {
+            Some(b) => Some(b.registry.all().await),
+            None => None,
+        };
+        move |r: &str| {
+            registry
+                .as_ref()
+                .and_then(|m| {
+                    crate::realm::RealmId::parse(r)
+                        .ok()
+                        .and_then(|id| m.get(&id).map(|e| e.display_name.clone()))
+                })
+                .unwrap_or_else(|| r.to_string())
+        }
+    }
+}
+
+fn html(status: StatusCode, markup: Markup) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+fn here(uri: &axum::http::Uri) -> String {
+    uri.path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into())
+}
+
+// --- pages --------------------------------------------------------------------------
+
+async fn home(
+    State(s): State<AppState>,
+    Extension(handle): Extension<ApiHandle>,
+    Extension(secret): Extension<CsrfSecret>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
+    let api = match ctx.api() {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let (me, groups) = tokio::join!(
+        api.get::<Value>("/api/v1/me"),
+        api.get::<Value>("/api/v1/me/groups")
+    );
+    let (me, groups) = match (me, groups) {
+        (Ok(m), Ok(g)) => (m, g),
+        (Err(e), _) | (_, Err(e)) => return ctx.fail(&api, e).await,
+    };
+    let names = ctx.realm_names().await;
+    let t = ctx.lang.t();
+    ctx.page(
+        StatusCode::OK,
+        t.home,
+        Some(&me),
+        views::home(ctx.lang, &me, &groups, &names),
+    )
+}
+
+#[derive(Deserialize)]
+struct SignInQuery {
+    expired: Option<String>,
+}
+
+async fn sign_in_page(
+    State(s): State<AppState>,
+    Extension(handle): Extension<ApiHandle>,
+    Extension(secret): Extension<CsrfSecret>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Query(q): Query<SignInQuery>,
+) -> Response {
+    let ctx = Ctx::new(s.clone(), handle, &headers, &secret, here(&uri));
+    let t = ctx.lang.t();
+    let Some(login) = s.login.as_deref() else {
+        return ctx.error(StatusCode::NOT_FOUND, "");
+    };
+    let dev = if login.dev_login_enabled() {
+        match dev_people(&s).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(error = %e, "listing people for the development sign-in");
+                Some(Vec::new())
+            }
+        }
+    } else {
+        None
+    };
+    let body = views::sign_in(
+        ctx.lang,
+        &views::SignIn {
+            oidc: login.provider_configured(),
+            dev,
+            csrf: &ctx.csrf,
+            message: q.expired.is_some().then_some(t.session_expired),
+        },
+    );
+    ctx.page(StatusCode::OK, t.sign_in, None, body)
+}
+
+/// The people the development sign-in offers (it can sign in as anyone anyway).
+async fn dev_people(s: &AppState) -> crate::error::Result<Vec<(String, String)>> {
+    let mut g = s.db.global().await?;
+    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT u.auth_sch_id, p.first_name, p.last_name
+           FROM users u LEFT JOIN profiles p ON p.user_id = u.id
+          ORDER BY u.auth_sch_id LIMIT 50",
+    )
+    .fetch_all(g.conn())
+    .await?;
+    g.commit().await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, first, last)| {
+            let name = [last, first]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let name = if name.trim().is_empty() {
+                id.clone()
+            } else {
+                name
+            };
+            (id, name)
+        })
+        .collect())
+}
+
+async fn dev_sign_in(
+    State(s): State<AppState>,
+    Extension(handle): Extension<ApiHandle>,
+    Extension(secret): Extension<CsrfSecret>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let ctx = Ctx::new(s.clone(), handle, &headers, &secret, "/sign-in".into());
+    let Some(login) = s.login.as_deref().filter(|l| l.dev_login_enabled()) else {
+        return ctx.error(StatusCode::NOT_FOUND, "");
+    };
+    let id = url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "authSchId")
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    if id.is_empty() || id.len() > 200 {
+        return ctx.error(
+            StatusCode::BAD_REQUEST,
+            "authSchId must be 1-200 characters",
+        );
+    }
+    let identity = crate::login::Identity {
+        id,
+        ..Default::default()
+    };
+    match login.sign_in(&s.db, &identity).await {
+        Ok(result) => {
+            let mut r = Redirect::to("/").into_response();
+            if let Some(c) = cookie_header(SESSION_COOKIE, &result.token, login.token_ttl()) {
+                r.headers_mut().append(header::SET_COOKIE, c);
+            }
+            r
+        }
+        Err(e) => {
+            let status = e.status();
+            ctx.error(status, &e.to_string())
+        }
+    }
+}
+
+async fn sign_out() -> Response {
+    let mut r = Redirect::to("/sign-in").into_response();
+    if let Some(c) = cookie_header(SESSION_COOKIE, "", 0) {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
+    r
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    to: Option<String>,
+    back: Option<String>,
+}
+
+async fn set_lang(Query(q): Query<LangQuery>) -> Response {
+    let back = crate::login::safe_return_path(q.back.as_deref());
+    let mut r = Redirect::to(&back).into_response();
+    if let Some(lang) = q.to.as_deref().and_then(Lang::parse) {
+        if let Some(c) = cookie_header(LANG_COOKIE, lang.code(), 365 * 24 * 3600) {
+            r.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+    r
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    q: Option<String>,
+    /// The people search's cursor (next page of people).
+    people: Option<String>,
+    /// The merged cross-realm group cursor (next page of groups).
+    groups: Option<String>,
+}
+
+const SEARCH_PAGE: u32 = 20;
+
+async fn search(
+    State(s): State<AppState>,
+    Extension(handle): Extension<ApiHandle>,
+    Extension(secret): Extension<CsrfSecret>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Query(sq): Query<SearchQuery>,
+) -> Response {
+    let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
+    let api = match ctx.api() {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let t = ctx.lang.t();
+    let q = sq.q.unwrap_or_default();
+    let q = q.trim().to_string();
+    let (mut people, mut people_error, mut groups) = (None, None, None);
+    let me = api.get::<Value>("/api/v1/me");
+    if q.is_empty() {
+        let me = match me.await {
+            Ok(m) => m,
+            Err(e) => return ctx.fail(&api, e).await,
+        };
+        let view = views::SearchView {
+            q: &q,
+            people: None,
+            people_error: None,
+            groups: None,
+        };
+        let names = ctx.realm_names().await;
+        return ctx.page(
+            StatusCode::OK,
+            t.search,
+            Some(&me),
+            views::search(ctx.lang, &view, &names),
+        );
+    }
+    // A "more groups" page shows groups only, a "more people" page people only.
+    let want_people = sq.groups.is_none();
+    let want_groups = sq.people.is_none();
+    let people_path = format!(
+        "/api/v1/users?q={}&limit={SEARCH_PAGE}{}",
+        enc(&q),
+        sq.people
+            .as_deref()
+            .map(|c| format!("&cursor={}", enc(c)))
+            .unwrap_or_default()
+    );
+    let groups_path = format!(
+        "/api/v1/groups?q={}&limit={SEARCH_PAGE}{}",
+        enc(&q),
+        sq.groups
+            .as_deref()
+            .map(|c| format!("&cursor={}", enc(c)))
+            .unwrap_or_default()
+    );
+    let people_call = async {
+        if want_people && q.chars().count() >= 2 {
+            Some(api.get::<Value>(&people_path).await)
+        } else {
+            None
+        }
+    };
+    let groups_call = async {
+        if want_groups {
+            Some(api.get::<Value>(&groups_path).await)
+        } else {
+            None
+        }
+    };
+    let (me, p, g) = tokio::join!(me, people_call, groups_call);
+    let me = match me {
+        Ok(m) => m,
+        Err(e) => return ctx.fail(&api, e).await,
+    };
+    match p {
+        Some(Ok(v)) => people = Some(v),
+        Some(Err(ApiError::Status(StatusCode::BAD_REQUEST, m))) => people_error = Some(m),
+        Some(Err(e)) => return ctx.fail(&api, e).await,
+        None if want_people => people_error = Some(t.too_short.to_string()),
+        None => {}
+    }
+    match g {
+        Some(Ok(v)) => groups = Some(v),
+        Some(Err(e)) => return ctx.fail(&api, e).await,
+        None => {}
+    }
+    let view = views::SearchView {
+        q: &q,
+        people: people.as_ref(),
+        people_error,
+        groups: groups.as_ref(),
+    };
+    let names = ctx.realm_names().await;
+    if headers.contains_key("hx-request") && !headers.contains_key("hx-boosted") {
+        // htmx asked for the results only (search as you type).
+        return html(
+            StatusCode::OK,
+            views::search_results(ctx.lang, &view, &names),
+        );
+    }
+    ctx.page(
+        StatusCode::OK,
+        t.search,
+        Some(&me),
+        views::search(ctx.lang, &view, &names),
+    )
+}
+
+#[derive(Deserialize)]
+struct PersonQuery {
+    saved: Option<String>,
+}
+
+async fn person(
+    State(s): State<AppState>,
+    Extension(handle): Extension<ApiHandle>,
+    Extension(secret): Extension<CsrfSecret>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Path(id): Path<String>,
+    Query(pq): Query<PersonQuery>,
+) -> Response {
+    let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
+    render_person(&ctx, &id, pq.saved.is_some(), None, None).await
+}
+
+async fn render_person(
+    ctx: &Ctx,
+    id: &str,
+    saved: bool,
+    error: Option<(StatusCode, String)>,
+    form: Option<&Value>,
+) -> Response {
+    let api = match ctx.api() {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let Ok(id) = uuid::Uuid::parse_str(id) else {
+        return ctx
+            .fail(&api, ApiError::Status(StatusCode::NOT_FOUND, String::new()))
+            .await;
+    };
+    let (user_path, groups_path) = (
+        format!("/api/v1/users/{id}"),
+        format!("/api/v1/users/{id}/groups"),
+    );
+    let (me, user, groups) = tokio::join!(
+        api.get::<Value>("/api/v1/me"),
+        api.get::<Value>(&user_path),
+        api.get::<Value>(&groups_path)
+    );
+    let (me, user, groups) = match (me, user, groups) {
+        (Ok(m), Ok(u), Ok(g)) => (m, u, g),
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(&api, e).await,
+    };
+    let is_me = me["id"].as_str() == Some(id.to_string().as_str());
+    let names = ctx.realm_names().await;
+    let title = views::person_name(ctx.lang, &user);
+    let status = error.as_ref().map(|(s, _)| *s).unwrap_or(StatusCode::OK);
+    let body = views::person(
+        ctx.lang,
+        &views::PersonView {
+            user: &user,
+            groups: &groups,
+            is_me,
+            csrf: &ctx.csrf,
+            saved,
+            error: error.as_ref().map(|(_, m)| m.as_str()),
+            form,
+        },
+        &names,
+    );
+    ctx.page(status, &title, Some(&me), body)
+}
+
+/// The profile form as the API's profile input (empty fields are absent).
+fn profile_input(body: &[u8]) -> Value {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.trim().to_string()))
+        .collect();
+    let one = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    let all = |k: &str| -> Vec<String> {
+        pairs
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let accounts: Vec<Value> = all("accountProtocol")
+        .into_iter()
+        .zip(all("accountName"))
+        .filter(|(_, name)| !name.is_empty())
+        .map(|(protocol, name)| serde_json::json!({"protocol": protocol, "accountName": name}))
+        .collect();
+    serde_json::json!({
+        "firstName": one("firstName"),
+        "lastName": one("lastName"),
+        "nickname": one("nickname"),
+        "cellPhone": one("cellPhone"),
+        "room": one("room"),
+        "dormitory": one("dormitory"),
+        "gender": one("gender"),
+        "studentStatus": one("studentStatus"),
+        "externalAccounts": accounts,
+    })
+}
+
+async fn save_profile(
+    State(s): State<AppState>,
+    Extension(handle): Extension<ApiHandle>,
+    Extension(secret): Extension<CsrfSecret>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let ctx = Ctx::new(
+        s,
+        handle,
+        &headers,
+        &secret,
+        format!("/people/{}", enc(&id)),
+    );
+    let api = match ctx.api() {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let me = match api.get::<Value>("/api/v1/me").await {
+        Ok(m) => m,
+        Err(e) => return ctx.fail(&api, e).await,
+    };
+    if me["id"].as_str() != Some(id.as_str()) {
+        // This page edits only one's own profile.
+        return ctx
+            .fail(&api, ApiError::Status(StatusCode::FORBIDDEN, String::new()))
+            .await;
+    }
+    let input = profile_input(&body);
+    match api
+        .call::<Value>(Method::PUT, "/api/v1/me/profile", Some(input.clone()))
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/people/{}?saved=1", enc(&id))).into_response(),
+        Err(ApiError::Status(status, message)) if status.is_client_error() => {
+            render_person(&ctx, &id, false, Some((status, message)), Some(&input)).await
+        }
+        Err(e) => ctx.fail(&api, e).await,
+    }
+}
+
+async fn group_page(
+    State(s): State<AppState>,
+    Extension(handle): Extension<ApiHandle>,
+    Extension(secret): Extension<CsrfSecret>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Path((realm, id)): Path<(String, String)>,
+) -> Response {
+    let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
+    let api = match ctx.api() {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let (Ok(realm), Ok(id)) = (
+        crate::realm::RealmId::parse(&realm),
+        uuid::Uuid::parse_str(&id),
+    ) else {
+        return ctx
+            .fail(&api, ApiError::Status(StatusCode::NOT_FOUND, String::new()))
+            .await;
+    };
+    let base = format!("/api/v1/realms/{realm}/groups");
+    let paths = [
+        format!("{base}/{id}"),
+        format!("{base}?parentId={id}&limit=200"),
+        format!("{base}/{id}/members?limit=200"),
+    ];
+    let (me, group, children, members) = tokio::join!(
+        api.get::<Value>("/api/v1/me"),
+        api.get::<Value>(&paths[0]),
+        api.get::<Value>(&paths[1]),
+        api.get::<Value>(&paths[2]),
+    );
+    let (me, group) = match (me, group) {
+        (Ok(m), Ok(g)) => (m, g),
+        (Err(e), _) | (_, Err(e)) => return ctx.fail(&api, e).await,
+    };
+    let parent = match group["parentId"].as_str() {
+        Some(p) => api.get::<Value>(&format!("{base}/{p}")).await.ok(),
+        None => None,
+    };
+    // Members: only when the API shows them to this person (403/404: not for them).
+    let (members, members_more) = match members {
+        Ok(page) => {
+            let list = page["items"].as_array().cloned().unwrap_or_default();
+            let views = futures::future::join_all(list.iter().map(|m| {
+                let api = api.clone();
+                let user = m["userId"].as_str().unwrap_or("").to_string();
+                async move {
+                    api.get::<Value>(&format!("/api/v1/users/{}", enc(&user)))
+                        .await
+                        .ok()
+                }
+            }))
+            .await;
+            (
+                Some(list.into_iter().zip(views).collect::<Vec<_>>()),
+                page["nextCursor"].is_string(),
+            )
+        }
+        Err(ApiError::Status(StatusCode::FORBIDDEN | StatusCode::NOT_FOUND, _)) => (None, false),
+        Err(e) => return ctx.fail(&api, e).await,
+    };
+    let names = ctx.realm_names().await;
+    let title = group["name"].as_str().unwrap_or("").to_string();
+    let body = views::group(
+        ctx.lang,
+        &views::GroupView {
+            realm: realm.as_str(),
+            realm_name: names(realm.as_str()),
+            group: &group,
+            parent: parent.as_ref(),
+            children: children.as_ref().ok(),
+            members,
+            members_more,
+        },
+    );
+    ctx.page(StatusCode::OK, &title, Some(&me), body)
+}
+
+async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let cache = HeaderValue::from_static("public, max-age=86400");
+    let gzip_ok = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let mut resp = match name.as_str() {
+        n if n == ASSET_HTMX.trim_start_matches("/assets/") => {
+            let mut r = if gzip_ok {
+                let mut r = HTMX_JS_GZ.into_response();
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                r
+            } else {
+                HTMX_JS.into_response()
+            };
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            );
+            r.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            r
+        }
+        "app.css" => ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS).into_response(),
+        "htmx.LICENSE" => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            include_str!("assets/htmx.LICENSE"),
+        )
+            .into_response(),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    resp.headers_mut().insert(header::CACHE_CONTROL, cache);
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csrf_tokens_are_bound_to_the_cookie_and_the_session() {
+        let t = csrf_token("secret", Some("session"));
+        assert!(csrf_ok("secret", Some("session"), &t));
+        assert!(!csrf_ok("other", Some("session"), &t));
+        assert!(!csrf_ok("secret", Some("another session"), &t));
+        assert!(!csrf_ok("secret", None, &t));
+        assert!(!csrf_ok("secret", Some("session"), ""));
+    }
+
+    #[test]
+    fn the_profile_form_becomes_the_api_input() {
+        let v = profile_input(
+            b"csrf=x&firstName=%C3%81ron&lastName=+&nickname=ari&dormitory=SCH\
+              &accountProtocol=SCH_MAIL&accountName=ari%40sch&accountProtocol=GMAIL&accountName=",
+        );
+        assert_eq!(v["firstName"], "Áron");
+        assert!(v["lastName"].is_null());
+        assert_eq!(v["dormitory"], "SCH");
+        assert_eq!(
+            v["externalAccounts"],
+            serde_json::json!([{"protocol": "SCH_MAIL", "accountName": "ari@sch"}])
+        );
+        assert!(v.get("csrf").is_none());
+    }
+
+    #[test]
+    fn the_htmx_asset_is_the_vendored_version() {
+        let text = std::str::from_utf8(HTMX_JS).unwrap_or("");
+        assert!(text.contains(&format!("version:\"{HTMX_VERSION}\"")));
+        assert!(ASSET_HTMX.contains(HTMX_VERSION));
+    }
+}

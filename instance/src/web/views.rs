@@ -1,0 +1,601 @@
+//! The pages' markup (maud: checked at compile time, every interpolation escaped).
+//! No inline script or style anywhere: the Content-Security-Policy forbids both.
+
+use maud::{html, Markup, DOCTYPE};
+use serde_json::Value;
+
+use super::i18n::{self, Lang};
+use super::{ASSET_CSS, ASSET_HTMX};
+
+/// What every page's frame needs.
+pub struct Frame<'a> {
+    pub lang: Lang,
+    pub title: &'a str,
+    pub csrf: &'a str,
+    /// The signed-in person (id, display name), if any.
+    pub me: Option<(&'a str, String)>,
+    /// This page's path and query, for the language switch to come back to.
+    pub here: &'a str,
+}
+
+fn htmx_config() -> &'static str {
+    // No inline styles (CSP), no eval, no scripts from answers.
+    r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"selfRequestsOnly":true}"#
+}
+
+pub fn page(f: &Frame, body: Markup) -> Markup {
+    let t = f.lang.t();
+    let headers = serde_json::json!({ "X-CSRF-Token": f.csrf }).to_string();
+    html! {
+        (DOCTYPE)
+        html lang=(f.lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="htmx-config" content=(htmx_config());
+                title { (f.title) " · PéK" }
+                link rel="stylesheet" href=(ASSET_CSS);
+                script src=(ASSET_HTMX) defer {}
+            }
+            body hx-headers=(headers) {
+                a.skip href="#main" { (t.skip_to_content) }
+                header.top {
+                    a.brand href="/" { "PéK" }
+                    @if let Some((id, name)) = &f.me {
+                        nav aria-label=(t.nav_label) {
+                            ul {
+                                li { a href="/" { (t.home) } }
+                                li { a href="/search" { (t.search) } }
+                                li { a href={ "/people/" (id) } { (t.my_page) } }
+                            }
+                        }
+                        span.who { (name) }
+                    }
+                    div.tools {
+                        a lang=(f.lang.other().code()) hreflang=(f.lang.other().code())
+                            href={ "/lang?to=" (f.lang.other().code()) "&back=" (super::api::enc(f.here)) } {
+                            (t.switch_language)
+                        }
+                        @if f.me.is_some() {
+                            form method="post" action="/sign-out" {
+                                input type="hidden" name="csrf" value=(f.csrf);
+                                button type="submit" { (t.sign_out) }
+                            }
+                        }
+                    }
+                }
+                main #main tabindex="-1" { (body) }
+            }
+        }
+    }
+}
+
+pub fn error_body(lang: Lang, message: &str, detail: &str) -> Markup {
+    let t = lang.t();
+    html! {
+        h1 { (t.error_title) }
+        p.notice role="alert" { (message) }
+        @if !detail.is_empty() { p.detail { (detail) } }
+        p { a href="/" { (t.back_home) } }
+    }
+}
+
+/// A person's display name from a user view (`profile` may be absent).
+pub fn person_name(lang: Lang, user: &Value) -> String {
+    let p = &user["profile"];
+    let s = |k: &str| p[k].as_str().unwrap_or("").trim().to_string();
+    // Hungarian order: family name first.
+    let full = match lang {
+        Lang::Hu => format!("{} {}", s("lastName"), s("firstName")),
+        Lang::En => format!("{} {}", s("firstName"), s("lastName")),
+    };
+    let full = full.trim().to_string();
+    if full.is_empty() {
+        lang.t().unnamed.to_string()
+    } else {
+        full
+    }
+}
+
+pub struct SignIn<'a> {
+    pub oidc: bool,
+    pub dev: Option<Vec<(String, String)>>,
+    pub csrf: &'a str,
+    pub message: Option<&'a str>,
+}
+
+pub fn sign_in(lang: Lang, s: &SignIn) -> Markup {
+    let t = lang.t();
+    html! {
+        h1 { (t.sign_in_title) }
+        @if let Some(m) = s.message { p.notice role="status" { (m) } }
+        @if s.oidc {
+            p { a.button href="/auth/login?returnTo=%2F" { (t.sign_in_with_authsch) } }
+        } @else if s.dev.is_none() {
+            p { (t.no_login_configured) }
+        }
+        @if let Some(people) = &s.dev {
+            section aria-labelledby="dev-title" {
+                h2 #dev-title { (t.dev_login_title) }
+                p.warning { (t.dev_login_warning) }
+                ul.people {
+                    @for (id, name) in people {
+                        li {
+                            form method="post" action="/sign-in/dev" {
+                                input type="hidden" name="csrf" value=(s.csrf);
+                                input type="hidden" name="authSchId" value=(id);
+                                button type="submit" {
+                                    (t.dev_login_as) " " strong { (name) }
+                                    " " span.muted { "(" (id) ")" }
+                                }
+                            }
+                        }
+                    }
+                }
+                form.inline method="post" action="/sign-in/dev" {
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    label for="dev-id" { (t.dev_login_other) ": " (t.dev_login_id) }
+                    input #dev-id type="text" name="authSchId" required maxlength="200" autocomplete="username";
+                    button type="submit" { (t.sign_in) }
+                }
+            }
+        }
+    }
+}
+
+fn posts(v: &Value) -> String {
+    v["posts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+fn group_href(realm: &str, id: &str) -> String {
+    format!(
+        "/realms/{}/groups/{}",
+        super::api::enc(realm),
+        super::api::enc(id)
+    )
+}
+
+fn partial_notice(lang: Lang, answer: &Value, realm_names: &dyn Fn(&str) -> String) -> Markup {
+    let t = lang.t();
+    let missing: Vec<String> = answer["unavailable"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.as_str())
+                .map(realm_names)
+                .collect()
+        })
+        .unwrap_or_default();
+    html! {
+        @if answer["partial"].as_bool().unwrap_or(false) {
+            p.notice.partial role="status" {
+                (t.partial_notice) " " (missing.join(", "))
+            }
+        }
+    }
+}
+
+/// Memberships grouped by realm (the BFF answers them ordered by realm).
+fn memberships_by_realm(lang: Lang, items: &[Value], heading: &str) -> Markup {
+    let t = lang.t();
+    let mut realms: Vec<(String, String, Vec<&Value>)> = Vec::new();
+    for m in items {
+        let realm = m["realmId"].as_str().unwrap_or("").to_string();
+        match realms.last_mut() {
+            Some((r, _, list)) if *r == realm => list.push(m),
+            _ => realms.push((
+                realm,
+                m["realmName"].as_str().unwrap_or("").to_string(),
+                vec![m],
+            )),
+        }
+    }
+    html! {
+        @for (realm, name, list) in &realms {
+            section.realm aria-label={ (heading) ": " (name) } {
+                h3 { (name) " " span.muted { "(" (realm) ")" } }
+                ul.cards {
+                    @for m in list {
+                        li {
+                            a.title href=(group_href(realm, m["groupId"].as_str().unwrap_or(""))) {
+                                (m["groupName"].as_str().unwrap_or(""))
+                            }
+                            @if m["groupArchived"].as_bool().unwrap_or(false) {
+                                " " span.tag { (t.archived) }
+                            }
+                            dl.facts {
+                                dt { (t.status) }
+                                dd { (i18n::status(lang, m["status"].as_str().unwrap_or(""))) }
+                                @let p = posts(m);
+                                @if !p.is_empty() {
+                                    dt { (t.posts) }
+                                    dd { (p) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn home(
+    lang: Lang,
+    me: &Value,
+    groups: &Value,
+    realm_names: &dyn Fn(&str) -> String,
+) -> Markup {
+    let t = lang.t();
+    let items = groups["items"].as_array().cloned().unwrap_or_default();
+    html! {
+        h1 { (t.hello) ", " (person_name(lang, me)) "!" }
+        (partial_notice(lang, groups, realm_names))
+        section aria-labelledby="groups-title" {
+            h2 #groups-title { (t.my_groups) }
+            @if items.is_empty() {
+                p { (t.no_groups) }
+            }
+            (memberships_by_realm(lang, &items, t.my_groups))
+            @if groups["truncated"].as_bool().unwrap_or(false) { p.muted { (t.more_not_shown) } }
+        }
+    }
+}
+
+pub struct SearchView<'a> {
+    pub q: &'a str,
+    pub people: Option<&'a Value>,
+    pub people_error: Option<String>,
+    pub groups: Option<&'a Value>,
+}
+
+pub fn search(lang: Lang, s: &SearchView, realm_names: &dyn Fn(&str) -> String) -> Markup {
+    let t = lang.t();
+    html! {
+        h1 { (t.search) }
+        form.search role="search" method="get" action="/search"
+            hx-get="/search" hx-target="#results" hx-select="#results" hx-swap="outerHTML"
+            hx-push-url="true" hx-trigger="input changed delay:250ms from:#q, submit" {
+            label for="q" { (t.search_label) }
+            div.row {
+                input #q type="search" name="q" value=(s.q) autocomplete="off"
+                    aria-describedby="q-hint" maxlength="200";
+                button type="submit" { (t.search_button) }
+            }
+            p #q-hint .muted { (t.search_hint) }
+        }
+        (search_results(lang, s, realm_names))
+    }
+}
+
+pub fn search_results(lang: Lang, s: &SearchView, realm_names: &dyn Fn(&str) -> String) -> Markup {
+    let t = lang.t();
+    html! {
+        div #results aria-live="polite" {
+            @if !s.q.trim().is_empty() {
+                section aria-labelledby="people-title" {
+                    h2 #people-title { (t.people) }
+                    @if let Some(e) = &s.people_error {
+                        p { (e) }
+                    }
+                    @if let Some(people) = s.people {
+                        (partial_notice(lang, people, realm_names))
+                        @let items = people["items"].as_array().cloned().unwrap_or_default();
+                        @if items.is_empty() { p { (t.no_people) } }
+                        ul.cards {
+                            @for u in &items {
+                                li { (person_card(lang, u)) }
+                            }
+                        }
+                        @if let Some(c) = people["nextCursor"].as_str() {
+                            p { a href={ "/search?q=" (super::api::enc(s.q)) "&people=" (super::api::enc(c)) } { (t.more_people) } }
+                        }
+                    }
+                }
+                section aria-labelledby="groups-found-title" {
+                    h2 #groups-found-title { (t.groups) }
+                    @if let Some(groups) = s.groups {
+                        (partial_notice(lang, groups, realm_names))
+                        @let items = groups["items"].as_array().cloned().unwrap_or_default();
+                        @if items.is_empty() { p { (t.no_groups_found) } }
+                        ul.cards {
+                            @for g in &items {
+                                @let realm = g["realmId"].as_str().unwrap_or("");
+                                li {
+                                    a.title href=(group_href(realm, g["id"].as_str().unwrap_or(""))) {
+                                        (g["name"].as_str().unwrap_or(""))
+                                    }
+                                    " " span.muted { (realm_names(realm)) }
+                                }
+                            }
+                        }
+                        @if let Some(c) = groups["nextCursor"].as_str() {
+                            p { a href={ "/search?q=" (super::api::enc(s.q)) "&groups=" (super::api::enc(c)) } { (t.more_groups) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The profile fields the API answered, and only those.
+fn profile_facts(lang: Lang, profile: &Value) -> Markup {
+    let t = lang.t();
+    let text = |k: &str| profile.get(k).map(|v| v.as_str().unwrap_or("").to_string());
+    html! {
+        dl.facts {
+            @if let Some(n) = text("nickname") { dt { (t.nickname) } dd { (or_not_set(lang, &n)) } }
+            @if let Some(v) = text("cellPhone") { dt { (t.cell_phone) } dd { (or_not_set(lang, &v)) } }
+            @if let Some(v) = text("room") { dt { (t.room) } dd { (or_not_set(lang, &v)) } }
+            @if let Some(v) = text("dormitory") { dt { (t.dormitory) } dd { (i18n::label(lang, i18n::DORMITORIES, &v)) } }
+            @if let Some(v) = text("gender") { dt { (t.gender) } dd { (i18n::label(lang, i18n::GENDERS, &v)) } }
+            @if let Some(v) = text("studentStatus") { dt { (t.student_status) } dd { (i18n::label(lang, i18n::STUDENT_STATUSES, &v)) } }
+            @if let Some(accounts) = profile.get("externalAccounts").and_then(|a| a.as_array()) {
+                dt { (t.external_accounts) }
+                dd {
+                    @if accounts.is_empty() { (t.not_set) }
+                    ul.plain {
+                        @for a in accounts {
+                            li {
+                                (i18n::label(lang, i18n::PROTOCOLS, a["protocol"].as_str().unwrap_or("")))
+                                ": " (a["accountName"].as_str().unwrap_or(""))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn or_not_set(lang: Lang, v: &str) -> String {
+    if v.trim().is_empty() {
+        lang.t().not_set.to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+fn person_card(lang: Lang, u: &Value) -> Markup {
+    let id = u["id"].as_str().unwrap_or("");
+    html! {
+        a.title href={ "/people/" (super::api::enc(id)) } { (person_name(lang, u)) }
+        @if u["profile"].is_object() { (profile_facts(lang, &u["profile"])) }
+    }
+}
+
+pub struct PersonView<'a> {
+    pub user: &'a Value,
+    pub groups: &'a Value,
+    pub is_me: bool,
+    pub csrf: &'a str,
+    pub saved: bool,
+    pub error: Option<&'a str>,
+    /// The form's values when a save failed (otherwise the stored profile).
+    pub form: Option<&'a Value>,
+}
+
+pub fn person(lang: Lang, p: &PersonView, realm_names: &dyn Fn(&str) -> String) -> Markup {
+    let t = lang.t();
+    let profile = &p.user["profile"];
+    let items = p.groups["items"].as_array().cloned().unwrap_or_default();
+    let heading = if p.is_me {
+        t.my_groups_here
+    } else {
+        t.their_groups
+    };
+    html! {
+        h1 { (person_name(lang, p.user)) }
+        @if p.saved { p.notice.ok role="status" { (t.saved) } }
+        @if profile.is_object() {
+            (profile_facts(lang, profile))
+        } @else {
+            p { (t.no_profile) }
+        }
+        @if p.user["scope"].as_str() == Some("basic") { p.muted { (t.basic_profile_only) } }
+        section aria-labelledby="their-groups" {
+            h2 #their-groups { (heading) }
+            (partial_notice(lang, p.groups, realm_names))
+            @if items.is_empty() { p { (t.no_groups_found) } }
+            (memberships_by_realm(lang, &items, heading))
+        }
+        @if p.is_me {
+            (profile_form(lang, p.form.unwrap_or(profile), p.csrf, p.error, p.user["id"].as_str().unwrap_or("")))
+        }
+    }
+}
+
+fn select(lang: Lang, name: &str, id: &str, table: &[(&str, &str, &str)], current: &str) -> Markup {
+    html! {
+        select #(id) name=(name) {
+            @for (v, hu, en) in table {
+                option value=(v) selected[*v == current] { (match lang { Lang::Hu => *hu, Lang::En => *en }) }
+            }
+        }
+    }
+}
+
+fn profile_form(lang: Lang, profile: &Value, csrf: &str, error: Option<&str>, id: &str) -> Markup {
+    let t = lang.t();
+    let v = |k: &str| {
+        profile
+            .get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let accounts = profile
+        .get("externalAccounts")
+        .and_then(|a| a.as_array())
+        .cloned()
+        .unwrap_or_default();
+    // Two empty rows to add accounts without JavaScript.
+    let rows = accounts.len() + 2;
+    html! {
+        section aria-labelledby="edit-title" {
+            h2 #edit-title { (t.edit_profile) }
+            @if let Some(e) = error { p.notice role="alert" #form-error { (e) } }
+            form.profile method="post" action={ "/people/" (super::api::enc(id)) "/profile" } {
+                input type="hidden" name="csrf" value=(csrf);
+                div.fields {
+                    (text_field("lastName", t.last_name, &v("lastName"), "family-name"))
+                    (text_field("firstName", t.first_name, &v("firstName"), "given-name"))
+                    (text_field("nickname", t.nickname, &v("nickname"), "nickname"))
+                    (text_field("cellPhone", t.cell_phone, &v("cellPhone"), "tel"))
+                    (text_field("room", t.room, &v("room"), "off"))
+                    div.field {
+                        label for="f-dormitory" { (t.dormitory) }
+                        (select(lang, "dormitory", "f-dormitory", i18n::DORMITORIES, &v("dormitory")))
+                    }
+                    div.field {
+                        label for="f-gender" { (t.gender) }
+                        (select(lang, "gender", "f-gender", i18n::GENDERS, &v("gender")))
+                    }
+                    div.field {
+                        label for="f-studentStatus" { (t.student_status) }
+                        (select(lang, "studentStatus", "f-studentStatus", i18n::STUDENT_STATUSES, &v("studentStatus")))
+                    }
+                }
+                fieldset {
+                    legend { (t.external_accounts) }
+                    @for i in 0..rows {
+                        @let a = accounts.get(i);
+                        @let proto = a.and_then(|a| a["protocol"].as_str()).unwrap_or("SCH_MAIL");
+                        @let name = a.and_then(|a| a["accountName"].as_str()).unwrap_or("");
+                        div.account {
+                            label for={ "f-acc-kind-" (i) } { (t.account_kind) " " (i + 1) }
+                            (select(lang, "accountProtocol", &format!("f-acc-kind-{i}"), i18n::PROTOCOLS, proto))
+                            label for={ "f-acc-name-" (i) } { (t.account_name) " " (i + 1) }
+                            input id={ "f-acc-name-" (i) } type="text" name="accountName" value=(name) maxlength="200";
+                        }
+                    }
+                }
+                button type="submit" { (t.save) }
+            }
+        }
+    }
+}
+
+fn text_field(name: &str, label: &str, value: &str, autocomplete: &str) -> Markup {
+    let id = format!("f-{name}");
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            input id=(id) type="text" name=(name) value=(value) maxlength="100" autocomplete=(autocomplete);
+        }
+    }
+}
+
+pub struct GroupView<'a> {
+    pub realm: &'a str,
+    pub realm_name: String,
+    pub group: &'a Value,
+    pub parent: Option<&'a Value>,
+    pub children: Option<&'a Value>,
+    /// Members with their display names; None when the caller may not see them.
+    pub members: Option<Vec<(Value, Option<Value>)>>,
+    pub members_more: bool,
+}
+
+pub fn group(lang: Lang, g: &GroupView) -> Markup {
+    let t = lang.t();
+    let desc = g.group["description"].as_str().unwrap_or("");
+    html! {
+        h1 {
+            (g.group["name"].as_str().unwrap_or(""))
+            @if g.group["archived"].as_bool().unwrap_or(false) { " " span.tag { (t.archived) } }
+        }
+        dl.facts {
+            dt { (t.realm) } dd { (g.realm_name) " " span.muted { "(" (g.realm) ")" } }
+            dt { (t.purpose) } dd { (i18n::label(lang, i18n::PURPOSES, g.group["purpose"].as_str().unwrap_or(""))) }
+            @if let Some(p) = g.parent {
+                dt { (t.parent_group) }
+                dd { a href=(group_href(g.realm, p["id"].as_str().unwrap_or(""))) { (p["name"].as_str().unwrap_or("")) } }
+            }
+        }
+        @if desc.trim().is_empty() { p.muted { (t.no_description) } } @else {
+            div.description { @for line in desc.lines() { p { (line) } } }
+        }
+        section aria-labelledby="children-title" {
+            h2 #children-title { (t.sub_groups) }
+            @let children = g.children.and_then(|c| c["items"].as_array()).cloned().unwrap_or_default();
+            @if children.is_empty() { p { (t.no_sub_groups) } }
+            ul.plain {
+                @for c in &children {
+                    li { a href=(group_href(g.realm, c["id"].as_str().unwrap_or(""))) { (c["name"].as_str().unwrap_or("")) } }
+                }
+            }
+        }
+        section aria-labelledby="members-title" {
+            h2 #members-title { (t.members) }
+            @match &g.members {
+                None => p { (t.members_hidden) },
+                Some(list) => {
+                    @if list.is_empty() { p { (t.no_members) } }
+                    ul.cards {
+                        @for (m, user) in list {
+                            li {
+                                @match user {
+                                    Some(u) => a.title href={ "/people/" (m["userId"].as_str().unwrap_or("")) } { (person_name(lang, u)) },
+                                    None => span.title { (t.unnamed) },
+                                }
+                                dl.facts {
+                                    dt { (t.status) }
+                                    dd { (i18n::status(lang, m["status"].as_str().unwrap_or(""))) }
+                                    @let p = posts(m);
+                                    @if !p.is_empty() { dt { (t.posts) } dd { (p) } }
+                                }
+                            }
+                        }
+                    }
+                    @if g.members_more { p.muted { (t.more_not_shown) } }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_from_the_api_are_escaped() {
+        let user = serde_json::json!({
+            "id": "x\"><script>alert(1)</script>",
+            "scope": "full",
+            "profile": {"firstName": "<img src=x onerror=alert(1)>", "lastName": "O'Brien & co",
+                        "cellPhone": "<b>1</b>"}
+        });
+        let html = person_card(Lang::En, &user).into_string();
+        assert!(!html.contains("<script>") && !html.contains("<img") && !html.contains("<b>"));
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("O'Brien &amp; co"), "{html}");
+        assert!(html.contains("x%22%3E%3Cscript%3E"), "{html}");
+    }
+
+    #[test]
+    fn only_the_profile_fields_given_are_shown() {
+        let basic = serde_json::json!({
+            "id": "1", "scope": "basic",
+            "profile": {"firstName": "Áron", "lastName": "Szabó", "nickname": "ari"}
+        });
+        let html = person_card(Lang::Hu, &basic).into_string();
+        assert!(html.contains("ari") && html.contains("Szabó Áron"));
+        for absent in ["Telefon", "Szoba", "Kollégium", "Külső fiókok"] {
+            assert!(!html.contains(absent), "{absent} in {html}");
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Data for the web interface's tests: the demo federation as `pek local` seeds it.
+
+use std::time::Duration;
+
+use pek::demo::{self, DemoPeople};
+use pek::realm::RealmId;
+use uuid::Uuid;
+
+use crate::federation::Federation;
+
+/// The demo federation (as `pek local` seeds it) plus Cecília, a plain member of a
+/// kszk group: she shares a realm with Áron but may see only his basic profile.
+pub async fn seed(fed: &Federation) -> (DemoPeople, Uuid) {
+    let people = demo::seed_people(&fed.hub_db).await.expect("people");
+    demo::seed_realm(
+        &fed.hub_db,
+        &RealmId::hub(),
+        "Hub",
+        &people,
+        ["Schönherz Kollégium", "Simonyi Károly Szakkollégium"],
+    )
+    .await
+    .expect("hub realm");
+    let names = [
+        ["Kir-Dev", "Kir-Dev Web"],
+        ["Schönherz Számítástechnikai Kör", "KSZK Üzemeltetés"],
+    ];
+    for (w, names) in fed.workers.iter().zip(names) {
+        demo::seed_realm(&w.db, &w.realm, w.realm.as_str(), &people, names)
+            .await
+            .expect("worker realm");
+    }
+    let cili = fed
+        .person("web-cili", "Cecília", "Tóth")
+        .await
+        .expect("Cecília");
+    let kszk = &fed.workers[1];
+    let mut tx = kszk.db.realm(&kszk.realm).await.expect("tx");
+    let grants = pek::policy::Grants::load(&mut tx, people.alice)
+        .await
+        .expect("grants");
+    let root = pek::group::search(
+        &mut tx,
+        &grants,
+        &pek::group::GroupQuery {
+            q: Some("Schönherz Szám".into()),
+            ..Default::default()
+        },
+        5,
+        None,
+    )
+    .await
+    .expect("group search")
+    .items
+    .remove(0);
+    demo::join(&mut tx, &grants, root.id, cili, &[])
+        .await
+        .expect("Cecília's membership");
+    tx.commit().await.expect("commit");
+    for (user, realm) in [
+        (people.aron, "kir-dev"),
+        (people.aron, "kszk"),
+        (people.bob, "kszk"),
+        (cili, "kszk"),
+    ] {
+        fed.wait_hub_knows(user, realm, Duration::from_secs(20))
+            .await
+            .expect("federation table");
+    }
+    (people, cili)
+}

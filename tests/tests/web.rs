@@ -1,0 +1,698 @@
+//! The web interface in a real browser: Debian's Chromium driven through chromedriver
+//! (WebDriver, the fantoccini client) against a real hub and two workers, each a `pek
+//! serve` process with its own database. Signs in with the development sign-in, reads
+//! the home page (groups of every realm), searches ("aron" finds Áron, with only the
+//! fields the viewer may see), edits a profile, switches the language, kills a worker
+//! (the home page says which realm did not answer) — and runs axe-core on every page
+//! and saves screenshots at 390 px and 1280 px under `target/web-screenshots/`.
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian `chromium`,
+//! `chromium-driver`; `./tests/run.sh` installs them) and axe-core from npm
+//! (`tests/browser`, installed by `./tests/run.sh`). Without them the test says so
+//! loudly and skips; set `PEK_REQUIRE_BROWSER=1` (CI) to make that a failure.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use pek::demo;
+use pek_tests::federation::{Federation, Options};
+use serde_json::json;
+use uuid::Uuid;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+struct Driver {
+    child: Child,
+    _profile: pek_tests::auth_support::Scratch,
+    client: Option<Client>,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn axe_source() -> Option<String> {
+    let p = pek_tests::workspace_root().join("tests/browser/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(p).ok()
+}
+
+/// Whether the browser test can run here; a loud skip message when not.
+fn browser_ready() -> bool {
+    let missing: Vec<&str> = [
+        (CHROMIUM, "Debian chromium"),
+        (CHROMEDRIVER, "Debian chromium-driver"),
+    ]
+    .iter()
+    .filter(|(p, _)| !std::path::Path::new(p).exists())
+    .map(|(_, what)| *what)
+    .chain(
+        axe_source()
+            .is_none()
+            .then_some("axe-core (npm ci in tests/browser)"),
+    )
+    .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "SKIPPED: the browser test needs {} — run ./tests/run.sh, which installs them",
+        missing.join(", ")
+    );
+    if std::env::var("PEK_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+        panic!("{msg}");
+    }
+    eprintln!("\n!!!!!!!!!! {msg} !!!!!!!!!!\n");
+    false
+}
+
+async fn start_browser() -> anyhow::Result<Driver> {
+    let port = pek_tests::free_port()?;
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let profile = pek_tests::auth_support::Scratch::new("chromium-profile")?;
+    let mut driver = Driver {
+        child,
+        _profile: profile,
+        client: None,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "chromedriver did not listen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            // Hungarian first, as a Hungarian student's browser asks.
+            "prefs": {"intl.accept_languages": "hu-HU,hu,en"},
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                "--lang=hu-HU", "--hide-scrollbars", "--force-device-scale-factor=1",
+                format!("--user-data-dir={}", driver._profile.0.display()),
+            ],
+        }),
+    );
+    // Two TLS back-ends are linked into the tests; WebDriver here is plain loopback
+    // HTTP, but the client wants one chosen.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = ClientBuilder::rustls()?
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await?;
+    driver.client = Some(client);
+    Ok(driver)
+}
+
+fn artifacts() -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| pek_tests::workspace_root().join("target"));
+    let dir = target.join("web-screenshots");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+struct Browser<'a> {
+    c: &'a Client,
+    hub: String,
+    axe: String,
+}
+
+impl Browser<'_> {
+    async fn open(&self, path: &str) {
+        self.c
+            .goto(&format!("{}{path}", self.hub))
+            .await
+            .unwrap_or_else(|e| panic!("opening {path}: {e}"));
+    }
+
+    async fn text(&self) -> String {
+        self.c
+            .find(Locator::Css("body"))
+            .await
+            .expect("body")
+            .text()
+            .await
+            .expect("text")
+    }
+
+    async fn path(&self) -> String {
+        self.c.current_url().await.expect("url").path().to_string()
+    }
+
+    /// Screenshots at phone and desktop width, and axe-core on the page: no serious or
+    /// critical violations.
+    async fn check_page(&self, name: &str) {
+        for (w, h) in [(390u32, 844u32), (1280, 900)] {
+            self.c.set_window_size(w, h).await.expect("window size");
+            // The document must fit a phone's width: no sideways scrolling.
+            let overflow = self
+                .c
+                .execute(
+                    "return document.documentElement.scrollWidth - window.innerWidth;",
+                    vec![],
+                )
+                .await
+                .expect("scrollWidth");
+            assert!(
+                overflow.as_i64().unwrap_or(0) <= 0,
+                "{name} at {w} px is wider than the window by {overflow} px"
+            );
+            let png = self.c.screenshot().await.expect("screenshot");
+            std::fs::write(artifacts().join(format!("{name}-{w}.png")), png).expect("save png");
+        }
+        self.c
+            .execute(&format!("{}\nreturn true;", self.axe), vec![])
+            .await
+            .expect("loading axe-core");
+        let result = self
+            .c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {resultTypes: ['violations']})
+                   .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact,
+                        help: v.help, nodes: v.nodes.map(n => n.target.join(' '))}))))
+                   .catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e)}]));",
+                vec![],
+            )
+            .await
+            .expect("running axe-core");
+        let serious: Vec<_> = result
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .collect();
+        assert!(
+            serious.is_empty(),
+            "{name}: serious accessibility violations: {}",
+            serde_json::to_string_pretty(&serious).unwrap_or_default()
+        );
+    }
+
+    async fn sign_in_as(&self, name: &str) {
+        self.open("/sign-in").await;
+        let buttons = self
+            .c
+            .find_all(Locator::Css("ul.people button"))
+            .await
+            .expect("dev sign-in buttons");
+        for b in buttons {
+            if b.text().await.unwrap_or_default().contains(name) {
+                b.click().await.expect("click");
+                self.wait_path("/").await;
+                return;
+            }
+        }
+        panic!("no sign-in button for {name}");
+    }
+
+    async fn sign_out(&self) {
+        self.c
+            .find(Locator::Css("header form[action='/sign-out'] button"))
+            .await
+            .expect("sign-out button")
+            .click()
+            .await
+            .expect("click");
+        self.wait_path("/sign-in").await;
+    }
+
+    async fn wait_path(&self, path: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.path().await == path {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected to arrive at {path}, at {}",
+                self.path().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_text(&self, css: &str, want: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(el) = self.c.find(Locator::Css(css)).await {
+                let t = el.text().await.unwrap_or_default();
+                if t.contains(want) {
+                    return t;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{css} never showed {want:?}; it shows {t:?}"
+                );
+            }
+            assert!(Instant::now() < deadline, "{css} never appeared");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_person_uses_the_web_interface_in_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    let mut fed = Federation::start(Options {
+        hub_env: vec![("PEK_DEV_LOGIN".into(), "true".into())],
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+    let (people, cili) = pek_tests::web_support::seed(&fed).await;
+    let driver = start_browser().await.expect("chromium via chromedriver");
+    let client = driver.client.clone().expect("client");
+    let b = Browser {
+        c: &client,
+        hub: fed.hub.url.clone(),
+        axe: axe_source().expect("axe-core"),
+    };
+
+    // Signed out: every page leads to the sign-in page, which lists the demo people.
+    b.open("/").await;
+    b.wait_path("/sign-in").await;
+    let text = b.text().await;
+    assert!(text.contains("Fejlesztői bejelentkezés"), "{text}");
+    assert!(
+        text.contains("Szabó Áron") && text.contains("Nagy Bob"),
+        "{text}"
+    );
+    b.check_page("sign-in").await;
+
+    // Bob signs in; the session cookie is HttpOnly, Secure, SameSite=Lax — and works on
+    // plain http://127.0.0.1, which Chromium treats as a secure context.
+    b.sign_in_as("Nagy Bob").await;
+    let cookies = client.get_all_cookies().await.expect("cookies");
+    let session = cookies
+        .iter()
+        .find(|c| c.name() == "pek_session")
+        .expect("session cookie");
+    assert_eq!(session.http_only(), Some(true));
+    assert_eq!(session.secure(), Some(true));
+    assert_eq!(
+        session.same_site().map(|s| s.to_string()).as_deref(),
+        Some("Lax")
+    );
+
+    // Home: Bob's groups of all three realms, grouped by realm, with status and posts.
+    let home = b.text().await;
+    for want in [
+        "Szia, Nagy Bob!",
+        "Simonyi Károly Szakkollégium",
+        "Kir-Dev Web",
+        "KSZK Üzemeltetés",
+        "Hub (hub)",
+        "kir-dev (kir-dev)",
+        "kszk (kszk)",
+        "Aktív",
+        "leader",
+    ] {
+        assert!(home.contains(want), "home lacks {want:?}:\n{home}");
+    }
+    assert!(!home.contains("Nem minden realm válaszolt"), "{home}");
+    b.check_page("home").await;
+
+    // Search as you type (htmx): "aron" finds Áron; Bob leads Áron's group, so he sees
+    // the full profile.
+    b.open("/search").await;
+    let input = client.find(Locator::Css("#q")).await.expect("search box");
+    input.send_keys("aron").await.expect("typing");
+    let results = b.wait_text("#results", "Szabó Áron").await;
+    assert!(results.contains("+36 1 333 3333"), "{results}");
+    assert_eq!(b.path().await, "/search");
+    b.check_page("search").await;
+
+    // The group page (read-only): description, sub-groups, members as the API allows.
+    b.open("/").await;
+    client
+        .find(Locator::LinkText("KSZK Üzemeltetés"))
+        .await
+        .expect("group link")
+        .click()
+        .await
+        .expect("click");
+    let group = b.wait_text("main", "Tagok").await;
+    assert!(group.contains("Szabó Áron"), "{group}");
+    assert!(group.contains("Projekt"), "{group}");
+    // Bob may not see the parent group, so the page does not mention it at all.
+    assert!(!group.contains("Szülő kör"), "{group}");
+    b.check_page("group").await;
+
+    // Bob's view of Áron: full profile and his groups in the realms they share.
+    b.open(&format!("/people/{}", people.aron)).await;
+    let aron = b.text().await;
+    assert!(
+        aron.contains("+36 1 333 3333") && aron.contains("Kir-Dev Web"),
+        "{aron}"
+    );
+    assert!(!aron.contains("Adatlapom szerkesztése"), "{aron}");
+    b.check_page("person").await;
+    b.sign_out().await;
+
+    // Cecília shares only kszk with Áron, without viewFullProfile there: the search
+    // shows his names and nickname, never his phone or room.
+    b.sign_in_as("Tóth Cecília").await;
+    b.open("/search?q=aron").await;
+    let results = b.wait_text("#results", "Szabó Áron").await;
+    assert!(results.contains("ari"), "{results}");
+    for hidden in ["+36 1 333 3333", "1019", "Schönherz", "ari@sch.bme.hu"] {
+        assert!(
+            !results.contains(hidden),
+            "Cecília sees {hidden:?}: {results}"
+        );
+    }
+    b.open(&format!("/people/{}", people.aron)).await;
+    let aron = b.text().await;
+    assert!(!aron.contains("+36 1 333 3333"), "{aron}");
+    assert!(aron.contains("Az alap adatlapot látod"), "{aron}");
+    // Someone she shares no realm with does not exist for her.
+    b.open(&format!("/people/{}", Uuid::new_v4())).await;
+    assert!(b.text().await.contains("Nincs ilyen oldal"));
+
+    // Her own page edits her profile (the 404 page keeps the menu).
+    client
+        .find(Locator::LinkText("Adatlapom"))
+        .await
+        .expect("my page link")
+        .click()
+        .await
+        .expect("click");
+    b.wait_path(&format!("/people/{cili}")).await;
+    b.check_page("my-profile").await;
+    let nick = client
+        .find(Locator::Css("#f-nickname"))
+        .await
+        .expect("nickname");
+    nick.clear().await.expect("clear");
+    nick.send_keys("Cili").await.expect("type");
+    client
+        .find(Locator::Css("#f-dormitory"))
+        .await
+        .expect("dormitory")
+        .select_by_value("KARMAN")
+        .await
+        .expect("select");
+    client
+        .find(Locator::Css("#f-acc-name-0"))
+        .await
+        .expect("account")
+        .send_keys("cili@sch.bme.hu")
+        .await
+        .expect("type");
+    client
+        .find(Locator::Css("form.profile button[type=submit]"))
+        .await
+        .expect("save")
+        .click()
+        .await
+        .expect("click");
+    let saved = b.wait_text("main", "Elmentve").await;
+    assert!(
+        saved.contains("Cili") && saved.contains("Kármán"),
+        "{saved}"
+    );
+    assert!(saved.contains("cili@sch.bme.hu"), "{saved}");
+    let (s, me) = fed
+        .call(
+            reqwest::Method::GET,
+            &format!("{}/api/v1/me", fed.hub.url),
+            &fed.token(cili),
+            None,
+        )
+        .await
+        .expect("me");
+    assert_eq!(s, 200);
+    assert_eq!(me["profile"]["nickname"], "Cili");
+    assert_eq!(me["profile"]["dormitory"], "KARMAN");
+
+    // English on request.
+    client
+        .find(Locator::LinkText("English"))
+        .await
+        .expect("language switch")
+        .click()
+        .await
+        .expect("click");
+    b.wait_text("main", "My groups").await;
+    client
+        .find(Locator::LinkText("Magyar"))
+        .await
+        .expect("language switch")
+        .click()
+        .await
+        .expect("click");
+    b.wait_text("main", "Köreim").await;
+    b.sign_out().await;
+
+    // A worker dies: the home page still shows the rest, and says which realm is missing.
+    b.sign_in_as("Nagy Bob").await;
+    fed.worker("kszk").instance.kill();
+    b.open("/").await;
+    let home = b.text().await;
+    assert!(home.contains("Nem minden realm válaszolt"), "{home}");
+    assert!(home.contains("kszk"), "{home}");
+    assert!(
+        home.contains("Kir-Dev Web") && home.contains("Simonyi Károly"),
+        "{home}"
+    );
+    assert!(!home.contains("KSZK Üzemeltetés"), "{home}");
+    b.check_page("home-partial").await;
+
+    client.clone().close().await.expect("closing the browser");
+    drop(driver);
+}
+
+#[tokio::test]
+async fn pages_refuse_forms_and_htmx_requests_without_the_csrf_token() {
+    let fed = Federation::start(Options {
+        realms: vec![],
+        hub_env: vec![("PEK_DEV_LOGIN".into(), "true".into())],
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+    let people = demo::seed_people(&fed.hub_db).await.expect("people");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let hub = &fed.hub.url;
+    // A page sets the CSRF cookie and embeds the token bound to it.
+    let r = http
+        .get(format!("{hub}/sign-in"))
+        .send()
+        .await
+        .expect("get");
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("pek_csrf="))
+        .expect("csrf cookie")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let page = r.text().await.expect("body");
+    let token = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("token in the form")
+        .to_string();
+    let sign_in = |csrf: Option<&str>, cookie: Option<&str>| {
+        let mut rb = http
+            .post(format!("{hub}/sign-in/dev"))
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(c) = cookie {
+            rb = rb.header("cookie", c.to_string());
+        }
+        let body = match csrf {
+            Some(t) => format!("csrf={t}&authSchId=demo-bob"),
+            None => "authSchId=demo-bob".to_string(),
+        };
+        rb.body(body).send()
+    };
+    assert_eq!(
+        sign_in(None, Some(&cookie)).await.expect("post").status(),
+        403
+    );
+    assert_eq!(
+        sign_in(Some("0000"), Some(&cookie))
+            .await
+            .expect("post")
+            .status(),
+        403
+    );
+    assert_eq!(
+        sign_in(Some(&token), None).await.expect("post").status(),
+        403
+    );
+    let ok = sign_in(Some(&token), Some(&cookie)).await.expect("post");
+    assert_eq!(ok.status(), 303);
+    let session = ok
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("pek_session="))
+        .expect("session cookie")
+        .to_string();
+    assert!(
+        session.contains("HttpOnly")
+            && session.contains("Secure")
+            && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    let session = session.split(';').next().unwrap_or("").to_string();
+    // An htmx request must carry the header token (bound to the session too).
+    let search = |token: Option<String>| {
+        let mut rb = http
+            .get(format!("{hub}/search?q=bob"))
+            .header("hx-request", "true")
+            .header("cookie", format!("{cookie}; {session}"));
+        if let Some(t) = token {
+            rb = rb.header("x-csrf-token", t);
+        }
+        rb.send()
+    };
+    assert_eq!(search(None).await.expect("htmx").status(), 403);
+    assert_eq!(
+        search(Some(token.clone())).await.expect("htmx").status(),
+        403
+    );
+    let home = http
+        .get(format!("{hub}/search"))
+        .header("cookie", format!("{cookie}; {session}"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body");
+    let signed_in_token = home
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("token")
+        .to_string();
+    let r = search(Some(signed_in_token)).await.expect("htmx");
+    assert_eq!(r.status(), 200);
+    let fragment = r.text().await.expect("body");
+    assert!(fragment.starts_with("<div id=\"results\""), "{fragment}");
+    assert!(
+        fragment.contains("Nagy Bob") || fragment.contains("Nincs ilyen"),
+        "{fragment}"
+    );
+    let _ = people;
+}
+
+#[tokio::test]
+async fn signs_in_through_the_login_provider_in_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    use pek_tests::oidc_support::OidcProvider;
+    let hub_port = pek_tests::free_port().expect("port");
+    let provider = OidcProvider::start(&format!("http://127.0.0.1:{hub_port}/auth/callback"))
+        .await
+        .expect("OIDC provider (node oidc-provider; ./tests/run.sh installs it)");
+    let dir = pek_tests::auth_support::Scratch::new("web-oidc").expect("scratch");
+    let secret = dir
+        .write("client-secret", &provider.client_secret)
+        .expect("secret");
+    let fed = Federation::start(Options {
+        realms: vec!["kir-dev"],
+        hub_port: Some(hub_port),
+        hub_env: vec![
+            ("PEK_LOGIN_ISSUER_URL".into(), provider.issuer.clone()),
+            ("PEK_LOGIN_CLIENT_ID".into(), provider.client_id.clone()),
+            (
+                "PEK_LOGIN_CLIENT_SECRET_FILE".into(),
+                secret.display().to_string(),
+            ),
+        ],
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+    let driver = start_browser().await.expect("chromium via chromedriver");
+    let client = driver.client.clone().expect("client");
+    let b = Browser {
+        c: &client,
+        hub: fed.hub.url.clone(),
+        axe: axe_source().expect("axe-core"),
+    };
+    b.open("/sign-in").await;
+    let page = b.text().await;
+    // No development sign-in on this hub: only the provider.
+    assert!(!page.contains("Fejlesztői bejelentkezés"), "{page}");
+    client
+        .find(Locator::LinkText("Bejelentkezés AuthSCH-val"))
+        .await
+        .expect("provider button")
+        .click()
+        .await
+        .expect("click");
+    // The provider's own login and consent pages (any login name, any password).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let url = client.current_url().await.expect("url");
+        if url.as_str().starts_with(&fed.hub.url) && url.path() == "/" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never came back to the hub: {url}"
+        );
+        if let Ok(login) = client.find(Locator::Css("input[name=login]")).await {
+            login.send_keys("grace").await.expect("login name");
+            client
+                .find(Locator::Css("input[name=password]"))
+                .await
+                .expect("password")
+                .send_keys("any password")
+                .await
+                .expect("password");
+        }
+        if let Ok(button) = client.find(Locator::Css("button[type=submit]")).await {
+            let _ = button.click().await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let home = b.wait_text("main", "Szia").await;
+    assert!(home.contains("Tester Grace"), "{home}");
+    b.sign_out().await;
+    b.open("/").await;
+    b.wait_path("/sign-in").await;
+    client.clone().close().await.expect("closing the browser");
+    drop(driver);
+}
