@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::events::{EventType, Publisher};
@@ -16,6 +16,7 @@ use k8s_openapi::NamespaceResourceScope;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource, ResourceExt};
 use pek_crds::{condition, DeletionPolicy, Realm, RealmStatus, FINALIZER};
 use serde::de::DeserializeOwned;
@@ -25,7 +26,7 @@ use tracing::{info, warn};
 
 use crate::conditions::{self, Status};
 use crate::config::{Config, FIELD_MANAGER};
-use crate::db::{AdminTarget, Change, DbCredentials, Provisioner};
+use crate::db::{AdminTarget, Change, DbCredentials, Owner, Provisioner};
 use crate::desired;
 use crate::hub::{Hub, Registered, Registration};
 use crate::metrics::Metrics;
@@ -43,6 +44,8 @@ pub struct Context {
     registered: Mutex<HashMap<String, (Registration, Instant)>>,
     /// Consecutive failures per Realm (for the error backoff).
     failures: Mutex<HashMap<String, u32>>,
+    /// The controller's cache of all watched Realms (set by `run`): who else claims a realm id.
+    realms: OnceLock<Store<Realm>>,
 }
 
 impl Context {
@@ -56,7 +59,14 @@ impl Context {
             metrics,
             registered: Mutex::default(),
             failures: Mutex::default(),
+            realms: OnceLock::new(),
         }
+    }
+
+    /// Gives the reconciler the controller's Realm cache (needed to refuse a second Realm with
+    /// a realm id already in use).
+    pub fn set_realm_store(&self, store: Store<Realm>) {
+        let _ = self.realms.set(store);
     }
 
     /// Forgets what was registered (tests: simulate an operator restart).
@@ -182,6 +192,26 @@ impl<'a> Step<'a> {
             )
             .await;
         }
+    }
+
+    /// Refuses the Realm: `Conflict=True` with `reason`, `Ready=False` (reason Conflict), a
+    /// Warning Event when new. Checked again after a while (the other Realm may go away).
+    async fn conflict(mut self, reason: &str, message: String) -> Result<Action, Error> {
+        let changed = self.set(condition::CONFLICT, Status::True, reason, message.clone());
+        self.set(condition::READY, Status::False, "Conflict", message.clone());
+        if changed {
+            publish(
+                self.ctx,
+                self.realm,
+                EventType::Warning,
+                "Conflict",
+                "Reconcile",
+                message,
+            )
+            .await;
+        }
+        self.write().await?;
+        Ok(Action::requeue(Duration::from_secs(30)))
     }
 
     /// Writes the status when it differs from what is stored (no write in a steady state).
@@ -330,9 +360,72 @@ async fn database(ctx: &Context, realm: &Realm, ns: &str) -> Result<DbCredential
         )
         .await;
     }
-    let changes = ctx.db.ensure(&creds).await?;
+    let me = owner(realm)?;
+    let changes = match ctx.db.ensure(&creds, &me, &[]).await {
+        Err(Error::Conflict(msg)) => {
+            // Recorded owners that no longer exist (a Realm deleted with Retain) hand the
+            // database over: re-creating a Realm onto a retained database is supported.
+            let others = ctx.db.other_owners(&target, &creds.names, &me).await?;
+            let mut gone = Vec::new();
+            for other in &others {
+                if !realm_exists(ctx, other).await {
+                    gone.push(other.uid.clone());
+                }
+            }
+            if gone.len() < others.len() {
+                return Err(Error::Conflict(msg));
+            }
+            ctx.db.ensure(&creds, &me, &gone).await?
+        }
+        other => other?,
+    };
     publish_changes(ctx, realm, "ProvisionDatabase", &changes).await;
     Ok(creds)
+}
+
+/// The ownership record of a Realm (what is written on its database and roles).
+fn owner(realm: &Realm) -> Result<Owner, Error> {
+    Ok(Owner {
+        uid: realm
+            .uid()
+            .ok_or_else(|| Error::InvalidSpec("Realm has no uid yet".into()))?,
+        namespace: desired::namespace(realm)?,
+        name: realm.name_any(),
+    })
+}
+
+/// Does the Realm recorded as `owner` still exist? When that cannot be told (e.g. the operator
+/// may not read that namespace) it is assumed to: nothing is taken from a Realm that may live.
+async fn realm_exists(ctx: &Context, owner: &Owner) -> bool {
+    let api: Api<Realm> = Api::namespaced(ctx.client.clone(), &owner.namespace);
+    match api.get_opt(&owner.name).await {
+        Ok(Some(r)) => r.uid().as_deref() == Some(owner.uid.as_str()),
+        Ok(None) => false,
+        Err(e) => {
+            warn!(owner = %owner, error = %e, "cannot tell whether the recorded owner exists; assuming it does");
+            true
+        }
+    }
+}
+
+/// The Realm that holds `realm`'s realm id, when it is another one: of all Realms with the
+/// same realm id, the oldest (then the smaller uid) holds it, in any namespace the operator
+/// watches. Consistent from every Realm's point of view, so exactly one proceeds.
+fn realm_id_holder(ctx: &Context, realm: &Realm) -> Option<Arc<Realm>> {
+    let store = ctx.realms.get()?;
+    let key_of = |r: &Realm| {
+        (
+            r.metadata.creation_timestamp.clone().map(|t| t.0),
+            r.uid().unwrap_or_default(),
+        )
+    };
+    let mine = key_of(realm);
+    store
+        .state()
+        .into_iter()
+        .filter(|r| r.spec.realm_id == realm.spec.realm_id && r.uid() != realm.uid())
+        .filter(|r| key_of(r) < mine)
+        .min_by_key(|r| key_of(r))
 }
 
 /// One Event per kind of database change (roles created, database created, ...).
@@ -520,14 +613,30 @@ async fn apply(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
         return Err(e);
     }
 
+    if let Some(holder) = realm_id_holder(ctx, realm) {
+        let message = format!(
+            "realmId {} is already used by Realm {}/{} (created earlier); this Realm is refused \
+             and changes nothing (database, worker, hub registration). Give it another realmId \
+             or delete the other Realm",
+            realm.spec.realm_id,
+            holder.namespace().unwrap_or_default(),
+            holder.name_any()
+        );
+        return step.conflict("RealmIdInUse", message).await;
+    }
+
     let creds = match database(ctx, realm, &ns).await {
         Ok(c) => c,
+        Err(Error::Conflict(message)) => return step.conflict("DatabaseInUse", message).await,
         Err(e) => {
             step.fail(condition::DATABASE_READY, &e).await;
             step.write().await?;
             return Err(e);
         }
     };
+    step.status
+        .conditions
+        .retain(|c| c.type_ != condition::CONFLICT);
     step.set(
         condition::DATABASE_READY,
         Status::True,
@@ -650,6 +759,24 @@ async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
         .await;
         return Ok(Action::await_change());
     }
+    let refused = realm
+        .status
+        .as_ref()
+        .is_some_and(|s| conditions::is_true(&s.conditions, condition::CONFLICT));
+    if refused || realm_id_holder(ctx, realm).is_some() {
+        publish(
+            ctx,
+            realm,
+            EventType::Normal,
+            "CleanupSkipped",
+            "Delete",
+            "Realm was refused (Conflict): the realm id or database belongs to another Realm, so \
+             nothing is deregistered or dropped"
+                .into(),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
     let mut step = Step::new(realm, ctx);
     if let Err(e) = ctx.hub.deregister(&realm.spec.realm_id).await {
         let e = Error::Hub(format!(
@@ -699,15 +826,29 @@ async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
                 .is_some_and(|s| s.database_name.is_some() || s.database_secret.is_some());
             let dropped = async {
                 let target = admin_target(ctx, realm, &ns).await?;
-                ctx.db.drop_all(&target, &names).await
+                ctx.db.drop_all(&target, &names, &owner(realm)?).await
             }
             .await;
             match dropped {
                 Ok(changes) => publish_changes(ctx, realm, "Delete", &changes).await,
-                // The admin Secret never existed, so neither did the database: nothing to drop.
-                Err(Error::AdminSecretNotFound(secret)) if !provisioned => {
+                // Another Realm is recorded as the owner: its data is not ours to drop.
+                Err(Error::Conflict(message)) => {
+                    publish(
+                        ctx,
+                        realm,
+                        EventType::Warning,
+                        "DatabaseNotDropped",
+                        "Delete",
+                        message,
+                    )
+                    .await;
+                }
+                // Nothing was ever provisioned for this Realm, so there is nothing to drop,
+                // whatever keeps the operator from reaching the server (missing or wrong admin
+                // credentials, an unreachable server): the deletion goes ahead.
+                Err(e) if !provisioned => {
                     publish(ctx, realm, EventType::Normal, "DatabaseNeverProvisioned", "Delete",
-                        format!("admin Secret {secret:?} is missing and no database was ever provisioned; nothing to drop")).await;
+                        format!("no database was ever provisioned for this Realm; nothing to drop ({e})")).await;
                 }
                 Err(e) => {
                     let e = Error::Database(format!(

@@ -32,6 +32,10 @@ pub enum Error {
     Database(String),
     #[error("hub: {0}")]
     Hub(String),
+    /// Another Realm owns the realm id or the database: this one is refused, and nothing of
+    /// the other's is touched.
+    #[error("{0}")]
+    Conflict(String),
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
     #[error("finalizer: {0}")]
@@ -49,6 +53,7 @@ impl Error {
             Error::AdminSecretInvalid(_) => "AdminSecretInvalid",
             Error::Database(_) => "DatabaseError",
             Error::Hub(_) => "HubError",
+            Error::Conflict(_) => "Conflict",
             Error::Kube(_) => "KubernetesApiError",
             Error::Finalizer(_) => "FinalizerError",
             Error::Internal(_) => "InternalError",

@@ -75,6 +75,31 @@ pub fn router(health: Health) -> Router {
         .with_state(health)
 }
 
+/// Resolves on SIGTERM (what Kubernetes sends on every rollout and pod deletion) or SIGINT
+/// (Ctrl-C), so the leader shuts down cleanly and releases its Lease either way.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the operator cleanly");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// Runs the operator until a signal arrives or leadership is lost.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = args.config().map_err(anyhow::Error::msg)?;
@@ -97,19 +122,40 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .pod_name
         .clone()
         .unwrap_or_else(|| format!("pek-operator-{}", std::process::id()));
-    let leases = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
-        .with_namespace(&args.pod_namespace)
-        .with_identity(&identity)
-        .with_duration(15)
-        .with_grace(5)
-        .build()
-        .await?;
-    let (mut leader, lease_task) = leases.watch().await;
+    // One listener for SIGTERM/SIGINT for the whole run, so no signal falls between two.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
     info!(lease = %args.lease_name, %identity, "waiting to become leader");
-    tokio::select! {
-        r = leader.wait_for(|l| *l) => { r?; }
-        _ = tokio::signal::ctrl_c() => { return Ok(()); }
-    }
+    // The lease manager's standby trusts its cached copy of the Lease until the holder's lease
+    // would expire, so a holder that released the Lease on shutdown would still be replaced
+    // only a whole lease duration later. A fresh manager every 2 s reads the Lease anew and
+    // takes a released one at once.
+    let leases = loop {
+        let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+            .with_namespace(&args.pod_namespace)
+            .with_identity(&identity)
+            .with_duration(15)
+            .with_grace(5)
+            .build()
+            .await?;
+        let changed = tokio::select! {
+            r = manager.changed() => Some(r),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => None,
+            _ = stopped(stop.clone()) => { return Ok(()); }
+        };
+        if let Some(r) = changed {
+            if r? {
+                break manager;
+            }
+        }
+    };
+    let (leader, lease_task) = leases.watch().await;
     health.leader.store(true, Ordering::Relaxed);
     info!("became leader; starting the Realm controller");
 
@@ -131,7 +177,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let ours = watcher::Config::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
     let ns = &args.watch_namespace;
     let mut lost = leader.clone();
-    let controller = Controller::new(realms, watcher::Config::default().any_semantic())
+    let controller = Controller::new(realms, watcher::Config::default().any_semantic());
+    ctx.set_realm_store(controller.store());
+    let controller = controller
         .with_config(
             kube::runtime::controller::Config::default().concurrency(args.concurrency.max(1)),
         )
@@ -143,7 +191,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .owns(owned::<PodDisruptionBudget>(&client, ns), ours)
         .graceful_shutdown_on(async move {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => info!("signal received; shutting down"),
+                _ = stopped(stop) => info!("signal received; shutting down"),
                 _ = lost.wait_for(|l| !*l) => warn!("leadership lost; shutting down"),
             }
         })
