@@ -276,7 +276,16 @@ where
 {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
     let name = desired.name_any();
-    let want = serde_json::to_value(desired).map_err(|e| Error::Internal(e.to_string()))?;
+    // What is applied carries a digest of itself: when the wanted object changes in any way,
+    // also by losing a field (a removed memory limit, the hub-token mount of an operator now
+    // without a federation secret), the digest differs and the object is applied again, and
+    // server-side apply removes the fields this field manager no longer sends.
+    let mut desired = desired.clone();
+    let digest = diff::digest(&desired)?;
+    desired
+        .annotations_mut()
+        .insert(diff::APPLIED_DIGEST_ANNOTATION.into(), digest.clone());
+    let want = serde_json::to_value(&desired).map_err(|e| Error::Internal(e.to_string()))?;
     let current = api.get_opt(&name).await?;
     if let Some(current) = &current {
         let have = serde_json::to_value(current).map_err(|e| Error::Internal(e.to_string()))?;
@@ -288,7 +297,7 @@ where
         .patch(
             &name,
             &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(desired),
+            &Patch::Apply(&desired),
         )
         .await?;
     ctx.metrics.wrote(&K::kind(&()));
