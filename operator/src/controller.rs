@@ -789,8 +789,9 @@ async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
     let mut step = Step::new(realm, ctx);
     if let Err(e) = ctx.hub.deregister(&realm.spec.realm_id).await {
         let e = Error::Hub(format!(
-            "{e}; deletion waits for the hub. If the hub is gone for good, set spec.suspend: true \
-             to release the Realm without deregistering (its database is then kept)"
+            "{}; deletion waits for the hub. If the hub is gone for good, set spec.suspend: true \
+             to release the Realm without deregistering (its database is then kept)",
+            e.detail()
         ));
         step.fail(condition::REGISTERED, &e).await;
         step.write().await?;
@@ -861,8 +862,9 @@ async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
                 }
                 Err(e) => {
                     let e = Error::Database(format!(
-                        "{e}; deletion waits until the database can be dropped. To release the \
-                         Realm and keep the database, set spec.suspend: true"
+                        "{}; deletion waits until the database can be dropped. To release the \
+                         Realm and keep the database, set spec.suspend: true",
+                        e.detail()
                     ));
                     step.fail(condition::DATABASE_READY, &e).await;
                     step.write().await?;

@@ -395,7 +395,7 @@ impl Default for Provisioner {
 const VERIFIED_TTL: Duration = Duration::from_secs(600);
 
 fn sql_err(what: &str) -> impl Fn(sqlx::Error) -> Error + '_ {
-    move |e| Error::Database(format!("{what}: {e}"))
+    move |e| Error::Database(format!("{what}: {}", crate::error_chain(&e)))
 }
 
 impl Provisioner {
@@ -471,6 +471,36 @@ impl Provisioner {
         }
     }
 
+    /// A connection of the admin pool. When the pool cannot get one it only says it timed out,
+    /// so one direct attempt finds the cause to report ("connection refused", "password
+    /// authentication failed", ...).
+    async fn acquire(&self, target: &AdminTarget) -> Result<PoolConnection<Postgres>, Error> {
+        let pool = self.pool(target)?;
+        match pool.acquire().await {
+            Ok(conn) => Ok(conn),
+            Err(e) => {
+                let cause = match tokio::time::timeout(
+                    Duration::from_secs(5),
+                    PgConnection::connect_with(&target.options()?),
+                )
+                .await
+                {
+                    Ok(Err(direct)) => direct.to_string(),
+                    Ok(Ok(conn)) => {
+                        let _ = conn.close().await;
+                        e.to_string()
+                    }
+                    Err(_) => format!("{e} (the server did not answer within 5 s)"),
+                };
+                Err(Error::Database(format!(
+                    "connecting to the Postgres server {}:{}: {cause}",
+                    target.host(),
+                    target.port()
+                )))
+            }
+        }
+    }
+
     /// A connection of the admin pool holding the advisory lock of database `names`, so two
     /// operators (or two reconciles) never provision or drop the same database at once.
     async fn lock(
@@ -483,11 +513,7 @@ impl Provisioner {
             .acquire()
             .await
             .map_err(|_| Error::Internal("database slots closed".into()))?;
-        let pool = self.pool(target)?;
-        let mut conn = pool
-            .acquire()
-            .await
-            .map_err(sql_err("connecting to the Postgres server"))?;
+        let mut conn = self.acquire(target).await?;
         sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
             .bind(format!("pek-operator/{}", names.database))
             .execute(&mut *conn)
@@ -556,11 +582,7 @@ impl Provisioner {
             .acquire()
             .await
             .map_err(|_| Error::Internal("database slots closed".into()))?;
-        let pool = self.pool(target)?;
-        let mut conn = pool
-            .acquire()
-            .await
-            .map_err(sql_err("connecting to the Postgres server"))?;
+        let mut conn = self.acquire(target).await?;
         Ok(Self::recorded(&mut conn, names).await?.others(me))
     }
 

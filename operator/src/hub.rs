@@ -130,7 +130,7 @@ impl HttpHub {
             .bearer_auth(self.token()?)
             .send()
             .await
-            .map_err(|e| Error::Hub(format!("GET registry: {e}")))?;
+            .map_err(|e| Error::Hub(format!("GET registry: {}", crate::error_chain(&e))))?;
         let status = resp.status();
         if !status.is_success() {
             return Err(Error::Hub(format!("GET registry: hub answered {status}")));
@@ -168,7 +168,12 @@ impl Hub for HttpHub {
                 .json(reg)
                 .send()
                 .await
-                .map_err(|e| Error::Hub(format!("registering {realm_id}: {e}")))?;
+                .map_err(|e| {
+                    Error::Hub(format!(
+                        "registering {realm_id}: {}",
+                        crate::error_chain(&e)
+                    ))
+                })?;
             match resp.status().as_u16() {
                 201 => Ok(Registered::Created),
                 200 | 204 => Ok(Registered::Updated),
@@ -189,7 +194,12 @@ impl Hub for HttpHub {
                 .bearer_auth(self.token()?)
                 .send()
                 .await
-                .map_err(|e| Error::Hub(format!("deregistering {realm_id}: {e}")))?;
+                .map_err(|e| {
+                    Error::Hub(format!(
+                        "deregistering {realm_id}: {}",
+                        crate::error_chain(&e)
+                    ))
+                })?;
             let status = resp.status();
             if status.is_success() || status == reqwest::StatusCode::NOT_FOUND {
                 Ok(())

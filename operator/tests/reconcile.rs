@@ -645,6 +645,10 @@ async fn deletion_waits_for_the_hub_and_suspend_releases_it() {
     let (s, _, message) = h.condition("Registered");
     assert_eq!(s, "False");
     assert!(message.contains("spec.suspend: true"), "{message}");
+    assert!(
+        message.starts_with("hub: connection refused;") && !message.contains("hub: hub:"),
+        "one prefix, the cause kept: {message}"
+    );
     h.fake.take_log();
     h.hub.take_calls();
 

@@ -1080,3 +1080,279 @@ async fn quantities_are_stable_and_removed_fields_are_applied() {
         env.operator_logs()
     );
 }
+
+/// Retain keeps the database (and deregisters); a Realm re-created with the same realm id takes
+/// the retained database over and finds its data.
+#[tokio::test]
+async fn retain_keeps_the_database_and_a_new_realm_takes_it_over() {
+    let Some(env) = TestEnv::new("retain", true).await else {
+        return;
+    };
+    let id = unique("retain");
+    env.create_realm("keep", &id, json!({"worker": {"replicas": 0}}))
+        .await;
+    env.wait_condition("keep", "DatabaseReady", "True", None)
+        .await;
+    env.wait_condition("keep", "Registered", "True", None).await;
+    // Data in the realm's database, written as its owner role.
+    let secrets: Api<Secret> = env.api();
+    let s = secrets.get("keep-db").await.expect("db Secret");
+    let owner_url =
+        String::from_utf8(s.data.expect("data")["MIGRATION_DATABASE_URL"].0.clone()).expect("utf8");
+    let mut conn = sqlx::PgConnection::connect(&owner_url)
+        .await
+        .expect("owner logs in");
+    sqlx::raw_sql("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('data')")
+        .execute(&mut conn)
+        .await
+        .expect("write data");
+    let _ = conn.close().await;
+    env.realms()
+        .delete("keep", &DeleteParams::default())
+        .await
+        .expect("delete");
+    env.wait_gone("keep").await;
+    assert!(
+        database_exists(&db_name(&id)).await,
+        "Retain dropped the database"
+    );
+    assert!(!env.registry().await.contains_key(&id), "still registered");
+
+    env.create_realm("again", &id, json!({"worker": {"replicas": 0}}))
+        .await;
+    let r = env
+        .wait_condition("again", "Registered", "True", None)
+        .await;
+    assert!(cond(&r, "Conflict").is_none(), "{:?}", r.status);
+    let s = secrets.get("again-db").await.expect("db Secret");
+    let owner_url =
+        String::from_utf8(s.data.expect("data")["MIGRATION_DATABASE_URL"].0.clone()).expect("utf8");
+    let mut conn = sqlx::PgConnection::connect(&owner_url)
+        .await
+        .expect("the new Realm's owner password works");
+    let v: String = sqlx::query_scalar("SELECT v FROM kept")
+        .fetch_one(&mut conn)
+        .await
+        .expect("the data survived");
+    assert_eq!(v, "data");
+    let _ = conn.close().await;
+    assert_eq!(env.registry().await.get(&id), Some(&env.endpoint("again")));
+}
+
+/// A missing admin Secret, a wrong admin password and a hub that is down show as conditions;
+/// Realms that never got a database are deleted whatever the database error.
+#[tokio::test]
+async fn failures_are_conditions_and_unprovisioned_realms_delete() {
+    let Some(mut env) = TestEnv::new("fail", true).await else {
+        return;
+    };
+    env.create_realm(
+        "nosecret",
+        &unique("nosecret"),
+        json!({"database": {"adminSecretRef": {"name": "does-not-exist"}, "deletionPolicy": "Delete"}}),
+    )
+    .await;
+    let wrong =
+        pg().superuser_url("postgres")
+            .replacen(pg().superuser_password(), "wrong-password", 1);
+    env.secret("pg-wrong", &wrong).await;
+    env.create_realm(
+        "wrongpw",
+        &unique("wrongpw"),
+        json!({"database": {"adminSecretRef": {"name": "pg-wrong"}, "deletionPolicy": "Delete"}}),
+    )
+    .await;
+    env.secret("pg-down", "postgres://postgres:x@127.0.0.1:1/postgres")
+        .await;
+    env.create_realm(
+        "pgdown",
+        &unique("pgdown"),
+        json!({"database": {"adminSecretRef": {"name": "pg-down"}, "deletionPolicy": "Delete"}}),
+    )
+    .await;
+    env.wait_condition(
+        "nosecret",
+        "DatabaseReady",
+        "False",
+        Some("AdminSecretNotFound"),
+    )
+    .await;
+    let r = env
+        .wait_condition("wrongpw", "DatabaseReady", "False", Some("DatabaseError"))
+        .await;
+    let msg = cond(&r, "DatabaseReady").expect("condition").message;
+    assert!(msg.contains("password authentication failed"), "{msg}");
+    let r = env
+        .wait_condition("pgdown", "DatabaseReady", "False", Some("DatabaseError"))
+        .await;
+    let msg = cond(&r, "DatabaseReady").expect("condition").message;
+    assert!(
+        msg.to_lowercase().contains("refused"),
+        "the cause is shown: {msg}"
+    );
+    for name in ["nosecret", "wrongpw", "pgdown"] {
+        env.realms()
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete");
+    }
+    for name in ["nosecret", "wrongpw", "pgdown"] {
+        env.wait_gone(name).await;
+    }
+
+    // The hub goes down: Registered=False with the reason; back up, registered again.
+    // (An operator whose hub URL answers nothing; the first one hands over its Lease.)
+    let id = unique("hubdown");
+    env.operators[0].signal("-TERM");
+    env.operators[0].exited(Duration::from_secs(10)).await;
+    let dead_hub = format!("http://127.0.0.1:{}", free_port().expect("port"));
+    env.start_operator("op-hubdown", &[("PEK_HUB_URL", &dead_hub)]);
+    env.create_realm("hubdown", &id, json!({"worker": {"replicas": 0}}))
+        .await;
+    let r = env
+        .wait_condition("hubdown", "Registered", "False", Some("HubError"))
+        .await;
+    assert!(cond(&r, "DatabaseReady").is_some_and(|c| c.status == "True"));
+    let msg = cond(&r, "Registered").expect("condition").message;
+    assert!(
+        msg.contains("refused") || msg.contains("connect"),
+        "the cause is shown: {msg}"
+    );
+}
+
+/// The CRD's schema and CEL rules, as the API server applies them (server-side dry-run).
+#[tokio::test]
+async fn crd_rules_hold_on_the_api_server() {
+    let Some(env) = TestEnv::new("cel", false).await else {
+        return;
+    };
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let realm = |name: &str, spec: Value| -> Realm {
+        let mut base =
+            json!({"realmId": "kszk", "database": {"adminSecretRef": {"name": ADMIN_SECRET}}});
+        merge(&mut base, spec);
+        serde_json::from_value(json!({
+            "apiVersion": "pek.sch.bme.hu/v1alpha1", "kind": "Realm",
+            "metadata": {"name": name}, "spec": base
+        }))
+        .expect("realm")
+    };
+    let realms = env.realms();
+    realms
+        .create(&dry, &realm("ok", json!({"admins": ["a-1", "b-2"]})))
+        .await
+        .expect("a valid Realm is accepted");
+    for (spec, want) in [
+        (json!({"realmId": "hub"}), "reserved"),
+        (json!({"realmId": "Bad_Id"}), "realmId must be"),
+        (
+            json!({"database": {"name": "Bad-Name"}}),
+            "database.name must be",
+        ),
+        (json!({"admins": ["a,b"]}), "admins must be AuthSCH ids"),
+        (json!({"admins": ["a", "a"]}), "Duplicate value"),
+        (json!({"worker": {"replicas": -1}}), "replicas"),
+    ] {
+        let err = realms
+            .create(&dry, &realm("bad", spec.clone()))
+            .await
+            .expect_err(&format!("{spec} must be refused"));
+        assert!(err.to_string().contains(want), "{spec}: {err}");
+    }
+    // Immutable fields, on a real (not dry-run) object.
+    realms
+        .create(
+            &PostParams::default(),
+            &realm("imm", json!({"database": {"name": "pek_imm"}})),
+        )
+        .await
+        .expect("create");
+    for (patch, want) in [
+        (
+            json!({"spec": {"realmId": "other"}}),
+            "realmId is immutable",
+        ),
+        (
+            json!({"spec": {"database": {"name": "pek_other"}}}),
+            "database.name is immutable",
+        ),
+    ] {
+        let err = realms
+            .patch("imm", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect_err("immutable");
+        assert!(err.to_string().contains(want), "{patch}: {err}");
+    }
+    // worker.resources.claims is not part of the schema: pruned, never stored.
+    let r = realms
+        .create(
+            &dry,
+            &serde_json::from_value::<Realm>(json!({
+                "apiVersion": "pek.sch.bme.hu/v1alpha1", "kind": "Realm",
+                "metadata": {"name": "claims"},
+                "spec": {"realmId": "claims", "database": {"adminSecretRef": {"name": "x"}},
+                         "worker": {"resources": {"claims": [{"name": "gpu"}]}}}
+            }))
+            .expect("realm"),
+        )
+        .await
+        .expect("accepted with the field pruned");
+    assert!(r.spec.worker.resources.and_then(|r| r.claims).is_none());
+}
+
+/// `helm uninstall` with a Realm left behind: the Postgres admin Secret is kept, so the Realm
+/// (deletionPolicy Delete) can still be deleted and its database dropped.
+#[tokio::test]
+async fn helm_uninstall_keeps_the_admin_secret_for_remaining_realms() {
+    let Some(env) = TestEnv::new("uninst", true).await else {
+        return;
+    };
+    let release = format!("un{}", std::process::id());
+    let chart = workspace_root().join("charts/pek-hub");
+    let uri = pg().superuser_url("postgres");
+    run(Command::new(helm())
+        .args(["install", &release])
+        .arg(&chart)
+        .args(["--namespace", &env.ns])
+        .args(["--set", "operator.replicas=0", "--set", "hub.replicas=0"])
+        .args(["--set", "hub.database.url=postgres://a:b@h:5432/d"])
+        .args(["--set", "hub.database.migrationUrl=postgres://a:b@h:5432/d"])
+        .args(["--set", &format!("postgresAdmin.uri={uri}")]));
+    let notes = run(Command::new(helm()).args(["get", "notes", &release, "--namespace", &env.ns]));
+    assert!(
+        notes.contains("Before `helm uninstall`, delete the Realms"),
+        "{notes}"
+    );
+    let admin = format!("{release}-pek-hub-postgres-admin");
+    let id = unique("uninst");
+    env.create_realm(
+        "left",
+        &id,
+        json!({"worker": {"replicas": 0}, "database": {"adminSecretRef": {"name": admin}, "deletionPolicy": "Delete"}}),
+    )
+    .await;
+    env.wait_condition("left", "DatabaseReady", "True", None)
+        .await;
+    run(Command::new(helm()).args(["uninstall", &release, "--namespace", &env.ns]));
+    let secrets: Api<Secret> = env.api();
+    assert!(
+        secrets.get_opt(&admin).await.expect("get").is_some(),
+        "helm uninstall removed the Postgres admin Secret"
+    );
+    env.realms()
+        .delete("left", &DeleteParams::default())
+        .await
+        .expect("delete");
+    env.wait_gone("left").await;
+    assert!(
+        !database_exists(&db_name(&id)).await,
+        "the database was not dropped"
+    );
+    // Cluster-scoped leftovers of the release (its namespaced ones go with the namespace).
+    let _ = Command::new(helm())
+        .args(["uninstall", &release, "--namespace", &env.ns])
+        .output();
+}
