@@ -1,7 +1,7 @@
 //! The Realm reconciler (kube-rs controller-rs style: a pure-ish async fn over an `Arc<Realm>`
 //! and a shared [`Context`], the `finalizer()` helper, Events for every change, metrics).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ use crate::conditions::{self, Status};
 use crate::config::{Config, FIELD_MANAGER};
 use crate::db::{AdminTarget, Change, DbCredentials, Owner, Provisioner};
 use crate::desired;
-use crate::hub::{Hub, Registered, Registration};
+use crate::hub::{Hub, Registered, Registration, RegistryEntry};
 use crate::metrics::Metrics;
 use crate::{diff, Error};
 
@@ -46,6 +46,16 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// The controller's cache of all watched Realms (set by `run`): who else claims a realm id.
     realms: OnceLock<Store<Realm>>,
+    /// The last status this operator wrote per Realm, with the resourceVersion the write
+    /// returned: a reconcile that reads an older copy of the Realm from the cache (triggered by
+    /// its own new children) starts from this instead, so it neither repeats Events nor
+    /// registers twice.
+    written: Mutex<HashMap<String, (u64, RealmStatus)>>,
+    /// One listing of the hub registry, shared by every reconcile for a resync period: it
+    /// re-verifies the registrations instead of one call per Realm.
+    listing: tokio::sync::Mutex<Option<(Instant, HashMap<String, RegistryEntry>)>>,
+    /// Realms (by uid) already deregistered in a deletion that is still going on.
+    deregistered: Mutex<HashSet<String>>,
 }
 
 impl Context {
@@ -60,6 +70,9 @@ impl Context {
             registered: Mutex::default(),
             failures: Mutex::default(),
             realms: OnceLock::new(),
+            written: Mutex::default(),
+            listing: tokio::sync::Mutex::new(None),
+            deregistered: Mutex::default(),
         }
     }
 
@@ -141,15 +154,34 @@ struct Step<'a> {
     realm: &'a Realm,
     ctx: &'a Context,
     status: RealmStatus,
+    /// The status this step started from (the Realm's, or this operator's newer write).
+    base: Option<RealmStatus>,
     now: Timestamp,
 }
 
 impl<'a> Step<'a> {
     fn new(realm: &'a Realm, ctx: &'a Context) -> Self {
+        let mut base = realm.status.clone();
+        let seen = realm
+            .metadata
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some((wrote, status)) = ctx
+            .written
+            .lock()
+            .ok()
+            .and_then(|w| w.get(&key(realm)).cloned())
+        {
+            if seen.is_none_or(|seen| seen < wrote) {
+                base = Some(status);
+            }
+        }
         Step {
             realm,
             ctx,
-            status: realm.status.clone().unwrap_or_default(),
+            status: base.clone().unwrap_or_default(),
+            base,
             now: Timestamp::now(),
         }
     }
@@ -217,7 +249,7 @@ impl<'a> Step<'a> {
     /// Writes the status when it differs from what is stored (no write in a steady state).
     async fn write(mut self) -> Result<(), Error> {
         self.status.observed_generation = self.realm.metadata.generation;
-        if self.realm.status.as_ref() == Some(&self.status) {
+        if self.base.as_ref() == Some(&self.status) {
             return Ok(());
         }
         let api: Api<Realm> =
@@ -227,13 +259,24 @@ impl<'a> Step<'a> {
             "kind": "Realm",
             "status": self.status,
         });
-        api.patch_status(
-            &self.realm.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(patch),
-        )
-        .await?;
+        let written = api
+            .patch_status(
+                &self.realm.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(patch),
+            )
+            .await?;
         self.ctx.metrics.wrote("Realm/status");
+        if let Some(rv) = written
+            .metadata
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            if let Ok(mut w) = self.ctx.written.lock() {
+                w.insert(key(self.realm), (rv, self.status));
+            }
+        }
         Ok(())
     }
 }
@@ -561,7 +604,13 @@ pub fn deployment_readiness(live: &Deployment, replicas: i32) -> (Status, &'stat
     }
 }
 
-async fn register(ctx: &Context, realm: &Realm) -> Result<bool, Error> {
+/// Registers the realm with the hub unless that is known to be done. Returns whether this was
+/// news (an Event is due): a new entry, or the Realm was not registered before.
+///
+/// Known to be done: this operator registered exactly this within the resync period (its own
+/// record beats a cached Realm whose status lags behind); or, after that, the hub's registry
+/// (one listing per resync for all Realms) still holds exactly this entry.
+async fn register(ctx: &Context, realm: &Realm, status: &RealmStatus) -> Result<bool, Error> {
     let image = desired::worker_image(realm, &ctx.config);
     let reg = Registration {
         display_name: realm.display_name().to_string(),
@@ -569,24 +618,54 @@ async fn register(ctx: &Context, realm: &Realm) -> Result<bool, Error> {
         version: desired::version_of(image),
     };
     let k = key(realm);
-    let fresh = ctx
-        .registered
-        .lock()
-        .ok()
-        .and_then(|r| r.get(&k).cloned())
-        .is_some_and(|(last, at)| last == reg && at.elapsed() < ctx.config.resync);
-    let registered = realm
-        .status
+    let record = ctx.registered.lock().ok().and_then(|r| r.get(&k).cloned());
+    if record
         .as_ref()
-        .is_some_and(|s| conditions::is_true(&s.conditions, condition::REGISTERED));
-    if fresh && registered {
+        .is_some_and(|(last, at)| *last == reg && at.elapsed() < ctx.config.resync)
+    {
         return Ok(false);
+    }
+    let registered = conditions::is_true(&status.conditions, condition::REGISTERED);
+    // A record that differs means the registration changed: no need to ask the hub first.
+    let verify = record.as_ref().map_or(registered, |(last, _)| *last == reg);
+    if verify {
+        if let Some(entry) = registry_entry(ctx, &realm.spec.realm_id).await {
+            if entry.matches(&reg) {
+                if let Ok(mut r) = ctx.registered.lock() {
+                    r.insert(k, (reg, Instant::now()));
+                }
+                return Ok(false);
+            }
+        }
     }
     let outcome = ctx.hub.register(&realm.spec.realm_id, &reg).await?;
     if let Ok(mut r) = ctx.registered.lock() {
         r.insert(k, (reg, Instant::now()));
     }
     Ok(outcome == Registered::Created || !registered)
+}
+
+/// The hub's entry for `realm_id` from the shared listing, fetched anew when it is older than
+/// the resync period. None when the hub does not list it, or the listing failed (then the
+/// caller registers, which reports the hub's error if it is down).
+async fn registry_entry(ctx: &Context, realm_id: &str) -> Option<RegistryEntry> {
+    let mut listing = ctx.listing.lock().await;
+    let stale = listing
+        .as_ref()
+        .is_none_or(|(at, _)| at.elapsed() >= ctx.config.resync);
+    if stale {
+        match ctx.hub.list().await {
+            Ok(items) => {
+                let map = items.into_iter().map(|e| (e.id.clone(), e)).collect();
+                *listing = Some((Instant::now(), map));
+            }
+            Err(e) => {
+                warn!(error = %e, "could not list the hub registry; registering instead");
+                return None;
+            }
+        }
+    }
+    listing.as_ref().and_then(|(_, m)| m.get(realm_id).cloned())
 }
 
 /// Brings the world in line with a (non-deleted) Realm.
@@ -677,7 +756,8 @@ async fn apply(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
     );
     step.status.endpoint = Some(desired::endpoint(realm)?);
 
-    match register(ctx, realm).await {
+    let base = step.status.clone();
+    match register(ctx, realm, &base).await {
         Ok(changed) => {
             if changed {
                 publish(
@@ -787,7 +867,11 @@ async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
         return Ok(Action::await_change());
     }
     let mut step = Step::new(realm, ctx);
-    if let Err(e) = ctx.hub.deregister(&realm.spec.realm_id).await {
+    let uid = realm.uid().unwrap_or_default();
+    let already = ctx.deregistered.lock().is_ok_and(|d| d.contains(&uid));
+    if already {
+        // Deregistered in an earlier attempt of this deletion (the database step failed).
+    } else if let Err(e) = ctx.hub.deregister(&realm.spec.realm_id).await {
         let e = Error::Hub(format!(
             "{}; deletion waits for the hub. If the hub is gone for good, set spec.suspend: true \
              to release the Realm without deregistering (its database is then kept)",
@@ -797,21 +881,26 @@ async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
         step.write().await?;
         return Err(e);
     }
-    if let Ok(mut r) = ctx.registered.lock() {
-        r.remove(&key(realm));
+    if !already {
+        if let Ok(mut r) = ctx.registered.lock() {
+            r.remove(&key(realm));
+        }
+        if let Ok(mut d) = ctx.deregistered.lock() {
+            d.insert(uid.clone());
+        }
+        publish(
+            ctx,
+            realm,
+            EventType::Normal,
+            "Deregistered",
+            "Delete",
+            format!(
+                "removed realm {} from the hub registry",
+                realm.spec.realm_id
+            ),
+        )
+        .await;
     }
-    publish(
-        ctx,
-        realm,
-        EventType::Normal,
-        "Deregistered",
-        "Delete",
-        format!(
-            "removed realm {} from the hub registry",
-            realm.spec.realm_id
-        ),
-    )
-    .await;
 
     let names = desired::db_names(realm);
     match realm.spec.database.deletion_policy {
@@ -872,6 +961,12 @@ async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
                 }
             }
         }
+    }
+    if let Ok(mut d) = ctx.deregistered.lock() {
+        d.remove(&uid);
+    }
+    if let Ok(mut w) = ctx.written.lock() {
+        w.remove(&key(realm));
     }
     info!(realm = %key(realm), "realm cleaned up");
     Ok(Action::await_change())
