@@ -16,7 +16,7 @@ use k8s_openapi::NamespaceResourceScope;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 use pek_crds::{condition, DeletionPolicy, Realm, RealmStatus, FINALIZER};
 use serde::de::DeserializeOwned;
@@ -56,6 +56,52 @@ pub struct Context {
     listing: tokio::sync::Mutex<Option<(Instant, HashMap<String, RegistryEntry>)>>,
     /// Realms (by uid) already deregistered in a deletion that is still going on.
     deregistered: Mutex<HashSet<String>>,
+    /// The controller's watch caches of the objects the operator manages (set by `run`).
+    caches: OnceLock<Caches>,
+}
+
+/// Watch caches of the managed kinds (the same watches that trigger reconciles): a steady-state
+/// reconcile reads its children from here instead of one GET each.
+#[derive(Clone)]
+pub struct Caches {
+    pub secrets: Store<Secret>,
+    pub service_accounts: Store<ServiceAccount>,
+    pub services: Store<Service>,
+    pub deployments: Store<Deployment>,
+    pub network_policies: Store<NetworkPolicy>,
+    pub pod_disruption_budgets: Store<PodDisruptionBudget>,
+}
+
+/// A managed kind with a watch cache in [`Caches`].
+pub trait Cached: Resource<DynamicType = ()> + Clone + Sized + 'static {
+    fn store(caches: &Caches) -> &Store<Self>;
+}
+
+macro_rules! cached {
+    ($kind:ty, $field:ident) => {
+        impl Cached for $kind {
+            fn store(caches: &Caches) -> &Store<Self> {
+                &caches.$field
+            }
+        }
+    };
+}
+cached!(Secret, secrets);
+cached!(ServiceAccount, service_accounts);
+cached!(Service, services);
+cached!(Deployment, deployments);
+cached!(NetworkPolicy, network_policies);
+cached!(PodDisruptionBudget, pod_disruption_budgets);
+
+/// The cached copy of a managed object: Some(None) when the (synced) cache has none, None
+/// when there is no cache (tests) — then the caller asks the API server.
+fn cached<K: Cached>(ctx: &Context, ns: &str, name: &str) -> Option<Option<K>> {
+    let store = K::store(ctx.caches.get()?);
+    Some(
+        store
+            .get(&ObjectRef::new(name).within(ns))
+            .map(|k| (*k).clone()),
+    )
 }
 
 impl Context {
@@ -73,7 +119,13 @@ impl Context {
             written: Mutex::default(),
             listing: tokio::sync::Mutex::new(None),
             deregistered: Mutex::default(),
+            caches: OnceLock::new(),
         }
+    }
+
+    /// Gives the reconciler the watch caches of the managed kinds.
+    pub fn set_caches(&self, caches: Caches) {
+        let _ = self.caches.set(caches);
     }
 
     /// Gives the reconciler the controller's Realm cache (needed to refuse a second Realm with
@@ -312,6 +364,7 @@ pub enum Outcome {
 async fn ensure<K>(ctx: &Context, ns: &str, desired: &K) -> Result<(K, Outcome), Error>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Cached
         + Clone
         + Serialize
         + DeserializeOwned
@@ -329,6 +382,14 @@ where
         .annotations_mut()
         .insert(diff::APPLIED_DIGEST_ANNOTATION.into(), digest.clone());
     let want = serde_json::to_value(&desired).map_err(|e| Error::Internal(e.to_string()))?;
+    // The watch cache answers the steady state; anything else (missing, different, or a cache
+    // that lags behind a write just made) is checked with the API server before applying.
+    if let Some(Some(current)) = cached::<K>(ctx, ns, &name) {
+        let have = serde_json::to_value(&current).map_err(|e| Error::Internal(e.to_string()))?;
+        if diff::contains(&want, &have) {
+            return Ok((current, Outcome::Unchanged));
+        }
+    }
     let current = api.get_opt(&name).await?;
     if let Some(current) = &current {
         let have = serde_json::to_value(current).map_err(|e| Error::Internal(e.to_string()))?;
@@ -381,14 +442,28 @@ async fn database(ctx: &Context, realm: &Realm, ns: &str) -> Result<DbCredential
     let target = admin_target(ctx, realm, ns).await?;
     let names = desired::db_names(realm);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let existing = secrets.get_opt(&desired::db_secret_name(realm)).await?;
-    let creds = DbCredentials::from_existing(&target, names.clone(), existing.as_ref())
-        .unwrap_or_else(|| DbCredentials::generate(&target, names));
-    let want = desired::db_secret(realm, &creds)?;
-    let want_json = serde_json::to_value(&want).map_err(|e| Error::Internal(e.to_string()))?;
-    let up_to_date = existing.as_ref().is_some_and(|s| {
-        serde_json::to_value(s).is_ok_and(|have| diff::contains(&want_json, &have))
-    });
+    let plan = |existing: Option<Secret>| -> Result<_, Error> {
+        let creds = DbCredentials::from_existing(&target, names.clone(), existing.as_ref())
+            .unwrap_or_else(|| DbCredentials::generate(&target, names.clone()));
+        let want = desired::db_secret(realm, &creds)?;
+        let want_json = serde_json::to_value(&want).map_err(|e| Error::Internal(e.to_string()))?;
+        let up_to_date = existing.as_ref().is_some_and(|s| {
+            serde_json::to_value(s).is_ok_and(|have| diff::contains(&want_json, &have))
+        });
+        Ok((existing, creds, want, up_to_date))
+    };
+    // The watch cache answers the steady state; otherwise the API server decides.
+    let mut planned = None;
+    if let Some(Some(secret)) = cached::<Secret>(ctx, ns, &desired::db_secret_name(realm)) {
+        let p = plan(Some(secret))?;
+        if p.3 {
+            planned = Some(p);
+        }
+    }
+    let (existing, creds, want, up_to_date) = match planned {
+        Some(p) => p,
+        None => plan(secrets.get_opt(&desired::db_secret_name(realm)).await?)?,
+    };
     if !up_to_date {
         secrets
             .patch(
@@ -543,7 +618,12 @@ async fn workload(
         None => {
             let api: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), ns);
             let name = desired::worker_name(realm);
-            if let Some(pdb) = api.get_opt(&name).await? {
+            // Our PDBs carry the managed-by label, so the cache sees every one there is.
+            let pdb = match cached::<PodDisruptionBudget>(ctx, ns, &name) {
+                Some(cached) => cached,
+                None => api.get_opt(&name).await?,
+            };
+            if let Some(pdb) = pdb {
                 let ours = pdb
                     .labels()
                     .get(desired::MANAGED_BY.0)
