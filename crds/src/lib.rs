@@ -9,6 +9,9 @@
 #![allow(clippy::duplicated_attributes)]
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use schemars::JsonSchema;
@@ -33,6 +36,9 @@ pub mod condition {
     pub const REGISTERED: &str = "Registered";
     /// Everything above holds; the realm serves traffic.
     pub const READY: &str = "Ready";
+    /// Present (True) only while the Realm is refused because another Realm already uses its
+    /// realm id or its database; the operator then changes nothing for it.
+    pub const CONFLICT: &str = "Conflict";
 }
 
 /// A PéK realm: an isolated deployment with its own database and worker, registered with the hub.
@@ -104,6 +110,18 @@ pub struct RealmSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 200))]
     pub display_name: Option<String>,
+
+    /// AuthSCH ids of the realm's administrators: the worker trusts these users as realm
+    /// admins (passed to it as PEK_REALM_ADMINS, comma-separated). Each id is 1 to 128
+    /// characters without commas or whitespace; at most 64 ids, no duplicates. Empty or unset:
+    /// the realm has no administrators besides the hub's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(
+        validation = Rule::new("self.all(a, a.matches('^[^,\\\\s]+$'))").message("admins must be AuthSCH ids without commas or whitespace").reason(Reason::FieldValueInvalid),
+        merge_strategy = ListMerge::Set
+    )]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 128)))]
+    pub admins: Vec<String>,
 
     /// Database settings: which Postgres server hosts the realm's database and what happens to it
     /// when the Realm is deleted.
@@ -249,9 +267,90 @@ pub fn is_valid_realm_id(id: &str) -> bool {
         && id != RESERVED_REALM_ID
 }
 
+/// The Realm CRD as it is installed: the derived one with every description unwrapped into
+/// paragraphs (doc comments keep their hard line breaks, which `kubectl explain` would print as
+/// ragged lines) and without `worker.resources.claims` (alpha dynamic resource allocation: a
+/// worker pod that sets it cannot start, so it is not offered).
+pub fn crd() -> CustomResourceDefinition {
+    let mut crd = Realm::crd();
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            if let Some(resources) = schema
+                .properties
+                .as_mut()
+                .and_then(|p| p.get_mut("spec"))
+                .and_then(|s| s.properties.as_mut())
+                .and_then(|p| p.get_mut("worker"))
+                .and_then(|w| w.properties.as_mut())
+                .and_then(|p| p.get_mut("resources"))
+                .and_then(|r| r.properties.as_mut())
+            {
+                resources.remove("claims");
+            }
+            unwrap_descriptions(schema);
+        }
+    }
+    crd
+}
+
+/// Joins the lines of each paragraph of every description (blank lines separate paragraphs).
+fn unwrap_descriptions(schema: &mut JSONSchemaProps) {
+    if let Some(d) = schema.description.as_mut() {
+        *d = unwrap_paragraphs(d);
+    }
+    for props in [
+        schema.properties.as_mut(),
+        schema.pattern_properties.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        props.values_mut().for_each(unwrap_descriptions);
+    }
+    if let Some(JSONSchemaPropsOrArray::Schema(items)) = schema.items.as_mut() {
+        unwrap_descriptions(items);
+    }
+    if let Some(JSONSchemaPropsOrArray::Schemas(items)) = schema.items.as_mut() {
+        items.iter_mut().for_each(unwrap_descriptions);
+    }
+    if let Some(JSONSchemaPropsOrBool::Schema(extra)) = schema.additional_properties.as_mut() {
+        unwrap_descriptions(extra);
+    }
+    for list in [
+        schema.all_of.as_mut(),
+        schema.any_of.as_mut(),
+        schema.one_of.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        list.iter_mut().for_each(unwrap_descriptions);
+    }
+}
+
+/// `text` with the single line breaks inside each paragraph replaced by spaces; paragraphs
+/// (separated by blank lines) stay apart.
+pub fn unwrap_paragraphs(text: &str) -> String {
+    text.split("\n\n")
+        .map(|p| {
+            p.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
 /// The CRD as YAML, exactly as `pek-operator crd` prints it and `crds/realm.yaml` holds it.
 pub fn crd_yaml() -> String {
-    let body = serde_yaml::to_string(&Realm::crd()).expect("the CRD serialises to YAML");
+    let body = serde_yaml::to_string(&crd()).expect("the CRD serialises to YAML");
     format!(
         "# Generated by `pek-operator crd` from the Rust types in crds/src/lib.rs; do not edit.\n\
          # Regenerate: cargo run -q -p pek-operator -- crd > crds/realm.yaml && cp crds/realm.yaml charts/pek-hub/crds/realm.yaml\n\

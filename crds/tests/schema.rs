@@ -2,8 +2,7 @@
 //! CEL rules (realm id well-formed, not reserved, immutable; database name immutable) behave as
 //! the apiserver will evaluate them (kube's client-side CEL validator on the generated schema).
 
-use kube::CustomResourceExt;
-use pek_crds::{crd_yaml, is_valid_realm_id, Realm};
+use pek_crds::{crd, crd_yaml, is_valid_realm_id, Realm};
 use serde_json::{json, Value};
 
 fn workspace_file(rel: &str) -> String {
@@ -32,7 +31,7 @@ fn chart_ships_the_same_crd() {
 }
 
 fn schema() -> Value {
-    let crd = Realm::crd();
+    let crd = crd();
     serde_json::to_value(
         crd.spec.versions[0]
             .schema
@@ -75,7 +74,7 @@ fn every_field_is_described_for_kubectl_explain() {
 
 #[test]
 fn printer_columns_short_name_and_defaults() {
-    let crd = Realm::crd();
+    let crd = crd();
     let names: Vec<_> = crd.spec.versions[0]
         .additional_printer_columns
         .as_ref()
@@ -183,4 +182,71 @@ fn examples_are_valid_realms() {
         seen += 1;
     }
     assert!(seen >= 2, "expected Realm examples in examples/");
+}
+
+#[test]
+fn descriptions_are_unwrapped_into_paragraphs() {
+    fn walk(path: &str, v: &Value, ragged: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(d)) = m.get("description") {
+                    // Every line break separates paragraphs (a blank line), never a wrapped line.
+                    if d.replace("\n\n", "").contains('\n') {
+                        ragged.push(format!("{path}: {d:?}"));
+                    }
+                }
+                for (k, sub) in m {
+                    walk(&format!("{path}.{k}"), sub, ragged);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|sub| walk(path, sub, ragged)),
+            _ => {}
+        }
+    }
+    let mut ragged = Vec::new();
+    walk("schema", &schema(), &mut ragged);
+    assert!(
+        ragged.is_empty(),
+        "descriptions with hard line breaks: {ragged:#?}"
+    );
+    let s = schema();
+    let realm_id = s["properties"]["spec"]["properties"]["realmId"]["description"]
+        .as_str()
+        .expect("realmId description");
+    assert!(
+        realm_id.contains("starting with a letter and ending"),
+        "{realm_id}"
+    );
+    assert_eq!(pek_crds::unwrap_paragraphs("a\nb\n\nc\n d"), "a b\n\nc d");
+}
+
+#[test]
+fn worker_resources_do_not_offer_dra_claims() {
+    let s = schema();
+    let resources = &s["properties"]["spec"]["properties"]["worker"]["properties"]["resources"];
+    assert!(resources["properties"]["limits"].is_object(), "{resources}");
+    assert!(
+        resources["properties"].get("claims").is_none(),
+        "{resources}"
+    );
+}
+
+#[test]
+fn admins_are_bounded_authsch_ids() {
+    let mut r = realm("kszk", None);
+    r["spec"]["admins"] = json!(["abc-123", "7f3e"]);
+    cel(&r, None).expect("plain ids are fine");
+    let parsed: Realm = serde_json::from_value(r.clone()).expect("parse");
+    assert_eq!(parsed.spec.admins, ["abc-123", "7f3e"]);
+    r["spec"]["admins"] = json!(["a,b"]);
+    let err = cel(&r, None).expect_err("comma");
+    assert!(err.contains("admins must be AuthSCH ids"), "{err}");
+    r["spec"]["admins"] = json!(["a b"]);
+    assert!(cel(&r, None).is_err(), "whitespace");
+    let s = schema();
+    let admins = &s["properties"]["spec"]["properties"]["admins"];
+    assert_eq!(admins["maxItems"], 64);
+    assert_eq!(admins["items"]["minLength"], 1);
+    assert_eq!(admins["items"]["maxLength"], 128);
+    assert_eq!(admins["x-kubernetes-list-type"], "set");
 }

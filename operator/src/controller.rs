@@ -1,9 +1,9 @@
 //! The Realm reconciler (kube-rs controller-rs style: a pure-ish async fn over an `Arc<Realm>`
 //! and a shared [`Context`], the `finalizer()` helper, Events for every change, metrics).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::events::{EventType, Publisher};
@@ -16,6 +16,7 @@ use k8s_openapi::NamespaceResourceScope;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 use pek_crds::{condition, DeletionPolicy, Realm, RealmStatus, FINALIZER};
 use serde::de::DeserializeOwned;
@@ -25,9 +26,9 @@ use tracing::{info, warn};
 
 use crate::conditions::{self, Status};
 use crate::config::{Config, FIELD_MANAGER};
-use crate::db::{AdminTarget, Change, DbCredentials, Provisioner};
+use crate::db::{AdminTarget, Change, DbCredentials, Owner, Provisioner};
 use crate::desired;
-use crate::hub::{Hub, Registered, Registration};
+use crate::hub::{Hub, Registered, Registration, RegistryEntry};
 use crate::metrics::Metrics;
 use crate::{diff, Error};
 
@@ -43,6 +44,64 @@ pub struct Context {
     registered: Mutex<HashMap<String, (Registration, Instant)>>,
     /// Consecutive failures per Realm (for the error backoff).
     failures: Mutex<HashMap<String, u32>>,
+    /// The controller's cache of all watched Realms (set by `run`): who else claims a realm id.
+    realms: OnceLock<Store<Realm>>,
+    /// The last status this operator wrote per Realm, with the resourceVersion the write
+    /// returned: a reconcile that reads an older copy of the Realm from the cache (triggered by
+    /// its own new children) starts from this instead, so it neither repeats Events nor
+    /// registers twice.
+    written: Mutex<HashMap<String, (u64, RealmStatus)>>,
+    /// One listing of the hub registry, shared by every reconcile for a resync period: it
+    /// re-verifies the registrations instead of one call per Realm.
+    listing: tokio::sync::Mutex<Option<(Instant, HashMap<String, RegistryEntry>)>>,
+    /// Realms (by uid) already deregistered in a deletion that is still going on.
+    deregistered: Mutex<HashSet<String>>,
+    /// The controller's watch caches of the objects the operator manages (set by `run`).
+    caches: OnceLock<Caches>,
+}
+
+/// Watch caches of the managed kinds (the same watches that trigger reconciles): a steady-state
+/// reconcile reads its children from here instead of one GET each.
+#[derive(Clone)]
+pub struct Caches {
+    pub secrets: Store<Secret>,
+    pub service_accounts: Store<ServiceAccount>,
+    pub services: Store<Service>,
+    pub deployments: Store<Deployment>,
+    pub network_policies: Store<NetworkPolicy>,
+    pub pod_disruption_budgets: Store<PodDisruptionBudget>,
+}
+
+/// A managed kind with a watch cache in [`Caches`].
+pub trait Cached: Resource<DynamicType = ()> + Clone + Sized + 'static {
+    fn store(caches: &Caches) -> &Store<Self>;
+}
+
+macro_rules! cached {
+    ($kind:ty, $field:ident) => {
+        impl Cached for $kind {
+            fn store(caches: &Caches) -> &Store<Self> {
+                &caches.$field
+            }
+        }
+    };
+}
+cached!(Secret, secrets);
+cached!(ServiceAccount, service_accounts);
+cached!(Service, services);
+cached!(Deployment, deployments);
+cached!(NetworkPolicy, network_policies);
+cached!(PodDisruptionBudget, pod_disruption_budgets);
+
+/// The cached copy of a managed object: Some(None) when the (synced) cache has none, None
+/// when there is no cache (tests) — then the caller asks the API server.
+fn cached<K: Cached>(ctx: &Context, ns: &str, name: &str) -> Option<Option<K>> {
+    let store = K::store(ctx.caches.get()?);
+    Some(
+        store
+            .get(&ObjectRef::new(name).within(ns))
+            .map(|k| (*k).clone()),
+    )
 }
 
 impl Context {
@@ -56,7 +115,23 @@ impl Context {
             metrics,
             registered: Mutex::default(),
             failures: Mutex::default(),
+            realms: OnceLock::new(),
+            written: Mutex::default(),
+            listing: tokio::sync::Mutex::new(None),
+            deregistered: Mutex::default(),
+            caches: OnceLock::new(),
         }
+    }
+
+    /// Gives the reconciler the watch caches of the managed kinds.
+    pub fn set_caches(&self, caches: Caches) {
+        let _ = self.caches.set(caches);
+    }
+
+    /// Gives the reconciler the controller's Realm cache (needed to refuse a second Realm with
+    /// a realm id already in use).
+    pub fn set_realm_store(&self, store: Store<Realm>) {
+        let _ = self.realms.set(store);
     }
 
     /// Forgets what was registered (tests: simulate an operator restart).
@@ -131,15 +206,34 @@ struct Step<'a> {
     realm: &'a Realm,
     ctx: &'a Context,
     status: RealmStatus,
+    /// The status this step started from (the Realm's, or this operator's newer write).
+    base: Option<RealmStatus>,
     now: Timestamp,
 }
 
 impl<'a> Step<'a> {
     fn new(realm: &'a Realm, ctx: &'a Context) -> Self {
+        let mut base = realm.status.clone();
+        let seen = realm
+            .metadata
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some((wrote, status)) = ctx
+            .written
+            .lock()
+            .ok()
+            .and_then(|w| w.get(&key(realm)).cloned())
+        {
+            if seen.is_none_or(|seen| seen < wrote) {
+                base = Some(status);
+            }
+        }
         Step {
             realm,
             ctx,
-            status: realm.status.clone().unwrap_or_default(),
+            status: base.clone().unwrap_or_default(),
+            base,
             now: Timestamp::now(),
         }
     }
@@ -184,10 +278,30 @@ impl<'a> Step<'a> {
         }
     }
 
+    /// Refuses the Realm: `Conflict=True` with `reason`, `Ready=False` (reason Conflict), a
+    /// Warning Event when new. Checked again after a while (the other Realm may go away).
+    async fn conflict(mut self, reason: &str, message: String) -> Result<Action, Error> {
+        let changed = self.set(condition::CONFLICT, Status::True, reason, message.clone());
+        self.set(condition::READY, Status::False, "Conflict", message.clone());
+        if changed {
+            publish(
+                self.ctx,
+                self.realm,
+                EventType::Warning,
+                "Conflict",
+                "Reconcile",
+                message,
+            )
+            .await;
+        }
+        self.write().await?;
+        Ok(Action::requeue(Duration::from_secs(30)))
+    }
+
     /// Writes the status when it differs from what is stored (no write in a steady state).
     async fn write(mut self) -> Result<(), Error> {
         self.status.observed_generation = self.realm.metadata.generation;
-        if self.realm.status.as_ref() == Some(&self.status) {
+        if self.base.as_ref() == Some(&self.status) {
             return Ok(());
         }
         let api: Api<Realm> =
@@ -197,13 +311,24 @@ impl<'a> Step<'a> {
             "kind": "Realm",
             "status": self.status,
         });
-        api.patch_status(
-            &self.realm.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(patch),
-        )
-        .await?;
+        let written = api
+            .patch_status(
+                &self.realm.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(patch),
+            )
+            .await?;
         self.ctx.metrics.wrote("Realm/status");
+        if let Some(rv) = written
+            .metadata
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            if let Ok(mut w) = self.ctx.written.lock() {
+                w.insert(key(self.realm), (rv, self.status));
+            }
+        }
         Ok(())
     }
 }
@@ -239,6 +364,7 @@ pub enum Outcome {
 async fn ensure<K>(ctx: &Context, ns: &str, desired: &K) -> Result<(K, Outcome), Error>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Cached
         + Clone
         + Serialize
         + DeserializeOwned
@@ -246,7 +372,24 @@ where
 {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
     let name = desired.name_any();
-    let want = serde_json::to_value(desired).map_err(|e| Error::Internal(e.to_string()))?;
+    // What is applied carries a digest of itself: when the wanted object changes in any way,
+    // also by losing a field (a removed memory limit, the hub-token mount of an operator now
+    // without a federation secret), the digest differs and the object is applied again, and
+    // server-side apply removes the fields this field manager no longer sends.
+    let mut desired = desired.clone();
+    let digest = diff::digest(&desired)?;
+    desired
+        .annotations_mut()
+        .insert(diff::APPLIED_DIGEST_ANNOTATION.into(), digest.clone());
+    let want = serde_json::to_value(&desired).map_err(|e| Error::Internal(e.to_string()))?;
+    // The watch cache answers the steady state; anything else (missing, different, or a cache
+    // that lags behind a write just made) is checked with the API server before applying.
+    if let Some(Some(current)) = cached::<K>(ctx, ns, &name) {
+        let have = serde_json::to_value(&current).map_err(|e| Error::Internal(e.to_string()))?;
+        if diff::contains(&want, &have) {
+            return Ok((current, Outcome::Unchanged));
+        }
+    }
     let current = api.get_opt(&name).await?;
     if let Some(current) = &current {
         let have = serde_json::to_value(current).map_err(|e| Error::Internal(e.to_string()))?;
@@ -258,7 +401,7 @@ where
         .patch(
             &name,
             &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(desired),
+            &Patch::Apply(&desired),
         )
         .await?;
     ctx.metrics.wrote(&K::kind(&()));
@@ -299,14 +442,28 @@ async fn database(ctx: &Context, realm: &Realm, ns: &str) -> Result<DbCredential
     let target = admin_target(ctx, realm, ns).await?;
     let names = desired::db_names(realm);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let existing = secrets.get_opt(&desired::db_secret_name(realm)).await?;
-    let creds = DbCredentials::from_existing(&target, names.clone(), existing.as_ref())
-        .unwrap_or_else(|| DbCredentials::generate(&target, names));
-    let want = desired::db_secret(realm, &creds)?;
-    let want_json = serde_json::to_value(&want).map_err(|e| Error::Internal(e.to_string()))?;
-    let up_to_date = existing.as_ref().is_some_and(|s| {
-        serde_json::to_value(s).is_ok_and(|have| diff::contains(&want_json, &have))
-    });
+    let plan = |existing: Option<Secret>| -> Result<_, Error> {
+        let creds = DbCredentials::from_existing(&target, names.clone(), existing.as_ref())
+            .unwrap_or_else(|| DbCredentials::generate(&target, names.clone()));
+        let want = desired::db_secret(realm, &creds)?;
+        let want_json = serde_json::to_value(&want).map_err(|e| Error::Internal(e.to_string()))?;
+        let up_to_date = existing.as_ref().is_some_and(|s| {
+            serde_json::to_value(s).is_ok_and(|have| diff::contains(&want_json, &have))
+        });
+        Ok((existing, creds, want, up_to_date))
+    };
+    // The watch cache answers the steady state; otherwise the API server decides.
+    let mut planned = None;
+    if let Some(Some(secret)) = cached::<Secret>(ctx, ns, &desired::db_secret_name(realm)) {
+        let p = plan(Some(secret))?;
+        if p.3 {
+            planned = Some(p);
+        }
+    }
+    let (existing, creds, want, up_to_date) = match planned {
+        Some(p) => p,
+        None => plan(secrets.get_opt(&desired::db_secret_name(realm)).await?)?,
+    };
     if !up_to_date {
         secrets
             .patch(
@@ -330,9 +487,72 @@ async fn database(ctx: &Context, realm: &Realm, ns: &str) -> Result<DbCredential
         )
         .await;
     }
-    let changes = ctx.db.ensure(&creds).await?;
+    let me = owner(realm)?;
+    let changes = match ctx.db.ensure(&creds, &me, &[]).await {
+        Err(Error::Conflict(msg)) => {
+            // Recorded owners that no longer exist (a Realm deleted with Retain) hand the
+            // database over: re-creating a Realm onto a retained database is supported.
+            let others = ctx.db.other_owners(&target, &creds.names, &me).await?;
+            let mut gone = Vec::new();
+            for other in &others {
+                if !realm_exists(ctx, other).await {
+                    gone.push(other.uid.clone());
+                }
+            }
+            if gone.len() < others.len() {
+                return Err(Error::Conflict(msg));
+            }
+            ctx.db.ensure(&creds, &me, &gone).await?
+        }
+        other => other?,
+    };
     publish_changes(ctx, realm, "ProvisionDatabase", &changes).await;
     Ok(creds)
+}
+
+/// The ownership record of a Realm (what is written on its database and roles).
+fn owner(realm: &Realm) -> Result<Owner, Error> {
+    Ok(Owner {
+        uid: realm
+            .uid()
+            .ok_or_else(|| Error::InvalidSpec("Realm has no uid yet".into()))?,
+        namespace: desired::namespace(realm)?,
+        name: realm.name_any(),
+    })
+}
+
+/// Does the Realm recorded as `owner` still exist? When that cannot be told (e.g. the operator
+/// may not read that namespace) it is assumed to: nothing is taken from a Realm that may live.
+async fn realm_exists(ctx: &Context, owner: &Owner) -> bool {
+    let api: Api<Realm> = Api::namespaced(ctx.client.clone(), &owner.namespace);
+    match api.get_opt(&owner.name).await {
+        Ok(Some(r)) => r.uid().as_deref() == Some(owner.uid.as_str()),
+        Ok(None) => false,
+        Err(e) => {
+            warn!(owner = %owner, error = %e, "cannot tell whether the recorded owner exists; assuming it does");
+            true
+        }
+    }
+}
+
+/// The Realm that holds `realm`'s realm id, when it is another one: of all Realms with the
+/// same realm id, the oldest (then the smaller uid) holds it, in any namespace the operator
+/// watches. Consistent from every Realm's point of view, so exactly one proceeds.
+fn realm_id_holder(ctx: &Context, realm: &Realm) -> Option<Arc<Realm>> {
+    let store = ctx.realms.get()?;
+    let key_of = |r: &Realm| {
+        (
+            r.metadata.creation_timestamp.clone().map(|t| t.0),
+            r.uid().unwrap_or_default(),
+        )
+    };
+    let mine = key_of(realm);
+    store
+        .state()
+        .into_iter()
+        .filter(|r| r.spec.realm_id == realm.spec.realm_id && r.uid() != realm.uid())
+        .filter(|r| key_of(r) < mine)
+        .min_by_key(|r| key_of(r))
 }
 
 /// One Event per kind of database change (roles created, database created, ...).
@@ -398,7 +618,12 @@ async fn workload(
         None => {
             let api: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), ns);
             let name = desired::worker_name(realm);
-            if let Some(pdb) = api.get_opt(&name).await? {
+            // Our PDBs carry the managed-by label, so the cache sees every one there is.
+            let pdb = match cached::<PodDisruptionBudget>(ctx, ns, &name) {
+                Some(cached) => cached,
+                None => api.get_opt(&name).await?,
+            };
+            if let Some(pdb) = pdb {
                 let ours = pdb
                     .labels()
                     .get(desired::MANAGED_BY.0)
@@ -459,7 +684,13 @@ pub fn deployment_readiness(live: &Deployment, replicas: i32) -> (Status, &'stat
     }
 }
 
-async fn register(ctx: &Context, realm: &Realm) -> Result<bool, Error> {
+/// Registers the realm with the hub unless that is known to be done. Returns whether this was
+/// news (an Event is due): a new entry, or the Realm was not registered before.
+///
+/// Known to be done: this operator registered exactly this within the resync period (its own
+/// record beats a cached Realm whose status lags behind); or, after that, the hub's registry
+/// (one listing per resync for all Realms) still holds exactly this entry.
+async fn register(ctx: &Context, realm: &Realm, status: &RealmStatus) -> Result<bool, Error> {
     let image = desired::worker_image(realm, &ctx.config);
     let reg = Registration {
         display_name: realm.display_name().to_string(),
@@ -467,24 +698,54 @@ async fn register(ctx: &Context, realm: &Realm) -> Result<bool, Error> {
         version: desired::version_of(image),
     };
     let k = key(realm);
-    let fresh = ctx
-        .registered
-        .lock()
-        .ok()
-        .and_then(|r| r.get(&k).cloned())
-        .is_some_and(|(last, at)| last == reg && at.elapsed() < ctx.config.resync);
-    let registered = realm
-        .status
+    let record = ctx.registered.lock().ok().and_then(|r| r.get(&k).cloned());
+    if record
         .as_ref()
-        .is_some_and(|s| conditions::is_true(&s.conditions, condition::REGISTERED));
-    if fresh && registered {
+        .is_some_and(|(last, at)| *last == reg && at.elapsed() < ctx.config.resync)
+    {
         return Ok(false);
+    }
+    let registered = conditions::is_true(&status.conditions, condition::REGISTERED);
+    // A record that differs means the registration changed: no need to ask the hub first.
+    let verify = record.as_ref().map_or(registered, |(last, _)| *last == reg);
+    if verify {
+        if let Some(entry) = registry_entry(ctx, &realm.spec.realm_id).await {
+            if entry.matches(&reg) {
+                if let Ok(mut r) = ctx.registered.lock() {
+                    r.insert(k, (reg, Instant::now()));
+                }
+                return Ok(false);
+            }
+        }
     }
     let outcome = ctx.hub.register(&realm.spec.realm_id, &reg).await?;
     if let Ok(mut r) = ctx.registered.lock() {
         r.insert(k, (reg, Instant::now()));
     }
     Ok(outcome == Registered::Created || !registered)
+}
+
+/// The hub's entry for `realm_id` from the shared listing, fetched anew when it is older than
+/// the resync period. None when the hub does not list it, or the listing failed (then the
+/// caller registers, which reports the hub's error if it is down).
+async fn registry_entry(ctx: &Context, realm_id: &str) -> Option<RegistryEntry> {
+    let mut listing = ctx.listing.lock().await;
+    let stale = listing
+        .as_ref()
+        .is_none_or(|(at, _)| at.elapsed() >= ctx.config.resync);
+    if stale {
+        match ctx.hub.list().await {
+            Ok(items) => {
+                let map = items.into_iter().map(|e| (e.id.clone(), e)).collect();
+                *listing = Some((Instant::now(), map));
+            }
+            Err(e) => {
+                warn!(error = %e, "could not list the hub registry; registering instead");
+                return None;
+            }
+        }
+    }
+    listing.as_ref().and_then(|(_, m)| m.get(realm_id).cloned())
 }
 
 /// Brings the world in line with a (non-deleted) Realm.
@@ -520,14 +781,30 @@ async fn apply(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
         return Err(e);
     }
 
+    if let Some(holder) = realm_id_holder(ctx, realm) {
+        let message = format!(
+            "realmId {} is already used by Realm {}/{} (created earlier); this Realm is refused \
+             and changes nothing (database, worker, hub registration). Give it another realmId \
+             or delete the other Realm",
+            realm.spec.realm_id,
+            holder.namespace().unwrap_or_default(),
+            holder.name_any()
+        );
+        return step.conflict("RealmIdInUse", message).await;
+    }
+
     let creds = match database(ctx, realm, &ns).await {
         Ok(c) => c,
+        Err(Error::Conflict(message)) => return step.conflict("DatabaseInUse", message).await,
         Err(e) => {
             step.fail(condition::DATABASE_READY, &e).await;
             step.write().await?;
             return Err(e);
         }
     };
+    step.status
+        .conditions
+        .retain(|c| c.type_ != condition::CONFLICT);
     step.set(
         condition::DATABASE_READY,
         Status::True,
@@ -559,7 +836,8 @@ async fn apply(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
     );
     step.status.endpoint = Some(desired::endpoint(realm)?);
 
-    match register(ctx, realm).await {
+    let base = step.status.clone();
+    match register(ctx, realm, &base).await {
         Ok(changed) => {
             if changed {
                 publish(
@@ -650,31 +928,59 @@ async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
         .await;
         return Ok(Action::await_change());
     }
+    let refused = realm
+        .status
+        .as_ref()
+        .is_some_and(|s| conditions::is_true(&s.conditions, condition::CONFLICT));
+    if refused || realm_id_holder(ctx, realm).is_some() {
+        publish(
+            ctx,
+            realm,
+            EventType::Normal,
+            "CleanupSkipped",
+            "Delete",
+            "Realm was refused (Conflict): the realm id or database belongs to another Realm, so \
+             nothing is deregistered or dropped"
+                .into(),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
     let mut step = Step::new(realm, ctx);
-    if let Err(e) = ctx.hub.deregister(&realm.spec.realm_id).await {
+    let uid = realm.uid().unwrap_or_default();
+    let already = ctx.deregistered.lock().is_ok_and(|d| d.contains(&uid));
+    if already {
+        // Deregistered in an earlier attempt of this deletion (the database step failed).
+    } else if let Err(e) = ctx.hub.deregister(&realm.spec.realm_id).await {
         let e = Error::Hub(format!(
-            "{e}; deletion waits for the hub. If the hub is gone for good, set spec.suspend: true \
-             to release the Realm without deregistering (its database is then kept)"
+            "{}; deletion waits for the hub. If the hub is gone for good, set spec.suspend: true \
+             to release the Realm without deregistering (its database is then kept)",
+            e.detail()
         ));
         step.fail(condition::REGISTERED, &e).await;
         step.write().await?;
         return Err(e);
     }
-    if let Ok(mut r) = ctx.registered.lock() {
-        r.remove(&key(realm));
+    if !already {
+        if let Ok(mut r) = ctx.registered.lock() {
+            r.remove(&key(realm));
+        }
+        if let Ok(mut d) = ctx.deregistered.lock() {
+            d.insert(uid.clone());
+        }
+        publish(
+            ctx,
+            realm,
+            EventType::Normal,
+            "Deregistered",
+            "Delete",
+            format!(
+                "removed realm {} from the hub registry",
+                realm.spec.realm_id
+            ),
+        )
+        .await;
     }
-    publish(
-        ctx,
-        realm,
-        EventType::Normal,
-        "Deregistered",
-        "Delete",
-        format!(
-            "removed realm {} from the hub registry",
-            realm.spec.realm_id
-        ),
-    )
-    .await;
 
     let names = desired::db_names(realm);
     match realm.spec.database.deletion_policy {
@@ -699,20 +1005,35 @@ async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
                 .is_some_and(|s| s.database_name.is_some() || s.database_secret.is_some());
             let dropped = async {
                 let target = admin_target(ctx, realm, &ns).await?;
-                ctx.db.drop_all(&target, &names).await
+                ctx.db.drop_all(&target, &names, &owner(realm)?).await
             }
             .await;
             match dropped {
                 Ok(changes) => publish_changes(ctx, realm, "Delete", &changes).await,
-                // The admin Secret never existed, so neither did the database: nothing to drop.
-                Err(Error::AdminSecretNotFound(secret)) if !provisioned => {
+                // Another Realm is recorded as the owner: its data is not ours to drop.
+                Err(Error::Conflict(message)) => {
+                    publish(
+                        ctx,
+                        realm,
+                        EventType::Warning,
+                        "DatabaseNotDropped",
+                        "Delete",
+                        message,
+                    )
+                    .await;
+                }
+                // Nothing was ever provisioned for this Realm, so there is nothing to drop,
+                // whatever keeps the operator from reaching the server (missing or wrong admin
+                // credentials, an unreachable server): the deletion goes ahead.
+                Err(e) if !provisioned => {
                     publish(ctx, realm, EventType::Normal, "DatabaseNeverProvisioned", "Delete",
-                        format!("admin Secret {secret:?} is missing and no database was ever provisioned; nothing to drop")).await;
+                        format!("no database was ever provisioned for this Realm; nothing to drop ({e})")).await;
                 }
                 Err(e) => {
                     let e = Error::Database(format!(
-                        "{e}; deletion waits until the database can be dropped. To release the \
-                         Realm and keep the database, set spec.suspend: true"
+                        "{}; deletion waits until the database can be dropped. To release the \
+                         Realm and keep the database, set spec.suspend: true",
+                        e.detail()
                     ));
                     step.fail(condition::DATABASE_READY, &e).await;
                     step.write().await?;
@@ -720,6 +1041,12 @@ async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
                 }
             }
         }
+    }
+    if let Ok(mut d) = ctx.deregistered.lock() {
+        d.remove(&uid);
+    }
+    if let Ok(mut w) = ctx.written.lock() {
+        w.remove(&key(realm));
     }
     info!(realm = %key(realm), "realm cleaned up");
     Ok(Action::await_change())

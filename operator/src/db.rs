@@ -12,12 +12,15 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Secret;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 use sha2::{Digest, Sha256};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Postgres;
+use sqlx::{ConnectOptions, Connection, Executor, Row};
 use url::Url;
 
 use crate::Error;
@@ -54,6 +57,80 @@ impl RealmDbNames {
             app_role: format!("{database}_app"),
             database,
         }
+    }
+}
+
+/// The Realm that provisioned a database and its roles, recorded as a `COMMENT` on each of
+/// them (`pek-operator realm <namespace>/<name> uid <uid>`), so a second Realm with the same
+/// realm id or database name can be refused instead of taking over (or dropping) what the
+/// first one owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+const OWNER_MARK: &str = "pek-operator realm ";
+
+impl Owner {
+    /// The comment that records this owner.
+    pub fn comment(&self) -> String {
+        format!(
+            "{OWNER_MARK}{}/{} uid {}",
+            self.namespace, self.name, self.uid
+        )
+    }
+
+    /// The owner a comment records; None for any other comment (or none).
+    pub fn parse(comment: &str) -> Option<Owner> {
+        let rest = comment.trim().strip_prefix(OWNER_MARK)?;
+        let (object, uid) = rest.split_once(" uid ")?;
+        let (namespace, name) = object.split_once('/')?;
+        let uid = uid.trim();
+        if uid.is_empty() || namespace.is_empty() || name.is_empty() {
+            return None;
+        }
+        Some(Owner {
+            uid: uid.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Realm {}/{} (uid {})",
+            self.namespace, self.name, self.uid
+        )
+    }
+}
+
+/// What the comments on a database and its two roles say (None: no owner recorded).
+#[derive(Debug, Clone, Default)]
+struct Recorded {
+    database: Option<Option<Owner>>,
+    roles: Vec<(String, Option<Owner>)>,
+}
+
+impl Recorded {
+    /// Owners other than `me`.
+    fn others(&self, me: &Owner) -> Vec<Owner> {
+        let mut out: Vec<Owner> = Vec::new();
+        let all = self
+            .database
+            .iter()
+            .flatten()
+            .chain(self.roles.iter().filter_map(|(_, o)| o.as_ref()));
+        for o in all {
+            if o.uid != me.uid && !out.iter().any(|x| x.uid == o.uid) {
+                out.push(o.clone());
+            }
+        }
+        out
     }
 }
 
@@ -292,17 +369,33 @@ impl fmt::Display for Change {
 }
 
 /// Admin connection pools (one per server) and passwords verified recently.
-#[derive(Default)]
 pub struct Provisioner {
     pools: Mutex<HashMap<String, PgPool>>,
     verified: Mutex<HashMap<String, ([u8; 32], Instant)>>,
+    /// Database work waits here for one of the pool's connections: with more reconciles at
+    /// once than connections, the rest queue (however long) instead of failing on the pool's
+    /// acquire timeout, which is kept for a server that does not answer.
+    slots: tokio::sync::Semaphore,
+}
+
+/// Connections per admin pool (and database steps at once).
+const POOL_SIZE: usize = 4;
+
+impl Default for Provisioner {
+    fn default() -> Self {
+        Provisioner {
+            pools: Mutex::default(),
+            verified: Mutex::default(),
+            slots: tokio::sync::Semaphore::new(POOL_SIZE),
+        }
+    }
 }
 
 /// How long a successful password check is trusted before checking again.
 const VERIFIED_TTL: Duration = Duration::from_secs(600);
 
 fn sql_err(what: &str) -> impl Fn(sqlx::Error) -> Error + '_ {
-    move |e| Error::Database(format!("{what}: {e}"))
+    move |e| Error::Database(format!("{what}: {}", crate::error_chain(&e)))
 }
 
 impl Provisioner {
@@ -316,7 +409,7 @@ impl Provisioner {
         }
         // A changed admin Secret leaves the old pool idle; it closes its connections itself.
         let pool = PgPoolOptions::new()
-            .max_connections(4)
+            .max_connections(POOL_SIZE as u32)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(10))
             .idle_timeout(Duration::from_secs(60))
@@ -378,16 +471,165 @@ impl Provisioner {
         }
     }
 
-    /// Creates what is missing: both roles, the database, the CONNECT restriction.
-    pub async fn ensure(&self, creds: &DbCredentials) -> Result<Vec<Change>, Error> {
-        let pool = self.pool(&creds.target)?;
+    /// A connection of the admin pool. When the pool cannot get one it only says it timed out,
+    /// so one direct attempt finds the cause to report ("connection refused", "password
+    /// authentication failed", ...).
+    async fn acquire(&self, target: &AdminTarget) -> Result<PoolConnection<Postgres>, Error> {
+        let pool = self.pool(target)?;
+        match pool.acquire().await {
+            Ok(conn) => Ok(conn),
+            Err(e) => {
+                let cause = match tokio::time::timeout(
+                    Duration::from_secs(5),
+                    PgConnection::connect_with(&target.options()?),
+                )
+                .await
+                {
+                    Ok(Err(direct)) => direct.to_string(),
+                    Ok(Ok(conn)) => {
+                        let _ = conn.close().await;
+                        e.to_string()
+                    }
+                    Err(_) => format!("{e} (the server did not answer within 5 s)"),
+                };
+                Err(Error::Database(format!(
+                    "connecting to the Postgres server {}:{}: {cause}",
+                    target.host(),
+                    target.port()
+                )))
+            }
+        }
+    }
+
+    /// A connection of the admin pool holding the advisory lock of database `names`, so two
+    /// operators (or two reconciles) never provision or drop the same database at once.
+    async fn lock(
+        &self,
+        target: &AdminTarget,
+        names: &RealmDbNames,
+    ) -> Result<(PoolConnection<Postgres>, tokio::sync::SemaphorePermit<'_>), Error> {
+        let permit = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("database slots closed".into()))?;
+        let mut conn = self.acquire(target).await?;
+        sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+            .bind(format!("pek-operator/{}", names.database))
+            .execute(&mut *conn)
+            .await
+            .map_err(sql_err("locking the database name"))?;
+        Ok((conn, permit))
+    }
+
+    /// Releases [`Self::lock`]; a connection that cannot say so is closed (which releases it).
+    async fn unlock(conn: PoolConnection<Postgres>, names: &RealmDbNames) {
+        let mut conn = conn;
+        let released = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+            .bind(format!("pek-operator/{}", names.database))
+            .execute(&mut *conn)
+            .await;
+        if released.is_err() {
+            let _ = conn.detach().close().await;
+        }
+    }
+
+    /// What the comments on the database and its roles record about their owner.
+    async fn recorded(conn: &mut PgConnection, names: &RealmDbNames) -> Result<Recorded, Error> {
+        let database: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+        )
+        .bind(&names.database)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(sql_err("reading the database's comment"))?;
+        let roles: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT rolname::text, shobj_description(oid, 'pg_authid') FROM pg_roles \
+             WHERE rolname = $1 OR rolname = $2",
+        )
+        .bind(&names.owner_role)
+        .bind(&names.app_role)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql_err("reading the roles' comments"))?;
+        Ok(Recorded {
+            database: database.map(|c| c.as_deref().and_then(Owner::parse)),
+            roles: roles
+                .into_iter()
+                .map(|(r, c)| (r, c.as_deref().and_then(Owner::parse)))
+                .collect(),
+        })
+    }
+
+    /// The Realms other than `me` recorded as owners of the database or its roles.
+    pub fn other_owners<'a>(
+        &'a self,
+        target: &'a AdminTarget,
+        names: &'a RealmDbNames,
+        me: &'a Owner,
+    ) -> BoxFuture<'a, Result<Vec<Owner>, Error>> {
+        Box::pin(self.other_owners_inner(target, names, me))
+    }
+
+    async fn other_owners_inner(
+        &self,
+        target: &AdminTarget,
+        names: &RealmDbNames,
+        me: &Owner,
+    ) -> Result<Vec<Owner>, Error> {
+        let _permit = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("database slots closed".into()))?;
+        let mut conn = self.acquire(target).await?;
+        Ok(Self::recorded(&mut conn, names).await?.others(me))
+    }
+
+    /// Creates what is missing: both roles, the database, the CONNECT restriction, and records
+    /// `owner` on each. Refuses (`Error::Conflict`, changing nothing) when another Realm is
+    /// recorded as the owner, unless its uid is in `take_over` (the caller found that Realm
+    /// gone: re-creation onto a retained database).
+    pub fn ensure<'a>(
+        &'a self,
+        creds: &'a DbCredentials,
+        owner: &'a Owner,
+        take_over: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Change>, Error>> {
+        Box::pin(async move {
+            let (mut conn, _permit) = self.lock(&creds.target, &creds.names).await?;
+            let result = self.ensure_locked(&mut conn, creds, owner, take_over).await;
+            Self::unlock(conn, &creds.names).await;
+            result
+        })
+    }
+
+    async fn ensure_locked(
+        &self,
+        conn: &mut PgConnection,
+        creds: &DbCredentials,
+        owner: &Owner,
+        take_over: &[String],
+    ) -> Result<Vec<Change>, Error> {
         let names = &creds.names;
         let mut changes = Vec::new();
+        let recorded = Self::recorded(conn, names).await?;
+        if let Some(other) = recorded
+            .others(owner)
+            .into_iter()
+            .find(|o| !take_over.contains(&o.uid))
+        {
+            return Err(Error::Conflict(format!(
+                "database {} (or its roles) belongs to {other}; this Realm changes nothing of it. \
+                 Give this Realm another realmId or spec.database.name, or delete the other Realm",
+                names.database
+            )));
+        }
 
         let db_exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
                 .bind(&names.database)
-                .fetch_one(&pool)
+                .fetch_one(&mut *conn)
                 .await
                 .map_err(sql_err("checking the database"))?;
         let check_db = if db_exists {
@@ -403,7 +645,7 @@ impl Provisioner {
             let exists: bool =
                 sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
                     .bind(role)
-                    .fetch_one(&pool)
+                    .fetch_one(&mut *conn)
                     .await
                     .map_err(sql_err("checking a role"))?;
             if !exists {
@@ -417,11 +659,10 @@ impl Provisioner {
                 ))
                 .bind(role)
                 .bind(password)
-                .fetch_one(&pool)
+                .fetch_one(&mut *conn)
                 .await
                 .map_err(sql_err("quoting"))?;
-                sqlx::raw_sql(&stmt)
-                    .execute(&pool)
+                conn.execute(stmt.as_str())
                     .await
                     .map_err(sql_err("creating a role"))?;
                 self.mark_verified(creds, role, password);
@@ -438,11 +679,10 @@ impl Provisioner {
                         )
                         .bind(role)
                         .bind(password)
-                        .fetch_one(&pool)
+                        .fetch_one(&mut *conn)
                         .await
                         .map_err(sql_err("quoting"))?;
-                        sqlx::raw_sql(&stmt)
-                            .execute(&pool)
+                        conn.execute(stmt.as_str())
                             .await
                             .map_err(sql_err("setting a role password"))?;
                         self.mark_verified(creds, role, password);
@@ -459,10 +699,10 @@ impl Provisioner {
             )
             .bind(&names.database)
             .bind(&names.owner_role)
-            .fetch_one(&pool)
+            .fetch_one(&mut *conn)
             .await
             .map_err(sql_err("quoting"))?;
-            match sqlx::raw_sql(&stmt).execute(&pool).await {
+            match conn.execute(stmt.as_str()).await {
                 Ok(_) => changes.push(Change::DatabaseCreated(names.database.clone())),
                 // Someone (an earlier, interrupted run) created it meanwhile: fine.
                 Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P04") => {}
@@ -479,15 +719,15 @@ impl Provisioner {
         )
         .bind(&names.database)
         .bind(&names.app_role)
-        .fetch_one(&pool)
+        .fetch_one(&mut *conn)
         .await
         .map_err(sql_err("reading the database's owner and privileges"))?;
-        let owner: String = row.try_get("owner").map_err(sql_err("owner"))?;
+        let db_owner: String = row.try_get("owner").map_err(sql_err("owner"))?;
         let public_connect: bool = row.try_get("public_connect").map_err(sql_err("acl"))?;
         let mut app_connect: bool = row.try_get("app_connect").map_err(sql_err("acl"))?;
-        if owner != names.owner_role {
+        if db_owner != names.owner_role {
             exec_formatted(
-                &pool,
+                conn,
                 "ALTER DATABASE %I OWNER TO %I",
                 &[&names.database, &names.owner_role],
             )
@@ -496,7 +736,7 @@ impl Provisioner {
         }
         if public_connect {
             exec_formatted(
-                &pool,
+                conn,
                 "REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC",
                 &[&names.database],
             )
@@ -506,32 +746,75 @@ impl Provisioner {
         }
         if !app_connect {
             exec_formatted(
-                &pool,
+                conn,
                 "GRANT CONNECT ON DATABASE %I TO %I",
                 &[&names.database, &names.app_role],
             )
             .await?;
         }
+        let comment = owner.comment();
+        let database_mine = recorded
+            .database
+            .as_ref()
+            .is_some_and(|o| o.as_ref() == Some(owner));
+        if !database_mine {
+            exec_formatted(
+                conn,
+                "COMMENT ON DATABASE %I IS %L",
+                &[&names.database, &comment],
+            )
+            .await?;
+        }
+        for role in [&names.owner_role, &names.app_role] {
+            let recorded_mine = recorded
+                .roles
+                .iter()
+                .any(|(r, o)| r == role && o.as_ref() == Some(owner));
+            if !recorded_mine {
+                exec_formatted(conn, "COMMENT ON ROLE %I IS %L", &[role, &comment]).await?;
+            }
+        }
         Ok(changes)
     }
 
     /// Drops the database (terminating its sessions) and both roles, if they exist.
-    pub async fn drop_all(
-        &self,
-        target: &AdminTarget,
+    /// Refuses (`Error::Conflict`, dropping nothing) when another Realm is recorded as the
+    /// owner of the database or a role.
+    pub fn drop_all<'a>(
+        &'a self,
+        target: &'a AdminTarget,
+        names: &'a RealmDbNames,
+        owner: &'a Owner,
+    ) -> BoxFuture<'a, Result<Vec<Change>, Error>> {
+        Box::pin(async move {
+            let (mut conn, _permit) = self.lock(target, names).await?;
+            let result = Self::drop_locked(&mut conn, names, owner).await;
+            Self::unlock(conn, names).await;
+            result
+        })
+    }
+
+    async fn drop_locked(
+        conn: &mut PgConnection,
         names: &RealmDbNames,
+        owner: &Owner,
     ) -> Result<Vec<Change>, Error> {
-        let pool = self.pool(target)?;
+        if let Some(other) = Self::recorded(conn, names).await?.others(owner).first() {
+            return Err(Error::Conflict(format!(
+                "database {} (or its roles) belongs to {other}; it is not dropped",
+                names.database
+            )));
+        }
         let mut changes = Vec::new();
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
                 .bind(&names.database)
-                .fetch_one(&pool)
+                .fetch_one(&mut *conn)
                 .await
                 .map_err(sql_err("checking the database"))?;
         if exists {
             exec_formatted(
-                &pool,
+                conn,
                 "DROP DATABASE IF EXISTS %I WITH (FORCE)",
                 &[&names.database],
             )
@@ -542,13 +825,13 @@ impl Provisioner {
             let exists: bool =
                 sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
                     .bind(role)
-                    .fetch_one(&pool)
+                    .fetch_one(&mut *conn)
                     .await
                     .map_err(sql_err("checking a role"))?;
             if exists {
                 // Privileges in the admin database would keep DROP ROLE from working.
-                exec_formatted(&pool, "DROP OWNED BY %I", &[role]).await?;
-                exec_formatted(&pool, "DROP ROLE IF EXISTS %I", &[role]).await?;
+                exec_formatted(conn, "DROP OWNED BY %I", &[role]).await?;
+                exec_formatted(conn, "DROP ROLE IF EXISTS %I", &[role]).await?;
                 changes.push(Change::RoleDropped(role.clone()));
             }
         }
@@ -558,7 +841,11 @@ impl Provisioner {
 
 /// Runs `format(template, args...)` server-side (so identifiers are quoted by Postgres itself)
 /// and executes the result.
-async fn exec_formatted(pool: &PgPool, template: &str, args: &[&String]) -> Result<(), Error> {
+async fn exec_formatted(
+    conn: &mut PgConnection,
+    template: &str,
+    args: &[&String],
+) -> Result<(), Error> {
     let placeholders: Vec<String> = (1..=args.len()).map(|i| format!("${i}::text")).collect();
     let sql = format!(
         "SELECT format($fmt${template}$fmt$, {})",
@@ -568,9 +855,8 @@ async fn exec_formatted(pool: &PgPool, template: &str, args: &[&String]) -> Resu
     for a in args {
         q = q.bind(a.as_str());
     }
-    let stmt = q.fetch_one(pool).await.map_err(sql_err("quoting"))?;
-    sqlx::raw_sql(&stmt)
-        .execute(pool)
+    let stmt = q.fetch_one(&mut *conn).await.map_err(sql_err("quoting"))?;
+    conn.execute(stmt.as_str())
         .await
         .map_err(|e| Error::Database(format!("{template}: {e}")))?;
     Ok(())

@@ -268,6 +268,7 @@ pub fn deployment(
     let mut env_vars = vec![
         env("PEK_MODE", "worker"),
         env("PEK_REALM_ID", realm.spec.realm_id.clone()),
+        env("PEK_REALM_DISPLAY_NAME", realm.display_name()),
         env_secret("DATABASE_URL", &secret, "DATABASE_URL"),
         env_secret(
             "PEK_MIGRATION_DATABASE_URL",
@@ -278,6 +279,10 @@ pub fn deployment(
         env("PEK_HUB_URL", config.worker_hub_url().to_string()),
         env("PEK_LOG_FORMAT", "json"),
     ];
+    if !realm.spec.admins.is_empty() {
+        // The realm's administrators (AuthSCH ids; the CRD forbids commas in them).
+        env_vars.push(env("PEK_REALM_ADMINS", realm.spec.admins.join(",")));
+    }
     let mut mounts = vec![VolumeMount {
         name: "tmp".into(),
         mount_path: "/tmp".into(),

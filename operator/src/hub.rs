@@ -55,6 +55,17 @@ pub trait Hub: Send + Sync {
         reg: &'a Registration,
     ) -> BoxFuture<'a, Result<Registered, Error>>;
     fn deregister<'a>(&'a self, realm_id: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+    /// The whole registry (one call re-verifies every registration).
+    fn list(&self) -> BoxFuture<'_, Result<Vec<RegistryEntry>, Error>>;
+}
+
+impl RegistryEntry {
+    /// Whether the hub holds exactly this registration.
+    pub fn matches(&self, reg: &Registration) -> bool {
+        self.display_name.as_deref() == Some(reg.display_name.as_str())
+            && self.endpoint.as_deref() == Some(reg.endpoint.as_str())
+            && self.version.as_deref() == Some(reg.version.as_str())
+    }
 }
 
 /// The hub admin API over HTTP with the operator's bearer token (read from a file each call,
@@ -130,7 +141,7 @@ impl HttpHub {
             .bearer_auth(self.token()?)
             .send()
             .await
-            .map_err(|e| Error::Hub(format!("GET registry: {e}")))?;
+            .map_err(|e| Error::Hub(format!("GET registry: {}", crate::error_chain(&e))))?;
         let status = resp.status();
         if !status.is_success() {
             return Err(Error::Hub(format!("GET registry: hub answered {status}")));
@@ -155,6 +166,10 @@ fn refused(what: &str, status: reqwest::StatusCode, body: &str) -> Error {
 }
 
 impl Hub for HttpHub {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<RegistryEntry>, Error>> {
+        Box::pin(HttpHub::list(self))
+    }
+
     fn register<'a>(
         &'a self,
         realm_id: &'a str,
@@ -168,7 +183,12 @@ impl Hub for HttpHub {
                 .json(reg)
                 .send()
                 .await
-                .map_err(|e| Error::Hub(format!("registering {realm_id}: {e}")))?;
+                .map_err(|e| {
+                    Error::Hub(format!(
+                        "registering {realm_id}: {}",
+                        crate::error_chain(&e)
+                    ))
+                })?;
             match resp.status().as_u16() {
                 201 => Ok(Registered::Created),
                 200 | 204 => Ok(Registered::Updated),
@@ -189,7 +209,12 @@ impl Hub for HttpHub {
                 .bearer_auth(self.token()?)
                 .send()
                 .await
-                .map_err(|e| Error::Hub(format!("deregistering {realm_id}: {e}")))?;
+                .map_err(|e| {
+                    Error::Hub(format!(
+                        "deregistering {realm_id}: {}",
+                        crate::error_chain(&e)
+                    ))
+                })?;
             let status = resp.status();
             if status.is_success() || status == reqwest::StatusCode::NOT_FOUND {
                 Ok(())
@@ -223,6 +248,30 @@ impl RecordingHub {
 }
 
 impl Hub for RecordingHub {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<RegistryEntry>, Error>> {
+        Box::pin(async move {
+            if let Ok(mut c) = self.calls.lock() {
+                c.push("LIST".into());
+            }
+            if let Some(msg) = self.fail.lock().ok().and_then(|f| f.clone()) {
+                return Err(Error::Hub(msg));
+            }
+            let r = self
+                .registry
+                .lock()
+                .map_err(|_| Error::Internal("lock".into()))?;
+            Ok(r.iter()
+                .map(|(id, reg)| RegistryEntry {
+                    id: id.clone(),
+                    display_name: Some(reg.display_name.clone()),
+                    endpoint: Some(reg.endpoint.clone()),
+                    version: Some(reg.version.clone()),
+                    status: None,
+                })
+                .collect())
+        })
+    }
+
     fn register<'a>(
         &'a self,
         realm_id: &'a str,

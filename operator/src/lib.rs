@@ -32,6 +32,10 @@ pub enum Error {
     Database(String),
     #[error("hub: {0}")]
     Hub(String),
+    /// Another Realm owns the realm id or the database: this one is refused, and nothing of
+    /// the other's is touched.
+    #[error("{0}")]
+    Conflict(String),
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
     #[error("finalizer: {0}")]
@@ -49,6 +53,7 @@ impl Error {
             Error::AdminSecretInvalid(_) => "AdminSecretInvalid",
             Error::Database(_) => "DatabaseError",
             Error::Hub(_) => "HubError",
+            Error::Conflict(_) => "Conflict",
             Error::Kube(_) => "KubernetesApiError",
             Error::Finalizer(_) => "FinalizerError",
             Error::Internal(_) => "InternalError",
@@ -57,3 +62,36 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error with its sources ("error sending request: client error (Connect): tcp connect
+/// error: Connection refused"), so a message keeps the cause, each part once.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+impl Error {
+    /// The message without the kind prefix (`hub: `, `database: `), for wrapping it in a new
+    /// error of the same kind without stuttering.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::InvalidSpec(m)
+            | Error::AdminSecretInvalid(m)
+            | Error::Database(m)
+            | Error::Hub(m)
+            | Error::Conflict(m)
+            | Error::Finalizer(m)
+            | Error::Internal(m) => m.clone(),
+            other => other.to_string(),
+        }
+    }
+}

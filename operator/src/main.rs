@@ -33,7 +33,10 @@ fn init_logging(format: &str) {
             .with_current_span(false)
             .init();
     } else {
-        builder.init();
+        // Colour codes only on a terminal: in a pod, a file or a pipe they are noise.
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init();
     }
 }
 

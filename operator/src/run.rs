@@ -14,14 +14,15 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::runtime::{watcher, Controller};
+use kube::runtime::reflector::{self, reflector, Store};
+use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
 use pek_crds::Realm;
 use tracing::{error, info, warn};
 
 use crate::config::RunArgs;
-use crate::controller::{error_policy, reconcile, Context};
+use crate::controller::{error_policy, reconcile, Caches, Context};
 use crate::desired::MANAGED_BY;
 use crate::hub::HttpHub;
 use crate::metrics::Metrics;
@@ -75,6 +76,31 @@ pub fn router(health: Health) -> Router {
         .with_state(health)
 }
 
+/// Resolves on SIGTERM (what Kubernetes sends on every rollout and pod deletion) or SIGINT
+/// (Ctrl-C), so the leader shuts down cleanly and releases its Lease either way.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the operator cleanly");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// Runs the operator until a signal arrives or leadership is lost.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = args.config().map_err(anyhow::Error::msg)?;
@@ -97,19 +123,40 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .pod_name
         .clone()
         .unwrap_or_else(|| format!("pek-operator-{}", std::process::id()));
-    let leases = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
-        .with_namespace(&args.pod_namespace)
-        .with_identity(&identity)
-        .with_duration(15)
-        .with_grace(5)
-        .build()
-        .await?;
-    let (mut leader, lease_task) = leases.watch().await;
+    // One listener for SIGTERM/SIGINT for the whole run, so no signal falls between two.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
     info!(lease = %args.lease_name, %identity, "waiting to become leader");
-    tokio::select! {
-        r = leader.wait_for(|l| *l) => { r?; }
-        _ = tokio::signal::ctrl_c() => { return Ok(()); }
-    }
+    // The lease manager's standby trusts its cached copy of the Lease until the holder's lease
+    // would expire, so a holder that released the Lease on shutdown would still be replaced
+    // only a whole lease duration later. A fresh manager every 2 s reads the Lease anew and
+    // takes a released one at once.
+    let leases = loop {
+        let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+            .with_namespace(&args.pod_namespace)
+            .with_identity(&identity)
+            .with_duration(15)
+            .with_grace(5)
+            .build()
+            .await?;
+        let changed = tokio::select! {
+            r = manager.changed() => Some(r),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => None,
+            _ = stopped(stop.clone()) => { return Ok(()); }
+        };
+        if let Some(r) = changed {
+            if r? {
+                break manager;
+            }
+        }
+    };
+    let (leader, lease_task) = leases.watch().await;
     health.leader.store(true, Ordering::Relaxed);
     info!("became leader; starting the Realm controller");
 
@@ -128,22 +175,69 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             None => Api::all(client.clone()),
         }
     }
+    /// A watch of the operator's objects of one kind that both triggers reconciles of their
+    /// Realm and fills a cache the reconciler reads them from (managedFields dropped: the
+    /// reconciler never reads them and they are most of an object's size).
+    fn cache<K>(
+        api: Api<K>,
+        config: watcher::Config,
+    ) -> (
+        Store<K>,
+        impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    )
+    where
+        K: kube::Resource<DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        let (reader, writer) = reflector::store();
+        let stream = reflector(
+            writer,
+            watcher(api, config)
+                .default_backoff()
+                .modify(|o| o.meta_mut().managed_fields = None),
+        )
+        .touched_objects();
+        (reader, stream)
+    }
     let ours = watcher::Config::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
     let ns = &args.watch_namespace;
     let mut lost = leader.clone();
-    let controller = Controller::new(realms, watcher::Config::default().any_semantic())
+    let (secrets, secret_events) = cache(owned::<Secret>(&client, ns), ours.clone());
+    let (service_accounts, sa_events) = cache(owned::<ServiceAccount>(&client, ns), ours.clone());
+    let (services, service_events) = cache(owned::<Service>(&client, ns), ours.clone());
+    let (deployments, deployment_events) = cache(owned::<Deployment>(&client, ns), ours.clone());
+    let (network_policies, netpol_events) =
+        cache(owned::<NetworkPolicy>(&client, ns), ours.clone());
+    let (pod_disruption_budgets, pdb_events) =
+        cache(owned::<PodDisruptionBudget>(&client, ns), ours);
+    ctx.set_caches(Caches {
+        secrets,
+        service_accounts,
+        services,
+        deployments,
+        network_policies,
+        pod_disruption_budgets,
+    });
+    let controller = Controller::new(realms, watcher::Config::default().any_semantic());
+    ctx.set_realm_store(controller.store());
+    let controller = controller
         .with_config(
             kube::runtime::controller::Config::default().concurrency(args.concurrency.max(1)),
         )
-        .owns(owned::<Secret>(&client, ns), ours.clone())
-        .owns(owned::<ServiceAccount>(&client, ns), ours.clone())
-        .owns(owned::<Service>(&client, ns), ours.clone())
-        .owns(owned::<Deployment>(&client, ns), ours.clone())
-        .owns(owned::<NetworkPolicy>(&client, ns), ours.clone())
-        .owns(owned::<PodDisruptionBudget>(&client, ns), ours)
+        .owns_stream(secret_events)
+        .owns_stream(sa_events)
+        .owns_stream(service_events)
+        .owns_stream(deployment_events)
+        .owns_stream(netpol_events)
+        .owns_stream(pdb_events)
         .graceful_shutdown_on(async move {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => info!("signal received; shutting down"),
+                _ = stopped(stop) => info!("signal received; shutting down"),
                 _ = lost.wait_for(|l| !*l) => warn!("leadership lost; shutting down"),
             }
         })

@@ -135,6 +135,11 @@ fn deployment_runs_the_worker_hardened_with_env_from_the_secret() {
         .collect();
     assert_eq!(env["PEK_MODE"]["value"], "worker");
     assert_eq!(env["PEK_REALM_ID"]["value"], "kszk");
+    assert_eq!(env["PEK_REALM_DISPLAY_NAME"]["value"], "KSZK");
+    assert!(
+        !env.contains_key("PEK_REALM_ADMINS"),
+        "no admins: no variable"
+    );
     assert_eq!(env["PEK_LISTEN"]["value"], "0.0.0.0:8080");
     assert_eq!(
         env["PEK_HUB_URL"]["value"],
@@ -357,4 +362,35 @@ fn validation_catches_what_the_schema_cannot() {
         desired::db_names(&basic()),
         RealmDbNames::for_realm("kszk", None)
     );
+}
+
+#[test]
+fn worker_gets_display_name_and_realm_admins() {
+    let env_of = |r: &Realm| -> BTreeMap<String, String> {
+        let d = to_json(&desired::deployment(r, &Config::for_tests(), "h").expect("deployment"));
+        d["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .filter_map(|e| {
+                Some((
+                    e["name"].as_str()?.to_string(),
+                    e["value"].as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    };
+    let r = realm(
+        json!({"realmId": "kszk", "displayName": "Kollégiumi Számítástechnikai Kör",
+        "admins": ["3f2a-11", "bb-9"], "database": {"adminSecretRef": {"name": "a"}}}),
+    );
+    let env = env_of(&r);
+    assert_eq!(
+        env["PEK_REALM_DISPLAY_NAME"],
+        "Kollégiumi Számítástechnikai Kör"
+    );
+    assert_eq!(env["PEK_REALM_ADMINS"], "3f2a-11,bb-9");
+    // Without a display name the worker is told the realm id (what the hub shows too).
+    let r = realm(json!({"realmId": "kszk", "database": {"adminSecretRef": {"name": "a"}}}));
+    assert_eq!(env_of(&r)["PEK_REALM_DISPLAY_NAME"], "kszk");
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
 use localpg::LocalPostgres;
-use pek_operator::db::{AdminTarget, Change, DbCredentials, Provisioner, RealmDbNames};
+use pek_operator::db::{AdminTarget, Change, DbCredentials, Owner, Provisioner, RealmDbNames};
 use sqlx::{Connection, PgConnection};
 
 fn pg() -> &'static LocalPostgres {
@@ -42,6 +42,19 @@ async fn exists(kind: &str, name: &str) -> bool {
         .expect("query")
 }
 
+/// The Realm the provisioning is done for (recorded on the database and roles).
+fn me() -> Owner {
+    owner("uid-me")
+}
+
+fn owner(uid: &str) -> Owner {
+    Owner {
+        uid: uid.into(),
+        namespace: "realms".into(),
+        name: format!("realm-{uid}"),
+    }
+}
+
 fn creds(id: &str) -> DbCredentials {
     DbCredentials::generate(&target(), RealmDbNames::for_realm(id, None))
 }
@@ -50,7 +63,7 @@ fn creds(id: &str) -> DbCredentials {
 async fn provisioning_is_idempotent_and_gives_the_two_role_scheme() {
     let c = creds("pv-idem");
     let p = Provisioner::default();
-    let first = p.ensure(&c).await.expect("first run");
+    let first = p.ensure(&c, &me(), &[]).await.expect("first run");
     assert_eq!(
         first,
         [
@@ -61,12 +74,15 @@ async fn provisioning_is_idempotent_and_gives_the_two_role_scheme() {
         ]
     );
     assert!(
-        p.ensure(&c).await.expect("second run").is_empty(),
+        p.ensure(&c, &me(), &[])
+            .await
+            .expect("second run")
+            .is_empty(),
         "second run changes nothing"
     );
     // A fresh operator process (no cached password checks) changes nothing either.
     assert!(Provisioner::default()
-        .ensure(&c)
+        .ensure(&c, &me(), &[])
         .await
         .expect("third run")
         .is_empty());
@@ -96,7 +112,7 @@ async fn provisioning_is_idempotent_and_gives_the_two_role_scheme() {
     );
     // Another realm's app role may not even connect.
     let other = creds("pv-idem-other");
-    p.ensure(&other).await.expect("other realm");
+    p.ensure(&other, &me(), &[]).await.expect("other realm");
     let intruder = c.target.url_for(
         &other.names.app_role,
         &other.app_password,
@@ -121,7 +137,10 @@ async fn converges_after_a_crash_between_roles_and_database() {
         .execute(&mut a)
         .await
         .expect("partial run");
-    let changes = Provisioner::default().ensure(&c).await.expect("next run");
+    let changes = Provisioner::default()
+        .ensure(&c, &me(), &[])
+        .await
+        .expect("next run");
     assert_eq!(
         changes,
         [
@@ -154,7 +173,10 @@ async fn converges_after_a_crash_between_roles_and_database() {
         .execute(&mut a)
         .await
         .expect("db");
-    let changes = Provisioner::default().ensure(&d).await.expect("next run");
+    let changes = Provisioner::default()
+        .ensure(&d, &me(), &[])
+        .await
+        .expect("next run");
     assert_eq!(changes, [Change::ConnectRestricted("pek_pv_crash2".into())]);
     PgConnection::connect(&d.app_url())
         .await
@@ -164,10 +186,13 @@ async fn converges_after_a_crash_between_roles_and_database() {
 #[tokio::test]
 async fn a_working_password_is_kept_and_a_lost_one_is_reset() {
     let c = creds("pv-pass");
-    Provisioner::default().ensure(&c).await.expect("provision");
+    Provisioner::default()
+        .ensure(&c, &me(), &[])
+        .await
+        .expect("provision");
     // Same stored credentials: nothing is touched.
     assert!(Provisioner::default()
-        .ensure(&c)
+        .ensure(&c, &me(), &[])
         .await
         .expect("again")
         .is_empty());
@@ -188,7 +213,7 @@ async fn a_working_password_is_kept_and_a_lost_one_is_reset() {
         .expect("row");
     let fresh = DbCredentials::generate(&target(), c.names.clone());
     let changes = Provisioner::default()
-        .ensure(&fresh)
+        .ensure(&fresh, &me(), &[])
         .await
         .expect("re-provision");
     assert_eq!(
@@ -217,14 +242,17 @@ async fn delete_drops_and_retain_keeps() {
     let keep = creds("pv-retain");
     let drop = creds("pv-drop");
     let p = Provisioner::default();
-    p.ensure(&keep).await.expect("provision");
-    p.ensure(&drop).await.expect("provision");
+    p.ensure(&keep, &me(), &[]).await.expect("provision");
+    p.ensure(&drop, &me(), &[]).await.expect("provision");
     let _session = PgConnection::connect(&drop.app_url())
         .await
         .expect("open session");
 
     // Retain is "do nothing": only the Delete realm is dropped.
-    let changes = p.drop_all(&target(), &drop.names).await.expect("drop");
+    let changes = p
+        .drop_all(&target(), &drop.names, &me())
+        .await
+        .expect("drop");
     assert_eq!(
         changes,
         [
@@ -237,7 +265,7 @@ async fn delete_drops_and_retain_keeps() {
     assert!(!exists("role", "pek_pv_drop_app").await);
     assert!(!exists("role", "pek_pv_drop_owner").await);
     assert!(
-        p.drop_all(&target(), &drop.names)
+        p.drop_all(&target(), &drop.names, &me())
             .await
             .expect("again")
             .is_empty(),
@@ -248,4 +276,90 @@ async fn delete_drops_and_retain_keeps() {
     PgConnection::connect(&keep.app_url())
         .await
         .expect("retained realm still works");
+}
+
+async fn comment(kind: &str, name: &str) -> Option<String> {
+    let sql = match kind {
+        "db" => "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+        _ => "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1",
+    };
+    sqlx::query_scalar(sql)
+        .bind(name)
+        .fetch_one(&mut admin().await)
+        .await
+        .expect("query")
+}
+
+#[tokio::test]
+async fn ownership_is_recorded_and_another_realm_is_refused() {
+    let first = creds("pv-owned");
+    let p = Provisioner::default();
+    p.ensure(&first, &owner("uid-a"), &[])
+        .await
+        .expect("first Realm");
+    let recorded = Owner::parse(&comment("db", "pek_pv_owned").await.expect("comment"));
+    assert_eq!(recorded, Some(owner("uid-a")));
+    for role in ["pek_pv_owned_owner", "pek_pv_owned_app"] {
+        assert_eq!(
+            comment("role", role)
+                .await
+                .as_deref()
+                .and_then(Owner::parse),
+            Some(owner("uid-a")),
+            "{role}"
+        );
+    }
+    // A second Realm with the same database name (new passwords in its own Secret) is refused
+    // and changes nothing: the first Realm's passwords still work.
+    let second = creds("pv-owned");
+    let err = p
+        .ensure(&second, &owner("uid-b"), &[])
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, pek_operator::Error::Conflict(_)), "{err}");
+    assert!(err.to_string().contains("realms/realm-uid-a"), "{err}");
+    PgConnection::connect(&first.app_url())
+        .await
+        .expect("the owner's app password still works");
+    PgConnection::connect(&first.owner_url())
+        .await
+        .expect("the owner's owner password still works");
+    // Nor may it drop what the first Realm owns.
+    let err = p
+        .drop_all(&target(), &second.names, &owner("uid-b"))
+        .await
+        .expect_err("not dropped");
+    assert!(matches!(err, pek_operator::Error::Conflict(_)), "{err}");
+    assert!(exists("db", "pek_pv_owned").await);
+    assert_eq!(
+        p.other_owners(&target(), &second.names, &owner("uid-b"))
+            .await
+            .expect("owners"),
+        [owner("uid-a")]
+    );
+    // Once the first Realm is gone (deleted with Retain), a new one takes the database over.
+    let changes = p
+        .ensure(&second, &owner("uid-b"), &["uid-a".to_string()])
+        .await
+        .expect("take-over");
+    assert!(
+        changes
+            .iter()
+            .all(|c| matches!(c, Change::PasswordReset(_))),
+        "{changes:?}"
+    );
+    assert_eq!(
+        comment("db", "pek_pv_owned")
+            .await
+            .as_deref()
+            .and_then(Owner::parse),
+        Some(owner("uid-b"))
+    );
+    PgConnection::connect(&second.app_url())
+        .await
+        .expect("the new owner's password works");
+    p.drop_all(&target(), &second.names, &owner("uid-b"))
+        .await
+        .expect("the owner drops it");
+    assert!(!exists("db", "pek_pv_owned").await);
 }

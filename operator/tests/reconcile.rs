@@ -645,6 +645,10 @@ async fn deletion_waits_for_the_hub_and_suspend_releases_it() {
     let (s, _, message) = h.condition("Registered");
     assert_eq!(s, "False");
     assert!(message.contains("spec.suspend: true"), "{message}");
+    assert!(
+        message.starts_with("hub: connection refused;") && !message.contains("hub: hub:"),
+        "one prefix, the cause kept: {message}"
+    );
     h.fake.take_log();
     h.hub.take_calls();
 
@@ -739,4 +743,68 @@ async fn without_a_federation_secret_the_realm_works_but_warns_once() {
     );
     h.reconcile().await.expect("steady");
     h.only_reads();
+}
+
+/// Resyncs re-verify registrations with one listing of the hub registry for all Realms instead
+/// of one registration per Realm; an entry the hub lost is registered again; a reconcile that
+/// reads a Realm whose status lags behind this operator's own write registers nothing twice
+/// and repeats no Event.
+#[tokio::test]
+async fn resync_reverifies_with_one_listing_and_never_registers_twice() {
+    let mut config = Config::for_tests();
+    config.resync = std::time::Duration::from_millis(1500);
+    let h = Harness::with_config("rc-resync", json!({}), true, config);
+    h.create_until_ready().await;
+    // A second Realm in the same operator.
+    let other = "rc-resync-b";
+    h.fake.insert(
+        &format!("{REALMS}/{}/realms", h.ns),
+        json!({"apiVersion": "pek.sch.bme.hu/v1alpha1", "kind": "Realm",
+               "metadata": {"name": other, "namespace": h.ns},
+               "spec": {"realmId": other, "database": {"adminSecretRef": {"name": "pg-admin"}}}}),
+    );
+    let other_path = format!("{REALMS}/{}/realms/{other}", h.ns);
+    let get_other = || -> Realm {
+        serde_json::from_value(h.fake.get(&other_path).expect("realm")).expect("realm")
+    };
+    reconcile(Arc::new(get_other()), h.ctx.clone())
+        .await
+        .expect("finalizer");
+    // The reconcile started by its own new children sees the Realm as it was before its own
+    // status write landed: nothing is registered or announced twice.
+    let before_status = get_other();
+    reconcile(Arc::new(before_status.clone()), h.ctx.clone())
+        .await
+        .expect("first reconcile");
+    assert_eq!(h.hub.take_calls(), [format!("PUT {other}")]);
+    h.fake.take_log();
+    reconcile(Arc::new(before_status), h.ctx.clone())
+        .await
+        .expect("stale copy");
+    assert!(h.hub.take_calls().is_empty(), "registered twice");
+    let log = h.fake.take_log();
+    assert!(
+        !log.iter().any(|l| l.starts_with("POST events")),
+        "Events repeated from a stale copy: {log:?}"
+    );
+
+    // A resync later: one listing re-verifies both Realms, nothing is registered again.
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    h.reconcile().await.expect("resync a");
+    reconcile(Arc::new(get_other()), h.ctx.clone())
+        .await
+        .expect("resync b");
+    assert_eq!(h.hub.take_calls(), ["LIST"]);
+
+    // The hub lost an entry: the next resync puts it back.
+    h.hub.registry.lock().expect("lock").remove(other);
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    h.reconcile().await.expect("resync a");
+    reconcile(Arc::new(get_other()), h.ctx.clone())
+        .await
+        .expect("resync b");
+    assert_eq!(
+        h.hub.take_calls(),
+        ["LIST".to_string(), format!("PUT {other}")]
+    );
 }

@@ -110,6 +110,17 @@ for helm in "$TOOLS/helm3" "$TOOLS/helm4"; do
   if "$helm" template pek "$CHART" --set postgresql.enabled=true --set hub.redis.url=http://redis >/dev/null 2>&1; then
     echo "values.schema.json did not reject a non-redis hub.redis.url" >&2; exit 1
   fi
+  # hub.realmAdmins becomes the hub's PEK_REALM_ADMINS (comma-separated); ids with a comma
+  # or whitespace are refused; none configured: no variable.
+  "$helm" template pek "$CHART" --set postgresql.enabled=true --set 'hub.realmAdmins={3f2a-11,bb-9}' \
+    | grep -A1 'name: PEK_REALM_ADMINS' | grep -q 'value: "3f2a-11,bb-9"' \
+    || { echo "hub.realmAdmins did not become PEK_REALM_ADMINS" >&2; exit 1; }
+  if "$helm" template pek "$CHART" --set postgresql.enabled=true --set 'hub.realmAdmins={a b}' >/dev/null 2>&1; then
+    echo "values.schema.json did not reject a realm admin id with whitespace" >&2; exit 1
+  fi
+  if "$helm" template pek "$CHART" --set postgresql.enabled=true | grep -q PEK_REALM_ADMINS; then
+    echo "PEK_REALM_ADMINS set without hub.realmAdmins" >&2; exit 1
+  fi
   # Without any database configured, rendering fails with a clear message.
   if "$helm" template pek "$CHART" >/dev/null 2>"$OUT/err.log"; then
     echo "rendering without a database should fail" >&2; exit 1

@@ -1,0 +1,352 @@
+//! Benchmark on a real Kubernetes API server (the shared control plane): the `pek-operator`
+//! binary provisions N Realms (DatabaseReady + Registered) against a real Postgres (throwaway
+//! cluster) and a counting in-process hub, next to the floor: the same provisioning SQL sent
+//! straight to Postgres (the operator's own `Provisioner`, as many at once as the operator's
+//! concurrency). Then one resync period of steady state: API requests (from the API server's
+//! own `apiserver_request_total`, watches excluded) and hub calls. Peak RSS of the operator.
+//!
+//!   ../shared/k8s/control-plane.sh up /tmp/pek-bench
+//!   cargo build --release -p pek-operator --bin pek-operator --example bench_k8s
+//!   KUBECONFIG=/tmp/pek-bench/kubeconfig target/release/examples/bench_k8s 200
+//!   ../shared/k8s/control-plane.sh down /tmp/pek-bench
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::routing::{get, put};
+use axum::Router;
+use futures::{stream, StreamExt};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use pek_crds::Realm;
+use pek_operator::db::{AdminTarget, DbCredentials, Owner, Provisioner, RealmDbNames};
+use serde_json::{json, Value};
+
+/// Seconds between resyncs of the operator under test (the steady-state window).
+const RESYNC: u64 = 20;
+
+#[derive(Default)]
+struct HubCounts {
+    put: AtomicU64,
+    delete: AtomicU64,
+    list: AtomicU64,
+    registry: Mutex<BTreeMap<String, Value>>,
+}
+
+fn hub_router(counts: Arc<HubCounts>) -> Router {
+    async fn put_realm(
+        State(c): State<Arc<HubCounts>>,
+        Path(id): Path<String>,
+        body: axum::body::Bytes,
+    ) -> (axum::http::StatusCode, String) {
+        c.put.fetch_add(1, Ordering::Relaxed);
+        let mut entry: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        entry["id"] = json!(id);
+        let created = c
+            .registry
+            .lock()
+            .map(|mut r| r.insert(id, entry.clone()).is_none())
+            .unwrap_or(false);
+        let code = if created { 201 } else { 200 };
+        (
+            axum::http::StatusCode::from_u16(code).unwrap_or_default(),
+            entry.to_string(),
+        )
+    }
+    async fn delete_realm(State(c): State<Arc<HubCounts>>, Path(id): Path<String>) -> &'static str {
+        c.delete.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut r) = c.registry.lock() {
+            r.remove(&id);
+        }
+        ""
+    }
+    async fn list(State(c): State<Arc<HubCounts>>) -> String {
+        c.list.fetch_add(1, Ordering::Relaxed);
+        let items: Vec<Value> = c
+            .registry
+            .lock()
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default();
+        json!({ "items": items }).to_string()
+    }
+    Router::new()
+        .route("/internal/v1/realms", get(list))
+        .route(
+            "/internal/v1/realms/{id}",
+            put(put_realm).delete(delete_realm),
+        )
+        .with_state(counts)
+}
+
+/// `apiserver_request_total` summed by verb for the kinds the operator touches (no watches).
+async fn request_counts(client: &Client) -> anyhow::Result<HashMap<String, u64>> {
+    let req = http::Request::get("/metrics").body(Vec::new())?;
+    let text = client.request_text(req).await?;
+    let kinds = [
+        "realms",
+        "secrets",
+        "serviceaccounts",
+        "services",
+        "deployments",
+        "networkpolicies",
+        "poddisruptionbudgets",
+        "events",
+        "leases",
+    ];
+    let mut out = HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
+        let label = |name: &str| line.split(&format!("{name}=\"")).nth(1)?.split('"').next();
+        let (Some(verb), Some(resource)) = (label("verb"), label("resource")) else {
+            continue;
+        };
+        if verb == "WATCH" || !kinds.contains(&resource) {
+            continue;
+        }
+        let n: f64 = line
+            .rsplit(' ')
+            .next()
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0.0);
+        *out.entry(format!("{verb} {resource}")).or_insert(0) += n as u64;
+    }
+    Ok(out)
+}
+
+fn delta(before: &HashMap<String, u64>, after: &HashMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .filter_map(|(k, v)| {
+            let d = v.saturating_sub(*before.get(k).unwrap_or(&0));
+            (d > 0).then(|| (k.clone(), d))
+        })
+        .collect()
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let operator_bin: PathBuf = std::env::current_exe()?
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("pek-operator"))
+        .ok_or_else(|| anyhow::anyhow!("no target dir"))?;
+    anyhow::ensure!(
+        operator_bin.is_file(),
+        "{} missing: cargo build --release -p pek-operator --bin pek-operator",
+        operator_bin.display()
+    );
+    let client = Client::try_default().await?;
+    let pg = localpg::LocalPostgres::shared()?;
+    let admin_uri = pg.superuser_url("postgres");
+
+    // The floor: the same provisioning, straight to Postgres, 8 at a time.
+    let target = AdminTarget::from_secret(&Secret {
+        data: Some(BTreeMap::from([(
+            "uri".to_string(),
+            k8s_openapi::ByteString(admin_uri.clone().into_bytes()),
+        )])),
+        ..Default::default()
+    })?;
+    let floor = {
+        let p = Provisioner::default();
+        let start = Instant::now();
+        let results: Vec<_> = stream::iter(0..n)
+            .map(|i| {
+                let creds = DbCredentials::generate(
+                    &target,
+                    RealmDbNames::for_realm(&format!("floor-{i}"), None),
+                );
+                let p = &p;
+                async move {
+                    let owner = Owner {
+                        uid: format!("floor-{i}"),
+                        namespace: "floor".into(),
+                        name: format!("floor-{i}"),
+                    };
+                    p.ensure(&creds, &owner, &[]).await
+                }
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        for r in results {
+            r?;
+        }
+        start.elapsed()
+    };
+
+    // The CRD, a namespace with the admin Secret, the counting hub.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        "realms.pek.sch.bme.hu",
+        &PatchParams::apply("bench").force(),
+        &Patch::Apply(pek_crds::crd()),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ns = format!("bench-{}", std::process::id());
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}}))?,
+        )
+        .await?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "pg-admin"}, "stringData": {"uri": admin_uri}}),
+            )?,
+        )
+        .await?;
+    let counts = Arc::new(HubCounts::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hub_url = format!("http://{}", listener.local_addr()?);
+    let app = hub_router(counts.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = std::env::temp_dir().join(format!("pek-bench-k8s-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("token"), "bench-token\n")?;
+
+    let mut operator = Command::new(&operator_bin)
+        .arg("run")
+        .env("PEK_HUB_URL", &hub_url)
+        .env("PEK_HUB_TOKEN_FILE", dir.join("token"))
+        .env("PEK_WORKER_IMAGE", "ghcr.io/schonherz/pek:bench")
+        .env("PEK_WATCH_NAMESPACE", &ns)
+        .env("POD_NAMESPACE", &ns)
+        .env("PEK_OPERATOR_LISTEN", "127.0.0.1:0")
+        .env("PEK_RESYNC_SECONDS", RESYNC.to_string())
+        .env("PEK_LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+
+    let realms: Api<Realm> = Api::namespaced(client.clone(), &ns);
+    let start = Instant::now();
+    let created: Vec<_> = stream::iter(0..n)
+        .map(|i| {
+            let realms = realms.clone();
+            async move {
+                let r: Realm = serde_json::from_value(json!({
+                    "apiVersion": "pek.sch.bme.hu/v1alpha1", "kind": "Realm",
+                    "metadata": {"name": format!("r{i}")},
+                    "spec": {"realmId": format!("bench-{i}"), "worker": {"replicas": 0},
+                             "database": {"adminSecretRef": {"name": "pg-admin"}}}
+                }))?;
+                realms.create(&PostParams::default(), &r).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for c in created {
+        c?;
+    }
+    let done = |r: &Realm| {
+        let ok = |t: &str| {
+            r.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == t && c.status == "True")
+            })
+        };
+        ok("DatabaseReady") && ok("Registered")
+    };
+    loop {
+        let list = realms.list(&ListParams::default()).await?;
+        if list.items.iter().filter(|r| done(r)).count() == n {
+            break;
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(900),
+            "not all Realms provisioned within 15 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let provisioned = start.elapsed();
+    let puts = counts.put.load(Ordering::Relaxed);
+
+    // Steady state: settle, then one resync period (plus margin) of counting.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before = request_counts(&client).await?;
+    let (p0, l0) = (
+        counts.put.load(Ordering::Relaxed),
+        counts.list.load(Ordering::Relaxed),
+    );
+    tokio::time::sleep(Duration::from_secs(RESYNC + 5)).await;
+    let after = request_counts(&client).await?;
+    let steady = delta(&before, &after);
+    let rss = peak_rss_kib(operator.id());
+
+    println!("Realms: {n} (operator concurrency 8, resync {RESYNC} s, worker replicas 0)");
+    println!(
+        "SQL floor (Provisioner straight to Postgres, 8 at a time): {:.1} s",
+        floor.as_secs_f64()
+    );
+    println!(
+        "operator: all DatabaseReady + Registered after {:.1} s ({:.2}x the floor)",
+        provisioned.as_secs_f64(),
+        provisioned.as_secs_f64() / floor.as_secs_f64()
+    );
+    println!("hub registrations while provisioning: {puts} (one per Realm is ideal)");
+    println!(
+        "operator peak RSS: {:.1} MiB",
+        rss.unwrap_or(0) as f64 / 1024.0
+    );
+    println!(
+        "one resync ({} s) of steady state: hub PUTs {}, hub listings {}",
+        RESYNC + 5,
+        counts.put.load(Ordering::Relaxed) - p0,
+        counts.list.load(Ordering::Relaxed) - l0
+    );
+    println!("API requests in that window (all clients, watches excluded): {steady:?}");
+
+    let _ = operator.kill();
+    let _ = operator.wait();
+    let _ = namespaces.delete(&ns, &Default::default()).await;
+    // The Realms keep their finalizer without an operator: release them.
+    if let Ok(list) = realms.list(&ListParams::default()).await {
+        for r in list {
+            let _ = realms
+                .patch(
+                    &kube::ResourceExt::name_any(&r),
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+                )
+                .await;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
