@@ -12,6 +12,7 @@
 pub mod bench;
 pub mod guideline;
 pub mod history;
+pub mod points;
 pub mod request;
 pub mod scoreboard;
 
