@@ -1,10 +1,10 @@
-//! `pek bench point-history` (issue 5): a semester's point history for one realm with
+//! `pek bench point-history`: a semester's point history for one realm with
 //! `groups × members`, on a throwaway PostgreSQL. It measures, and asserts nothing about
 //! timings:
 //!
-//! - A: accepting every submitted scoreboard through the domain code (each accept
-//!   records its members' points in `point_history`);
-//! - B: recomputing the whole semester's history from the accepted scoreboards;
+//! - A: accepting every submitted scoreboard through the domain code (JUDGING season);
+//! - B: closing the season (JUDGING → OFF), which computes every member's points by the
+//!   formula into `point_history`; repeated after re-opening JUDGING (not timed);
 //! - C: reading every user's semester total (`GET …/semesters/{id}/points`, all pages,
 //!   through the domain function);
 //! - D: `GET /api/v1/realms/{realm}/users/{id}/points` over HTTP for random users.
@@ -108,11 +108,12 @@ async fn load(superuser_url: &str, args: &PointHistoryArgs, god: Uuid) -> anyhow
     .fetch_one(&mut c)
     .await?;
     sqlx::query(
-        "INSERT INTO evaluation_settings (realm_id, period_starts_at, period_ends_at,
+        "INSERT INTO evaluation_settings (realm_id, season, semester_id,
                                           max_points_per_semester, updated_by)
-         VALUES ($1, now() - interval '1 day', now() + interval '30 days', 100, $2)",
+         VALUES ($1, 'JUDGING', $2, 100, $3)",
     )
     .bind(r)
+    .bind(semester)
     .bind(god)
     .execute(&mut c)
     .await?;
@@ -210,9 +211,13 @@ async fn load(superuser_url: &str, args: &PointHistoryArgs, god: Uuid) -> anyhow
     let (mut p_sb, mut p_group, mut p_m, mut p_gl, mut p_pts) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut e_sb, mut e_group, mut e_m) = (Vec::new(), Vec::new(), Vec::new());
+    // What the formula must give: every member's points (all guidelines are WORK with
+    // a per-member maximum of 20, above any single request).
+    let (mut history_rows, mut points_sum) = (0i64, 0i64);
     for (gi, (sb, g)) in scoreboards.iter().zip(&groups).enumerate() {
         for mi in 0..members {
             let m = m_ids[gi * members + mi];
+            let first = p_pts.len();
             let skip = rng.gen_range(0..per.max(1));
             for k in 0..per {
                 if k == skip && per > 1 {
@@ -223,6 +228,17 @@ async fn load(superuser_url: &str, args: &PointHistoryArgs, god: Uuid) -> anyhow
                 p_m.push(m);
                 p_gl.push(gl_ids[gi * per + k]);
                 p_pts.push(rng.gen_range(1..=10i32));
+            }
+            if p_pts.len() > first {
+                history_rows += 1;
+                points_sum += super::points::member_points(p_pts[first..].iter().map(|p| {
+                    super::points::Requested {
+                        category: super::guideline::Category::Work,
+                        points: i64::from(*p),
+                        max_per_member: 20,
+                    }
+                }))
+                .points;
             }
             if rng.gen_bool(0.1) {
                 e_sb.push(*sb);
@@ -250,8 +266,9 @@ async fn load(superuser_url: &str, args: &PointHistoryArgs, god: Uuid) -> anyhow
     .await?;
     sqlx::query(
         "INSERT INTO entry_award_requests (realm_id, scoreboard_id, group_id, semester_id,
-                                           membership_id, kind, justification, updated_by)
-         SELECT $1, s, g, $2, m, 'AB', 'aktív munka', $3
+                                           membership_id, kind, justification, updated_by,
+                                           status, reviewed_by, reviewed_at)
+         SELECT $1, s, g, $2, m, 'AB', 'aktív munka', $3, 'ACCEPTED', $3, now()
            FROM unnest($4::uuid[], $5::uuid[], $6::uuid[]) AS t(s, g, m)",
     )
     .bind(r)
@@ -263,15 +280,6 @@ async fn load(superuser_url: &str, args: &PointHistoryArgs, god: Uuid) -> anyhow
     .execute(&mut c)
     .await?;
     sqlx::raw_sql("ANALYZE").execute(&mut c).await?;
-    let history_rows: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT DISTINCT m.user_id, p.group_id FROM point_requests p
-                                 JOIN memberships m ON m.realm_id = p.realm_id AND m.id = p.membership_id) x",
-    )
-    .fetch_one(&mut c)
-    .await?;
-    let points_sum: i64 = sqlx::query_scalar("SELECT sum(points)::bigint FROM point_requests")
-        .fetch_one(&mut c)
-        .await?;
     c.close().await?;
     let mut users: Vec<Uuid> = m_users;
     users.sort_unstable();
@@ -355,29 +363,49 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
     }
     let after_accept = history_fingerprint(&db, &realm).await?;
     anyhow::ensure!(
-        after_accept == (loaded.history_rows, loaded.points_sum),
-        "history after accepting: {after_accept:?}, expected ({}, {})",
-        loaded.history_rows,
-        loaded.points_sum
+        after_accept == (0, 0),
+        "accepting must not write the history (closing the season does): {after_accept:?}"
     );
 
-    // B: recompute the semester from scratch.
-    eprintln!("phase B: recomputing the semester {}×…", args.repeats);
+    // B: close the season (JUDGING → OFF computes the history); re-open JUDGING between
+    // runs (not timed), so every run recomputes from scratch.
+    eprintln!("phase B: closing the season {}×…", args.repeats);
+    let season = |to: super::Season| super::season::SeasonInput {
+        season: to,
+        semester_id: None,
+        force: None,
+    };
     let mut rebuild = Vec::new();
-    for _ in 0..args.repeats {
+    for i in 0..args.repeats {
+        if i > 0 {
+            let mut tx = db.realm(&realm).await?;
+            let grants = Grants::load(&mut tx, god).await?;
+            super::season::change(&mut tx, &grants, season(super::Season::Judging))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            tx.commit().await?;
+        }
         let t = Instant::now();
         let mut tx = db.realm(&realm).await?;
         let grants = Grants::load(&mut tx, god).await?;
-        super::history::rebuild_semester(&mut tx, &grants, loaded.semester)
+        let closed = super::season::change(&mut tx, &grants, season(super::Season::Off))
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         tx.commit().await?;
         rebuild.push(t.elapsed());
+        anyhow::ensure!(
+            closed.history_rows == Some(loaded.history_rows as u64),
+            "closing wrote {:?} rows, expected {}",
+            closed.history_rows,
+            loaded.history_rows
+        );
     }
     let after_rebuild = history_fingerprint(&db, &realm).await?;
     anyhow::ensure!(
-        after_rebuild == after_accept,
-        "recomputing changed the history: {after_rebuild:?} vs {after_accept:?}"
+        after_rebuild == (loaded.history_rows, loaded.points_sum),
+        "history after closing: {after_rebuild:?}, expected ({}, {})",
+        loaded.history_rows,
+        loaded.points_sum
     );
 
     // C: every user's total, all pages of 200.
@@ -457,9 +485,15 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
     server.abort();
 
     let rows = [
-        stats("A: accept one scoreboard (records its history)", accept),
-        stats("B: recompute the whole semester", rebuild),
-        stats("C: read every user's semester total (pages of 200)", totals),
+        stats("A: accept one scoreboard", accept),
+        stats(
+            "B: close the season (JUDGING → OFF: the whole semester's history)",
+            rebuild,
+        ),
+        stats(
+            "C: read every user's semester figure (pages of 200)",
+            totals,
+        ),
         stats("D: GET /users/{id}/points over HTTP", http),
     ];
     let table = format!(
@@ -490,14 +524,17 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
              - The data is loaded by the superuser; every measured step runs as the service \
              role with row-level security forced, through the same domain code as the API.\n\
              - A: `scoreboard::accept` for every scoreboard, one transaction each (grants, \
-             row lock, state and period checks, status update, and the `INSERT … SELECT … \
-             GROUP BY` into `point_history`); total = the whole semester accepted one by one. \
-             The run checks that the history then holds exactly one row per (user, group) \
-             with points, and the sum of all requested points.\n\
-             - B: `history::rebuild_semester` (delete and recompute the semester from the \
-             accepted scoreboards in one statement); the run checks the result equals A's.\n\
-             - C: `history::semester_totals`, every page (capped and uncapped totals per \
-             user), {users} users.\n\
+             row lock, state and season checks, status update); total = the whole semester \
+             accepted one by one. Accepting writes no history.\n\
+             - B: `season::change` from JUDGING to OFF, one transaction: the stranded-work \
+             check, then the semester's point history from scratch (every request of the \
+             accepted latest versions with consented memberships read once, member points \
+             by the formula in Rust, one `INSERT … SELECT FROM unnest(…)`). Between runs \
+             the season is set back to JUDGING (not timed). The run checks the history \
+             holds one row per (user, group) and the sum of the member points the formula \
+             gives for the generated requests.\n\
+             - C: `history::semester_totals`, every page (each user's `min(sqrt(Σ g²), cap)` \
+             over this and the previous semester), {users} users.\n\
              - D: sequential requests (one in flight) for random users, as that user, over \
              loopback HTTP with a fresh JWT each; the first 20 are not counted.\n",
             groups = args.groups,
