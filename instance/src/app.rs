@@ -84,6 +84,22 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     state.max_body_bytes = args.max_body_bytes;
+    state.directory = match (
+        args.db.mode,
+        &args.directory_token_file,
+        &args.hub_token_file,
+    ) {
+        (Mode::Hub, Some(p), _) => Some(std::sync::Arc::new(crate::directory::DirectoryAuth::hub(
+            crate::directory::read_service_tokens(p)?,
+        ))),
+        (Mode::Worker, _, Some(p)) => Some(std::sync::Arc::new(
+            crate::directory::DirectoryAuth::worker(crate::federation::read_secret(
+                p,
+                "hub token",
+            )?),
+        )),
+        _ => None,
+    };
     state
         .verifier
         .spawn_refresh(Duration::from_secs(args.jwks_refresh_seconds.max(1)));

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod directory;
 pub mod error;
 pub mod evaluation;
 pub mod feature;

@@ -4,6 +4,7 @@
 
 mod auth_api;
 mod bff_api;
+mod directory_api;
 mod evaluation_api;
 mod extract;
 mod hub_api;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub keys: Option<Arc<crate::auth::KeyRing>>,
     /// Hub: login (OAuth2/OIDC, development login).
     pub login: Option<Arc<crate::login::Login>>,
+    /// Who may read the directory: services (hub), the hub (worker).
+    pub directory: Option<Arc<crate::directory::DirectoryAuth>>,
 }
 
 impl AppState {
@@ -69,6 +72,7 @@ impl AppState {
             max_body_bytes: 64 * 1024,
             keys: None,
             login: None,
+            directory: None,
         };
         match (mode, worker_realm) {
             (Mode::Worker, Some(r)) => {
@@ -131,11 +135,13 @@ fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
     let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(realm_api::routes())
         .merge(evaluation_api::routes())
+        .merge(directory_api::realm_routes())
         .merge(ops::routes());
     match mode {
         Mode::Hub => router
             .merge(hub_api::routes())
             .merge(bff_api::routes())
+            .merge(directory_api::hub_routes())
             .merge(auth_api::routes()),
         Mode::Worker => router,
     }
