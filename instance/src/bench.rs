@@ -38,6 +38,8 @@ pub enum BenchCommand {
     Forward(federation::ForwardArgs),
     /// A semester's point history for a realm of groups × members (issue 5).
     PointHistory(crate::evaluation::bench::PointHistoryArgs),
+    /// The hub's federated semester points for one person across worker realms.
+    FederatedPoints(crate::evaluation::bench::FederatedPointsArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -77,6 +79,9 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::FanOut(args) => federation::fan_out(args).await,
         BenchCommand::Forward(args) => federation::forward(args).await,
         BenchCommand::PointHistory(args) => crate::evaluation::bench::point_history(args).await,
+        BenchCommand::FederatedPoints(args) => {
+            crate::evaluation::bench::federated_points(args).await
+        }
     }
 }
 
