@@ -158,7 +158,10 @@ pub async fn entry_awards(
     user: Uuid,
 ) -> Result<Vec<DirEntryAward>> {
     let realm = tx.realm().as_str().to_string();
-    if semester.trim().is_empty() || semester.chars().count() > 50 {
+    if semester.trim().is_empty()
+        || semester.chars().count() > 50
+        || semester.chars().any(char::is_control)
+    {
         return Err(Error::invalid("semester must be 1-50 characters"));
     }
     Ok(sqlx::query_as(&format!(

@@ -1756,6 +1756,12 @@ async fn season_changes_guard_work_and_closing_computes_the_formula() {
     )
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, b) = export(
+        format!("/api/v1/realms/{R}/exports/entry-awards.csv?semester=%00x"),
+        w2.god,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
 }
 
 /// Entry award requests are reviewed on their own; the accepted ones are exported.

@@ -70,6 +70,11 @@ fn write(header: &[&str], rows: Vec<Vec<String>>) -> Result<String> {
 async fn semester(tx: &mut RealmTx, s: &str) -> Result<(Uuid, String)> {
     let realm = tx.realm().as_str().to_string();
     let s = s.trim();
+    if s.is_empty() || s.chars().count() > 50 || s.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "semester must be a semester id or name of 1-50 characters",
+        ));
+    }
     sqlx::query_as(
         "SELECT id, name FROM semesters WHERE realm_id = $1 AND (id::text = $2 OR name = $2)",
     )
