@@ -366,17 +366,25 @@ async fn totals_rows(
     limit: Option<i64>,
 ) -> Result<Vec<TotalRow>> {
     let realm = tx.realm().as_str().to_string();
+    // The page's users first (in index order, stopping at the limit), then only their
+    // rows are summed: a page costs its own rows, not the whole semester's. The first
+    // page starts after the nil id (no user has it), so `user_id > $3` is always an index
+    // condition, never an `IS NULL OR` the planner cannot use.
     Ok(sqlx::query_as(
-        "SELECT user_id, sum(g * g)::bigint AS sum_of_squares, count(*) AS groups
-           FROM (SELECT user_id, group_id, sum(points)::bigint AS g FROM point_history
-                  WHERE realm_id = $1 AND semester_id = ANY($2)
-                    AND ($3::uuid IS NULL OR user_id > $3)
-                  GROUP BY user_id, group_id) t
-          GROUP BY user_id ORDER BY user_id LIMIT $4",
+        "WITH page AS (
+             SELECT DISTINCT user_id FROM point_history
+              WHERE realm_id = $1 AND semester_id = ANY($2) AND user_id > $3
+              ORDER BY user_id LIMIT $4)
+         SELECT user_id, sum(g * g)::bigint AS sum_of_squares, count(*) AS groups
+           FROM (SELECT h.user_id, h.group_id, sum(h.points)::bigint AS g
+                   FROM point_history h JOIN page USING (user_id)
+                  WHERE h.realm_id = $1 AND h.semester_id = ANY($2)
+                  GROUP BY h.user_id, h.group_id) t
+          GROUP BY user_id ORDER BY user_id",
     )
     .bind(&realm)
     .bind(window)
-    .bind(after)
+    .bind(after.unwrap_or(Uuid::nil()))
     .bind(limit)
     .fetch_all(tx.conn())
     .await?)
