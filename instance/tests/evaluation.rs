@@ -34,7 +34,10 @@ struct World {
 
 impl World {
     async fn new() -> World {
-        let app = hub().await;
+        World::on(hub().await).await
+    }
+
+    async fn on(app: TestApp) -> World {
         let god = app.person("god", "God", "Mode", "1").await;
         let evaluator = app.person("eval", "Eva", "Luator", "2").await;
         let viewer = app.person("view", "Vic", "Ewer", "3").await;
@@ -2054,4 +2057,100 @@ async fn openapi_documents_the_evaluation_routes() {
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing");
     }
+}
+
+/// A hub whose directory accepts one service token.
+async fn hub_with_directory(service_token: &str) -> TestApp {
+    let pg = pek::localpg::LocalPostgres::shared().expect("start postgres");
+    let database = pg.fresh_database().await.expect("fresh database");
+    let signer = pek::auth::Signer::generate("pek-hub", "pek").expect("key");
+    let dir = std::env::temp_dir().join(format!("pek-test-dir-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("key.pem");
+    std::fs::write(&key, signer.public_pem()).unwrap();
+    let tokens = dir.join("directory-tokens");
+    std::fs::write(&tokens, format!("authsch {service_token}\n")).unwrap();
+    let mut args = common::args(&database, pek::config::Mode::Hub, None, key);
+    args.directory_token_file = Some(tokens);
+    let (_state, router) = pek::app::build(&args).await.expect("build app");
+    let db = pek::db::Db::connect(&database.app_url, 5)
+        .await
+        .expect("connect");
+    TestApp {
+        router,
+        db,
+        signer,
+        database,
+    }
+}
+
+/// The directory reads realms the hub hosts directly: profile basics, current
+/// memberships with posts, accepted entry awards — with a service token only.
+#[tokio::test]
+async fn directory_answers_services_for_hosted_realms() {
+    let token = format!("svc-{}", Uuid::new_v4().simple());
+    let w = World::on(hub_with_directory(&token).await).await;
+    w.guideline(&w.group, "Munka", 10, 100).await;
+    let (_, sb) = w.scoreboard(&w.group, w.leader).await;
+    let sb = id(&sb);
+    let m0 = w.memberships[0].clone();
+    assert_eq!(w.entry(w.leader, &sb, &m0, "KB").await.0, StatusCode::OK);
+    assert_eq!(w.act(w.leader, &sb, "submit").await.0, StatusCode::OK);
+    w.force_season("JUDGING").await;
+    let (s, b) = w
+        .app
+        .post(
+            &format!("/api/v1/realms/{R}/scoreboards/{sb}/entry-award-requests/{m0}/accept"),
+            &w.t(w.evaluator),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let get = |path: String, bearer: Option<String>| {
+        let app = &w.app;
+        async move {
+            let (s, b) = app.call(Method::GET, &path, bearer.as_deref(), None).await;
+            (s, b)
+        }
+    };
+    let svc = Some(token.clone());
+    // `lead` is the leader's AuthSCH id.
+    let (s, u) = get("/internal/v1/directory/users/lead".into(), svc.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["id"], w.leader.to_string());
+    assert_eq!(u["profile"]["firstName"], "Lea", "{u}");
+    assert_eq!(u["realms"], json!([R]), "{u}");
+    let (s, ms) = get(
+        "/internal/v1/directory/users/lead/memberships".into(),
+        svc.clone(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{ms}");
+    assert_eq!(ms["items"][0]["realmId"], R, "{ms}");
+    assert_eq!(ms["items"][0]["posts"], json!(["leader"]), "{ms}");
+    assert_eq!(ms["partial"], false);
+    let member = w.members[0];
+    let (s, en) = get(
+        format!("/internal/v1/directory/entrants/2025%2F26%2F1/{member}"),
+        svc.clone(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{en}");
+    assert_eq!(en["items"][0]["kind"], "KB", "{en}");
+    assert_eq!(en["items"][0]["groupName"], "Kör", "{en}");
+    for bearer in [None, Some(w.t(member)), Some(format!("{token}x"))] {
+        let (s, b) = get(
+            format!("/internal/v1/directory/users/{member}/memberships"),
+            bearer.clone(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{bearer:?}: {b}");
+    }
+    // The realm part is not for services either.
+    let (s, _) = get(
+        format!("/internal/v1/realms/{R}/directory/users/{member}/memberships"),
+        svc,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
