@@ -89,11 +89,13 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
         &args.directory_token_file,
         &args.hub_token_file,
     ) {
-        (Mode::Hub, Some(p), _) => Some(std::sync::Arc::new(crate::directory::DirectoryAuth::hub(
-            crate::directory::read_service_tokens(p)?,
-        ))),
+        (Mode::Hub, Some(p), _) => Some(std::sync::Arc::new(
+            crate::service_directory::DirectoryAuth::hub(
+                crate::service_directory::read_service_tokens(p)?,
+            ),
+        )),
         (Mode::Worker, _, Some(p)) => Some(std::sync::Arc::new(
-            crate::directory::DirectoryAuth::worker(crate::federation::read_secret(
+            crate::service_directory::DirectoryAuth::worker(crate::federation::read_secret(
                 p,
                 "hub token",
             )?),

@@ -4,12 +4,12 @@
 
 mod auth_api;
 mod bff_api;
-mod directory_api;
 mod evaluation_api;
 mod extract;
 mod hub_api;
 mod ops;
 mod realm_api;
+mod service_directory_api;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -50,7 +50,7 @@ pub struct AppState {
     /// Hub: login (OAuth2/OIDC, development login).
     pub login: Option<Arc<crate::login::Login>>,
     /// Who may read the directory: services (hub), the hub (worker).
-    pub directory: Option<Arc<crate::directory::DirectoryAuth>>,
+    pub directory: Option<Arc<crate::service_directory::DirectoryAuth>>,
 }
 
 impl AppState {
@@ -135,13 +135,13 @@ fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
     let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(realm_api::routes())
         .merge(evaluation_api::routes())
-        .merge(directory_api::realm_routes())
+        .merge(service_directory_api::realm_routes())
         .merge(ops::routes());
     match mode {
         Mode::Hub => router
             .merge(hub_api::routes())
             .merge(bff_api::routes())
-            .merge(directory_api::hub_routes())
+            .merge(service_directory_api::hub_routes())
             .merge(auth_api::routes()),
         Mode::Worker => router,
     }

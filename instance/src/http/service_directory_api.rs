@@ -1,4 +1,4 @@
-//! The directory for trusted services (see [`crate::directory`]): on the hub
+//! The directory for trusted services (see [`crate::service_directory`]): on the hub
 //! `/internal/v1/directory/…` with per-service tokens; on every instance the realm part
 //! the hub asks for, `/internal/v1/realms/{realm}/directory/…`, with the realm's token.
 
@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use super::{AppState, Json, LocalRealm, Path, Query};
 use crate::bff::{BackendRequest, Outcome};
-use crate::directory::{self, DirEntryAward, DirMembership};
 use crate::error::{Error, ErrorBody, Result};
 use crate::profile::{self, BasicProfile, ProfileData, Scope};
 use crate::realm::RealmId;
+use crate::service_directory::{self as directory, DirEntryAward, DirMembership};
 
 /// Realm side, on every instance.
 pub fn realm_routes() -> OpenApiRouter<AppState> {
