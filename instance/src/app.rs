@@ -85,6 +85,24 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
     .await
     .map_err(chain)?;
     state.max_body_bytes = args.max_body_bytes;
+    state.directory = match (
+        args.db.mode,
+        &args.directory_token_file,
+        &args.hub_token_file,
+    ) {
+        (Mode::Hub, Some(p), _) => Some(std::sync::Arc::new(
+            crate::service_directory::DirectoryAuth::hub(
+                crate::service_directory::read_service_tokens(p)?,
+            ),
+        )),
+        (Mode::Worker, _, Some(p)) => Some(std::sync::Arc::new(
+            crate::service_directory::DirectoryAuth::worker(crate::federation::read_secret(
+                p,
+                "hub token",
+            )?),
+        )),
+        _ => None,
+    };
     state
         .verifier
         .spawn_refresh(Duration::from_secs(args.jwks_refresh_seconds.max(1)));

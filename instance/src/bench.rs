@@ -41,6 +41,8 @@ pub enum BenchCommand {
     PointHistory(crate::evaluation::bench::PointHistoryArgs),
     /// The web interface's home and search pages over a hub and two workers.
     Web(web::WebArgs),
+    /// The hub's federated semester points for one person across worker realms.
+    FederatedPoints(crate::evaluation::bench::FederatedPointsArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -81,6 +83,9 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Forward(args) => federation::forward(args).await,
         BenchCommand::PointHistory(args) => crate::evaluation::bench::point_history(args).await,
         BenchCommand::Web(args) => web::web(args).await,
+        BenchCommand::FederatedPoints(args) => {
+            crate::evaluation::bench::federated_points(args).await
+        }
     }
 }
 

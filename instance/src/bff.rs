@@ -46,6 +46,9 @@ pub struct BackendRequest {
     pub path_and_query: String,
     /// The caller, if signed in.
     pub caller: Option<CallerAuth>,
+    /// A service-to-service call made by the hub itself (no person behind it): this
+    /// bearer credential (e.g. the realm's federation token) is sent as it is.
+    pub service_bearer: Option<String>,
     pub request_id: Option<HeaderValue>,
     pub body: Option<Bytes>,
     /// The body's media type, passed on as given (never relabelled: the realm applies
@@ -59,6 +62,7 @@ impl BackendRequest {
             method: Method::GET,
             path_and_query,
             caller,
+            service_bearer: None,
             request_id: None,
             body: None,
             content_type: None,
@@ -121,6 +125,8 @@ impl RealmBackend for LocalBackend {
                 .uri(req.path_and_query);
             if let Some(c) = &req.caller {
                 builder = builder.header(header::AUTHORIZATION, format!("Bearer {}", c.hub_token));
+            } else if let Some(t) = &req.service_bearer {
+                builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"));
             }
             if let Some(id) = req.request_id {
                 builder = builder.header("x-request-id", id);
@@ -183,6 +189,8 @@ impl RealmBackend for RemoteBackend {
                     .token(c.user, self.realm.as_str())
                     .map_err(|e| format!("minting the realm token: {e}"))?;
                 rb = rb.bearer_auth(&*token);
+            } else if let Some(t) = &req.service_bearer {
+                rb = rb.bearer_auth(t);
             }
             if let Some(id) = &req.request_id {
                 rb = rb.header("x-request-id", id.as_bytes());
@@ -579,7 +587,7 @@ mod merged_cursor_tests {
             Position::After(c) => {
                 let c = crate::page::PageParams {
                     limit: None,
-                    cursor: Some(c.into()),
+                    cursor: Some(c.parse().unwrap()),
                 }
                 .cursor()
                 .unwrap()

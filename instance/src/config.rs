@@ -101,9 +101,14 @@ pub struct ServeArgs {
     /// (HMAC-SHA256(secret, "pek-realm:" + realm id)); needed to accept membership reports.
     #[arg(long, env = "PEK_FEDERATION_SECRET_FILE")]
     pub federation_secret_file: Option<PathBuf>,
-    /// Worker: file with this realm's token for reporting membership changes to the hub.
+    /// Worker: file with this realm's token for reporting membership changes to the hub
+    /// (the hub also presents it when it reads the realm's part of the directory).
     #[arg(long, env = "PEK_HUB_TOKEN_FILE")]
     pub hub_token_file: Option<PathBuf>,
+    /// Hub: file with the services that may read the directory
+    /// (`/internal/v1/directory/…`), one `<service-name> <token>` per line.
+    #[arg(long, env = "PEK_DIRECTORY_TOKEN_FILE")]
+    pub directory_token_file: Option<PathBuf>,
     /// Hub: Redis for the shared realm-list cache (in-process cache when unset).
     #[arg(long, env = "PEK_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
@@ -263,6 +268,7 @@ impl ServeArgs {
             log_format: LogFormat::Text,
             federation_secret_file: None,
             hub_token_file: None,
+            directory_token_file: None,
             redis_url: None,
             realm_cache_ttl_secs: 60,
             bff_deadline_ms: 2000,

@@ -27,5 +27,6 @@ pub mod profile;
 pub mod realm;
 pub mod registry;
 pub mod semester;
+pub mod service_directory;
 pub mod text;
 pub mod web;

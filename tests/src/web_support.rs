@@ -43,7 +43,7 @@ pub async fn seed(fed: &Federation) -> (DemoPeople, Uuid) {
         &mut tx,
         &grants,
         &pek::group::GroupQuery {
-            q: Some("Schönherz Szám".into()),
+            q: Some("Schönherz Szám".parse().expect("group name")),
             ..Default::default()
         },
         5,

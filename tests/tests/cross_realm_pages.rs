@@ -23,7 +23,7 @@ async fn group_search_pages_through_every_realm_with_one_cursor() {
                 &mut tx,
                 &grants,
                 NewGroup {
-                    name: format!("Csoport {n}{i}"),
+                    name: format!("Csoport {n}{i}").parse().expect("name"),
                     parent_id: None,
                     purpose: None,
                     description: None,

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{as_reference, may_view_scores};
+use super::season::Act;
+use super::{as_reference, may_view_scores, previous_semester, require_season, require_semester};
 use crate::db::RealmTx;
 use crate::error::{Error, Result};
 use crate::group;
@@ -65,6 +66,16 @@ pub struct Guideline {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl Guideline {
+    pub fn category(&self) -> Category {
+        if self.category == "RESPONSIBILITY" {
+            Category::Responsibility
+        } else {
+            Category::Work
+        }
+    }
+}
+
 const GUIDELINE_COLS: &str = "id, realm_id, collection_id, group_id, semester_id, title, \
                               description, category, max_per_member, max_per_guideline, \
                               created_by, created_at";
@@ -94,6 +105,18 @@ pub struct NewGuideline {
     pub category: Category,
     pub max_per_member: i32,
     pub max_per_guideline: i32,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CopyCollection {
+    pub group_id: Uuid,
+    /// The semester the new collection is for (the one the realm is evaluating).
+    pub semester_id: Uuid,
+    /// Copy from this semester's collection (default: the semester before).
+    pub from_semester_id: Option<Uuid>,
+    /// The new collection's name (default: the copied one's).
+    pub name: Option<String>,
 }
 
 /// Points on any guideline are bounded by this (a sanity bound, far above any realm's).
@@ -132,6 +155,25 @@ pub async fn get(tx: &mut RealmTx, id: Uuid) -> Result<Guideline> {
     .fetch_optional(tx.conn())
     .await?
     .ok_or_else(|| Error::not_found(format!("guideline {id} in realm {realm}")))
+}
+
+/// The guidelines of a group's collection for a semester (none without a collection).
+pub async fn of_group_semester(
+    tx: &mut RealmTx,
+    group: Uuid,
+    semester: Uuid,
+) -> Result<Vec<Guideline>> {
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as(&format!(
+        "SELECT {GUIDELINE_COLS} FROM guidelines
+          WHERE realm_id = $1 AND group_id = $2 AND semester_id = $3
+          ORDER BY category DESC, title"
+    ))
+    .bind(&realm)
+    .bind(group)
+    .bind(semester)
+    .fetch_all(tx.conn())
+    .await?)
 }
 
 async fn guidelines_of(tx: &mut RealmTx, collection: Uuid) -> Result<Vec<Guideline>> {
@@ -232,6 +274,8 @@ pub async fn create_collection(
 ) -> Result<CollectionWithGuidelines> {
     let g = as_reference(group::get(tx, new.group_id).await)?;
     policy::require(tx, grants, Permission::EditScores, Target::Group(g.id)).await?;
+    require_semester(tx, new.semester_id).await?;
+    require_season(tx, new.semester_id, Act::EditGuidelines).await?;
     let name = check_text("collection name", &new.name, 1, 200)?;
     let description = new.description.unwrap_or_default();
     if description.chars().count() > 10_000 {
@@ -274,6 +318,7 @@ pub async fn add_guideline(
     )
     .await?;
     require_unlocked(tx, &c).await?;
+    require_season(tx, c.semester_id, Act::EditGuidelines).await?;
     let title = check_text("guideline title", &new.title, 1, 200)?;
     let description = new.description.unwrap_or_default();
     if description.chars().count() > 10_000 {
@@ -330,6 +375,7 @@ pub async fn delete_guideline(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Re
     .await?;
     let c = get_collection(tx, g.collection_id).await?;
     require_unlocked(tx, &c).await?;
+    require_season(tx, c.semester_id, Act::EditGuidelines).await?;
     let realm = tx.realm().as_str().to_string();
     sqlx::query("DELETE FROM guidelines WHERE realm_id = $1 AND id = $2")
         .bind(&realm)
@@ -337,4 +383,88 @@ pub async fn delete_guideline(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Re
         .execute(tx.conn())
         .await?;
     Ok(())
+}
+
+/// Copies a group's guideline collection of an earlier semester (by default the one
+/// before) into a new collection for `semesterId`, guidelines and maxima included, in
+/// one call (editScores on the group, in the SUBMISSION season).
+pub async fn copy_collection(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    input: CopyCollection,
+) -> Result<CollectionWithGuidelines> {
+    let g = as_reference(group::get(tx, input.group_id).await)?;
+    policy::require(tx, grants, Permission::EditScores, Target::Group(g.id)).await?;
+    require_semester(tx, input.semester_id).await?;
+    require_season(tx, input.semester_id, Act::EditGuidelines).await?;
+    let from = match input.from_semester_id {
+        Some(f) => {
+            require_semester(tx, f).await?;
+            f
+        }
+        None => previous_semester(tx, input.semester_id)
+            .await?
+            .ok_or_else(|| {
+                Error::Unprocessable(format!(
+                    "semester {} is the realm's first; there is no earlier one to copy from",
+                    input.semester_id
+                ))
+            })?,
+    };
+    if from == input.semester_id {
+        return Err(Error::invalid("copy from another semester than the target"));
+    }
+    let realm = tx.realm().as_str().to_string();
+    let source: Collection = sqlx::query_as(&format!(
+        "SELECT {COLLECTION_COLS} FROM guideline_collections
+          WHERE realm_id = $1 AND group_id = $2 AND semester_id = $3"
+    ))
+    .bind(&realm)
+    .bind(g.id)
+    .bind(from)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or_else(|| {
+        Error::Unprocessable(format!(
+            "group {} has no guideline collection in semester {from} to copy",
+            g.id
+        ))
+    })?;
+    let name = match &input.name {
+        Some(n) => check_text("collection name", n, 1, 200)?,
+        None => source.name.clone(),
+    };
+    let collection: Collection = sqlx::query_as(&format!(
+        "INSERT INTO guideline_collections (realm_id, group_id, semester_id, name, description,
+                                            created_by)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLLECTION_COLS}"
+    ))
+    .bind(&realm)
+    .bind(g.id)
+    .bind(input.semester_id)
+    .bind(&name)
+    .bind(&source.description)
+    .bind(grants.viewer)
+    .fetch_one(tx.conn())
+    .await?;
+    sqlx::query(
+        "INSERT INTO guidelines (realm_id, collection_id, group_id, semester_id, title,
+                                 description, category, max_per_member, max_per_guideline,
+                                 created_by)
+         SELECT realm_id, $3, group_id, $4, title, description, category, max_per_member,
+                max_per_guideline, $5
+           FROM guidelines WHERE realm_id = $1 AND collection_id = $2",
+    )
+    .bind(&realm)
+    .bind(source.id)
+    .bind(collection.id)
+    .bind(input.semester_id)
+    .bind(grants.viewer)
+    .execute(tx.conn())
+    .await?;
+    let guidelines = guidelines_of(tx, collection.id).await?;
+    Ok(CollectionWithGuidelines {
+        collection,
+        guidelines,
+    })
 }

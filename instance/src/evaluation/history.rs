@@ -1,71 +1,109 @@
-//! Point history: a user's points per semester in this realm, derived from accepted
-//! scoreboards. Accepting a scoreboard records its members' points (one row per user,
-//! group and semester); [`rebuild_semester`] recomputes a whole semester from the
-//! accepted scoreboards. A semester total is the sum over groups, capped at the realm's
-//! maximum points per semester.
+//! Point history: a member's points per group and semester in this realm, by the real
+//! PéK's formula (see [`super::points`]), from accepted latest-version scoreboards and
+//! consented memberships only. Leaving the JUDGING season for OFF computes a semester
+//! ([`compute_semester`]; idempotent, so it can be re-run). A person's semester points
+//! are computed when read: `min(sqrt(Σ g²), maxPointsPerSemester)` over their groups'
+//! totals `g` of the semester and the one before it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::scoreboard::Scoreboard;
-use super::settings;
+use super::guideline::Category;
+use super::points::{self, Requested, SemesterFigure};
+use super::{previous_semester, settings, COUNTED_STATUSES_SQL};
 use crate::db::RealmTx;
 use crate::error::{Error, Result};
 use crate::page::{Cursor, Page};
 use crate::policy::{self, Grants, Permission, Target};
 
-/// Records the points of a just-accepted scoreboard.
-pub(crate) async fn record_accepted(tx: &mut RealmTx, sb: &Scoreboard) -> Result<u64> {
-    let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query(
-        "INSERT INTO point_history (realm_id, semester_id, user_id, group_id, scoreboard_id,
-                                    points)
-         SELECT p.realm_id, p.semester_id, m.user_id, p.group_id, p.scoreboard_id, sum(p.points)
-           FROM point_requests p
-           JOIN memberships m ON m.realm_id = p.realm_id AND m.id = p.membership_id
-                -- only memberships the person consented to earn points
-                AND m.status NOT IN ('APPLIED', 'INVITED')
-          WHERE p.realm_id = $1 AND p.scoreboard_id = $2
-          GROUP BY p.realm_id, p.semester_id, m.user_id, p.group_id, p.scoreboard_id
-         ON CONFLICT (realm_id, semester_id, user_id, group_id) DO UPDATE SET
-             points = EXCLUDED.points, scoreboard_id = EXCLUDED.scoreboard_id,
-             recorded_at = now()",
-    )
-    .bind(&realm)
-    .bind(sb.id)
-    .execute(tx.conn())
-    .await?
-    .rows_affected())
+#[derive(sqlx::FromRow)]
+struct RequestRow {
+    scoreboard_id: Uuid,
+    group_id: Uuid,
+    user_id: Uuid,
+    category: String,
+    points: i32,
+    max_per_member: i32,
 }
 
-/// Recomputes a semester's point history from its accepted scoreboards (manageRealm).
-/// Returns the number of (user, group) rows written.
-pub async fn rebuild_semester(tx: &mut RealmTx, grants: &Grants, semester: Uuid) -> Result<u64> {
-    policy::require(tx, grants, Permission::ManageRealm, Target::Realm).await?;
+/// Computes a semester's point history from scratch: every consented member of every
+/// accepted, latest-version scoreboard of the semester gets their member points.
+/// Returns the number of (member, group) rows written.
+pub async fn compute_semester(tx: &mut RealmTx, semester: Uuid) -> Result<u64> {
     let realm = tx.realm().as_str().to_string();
     sqlx::query("DELETE FROM point_history WHERE realm_id = $1 AND semester_id = $2")
         .bind(&realm)
         .bind(semester)
         .execute(tx.conn())
         .await?;
+    let rows: Vec<RequestRow> = sqlx::query_as(&format!(
+        "SELECT s.id AS scoreboard_id, s.group_id, m.user_id, g.category, p.points,
+                g.max_per_member
+           FROM scoreboards s
+           JOIN point_requests p ON p.realm_id = s.realm_id AND p.scoreboard_id = s.id
+           JOIN guidelines g ON g.realm_id = p.realm_id AND g.id = p.guideline_id
+           JOIN memberships m ON m.realm_id = p.realm_id AND m.id = p.membership_id
+          WHERE s.realm_id = $1 AND s.semester_id = $2 AND s.status = 'ACCEPTED'
+            AND NOT EXISTS (SELECT 1 FROM scoreboards n
+                             WHERE n.realm_id = s.realm_id AND n.previous_id = s.id)
+            AND m.status IN {COUNTED_STATUSES_SQL}"
+    ))
+    .bind(&realm)
+    .bind(semester)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut members: HashMap<(Uuid, Uuid, Uuid), Vec<Requested>> = HashMap::new();
+    for r in rows {
+        members
+            .entry((r.scoreboard_id, r.group_id, r.user_id))
+            .or_default()
+            .push(Requested {
+                category: if r.category == "RESPONSIBILITY" {
+                    Category::Responsibility
+                } else {
+                    Category::Work
+                },
+                points: i64::from(r.points),
+                max_per_member: i64::from(r.max_per_member),
+            });
+    }
+    let n = members.len();
+    let (mut sbs, mut groups, mut users, mut pts) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for ((sb, group, user), requests) in members {
+        sbs.push(sb);
+        groups.push(group);
+        users.push(user);
+        // 0..=50 by construction.
+        pts.push(points::member_points(requests).points as i32);
+    }
     Ok(sqlx::query(
         "INSERT INTO point_history (realm_id, semester_id, user_id, group_id, scoreboard_id,
                                     points)
-         SELECT p.realm_id, p.semester_id, m.user_id, p.group_id, p.scoreboard_id, sum(p.points)
-           FROM scoreboards s
-           JOIN point_requests p ON p.realm_id = s.realm_id AND p.scoreboard_id = s.id
-           JOIN memberships m ON m.realm_id = p.realm_id AND m.id = p.membership_id
-                AND m.status NOT IN ('APPLIED', 'INVITED')
-          WHERE s.realm_id = $1 AND s.semester_id = $2 AND s.status = 'ACCEPTED'
-          GROUP BY p.realm_id, p.semester_id, m.user_id, p.group_id, p.scoreboard_id",
+         SELECT $1, $2, u, g, s, p
+           FROM unnest($3::uuid[], $4::uuid[], $5::uuid[], $6::int[]) AS t(u, g, s, p)",
     )
     .bind(&realm)
     .bind(semester)
+    .bind(&users)
+    .bind(&groups)
+    .bind(&sbs)
+    .bind(&pts)
     .execute(tx.conn())
     .await?
     .rows_affected())
+}
+
+/// Recomputes a semester's point history (manageRealm), as leaving JUDGING does.
+pub async fn rebuild_semester(tx: &mut RealmTx, grants: &Grants, semester: Uuid) -> Result<u64> {
+    policy::require(tx, grants, Permission::ManageRealm, Target::Realm).await?;
+    compute_semester(tx, semester).await
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -73,8 +111,15 @@ pub async fn rebuild_semester(tx: &mut RealmTx, grants: &Grants, semester: Uuid)
 pub struct GroupPoints {
     pub group_id: Uuid,
     pub group_name: String,
-    pub scoreboard_id: Uuid,
+    /// The group's total `g` for the semester figure: this semester's member points
+    /// plus the previous semester's.
     pub points: i64,
+    /// Member points from this semester's accepted scoreboard.
+    pub semester_points: i64,
+    /// Member points from the previous semester's accepted scoreboard.
+    pub previous_semester_points: i64,
+    /// This semester's accepted scoreboard, if the group has one with the user.
+    pub scoreboard_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -83,12 +128,14 @@ pub struct SemesterPoints {
     pub semester_id: Uuid,
     pub semester_name: String,
     pub starts_on: chrono::NaiveDate,
-    /// The semester total: the sum over groups, capped at `maxPointsPerSemester`.
-    pub points: i64,
-    /// The sum over groups before the cap.
-    pub uncapped_points: i64,
+    /// The semester before it in this realm, whose points count too.
+    pub previous_semester_name: Option<String>,
+    /// `min(sqrt(Σ g²), maxPointsPerSemester)` (`points` truncated to two decimals,
+    /// `pointsInteger` to an integer, `pointsExact` unrounded, `sumOfSquares` = Σ g²).
+    #[serde(flatten)]
+    pub figure: SemesterFigure,
     /// Per group; only groups whose scores the caller may see (all for the user
-    /// themself), while the totals always count every group.
+    /// themself), while the figure always counts every group.
     pub groups: Vec<GroupPoints>,
 }
 
@@ -98,7 +145,8 @@ pub struct UserPoints {
     pub realm_id: String,
     pub user_id: Uuid,
     pub max_points_per_semester: i32,
-    /// Newest semester first.
+    /// Newest semester first: every semester whose figure has points from it or the
+    /// semester before.
     pub items: Vec<SemesterPoints>,
 }
 
@@ -111,18 +159,34 @@ pub struct PointsQuery {
 }
 
 #[derive(sqlx::FromRow)]
+struct SemesterRow {
+    id: Uuid,
+    name: String,
+    starts_on: chrono::NaiveDate,
+}
+
+#[derive(sqlx::FromRow)]
 struct HistoryRow {
     semester_id: Uuid,
-    semester_name: String,
-    starts_on: chrono::NaiveDate,
     group_id: Uuid,
     group_name: String,
     scoreboard_id: Uuid,
     points: i32,
 }
 
-/// A user's totals per semester in this realm. Visible to the user themself and to
-/// people with viewScores on a group the user has points from.
+/// The realm's semesters, oldest first (the order "the semester before" follows).
+async fn semesters_in_order(tx: &mut RealmTx) -> Result<Vec<SemesterRow>> {
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as(
+        "SELECT id, name, starts_on FROM semesters WHERE realm_id = $1 ORDER BY starts_on, name",
+    )
+    .bind(&realm)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// A user's semester points in this realm. Visible to the user themself and to people
+/// with viewScores on a group the user has points from.
 pub async fn user_points(
     tx: &mut RealmTx,
     grants: &Grants,
@@ -153,71 +217,104 @@ pub async fn user_points(
         }
     }
     let rows: Vec<HistoryRow> = sqlx::query_as(
-        "SELECT h.semester_id, s.name AS semester_name, s.starts_on, h.group_id,
-                g.name AS group_name, h.scoreboard_id, h.points
+        "SELECT h.semester_id, h.group_id, g.name AS group_name, h.scoreboard_id, h.points
            FROM point_history h
-           JOIN semesters s ON s.realm_id = h.realm_id AND s.id = h.semester_id
            JOIN groups g ON g.realm_id = h.realm_id AND g.id = h.group_id
           WHERE h.realm_id = $1 AND h.user_id = $2
-            AND ($3::text IS NULL OR s.id::text = $3 OR s.name = $3)
-          ORDER BY s.starts_on DESC, s.name, g.name_folded, g.id",
+          ORDER BY g.name_folded, g.id",
     )
     .bind(&realm)
     .bind(user)
-    .bind(semester.map(str::trim))
     .fetch_all(tx.conn())
     .await?;
-    let max = settings(tx).await?.max_points_per_semester;
-    let mut by_semester: BTreeMap<(std::cmp::Reverse<chrono::NaiveDate>, String), SemesterPoints> =
-        BTreeMap::new();
+    let mut by_semester: HashMap<Uuid, Vec<HistoryRow>> = HashMap::new();
     for r in rows {
-        let e = by_semester
-            .entry((std::cmp::Reverse(r.starts_on), r.semester_name.clone()))
-            .or_insert_with(|| SemesterPoints {
-                semester_id: r.semester_id,
-                semester_name: r.semester_name.clone(),
-                starts_on: r.starts_on,
-                points: 0,
-                uncapped_points: 0,
-                groups: Vec::new(),
-            });
-        e.uncapped_points += i64::from(r.points);
-        if all_groups || visible.contains(&r.group_id) {
-            e.groups.push(GroupPoints {
-                group_id: r.group_id,
-                group_name: r.group_name,
-                scoreboard_id: r.scoreboard_id,
-                points: i64::from(r.points),
-            });
-        }
+        by_semester.entry(r.semester_id).or_default().push(r);
     }
-    let items = by_semester
-        .into_values()
-        .map(|mut s| {
-            s.points = s.uncapped_points.min(i64::from(max));
-            s
-        })
-        .collect();
+    let cap = i64::from(settings(tx).await?.max_points_per_semester);
+    let semesters = semesters_in_order(tx).await?;
+    let wanted = semester.map(str::trim);
+    let mut items = Vec::new();
+    for (i, sem) in semesters.iter().enumerate() {
+        if let Some(w) = wanted {
+            if sem.name != w && sem.id.to_string() != w {
+                continue;
+            }
+        }
+        let prev = i.checked_sub(1).map(|p| &semesters[p]);
+        let mut groups: BTreeMap<(usize, Uuid), GroupPoints> = BTreeMap::new();
+        let mut order: HashMap<Uuid, usize> = HashMap::new();
+        let this = by_semester.get(&sem.id).into_iter().flatten();
+        let before = prev
+            .and_then(|p| by_semester.get(&p.id))
+            .into_iter()
+            .flatten();
+        for (r, current) in this.map(|r| (r, true)).chain(before.map(|r| (r, false))) {
+            let next = order.len();
+            let k = *order.entry(r.group_id).or_insert(next);
+            let e = groups
+                .entry((k, r.group_id))
+                .or_insert_with(|| GroupPoints {
+                    group_id: r.group_id,
+                    group_name: r.group_name.clone(),
+                    points: 0,
+                    semester_points: 0,
+                    previous_semester_points: 0,
+                    scoreboard_id: None,
+                });
+            let p = i64::from(r.points);
+            e.points += p;
+            if current {
+                e.semester_points += p;
+                e.scoreboard_id = Some(r.scoreboard_id);
+            } else {
+                e.previous_semester_points += p;
+            }
+        }
+        if groups.is_empty() {
+            continue;
+        }
+        let figure = points::semester_points(groups.values().map(|g| g.points), cap);
+        items.push(SemesterPoints {
+            semester_id: sem.id,
+            semester_name: sem.name.clone(),
+            starts_on: sem.starts_on,
+            previous_semester_name: prev.map(|p| p.name.clone()),
+            figure,
+            groups: groups
+                .into_values()
+                .filter(|g| all_groups || visible.contains(&g.group_id))
+                .collect(),
+        });
+    }
+    items.reverse();
     Ok(UserPoints {
         realm_id: realm,
         user_id: user,
-        max_points_per_semester: max,
+        max_points_per_semester: cap as i32,
         items,
     })
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserTotal {
     pub user_id: Uuid,
-    /// Capped at the realm's maximum points per semester.
-    pub points: i64,
-    pub uncapped_points: i64,
-    /// Groups the points come from.
+    /// The semester figure (see `SemesterPoints`).
+    #[serde(flatten)]
+    pub figure: SemesterFigure,
+    /// Groups the points come from (this semester and the one before).
     pub groups: i64,
 }
 
-/// Every user's total in a semester (viewScores realm-wide), by user id.
+#[derive(sqlx::FromRow)]
+struct TotalRow {
+    user_id: Uuid,
+    sum_of_squares: i64,
+    groups: i64,
+}
+
+/// Every user's semester figure (viewScores realm-wide), by user id.
 pub async fn semester_totals(
     tx: &mut RealmTx,
     grants: &Grants,
@@ -239,21 +336,71 @@ pub async fn semester_totals(
             "semester {semester} in realm {realm}"
         )));
     }
-    let max = i64::from(settings(tx).await?.max_points_per_semester);
+    let cap = i64::from(settings(tx).await?.max_points_per_semester);
+    let window = window(tx, semester).await?;
     let after = cursor.map(|c| c.id);
-    let rows: Vec<UserTotal> = sqlx::query_as(
-        "SELECT user_id, least(sum(points), $4)::bigint AS points,
-                sum(points)::bigint AS uncapped_points, count(*) AS groups
-           FROM point_history
-          WHERE realm_id = $1 AND semester_id = $2 AND ($3::uuid IS NULL OR user_id > $3)
-          GROUP BY user_id ORDER BY user_id LIMIT $5",
+    let rows = totals_rows(tx, &window, after, Some(limit + 1)).await?;
+    let rows = rows
+        .into_iter()
+        .map(|r| UserTotal {
+            user_id: r.user_id,
+            figure: points::from_sum_of_squares(r.sum_of_squares, cap),
+            groups: r.groups,
+        })
+        .collect();
+    Ok(Page::from_rows(rows, limit, |t| (String::new(), t.user_id)))
+}
+
+/// The semesters whose points count for `semester`: itself and the one before.
+pub(crate) async fn window(tx: &mut RealmTx, semester: Uuid) -> Result<Vec<Uuid>> {
+    let mut w = vec![semester];
+    w.extend(previous_semester(tx, semester).await?);
+    Ok(w)
+}
+
+/// Σ g² per user over the window, by user id.
+async fn totals_rows(
+    tx: &mut RealmTx,
+    window: &[Uuid],
+    after: Option<Uuid>,
+    limit: Option<i64>,
+) -> Result<Vec<TotalRow>> {
+    let realm = tx.realm().as_str().to_string();
+    // The page's users first (in index order, stopping at the limit), then only their
+    // rows are summed: a page costs its own rows, not the whole semester's. The first
+    // page starts after the nil id (no user has it), so `user_id > $3` is always an index
+    // condition, never an `IS NULL OR` the planner cannot use.
+    Ok(sqlx::query_as(
+        "WITH page AS (
+             SELECT DISTINCT user_id FROM point_history
+              WHERE realm_id = $1 AND semester_id = ANY($2) AND user_id > $3
+              ORDER BY user_id LIMIT $4)
+         SELECT user_id, sum(g * g)::bigint AS sum_of_squares, count(*) AS groups
+           FROM (SELECT h.user_id, h.group_id, sum(h.points)::bigint AS g
+                   FROM point_history h JOIN page USING (user_id)
+                  WHERE h.realm_id = $1 AND h.semester_id = ANY($2)
+                  GROUP BY h.user_id, h.group_id) t
+          GROUP BY user_id ORDER BY user_id",
     )
     .bind(&realm)
-    .bind(semester)
-    .bind(after)
-    .bind(max)
-    .bind(limit + 1)
+    .bind(window)
+    .bind(after.unwrap_or(Uuid::nil()))
+    .bind(limit)
     .fetch_all(tx.conn())
-    .await?;
-    Ok(Page::from_rows(rows, limit, |t| (String::new(), t.user_id)))
+    .await?)
+}
+
+/// Every user's semester figure, for the export.
+pub(crate) async fn all_totals(tx: &mut RealmTx, semester: Uuid) -> Result<Vec<UserTotal>> {
+    let cap = i64::from(settings(tx).await?.max_points_per_semester);
+    let window = window(tx, semester).await?;
+    Ok(totals_rows(tx, &window, None, None)
+        .await?
+        .into_iter()
+        .map(|r| UserTotal {
+            user_id: r.user_id,
+            figure: points::from_sum_of_squares(r.sum_of_squares, cap),
+            groups: r.groups,
+        })
+        .collect())
 }

@@ -1,19 +1,22 @@
-//! Community evaluation (issue 5): guideline collections per group and semester,
+//! Community evaluation: guideline collections per group and semester,
 //! versioned scoreboards with a discussion thread, point and entry award requests, and
 //! the point history derived from accepted scoreboards.
 //!
 //! Workflow: people with `editScores` on a group fill its scoreboard and submit it;
 //! people with `evaluateScores` accept or reject it (with a reason). A submitted
 //! scoreboard is read-only; after a rejection, a new version (linked to the rejected
-//! one) is created and submitted again. Every change to scores happens inside the
-//! realm's evaluation period, and no member may be requested more than the realm's
-//! maximum points per semester.
+//! one) is created and submitted again. Every change to scores happens in the season
+//! that allows it (see [`season`]), on the semester the realm is evaluating; points
+//! follow the real PéK's formula (see [`points`]).
 
 pub mod bench;
+pub mod export;
 pub mod guideline;
 pub mod history;
+pub mod points;
 pub mod request;
 pub mod scoreboard;
+pub mod season;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,16 +30,31 @@ use crate::policy::{self, Grants, Permission, Target};
 pub const DEFAULT_MAX_POINTS_PER_SEMESTER: i32 = 100;
 pub const MAX_MAX_POINTS_PER_SEMESTER: i32 = 10_000;
 
-/// The realm's evaluation settings.
+/// Membership statuses that count for points: the ones the person consented to.
+/// Anything else (an application or invitation still pending) never counts, so every
+/// query that turns memberships into points filters with [`COUNTED_STATUSES_SQL`].
+pub const COUNTED_STATUSES: [&str; 4] = ["NEWBIE", "ACTIVE", "FORMER", "ARCHIVED"];
+/// [`COUNTED_STATUSES`] as an SQL list, for `m.status IN {COUNTED_STATUSES_SQL}`.
+pub const COUNTED_STATUSES_SQL: &str = "('NEWBIE', 'ACTIVE', 'FORMER', 'ARCHIVED')";
+
+pub use season::Season;
+
+/// The realm's evaluation settings: its season, the semester it evaluates, and the cap
+/// on a person's semester points.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
     pub realm_id: String,
-    /// Scores may be changed from this instant…
-    pub period_starts_at: Option<DateTime<Utc>>,
-    /// …until this one. Without a period, no scores can be changed.
-    pub period_ends_at: Option<DateTime<Utc>>,
-    /// The most points one member may be given in a semester.
+    /// OFF (nothing editable), SUBMISSION (groups fill and submit scoreboards) or
+    /// JUDGING (evaluators accept or reject; rejected ones may be resubmitted).
+    #[sqlx(try_from = "String")]
+    pub season: Season,
+    /// The semester being (or last) evaluated; required unless the season is OFF.
+    pub semester_id: Option<Uuid>,
+    pub season_changed_at: Option<DateTime<Utc>>,
+    /// When leaving JUDGING last computed the point history of `semesterId`.
+    pub history_computed_at: Option<DateTime<Utc>>,
+    /// The cap on a person's semester points (`min(sqrt(Σ g²), cap)`).
     pub max_points_per_semester: i32,
     pub updated_by: Option<Uuid>,
     pub updated_at: Option<DateTime<Utc>>,
@@ -45,17 +63,12 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SettingsInput {
-    /// Give both ends of the period, or neither (no period: scores are frozen).
-    #[serde(default, deserialize_with = "crate::text::date::opt_timestamp")]
-    pub period_starts_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "crate::text::date::opt_timestamp")]
-    pub period_ends_at: Option<DateTime<Utc>>,
-    /// 1–10000 (default 100).
+    /// 1–10000 (default 100). The season is changed with `PUT …/evaluation-season`.
     pub max_points_per_semester: Option<i32>,
 }
 
-const SETTINGS_COLS: &str =
-    "realm_id, period_starts_at, period_ends_at, max_points_per_semester, updated_by, updated_at";
+const SETTINGS_COLS: &str = "realm_id, season, semester_id, season_changed_at, \
+                             history_computed_at, max_points_per_semester, updated_by, updated_at";
 
 pub async fn settings(tx: &mut RealmTx) -> Result<Settings> {
     let realm = tx.realm().as_str().to_string();
@@ -67,34 +80,23 @@ pub async fn settings(tx: &mut RealmTx) -> Result<Settings> {
     .await?;
     Ok(row.unwrap_or(Settings {
         realm_id: realm,
-        period_starts_at: None,
-        period_ends_at: None,
+        season: Season::Off,
+        semester_id: None,
+        season_changed_at: None,
+        history_computed_at: None,
         max_points_per_semester: DEFAULT_MAX_POINTS_PER_SEMESTER,
         updated_by: None,
         updated_at: None,
     }))
 }
 
-/// Sets the realm's evaluation period and maximum (manageRealm).
+/// Sets the realm's maximum points per semester (manageRealm).
 pub async fn put_settings(
     tx: &mut RealmTx,
     grants: &Grants,
     input: SettingsInput,
 ) -> Result<Settings> {
     policy::require(tx, grants, Permission::ManageRealm, Target::Realm).await?;
-    match (input.period_starts_at, input.period_ends_at) {
-        (Some(s), Some(e)) if e <= s => {
-            return Err(Error::invalid(
-                "the evaluation period must end after it starts",
-            ))
-        }
-        (Some(_), None) | (None, Some(_)) => {
-            return Err(Error::invalid(
-                "give both periodStartsAt and periodEndsAt, or neither",
-            ))
-        }
-        _ => {}
-    }
     let max = input
         .max_points_per_semester
         .unwrap_or(DEFAULT_MAX_POINTS_PER_SEMESTER);
@@ -105,54 +107,82 @@ pub async fn put_settings(
     }
     let realm = tx.realm().as_str().to_string();
     Ok(sqlx::query_as(&format!(
-        "INSERT INTO evaluation_settings
-             (realm_id, period_starts_at, period_ends_at, max_points_per_semester, updated_by)
-         VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO evaluation_settings (realm_id, max_points_per_semester, updated_by)
+         VALUES ($1, $2, $3)
          ON CONFLICT (realm_id) DO UPDATE SET
-             period_starts_at = EXCLUDED.period_starts_at,
-             period_ends_at = EXCLUDED.period_ends_at,
              max_points_per_semester = EXCLUDED.max_points_per_semester,
              updated_by = EXCLUDED.updated_by,
              updated_at = now()
          RETURNING {SETTINGS_COLS}"
     ))
     .bind(&realm)
-    .bind(input.period_starts_at)
-    .bind(input.period_ends_at)
     .bind(max)
     .bind(grants.viewer)
     .fetch_one(tx.conn())
     .await?)
 }
 
-/// Refuses a change to scores outside the realm's evaluation period (by the database's
-/// clock, the same one every transaction sees). Returns the settings for the caller's
-/// limit checks.
-pub async fn require_open_period(tx: &mut RealmTx) -> Result<Settings> {
+/// Refuses `action` on the scores of `semester` unless the realm's season allows it and
+/// the realm is evaluating that semester (earlier semesters are read-only). Returns the
+/// settings for the caller's limit checks.
+pub async fn require_season(
+    tx: &mut RealmTx,
+    semester: Uuid,
+    action: season::Act,
+) -> Result<Settings> {
     let s = settings(tx).await?;
     let realm = tx.realm().as_str().to_string();
-    let (Some(start), Some(end)) = (s.period_starts_at, s.period_ends_at) else {
+    season::allows(s.season, action).map_err(|why| {
+        Error::Conflict(format!(
+            "realm {realm} is in its {} season: {why}",
+            s.season.as_str()
+        ))
+    })?;
+    if s.semester_id != Some(semester) {
+        let evaluating = s
+            .semester_id
+            .map(|id| id.to_string())
+            .unwrap_or_else(|| "none".into());
         return Err(Error::Conflict(format!(
-            "realm {realm} has no evaluation period set, so scores cannot be changed; \
-             a realm manager sets it with PUT /api/v1/realms/{realm}/evaluation-settings"
-        )));
-    };
-    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
-        .fetch_one(tx.conn())
-        .await?;
-    if now < start {
-        return Err(Error::Conflict(format!(
-            "the evaluation period of realm {realm} starts at {}; scores cannot be changed before then",
-            start.to_rfc3339()
-        )));
-    }
-    if now >= end {
-        return Err(Error::Conflict(format!(
-            "the evaluation period of realm {realm} ended at {}; scores can no longer be changed",
-            end.to_rfc3339()
+            "the scores of semester {semester} are read-only: realm {realm} is evaluating \
+             semester {evaluating}"
         )));
     }
     Ok(s)
+}
+
+/// A semester named in a request body must exist (422 otherwise).
+pub async fn require_semester(tx: &mut RealmTx, semester: Uuid) -> Result<()> {
+    let realm = tx.realm().as_str().to_string();
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM semesters WHERE realm_id = $1 AND id = $2)",
+    )
+    .bind(&realm)
+    .bind(semester)
+    .fetch_one(tx.conn())
+    .await?;
+    if exists {
+        Ok(())
+    } else {
+        Err(Error::Unprocessable(format!(
+            "semester not found in realm {realm}: {semester}"
+        )))
+    }
+}
+
+/// The semester before `semester` in this realm (by start date), if any.
+pub async fn previous_semester(tx: &mut RealmTx, semester: Uuid) -> Result<Option<Uuid>> {
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_scalar(
+        "SELECT p.id FROM semesters s
+           JOIN semesters p ON p.realm_id = s.realm_id AND (p.starts_on, p.name) < (s.starts_on, s.name)
+          WHERE s.realm_id = $1 AND s.id = $2
+          ORDER BY p.starts_on DESC, p.name DESC LIMIT 1",
+    )
+    .bind(&realm)
+    .bind(semester)
+    .fetch_optional(tx.conn())
+    .await?)
 }
 
 /// May see a group's guidelines and scoreboards: viewScores, editScores or
@@ -168,6 +198,27 @@ pub async fn may_view_scores(tx: &mut RealmTx, grants: &Grants, group: Uuid) -> 
         }
     }
     Ok(false)
+}
+
+/// A free-text field of a request: trimmed, `min..=max` characters, and no control
+/// characters other than line breaks and tabs (NUL included), so what is stored is what
+/// people can read.
+pub(crate) fn text_field(what: &str, s: &str, min: usize, max: usize) -> Result<String> {
+    let t = s.trim();
+    let n = t.chars().count();
+    if n < min || n > max {
+        return Err(Error::invalid(format!(
+            "{what} must be {min}-{max} characters"
+        )));
+    }
+    if t.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(Error::invalid(format!(
+            "{what} must not contain control characters"
+        )));
+    }
+    Ok(t.to_string())
 }
 
 /// A missing object named in a request body is the body's fault: 422, not 404.

@@ -6,12 +6,13 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::scoreboard::{self, Action, Scoreboard};
-use super::{as_reference, guideline};
+use super::scoreboard::{self, Action, Scoreboard, Status};
+use super::season::Act;
+use super::{as_reference, guideline, require_season, text_field, COUNTED_STATUSES};
 use crate::db::RealmTx;
 use crate::error::{Error, Result};
 use crate::membership::{self, Membership};
-use crate::policy::Grants;
+use crate::policy::{self, Grants, Permission, Target};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -54,6 +55,23 @@ pub struct EntryAwardRequest {
     pub justification: String,
     pub updated_by: Uuid,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// PENDING, ACCEPTED or REJECTED: reviewed on its own, apart from the points.
+    pub status: String,
+    pub rejection_reason: Option<String>,
+    pub reviewed_by: Option<Uuid>,
+    pub reviewed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CellComment {
+    pub id: Uuid,
+    pub scoreboard_id: Uuid,
+    pub membership_id: Uuid,
+    pub guideline_id: Uuid,
+    pub author_id: Uuid,
+    pub body: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -89,7 +107,8 @@ pub async fn entries_of(tx: &mut RealmTx, scoreboard: Uuid) -> Result<Vec<EntryA
     let realm = tx.realm().as_str().to_string();
     Ok(sqlx::query_as(
         "SELECT e.scoreboard_id, e.membership_id, m.user_id, e.kind, e.justification,
-                e.updated_by, e.updated_at
+                e.updated_by, e.updated_at, e.status, e.rejection_reason, e.reviewed_by,
+                e.reviewed_at
            FROM entry_award_requests e
            JOIN memberships m ON m.realm_id = e.realm_id AND m.id = e.membership_id
           WHERE e.realm_id = $1 AND e.scoreboard_id = $2
@@ -101,7 +120,8 @@ pub async fn entries_of(tx: &mut RealmTx, scoreboard: Uuid) -> Result<Vec<EntryA
     .await?)
 }
 
-/// The membership, which must be in the scoreboard's group and not archived.
+/// The membership, which must be in the scoreboard's group, consented to and not
+/// archived.
 async fn member_of(tx: &mut RealmTx, sb: &Scoreboard, membership_id: Uuid) -> Result<Membership> {
     let m = as_reference(membership::get(tx, membership_id).await)?;
     if m.group_id != sb.group_id {
@@ -110,9 +130,10 @@ async fn member_of(tx: &mut RealmTx, sb: &Scoreboard, membership_id: Uuid) -> Re
             sb.group_id
         )));
     }
-    if m.status == "APPLIED" || m.status == "INVITED" {
+    if !COUNTED_STATUSES.contains(&m.status.as_str()) {
         return Err(Error::invalid(format!(
-            "membership {membership_id} is {} (not yet accepted); only members get requests",
+            "membership {membership_id} is {}: only memberships the person accepted get \
+             requests",
             m.status
         )));
     }
@@ -239,12 +260,13 @@ pub async fn put_entry(
 ) -> Result<EntryAwardRequest> {
     let (sb, _, _) = scoreboard::lock_for(tx, grants, scoreboard_id, Action::Edit).await?;
     member_of(tx, &sb, membership_id).await?;
-    let justification = input.justification.trim();
-    if justification.is_empty() || justification.chars().count() > 5000 {
-        return Err(Error::invalid(
-            "an entry award request needs a justification of 1-5000 characters",
-        ));
-    }
+    let justification = text_field(
+        "an entry award justification",
+        &input.justification,
+        1,
+        5000,
+    )?;
+    let justification = justification.as_str();
     let realm = tx.realm().as_str().to_string();
     sqlx::query(
         "INSERT INTO entry_award_requests (realm_id, scoreboard_id, group_id, semester_id,
@@ -252,7 +274,9 @@ pub async fn put_entry(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (realm_id, scoreboard_id, membership_id) DO UPDATE SET
              kind = EXCLUDED.kind, justification = EXCLUDED.justification,
-             updated_by = EXCLUDED.updated_by, updated_at = now()",
+             updated_by = EXCLUDED.updated_by, updated_at = now(),
+             status = 'PENDING', rejection_reason = NULL, reviewed_by = NULL,
+             reviewed_at = NULL",
     )
     .bind(&realm)
     .bind(sb.id)
@@ -306,8 +330,9 @@ async fn touch(tx: &mut RealmTx, scoreboard: Uuid) -> Result<()> {
     Ok(())
 }
 
-/// A new version starts from its rejected predecessor's requests. Archived memberships
-/// are left behind (they may get no new requests).
+/// A new version starts from its rejected predecessor's requests (entry award requests
+/// keep their review). Archived memberships are left behind (they may get no new
+/// requests).
 pub(crate) async fn copy_requests(tx: &mut RealmTx, from: Uuid, to: Uuid, by: Uuid) -> Result<()> {
     let realm = tx.realm().as_str().to_string();
     sqlx::query(
@@ -327,9 +352,11 @@ pub(crate) async fn copy_requests(tx: &mut RealmTx, from: Uuid, to: Uuid, by: Uu
     .await?;
     sqlx::query(
         "INSERT INTO entry_award_requests (realm_id, scoreboard_id, group_id, semester_id,
-                                           membership_id, kind, justification, updated_by)
+                                           membership_id, kind, justification, updated_by,
+                                           status, rejection_reason, reviewed_by, reviewed_at)
          SELECT e.realm_id, $3, e.group_id, e.semester_id, e.membership_id, e.kind,
-                e.justification, $4
+                e.justification, $4, e.status, e.rejection_reason, e.reviewed_by,
+                e.reviewed_at
            FROM entry_award_requests e
            JOIN memberships m ON m.realm_id = e.realm_id AND m.id = e.membership_id
           WHERE e.realm_id = $1 AND e.scoreboard_id = $2 AND m.status <> 'ARCHIVED'",
@@ -341,4 +368,154 @@ pub(crate) async fn copy_requests(tx: &mut RealmTx, from: Uuid, to: Uuid, by: Uu
     .execute(tx.conn())
     .await?;
     Ok(())
+}
+
+/// Accepts or rejects (with a reason) an entry award request, apart from the scoreboard's
+/// points: evaluateScores on the group, in the JUDGING season, once the scoreboard is
+/// submitted. A decision is final until the request is changed on a new version.
+pub async fn review_entry(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    scoreboard_id: Uuid,
+    membership_id: Uuid,
+    reject_reason: Option<&str>,
+) -> Result<EntryAwardRequest> {
+    let sb = scoreboard::get_visible(tx, grants, scoreboard_id).await?;
+    policy::require(
+        tx,
+        grants,
+        Permission::EvaluateScores,
+        Target::Group(sb.group_id),
+    )
+    .await?;
+    require_season(tx, sb.semester_id, Act::ReviewEntryAward).await?;
+    if !matches!(sb.status(), Status::NotYetEvaluated | Status::Accepted) {
+        return Err(Error::Conflict(format!(
+            "entry award requests are reviewed once their scoreboard is submitted; this one \
+             is {}",
+            sb.status
+        )));
+    }
+    let reason = reject_reason
+        .map(|r| text_field("a rejection reason", r, 1, 5000))
+        .transpose()?;
+    let realm = tx.realm().as_str().to_string();
+    let status: Option<String> = sqlx::query_scalar(
+        "SELECT status FROM entry_award_requests
+          WHERE realm_id = $1 AND scoreboard_id = $2 AND membership_id = $3 FOR UPDATE",
+    )
+    .bind(&realm)
+    .bind(sb.id)
+    .bind(membership_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    match status.as_deref() {
+        None => return Err(Error::not_found("entry award request")),
+        Some("PENDING") => {}
+        Some(other) => {
+            return Err(Error::Conflict(format!(
+                "this entry award request is already {other}"
+            )))
+        }
+    }
+    sqlx::query(
+        "UPDATE entry_award_requests SET status = $4, rejection_reason = $5, reviewed_by = $6,
+                reviewed_at = now()
+          WHERE realm_id = $1 AND scoreboard_id = $2 AND membership_id = $3",
+    )
+    .bind(&realm)
+    .bind(sb.id)
+    .bind(membership_id)
+    .bind(if reason.is_some() {
+        "REJECTED"
+    } else {
+        "ACCEPTED"
+    })
+    .bind(reason.as_deref())
+    .bind(grants.viewer)
+    .execute(tx.conn())
+    .await?;
+    entries_of(tx, sb.id)
+        .await?
+        .into_iter()
+        .find(|e| e.membership_id == membership_id)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("entry award request vanished")))
+}
+
+/// Comments on one cell (a member under a guideline) of a scoreboard.
+pub async fn cell_comments(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    scoreboard_id: Uuid,
+    membership_id: Uuid,
+    guideline_id: Uuid,
+) -> Result<Vec<CellComment>> {
+    scoreboard::get_visible(tx, grants, scoreboard_id).await?;
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as(
+        "SELECT id, scoreboard_id, membership_id, guideline_id, author_id, body, created_at
+           FROM point_request_comments
+          WHERE realm_id = $1 AND scoreboard_id = $2 AND membership_id = $3
+            AND guideline_id = $4
+          ORDER BY created_at, id",
+    )
+    .bind(&realm)
+    .bind(scoreboard_id)
+    .bind(membership_id)
+    .bind(guideline_id)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// Those who fill or evaluate a scoreboard discuss its cells, in any status and season.
+pub async fn add_cell_comment(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    scoreboard_id: Uuid,
+    membership_id: Uuid,
+    guideline_id: Uuid,
+    body: &str,
+) -> Result<CellComment> {
+    let sb = scoreboard::get_visible(tx, grants, scoreboard_id).await?;
+    let target = Target::Group(sb.group_id);
+    if !policy::can(tx, grants, Permission::EditScores, target).await?
+        && !policy::can(tx, grants, Permission::EvaluateScores, target).await?
+    {
+        return Err(Error::Forbidden(format!(
+            "you need editScores or evaluateScores on group {} to discuss its scoreboard",
+            sb.group_id
+        )));
+    }
+    let m = as_reference(membership::get(tx, membership_id).await)?;
+    if m.group_id != sb.group_id {
+        return Err(Error::invalid(format!(
+            "membership {membership_id} is not in group {} of this scoreboard",
+            sb.group_id
+        )));
+    }
+    let g = as_reference(guideline::get(tx, guideline_id).await)?;
+    if g.group_id != sb.group_id || g.semester_id != sb.semester_id {
+        return Err(Error::invalid(format!(
+            "guideline {guideline_id} is not in the guideline collection of this scoreboard's \
+             group and semester"
+        )));
+    }
+    let body = text_field("a comment", body, 1, 5000)?;
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as(
+        "INSERT INTO point_request_comments (realm_id, scoreboard_id, group_id, semester_id,
+                                             membership_id, guideline_id, author_id, body)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         RETURNING id, scoreboard_id, membership_id, guideline_id, author_id, body, created_at",
+    )
+    .bind(&realm)
+    .bind(sb.id)
+    .bind(sb.group_id)
+    .bind(sb.semester_id)
+    .bind(membership_id)
+    .bind(guideline_id)
+    .bind(grants.viewer)
+    .bind(&body)
+    .fetch_one(tx.conn())
+    .await?)
 }

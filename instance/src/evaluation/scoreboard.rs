@@ -11,7 +11,10 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{as_reference, history, may_view_scores, request, require_open_period, Settings};
+use super::guideline::{self, Guideline};
+use super::points::{self, MemberPoints};
+use super::season::Act;
+use super::{as_reference, may_view_scores, request, require_season, Settings};
 use crate::db::RealmTx;
 use crate::error::{Error, Result};
 use crate::group;
@@ -137,8 +140,39 @@ pub(crate) const COLS: &str = "id, realm_id, group_id, semester_id, version, pre
 pub struct ScoreboardDetail {
     #[serde(flatten)]
     pub scoreboard: Scoreboard,
+    /// Whether the realm's season and semester let anyone change it now.
+    pub read_only: bool,
     pub point_requests: Vec<request::PointRequest>,
     pub entry_award_requests: Vec<request::EntryAwardRequest>,
+    /// The group's guidelines for the semester, each with its maxima.
+    pub guidelines: Vec<Guideline>,
+    /// The caps every member's points are computed with.
+    pub limits: Limits,
+    /// Each member with requests on this scoreboard and their points by the formula.
+    pub members: Vec<MemberScore>,
+}
+
+/// The maxima a scoreboard is filled against.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    /// WORK points count up to this per member (30).
+    pub work_per_member: i64,
+    /// RESPONSIBILITY points count up to this per member (20).
+    pub responsibility_per_member: i64,
+    /// A member's points on one scoreboard (50).
+    pub total_per_member: i64,
+    /// The realm's cap on a person's semester points.
+    pub max_points_per_semester: i32,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberScore {
+    pub membership_id: Uuid,
+    pub user_id: Uuid,
+    #[serde(flatten)]
+    pub score: MemberPoints,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -188,14 +222,54 @@ pub async fn detail(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Score
     let scoreboard = get_visible(tx, grants, id).await?;
     let point_requests = request::points_of(tx, id).await?;
     let entry_award_requests = request::entries_of(tx, id).await?;
+    let guidelines =
+        guideline::of_group_semester(tx, scoreboard.group_id, scoreboard.semester_id).await?;
+    let settings = super::settings(tx).await?;
+    let read_only = settings.semester_id != Some(scoreboard.semester_id)
+        || settings.season == super::Season::Off
+        || !matches!(scoreboard.status(), Status::NotSubmitted);
+    let by_id: std::collections::HashMap<Uuid, &Guideline> =
+        guidelines.iter().map(|g| (g.id, g)).collect();
+    let mut per_member: std::collections::BTreeMap<(Uuid, Uuid), Vec<points::Requested>> =
+        Default::default();
+    for p in &point_requests {
+        if let Some(g) = by_id.get(&p.guideline_id) {
+            per_member
+                .entry((p.user_id, p.membership_id))
+                .or_default()
+                .push(points::Requested {
+                    category: g.category(),
+                    points: i64::from(p.points),
+                    max_per_member: i64::from(g.max_per_member),
+                });
+        }
+    }
+    let members = per_member
+        .into_iter()
+        .map(|((user_id, membership_id), r)| MemberScore {
+            membership_id,
+            user_id,
+            score: points::member_points(r),
+        })
+        .collect();
     Ok(ScoreboardDetail {
         scoreboard,
+        read_only,
         point_requests,
         entry_award_requests,
+        guidelines,
+        limits: Limits {
+            work_per_member: points::WORK_CAP,
+            responsibility_per_member: points::RESPONSIBILITY_CAP,
+            total_per_member: points::MEMBER_CAP,
+            max_points_per_semester: settings.max_points_per_semester,
+        },
+        members,
     })
 }
 
-/// Locks a visible scoreboard for `action`: permission (403), state (409), period (409).
+/// Locks a visible scoreboard for `action`: permission (403), state (409), season and
+/// semester (409).
 pub(crate) async fn lock_for(
     tx: &mut RealmTx,
     grants: &Grants,
@@ -210,15 +284,22 @@ pub(crate) async fn lock_for(
     };
     policy::require(tx, grants, needed, Target::Group(sb.group_id)).await?;
     let next = transition(sb.status(), action).map_err(Error::Conflict)?;
-    let settings = require_open_period(tx).await?;
+    let act = match action {
+        Action::Edit => Act::edit(sb.version),
+        Action::Submit => Act::submit(sb.version),
+        Action::Accept | Action::Reject => Act::Evaluate,
+        Action::NewVersion => Act::NewVersion,
+    };
+    let settings = require_season(tx, sb.semester_id, act).await?;
     Ok((sb, next, settings))
 }
 
 pub async fn create(tx: &mut RealmTx, grants: &Grants, new: NewScoreboard) -> Result<Scoreboard> {
     let g = as_reference(group::get(tx, new.group_id).await)?;
     policy::require(tx, grants, Permission::EditScores, Target::Group(g.id)).await?;
-    require_open_period(tx).await?;
     let realm = tx.realm().as_str().to_string();
+    super::require_semester(tx, new.semester_id).await?;
+    require_season(tx, new.semester_id, Act::CreateScoreboard).await?;
     Ok(sqlx::query_as(&format!(
         "INSERT INTO scoreboards (realm_id, group_id, semester_id, created_by)
          VALUES ($1, $2, $3, $4) RETURNING {COLS}"
@@ -237,10 +318,9 @@ pub async fn submit(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Score
 }
 
 pub async fn accept(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Scoreboard> {
+    // The point history follows when the season leaves JUDGING.
     let (_, next, _) = lock_for(tx, grants, id, Action::Accept).await?;
-    let sb = set_status(tx, id, next, grants.viewer, None).await?;
-    history::record_accepted(tx, &sb).await?;
-    Ok(sb)
+    set_status(tx, id, next, grants.viewer, None).await
 }
 
 pub async fn reject(

@@ -16,8 +16,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{AppState, Caller, Json, Path, Query};
-use crate::bff::{self, BackendRequest, Bff, CallerAuth, Federated, Outcome};
+use crate::bff::{self, BackendRequest, Bff, CallerAuth, Outcome};
 use crate::error::{Error, ErrorBody, Result};
+use crate::evaluation::points::{self, SemesterFigure};
 use crate::federation::{self, MembershipReport};
 use crate::page::PageParams;
 use crate::profile::{self, ProfileAccess, ProfileInput, Scope, UserView};
@@ -551,6 +552,7 @@ async fn forward_to(
         method: parts.method.clone(),
         path_and_query,
         caller: caller(me, &parts.headers),
+        service_bearer: None,
         request_id: parts.headers.get("x-request-id").cloned(),
         body: (!body.is_empty()).then_some(body),
         content_type: parts.headers.get(header::CONTENT_TYPE).cloned(),
@@ -591,21 +593,49 @@ struct MyPointsQuery {
     semester: Option<Line<200>>,
 }
 
-/// The caller's points in every realm they are in.
+/// The caller's points in every realm they are in, and the federated semester figures.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct MyPoints {
     /// One entry per realm that has points for the caller (see the realm route
     /// `/api/v1/realms/{realm}/users/{id}/points`).
     items: Vec<serde_json::Value>,
-    /// Per semester name: the sum of the realms' (capped) semester totals.
-    totals: BTreeMap<String, i64>,
+    /// Per semester name, newest first: the formula over all the caller's groups in all
+    /// realms that answered.
+    semesters: Vec<FederatedSemester>,
+    /// Per semester name: the federated `points` (truncated to two decimals).
+    totals: BTreeMap<String, f64>,
+    /// The cap of the federated figure: the hub realm's maximum points per semester.
+    max_points_per_semester: i32,
     partial: bool,
     unavailable: Vec<RealmId>,
 }
 
-/// The caller's community points across all their realms (each realm asked
-/// concurrently; realms that do not answer are listed in `unavailable`).
+/// A person's semester points across the federation: `min(sqrt(Σ g²), cap)` over every
+/// group `g` of every realm (each group's total of the semester and the one before) —
+/// not a sum of the realms' figures.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct FederatedSemester {
+    semester_name: String,
+    #[serde(flatten)]
+    figure: SemesterFigure,
+    groups: Vec<FederatedGroup>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct FederatedGroup {
+    realm_id: String,
+    group_id: Uuid,
+    group_name: String,
+    /// The group's total over the semester and the one before.
+    points: i64,
+}
+
+/// The caller's community points: every realm they are in is asked concurrently for its
+/// per-group totals, and the hub combines them with the same formula over all groups.
+/// Realms that do not answer make the answer `partial` and are listed in `unavailable`.
 #[utoipa::path(get, path = "/api/v1/me/points", tag = "evaluation", params(MyPointsQuery),
     responses((status = 200, body = MyPoints), (status = 401, body = ErrorBody)))]
 async fn my_points(
@@ -632,7 +662,9 @@ async fn my_points(
         .await;
     let mut unavailable = bff::unavailable(&outcomes);
     let mut items = Vec::new();
-    let mut totals = BTreeMap::new();
+    // Semester name → (start date for ordering, (realm, group) → group).
+    type Groups = BTreeMap<(String, Uuid), FederatedGroup>;
+    let mut by_semester: BTreeMap<String, (String, Groups)> = BTreeMap::new();
     for (realm, o) in outcomes {
         let Outcome::Answered(r) = o else { continue };
         // A realm without the semester, or where the caller has no foot, has nothing.
@@ -647,10 +679,30 @@ async fn my_points(
                     continue;
                 }
                 for sem in &semesters {
-                    if let (Some(name), Some(p)) =
-                        (sem["semesterName"].as_str(), sem["points"].as_i64())
-                    {
-                        *totals.entry(name.to_string()).or_insert(0) += p;
+                    let Some(name) = sem["semesterName"].as_str() else {
+                        continue;
+                    };
+                    let starts = sem["startsOn"].as_str().unwrap_or_default().to_string();
+                    let e = by_semester
+                        .entry(name.to_string())
+                        .or_insert_with(|| (starts.clone(), BTreeMap::new()));
+                    e.0 = e.0.clone().max(starts);
+                    for g in sem["groups"].as_array().into_iter().flatten() {
+                        let (Some(id), Some(points)) = (
+                            g["groupId"].as_str().and_then(|x| x.parse::<Uuid>().ok()),
+                            g["points"].as_i64(),
+                        ) else {
+                            continue;
+                        };
+                        e.1.insert(
+                            (realm.to_string(), id),
+                            FederatedGroup {
+                                realm_id: realm.to_string(),
+                                group_id: id,
+                                group_name: g["groupName"].as_str().unwrap_or_default().into(),
+                                points,
+                            },
+                        );
                     }
                 }
                 items.push(v);
@@ -663,10 +715,47 @@ async fn my_points(
     }
     unavailable.sort();
     unavailable.dedup();
+    let cap = federation_cap(&s).await?;
+    let mut semesters: Vec<(String, FederatedSemester)> = by_semester
+        .into_iter()
+        .map(|(name, (starts, groups))| {
+            let groups: Vec<FederatedGroup> = groups.into_values().collect();
+            let figure = points::semester_points(groups.iter().map(|g| g.points), i64::from(cap));
+            (
+                starts,
+                FederatedSemester {
+                    semester_name: name,
+                    figure,
+                    groups,
+                },
+            )
+        })
+        .collect();
+    semesters.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then_with(|| b.1.semester_name.cmp(&a.1.semester_name))
+    });
+    let semesters: Vec<FederatedSemester> = semesters.into_iter().map(|x| x.1).collect();
+    let totals = semesters
+        .iter()
+        .map(|s| (s.semester_name.clone(), s.figure.points))
+        .collect();
     Ok(Json(MyPoints {
         items,
+        semesters,
         totals,
+        max_points_per_semester: cap,
         partial: !unavailable.is_empty(),
         unavailable,
     }))
+}
+
+/// The cap of federated figures: the hub realm's maximum points per semester.
+async fn federation_cap(s: &AppState) -> Result<i32> {
+    let mut tx = s.db.realm(&RealmId::hub()).await?;
+    let cap = crate::evaluation::settings(&mut tx)
+        .await?
+        .max_points_per_semester;
+    tx.commit().await?;
+    Ok(cap)
 }

@@ -1,5 +1,6 @@
-//! `/api/v1/realms/{realm}/…` routes of community evaluation (issue 5): settings,
-//! guidelines, scoreboards and their workflow, requests, discussion, point history.
+//! `/api/v1/realms/{realm}/…` routes of community evaluation: settings and seasons,
+//! guidelines, scoreboards and their workflow, requests and their review, discussion,
+//! point history and CSV exports.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,14 +13,17 @@ use super::{AppState, Caller, Json, LocalRealm, Path, Query};
 use crate::db::RealmTx;
 use crate::error::{Error, ErrorBody, Result};
 use crate::evaluation::guideline::{
-    self, CollectionWithGuidelines, Guideline, NewCollection, NewGuideline,
+    self, CollectionWithGuidelines, CopyCollection, Guideline, NewCollection, NewGuideline,
 };
 use crate::evaluation::history::{self, PointsQuery, UserPoints, UserTotal};
-use crate::evaluation::request::{self, EntryAwardRequest, EntryInput, PointRequest, PointsInput};
+use crate::evaluation::request::{
+    self, CellComment, EntryAwardRequest, EntryInput, PointRequest, PointsInput,
+};
 use crate::evaluation::scoreboard::{
     self, Comment, NewScoreboard, Scoreboard, ScoreboardDetail, ScoreboardQuery,
 };
-use crate::evaluation::{self, Settings, SettingsInput};
+use crate::evaluation::season::{self, SeasonChange, SeasonInput};
+use crate::evaluation::{self, export, Settings, SettingsInput};
 use crate::page::{Page, PageParams};
 use crate::policy::{self, Grants};
 use crate::realm::RealmId;
@@ -28,7 +32,9 @@ use crate::text::Prose;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_settings, put_settings))
+        .routes(routes!(put_season))
         .routes(routes!(create_collection))
+        .routes(routes!(copy_collection))
         .routes(routes!(list_group_collections))
         .routes(routes!(get_collection))
         .routes(routes!(add_guideline))
@@ -41,7 +47,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(new_scoreboard_version))
         .routes(routes!(list_comments, add_comment))
         .routes(routes!(put_point_request, delete_point_request))
+        .routes(routes!(list_cell_comments, add_cell_comment))
         .routes(routes!(put_entry_award_request, delete_entry_award_request))
+        .routes(routes!(accept_entry_award_request))
+        .routes(routes!(reject_entry_award_request))
+        .routes(routes!(export_point_history))
+        .routes(routes!(export_entry_awards))
+        .routes(routes!(export_active_members))
         .routes(routes!(user_points))
         .routes(routes!(semester_points))
 }
@@ -78,7 +90,8 @@ async fn scoped(s: &AppState, realm: &RealmId, me: Uuid) -> Result<(RealmTx, Gra
 
 // --- settings -------------------------------------------------------------------------
 
-/// The realm's evaluation period and maximum points per semester (any realm member).
+/// The realm's evaluation season, its semester and the maximum points per semester
+/// (any realm member).
 #[utoipa::path(get, path = "/api/v1/realms/{realm}/evaluation-settings", tag = "evaluation",
     params(("realm" = String, Path)),
     responses((status = 200, body = Settings), (status = 403, body = ErrorBody)))]
@@ -98,7 +111,7 @@ async fn get_settings(
     Ok(Json(out))
 }
 
-/// Sets the evaluation period and maximum points per semester (manageRealm).
+/// Sets the maximum points per semester (manageRealm).
 #[utoipa::path(put, path = "/api/v1/realms/{realm}/evaluation-settings", tag = "evaluation",
     params(("realm" = String, Path)), request_body = SettingsInput,
     responses((status = 200, body = Settings), (status = 403, body = ErrorBody),
@@ -115,7 +128,44 @@ async fn put_settings(
     Ok(Json(out))
 }
 
+/// Changes the season: OFF, SUBMISSION or JUDGING, of a semester (manageRealm).
+/// Leaving JUDGING for OFF computes the semester's point history (run it again with
+/// OFF → JUDGING → OFF). Refused (409) when scoreboards would be stranded, unless `force`.
+#[utoipa::path(put, path = "/api/v1/realms/{realm}/evaluation-season", tag = "evaluation",
+    params(("realm" = String, Path)), request_body = SeasonInput,
+    responses((status = 200, body = SeasonChange), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn put_season(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Json(body): Json<SeasonInput>,
+) -> Result<Json<SeasonChange>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out = season::change(&mut tx, &grants, body).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
 // --- guidelines -----------------------------------------------------------------------
+
+/// Copies a group's guideline collection of an earlier semester (default: the one
+/// before) into a new collection for `semesterId`, in one call (editScores; SUBMISSION).
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/guideline-collections/copy",
+    tag = "evaluation", params(("realm" = String, Path)), request_body = CopyCollection,
+    responses((status = 201, body = CollectionWithGuidelines), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn copy_collection(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Json(body): Json<CopyCollection>,
+) -> Result<(StatusCode, Json<CollectionWithGuidelines>)> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out = guideline::copy_collection(&mut tx, &grants, body).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
 
 /// Creates a group's guideline collection for a semester (editScores on the group).
 #[utoipa::path(post, path = "/api/v1/realms/{realm}/guideline-collections", tag = "evaluation",
@@ -229,7 +279,7 @@ async fn list_scoreboards(
     Ok(Json(out))
 }
 
-/// Starts a group's scoreboard for a semester (editScores; in the evaluation period).
+/// Starts a group's scoreboard for the semester being evaluated (editScores; SUBMISSION).
 #[utoipa::path(post, path = "/api/v1/realms/{realm}/scoreboards", tag = "evaluation",
     params(("realm" = String, Path)), request_body = NewScoreboard,
     responses((status = 201, body = Scoreboard), (status = 403, body = ErrorBody),
@@ -246,7 +296,8 @@ async fn create_scoreboard(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-/// A scoreboard with its point and entry award requests.
+/// A scoreboard with its point and entry award requests, the guidelines with their
+/// maxima, the per-member caps, and every member's points by the formula.
 #[utoipa::path(get, path = "/api/v1/realms/{realm}/scoreboards/{id}", tag = "evaluation",
     params(("realm" = String, Path), ("id" = Uuid, Path)),
     responses((status = 200, body = ScoreboardDetail), (status = 404, body = ErrorBody)))]
@@ -279,7 +330,8 @@ async fn submit_scoreboard(
     Ok(Json(out))
 }
 
-/// NOT_YET_EVALUATED → ACCEPTED (evaluateScores); records the point history.
+/// NOT_YET_EVALUATED → ACCEPTED (evaluateScores; JUDGING). The point history follows
+/// when the season leaves JUDGING.
 #[utoipa::path(post, path = "/api/v1/realms/{realm}/scoreboards/{id}/accept", tag = "evaluation",
     params(("realm" = String, Path), ("id" = Uuid, Path)),
     responses((status = 200, body = Scoreboard), (status = 403, body = ErrorBody),
@@ -467,9 +519,182 @@ async fn delete_entry_award_request(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Accepts an entry award request (evaluateScores; JUDGING; once the scoreboard is
+/// submitted), independently of the scoreboard's points.
+#[utoipa::path(post,
+    path = "/api/v1/realms/{realm}/scoreboards/{id}/entry-award-requests/{membership}/accept",
+    tag = "evaluation",
+    params(("realm" = String, Path), ("id" = Uuid, Path), ("membership" = Uuid, Path)),
+    responses((status = 200, body = EntryAwardRequest), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn accept_entry_award_request(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(p): Path<EntryPath>,
+) -> Result<Json<EntryAwardRequest>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out = request::review_entry(&mut tx, &grants, p.id, p.membership, None).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+/// Rejects an entry award request with a reason (evaluateScores; JUDGING).
+#[utoipa::path(post,
+    path = "/api/v1/realms/{realm}/scoreboards/{id}/entry-award-requests/{membership}/reject",
+    tag = "evaluation",
+    params(("realm" = String, Path), ("id" = Uuid, Path), ("membership" = Uuid, Path)),
+    request_body = Rejection,
+    responses((status = 200, body = EntryAwardRequest), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+async fn reject_entry_award_request(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(p): Path<EntryPath>,
+    Json(body): Json<Rejection>,
+) -> Result<Json<EntryAwardRequest>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out =
+        request::review_entry(&mut tx, &grants, p.id, p.membership, Some(&body.reason)).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+/// Comments on one cell (a member under a guideline) of a scoreboard.
+#[utoipa::path(get,
+    path = "/api/v1/realms/{realm}/scoreboards/{id}/point-requests/{membership}/{guideline}/comments",
+    tag = "evaluation",
+    params(("realm" = String, Path), ("id" = Uuid, Path), ("membership" = Uuid, Path),
+           ("guideline" = Uuid, Path)),
+    responses((status = 200, body = Vec<CellComment>), (status = 404, body = ErrorBody)))]
+async fn list_cell_comments(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(p): Path<PointPath>,
+) -> Result<Json<Vec<CellComment>>> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out = request::cell_comments(&mut tx, &grants, p.id, p.membership, p.guideline).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+/// Comments on a cell (editScores or evaluateScores; any status and season).
+#[utoipa::path(post,
+    path = "/api/v1/realms/{realm}/scoreboards/{id}/point-requests/{membership}/{guideline}/comments",
+    tag = "evaluation",
+    params(("realm" = String, Path), ("id" = Uuid, Path), ("membership" = Uuid, Path),
+           ("guideline" = Uuid, Path)),
+    request_body = NewComment,
+    responses((status = 201, body = CellComment), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn add_cell_comment(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Path(p): Path<PointPath>,
+    Json(body): Json<NewComment>,
+) -> Result<(StatusCode, Json<CellComment>)> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out = request::add_cell_comment(
+        &mut tx,
+        &grants,
+        p.id,
+        p.membership,
+        p.guideline,
+        &body.body,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+// --- exports --------------------------------------------------------------------------
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    /// The semester, by id or name (e.g. `2025/26/1`).
+    semester: String,
+}
+
+fn csv_response(body: String, name: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Every person's semester points as CSV (manageRealm). Columns:
+/// `semester,user_id,points,points_integer,points_exact,sum_of_squares,groups`.
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/exports/point-history.csv",
+    tag = "evaluation", params(("realm" = String, Path), ExportQuery),
+    responses((status = 200, content_type = "text/csv", body = String),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn export_point_history(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Query(q): Query<ExportQuery>,
+) -> Result<axum::response::Response> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out = export::point_history(&mut tx, &grants, &q.semester).await?;
+    tx.commit().await?;
+    Ok(csv_response(out, "point-history.csv"))
+}
+
+/// Accepted entry award requests of a semester as CSV (manageRealm). Columns:
+/// `semester,group_id,group_name,user_id,membership_id,kind,justification,reviewed_by,reviewed_at`.
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/exports/entry-awards.csv",
+    tag = "evaluation", params(("realm" = String, Path), ExportQuery),
+    responses((status = 200, content_type = "text/csv", body = String),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn export_entry_awards(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+    Query(q): Query<ExportQuery>,
+) -> Result<axum::response::Response> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out = export::entry_awards(&mut tx, &grants, &q.semester).await?;
+    tx.commit().await?;
+    Ok(csv_response(out, "entry-awards.csv"))
+}
+
+/// Current (NEWBIE / ACTIVE) members of the realm's groups as CSV (manageRealm).
+/// Columns: `group_id,group_name,user_id,membership_id,status,posts,start_at`.
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/exports/active-members.csv",
+    tag = "evaluation", params(("realm" = String, Path)),
+    responses((status = 200, content_type = "text/csv", body = String),
+              (status = 403, body = ErrorBody)))]
+async fn export_active_members(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    LocalRealm(realm): LocalRealm,
+) -> Result<axum::response::Response> {
+    let (mut tx, grants) = scoped(&s, &realm, me).await?;
+    let out = export::active_members(&mut tx, &grants).await?;
+    tx.commit().await?;
+    Ok(csv_response(out, "active-members.csv"))
+}
+
 // --- point history --------------------------------------------------------------------
 
-/// A user's point totals per semester in this realm (the user themself, or viewScores on
+/// A user's semester points in this realm by the formula, with each group's total over
+/// the semester and the one before (the user themself, or viewScores on
 /// a group they have points from). The BFF fans this out over the user's realms.
 #[utoipa::path(get, path = "/api/v1/realms/{realm}/users/{id}/points", tag = "evaluation",
     params(("realm" = String, Path), ("id" = Uuid, Path), PointsQuery),
@@ -487,7 +712,7 @@ async fn user_points(
     Ok(Json(out))
 }
 
-/// Every user's total in a semester, by user id (viewScores realm-wide).
+/// Every user's semester points, by user id (viewScores realm-wide).
 #[utoipa::path(get, path = "/api/v1/realms/{realm}/semesters/{id}/points", tag = "evaluation",
     params(("realm" = String, Path), ("id" = Uuid, Path), PageParams),
     responses((status = 200, body = Page<UserTotal>), (status = 403, body = ErrorBody),

@@ -12,6 +12,7 @@ mod groups_of_api;
 mod hub_api;
 mod ops;
 mod realm_api;
+mod service_directory_api;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub login: Option<Arc<crate::login::Login>>,
     /// Which people exist (hub: its database; worker: asked of the hub).
     pub users: Arc<crate::directory::Users>,
+    /// Who may read the directory: services (hub), the hub (worker).
+    pub directory: Option<Arc<crate::service_directory::DirectoryAuth>>,
 }
 
 impl AppState {
@@ -80,6 +83,7 @@ impl AppState {
                 Mode::Hub => crate::directory::Users::Hub(db.clone()),
                 Mode::Worker => crate::directory::Users::Worker(None),
             }),
+            directory: None,
         };
         match (mode, worker_realm) {
             (Mode::Worker, Some(r)) => {
@@ -143,6 +147,7 @@ fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
         .merge(realm_api::routes())
         .merge(evaluation_api::routes())
         .merge(groups_of_api::realm_routes())
+        .merge(service_directory_api::realm_routes())
         .merge(ops::routes());
     match mode {
         Mode::Hub => router
@@ -150,6 +155,7 @@ fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
             .merge(bff_api::routes())
             .merge(directory_api::routes())
             .merge(groups_of_api::bff_routes())
+            .merge(service_directory_api::hub_routes())
             .merge(auth_api::routes()),
         Mode::Worker => router,
     }

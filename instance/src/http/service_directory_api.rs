@@ -1,0 +1,347 @@
+//! The directory for trusted services (see [`crate::service_directory`]): on the hub
+//! `/internal/v1/directory/…` with per-service tokens; on every instance the realm part
+//! the hub asks for, `/internal/v1/realms/{realm}/directory/…`, with the realm's token.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{AppState, Json, LocalRealm, Path, Query};
+use crate::bff::{BackendRequest, Outcome};
+use crate::error::{Error, ErrorBody, Result};
+use crate::profile::{self, BasicProfile, ProfileData, Scope};
+use crate::realm::RealmId;
+use crate::service_directory::{self as directory, DirEntryAward, DirMembership};
+
+/// Realm side, on every instance.
+pub fn realm_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(realm_memberships))
+        .routes(routes!(realm_entry_awards))
+}
+
+/// Hub side, for services.
+pub fn hub_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(directory_user))
+        .routes(routes!(directory_memberships))
+        .routes(routes!(directory_entrants))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+/// The realm part is for the hub only: the worker's own realm token, or (on the hub, for
+/// realms it hosts) a token derived from the federation secret.
+fn realm_caller(s: &AppState, headers: &HeaderMap, realm: &RealmId) -> Result<()> {
+    let presented =
+        bearer(headers).ok_or_else(|| Error::Unauthorized("missing realm bearer token".into()))?;
+    let ok = s
+        .directory
+        .as_ref()
+        .is_some_and(|d| d.realm_token_ok(presented))
+        || s.federation_secret
+            .as_ref()
+            .is_some_and(|secret| crate::federation::realm_token_ok(secret, realm, presented));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Unauthorized("invalid realm token".into()))
+    }
+}
+
+/// A service with a directory token (401 otherwise); returns its name.
+fn service(s: &AppState, headers: &HeaderMap) -> Result<String> {
+    let presented = bearer(headers)
+        .ok_or_else(|| Error::Unauthorized("missing service bearer token".into()))?;
+    let name = s
+        .directory
+        .as_ref()
+        .and_then(|d| d.service(presented))
+        .ok_or_else(|| Error::Unauthorized("invalid service token".into()))?;
+    Ok(name.to_string())
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct RealmUserPath {
+    realm: String,
+    id: Uuid,
+}
+
+/// A user's current memberships (NEWBIE / ACTIVE) in this realm, for the hub's directory.
+#[utoipa::path(get, path = "/internal/v1/realms/{realm}/directory/users/{id}/memberships",
+    tag = "directory", params(("realm" = String, Path), ("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<DirMembership>), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn realm_memberships(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    LocalRealm(realm): LocalRealm,
+    Path(p): Path<RealmUserPath>,
+) -> Result<Json<Vec<DirMembership>>> {
+    realm_caller(&s, &headers, &realm)?;
+    let mut tx = s.db.realm(&realm).await?;
+    let out = directory::memberships(&mut tx, p.id).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct SemesterName {
+    /// The semester's name (e.g. `2025/26/1`; the same in every realm).
+    semester: String,
+}
+
+/// A user's accepted entry awards of a semester in this realm, for the hub's directory.
+#[utoipa::path(get, path = "/internal/v1/realms/{realm}/directory/users/{id}/entry-awards",
+    tag = "directory", params(("realm" = String, Path), ("id" = Uuid, Path), SemesterName),
+    responses((status = 200, body = Vec<DirEntryAward>), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn realm_entry_awards(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    LocalRealm(realm): LocalRealm,
+    Path(p): Path<RealmUserPath>,
+    Query(q): Query<SemesterName>,
+) -> Result<Json<Vec<DirEntryAward>>> {
+    realm_caller(&s, &headers, &realm)?;
+    let mut tx = s.db.realm(&realm).await?;
+    let out = directory::entry_awards(&mut tx, &q.semester, p.id).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+/// A person as services see them.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct DirUser {
+    id: Uuid,
+    auth_sch_id: String,
+    /// Names and nickname; absent when the person has not filled in a profile.
+    profile: Option<BasicProfile>,
+    /// The realms the person is in.
+    realms: Vec<String>,
+}
+
+/// Items gathered from every realm of the person; `unavailable` realms did not answer.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct DirList<T: utoipa::ToSchema> {
+    user_id: Uuid,
+    items: Vec<T>,
+    partial: bool,
+    unavailable: Vec<String>,
+}
+
+/// `id` is the hub user id or the AuthSCH id.
+async fn resolve(s: &AppState, id: &str) -> Result<(Uuid, String)> {
+    let id = id.trim();
+    if id.is_empty() || id.chars().count() > 200 || id.chars().any(char::is_control) {
+        return Err(Error::invalid("the id must be a user id or an AuthSCH id"));
+    }
+    let mut g = s.db.global().await?;
+    let row: Option<(Uuid, String)> = sqlx::query_as(
+        "SELECT id, auth_sch_id FROM users WHERE id::text = $1 OR auth_sch_id = $1 LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(g.conn())
+    .await?;
+    g.commit().await?;
+    row.ok_or_else(|| Error::not_found(format!("user {id}")))
+}
+
+#[derive(Deserialize)]
+struct UserPath {
+    id: String,
+}
+
+/// A person's profile basics (`pek-next`'s `/services/sync/:id`); `id` is the user id or
+/// the AuthSCH id. Bearer: a directory service token.
+#[utoipa::path(get, path = "/internal/v1/directory/users/{id}", tag = "directory",
+    params(("id" = String, Path, description = "user id or AuthSCH id")),
+    responses((status = 200, body = DirUser), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn directory_user(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(p): Path<UserPath>,
+) -> Result<Json<DirUser>> {
+    let svc = service(&s, &headers)?;
+    let (id, auth_sch_id) = resolve(&s, &p.id).await?;
+    tracing::info!(service = %svc, user = %id, "directory: user");
+    let view = profile::view_at(&s.db, id, Scope::Basic).await?;
+    let profile = match view.profile {
+        Some(ProfileData::Basic(b)) => Some(b),
+        Some(ProfileData::Full(f)) => Some(f.basic),
+        None => None,
+    };
+    let realms = crate::federation::user_realms(&s.db, id)
+        .await?
+        .into_iter()
+        .map(|r| r.to_string())
+        .collect();
+    Ok(Json(DirUser {
+        id,
+        auth_sch_id,
+        profile,
+        realms,
+    }))
+}
+
+/// Asks every realm of `user` for `what` (a path below the realm's directory): realms
+/// this hub hosts directly, workers with their realm token.
+async fn gather<T: serde::de::DeserializeOwned + Send>(
+    s: &AppState,
+    user: Uuid,
+    what: &str,
+    local: impl Fn(RealmId) -> futures::future::BoxFuture<'static, Result<Vec<T>>>,
+) -> Result<(Vec<T>, Vec<String>)> {
+    let realms = crate::federation::user_realms(&s.db, user).await?;
+    let calls = realms.into_iter().map(|realm| {
+        let what = what.to_string();
+        let local = &local;
+        async move {
+            if s.serves(&realm).await {
+                return (realm.clone(), local(realm).await.map_err(|e| e.to_string()));
+            }
+            let (Some(bff), Some(secret)) = (&s.bff, &s.federation_secret) else {
+                return (
+                    realm,
+                    Err("no federation secret to ask workers with".into()),
+                );
+            };
+            let backend = match bff.backend(&realm).await {
+                Ok(b) => b,
+                Err(e) => return (realm, Err(e.to_string())),
+            };
+            let token = crate::federation::realm_token(secret, &realm);
+            let req = BackendRequest {
+                service_bearer: Some(token),
+                ..BackendRequest::get(
+                    format!("/internal/v1/realms/{realm}/directory/users/{user}/{what}"),
+                    None,
+                )
+            };
+            let out = match bff.call(backend.as_ref(), req).await {
+                Outcome::Answered(r) if r.status == StatusCode::OK => {
+                    serde_json::from_slice::<Vec<T>>(&r.body).map_err(|e| e.to_string())
+                }
+                Outcome::Answered(r) => Err(format!("HTTP {}", r.status)),
+                Outcome::Forbidden => Err("not registered".into()),
+                Outcome::Unavailable(why) => Err(why),
+            };
+            (realm, out)
+        }
+    });
+    let mut items = Vec::new();
+    let mut unavailable = Vec::new();
+    for (realm, r) in futures::future::join_all(calls).await {
+        match r {
+            Ok(mut v) => items.append(&mut v),
+            Err(why) => {
+                tracing::warn!(realm = %realm, reason = %why, "directory: realm did not answer");
+                unavailable.push(realm.to_string());
+            }
+        }
+    }
+    unavailable.sort();
+    Ok((items, unavailable))
+}
+
+/// A person's current memberships with posts in every realm
+/// (`pek-next`'s `/services/sync/:id/memberships`). Bearer: a directory service token.
+#[utoipa::path(get, path = "/internal/v1/directory/users/{id}/memberships", tag = "directory",
+    params(("id" = String, Path, description = "user id or AuthSCH id")),
+    responses((status = 200, body = DirList<DirMembership>), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn directory_memberships(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(p): Path<UserPath>,
+) -> Result<Json<DirList<DirMembership>>> {
+    let svc = service(&s, &headers)?;
+    let (id, _) = resolve(&s, &p.id).await?;
+    tracing::info!(service = %svc, user = %id, "directory: memberships");
+    let db = s.db.clone();
+    let (items, unavailable) = gather(&s, id, "memberships", move |realm| {
+        let db = db.clone();
+        Box::pin(async move {
+            let mut tx = db.realm(&realm).await?;
+            let out = directory::memberships(&mut tx, id).await?;
+            tx.commit().await?;
+            Ok(out)
+        })
+    })
+    .await?;
+    Ok(Json(DirList {
+        user_id: id,
+        items,
+        partial: !unavailable.is_empty(),
+        unavailable,
+    }))
+}
+
+#[derive(Deserialize)]
+struct EntrantPath {
+    semester: String,
+    id: String,
+}
+
+/// A person's accepted entry awards (KDO / KB / AB) of a semester in every realm
+/// (`pek-next`'s `/services/entrants/get/:semester/:id`); the semester by name, URL-encoded
+/// (`2025%2F26%2F1`). Bearer: a directory service token.
+#[utoipa::path(get, path = "/internal/v1/directory/entrants/{semester}/{id}", tag = "directory",
+    params(("semester" = String, Path), ("id" = String, Path, description = "user id or AuthSCH id")),
+    responses((status = 200, body = DirList<DirEntryAward>), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn directory_entrants(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(p): Path<EntrantPath>,
+) -> Result<Json<DirList<DirEntryAward>>> {
+    let svc = service(&s, &headers)?;
+    let (id, _) = resolve(&s, &p.id).await?;
+    let semester = p.semester.trim().to_string();
+    if semester.is_empty()
+        || semester.chars().count() > 50
+        || semester.chars().any(char::is_control)
+    {
+        return Err(Error::invalid(
+            "semester must be a semester name of 1-50 characters",
+        ));
+    }
+    tracing::info!(service = %svc, user = %id, semester = %semester, "directory: entrants");
+    let what = format!(
+        "entry-awards?semester={}",
+        url::form_urlencoded::byte_serialize(semester.as_bytes()).collect::<String>()
+    );
+    let db = s.db.clone();
+    let sem = semester.clone();
+    let (items, unavailable) = gather(&s, id, &what, move |realm| {
+        let db = db.clone();
+        let sem = sem.clone();
+        Box::pin(async move {
+            let mut tx = db.realm(&realm).await?;
+            let out = directory::entry_awards(&mut tx, &sem, id).await?;
+            tx.commit().await?;
+            Ok(out)
+        })
+    })
+    .await?;
+    Ok(Json(DirList {
+        user_id: id,
+        items,
+        partial: !unavailable.is_empty(),
+        unavailable,
+    }))
+}
