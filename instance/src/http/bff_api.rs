@@ -406,7 +406,7 @@ fn realm_worker(s: &AppState, headers: &HeaderMap, realm: &str) -> Result<RealmI
             "this hub accepts no membership reports (PEK_FEDERATION_SECRET_FILE is not set)".into(),
         )
     })?;
-    let presented = super::extract::bearer_header(&headers)
+    let presented = super::extract::bearer_header(headers)
         .ok_or_else(|| Error::Unauthorized("missing realm bearer token".into()))?;
     if !federation::realm_token_ok(secret, &realm, presented) {
         return Err(Error::Unauthorized(format!(
