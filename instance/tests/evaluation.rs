@@ -2121,7 +2121,7 @@ async fn directory_answers_services_for_hosted_realms() {
     assert_eq!(ms["partial"], false);
     let member = w.members[0];
     let (s, en) = get(
-        format!("/internal/v1/directory/entrants/2025%2F26%2F1/{member}"),
+        format!("/internal/v1/directory/entrants/{member}?semester=2025%2F26%2F1"),
         svc.clone(),
     )
     .await;

@@ -326,7 +326,7 @@ async fn the_hub_combines_every_group_of_every_realm_with_the_formula() {
     assert_eq!(realms, ["kir-dev", "kszk"], "{ms}");
     assert_eq!(ms["items"][0]["status"], "ACTIVE", "{ms}");
     let (s, en) = dir_get(
-        "/internal/v1/directory/entrants/2025%2F26%2F2/points-member".into(),
+        "/internal/v1/directory/entrants/points-member?semester=2025%2F26%2F2".into(),
         svc.clone(),
     )
     .await;
@@ -335,7 +335,7 @@ async fn the_hub_combines_every_group_of_every_realm_with_the_formula() {
     assert_eq!(en["items"][0]["kind"], "KDO", "{en}");
     assert_eq!(en["items"][0]["realmId"], "kszk", "{en}");
     let (s, en) = dir_get(
-        "/internal/v1/directory/entrants/2025%2F26%2F1/points-member".into(),
+        "/internal/v1/directory/entrants/points-member?semester=2025%2F26%2F1".into(),
         svc.clone(),
     )
     .await;
@@ -352,7 +352,7 @@ async fn the_hub_combines_every_group_of_every_realm_with_the_formula() {
         for path in [
             "/internal/v1/directory/users/points-member".to_string(),
             format!("/internal/v1/directory/users/{member}/memberships"),
-            "/internal/v1/directory/entrants/2025%2F26%2F2/points-member".to_string(),
+            "/internal/v1/directory/entrants/points-member?semester=2025%2F26%2F2".to_string(),
         ] {
             let (s, b) = dir_get(path.clone(), token.clone()).await;
             assert_eq!(s, 401, "{path} with {token:?}: {b}");

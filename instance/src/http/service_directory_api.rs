@@ -29,6 +29,7 @@ pub fn hub_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(directory_user))
         .routes(routes!(directory_memberships))
         .routes(routes!(directory_entrants))
+        .routes(routes!(directory_entrants_by_query))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -297,9 +298,18 @@ struct EntrantPath {
     id: String,
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct EntrantQuery {
+    /// The semester's name, e.g. `2025/26/1`.
+    semester: String,
+}
+
 /// A person's accepted entry awards (KDO / KB / AB) of a semester in every realm
-/// (`pek-next`'s `/services/entrants/get/:semester/:id`); the semester by name, URL-encoded
-/// (`2025%2F26%2F1`). Bearer: a directory service token.
+/// (`pek-next`'s `/services/entrants/get/:semester/:id`), the semester by name in the
+/// path. Names with a `/` (`2025/26/1`) cannot travel in a path segment (encoded `/` is
+/// refused everywhere, see the canonical-path rule): use the `?semester=` form for them.
+/// Bearer: a directory service token.
 #[utoipa::path(get, path = "/internal/v1/directory/entrants/{semester}/{id}", tag = "directory",
     params(("semester" = String, Path), ("id" = String, Path, description = "user id or AuthSCH id")),
     responses((status = 200, body = DirList<DirEntryAward>), (status = 401, body = ErrorBody),
@@ -309,9 +319,33 @@ async fn directory_entrants(
     headers: HeaderMap,
     Path(p): Path<EntrantPath>,
 ) -> Result<Json<DirList<DirEntryAward>>> {
+    entrants(s, headers, p.id, p.semester).await
+}
+
+/// The same as `/internal/v1/directory/entrants/{semester}/{id}`, the semester name as a
+/// query parameter (`?semester=2025%2F26%2F1`). Bearer: a directory service token.
+#[utoipa::path(get, path = "/internal/v1/directory/entrants/{id}", tag = "directory",
+    params(("id" = String, Path, description = "user id or AuthSCH id"), EntrantQuery),
+    responses((status = 200, body = DirList<DirEntryAward>), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn directory_entrants_by_query(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<EntrantQuery>,
+) -> Result<Json<DirList<DirEntryAward>>> {
+    entrants(s, headers, id, q.semester).await
+}
+
+async fn entrants(
+    s: AppState,
+    headers: HeaderMap,
+    user: String,
+    semester: String,
+) -> Result<Json<DirList<DirEntryAward>>> {
     let svc = service(&s, &headers)?;
-    let (id, _) = resolve(&s, &p.id).await?;
-    let semester = p.semester.trim().to_string();
+    let (id, _) = resolve(&s, &user).await?;
+    let semester = semester.trim().to_string();
     if semester.is_empty()
         || semester.chars().count() > 50
         || semester.chars().any(char::is_control)
