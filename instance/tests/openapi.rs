@@ -194,14 +194,7 @@ async fn hub_answers_match_the_document() {
     let t = app.token(god);
     let group = id(&app.group("alpha", &t, "Kör", None).await);
     for who in [member, other] {
-        let (s, b) = app
-            .post(
-                &format!("/api/v1/realms/alpha/groups/{group}/members"),
-                &t,
-                json!({"userId": who, "status": "ACTIVE"}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
+        app.join("alpha", &group, &t, who, &[], "ACTIVE").await;
     }
 
     // A full profile (one's own) and a basic one (a fellow member's) validate.
