@@ -59,14 +59,18 @@ async fn realm(fed: &Federation, god: &str, name: &'static str, member: Uuid) ->
         json!({"name": format!("{name} kör")}),
     )
     .await);
-    let membership = id(&ok(
-        fed,
-        god,
-        Method::POST,
-        &format!("/api/v1/realms/{name}/groups/{group}/members"),
-        json!({"userId": member, "status": "ACTIVE"}),
-    )
-    .await);
+    // Invited, accepted by the member, made ACTIVE: points need the person's consent.
+    let membership = id(&fed
+        .join(
+            &fed.hub.url,
+            name,
+            group.parse().expect("group id"),
+            god,
+            member,
+            true,
+        )
+        .await
+        .expect("join"));
     Realm {
         name,
         semesters,
