@@ -42,6 +42,9 @@ fn init_logging(format: &str) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // kube's rustls client uses the process-wide provider; with more than one linked in,
+    // rustls refuses to guess, so name it before any client is built.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
         Command::Crd => {
