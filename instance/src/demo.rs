@@ -353,6 +353,21 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
     let alice = signer.issue(people.alice, args.token_ttl)?;
     let bob = signer.issue(people.bob, args.token_ttl)?;
     let aron = signer.issue(people.aron, args.token_ttl)?;
+    // A worker accepts only tokens for its own realm (the hub mints them when it
+    // forwards); for calling a worker directly, Alice gets one per worker.
+    let mut worker_tokens = String::new();
+    for (id, u) in &worker_urls {
+        let t = signer.issue_to(
+            people.alice,
+            &crate::auth::realm_audience("pek", id),
+            args.token_ttl,
+            None,
+        )?;
+        let var = format!("ALICE_{}", id.to_uppercase().replace('-', "_"));
+        worker_tokens.push_str(&format!(
+            "\n  Alice at {id} directly ({u}): export {var}={t}"
+        ));
+    }
     let url = &hub_url;
     let secrets_dir = dir.display();
     let workers_text: String = worker_urls
@@ -372,6 +387,7 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
          \n\n  Alice (GOD everywhere):       export ALICE={alice}\
          \n  Bob (leads a group in each):  export BOB={bob}\
          \n  Áron (member in the workers): export ARON={aron}\
+         \n{worker_tokens}\
          \n\nTry:\
          \n  curl -s '{url}/api/v1/groups?q=sch' -H \"Authorization: Bearer $ALICE\"     # cross-realm search: hub + kszk\
          \n  curl -s '{url}/api/v1/groups' -H \"Authorization: Bearer $ARON\"            # Áron's groups in both workers\

@@ -48,14 +48,16 @@ hub=$(awk '/hub \+ BFF/ {print $4; exit}' "$work/local.out")
 worker=$(awk '$1 == "worker" && $2 == "kir-dev" {print $3; exit}' "$work/local.out")
 # Alice is GOD in every realm, so the fuzzer reaches the code behind the permission checks.
 token=$(sed -n 's/.*export ALICE=\([^ ]*\).*/\1/p' "$work/local.out" | head -1)
-if [ -z "$hub" ] || [ -z "$worker" ] || [ -z "$token" ]; then
+# A worker accepts only tokens for its own realm: Alice's for kir-dev.
+worker_token=$(sed -n 's/.*export ALICE_KIR_DEV=\([^ ]*\).*/\1/p' "$work/local.out" | head -1)
+if [ -z "$hub" ] || [ -z "$worker" ] || [ -z "$token" ] || [ -z "$worker_token" ]; then
   cat "$work/local.out" >&2
   echo "could not read the hub, worker and token from pek local" >&2
   exit 1
 fi
 
-fuzz() { # fuzz <name> <base url> <realm it serves>
-  local name=$1 url=$2 realm=$3
+fuzz() { # fuzz <name> <base url> <realm it serves> <bearer token>
+  local name=$1 url=$2 realm=$3 token=$4
   echo "== schemathesis $ST_VERSION: $name ($url, realm $realm), ${SECONDS_EACH}s, seed $SEED"
   # `{realm}` is the instance's own realm: random realm ids only ever reach the
   # "invalid / not served here" answers, not the code behind them.
@@ -77,8 +79,8 @@ fuzz() { # fuzz <name> <base url> <realm it serves>
 }
 
 status=0
-fuzz hub "$hub" hub || status=1
-fuzz "worker kir-dev" "$worker" kir-dev || status=1
+fuzz hub "$hub" hub "$token" || status=1
+fuzz "worker kir-dev" "$worker" kir-dev "$worker_token" || status=1
 if [ "$status" != 0 ]; then
   echo "schemathesis found problems (seed $SEED); pek local's log:" >&2
   tail -50 "$work/local.err" >&2

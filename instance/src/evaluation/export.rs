@@ -71,8 +71,8 @@ async fn semester(tx: &mut RealmTx, s: &str) -> Result<(Uuid, String)> {
     let realm = tx.realm().as_str().to_string();
     let s = s.trim();
     if s.is_empty() || s.chars().count() > 50 || s.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "semester must be a semester id or name of 1-50 characters",
+        return Err(Error::BadRequest(
+            "semester must be a semester id or name of 1-50 characters".into(),
         ));
     }
     sqlx::query_as(

@@ -350,8 +350,8 @@ async fn entrants(
         || semester.chars().count() > 50
         || semester.chars().any(char::is_control)
     {
-        return Err(Error::invalid(
-            "semester must be a semester name of 1-50 characters",
+        return Err(Error::BadRequest(
+            "semester must be a semester name of 1-50 characters".into(),
         ));
     }
     tracing::info!(service = %svc, user = %id, semester = %semester, "directory: entrants");
