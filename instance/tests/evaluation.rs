@@ -1758,7 +1758,8 @@ async fn season_changes_guard_work_and_closing_computes_the_formula() {
         w2.god,
     )
     .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    // A bad query value is a 400, like every query and path parameter.
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
 }
 
 /// Entry award requests are reviewed on their own; the accepted ones are exported.
