@@ -144,11 +144,24 @@ struct DirList<T: utoipa::ToSchema> {
     unavailable: Vec<String>,
 }
 
+impl<T: utoipa::ToSchema> DirList<T> {
+    fn new(user_id: Uuid, (items, unavailable): (Vec<T>, Vec<String>)) -> Json<Self> {
+        Json(DirList {
+            user_id,
+            items,
+            partial: !unavailable.is_empty(),
+            unavailable,
+        })
+    }
+}
+
 /// `id` is the hub user id or the AuthSCH id.
 async fn resolve(s: &AppState, id: &str) -> Result<(Uuid, String)> {
     let id = id.trim();
     if id.is_empty() || id.chars().count() > 200 || id.chars().any(char::is_control) {
-        return Err(Error::invalid("the id must be a user id or an AuthSCH id"));
+        return Err(Error::BadRequest(
+            "the id must be a user id or an AuthSCH id".into(),
+        ));
     }
     let mut g = s.db.global().await?;
     let row: Option<(Uuid, String)> = sqlx::query_as(
@@ -284,12 +297,7 @@ async fn directory_memberships(
         })
     })
     .await?;
-    Ok(Json(DirList {
-        user_id: id,
-        items,
-        partial: !unavailable.is_empty(),
-        unavailable,
-    }))
+    Ok(DirList::new(id, (items, unavailable)))
 }
 
 #[derive(Deserialize)]
@@ -372,10 +380,5 @@ async fn entrants(
         })
     })
     .await?;
-    Ok(Json(DirList {
-        user_id: id,
-        items,
-        partial: !unavailable.is_empty(),
-        unavailable,
-    }))
+    Ok(DirList::new(id, (items, unavailable)))
 }
