@@ -510,6 +510,25 @@ impl Federation {
     }
 
     /// Whether the hub's federation table has `user` in `realm`.
+    /// The registry status (`active`, `down`, `maintenance`) the hub's admin API reports
+    /// for `realm`.
+    pub async fn registry_status(&self, realm: &str) -> anyhow::Result<String> {
+        let v: serde_json::Value = self
+            .http
+            .get(format!("{}/internal/v1/realms", self.hub.url))
+            .bearer_auth(&self.operator_token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        v["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|r| r["id"] == realm))
+            .and_then(|r| r["status"].as_str())
+            .map(str::to_string)
+            .with_context(|| format!("realm {realm} not in the registry: {v}"))
+    }
+
     pub async fn hub_knows(&self, user: Uuid, realm: &str) -> anyhow::Result<bool> {
         let realms = pek::federation::user_realms(&self.hub_db, user)
             .await

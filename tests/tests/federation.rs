@@ -133,39 +133,14 @@ async fn cross_realm_search_merges_and_degrades_to_partial_when_a_worker_dies() 
 
     // The health checks mark a dead worker down and a live one active again.
     fed.worker("kir-dev").instance.kill();
-    let status = |fed: &Federation| {
-        let (http, url, tok) = (
-            fed.http.clone(),
-            fed.hub.url.clone(),
-            fed.operator_token.clone(),
-        );
-        async move {
-            let v: Value = http
-                .get(format!("{url}/internal/v1/realms"))
-                .bearer_auth(tok)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|r| r["id"] == "kir-dev")
-                .map(|r| r["status"].as_str().unwrap().to_string())
-                .unwrap()
-        }
-    };
     let deadline = Instant::now() + Duration::from_secs(15);
-    while status(&fed).await != "down" {
+    while fed.registry_status("kir-dev").await.unwrap() != "down" {
         assert!(Instant::now() < deadline, "kir-dev never marked down");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     fed.worker("kir-dev").instance.start().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
-    while status(&fed).await != "active" {
+    while fed.registry_status("kir-dev").await.unwrap() != "active" {
         assert!(
             Instant::now() < deadline,
             "kir-dev never marked active again"

@@ -358,33 +358,8 @@ async fn a_realm_marked_down_is_unavailable_at_once() {
     // kszk hangs: it accepts connections but never answers. The health checks mark it
     // down; from then on calls do not wait for it.
     fed.worker("kszk").instance.signal("STOP").unwrap();
-    let status = |fed: &Federation| {
-        let (http, url, tok) = (
-            fed.http.clone(),
-            fed.hub.url.clone(),
-            fed.operator_token.clone(),
-        );
-        async move {
-            let v: Value = http
-                .get(format!("{url}/internal/v1/realms"))
-                .bearer_auth(tok)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|r| r["id"] == "kszk")
-                .map(|r| r["status"].as_str().unwrap().to_string())
-                .unwrap()
-        }
-    };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while status(&fed).await != "down" {
+    while fed.registry_status("kszk").await.unwrap() != "down" {
         assert!(Instant::now() < deadline, "kszk never marked down");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
