@@ -76,6 +76,35 @@ impl Error {
     }
 }
 
+/// Constraint violations mapped where the query is made (realworld-axum-sqlx's
+/// `on_constraint`): `query.await.on_constraint("groups_realm_id_name_key", |_| …)?`.
+/// A violation we know about is the client's mistake (e.g. a duplicate name) and says
+/// so; one nobody mapped is a bug and stays a 500. Calls chain: an error that is not a
+/// violation of `name` passes through unchanged, still carrying its database error.
+pub trait ResultExt<T> {
+    fn on_constraint(
+        self,
+        name: &str,
+        map: impl FnOnce(&dyn sqlx::error::DatabaseError) -> Error,
+    ) -> Result<T>;
+}
+
+impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
+    fn on_constraint(
+        self,
+        name: &str,
+        map: impl FnOnce(&dyn sqlx::error::DatabaseError) -> Error,
+    ) -> Result<T> {
+        self.map_err(|e| match e.into() {
+            Error::Internal(source) => match source.downcast_ref::<sqlx::Error>() {
+                Some(sqlx::Error::Database(db)) if db.constraint() == Some(name) => map(&**db),
+                _ => Error::Internal(source),
+            },
+            other => other,
+        })
+    }
+}
+
 /// Messages for constraint violations, by constraint name. A violation we know about is
 /// the client's mistake (e.g. a duplicate name); one we don't is a bug and stays a 500.
 fn constraint_error(code: &str, constraint: &str) -> Option<Error> {

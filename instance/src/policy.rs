@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::RealmTx;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ResultExt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -133,15 +133,17 @@ pub struct Grants {
 impl Grants {
     pub async fn load(tx: &mut RealmTx, viewer: Uuid) -> Result<Grants> {
         let realm = tx.realm().as_str().to_string();
-        let rows: Vec<GrantRow> = sqlx::query_as(
-            "SELECT p.is_god, s.group_id, s.user_id, s.permissions
+        let rows: Vec<GrantRow> = sqlx::query_as!(
+            GrantRow,
+            r#"SELECT p.is_god, s.group_id AS "group_id?", s.user_id AS "user_id?",
+                      s.permissions AS "permissions?"
                FROM policy_assignments a
                JOIN policies p ON p.realm_id = a.realm_id AND p.id = a.policy_id
                LEFT JOIN statements s ON s.realm_id = a.realm_id AND s.policy_id = a.policy_id
-              WHERE a.realm_id = $1 AND a.user_id = $2",
+              WHERE a.realm_id = $1 AND a.user_id = $2"#,
+            realm,
+            viewer
         )
-        .bind(&realm)
-        .bind(viewer)
         .fetch_all(tx.conn())
         .await?;
         let god = rows.iter().any(|r| r.is_god);
@@ -205,19 +207,20 @@ pub async fn can(
             {
                 return Ok(true);
             }
-            let row: Option<(Uuid, Option<String>, Option<Vec<String>>)> = sqlx::query_as(
-                "SELECT g.owner_id, m.status, m.posts
+            let row = sqlx::query!(
+                r#"SELECT g.owner_id, m.status AS "status?", m.posts AS "posts?"
                    FROM groups g
                    LEFT JOIN memberships m ON m.realm_id = g.realm_id AND m.group_id = g.id
                         AND m.user_id = $3
                         AND m.status IN ('NEWBIE', 'ACTIVE', 'APPLIED', 'INVITED')
-                  WHERE g.realm_id = $1 AND g.id = $2",
+                  WHERE g.realm_id = $1 AND g.id = $2"#,
+                realm,
+                group,
+                grants.viewer
             )
-            .bind(&realm)
-            .bind(group)
-            .bind(grants.viewer)
             .fetch_optional(tx.conn())
-            .await?;
+            .await?
+            .map(|r| (r.owner_id, r.status, r.posts));
             let Some((owner, status, posts)) = row else {
                 return Ok(false);
             };
@@ -266,14 +269,14 @@ pub async fn can(
             }
             // A group statement covers the group's current members only: consented
             // (not applied/invited) and not gone (not FORMER/ARCHIVED).
-            let member: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM memberships
+            let member: bool = sqlx::query_scalar!(
+                r#"SELECT EXISTS (SELECT 1 FROM memberships
                                  WHERE realm_id = $1 AND user_id = $2 AND group_id = ANY($3)
-                                   AND status IN ('NEWBIE', 'ACTIVE'))",
+                                   AND status IN ('NEWBIE', 'ACTIVE')) AS "member!""#,
+                realm,
+                user,
+                &via_groups
             )
-            .bind(&realm)
-            .bind(user)
-            .bind(&via_groups)
             .fetch_one(tx.conn())
             .await?;
             Ok(member)
@@ -286,14 +289,15 @@ pub async fn can(
 /// count (the same rule as the federation table's triggers).
 pub async fn user_in_realm(tx: &mut RealmTx, user: Uuid) -> Result<bool> {
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM memberships
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM memberships
                          WHERE realm_id = $1 AND user_id = $2
                            AND status IN ('NEWBIE', 'ACTIVE', 'FORMER'))
-             OR EXISTS (SELECT 1 FROM policy_assignments WHERE realm_id = $1 AND user_id = $2)",
+             OR EXISTS (SELECT 1 FROM policy_assignments WHERE realm_id = $1 AND user_id = $2)
+             AS "in_realm!""#,
+        realm,
+        user
     )
-    .bind(&realm)
-    .bind(user)
     .fetch_one(tx.conn())
     .await?)
 }
@@ -301,14 +305,14 @@ pub async fn user_in_realm(tx: &mut RealmTx, user: Uuid) -> Result<bool> {
 /// Which of `users` are in the realm ([`user_in_realm`] for many at once).
 pub async fn users_in_realm(tx: &mut RealmTx, users: &[Uuid]) -> Result<HashSet<Uuid>> {
     let realm = tx.realm().as_str().to_string();
-    let rows: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT user_id FROM memberships
+    let rows: Vec<Uuid> = sqlx::query_scalar!(
+        r#"SELECT user_id AS "user_id!" FROM memberships
           WHERE realm_id = $1 AND user_id = ANY($2) AND status IN ('NEWBIE', 'ACTIVE', 'FORMER')
          UNION
-         SELECT user_id FROM policy_assignments WHERE realm_id = $1 AND user_id = ANY($2)",
+         SELECT user_id FROM policy_assignments WHERE realm_id = $1 AND user_id = ANY($2)"#,
+        realm,
+        users
     )
-    .bind(&realm)
-    .bind(users)
     .fetch_all(tx.conn())
     .await?;
     Ok(rows.into_iter().collect())
@@ -403,15 +407,15 @@ pub struct Assignment {
     pub from_config: bool,
 }
 
-const POLICY_COLS: &str = "id, realm_id, name, parent_id, is_god, created_by, created_at";
-
 pub async fn get_policy(tx: &mut RealmTx, id: Uuid) -> Result<Policy> {
     let realm = tx.realm().as_str().to_string();
-    sqlx::query_as(&format!(
-        "SELECT {POLICY_COLS} FROM policies WHERE realm_id = $1 AND id = $2"
-    ))
-    .bind(&realm)
-    .bind(id)
+    sqlx::query_as!(
+        Policy,
+        "SELECT id, realm_id, name, parent_id, is_god, created_by, created_at
+           FROM policies WHERE realm_id = $1 AND id = $2",
+        realm,
+        id
+    )
     .fetch_optional(tx.conn())
     .await?
     .ok_or_else(|| Error::not_found(format!("policy {id} in realm {realm}")))
@@ -419,22 +423,25 @@ pub async fn get_policy(tx: &mut RealmTx, id: Uuid) -> Result<Policy> {
 
 pub async fn list_policies(tx: &mut RealmTx) -> Result<Vec<Policy>> {
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(&format!(
-        "SELECT {POLICY_COLS} FROM policies WHERE realm_id = $1 ORDER BY name"
-    ))
-    .bind(&realm)
+    Ok(sqlx::query_as!(
+        Policy,
+        "SELECT id, realm_id, name, parent_id, is_god, created_by, created_at
+           FROM policies WHERE realm_id = $1 ORDER BY name",
+        realm
+    )
     .fetch_all(tx.conn())
     .await?)
 }
 
 pub async fn statements_of(tx: &mut RealmTx, policy: Uuid) -> Result<Vec<Statement>> {
     let realm = tx.realm().as_str().to_string();
-    let rows: Vec<StatementRow> = sqlx::query_as(
+    let rows: Vec<StatementRow> = sqlx::query_as!(
+        StatementRow,
         "SELECT id, policy_id, group_id, user_id, permissions, escalation
            FROM statements WHERE realm_id = $1 AND policy_id = $2 ORDER BY created_at, id",
+        realm,
+        policy
     )
-    .bind(&realm)
-    .bind(policy)
     .fetch_all(tx.conn())
     .await?;
     Ok(rows.into_iter().map(Statement::from).collect())
@@ -444,15 +451,15 @@ pub async fn statements_of(tx: &mut RealmTx, policy: Uuid) -> Result<Vec<Stateme
 /// policies a viewer may issue are those it holds and those below them.
 async fn issuable_policies(tx: &mut RealmTx, viewer: Uuid) -> Result<HashSet<Uuid>> {
     let realm = tx.realm().as_str().to_string();
-    let ids: Vec<Uuid> = sqlx::query_scalar(
-        "WITH RECURSIVE below AS (
+    let ids: Vec<Uuid> = sqlx::query_scalar!(
+        r#"WITH RECURSIVE below AS (
              SELECT policy_id AS id FROM policy_assignments WHERE realm_id = $1 AND user_id = $2
              UNION
              SELECT p.id FROM policies p JOIN below b ON p.parent_id = b.id WHERE p.realm_id = $1
-         ) SELECT id FROM below",
+         ) SELECT id AS "id!" FROM below"#,
+        realm,
+        viewer
     )
-    .bind(&realm)
-    .bind(viewer)
     .fetch_all(tx.conn())
     .await?;
     Ok(ids.into_iter().collect())
@@ -483,16 +490,23 @@ pub async fn create_policy(
         None => {}
     }
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(&format!(
+    sqlx::query_as!(
+        Policy,
         "INSERT INTO policies (realm_id, name, parent_id, created_by) VALUES ($1, $2, $3, $4)
-         RETURNING {POLICY_COLS}"
-    ))
-    .bind(&realm)
-    .bind(name)
-    .bind(parent)
-    .bind(grants.viewer)
+         RETURNING id, realm_id, name, parent_id, is_god, created_by, created_at",
+        realm,
+        name,
+        parent,
+        grants.viewer
+    )
     .fetch_one(tx.conn())
-    .await?)
+    .await
+    .on_constraint("policies_realm_id_name_key", |_| {
+        Error::Conflict("a policy with this name already exists in this realm".into())
+    })
+    .on_constraint("policies_realm_id_parent_id_fkey", |_| {
+        Error::invalid("parent policy not found in this realm")
+    })
 }
 
 /// Does `parent` (a policy's statements, or GOD) cover a statement with this scope?
@@ -567,19 +581,26 @@ async fn insert_statement(
 ) -> Result<Statement> {
     let realm = tx.realm().as_str().to_string();
     let perms: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
-    let row: StatementRow = sqlx::query_as(
+    let row: StatementRow = sqlx::query_as!(
+        StatementRow,
         "INSERT INTO statements (realm_id, policy_id, group_id, user_id, permissions, escalation)
          VALUES ($1, $2, $3, $4, $5, $6)
          RETURNING id, policy_id, group_id, user_id, permissions, escalation",
+        realm,
+        policy_id,
+        group,
+        user,
+        &perms as &[&str],
+        escalation
     )
-    .bind(&realm)
-    .bind(policy_id)
-    .bind(group)
-    .bind(user)
-    .bind(&perms)
-    .bind(escalation)
     .fetch_one(tx.conn())
-    .await?;
+    .await
+    .on_constraint("statements_realm_id_group_id_fkey", |_| {
+        Error::invalid("group not found in this realm")
+    })
+    .on_constraint("statements_realm_id_policy_id_fkey", |_| {
+        Error::invalid("policy not found in this realm")
+    })?;
     Ok(row.into())
 }
 
@@ -594,25 +615,27 @@ pub async fn remove_statement(
         return Err(Error::forbidden(format!("change policy {policy_id}")));
     }
     let realm = tx.realm().as_str().to_string();
-    let deleted =
-        sqlx::query("DELETE FROM statements WHERE realm_id = $1 AND policy_id = $2 AND id = $3")
-            .bind(&realm)
-            .bind(policy_id)
-            .bind(statement_id)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
+    let deleted = sqlx::query!(
+        "DELETE FROM statements WHERE realm_id = $1 AND policy_id = $2 AND id = $3",
+        realm,
+        policy_id,
+        statement_id
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
     if deleted == 0 {
         return Err(Error::not_found(format!("statement {statement_id}")));
     }
     // Children must still fit inside this policy.
     let remaining = statements_of(tx, policy_id).await?;
-    let children: Vec<Uuid> =
-        sqlx::query_scalar("SELECT id FROM policies WHERE realm_id = $1 AND parent_id = $2")
-            .bind(&realm)
-            .bind(policy_id)
-            .fetch_all(tx.conn())
-            .await?;
+    let children: Vec<Uuid> = sqlx::query_scalar!(
+        "SELECT id FROM policies WHERE realm_id = $1 AND parent_id = $2",
+        realm,
+        policy_id
+    )
+    .fetch_all(tx.conn())
+    .await?;
     for child in children {
         for s in statements_of(tx, child).await? {
             if s.escalation {
@@ -648,11 +671,11 @@ async fn may_shape(tx: &mut RealmTx, grants: &Grants, policy_id: Uuid) -> Result
 
 async fn held_policies(tx: &mut RealmTx, viewer: Uuid) -> Result<HashSet<Uuid>> {
     let realm = tx.realm().as_str().to_string();
-    let ids: Vec<Uuid> = sqlx::query_scalar(
+    let ids: Vec<Uuid> = sqlx::query_scalar!(
         "SELECT policy_id FROM policy_assignments WHERE realm_id = $1 AND user_id = $2",
+        realm,
+        viewer
     )
-    .bind(&realm)
-    .bind(viewer)
     .fetch_all(tx.conn())
     .await?;
     Ok(ids.into_iter().collect())
@@ -690,20 +713,27 @@ pub(crate) async fn insert_assignment(
     let realm = tx.realm().as_str().to_string();
     // A grant the configuration made becomes this person's grant when they give it by
     // hand, so taking the person off the configured list later keeps it.
-    sqlx::query_as(
+    sqlx::query_as!(
+        Assignment,
         "INSERT INTO policy_assignments (realm_id, user_id, policy_id, assigned_by)
          VALUES ($1, $2, $3, $4)
          ON CONFLICT (realm_id, user_id, policy_id) DO UPDATE
              SET from_config = false, assigned_by = EXCLUDED.assigned_by, assigned_at = now()
              WHERE policy_assignments.from_config
          RETURNING user_id, policy_id, realm_id, assigned_by, assigned_at, from_config",
+        realm,
+        user,
+        policy_id,
+        by
     )
-    .bind(&realm)
-    .bind(user)
-    .bind(policy_id)
-    .bind(by)
     .fetch_optional(tx.conn())
-    .await?
+    .await
+    .on_constraint("policy_assignments_realm_id_policy_id_fkey", |_| {
+        Error::invalid("policy not found in this realm")
+    })
+    .on_constraint("policy_assignments_pkey", |_| {
+        Error::Conflict("this policy is already assigned to this user".into())
+    })?
     .ok_or_else(|| Error::Conflict("this policy is already assigned to this user".into()))
 }
 
@@ -723,13 +753,13 @@ pub async fn unassign(
         return Err(Error::forbidden(format!("revoke policy {:?}", policy.name)));
     }
     let realm = tx.realm().as_str().to_string();
-    let from_config: Option<bool> = sqlx::query_scalar(
+    let from_config: Option<bool> = sqlx::query_scalar!(
         "SELECT from_config FROM policy_assignments
           WHERE realm_id = $1 AND user_id = $2 AND policy_id = $3",
+        realm,
+        user,
+        policy_id
     )
-    .bind(&realm)
-    .bind(user)
-    .bind(policy_id)
     .fetch_optional(tx.conn())
     .await?;
     if from_config == Some(true) {
@@ -740,12 +770,12 @@ pub async fn unassign(
                 .into(),
         ));
     }
-    let n = sqlx::query(
+    let n = sqlx::query!(
         "DELETE FROM policy_assignments WHERE realm_id = $1 AND user_id = $2 AND policy_id = $3",
+        realm,
+        user,
+        policy_id
     )
-    .bind(&realm)
-    .bind(user)
-    .bind(policy_id)
     .execute(tx.conn())
     .await?
     .rows_affected();
@@ -753,11 +783,11 @@ pub async fn unassign(
         return Err(Error::not_found("assignment"));
     }
     if policy.is_god {
-        let left: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM policy_assignments WHERE realm_id = $1 AND policy_id = $2",
+        let left: i64 = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM policy_assignments WHERE realm_id = $1 AND policy_id = $2"#,
+            realm,
+            policy_id
         )
-        .bind(&realm)
-        .bind(policy_id)
         .fetch_one(tx.conn())
         .await?;
         if left == 0 {
@@ -771,25 +801,28 @@ pub async fn unassign(
 
 pub async fn list_assignments(tx: &mut RealmTx, user: Option<Uuid>) -> Result<Vec<Assignment>> {
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        Assignment,
         "SELECT user_id, policy_id, realm_id, assigned_by, assigned_at, from_config
            FROM policy_assignments
           WHERE realm_id = $1 AND ($2::uuid IS NULL OR user_id = $2)
           ORDER BY assigned_at, user_id, policy_id",
+        realm,
+        user
     )
-    .bind(&realm)
-    .bind(user)
     .fetch_all(tx.conn())
     .await?)
 }
 
 pub async fn god_policy(tx: &mut RealmTx) -> Result<Uuid> {
     let realm = tx.realm().as_str().to_string();
-    sqlx::query_scalar("SELECT id FROM policies WHERE realm_id = $1 AND is_god")
-        .bind(&realm)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("realm {realm} has no GOD policy")))
+    sqlx::query_scalar!(
+        "SELECT id FROM policies WHERE realm_id = $1 AND is_god",
+        realm
+    )
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or_else(|| Error::Internal(anyhow::anyhow!("realm {realm} has no GOD policy")))
 }
 
 /// Makes the realm's configured administrators (by user id) hold its GOD policy, and
@@ -798,24 +831,24 @@ pub async fn god_policy(tx: &mut RealmTx) -> Result<Uuid> {
 pub async fn reconcile_config_gods(tx: &mut RealmTx, admins: &[Uuid]) -> Result<(u64, u64)> {
     let realm = tx.realm().as_str().to_string();
     let god = ensure_god_policy(tx).await?;
-    let granted = sqlx::query(
+    let granted = sqlx::query!(
         "INSERT INTO policy_assignments (realm_id, user_id, policy_id, from_config)
          SELECT $1, u, $2, true FROM unnest($3::uuid[]) AS u
          ON CONFLICT DO NOTHING",
+        realm,
+        god,
+        admins
     )
-    .bind(&realm)
-    .bind(god)
-    .bind(admins)
     .execute(tx.conn())
     .await?
     .rows_affected();
-    let revoked = sqlx::query(
+    let revoked = sqlx::query!(
         "DELETE FROM policy_assignments
           WHERE realm_id = $1 AND policy_id = $2 AND from_config AND NOT (user_id = ANY($3))",
+        realm,
+        god,
+        admins
     )
-    .bind(&realm)
-    .bind(god)
-    .bind(admins)
     .execute(tx.conn())
     .await?
     .rows_affected();
@@ -825,11 +858,11 @@ pub async fn reconcile_config_gods(tx: &mut RealmTx, admins: &[Uuid]) -> Result<
 /// Creates the realm's GOD policy if missing (new realms).
 pub(crate) async fn ensure_god_policy(tx: &mut RealmTx) -> Result<Uuid> {
     let realm = tx.realm().as_str().to_string();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO policies (realm_id, name, is_god) VALUES ($1, 'GOD', true)
          ON CONFLICT DO NOTHING",
+        realm
     )
-    .bind(&realm)
     .execute(tx.conn())
     .await?;
     god_policy(tx).await
@@ -843,13 +876,13 @@ pub(crate) async fn escalate_to_parent_managers(
     child: Uuid,
 ) -> Result<usize> {
     let realm = tx.realm().as_str().to_string();
-    let managers: Vec<Uuid> = sqlx::query_scalar(
+    let managers: Vec<Uuid> = sqlx::query_scalar!(
         "SELECT DISTINCT policy_id FROM statements
           WHERE realm_id = $1 AND group_id = $2 AND user_id IS NULL AND NOT escalation
             AND permissions && ARRAY['editGroup', 'editMembers']",
+        realm,
+        parent
     )
-    .bind(&realm)
-    .bind(parent)
     .fetch_all(tx.conn())
     .await?;
     for policy in &managers {
