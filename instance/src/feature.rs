@@ -33,10 +33,11 @@ fn check_key(key: &str) -> Result<()> {
 
 pub async fn list(tx: &mut RealmTx) -> Result<Vec<FeatureFlag>> {
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        FeatureFlag,
         "SELECT key, enabled, updated_by, updated_at FROM feature_flags WHERE realm_id = $1 ORDER BY key",
+        realm
     )
-    .bind(&realm)
     .fetch_all(tx.conn())
     .await?)
 }
@@ -50,16 +51,17 @@ pub async fn set(
     check_key(key)?;
     policy::require(tx, grants, Permission::ManageRealm, Target::Realm).await?;
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        FeatureFlag,
         "INSERT INTO feature_flags (realm_id, key, enabled, updated_by) VALUES ($1, $2, $3, $4)
          ON CONFLICT (realm_id, key) DO UPDATE
              SET enabled = EXCLUDED.enabled, updated_by = EXCLUDED.updated_by, updated_at = now()
          RETURNING key, enabled, updated_by, updated_at",
+        realm,
+        key,
+        enabled,
+        grants.viewer
     )
-    .bind(&realm)
-    .bind(key)
-    .bind(enabled)
-    .bind(grants.viewer)
     .fetch_one(tx.conn())
     .await?)
 }
@@ -68,12 +70,14 @@ pub async fn delete(tx: &mut RealmTx, grants: &Grants, key: &str) -> Result<()> 
     check_key(key)?;
     policy::require(tx, grants, Permission::ManageRealm, Target::Realm).await?;
     let realm = tx.realm().as_str().to_string();
-    let n = sqlx::query("DELETE FROM feature_flags WHERE realm_id = $1 AND key = $2")
-        .bind(&realm)
-        .bind(key)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
+    let n = sqlx::query!(
+        "DELETE FROM feature_flags WHERE realm_id = $1 AND key = $2",
+        realm,
+        key
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
     if n == 0 {
         return Err(Error::not_found(format!("feature flag {key:?}")));
     }

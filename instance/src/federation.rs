@@ -85,11 +85,12 @@ pub async fn apply_report(
             "at most {MAX_REPORT} events per report"
         )));
     }
-    let registered: Option<Option<String>> =
-        sqlx::query_scalar("SELECT endpoint FROM realms WHERE id = $1 FOR SHARE")
-            .bind(realm.as_str())
-            .fetch_optional(g.conn())
-            .await?;
+    let registered: Option<Option<String>> = sqlx::query_scalar!(
+        "SELECT endpoint FROM realms WHERE id = $1 FOR SHARE",
+        realm.as_str()
+    )
+    .fetch_optional(g.conn())
+    .await?;
     match registered {
         Some(Some(_)) => {}
         Some(None) => {
@@ -108,15 +109,15 @@ pub async fn apply_report(
     let mut changed = Vec::new();
     for e in &events {
         // Newer than what we applied for this user? (Duplicates and stale retries: no.)
-        let newer: Option<i64> = sqlx::query_scalar(
+        let newer: Option<i64> = sqlx::query_scalar!(
             "INSERT INTO federation_applied (realm_id, user_id, seq) VALUES ($1, $2, $3)
              ON CONFLICT (realm_id, user_id) DO UPDATE SET seq = EXCLUDED.seq
                  WHERE federation_applied.seq < EXCLUDED.seq
              RETURNING seq",
+            realm.as_str(),
+            e.user_id,
+            e.seq
         )
-        .bind(realm.as_str())
-        .bind(e.user_id)
-        .bind(e.seq)
         .fetch_optional(g.conn())
         .await?;
         if newer.is_none() {
@@ -125,24 +126,26 @@ pub async fn apply_report(
         let rows = if e.member {
             // A user the hub does not know cannot be in its federation table; the report
             // is still acknowledged so delivery does not stall on it.
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO realm_members (user_id, realm_id, joined_at)
                  SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)
                  ON CONFLICT DO NOTHING",
+                e.user_id,
+                realm.as_str(),
+                e.occurred_at
             )
-            .bind(e.user_id)
-            .bind(realm.as_str())
-            .bind(e.occurred_at)
             .execute(g.conn())
             .await?
             .rows_affected()
         } else {
-            sqlx::query("DELETE FROM realm_members WHERE user_id = $1 AND realm_id = $2")
-                .bind(e.user_id)
-                .bind(realm.as_str())
-                .execute(g.conn())
-                .await?
-                .rows_affected()
+            sqlx::query!(
+                "DELETE FROM realm_members WHERE user_id = $1 AND realm_id = $2",
+                e.user_id,
+                realm.as_str()
+            )
+            .execute(g.conn())
+            .await?
+            .rows_affected()
         };
         if rows > 0 {
             changed.push(e.user_id);
@@ -161,11 +164,13 @@ pub struct RegistrationInfo {
 
 /// Hub: the registration of a worker realm.
 pub async fn registration(g: &mut GlobalTx, realm: &RealmId) -> Result<RegistrationInfo> {
-    let row: Option<(Option<String>, chrono::DateTime<chrono::Utc>)> =
-        sqlx::query_as("SELECT endpoint, registered_at FROM realms WHERE id = $1")
-            .bind(realm.as_str())
-            .fetch_optional(g.conn())
-            .await?;
+    let row = sqlx::query!(
+        "SELECT endpoint, registered_at FROM realms WHERE id = $1",
+        realm.as_str()
+    )
+    .fetch_optional(g.conn())
+    .await?
+    .map(|r| (r.endpoint, r.registered_at));
     match row {
         Some((Some(_), registered_at)) => Ok(RegistrationInfo { registered_at }),
         Some((None, _)) => Err(Error::Conflict(format!(
@@ -180,11 +185,12 @@ pub async fn registration(g: &mut GlobalTx, realm: &RealmId) -> Result<Registrat
 /// Hub: the realms (served locally or by a registered worker) that `user` is in.
 pub async fn user_realms(db: &Db, user: Uuid) -> Result<Vec<RealmId>> {
     let mut g = db.global().await?;
-    let ids: Vec<String> =
-        sqlx::query_scalar("SELECT realm_id FROM realm_members WHERE user_id = $1 ORDER BY 1")
-            .bind(user)
-            .fetch_all(g.conn())
-            .await?;
+    let ids: Vec<String> = sqlx::query_scalar!(
+        "SELECT realm_id FROM realm_members WHERE user_id = $1 ORDER BY 1",
+        user
+    )
+    .fetch_all(g.conn())
+    .await?;
     g.commit().await?;
     ids.iter().map(|s| RealmId::parse(s)).collect()
 }
@@ -193,13 +199,13 @@ pub async fn user_realms(db: &Db, user: Uuid) -> Result<Vec<RealmId>> {
 /// hot path does not turn every read into a write).
 pub async fn touch(db: &Db, user: Uuid, realm: &RealmId) -> Result<()> {
     let mut g = db.global().await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE realm_members SET last_access_at = now()
           WHERE user_id = $1 AND realm_id = $2
             AND (last_access_at IS NULL OR last_access_at < now() - interval '1 minute')",
+        user,
+        realm.as_str()
     )
-    .bind(user)
-    .bind(realm.as_str())
     .execute(g.conn())
     .await?;
     g.commit().await
@@ -229,21 +235,25 @@ impl Delivery {
     /// never deliver concurrently (order is kept), and rolls back if anything fails.
     async fn once(&self) -> anyhow::Result<Sent> {
         let mut tx = self.db.realm(&self.realm).await?;
-        let locked: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('pek-outbox'))")
-                .fetch_one(tx.conn())
-                .await?;
+        let locked: bool = sqlx::query_scalar!(
+            r#"SELECT pg_try_advisory_xact_lock(hashtext('pek-outbox')) AS "locked!""#
+        )
+        .fetch_one(tx.conn())
+        .await?;
         if !locked {
             return Ok(Sent::Nothing);
         }
-        let rows: Vec<(i64, Uuid, bool, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        let rows: Vec<(i64, Uuid, bool, chrono::DateTime<chrono::Utc>)> = sqlx::query!(
             "SELECT seq, user_id, member, occurred_at FROM federation_outbox
               WHERE realm_id = $1 ORDER BY seq LIMIT $2",
+            self.realm.as_str(),
+            MAX_REPORT as i64
         )
-        .bind(self.realm.as_str())
-        .bind(MAX_REPORT as i64)
         .fetch_all(tx.conn())
-        .await?;
+        .await?
+        .into_iter()
+        .map(|r| (r.seq, r.user_id, r.member, r.occurred_at))
+        .collect();
         let Some(last) = rows.last().map(|r| r.0) else {
             return Ok(Sent::Nothing);
         };
@@ -279,11 +289,13 @@ impl Delivery {
                 body.chars().take(300).collect::<String>()
             );
         }
-        sqlx::query("DELETE FROM federation_outbox WHERE realm_id = $1 AND seq <= $2")
-            .bind(self.realm.as_str())
-            .bind(last)
-            .execute(tx.conn())
-            .await?;
+        sqlx::query!(
+            "DELETE FROM federation_outbox WHERE realm_id = $1 AND seq <= $2",
+            self.realm.as_str(),
+            last
+        )
+        .execute(tx.conn())
+        .await?;
         tx.commit().await?;
         Ok(Sent::Delivered(rows.len()))
     }
@@ -323,14 +335,14 @@ impl Delivery {
         }
         let mut tx = self.db.realm(&self.realm).await?;
         // pek_outbox_member decides each person's state, exactly as the outbox triggers do.
-        let queued = sqlx::query(
+        let queued = sqlx::query!(
             "SELECT pek_outbox_member(u, $1)
                FROM (SELECT user_id AS u FROM memberships
                       WHERE realm_id = $1 AND user_id IS NOT NULL
                      UNION
                      SELECT user_id FROM policy_assignments WHERE realm_id = $1) people",
+            self.realm.as_str()
         )
-        .bind(self.realm.as_str())
         .execute(tx.conn())
         .await?
         .rows_affected();
@@ -382,10 +394,12 @@ impl Delivery {
 /// Rows waiting in a worker's outbox (for /metrics and tests).
 pub async fn outbox_len(db: &Db, realm: &RealmId) -> Result<i64> {
     let mut tx = db.realm(realm).await?;
-    let n = sqlx::query_scalar("SELECT count(*) FROM federation_outbox WHERE realm_id = $1")
-        .bind(realm.as_str())
-        .fetch_one(tx.conn())
-        .await?;
+    let n = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM federation_outbox WHERE realm_id = $1"#,
+        realm.as_str()
+    )
+    .fetch_one(tx.conn())
+    .await?;
     tx.commit().await?;
     Ok(n)
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::RealmTx;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ResultExt};
 use crate::page::CursorText;
 use crate::page::{Cursor, Page};
 use crate::policy::{self, Grants, Permission, Target};
@@ -60,9 +60,6 @@ pub struct Group {
     pub name_folded: String,
 }
 
-const COLS: &str = "id, realm_id, parent_id, name, purpose, description, archived, created_by, \
-                    owner_id, created_at, updated_at, name_folded";
-
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewGroup {
@@ -80,6 +77,8 @@ pub struct GroupPatch {
     pub description: Option<Prose<10_000>>,
     pub archived: Option<bool>,
 }
+
+const DUPLICATE_NAME: &str = "a group with this name already exists in this realm";
 
 fn check_name(name: &str) -> Result<String> {
     let name = name.trim();
@@ -100,11 +99,14 @@ fn check_description(d: &str) -> Result<()> {
 
 pub async fn get(tx: &mut RealmTx, id: Uuid) -> Result<Group> {
     let realm = tx.realm().as_str().to_string();
-    sqlx::query_as(&format!(
-        "SELECT {COLS} FROM groups WHERE realm_id = $1 AND id = $2"
-    ))
-    .bind(&realm)
-    .bind(id)
+    sqlx::query_as!(
+        Group,
+        "SELECT id, realm_id, parent_id, name, purpose, description, archived, created_by,
+                owner_id, created_at, updated_at, name_folded
+           FROM groups WHERE realm_id = $1 AND id = $2",
+        realm,
+        id
+    )
     .fetch_optional(tx.conn())
     .await?
     .ok_or_else(|| Error::not_found(format!("group {id} in realm {realm}")))
@@ -131,11 +133,11 @@ pub async fn create(tx: &mut RealmTx, grants: &Grants, new: NewGroup) -> Result<
         None => policy::require(tx, grants, Permission::ManageRealm, Target::Realm).await?,
         Some(parent) => {
             // Lock the parent so it cannot be archived while we add under it.
-            let archived: Option<bool> = sqlx::query_scalar(
+            let archived: Option<bool> = sqlx::query_scalar!(
                 "SELECT archived FROM groups WHERE realm_id = $1 AND id = $2 FOR SHARE",
+                realm,
+                parent
             )
-            .bind(&realm)
-            .bind(parent)
             .fetch_optional(tx.conn())
             .await?;
             match archived {
@@ -154,20 +156,29 @@ pub async fn create(tx: &mut RealmTx, grants: &Grants, new: NewGroup) -> Result<
             policy::require(tx, grants, Permission::EditGroup, Target::Group(parent)).await?;
         }
     }
-    let group: Group = sqlx::query_as(&format!(
+    let group: Group = sqlx::query_as!(
+        Group,
         "INSERT INTO groups (realm_id, parent_id, name, name_folded, purpose, description,
                              created_by, owner_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLS}"
-    ))
-    .bind(&realm)
-    .bind(new.parent_id)
-    .bind(&name)
-    .bind(fold(&name))
-    .bind(new.purpose.unwrap_or(Purpose::Unknown).as_str())
-    .bind(&description)
-    .bind(grants.viewer)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+         RETURNING id, realm_id, parent_id, name, purpose, description, archived, created_by,
+                   owner_id, created_at, updated_at, name_folded",
+        realm,
+        new.parent_id,
+        name,
+        fold(&name),
+        new.purpose.unwrap_or(Purpose::Unknown).as_str(),
+        description.as_str(),
+        grants.viewer
+    )
     .fetch_one(tx.conn())
-    .await?;
+    .await
+    .on_constraint("groups_realm_id_name_key", |_| {
+        Error::Conflict(DUPLICATE_NAME.into())
+    })
+    .on_constraint("groups_realm_id_parent_id_fkey", |_| {
+        Error::invalid("parent group not found in this realm")
+    })?;
     if let Some(parent) = new.parent_id {
         policy::escalate_to_parent_managers(tx, parent, group.id).await?;
     }
@@ -187,7 +198,8 @@ pub async fn update(
         check_description(d)?;
     }
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(&format!(
+    sqlx::query_as!(
+        Group,
         "UPDATE groups SET
              name = COALESCE($3, name),
              name_folded = COALESCE($4, name_folded),
@@ -195,30 +207,38 @@ pub async fn update(
              description = COALESCE($6, description),
              archived = COALESCE($7, archived),
              updated_at = now()
-          WHERE realm_id = $1 AND id = $2 RETURNING {COLS}"
-    ))
-    .bind(&realm)
-    .bind(id)
-    .bind(&name)
-    .bind(name.as_deref().map(fold))
-    .bind(patch.purpose.map(|p| p.as_str()))
-    .bind(&patch.description)
-    .bind(patch.archived)
+          WHERE realm_id = $1 AND id = $2
+          RETURNING id, realm_id, parent_id, name, purpose, description, archived, created_by,
+                    owner_id, created_at, updated_at, name_folded",
+        realm,
+        id,
+        name.as_deref(),
+        name.as_deref().map(fold),
+        patch.purpose.map(|p| p.as_str()),
+        patch.description.as_deref(),
+        patch.archived
+    )
     .fetch_one(tx.conn())
-    .await?)
+    .await
+    .on_constraint("groups_realm_id_name_key", |_| {
+        Error::Conflict(DUPLICATE_NAME.into())
+    })
 }
 
 pub async fn move_owner(tx: &mut RealmTx, grants: &Grants, id: Uuid, owner: Uuid) -> Result<Group> {
     get_visible(tx, grants, id).await?;
     policy::require(tx, grants, Permission::MoveGroupOwner, Target::Group(id)).await?;
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(&format!(
+    Ok(sqlx::query_as!(
+        Group,
         "UPDATE groups SET owner_id = $3, updated_at = now()
-          WHERE realm_id = $1 AND id = $2 RETURNING {COLS}"
-    ))
-    .bind(&realm)
-    .bind(id)
-    .bind(owner)
+          WHERE realm_id = $1 AND id = $2
+          RETURNING id, realm_id, parent_id, name, purpose, description, archived, created_by,
+                    owner_id, created_at, updated_at, name_folded",
+        realm,
+        id,
+        owner
+    )
     .fetch_one(tx.conn())
     .await?)
 }
@@ -253,8 +273,11 @@ pub async fn search(
         Some(c) => (Some(c.key.clone()), Some(c.id)),
         None => (None, None),
     };
-    let rows: Vec<Group> = sqlx::query_as(&format!(
-        "SELECT {COLS} FROM groups g
+    let rows: Vec<Group> = sqlx::query_as!(
+        Group,
+        "SELECT id, realm_id, parent_id, name, purpose, description, archived, created_by,
+                owner_id, created_at, updated_at, name_folded
+           FROM groups g
           WHERE g.realm_id = $1
             AND ($2::text IS NULL OR (g.name_folded LIKE $2
                  -- LIKE is not leakproof, so under RLS it cannot be an index condition;
@@ -268,19 +291,19 @@ pub async fn search(
                              WHERE m.realm_id = g.realm_id AND m.group_id = g.id
                                AND m.user_id = $8 AND m.status IN ('NEWBIE', 'ACTIVE')))
           ORDER BY g.name_folded, g.id
-          LIMIT $10"
-    ))
-    .bind(&realm)
-    .bind(prefix)
-    .bind(q.parent_id)
-    .bind(q.include_archived.unwrap_or(false))
-    .bind(after_key)
-    .bind(after_id)
-    .bind(see_all)
-    .bind(grants.viewer)
-    .bind(&granted)
-    .bind(limit + 1)
-    .bind(folded)
+          LIMIT $10",
+        realm,
+        prefix,
+        q.parent_id,
+        q.include_archived.unwrap_or(false),
+        after_key,
+        after_id,
+        see_all,
+        grants.viewer,
+        &granted,
+        limit + 1,
+        folded
+    )
     .fetch_all(tx.conn())
     .await?;
     Ok(Page::from_rows(rows, limit, |g| {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::RealmTx;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ResultExt};
 use crate::group;
 use crate::page::{Cursor, Page};
 use crate::policy::{self, Grants, Permission, Target};
@@ -109,8 +109,39 @@ impl Membership {
     }
 }
 
-const COLS: &str =
-    "id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at";
+/// Constraint violations a membership write can cause, as the client's mistakes. The
+/// federation table's trigger (hub) refuses a person the hub does not know.
+fn on_write<T>(r: std::result::Result<T, sqlx::Error>) -> Result<T> {
+    r.on_constraint("memberships_realm_id_user_id_group_id_key", |_| {
+        Error::Conflict(ALREADY_MEMBER.into())
+    })
+    .on_constraint("memberships_one_live", |_| {
+        Error::Conflict(ALREADY_MEMBER.into())
+    })
+    .on_constraint("memberships_realm_id_group_id_fkey", |_| {
+        Error::invalid("group not found in this realm")
+    })
+    .on_constraint("realm_members_user_id_fkey", |_| {
+        Error::invalid("no such user")
+    })
+}
+
+const ALREADY_MEMBER: &str = "this user is already a member of this group";
+
+/// A membership with evaluation history cannot be deleted.
+fn on_delete<T>(r: std::result::Result<T, sqlx::Error>) -> Result<T> {
+    let msg = "this membership has point or entry award requests; set its status to FORMER \
+               or ARCHIVED instead of deleting it";
+    r.on_constraint("point_requests_membership_fkey", |_| {
+        Error::Conflict(msg.into())
+    })
+    .on_constraint("entry_award_requests_membership_fkey", |_| {
+        Error::Conflict(msg.into())
+    })
+    .on_constraint("realm_members_user_id_fkey", |_| {
+        Error::invalid("no such user")
+    })
+}
 
 /// An invitation: the person becomes a member once they accept it.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -156,11 +187,13 @@ fn check_posts(posts: &[Line<50>]) -> Result<Vec<String>> {
 
 pub async fn get(tx: &mut RealmTx, id: Uuid) -> Result<Membership> {
     let realm = tx.realm().as_str().to_string();
-    sqlx::query_as(&format!(
-        "SELECT {COLS} FROM memberships WHERE realm_id = $1 AND id = $2"
-    ))
-    .bind(&realm)
-    .bind(id)
+    sqlx::query_as!(
+        Membership,
+        "SELECT id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at
+           FROM memberships WHERE realm_id = $1 AND id = $2",
+        realm,
+        id
+    )
     .fetch_optional(tx.conn())
     .await?
     .ok_or_else(|| Error::not_found(format!("membership {id} in realm {realm}")))
@@ -198,13 +231,15 @@ pub async fn get_visible(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<
 /// The person's live (pending or current) membership in the group, if any.
 async fn existing(tx: &mut RealmTx, group_id: Uuid, user: Uuid) -> Result<Option<Membership>> {
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLS} FROM memberships WHERE realm_id = $1 AND group_id = $2 AND user_id = $3
-            AND status IN ('APPLIED', 'INVITED', 'NEWBIE', 'ACTIVE')"
-    ))
-    .bind(&realm)
-    .bind(group_id)
-    .bind(user)
+    Ok(sqlx::query_as!(
+        Membership,
+        "SELECT id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at
+           FROM memberships WHERE realm_id = $1 AND group_id = $2 AND user_id = $3
+            AND status IN ('APPLIED', 'INVITED', 'NEWBIE', 'ACTIVE')",
+        realm,
+        group_id,
+        user
+    )
     .fetch_optional(tx.conn())
     .await?)
 }
@@ -248,17 +283,21 @@ pub async fn invite(
     }
     let realm = tx.realm().as_str().to_string();
     // start_at = created_at (the same now()) marks "starts when accepted" (see accept).
-    Ok(sqlx::query_as(&format!(
-        "INSERT INTO memberships (realm_id, group_id, user_id, status, posts, start_at)
-         VALUES ($1, $2, $3, 'INVITED', $4, COALESCE($5, now())) RETURNING {COLS}"
-    ))
-    .bind(&realm)
-    .bind(group_id)
-    .bind(new.user_id)
-    .bind(&posts)
-    .bind(new.start_at)
-    .fetch_one(tx.conn())
-    .await?)
+    on_write(
+        sqlx::query_as!(
+            Membership,
+            "INSERT INTO memberships (realm_id, group_id, user_id, status, posts, start_at)
+             VALUES ($1, $2, $3, 'INVITED', $4, COALESCE($5, now()))
+             RETURNING id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at",
+            realm,
+            group_id,
+            new.user_id,
+            &posts,
+            new.start_at
+        )
+        .fetch_one(tx.conn())
+        .await,
+    )
 }
 
 /// The caller applies to a group. Knowing the group's id is enough: applying gives the
@@ -274,15 +313,19 @@ pub async fn apply(tx: &mut RealmTx, grants: &Grants, group_id: Uuid) -> Result<
         return Err(already(&m, true));
     }
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(&format!(
-        "INSERT INTO memberships (realm_id, group_id, user_id, status)
-         VALUES ($1, $2, $3, 'APPLIED') RETURNING {COLS}"
-    ))
-    .bind(&realm)
-    .bind(group_id)
-    .bind(grants.viewer)
-    .fetch_one(tx.conn())
-    .await?)
+    on_write(
+        sqlx::query_as!(
+            Membership,
+            "INSERT INTO memberships (realm_id, group_id, user_id, status)
+             VALUES ($1, $2, $3, 'APPLIED')
+             RETURNING id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at",
+            realm,
+            group_id,
+            grants.viewer
+        )
+        .fetch_one(tx.conn())
+        .await,
+    )
 }
 
 fn wrong_state(m: &Membership, what: &str) -> Error {
@@ -326,30 +369,38 @@ pub async fn accept(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Membe
     let realm = tx.realm().as_str().to_string();
     // A start that was not given explicitly (start_at = created_at) is the moment of
     // consent. The status guard makes a concurrent second accept a no-op error.
-    sqlx::query_as(&format!(
-        "UPDATE memberships SET status = 'NEWBIE',
-             start_at = CASE WHEN start_at = created_at THEN greatest(now(), start_at)
-                             ELSE start_at END,
-             updated_at = now()
-          WHERE realm_id = $1 AND id = $2 AND status = $3 RETURNING {COLS}"
-    ))
-    .bind(&realm)
-    .bind(id)
-    .bind(&m.status)
-    .fetch_optional(tx.conn())
-    .await?
+    on_write(
+        sqlx::query_as!(
+            Membership,
+            "UPDATE memberships SET status = 'NEWBIE',
+                 start_at = CASE WHEN start_at = created_at THEN greatest(now(), start_at)
+                                 ELSE start_at END,
+                 updated_at = now()
+              WHERE realm_id = $1 AND id = $2 AND status = $3
+              RETURNING id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at",
+            realm,
+            id,
+            m.status
+        )
+        .fetch_optional(tx.conn())
+        .await,
+    )?
     .ok_or_else(|| Error::Conflict(format!("membership {id} changed meanwhile; please retry")))
 }
 
 async fn delete_pending(tx: &mut RealmTx, m: &Membership) -> Result<()> {
     let realm = tx.realm().as_str().to_string();
-    let n = sqlx::query("DELETE FROM memberships WHERE realm_id = $1 AND id = $2 AND status = $3")
-        .bind(&realm)
-        .bind(m.id)
-        .bind(&m.status)
+    let n = on_delete(
+        sqlx::query!(
+            "DELETE FROM memberships WHERE realm_id = $1 AND id = $2 AND status = $3",
+            realm,
+            m.id,
+            m.status
+        )
         .execute(tx.conn())
-        .await?
-        .rows_affected();
+        .await,
+    )?
+    .rows_affected();
     if n == 0 {
         return Err(Error::Conflict(format!(
             "membership {} changed meanwhile; please retry",
@@ -431,25 +482,29 @@ async fn set_status(
     // Leaving (FORMER/ARCHIVED) closes the membership unless an end is given.
     let closes = matches!(status, Status::Former | Status::Archived);
     let realm = tx.realm().as_str().to_string();
-    sqlx::query_as(&format!(
-        "UPDATE memberships SET
-             status = $3,
-             posts = COALESCE($4, posts),
-             until = CASE WHEN $5::timestamptz IS NOT NULL THEN $5
-                          WHEN $6 AND until IS NULL THEN greatest(now(), start_at)
-                          ELSE until END,
-             updated_at = now()
-          WHERE realm_id = $1 AND id = $2 AND status = $7 RETURNING {COLS}"
-    ))
-    .bind(&realm)
-    .bind(m.id)
-    .bind(status.as_str())
-    .bind(&posts)
-    .bind(until)
-    .bind(closes)
-    .bind(&m.status)
-    .fetch_optional(tx.conn())
-    .await?
+    on_write(
+        sqlx::query_as!(
+            Membership,
+            "UPDATE memberships SET
+                 status = $3,
+                 posts = COALESCE($4, posts),
+                 until = CASE WHEN $5::timestamptz IS NOT NULL THEN $5
+                              WHEN $6 AND until IS NULL THEN greatest(now(), start_at)
+                              ELSE until END,
+                 updated_at = now()
+              WHERE realm_id = $1 AND id = $2 AND status = $7
+              RETURNING id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at",
+            realm,
+            m.id,
+            status.as_str(),
+            posts.as_deref(),
+            until,
+            closes,
+            m.status
+        )
+        .fetch_optional(tx.conn())
+        .await,
+    )?
     .ok_or_else(|| {
         Error::Conflict(format!(
             "membership {} changed meanwhile; please retry",
@@ -500,17 +555,21 @@ pub async fn update(
     if next == current {
         // Posts and end only; the status stays.
         let realm = tx.realm().as_str().to_string();
-        return Ok(sqlx::query_as(&format!(
-            "UPDATE memberships SET posts = COALESCE($3, posts), until = COALESCE($4, until),
-                 updated_at = now()
-              WHERE realm_id = $1 AND id = $2 RETURNING {COLS}"
-        ))
-        .bind(&realm)
-        .bind(id)
-        .bind(&posts)
-        .bind(patch.until)
-        .fetch_one(tx.conn())
-        .await?);
+        return on_write(
+            sqlx::query_as!(
+                Membership,
+                "UPDATE memberships SET posts = COALESCE($3, posts), until = COALESCE($4, until),
+                     updated_at = now()
+                  WHERE realm_id = $1 AND id = $2
+                  RETURNING id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at",
+                realm,
+                id,
+                posts.as_deref(),
+                patch.until
+            )
+            .fetch_one(tx.conn())
+            .await,
+        );
     }
     set_status(tx, &m, next, posts, patch.until).await
 }
@@ -527,23 +586,29 @@ pub async fn remove(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<()> {
     )
     .await?;
     let realm = tx.realm().as_str().to_string();
-    sqlx::query("DELETE FROM memberships WHERE realm_id = $1 AND id = $2")
-        .bind(&realm)
-        .bind(id)
+    on_delete(
+        sqlx::query!(
+            "DELETE FROM memberships WHERE realm_id = $1 AND id = $2",
+            realm,
+            id
+        )
         .execute(tx.conn())
-        .await?;
+        .await,
+    )?;
     Ok(())
 }
 
 /// The caller's own memberships in this realm, pending ones included.
 pub async fn list_mine(tx: &mut RealmTx, grants: &Grants) -> Result<Vec<Membership>> {
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLS} FROM memberships WHERE realm_id = $1 AND user_id = $2
-          ORDER BY created_at, id LIMIT 1000"
-    ))
-    .bind(&realm)
-    .bind(grants.viewer)
+    Ok(sqlx::query_as!(
+        Membership,
+        "SELECT id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at
+           FROM memberships WHERE realm_id = $1 AND user_id = $2
+          ORDER BY created_at, id LIMIT 1000",
+        realm,
+        grants.viewer
+    )
     .fetch_all(tx.conn())
     .await?)
 }
@@ -562,17 +627,19 @@ pub async fn list_for_group(
         Some(c) => (Some(c.key), Some(c.id)),
         None => (None, None),
     };
-    let rows: Vec<Membership> = sqlx::query_as(&format!(
-        "SELECT {COLS} FROM memberships
+    let rows: Vec<Membership> = sqlx::query_as!(
+        Membership,
+        "SELECT id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at
+           FROM memberships
           WHERE realm_id = $1 AND group_id = $2
             AND ($3::text IS NULL OR (user_id::text, id) > ($3, $4::uuid))
-          ORDER BY user_id::text, id LIMIT $5"
-    ))
-    .bind(&realm)
-    .bind(group_id)
-    .bind(after_key)
-    .bind(after_id)
-    .bind(limit + 1)
+          ORDER BY user_id::text, id LIMIT $5",
+        realm,
+        group_id,
+        after_key,
+        after_id,
+        limit + 1
+    )
     .fetch_all(tx.conn())
     .await?;
     Ok(Page::from_rows(rows, limit, |m| {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::{Db, GlobalTx};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ResultExt};
 use crate::page::{Cursor, Page};
 use crate::policy::{self, Grants, Permission, Target};
 use crate::realm::RealmId;
@@ -209,11 +209,11 @@ pub async fn upsert_user(g: &mut GlobalTx, auth_sch_id: &str) -> Result<Uuid> {
             "auth_sch_id must be 1-200 characters of single-line text",
         ));
     }
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "INSERT INTO users (auth_sch_id, last_login) VALUES ($1, now())
          ON CONFLICT (auth_sch_id) DO UPDATE SET last_login = now() RETURNING id",
+        auth_sch_id
     )
-    .bind(auth_sch_id)
     .fetch_one(g.conn())
     .await?)
 }
@@ -229,25 +229,26 @@ pub async fn ensure_user(g: &mut GlobalTx, auth_sch_id: &str) -> Result<Uuid> {
             "authSchId must be 1-200 characters without control characters",
         ));
     }
-    sqlx::query("INSERT INTO users (auth_sch_id) VALUES ($1) ON CONFLICT (auth_sch_id) DO NOTHING")
-        .bind(auth_sch_id)
-        .execute(g.conn())
-        .await?;
+    sqlx::query!(
+        "INSERT INTO users (auth_sch_id) VALUES ($1) ON CONFLICT (auth_sch_id) DO NOTHING",
+        auth_sch_id
+    )
+    .execute(g.conn())
+    .await?;
     Ok(
-        sqlx::query_scalar("SELECT id FROM users WHERE auth_sch_id = $1")
-            .bind(auth_sch_id)
+        sqlx::query_scalar!("SELECT id FROM users WHERE auth_sch_id = $1", auth_sch_id)
             .fetch_one(g.conn())
             .await?,
     )
 }
 
 pub async fn user_exists(g: &mut GlobalTx, user: Uuid) -> Result<bool> {
-    Ok(
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
-            .bind(user)
-            .fetch_one(g.conn())
-            .await?,
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1) AS "exists!""#,
+        user
     )
+    .fetch_one(g.conn())
+    .await?)
 }
 
 /// Replaces a person's profile (and external accounts) as a whole.
@@ -271,7 +272,7 @@ pub async fn put_profile(g: &mut GlobalTx, user: Uuid, p: &ProfileInput) -> Resu
             .collect::<Vec<_>>()
             .join(" "),
     );
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO profiles (user_id, first_name, last_name, nickname, cell_phone, room,
                                dormitory, gender, student_status, search_folded)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -281,42 +282,50 @@ pub async fn put_profile(g: &mut GlobalTx, user: Uuid, p: &ProfileInput) -> Resu
              dormitory = EXCLUDED.dormitory, gender = EXCLUDED.gender,
              student_status = EXCLUDED.student_status, search_folded = EXCLUDED.search_folded,
              updated_at = now()",
+        user,
+        p.first_name.as_deref(),
+        p.last_name.as_deref(),
+        p.nickname.as_deref(),
+        p.cell_phone.as_deref(),
+        p.room.as_deref(),
+        p.dormitory.unwrap_or(Dormitory::Unknown) as Dormitory,
+        p.gender.unwrap_or(Gender::Unknown) as Gender,
+        p.student_status.unwrap_or(StudentStatus::Unknown) as StudentStatus,
+        folded
     )
-    .bind(user)
-    .bind(&p.first_name)
-    .bind(&p.last_name)
-    .bind(&p.nickname)
-    .bind(&p.cell_phone)
-    .bind(&p.room)
-    .bind(p.dormitory.unwrap_or(Dormitory::Unknown))
-    .bind(p.gender.unwrap_or(Gender::Unknown))
-    .bind(p.student_status.unwrap_or(StudentStatus::Unknown))
-    .bind(folded)
     .execute(g.conn())
     .await?;
-    sqlx::query("DELETE FROM external_account_links WHERE owner_id = $1")
-        .bind(user)
-        .execute(g.conn())
-        .await?;
+    sqlx::query!(
+        "DELETE FROM external_account_links WHERE owner_id = $1",
+        user
+    )
+    .execute(g.conn())
+    .await?;
     for a in &p.external_accounts {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO external_account_links (owner_id, protocol, account_name) VALUES ($1, $2, $3)",
+            user,
+            a.protocol as ExternalProtocol,
+            a.account_name.trim()
         )
-        .bind(user)
-        .bind(a.protocol)
-        .bind(a.account_name.trim())
         .execute(g.conn())
-        .await?;
+        .await
+        .on_constraint("external_account_links_owner_id_protocol_account_name_key", |_| {
+            Error::Conflict("this external account is listed twice".into())
+        })?;
     }
     Ok(())
 }
 
 async fn load(g: &mut GlobalTx, user: Uuid, scope: Scope) -> Result<Option<ProfileData>> {
-    let row: Option<ProfileRow> = sqlx::query_as(
-        "SELECT first_name, last_name, nickname, cell_phone, room, dormitory, gender,
-                student_status FROM profiles WHERE user_id = $1",
+    let row: Option<ProfileRow> = sqlx::query_as!(
+        ProfileRow,
+        r#"SELECT first_name, last_name, nickname, cell_phone, room,
+                  dormitory AS "dormitory: Dormitory", gender AS "gender: Gender",
+                  student_status AS "student_status: StudentStatus"
+             FROM profiles WHERE user_id = $1"#,
+        user
     )
-    .bind(user)
     .fetch_optional(g.conn())
     .await?;
     let Some(r) = row else { return Ok(None) };
@@ -328,11 +337,14 @@ async fn load(g: &mut GlobalTx, user: Uuid, scope: Scope) -> Result<Option<Profi
     Ok(Some(match scope {
         Scope::Basic => ProfileData::Basic(basic),
         Scope::Full => {
-            let external_accounts = sqlx::query_as(
-                "SELECT protocol, account_name FROM external_account_links
-                  WHERE owner_id = $1 ORDER BY protocol, account_name",
+            let external_accounts = sqlx::query_as!(
+                ExternalAccount,
+                r#"SELECT protocol AS "protocol: ExternalProtocol",
+                          account_name AS "account_name: Line<200>"
+                     FROM external_account_links
+                    WHERE owner_id = $1 ORDER BY protocol, account_name"#,
+                user
             )
-            .bind(user)
             .fetch_all(g.conn())
             .await?;
             ProfileData::Full(FullProfile {
@@ -351,13 +363,13 @@ async fn load(g: &mut GlobalTx, user: Uuid, scope: Scope) -> Result<Option<Profi
 /// Realms both people are in, wherever the realms are served (federation table).
 pub async fn shared_realms(db: &Db, a: Uuid, b: Uuid) -> Result<Vec<RealmId>> {
     let mut g = db.global().await?;
-    let ids: Vec<String> = sqlx::query_scalar(
+    let ids: Vec<String> = sqlx::query_scalar!(
         "SELECT x.realm_id FROM realm_members x
            JOIN realm_members y ON y.realm_id = x.realm_id AND y.user_id = $2
           WHERE x.user_id = $1 ORDER BY x.realm_id",
+        a,
+        b
     )
-    .bind(a)
-    .bind(b)
     .fetch_all(g.conn())
     .await?;
     g.commit().await?;
@@ -417,23 +429,27 @@ pub async fn candidates(
     };
     let realm_ids: Vec<&str> = realms.iter().map(RealmId::as_str).collect();
     let mut g = db.global().await?;
-    let rows: Vec<(Uuid, String, Vec<String>)> = sqlx::query_as(
-        "SELECT p.user_id, p.search_folded, array_agg(t.realm_id ORDER BY t.realm_id)
+    let rows: Vec<(Uuid, String, Vec<String>)> = sqlx::query!(
+        r#"SELECT p.user_id, p.search_folded,
+                  array_agg(t.realm_id ORDER BY t.realm_id) AS "realms!"
            FROM profiles p
            JOIN realm_members t ON t.user_id = p.user_id AND t.realm_id = ANY($1)
           WHERE p.search_folded LIKE $2
             AND ($3::text IS NULL OR (p.search_folded, p.user_id) > ($3, $4::uuid))
           GROUP BY p.user_id, p.search_folded
           ORDER BY p.search_folded, p.user_id
-          LIMIT $5",
+          LIMIT $5"#,
+        &realm_ids as &[&str],
+        pattern,
+        after_key,
+        after_id,
+        limit + 1
     )
-    .bind(&realm_ids)
-    .bind(&pattern)
-    .bind(after_key)
-    .bind(after_id)
-    .bind(limit + 1)
     .fetch_all(g.conn())
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.user_id, r.search_folded, r.realms))
+    .collect();
     g.commit().await?;
     let page = Page::from_rows(rows, limit, |(id, key, _)| (key.clone(), *id));
     Ok(Page {

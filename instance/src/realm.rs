@@ -88,7 +88,7 @@ mod tests {
 use uuid::Uuid;
 
 use crate::db::{Db, GlobalTx};
-use crate::error::Result;
+use crate::error::{Result, ResultExt};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -103,8 +103,6 @@ pub struct RealmInfo {
     pub registered_at: chrono::DateTime<chrono::Utc>,
     pub last_seen_at: Option<chrono::DateTime<chrono::Utc>>,
 }
-
-const INFO_COLS: &str = "id, display_name, endpoint, version, status, registered_at, last_seen_at";
 
 /// Creates a realm served from this database (if absent) with its GOD policy, and makes
 /// `god` (when given) a GOD of it. Idempotent.
@@ -121,40 +119,47 @@ pub async fn ensure_local(
         ));
     }
     let mut g = db.global().await?;
-    sqlx::query("INSERT INTO realms (id, display_name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(id.as_str())
-        .bind(name)
-        .execute(g.conn())
-        .await?;
+    sqlx::query!(
+        "INSERT INTO realms (id, display_name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        id.as_str(),
+        name
+    )
+    .execute(g.conn())
+    .await?;
     g.commit().await?;
     let mut tx = db.realm(id).await?;
     let god_policy = crate::policy::ensure_god_policy(&mut tx).await?;
     if let Some(user) = god {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO policy_assignments (realm_id, user_id, policy_id) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
+            id.as_str(),
+            user,
+            god_policy
         )
-        .bind(id.as_str())
-        .bind(user)
-        .bind(god_policy)
         .execute(tx.conn())
-        .await?;
+        .await
+        .on_constraint("realm_members_user_id_fkey", |_| {
+            Error::Unprocessable("no such user".into())
+        })?;
     }
     tx.commit().await
 }
 
 /// Hub: every realm in the registry.
 pub async fn list(g: &mut GlobalTx) -> Result<Vec<RealmInfo>> {
-    Ok(
-        sqlx::query_as(&format!("SELECT {INFO_COLS} FROM realms ORDER BY id"))
-            .fetch_all(g.conn())
-            .await?,
+    Ok(sqlx::query_as!(
+        RealmInfo,
+        "SELECT id, display_name, endpoint, version, status, registered_at, last_seen_at
+               FROM realms ORDER BY id"
     )
+    .fetch_all(g.conn())
+    .await?)
 }
 
 /// Hub: ids of realms whose data lives in this database.
 pub async fn local_ids(g: &mut GlobalTx) -> Result<Vec<RealmId>> {
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM realms WHERE endpoint IS NULL")
+    let ids: Vec<String> = sqlx::query_scalar!("SELECT id FROM realms WHERE endpoint IS NULL")
         .fetch_all(g.conn())
         .await?;
     Ok(ids.into_iter().map(RealmId).collect())
@@ -195,26 +200,27 @@ pub async fn register(g: &mut GlobalTx, id: &RealmId, reg: &Registration) -> Res
             "displayName must be 1-200 characters".into(),
         ));
     }
-    let existing: Option<Option<String>> =
-        sqlx::query_scalar("SELECT endpoint FROM realms WHERE id = $1 FOR UPDATE")
-            .bind(id.as_str())
-            .fetch_optional(g.conn())
-            .await?;
+    let existing: Option<Option<String>> = sqlx::query_scalar!(
+        "SELECT endpoint FROM realms WHERE id = $1 FOR UPDATE",
+        id.as_str()
+    )
+    .fetch_optional(g.conn())
+    .await?;
     if let Some(None) = existing {
         return Err(Error::Conflict(format!(
             "realm {id} is hosted by the hub itself and cannot be registered as a worker"
         )));
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO realms (id, display_name, endpoint, version, status, last_seen_at)
          VALUES ($1, $2, $3, $4, 'active', now())
          ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name,
              endpoint = EXCLUDED.endpoint, version = EXCLUDED.version",
+        id.as_str(),
+        name,
+        reg.endpoint.as_str(),
+        reg.version.as_deref()
     )
-    .bind(id.as_str())
-    .bind(name)
-    .bind(&reg.endpoint)
-    .bind(&reg.version)
     .execute(g.conn())
     .await?;
     Ok(existing.is_none())
@@ -223,8 +229,7 @@ pub async fn register(g: &mut GlobalTx, id: &RealmId, reg: &Registration) -> Res
 /// Hub admin API: removes a worker realm from the registry (absent is fine).
 pub async fn deregister(g: &mut GlobalTx, id: &RealmId) -> Result<()> {
     let endpoint: Option<Option<String>> =
-        sqlx::query_scalar("SELECT endpoint FROM realms WHERE id = $1")
-            .bind(id.as_str())
+        sqlx::query_scalar!("SELECT endpoint FROM realms WHERE id = $1", id.as_str())
             .fetch_optional(g.conn())
             .await?;
     match endpoint {
@@ -233,8 +238,7 @@ pub async fn deregister(g: &mut GlobalTx, id: &RealmId) -> Result<()> {
             "realm {id} is hosted by the hub itself; it is not a registered worker"
         ))),
         Some(Some(_)) => {
-            sqlx::query("DELETE FROM realms WHERE id = $1")
-                .bind(id.as_str())
+            sqlx::query!("DELETE FROM realms WHERE id = $1", id.as_str())
                 .execute(g.conn())
                 .await?;
             Ok(())

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::RealmTx;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ResultExt};
 use crate::policy::{self, Grants, Permission, Target};
 use crate::text::Line;
 
@@ -19,8 +19,6 @@ pub struct Semester {
     pub ends_on: NaiveDate,
     pub is_current: bool,
 }
-
-const COLS: &str = "id, realm_id, name, starts_on, ends_on, is_current";
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -37,10 +35,12 @@ pub struct NewSemester {
 
 pub async fn list(tx: &mut RealmTx) -> Result<Vec<Semester>> {
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLS} FROM semesters WHERE realm_id = $1 ORDER BY starts_on DESC, name"
-    ))
-    .bind(&realm)
+    Ok(sqlx::query_as!(
+        Semester,
+        "SELECT id, realm_id, name, starts_on, ends_on, is_current
+           FROM semesters WHERE realm_id = $1 ORDER BY starts_on DESC, name",
+        realm
+    )
     .fetch_all(tx.conn())
     .await?)
 }
@@ -55,16 +55,20 @@ pub async fn create(tx: &mut RealmTx, grants: &Grants, new: NewSemester) -> Resu
         return Err(Error::invalid("a semester must end after it starts"));
     }
     let realm = tx.realm().as_str().to_string();
-    let s: Semester = sqlx::query_as(&format!(
+    let s: Semester = sqlx::query_as!(
+        Semester,
         "INSERT INTO semesters (realm_id, name, starts_on, ends_on) VALUES ($1, $2, $3, $4)
-         RETURNING {COLS}"
-    ))
-    .bind(&realm)
-    .bind(name)
-    .bind(new.starts_on)
-    .bind(new.ends_on)
+         RETURNING id, realm_id, name, starts_on, ends_on, is_current",
+        realm,
+        name,
+        new.starts_on,
+        new.ends_on
+    )
     .fetch_one(tx.conn())
-    .await?;
+    .await
+    .on_constraint("semesters_realm_id_name_key", |_| {
+        Error::Conflict("a semester with this name already exists in this realm".into())
+    })?;
     if new.current.unwrap_or(false) {
         return make_current(tx, grants, s.id).await;
     }
@@ -74,29 +78,36 @@ pub async fn create(tx: &mut RealmTx, grants: &Grants, new: NewSemester) -> Resu
 pub async fn make_current(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Semester> {
     policy::require(tx, grants, Permission::ManageRealm, Target::Realm).await?;
     let realm = tx.realm().as_str().to_string();
-    sqlx::query(
+    sqlx::query!(
         "UPDATE semesters SET is_current = false WHERE realm_id = $1 AND is_current AND id <> $2",
+        realm,
+        id
     )
-    .bind(&realm)
-    .bind(id)
     .execute(tx.conn())
     .await?;
-    sqlx::query_as(&format!(
-        "UPDATE semesters SET is_current = true WHERE realm_id = $1 AND id = $2 RETURNING {COLS}"
-    ))
-    .bind(&realm)
-    .bind(id)
+    sqlx::query_as!(
+        Semester,
+        "UPDATE semesters SET is_current = true WHERE realm_id = $1 AND id = $2
+         RETURNING id, realm_id, name, starts_on, ends_on, is_current",
+        realm,
+        id
+    )
     .fetch_optional(tx.conn())
-    .await?
+    .await
+    .on_constraint("semesters_one_current", |_| {
+        Error::Conflict("another semester is already current in this realm".into())
+    })?
     .ok_or_else(|| Error::not_found(format!("semester {id} in realm {realm}")))
 }
 
 pub async fn current(tx: &mut RealmTx) -> Result<Semester> {
     let realm = tx.realm().as_str().to_string();
-    sqlx::query_as(&format!(
-        "SELECT {COLS} FROM semesters WHERE realm_id = $1 AND is_current"
-    ))
-    .bind(&realm)
+    sqlx::query_as!(
+        Semester,
+        "SELECT id, realm_id, name, starts_on, ends_on, is_current
+           FROM semesters WHERE realm_id = $1 AND is_current",
+        realm
+    )
     .fetch_optional(tx.conn())
     .await?
     .ok_or_else(|| Error::NotFound(format!("realm {realm} has no current semester")))
