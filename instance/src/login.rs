@@ -450,18 +450,18 @@ impl Login {
         }
         let (url, _) = req.url();
         let mut g = db.global().await?;
-        sqlx::query("DELETE FROM login_states WHERE expires_at < now()")
+        sqlx::query!("DELETE FROM login_states WHERE expires_at < now()")
             .execute(g.conn())
             .await?;
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO login_states (state_hash, pkce_verifier, nonce, return_to, expires_at)
              VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+            state_hash(&state),
+            verifier.secret(),
+            nonce.as_deref(),
+            safe_return_path(return_to),
+            self.state_ttl as f64
         )
-        .bind(state_hash(&state))
-        .bind(verifier.secret())
-        .bind(&nonce)
-        .bind(safe_return_path(return_to))
-        .bind(self.state_ttl as f64)
         .execute(g.conn())
         .await?;
         g.commit().await?;
@@ -471,13 +471,14 @@ impl Login {
     /// Takes (deletes) a login in progress: unknown, replayed and expired states are 400s.
     async fn take_state(&self, db: &Db, state: &str) -> Result<(String, Option<String>, String)> {
         let mut g = db.global().await?;
-        let row: Option<(String, Option<String>, String, bool)> = sqlx::query_as(
-            "DELETE FROM login_states WHERE state_hash = $1
-             RETURNING pkce_verifier, nonce, return_to, expires_at > now()",
+        let row: Option<(String, Option<String>, String, bool)> = sqlx::query!(
+            r#"DELETE FROM login_states WHERE state_hash = $1
+             RETURNING pkce_verifier, nonce, return_to, expires_at > now() AS "live!""#,
+            state_hash(state)
         )
-        .bind(state_hash(state))
         .fetch_optional(g.conn())
-        .await?;
+        .await?
+        .map(|r| (r.pkce_verifier, r.nonce, r.return_to, r.live));
         g.commit().await?;
         match row {
             None => Err(Error::BadRequest(
@@ -664,14 +665,14 @@ impl Login {
                 .collect::<Vec<_>>()
                 .join(" "),
         );
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO profiles (user_id, first_name, last_name, search_folded)
              VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO NOTHING",
+            user,
+            first.as_deref(),
+            last.as_deref(),
+            folded
         )
-        .bind(user)
-        .bind(&first)
-        .bind(&last)
-        .bind(folded)
         .execute(g.conn())
         .await?;
         g.commit().await?;

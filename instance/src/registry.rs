@@ -88,17 +88,17 @@ pub const HEALTH_LEASE: &str = "health-checks";
 /// reach the database stops holding it once it expires.
 async fn lease(db: &Db, name: &str, holder: uuid::Uuid, ttl: Duration) -> Result<bool> {
     let mut g = db.global().await?;
-    let held: Option<uuid::Uuid> = sqlx::query_scalar(
+    let held: Option<uuid::Uuid> = sqlx::query_scalar!(
         "INSERT INTO hub_leases (name, holder, expires_at)
          VALUES ($1, $2, now() + $3 * interval '1 millisecond')
          ON CONFLICT (name) DO UPDATE
              SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
            WHERE hub_leases.holder = EXCLUDED.holder OR hub_leases.expires_at < now()
          RETURNING holder",
+        name,
+        holder,
+        ttl.as_millis() as f64
     )
-    .bind(name)
-    .bind(holder)
-    .bind(ttl.as_millis() as f64)
     .fetch_optional(g.conn())
     .await?;
     g.commit().await?;
@@ -200,16 +200,16 @@ async fn record(db: &Db, entry: &Entry, ok: bool, status: Status) -> Result<()> 
     let mut g = db.global().await?;
     // Writes only when something changes (status), or to move last_seen forward at most
     // once every 30 s, so a quiet federation does not write every tick.
-    sqlx::query(
+    sqlx::query!(
         "UPDATE realms SET status = $2,
                 last_seen_at = CASE WHEN $3 THEN now() ELSE last_seen_at END
           WHERE id = $1 AND endpoint IS NOT NULL AND status <> 'maintenance'
             AND (status <> $2 OR ($3 AND (last_seen_at IS NULL
                                           OR last_seen_at < now() - interval '30 seconds')))",
+        entry.id.as_str(),
+        status_text,
+        ok
     )
-    .bind(entry.id.as_str())
-    .bind(status_text)
-    .bind(ok)
     .execute(g.conn())
     .await?;
     g.commit().await

@@ -137,15 +137,16 @@ pub struct DirEntryAward {
 /// The user's current memberships in this realm.
 pub async fn memberships(tx: &mut RealmTx, user: Uuid) -> Result<Vec<DirMembership>> {
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        DirMembership,
         "SELECT m.realm_id, m.group_id, g.name AS group_name, m.status, m.posts, m.start_at
            FROM memberships m
            JOIN groups g ON g.realm_id = m.realm_id AND g.id = m.group_id
           WHERE m.realm_id = $1 AND m.user_id = $2 AND m.status IN ('NEWBIE', 'ACTIVE')
           ORDER BY g.name_folded, g.id",
+        realm,
+        user
     )
-    .bind(&realm)
-    .bind(user)
     .fetch_all(tx.conn())
     .await?)
 }
@@ -164,7 +165,9 @@ pub async fn entry_awards(
     {
         return Err(Error::invalid("semester must be 1-50 characters"));
     }
-    Ok(sqlx::query_as(&format!(
+    // Counted statuses: evaluation::COUNTED_STATUSES.
+    Ok(sqlx::query_as!(
+        DirEntryAward,
         "SELECT e.realm_id, sem.name AS semester_name, e.group_id, g.name AS group_name,
                 e.kind, e.justification
            FROM entry_award_requests e
@@ -174,13 +177,12 @@ pub async fn entry_awards(
            JOIN memberships m ON m.realm_id = e.realm_id AND m.id = e.membership_id
           WHERE e.realm_id = $1 AND sem.name = $2 AND m.user_id = $3
             AND e.status = 'ACCEPTED' AND s.status <> 'REJECTED'
-            AND m.status IN {}
+            AND m.status IN ('NEWBIE', 'ACTIVE', 'FORMER', 'ARCHIVED')
           ORDER BY g.name_folded, g.id",
-        crate::evaluation::COUNTED_STATUSES_SQL
-    ))
-    .bind(&realm)
-    .bind(semester.trim())
-    .bind(user)
+        realm,
+        semester.trim(),
+        user
+    )
     .fetch_all(tx.conn())
     .await?)
 }

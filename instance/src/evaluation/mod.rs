@@ -67,15 +67,15 @@ pub struct SettingsInput {
     pub max_points_per_semester: Option<i32>,
 }
 
-const SETTINGS_COLS: &str = "realm_id, season, semester_id, season_changed_at, \
-                             history_computed_at, max_points_per_semester, updated_by, updated_at";
-
 pub async fn settings(tx: &mut RealmTx) -> Result<Settings> {
     let realm = tx.realm().as_str().to_string();
-    let row: Option<Settings> = sqlx::query_as(&format!(
-        "SELECT {SETTINGS_COLS} FROM evaluation_settings WHERE realm_id = $1"
-    ))
-    .bind(&realm)
+    let row: Option<Settings> = sqlx::query_as!(
+        Settings,
+        r#"SELECT realm_id, season AS "season: Season", semester_id, season_changed_at,
+                   history_computed_at, max_points_per_semester, updated_by, updated_at
+             FROM evaluation_settings WHERE realm_id = $1"#,
+        realm
+    )
     .fetch_optional(tx.conn())
     .await?;
     Ok(row.unwrap_or(Settings {
@@ -106,18 +106,20 @@ pub async fn put_settings(
         )));
     }
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(&format!(
-        "INSERT INTO evaluation_settings (realm_id, max_points_per_semester, updated_by)
+    Ok(sqlx::query_as!(
+        Settings,
+        r#"INSERT INTO evaluation_settings (realm_id, max_points_per_semester, updated_by)
          VALUES ($1, $2, $3)
          ON CONFLICT (realm_id) DO UPDATE SET
              max_points_per_semester = EXCLUDED.max_points_per_semester,
              updated_by = EXCLUDED.updated_by,
              updated_at = now()
-         RETURNING {SETTINGS_COLS}"
-    ))
-    .bind(&realm)
-    .bind(max)
-    .bind(grants.viewer)
+         RETURNING realm_id, season AS "season: Season", semester_id, season_changed_at,
+                   history_computed_at, max_points_per_semester, updated_by, updated_at"#,
+        realm,
+        max,
+        grants.viewer
+    )
     .fetch_one(tx.conn())
     .await?)
 }
@@ -154,11 +156,11 @@ pub async fn require_season(
 /// A semester named in a request body must exist (422 otherwise).
 pub async fn require_semester(tx: &mut RealmTx, semester: Uuid) -> Result<()> {
     let realm = tx.realm().as_str().to_string();
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM semesters WHERE realm_id = $1 AND id = $2)",
+    let exists: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM semesters WHERE realm_id = $1 AND id = $2) AS "exists!""#,
+        realm,
+        semester
     )
-    .bind(&realm)
-    .bind(semester)
     .fetch_one(tx.conn())
     .await?;
     if exists {
@@ -173,14 +175,14 @@ pub async fn require_semester(tx: &mut RealmTx, semester: Uuid) -> Result<()> {
 /// The semester before `semester` in this realm (by start date), if any.
 pub async fn previous_semester(tx: &mut RealmTx, semester: Uuid) -> Result<Option<Uuid>> {
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "SELECT p.id FROM semesters s
            JOIN semesters p ON p.realm_id = s.realm_id AND (p.starts_on, p.name) < (s.starts_on, s.name)
           WHERE s.realm_id = $1 AND s.id = $2
           ORDER BY p.starts_on DESC, p.name DESC LIMIT 1",
+        realm,
+        semester
     )
-    .bind(&realm)
-    .bind(semester)
     .fetch_optional(tx.conn())
     .await?)
 }

@@ -54,6 +54,24 @@ impl TryFrom<String> for Season {
     }
 }
 
+/// Read from the `season` text column (`season AS "season: Season"` in a checked query).
+impl sqlx::Type<sqlx::Postgres> for Season {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <String as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <String as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for Season {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+        let s = <String as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
+        Ok(Season::try_from(s)?)
+    }
+}
+
 /// What a season may allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Act {
@@ -190,26 +208,28 @@ pub async fn change(tx: &mut RealmTx, grants: &Grants, input: SeasonInput) -> Re
     policy::require(tx, grants, Permission::ManageRealm, Target::Realm).await?;
     let realm = tx.realm().as_str().to_string();
     // One season change at a time: lock the realm's settings row (created if absent).
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO evaluation_settings (realm_id, updated_by) VALUES ($1, $2)
          ON CONFLICT (realm_id) DO NOTHING",
+        realm,
+        grants.viewer
     )
-    .bind(&realm)
-    .bind(grants.viewer)
     .execute(tx.conn())
     .await?;
-    sqlx::query("SELECT 1 FROM evaluation_settings WHERE realm_id = $1 FOR UPDATE")
-        .bind(&realm)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "SELECT 1 AS locked FROM evaluation_settings WHERE realm_id = $1 FOR UPDATE",
+        realm
+    )
+    .execute(tx.conn())
+    .await?;
     let cur = settings(tx).await?;
     let to = input.season;
     if let Some(sem) = input.semester_id {
-        let exists: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM semesters WHERE realm_id = $1 AND id = $2)",
+        let exists: bool = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM semesters WHERE realm_id = $1 AND id = $2) AS "exists!""#,
+            realm,
+            sem
         )
-        .bind(&realm)
-        .bind(sem)
         .fetch_one(tx.conn())
         .await?;
         if !exists {
@@ -247,26 +267,30 @@ pub async fn change(tx: &mut RealmTx, grants: &Grants, input: SeasonInput) -> Re
     if !input.force.unwrap_or(false) && cur.season != to {
         refuse_if_stranded(tx, cur.season, to, semester).await?;
     }
-    let updated: Settings = sqlx::query_as(&format!(
-        "UPDATE evaluation_settings SET season = $2, semester_id = $3,
+    let updated: Settings = sqlx::query_as!(
+        Settings,
+        r#"UPDATE evaluation_settings SET season = $2, semester_id = $3,
              season_changed_at = now(), updated_by = $4, updated_at = now()
-          WHERE realm_id = $1 RETURNING {}",
-        super::SETTINGS_COLS
-    ))
-    .bind(&realm)
-    .bind(to.as_str())
-    .bind(semester)
-    .bind(grants.viewer)
+          WHERE realm_id = $1
+          RETURNING realm_id, season AS "season: Season", semester_id, season_changed_at,
+                   history_computed_at, max_points_per_semester, updated_by, updated_at"#,
+        realm,
+        to.as_str(),
+        semester,
+        grants.viewer
+    )
     .fetch_one(tx.conn())
     .await?;
     if cur.season == Season::Judging && to == Season::Off {
         let rows = history::compute_semester(tx, semester).await?;
-        let settings: Settings = sqlx::query_as(&format!(
-            "UPDATE evaluation_settings SET history_computed_at = now()
-              WHERE realm_id = $1 RETURNING {}",
-            super::SETTINGS_COLS
-        ))
-        .bind(&realm)
+        let settings: Settings = sqlx::query_as!(
+            Settings,
+            r#"UPDATE evaluation_settings SET history_computed_at = now()
+              WHERE realm_id = $1
+              RETURNING realm_id, season AS "season: Season", semester_id, season_changed_at,
+                   history_computed_at, max_points_per_semester, updated_by, updated_at"#,
+            realm
+        )
         .fetch_one(tx.conn())
         .await?;
         return Ok(SeasonChange {
@@ -295,7 +319,8 @@ async fn refuse_if_stranded(
         _ => return Ok(()),
     };
     let realm = tx.realm().as_str().to_string();
-    let stranded: Vec<Stranded> = sqlx::query_as(
+    let stranded: Vec<Stranded> = sqlx::query_as!(
+        Stranded,
         "SELECT g.name AS group_name, s.version, s.status
            FROM scoreboards s
            JOIN groups g ON g.realm_id = s.realm_id AND g.id = s.group_id
@@ -312,12 +337,12 @@ async fn refuse_if_stranded(
                                   WHERE e.realm_id = s.realm_id AND e.scoreboard_id = s.id
                                     AND e.status = 'PENDING')))
           ORDER BY g.name_folded, g.id, s.version",
+        realm,
+        semester,
+        drafts_v1,
+        drafts_later,
+        unjudged
     )
-    .bind(&realm)
-    .bind(semester)
-    .bind(drafts_v1)
-    .bind(drafts_later)
-    .bind(unjudged)
     .fetch_all(tx.conn())
     .await?;
     if stranded.is_empty() {

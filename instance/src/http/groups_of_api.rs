@@ -80,7 +80,8 @@ async fn user_memberships(
     let grants = Grants::load(&mut tx, me).await?;
     // A person has a handful of memberships per realm: read them all, keep the visible
     // ones, then page, so a page is never short because of hidden rows.
-    let rows: Vec<GroupMembership> = sqlx::query_as(
+    let rows: Vec<GroupMembership> = sqlx::query_as!(
+        GroupMembership,
         "SELECT m.id, m.realm_id, m.group_id, g.name AS group_name,
                 g.archived AS group_archived, m.user_id, m.status, m.posts, m.start_at,
                 m.until, g.name_folded AS group_name_folded
@@ -88,9 +89,9 @@ async fn user_memberships(
            JOIN groups g ON g.realm_id = m.realm_id AND g.id = m.group_id
           WHERE m.realm_id = $1 AND m.user_id = $2
           ORDER BY g.name_folded, m.id",
+        realm.as_str(),
+        id
     )
-    .bind(realm.as_str())
-    .bind(id)
     .fetch_all(tx.conn())
     .await?;
     let mut visible = Vec::with_capacity(rows.len());

@@ -164,12 +164,13 @@ async fn resolve(s: &AppState, id: &str) -> Result<(Uuid, String)> {
         ));
     }
     let mut g = s.db.global().await?;
-    let row: Option<(Uuid, String)> = sqlx::query_as(
+    let row: Option<(Uuid, String)> = sqlx::query!(
         "SELECT id, auth_sch_id FROM users WHERE id::text = $1 OR auth_sch_id = $1 LIMIT 1",
+        id
     )
-    .bind(id)
     .fetch_optional(g.conn())
-    .await?;
+    .await?
+    .map(|r| (r.id, r.auth_sch_id));
     g.commit().await?;
     row.ok_or_else(|| Error::not_found(format!("user {id}")))
 }

@@ -407,13 +407,16 @@ async fn sign_in_page(
 /// The people the development sign-in offers (it can sign in as anyone anyway).
 async fn dev_people(s: &AppState) -> crate::error::Result<Vec<(String, String)>> {
     let mut g = s.db.global().await?;
-    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT u.auth_sch_id, p.first_name, p.last_name
+    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query!(
+        r#"SELECT u.auth_sch_id, p.first_name AS "first_name?", p.last_name AS "last_name?"
            FROM users u LEFT JOIN profiles p ON p.user_id = u.id
-          ORDER BY u.auth_sch_id LIMIT 50",
+          ORDER BY u.auth_sch_id LIMIT 50"#
     )
     .fetch_all(g.conn())
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.auth_sch_id, r.first_name, r.last_name))
+    .collect();
     g.commit().await?;
     Ok(rows
         .into_iter()
