@@ -56,17 +56,15 @@ pub async fn migrate(
     let mut conn = PgConnection::connect(owner_url)
         .await
         .context("connecting with the migration URL")?;
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(MIGRATION_LOCK_KEY)
-        .execute(&mut conn)
+    sqlx::query!("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        .fetch_one(&mut conn)
         .await
         .context("taking the migration lock")?;
     let result = migrate_locked(&mut conn, mode, service_role).await;
     // Closing the session releases the lock as well; unlocking first just hands it
     // over to a waiting replica without waiting for the close.
-    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(MIGRATION_LOCK_KEY)
-        .execute(&mut conn)
+    let _ = sqlx::query!("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+        .fetch_one(&mut conn)
         .await;
     conn.close().await.ok();
     result
@@ -81,7 +79,7 @@ async fn migrate_locked(
         m.run(&mut *conn).await.context("running migrations")?;
     }
     if let Some(role) = service_role {
-        let owner: String = sqlx::query_scalar("SELECT current_user::text")
+        let owner: String = sqlx::query_scalar!(r#"SELECT current_user::text AS "user!""#)
             .fetch_one(&mut *conn)
             .await
             .context("reading the migration role")?;
@@ -93,6 +91,7 @@ async fn migrate_locked(
                  REVOKE INSERT, UPDATE, DELETE ON _sqlx_migrations FROM {role};
                  GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};"
             );
+            // Role names are identifiers, which cannot be bound: dynamic by nature.
             sqlx::raw_sql(&grants)
                 .execute(&mut *conn)
                 .await
@@ -132,11 +131,13 @@ impl Db {
 
     /// Refuses a service role that would bypass row-level security.
     pub async fn check_service_role(&self) -> anyhow::Result<()> {
-        let (role, superuser, bypass): (String, bool, bool) = sqlx::query_as(
-            "SELECT rolname::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        let r = sqlx::query!(
+            r#"SELECT rolname::text AS "role!", rolsuper AS "superuser!", rolbypassrls AS "bypass!"
+                 FROM pg_roles WHERE rolname = current_user"#
         )
         .fetch_one(&self.pool)
         .await?;
+        let (role, superuser, bypass) = (r.role, r.superuser, r.bypass);
         if superuser || bypass {
             anyhow::bail!(
                 "the service role {role:?} is a superuser or has BYPASSRLS, so row-level \
@@ -144,9 +145,9 @@ impl Db {
                  (run migrations with PEK_MIGRATION_DATABASE_URL as the owner)"
             );
         }
-        let owns: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public'
-                               AND tablename = 'groups' AND tableowner = current_user)",
+        let owns: bool = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public'
+                               AND tablename = 'groups' AND tableowner = current_user) AS "owns!""#
         )
         .fetch_one(&self.pool)
         .await?;
@@ -163,10 +164,12 @@ impl Db {
     /// Opens a transaction scoped to `realm`.
     pub async fn realm(&self, realm: &RealmId) -> Result<RealmTx> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('pek.realm_id', $1, true)")
-            .bind(realm.as_str())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "SELECT set_config('pek.realm_id', $1, true)",
+            realm.as_str()
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         Ok(RealmTx {
             tx,
             realm: realm.clone(),
@@ -183,6 +186,8 @@ impl Db {
 
     /// Database reachable and every migration of `mode` applied.
     pub async fn ready(&self, mode: Mode) -> std::result::Result<(), String> {
+        // Dynamic: sqlx's own bookkeeping table is made by the migrator at run time, not
+        // by our migrations, so the schema the queries are checked against lacks it.
         let applied: Vec<i64> =
             sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
                 .fetch_all(&self.pool)
@@ -211,10 +216,8 @@ impl Db {
 
     /// Sends a notification on `channel` (through the pool).
     pub(crate) async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(channel)
-            .bind(payload)
-            .execute(&self.pool)
+        sqlx::query!("SELECT pg_notify($1, $2)", channel, payload)
+            .fetch_one(&self.pool)
             .await?;
         Ok(())
     }

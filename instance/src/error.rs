@@ -105,48 +105,6 @@ impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
     }
 }
 
-/// Messages for constraint violations, by constraint name. A violation we know about is
-/// the client's mistake (e.g. a duplicate name); one we don't is a bug and stays a 500.
-fn constraint_error(code: &str, constraint: &str) -> Option<Error> {
-    let msg = match constraint {
-        "groups_realm_id_name_key" => "a group with this name already exists in this realm",
-        "groups_realm_id_parent_id_fkey" => "parent group not found in this realm",
-        "memberships_realm_id_user_id_group_id_key" | "memberships_one_live" => {
-            "this user is already a member of this group"
-        }
-        "memberships_realm_id_group_id_fkey" => "group not found in this realm",
-        "semesters_realm_id_name_key" => "a semester with this name already exists in this realm",
-        "semesters_one_current" => "another semester is already current in this realm",
-        "policies_realm_id_name_key" => "a policy with this name already exists in this realm",
-        "policies_realm_id_parent_id_fkey" => "parent policy not found in this realm",
-        "policies_one_god" => "this realm already has a GOD policy",
-        "statements_realm_id_group_id_fkey" => "group not found in this realm",
-        "statements_realm_id_policy_id_fkey" | "policy_assignments_realm_id_policy_id_fkey" => {
-            "policy not found in this realm"
-        }
-        "policy_assignments_pkey" => "this policy is already assigned to this user",
-        "realm_members_user_id_fkey" => "no such user",
-        "usernames_pkey" => "this username is taken",
-        "realms_pkey" => "a realm with this id already exists",
-        "users_auth_sch_id_key" => "a user with this AuthSCH id already exists",
-        "external_account_links_owner_id_protocol_account_name_key" => {
-            "this external account is listed twice"
-        }
-        other => {
-            let (msg, conflict) = crate::evaluation::constraint_message(other)?;
-            return Some(if conflict {
-                Error::Conflict(msg.to_string())
-            } else {
-                Error::Unprocessable(msg.to_string())
-            });
-        }
-    };
-    Some(match code {
-        "23505" => Error::Conflict(msg.to_string()),
-        _ => Error::Unprocessable(msg.to_string()),
-    })
-}
-
 /// A safe description of a data exception (the server's own message may quote input).
 fn data_error_message(sqlstate: &str) -> &'static str {
     match sqlstate {
@@ -169,9 +127,6 @@ impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &err {
             let code = db.code().map(|c| c.to_string()).unwrap_or_default();
-            if let Some(known) = db.constraint().and_then(|c| constraint_error(&code, c)) {
-                return known;
-            }
             match code.as_str() {
                 // check_violation / not_null: input that passed our validation but not
                 // the schema's; still the client's input.

@@ -733,6 +733,10 @@ pub(crate) async fn insert_assignment(
     })
     .on_constraint("policy_assignments_pkey", |_| {
         Error::Conflict("this policy is already assigned to this user".into())
+    })
+    // The federation table's trigger (hub) refuses a person the hub does not know.
+    .on_constraint("realm_members_user_id_fkey", |_| {
+        Error::invalid("no such user")
     })?
     .ok_or_else(|| Error::Conflict("this policy is already assigned to this user".into()))
 }
@@ -840,7 +844,10 @@ pub async fn reconcile_config_gods(tx: &mut RealmTx, admins: &[Uuid]) -> Result<
         admins
     )
     .execute(tx.conn())
-    .await?
+    .await
+    .on_constraint("realm_members_user_id_fkey", |_| {
+        Error::invalid("no such user")
+    })?
     .rows_affected();
     let revoked = sqlx::query!(
         "DELETE FROM policy_assignments

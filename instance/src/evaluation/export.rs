@@ -75,13 +75,14 @@ async fn semester(tx: &mut RealmTx, s: &str) -> Result<(Uuid, String)> {
             "semester must be a semester id or name of 1-50 characters".into(),
         ));
     }
-    sqlx::query_as(
+    sqlx::query!(
         "SELECT id, name FROM semesters WHERE realm_id = $1 AND (id::text = $2 OR name = $2)",
+        realm,
+        s
     )
-    .bind(&realm)
-    .bind(s)
     .fetch_optional(tx.conn())
     .await?
+    .map(|r| (r.id, r.name))
     .ok_or_else(|| Error::not_found(format!("semester {s:?} in realm {realm}")))
 }
 
@@ -124,7 +125,9 @@ pub async fn entry_awards(tx: &mut RealmTx, grants: &Grants, sem: &str) -> Resul
     policy::require(tx, grants, Permission::ManageRealm, Target::Realm).await?;
     let (id, name) = semester(tx, sem).await?;
     let realm = tx.realm().as_str().to_string();
-    let rows: Vec<EntryRow> = sqlx::query_as(&format!(
+    // Counted statuses: super::COUNTED_STATUSES.
+    let rows: Vec<EntryRow> = sqlx::query_as!(
+        EntryRow,
         "SELECT e.group_id, g.name AS group_name, m.user_id, e.membership_id, e.kind,
                 e.justification, e.reviewed_by, e.reviewed_at
            FROM entry_award_requests e
@@ -133,12 +136,11 @@ pub async fn entry_awards(tx: &mut RealmTx, grants: &Grants, sem: &str) -> Resul
            JOIN memberships m ON m.realm_id = e.realm_id AND m.id = e.membership_id
           WHERE e.realm_id = $1 AND e.semester_id = $2 AND e.status = 'ACCEPTED'
             AND s.status <> 'REJECTED'
-            AND m.status IN {}
+            AND m.status IN ('NEWBIE', 'ACTIVE', 'FORMER', 'ARCHIVED')
           ORDER BY g.name_folded, g.id, m.user_id",
-        super::COUNTED_STATUSES_SQL
-    ))
-    .bind(&realm)
-    .bind(id)
+        realm,
+        id
+    )
     .fetch_all(tx.conn())
     .await?;
     let rows = rows
@@ -175,15 +177,16 @@ struct MemberRow {
 pub async fn active_members(tx: &mut RealmTx, grants: &Grants) -> Result<String> {
     policy::require(tx, grants, Permission::ManageRealm, Target::Realm).await?;
     let realm = tx.realm().as_str().to_string();
-    let rows: Vec<MemberRow> = sqlx::query_as(
+    let rows: Vec<MemberRow> = sqlx::query_as!(
+        MemberRow,
         "SELECT m.group_id, g.name AS group_name, m.user_id, m.id AS membership_id, m.status,
                 m.posts, m.start_at
            FROM memberships m
            JOIN groups g ON g.realm_id = m.realm_id AND g.id = m.group_id
           WHERE m.realm_id = $1 AND m.status IN ('NEWBIE', 'ACTIVE') AND NOT g.archived
           ORDER BY g.name_folded, g.id, m.user_id",
+        realm
     )
-    .bind(&realm)
     .fetch_all(tx.conn())
     .await?;
     let rows = rows

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::season::Act;
-use super::{as_reference, may_view_scores, previous_semester, require_season, require_semester};
+use super::{
+    as_reference, mapped, may_view_scores, previous_semester, require_season, require_semester,
+};
 use crate::db::RealmTx;
 use crate::error::{Error, Result};
 use crate::group;
@@ -42,9 +44,6 @@ pub struct Collection {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
-const COLLECTION_COLS: &str =
-    "id, realm_id, group_id, semester_id, name, description, created_by, created_at";
-
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Guideline {
@@ -75,10 +74,6 @@ impl Guideline {
         }
     }
 }
-
-const GUIDELINE_COLS: &str = "id, realm_id, collection_id, group_id, semester_id, title, \
-                              description, category, max_per_member, max_per_guideline, \
-                              created_by, created_at";
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -135,11 +130,13 @@ fn check_text(what: &str, s: &str, min: usize, max: usize) -> Result<String> {
 
 pub async fn get_collection(tx: &mut RealmTx, id: Uuid) -> Result<Collection> {
     let realm = tx.realm().as_str().to_string();
-    sqlx::query_as(&format!(
-        "SELECT {COLLECTION_COLS} FROM guideline_collections WHERE realm_id = $1 AND id = $2"
-    ))
-    .bind(&realm)
-    .bind(id)
+    sqlx::query_as!(
+        Collection,
+        "SELECT id, realm_id, group_id, semester_id, name, description, created_by, created_at
+           FROM guideline_collections WHERE realm_id = $1 AND id = $2",
+        realm,
+        id
+    )
     .fetch_optional(tx.conn())
     .await?
     .ok_or_else(|| Error::not_found(format!("guideline collection {id} in realm {realm}")))
@@ -147,11 +144,14 @@ pub async fn get_collection(tx: &mut RealmTx, id: Uuid) -> Result<Collection> {
 
 pub async fn get(tx: &mut RealmTx, id: Uuid) -> Result<Guideline> {
     let realm = tx.realm().as_str().to_string();
-    sqlx::query_as(&format!(
-        "SELECT {GUIDELINE_COLS} FROM guidelines WHERE realm_id = $1 AND id = $2"
-    ))
-    .bind(&realm)
-    .bind(id)
+    sqlx::query_as!(
+        Guideline,
+        "SELECT id, realm_id, collection_id, group_id, semester_id, title,
+                description, category, max_per_member, max_per_guideline, created_by,
+                created_at FROM guidelines WHERE realm_id = $1 AND id = $2",
+        realm,
+        id
+    )
     .fetch_optional(tx.conn())
     .await?
     .ok_or_else(|| Error::not_found(format!("guideline {id} in realm {realm}")))
@@ -164,26 +164,32 @@ pub async fn of_group_semester(
     semester: Uuid,
 ) -> Result<Vec<Guideline>> {
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(&format!(
-        "SELECT {GUIDELINE_COLS} FROM guidelines
+    Ok(sqlx::query_as!(
+        Guideline,
+        "SELECT id, realm_id, collection_id, group_id, semester_id, title,
+                description, category, max_per_member, max_per_guideline, created_by,
+                created_at FROM guidelines
           WHERE realm_id = $1 AND group_id = $2 AND semester_id = $3
-          ORDER BY category DESC, title"
-    ))
-    .bind(&realm)
-    .bind(group)
-    .bind(semester)
+          ORDER BY category DESC, title",
+        realm,
+        group,
+        semester
+    )
     .fetch_all(tx.conn())
     .await?)
 }
 
 async fn guidelines_of(tx: &mut RealmTx, collection: Uuid) -> Result<Vec<Guideline>> {
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(&format!(
-        "SELECT {GUIDELINE_COLS} FROM guidelines WHERE realm_id = $1 AND collection_id = $2
-          ORDER BY category DESC, title"
-    ))
-    .bind(&realm)
-    .bind(collection)
+    Ok(sqlx::query_as!(
+        Guideline,
+        "SELECT id, realm_id, collection_id, group_id, semester_id, title,
+                description, category, max_per_member, max_per_guideline, created_by,
+                created_at FROM guidelines WHERE realm_id = $1 AND collection_id = $2
+          ORDER BY category DESC, title",
+        realm,
+        collection
+    )
     .fetch_all(tx.conn())
     .await?)
 }
@@ -223,14 +229,16 @@ pub async fn list_for_group(
         )));
     }
     let realm = tx.realm().as_str().to_string();
-    let rows: Vec<Collection> = sqlx::query_as(&format!(
-        "SELECT {COLLECTION_COLS} FROM guideline_collections
+    let rows: Vec<Collection> = sqlx::query_as!(
+        Collection,
+        "SELECT id, realm_id, group_id, semester_id, name, description, created_by, created_at
+           FROM guideline_collections
           WHERE realm_id = $1 AND group_id = $2 AND ($3::uuid IS NULL OR semester_id = $3)
-          ORDER BY created_at, id"
-    ))
-    .bind(&realm)
-    .bind(group_id)
-    .bind(semester_id)
+          ORDER BY created_at, id",
+        realm,
+        group_id,
+        semester_id
+    )
     .fetch_all(tx.conn())
     .await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -248,15 +256,15 @@ pub async fn list_for_group(
 /// submitted or accepted (those are read-only and were checked against them).
 async fn require_unlocked(tx: &mut RealmTx, c: &Collection) -> Result<()> {
     let realm = tx.realm().as_str().to_string();
-    let locked: Option<String> = sqlx::query_scalar(
+    let locked: Option<String> = sqlx::query_scalar!(
         "SELECT status FROM scoreboards
           WHERE realm_id = $1 AND group_id = $2 AND semester_id = $3
             AND status IN ('NOT_YET_EVALUATED', 'ACCEPTED')
           LIMIT 1",
+        realm,
+        c.group_id,
+        c.semester_id
     )
-    .bind(&realm)
-    .bind(c.group_id)
-    .bind(c.semester_id)
     .fetch_optional(tx.conn())
     .await?;
     match locked {
@@ -284,19 +292,23 @@ pub async fn create_collection(
         ));
     }
     let realm = tx.realm().as_str().to_string();
-    let collection: Collection = sqlx::query_as(&format!(
-        "INSERT INTO guideline_collections (realm_id, group_id, semester_id, name, description,
+    let collection: Collection = mapped(
+        sqlx::query_as!(
+            Collection,
+            "INSERT INTO guideline_collections (realm_id, group_id, semester_id, name, description,
                                             created_by)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLLECTION_COLS}"
-    ))
-    .bind(&realm)
-    .bind(g.id)
-    .bind(new.semester_id)
-    .bind(&name)
-    .bind(&description)
-    .bind(grants.viewer)
-    .fetch_one(tx.conn())
-    .await?;
+         VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING id, realm_id, group_id, semester_id, name, description, created_by, created_at",
+            realm,
+            g.id,
+            new.semester_id,
+            name,
+            description.as_str(),
+            grants.viewer
+        )
+        .fetch_one(tx.conn())
+        .await,
+    )?;
     Ok(CollectionWithGuidelines {
         collection,
         guidelines: Vec::new(),
@@ -338,24 +350,29 @@ pub async fn add_guideline(
         )));
     }
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(&format!(
-        "INSERT INTO guidelines (realm_id, collection_id, group_id, semester_id, title,
+    mapped(
+        sqlx::query_as!(
+            Guideline,
+            "INSERT INTO guidelines (realm_id, collection_id, group_id, semester_id, title,
                                  description, category, max_per_member, max_per_guideline,
                                  created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {GUIDELINE_COLS}"
-    ))
-    .bind(&realm)
-    .bind(c.id)
-    .bind(c.group_id)
-    .bind(c.semester_id)
-    .bind(&title)
-    .bind(&description)
-    .bind(new.category.as_str())
-    .bind(new.max_per_member)
-    .bind(new.max_per_guideline)
-    .bind(grants.viewer)
-    .fetch_one(tx.conn())
-    .await?)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         RETURNING id, realm_id, collection_id, group_id, semester_id, title, description,
+                   category, max_per_member, max_per_guideline, created_by, created_at",
+            realm,
+            c.id,
+            c.group_id,
+            c.semester_id,
+            title,
+            description.as_str(),
+            new.category.as_str(),
+            new.max_per_member,
+            new.max_per_guideline,
+            grants.viewer
+        )
+        .fetch_one(tx.conn())
+        .await,
+    )
 }
 
 pub async fn delete_guideline(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<()> {
@@ -377,11 +394,15 @@ pub async fn delete_guideline(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Re
     require_unlocked(tx, &c).await?;
     require_season(tx, c.semester_id, Act::EditGuidelines).await?;
     let realm = tx.realm().as_str().to_string();
-    sqlx::query("DELETE FROM guidelines WHERE realm_id = $1 AND id = $2")
-        .bind(&realm)
-        .bind(id)
+    mapped(
+        sqlx::query!(
+            "DELETE FROM guidelines WHERE realm_id = $1 AND id = $2",
+            realm,
+            id
+        )
         .execute(tx.conn())
-        .await?;
+        .await,
+    )?;
     Ok(())
 }
 
@@ -415,13 +436,15 @@ pub async fn copy_collection(
         return Err(Error::invalid("copy from another semester than the target"));
     }
     let realm = tx.realm().as_str().to_string();
-    let source: Collection = sqlx::query_as(&format!(
-        "SELECT {COLLECTION_COLS} FROM guideline_collections
-          WHERE realm_id = $1 AND group_id = $2 AND semester_id = $3"
-    ))
-    .bind(&realm)
-    .bind(g.id)
-    .bind(from)
+    let source: Collection = sqlx::query_as!(
+        Collection,
+        "SELECT id, realm_id, group_id, semester_id, name, description, created_by, created_at
+           FROM guideline_collections
+          WHERE realm_id = $1 AND group_id = $2 AND semester_id = $3",
+        realm,
+        g.id,
+        from
+    )
     .fetch_optional(tx.conn())
     .await?
     .ok_or_else(|| {
@@ -434,34 +457,40 @@ pub async fn copy_collection(
         Some(n) => check_text("collection name", n, 1, 200)?,
         None => source.name.clone(),
     };
-    let collection: Collection = sqlx::query_as(&format!(
-        "INSERT INTO guideline_collections (realm_id, group_id, semester_id, name, description,
+    let collection: Collection = mapped(
+        sqlx::query_as!(
+            Collection,
+            "INSERT INTO guideline_collections (realm_id, group_id, semester_id, name, description,
                                             created_by)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLLECTION_COLS}"
-    ))
-    .bind(&realm)
-    .bind(g.id)
-    .bind(input.semester_id)
-    .bind(&name)
-    .bind(&source.description)
-    .bind(grants.viewer)
-    .fetch_one(tx.conn())
-    .await?;
-    sqlx::query(
-        "INSERT INTO guidelines (realm_id, collection_id, group_id, semester_id, title,
+         VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING id, realm_id, group_id, semester_id, name, description, created_by, created_at",
+            realm,
+            g.id,
+            input.semester_id,
+            name,
+            source.description,
+            grants.viewer
+        )
+        .fetch_one(tx.conn())
+        .await,
+    )?;
+    mapped(
+        sqlx::query!(
+            "INSERT INTO guidelines (realm_id, collection_id, group_id, semester_id, title,
                                  description, category, max_per_member, max_per_guideline,
                                  created_by)
          SELECT realm_id, $3, group_id, $4, title, description, category, max_per_member,
                 max_per_guideline, $5
            FROM guidelines WHERE realm_id = $1 AND collection_id = $2",
-    )
-    .bind(&realm)
-    .bind(source.id)
-    .bind(collection.id)
-    .bind(input.semester_id)
-    .bind(grants.viewer)
-    .execute(tx.conn())
-    .await?;
+            realm,
+            source.id,
+            collection.id,
+            input.semester_id,
+            grants.viewer
+        )
+        .execute(tx.conn())
+        .await,
+    )?;
     let guidelines = guidelines_of(tx, collection.id).await?;
     Ok(CollectionWithGuidelines {
         collection,

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::guideline::Category;
 use super::points::{self, Requested, SemesterFigure};
-use super::{previous_semester, settings, COUNTED_STATUSES_SQL};
+use super::{previous_semester, settings};
 use crate::db::RealmTx;
 use crate::error::{Error, Result};
 use crate::page::{Cursor, Page};
@@ -33,12 +33,16 @@ struct RequestRow {
 /// Returns the number of (member, group) rows written.
 pub async fn compute_semester(tx: &mut RealmTx, semester: Uuid) -> Result<u64> {
     let realm = tx.realm().as_str().to_string();
-    sqlx::query("DELETE FROM point_history WHERE realm_id = $1 AND semester_id = $2")
-        .bind(&realm)
-        .bind(semester)
-        .execute(tx.conn())
-        .await?;
-    let rows: Vec<RequestRow> = sqlx::query_as(&format!(
+    sqlx::query!(
+        "DELETE FROM point_history WHERE realm_id = $1 AND semester_id = $2",
+        realm,
+        semester
+    )
+    .execute(tx.conn())
+    .await?;
+    // Counted statuses: COUNTED_STATUSES.
+    let rows: Vec<RequestRow> = sqlx::query_as!(
+        RequestRow,
         "SELECT s.id AS scoreboard_id, s.group_id, m.user_id, g.category, p.points,
                 g.max_per_member
            FROM scoreboards s
@@ -48,10 +52,10 @@ pub async fn compute_semester(tx: &mut RealmTx, semester: Uuid) -> Result<u64> {
           WHERE s.realm_id = $1 AND s.semester_id = $2 AND s.status = 'ACCEPTED'
             AND NOT EXISTS (SELECT 1 FROM scoreboards n
                              WHERE n.realm_id = s.realm_id AND n.previous_id = s.id)
-            AND m.status IN {COUNTED_STATUSES_SQL}"
-    ))
-    .bind(&realm)
-    .bind(semester)
+            AND m.status IN ('NEWBIE', 'ACTIVE', 'FORMER', 'ARCHIVED')",
+        realm,
+        semester
+    )
     .fetch_all(tx.conn())
     .await?;
     let mut members: HashMap<(Uuid, Uuid, Uuid), Vec<Requested>> = HashMap::new();
@@ -83,18 +87,18 @@ pub async fn compute_semester(tx: &mut RealmTx, semester: Uuid) -> Result<u64> {
         // 0..=50 by construction.
         pts.push(points::member_points(requests).points as i32);
     }
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "INSERT INTO point_history (realm_id, semester_id, user_id, group_id, scoreboard_id,
                                     points)
          SELECT $1, $2, u, g, s, p
            FROM unnest($3::uuid[], $4::uuid[], $5::uuid[], $6::int[]) AS t(u, g, s, p)",
+        realm,
+        semester,
+        &users,
+        &groups,
+        &sbs,
+        &pts
     )
-    .bind(&realm)
-    .bind(semester)
-    .bind(&users)
-    .bind(&groups)
-    .bind(&sbs)
-    .bind(&pts)
     .execute(tx.conn())
     .await?
     .rows_affected())
@@ -177,10 +181,11 @@ struct HistoryRow {
 /// The realm's semesters, oldest first (the order "the semester before" follows).
 async fn semesters_in_order(tx: &mut RealmTx) -> Result<Vec<SemesterRow>> {
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        SemesterRow,
         "SELECT id, name, starts_on FROM semesters WHERE realm_id = $1 ORDER BY starts_on, name",
+        realm
     )
-    .bind(&realm)
     .fetch_all(tx.conn())
     .await?)
 }
@@ -197,11 +202,11 @@ pub async fn user_points(
     let all_groups = user == grants.viewer || grants.realm_wide(Permission::ViewScores);
     let mut visible: HashSet<Uuid> = HashSet::new();
     if !all_groups {
-        let scored_in: Vec<Uuid> = sqlx::query_scalar(
+        let scored_in: Vec<Uuid> = sqlx::query_scalar!(
             "SELECT DISTINCT group_id FROM point_history WHERE realm_id = $1 AND user_id = $2",
+            realm,
+            user
         )
-        .bind(&realm)
-        .bind(user)
         .fetch_all(tx.conn())
         .await?;
         for g in scored_in {
@@ -216,15 +221,16 @@ pub async fn user_points(
             )));
         }
     }
-    let rows: Vec<HistoryRow> = sqlx::query_as(
+    let rows: Vec<HistoryRow> = sqlx::query_as!(
+        HistoryRow,
         "SELECT h.semester_id, h.group_id, g.name AS group_name, h.scoreboard_id, h.points
            FROM point_history h
            JOIN groups g ON g.realm_id = h.realm_id AND g.id = h.group_id
           WHERE h.realm_id = $1 AND h.user_id = $2
           ORDER BY g.name_folded, g.id",
+        realm,
+        user
     )
-    .bind(&realm)
-    .bind(user)
     .fetch_all(tx.conn())
     .await?;
     let mut by_semester: HashMap<Uuid, Vec<HistoryRow>> = HashMap::new();
@@ -324,11 +330,11 @@ pub async fn semester_totals(
 ) -> Result<Page<UserTotal>> {
     policy::require(tx, grants, Permission::ViewScores, Target::Realm).await?;
     let realm = tx.realm().as_str().to_string();
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM semesters WHERE realm_id = $1 AND id = $2)",
+    let exists: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM semesters WHERE realm_id = $1 AND id = $2) AS "exists!""#,
+        realm,
+        semester
     )
-    .bind(&realm)
-    .bind(semester)
     .fetch_one(tx.conn())
     .await?;
     if !exists {
@@ -370,22 +376,24 @@ async fn totals_rows(
     // rows are summed: a page costs its own rows, not the whole semester's. The first
     // page starts after the nil id (no user has it), so `user_id > $3` is always an index
     // condition, never an `IS NULL OR` the planner cannot use.
-    Ok(sqlx::query_as(
-        "WITH page AS (
+    Ok(sqlx::query_as!(
+        TotalRow,
+        r#"WITH page AS (
              SELECT DISTINCT user_id FROM point_history
               WHERE realm_id = $1 AND semester_id = ANY($2) AND user_id > $3
               ORDER BY user_id LIMIT $4)
-         SELECT user_id, sum(g * g)::bigint AS sum_of_squares, count(*) AS groups
+         SELECT user_id AS "user_id!", sum(g * g)::bigint AS "sum_of_squares!",
+                count(*) AS "groups!"
            FROM (SELECT h.user_id, h.group_id, sum(h.points)::bigint AS g
                    FROM point_history h JOIN page USING (user_id)
                   WHERE h.realm_id = $1 AND h.semester_id = ANY($2)
                   GROUP BY h.user_id, h.group_id) t
-          GROUP BY user_id ORDER BY user_id",
+          GROUP BY user_id ORDER BY user_id"#,
+        realm,
+        window,
+        after.unwrap_or(Uuid::nil()),
+        limit
     )
-    .bind(&realm)
-    .bind(window)
-    .bind(after.unwrap_or(Uuid::nil()))
-    .bind(limit)
     .fetch_all(tx.conn())
     .await?)
 }

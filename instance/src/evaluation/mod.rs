@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::RealmTx;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ResultExt};
 use crate::policy::{self, Grants, Permission, Target};
 
 /// Used while a realm has not stored its own maximum.
@@ -32,9 +32,11 @@ pub const MAX_MAX_POINTS_PER_SEMESTER: i32 = 10_000;
 
 /// Membership statuses that count for points: the ones the person consented to.
 /// Anything else (an application or invitation still pending) never counts, so every
-/// query that turns memberships into points filters with [`COUNTED_STATUSES_SQL`].
+/// query that turns memberships into points filters with [`COUNTED_STATUSES_SQL`]
+/// (spelled out in each query, as compile-checked queries are literals; a test below
+/// finds it in every one of them).
 pub const COUNTED_STATUSES: [&str; 4] = ["NEWBIE", "ACTIVE", "FORMER", "ARCHIVED"];
-/// [`COUNTED_STATUSES`] as an SQL list, for `m.status IN {COUNTED_STATUSES_SQL}`.
+/// [`COUNTED_STATUSES`] as an SQL list, for `m.status IN ('NEWBIE', …)`.
 pub const COUNTED_STATUSES_SQL: &str = "('NEWBIE', 'ACTIVE', 'FORMER', 'ARCHIVED')";
 
 pub use season::Season;
@@ -231,40 +233,87 @@ pub(crate) fn as_reference<T>(r: Result<T>) -> Result<T> {
     })
 }
 
-/// Messages for this module's constraints (see `error.rs`): `(message, is_conflict)`.
-pub(crate) fn constraint_message(constraint: &str) -> Option<(&'static str, bool)> {
-    Some(match constraint {
-        "guideline_collections_one_per_group_semester" => (
-            "this group already has a guideline collection for this semester",
-            true,
-        ),
-        "guideline_collections_group_fkey" | "scoreboards_group_fkey" => {
-            ("group not found in this realm", false)
+/// The evaluation tables' constraint violations as the client's mistakes, applied to
+/// every write of this module (`mapped(query.await)?`); anything else passes through.
+pub(crate) fn mapped<T>(r: std::result::Result<T, sqlx::Error>) -> Result<T> {
+    let conflict =
+        |m: &'static str| move |_: &dyn sqlx::error::DatabaseError| Error::Conflict(m.into());
+    let invalid = |m: &'static str| move |_: &dyn sqlx::error::DatabaseError| Error::invalid(m);
+    const SCOREBOARD_EXISTS: &str = "this group already has a scoreboard for this semester; \
+                                     after a rejection, create a new version of the rejected one";
+    // Raised when a referenced row is deleted (the inserts are checked beforehand with
+    // clearer messages).
+    const MEMBERSHIP_HAS_REQUESTS: &str = "this membership has point or entry award requests; \
+                                           set its status to FORMER or ARCHIVED instead of \
+                                           deleting it";
+    r.on_constraint(
+        "guideline_collections_one_per_group_semester",
+        conflict("this group already has a guideline collection for this semester"),
+    )
+    .on_constraint(
+        "guideline_collections_group_fkey",
+        invalid("group not found in this realm"),
+    )
+    .on_constraint(
+        "scoreboards_group_fkey",
+        invalid("group not found in this realm"),
+    )
+    .on_constraint(
+        "guideline_collections_semester_fkey",
+        invalid("semester not found in this realm"),
+    )
+    .on_constraint(
+        "scoreboards_semester_fkey",
+        invalid("semester not found in this realm"),
+    )
+    .on_constraint(
+        "guidelines_title_key",
+        conflict("this collection already has a guideline with this title"),
+    )
+    .on_constraint(
+        "guidelines_collection_fkey",
+        invalid("guideline collection not found"),
+    )
+    .on_constraint("scoreboards_one_live", conflict(SCOREBOARD_EXISTS))
+    .on_constraint("scoreboards_version_key", conflict(SCOREBOARD_EXISTS))
+    .on_constraint(
+        "scoreboards_one_successor",
+        conflict("this scoreboard already has a newer version"),
+    )
+    .on_constraint(
+        "point_requests_membership_fkey",
+        conflict(MEMBERSHIP_HAS_REQUESTS),
+    )
+    .on_constraint(
+        "entry_award_requests_membership_fkey",
+        conflict(MEMBERSHIP_HAS_REQUESTS),
+    )
+    .on_constraint(
+        "point_requests_guideline_fkey",
+        conflict("this guideline has point requests; remove them first"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every query that turns memberships into points spells out the counted statuses.
+    #[test]
+    fn point_queries_filter_counted_statuses() {
+        let filter = format!("m.status IN {}", super::COUNTED_STATUSES_SQL);
+        for (file, src, queries) in [
+            ("history.rs", include_str!("history.rs"), 1),
+            ("export.rs", include_str!("export.rs"), 1),
+            (
+                "service_directory.rs",
+                include_str!("../service_directory.rs"),
+                1,
+            ),
+        ] {
+            assert_eq!(src.matches(&filter).count(), queries, "{file}");
         }
-        "guideline_collections_semester_fkey" | "scoreboards_semester_fkey" => {
-            ("semester not found in this realm", false)
-        }
-        "guidelines_title_key" => (
-            "this collection already has a guideline with this title",
-            true,
-        ),
-        "guidelines_collection_fkey" => ("guideline collection not found", false),
-        "scoreboards_one_live" | "scoreboards_version_key" => (
-            "this group already has a scoreboard for this semester; after a rejection, \
-             create a new version of the rejected one",
-            true,
-        ),
-        "scoreboards_one_successor" => ("this scoreboard already has a newer version", true),
-        // Raised when a referenced row is deleted (the inserts are checked beforehand
-        // with clearer messages).
-        "point_requests_membership_fkey" | "entry_award_requests_membership_fkey" => (
-            "this membership has point or entry award requests; set its status to FORMER \
-             or ARCHIVED instead of deleting it",
-            true,
-        ),
-        "point_requests_guideline_fkey" => {
-            ("this guideline has point requests; remove them first", true)
-        }
-        _ => return None,
-    })
+        assert_eq!(
+            super::COUNTED_STATUSES_SQL,
+            format!("('{}')", super::COUNTED_STATUSES.join("', '"))
+        );
+    }
 }

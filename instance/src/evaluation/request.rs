@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::scoreboard::{self, Action, Scoreboard, Status};
 use super::season::Act;
-use super::{as_reference, guideline, require_season, text_field, COUNTED_STATUSES};
+use super::{as_reference, guideline, mapped, require_season, text_field, COUNTED_STATUSES};
 use crate::db::RealmTx;
 use crate::error::{Error, Result};
 use crate::membership::{self, Membership};
@@ -89,23 +89,25 @@ pub struct EntryInput {
 
 pub async fn points_of(tx: &mut RealmTx, scoreboard: Uuid) -> Result<Vec<PointRequest>> {
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        PointRequest,
         "SELECT p.scoreboard_id, p.membership_id, m.user_id, p.guideline_id, p.points,
                 p.updated_by, p.updated_at
            FROM point_requests p
            JOIN memberships m ON m.realm_id = p.realm_id AND m.id = p.membership_id
           WHERE p.realm_id = $1 AND p.scoreboard_id = $2
           ORDER BY m.user_id, p.guideline_id",
+        realm,
+        scoreboard
     )
-    .bind(&realm)
-    .bind(scoreboard)
     .fetch_all(tx.conn())
     .await?)
 }
 
 pub async fn entries_of(tx: &mut RealmTx, scoreboard: Uuid) -> Result<Vec<EntryAwardRequest>> {
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        EntryAwardRequest,
         "SELECT e.scoreboard_id, e.membership_id, m.user_id, e.kind, e.justification,
                 e.updated_by, e.updated_at, e.status, e.rejection_reason, e.reviewed_by,
                 e.reviewed_at
@@ -113,9 +115,9 @@ pub async fn entries_of(tx: &mut RealmTx, scoreboard: Uuid) -> Result<Vec<EntryA
            JOIN memberships m ON m.realm_id = e.realm_id AND m.id = e.membership_id
           WHERE e.realm_id = $1 AND e.scoreboard_id = $2
           ORDER BY m.user_id",
+        realm,
+        scoreboard
     )
-    .bind(&realm)
-    .bind(scoreboard)
     .fetch_all(tx.conn())
     .await?)
 }
@@ -171,17 +173,20 @@ pub async fn put_points(
     }
     let realm = tx.realm().as_str().to_string();
     // The scoreboard row is locked, so these sums cannot change under us.
-    let (others_on_guideline, member_elsewhere): (i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(sum(points) FILTER (WHERE guideline_id = $3 AND membership_id <> $4), 0),
-                COALESCE(sum(points) FILTER (WHERE membership_id = $4 AND guideline_id <> $3), 0)
-           FROM point_requests WHERE realm_id = $1 AND scoreboard_id = $2",
+    let (others_on_guideline, member_elsewhere): (i64, i64) = sqlx::query!(
+        r#"SELECT COALESCE(sum(points) FILTER (WHERE guideline_id = $3 AND membership_id <> $4), 0)
+                    AS "others!",
+                  COALESCE(sum(points) FILTER (WHERE membership_id = $4 AND guideline_id <> $3), 0)
+                    AS "elsewhere!"
+           FROM point_requests WHERE realm_id = $1 AND scoreboard_id = $2"#,
+        realm,
+        sb.id,
+        guideline_id,
+        membership_id
     )
-    .bind(&realm)
-    .bind(sb.id)
-    .bind(guideline_id)
-    .bind(membership_id)
     .fetch_one(tx.conn())
-    .await?;
+    .await
+    .map(|r| (r.others, r.elsewhere))?;
     if others_on_guideline + i64::from(points) > i64::from(g.max_per_guideline) {
         return Err(Error::invalid(format!(
             "guideline {:?} allows at most {} points on a scoreboard in total; {} are already \
@@ -200,23 +205,25 @@ pub async fn put_points(
             (max - member_elsewhere).max(0)
         )));
     }
-    sqlx::query(
-        "INSERT INTO point_requests (realm_id, scoreboard_id, group_id, semester_id,
+    mapped(
+        sqlx::query!(
+            "INSERT INTO point_requests (realm_id, scoreboard_id, group_id, semester_id,
                                      membership_id, guideline_id, points, updated_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (realm_id, scoreboard_id, membership_id, guideline_id) DO UPDATE SET
              points = EXCLUDED.points, updated_by = EXCLUDED.updated_by, updated_at = now()",
-    )
-    .bind(&realm)
-    .bind(sb.id)
-    .bind(sb.group_id)
-    .bind(sb.semester_id)
-    .bind(membership_id)
-    .bind(guideline_id)
-    .bind(points)
-    .bind(grants.viewer)
-    .execute(tx.conn())
-    .await?;
+            realm,
+            sb.id,
+            sb.group_id,
+            sb.semester_id,
+            membership_id,
+            guideline_id,
+            points,
+            grants.viewer
+        )
+        .execute(tx.conn())
+        .await,
+    )?;
     touch(tx, sb.id).await?;
     points_of(tx, sb.id)
         .await?
@@ -234,16 +241,18 @@ pub async fn delete_points(
 ) -> Result<()> {
     let (sb, _, _) = scoreboard::lock_for(tx, grants, scoreboard_id, Action::Edit).await?;
     let realm = tx.realm().as_str().to_string();
-    let n = sqlx::query(
-        "DELETE FROM point_requests
+    let n = mapped(
+        sqlx::query!(
+            "DELETE FROM point_requests
           WHERE realm_id = $1 AND scoreboard_id = $2 AND membership_id = $3 AND guideline_id = $4",
-    )
-    .bind(&realm)
-    .bind(sb.id)
-    .bind(membership_id)
-    .bind(guideline_id)
-    .execute(tx.conn())
-    .await?
+            realm,
+            sb.id,
+            membership_id,
+            guideline_id
+        )
+        .execute(tx.conn())
+        .await,
+    )?
     .rows_affected();
     if n == 0 {
         return Err(Error::not_found("point request"));
@@ -268,8 +277,9 @@ pub async fn put_entry(
     )?;
     let justification = justification.as_str();
     let realm = tx.realm().as_str().to_string();
-    sqlx::query(
-        "INSERT INTO entry_award_requests (realm_id, scoreboard_id, group_id, semester_id,
+    mapped(
+        sqlx::query!(
+            "INSERT INTO entry_award_requests (realm_id, scoreboard_id, group_id, semester_id,
                                            membership_id, kind, justification, updated_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (realm_id, scoreboard_id, membership_id) DO UPDATE SET
@@ -277,17 +287,18 @@ pub async fn put_entry(
              updated_by = EXCLUDED.updated_by, updated_at = now(),
              status = 'PENDING', rejection_reason = NULL, reviewed_by = NULL,
              reviewed_at = NULL",
-    )
-    .bind(&realm)
-    .bind(sb.id)
-    .bind(sb.group_id)
-    .bind(sb.semester_id)
-    .bind(membership_id)
-    .bind(input.kind.as_str())
-    .bind(justification)
-    .bind(grants.viewer)
-    .execute(tx.conn())
-    .await?;
+            realm,
+            sb.id,
+            sb.group_id,
+            sb.semester_id,
+            membership_id,
+            input.kind.as_str(),
+            justification,
+            grants.viewer
+        )
+        .execute(tx.conn())
+        .await,
+    )?;
     touch(tx, sb.id).await?;
     entries_of(tx, sb.id)
         .await?
@@ -304,15 +315,17 @@ pub async fn delete_entry(
 ) -> Result<()> {
     let (sb, _, _) = scoreboard::lock_for(tx, grants, scoreboard_id, Action::Edit).await?;
     let realm = tx.realm().as_str().to_string();
-    let n = sqlx::query(
-        "DELETE FROM entry_award_requests
+    let n = mapped(
+        sqlx::query!(
+            "DELETE FROM entry_award_requests
           WHERE realm_id = $1 AND scoreboard_id = $2 AND membership_id = $3",
-    )
-    .bind(&realm)
-    .bind(sb.id)
-    .bind(membership_id)
-    .execute(tx.conn())
-    .await?
+            realm,
+            sb.id,
+            membership_id
+        )
+        .execute(tx.conn())
+        .await,
+    )?
     .rows_affected();
     if n == 0 {
         return Err(Error::not_found("entry award request"));
@@ -322,11 +335,15 @@ pub async fn delete_entry(
 
 async fn touch(tx: &mut RealmTx, scoreboard: Uuid) -> Result<()> {
     let realm = tx.realm().as_str().to_string();
-    sqlx::query("UPDATE scoreboards SET updated_at = now() WHERE realm_id = $1 AND id = $2")
-        .bind(&realm)
-        .bind(scoreboard)
+    mapped(
+        sqlx::query!(
+            "UPDATE scoreboards SET updated_at = now() WHERE realm_id = $1 AND id = $2",
+            realm,
+            scoreboard
+        )
         .execute(tx.conn())
-        .await?;
+        .await,
+    )?;
     Ok(())
 }
 
@@ -335,23 +352,26 @@ async fn touch(tx: &mut RealmTx, scoreboard: Uuid) -> Result<()> {
 /// requests).
 pub(crate) async fn copy_requests(tx: &mut RealmTx, from: Uuid, to: Uuid, by: Uuid) -> Result<()> {
     let realm = tx.realm().as_str().to_string();
-    sqlx::query(
-        "INSERT INTO point_requests (realm_id, scoreboard_id, group_id, semester_id,
+    mapped(
+        sqlx::query!(
+            "INSERT INTO point_requests (realm_id, scoreboard_id, group_id, semester_id,
                                      membership_id, guideline_id, points, updated_by)
          SELECT p.realm_id, $3, p.group_id, p.semester_id, p.membership_id, p.guideline_id,
                 p.points, $4
            FROM point_requests p
            JOIN memberships m ON m.realm_id = p.realm_id AND m.id = p.membership_id
           WHERE p.realm_id = $1 AND p.scoreboard_id = $2 AND m.status <> 'ARCHIVED'",
-    )
-    .bind(&realm)
-    .bind(from)
-    .bind(to)
-    .bind(by)
-    .execute(tx.conn())
-    .await?;
-    sqlx::query(
-        "INSERT INTO entry_award_requests (realm_id, scoreboard_id, group_id, semester_id,
+            realm,
+            from,
+            to,
+            by
+        )
+        .execute(tx.conn())
+        .await,
+    )?;
+    mapped(
+        sqlx::query!(
+            "INSERT INTO entry_award_requests (realm_id, scoreboard_id, group_id, semester_id,
                                            membership_id, kind, justification, updated_by,
                                            status, rejection_reason, reviewed_by, reviewed_at)
          SELECT e.realm_id, $3, e.group_id, e.semester_id, e.membership_id, e.kind,
@@ -360,13 +380,14 @@ pub(crate) async fn copy_requests(tx: &mut RealmTx, from: Uuid, to: Uuid, by: Uu
            FROM entry_award_requests e
            JOIN memberships m ON m.realm_id = e.realm_id AND m.id = e.membership_id
           WHERE e.realm_id = $1 AND e.scoreboard_id = $2 AND m.status <> 'ARCHIVED'",
-    )
-    .bind(&realm)
-    .bind(from)
-    .bind(to)
-    .bind(by)
-    .execute(tx.conn())
-    .await?;
+            realm,
+            from,
+            to,
+            by
+        )
+        .execute(tx.conn())
+        .await,
+    )?;
     Ok(())
 }
 
@@ -400,13 +421,13 @@ pub async fn review_entry(
         .map(|r| text_field("a rejection reason", r, 1, 5000))
         .transpose()?;
     let realm = tx.realm().as_str().to_string();
-    let status: Option<String> = sqlx::query_scalar(
+    let status: Option<String> = sqlx::query_scalar!(
         "SELECT status FROM entry_award_requests
           WHERE realm_id = $1 AND scoreboard_id = $2 AND membership_id = $3 FOR UPDATE",
+        realm,
+        sb.id,
+        membership_id
     )
-    .bind(&realm)
-    .bind(sb.id)
-    .bind(membership_id)
     .fetch_optional(tx.conn())
     .await?;
     match status.as_deref() {
@@ -418,23 +439,25 @@ pub async fn review_entry(
             )))
         }
     }
-    sqlx::query(
-        "UPDATE entry_award_requests SET status = $4, rejection_reason = $5, reviewed_by = $6,
+    mapped(
+        sqlx::query!(
+            "UPDATE entry_award_requests SET status = $4, rejection_reason = $5, reviewed_by = $6,
                 reviewed_at = now()
           WHERE realm_id = $1 AND scoreboard_id = $2 AND membership_id = $3",
-    )
-    .bind(&realm)
-    .bind(sb.id)
-    .bind(membership_id)
-    .bind(if reason.is_some() {
-        "REJECTED"
-    } else {
-        "ACCEPTED"
-    })
-    .bind(reason.as_deref())
-    .bind(grants.viewer)
-    .execute(tx.conn())
-    .await?;
+            realm,
+            sb.id,
+            membership_id,
+            if reason.is_some() {
+                "REJECTED"
+            } else {
+                "ACCEPTED"
+            },
+            reason.as_deref(),
+            grants.viewer
+        )
+        .execute(tx.conn())
+        .await,
+    )?;
     entries_of(tx, sb.id)
         .await?
         .into_iter()
@@ -452,17 +475,18 @@ pub async fn cell_comments(
 ) -> Result<Vec<CellComment>> {
     scoreboard::get_visible(tx, grants, scoreboard_id).await?;
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        CellComment,
         "SELECT id, scoreboard_id, membership_id, guideline_id, author_id, body, created_at
            FROM point_request_comments
           WHERE realm_id = $1 AND scoreboard_id = $2 AND membership_id = $3
             AND guideline_id = $4
           ORDER BY created_at, id",
+        realm,
+        scoreboard_id,
+        membership_id,
+        guideline_id
     )
-    .bind(&realm)
-    .bind(scoreboard_id)
-    .bind(membership_id)
-    .bind(guideline_id)
     .fetch_all(tx.conn())
     .await?)
 }
@@ -502,20 +526,23 @@ pub async fn add_cell_comment(
     }
     let body = text_field("a comment", body, 1, 5000)?;
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(
-        "INSERT INTO point_request_comments (realm_id, scoreboard_id, group_id, semester_id,
+    mapped(
+        sqlx::query_as!(
+            CellComment,
+            "INSERT INTO point_request_comments (realm_id, scoreboard_id, group_id, semester_id,
                                              membership_id, guideline_id, author_id, body)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          RETURNING id, scoreboard_id, membership_id, guideline_id, author_id, body, created_at",
+            realm,
+            sb.id,
+            sb.group_id,
+            sb.semester_id,
+            membership_id,
+            guideline_id,
+            grants.viewer,
+            body
+        )
+        .fetch_one(tx.conn())
+        .await,
     )
-    .bind(&realm)
-    .bind(sb.id)
-    .bind(sb.group_id)
-    .bind(sb.semester_id)
-    .bind(membership_id)
-    .bind(guideline_id)
-    .bind(grants.viewer)
-    .bind(&body)
-    .fetch_one(tx.conn())
-    .await?)
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::guideline::{self, Guideline};
 use super::points::{self, MemberPoints};
 use super::season::Act;
-use super::{as_reference, may_view_scores, request, require_season, Settings};
+use super::{as_reference, mapped, may_view_scores, request, require_season, Settings};
 use crate::db::RealmTx;
 use crate::error::{Error, Result};
 use crate::group;
@@ -131,10 +131,6 @@ impl Scoreboard {
     }
 }
 
-pub(crate) const COLS: &str = "id, realm_id, group_id, semester_id, version, previous_id, \
-                               status, rejection_reason, created_by, created_at, submitted_by, \
-                               submitted_at, evaluated_by, evaluated_at, updated_at";
-
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScoreboardDetail {
@@ -194,16 +190,32 @@ pub struct Comment {
 
 async fn fetch(tx: &mut RealmTx, id: Uuid, lock: bool) -> Result<Scoreboard> {
     let realm = tx.realm().as_str().to_string();
-    let sql = format!(
-        "SELECT {COLS} FROM scoreboards WHERE realm_id = $1 AND id = $2{}",
-        if lock { " FOR UPDATE" } else { "" }
-    );
-    sqlx::query_as(&sql)
-        .bind(&realm)
-        .bind(id)
+    let row = if lock {
+        sqlx::query_as!(
+            Scoreboard,
+            "SELECT id, realm_id, group_id, semester_id, version, previous_id, status,
+                   rejection_reason, created_by, created_at, submitted_by, submitted_at,
+                   evaluated_by, evaluated_at, updated_at
+               FROM scoreboards WHERE realm_id = $1 AND id = $2 FOR UPDATE",
+            realm,
+            id
+        )
         .fetch_optional(tx.conn())
         .await?
-        .ok_or_else(|| Error::not_found(format!("scoreboard {id} in realm {realm}")))
+    } else {
+        sqlx::query_as!(
+            Scoreboard,
+            "SELECT id, realm_id, group_id, semester_id, version, previous_id, status,
+                   rejection_reason, created_by, created_at, submitted_by, submitted_at,
+                   evaluated_by, evaluated_at, updated_at
+               FROM scoreboards WHERE realm_id = $1 AND id = $2",
+            realm,
+            id
+        )
+        .fetch_optional(tx.conn())
+        .await?
+    };
+    row.ok_or_else(|| Error::not_found(format!("scoreboard {id} in realm {realm}")))
 }
 
 /// A scoreboard the viewer may see (404 otherwise).
@@ -300,16 +312,22 @@ pub async fn create(tx: &mut RealmTx, grants: &Grants, new: NewScoreboard) -> Re
     let realm = tx.realm().as_str().to_string();
     super::require_semester(tx, new.semester_id).await?;
     require_season(tx, new.semester_id, Act::CreateScoreboard).await?;
-    Ok(sqlx::query_as(&format!(
-        "INSERT INTO scoreboards (realm_id, group_id, semester_id, created_by)
-         VALUES ($1, $2, $3, $4) RETURNING {COLS}"
-    ))
-    .bind(&realm)
-    .bind(g.id)
-    .bind(new.semester_id)
-    .bind(grants.viewer)
-    .fetch_one(tx.conn())
-    .await?)
+    mapped(
+        sqlx::query_as!(
+            Scoreboard,
+            "INSERT INTO scoreboards (realm_id, group_id, semester_id, created_by)
+             VALUES ($1, $2, $3, $4)
+             RETURNING id, realm_id, group_id, semester_id, version, previous_id, status,
+                   rejection_reason, created_by, created_at, submitted_by, submitted_at,
+                   evaluated_by, evaluated_at, updated_at",
+            realm,
+            g.id,
+            new.semester_id,
+            grants.viewer
+        )
+        .fetch_one(tx.conn())
+        .await,
+    )
 }
 
 pub async fn submit(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Scoreboard> {
@@ -348,8 +366,10 @@ async fn set_status(
 ) -> Result<Scoreboard> {
     let realm = tx.realm().as_str().to_string();
     let submitting = to == Status::NotYetEvaluated;
-    Ok(sqlx::query_as(&format!(
-        "UPDATE scoreboards SET
+    mapped(
+        sqlx::query_as!(
+            Scoreboard,
+            "UPDATE scoreboards SET
              status = $3,
              submitted_by = CASE WHEN $4 THEN $5 ELSE submitted_by END,
              submitted_at = CASE WHEN $4 THEN now() ELSE submitted_at END,
@@ -357,16 +377,20 @@ async fn set_status(
              evaluated_at = CASE WHEN $4 THEN evaluated_at ELSE now() END,
              rejection_reason = $6,
              updated_at = now()
-          WHERE realm_id = $1 AND id = $2 RETURNING {COLS}"
-    ))
-    .bind(&realm)
-    .bind(id)
-    .bind(to.as_str())
-    .bind(submitting)
-    .bind(by)
-    .bind(reason)
-    .fetch_one(tx.conn())
-    .await?)
+          WHERE realm_id = $1 AND id = $2
+          RETURNING id, realm_id, group_id, semester_id, version, previous_id, status,
+                   rejection_reason, created_by, created_at, submitted_by, submitted_at,
+                   evaluated_by, evaluated_at, updated_at",
+            realm,
+            id,
+            to.as_str(),
+            submitting,
+            by,
+            reason
+        )
+        .fetch_one(tx.conn())
+        .await,
+    )
 }
 
 /// After a rejection: a new NOT_SUBMITTED version linked to the rejected one, starting
@@ -374,19 +398,25 @@ async fn set_status(
 pub async fn new_version(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Scoreboard> {
     let (prev, _, _) = lock_for(tx, grants, id, Action::NewVersion).await?;
     let realm = tx.realm().as_str().to_string();
-    let sb: Scoreboard = sqlx::query_as(&format!(
-        "INSERT INTO scoreboards (realm_id, group_id, semester_id, version, previous_id,
-                                  created_by)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLS}"
-    ))
-    .bind(&realm)
-    .bind(prev.group_id)
-    .bind(prev.semester_id)
-    .bind(prev.version + 1)
-    .bind(prev.id)
-    .bind(grants.viewer)
-    .fetch_one(tx.conn())
-    .await?;
+    let sb: Scoreboard = mapped(
+        sqlx::query_as!(
+            Scoreboard,
+            "INSERT INTO scoreboards (realm_id, group_id, semester_id, version, previous_id,
+                                      created_by)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             RETURNING id, realm_id, group_id, semester_id, version, previous_id, status,
+                   rejection_reason, created_by, created_at, submitted_by, submitted_at,
+                   evaluated_by, evaluated_at, updated_at",
+            realm,
+            prev.group_id,
+            prev.semester_id,
+            prev.version + 1,
+            prev.id,
+            grants.viewer
+        )
+        .fetch_one(tx.conn())
+        .await,
+    )?;
     request::copy_requests(tx, prev.id, sb.id, grants.viewer).await?;
     Ok(sb)
 }
@@ -422,8 +452,12 @@ pub async fn list(
         Some(c) => (Some(c.key), Some(c.id)),
         None => (None, None),
     };
-    let rows: Vec<Scoreboard> = sqlx::query_as(&format!(
-        "SELECT {COLS} FROM scoreboards s
+    let rows: Vec<Scoreboard> = sqlx::query_as!(
+        Scoreboard,
+        "SELECT id, realm_id, group_id, semester_id, version, previous_id, status,
+                   rejection_reason, created_by, created_at, submitted_by, submitted_at,
+                   evaluated_by, evaluated_at, updated_at
+           FROM scoreboards s
           WHERE s.realm_id = $1
             AND ($2::uuid IS NULL OR s.group_id = $2)
             AND ($3::uuid IS NULL OR s.semester_id = $3)
@@ -438,18 +472,18 @@ pub async fn list(
                                AND m.user_id = $8 AND m.status IN ('NEWBIE', 'ACTIVE')
                                AND 'leader' = ANY(m.posts)))
           ORDER BY s.created_at, s.id
-          LIMIT $10"
-    ))
-    .bind(&realm)
-    .bind(q.group_id)
-    .bind(q.semester_id)
-    .bind(q.status.map(|s| s.as_str()))
-    .bind(after_key)
-    .bind(after_id)
-    .bind(see_all)
-    .bind(grants.viewer)
-    .bind(&granted)
-    .bind(limit + 1)
+          LIMIT $10",
+        realm,
+        q.group_id,
+        q.semester_id,
+        q.status.map(|s| s.as_str()),
+        after_key,
+        after_id,
+        see_all,
+        grants.viewer,
+        &granted,
+        limit + 1
+    )
     .fetch_all(tx.conn())
     .await?;
     Ok(Page::from_rows(rows, limit, |s| {
@@ -462,12 +496,13 @@ pub async fn list(
 pub async fn comments(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Vec<Comment>> {
     get_visible(tx, grants, id).await?;
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        Comment,
         "SELECT id, scoreboard_id, author_id, body, created_at FROM scoreboard_comments
           WHERE realm_id = $1 AND scoreboard_id = $2 ORDER BY created_at, id",
+        realm,
+        id
     )
-    .bind(&realm)
-    .bind(id)
     .fetch_all(tx.conn())
     .await?)
 }
@@ -494,17 +529,20 @@ pub async fn add_comment(
         return Err(Error::invalid("a comment must be 1-5000 characters"));
     }
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as(
-        "INSERT INTO scoreboard_comments (realm_id, scoreboard_id, author_id, body)
-         VALUES ($1, $2, $3, $4)
-         RETURNING id, scoreboard_id, author_id, body, created_at",
+    mapped(
+        sqlx::query_as!(
+            Comment,
+            "INSERT INTO scoreboard_comments (realm_id, scoreboard_id, author_id, body)
+             VALUES ($1, $2, $3, $4)
+             RETURNING id, scoreboard_id, author_id, body, created_at",
+            realm,
+            id,
+            grants.viewer,
+            body
+        )
+        .fetch_one(tx.conn())
+        .await,
     )
-    .bind(&realm)
-    .bind(id)
-    .bind(grants.viewer)
-    .bind(body)
-    .fetch_one(tx.conn())
-    .await?)
 }
 
 #[cfg(test)]

@@ -66,7 +66,9 @@ impl sqlx::Type<sqlx::Postgres> for Season {
 }
 
 impl<'r> sqlx::Decode<'r, sqlx::Postgres> for Season {
-    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+    fn decode(
+        value: sqlx::postgres::PgValueRef<'r>,
+    ) -> std::result::Result<Self, sqlx::error::BoxDynError> {
         let s = <String as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
         Ok(Season::try_from(s)?)
     }
@@ -220,7 +222,7 @@ pub async fn change(tx: &mut RealmTx, grants: &Grants, input: SeasonInput) -> Re
         "SELECT 1 AS locked FROM evaluation_settings WHERE realm_id = $1 FOR UPDATE",
         realm
     )
-    .execute(tx.conn())
+    .fetch_optional(tx.conn())
     .await?;
     let cur = settings(tx).await?;
     let to = input.season;
