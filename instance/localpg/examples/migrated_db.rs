@@ -35,7 +35,9 @@ async fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut command = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--migrations" => sets.push(PathBuf::from(args.next().ok_or("--migrations needs a directory")?)),
+            "--migrations" => sets.push(PathBuf::from(
+                args.next().ok_or("--migrations needs a directory")?,
+            )),
             "--" => {
                 command.extend(args.by_ref());
             }
