@@ -36,6 +36,10 @@ fi
 # Installed above, so a missing browser is a failure here, not a skip.
 export PEK_REQUIRE_BROWSER=1
 
+# Compile-time checked SQL builds from the committed offline data (.sqlx/), never from
+# whatever database a DATABASE_URL in the environment points at; tests/checks/sqlx.sh
+# checks that data against the migrations.
+export SQLX_OFFLINE=true
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
