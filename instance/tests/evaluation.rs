@@ -1955,17 +1955,8 @@ async fn evaluation_data_is_isolated_across_realms() {
     let mut c = sqlx::PgConnection::connect(&w.app.database.app_url)
         .await
         .unwrap();
-    for table in [
-        "evaluation_settings",
-        "guideline_collections",
-        "guidelines",
-        "scoreboards",
-        "scoreboard_comments",
-        "point_requests",
-        "entry_award_requests",
-        "point_history",
-        "point_request_comments",
-    ] {
+    // Every realm-scoped table, from the catalog.
+    for table in common::realm_tables(&w.app.database.owner_url).await {
         let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
             .fetch_one(&mut c)
             .await
@@ -2201,4 +2192,62 @@ async fn pending_memberships_get_no_points() {
     assert_eq!(s, StatusCode::OK, "{b}");
     let (s, b) = w.points(w.leader, &sb, &id(&applied), &work, 10).await;
     assert_eq!(s, StatusCode::OK, "{b}");
+}
+
+/// Constraint violations of the evaluation tables answer with the client's mistake (status
+/// and message), mapped where the query is made.
+#[tokio::test]
+async fn evaluation_constraint_violations_are_the_clients_mistakes() {
+    let w = World::new().await;
+    let t = w.god_t();
+    w.guideline(&w.group, "Munka", 10, 100).await;
+    // A second collection for the same group and semester.
+    let (s, b) = w
+        .app
+        .post(
+            &format!("/api/v1/realms/{R}/guideline-collections"),
+            &t,
+            json!({"groupId": w.group, "semesterId": w.semester, "name": "Még egy"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    assert_eq!(
+        msg(&b),
+        "this group already has a guideline collection for this semester"
+    );
+    // A second guideline with the same title in the collection.
+    let (_, list) = w
+        .app
+        .get(
+            &format!(
+                "/api/v1/realms/{R}/groups/{}/guideline-collections?semesterId={}",
+                w.group, w.semester
+            ),
+            &t,
+        )
+        .await;
+    let collection = id(&list[0]);
+    let (s, b) = w
+        .app
+        .post(
+            &format!("/api/v1/realms/{R}/guideline-collections/{collection}/guidelines"),
+            &t,
+            json!({"title": "Munka", "category": "WORK", "maxPerMember": 5, "maxPerGuideline": 5}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    assert_eq!(
+        msg(&b),
+        "this collection already has a guideline with this title"
+    );
+    // A second live scoreboard for the group and semester.
+    let (s, b) = w.scoreboard(&w.group, w.god).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = w.scoreboard(&w.group, w.god).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    assert_eq!(
+        msg(&b),
+        "this group already has a scoreboard for this semester; after a rejection, create a \
+         new version of the rejected one"
+    );
 }

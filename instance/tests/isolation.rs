@@ -10,6 +10,40 @@ use sqlx::Connection;
 use uuid::Uuid;
 
 use common::{hub, id};
+use pek::config::Mode;
+
+/// Layer 3 everywhere: every table with a `realm_id` column has row-level security
+/// enabled and forced, with a policy keyed on the transaction's realm — read from the
+/// catalog, so a new realm-scoped table without it fails here. A worker's database (the
+/// realm schema) has no exception; the hub's only the federation tables, which are global.
+#[tokio::test]
+async fn every_realm_table_has_forced_row_level_security() {
+    for (mode, realm) in [(Mode::Worker, Some("kir-dev")), (Mode::Hub, None)] {
+        let app = common::app(mode, realm).await;
+        let tables = common::realm_id_tables(&app.database.owner_url).await;
+        assert!(tables.len() >= 17, "{mode:?}: {tables:?}");
+        for (table, enabled, forced, policies) in &tables {
+            if common::GLOBAL_TABLES_WITH_REALM_ID.contains(&table.as_str()) {
+                assert_eq!(mode, Mode::Hub, "{table} is a hub table");
+                continue;
+            }
+            assert!(
+                *enabled && *forced && *policies > 0,
+                "{mode:?}: {table}: row-level security enabled {enabled}, forced {forced}, \
+                 realm policies {policies}"
+            );
+        }
+        let realm_tables = common::realm_tables(&app.database.owner_url).await;
+        for t in [
+            "groups",
+            "memberships",
+            "point_history",
+            "federation_outbox",
+        ] {
+            assert!(realm_tables.iter().any(|r| r == t), "{mode:?}: {t} missing");
+        }
+    }
+}
 
 /// Layer 3: an unfiltered SELECT over the service role's connection sees only the
 /// transaction's realm, none without one, and cannot write into another realm.
@@ -282,17 +316,9 @@ async fn randomized_cross_realm_guessing_never_reaches_another_realm() {
         assert_eq!(s, StatusCode::OK);
     }
 
-    let tables = [
-        "groups",
-        "memberships",
-        "policies",
-        "statements",
-        "policy_assignments",
-        "semesters",
-        "feature_flags",
-    ];
+    let tables = common::realm_tables(&app.database.owner_url).await;
     let mut before = Vec::new();
-    for tbl in tables {
+    for tbl in &tables {
         before.push(app.snapshot(tbl).await);
     }
 

@@ -249,6 +249,44 @@ impl TestApp {
     }
 }
 
+/// Hub tables that name a realm but are global by design: the federation table (which
+/// person is in which realm, DESIGN §5) and the hub's record of applied worker reports.
+pub const GLOBAL_TABLES_WITH_REALM_ID: [&str; 2] = ["realm_members", "federation_applied"];
+
+/// Row-level security of every table with a `realm_id` column, from the catalog:
+/// (table, RLS enabled, RLS forced, policies keyed on the transaction's realm).
+pub async fn realm_id_tables(url: &str) -> Vec<(String, bool, bool, i64)> {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+    sqlx::query_as(
+        "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity,
+                count(p.oid) FILTER (
+                    WHERE pg_get_expr(p.polqual, p.polrelid) LIKE '%pek.realm_id%'
+                      AND pg_get_expr(p.polwithcheck, p.polrelid) LIKE '%pek.realm_id%')
+           FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'realm_id'
+                              AND NOT a.attisdropped
+           LEFT JOIN pg_policy p ON p.polrelid = c.oid
+          WHERE c.relkind IN ('r', 'p')
+          GROUP BY c.relname, c.relrowsecurity, c.relforcerowsecurity
+          ORDER BY c.relname",
+    )
+    .fetch_all(&mut c)
+    .await
+    .expect("catalog")
+}
+
+/// The realm-scoped tables (every table with a `realm_id` column but the global ones).
+pub async fn realm_tables(url: &str) -> Vec<String> {
+    realm_id_tables(url)
+        .await
+        .into_iter()
+        .map(|(t, ..)| t)
+        .filter(|t| !GLOBAL_TABLES_WITH_REALM_ID.contains(&t.as_str()))
+        .collect()
+}
+
 pub fn id(v: &Value) -> String {
     v["id"].as_str().expect("id").to_string()
 }
