@@ -325,9 +325,7 @@ fn form_fields(body: &[u8]) -> Vec<(String, String)> {
 }
 
 fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.trim())
+    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim())
 }
 
 /// A comma-separated list of posts, as the API's list (empty entries dropped).
@@ -361,7 +359,12 @@ pub(super) async fn group_action(
     let form = form_fields(&body);
     let base = format!("/api/v1/realms/{realm}/groups/{id}");
     let (method, path, input, done) = match action.as_str() {
-        "apply" => (Method::POST, format!("{base}/applications"), None, "applied"),
+        "apply" => (
+            Method::POST,
+            format!("{base}/applications"),
+            None,
+            "applied",
+        ),
         "invite" => (
             Method::POST,
             format!("{base}/members"),
@@ -503,7 +506,11 @@ fn button_form(
 }
 
 fn membership_href(realm: &RealmId, id: &str, action: &str) -> String {
-    format!("/realms/{}/memberships/{}/{action}", enc(realm.as_str()), enc(id))
+    format!(
+        "/realms/{}/memberships/{}/{action}",
+        enc(realm.as_str()),
+        enc(id)
+    )
 }
 
 /// The status changes a leader may make (the API's rule; it answers 409 for others).
