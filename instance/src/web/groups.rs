@@ -576,11 +576,9 @@ fn group_view(lang: Lang, g: &GroupView) -> Markup {
                     }
                 }
             }
+            @if g.edit_members { (applications(lang, g)) }
             (members(lang, g))
-            @if g.edit_members {
-                (applications(lang, g))
-                (invitations(lang, g, archived))
-            }
+            @if g.edit_members { (invitations(lang, g, archived)) }
             @if g.edit_group { (edit_form(lang, g)) }
         }
     }
