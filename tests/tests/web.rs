@@ -541,6 +541,39 @@ async fn a_person_uses_the_web_interface_in_chromium() {
     drop(driver);
 }
 
+/// The hub's API calls so far by "METHOD route" (its request counter; the pages' own
+/// in-process calls count too).
+async fn api_calls(metrics_port: u16) -> std::collections::HashMap<String, u64> {
+    let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let label = |line: &str, name: &str| {
+        line.split(&format!("{name}=\""))
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .map(String::from)
+    };
+    let mut out = std::collections::HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("pek_http_requests_total{"))
+    {
+        let (Some(method), Some(route)) = (label(line, "method"), label(line, "route")) else {
+            continue;
+        };
+        let n: u64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        *out.entry(format!("{method} {route}")).or_default() += n;
+    }
+    out
+}
+
 /// A group's memberships as `token`'s holder gets them from the JSON API.
 async fn members_of(fed: &Federation, group: &str, token: &str) -> Vec<serde_json::Value> {
     let url = format!(
@@ -566,8 +599,15 @@ async fn group_membership_actions_in_two_browser_sessions() {
     if !browser_ready() {
         return;
     }
+    let metrics_port = pek_tests::free_port().expect("port");
     let mut fed = Federation::start(Options {
-        hub_env: vec![("PEK_DEV_LOGIN".into(), "true".into())],
+        hub_env: vec![
+            ("PEK_DEV_LOGIN".into(), "true".into()),
+            (
+                "PEK_METRICS_LISTEN".into(),
+                format!("127.0.0.1:{metrics_port}"),
+            ),
+        ],
         ..Options::default()
     })
     .await
@@ -647,10 +687,20 @@ async fn group_membership_actions_in_two_browser_sessions() {
     assert!(text.contains("egy körvezető bírálja el"), "{text}");
     a.check_page("group-applied").await;
 
-    // Bob, in his own browser session, sees the application and accepts it.
+    // Bob, in his own browser session, sees the application and accepts it. The page
+    // gets the names of all three people (Áron, Bob, Cecília) in one API call, not one
+    // call per person.
     b.sign_in_as("Nagy Bob").await;
+    let calls = || api_calls(metrics_port);
+    let before = calls().await;
     b.open(&page).await;
     b.wait_text("#application-list", "Tóth Cecília").await;
+    let after = calls().await;
+    let made = |route: &str| {
+        after.get(route).copied().unwrap_or(0) - before.get(route).copied().unwrap_or(0)
+    };
+    assert_eq!(made("GET /api/v1/users/{id}"), 0, "{after:?}");
+    assert_eq!(made("POST /api/v1/users/lookup"), 1, "{after:?}");
     b.check_page("group-leader").await;
     let application = b.item("#application-list", "Tóth Cecília").await;
     b.press(Some(&application), "Felvétel").await;
