@@ -722,7 +722,8 @@ fn applications(lang: Lang, g: &GroupView) -> Markup {
     html! {
         section aria-labelledby="applications-title" {
             h2 #applications-title { (t.applications) }
-            @if list.is_empty() { p { (t.no_applications) } }
+            @if g.members.is_none() { p { (t.members_hidden) } }
+            @else if list.is_empty() { p { (t.no_applications) } }
             ul.cards #application-list {
                 @for m in &list {
                     @let id = m["id"].as_str().unwrap_or("");
@@ -748,7 +749,8 @@ fn invitations(lang: Lang, g: &GroupView, archived: bool) -> Markup {
     html! {
         section aria-labelledby="invitations-title" {
             h2 #invitations-title { (t.invitations) }
-            @if list.is_empty() { p { (t.no_invitations) } }
+            @if g.members.is_none() { p { (t.members_hidden) } }
+            @else if list.is_empty() { p { (t.no_invitations) } }
             ul.cards #invitation-list {
                 @for m in &list {
                     @let id = m["id"].as_str().unwrap_or("");
