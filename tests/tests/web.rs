@@ -818,6 +818,24 @@ async fn group_membership_actions_in_two_browser_sessions() {
     b.press(None, "Mentés").await;
     let saved = b.wait_text("main", "A kör adatai elmentve").await;
     assert!(saved.contains("Szerverek és hálózat."), "{saved}");
+    // The longest description the API takes (10,000 characters, here one unbroken
+    // word) goes through the form too, and wraps on a phone.
+    let edit = format!("{page}/edit");
+    let long = "x".repeat(10_000);
+    b.forge_post(
+        &edit,
+        json!({"name": "KSZK Üzemeltetés", "purpose": "PROJECT", "description": long}),
+    )
+    .await;
+    b.wait_text("main", "A kör adatai elmentve").await;
+    b.check_page("group-long-description").await;
+    b.forge_post(
+        &edit,
+        json!({"name": "KSZK Üzemeltetés", "purpose": "PROJECT",
+               "description": "Szerverek és hálózat."}),
+    )
+    .await;
+    b.wait_text("main", "A kör adatai elmentve").await;
 
     // He invites Alice (found by search) and cancels; invites her again.
     let find = bc.find(Locator::Css("#find")).await.expect("find");
