@@ -376,6 +376,29 @@ pub async fn shared_realms(db: &Db, a: Uuid, b: Uuid) -> Result<Vec<RealmId>> {
     ids.iter().map(|s| RealmId::parse(s)).collect()
 }
 
+/// Which of `people` share a realm with `viewer`, and which realms: (person, realm)
+/// pairs, one query for the whole list.
+pub async fn shared_realms_with(
+    db: &Db,
+    viewer: Uuid,
+    people: &[Uuid],
+) -> Result<Vec<(Uuid, RealmId)>> {
+    let mut g = db.global().await?;
+    let rows = sqlx::query!(
+        "SELECT y.user_id, x.realm_id FROM realm_members x
+           JOIN realm_members y ON y.realm_id = x.realm_id AND y.user_id = ANY($2)
+          WHERE x.user_id = $1 ORDER BY y.user_id, x.realm_id",
+        viewer,
+        people,
+    )
+    .fetch_all(g.conn())
+    .await?;
+    g.commit().await?;
+    rows.into_iter()
+        .map(|r| Ok((r.user_id, RealmId::parse(&r.realm_id)?)))
+        .collect()
+}
+
 /// One person at a scope the caller has already decided; 404 when there is no user.
 pub async fn view_at(db: &Db, target: Uuid, scope: Scope) -> Result<UserView> {
     let mut g = db.global().await?;

@@ -218,6 +218,15 @@ async fn hub_answers_match_the_document() {
     let (s, page) = app.get("/api/v1/users?q=er", &mt).await;
     assert_eq!(s, StatusCode::OK, "{page}");
     conforms(&doc, "/api/v1/users", "get", "search", s, &page);
+    let (s, list) = app
+        .post(
+            "/api/v1/users/lookup",
+            &mt,
+            json!({"ids": [member, other, stranger]}),
+        )
+        .await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(2), "{list}");
+    conforms(&doc, "/api/v1/users/lookup", "post", "lookup", s, &list);
     let (s, me) = app.get("/api/v1/me", &mt).await;
     conforms(&doc, "/api/v1/me", "get", "me", s, &me);
     let (s, groups) = app.get("/api/v1/groups?q=k", &mt).await;

@@ -188,3 +188,102 @@ async fn profile_edits_need_self_or_edit_profile() {
         "replaced as a whole"
     );
 }
+
+#[tokio::test]
+async fn many_people_in_one_call_each_as_the_single_read_shows_them() {
+    let app = hub().await;
+    let god = app.person("god", "God", "Mode", "1").await;
+    let alice = app.person("alice", "Alice", "Kovács", "123456").await;
+    let bob = app.person("bob", "Bob", "Nagy", "654321").await;
+    let carol = app.person("carol", "Carol", "Szabó", "777777").await;
+    let loner = app.person("loner", "Lone", "Wolf", "888888").await;
+    app.bootstrap_god(god).await;
+    app.realm("worker-acme", god).await;
+    let t = app.token(god);
+    let g = app.group("worker-acme", &t, "team", None).await;
+    for u in [alice, bob, carol] {
+        app.join("worker-acme", &id(&g), &t, u, &[], "NEWBIE").await;
+    }
+    // Bob may see Alice's full profile (not Carol's).
+    let (_, p) = app
+        .post(
+            "/api/v1/realms/worker-acme/policies",
+            &t,
+            json!({"name": "hr"}),
+        )
+        .await;
+    app.post(
+        &format!("/api/v1/realms/worker-acme/policies/{}/statements", id(&p)),
+        &t,
+        json!({"userId": alice, "permissions": ["viewFullProfile"]}),
+    )
+    .await;
+    app.post(
+        "/api/v1/realms/worker-acme/assignments",
+        &t,
+        json!({"userId": bob, "policyId": id(&p)}),
+    )
+    .await;
+
+    let bt = app.token(bob);
+    let (s, list) = app
+        .post(
+            "/api/v1/users/lookup",
+            &bt,
+            json!({"ids": [alice, loner, carol, bob, alice]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let items = list["items"].as_array().expect("items");
+    // Loner shares no realm with Bob: left out, as GET /users/{id} answers 404. Each
+    // person once, in the order asked.
+    let ids: Vec<&str> = items.iter().filter_map(|u| u["id"].as_str()).collect();
+    let want = [alice.to_string(), carol.to_string(), bob.to_string()];
+    assert_eq!(ids, want.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(items[0]["scope"], "full");
+    assert_eq!(items[0]["profile"]["cellPhone"], "123456");
+    assert_eq!(items[1]["scope"], "basic");
+    assert!(items[1]["profile"].get("cellPhone").is_none(), "{list}");
+    assert_eq!(items[2]["scope"], "full", "one's own profile");
+    assert_eq!(list["partial"], false);
+    // The same as the single reads, person by person.
+    for item in items {
+        let (s, one) = app
+            .get(
+                &format!("/api/v1/users/{}", item["id"].as_str().unwrap_or("")),
+                &bt,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(&one, item);
+    }
+    let (s, _) = app.get(&format!("/api/v1/users/{loner}"), &bt).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Bounded, and a list of ids only.
+    let many: Vec<String> = (0..201).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let (s, b) = app
+        .post("/api/v1/users/lookup", &bt, json!({"ids": many}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let (s, _) = app
+        .post("/api/v1/users/lookup", &bt, json!({"ids": ["not-a-uuid"]}))
+        .await;
+    assert!(s.is_client_error(), "{s}");
+    let (s, b) = app
+        .post("/api/v1/users/lookup", &bt, json!({"ids": []}))
+        .await;
+    assert_eq!(
+        (s, b["items"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0))
+    );
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/users/lookup",
+            None,
+            Some(json!({"ids": [alice]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}

@@ -248,6 +248,66 @@ impl Browser<'_> {
         }
     }
 
+    /// The item of list `list` (CSS of its `ul`) that names `who`.
+    async fn item(&self, list: &str, who: &str) -> fantoccini::elements::Element {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            for li in self
+                .c
+                .find_all(Locator::Css(&format!("{list} > li")))
+                .await
+                .unwrap_or_default()
+            {
+                if li.text().await.unwrap_or_default().contains(who) {
+                    return li;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{list} never listed {who}: {}",
+                self.text().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Clicks the button labelled `label` inside `scope` (the page when None).
+    async fn press(&self, scope: Option<&fantoccini::elements::Element>, label: &str) {
+        let buttons = match scope {
+            Some(el) => el.find_all(Locator::Css("button")).await,
+            None => self.c.find_all(Locator::Css("main button")).await,
+        }
+        .expect("buttons");
+        for b in buttons {
+            if b.text().await.unwrap_or_default().trim() == label {
+                b.click().await.expect("click");
+                return;
+            }
+        }
+        panic!("no {label:?} button: {}", self.text().await);
+    }
+
+    /// Submits a form the page does not offer, as a forger would: a POST to `action`
+    /// with this page's valid CSRF token and `fields`, without htmx.
+    async fn forge_post(&self, action: &str, fields: serde_json::Value) {
+        self.c
+            .execute(
+                "const [action, fields] = arguments;
+                 const f = document.createElement('form');
+                 f.method = 'post'; f.action = action;
+                 const all = Object.assign(
+                     {csrf: document.querySelector('input[name=csrf]').value}, fields);
+                 for (const [k, v] of Object.entries(all)) {
+                     const i = document.createElement('input');
+                     i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i);
+                 }
+                 document.body.appendChild(f); f.submit(); return true;",
+                vec![json!(action), fields],
+            )
+            .await
+            .expect("forged form");
+    }
+
     async fn wait_text(&self, css: &str, want: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -479,6 +539,361 @@ async fn a_person_uses_the_web_interface_in_chromium() {
 
     client.clone().close().await.expect("closing the browser");
     drop(driver);
+}
+
+/// The hub's API calls so far by "METHOD route" (its request counter; the pages' own
+/// in-process calls count too).
+async fn api_calls(metrics_port: u16) -> std::collections::HashMap<String, u64> {
+    let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let label = |line: &str, name: &str| {
+        line.split(&format!("{name}=\""))
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .map(String::from)
+    };
+    let mut out = std::collections::HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("pek_http_requests_total{"))
+    {
+        let (Some(method), Some(route)) = (label(line, "method"), label(line, "route")) else {
+            continue;
+        };
+        let n: u64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        *out.entry(format!("{method} {route}")).or_default() += n;
+    }
+    out
+}
+
+/// A group's memberships as `token`'s holder gets them from the JSON API.
+async fn members_of(fed: &Federation, group: &str, token: &str) -> Vec<serde_json::Value> {
+    let url = format!(
+        "{}/api/v1/realms/kszk/groups/{group}/members?limit=200",
+        fed.hub.url
+    );
+    let (s, v) = fed
+        .call(reqwest::Method::GET, &url, token, None)
+        .await
+        .expect("members");
+    assert_eq!(s, 200, "{v}");
+    v["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// The group page's membership lifecycle in two browser sessions (two WebDriver
+/// sessions, two cookie jars): Cecília applies, withdraws and applies again; Bob, the
+/// group's leader, sees her application and accepts it; her page shows her as a newbie;
+/// a forged leader action of hers (valid CSRF token) shows the API's refusal; Bob
+/// changes her status and posts (a transition the API does not allow shows its 409),
+/// edits the group, invites Alice, who accepts; Cecília leaves.
+#[tokio::test]
+async fn group_membership_actions_in_two_browser_sessions() {
+    if !browser_ready() {
+        return;
+    }
+    let metrics_port = pek_tests::free_port().expect("port");
+    let mut fed = Federation::start(Options {
+        hub_env: vec![
+            ("PEK_DEV_LOGIN".into(), "true".into()),
+            (
+                "PEK_METRICS_LISTEN".into(),
+                format!("127.0.0.1:{metrics_port}"),
+            ),
+        ],
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+    let (people, cili) = pek_tests::web_support::seed(&fed).await;
+    pek_tests::web_support::let_see_groups(&mut fed, "kszk", people.alice, cili).await;
+    let hub = fed.hub.url.clone();
+    let bob_token = fed.token(people.bob);
+    let (s, found) = fed
+        .call(
+            reqwest::Method::GET,
+            &format!("{hub}/api/v1/groups?q=KSZK%20%C3%9Cz"),
+            &bob_token,
+            None,
+        )
+        .await
+        .expect("group search");
+    assert_eq!(s, 200, "{found}");
+    let group = found["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|g| g["realmId"] == "kszk"))
+        .and_then(|g| g["id"].as_str())
+        .expect("KSZK Üzemeltetés")
+        .to_string();
+    let page = format!("/realms/kszk/groups/{group}");
+    let bob_membership = members_of(&fed, &group, &bob_token)
+        .await
+        .into_iter()
+        .find(|m| m["userId"] == people.bob.to_string())
+        .and_then(|m| m["id"].as_str().map(String::from))
+        .expect("Bob's membership");
+
+    let axe = axe_source().expect("axe-core");
+    let (cili_driver, bob_driver) = (
+        start_browser().await.expect("Cecília's browser"),
+        start_browser().await.expect("Bob's browser"),
+    );
+    let (cc, bc) = (
+        cili_driver.client.clone().expect("client"),
+        bob_driver.client.clone().expect("client"),
+    );
+    let a = Browser {
+        c: &cc,
+        hub: hub.clone(),
+        axe: axe.clone(),
+    };
+    let b = Browser {
+        c: &bc,
+        hub: hub.clone(),
+        axe,
+    };
+
+    // Cecília is not in the group: she may apply, and sees no leader controls.
+    a.sign_in_as("Tóth Cecília").await;
+    a.open(&page).await;
+    let text = a.wait_text("main", "Tagságom").await;
+    assert!(text.contains("Nem vagy tagja ennek a körnek"), "{text}");
+    for leader_only in [
+        "Jelentkezések",
+        "Meghívások",
+        "Meghívás a körbe",
+        "A kör szerkesztése",
+        "Új státusz",
+    ] {
+        assert!(
+            !text.contains(leader_only),
+            "Cecília sees {leader_only:?}: {text}"
+        );
+    }
+    a.check_page("group-not-member").await;
+    a.press(None, "Jelentkezem a körbe").await;
+    a.wait_text("main", "Jelentkezésedet elküldtük").await;
+    a.press(None, "Jelentkezés visszavonása").await;
+    a.wait_text("main", "Visszavontad a jelentkezésedet").await;
+    a.press(None, "Jelentkezem a körbe").await;
+    let text = a.wait_text("main", "Jelentkezésedet elküldtük").await;
+    assert!(text.contains("egy körvezető bírálja el"), "{text}");
+    a.check_page("group-applied").await;
+
+    // Bob, in his own browser session, sees the application and accepts it. The page
+    // gets the names of all three people (Áron, Bob, Cecília) in one API call, not one
+    // call per person.
+    b.sign_in_as("Nagy Bob").await;
+    let calls = || api_calls(metrics_port);
+    let before = calls().await;
+    b.open(&page).await;
+    b.wait_text("#application-list", "Tóth Cecília").await;
+    let after = calls().await;
+    let made = |route: &str| {
+        after.get(route).copied().unwrap_or(0) - before.get(route).copied().unwrap_or(0)
+    };
+    assert_eq!(made("GET /api/v1/users/{id}"), 0, "{after:?}");
+    assert_eq!(made("POST /api/v1/users/lookup"), 1, "{after:?}");
+    b.check_page("group-leader").await;
+    let application = b.item("#application-list", "Tóth Cecília").await;
+    b.press(Some(&application), "Felvétel").await;
+    b.wait_text("main", "Elfogadva").await;
+    let member = b.item("#member-list", "Tóth Cecília").await;
+    let text = member.text().await.expect("text");
+    assert!(text.contains("Újonc"), "{text}");
+    let cili_membership = member
+        .attr("data-membership")
+        .await
+        .expect("attr")
+        .expect("membership id");
+    let left = bc
+        .find_all(Locator::Css("#application-list > li"))
+        .await
+        .expect("applications");
+    assert!(left.is_empty(), "the application is gone");
+
+    // Cecília's page now shows her as a member (newbie), and so does her home page.
+    a.open(&page).await;
+    let status = a.wait_text("#my-status", "Újonc").await;
+    assert_eq!(status, "Újonc");
+    let text = a.text().await;
+    assert!(
+        text.contains("Kilépés a körből") && !text.contains("Új státusz"),
+        "{text}"
+    );
+    a.open("/").await;
+    let home = a.wait_text("main", "KSZK Üzemeltetés").await;
+    assert!(home.contains("Újonc"), "{home}");
+
+    // A member who is not a leader forges a leader's form (with a valid CSRF token):
+    // the API refuses, and the page says so.
+    a.open(&page).await;
+    a.wait_text("main", "Tagságom").await;
+    a.forge_post(
+        &format!("/realms/kszk/memberships/{bob_membership}/status"),
+        json!({"group": group, "status": "FORMER"}),
+    )
+    .await;
+    let refused = a.wait_text("main", "Nem sikerült").await;
+    assert!(refused.contains("Ehhez nincs jogosultságod"), "{refused}");
+    assert!(!refused.contains("Tagság módosítva"), "{refused}");
+    a.check_page("group-refused").await;
+    let bob_now = members_of(&fed, &group, &bob_token)
+        .await
+        .into_iter()
+        .find(|m| m["id"] == bob_membership.as_str())
+        .expect("Bob's membership");
+    assert_eq!(bob_now["status"], "ACTIVE", "{bob_now}");
+
+    // Bob makes her active and gives her a post.
+    b.open(&page).await;
+    let member = b.item("#member-list", "Tóth Cecília").await;
+    member
+        .find(Locator::Css("select[name=status]"))
+        .await
+        .expect("status select")
+        .select_by_value("ACTIVE")
+        .await
+        .expect("select");
+    b.press(Some(&member), "Státusz módosítása").await;
+    b.wait_text("main", "Tagság módosítva").await;
+    b.wait_text(
+        &format!("li[data-membership='{cili_membership}'] .status"),
+        "Aktív",
+    )
+    .await;
+    let member = b.item("#member-list", "Tóth Cecília").await;
+    let posts = member
+        .find(Locator::Css("input[name=posts]"))
+        .await
+        .expect("posts");
+    posts.send_keys("gazdaságis, pr").await.expect("type");
+    b.press(Some(&member), "Posztok mentése").await;
+    b.wait_text(
+        &format!("li[data-membership='{cili_membership}']"),
+        "gazdaságis, pr",
+    )
+    .await;
+    // A change the API does not allow (ACTIVE → NEWBIE), sent through htmx: its 409
+    // message is shown, nothing changes.
+    bc.execute(
+        "const s = document.querySelector('#st-' + arguments[0]);
+         const o = document.createElement('option');
+         o.value = 'NEWBIE'; o.text = 'NEWBIE'; s.appendChild(o); s.value = 'NEWBIE';
+         return true;",
+        vec![json!(cili_membership)],
+    )
+    .await
+    .expect("forging the select");
+    let member = b.item("#member-list", "Tóth Cecília").await;
+    b.press(Some(&member), "Státusz módosítása").await;
+    let conflict = b.wait_text("#action-error", "Ez most nem lehetséges").await;
+    assert!(
+        conflict.contains("cannot go from ACTIVE to NEWBIE"),
+        "{conflict}"
+    );
+    let cili_now = members_of(&fed, &group, &bob_token)
+        .await
+        .into_iter()
+        .find(|m| m["id"] == cili_membership.as_str())
+        .expect("Cecília's membership");
+    assert_eq!(cili_now["status"], "ACTIVE");
+    assert_eq!(cili_now["posts"], json!(["gazdaságis", "pr"]));
+
+    // Bob edits the group.
+    b.open(&page).await;
+    let desc = bc
+        .find(Locator::Css("#g-description"))
+        .await
+        .expect("description");
+    desc.clear().await.expect("clear");
+    desc.send_keys("Szerverek és hálózat.").await.expect("type");
+    b.press(None, "Mentés").await;
+    let saved = b.wait_text("main", "A kör adatai elmentve").await;
+    assert!(saved.contains("Szerverek és hálózat."), "{saved}");
+    // The longest description the API takes (10,000 characters, here one unbroken
+    // word) goes through the form too, and wraps on a phone.
+    let edit = format!("{page}/edit");
+    let long = "x".repeat(10_000);
+    b.forge_post(
+        &edit,
+        json!({"name": "KSZK Üzemeltetés", "purpose": "PROJECT", "description": long}),
+    )
+    .await;
+    b.wait_text("main", "A kör adatai elmentve").await;
+    b.check_page("group-long-description").await;
+    b.forge_post(
+        &edit,
+        json!({"name": "KSZK Üzemeltetés", "purpose": "PROJECT",
+               "description": "Szerverek és hálózat."}),
+    )
+    .await;
+    b.wait_text("main", "A kör adatai elmentve").await;
+
+    // He invites Alice (found by search) and cancels; invites her again.
+    let find = bc.find(Locator::Css("#find")).await.expect("find");
+    find.send_keys("Alice").await.expect("type");
+    b.press(None, "Keresés").await;
+    let result = b.item("#invite-results", "Kovács Alice").await;
+    b.press(Some(&result), "Meghívom").await;
+    b.wait_text("main", "Meghívó elküldve").await;
+    let invitation = b.item("#invitation-list", "Kovács Alice").await;
+    b.press(Some(&invitation), "Meghívás visszavonása").await;
+    b.wait_text("main", "A meghívást visszavontad").await;
+    bc.find(Locator::Css("#find"))
+        .await
+        .expect("find")
+        .send_keys("Alice")
+        .await
+        .expect("type");
+    b.press(None, "Keresés").await;
+    let result = b.item("#invite-results", "Kovács Alice").await;
+    b.press(Some(&result), "Meghívom").await;
+    b.wait_text("#invitation-list", "Kovács Alice").await;
+    b.check_page("group-leader-invited").await;
+
+    // Cecília leaves, with a plain form submission as without JavaScript (no htmx): a
+    // POST, then a redirect back to the page, which says what happened. She is now a
+    // former member ("öregtag").
+    a.open(&page).await;
+    a.wait_text("main", "Kilépés a körből").await;
+    cc.execute(
+        "document.querySelector(\"form[action$='/leave']\").submit(); return true;",
+        vec![],
+    )
+    .await
+    .expect("submitting the form");
+    a.wait_text("main", "Kiléptél a körből").await;
+    let url = cc.current_url().await.expect("url");
+    assert_eq!(url.path(), page);
+    assert_eq!(url.query(), Some("done=left"));
+    a.wait_text("#my-status", "Öregtag").await;
+    a.sign_out().await;
+
+    // Alice sees the invitation on the group page and accepts it.
+    a.sign_in_as("Kovács Alice").await;
+    a.open(&page).await;
+    a.wait_text("main", "Meghívtak ebbe a körbe").await;
+    a.check_page("group-invited").await;
+    a.press(None, "Elfogadom a meghívást").await;
+    a.wait_text("main", "Elfogadva").await;
+    a.wait_text("#my-status", "Újonc").await;
+
+    // In English too.
+    a.open(&format!("/lang?to=en&back={}", page.replace('/', "%2F")))
+        .await;
+    a.wait_text("main", "My membership").await;
+
+    cc.clone().close().await.expect("closing the browser");
+    bc.clone().close().await.expect("closing the browser");
+    drop((cili_driver, bob_driver));
 }
 
 #[tokio::test]

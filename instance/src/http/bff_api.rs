@@ -30,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(search_groups))
         .routes(routes!(search_users))
         .routes(routes!(get_user))
+        .routes(routes!(lookup_users))
         .routes(routes!(put_user_profile))
         .routes(routes!(report_members))
         .routes(routes!(realm_registration))
@@ -363,6 +364,76 @@ async fn get_user(
 ) -> Result<Json<UserView>> {
     let (scope, _, _) = scope_of(&s, me, id, &headers).await?;
     Ok(Json(profile::view_at(&s.db, id, scope).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct UserLookup {
+    /// At most 200 people.
+    ids: Vec<Uuid>,
+}
+
+/// People as one caller may see them, found by id.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct UserList {
+    items: Vec<UserView>,
+    /// True when some realm could not say whether the caller may see full profiles
+    /// (those people are shown at the basic scope).
+    partial: bool,
+    unavailable: Vec<RealmId>,
+}
+
+/// Several people at once, each as `GET /api/v1/users/{id}` shows them: basic or full
+/// per the caller's rights in the realms they share. People who share no realm with the
+/// caller are left out (that call's 404); each person once, in the order asked.
+#[utoipa::path(post, path = "/api/v1/users/lookup", tag = "users", request_body = UserLookup,
+    responses((status = 200, body = UserList), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn lookup_users(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+    Json(body): Json<UserLookup>,
+) -> Result<Json<UserList>> {
+    let bff = bff(&s)?;
+    if body.ids.len() > 200 {
+        return Err(Error::Unprocessable("at most 200 ids per call".into()));
+    }
+    let mut seen = HashSet::new();
+    let ids: Vec<Uuid> = body.ids.into_iter().filter(|id| seen.insert(*id)).collect();
+    let mut visible = HashSet::from([me]);
+    let mut per_realm: BTreeMap<RealmId, Vec<Uuid>> = BTreeMap::new();
+    for (id, realm) in profile::shared_realms_with(&s.db, me, &ids).await? {
+        visible.insert(id);
+        if id != me {
+            per_realm.entry(realm).or_default().push(id);
+        }
+    }
+    let (full, _, mut unavailable) = if per_realm.is_empty() {
+        Default::default()
+    } else {
+        judge(bff, caller(me, &headers), &per_realm).await
+    };
+    unavailable.sort();
+    unavailable.dedup();
+    let people: Vec<(Uuid, Scope)> = ids
+        .into_iter()
+        .filter(|id| visible.contains(id))
+        .map(|id| {
+            let scope = if id == me || full.contains(&id) {
+                Scope::Full
+            } else {
+                Scope::Basic
+            };
+            (id, scope)
+        })
+        .collect();
+    Ok(Json(UserList {
+        items: profile::views(&s.db, &people).await?,
+        partial: !unavailable.is_empty(),
+        unavailable,
+    }))
 }
 
 #[utoipa::path(put, path = "/api/v1/users/{id}/profile", tag = "users",

@@ -14,6 +14,7 @@
 //! ones anywhere); maud escapes every value it renders.
 
 pub mod api;
+mod groups;
 pub mod i18n;
 mod views;
 
@@ -60,7 +61,15 @@ pub fn routes(api: ApiHandle) -> Router<AppState> {
         .route("/search", get(search))
         .route("/people/{id}", get(person))
         .route("/people/{id}/profile", post(save_profile))
-        .route("/realms/{realm}/groups/{id}", get(group_page))
+        .route("/realms/{realm}/groups/{id}", get(groups::group_page))
+        .route(
+            "/realms/{realm}/groups/{id}/{action}",
+            post(groups::group_action),
+        )
+        .route(
+            "/realms/{realm}/memberships/{id}/{action}",
+            post(groups::membership_action),
+        )
         .route("/lang", get(set_lang))
         .route("/assets/{name}", get(asset))
         .layer(axum::middleware::from_fn(guard))
@@ -766,86 +775,6 @@ async fn save_profile(
         }
         Err(e) => ctx.fail(&api, e).await,
     }
-}
-
-async fn group_page(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-    Path((realm, id)): Path<(String, String)>,
-) -> Response {
-    let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
-    let (Ok(realm), Ok(id)) = (
-        crate::realm::RealmId::parse(&realm),
-        uuid::Uuid::parse_str(&id),
-    ) else {
-        return ctx
-            .fail(&api, ApiError::Status(StatusCode::NOT_FOUND, String::new()))
-            .await;
-    };
-    let base = format!("/api/v1/realms/{realm}/groups");
-    let paths = [
-        format!("{base}/{id}"),
-        format!("{base}?parentId={id}&limit=200"),
-        format!("{base}/{id}/members?limit=200"),
-    ];
-    let (me, group, children, members) = tokio::join!(
-        api.get::<Value>("/api/v1/me"),
-        api.get::<Value>(&paths[0]),
-        api.get::<Value>(&paths[1]),
-        api.get::<Value>(&paths[2]),
-    );
-    let (me, group) = match (me, group) {
-        (Ok(m), Ok(g)) => (m, g),
-        (Err(e), _) | (_, Err(e)) => return ctx.fail(&api, e).await,
-    };
-    let parent = match group["parentId"].as_str() {
-        Some(p) => api.get::<Value>(&format!("{base}/{p}")).await.ok(),
-        None => None,
-    };
-    // Members: only when the API shows them to this person (403/404: not for them).
-    let (members, members_more) = match members {
-        Ok(page) => {
-            let list = page["items"].as_array().cloned().unwrap_or_default();
-            let views = futures::future::join_all(list.iter().map(|m| {
-                let api = api.clone();
-                let user = m["userId"].as_str().unwrap_or("").to_string();
-                async move {
-                    api.get::<Value>(&format!("/api/v1/users/{}", enc(&user)))
-                        .await
-                        .ok()
-                }
-            }))
-            .await;
-            (
-                Some(list.into_iter().zip(views).collect::<Vec<_>>()),
-                page["nextCursor"].is_string(),
-            )
-        }
-        Err(ApiError::Status(StatusCode::FORBIDDEN | StatusCode::NOT_FOUND, _)) => (None, false),
-        Err(e) => return ctx.fail(&api, e).await,
-    };
-    let names = ctx.realm_names().await;
-    let title = group["name"].as_str().unwrap_or("").to_string();
-    let body = views::group(
-        ctx.lang,
-        &views::GroupView {
-            realm: realm.as_str(),
-            realm_name: names(realm.as_str()),
-            group: &group,
-            parent: parent.as_ref(),
-            children: children.as_ref().ok(),
-            members,
-            members_more,
-        },
-    );
-    ctx.page(StatusCode::OK, &title, Some(&me), body)
 }
 
 async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {

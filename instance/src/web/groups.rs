@@ -1,0 +1,852 @@
+//! The group page: what a group is and who is in it, and the membership lifecycle as
+//! buttons — apply, withdraw the application, accept or decline an invitation, leave;
+//! for whoever the API lets edit the group's members: applications, invitations (a
+//! person found by search), status changes and posts; for whoever it lets edit the
+//! group: its name, kind, description and archived flag.
+//!
+//! Every action is a plain form (POST, then a redirect back to the page, so it works
+//! without JavaScript) that htmx submits in place when it can. Each one calls the JSON
+//! API route that does the same thing, in-process with the person's session token, so
+//! the API alone decides who may do what: the page asks it (`…/permissions`) only to
+//! know which controls to offer, and a refused action shows the API's answer.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::api::{enc, Api, ApiError, ApiHandle};
+use super::i18n::{self, Lang};
+use super::{here, views, CsrfSecret, Ctx};
+use crate::http::AppState;
+use crate::realm::RealmId;
+
+/// How many members (and applications, invitations) the page shows.
+const MEMBERS_PAGE: u32 = 200;
+/// How many people the invitation search offers.
+const FIND_PAGE: u32 = 10;
+
+fn page_path(realm: &RealmId, group: Uuid) -> String {
+    format!("/realms/{}/groups/{group}", enc(realm.as_str()))
+}
+
+fn target(realm: &str, id: &str) -> Option<(RealmId, Uuid)> {
+    Some((RealmId::parse(realm).ok()?, Uuid::parse_str(id).ok()?))
+}
+
+fn not_found() -> ApiError {
+    ApiError::Status(StatusCode::NOT_FOUND, String::new())
+}
+
+/// What the page says above everything else after an action.
+enum Notice {
+    Done(&'static str),
+    /// The API refused: its status and message.
+    Failed(StatusCode, String),
+}
+
+fn done_text(lang: Lang, key: &str) -> Option<&'static str> {
+    let t = lang.t();
+    Some(match key {
+        "applied" => t.done_applied,
+        "withdrawn" => t.done_withdrawn,
+        "accepted" => t.done_accepted,
+        "rejected" => t.done_rejected,
+        "declined" => t.done_declined,
+        "left" => t.done_left,
+        "invited" => t.done_invited,
+        "cancelled" => t.done_cancelled,
+        "updated" => t.done_updated,
+        "saved" => t.done_saved,
+        _ => return None,
+    })
+}
+
+/// An htmx request swaps the answer's `main` into the page; htmx swaps only 2xx
+/// answers, so a refusal it should show goes back as 200 (a plain form submission
+/// keeps the real status).
+fn for_htmx(headers: &HeaderMap, mut resp: Response) -> Response {
+    if headers.contains_key("hx-request") && resp.status().is_client_error() {
+        *resp.status_mut() = StatusCode::OK;
+    }
+    resp
+}
+
+#[derive(Deserialize)]
+pub(super) struct PageQuery {
+    done: Option<String>,
+    /// The invitation search (shown to those who may invite).
+    find: Option<String>,
+}
+
+pub(super) async fn group_page(
+    State(s): State<AppState>,
+    Extension(handle): Extension<ApiHandle>,
+    Extension(secret): Extension<CsrfSecret>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Path((realm, id)): Path<(String, String)>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
+    let notice = q
+        .done
+        .as_deref()
+        .and_then(|d| done_text(ctx.lang, d))
+        .map(Notice::Done);
+    let resp = render(&ctx, &realm, &id, notice, q.find.as_deref()).await;
+    for_htmx(&headers, resp)
+}
+
+/// The API's `allowed` answer for one permission on the group (false when it cannot
+/// say).
+async fn allowed(api: &Api, realm: &RealmId, action: &str, group: Uuid) -> bool {
+    api.get::<Value>(&format!(
+        "/api/v1/realms/{realm}/permissions?action={action}&groupId={group}"
+    ))
+    .await
+    .ok()
+    .and_then(|v| v["allowed"].as_bool())
+    .unwrap_or(false)
+}
+
+async fn render(
+    ctx: &Ctx,
+    realm: &str,
+    id: &str,
+    notice: Option<Notice>,
+    find: Option<&str>,
+) -> Response {
+    let api = match ctx.api() {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let Some((realm, id)) = target(realm, id) else {
+        return ctx.fail(&api, not_found()).await;
+    };
+    let base = format!("/api/v1/realms/{realm}");
+    let paths = [
+        format!("{base}/groups/{id}"),
+        format!("{base}/groups?parentId={id}&limit=200"),
+        format!("{base}/groups/{id}/members?limit={MEMBERS_PAGE}"),
+        format!("{base}/me/memberships"),
+    ];
+    let (me, group, children, members, mine, edit_members, edit_group) = tokio::join!(
+        api.get::<Value>("/api/v1/me"),
+        api.get::<Value>(&paths[0]),
+        api.get::<Value>(&paths[1]),
+        api.get::<Value>(&paths[2]),
+        api.get::<Vec<Value>>(&paths[3]),
+        allowed(&api, &realm, "editMembers", id),
+        allowed(&api, &realm, "editGroup", id),
+    );
+    let (me, group) = match (me, group) {
+        (Ok(m), Ok(g)) => (m, g),
+        (Err(e), _) | (_, Err(e)) => return ctx.fail(&api, e).await,
+    };
+    // Members: only when the API shows them to this person (403/404: not for them).
+    let (members, members_more) = match members {
+        Ok(page) => (
+            Some(page["items"].as_array().cloned().unwrap_or_default()),
+            page["nextCursor"].is_string(),
+        ),
+        Err(ApiError::Status(StatusCode::FORBIDDEN | StatusCode::NOT_FOUND, _)) => (None, false),
+        Err(e) => return ctx.fail(&api, e).await,
+    };
+    let find = find.map(str::trim).filter(|f| !f.is_empty());
+    let parent = async {
+        match group["parentId"].as_str() {
+            Some(p) => api.get::<Value>(&format!("{base}/groups/{p}")).await.ok(),
+            None => None,
+        }
+    };
+    // Everyone's name in one call, each as the API lets this person see them.
+    let names = async {
+        let ids: Vec<&str> = members
+            .iter()
+            .flatten()
+            .filter_map(|m| m["userId"].as_str())
+            .collect();
+        if ids.is_empty() {
+            return HashMap::new();
+        }
+        match api
+            .call::<Value>(
+                Method::POST,
+                "/api/v1/users/lookup",
+                Some(json!({ "ids": ids })),
+            )
+            .await
+        {
+            Ok(v) => v["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|u| Some((u["id"].as_str()?.to_string(), u.clone())))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = ?e, "looking up the members' names");
+                HashMap::new()
+            }
+        }
+    };
+    let found = async {
+        match find {
+            Some(q) if edit_members && q.chars().count() >= 2 => Some(
+                api.get::<Value>(&format!("/api/v1/users?q={}&limit={FIND_PAGE}", enc(q)))
+                    .await,
+            ),
+            _ => None,
+        }
+    };
+    let (parent, names, found) = tokio::join!(parent, names, found);
+    let (found, found_error) = match found {
+        Some(Ok(v)) => (Some(v), None),
+        Some(Err(ApiError::Status(s, m))) if s.is_client_error() => (None, Some(m)),
+        Some(Err(e)) => return ctx.fail(&api, e).await,
+        None if find.is_some() && edit_members => (None, Some(ctx.lang.t().too_short.into())),
+        None => (None, None),
+    };
+    // This person's live membership here, else their latest ended one.
+    let mine: Vec<Value> = mine
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m["groupId"].as_str() == Some(id.to_string().as_str()))
+        .collect();
+    let mine = mine
+        .iter()
+        .find(|m| {
+            matches!(
+                m["status"].as_str(),
+                Some("APPLIED" | "INVITED" | "NEWBIE" | "ACTIVE")
+            )
+        })
+        .or_else(|| mine.last());
+    let realm_names = ctx.realm_names().await;
+    let title = group["name"].as_str().unwrap_or("").to_string();
+    let status = match &notice {
+        Some(Notice::Failed(s, _)) => *s,
+        _ => StatusCode::OK,
+    };
+    let view = GroupView {
+        realm: &realm,
+        realm_name: realm_names(realm.as_str()),
+        group: &group,
+        parent: parent.as_ref(),
+        children: children.as_ref().ok(),
+        members,
+        members_more,
+        names,
+        mine,
+        edit_members,
+        edit_group,
+        csrf: &ctx.csrf,
+        notice: notice.as_ref(),
+        find,
+        found: found.as_ref(),
+        found_error: found_error.as_deref(),
+    };
+    ctx.page(status, &title, Some(&me), group_view(ctx.lang, &view))
+}
+
+/// Carries out one API call for a form and answers the way forms expect: on success a
+/// redirect (to the group page with what happened, or home when the person may no
+/// longer see the group); on a refusal the group page with the API's message.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    realm: &RealmId,
+    group: Uuid,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    done: &str,
+) -> Response {
+    let api = match ctx.api() {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let (status, answer) = match api.raw(method, path, body).await {
+        Ok(r) => r,
+        Err(e) => return ctx.fail(&api, e).await,
+    };
+    let failed = if status.is_success() {
+        None
+    } else {
+        let message = serde_json::from_slice::<Value>(&answer)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(String::from))
+            .unwrap_or_default();
+        if status == StatusCode::UNAUTHORIZED {
+            return ctx.fail(&api, ApiError::SignedOut).await;
+        }
+        if !status.is_client_error() {
+            return ctx.fail(&api, ApiError::Status(status, message)).await;
+        }
+        Some((status, message))
+    };
+    let resp = match failed {
+        None => {
+            let visible = api
+                .get::<serde::de::IgnoredAny>(&format!("/api/v1/realms/{realm}/groups/{group}"))
+                .await
+                .is_ok();
+            if visible {
+                Redirect::to(&format!("{}?done={done}", page_path(realm, group))).into_response()
+            } else {
+                Redirect::to("/").into_response()
+            }
+        }
+        Some((s, m)) => {
+            render(
+                ctx,
+                realm.as_str(),
+                &group.to_string(),
+                Some(Notice::Failed(s, m)),
+                None,
+            )
+            .await
+        }
+    };
+    for_htmx(headers, resp)
+}
+
+fn form_fields(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim())
+}
+
+/// A comma-separated list of posts, as the API's list (empty entries dropped).
+fn posts_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// `POST /realms/{realm}/groups/{id}/{action}`: apply, invite, edit.
+pub(super) async fn group_action(
+    State(s): State<AppState>,
+    Extension(handle): Extension<ApiHandle>,
+    Extension(secret): Extension<CsrfSecret>,
+    headers: HeaderMap,
+    Path((realm, id, action)): Path<(String, String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let ctx = Ctx::new(
+        s,
+        handle,
+        &headers,
+        &secret,
+        format!("/realms/{}/groups/{}", enc(&realm), enc(&id)),
+    );
+    let Some((realm, id)) = target(&realm, &id) else {
+        return for_htmx(&headers, ctx.error(StatusCode::NOT_FOUND, ""));
+    };
+    let form = form_fields(&body);
+    let base = format!("/api/v1/realms/{realm}/groups/{id}");
+    let (method, path, input, done) = match action.as_str() {
+        "apply" => (
+            Method::POST,
+            format!("{base}/applications"),
+            None,
+            "applied",
+        ),
+        "invite" => (
+            Method::POST,
+            format!("{base}/members"),
+            Some(json!({
+                "userId": field(&form, "userId").unwrap_or(""),
+                "posts": posts_list(field(&form, "posts").unwrap_or("")),
+            })),
+            "invited",
+        ),
+        "edit" => (
+            Method::PATCH,
+            base,
+            Some(json!({
+                "name": field(&form, "name").unwrap_or(""),
+                "purpose": field(&form, "purpose").filter(|p| !p.is_empty()),
+                "description": field(&form, "description").unwrap_or(""),
+                "archived": field(&form, "archived").is_some(),
+            })),
+            "saved",
+        ),
+        _ => return for_htmx(&headers, ctx.error(StatusCode::NOT_FOUND, "")),
+    };
+    finish(&ctx, &headers, &realm, id, method, &path, input, done).await
+}
+
+/// `POST /realms/{realm}/memberships/{id}/{action}`: accept, reject, withdraw, decline,
+/// leave, cancel (an invitation), status, posts. The form names its group (`group`),
+/// the page to come back to.
+pub(super) async fn membership_action(
+    State(s): State<AppState>,
+    Extension(handle): Extension<ApiHandle>,
+    Extension(secret): Extension<CsrfSecret>,
+    headers: HeaderMap,
+    Path((realm, id, action)): Path<(String, String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let form = form_fields(&body);
+    let group = field(&form, "group").unwrap_or("").to_string();
+    let ctx = Ctx::new(
+        s,
+        handle,
+        &headers,
+        &secret,
+        format!("/realms/{}/groups/{}", enc(&realm), enc(&group)),
+    );
+    let (Some((realm, group)), Ok(id)) = (target(&realm, &group), Uuid::parse_str(&id)) else {
+        return for_htmx(&headers, ctx.error(StatusCode::NOT_FOUND, ""));
+    };
+    let base = format!("/api/v1/realms/{realm}/memberships/{id}");
+    let (method, path, input, done) = match action.as_str() {
+        "accept" => (Method::POST, format!("{base}/accept"), None, "accepted"),
+        "reject" => (Method::POST, format!("{base}/reject"), None, "rejected"),
+        "withdraw" => (Method::POST, format!("{base}/withdraw"), None, "withdrawn"),
+        "decline" => (Method::POST, format!("{base}/decline"), None, "declined"),
+        "leave" => (Method::POST, format!("{base}/leave"), None, "left"),
+        "cancel" => (Method::DELETE, base, None, "cancelled"),
+        "status" => (
+            Method::PATCH,
+            base,
+            Some(json!({ "status": field(&form, "status").unwrap_or("") })),
+            "updated",
+        ),
+        "posts" => (
+            Method::PATCH,
+            base,
+            Some(json!({ "posts": posts_list(field(&form, "posts").unwrap_or("")) })),
+            "updated",
+        ),
+        _ => return for_htmx(&headers, ctx.error(StatusCode::NOT_FOUND, "")),
+    };
+    finish(&ctx, &headers, &realm, group, method, &path, input, done).await
+}
+
+// --- markup -------------------------------------------------------------------------
+
+struct GroupView<'a> {
+    realm: &'a RealmId,
+    realm_name: String,
+    group: &'a Value,
+    parent: Option<&'a Value>,
+    children: Option<&'a Value>,
+    /// Memberships of every status; None when the caller may not see them.
+    members: Option<Vec<Value>>,
+    members_more: bool,
+    /// People by id, as the caller may see them.
+    names: HashMap<String, Value>,
+    /// The caller's own membership here.
+    mine: Option<&'a Value>,
+    /// The API lets the caller edit the members / the group.
+    edit_members: bool,
+    edit_group: bool,
+    csrf: &'a str,
+    notice: Option<&'a Notice>,
+    find: Option<&'a str>,
+    found: Option<&'a Value>,
+    found_error: Option<&'a str>,
+}
+
+impl GroupView<'_> {
+    fn id(&self) -> &str {
+        self.group["id"].as_str().unwrap_or("")
+    }
+
+    fn name_of(&self, lang: Lang, m: &Value) -> Markup {
+        let user = m["userId"].as_str().unwrap_or("");
+        html! {
+            @match self.names.get(user) {
+                Some(u) => a.title href={ "/people/" (enc(user)) } { (views::person_name(lang, u)) },
+                None => span.title { (lang.t().unnamed) },
+            }
+        }
+    }
+
+    fn with_status(&self, statuses: &[&str]) -> Vec<&Value> {
+        self.members
+            .iter()
+            .flatten()
+            .filter(|m| statuses.contains(&m["status"].as_str().unwrap_or("")))
+            .collect()
+    }
+}
+
+/// A one-button form that posts to `action` (htmx swaps the answer's `main` in place).
+fn button_form(
+    csrf: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+    label: &str,
+    secondary: bool,
+) -> Markup {
+    html! {
+        form.action method="post" action=(action)
+            hx-post=(action) hx-target="#main" hx-select="#main" hx-swap="outerHTML" {
+            input type="hidden" name="csrf" value=(csrf);
+            @for (k, v) in fields { input type="hidden" name=(k) value=(v); }
+            button.secondary[secondary] type="submit" { (label) }
+        }
+    }
+}
+
+fn membership_href(realm: &RealmId, id: &str, action: &str) -> String {
+    format!(
+        "/realms/{}/memberships/{}/{action}",
+        enc(realm.as_str()),
+        enc(id)
+    )
+}
+
+/// The status changes a leader may make (the API's rule; it answers 409 for others).
+fn next_statuses(current: &str) -> &'static [&'static str] {
+    match current {
+        "NEWBIE" => &["ACTIVE", "FORMER"],
+        "ACTIVE" => &["FORMER"],
+        "FORMER" => &["ARCHIVED"],
+        "ARCHIVED" => &["FORMER"],
+        _ => &[],
+    }
+}
+
+fn posts_text(m: &Value) -> String {
+    m["posts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+fn group_view(lang: Lang, g: &GroupView) -> Markup {
+    let t = lang.t();
+    let desc = g.group["description"].as_str().unwrap_or("");
+    let archived = g.group["archived"].as_bool().unwrap_or(false);
+    html! {
+        div #group {
+            h1 {
+                (g.group["name"].as_str().unwrap_or(""))
+                @if archived { " " span.tag { (t.archived) } }
+            }
+            @match g.notice {
+                Some(Notice::Done(text)) => p.notice.ok role="status" { (text) },
+                Some(Notice::Failed(status, message)) => div.notice role="alert" #action-error {
+                    p { strong { (t.action_failed) } " " (failure_text(lang, *status)) }
+                    @if !message.is_empty() { p.detail { (message) } }
+                },
+                None => {},
+            }
+            dl.facts {
+                dt { (t.realm) } dd { (g.realm_name) " " span.muted { "(" (g.realm) ")" } }
+                dt { (t.purpose) } dd { (i18n::label(lang, i18n::PURPOSES, g.group["purpose"].as_str().unwrap_or(""))) }
+                @if let Some(p) = g.parent {
+                    dt { (t.parent_group) }
+                    dd { a href=(group_href(g.realm, p["id"].as_str().unwrap_or(""))) { (p["name"].as_str().unwrap_or("")) } }
+                }
+            }
+            @if desc.trim().is_empty() { p.muted { (t.no_description) } } @else {
+                div.description { @for line in desc.lines() { p { (line) } } }
+            }
+            (my_membership(lang, g, archived))
+            section aria-labelledby="children-title" {
+                h2 #children-title { (t.sub_groups) }
+                @let children = g.children.and_then(|c| c["items"].as_array()).cloned().unwrap_or_default();
+                @if children.is_empty() { p { (t.no_sub_groups) } }
+                ul.plain {
+                    @for c in &children {
+                        li { a href=(group_href(g.realm, c["id"].as_str().unwrap_or(""))) { (c["name"].as_str().unwrap_or("")) } }
+                    }
+                }
+            }
+            @if g.edit_members { (applications(lang, g)) }
+            (members(lang, g))
+            @if g.edit_members { (invitations(lang, g, archived)) }
+            @if g.edit_group { (edit_form(lang, g)) }
+        }
+    }
+}
+
+fn group_href(realm: &RealmId, id: &str) -> String {
+    format!("/realms/{}/groups/{}", enc(realm.as_str()), enc(id))
+}
+
+fn failure_text(lang: Lang, status: StatusCode) -> &'static str {
+    let t = lang.t();
+    match status {
+        StatusCode::FORBIDDEN => t.forbidden,
+        StatusCode::NOT_FOUND => t.not_found,
+        StatusCode::CONFLICT => t.conflict,
+        _ => t.bad_request,
+    }
+}
+
+fn my_membership(lang: Lang, g: &GroupView, archived: bool) -> Markup {
+    let t = lang.t();
+    let apply = format!("{}/apply", group_href(g.realm, g.id()));
+    let group_field = [("group", g.id())];
+    html! {
+        section aria-labelledby="mine-title" {
+            h2 #mine-title { (t.my_membership) }
+            @match g.mine {
+                Some(m) => {
+                    @let id = m["id"].as_str().unwrap_or("");
+                    @let status = m["status"].as_str().unwrap_or("");
+                    @match status {
+                        "APPLIED" => {
+                            p { (t.you_applied) }
+                            (button_form(g.csrf, &membership_href(g.realm, id, "withdraw"), &group_field, t.withdraw, true))
+                        }
+                        "INVITED" => {
+                            p { (t.you_are_invited) }
+                            div.controls {
+                                (button_form(g.csrf, &membership_href(g.realm, id, "accept"), &group_field, t.accept_invitation, false))
+                                (button_form(g.csrf, &membership_href(g.realm, id, "decline"), &group_field, t.decline_invitation, true))
+                            }
+                        }
+                        "NEWBIE" | "ACTIVE" => {
+                            p { (t.you_are_member) " " strong #my-status { (i18n::status(lang, status)) } }
+                            @let posts = posts_text(m);
+                            @if !posts.is_empty() { p { (t.posts) ": " (posts) } }
+                            (button_form(g.csrf, &membership_href(g.realm, id, "leave"), &group_field, t.leave, true))
+                        }
+                        _ => {
+                            p { (t.you_were_member) " " strong #my-status { (i18n::status(lang, status)) } }
+                            @if archived { p { (t.archived_no_join) } }
+                            @else { (button_form(g.csrf, &apply, &[], t.apply, false)) }
+                        }
+                    }
+                }
+                None => {
+                    p { (t.not_member) }
+                    @if archived { p { (t.archived_no_join) } }
+                    @else { (button_form(g.csrf, &apply, &[], t.apply, false)) }
+                }
+            }
+        }
+    }
+}
+
+fn members(lang: Lang, g: &GroupView) -> Markup {
+    let t = lang.t();
+    html! {
+        section aria-labelledby="members-title" {
+            h2 #members-title { (t.members) }
+            @match &g.members {
+                None => p { (t.members_hidden) },
+                Some(_) => {
+                    @let list = g.with_status(&["NEWBIE", "ACTIVE", "FORMER", "ARCHIVED"]);
+                    @if list.is_empty() { p { (t.no_members) } }
+                    ul.cards #member-list {
+                        @for m in &list {
+                            @let id = m["id"].as_str().unwrap_or("");
+                            @let status = m["status"].as_str().unwrap_or("");
+                            li data-membership=(id) {
+                                (g.name_of(lang, m))
+                                dl.facts {
+                                    dt { (t.status) }
+                                    dd.status { (i18n::status(lang, status)) }
+                                    @let p = posts_text(m);
+                                    @if !p.is_empty() { dt { (t.posts) } dd { (p) } }
+                                }
+                                @if g.edit_members { (member_controls(lang, g, m)) }
+                            }
+                        }
+                    }
+                    @if g.members_more { p.muted { (t.more_not_shown) } }
+                }
+            }
+        }
+    }
+}
+
+/// A leader's controls on one member: the status changes allowed from here, and posts.
+fn member_controls(lang: Lang, g: &GroupView, m: &Value) -> Markup {
+    let t = lang.t();
+    let id = m["id"].as_str().unwrap_or("");
+    let status = m["status"].as_str().unwrap_or("");
+    let next = next_statuses(status);
+    let status_action = membership_href(g.realm, id, "status");
+    let posts_action = membership_href(g.realm, id, "posts");
+    html! {
+        div.controls {
+            @if !next.is_empty() {
+                form.status method="post" action=(status_action)
+                    hx-post=(status_action) hx-target="#main" hx-select="#main" hx-swap="outerHTML" {
+                    input type="hidden" name="csrf" value=(g.csrf);
+                    input type="hidden" name="group" value=(g.id());
+                    label for={ "st-" (id) } { (t.new_status) }
+                    div.row {
+                        select id={ "st-" (id) } name="status" {
+                            @for s in next { option value=(s) { (i18n::status(lang, s)) } }
+                        }
+                        button type="submit" { (t.change_status) }
+                    }
+                }
+            }
+            form.posts method="post" action=(posts_action)
+                hx-post=(posts_action) hx-target="#main" hx-select="#main" hx-swap="outerHTML" {
+                input type="hidden" name="csrf" value=(g.csrf);
+                input type="hidden" name="group" value=(g.id());
+                label for={ "po-" (id) } { (t.posts_label) }
+                div.row {
+                    input id={ "po-" (id) } type="text" name="posts" value=(posts_text(m)) maxlength="1000";
+                    button.secondary type="submit" { (t.save_posts) }
+                }
+            }
+        }
+    }
+}
+
+fn applications(lang: Lang, g: &GroupView) -> Markup {
+    let t = lang.t();
+    let list = g.with_status(&["APPLIED"]);
+    let group_field = [("group", g.id())];
+    html! {
+        section aria-labelledby="applications-title" {
+            h2 #applications-title { (t.applications) }
+            @if g.members.is_none() { p { (t.members_hidden) } }
+            @else if list.is_empty() { p { (t.no_applications) } }
+            ul.cards #application-list {
+                @for m in &list {
+                    @let id = m["id"].as_str().unwrap_or("");
+                    li data-membership=(id) {
+                        (g.name_of(lang, m))
+                        div.controls {
+                            (button_form(g.csrf, &membership_href(g.realm, id, "accept"), &group_field, t.accept, false))
+                            (button_form(g.csrf, &membership_href(g.realm, id, "reject"), &group_field, t.reject, true))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn invitations(lang: Lang, g: &GroupView, archived: bool) -> Markup {
+    let t = lang.t();
+    let list = g.with_status(&["INVITED"]);
+    let group_field = [("group", g.id())];
+    let page = group_href(g.realm, g.id());
+    let invite = format!("{page}/invite");
+    html! {
+        section aria-labelledby="invitations-title" {
+            h2 #invitations-title { (t.invitations) }
+            @if g.members.is_none() { p { (t.members_hidden) } }
+            @else if list.is_empty() { p { (t.no_invitations) } }
+            ul.cards #invitation-list {
+                @for m in &list {
+                    @let id = m["id"].as_str().unwrap_or("");
+                    li data-membership=(id) {
+                        (g.name_of(lang, m))
+                        @let p = posts_text(m);
+                        @if !p.is_empty() { dl.facts { dt { (t.posts) } dd { (p) } } }
+                        (button_form(g.csrf, &membership_href(g.realm, id, "cancel"), &group_field, t.cancel_invitation, true))
+                    }
+                }
+            }
+            @if !archived {
+                h3 #invite-title { (t.invite_title) }
+                form.search method="get" action=(page)
+                    hx-get=(page) hx-target="#main" hx-select="#main" hx-swap="outerHTML" {
+                    label for="find" { (t.invite_search_label) }
+                    div.row {
+                        input #find type="search" name="find" value=(g.find.unwrap_or("")) autocomplete="off" maxlength="200";
+                        button type="submit" { (t.search_button) }
+                    }
+                }
+                @if let Some(e) = g.found_error { p { (e) } }
+                @if let Some(found) = g.found {
+                    @let items = found["items"].as_array().cloned().unwrap_or_default();
+                    @if items.is_empty() { p { (t.no_people) } }
+                    ul.cards #invite-results {
+                        @for u in &items {
+                            @let uid = u["id"].as_str().unwrap_or("");
+                            li {
+                                a.title href={ "/people/" (enc(uid)) } { (views::person_name(lang, u)) }
+                                (button_form(g.csrf, &invite, &[("userId", uid)], t.invite, false))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn edit_form(lang: Lang, g: &GroupView) -> Markup {
+    let t = lang.t();
+    let action = format!("{}/edit", group_href(g.realm, g.id()));
+    let purpose = g.group["purpose"].as_str().unwrap_or("");
+    html! {
+        section aria-labelledby="edit-group-title" {
+            h2 #edit-group-title { (t.edit_group) }
+            form.group-edit method="post" action=(action)
+                hx-post=(action) hx-target="#main" hx-select="#main" hx-swap="outerHTML" {
+                input type="hidden" name="csrf" value=(g.csrf);
+                div.field {
+                    label for="g-name" { (t.group_name) }
+                    input #g-name type="text" name="name" required maxlength="200"
+                        value=(g.group["name"].as_str().unwrap_or(""));
+                }
+                div.field {
+                    label for="g-purpose" { (t.purpose) }
+                    select #g-purpose name="purpose" {
+                        @for (v, hu, en) in i18n::PURPOSES {
+                            option value=(v) selected[*v == purpose] { (match lang { Lang::Hu => *hu, Lang::En => *en }) }
+                        }
+                    }
+                }
+                div.field {
+                    label for="g-description" { (t.description) }
+                    textarea #g-description name="description" rows="5" maxlength="10000" {
+                        (g.group["description"].as_str().unwrap_or(""))
+                    }
+                }
+                div.check {
+                    input #g-archived type="checkbox" name="archived" value="on"
+                        checked[g.group["archived"].as_bool().unwrap_or(false)];
+                    label for="g-archived" { (t.archived_label) }
+                }
+                button type="submit" { (t.save) }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn posts_are_a_comma_separated_list() {
+        assert_eq!(posts_list(" leader, ,  pr ,"), vec!["leader", "pr"]);
+        assert!(posts_list("  ").is_empty());
+    }
+
+    #[test]
+    fn the_page_offers_the_status_changes_the_api_allows() {
+        assert_eq!(next_statuses("NEWBIE"), ["ACTIVE", "FORMER"]);
+        assert_eq!(next_statuses("ACTIVE"), ["FORMER"]);
+        assert_eq!(next_statuses("FORMER"), ["ARCHIVED"]);
+        assert_eq!(next_statuses("ARCHIVED"), ["FORMER"]);
+        assert!(next_statuses("APPLIED").is_empty());
+    }
+}
