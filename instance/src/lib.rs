@@ -6,7 +6,6 @@ pub use localpg;
 
 pub mod app;
 pub mod auth;
-pub mod bench;
 pub mod bff;
 pub mod cache;
 pub mod config;

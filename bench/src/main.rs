@@ -1,12 +1,16 @@
-//! `pek bench`: performance benchmarks (issue 2). Not tests: they measure and report,
-//! they assert nothing about timings.
+//! `pek-bench`: performance benchmarks of the PéK federation, kept out of the `pek`
+//! library and binary (they turn row-level security off, load synthetic data and pin
+//! threads, none of which belongs in the production image). Not tests: they measure and
+//! report, they assert nothing about timings. Every subcommand starts its own throwaway
+//! PostgreSQL (`pek-localpg`).
 //!
-//! `pek bench group-search` loads realms × groups into a throwaway PostgreSQL, serves the
+//! `pek-bench group-search` loads realms × groups into a throwaway PostgreSQL, serves the
 //! hub in-process on loopback and drives `GET /api/v1/realms/{realm}/groups?q=<prefix>`
 //! with a bounded closed-loop load generator, (A) with row-level security as deployed,
 //! (B) with RLS disabled on the realm tables, and (C) runs the same SQL through pgbench
 //! as the ceiling. It prints a Markdown table and writes it into `BENCHMARKS.md`.
 
+mod evaluation;
 mod federation;
 mod web;
 
@@ -23,14 +27,25 @@ use rand::{Rng, SeedableRng};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use crate::auth::Signer;
-use crate::config::{DbArgs, Mode, ServeArgs};
-use crate::db::{self, Db};
-use crate::realm::{self, RealmId};
-use crate::text::fold;
+use pek::auth::Signer;
+use pek::config::{DbArgs, Mode, ServeArgs};
+use pek::db::{self, Db};
+use pek::realm::{self, RealmId};
+use pek::text::fold;
+
+#[derive(clap::Parser)]
+#[command(
+    name = "pek-bench",
+    version,
+    about = "Performance benchmarks of the PéK federation (each starts its own throwaway PostgreSQL)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
 
 #[derive(Debug, Clone, clap::Subcommand)]
-pub enum BenchCommand {
+enum BenchCommand {
     /// Group search by name prefix: HTTP with RLS on / off, and pgbench as the ceiling.
     GroupSearch(GroupSearchArgs),
     /// BFF fan-out to stand-in workers with a fixed answer delay (issue 3).
@@ -38,11 +53,14 @@ pub enum BenchCommand {
     /// A single-realm call through the hub vs directly to a real worker (issue 3).
     Forward(federation::ForwardArgs),
     /// A semester's point history for a realm of groups × members (issue 5).
-    PointHistory(crate::evaluation::bench::PointHistoryArgs),
+    PointHistory(evaluation::PointHistoryArgs),
     /// The web interface's home and search pages over a hub and two workers.
     Web(web::WebArgs),
     /// The hub's federated semester points for one person across worker realms.
-    FederatedPoints(crate::evaluation::bench::FederatedPointsArgs),
+    FederatedPoints(evaluation::FederatedPointsArgs),
+    /// `pek local` in this binary, for `web`, which runs the federation in a child process.
+    #[command(hide = true)]
+    Local(pek::demo::LocalArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -76,16 +94,33 @@ pub struct GroupSearchArgs {
     pub no_write: bool,
 }
 
-pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = <Cli as clap::Parser>::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+    match run(cli.command).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::GroupSearch(args) => group_search(args).await,
         BenchCommand::FanOut(args) => federation::fan_out(args).await,
         BenchCommand::Forward(args) => federation::forward(args).await,
-        BenchCommand::PointHistory(args) => crate::evaluation::bench::point_history(args).await,
+        BenchCommand::PointHistory(args) => evaluation::point_history(args).await,
         BenchCommand::Web(args) => web::web(args).await,
-        BenchCommand::FederatedPoints(args) => {
-            crate::evaluation::bench::federated_points(args).await
-        }
+        BenchCommand::FederatedPoints(args) => evaluation::federated_points(args).await,
+        BenchCommand::Local(args) => pek::demo::run_local(args).await,
     }
 }
 
@@ -234,7 +269,7 @@ fn prefixes(names: &[String], count: usize, rng: &mut StdRng) -> Vec<String> {
 
 /// What every hub benchmark starts from: a throwaway PostgreSQL with a migrated hub
 /// database, a signing key whose public half is in `keyfile`, and a user `god`.
-pub(crate) struct BenchHub {
+struct BenchHub {
     pub pg: localpg::LocalPostgres,
     pub dbs: localpg::Database,
     pub workdir: PathBuf,
@@ -264,7 +299,7 @@ impl BenchHub {
         let db = Db::connect(&dbs.app_url, 4).await?;
         let god = {
             let mut g = db.global().await?;
-            let id = crate::profile::upsert_user(&mut g, "bench-god").await?;
+            let id = pek::profile::upsert_user(&mut g, "bench-god").await?;
             g.commit().await?;
             id
         };
@@ -626,7 +661,8 @@ async fn prefix_selectivity(
     ))
 }
 
-/// Prints the plan of the search query as the handler runs it (service role, RLS on).
+/// Prints the plan of the search query as the handler runs it (service role, RLS on,
+/// inside a transaction scoped to the realm as `Db::realm` opens it).
 async fn explain(
     app_url: &str,
     realm: &str,
@@ -634,9 +670,12 @@ async fn explain(
     prefix: &str,
     limit: u32,
 ) -> anyhow::Result<()> {
-    let db = Db::connect(app_url, 1).await?;
-    let id = RealmId::parse(realm)?;
-    let mut tx = db.realm(&id).await?;
+    let mut conn = PgConnection::connect(app_url).await?;
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT set_config('pek.realm_id', $1, true)")
+        .bind(realm)
+        .execute(&mut *tx)
+        .await?;
     let sql = pgbench_script(1, god, prefix, limit);
     let search = sql
         .lines()
@@ -644,10 +683,11 @@ async fn explain(
         .unwrap_or_default()
         .replace("('bench-' || :r::text)", &format!("'{realm}'"));
     let rows: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN (ANALYZE, BUFFERS) {search}"))
-        .fetch_all(tx.conn())
+        .fetch_all(&mut *tx)
         .await?;
     eprintln!("{}", rows.join("\n"));
     tx.commit().await?;
+    conn.close().await?;
     Ok(())
 }
 
@@ -662,9 +702,9 @@ async fn group_search(args: GroupSearchArgs) -> anyhow::Result<()> {
         "--concurrency and --db-connections must be at least 1"
     );
     anyhow::ensure!(
-        (1..=crate::page::MAX_LIMIT).contains(&args.limit),
+        (1..=pek::page::MAX_LIMIT).contains(&args.limit),
         "--limit must be 1-{}",
-        crate::page::MAX_LIMIT
+        pek::page::MAX_LIMIT
     );
     anyhow::ensure!(args.duration >= 1, "--duration must be at least 1 second");
 
@@ -717,7 +757,7 @@ async fn group_search(args: GroupSearchArgs) -> anyhow::Result<()> {
             mode: Mode::Hub,
         })
     };
-    let (_state, router) = crate::app::build(&serve).await?;
+    let (_state, router) = pek::app::build(&serve).await?;
     let listener = tokio::net::TcpListener::bind(serve.listen).await?;
     let base = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
@@ -851,7 +891,7 @@ async fn group_search(args: GroupSearchArgs) -> anyhow::Result<()> {
 }
 
 fn command_line(args: &GroupSearchArgs) -> String {
-    let mut s = String::from("cargo run --release --bin pek -- bench group-search");
+    let mut s = String::from("cargo run --release -p pek-bench -- group-search");
     if args.realms != 100 {
         s.push_str(&format!(" --realms {}", args.realms));
     }
@@ -878,7 +918,7 @@ fn command_line(args: &GroupSearchArgs) -> String {
 
 /// Replaces the section starting with `header` (up to the next `## ` heading) or appends
 /// it; other sections are kept as they are.
-pub fn replace_section(doc: &str, header: &str, section: &str) -> String {
+fn replace_section(doc: &str, header: &str, section: &str) -> String {
     let mut out = String::new();
     let mut skipping = false;
     let mut replaced = false;
@@ -908,7 +948,7 @@ pub fn replace_section(doc: &str, header: &str, section: &str) -> String {
     out.trim_end().to_string() + "\n"
 }
 
-pub(crate) fn write_section(path: &Path, header: &str, section: &str) -> anyhow::Result<()> {
+fn write_section(path: &Path, header: &str, section: &str) -> anyhow::Result<()> {
     let doc = match std::fs::read_to_string(path) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_string(),
