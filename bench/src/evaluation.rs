@@ -231,15 +231,14 @@ async fn load(superuser_url: &str, args: &PointHistoryArgs, god: Uuid) -> anyhow
             }
             if p_pts.len() > first {
                 history_rows += 1;
-                points_sum +=
-                    pek::evaluation::points::member_points(p_pts[first..].iter().map(|p| {
-                        pek::evaluation::points::Requested {
-                            category: pek::evaluation::guideline::Category::Work,
-                            points: i64::from(*p),
-                            max_per_member: 20,
-                        }
-                    }))
-                    .points;
+                points_sum += pek::scoring::member_points(p_pts[first..].iter().map(|p| {
+                    pek::scoring::Requested {
+                        category: pek::scoring::Category::Work,
+                        points: i64::from(*p),
+                        max_per_member: 20,
+                    }
+                }))
+                .points;
             }
             if rng.gen_bool(0.1) {
                 e_sb.push(*sb);
@@ -356,7 +355,7 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
         let t = Instant::now();
         let mut tx = db.realm(&realm).await?;
         let grants = Grants::load(&mut tx, god).await?;
-        pek::evaluation::scoreboard::accept(&mut tx, &grants, *sb)
+        pek::scoring::accept(&mut tx, &grants, *sb)
             .await
             .map_err(|e| anyhow::anyhow!("accepting {sb}: {e}"))?;
         tx.commit().await?;
@@ -371,7 +370,7 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
     // B: close the season (JUDGING → OFF computes the history); re-open JUDGING between
     // runs (not timed), so every run recomputes from scratch.
     eprintln!("phase B: closing the season {}×…", args.repeats);
-    let season = |to: pek::evaluation::Season| pek::evaluation::season::SeasonInput {
+    let season = |to: pek::scoring::Season| pek::scoring::SeasonInput {
         season: to,
         semester_id: None,
         force: None,
@@ -381,20 +380,16 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
         if i > 0 {
             let mut tx = db.realm(&realm).await?;
             let grants = Grants::load(&mut tx, god).await?;
-            pek::evaluation::season::change(
-                &mut tx,
-                &grants,
-                season(pek::evaluation::Season::Judging),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            pek::scoring::change_season(&mut tx, &grants, season(pek::scoring::Season::Judging))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             tx.commit().await?;
         }
         let t = Instant::now();
         let mut tx = db.realm(&realm).await?;
         let grants = Grants::load(&mut tx, god).await?;
         let closed =
-            pek::evaluation::season::change(&mut tx, &grants, season(pek::evaluation::Season::Off))
+            pek::scoring::change_season(&mut tx, &grants, season(pek::scoring::Season::Off))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         tx.commit().await?;
@@ -425,19 +420,15 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
         let mut cursor = None;
         users_seen = 0;
         loop {
-            let page = pek::evaluation::history::semester_totals(
-                &mut tx,
-                &grants,
-                loaded.semester,
-                200,
-                cursor,
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let page =
+                pek::scoring::semester_totals(&mut tx, &grants, loaded.semester, 200, cursor)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             users_seen += page.items.len();
             match page.next_cursor {
                 Some(c) => {
-                    cursor = Some(pek::page::decode_cursor(&c).map_err(|e| anyhow::anyhow!("{e}"))?)
+                    cursor =
+                        Some(pek::scoring::decode_cursor(&c).map_err(|e| anyhow::anyhow!("{e}"))?)
                 }
                 None => break,
             }
@@ -812,7 +803,7 @@ pub async fn federated_points(args: FederatedPointsArgs) -> anyhow::Result<()> {
     };
     let (hub_state, hub_router) = pek::app::build(&serve).await?;
     let hub = serve_loopback(hub_router).await?;
-    let expected = pek::evaluation::points::semester_points(expected_groups.iter().copied(), 100);
+    let expected = pek::scoring::semester_points(expected_groups.iter().copied(), 100);
     let token = signer.issue(person, 3600)?;
     let url = format!("{hub}/api/v1/me/points");
     let client = reqwest::Client::new();

@@ -30,8 +30,8 @@ use uuid::Uuid;
 use pek::auth::Signer;
 use pek::config::{DbArgs, Mode, ServeArgs};
 use pek::db::{self, Db};
+use pek::fold;
 use pek::realm::{self, RealmId};
-use pek::text::fold;
 
 #[derive(clap::Parser)]
 #[command(
@@ -702,9 +702,9 @@ async fn group_search(args: GroupSearchArgs) -> anyhow::Result<()> {
         "--concurrency and --db-connections must be at least 1"
     );
     anyhow::ensure!(
-        (1..=pek::page::MAX_LIMIT).contains(&args.limit),
+        (1..=pek::scoring::MAX_LIMIT).contains(&args.limit),
         "--limit must be 1-{}",
-        pek::page::MAX_LIMIT
+        pek::scoring::MAX_LIMIT
     );
     anyhow::ensure!(args.duration >= 1, "--duration must be at least 1 second");
 

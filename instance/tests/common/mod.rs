@@ -13,7 +13,7 @@ use uuid::Uuid;
 use pek::auth::Signer;
 use pek::config::{DbArgs, Mode, ServeArgs};
 use pek::db::Db;
-use pek::localpg::{self, LocalPostgres};
+use localpg::LocalPostgres;
 use pek::profile::{self, ProfileInput};
 
 pub struct TestApp {
