@@ -44,7 +44,7 @@ pub struct PointHistoryArgs {
     /// Sequential HTTP requests in phase D.
     #[arg(long, default_value_t = 1000)]
     pub requests: u32,
-    /// Markdown file whose `## Point history (issue 5)` section is replaced.
+    /// Markdown file whose `## Point history` section is replaced.
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub output: PathBuf,
     /// Print only; do not touch the Markdown file.
@@ -52,7 +52,7 @@ pub struct PointHistoryArgs {
     pub no_write: bool,
 }
 
-const HEADER: &str = "## Point history (issue 5)";
+const HEADER: &str = "## Point history";
 const REALM: &str = "bench-eval";
 
 struct Stats {

@@ -720,7 +720,7 @@ pub async fn fan_out(args: FanOutArgs) -> anyhow::Result<()> {
             args.workers, args.delay_ms, args.clients, args.duration, rates.join(",")
         );
         let section = format!(
-            "## BFF fan-out (issue 3)\n\n`{cmd}`\n\nA hub (real `pek` hub on a throwaway \
+            "## BFF fan-out\n\n`{cmd}`\n\nA hub (real `pek` hub on a throwaway \
              PostgreSQL) whose caller is in {w} realms, each served by a stand-in worker that \
              answers the group search after d = {d} ms; {c} concurrent clients search \
              `/api/v1/groups` through the hub, every answer checked to be complete \
@@ -732,7 +732,7 @@ pub async fn fan_out(args: FanOutArgs) -> anyhow::Result<()> {
             d = args.delay_ms,
             c = args.clients,
         );
-        write_section(&args.output, "## BFF fan-out (issue 3)", &section)?;
+        write_section(&args.output, "## BFF fan-out", &section)?;
         println!("updated {}", args.output.display());
     }
     Ok(())
@@ -1143,7 +1143,7 @@ async fn forward_rounds(
             calls
         );
         let section = format!(
-            "## BFF single-realm call (issue 3)\n\n`{cmd}`\n\nA realm served by a real \
+            "## BFF single-realm call\n\n`{cmd}`\n\nA realm served by a real \
              worker (`pek` in worker mode, own database); closed-loop clients call it \
              directly, through nginx as a plain keep-alive reverse proxy (Debian's \
              `nginx-light`, `worker_processes auto`, upstream keep-alive, no access log: \
@@ -1172,7 +1172,7 @@ async fn forward_rounds(
              during the measured phase, divided by the requests answered. {wakeups}\n\n\
              {tables}\n\n{verdicts}\n"
         );
-        write_section(&args.output, "## BFF single-realm call (issue 3)", &section)?;
+        write_section(&args.output, "## BFF single-realm call", &section)?;
         println!("updated {}", args.output.display());
     }
     Ok(())

@@ -48,11 +48,11 @@ struct Cli {
 enum BenchCommand {
     /// Group search by name prefix: HTTP with RLS on / off, and pgbench as the ceiling.
     GroupSearch(GroupSearchArgs),
-    /// BFF fan-out to stand-in workers with a fixed answer delay (issue 3).
+    /// BFF fan-out to stand-in workers with a fixed answer delay.
     FanOut(federation::FanOutArgs),
-    /// A single-realm call through the hub vs directly to a real worker (issue 3).
+    /// A single-realm call through the hub vs directly to a real worker.
     Forward(federation::ForwardArgs),
-    /// A semester's point history for a realm of groups × members (issue 5).
+    /// A semester's point history for a realm of groups × members.
     PointHistory(evaluation::PointHistoryArgs),
     /// The web interface's home and search pages over a hub and two workers.
     Web(web::WebArgs),
@@ -86,7 +86,7 @@ pub struct GroupSearchArgs {
     /// Page size asked for (`limit`).
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
-    /// Markdown file whose `## Group search (issue 2)` section is replaced.
+    /// Markdown file whose `## Group search` section is replaced.
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub output: PathBuf,
     /// Print only; do not touch the Markdown file.
@@ -852,7 +852,7 @@ async fn group_search(args: GroupSearchArgs) -> anyhow::Result<()> {
     if !args.no_write {
         let cmd = command_line(&args);
         let section = format!(
-            "## Group search (issue 2)\n\n\
+            "## Group search\n\n\
              Group search by name prefix in one realm (`GET /api/v1/realms/{{realm}}/groups?q=<prefix>&limit={limit}`, \
              as a realm GOD), {realms} realms × {per} groups loaded ({loaded} rows), on this {cores}-core machine.\n\n\
              Command (release build, from the repository root; it starts and removes its own PostgreSQL):\n\n\
@@ -883,7 +883,7 @@ async fn group_search(args: GroupSearchArgs) -> anyhow::Result<()> {
             np = prefixes.len(),
             dbc = args.db_connections,
         );
-        write_section(&args.output, "## Group search (issue 2)", &section)?;
+        write_section(&args.output, "## Group search", &section)?;
         eprintln!("wrote {}", args.output.display());
     }
     drop(pg);
@@ -964,11 +964,11 @@ mod tests {
 
     #[test]
     fn section_is_replaced_and_others_kept() {
-        let doc = "# Benchmarks\n\n## Operator\n\nx\n\n## Group search (issue 2)\n\nold\n\n## Later\n\ny\n";
+        let doc = "# Benchmarks\n\n## Operator\n\nx\n\n## Group search\n\nold\n\n## Later\n\ny\n";
         let out = replace_section(
             doc,
-            "## Group search (issue 2)",
-            "## Group search (issue 2)\n\nnew\n",
+            "## Group search",
+            "## Group search\n\nnew\n",
         );
         assert!(out.contains("## Operator\n\nx\n"));
         assert!(out.contains("new") && !out.contains("old"));
