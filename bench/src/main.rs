@@ -965,11 +965,7 @@ mod tests {
     #[test]
     fn section_is_replaced_and_others_kept() {
         let doc = "# Benchmarks\n\n## Operator\n\nx\n\n## Group search\n\nold\n\n## Later\n\ny\n";
-        let out = replace_section(
-            doc,
-            "## Group search",
-            "## Group search\n\nnew\n",
-        );
+        let out = replace_section(doc, "## Group search", "## Group search\n\nnew\n");
         assert!(out.contains("## Operator\n\nx\n"));
         assert!(out.contains("new") && !out.contains("old"));
         assert!(out.contains("## Later\n\ny\n"));
