@@ -791,10 +791,16 @@ pub async fn federated_points(args: FederatedPointsArgs) -> anyhow::Result<()> {
         }
         owner.close().await?;
     }
+    // The hub signs with the bench's key, which the workers trust: the per-realm tokens it
+    // mints when it asks a worker verify there (with a key of its own they would be 401s).
+    let private = keyfile.with_extension("private.pem");
+    localpg::write_private(&private, signer.private_pem())
+        .with_context(|| format!("writing {}", private.display()))?;
     let serve = ServeArgs {
         listen: "127.0.0.1:0".parse()?,
         no_migrate: true,
         jwt_public_key_file: Some(keyfile),
+        jwt_private_key_file: Some(private),
         ..ServeArgs::defaults(DbArgs {
             database_url: hdb.app_url.clone(),
             migration_database_url: Some(hdb.owner_url.clone()),

@@ -973,6 +973,61 @@ mod tests {
         assert_eq!(fresh, "# Benchmarks\n\n## G\n\nz\n");
     }
 
+    /// Runs a benchmark's command line end to end at a toy size, printing only.
+    async fn run_toy(args: &[&str]) {
+        let cli = <Cli as clap::Parser>::try_parse_from(
+            ["pek-bench"].iter().chain(args).chain(&["--no-write"]),
+        )
+        .expect("valid command line");
+        if let Err(e) = run(cli.command).await {
+            panic!("{args:?}: {e:#}");
+        }
+    }
+
+    // Benchmarks are not run by the other tests, so one that stopped working (as
+    // federated-points did when the hub started sending workers per-realm tokens signed
+    // with a key they did not trust) would otherwise go unnoticed until the next
+    // measurement.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn federated_points_runs() {
+        run_toy(&[
+            "federated-points",
+            "--realms",
+            "2",
+            "--groups",
+            "2",
+            "--other-groups",
+            "3",
+            "--members",
+            "2",
+            "--requests",
+            "5",
+            "--clients",
+            "2",
+        ])
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn point_history_runs() {
+        run_toy(&[
+            "point-history",
+            "--groups",
+            "4",
+            "--members",
+            "3",
+            "--people",
+            "8",
+            "--guidelines",
+            "2",
+            "--repeats",
+            "1",
+            "--requests",
+            "25",
+        ])
+        .await;
+    }
+
     #[test]
     fn names_are_unique_and_prefixes_match_them() {
         let names = group_names(10_000, 3);
