@@ -702,9 +702,9 @@ async fn group_search(args: GroupSearchArgs) -> anyhow::Result<()> {
         "--concurrency and --db-connections must be at least 1"
     );
     anyhow::ensure!(
-        (1..=pek::scoring::MAX_LIMIT).contains(&args.limit),
+        (1..=pek::MAX_LIMIT).contains(&args.limit),
         "--limit must be 1-{}",
-        pek::scoring::MAX_LIMIT
+        pek::MAX_LIMIT
     );
     anyhow::ensure!(args.duration >= 1, "--duration must be at least 1 second");
 

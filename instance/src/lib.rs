@@ -36,6 +36,9 @@ mod web;
 /// with it.
 pub use text::fold;
 
+/// The largest page a list answers (`limit`); `pek-bench group-search` checks its `--limit`.
+pub use page::MAX_LIMIT;
+
 /// The evaluation steps `pek-bench point-history` times in-process (the domain code without
 /// HTTP in between), and the points formula it checks their results against.
 pub mod scoring {
@@ -45,5 +48,5 @@ pub mod scoring {
     pub use crate::evaluation::scoreboard::accept;
     pub use crate::evaluation::season::{change as change_season, SeasonInput};
     pub use crate::evaluation::Season;
-    pub use crate::page::{decode_cursor, MAX_LIMIT};
+    pub use crate::page::decode_cursor;
 }
