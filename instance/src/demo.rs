@@ -176,29 +176,6 @@ pub async fn join(
     Ok(())
 }
 
-/// Demo data on a single migrated hub database (hub realm plus `kir-dev` hosted by the
-/// hub): the single-instance setup.
-pub async fn seed(db: &Db) -> anyhow::Result<DemoPeople> {
-    let people = seed_people(db).await?;
-    seed_realm(
-        db,
-        &RealmId::hub(),
-        "Hub",
-        &people,
-        ["Schönherz Kollégium", "Simonyi Károly Szakkollégium"],
-    )
-    .await?;
-    seed_realm(
-        db,
-        &RealmId::parse("kir-dev")?,
-        "Kir-Dev",
-        &people,
-        ["Kir-Dev", "Kir-Dev Web"],
-    )
-    .await?;
-    Ok(people)
-}
-
 /// Starts one instance in this process on its own listener; returns its URL.
 async fn start_instance(serve: ServeArgs) -> anyhow::Result<String> {
     let (_state, router) = crate::app::build(&serve).await?;

@@ -22,9 +22,6 @@ enum Command {
     Migrate(DbArgs),
     /// Start a whole federation on this machine on a throwaway PostgreSQL.
     Local(pek::demo::LocalArgs),
-    /// Performance benchmarks (start their own throwaway PostgreSQL).
-    #[command(subcommand)]
-    Bench(pek::bench::BenchCommand),
     /// Print the OpenAPI document of a mode's API.
     Openapi {
         #[arg(long, value_enum, default_value = "hub")]
@@ -61,7 +58,6 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => pek::app::serve(*args).await,
         Command::Migrate(args) => migrate(args).await,
         Command::Local(args) => pek::demo::run_local(args).await,
-        Command::Bench(cmd) => pek::bench::run(cmd).await,
         Command::Openapi { mode } => {
             match serde_json::to_string_pretty(&pek::http::openapi(mode)) {
                 Ok(s) => {

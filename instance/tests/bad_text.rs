@@ -501,7 +501,7 @@ async fn hub_refuses_bad_text_with_a_4xx_naming_the_field() {
 
 #[tokio::test]
 async fn hub_refuses_bad_text_from_the_operator() {
-    let pg = pek::localpg::LocalPostgres::shared().unwrap();
+    let pg = localpg::LocalPostgres::shared().unwrap();
     let database = pg.fresh_database().await.unwrap();
     let dir = std::env::temp_dir();
     let key = dir.join(format!("pek-test-{}.pem", Uuid::new_v4()));
@@ -566,7 +566,7 @@ fn database_text_errors_are_client_errors() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         use sqlx::Connection;
-        let pg = pek::localpg::LocalPostgres::shared().unwrap();
+        let pg = localpg::LocalPostgres::shared().unwrap();
         let database = pg.fresh_database().await.unwrap();
         let mut c = sqlx::PgConnection::connect(&database.app_url)
             .await

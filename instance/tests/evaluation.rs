@@ -2042,7 +2042,7 @@ async fn openapi_documents_the_evaluation_routes() {
 
 /// A hub whose directory accepts one service token.
 async fn hub_with_directory(service_token: &str) -> TestApp {
-    let pg = pek::localpg::LocalPostgres::shared().expect("start postgres");
+    let pg = localpg::LocalPostgres::shared().expect("start postgres");
     let database = pg.fresh_database().await.expect("fresh database");
     let signer = pek::auth::Signer::generate("pek-hub", "pek").expect("key");
     let dir = std::env::temp_dir().join(format!("pek-test-dir-{}", Uuid::new_v4().simple()));

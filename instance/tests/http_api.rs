@@ -305,7 +305,7 @@ async fn ops_endpoints_and_openapi() {
 
 #[tokio::test]
 async fn admin_api_registers_idempotently_behind_the_operator_token() {
-    let pg = pek::localpg::LocalPostgres::shared().unwrap();
+    let pg = localpg::LocalPostgres::shared().unwrap();
     let database = pg.fresh_database().await.unwrap();
     let dir = std::env::temp_dir();
     let key = dir.join(format!("pek-test-{}.pem", uuid::Uuid::new_v4()));

@@ -648,7 +648,7 @@ async fn pending_memberships_are_seen_only_by_the_person_and_view_members_holder
     assert_eq!(s, StatusCode::OK);
 }
 
-async fn app_with_admins(database: &pek::localpg::Database, admins: &[&str]) -> TestApp {
+async fn app_with_admins(database: &localpg::Database, admins: &[&str]) -> TestApp {
     let signer = pek::auth::Signer::generate("pek-hub", "pek").expect("key");
     let key = std::env::temp_dir().join(format!("pek-test-{}.pem", Uuid::new_v4()));
     std::fs::write(&key, signer.public_pem()).expect("write key");
@@ -686,7 +686,7 @@ async fn hub_gods(app: &TestApp) -> BTreeSet<(Uuid, bool)> {
 
 #[tokio::test]
 async fn configured_admins_hold_god_and_lose_only_what_the_configuration_gave() {
-    let pg = pek::localpg::LocalPostgres::shared().expect("postgres");
+    let pg = localpg::LocalPostgres::shared().expect("postgres");
     let database = pg.fresh_database().await.expect("database");
     // "boss" has never logged in; blanks are ignored.
     let app = app_with_admins(&database, &["boss", " ", "deputy"]).await;

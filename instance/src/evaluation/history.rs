@@ -104,12 +104,6 @@ pub async fn compute_semester(tx: &mut RealmTx, semester: Uuid) -> Result<u64> {
     .rows_affected())
 }
 
-/// Recomputes a semester's point history (manageRealm), as leaving JUDGING does.
-pub async fn rebuild_semester(tx: &mut RealmTx, grants: &Grants, semester: Uuid) -> Result<u64> {
-    policy::require(tx, grants, Permission::ManageRealm, Target::Realm).await?;
-    compute_semester(tx, semester).await
-}
-
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupPoints {

@@ -9,7 +9,6 @@
 //! that allows it (see [`season`]), on the semester the realm is evaluating; points
 //! follow the real PéK's formula (see [`points`]).
 
-pub mod bench;
 pub mod export;
 pub mod guideline;
 pub mod history;

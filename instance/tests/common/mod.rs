@@ -10,10 +10,10 @@ use serde_json::Value;
 use tower::ServiceExt;
 use uuid::Uuid;
 
+use localpg::LocalPostgres;
 use pek::auth::Signer;
 use pek::config::{DbArgs, Mode, ServeArgs};
 use pek::db::Db;
-use pek::localpg::{self, LocalPostgres};
 use pek::profile::{self, ProfileInput};
 
 pub struct TestApp {

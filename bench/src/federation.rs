@@ -1,4 +1,4 @@
-//! `pek bench fan-out` and `pek bench forward`: the BFF's overhead.
+//! `pek-bench fan-out` and `pek-bench forward`: the BFF's overhead.
 //!
 //! * fan-out: a hub whose caller is in 8 realms, each served by a stand-in worker that
 //!   answers the group search after a fixed delay `d`; 200 clients search through the
@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::extract::Path as AxPath;
+use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use super::{phase, write_section, Phase};
-use crate::auth::Signer;
-use crate::config::{DbArgs, Mode, ServeArgs};
-use crate::db::{self, Db};
-use crate::realm::{self, RealmId, Registration};
+use pek::auth::Signer;
+use pek::config::{DbArgs, Mode, ServeArgs};
+use pek::db::{self, Db};
+use pek::realm::{self, RealmId, Registration};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct FanOutArgs {
@@ -561,7 +562,7 @@ struct Hub {
     token: String,
     user: Uuid,
     _pg: localpg::LocalPostgres,
-    _state: crate::http::AppState,
+    _state: pek::http::AppState,
 }
 
 /// A hub on its own throwaway Postgres whose caller is in every given worker realm.
@@ -577,7 +578,7 @@ async fn hub_with(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let hub_db = Db::connect(&dbs.app_url, 5).await?;
     let mut g = hub_db.global().await?;
-    let user = crate::profile::upsert_user(&mut g, "bench-user").await?;
+    let user = pek::profile::upsert_user(&mut g, "bench-user").await?;
     for (realm, endpoint) in workers {
         realm::register(
             &mut g,
@@ -592,16 +593,15 @@ async fn hub_with(
     }
     g.commit().await?;
     // The federation table as workers' reports would leave it.
-    let owner = Db::connect(&dbs.owner_url, 1).await?;
-    let mut g = owner.global().await?;
+    let mut owner = PgConnection::connect(&dbs.owner_url).await?;
     for (realm, _) in workers {
         sqlx::query("INSERT INTO realm_members (user_id, realm_id) VALUES ($1, $2)")
             .bind(user)
             .bind(realm.as_str())
-            .execute(g.conn())
+            .execute(&mut owner)
             .await?;
     }
-    g.commit().await?;
+    owner.close().await?;
 
     // The hub signs with the bench's key, which the workers trust: the tokens it mints
     // for a realm when it forwards a call verify there.
@@ -629,7 +629,7 @@ async fn hub_with(
             mode: Mode::Hub,
         })
     };
-    let (state, router) = crate::app::build(&serve).await?;
+    let (state, router) = pek::app::build(&serve).await?;
     let url = serve_on_loopback(router).await?;
     Ok(Hub {
         url,
@@ -716,11 +716,11 @@ pub async fn fan_out(args: FanOutArgs) -> anyhow::Result<()> {
     if !args.no_write {
         let rates: Vec<String> = args.rate.iter().map(u32::to_string).collect();
         let cmd = format!(
-            "cargo run --release --bin pek -- bench fan-out --workers {} --delay-ms {} --clients {} --duration {} --rate {}",
+            "cargo run --release -p pek-bench -- fan-out --workers {} --delay-ms {} --clients {} --duration {} --rate {}",
             args.workers, args.delay_ms, args.clients, args.duration, rates.join(",")
         );
         let section = format!(
-            "## BFF fan-out (issue 3)\n\n`{cmd}`\n\nA hub (real `pek` hub on a throwaway \
+            "## BFF fan-out\n\n`{cmd}`\n\nA hub (real `pek` hub on a throwaway \
              PostgreSQL) whose caller is in {w} realms, each served by a stand-in worker that \
              answers the group search after d = {d} ms; {c} concurrent clients search \
              `/api/v1/groups` through the hub, every answer checked to be complete \
@@ -732,7 +732,7 @@ pub async fn fan_out(args: FanOutArgs) -> anyhow::Result<()> {
             d = args.delay_ms,
             c = args.clients,
         );
-        write_section(&args.output, "## BFF fan-out (issue 3)", &section)?;
+        write_section(&args.output, "## BFF fan-out", &section)?;
         println!("updated {}", args.output.display());
     }
     Ok(())
@@ -756,7 +756,7 @@ pub async fn forward(args: ForwardArgs) -> anyhow::Result<()> {
             mode: Mode::Worker,
         })
     };
-    let (wstate, wrouter) = crate::app::build(&serve).await?;
+    let (wstate, wrouter) = pek::app::build(&serve).await?;
     let worker_url = serve_on_loopback(wrouter).await?;
 
     // The hub runs on a runtime of its own, as its own process would, so the split
@@ -955,7 +955,7 @@ impl Route {
 async fn forward_rounds(
     args: &ForwardArgs,
     worker_pg: &localpg::LocalPostgres,
-    wstate: &crate::http::AppState,
+    wstate: &pek::http::AppState,
     worker_url: &str,
     realm: &RealmId,
     signer: &Signer,
@@ -972,7 +972,7 @@ async fn forward_rounds(
     // forwards); the hub only hub tokens.
     let token = signer.issue_to(
         user,
-        &crate::auth::realm_audience(signer.audience(), realm.as_str()),
+        &pek::auth::realm_audience(signer.audience(), realm.as_str()),
         3600,
         None,
     )?;
@@ -1134,7 +1134,7 @@ async fn forward_rounds(
                 .collect(),
         );
         let cmd = format!(
-            "cargo run --release --bin pek -- bench forward --clients {} --duration {} --warmup {} --rounds {} --layout {} --call {}",
+            "cargo run --release -p pek-bench -- forward --clients {} --duration {} --warmup {} --rounds {} --layout {} --call {}",
             clients.join(","),
             args.duration,
             args.warmup,
@@ -1143,7 +1143,7 @@ async fn forward_rounds(
             calls
         );
         let section = format!(
-            "## BFF single-realm call (issue 3)\n\n`{cmd}`\n\nA realm served by a real \
+            "## BFF single-realm call\n\n`{cmd}`\n\nA realm served by a real \
              worker (`pek` in worker mode, own database); closed-loop clients call it \
              directly, through nginx as a plain keep-alive reverse proxy (Debian's \
              `nginx-light`, `worker_processes auto`, upstream keep-alive, no access log: \
@@ -1172,7 +1172,7 @@ async fn forward_rounds(
              during the measured phase, divided by the requests answered. {wakeups}\n\n\
              {tables}\n\n{verdicts}\n"
         );
-        write_section(&args.output, "## BFF single-realm call (issue 3)", &section)?;
+        write_section(&args.output, "## BFF single-realm call", &section)?;
         println!("updated {}", args.output.display());
     }
     Ok(())

@@ -1,6 +1,6 @@
-//! `pek bench web`: the web interface's pages over a hub and two workers. Starts `pek
-//! local` (this same binary: a hub and two workers, each with its own database, talking
-//! HTTP), signs in as a demo person with a session cookie, and drives the home and search
+//! `pek-bench web`: the web interface's pages over a hub and two workers. Starts `pek
+//! local` (the library's, through this binary's hidden `local` subcommand, in a child
+//! process: a hub and two workers, each with its own database, talking HTTP), signs in as a demo person with a session cookie, and drives the home and search
 //! pages with a closed-loop load; reports latency percentiles and the bytes of each
 //! page, and what a first visit downloads (the page plus its assets).
 
@@ -43,7 +43,7 @@ struct Row {
 
 /// Starts `pek local` on free ports; returns the child, the hub URL and Bob's token.
 async fn start_local() -> anyhow::Result<(tokio::process::Child, String, String)> {
-    let exe = std::env::current_exe().context("finding the pek binary")?;
+    let exe = std::env::current_exe().context("finding the pek-bench binary")?;
     let mut child = tokio::process::Command::new(exe)
         .args(["local", "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
@@ -162,7 +162,7 @@ async fn measure(
     htmx.push(("hx-request".into(), "true".into()));
     htmx.push((
         "x-csrf-token".into(),
-        crate::web::csrf_token(secret, Some(bob)),
+        csrf_token(&client, hub, &cookie).await?,
     ));
     let pages = [
         ("Home (`/`): my groups in 3 realms", "/", &page),
@@ -237,13 +237,33 @@ async fn measure(
     Ok((rows, first))
 }
 
+/// The CSRF token the hub binds to this browser's cookie and session, read from a signed-in
+/// page's forms as a browser's htmx would take it.
+async fn csrf_token(client: &reqwest::Client, hub: &str, cookie: &str) -> anyhow::Result<String> {
+    let page = client
+        .get(format!("{hub}/"))
+        .header("cookie", cookie)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    const FIELD: &str = r#"name="csrf" value=""#;
+    let start = page
+        .find(FIELD)
+        .context("the home page has no CSRF field: is the session cookie accepted?")?
+        + FIELD.len();
+    let len = page[start..].find('"').context("unterminated CSRF field")?;
+    Ok(page[start..start + len].to_string())
+}
+
 fn render(args: &WebArgs, rows: &[Row], first: &[(String, usize)]) -> String {
     let mut s = format!(
         "{HEADER}\n\nServer-rendered pages of the hub over a hub and two workers (`pek local`: \
          the hub and both workers on their own loopback listeners, each realm with its own \
          database, the hub reaching the workers over HTTP), signed in as Bob (groups in all three realms).\n\n\
          Command (release build, from the repository root; it starts and removes its own \
-         PostgreSQL):\n\n```\ncargo run --release --bin pek -- bench web\n```\n\n\
+         PostgreSQL):\n\n```\ncargo run --release -p pek-bench -- web\n```\n\n\
          | Page | Requests | req/s | p50 ms | p99 ms | bytes |\n|---|---:|---:|---:|---:|---:|\n"
     );
     for r in rows {

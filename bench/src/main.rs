@@ -1,12 +1,16 @@
-//! `pek bench`: performance benchmarks (issue 2). Not tests: they measure and report,
-//! they assert nothing about timings.
+//! `pek-bench`: performance benchmarks of the PéK federation, kept out of the `pek`
+//! library and binary (they turn row-level security off, load synthetic data and pin
+//! threads, none of which belongs in the production image). Not tests: they measure and
+//! report, they assert nothing about timings. Every subcommand starts its own throwaway
+//! PostgreSQL (`pek-localpg`).
 //!
-//! `pek bench group-search` loads realms × groups into a throwaway PostgreSQL, serves the
+//! `pek-bench group-search` loads realms × groups into a throwaway PostgreSQL, serves the
 //! hub in-process on loopback and drives `GET /api/v1/realms/{realm}/groups?q=<prefix>`
 //! with a bounded closed-loop load generator, (A) with row-level security as deployed,
 //! (B) with RLS disabled on the realm tables, and (C) runs the same SQL through pgbench
 //! as the ceiling. It prints a Markdown table and writes it into `BENCHMARKS.md`.
 
+mod evaluation;
 mod federation;
 mod web;
 
@@ -23,26 +27,40 @@ use rand::{Rng, SeedableRng};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use crate::auth::Signer;
-use crate::config::{DbArgs, Mode, ServeArgs};
-use crate::db::{self, Db};
-use crate::realm::{self, RealmId};
-use crate::text::fold;
+use pek::auth::Signer;
+use pek::config::{DbArgs, Mode, ServeArgs};
+use pek::db::{self, Db};
+use pek::fold;
+use pek::realm::{self, RealmId};
+
+#[derive(clap::Parser)]
+#[command(
+    name = "pek-bench",
+    version,
+    about = "Performance benchmarks of the PéK federation (each starts its own throwaway PostgreSQL)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
 
 #[derive(Debug, Clone, clap::Subcommand)]
-pub enum BenchCommand {
+enum BenchCommand {
     /// Group search by name prefix: HTTP with RLS on / off, and pgbench as the ceiling.
     GroupSearch(GroupSearchArgs),
-    /// BFF fan-out to stand-in workers with a fixed answer delay (issue 3).
+    /// BFF fan-out to stand-in workers with a fixed answer delay.
     FanOut(federation::FanOutArgs),
-    /// A single-realm call through the hub vs directly to a real worker (issue 3).
+    /// A single-realm call through the hub vs directly to a real worker.
     Forward(federation::ForwardArgs),
-    /// A semester's point history for a realm of groups × members (issue 5).
-    PointHistory(crate::evaluation::bench::PointHistoryArgs),
+    /// A semester's point history for a realm of groups × members.
+    PointHistory(evaluation::PointHistoryArgs),
     /// The web interface's home and search pages over a hub and two workers.
     Web(web::WebArgs),
     /// The hub's federated semester points for one person across worker realms.
-    FederatedPoints(crate::evaluation::bench::FederatedPointsArgs),
+    FederatedPoints(evaluation::FederatedPointsArgs),
+    /// `pek local` in this binary, for `web`, which runs the federation in a child process.
+    #[command(hide = true)]
+    Local(pek::demo::LocalArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -68,7 +86,7 @@ pub struct GroupSearchArgs {
     /// Page size asked for (`limit`).
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
-    /// Markdown file whose `## Group search (issue 2)` section is replaced.
+    /// Markdown file whose `## Group search` section is replaced.
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub output: PathBuf,
     /// Print only; do not touch the Markdown file.
@@ -76,16 +94,33 @@ pub struct GroupSearchArgs {
     pub no_write: bool,
 }
 
-pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = <Cli as clap::Parser>::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+    match run(cli.command).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::GroupSearch(args) => group_search(args).await,
         BenchCommand::FanOut(args) => federation::fan_out(args).await,
         BenchCommand::Forward(args) => federation::forward(args).await,
-        BenchCommand::PointHistory(args) => crate::evaluation::bench::point_history(args).await,
+        BenchCommand::PointHistory(args) => evaluation::point_history(args).await,
         BenchCommand::Web(args) => web::web(args).await,
-        BenchCommand::FederatedPoints(args) => {
-            crate::evaluation::bench::federated_points(args).await
-        }
+        BenchCommand::FederatedPoints(args) => evaluation::federated_points(args).await,
+        BenchCommand::Local(args) => pek::demo::run_local(args).await,
     }
 }
 
@@ -234,7 +269,7 @@ fn prefixes(names: &[String], count: usize, rng: &mut StdRng) -> Vec<String> {
 
 /// What every hub benchmark starts from: a throwaway PostgreSQL with a migrated hub
 /// database, a signing key whose public half is in `keyfile`, and a user `god`.
-pub(crate) struct BenchHub {
+struct BenchHub {
     pub pg: localpg::LocalPostgres,
     pub dbs: localpg::Database,
     pub workdir: PathBuf,
@@ -264,7 +299,7 @@ impl BenchHub {
         let db = Db::connect(&dbs.app_url, 4).await?;
         let god = {
             let mut g = db.global().await?;
-            let id = crate::profile::upsert_user(&mut g, "bench-god").await?;
+            let id = pek::profile::upsert_user(&mut g, "bench-god").await?;
             g.commit().await?;
             id
         };
@@ -626,7 +661,8 @@ async fn prefix_selectivity(
     ))
 }
 
-/// Prints the plan of the search query as the handler runs it (service role, RLS on).
+/// Prints the plan of the search query as the handler runs it (service role, RLS on,
+/// inside a transaction scoped to the realm as `Db::realm` opens it).
 async fn explain(
     app_url: &str,
     realm: &str,
@@ -634,9 +670,12 @@ async fn explain(
     prefix: &str,
     limit: u32,
 ) -> anyhow::Result<()> {
-    let db = Db::connect(app_url, 1).await?;
-    let id = RealmId::parse(realm)?;
-    let mut tx = db.realm(&id).await?;
+    let mut conn = PgConnection::connect(app_url).await?;
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT set_config('pek.realm_id', $1, true)")
+        .bind(realm)
+        .execute(&mut *tx)
+        .await?;
     let sql = pgbench_script(1, god, prefix, limit);
     let search = sql
         .lines()
@@ -644,10 +683,11 @@ async fn explain(
         .unwrap_or_default()
         .replace("('bench-' || :r::text)", &format!("'{realm}'"));
     let rows: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN (ANALYZE, BUFFERS) {search}"))
-        .fetch_all(tx.conn())
+        .fetch_all(&mut *tx)
         .await?;
     eprintln!("{}", rows.join("\n"));
     tx.commit().await?;
+    conn.close().await?;
     Ok(())
 }
 
@@ -662,9 +702,9 @@ async fn group_search(args: GroupSearchArgs) -> anyhow::Result<()> {
         "--concurrency and --db-connections must be at least 1"
     );
     anyhow::ensure!(
-        (1..=crate::page::MAX_LIMIT).contains(&args.limit),
+        (1..=pek::MAX_LIMIT).contains(&args.limit),
         "--limit must be 1-{}",
-        crate::page::MAX_LIMIT
+        pek::MAX_LIMIT
     );
     anyhow::ensure!(args.duration >= 1, "--duration must be at least 1 second");
 
@@ -717,7 +757,7 @@ async fn group_search(args: GroupSearchArgs) -> anyhow::Result<()> {
             mode: Mode::Hub,
         })
     };
-    let (_state, router) = crate::app::build(&serve).await?;
+    let (_state, router) = pek::app::build(&serve).await?;
     let listener = tokio::net::TcpListener::bind(serve.listen).await?;
     let base = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
@@ -812,7 +852,7 @@ async fn group_search(args: GroupSearchArgs) -> anyhow::Result<()> {
     if !args.no_write {
         let cmd = command_line(&args);
         let section = format!(
-            "## Group search (issue 2)\n\n\
+            "## Group search\n\n\
              Group search by name prefix in one realm (`GET /api/v1/realms/{{realm}}/groups?q=<prefix>&limit={limit}`, \
              as a realm GOD), {realms} realms × {per} groups loaded ({loaded} rows), on this {cores}-core machine.\n\n\
              Command (release build, from the repository root; it starts and removes its own PostgreSQL):\n\n\
@@ -843,7 +883,7 @@ async fn group_search(args: GroupSearchArgs) -> anyhow::Result<()> {
             np = prefixes.len(),
             dbc = args.db_connections,
         );
-        write_section(&args.output, "## Group search (issue 2)", &section)?;
+        write_section(&args.output, "## Group search", &section)?;
         eprintln!("wrote {}", args.output.display());
     }
     drop(pg);
@@ -851,7 +891,7 @@ async fn group_search(args: GroupSearchArgs) -> anyhow::Result<()> {
 }
 
 fn command_line(args: &GroupSearchArgs) -> String {
-    let mut s = String::from("cargo run --release --bin pek -- bench group-search");
+    let mut s = String::from("cargo run --release -p pek-bench -- group-search");
     if args.realms != 100 {
         s.push_str(&format!(" --realms {}", args.realms));
     }
@@ -878,7 +918,7 @@ fn command_line(args: &GroupSearchArgs) -> String {
 
 /// Replaces the section starting with `header` (up to the next `## ` heading) or appends
 /// it; other sections are kept as they are.
-pub fn replace_section(doc: &str, header: &str, section: &str) -> String {
+fn replace_section(doc: &str, header: &str, section: &str) -> String {
     let mut out = String::new();
     let mut skipping = false;
     let mut replaced = false;
@@ -908,7 +948,7 @@ pub fn replace_section(doc: &str, header: &str, section: &str) -> String {
     out.trim_end().to_string() + "\n"
 }
 
-pub(crate) fn write_section(path: &Path, header: &str, section: &str) -> anyhow::Result<()> {
+fn write_section(path: &Path, header: &str, section: &str) -> anyhow::Result<()> {
     let doc = match std::fs::read_to_string(path) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_string(),
@@ -924,17 +964,68 @@ mod tests {
 
     #[test]
     fn section_is_replaced_and_others_kept() {
-        let doc = "# Benchmarks\n\n## Operator\n\nx\n\n## Group search (issue 2)\n\nold\n\n## Later\n\ny\n";
-        let out = replace_section(
-            doc,
-            "## Group search (issue 2)",
-            "## Group search (issue 2)\n\nnew\n",
-        );
+        let doc = "# Benchmarks\n\n## Operator\n\nx\n\n## Group search\n\nold\n\n## Later\n\ny\n";
+        let out = replace_section(doc, "## Group search", "## Group search\n\nnew\n");
         assert!(out.contains("## Operator\n\nx\n"));
         assert!(out.contains("new") && !out.contains("old"));
         assert!(out.contains("## Later\n\ny\n"));
         let fresh = replace_section("# Benchmarks\n", "## G", "## G\n\nz\n");
         assert_eq!(fresh, "# Benchmarks\n\n## G\n\nz\n");
+    }
+
+    /// Runs a benchmark's command line end to end at a toy size, printing only.
+    async fn run_toy(args: &[&str]) {
+        let cli = <Cli as clap::Parser>::try_parse_from(
+            ["pek-bench"].iter().chain(args).chain(&["--no-write"]),
+        )
+        .expect("valid command line");
+        if let Err(e) = run(cli.command).await {
+            panic!("{args:?}: {e:#}");
+        }
+    }
+
+    // Benchmarks are not run by the other tests, so one that stopped working (as
+    // federated-points did when the hub started sending workers per-realm tokens signed
+    // with a key they did not trust) would otherwise go unnoticed until the next
+    // measurement.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn federated_points_runs() {
+        run_toy(&[
+            "federated-points",
+            "--realms",
+            "2",
+            "--groups",
+            "2",
+            "--other-groups",
+            "3",
+            "--members",
+            "2",
+            "--requests",
+            "5",
+            "--clients",
+            "2",
+        ])
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn point_history_runs() {
+        run_toy(&[
+            "point-history",
+            "--groups",
+            "4",
+            "--members",
+            "3",
+            "--people",
+            "8",
+            "--guidelines",
+            "2",
+            "--repeats",
+            "1",
+            "--requests",
+            "25",
+        ])
+        .await;
     }
 
     #[test]

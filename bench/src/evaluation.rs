@@ -1,4 +1,4 @@
-//! `pek bench point-history`: a semester's point history for one realm with
+//! `pek-bench point-history`: a semester's point history for one realm with
 //! `groups × members`, on a throwaway PostgreSQL. It measures, and asserts nothing about
 //! timings:
 //!
@@ -19,10 +19,10 @@ use rand::{Rng, SeedableRng};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use crate::config::{DbArgs, Mode, ServeArgs};
-use crate::db::Db;
-use crate::policy::Grants;
-use crate::realm::{self, RealmId};
+use pek::config::{DbArgs, Mode, ServeArgs};
+use pek::db::Db;
+use pek::policy::Grants;
+use pek::realm::{self, RealmId};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PointHistoryArgs {
@@ -44,7 +44,7 @@ pub struct PointHistoryArgs {
     /// Sequential HTTP requests in phase D.
     #[arg(long, default_value_t = 1000)]
     pub requests: u32,
-    /// Markdown file whose `## Point history (issue 5)` section is replaced.
+    /// Markdown file whose `## Point history` section is replaced.
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub output: PathBuf,
     /// Print only; do not touch the Markdown file.
@@ -52,7 +52,7 @@ pub struct PointHistoryArgs {
     pub no_write: bool,
 }
 
-const HEADER: &str = "## Point history (issue 5)";
+const HEADER: &str = "## Point history";
 const REALM: &str = "bench-eval";
 
 struct Stats {
@@ -231,9 +231,9 @@ async fn load(superuser_url: &str, args: &PointHistoryArgs, god: Uuid) -> anyhow
             }
             if p_pts.len() > first {
                 history_rows += 1;
-                points_sum += super::points::member_points(p_pts[first..].iter().map(|p| {
-                    super::points::Requested {
-                        category: super::guideline::Category::Work,
+                points_sum += pek::scoring::member_points(p_pts[first..].iter().map(|p| {
+                    pek::scoring::Requested {
+                        category: pek::scoring::Category::Work,
                         points: i64::from(*p),
                         max_per_member: 20,
                     }
@@ -294,15 +294,15 @@ async fn load(superuser_url: &str, args: &PointHistoryArgs, god: Uuid) -> anyhow
     })
 }
 
-async fn history_fingerprint(db: &Db, realm: &RealmId) -> anyhow::Result<(i64, i64)> {
-    let mut tx = db.realm(realm).await?;
+async fn history_fingerprint(superuser_url: &str, realm: &RealmId) -> anyhow::Result<(i64, i64)> {
+    let mut c = PgConnection::connect(superuser_url).await?;
     let fp: (i64, i64) = sqlx::query_as(
         "SELECT count(*), COALESCE(sum(points), 0)::bigint FROM point_history WHERE realm_id = $1",
     )
     .bind(realm.as_str())
-    .fetch_one(tx.conn())
+    .fetch_one(&mut c)
     .await?;
-    tx.commit().await?;
+    c.close().await?;
     Ok(fp)
 }
 
@@ -321,7 +321,7 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
         "--repeats and --requests must be ≥ 1"
     );
 
-    let crate::bench::BenchHub {
+    let crate::BenchHub {
         pg,
         dbs,
         signer,
@@ -329,7 +329,7 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
         db,
         god,
         ..
-    } = crate::bench::BenchHub::start().await?;
+    } = crate::BenchHub::start().await?;
     let realm = RealmId::parse(REALM)?;
     realm::ensure_local(&db, &realm, "Bench evaluation realm", Some(god)).await?;
     eprintln!(
@@ -355,13 +355,13 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
         let t = Instant::now();
         let mut tx = db.realm(&realm).await?;
         let grants = Grants::load(&mut tx, god).await?;
-        super::scoreboard::accept(&mut tx, &grants, *sb)
+        pek::scoring::accept(&mut tx, &grants, *sb)
             .await
             .map_err(|e| anyhow::anyhow!("accepting {sb}: {e}"))?;
         tx.commit().await?;
         accept.push(t.elapsed());
     }
-    let after_accept = history_fingerprint(&db, &realm).await?;
+    let after_accept = history_fingerprint(&dbs.superuser_url, &realm).await?;
     anyhow::ensure!(
         after_accept == (0, 0),
         "accepting must not write the history (closing the season does): {after_accept:?}"
@@ -370,7 +370,7 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
     // B: close the season (JUDGING → OFF computes the history); re-open JUDGING between
     // runs (not timed), so every run recomputes from scratch.
     eprintln!("phase B: closing the season {}×…", args.repeats);
-    let season = |to: super::Season| super::season::SeasonInput {
+    let season = |to: pek::scoring::Season| pek::scoring::SeasonInput {
         season: to,
         semester_id: None,
         force: None,
@@ -380,7 +380,7 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
         if i > 0 {
             let mut tx = db.realm(&realm).await?;
             let grants = Grants::load(&mut tx, god).await?;
-            super::season::change(&mut tx, &grants, season(super::Season::Judging))
+            pek::scoring::change_season(&mut tx, &grants, season(pek::scoring::Season::Judging))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             tx.commit().await?;
@@ -388,9 +388,10 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
         let t = Instant::now();
         let mut tx = db.realm(&realm).await?;
         let grants = Grants::load(&mut tx, god).await?;
-        let closed = super::season::change(&mut tx, &grants, season(super::Season::Off))
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let closed =
+            pek::scoring::change_season(&mut tx, &grants, season(pek::scoring::Season::Off))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         tx.commit().await?;
         rebuild.push(t.elapsed());
         anyhow::ensure!(
@@ -400,7 +401,7 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
             loaded.history_rows
         );
     }
-    let after_rebuild = history_fingerprint(&db, &realm).await?;
+    let after_rebuild = history_fingerprint(&dbs.superuser_url, &realm).await?;
     anyhow::ensure!(
         after_rebuild == (loaded.history_rows, loaded.points_sum),
         "history after closing: {after_rebuild:?}, expected ({}, {})",
@@ -420,14 +421,14 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
         users_seen = 0;
         loop {
             let page =
-                super::history::semester_totals(&mut tx, &grants, loaded.semester, 200, cursor)
+                pek::scoring::semester_totals(&mut tx, &grants, loaded.semester, 200, cursor)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
             users_seen += page.items.len();
             match page.next_cursor {
                 Some(c) => {
                     cursor =
-                        Some(crate::page::decode_cursor(&c).map_err(|e| anyhow::anyhow!("{e}"))?)
+                        Some(pek::scoring::decode_cursor(&c).map_err(|e| anyhow::anyhow!("{e}"))?)
                 }
                 None => break,
             }
@@ -453,7 +454,7 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
             mode: Mode::Hub,
         })
     };
-    let (_state, router) = crate::app::build(&serve).await?;
+    let (_state, router) = pek::app::build(&serve).await?;
     let listener = tokio::net::TcpListener::bind(serve.listen).await?;
     let base = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
@@ -544,7 +545,7 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
             cores = std::thread::available_parallelism().map_or(0, |n| n.get()),
             cmd = command_line(&args),
         );
-        crate::bench::write_section(&args.output, HEADER, &section)?;
+        crate::write_section(&args.output, HEADER, &section)?;
         eprintln!("wrote {}", args.output.display());
     }
     drop(pg);
@@ -552,7 +553,7 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
 }
 
 fn command_line(args: &PointHistoryArgs) -> String {
-    let mut s = String::from("cargo run --release --bin pek -- bench point-history");
+    let mut s = String::from("cargo run --release -p pek-bench -- point-history");
     for (flag, value, default) in [
         ("--groups", args.groups, 500),
         ("--members", args.members, 50),
@@ -568,7 +569,7 @@ fn command_line(args: &PointHistoryArgs) -> String {
     s
 }
 
-/// `pek bench federated-points`: the hub's `/api/v1/me/points` for one person who has
+/// `pek-bench federated-points`: the hub's `/api/v1/me/points` for one person who has
 /// points in every one of `realms` workers.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FederatedPointsArgs {
@@ -718,10 +719,10 @@ pub async fn federated_points(args: FederatedPointsArgs) -> anyhow::Result<()> {
         "--realms, --groups, --requests and --clients must be ≥ 1"
     );
     eprintln!("starting a throwaway PostgreSQL…");
-    let pg = tokio::task::spawn_blocking(crate::localpg::LocalPostgres::start)
+    let pg = tokio::task::spawn_blocking(localpg::LocalPostgres::start)
         .await?
         .context("starting PostgreSQL")?;
-    let signer = crate::auth::Signer::generate("pek-hub", "pek")?;
+    let signer = pek::auth::Signer::generate("pek-hub", "pek")?;
     let keyfile = pg.data_dir().with_file_name("bench-fed-points-jwt.pem");
     std::fs::write(&keyfile, signer.public_pem())?;
     let person = Uuid::new_v4();
@@ -743,7 +744,7 @@ pub async fn federated_points(args: FederatedPointsArgs) -> anyhow::Result<()> {
                 mode: Mode::Worker,
             })
         };
-        let (state, router) = crate::app::build(&serve).await?;
+        let (state, router) = pek::app::build(&serve).await?;
         states.push(state);
         let url = serve_loopback(router).await?;
         eprintln!("worker {realm} at {url}: loading…");
@@ -755,7 +756,7 @@ pub async fn federated_points(args: FederatedPointsArgs) -> anyhow::Result<()> {
     // The hub: the person, the registry and the federation table as the workers'
     // reports would leave them.
     let hdb = pg.create_database("pek_bench_fed_hub").await?;
-    crate::db::migrate(&hdb.owner_url, Mode::Hub, Some(crate::localpg::APP_ROLE))
+    pek::db::migrate(&hdb.owner_url, Mode::Hub, Some(localpg::APP_ROLE))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     {
@@ -780,30 +781,35 @@ pub async fn federated_points(args: FederatedPointsArgs) -> anyhow::Result<()> {
             .await?;
         }
         g.commit().await?;
-        let owner = Db::connect(&hdb.owner_url, 1).await?;
-        let mut g = owner.global().await?;
+        let mut owner = PgConnection::connect(&hdb.owner_url).await?;
         for (realm, _) in &workers {
             sqlx::query("INSERT INTO realm_members (user_id, realm_id) VALUES ($1, $2)")
                 .bind(person)
                 .bind(realm.as_str())
-                .execute(g.conn())
+                .execute(&mut owner)
                 .await?;
         }
-        g.commit().await?;
+        owner.close().await?;
     }
+    // The hub signs with the bench's key, which the workers trust: the per-realm tokens it
+    // mints when it asks a worker verify there (with a key of its own they would be 401s).
+    let private = keyfile.with_extension("private.pem");
+    localpg::write_private(&private, signer.private_pem())
+        .with_context(|| format!("writing {}", private.display()))?;
     let serve = ServeArgs {
         listen: "127.0.0.1:0".parse()?,
         no_migrate: true,
         jwt_public_key_file: Some(keyfile),
+        jwt_private_key_file: Some(private),
         ..ServeArgs::defaults(DbArgs {
             database_url: hdb.app_url.clone(),
             migration_database_url: Some(hdb.owner_url.clone()),
             mode: Mode::Hub,
         })
     };
-    let (hub_state, hub_router) = crate::app::build(&serve).await?;
+    let (hub_state, hub_router) = pek::app::build(&serve).await?;
     let hub = serve_loopback(hub_router).await?;
-    let expected = super::points::semester_points(expected_groups.iter().copied(), 100);
+    let expected = pek::scoring::semester_points(expected_groups.iter().copied(), 100);
     let token = signer.issue(person, 3600)?;
     let url = format!("{hub}/api/v1/me/points");
     let client = reqwest::Client::new();
@@ -881,7 +887,7 @@ pub async fn federated_points(args: FederatedPointsArgs) -> anyhow::Result<()> {
     let rate = rows[1].n as f64 / wall.as_secs_f64();
     println!("\n{table}\nB: {rate:.0} req/s");
     if !args.no_write {
-        let mut cmd = String::from("cargo run --release --bin pek -- bench federated-points");
+        let mut cmd = String::from("cargo run --release -p pek-bench -- federated-points");
         for (flag, value, default) in [
             ("--realms", args.realms, 8),
             ("--groups", args.groups, 3),
@@ -915,7 +921,7 @@ pub async fn federated_points(args: FederatedPointsArgs) -> anyhow::Result<()> {
             figure = expected.points,
             n = expected_groups.len(),
         );
-        crate::bench::write_section(&args.output, FED_HEADER, &section)?;
+        crate::write_section(&args.output, FED_HEADER, &section)?;
         eprintln!("wrote {}", args.output.display());
     }
     drop(hub_state);
