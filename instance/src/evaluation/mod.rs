@@ -90,6 +90,12 @@ pub async fn settings(tx: &mut RealmTx) -> Result<Settings> {
     }))
 }
 
+/// The realm's evaluation settings as a caller reads them (anyone in the realm).
+pub async fn view_settings(tx: &mut RealmTx, grants: &Grants) -> Result<Settings> {
+    policy::require_in_realm(tx, grants).await?;
+    settings(tx).await
+}
+
 /// Sets the realm's maximum points per semester (manageRealm).
 pub async fn put_settings(
     tx: &mut RealmTx,

@@ -13,11 +13,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{AppState, Caller, Json, LocalRealm, Path, Query};
+use super::{AppState, Caller, Json, Path, Query, RealmScope};
 use crate::bff::{self, BackendRequest, Federated, Outcome};
 use crate::error::{Error, ErrorBody, Result};
+use crate::membership::{self, GroupMembership};
 use crate::page::{Page, PageParams};
-use crate::policy::{self, Grants, Permission, Target};
 use crate::realm::RealmId;
 
 /// Realm routes (every instance).
@@ -30,28 +30,6 @@ pub fn bff_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(my_groups))
         .routes(routes!(user_groups))
-}
-
-/// A membership with the group it is in.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupMembership {
-    /// The membership's id.
-    pub id: Uuid,
-    pub realm_id: String,
-    pub group_id: Uuid,
-    pub group_name: String,
-    pub group_archived: bool,
-    pub user_id: Uuid,
-    /// The membership's status (e.g. NEWBIE, ACTIVE, FORMER, ARCHIVED).
-    pub status: String,
-    /// Posts held in the group, e.g. `leader`.
-    pub posts: Vec<String>,
-    pub start_at: chrono::DateTime<chrono::Utc>,
-    pub until: Option<chrono::DateTime<chrono::Utc>>,
-    #[serde(skip)]
-    #[sqlx(default)]
-    pub group_name_folded: String,
 }
 
 #[derive(Deserialize)]
@@ -68,57 +46,13 @@ struct UserPath {
     responses((status = 200, body = Page<GroupMembership>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn user_memberships(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(UserPath { id, .. }): Path<UserPath>,
     Query(page): Query<PageParams>,
 ) -> Result<Json<Page<GroupMembership>>> {
-    let limit = page.limit()?;
-    let cursor = page.cursor()?;
-    let mut tx = s.db.realm(&realm).await?;
-    let grants = Grants::load(&mut tx, me).await?;
-    // A person has a handful of memberships per realm: read them all, keep the visible
-    // ones, then page, so a page is never short because of hidden rows.
-    let rows: Vec<GroupMembership> = sqlx::query_as(
-        "SELECT m.id, m.realm_id, m.group_id, g.name AS group_name,
-                g.archived AS group_archived, m.user_id, m.status, m.posts, m.start_at,
-                m.until, g.name_folded AS group_name_folded
-           FROM memberships m
-           JOIN groups g ON g.realm_id = m.realm_id AND g.id = m.group_id
-          WHERE m.realm_id = $1 AND m.user_id = $2
-          ORDER BY g.name_folded, m.id",
-    )
-    .bind(realm.as_str())
-    .bind(id)
-    .fetch_all(tx.conn())
-    .await?;
-    let mut visible = Vec::with_capacity(rows.len());
-    for m in rows {
-        if let Some(c) = &cursor {
-            if (m.group_name_folded.as_str(), m.id) <= (c.key.as_str(), c.id) {
-                continue;
-            }
-        }
-        if id == me
-            || policy::can(
-                &mut tx,
-                &grants,
-                Permission::ViewMembers,
-                Target::Group(m.group_id),
-            )
-            .await?
-        {
-            visible.push(m);
-        }
-        if visible.len() as i64 > limit {
-            break;
-        }
-    }
+    let out = membership::of_user(&mut tx, &grants, id, page.limit()?, page.cursor()?).await?;
     tx.commit().await?;
-    Ok(Json(Page::from_rows(visible, limit, |m| {
-        (m.group_name_folded.clone(), m.id)
-    })))
+    Ok(Json(out))
 }
 
 /// A membership with its realm's display name, as the BFF merges them.

@@ -12,6 +12,7 @@ mod groups_of_api;
 mod hub_api;
 mod ops;
 mod realm_api;
+mod scope;
 mod service_directory_api;
 
 use std::collections::HashSet;
@@ -31,6 +32,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub use extract::{
     bearer, cookie, presented_token, Caller, Json, LocalRealm, Path, Query, SESSION_COOKIE,
 };
+pub use scope::RealmScope;
 
 use crate::auth::Verifier;
 use crate::config::Mode;
