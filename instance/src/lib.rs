@@ -25,6 +25,7 @@ pub mod page;
 pub mod policy;
 pub mod profile;
 pub mod realm;
+mod realm_id;
 pub mod registry;
 pub mod semester;
 pub mod service_directory;

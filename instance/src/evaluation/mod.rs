@@ -96,6 +96,15 @@ pub async fn view_settings(tx: &mut RealmTx, grants: &Grants) -> Result<Settings
     settings(tx).await
 }
 
+/// The cap of federated figures (a person's points across the realms): the hub realm's
+/// maximum points per semester.
+pub async fn federation_cap(db: &crate::db::Db) -> Result<i32> {
+    let mut tx = db.realm(&crate::realm::RealmId::hub()).await?;
+    let cap = settings(&mut tx).await?.max_points_per_semester;
+    tx.commit().await?;
+    Ok(cap)
+}
+
 /// Sets the realm's maximum points per semester (manageRealm).
 pub async fn put_settings(
     tx: &mut RealmTx,

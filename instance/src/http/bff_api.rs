@@ -19,7 +19,6 @@ use super::{AppState, Caller, Json, Path, Query};
 use crate::bff::{self, BackendRequest, Bff, CallerAuth, Outcome};
 use crate::error::{Error, ErrorBody, Result};
 use crate::evaluation::points::{self, SemesterFigure};
-use crate::federation::{self, MembershipReport};
 use crate::page::PageParams;
 use crate::profile::{self, ProfileAccess, ProfileInput, Scope, UserView};
 use crate::realm::RealmId;
@@ -31,8 +30,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(search_users))
         .routes(routes!(get_user))
         .routes(routes!(put_user_profile))
-        .routes(routes!(report_members))
-        .routes(routes!(realm_registration))
         .routes(routes!(my_points))
 }
 
@@ -397,69 +394,6 @@ async fn put_user_profile(
     Ok(Json(profile::view_at(&s.db, id, scope).await?))
 }
 
-/// The realm a worker speaks for, checked against its realm token.
-fn realm_worker(s: &AppState, headers: &HeaderMap, realm: &str) -> Result<RealmId> {
-    bff(s)?;
-    let realm = RealmId::parse(realm)?;
-    let secret = s.federation_secret.as_ref().ok_or_else(|| {
-        Error::Unauthorized(
-            "this hub accepts no membership reports (PEK_FEDERATION_SECRET_FILE is not set)".into(),
-        )
-    })?;
-    let presented = super::extract::bearer_header(headers)
-        .ok_or_else(|| Error::Unauthorized("missing realm bearer token".into()))?;
-    if !federation::realm_token_ok(secret, &realm, presented) {
-        return Err(Error::Unauthorized(format!(
-            "invalid token for realm {realm}"
-        )));
-    }
-    Ok(realm)
-}
-
-/// A worker asks when its realm was registered. A registration the worker has not yet
-/// filled (a realm deregistered and registered again, whose federation rows went with
-/// the deregistration) makes it resend its whole member list. Authenticated with the
-/// realm's token.
-#[utoipa::path(get, path = "/internal/v1/realms/{realm}/registration", tag = "admin",
-    params(("realm" = String, Path)),
-    responses((status = 200, body = federation::RegistrationInfo),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn realm_registration(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(realm): Path<String>,
-) -> Result<Json<federation::RegistrationInfo>> {
-    let realm = realm_worker(&s, &headers, &realm)?;
-    let mut g = s.db.global().await?;
-    let info = federation::registration(&mut g, &realm).await?;
-    g.commit().await?;
-    Ok(Json(info))
-}
-
-/// A worker reports membership changes of its realm (transactional outbox). Idempotent:
-/// events already applied are skipped. Authenticated with the realm's token.
-#[utoipa::path(post, path = "/internal/v1/realms/{realm}/members", tag = "admin",
-    params(("realm" = String, Path)), request_body = MembershipReport,
-    responses((status = 204), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody)))]
-async fn report_members(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(realm): Path<String>,
-    Json(report): Json<MembershipReport>,
-) -> Result<StatusCode> {
-    let bff = bff(&s)?;
-    let realm = realm_worker(&s, &headers, &realm)?;
-    let mut g = s.db.global().await?;
-    let changed = federation::apply_report(&mut g, &realm, &report).await?;
-    g.commit().await?;
-    for u in changed {
-        bff.cache.invalidate(u).await;
-    }
-    metrics::counter!("pek_federation_events_total").increment(report.events.len() as u64);
-    Ok(StatusCode::NO_CONTENT)
-}
-
 /// `/api/v1/realms/{realm}/…` for a realm served by a worker: checked here (the caller
 /// must be signed in; the realm must be registered), then sent to the worker with a token
 /// for that realm. Realms this process serves fall through to the local handlers.
@@ -715,7 +649,7 @@ async fn my_points(
     }
     unavailable.sort();
     unavailable.dedup();
-    let cap = federation_cap(&s).await?;
+    let cap = crate::evaluation::federation_cap(&s.db).await?;
     let mut semesters: Vec<(String, FederatedSemester)> = by_semester
         .into_iter()
         .map(|(name, (starts, groups))| {
@@ -748,14 +682,4 @@ async fn my_points(
         partial: !unavailable.is_empty(),
         unavailable,
     }))
-}
-
-/// The cap of federated figures: the hub realm's maximum points per semester.
-async fn federation_cap(s: &AppState) -> Result<i32> {
-    let mut tx = s.db.realm(&RealmId::hub()).await?;
-    let cap = crate::evaluation::settings(&mut tx)
-        .await?
-        .max_points_per_semester;
-    tx.commit().await?;
-    Ok(cap)
 }

@@ -5,15 +5,14 @@
 pub mod apidoc;
 mod auth_api;
 mod bff_api;
-mod directory_api;
 mod evaluation_api;
 mod extract;
 mod groups_of_api;
 mod hub_api;
+mod internal;
 mod ops;
 mod realm_api;
 mod scope;
-mod service_directory_api;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -149,15 +148,14 @@ fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
         .merge(realm_api::routes())
         .merge(evaluation_api::routes())
         .merge(groups_of_api::realm_routes())
-        .merge(service_directory_api::realm_routes())
+        .merge(internal::realm_routes())
         .merge(ops::routes());
     match mode {
         Mode::Hub => router
             .merge(hub_api::routes())
             .merge(bff_api::routes())
-            .merge(directory_api::routes())
             .merge(groups_of_api::bff_routes())
-            .merge(service_directory_api::hub_routes())
+            .merge(internal::hub_routes())
             .merge(auth_api::routes()),
         Mode::Worker => router,
     }

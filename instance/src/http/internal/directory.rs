@@ -1,17 +1,19 @@
 //! The directory for trusted services (see [`crate::service_directory`]): on the hub
-//! `/internal/v1/directory/…` with per-service tokens; on every instance the realm part
-//! the hub asks for, `/internal/v1/realms/{realm}/directory/…`, with the realm's token.
+//! `/internal/v1/directory/…` with per-service tokens ([`ServiceToken`]); on every
+//! instance the realm part the hub asks for, `/internal/v1/realms/{realm}/directory/…`,
+//! with the realm's token ([`HubScope`]).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{AppState, Json, LocalRealm, Path, Query};
+use super::{HubScope, ServiceToken};
 use crate::bff::{BackendRequest, Outcome};
 use crate::error::{Error, ErrorBody, Result};
+use crate::http::{AppState, Json, Path, Query};
 use crate::profile::{self, BasicProfile, ProfileData, Scope};
 use crate::realm::RealmId;
 use crate::service_directory::{self as directory, DirEntryAward, DirMembership};
@@ -32,45 +34,6 @@ pub fn hub_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(directory_entrants_by_query))
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-}
-
-/// The realm part is for the hub only: the worker's own realm token, or (on the hub, for
-/// realms it hosts) a token derived from the federation secret.
-fn realm_caller(s: &AppState, headers: &HeaderMap, realm: &RealmId) -> Result<()> {
-    let presented =
-        bearer(headers).ok_or_else(|| Error::Unauthorized("missing realm bearer token".into()))?;
-    let ok = s
-        .directory
-        .as_ref()
-        .is_some_and(|d| d.realm_token_ok(presented))
-        || s.federation_secret
-            .as_ref()
-            .is_some_and(|secret| crate::federation::realm_token_ok(secret, realm, presented));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Unauthorized("invalid realm token".into()))
-    }
-}
-
-/// A service with a directory token (401 otherwise); returns its name.
-fn service(s: &AppState, headers: &HeaderMap) -> Result<String> {
-    let presented = bearer(headers)
-        .ok_or_else(|| Error::Unauthorized("missing service bearer token".into()))?;
-    let name = s
-        .directory
-        .as_ref()
-        .and_then(|d| d.service(presented))
-        .ok_or_else(|| Error::Unauthorized("invalid service token".into()))?;
-    Ok(name.to_string())
-}
-
 #[derive(Deserialize)]
 #[allow(dead_code)]
 struct RealmUserPath {
@@ -84,13 +47,9 @@ struct RealmUserPath {
     responses((status = 200, body = Vec<DirMembership>), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn realm_memberships(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    LocalRealm(realm): LocalRealm,
+    HubScope { mut tx }: HubScope,
     Path(p): Path<RealmUserPath>,
 ) -> Result<Json<Vec<DirMembership>>> {
-    realm_caller(&s, &headers, &realm)?;
-    let mut tx = s.db.realm(&realm).await?;
     let out = directory::memberships(&mut tx, p.id).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -109,14 +68,10 @@ struct SemesterName {
     responses((status = 200, body = Vec<DirEntryAward>), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn realm_entry_awards(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    LocalRealm(realm): LocalRealm,
+    HubScope { mut tx }: HubScope,
     Path(p): Path<RealmUserPath>,
     Query(q): Query<SemesterName>,
 ) -> Result<Json<Vec<DirEntryAward>>> {
-    realm_caller(&s, &headers, &realm)?;
-    let mut tx = s.db.realm(&realm).await?;
     let out = directory::entry_awards(&mut tx, &q.semester, p.id).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -155,25 +110,6 @@ impl<T: utoipa::ToSchema> DirList<T> {
     }
 }
 
-/// `id` is the hub user id or the AuthSCH id.
-async fn resolve(s: &AppState, id: &str) -> Result<(Uuid, String)> {
-    let id = id.trim();
-    if id.is_empty() || id.chars().count() > 200 || id.chars().any(char::is_control) {
-        return Err(Error::BadRequest(
-            "the id must be a user id or an AuthSCH id".into(),
-        ));
-    }
-    let mut g = s.db.global().await?;
-    let row: Option<(Uuid, String)> = sqlx::query_as(
-        "SELECT id, auth_sch_id FROM users WHERE id::text = $1 OR auth_sch_id = $1 LIMIT 1",
-    )
-    .bind(id)
-    .fetch_optional(g.conn())
-    .await?;
-    g.commit().await?;
-    row.ok_or_else(|| Error::not_found(format!("user {id}")))
-}
-
 #[derive(Deserialize)]
 struct UserPath {
     id: String,
@@ -186,12 +122,11 @@ struct UserPath {
     responses((status = 200, body = DirUser), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn directory_user(
+    ServiceToken(svc): ServiceToken,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(p): Path<UserPath>,
 ) -> Result<Json<DirUser>> {
-    let svc = service(&s, &headers)?;
-    let (id, auth_sch_id) = resolve(&s, &p.id).await?;
+    let (id, auth_sch_id) = directory::resolve_user(&s.db, &p.id).await?;
     tracing::info!(service = %svc, user = %id, "directory: user");
     let view = profile::view_at(&s.db, id, Scope::Basic).await?;
     let profile = match view.profile {
@@ -279,22 +214,16 @@ async fn gather<T: serde::de::DeserializeOwned + Send>(
     responses((status = 200, body = DirList<DirMembership>), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn directory_memberships(
+    ServiceToken(svc): ServiceToken,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(p): Path<UserPath>,
 ) -> Result<Json<DirList<DirMembership>>> {
-    let svc = service(&s, &headers)?;
-    let (id, _) = resolve(&s, &p.id).await?;
+    let (id, _) = directory::resolve_user(&s.db, &p.id).await?;
     tracing::info!(service = %svc, user = %id, "directory: memberships");
     let db = s.db.clone();
     let (items, unavailable) = gather(&s, id, "memberships", move |realm| {
         let db = db.clone();
-        Box::pin(async move {
-            let mut tx = db.realm(&realm).await?;
-            let out = directory::memberships(&mut tx, id).await?;
-            tx.commit().await?;
-            Ok(out)
-        })
+        Box::pin(async move { directory::memberships_in(&db, &realm, id).await })
     })
     .await?;
     Ok(DirList::new(id, (items, unavailable)))
@@ -323,11 +252,11 @@ struct EntrantQuery {
     responses((status = 200, body = DirList<DirEntryAward>), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn directory_entrants(
+    ServiceToken(svc): ServiceToken,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(p): Path<EntrantPath>,
 ) -> Result<Json<DirList<DirEntryAward>>> {
-    entrants(s, headers, p.id, p.semester).await
+    entrants(s, svc, p.id, p.semester).await
 }
 
 /// The same as `/internal/v1/directory/entrants/{semester}/{id}`, the semester name as a
@@ -337,22 +266,21 @@ async fn directory_entrants(
     responses((status = 200, body = DirList<DirEntryAward>), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn directory_entrants_by_query(
+    ServiceToken(svc): ServiceToken,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<EntrantQuery>,
 ) -> Result<Json<DirList<DirEntryAward>>> {
-    entrants(s, headers, id, q.semester).await
+    entrants(s, svc, id, q.semester).await
 }
 
 async fn entrants(
     s: AppState,
-    headers: HeaderMap,
+    svc: String,
     user: String,
     semester: String,
 ) -> Result<Json<DirList<DirEntryAward>>> {
-    let svc = service(&s, &headers)?;
-    let (id, _) = resolve(&s, &user).await?;
+    let (id, _) = directory::resolve_user(&s.db, &user).await?;
     let semester = semester.trim().to_string();
     if semester.is_empty()
         || semester.chars().count() > 50
@@ -372,12 +300,7 @@ async fn entrants(
     let (items, unavailable) = gather(&s, id, &what, move |realm| {
         let db = db.clone();
         let sem = sem.clone();
-        Box::pin(async move {
-            let mut tx = db.realm(&realm).await?;
-            let out = directory::entry_awards(&mut tx, &sem, id).await?;
-            tx.commit().await?;
-            Ok(out)
-        })
+        Box::pin(async move { directory::entry_awards_in(&db, &realm, &sem, id).await })
     })
     .await?;
     Ok(DirList::new(id, (items, unavailable)))
