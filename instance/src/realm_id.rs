@@ -1,6 +1,6 @@
 //! Realm ids: the isolation boundary's name. A `RealmId` can only be built from a
 //! well-formed id, so every realm-scoped query downstream starts from a validated value.
-//! The rule itself is the Realm CRD's ([`pek_crds::is_well_formed_realm_id`]), so an id
+//! The rule itself is the Realm CRD's ([`pek_realm_id::is_well_formed_realm_id`]), so an id
 //! the apiserver accepts for a Realm is an id this instance serves, and no other.
 
 use std::fmt;
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 
 /// The hub's own realm.
-pub const HUB: &str = pek_crds::RESERVED_REALM_ID;
+pub const HUB: &str = pek_realm_id::RESERVED_REALM_ID;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
@@ -35,10 +35,10 @@ impl RealmId {
         RealmId(id)
     }
 
-    /// Lowercase DNS-label-like id ([`pek_crds::REALM_ID_PATTERN`]): 2–63 chars,
+    /// Lowercase DNS-label-like id ([`pek_realm_id::REALM_ID_PATTERN`]): 2–63 chars,
     /// `[a-z0-9-]`, starting with a letter and not ending with '-'.
     pub fn parse(s: &str) -> Result<Self, Error> {
-        if pek_crds::is_well_formed_realm_id(s) {
+        if pek_realm_id::is_well_formed_realm_id(s) {
             Ok(RealmId(s.to_string()))
         } else {
             Err(Error::BadRequest(format!(
@@ -91,7 +91,7 @@ mod tests {
         ] {
             assert_eq!(
                 RealmId::parse(id).is_ok(),
-                pek_crds::is_valid_realm_id(id) || id == HUB,
+                pek_realm_id::is_valid_realm_id(id) || id == HUB,
                 "{id}"
             );
         }

@@ -114,7 +114,7 @@ fn operations(item: &mut PathItem) -> Vec<(&'static str, &mut Operation)> {
 /// (the realm id rule of `RealmId::parse`, the Realm CRD's, the feature flag key rule).
 fn path_param_schema(name: &str) -> Option<RefOr<Schema>> {
     let (pattern, min, max) = match name {
-        "realm" => (pek_crds::REALM_ID_PATTERN, 2, 63),
+        "realm" => (pek_realm_id::REALM_ID_PATTERN, 2, 63),
         "key" => (r"^[a-z][a-z0-9_.-]*$", 1, 100),
         _ => return None,
     };

@@ -4,17 +4,15 @@
 //! only where the caller may view the group's members — the same rule as reading one
 //! membership — so a list never reveals more than the single reads would.
 
-use std::collections::BTreeMap;
-
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{AppState, Caller, Json, Path, Query, RealmScope};
-use crate::bff::{self, BackendRequest, Federated, Outcome};
+use crate::bff::{self, BackendRequest, Federated};
 use crate::error::{Error, ErrorBody, Result};
 use crate::membership::{self, GroupMembership};
 use crate::page::{Page, PageParams};
@@ -131,50 +129,39 @@ async fn memberships_in(
             )
         })
         .await;
-    let mut unavailable = bff::unavailable(&outcomes);
+    // A realm where the person has nothing the caller may see (403), or that does not
+    // know them (404), has nothing.
+    let rules = bff::merge::Rules {
+        not_found_is_nothing: true,
+        ..bff::merge::Rules::default()
+    };
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer {
+        items: Vec<GroupMembership>,
+        next_cursor: Option<String>,
+    }
+    let merged = bff::merge::merge(outcomes, rules, |_, r| {
+        serde_json::from_slice::<Answer>(&r.body)
+            .map(|a| (a.items, a.next_cursor.is_some()))
+            .map_err(|e| e.to_string())
+    })?;
     let registry = bff.registry.all().await;
-    let mut per_realm: BTreeMap<RealmId, Vec<RealmGroupMembership>> = BTreeMap::new();
-    let mut truncated = false;
-    for (realm, outcome) in outcomes {
-        let Outcome::Answered(r) = outcome else {
-            continue;
-        };
-        if matches!(r.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) {
-            continue; // nothing there for this caller
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Answer {
-            items: Vec<GroupMembership>,
-            next_cursor: Option<String>,
-        }
-        match serde_json::from_slice::<Answer>(&r.body) {
-            Ok(a) if r.status.is_success() => {
-                truncated |= a.next_cursor.is_some();
+    Ok(merged.federated(|answers| {
+        answers
+            .into_iter()
+            .flat_map(|(realm, items)| {
                 let realm_name = registry
                     .get(&realm)
                     .map(|e| e.display_name.clone())
                     .unwrap_or_else(|| realm.to_string());
-                per_realm
-                    .entry(realm)
-                    .or_default()
-                    .extend(a.items.into_iter().map(|membership| RealmGroupMembership {
+                items
+                    .into_iter()
+                    .map(move |membership| RealmGroupMembership {
                         membership,
                         realm_name: realm_name.clone(),
-                    }));
-            }
-            _ => {
-                tracing::warn!(realm = %realm, status = %r.status, "memberships answer not usable");
-                unavailable.push(realm);
-            }
-        }
-    }
-    unavailable.sort();
-    unavailable.dedup();
-    Ok(Federated {
-        items: per_realm.into_values().flatten().collect(),
-        partial: !unavailable.is_empty(),
-        unavailable,
-        truncated,
-    })
+                    })
+            })
+            .collect()
+    }))
 }

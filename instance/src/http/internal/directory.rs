@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{HubScope, ServiceToken};
+use crate::bff::merge::{self, Contribution};
 use crate::bff::{BackendRequest, Outcome};
 use crate::error::{Error, ErrorBody, Result};
 use crate::http::{AppState, Json, Path, Query};
@@ -161,17 +162,19 @@ async fn gather<T: serde::de::DeserializeOwned + Send>(
         let local = &local;
         async move {
             if s.serves(&realm).await {
-                return (realm.clone(), local(realm).await.map_err(|e| e.to_string()));
+                let c = match local(realm.clone()).await {
+                    Ok(value) => Contribution::Answer { value, more: false },
+                    Err(e) => Contribution::Failed(e.to_string()),
+                };
+                return (realm, c);
             }
             let (Some(bff), Some(secret)) = (&s.bff, &s.federation_secret) else {
-                return (
-                    realm,
-                    Err("no federation secret to ask workers with".into()),
-                );
+                let why = "no federation secret to ask workers with";
+                return (realm, Contribution::Failed(why.into()));
             };
             let backend = match bff.backend(&realm).await {
                 Ok(b) => b,
-                Err(e) => return (realm, Err(e.to_string())),
+                Err(e) => return (realm, Contribution::Failed(e.to_string())),
             };
             let token = crate::federation::realm_token(secret, &realm);
             let req = BackendRequest {
@@ -181,29 +184,26 @@ async fn gather<T: serde::de::DeserializeOwned + Send>(
                     None,
                 )
             };
-            let out = match bff.call(backend.as_ref(), req).await {
+            // Unlike a person's fan-out, every status but 200 is a failure here, and so is
+            // a realm the hub cannot ask: the person is in it, so a service must learn
+            // that the answer lacks it rather than read it as empty.
+            let c = match bff.call(backend.as_ref(), req).await {
                 Outcome::Answered(r) if r.status == StatusCode::OK => {
-                    serde_json::from_slice::<Vec<T>>(&r.body).map_err(|e| e.to_string())
+                    match serde_json::from_slice::<Vec<T>>(&r.body) {
+                        Ok(value) => Contribution::Answer { value, more: false },
+                        Err(e) => Contribution::Failed(e.to_string()),
+                    }
                 }
-                Outcome::Answered(r) => Err(format!("HTTP {}", r.status)),
-                Outcome::Forbidden => Err("not registered".into()),
-                Outcome::Unavailable(why) => Err(why),
+                Outcome::Answered(r) => Contribution::Failed(format!("HTTP {}", r.status)),
+                Outcome::Forbidden => Contribution::Failed("not registered".into()),
+                Outcome::Unavailable(why) => Contribution::Failed(why),
             };
-            (realm, out)
+            (realm, c)
         }
     });
-    let mut items = Vec::new();
-    let mut unavailable = Vec::new();
-    for (realm, r) in futures::future::join_all(calls).await {
-        match r {
-            Ok(mut v) => items.append(&mut v),
-            Err(why) => {
-                tracing::warn!(realm = %realm, reason = %why, "directory: realm did not answer");
-                unavailable.push(realm.to_string());
-            }
-        }
-    }
-    unavailable.sort();
+    let merged = merge::combine(futures::future::join_all(calls).await);
+    let unavailable = merged.unavailable.iter().map(|r| r.to_string()).collect();
+    let items = merged.answers.into_iter().flat_map(|(_, v)| v).collect();
     Ok((items, unavailable))
 }
 
