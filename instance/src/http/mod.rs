@@ -1,6 +1,10 @@
-//! The HTTP API (axum). Handlers are thin: extract, open a realm transaction, call the
-//! domain module, commit, answer. Routes have one shape everywhere (DESIGN §5), so the
-//! hub's BFF can forward realm calls to workers without translating.
+//! The HTTP API (axum). Handlers are thin: extract, call the domain module, commit,
+//! answer. A realm route extracts a [`RealmScope`] (the signed-in caller inside a realm
+//! this instance serves: the realm transaction and the caller's grants; see `scope.rs`
+//! for the handler shape), and the domain function it calls makes the permission check.
+//! Every `/internal/…` route lives in `internal/`, behind the extractor of its credential.
+//! Routes have one shape everywhere (DESIGN §5), so the hub's BFF can forward realm calls
+//! to workers without translating.
 
 pub mod apidoc;
 mod auth_api;
