@@ -11,6 +11,7 @@
 //! for you". Those merge rules live in one place, [`merge`].
 
 pub mod merge;
+pub mod people;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

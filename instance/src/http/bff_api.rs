@@ -3,7 +3,7 @@
 //! forwarding of realm-scoped calls to the realm's worker, and the membership reports
 //! workers send to keep the federation table up to date.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -16,11 +16,11 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{AppState, Caller, Json, Path, Query};
-use crate::bff::{self, merge, BackendRequest, Bff, CallerAuth, Outcome};
+use crate::bff::{self, merge, people, BackendRequest, Bff, CallerAuth, Outcome};
 use crate::error::{Error, ErrorBody, Result};
 use crate::evaluation::points::{self, SemesterFigure};
 use crate::page::PageParams;
-use crate::profile::{self, ProfileAccess, ProfileInput, Scope, UserView};
+use crate::profile::{self, ProfileInput, Scope, UserView};
 use crate::realm::RealmId;
 use crate::text::Line;
 
@@ -174,46 +174,6 @@ async fn search_groups(
     }))
 }
 
-/// Asks each realm what the caller may do with the given people there.
-/// Returns (full view, edit, unavailable realms).
-async fn judge(
-    bff: &Bff,
-    caller: Option<CallerAuth>,
-    per_realm: &BTreeMap<RealmId, Vec<Uuid>>,
-) -> Result<(HashSet<Uuid>, HashSet<Uuid>, Vec<RealmId>)> {
-    let realms: Vec<RealmId> = per_realm.keys().cloned().collect();
-    let outcomes = bff
-        .fan_out(&realms, |r| {
-            BackendRequest::json(
-                axum::http::Method::POST,
-                format!("/api/v1/realms/{r}/profile-access"),
-                caller.clone(),
-                serde_json::json!({ "users": per_realm.get(r) })
-                    .to_string()
-                    .into_bytes(),
-            )
-        })
-        .await;
-    let merged = merge::merge(outcomes, merge::Rules::default(), |_, r| {
-        serde_json::from_slice::<ProfileAccess>(&r.body)
-            .map(|a| (a, false))
-            .map_err(|e| e.to_string())
-    })?;
-    let (mut full, mut edit) = (HashSet::new(), HashSet::new());
-    for (realm, a) in merged.answers {
-        // A realm speaks only about the people it was asked about.
-        let asked: HashSet<Uuid> = per_realm
-            .get(&realm)
-            .into_iter()
-            .flatten()
-            .copied()
-            .collect();
-        full.extend(a.view_full.into_iter().filter(|u| asked.contains(u)));
-        edit.extend(a.edit.into_iter().filter(|u| asked.contains(u)));
-    }
-    Ok((full, edit, merged.unavailable))
-}
-
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct UserQuery {
@@ -263,7 +223,7 @@ async fn search_users(
             per_realm.entry(r.clone()).or_default().push(*id);
         }
     }
-    let (full, _, unavailable) = judge(bff, caller(me, &headers), &per_realm).await?;
+    let (full, _, unavailable) = people::judge(bff, caller(me, &headers), &per_realm).await?;
     let people: Vec<(Uuid, Scope)> = found
         .items
         .iter()
@@ -284,31 +244,6 @@ async fn search_users(
     }))
 }
 
-/// Decides how `me` sees `target`: 404 when they share no realm.
-async fn scope_of(
-    s: &AppState,
-    me: Uuid,
-    target: Uuid,
-    headers: &HeaderMap,
-) -> Result<(Scope, bool, Vec<RealmId>)> {
-    let bff = bff(s)?;
-    if me == target {
-        return Ok((Scope::Full, true, Vec::new()));
-    }
-    let shared = profile::shared_realms(&s.db, me, target).await?;
-    if shared.is_empty() {
-        return Err(Error::not_found(format!("user {target}")));
-    }
-    let per_realm = shared.into_iter().map(|r| (r, vec![target])).collect();
-    let (full, edit, unavailable) = judge(bff, caller(me, headers), &per_realm).await?;
-    let scope = if full.contains(&target) {
-        Scope::Full
-    } else {
-        Scope::Basic
-    };
-    Ok((scope, edit.contains(&target), unavailable))
-}
-
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
@@ -318,7 +253,7 @@ async fn get_user(
     headers: HeaderMap,
     Path(id): Path<Uuid>,
 ) -> Result<Json<UserView>> {
-    let (scope, _, _) = scope_of(&s, me, id, &headers).await?;
+    let (scope, _, _) = people::scope_of(bff(&s)?, me, id, caller(me, &headers)).await?;
     Ok(Json(profile::view_at(&s.db, id, scope).await?))
 }
 
@@ -333,21 +268,7 @@ async fn put_user_profile(
     Path(id): Path<Uuid>,
     Json(body): Json<ProfileInput>,
 ) -> Result<Json<UserView>> {
-    // Not being able to see someone means not being able to edit them either.
-    let (scope, may_edit, unavailable) = scope_of(&s, me, id, &headers).await?;
-    if !may_edit {
-        if !unavailable.is_empty() {
-            return Err(Error::Unavailable(format!(
-                "cannot check your rights now: realm(s) {} did not answer",
-                unavailable
-                    .iter()
-                    .map(RealmId::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        return Err(Error::forbidden(format!("edit the profile of user {id}")));
-    }
+    let scope = people::require_edit(bff(&s)?, me, id, caller(me, &headers)).await?;
     let mut g = s.db.global().await?;
     profile::put_profile(&mut g, id, &body).await?;
     g.commit().await?;

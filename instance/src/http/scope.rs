@@ -17,6 +17,10 @@
 //! `RealmScope` first among the handler's arguments, so the answer to a request without a
 //! valid token is 401 and to a realm this instance does not serve 404, whatever else is
 //! wrong with it; a body extractor (`Json`) comes last, as axum requires.
+//!
+//! The transaction (and so a pool connection) is open while axum reads the request body
+//! after it, so a client that trickles its body in (at most `PEK_MAX_BODY_BYTES`) holds a
+//! connection meanwhile; only a caller with a valid token gets that far.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
