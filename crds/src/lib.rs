@@ -21,10 +21,12 @@ use serde::{Deserialize, Serialize};
 pub const GROUP: &str = "pek.sch.bme.hu";
 /// Finalizer the operator puts on every Realm it manages.
 pub const FINALIZER: &str = "realms.pek.sch.bme.hu/cleanup";
-/// The realm id reserved for the hub itself.
-pub const RESERVED_REALM_ID: &str = "hub";
-/// Well-formed realm ids (a DNS-label-like lowercase name).
-pub const REALM_ID_PATTERN: &str = "^[a-z][a-z0-9-]{0,61}[a-z0-9]$";
+/// The realm id rule (see `pek-realm-id`): the CEL rule on `spec.realmId` below is
+/// `self.matches('<REALM_ID_PATTERN>')`, and a test checks that the apiserver's CEL and
+/// [`is_valid_realm_id`] agree.
+pub use pek_realm_id::{
+    is_valid_realm_id, is_well_formed_realm_id, REALM_ID_PATTERN, RESERVED_REALM_ID,
+};
 
 /// Condition types the operator maintains in `status.conditions`.
 pub mod condition {
@@ -253,18 +255,6 @@ impl Realm {
             .as_deref()
             .unwrap_or(&self.spec.realm_id)
     }
-}
-
-/// Whether `id` is a well-formed, non-reserved realm id (the same rules as the CRD's CEL).
-pub fn is_valid_realm_id(id: &str) -> bool {
-    let bytes = id.as_bytes();
-    (2..=63).contains(&bytes.len())
-        && bytes[0].is_ascii_lowercase()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes[bytes.len() - 1] != b'-'
-        && id != RESERVED_REALM_ID
 }
 
 /// The Realm CRD as it is installed: the derived one with every description unwrapped into

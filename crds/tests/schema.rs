@@ -250,3 +250,53 @@ fn admins_are_bounded_authsch_ids() {
     assert_eq!(admins["items"]["maxLength"], 128);
     assert_eq!(admins["x-kubernetes-list-type"], "set");
 }
+
+/// The realm id rule is written once: the CEL rule on `spec.realmId` is built from
+/// `REALM_ID_PATTERN`, and `is_valid_realm_id` (which the operator checks and whose
+/// well-formedness half the instance parses API paths with) accepts exactly what the
+/// apiserver's CEL accepts — over every id of up to three characters from an alphabet
+/// with each kind of character, and at the length limits.
+#[test]
+fn the_realm_id_rule_is_the_same_in_cel_and_in_rust() {
+    let s = schema();
+    let rules: Vec<&str> = s["properties"]["spec"]["properties"]["realmId"]
+        ["x-kubernetes-validations"]
+        .as_array()
+        .expect("realmId CEL rules")
+        .iter()
+        .filter_map(|r| r["rule"].as_str())
+        .collect();
+    assert!(
+        rules.contains(&format!("self.matches('{}')", pek_crds::REALM_ID_PATTERN).as_str()),
+        "the CEL rule is not REALM_ID_PATTERN: {rules:?}"
+    );
+    let alphabet = ['a', 'z', '0', '9', '-', 'A', '_', 'é'];
+    let mut ids: Vec<String> = Vec::new();
+    for a in alphabet {
+        ids.push(a.to_string());
+        for b in alphabet {
+            ids.push(format!("{a}{b}"));
+            for c in alphabet {
+                ids.push(format!("{a}{b}{c}"));
+            }
+        }
+    }
+    for len in [62, 63, 64] {
+        ids.push(format!("a{}", "b".repeat(len - 1)));
+        ids.push(format!("a{}-", "b".repeat(len - 2)));
+    }
+    ids.extend(["hub", "hub1", "kszk", "sch-pincer", "a--b"].map(String::from));
+    for id in &ids {
+        let cel_ok = cel(&realm(id, None), None).is_ok();
+        assert_eq!(
+            pek_crds::is_valid_realm_id(id),
+            cel_ok,
+            "{id:?}: Rust and CEL disagree"
+        );
+        assert_eq!(
+            pek_crds::is_well_formed_realm_id(id),
+            cel_ok || id == pek_crds::RESERVED_REALM_ID,
+            "{id:?}: well-formedness disagrees with CEL"
+        );
+    }
+}

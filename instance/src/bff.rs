@@ -8,9 +8,11 @@
 //! answers is the same for both. Fan-out calls run concurrently, each with a deadline and
 //! bounded retries; a realm that does not answer in time is reported in `unavailable`
 //! and the answer is `partial`, never an error. A 403 from a realm means "nothing there
-//! for you".
+//! for you". Those merge rules live in one place, [`merge`].
 
-use std::collections::BTreeSet;
+pub mod merge;
+pub mod people;
+
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -348,6 +350,33 @@ impl Bff {
         }
     }
 
+    /// Runs a call's attempts within the per-realm deadline.
+    async fn within_deadline(
+        &self,
+        attempts: impl std::future::Future<Output = Outcome>,
+    ) -> Outcome {
+        match tokio::time::timeout(self.config.deadline, attempts).await {
+            Ok(o) => o,
+            Err(_) => Outcome::Unavailable(format!(
+                "no answer within {} ms",
+                self.config.deadline.as_millis()
+            )),
+        }
+    }
+
+    /// A call that may have had its effect even when no answer came (a forwarded POST,
+    /// PATCH…): sent once within the same deadline, never retried, and whatever the realm
+    /// answers (a 503 included) is its answer.
+    pub async fn call_once(&self, backend: &dyn RealmBackend, req: BackendRequest) -> Outcome {
+        self.within_deadline(async {
+            match backend.call(req).await {
+                Ok(r) => Outcome::Answered(r),
+                Err(e) => Outcome::Unavailable(e),
+            }
+        })
+        .await
+    }
+
     /// One call with the deadline and bounded retries.
     pub async fn call(&self, backend: &dyn RealmBackend, req: BackendRequest) -> Outcome {
         let attempts = async {
@@ -373,13 +402,7 @@ impl Bff {
             }
             Outcome::Unavailable(last)
         };
-        match tokio::time::timeout(self.config.deadline, attempts).await {
-            Ok(o) => o,
-            Err(_) => Outcome::Unavailable(format!(
-                "no answer within {} ms",
-                self.config.deadline.as_millis()
-            )),
-        }
+        self.within_deadline(attempts).await
     }
 
     /// Calls every realm concurrently; `make` builds each realm's request.
@@ -445,17 +468,6 @@ pub fn page_items(body: &[u8]) -> std::result::Result<(Vec<serde_json::Value>, b
         .ok_or_else(|| "answer has no items".to_string())?;
     let more = v.get("nextCursor").is_some_and(|c| !c.is_null());
     Ok((items, more))
-}
-
-/// Realms named in fan-out outcomes that did not answer, sorted.
-pub fn unavailable(outcomes: &[(RealmId, Outcome)]) -> Vec<RealmId> {
-    outcomes
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Unavailable(_)))
-        .map(|(r, _)| r.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
 }
 
 /// Where a paged cross-realm search stands in each realm: the opaque cursor of the

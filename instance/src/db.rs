@@ -14,7 +14,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::config::Mode;
 use crate::error::{Error, Result};
-use crate::realm::RealmId;
+use crate::realm_id::RealmId;
 
 fn realm_migrator() -> Migrator {
     let mut m = sqlx::migrate!("../migrations/realm");

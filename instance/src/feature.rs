@@ -31,7 +31,9 @@ fn check_key(key: &str) -> Result<()> {
     }
 }
 
-pub async fn list(tx: &mut RealmTx) -> Result<Vec<FeatureFlag>> {
+/// The realm's feature flags (anyone in the realm).
+pub async fn list(tx: &mut RealmTx, grants: &Grants) -> Result<Vec<FeatureFlag>> {
+    policy::require_in_realm(tx, grants).await?;
     let realm = tx.realm().as_str().to_string();
     Ok(sqlx::query_as!(
         FeatureFlag,

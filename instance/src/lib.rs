@@ -26,6 +26,7 @@ mod page;
 pub mod policy;
 pub mod profile;
 pub mod realm;
+mod realm_id;
 mod registry;
 mod semester;
 mod service_directory;

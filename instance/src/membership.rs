@@ -646,3 +646,80 @@ pub async fn list_for_group(
         (m.user_id.to_string(), m.id)
     }))
 }
+
+/// A membership with the group it is in.
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupMembership {
+    /// The membership's id.
+    pub id: Uuid,
+    pub realm_id: String,
+    pub group_id: Uuid,
+    pub group_name: String,
+    pub group_archived: bool,
+    pub user_id: Uuid,
+    /// The membership's status (e.g. NEWBIE, ACTIVE, FORMER, ARCHIVED).
+    pub status: String,
+    /// Posts held in the group, e.g. `leader`.
+    pub posts: Vec<String>,
+    pub start_at: chrono::DateTime<chrono::Utc>,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub group_name_folded: String,
+}
+
+/// A person's memberships in this realm, ordered by group name, a page at a time: all of
+/// them for the person themself, otherwise those in groups whose members the caller may
+/// view (the rule of reading one membership, so a list never reveals more).
+pub async fn of_user(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    user: Uuid,
+    limit: i64,
+    cursor: Option<Cursor>,
+) -> Result<Page<GroupMembership>> {
+    let realm = tx.realm().clone();
+    let (id, me) = (user, grants.viewer);
+    // A person has a handful of memberships per realm: read them all, keep the visible
+    // ones, then page, so a page is never short because of hidden rows.
+    let rows: Vec<GroupMembership> = sqlx::query_as!(
+        GroupMembership,
+        "SELECT m.id, m.realm_id, m.group_id, g.name AS group_name,
+                g.archived AS group_archived, m.user_id, m.status, m.posts, m.start_at,
+                m.until, g.name_folded AS group_name_folded
+           FROM memberships m
+           JOIN groups g ON g.realm_id = m.realm_id AND g.id = m.group_id
+          WHERE m.realm_id = $1 AND m.user_id = $2
+          ORDER BY g.name_folded, m.id",
+        realm.as_str(),
+        id
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    let mut visible = Vec::with_capacity(rows.len());
+    for m in rows {
+        if let Some(c) = &cursor {
+            if (m.group_name_folded.as_str(), m.id) <= (c.key.as_str(), c.id) {
+                continue;
+            }
+        }
+        if id == me
+            || policy::can(
+                tx,
+                grants,
+                Permission::ViewMembers,
+                Target::Group(m.group_id),
+            )
+            .await?
+        {
+            visible.push(m);
+        }
+        if visible.len() as i64 > limit {
+            break;
+        }
+    }
+    Ok(Page::from_rows(visible, limit, |m| {
+        (m.group_name_folded.clone(), m.id)
+    }))
+}

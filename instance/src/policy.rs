@@ -318,6 +318,19 @@ pub async fn users_in_realm(tx: &mut RealmTx, users: &[Uuid]) -> Result<HashSet<
     Ok(rows.into_iter().collect())
 }
 
+/// Reading realm-wide settings (semesters, feature flags, evaluation settings) needs a
+/// foot in the realm: GOD, or [`user_in_realm`]; a "no" is a 403.
+pub async fn require_in_realm(tx: &mut RealmTx, grants: &Grants) -> Result<()> {
+    if grants.god || user_in_realm(tx, grants.viewer).await? {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "you are not a member of realm {}",
+            tx.realm()
+        )))
+    }
+}
+
 /// Checks `action` and turns a "no" into a 403 saying what was refused.
 pub async fn require(
     tx: &mut RealmTx,
@@ -421,7 +434,32 @@ pub async fn get_policy(tx: &mut RealmTx, id: Uuid) -> Result<Policy> {
     .ok_or_else(|| Error::not_found(format!("policy {id} in realm {realm}")))
 }
 
-pub async fn list_policies(tx: &mut RealmTx) -> Result<Vec<Policy>> {
+/// Reading a realm's policies and everyone's assignments needs manageRealm realm-wide.
+async fn require_policy_reader(tx: &mut RealmTx, grants: &Grants) -> Result<()> {
+    require(tx, grants, Permission::ManageRealm, Target::Realm).await
+}
+
+/// A policy with its statements: for the people who hold it, and for policy readers.
+pub async fn policy_with_statements(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    id: Uuid,
+) -> Result<(Policy, Vec<Statement>)> {
+    let policy = get_policy(tx, id).await?;
+    let held = list_assignments(tx, Some(grants.viewer))
+        .await?
+        .iter()
+        .any(|a| a.policy_id == id);
+    if !held {
+        require_policy_reader(tx, grants).await?;
+    }
+    let statements = statements_of(tx, id).await?;
+    Ok((policy, statements))
+}
+
+/// The realm's policies (policy readers).
+pub async fn list_policies(tx: &mut RealmTx, grants: &Grants) -> Result<Vec<Policy>> {
+    require_policy_reader(tx, grants).await?;
     let realm = tx.realm().as_str().to_string();
     Ok(sqlx::query_as!(
         Policy,
@@ -801,6 +839,19 @@ pub async fn unassign(
         }
     }
     Ok(())
+}
+
+/// Policy assignments, of one user or everyone's: a caller may list their own; anything
+/// else needs a policy reader.
+pub async fn assignments(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    user: Option<Uuid>,
+) -> Result<Vec<Assignment>> {
+    if user != Some(grants.viewer) {
+        require_policy_reader(tx, grants).await?;
+    }
+    list_assignments(tx, user).await
 }
 
 pub async fn list_assignments(tx: &mut RealmTx, user: Option<Uuid>) -> Result<Vec<Assignment>> {

@@ -1,94 +1,14 @@
-//! Realms: the isolation boundary. A `RealmId` can only be built from a well-formed id,
-//! so every realm-scoped query downstream starts from a validated value.
+//! Realms: the realm table. On a worker it holds the worker's own realm; on the hub it is
+//! also the registry of worker realms (those with an endpoint) and of realms hosted
+//! locally. Realm ids themselves are [`RealmId`]s (see `realm_id`).
 
-use std::fmt;
-use std::str::FromStr;
+pub use crate::realm_id::{RealmId, HUB};
 
 use serde::{Deserialize, Serialize};
-
-use crate::error::Error;
-
-/// The hub's own realm.
-pub const HUB: &str = "hub";
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
-#[serde(transparent)]
-pub struct RealmId(String);
-
-impl RealmId {
-    pub fn hub() -> Self {
-        RealmId(HUB.to_string())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_hub(&self) -> bool {
-        self.0 == HUB
-    }
-
-    /// Lowercase DNS-label-like id: 2–63 chars, `[a-z0-9-]`, starting with a letter.
-    pub fn parse(s: &str) -> Result<Self, Error> {
-        let ok = (2..=63).contains(&s.len())
-            && s.as_bytes()[0].is_ascii_lowercase()
-            && !s.ends_with('-')
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok {
-            Ok(RealmId(s.to_string()))
-        } else {
-            Err(Error::BadRequest(format!(
-                "invalid realm id {s:?}: expected 2-63 lowercase letters, digits or '-', \
-                 starting with a letter and not ending with '-'"
-            )))
-        }
-    }
-}
-
-impl FromStr for RealmId {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        RealmId::parse(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for RealmId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        RealmId::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
-
-impl fmt::Display for RealmId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn realm_ids_are_validated() {
-        for ok in ["hub", "kir-dev", "a1", "conference-2025"] {
-            assert!(RealmId::parse(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "a", "Hub", "1abc", "ab-", "a_b", "a b", &"a".repeat(64)] {
-            assert!(RealmId::parse(bad).is_err(), "{bad}");
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The realm table: on a worker it holds the worker's own realm; on the hub it is also the
-// registry of worker realms (those with an endpoint) and of realms hosted locally.
-
 use uuid::Uuid;
 
 use crate::db::{Db, GlobalTx};
-use crate::error::{Result, ResultExt};
+use crate::error::{Error, Result, ResultExt};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -157,12 +77,47 @@ pub async fn list(g: &mut GlobalTx) -> Result<Vec<RealmInfo>> {
     .await?)
 }
 
+/// Creates a realm hosted by the hub itself, and makes `creator` its GOD: only a GOD of the
+/// hub realm may (403 otherwise); 409 when the id is taken.
+pub async fn create_hosted(
+    db: &Db,
+    creator: Uuid,
+    id: &RealmId,
+    display_name: &str,
+) -> Result<RealmInfo> {
+    use crate::policy::{self, Grants, Permission, Target};
+    let mut tx = db.realm(&RealmId::hub()).await?;
+    let grants = Grants::load(&mut tx, creator).await?;
+    policy::require(&mut tx, &grants, Permission::ManageRealm, Target::Realm).await?;
+    if !grants.god {
+        return Err(Error::forbidden(
+            "create realms (GOD of the hub realm only)",
+        ));
+    }
+    tx.commit().await?;
+    let mut g = db.global().await?;
+    let exists = list(&mut g).await?.iter().any(|r| r.id == id.as_str());
+    g.commit().await?;
+    if exists {
+        return Err(Error::Conflict(format!("realm {id} already exists")));
+    }
+    ensure_local(db, id, display_name, Some(creator)).await?;
+    let mut g = db.global().await?;
+    let info = list(&mut g)
+        .await?
+        .into_iter()
+        .find(|r| r.id == id.as_str())
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("realm vanished after creation")))?;
+    g.commit().await?;
+    Ok(info)
+}
+
 /// Hub: ids of realms whose data lives in this database.
 pub async fn local_ids(g: &mut GlobalTx) -> Result<Vec<RealmId>> {
     let ids: Vec<String> = sqlx::query_scalar!("SELECT id FROM realms WHERE endpoint IS NULL")
         .fetch_all(g.conn())
         .await?;
-    Ok(ids.into_iter().map(RealmId).collect())
+    Ok(ids.into_iter().map(RealmId::stored).collect())
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]

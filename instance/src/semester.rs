@@ -33,7 +33,9 @@ pub struct NewSemester {
     pub current: Option<bool>,
 }
 
-pub async fn list(tx: &mut RealmTx) -> Result<Vec<Semester>> {
+/// The realm's semesters, newest first (anyone in the realm).
+pub async fn list(tx: &mut RealmTx, grants: &Grants) -> Result<Vec<Semester>> {
+    policy::require_in_realm(tx, grants).await?;
     let realm = tx.realm().as_str().to_string();
     Ok(sqlx::query_as!(
         Semester,
@@ -100,7 +102,9 @@ pub async fn make_current(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result
     .ok_or_else(|| Error::not_found(format!("semester {id} in realm {realm}")))
 }
 
-pub async fn current(tx: &mut RealmTx) -> Result<Semester> {
+/// The realm's current semester (anyone in the realm).
+pub async fn current(tx: &mut RealmTx, grants: &Grants) -> Result<Semester> {
+    policy::require_in_realm(tx, grants).await?;
     let realm = tx.realm().as_str().to_string();
     sqlx::query_as!(
         Semester,

@@ -14,8 +14,9 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::RealmTx;
+use crate::db::{Db, RealmTx};
 use crate::error::{Error, Result};
+use crate::realm::RealmId;
 
 /// Who may read the directory.
 #[derive(Debug, Default)]
@@ -51,6 +52,11 @@ impl DirectoryAuth {
             }
         }
         found
+    }
+
+    /// Worker: whether it holds its realm's token (the hub's directory does not).
+    pub fn has_realm_token(&self) -> bool {
+        self.realm_token.is_some()
     }
 
     /// Worker: whether the presented token is this realm's.
@@ -185,6 +191,48 @@ pub async fn entry_awards(
     )
     .fetch_all(tx.conn())
     .await?)
+}
+
+/// A person by hub user id or AuthSCH id (what services know them by); 400 for an id that
+/// can be neither, 404 for nobody.
+pub async fn resolve_user(db: &Db, id: &str) -> Result<(Uuid, String)> {
+    let id = id.trim();
+    if id.is_empty() || id.chars().count() > 200 || id.chars().any(char::is_control) {
+        return Err(Error::BadRequest(
+            "the id must be a user id or an AuthSCH id".into(),
+        ));
+    }
+    let mut g = db.global().await?;
+    let row: Option<(Uuid, String)> = sqlx::query!(
+        "SELECT id, auth_sch_id FROM users WHERE id::text = $1 OR auth_sch_id = $1 LIMIT 1",
+        id
+    )
+    .fetch_optional(g.conn())
+    .await?
+    .map(|r| (r.id, r.auth_sch_id));
+    g.commit().await?;
+    row.ok_or_else(|| Error::not_found(format!("user {id}")))
+}
+
+/// [`memberships`] in a realm this process hosts, in a transaction of its own.
+pub async fn memberships_in(db: &Db, realm: &RealmId, user: Uuid) -> Result<Vec<DirMembership>> {
+    let mut tx = db.realm(realm).await?;
+    let out = memberships(&mut tx, user).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// [`entry_awards`] in a realm this process hosts, in a transaction of its own.
+pub async fn entry_awards_in(
+    db: &Db,
+    realm: &RealmId,
+    semester: &str,
+    user: Uuid,
+) -> Result<Vec<DirEntryAward>> {
+    let mut tx = db.realm(realm).await?;
+    let out = entry_awards(&mut tx, semester, user).await?;
+    tx.commit().await?;
+    Ok(out)
 }
 
 #[cfg(test)]

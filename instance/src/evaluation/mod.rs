@@ -35,7 +35,9 @@ pub const MAX_MAX_POINTS_PER_SEMESTER: i32 = 10_000;
 /// (spelled out in each query, as compile-checked queries are literals; a test below
 /// finds it in every one of them).
 pub const COUNTED_STATUSES: [&str; 4] = ["NEWBIE", "ACTIVE", "FORMER", "ARCHIVED"];
-/// [`COUNTED_STATUSES`] as an SQL list, for `m.status IN ('NEWBIE', …)`.
+/// [`COUNTED_STATUSES`] as an SQL list, for `m.status IN ('NEWBIE', …)`; the test below
+/// checks every points query spells exactly this.
+#[cfg(test)]
 pub const COUNTED_STATUSES_SQL: &str = "('NEWBIE', 'ACTIVE', 'FORMER', 'ARCHIVED')";
 
 pub use season::Season;
@@ -89,6 +91,21 @@ pub async fn settings(tx: &mut RealmTx) -> Result<Settings> {
         updated_by: None,
         updated_at: None,
     }))
+}
+
+/// The realm's evaluation settings as a caller reads them (anyone in the realm).
+pub async fn view_settings(tx: &mut RealmTx, grants: &Grants) -> Result<Settings> {
+    policy::require_in_realm(tx, grants).await?;
+    settings(tx).await
+}
+
+/// The cap of federated figures (a person's points across the realms): the hub realm's
+/// maximum points per semester.
+pub async fn federation_cap(db: &crate::db::Db) -> Result<i32> {
+    let mut tx = db.realm(&crate::realm::RealmId::hub()).await?;
+    let cap = settings(&mut tx).await?.max_points_per_semester;
+    tx.commit().await?;
+    Ok(cap)
 }
 
 /// Sets the realm's maximum points per semester (manageRealm).

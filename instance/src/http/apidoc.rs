@@ -111,10 +111,10 @@ fn operations(item: &mut PathItem) -> Vec<(&'static str, &mut Operation)> {
 }
 
 /// Text path segments with a fixed shape: the document says which values can exist
-/// (the realm id rule of `RealmId::parse`, the feature flag key rule).
+/// (the realm id rule of `RealmId::parse`, the Realm CRD's, the feature flag key rule).
 fn path_param_schema(name: &str) -> Option<RefOr<Schema>> {
     let (pattern, min, max) = match name {
-        "realm" => (r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$", 2, 63),
+        "realm" => (pek_realm_id::REALM_ID_PATTERN, 2, 63),
         "key" => (r"^[a-z][a-z0-9_.-]*$", 1, 100),
         _ => return None,
     };

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -16,12 +16,11 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{AppState, Caller, Json, Path, Query};
-use crate::bff::{self, BackendRequest, Bff, CallerAuth, Outcome};
+use crate::bff::{self, merge, people, BackendRequest, Bff, CallerAuth, Outcome};
 use crate::error::{Error, ErrorBody, Result};
 use crate::evaluation::points::{self, SemesterFigure};
-use crate::federation::{self, MembershipReport};
 use crate::page::PageParams;
-use crate::profile::{self, ProfileAccess, ProfileInput, Scope, UserView};
+use crate::profile::{self, ProfileInput, Scope, UserView};
 use crate::realm::RealmId;
 use crate::text::Line;
 
@@ -32,8 +31,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_user))
         .routes(routes!(lookup_users))
         .routes(routes!(put_user_profile))
-        .routes(routes!(report_members))
-        .routes(routes!(realm_registration))
         .routes(routes!(my_points))
 }
 
@@ -140,46 +137,33 @@ async fn search_groups(
             }
         })
         .await;
-    let mut unavailable = bff::unavailable(&outcomes);
-    let mut pages = Vec::new();
-    for (realm, outcome) in outcomes {
-        if let Outcome::Answered(r) = outcome {
-            if r.status == StatusCode::BAD_REQUEST || r.status == StatusCode::UNPROCESSABLE_ENTITY {
-                // The same query is invalid everywhere: say so, as a single realm would.
-                return Err(realm_error(r.status, &r.body));
-            }
-            if r.status == StatusCode::FORBIDDEN {
-                // Nothing there for this caller: an exhausted realm.
-                pages.push(bff::RealmPage {
-                    realm,
-                    items: Vec::new(),
-                    more: false,
-                });
-                continue;
-            }
-            if !r.status.is_success() {
-                // 401 would have failed at the hub already; anything else is the realm's
-                // problem, not the caller's.
-                tracing::warn!(realm = %realm, status = %r.status, "unexpected answer in fan-out");
-                unavailable.push(realm);
-                continue;
-            }
-            match bff::page_items(&r.body) {
-                Ok((items, more)) => pages.push(bff::RealmPage { realm, items, more }),
-                Err(e) => {
-                    tracing::warn!(realm = %realm, error = %e, "unreadable answer in fan-out");
-                    unavailable.push(realm);
-                }
-            }
-        }
-    }
+    // The same query is invalid everywhere: a 400/422 is answered as a single realm would.
+    let rules = merge::Rules {
+        caller_errors_fail: true,
+        ..merge::Rules::default()
+    };
+    // Each realm's page keeps whether that realm has more: the merged cursor needs it.
+    let merged = merge::merge(outcomes, rules, |_, r| {
+        bff::page_items(&r.body).map(|(items, more)| ((items, more), more))
+    })?;
     for r in &realms {
-        if !unavailable.contains(r) {
+        if !merged.unavailable.contains(r) {
             bff.touch(me, r);
         }
     }
-    unavailable.sort();
-    unavailable.dedup();
+    // A realm with nothing for this caller is exhausted: later pages skip it.
+    let exhausted = merged.nothing.iter().map(|realm| bff::RealmPage {
+        realm: realm.clone(),
+        items: Vec::new(),
+        more: false,
+    });
+    let pages = merged
+        .answers
+        .into_iter()
+        .map(|(realm, (items, more))| bff::RealmPage { realm, items, more })
+        .chain(exhausted)
+        .collect();
+    let unavailable = merged.unavailable;
     let (items, next) = bff::merge_group_pages(&from, pages, limit);
     let next_cursor = next.map(|c| c.encode());
     Ok(Json(GroupPage {
@@ -189,71 +173,6 @@ async fn search_groups(
         partial: !unavailable.is_empty(),
         unavailable,
     }))
-}
-
-/// A realm's error answer, passed on with its status and message.
-fn realm_error(status: StatusCode, body: &[u8]) -> Error {
-    let message = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(String::from))
-        .unwrap_or_else(|| format!("a realm answered {status}"));
-    match status {
-        StatusCode::BAD_REQUEST => Error::BadRequest(message),
-        StatusCode::UNPROCESSABLE_ENTITY => Error::Unprocessable(message),
-        StatusCode::NOT_FOUND => Error::NotFound(message),
-        StatusCode::CONFLICT => Error::Conflict(message),
-        StatusCode::FORBIDDEN => Error::Forbidden(message),
-        _ => Error::Unavailable(message),
-    }
-}
-
-/// Asks each realm what the caller may do with the given people there.
-/// Returns (full view, edit, unavailable realms).
-async fn judge(
-    bff: &Bff,
-    caller: Option<CallerAuth>,
-    per_realm: &BTreeMap<RealmId, Vec<Uuid>>,
-) -> (HashSet<Uuid>, HashSet<Uuid>, Vec<RealmId>) {
-    let realms: Vec<RealmId> = per_realm.keys().cloned().collect();
-    let outcomes = bff
-        .fan_out(&realms, |r| {
-            BackendRequest::json(
-                axum::http::Method::POST,
-                format!("/api/v1/realms/{r}/profile-access"),
-                caller.clone(),
-                serde_json::json!({ "users": per_realm.get(r) })
-                    .to_string()
-                    .into_bytes(),
-            )
-        })
-        .await;
-    let mut unavailable = bff::unavailable(&outcomes);
-    let (mut full, mut edit) = (HashSet::new(), HashSet::new());
-    for (realm, o) in outcomes {
-        if let Outcome::Answered(r) = o {
-            if r.status == StatusCode::FORBIDDEN {
-                continue;
-            }
-            match serde_json::from_slice::<ProfileAccess>(&r.body) {
-                Ok(a) if r.status.is_success() => {
-                    // A realm speaks only about the people it was asked about.
-                    let asked: HashSet<Uuid> = per_realm
-                        .get(&realm)
-                        .into_iter()
-                        .flatten()
-                        .copied()
-                        .collect();
-                    full.extend(a.view_full.into_iter().filter(|u| asked.contains(u)));
-                    edit.extend(a.edit.into_iter().filter(|u| asked.contains(u)));
-                }
-                _ => {
-                    tracing::warn!(realm = %realm, status = %r.status, "profile-access answer not usable");
-                    unavailable.push(realm);
-                }
-            }
-        }
-    }
-    (full, edit, unavailable)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -305,9 +224,7 @@ async fn search_users(
             per_realm.entry(r.clone()).or_default().push(*id);
         }
     }
-    let (full, _, mut unavailable) = judge(bff, caller(me, &headers), &per_realm).await;
-    unavailable.sort();
-    unavailable.dedup();
+    let (full, _, unavailable) = people::judge(bff, caller(me, &headers), &per_realm).await?;
     let people: Vec<(Uuid, Scope)> = found
         .items
         .iter()
@@ -328,31 +245,6 @@ async fn search_users(
     }))
 }
 
-/// Decides how `me` sees `target`: 404 when they share no realm.
-async fn scope_of(
-    s: &AppState,
-    me: Uuid,
-    target: Uuid,
-    headers: &HeaderMap,
-) -> Result<(Scope, bool, Vec<RealmId>)> {
-    let bff = bff(s)?;
-    if me == target {
-        return Ok((Scope::Full, true, Vec::new()));
-    }
-    let shared = profile::shared_realms(&s.db, me, target).await?;
-    if shared.is_empty() {
-        return Err(Error::not_found(format!("user {target}")));
-    }
-    let per_realm = shared.into_iter().map(|r| (r, vec![target])).collect();
-    let (full, edit, unavailable) = judge(bff, caller(me, headers), &per_realm).await;
-    let scope = if full.contains(&target) {
-        Scope::Full
-    } else {
-        Scope::Basic
-    };
-    Ok((scope, edit.contains(&target), unavailable))
-}
-
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
@@ -362,7 +254,7 @@ async fn get_user(
     headers: HeaderMap,
     Path(id): Path<Uuid>,
 ) -> Result<Json<UserView>> {
-    let (scope, _, _) = scope_of(&s, me, id, &headers).await?;
+    let (scope, _, _) = people::scope_of(bff(&s)?, me, id, caller(me, &headers)).await?;
     Ok(Json(profile::view_at(&s.db, id, scope).await?))
 }
 
@@ -413,7 +305,7 @@ async fn lookup_users(
     let (full, _, mut unavailable) = if per_realm.is_empty() {
         Default::default()
     } else {
-        judge(bff, caller(me, &headers), &per_realm).await
+        people::judge(bff, caller(me, &headers), &per_realm).await?
     };
     unavailable.sort();
     unavailable.dedup();
@@ -447,88 +339,11 @@ async fn put_user_profile(
     Path(id): Path<Uuid>,
     Json(body): Json<ProfileInput>,
 ) -> Result<Json<UserView>> {
-    // Not being able to see someone means not being able to edit them either.
-    let (scope, may_edit, unavailable) = scope_of(&s, me, id, &headers).await?;
-    if !may_edit {
-        if !unavailable.is_empty() {
-            return Err(Error::Unavailable(format!(
-                "cannot check your rights now: realm(s) {} did not answer",
-                unavailable
-                    .iter()
-                    .map(RealmId::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        return Err(Error::forbidden(format!("edit the profile of user {id}")));
-    }
+    let scope = people::require_edit(bff(&s)?, me, id, caller(me, &headers)).await?;
     let mut g = s.db.global().await?;
     profile::put_profile(&mut g, id, &body).await?;
     g.commit().await?;
     Ok(Json(profile::view_at(&s.db, id, scope).await?))
-}
-
-/// The realm a worker speaks for, checked against its realm token.
-fn realm_worker(s: &AppState, headers: &HeaderMap, realm: &str) -> Result<RealmId> {
-    bff(s)?;
-    let realm = RealmId::parse(realm)?;
-    let secret = s.federation_secret.as_ref().ok_or_else(|| {
-        Error::Unauthorized(
-            "this hub accepts no membership reports (PEK_FEDERATION_SECRET_FILE is not set)".into(),
-        )
-    })?;
-    let presented = super::extract::bearer_header(headers)
-        .ok_or_else(|| Error::Unauthorized("missing realm bearer token".into()))?;
-    if !federation::realm_token_ok(secret, &realm, presented) {
-        return Err(Error::Unauthorized(format!(
-            "invalid token for realm {realm}"
-        )));
-    }
-    Ok(realm)
-}
-
-/// A worker asks when its realm was registered. A registration the worker has not yet
-/// filled (a realm deregistered and registered again, whose federation rows went with
-/// the deregistration) makes it resend its whole member list. Authenticated with the
-/// realm's token.
-#[utoipa::path(get, path = "/internal/v1/realms/{realm}/registration", tag = "admin",
-    params(("realm" = String, Path)),
-    responses((status = 200, body = federation::RegistrationInfo),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn realm_registration(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(realm): Path<String>,
-) -> Result<Json<federation::RegistrationInfo>> {
-    let realm = realm_worker(&s, &headers, &realm)?;
-    let mut g = s.db.global().await?;
-    let info = federation::registration(&mut g, &realm).await?;
-    g.commit().await?;
-    Ok(Json(info))
-}
-
-/// A worker reports membership changes of its realm (transactional outbox). Idempotent:
-/// events already applied are skipped. Authenticated with the realm's token.
-#[utoipa::path(post, path = "/internal/v1/realms/{realm}/members", tag = "admin",
-    params(("realm" = String, Path)), request_body = MembershipReport,
-    responses((status = 204), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody)))]
-async fn report_members(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(realm): Path<String>,
-    Json(report): Json<MembershipReport>,
-) -> Result<StatusCode> {
-    let bff = bff(&s)?;
-    let realm = realm_worker(&s, &headers, &realm)?;
-    let mut g = s.db.global().await?;
-    let changed = federation::apply_report(&mut g, &realm, &report).await?;
-    g.commit().await?;
-    for u in changed {
-        bff.cache.invalidate(u).await;
-    }
-    metrics::counter!("pek_federation_events_total").increment(report.events.len() as u64);
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `/api/v1/realms/{realm}/…` for a realm served by a worker: checked here (the caller
@@ -632,11 +447,7 @@ async fn forward_to(
     let outcome = if parts.method.is_idempotent() {
         bff.call(backend, request).await
     } else {
-        match tokio::time::timeout(bff.config.deadline, backend.call(request)).await {
-            Ok(Ok(r)) => Outcome::Answered(r),
-            Ok(Err(e)) => Outcome::Unavailable(e),
-            Err(_) => Outcome::Unavailable("no answer within the deadline".into()),
-        }
+        bff.call_once(backend, request).await
     };
     let realm = backend.realm().clone();
     let resp = match outcome {
@@ -731,62 +542,56 @@ async fn my_points(
             )
         })
         .await;
-    let mut unavailable = bff::unavailable(&outcomes);
+    // A realm without the semester, or where the caller has no foot, has nothing.
+    let rules = merge::Rules {
+        not_found_is_nothing: true,
+        ..merge::Rules::default()
+    };
+    let merged = merge::merge(outcomes, rules, |_, r| {
+        serde_json::from_slice::<serde_json::Value>(&r.body)
+            .map(|v| (v, false))
+            .map_err(|e| e.to_string())
+    })?;
     let mut items = Vec::new();
     // Semester name → (start date for ordering, (realm, group) → group).
     type Groups = BTreeMap<(String, Uuid), FederatedGroup>;
     let mut by_semester: BTreeMap<String, (String, Groups)> = BTreeMap::new();
-    for (realm, o) in outcomes {
-        let Outcome::Answered(r) = o else { continue };
-        // A realm without the semester, or where the caller has no foot, has nothing.
-        if matches!(r.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) {
+    for (realm, v) in merged.answers {
+        let semesters = v["items"].as_array().cloned().unwrap_or_default();
+        if semesters.is_empty() {
             continue;
         }
-        let parsed = serde_json::from_slice::<serde_json::Value>(&r.body);
-        match parsed {
-            Ok(v) if r.status.is_success() => {
-                let semesters = v["items"].as_array().cloned().unwrap_or_default();
-                if semesters.is_empty() {
+        for sem in &semesters {
+            let Some(name) = sem["semesterName"].as_str() else {
+                continue;
+            };
+            let starts = sem["startsOn"].as_str().unwrap_or_default().to_string();
+            let e = by_semester
+                .entry(name.to_string())
+                .or_insert_with(|| (starts.clone(), BTreeMap::new()));
+            e.0 = e.0.clone().max(starts);
+            for g in sem["groups"].as_array().into_iter().flatten() {
+                let (Some(id), Some(points)) = (
+                    g["groupId"].as_str().and_then(|x| x.parse::<Uuid>().ok()),
+                    g["points"].as_i64(),
+                ) else {
                     continue;
-                }
-                for sem in &semesters {
-                    let Some(name) = sem["semesterName"].as_str() else {
-                        continue;
-                    };
-                    let starts = sem["startsOn"].as_str().unwrap_or_default().to_string();
-                    let e = by_semester
-                        .entry(name.to_string())
-                        .or_insert_with(|| (starts.clone(), BTreeMap::new()));
-                    e.0 = e.0.clone().max(starts);
-                    for g in sem["groups"].as_array().into_iter().flatten() {
-                        let (Some(id), Some(points)) = (
-                            g["groupId"].as_str().and_then(|x| x.parse::<Uuid>().ok()),
-                            g["points"].as_i64(),
-                        ) else {
-                            continue;
-                        };
-                        e.1.insert(
-                            (realm.to_string(), id),
-                            FederatedGroup {
-                                realm_id: realm.to_string(),
-                                group_id: id,
-                                group_name: g["groupName"].as_str().unwrap_or_default().into(),
-                                points,
-                            },
-                        );
-                    }
-                }
-                items.push(v);
-            }
-            _ => {
-                tracing::warn!(realm = %realm, status = %r.status, "points answer not usable");
-                unavailable.push(realm);
+                };
+                e.1.insert(
+                    (realm.to_string(), id),
+                    FederatedGroup {
+                        realm_id: realm.to_string(),
+                        group_id: id,
+                        group_name: g["groupName"].as_str().unwrap_or_default().into(),
+                        points,
+                    },
+                );
             }
         }
+        items.push(v);
     }
-    unavailable.sort();
-    unavailable.dedup();
-    let cap = federation_cap(&s).await?;
+    let unavailable = merged.unavailable;
+    let cap = crate::evaluation::federation_cap(&s.db).await?;
     let mut semesters: Vec<(String, FederatedSemester)> = by_semester
         .into_iter()
         .map(|(name, (starts, groups))| {
@@ -819,14 +624,4 @@ async fn my_points(
         partial: !unavailable.is_empty(),
         unavailable,
     }))
-}
-
-/// The cap of federated figures: the hub realm's maximum points per semester.
-async fn federation_cap(s: &AppState) -> Result<i32> {
-    let mut tx = s.db.realm(&RealmId::hub()).await?;
-    let cap = crate::evaluation::settings(&mut tx)
-        .await?
-        .max_points_per_semester;
-    tx.commit().await?;
-    Ok(cap)
 }

@@ -2,16 +2,14 @@
 //! guidelines, scoreboards and their workflow, requests and their review, discussion,
 //! point history and CSV exports.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{AppState, Caller, Json, LocalRealm, Path, Query};
-use crate::db::RealmTx;
-use crate::error::{Error, ErrorBody, Result};
+use super::{AppState, Json, Path, Query, RealmScope};
+use crate::error::{ErrorBody, Result};
 use crate::evaluation::guideline::{
     self, CollectionWithGuidelines, CopyCollection, Guideline, NewCollection, NewGuideline,
 };
@@ -25,8 +23,6 @@ use crate::evaluation::scoreboard::{
 use crate::evaluation::season::{self, SeasonChange, SeasonInput};
 use crate::evaluation::{self, export, Settings, SettingsInput};
 use crate::page::{Page, PageParams};
-use crate::policy::{self, Grants};
-use crate::realm::RealmId;
 use crate::text::Prose;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -82,12 +78,6 @@ struct EntryPath {
     membership: Uuid,
 }
 
-async fn scoped(s: &AppState, realm: &RealmId, me: Uuid) -> Result<(RealmTx, Grants)> {
-    let mut tx = s.db.realm(realm).await?;
-    let grants = Grants::load(&mut tx, me).await?;
-    Ok((tx, grants))
-}
-
 // --- settings -------------------------------------------------------------------------
 
 /// The realm's evaluation season, its semester and the maximum points per semester
@@ -95,18 +85,8 @@ async fn scoped(s: &AppState, realm: &RealmId, me: Uuid) -> Result<(RealmTx, Gra
 #[utoipa::path(get, path = "/api/v1/realms/{realm}/evaluation-settings", tag = "evaluation",
     params(("realm" = String, Path)),
     responses((status = 200, body = Settings), (status = 403, body = ErrorBody)))]
-async fn get_settings(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
-) -> Result<Json<Settings>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
-    if !grants.god && !policy::user_in_realm(&mut tx, me).await? {
-        return Err(Error::Forbidden(format!(
-            "you are not a member of realm {realm}"
-        )));
-    }
-    let out = evaluation::settings(&mut tx).await?;
+async fn get_settings(RealmScope { mut tx, grants }: RealmScope) -> Result<Json<Settings>> {
+    let out = evaluation::view_settings(&mut tx, &grants).await?;
     tx.commit().await?;
     Ok(Json(out))
 }
@@ -117,12 +97,9 @@ async fn get_settings(
     responses((status = 200, body = Settings), (status = 403, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 async fn put_settings(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Json(body): Json<SettingsInput>,
 ) -> Result<Json<Settings>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = evaluation::put_settings(&mut tx, &grants, body).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -136,12 +113,9 @@ async fn put_settings(
     responses((status = 200, body = SeasonChange), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn put_season(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Json(body): Json<SeasonInput>,
 ) -> Result<Json<SeasonChange>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = season::change(&mut tx, &grants, body).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -156,12 +130,9 @@ async fn put_season(
     responses((status = 201, body = CollectionWithGuidelines), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn copy_collection(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Json(body): Json<CopyCollection>,
 ) -> Result<(StatusCode, Json<CollectionWithGuidelines>)> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = guideline::copy_collection(&mut tx, &grants, body).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(out)))
@@ -173,12 +144,9 @@ async fn copy_collection(
     responses((status = 201, body = CollectionWithGuidelines), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_collection(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Json(body): Json<NewCollection>,
 ) -> Result<(StatusCode, Json<CollectionWithGuidelines>)> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = guideline::create_collection(&mut tx, &grants, body).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(out)))
@@ -196,13 +164,10 @@ struct SemesterFilter {
     responses((status = 200, body = Vec<CollectionWithGuidelines>),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_group_collections(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
     Query(q): Query<SemesterFilter>,
 ) -> Result<Json<Vec<CollectionWithGuidelines>>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = guideline::list_for_group(&mut tx, &grants, id, q.semester_id).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -212,12 +177,9 @@ async fn list_group_collections(
     tag = "evaluation", params(("realm" = String, Path), ("id" = Uuid, Path)),
     responses((status = 200, body = CollectionWithGuidelines), (status = 404, body = ErrorBody)))]
 async fn get_collection(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<Json<CollectionWithGuidelines>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = guideline::get_visible(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -230,13 +192,10 @@ async fn get_collection(
     responses((status = 201, body = Guideline), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn add_guideline(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
     Json(body): Json<NewGuideline>,
 ) -> Result<(StatusCode, Json<Guideline>)> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = guideline::add_guideline(&mut tx, &grants, id, body).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(out)))
@@ -246,12 +205,9 @@ async fn add_guideline(
     params(("realm" = String, Path), ("id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_guideline(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<StatusCode> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     guideline::delete_guideline(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -264,16 +220,13 @@ async fn delete_guideline(
     params(("realm" = String, Path), ScoreboardQuery),
     responses((status = 200, body = Page<Scoreboard>), (status = 400, body = ErrorBody)))]
 async fn list_scoreboards(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Query(q): Query<ScoreboardQuery>,
 ) -> Result<Json<Page<Scoreboard>>> {
     let page = PageParams {
         limit: q.limit,
         cursor: q.cursor.clone(),
     };
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = scoreboard::list(&mut tx, &grants, &q, page.limit()?, page.cursor()?).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -285,12 +238,9 @@ async fn list_scoreboards(
     responses((status = 201, body = Scoreboard), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_scoreboard(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Json(body): Json<NewScoreboard>,
 ) -> Result<(StatusCode, Json<Scoreboard>)> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = scoreboard::create(&mut tx, &grants, body).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(out)))
@@ -302,12 +252,9 @@ async fn create_scoreboard(
     params(("realm" = String, Path), ("id" = Uuid, Path)),
     responses((status = 200, body = ScoreboardDetail), (status = 404, body = ErrorBody)))]
 async fn get_scoreboard(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<Json<ScoreboardDetail>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = scoreboard::detail(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -319,12 +266,9 @@ async fn get_scoreboard(
     responses((status = 200, body = Scoreboard), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 async fn submit_scoreboard(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<Json<Scoreboard>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = scoreboard::submit(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -337,12 +281,9 @@ async fn submit_scoreboard(
     responses((status = 200, body = Scoreboard), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 async fn accept_scoreboard(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<Json<Scoreboard>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = scoreboard::accept(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -360,13 +301,10 @@ struct Rejection {
     responses((status = 200, body = Scoreboard), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn reject_scoreboard(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
     Json(body): Json<Rejection>,
 ) -> Result<Json<Scoreboard>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = scoreboard::reject(&mut tx, &grants, id, &body.reason).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -379,12 +317,9 @@ async fn reject_scoreboard(
     responses((status = 201, body = Scoreboard), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 async fn new_scoreboard_version(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<(StatusCode, Json<Scoreboard>)> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = scoreboard::new_version(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(out)))
@@ -394,12 +329,9 @@ async fn new_scoreboard_version(
     tag = "evaluation", params(("realm" = String, Path), ("id" = Uuid, Path)),
     responses((status = 200, body = Vec<Comment>), (status = 404, body = ErrorBody)))]
 async fn list_comments(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<Json<Vec<Comment>>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = scoreboard::comments(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -418,13 +350,10 @@ struct NewComment {
     responses((status = 201, body = Comment), (status = 403, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 async fn add_comment(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
     Json(body): Json<NewComment>,
 ) -> Result<(StatusCode, Json<Comment>)> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = scoreboard::add_comment(&mut tx, &grants, id, &body.body).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(out)))
@@ -443,13 +372,10 @@ async fn add_comment(
     responses((status = 200, body = PointRequest), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn put_point_request(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(p): Path<PointPath>,
     Json(body): Json<PointsInput>,
 ) -> Result<Json<PointRequest>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = request::put_points(
         &mut tx,
         &grants,
@@ -470,12 +396,9 @@ async fn put_point_request(
            ("guideline" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_point_request(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(p): Path<PointPath>,
 ) -> Result<StatusCode> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     request::delete_points(&mut tx, &grants, p.id, p.membership, p.guideline).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -490,13 +413,10 @@ async fn delete_point_request(
     responses((status = 200, body = EntryAwardRequest), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn put_entry_award_request(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(p): Path<EntryPath>,
     Json(body): Json<EntryInput>,
 ) -> Result<Json<EntryAwardRequest>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = request::put_entry(&mut tx, &grants, p.id, p.membership, body).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -508,12 +428,9 @@ async fn put_entry_award_request(
     params(("realm" = String, Path), ("id" = Uuid, Path), ("membership" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_entry_award_request(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(p): Path<EntryPath>,
 ) -> Result<StatusCode> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     request::delete_entry(&mut tx, &grants, p.id, p.membership).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -528,12 +445,9 @@ async fn delete_entry_award_request(
     responses((status = 200, body = EntryAwardRequest), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn accept_entry_award_request(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(p): Path<EntryPath>,
 ) -> Result<Json<EntryAwardRequest>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = request::review_entry(&mut tx, &grants, p.id, p.membership, None).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -549,13 +463,10 @@ async fn accept_entry_award_request(
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 async fn reject_entry_award_request(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(p): Path<EntryPath>,
     Json(body): Json<Rejection>,
 ) -> Result<Json<EntryAwardRequest>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out =
         request::review_entry(&mut tx, &grants, p.id, p.membership, Some(&body.reason)).await?;
     tx.commit().await?;
@@ -570,12 +481,9 @@ async fn reject_entry_award_request(
            ("guideline" = Uuid, Path)),
     responses((status = 200, body = Vec<CellComment>), (status = 404, body = ErrorBody)))]
 async fn list_cell_comments(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(p): Path<PointPath>,
 ) -> Result<Json<Vec<CellComment>>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = request::cell_comments(&mut tx, &grants, p.id, p.membership, p.guideline).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -591,13 +499,10 @@ async fn list_cell_comments(
     responses((status = 201, body = CellComment), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn add_cell_comment(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(p): Path<PointPath>,
     Json(body): Json<NewComment>,
 ) -> Result<(StatusCode, Json<CellComment>)> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = request::add_cell_comment(
         &mut tx,
         &grants,
@@ -645,12 +550,9 @@ fn csv_response(body: String, name: &str) -> axum::response::Response {
     responses((status = 200, content_type = "text/csv", body = String),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn export_point_history(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Query(q): Query<ExportQuery>,
 ) -> Result<axum::response::Response> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = export::point_history(&mut tx, &grants, &q.semester).await?;
     tx.commit().await?;
     Ok(csv_response(out, "point-history.csv"))
@@ -663,12 +565,9 @@ async fn export_point_history(
     responses((status = 200, content_type = "text/csv", body = String),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn export_entry_awards(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Query(q): Query<ExportQuery>,
 ) -> Result<axum::response::Response> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = export::entry_awards(&mut tx, &grants, &q.semester).await?;
     tx.commit().await?;
     Ok(csv_response(out, "entry-awards.csv"))
@@ -681,11 +580,8 @@ async fn export_entry_awards(
     responses((status = 200, content_type = "text/csv", body = String),
               (status = 403, body = ErrorBody)))]
 async fn export_active_members(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
 ) -> Result<axum::response::Response> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = export::active_members(&mut tx, &grants).await?;
     tx.commit().await?;
     Ok(csv_response(out, "active-members.csv"))
@@ -700,13 +596,10 @@ async fn export_active_members(
     params(("realm" = String, Path), ("id" = Uuid, Path), PointsQuery),
     responses((status = 200, body = UserPoints), (status = 403, body = ErrorBody)))]
 async fn user_points(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
     Query(q): Query<PointsQuery>,
 ) -> Result<Json<UserPoints>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = history::user_points(&mut tx, &grants, id, q.semester.as_deref()).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -718,13 +611,10 @@ async fn user_points(
     responses((status = 200, body = Page<UserTotal>), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn semester_points(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
     Query(page): Query<PageParams>,
 ) -> Result<Json<Page<UserTotal>>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = history::semester_totals(&mut tx, &grants, id, page.limit()?, page.cursor()?).await?;
     tx.commit().await?;
     Ok(Json(out))

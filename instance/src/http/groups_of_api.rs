@@ -4,20 +4,18 @@
 //! only where the caller may view the group's members — the same rule as reading one
 //! membership — so a list never reveals more than the single reads would.
 
-use std::collections::BTreeMap;
-
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{AppState, Caller, Json, LocalRealm, Path, Query};
-use crate::bff::{self, BackendRequest, Federated, Outcome};
+use super::{AppState, Caller, Json, Path, Query, RealmScope};
+use crate::bff::{self, BackendRequest, Federated};
 use crate::error::{Error, ErrorBody, Result};
+use crate::membership::{self, GroupMembership};
 use crate::page::{Page, PageParams};
-use crate::policy::{self, Grants, Permission, Target};
 use crate::realm::RealmId;
 
 /// Realm routes (every instance).
@@ -30,28 +28,6 @@ pub fn bff_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(my_groups))
         .routes(routes!(user_groups))
-}
-
-/// A membership with the group it is in.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupMembership {
-    /// The membership's id.
-    pub id: Uuid,
-    pub realm_id: String,
-    pub group_id: Uuid,
-    pub group_name: String,
-    pub group_archived: bool,
-    pub user_id: Uuid,
-    /// The membership's status (e.g. NEWBIE, ACTIVE, FORMER, ARCHIVED).
-    pub status: String,
-    /// Posts held in the group, e.g. `leader`.
-    pub posts: Vec<String>,
-    pub start_at: chrono::DateTime<chrono::Utc>,
-    pub until: Option<chrono::DateTime<chrono::Utc>>,
-    #[serde(skip)]
-    #[sqlx(default)]
-    pub group_name_folded: String,
 }
 
 #[derive(Deserialize)]
@@ -68,58 +44,13 @@ struct UserPath {
     responses((status = 200, body = Page<GroupMembership>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn user_memberships(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(UserPath { id, .. }): Path<UserPath>,
     Query(page): Query<PageParams>,
 ) -> Result<Json<Page<GroupMembership>>> {
-    let limit = page.limit()?;
-    let cursor = page.cursor()?;
-    let mut tx = s.db.realm(&realm).await?;
-    let grants = Grants::load(&mut tx, me).await?;
-    // A person has a handful of memberships per realm: read them all, keep the visible
-    // ones, then page, so a page is never short because of hidden rows.
-    let rows: Vec<GroupMembership> = sqlx::query_as!(
-        GroupMembership,
-        "SELECT m.id, m.realm_id, m.group_id, g.name AS group_name,
-                g.archived AS group_archived, m.user_id, m.status, m.posts, m.start_at,
-                m.until, g.name_folded AS group_name_folded
-           FROM memberships m
-           JOIN groups g ON g.realm_id = m.realm_id AND g.id = m.group_id
-          WHERE m.realm_id = $1 AND m.user_id = $2
-          ORDER BY g.name_folded, m.id",
-        realm.as_str(),
-        id
-    )
-    .fetch_all(tx.conn())
-    .await?;
-    let mut visible = Vec::with_capacity(rows.len());
-    for m in rows {
-        if let Some(c) = &cursor {
-            if (m.group_name_folded.as_str(), m.id) <= (c.key.as_str(), c.id) {
-                continue;
-            }
-        }
-        if id == me
-            || policy::can(
-                &mut tx,
-                &grants,
-                Permission::ViewMembers,
-                Target::Group(m.group_id),
-            )
-            .await?
-        {
-            visible.push(m);
-        }
-        if visible.len() as i64 > limit {
-            break;
-        }
-    }
+    let out = membership::of_user(&mut tx, &grants, id, page.limit()?, page.cursor()?).await?;
     tx.commit().await?;
-    Ok(Json(Page::from_rows(visible, limit, |m| {
-        (m.group_name_folded.clone(), m.id)
-    })))
+    Ok(Json(out))
 }
 
 /// A membership with its realm's display name, as the BFF merges them.
@@ -198,50 +129,39 @@ async fn memberships_in(
             )
         })
         .await;
-    let mut unavailable = bff::unavailable(&outcomes);
+    // A realm where the person has nothing the caller may see (403), or that does not
+    // know them (404), has nothing.
+    let rules = bff::merge::Rules {
+        not_found_is_nothing: true,
+        ..bff::merge::Rules::default()
+    };
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer {
+        items: Vec<GroupMembership>,
+        next_cursor: Option<String>,
+    }
+    let merged = bff::merge::merge(outcomes, rules, |_, r| {
+        serde_json::from_slice::<Answer>(&r.body)
+            .map(|a| (a.items, a.next_cursor.is_some()))
+            .map_err(|e| e.to_string())
+    })?;
     let registry = bff.registry.all().await;
-    let mut per_realm: BTreeMap<RealmId, Vec<RealmGroupMembership>> = BTreeMap::new();
-    let mut truncated = false;
-    for (realm, outcome) in outcomes {
-        let Outcome::Answered(r) = outcome else {
-            continue;
-        };
-        if matches!(r.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) {
-            continue; // nothing there for this caller
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Answer {
-            items: Vec<GroupMembership>,
-            next_cursor: Option<String>,
-        }
-        match serde_json::from_slice::<Answer>(&r.body) {
-            Ok(a) if r.status.is_success() => {
-                truncated |= a.next_cursor.is_some();
+    Ok(merged.federated(|answers| {
+        answers
+            .into_iter()
+            .flat_map(|(realm, items)| {
                 let realm_name = registry
                     .get(&realm)
                     .map(|e| e.display_name.clone())
                     .unwrap_or_else(|| realm.to_string());
-                per_realm
-                    .entry(realm)
-                    .or_default()
-                    .extend(a.items.into_iter().map(|membership| RealmGroupMembership {
+                items
+                    .into_iter()
+                    .map(move |membership| RealmGroupMembership {
                         membership,
                         realm_name: realm_name.clone(),
-                    }));
-            }
-            _ => {
-                tracing::warn!(realm = %realm, status = %r.status, "memberships answer not usable");
-                unavailable.push(realm);
-            }
-        }
-    }
-    unavailable.sort();
-    unavailable.dedup();
-    Ok(Federated {
-        items: per_realm.into_values().flatten().collect(),
-        partial: !unavailable.is_empty(),
-        unavailable,
-        truncated,
-    })
+                    })
+            })
+            .collect()
+    }))
 }

@@ -2,16 +2,15 @@
 //! operator uses to register worker realms.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use serde::{Deserialize, Serialize};
+use axum::http::StatusCode;
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{AppState, Caller, Json, Path};
-use crate::error::{Error, ErrorBody, Result};
-use crate::policy::{self, Grants, Permission, Target};
+use super::{AppState, Caller, Json};
+use crate::error::{ErrorBody, Result};
 use crate::profile::{self, ProfileInput, Scope, UserView};
-use crate::realm::{self, RealmId, RealmInfo, Registration};
+use crate::realm::{self, RealmId, RealmInfo};
 use crate::text::Line;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -19,8 +18,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_realm))
         .routes(routes!(me))
         .routes(routes!(put_my_profile))
-        .routes(routes!(admin_list_realms))
-        .routes(routes!(admin_put_realm, admin_delete_realm))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -40,33 +37,8 @@ async fn create_realm(
     Caller(me): Caller,
     Json(body): Json<NewRealm>,
 ) -> Result<(StatusCode, Json<RealmInfo>)> {
-    let mut tx = s.db.realm(&RealmId::hub()).await?;
-    let grants = Grants::load(&mut tx, me).await?;
-    policy::require(&mut tx, &grants, Permission::ManageRealm, Target::Realm).await?;
-    if !grants.god {
-        return Err(Error::forbidden(
-            "create realms (GOD of the hub realm only)",
-        ));
-    }
-    tx.commit().await?;
-    let mut g = s.db.global().await?;
-    let exists = realm::list(&mut g)
-        .await?
-        .iter()
-        .any(|r| r.id == body.id.as_str());
-    g.commit().await?;
-    if exists {
-        return Err(Error::Conflict(format!("realm {} already exists", body.id)));
-    }
-    realm::ensure_local(&s.db, &body.id, &body.display_name, Some(me)).await?;
+    let info = realm::create_hosted(&s.db, me, &body.id, &body.display_name).await?;
     s.reload_local_realms().await?;
-    let mut g = s.db.global().await?;
-    let info = realm::list(&mut g)
-        .await?
-        .into_iter()
-        .find(|r| r.id == body.id.as_str())
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("realm vanished after creation")))?;
-    g.commit().await?;
     Ok((StatusCode::CREATED, Json(info)))
 }
 
@@ -88,84 +60,4 @@ async fn put_my_profile(
     profile::put_profile(&mut g, me, &body).await?;
     g.commit().await?;
     Ok(Json(profile::view_at(&s.db, me, Scope::Full).await?))
-}
-
-// --- admin API for the operator (DESIGN §5) ----------------------------------------
-
-fn operator(s: &AppState, headers: &HeaderMap) -> Result<()> {
-    let token = super::extract::bearer_header(headers)
-        .ok_or_else(|| Error::Unauthorized("missing operator bearer token".into()))?;
-    if s.operator_token_ok(token.trim()) {
-        Ok(())
-    } else {
-        Err(Error::Unauthorized("invalid operator token".into()))
-    }
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct Registry {
-    items: Vec<RealmInfo>,
-}
-
-#[utoipa::path(get, path = "/internal/v1/realms", tag = "admin",
-    responses((status = 200, body = Registry), (status = 401, body = ErrorBody)))]
-async fn admin_list_realms(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Registry>> {
-    operator(&s, &headers)?;
-    let mut g = s.db.global().await?;
-    let items = realm::list(&mut g).await?;
-    g.commit().await?;
-    Ok(Json(Registry { items }))
-}
-
-/// Registers (201) or updates (200) a worker realm. Idempotent.
-#[utoipa::path(put, path = "/internal/v1/realms/{realm}", tag = "admin",
-    params(("realm" = String, Path)), request_body = Registration,
-    responses((status = 201, body = RealmInfo), (status = 200, body = RealmInfo),
-              (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn admin_put_realm(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Json(body): Json<Registration>,
-) -> Result<(StatusCode, Json<RealmInfo>)> {
-    operator(&s, &headers)?;
-    let id = RealmId::parse(&id)?;
-    let mut g = s.db.global().await?;
-    let created = realm::register(&mut g, &id, &body).await?;
-    let info = realm::list(&mut g)
-        .await?
-        .into_iter()
-        .find(|r| r.id == id.as_str())
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("registered realm not found")))?;
-    g.commit().await?;
-    s.reload_local_realms().await?;
-    tracing::info!(realm = %id, created, "realm registered");
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(info)))
-}
-
-/// Removes a worker realm from the registry; 204 also when it was not there.
-#[utoipa::path(delete, path = "/internal/v1/realms/{realm}", tag = "admin",
-    params(("realm" = String, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn admin_delete_realm(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
-    operator(&s, &headers)?;
-    let id = RealmId::parse(&id)?;
-    let mut g = s.db.global().await?;
-    realm::deregister(&mut g, &id).await?;
-    g.commit().await?;
-    s.reload_local_realms().await?;
-    tracing::info!(realm = %id, "realm deregistered");
-    Ok(StatusCode::NO_CONTENT)
 }

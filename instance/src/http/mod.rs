@@ -1,18 +1,22 @@
-//! The HTTP API (axum). Handlers are thin: extract, open a realm transaction, call the
-//! domain module, commit, answer. Routes have one shape everywhere (DESIGN §5), so the
-//! hub's BFF can forward realm calls to workers without translating.
+//! The HTTP API (axum). Handlers are thin: extract, call the domain module, commit,
+//! answer. A realm route extracts a [`RealmScope`] (the signed-in caller inside a realm
+//! this instance serves: the realm transaction and the caller's grants; see `scope.rs`
+//! for the handler shape), and the domain function it calls makes the permission check.
+//! Every `/internal/…` route lives in `internal/`, behind the extractor of its credential.
+//! Routes have one shape everywhere (DESIGN §5), so the hub's BFF can forward realm calls
+//! to workers without translating.
 
 pub mod apidoc;
 mod auth_api;
 mod bff_api;
-mod directory_api;
 mod evaluation_api;
 mod extract;
 mod groups_of_api;
 mod hub_api;
+mod internal;
 mod ops;
 mod realm_api;
-mod service_directory_api;
+mod scope;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -31,6 +35,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub use extract::{
     bearer, cookie, presented_token, Caller, Json, LocalRealm, Path, Query, SESSION_COOKIE,
 };
+pub use scope::RealmScope;
 
 use crate::auth::Verifier;
 use crate::config::Mode;
@@ -147,15 +152,14 @@ fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
         .merge(realm_api::routes())
         .merge(evaluation_api::routes())
         .merge(groups_of_api::realm_routes())
-        .merge(service_directory_api::realm_routes())
+        .merge(internal::realm_routes())
         .merge(ops::routes());
     match mode {
         Mode::Hub => router
             .merge(hub_api::routes())
             .merge(bff_api::routes())
-            .merge(directory_api::routes())
             .merge(groups_of_api::bff_routes())
-            .merge(service_directory_api::hub_routes())
+            .merge(internal::hub_routes())
             .merge(auth_api::routes()),
         Mode::Worker => router,
     }

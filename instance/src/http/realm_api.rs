@@ -7,14 +7,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{AppState, Caller, Json, LocalRealm, Path, Query};
-use crate::db::RealmTx;
+use super::{AppState, Caller, Json, Path, Query, RealmScope};
 use crate::error::{Error, ErrorBody, Result};
 use crate::feature::{self, FeatureFlag};
 use crate::group::{self, Group, GroupPatch, GroupQuery, NewGroup};
 use crate::membership::{self, Membership, MembershipPatch, NewMembership};
 use crate::page::{Page, PageParams};
-use crate::policy::{self, Assignment, Grants, Permission, Policy, Statement, Target};
+use crate::policy::{self, Assignment, Permission, Policy, Statement, Target};
 use crate::realm::RealmId;
 use crate::semester::{self, NewSemester, Semester};
 use crate::text::Line;
@@ -82,24 +81,6 @@ struct AssignmentPath {
     policy: Uuid,
 }
 
-async fn scoped(s: &AppState, realm: &RealmId, me: Uuid) -> Result<(RealmTx, Grants)> {
-    let mut tx = s.db.realm(realm).await?;
-    let grants = Grants::load(&mut tx, me).await?;
-    Ok((tx, grants))
-}
-
-/// Reading realm-wide settings needs a foot in the realm.
-async fn require_in_realm(tx: &mut RealmTx, grants: &Grants) -> Result<()> {
-    if grants.god || policy::user_in_realm(tx, grants.viewer).await? {
-        Ok(())
-    } else {
-        Err(Error::Forbidden(format!(
-            "you are not a member of realm {}",
-            tx.realm()
-        )))
-    }
-}
-
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ServedRealm {
@@ -132,16 +113,13 @@ async fn list_realms(State(s): State<AppState>, _c: Caller) -> Json<ServedRealms
     responses((status = 200, body = Page<Group>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_groups(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Query(q): Query<GroupQuery>,
 ) -> Result<Json<Page<Group>>> {
     let page = PageParams {
         limit: q.limit,
         cursor: q.cursor.clone(),
     };
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = group::search(&mut tx, &grants, &q, page.limit()?, page.cursor()?).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -153,12 +131,9 @@ async fn list_groups(
     responses((status = 201, body = Group), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_group(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Json(body): Json<NewGroup>,
 ) -> Result<(StatusCode, Json<Group>)> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let g = group::create(&mut tx, &grants, body).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(g)))
@@ -168,12 +143,9 @@ async fn create_group(
     params(("realm" = String, Path), ("id" = Uuid, Path)),
     responses((status = 200, body = Group), (status = 404, body = ErrorBody)))]
 async fn get_group(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<Json<Group>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let g = group::get_visible(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok(Json(g))
@@ -184,13 +156,10 @@ async fn get_group(
     responses((status = 200, body = Group), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn update_group(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
     Json(body): Json<GroupPatch>,
 ) -> Result<Json<Group>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let g = group::update(&mut tx, &grants, id, body).await?;
     tx.commit().await?;
     Ok(Json(g))
@@ -207,13 +176,10 @@ struct NewOwner {
     params(("realm" = String, Path), ("id" = Uuid, Path)), request_body = NewOwner,
     responses((status = 200, body = Group), (status = 403, body = ErrorBody)))]
 async fn move_group_owner(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
     Json(body): Json<NewOwner>,
 ) -> Result<Json<Group>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let g = group::move_owner(&mut tx, &grants, id, body.user_id).await?;
     tx.commit().await?;
     Ok(Json(g))
@@ -225,13 +191,10 @@ async fn move_group_owner(
     params(("realm" = String, Path), ("id" = Uuid, Path), PageParams),
     responses((status = 200, body = Page<Membership>), (status = 403, body = ErrorBody)))]
 async fn list_members(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
     Query(page): Query<PageParams>,
 ) -> Result<Json<Page<Membership>>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out =
         membership::list_for_group(&mut tx, &grants, id, page.limit()?, page.cursor()?).await?;
     tx.commit().await?;
@@ -248,13 +211,11 @@ async fn list_members(
               (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn add_member(
     State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
     Json(body): Json<NewMembership>,
 ) -> Result<(StatusCode, Json<Membership>)> {
     s.users.require_exists(body.user_id).await?;
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let m = membership::invite(&mut tx, &grants, id, body).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(m)))
@@ -267,12 +228,9 @@ async fn add_member(
     responses((status = 201, body = Membership), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 async fn apply_to_group(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<(StatusCode, Json<Membership>)> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let m = membership::apply(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(m)))
@@ -283,11 +241,8 @@ async fn apply_to_group(
     params(("realm" = String, Path)),
     responses((status = 200, body = Vec<Membership>), (status = 401, body = ErrorBody)))]
 async fn my_memberships(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
 ) -> Result<Json<Vec<Membership>>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = membership::list_mine(&mut tx, &grants).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -297,12 +252,9 @@ async fn my_memberships(
     params(("realm" = String, Path), ("id" = Uuid, Path)),
     responses((status = 200, body = Membership), (status = 404, body = ErrorBody)))]
 async fn get_membership(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<Json<Membership>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let m = membership::get_visible(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok(Json(m))
@@ -315,12 +267,9 @@ async fn get_membership(
     responses((status = 200, body = Membership), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn accept_membership(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<Json<Membership>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let m = membership::accept(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok(Json(m))
@@ -332,12 +281,9 @@ async fn accept_membership(
     responses((status = 204), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn reject_membership(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<StatusCode> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     membership::reject(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -349,12 +295,9 @@ async fn reject_membership(
     responses((status = 204), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn withdraw_membership(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<StatusCode> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     membership::drop_own(&mut tx, &grants, id, membership::Status::Applied).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -366,12 +309,9 @@ async fn withdraw_membership(
     responses((status = 204), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn decline_membership(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<StatusCode> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     membership::drop_own(&mut tx, &grants, id, membership::Status::Invited).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -384,12 +324,9 @@ async fn decline_membership(
     responses((status = 200, body = Membership), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn leave_membership(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<Json<Membership>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let m = membership::leave(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok(Json(m))
@@ -403,13 +340,10 @@ async fn leave_membership(
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 async fn update_membership(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
     Json(body): Json<MembershipPatch>,
 ) -> Result<Json<Membership>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let m = membership::update(&mut tx, &grants, id, body).await?;
     tx.commit().await?;
     Ok(Json(m))
@@ -422,12 +356,9 @@ async fn update_membership(
     responses((status = 204), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_membership(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<StatusCode> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     membership::remove(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -437,14 +368,8 @@ async fn delete_membership(
 
 #[utoipa::path(get, path = "/api/v1/realms/{realm}/semesters", tag = "semesters",
     params(("realm" = String, Path)), responses((status = 200, body = Vec<Semester>)))]
-async fn list_semesters(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
-) -> Result<Json<Vec<Semester>>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
-    require_in_realm(&mut tx, &grants).await?;
-    let out = semester::list(&mut tx).await?;
+async fn list_semesters(RealmScope { mut tx, grants }: RealmScope) -> Result<Json<Vec<Semester>>> {
+    let out = semester::list(&mut tx, &grants).await?;
     tx.commit().await?;
     Ok(Json(out))
 }
@@ -453,12 +378,9 @@ async fn list_semesters(
     params(("realm" = String, Path)), request_body = NewSemester,
     responses((status = 201, body = Semester), (status = 409, body = ErrorBody)))]
 async fn create_semester(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Json(body): Json<NewSemester>,
 ) -> Result<(StatusCode, Json<Semester>)> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = semester::create(&mut tx, &grants, body).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(out)))
@@ -467,14 +389,8 @@ async fn create_semester(
 #[utoipa::path(get, path = "/api/v1/realms/{realm}/semesters/current", tag = "semesters",
     params(("realm" = String, Path)),
     responses((status = 200, body = Semester), (status = 404, body = ErrorBody)))]
-async fn current_semester(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
-) -> Result<Json<Semester>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
-    require_in_realm(&mut tx, &grants).await?;
-    let out = semester::current(&mut tx).await?;
+async fn current_semester(RealmScope { mut tx, grants }: RealmScope) -> Result<Json<Semester>> {
+    let out = semester::current(&mut tx, &grants).await?;
     tx.commit().await?;
     Ok(Json(out))
 }
@@ -489,12 +405,9 @@ struct CurrentSemester {
     params(("realm" = String, Path)), request_body = CurrentSemester,
     responses((status = 200, body = Semester), (status = 404, body = ErrorBody)))]
 async fn set_current_semester(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Json(body): Json<CurrentSemester>,
 ) -> Result<Json<Semester>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = semester::make_current(&mut tx, &grants, body.semester_id).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -505,13 +418,9 @@ async fn set_current_semester(
 #[utoipa::path(get, path = "/api/v1/realms/{realm}/feature-flags", tag = "feature-flags",
     params(("realm" = String, Path)), responses((status = 200, body = Vec<FeatureFlag>)))]
 async fn list_feature_flags(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
 ) -> Result<Json<Vec<FeatureFlag>>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
-    require_in_realm(&mut tx, &grants).await?;
-    let out = feature::list(&mut tx).await?;
+    let out = feature::list(&mut tx, &grants).await?;
     tx.commit().await?;
     Ok(Json(out))
 }
@@ -526,13 +435,10 @@ struct FlagValue {
     params(("realm" = String, Path), ("key" = String, Path)), request_body = FlagValue,
     responses((status = 200, body = FeatureFlag), (status = 403, body = ErrorBody)))]
 async fn set_feature_flag(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(KeyPath { key, .. }): Path<KeyPath>,
     Json(body): Json<FlagValue>,
 ) -> Result<Json<FeatureFlag>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = feature::set(&mut tx, &grants, &key, body.enabled).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -542,12 +448,9 @@ async fn set_feature_flag(
     params(("realm" = String, Path), ("key" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_feature_flag(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(KeyPath { key, .. }): Path<KeyPath>,
 ) -> Result<StatusCode> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     feature::delete(&mut tx, &grants, &key).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -555,20 +458,10 @@ async fn delete_feature_flag(
 
 // --- policies -----------------------------------------------------------------------
 
-async fn require_policy_reader(tx: &mut RealmTx, grants: &Grants) -> Result<()> {
-    policy::require(tx, grants, Permission::ManageRealm, Target::Realm).await
-}
-
 #[utoipa::path(get, path = "/api/v1/realms/{realm}/policies", tag = "policies",
     params(("realm" = String, Path)), responses((status = 200, body = Vec<Policy>)))]
-async fn list_policies(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
-) -> Result<Json<Vec<Policy>>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
-    require_policy_reader(&mut tx, &grants).await?;
-    let out = policy::list_policies(&mut tx).await?;
+async fn list_policies(RealmScope { mut tx, grants }: RealmScope) -> Result<Json<Vec<Policy>>> {
+    let out = policy::list_policies(&mut tx, &grants).await?;
     tx.commit().await?;
     Ok(Json(out))
 }
@@ -585,12 +478,9 @@ struct NewPolicy {
     responses((status = 201, body = Policy), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 async fn create_policy(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Json(body): Json<NewPolicy>,
 ) -> Result<(StatusCode, Json<Policy>)> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = policy::create_policy(&mut tx, &grants, &body.name, body.parent_id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(out)))
@@ -607,21 +497,10 @@ struct PolicyWithStatements {
     params(("realm" = String, Path), ("id" = Uuid, Path)),
     responses((status = 200, body = PolicyWithStatements), (status = 404, body = ErrorBody)))]
 async fn get_policy(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
 ) -> Result<Json<PolicyWithStatements>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
-    let policy = policy::get_policy(&mut tx, id).await?;
-    let held = policy::list_assignments(&mut tx, Some(me))
-        .await?
-        .iter()
-        .any(|a| a.policy_id == id);
-    if !held {
-        require_policy_reader(&mut tx, &grants).await?;
-    }
-    let statements = policy::statements_of(&mut tx, id).await?;
+    let (policy, statements) = policy::policy_with_statements(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok(Json(PolicyWithStatements { policy, statements }))
 }
@@ -639,13 +518,10 @@ struct NewStatement {
     responses((status = 201, body = Statement), (status = 403, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 async fn add_statement(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
     Json(body): Json<NewStatement>,
 ) -> Result<(StatusCode, Json<Statement>)> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = policy::add_statement(
         &mut tx,
         &grants,
@@ -664,12 +540,9 @@ async fn add_statement(
     params(("realm" = String, Path), ("id" = Uuid, Path), ("statement" = Uuid, Path)),
     responses((status = 204), (status = 409, body = ErrorBody)))]
 async fn delete_statement(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(StatementPath { id, statement, .. }): Path<StatementPath>,
 ) -> Result<StatusCode> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     policy::remove_statement(&mut tx, &grants, id, statement).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -685,16 +558,10 @@ struct AssignmentQuery {
     params(("realm" = String, Path), AssignmentQuery),
     responses((status = 200, body = Vec<Assignment>)))]
 async fn list_assignments(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Query(q): Query<AssignmentQuery>,
 ) -> Result<Json<Vec<Assignment>>> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
-    if q.user_id != Some(me) {
-        require_policy_reader(&mut tx, &grants).await?;
-    }
-    let out = policy::list_assignments(&mut tx, q.user_id).await?;
+    let out = policy::assignments(&mut tx, &grants, q.user_id).await?;
     tx.commit().await?;
     Ok(Json(out))
 }
@@ -711,12 +578,9 @@ struct NewAssignment {
     responses((status = 201, body = Assignment), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 async fn create_assignment(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Json(body): Json<NewAssignment>,
 ) -> Result<(StatusCode, Json<Assignment>)> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let out = policy::assign(&mut tx, &grants, body.user_id, body.policy_id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(out)))
@@ -727,16 +591,13 @@ async fn create_assignment(
     params(("realm" = String, Path), ("user" = Uuid, Path), ("policy" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_assignment(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Path(AssignmentPath {
         user,
         policy: policy_id,
         ..
     }): Path<AssignmentPath>,
 ) -> Result<StatusCode> {
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     policy::unassign(&mut tx, &grants, user, policy_id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -760,9 +621,7 @@ struct Allowed {
     params(("realm" = String, Path), PermissionQuery),
     responses((status = 200, body = Allowed), (status = 400, body = ErrorBody)))]
 async fn check_permission(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Query(q): Query<PermissionQuery>,
 ) -> Result<Json<Allowed>> {
     let target = match (q.group_id, q.user_id) {
@@ -773,7 +632,6 @@ async fn check_permission(
             return Err(Error::BadRequest("give groupId or userId, not both".into()))
         }
     };
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let allowed = policy::can(&mut tx, &grants, q.action, target).await?;
     tx.commit().await?;
     Ok(Json(Allowed { allowed }))
@@ -793,15 +651,12 @@ struct ProfileAccessQuery {
     responses((status = 200, body = crate::profile::ProfileAccess),
               (status = 422, body = ErrorBody)))]
 async fn profile_access(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-    LocalRealm(realm): LocalRealm,
+    RealmScope { mut tx, grants }: RealmScope,
     Json(body): Json<ProfileAccessQuery>,
 ) -> Result<Json<crate::profile::ProfileAccess>> {
     if body.users.len() > 200 {
         return Err(Error::Unprocessable("at most 200 users per call".into()));
     }
-    let (mut tx, grants) = scoped(&s, &realm, me).await?;
     let access = crate::profile::access(&mut tx, &grants, &body.users).await?;
     tx.commit().await?;
     Ok(Json(access))

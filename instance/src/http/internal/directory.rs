@@ -1,17 +1,20 @@
 //! The directory for trusted services (see [`crate::service_directory`]): on the hub
-//! `/internal/v1/directory/…` with per-service tokens; on every instance the realm part
-//! the hub asks for, `/internal/v1/realms/{realm}/directory/…`, with the realm's token.
+//! `/internal/v1/directory/…` with per-service tokens ([`ServiceToken`]); on every
+//! instance the realm part the hub asks for, `/internal/v1/realms/{realm}/directory/…`,
+//! with the realm's token ([`HubScope`]).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{AppState, Json, LocalRealm, Path, Query};
+use super::{HubScope, ServiceToken};
+use crate::bff::merge::{self, Contribution};
 use crate::bff::{BackendRequest, Outcome};
 use crate::error::{Error, ErrorBody, Result};
+use crate::http::{AppState, Json, Path, Query};
 use crate::profile::{self, BasicProfile, ProfileData, Scope};
 use crate::realm::RealmId;
 use crate::service_directory::{self as directory, DirEntryAward, DirMembership};
@@ -32,45 +35,6 @@ pub fn hub_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(directory_entrants_by_query))
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-}
-
-/// The realm part is for the hub only: the worker's own realm token, or (on the hub, for
-/// realms it hosts) a token derived from the federation secret.
-fn realm_caller(s: &AppState, headers: &HeaderMap, realm: &RealmId) -> Result<()> {
-    let presented =
-        bearer(headers).ok_or_else(|| Error::Unauthorized("missing realm bearer token".into()))?;
-    let ok = s
-        .directory
-        .as_ref()
-        .is_some_and(|d| d.realm_token_ok(presented))
-        || s.federation_secret
-            .as_ref()
-            .is_some_and(|secret| crate::federation::realm_token_ok(secret, realm, presented));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Unauthorized("invalid realm token".into()))
-    }
-}
-
-/// A service with a directory token (401 otherwise); returns its name.
-fn service(s: &AppState, headers: &HeaderMap) -> Result<String> {
-    let presented = bearer(headers)
-        .ok_or_else(|| Error::Unauthorized("missing service bearer token".into()))?;
-    let name = s
-        .directory
-        .as_ref()
-        .and_then(|d| d.service(presented))
-        .ok_or_else(|| Error::Unauthorized("invalid service token".into()))?;
-    Ok(name.to_string())
-}
-
 #[derive(Deserialize)]
 #[allow(dead_code)]
 struct RealmUserPath {
@@ -84,13 +48,9 @@ struct RealmUserPath {
     responses((status = 200, body = Vec<DirMembership>), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn realm_memberships(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    LocalRealm(realm): LocalRealm,
+    HubScope { mut tx }: HubScope,
     Path(p): Path<RealmUserPath>,
 ) -> Result<Json<Vec<DirMembership>>> {
-    realm_caller(&s, &headers, &realm)?;
-    let mut tx = s.db.realm(&realm).await?;
     let out = directory::memberships(&mut tx, p.id).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -109,14 +69,10 @@ struct SemesterName {
     responses((status = 200, body = Vec<DirEntryAward>), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn realm_entry_awards(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    LocalRealm(realm): LocalRealm,
+    HubScope { mut tx }: HubScope,
     Path(p): Path<RealmUserPath>,
     Query(q): Query<SemesterName>,
 ) -> Result<Json<Vec<DirEntryAward>>> {
-    realm_caller(&s, &headers, &realm)?;
-    let mut tx = s.db.realm(&realm).await?;
     let out = directory::entry_awards(&mut tx, &q.semester, p.id).await?;
     tx.commit().await?;
     Ok(Json(out))
@@ -155,26 +111,6 @@ impl<T: utoipa::ToSchema> DirList<T> {
     }
 }
 
-/// `id` is the hub user id or the AuthSCH id.
-async fn resolve(s: &AppState, id: &str) -> Result<(Uuid, String)> {
-    let id = id.trim();
-    if id.is_empty() || id.chars().count() > 200 || id.chars().any(char::is_control) {
-        return Err(Error::BadRequest(
-            "the id must be a user id or an AuthSCH id".into(),
-        ));
-    }
-    let mut g = s.db.global().await?;
-    let row: Option<(Uuid, String)> = sqlx::query!(
-        "SELECT id, auth_sch_id FROM users WHERE id::text = $1 OR auth_sch_id = $1 LIMIT 1",
-        id
-    )
-    .fetch_optional(g.conn())
-    .await?
-    .map(|r| (r.id, r.auth_sch_id));
-    g.commit().await?;
-    row.ok_or_else(|| Error::not_found(format!("user {id}")))
-}
-
 #[derive(Deserialize)]
 struct UserPath {
     id: String,
@@ -187,12 +123,11 @@ struct UserPath {
     responses((status = 200, body = DirUser), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn directory_user(
+    ServiceToken(svc): ServiceToken,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(p): Path<UserPath>,
 ) -> Result<Json<DirUser>> {
-    let svc = service(&s, &headers)?;
-    let (id, auth_sch_id) = resolve(&s, &p.id).await?;
+    let (id, auth_sch_id) = directory::resolve_user(&s.db, &p.id).await?;
     tracing::info!(service = %svc, user = %id, "directory: user");
     let view = profile::view_at(&s.db, id, Scope::Basic).await?;
     let profile = match view.profile {
@@ -227,17 +162,19 @@ async fn gather<T: serde::de::DeserializeOwned + Send>(
         let local = &local;
         async move {
             if s.serves(&realm).await {
-                return (realm.clone(), local(realm).await.map_err(|e| e.to_string()));
+                let c = match local(realm.clone()).await {
+                    Ok(value) => Contribution::Answer { value, more: false },
+                    Err(e) => Contribution::Failed(e.to_string()),
+                };
+                return (realm, c);
             }
             let (Some(bff), Some(secret)) = (&s.bff, &s.federation_secret) else {
-                return (
-                    realm,
-                    Err("no federation secret to ask workers with".into()),
-                );
+                let why = "no federation secret to ask workers with";
+                return (realm, Contribution::Failed(why.into()));
             };
             let backend = match bff.backend(&realm).await {
                 Ok(b) => b,
-                Err(e) => return (realm, Err(e.to_string())),
+                Err(e) => return (realm, Contribution::Failed(e.to_string())),
             };
             let token = crate::federation::realm_token(secret, &realm);
             let req = BackendRequest {
@@ -247,29 +184,26 @@ async fn gather<T: serde::de::DeserializeOwned + Send>(
                     None,
                 )
             };
-            let out = match bff.call(backend.as_ref(), req).await {
+            // Unlike a person's fan-out, every status but 200 is a failure here, and so is
+            // a realm the hub cannot ask: the person is in it, so a service must learn
+            // that the answer lacks it rather than read it as empty.
+            let c = match bff.call(backend.as_ref(), req).await {
                 Outcome::Answered(r) if r.status == StatusCode::OK => {
-                    serde_json::from_slice::<Vec<T>>(&r.body).map_err(|e| e.to_string())
+                    match serde_json::from_slice::<Vec<T>>(&r.body) {
+                        Ok(value) => Contribution::Answer { value, more: false },
+                        Err(e) => Contribution::Failed(e.to_string()),
+                    }
                 }
-                Outcome::Answered(r) => Err(format!("HTTP {}", r.status)),
-                Outcome::Forbidden => Err("not registered".into()),
-                Outcome::Unavailable(why) => Err(why),
+                Outcome::Answered(r) => Contribution::Failed(format!("HTTP {}", r.status)),
+                Outcome::Forbidden => Contribution::Failed("not registered".into()),
+                Outcome::Unavailable(why) => Contribution::Failed(why),
             };
-            (realm, out)
+            (realm, c)
         }
     });
-    let mut items = Vec::new();
-    let mut unavailable = Vec::new();
-    for (realm, r) in futures::future::join_all(calls).await {
-        match r {
-            Ok(mut v) => items.append(&mut v),
-            Err(why) => {
-                tracing::warn!(realm = %realm, reason = %why, "directory: realm did not answer");
-                unavailable.push(realm.to_string());
-            }
-        }
-    }
-    unavailable.sort();
+    let merged = merge::combine(futures::future::join_all(calls).await);
+    let unavailable = merged.unavailable.iter().map(|r| r.to_string()).collect();
+    let items = merged.answers.into_iter().flat_map(|(_, v)| v).collect();
     Ok((items, unavailable))
 }
 
@@ -280,22 +214,16 @@ async fn gather<T: serde::de::DeserializeOwned + Send>(
     responses((status = 200, body = DirList<DirMembership>), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn directory_memberships(
+    ServiceToken(svc): ServiceToken,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(p): Path<UserPath>,
 ) -> Result<Json<DirList<DirMembership>>> {
-    let svc = service(&s, &headers)?;
-    let (id, _) = resolve(&s, &p.id).await?;
+    let (id, _) = directory::resolve_user(&s.db, &p.id).await?;
     tracing::info!(service = %svc, user = %id, "directory: memberships");
     let db = s.db.clone();
     let (items, unavailable) = gather(&s, id, "memberships", move |realm| {
         let db = db.clone();
-        Box::pin(async move {
-            let mut tx = db.realm(&realm).await?;
-            let out = directory::memberships(&mut tx, id).await?;
-            tx.commit().await?;
-            Ok(out)
-        })
+        Box::pin(async move { directory::memberships_in(&db, &realm, id).await })
     })
     .await?;
     Ok(DirList::new(id, (items, unavailable)))
@@ -324,11 +252,11 @@ struct EntrantQuery {
     responses((status = 200, body = DirList<DirEntryAward>), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn directory_entrants(
+    ServiceToken(svc): ServiceToken,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(p): Path<EntrantPath>,
 ) -> Result<Json<DirList<DirEntryAward>>> {
-    entrants(s, headers, p.id, p.semester).await
+    entrants(s, svc, p.id, p.semester).await
 }
 
 /// The same as `/internal/v1/directory/entrants/{semester}/{id}`, the semester name as a
@@ -338,22 +266,21 @@ async fn directory_entrants(
     responses((status = 200, body = DirList<DirEntryAward>), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn directory_entrants_by_query(
+    ServiceToken(svc): ServiceToken,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<EntrantQuery>,
 ) -> Result<Json<DirList<DirEntryAward>>> {
-    entrants(s, headers, id, q.semester).await
+    entrants(s, svc, id, q.semester).await
 }
 
 async fn entrants(
     s: AppState,
-    headers: HeaderMap,
+    svc: String,
     user: String,
     semester: String,
 ) -> Result<Json<DirList<DirEntryAward>>> {
-    let svc = service(&s, &headers)?;
-    let (id, _) = resolve(&s, &user).await?;
+    let (id, _) = directory::resolve_user(&s.db, &user).await?;
     let semester = semester.trim().to_string();
     if semester.is_empty()
         || semester.chars().count() > 50
@@ -373,12 +300,7 @@ async fn entrants(
     let (items, unavailable) = gather(&s, id, &what, move |realm| {
         let db = db.clone();
         let sem = sem.clone();
-        Box::pin(async move {
-            let mut tx = db.realm(&realm).await?;
-            let out = directory::entry_awards(&mut tx, &sem, id).await?;
-            tx.commit().await?;
-            Ok(out)
-        })
+        Box::pin(async move { directory::entry_awards_in(&db, &realm, &sem, id).await })
     })
     .await?;
     Ok(DirList::new(id, (items, unavailable)))
