@@ -210,6 +210,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             state.clone(),
             bff_api::forward,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            max_body_bytes,
+            buffer_body,
+        ))
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -227,6 +231,44 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .with_state(state);
     pages.set(app.clone());
     app
+}
+
+/// How long a client may take to send its whole request body.
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads the whole request body before any handler runs. Handlers open their realm
+/// transaction (a pool connection) in their first extractor, before axum reads the body;
+/// without this, a client trickling its body in would hold a database connection for as
+/// long as it liked, and a handful of such clients would starve the pool. Here the body
+/// must arrive whole within [`BODY_DEADLINE`] (408 otherwise) and within the body limit
+/// (413), while nothing is held but the socket.
+async fn buffer_body(
+    axum::extract::State(max_body_bytes): axum::extract::State<usize>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = req.into_parts();
+    let bytes =
+        match tokio::time::timeout(BODY_DEADLINE, axum::body::to_bytes(body, max_body_bytes)).await
+        {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => {
+                return Error::PayloadTooLarge(format!(
+                    "request body too large (at most {max_body_bytes} bytes)"
+                ))
+                .into_response()
+            }
+            Err(_) => {
+                return Error::RequestTimeout(format!(
+                    "the request body did not arrive within {} s",
+                    BODY_DEADLINE.as_secs()
+                ))
+                .into_response()
+            }
+        };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
 
 /// 405 in the one error shape (axum keeps the `Allow` header).

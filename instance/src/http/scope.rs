@@ -18,9 +18,10 @@
 //! valid token is 401 and to a realm this instance does not serve 404, whatever else is
 //! wrong with it; a body extractor (`Json`) comes last, as axum requires.
 //!
-//! The transaction (and so a pool connection) is open while axum reads the request body
-//! after it, so a client that trickles its body in (at most `PEK_MAX_BODY_BYTES`) holds a
-//! connection meanwhile; only a caller with a valid token gets that far.
+//! The transaction (and so a pool connection) is opened before axum hands the body to the
+//! body extractor; that costs nothing because the router's `buffer_body` layer has already
+//! read the whole body (under a deadline), so a client trickling its body in holds no
+//! connection.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
