@@ -884,6 +884,28 @@ async fn rejection_then_a_new_linked_version_then_acceptance_records_history() {
         .collect();
     totals.sort_by(f64::total_cmp);
     assert_eq!(totals, vec![20.0, 36.05]);
+    // A page at a time (each page reads only its own users' rows): the same users and
+    // figures, in the same order, and no page repeats or skips one.
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!(
+                "/api/v1/realms/{R}/semesters/{}/points?limit=1&cursor={c}",
+                w.semester
+            ),
+            None => format!("/api/v1/realms/{R}/semesters/{}/points?limit=1", w.semester),
+        };
+        let (s, page) = w.app.get(&url, &w.t(w.evaluator)).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+        paged.push(page["items"][0].clone());
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(Value::Array(paged), tot["items"]);
 
     // Through the hub's BFF: the person's points across all their realms (here the
     // hub-hosted realm, reached through the local backend).

@@ -366,6 +366,13 @@ pub(crate) async fn window(tx: &mut RealmTx, semester: Uuid) -> Result<Vec<Uuid>
 /// window (every page read every row of both semesters: listing everyone was
 /// quadratic). The first page starts after the nil id (no user has it), so
 /// `user_id > $3` is always an index condition.
+///
+/// The page must come from the index in its order: right after a season closes, the
+/// table has just been rewritten and its statistics (which only autovacuum can refresh:
+/// the service role may not ANALYZE) still say it is empty, so the planner would take
+/// a bitmap scan of every row after the cursor and sort them — every page costing the
+/// whole rest of the semester again. Bitmap and sequential scans are therefore off for
+/// this one statement (restored right after).
 async fn totals_page(
     tx: &mut RealmTx,
     window: &[Uuid],
@@ -373,7 +380,19 @@ async fn totals_page(
     limit: i64,
 ) -> Result<Vec<TotalRow>> {
     let realm = tx.realm().as_str().to_string();
-    Ok(sqlx::query_as!(
+    let before = sqlx::query!(
+        r#"SELECT current_setting('enable_bitmapscan') AS "bitmap!",
+                  current_setting('enable_seqscan') AS "seq!""#
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    sqlx::query!(
+        r#"SELECT set_config('enable_bitmapscan', 'off', true) AS "b!",
+                  set_config('enable_seqscan', 'off', true) AS "s!""#
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    let rows = sqlx::query_as!(
         TotalRow,
         r#"WITH page AS (
              SELECT DISTINCT user_id FROM point_history
@@ -393,7 +412,16 @@ async fn totals_page(
         limit,
     )
     .fetch_all(tx.conn())
-    .await?)
+    .await?;
+    sqlx::query!(
+        r#"SELECT set_config('enable_bitmapscan', $1, true) AS "b!",
+                  set_config('enable_seqscan', $2, true) AS "s!""#,
+        before.bitmap,
+        before.seq,
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(rows)
 }
 
 /// Σ g² for every user over the window, by user id: one pass over the window's rows.
