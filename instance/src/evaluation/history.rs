@@ -360,8 +360,8 @@ pub(crate) async fn window(tx: &mut RealmTx, semester: Uuid) -> Result<Vec<Uuid>
 /// Σ g² per user over the window, by user id: a page of `limit` users after `after`.
 ///
 /// One statement per page, and it reads only the page's rows: the page's users are
-/// found in index order (stopping at the limit), and their rows are then read as the
-/// index range `(after, last user of the page]` of `point_history_user`. Joining the
+/// found in index order in each semester of the window (stopping at the limit), and
+/// their rows are then read as the index range `(after, last user of the page]`. Joining the
 /// page to the table instead let the planner hash-join it against a scan of the whole
 /// window (every page read every row of both semesters: listing everyone was
 /// quadratic). The first page starts after the nil id (no user has it), so
@@ -380,6 +380,11 @@ async fn totals_page(
     limit: i64,
 ) -> Result<Vec<TotalRow>> {
     let realm = tx.realm().as_str().to_string();
+    // One semester per branch, by equality: an index scan on (…, semester_id, user_id)
+    // is then in user order too (with `= ANY` it is not, and would need a sort of every
+    // row after the cursor). No previous semester: the nil id, which matches nothing.
+    let this = window.first().copied().unwrap_or(Uuid::nil());
+    let previous = window.get(1).copied().unwrap_or(Uuid::nil());
     let before = sqlx::query!(
         r#"SELECT current_setting('enable_bitmapscan') AS "bitmap!",
                   current_setting('enable_seqscan') AS "seq!""#
@@ -395,21 +400,28 @@ async fn totals_page(
     let rows = sqlx::query_as!(
         TotalRow,
         r#"WITH page AS (
-             SELECT DISTINCT user_id FROM point_history
-              WHERE realm_id = $1 AND semester_id = ANY($2) AND user_id > $3
+             SELECT user_id FROM (
+                 (SELECT DISTINCT user_id FROM point_history
+                   WHERE realm_id = $1 AND semester_id = $2 AND user_id > $3
+                   ORDER BY user_id LIMIT $4)
+                 UNION
+                 (SELECT DISTINCT user_id FROM point_history
+                   WHERE realm_id = $1 AND semester_id = $5 AND user_id > $3
+                   ORDER BY user_id LIMIT $4)) u
               ORDER BY user_id LIMIT $4)
          SELECT user_id AS "user_id!", sum(g * g)::bigint AS "sum_of_squares!",
                 count(*) AS "groups!"
            FROM (SELECT h.user_id, h.group_id, sum(h.points)::bigint AS g
                    FROM point_history h
-                  WHERE h.realm_id = $1 AND h.semester_id = ANY($2) AND h.user_id > $3
+                  WHERE h.realm_id = $1 AND h.semester_id IN ($2, $5) AND h.user_id > $3
                     AND h.user_id <= (SELECT user_id FROM page ORDER BY user_id DESC LIMIT 1)
                   GROUP BY h.user_id, h.group_id) t
           GROUP BY user_id ORDER BY user_id"#,
         realm,
-        window,
+        this,
         after.unwrap_or(Uuid::nil()),
         limit,
+        previous,
     )
     .fetch_all(tx.conn())
     .await?;
