@@ -341,3 +341,102 @@ async fn a_leader_fills_a_scoreboard_a_judge_accepts_it_and_the_member_sees_the_
     drop(judge_driver);
     drop(driver);
 }
+
+/// A big group's scoreboard saved without JavaScript (every cell and the value it
+/// showed) fits the hub's request limit (`PEK_MAX_BODY_BYTES`, 64 KiB by default): cells
+/// are named by row and column, not by two UUIDs each (which made a 100 × 10 form
+/// ~170 KiB, refused with 413).
+#[tokio::test]
+async fn a_big_groups_scoreboard_form_fits_the_request_limit() {
+    let fed = Federation::start(Options {
+        realms: vec![],
+        hub_env: vec![("PEK_DEV_LOGIN".into(), "true".into())],
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+    pek::demo::seed_people(&fed.hub_db).await.expect("people");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let hub = &fed.hub.url;
+    let token_in = |page: &str| {
+        page.split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("csrf token in the page")
+            .to_string()
+    };
+    let r = http
+        .get(format!("{hub}/sign-in"))
+        .send()
+        .await
+        .expect("get");
+    let csrf_cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("pek_csrf="))
+        .and_then(|c| c.split(';').next())
+        .expect("csrf cookie")
+        .to_string();
+    let token = token_in(&r.text().await.expect("body"));
+    let signed_in = http
+        .post(format!("{hub}/sign-in/dev"))
+        .header("cookie", &csrf_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={token}&authSchId=demo-bob"))
+        .send()
+        .await
+        .expect("sign in");
+    let session = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("pek_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("session cookie")
+        .to_string();
+    let cookies = format!("{csrf_cookie}; {session}");
+    let page = http
+        .get(format!("{hub}/evaluation"))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body");
+    let token = token_in(&page);
+    // The form the scoreboard page has for 100 members × 10 guidelines, every cell
+    // filled in (as a browser encodes it).
+    let mut body = format!("csrf={token}");
+    for _ in 0..100 {
+        body.push_str(&format!("&m={}", uuid::Uuid::new_v4()));
+    }
+    for _ in 0..10 {
+        body.push_str(&format!("&g={}", uuid::Uuid::new_v4()));
+    }
+    for i in 0..100 {
+        for j in 0..10 {
+            body.push_str(&format!("&p%3A{i}%3A{j}=12&o%3A{i}%3A{j}=10"));
+        }
+    }
+    assert!(body.len() < 48 * 1024, "{}", body.len());
+    let r = http
+        .post(format!(
+            "{hub}/realms/hub/scoreboards/{}/cells",
+            uuid::Uuid::new_v4()
+        ))
+        .header("cookie", &cookies)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    // Past the CSRF check, the API answers: no such scoreboard.
+    assert_eq!(r.status(), 404);
+}

@@ -664,7 +664,7 @@ async fn render_scoreboard(
     id: &str,
     status: StatusCode,
     n: Option<Notice>,
-    typed: Option<&BTreeMap<String, String>>,
+    typed: Option<&BTreeMap<(String, String), String>>,
 ) -> Response {
     let api = match ctx.api() {
         Ok(a) => a,
@@ -713,7 +713,7 @@ fn scoreboard_body(
     realm_name: &str,
     b: &Board,
     n: Option<&Notice>,
-    typed: Option<&BTreeMap<String, String>>,
+    typed: Option<&BTreeMap<(String, String), String>>,
 ) -> Markup {
     let lang = ctx.lang;
     let e = lang.eval();
@@ -768,6 +768,10 @@ fn scoreboard_body(
         } @else {
             form #cells method="post" action={ (base) "/cells" } {
                 input type="hidden" name="csrf" value=(ctx.csrf);
+                // Cells are named by row and column (`p:{i}:{j}`), these say which member
+                // and guideline each is: a big group's form stays small.
+                @for (m, ..) in &b.members { input type="hidden" name="m" value=(m); }
+                @for g in &guidelines { input type="hidden" name="g" value=(s(g, "id")); }
                 div.table-wrap role="region" aria-label=(e.table_label) tabindex="0" {
                     table.scoreboard {
                         caption.visually-hidden { (e.table_label) }
@@ -788,15 +792,15 @@ fn scoreboard_body(
                             }
                         }
                         tbody {
-                            @for (m, _user, name) in &b.members {
+                            @for (i, (m, _user, name)) in b.members.iter().enumerate() {
                                 tr {
                                     th scope="row" { (name) }
-                                    @for g in &guidelines {
+                                    @for (j, g) in guidelines.iter().enumerate() {
                                         @let gid = s(g, "id");
-                                        @let key = format!("p:{m}:{gid}");
+                                        @let key = format!("p:{i}:{j}");
                                         @let stored = requested.get(&(m.clone(), gid.to_string())).copied();
                                         @let shown = typed
-                                            .and_then(|t| t.get(&key).cloned())
+                                            .and_then(|t| t.get(&(m.clone(), gid.to_string())).cloned())
                                             .unwrap_or_else(|| stored.map(|v| v.to_string()).unwrap_or_default());
                                         td {
                                             @if editable && !read_only {
@@ -808,7 +812,7 @@ fn scoreboard_body(
                                                     hx-trigger="change"
                                                     hx-target="#cells-status"
                                                     hx-swap="outerHTML";
-                                                input type="hidden" name={ "o:" (m) ":" (gid) }
+                                                input type="hidden" name={ "o:" (i) ":" (j) }
                                                     value=(stored.map(|v| v.to_string()).unwrap_or_default());
                                             } @else {
                                                 (stored.map(|v| v.to_string()).unwrap_or_else(|| "–".into()))
@@ -851,27 +855,62 @@ fn scoreboard_body(
     }
 }
 
-/// The cells a form changes: `p:{membership}:{guideline}` whose value differs from its
-/// `o:…` original (the value the page showed). With `only`, that cell alone (htmx sends
-/// the cell that changed).
-fn changed_cells(f: &[(String, String)], only: Option<&str>) -> Vec<(String, String, String)> {
-    let originals: HashMap<&str, &str> = f
+/// Every cell of a scoreboard form: (membership, guideline, typed value, shown value).
+/// A cell `p:{i}:{j}` is the `i`th `m` (membership) and the `j`th `g` (guideline) field;
+/// `o:{i}:{j}` is the value the page showed. Cells that name no row or column are
+/// returned with empty ids (the API refuses them).
+fn cells(f: &[(String, String)]) -> Vec<(String, String, String, String)> {
+    let all = |name: &str| -> Vec<&str> {
+        f.iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    let (rows, cols) = (all("m"), all("g"));
+    let shown: HashMap<&str, &str> = f
         .iter()
         .filter_map(|(k, v)| k.strip_prefix("o:").map(|k| (k, v.as_str())))
         .collect();
     f.iter()
         .filter_map(|(k, v)| {
             let cell = k.strip_prefix("p:")?;
-            if let Some(o) = only {
-                if o != k {
-                    return None;
-                }
-            } else if originals.get(cell).map(|o| o.trim()) == Some(v.trim()) {
-                return None;
-            }
-            let (m, g) = cell.split_once(':')?;
-            Some((m.to_string(), g.to_string(), v.trim().to_string()))
+            let (i, j) = cell.split_once(':')?;
+            let pick = |list: &[&str], x: &str| {
+                x.parse::<usize>()
+                    .ok()
+                    .and_then(|x| list.get(x))
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            };
+            Some((
+                pick(&rows, i),
+                pick(&cols, j),
+                v.trim().to_string(),
+                shown
+                    .get(cell)
+                    .map(|o| o.trim().to_string())
+                    .unwrap_or_default(),
+            ))
         })
+        .collect()
+}
+
+/// The cells a form changes: those whose value differs from the one the page showed.
+/// With `only` (the `p:{i}:{j}` htmx names as the cell that changed), that cell alone.
+fn changed_cells(f: &[(String, String)], only: Option<&str>) -> Vec<(String, String, String)> {
+    let names: Vec<&str> = f
+        .iter()
+        .filter(|(k, _)| k.starts_with("p:"))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    cells(f)
+        .into_iter()
+        .zip(names)
+        .filter(|((.., value, shown), name)| match only {
+            Some(o) => o == *name,
+            None => value != shown,
+        })
+        .map(|((m, g, value, _), _)| (m, g, value))
         .collect()
 }
 
@@ -946,8 +985,8 @@ async fn save_cells(
         .get("hx-trigger-name")
         .and_then(|v| v.to_str().ok())
         .filter(|t| t.starts_with("p:"));
-    let cells = changed_cells(&f, if htmx { trigger } else { None });
-    let saved = save(&api, ctx.lang, &realm_id, sid, &cells).await;
+    let changed = changed_cells(&f, if htmx { trigger } else { None });
+    let saved = save(&api, ctx.lang, &realm_id, sid, &changed).await;
     if htmx {
         // The new totals, computed by the API with the formula, for every row.
         let detail = match api
@@ -960,10 +999,8 @@ async fn save_cells(
         let lang = ctx.lang;
         let rows: Vec<String> = f
             .iter()
-            .filter_map(|(k, _)| k.strip_prefix("p:"))
-            .filter_map(|c| c.split_once(':').map(|(m, _)| m.to_string()))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
+            .filter(|(k, _)| k == "m")
+            .map(|(_, v)| v.clone())
             .collect();
         let scores: HashMap<String, &Value> = detail["members"]
             .as_array()
@@ -998,10 +1035,9 @@ async fn save_cells(
         .into_response(),
         Err(Outcome::Refused(status, m)) => {
             // The page again, with what was typed and the API's message.
-            let typed: BTreeMap<String, String> = f
-                .iter()
-                .filter(|(k, _)| k.starts_with("p:"))
-                .cloned()
+            let typed: BTreeMap<(String, String), String> = cells(&f)
+                .into_iter()
+                .map(|(m, g, value, _)| ((m, g), value))
                 .collect();
             render_scoreboard(
                 &ctx,
@@ -1230,7 +1266,7 @@ mod tests {
 
     #[test]
     fn only_changed_cells_are_saved_and_htmx_saves_the_one_that_changed() {
-        let f = form(b"csrf=x&p:m1:g1=2&o:m1:g1=&p:m1:g2=1&o:m1:g2=1&p:m2:g1=&o:m2:g1=4");
+        let f = form(b"csrf=x&m=m1&m=m2&g=g1&g=g2&p:0:0=2&o:0:0=&p:0:1=1&o:0:1=1&p:1:0=&o:1:0=4");
         assert_eq!(
             changed_cells(&f, None),
             vec![
@@ -1239,7 +1275,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            changed_cells(&f, Some("p:m1:g2")),
+            changed_cells(&f, Some("p:0:1")),
             vec![("m1".into(), "g2".into(), "1".into())]
         );
     }
