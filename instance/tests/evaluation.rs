@@ -884,6 +884,28 @@ async fn rejection_then_a_new_linked_version_then_acceptance_records_history() {
         .collect();
     totals.sort_by(f64::total_cmp);
     assert_eq!(totals, vec![20.0, 36.05]);
+    // A page at a time (each page reads only its own users' rows): the same users and
+    // figures, in the same order, and no page repeats or skips one.
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!(
+                "/api/v1/realms/{R}/semesters/{}/points?limit=1&cursor={c}",
+                w.semester
+            ),
+            None => format!("/api/v1/realms/{R}/semesters/{}/points?limit=1", w.semester),
+        };
+        let (s, page) = w.app.get(&url, &w.t(w.evaluator)).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+        paged.push(page["items"][0].clone());
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(Value::Array(paged), tot["items"]);
 
     // Through the hub's BFF: the person's points across all their realms (here the
     // hub-hosted realm, reached through the local backend).
@@ -1688,6 +1710,47 @@ async fn season_changes_guard_work_and_closing_computes_the_formula() {
         .expect("my row");
     assert_eq!(mine[0], "2025/26/2");
     assert_eq!(&mine[2..], ["35.00", "35", "35", "1225", "1"]);
+    // The paged totals count the semester before too, a page at a time: every row of
+    // the export, with the same figure.
+    let mut paged = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (s, page) = w2
+            .app
+            .get(
+                &format!(
+                    "/api/v1/realms/{R}/semesters/{sem2}/points?limit=1{}",
+                    if cursor.is_empty() {
+                        String::new()
+                    } else {
+                        format!("&cursor={cursor}")
+                    }
+                ),
+                &w2.t(w2.god),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        for u in page["items"].as_array().unwrap() {
+            paged.push((
+                u["userId"].as_str().unwrap().to_string(),
+                u["sumOfSquares"].as_i64().unwrap(),
+            ));
+        }
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    let mut exported: Vec<(String, i64)> = rows
+        .iter()
+        .map(|r| (r[1].clone(), r[5].parse().unwrap()))
+        .collect();
+    exported.sort();
+    assert_eq!(paged, exported);
+    assert!(
+        paged.contains(&(w2.members[0].to_string(), 1225)),
+        "{paged:?}"
+    );
     let (s, b) = export(
         format!("/api/v1/realms/{R}/exports/entry-awards.csv?semester={sem1}"),
         w2.god,

@@ -2,6 +2,7 @@
 //!
 //! Helpers shared by them: finding and starting a real `pek` hub process.
 
+pub mod browser;
 pub mod federation;
 pub mod proxy;
 

@@ -395,3 +395,213 @@ async fn the_hub_combines_every_group_of_every_realm_with_the_formula() {
     assert_eq!(ms["unavailable"], json!(["kszk"]), "{ms}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `GET /api/v1/users/{id}/points` of the person's groups in `body`: (realm, points) of
+/// the semester `name`, sorted.
+fn groups_of(body: &Value, name: &str) -> Vec<(String, i64)> {
+    let mut groups: Vec<(String, i64)> = semester(body, name)["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["realmId"].as_str().unwrap().to_string(),
+                g["points"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    groups.sort();
+    groups
+}
+
+#[tokio::test]
+async fn another_persons_points_show_only_what_the_viewer_may_see_in_each_realm() {
+    let mut fed = Federation::start(Options::default())
+        .await
+        .expect("federation");
+    let god = fed.person("pp-god", "Gode", "Pál").await.unwrap();
+    let member = fed.person("pp-member", "Tag", "Teréz").await.unwrap();
+    let leader = fed.person("pp-leader", "Vezető", "Vera").await.unwrap();
+    let bystander = fed.person("pp-bystander", "Kör", "Kornél").await.unwrap();
+    let stranger = fed.person("pp-stranger", "Idegen", "Iván").await.unwrap();
+    fed.make_god("kir-dev", god).await.unwrap();
+    fed.make_god("kszk", god).await.unwrap();
+    let t = fed.token(god);
+    let a = realm(&fed, &t, "kir-dev", member).await;
+    let b = realm(&fed, &t, "kszk", member).await;
+    // A second kszk group: the member is in it, `leader` leads it, `bystander` is a
+    // plain member (who may see the group and its members, not their scores).
+    let b2_group = id(&ok(
+        &fed,
+        &t,
+        Method::POST,
+        "/api/v1/realms/kszk/groups",
+        json!({"name": "kszk második kör"}),
+    )
+    .await);
+    let b2_id: Uuid = b2_group.parse().unwrap();
+    let b2_membership = id(&fed
+        .join(&fed.hub.url, "kszk", b2_id, &t, member, true)
+        .await
+        .unwrap());
+    let lm = id(&fed
+        .join(&fed.hub.url, "kszk", b2_id, &t, leader, true)
+        .await
+        .unwrap());
+    ok(
+        &fed,
+        &t,
+        Method::PATCH,
+        &format!("/api/v1/realms/kszk/memberships/{lm}"),
+        json!({"posts": ["leader"]}),
+    )
+    .await;
+    fed.join(&fed.hub.url, "kszk", b2_id, &t, bystander, true)
+        .await
+        .unwrap();
+    for (u, r) in [
+        (member, "kir-dev"),
+        (member, "kszk"),
+        (leader, "kszk"),
+        (bystander, "kszk"),
+    ] {
+        fed.wait_hub_knows(u, r, Duration::from_secs(20))
+            .await
+            .unwrap();
+    }
+    let b2 = Realm {
+        name: "kszk",
+        semesters: b.semesters.clone(),
+        group: b2_group.clone(),
+        membership: b2_membership,
+    };
+    // kszk's second group in the first semester (10), its first group in the second (30);
+    // kir-dev 20 in the second.
+    season(&fed, &t, &b2, "2025/26/1", 10, None).await;
+    season(&fed, &t, &b, "2025/26/2", 30, None).await;
+    season(&fed, &t, &a, "2025/26/2", 20, None).await;
+
+    let path = format!("/api/v1/users/{member}/points");
+    // The person themself: every group, the same figure as /me/points:
+    // √(20² + 30² + 10²) = √1400 = 37.41.
+    let own = ok(&fed, &fed.token(member), Method::GET, &path, Value::Null).await;
+    assert_eq!(own["userId"], member.to_string(), "{own}");
+    assert_eq!(semester(&own, "2025/26/2")["points"].as_f64(), Some(37.41));
+    let mine = ok(
+        &fed,
+        &fed.token(member),
+        Method::GET,
+        "/api/v1/me/points",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(own["totals"], mine["totals"], "{own} {mine}");
+    // The realms' GOD (viewScores realm-wide in both): the same figure and groups.
+    let by_god = ok(&fed, &t, Method::GET, &path, Value::Null).await;
+    assert_eq!(by_god["partial"], false, "{by_god}");
+    assert_eq!(
+        semester(&by_god, "2025/26/2")["points"].as_f64(),
+        Some(37.41),
+        "{by_god}"
+    );
+    assert_eq!(
+        groups_of(&by_god, "2025/26/2"),
+        vec![
+            ("kir-dev".to_string(), 20),
+            ("kszk".to_string(), 10),
+            ("kszk".to_string(), 30)
+        ]
+    );
+    // The second group's leader: only that group (viewScores on it), in the one realm
+    // they share — 10 from the semester before, not the member's 37.41.
+    let by_leader = ok(&fed, &fed.token(leader), Method::GET, &path, Value::Null).await;
+    assert_eq!(by_leader["partial"], false, "{by_leader}");
+    assert_eq!(
+        groups_of(&by_leader, "2025/26/2"),
+        vec![("kszk".to_string(), 10)],
+        "{by_leader}"
+    );
+    assert_eq!(
+        semester(&by_leader, "2025/26/2")["groups"][0]["groupId"],
+        b2_group.as_str()
+    );
+    assert_eq!(by_leader["totals"]["2025/26/2"].as_f64(), Some(10.0));
+    let text = by_leader.to_string();
+    for hidden in [&b.group, &a.group, "37.41", "kir-dev"] {
+        assert!(
+            !text.contains(hidden),
+            "{hidden} leaked to the leader: {text}"
+        );
+    }
+    // One semester by name.
+    let one = ok(
+        &fed,
+        &fed.token(leader),
+        Method::GET,
+        &format!("{path}?semester=2025%2F26%2F1"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(one["semesters"].as_array().unwrap().len(), 1, "{one}");
+    // A plain member of the same group shares a realm but may not see scores: 403, and
+    // nothing about the points in the answer.
+    let (s, body) = fed
+        .call(
+            Method::GET,
+            &format!("{}{path}", fed.hub.url),
+            &fed.token(bystander),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 403, "{body}");
+    assert!(body.get("semesters").is_none(), "{body}");
+    assert!(!body.to_string().contains("2025/26"), "{body}");
+    // Someone who shares no realm with the person: 404, as their profile is.
+    let (s, body) = fed
+        .call(
+            Method::GET,
+            &format!("{}{path}", fed.hub.url),
+            &fed.token(stranger),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 404, "{body}");
+    assert!(body.get("semesters").is_none(), "{body}");
+    // A malformed id is a 400.
+    let (s, _) = fed
+        .call(
+            Method::GET,
+            &format!("{}/api/v1/users/not-a-uuid/points", fed.hub.url),
+            &t,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 400);
+
+    // kir-dev down: the GOD's answer is partial, names it, and combines the rest:
+    // √(30² + 10²) = 31.62.
+    fed.worker("kir-dev").instance.kill();
+    let partial = ok(&fed, &t, Method::GET, &path, Value::Null).await;
+    assert_eq!(partial["partial"], true, "{partial}");
+    assert_eq!(partial["unavailable"], json!(["kir-dev"]), "{partial}");
+    assert_eq!(
+        semester(&partial, "2025/26/2")["points"].as_f64(),
+        Some(31.62),
+        "{partial}"
+    );
+    // kszk down too: nobody can say whether the leader may see anything → 503, not 403.
+    fed.worker("kszk").instance.kill();
+    let (s, body) = fed
+        .call(
+            Method::GET,
+            &format!("{}{path}", fed.hub.url),
+            &fed.token(leader),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 503, "{body}");
+}

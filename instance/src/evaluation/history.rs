@@ -307,7 +307,6 @@ pub struct UserTotal {
     pub groups: i64,
 }
 
-#[derive(sqlx::FromRow)]
 struct TotalRow {
     user_id: Uuid,
     sum_of_squares: i64,
@@ -339,7 +338,7 @@ pub async fn semester_totals(
     let cap = i64::from(settings(tx).await?.max_points_per_semester);
     let window = window(tx, semester).await?;
     let after = cursor.map(|c| c.id);
-    let rows = totals_rows(tx, &window, after, Some(limit + 1)).await?;
+    let rows = totals_page(tx, &window, after, limit + 1).await?;
     let rows = rows
         .into_iter()
         .map(|r| UserTotal {
@@ -358,35 +357,99 @@ pub(crate) async fn window(tx: &mut RealmTx, semester: Uuid) -> Result<Vec<Uuid>
     Ok(w)
 }
 
-/// Σ g² per user over the window, by user id.
-async fn totals_rows(
+/// Σ g² per user over the window, by user id: a page of `limit` users after `after`.
+///
+/// One statement per page, and it reads only the page's rows: the page's users are
+/// found in index order in each semester of the window (stopping at the limit), and
+/// their rows are then read as the index range `(after, last user of the page]`. Joining the
+/// page to the table instead let the planner hash-join it against a scan of the whole
+/// window (every page read every row of both semesters: listing everyone was
+/// quadratic). The first page starts after the nil id (no user has it), so
+/// `user_id > $3` is always an index condition.
+///
+/// The page must come from the index in its order: right after a season closes, the
+/// table has just been rewritten and its statistics (which only autovacuum can refresh:
+/// the service role may not ANALYZE) still say it is empty, so the planner would take
+/// a bitmap scan of every row after the cursor and sort them — every page costing the
+/// whole rest of the semester again. Bitmap and sequential scans are therefore off for
+/// this one statement (restored right after).
+async fn totals_page(
     tx: &mut RealmTx,
     window: &[Uuid],
     after: Option<Uuid>,
-    limit: Option<i64>,
+    limit: i64,
 ) -> Result<Vec<TotalRow>> {
     let realm = tx.realm().as_str().to_string();
-    // The page's users first (in index order, stopping at the limit), then only their
-    // rows are summed: a page costs its own rows, not the whole semester's. The first
-    // page starts after the nil id (no user has it), so `user_id > $3` is always an index
-    // condition, never an `IS NULL OR` the planner cannot use.
-    Ok(sqlx::query_as!(
+    // One semester per branch, by equality: an index scan on (…, semester_id, user_id)
+    // is then in user order too (with `= ANY` it is not, and would need a sort of every
+    // row after the cursor). No previous semester: the nil id, which matches nothing.
+    let this = window.first().copied().unwrap_or(Uuid::nil());
+    let previous = window.get(1).copied().unwrap_or(Uuid::nil());
+    let before = sqlx::query!(
+        r#"SELECT current_setting('enable_bitmapscan') AS "bitmap!",
+                  current_setting('enable_seqscan') AS "seq!""#
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    sqlx::query!(
+        r#"SELECT set_config('enable_bitmapscan', 'off', true) AS "b!",
+                  set_config('enable_seqscan', 'off', true) AS "s!""#
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    let rows = sqlx::query_as!(
         TotalRow,
         r#"WITH page AS (
-             SELECT DISTINCT user_id FROM point_history
-              WHERE realm_id = $1 AND semester_id = ANY($2) AND user_id > $3
+             SELECT user_id FROM (
+                 (SELECT DISTINCT user_id FROM point_history
+                   WHERE realm_id = $1 AND semester_id = $2 AND user_id > $3
+                   ORDER BY user_id LIMIT $4)
+                 UNION
+                 (SELECT DISTINCT user_id FROM point_history
+                   WHERE realm_id = $1 AND semester_id = $5 AND user_id > $3
+                   ORDER BY user_id LIMIT $4)) u
               ORDER BY user_id LIMIT $4)
          SELECT user_id AS "user_id!", sum(g * g)::bigint AS "sum_of_squares!",
                 count(*) AS "groups!"
            FROM (SELECT h.user_id, h.group_id, sum(h.points)::bigint AS g
-                   FROM point_history h JOIN page USING (user_id)
-                  WHERE h.realm_id = $1 AND h.semester_id = ANY($2)
+                   FROM point_history h
+                  WHERE h.realm_id = $1 AND h.semester_id IN ($2, $5) AND h.user_id > $3
+                    AND h.user_id <= (SELECT user_id FROM page ORDER BY user_id DESC LIMIT 1)
                   GROUP BY h.user_id, h.group_id) t
           GROUP BY user_id ORDER BY user_id"#,
         realm,
-        window,
+        this,
         after.unwrap_or(Uuid::nil()),
-        limit
+        limit,
+        previous,
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    sqlx::query!(
+        r#"SELECT set_config('enable_bitmapscan', $1, true) AS "b!",
+                  set_config('enable_seqscan', $2, true) AS "s!""#,
+        before.bitmap,
+        before.seq,
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(rows)
+}
+
+/// Σ g² for every user over the window, by user id: one pass over the window's rows.
+async fn totals_all(tx: &mut RealmTx, window: &[Uuid]) -> Result<Vec<TotalRow>> {
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as!(
+        TotalRow,
+        r#"SELECT user_id AS "user_id!", sum(g * g)::bigint AS "sum_of_squares!",
+                  count(*) AS "groups!"
+             FROM (SELECT user_id, group_id, sum(points)::bigint AS g
+                     FROM point_history
+                    WHERE realm_id = $1 AND semester_id = ANY($2)
+                    GROUP BY user_id, group_id) t
+            GROUP BY user_id ORDER BY user_id"#,
+        realm,
+        window,
     )
     .fetch_all(tx.conn())
     .await?)
@@ -396,7 +459,7 @@ async fn totals_rows(
 pub(crate) async fn all_totals(tx: &mut RealmTx, semester: Uuid) -> Result<Vec<UserTotal>> {
     let cap = i64::from(settings(tx).await?.max_points_per_semester);
     let window = window(tx, semester).await?;
-    Ok(totals_rows(tx, &window, None, None)
+    Ok(totals_all(tx, &window)
         .await?
         .into_iter()
         .map(|r| UserTotal {

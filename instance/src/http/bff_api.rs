@@ -32,6 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lookup_users))
         .routes(routes!(put_user_profile))
         .routes(routes!(my_points))
+        .routes(routes!(user_points_across))
 }
 
 fn bff(s: &AppState) -> Result<&Arc<Bff>> {
@@ -528,16 +529,65 @@ async fn my_points(
 ) -> Result<Json<MyPoints>> {
     let bff = bff(&s)?;
     let realms = bff.caller_realms(me).await?;
+    let combined = points_across(&s, bff, me, me, &realms, &q, &headers).await?;
+    let totals = combined.totals();
+    Ok(Json(MyPoints {
+        items: combined.items,
+        semesters: combined.semesters,
+        totals,
+        max_points_per_semester: combined.cap,
+        partial: !combined.unavailable.is_empty(),
+        unavailable: combined.unavailable,
+    }))
+}
+
+/// What the realms answered about one person's points, combined on the hub.
+struct PointsAcross {
+    /// The realms' own answers that have points (2xx only).
+    items: Vec<serde_json::Value>,
+    /// How many realms answered (2xx), with points or without: 0 means every realm
+    /// refused or did not answer.
+    answered: usize,
+    /// Newest first, over the groups the realms listed.
+    semesters: Vec<FederatedSemester>,
+    cap: i32,
+    unavailable: Vec<RealmId>,
+}
+
+impl PointsAcross {
+    fn totals(&self) -> BTreeMap<String, f64> {
+        self.semesters
+            .iter()
+            .map(|s| (s.semester_name.clone(), s.figure.points))
+            .collect()
+    }
+}
+
+/// Asks `realms` concurrently, as `me`, for `target`'s points there, and combines the
+/// groups they list with the formula. A realm that refuses (403) or lacks the semester
+/// (404) contributes nothing; one that does not answer, or answers something unusable,
+/// is `unavailable`. Each realm lists only the groups whose points `me` may see there
+/// (every group when `me` is `target`), so the combination never shows more than the
+/// realms would one by one.
+async fn points_across(
+    s: &AppState,
+    bff: &Bff,
+    me: Uuid,
+    target: Uuid,
+    realms: &[RealmId],
+    q: &MyPointsQuery,
+    headers: &HeaderMap,
+) -> Result<PointsAcross> {
     let query = q
         .semester
         .as_deref()
         .map(|n| format!("?semester={}", encode(n)))
         .unwrap_or_default();
-    let caller = caller(me, &headers);
+    let caller = caller(me, headers);
     let outcomes = bff
-        .fan_out(&realms, |r| {
+        .fan_out(realms, |r| {
             BackendRequest::get(
-                format!("/api/v1/realms/{r}/users/{me}/points{query}"),
+                format!("/api/v1/realms/{r}/users/{target}/points{query}"),
                 caller.clone(),
             )
         })
@@ -553,10 +603,12 @@ async fn my_points(
             .map_err(|e| e.to_string())
     })?;
     let mut items = Vec::new();
+    let mut answered = 0;
     // Semester name → (start date for ordering, (realm, group) → group).
     type Groups = BTreeMap<(String, Uuid), FederatedGroup>;
     let mut by_semester: BTreeMap<String, (String, Groups)> = BTreeMap::new();
     for (realm, v) in merged.answers {
+        answered += 1;
         let semesters = v["items"].as_array().cloned().unwrap_or_default();
         if semesters.is_empty() {
             continue;
@@ -594,6 +646,8 @@ async fn my_points(
     let cap = crate::evaluation::federation_cap(&s.db).await?;
     let mut semesters: Vec<(String, FederatedSemester)> = by_semester
         .into_iter()
+        // A semester whose groups the caller may not see says nothing.
+        .filter(|(_, (_, groups))| !groups.is_empty() || me == target)
         .map(|(name, (starts, groups))| {
             let groups: Vec<FederatedGroup> = groups.into_values().collect();
             let figure = points::semester_points(groups.iter().map(|g| g.points), i64::from(cap));
@@ -611,17 +665,83 @@ async fn my_points(
         b.0.cmp(&a.0)
             .then_with(|| b.1.semester_name.cmp(&a.1.semester_name))
     });
-    let semesters: Vec<FederatedSemester> = semesters.into_iter().map(|x| x.1).collect();
-    let totals = semesters
-        .iter()
-        .map(|s| (s.semester_name.clone(), s.figure.points))
-        .collect();
-    Ok(Json(MyPoints {
+    Ok(PointsAcross {
         items,
-        semesters,
-        totals,
-        max_points_per_semester: cap,
-        partial: !unavailable.is_empty(),
+        answered,
+        semesters: semesters.into_iter().map(|x| x.1).collect(),
+        cap,
         unavailable,
+    })
+}
+
+/// Another person's community points as far as the caller may see them.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PersonPoints {
+    user_id: Uuid,
+    /// Per semester name, newest first: the formula over the person's groups whose points
+    /// the caller may see, in every realm that answered (all groups for the person
+    /// themself).
+    semesters: Vec<FederatedSemester>,
+    /// Per semester name: the federated `points` (truncated to two decimals).
+    totals: BTreeMap<String, f64>,
+    /// The cap of the federated figure: the hub realm's maximum points per semester.
+    max_points_per_semester: i32,
+    partial: bool,
+    unavailable: Vec<RealmId>,
+}
+
+/// A person's community points across the federation, by the same formula as
+/// `/api/v1/me/points`, for the person themself and for those a realm lets see the
+/// points: every realm the caller shares with the person is asked, and each lists only
+/// the groups whose scores the caller may see there (viewScores on the group, or
+/// realm-wide) — so the figure is the formula over those groups, never more than the
+/// realms would show one by one. A realm that refuses contributes nothing. 404 when the
+/// caller shares no realm with the person (as `/api/v1/users/{id}`), 403 when every
+/// realm refuses, 503 when no realm allowed it and some did not answer.
+#[utoipa::path(get, path = "/api/v1/users/{id}/points", tag = "evaluation",
+    params(("id" = Uuid, Path), MyPointsQuery),
+    responses((status = 200, body = PersonPoints), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+async fn user_points_across(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Query(q): Query<MyPointsQuery>,
+) -> Result<Json<PersonPoints>> {
+    let bff = bff(&s)?;
+    let realms = if id == me {
+        bff.caller_realms(me).await?
+    } else {
+        profile::shared_realms(&s.db, me, id).await?
+    };
+    if realms.is_empty() && id != me {
+        return Err(Error::not_found(format!("user {id}")));
+    }
+    let combined = points_across(&s, bff, me, id, &realms, &q, &headers).await?;
+    if id != me && combined.answered == 0 {
+        if !combined.unavailable.is_empty() {
+            return Err(Error::Unavailable(format!(
+                "cannot check your rights now: realm(s) {} did not answer",
+                combined
+                    .unavailable
+                    .iter()
+                    .map(RealmId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        return Err(Error::forbidden(format!("see the points of user {id}")));
+    }
+    let totals = combined.totals();
+    Ok(Json(PersonPoints {
+        user_id: id,
+        semesters: combined.semesters,
+        totals,
+        max_points_per_semester: combined.cap,
+        partial: !combined.unavailable.is_empty(),
+        unavailable: combined.unavailable,
     }))
 }

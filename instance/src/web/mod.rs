@@ -15,6 +15,7 @@
 
 pub mod api;
 mod groups;
+mod evaluation;
 pub mod i18n;
 mod views;
 
@@ -72,6 +73,7 @@ pub fn routes(api: ApiHandle) -> Router<AppState> {
         )
         .route("/lang", get(set_lang))
         .route("/assets/{name}", get(asset))
+        .merge(evaluation::routes())
         .layer(axum::middleware::from_fn(guard))
         .layer(Extension(api))
 }
@@ -668,10 +670,12 @@ async fn render_person(
         format!("/api/v1/users/{id}"),
         format!("/api/v1/users/{id}/groups"),
     );
-    let (me, user, groups) = tokio::join!(
+    let points_path = format!("/api/v1/users/{id}/points");
+    let (me, user, groups, points) = tokio::join!(
         api.get::<Value>("/api/v1/me"),
         api.get::<Value>(&user_path),
-        api.get::<Value>(&groups_path)
+        api.get::<Value>(&groups_path),
+        api.get::<Value>(&points_path)
     );
     let (me, user, groups) = match (me, user, groups) {
         (Ok(m), Ok(u), Ok(g)) => (m, u, g),
@@ -694,6 +698,11 @@ async fn render_person(
         },
         &names,
     );
+    // Community points only when the API shows them to this person (403/404: not).
+    let body = match points {
+        Ok(p) => maud::html! { (body) (evaluation::person_points(ctx.lang, &p, &names)) },
+        Err(_) => body,
+    };
     ctx.page(status, &title, Some(&me), body)
 }
 

@@ -46,6 +46,7 @@ pub fn page(f: &Frame, body: Markup) -> Markup {
                             ul {
                                 li { a href="/" { (t.home) } }
                                 li { a href="/search" { (t.search) } }
+                                li { a href="/evaluation" { (f.lang.eval().nav) } }
                                 li { a href={ "/people/" (id) } { (t.my_page) } }
                             }
                         }
@@ -163,7 +164,11 @@ fn group_href(realm: &str, id: &str) -> String {
     )
 }
 
-fn partial_notice(lang: Lang, answer: &Value, realm_names: &dyn Fn(&str) -> String) -> Markup {
+pub(super) fn partial_notice(
+    lang: Lang,
+    answer: &Value,
+    realm_names: &dyn Fn(&str) -> String,
+) -> Markup {
     let t = lang.t();
     let missing: Vec<String> = answer["unavailable"]
         .as_array()
