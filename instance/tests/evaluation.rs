@@ -868,6 +868,31 @@ async fn rejection_then_a_new_linked_version_then_acceptance_records_history() {
     assert_eq!(p["items"][0]["pointsInteger"], 36, "{p}");
     assert_eq!(p["items"][0]["sumOfSquares"], 1300, "{p}");
     assert_eq!(p["maxPointsPerSemester"], 50);
+    // Someone who may see the scores of the second group only sees that group, and a
+    // figure over that group alone: √(30²) = 30, which says nothing about the first.
+    let viewer = w.members[1];
+    w.policy("Második pontjai", Some(&g2), &["viewScores"], viewer)
+        .await;
+    let (s, seen) = w
+        .app
+        .get(
+            &format!("/api/v1/realms/{R}/users/{}/points", w.members[0]),
+            &w.t(viewer),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{seen}");
+    assert_eq!(
+        seen["items"][0]["groups"].as_array().unwrap().len(),
+        1,
+        "{seen}"
+    );
+    assert_eq!(
+        seen["items"][0]["groups"][0]["groupId"],
+        g2.as_str(),
+        "{seen}"
+    );
+    assert_eq!(seen["items"][0]["points"].as_f64(), Some(30.0), "{seen}");
+    assert_eq!(seen["items"][0]["sumOfSquares"], 900, "{seen}");
     let (s, tot) = w
         .app
         .get(

@@ -271,20 +271,24 @@ pub async fn user_points(
                 e.previous_semester_points += p;
             }
         }
+        // Someone who may see only some of the person's groups gets the figure over those
+        // groups: one over all of them would tell a leader about points from groups
+        // whose scores they may not see.
+        let groups: Vec<GroupPoints> = groups
+            .into_values()
+            .filter(|g| all_groups || visible.contains(&g.group_id))
+            .collect();
         if groups.is_empty() {
             continue;
         }
-        let figure = points::semester_points(groups.values().map(|g| g.points), cap);
+        let figure = points::semester_points(groups.iter().map(|g| g.points), cap);
         items.push(SemesterPoints {
             semester_id: sem.id,
             semester_name: sem.name.clone(),
             starts_on: sem.starts_on,
             previous_semester_name: prev.map(|p| p.name.clone()),
             figure,
-            groups: groups
-                .into_values()
-                .filter(|g| all_groups || visible.contains(&g.group_id))
-                .collect(),
+            groups,
         });
     }
     items.reverse();

@@ -14,8 +14,8 @@
 //! ones anywhere); maud escapes every value it renders.
 
 pub mod api;
-mod groups;
 mod evaluation;
+mod groups;
 pub mod i18n;
 mod views;
 
