@@ -26,20 +26,8 @@ pub const RESERVED_REALM_ID: &str = "hub";
 /// Well-formed realm ids (a DNS-label-like lowercase name).
 pub const REALM_ID_PATTERN: &str = "^[a-z][a-z0-9-]{0,61}[a-z0-9]$";
 
-/// Condition types the operator maintains in `status.conditions`.
-pub mod condition {
-    /// The realm's database and roles exist and the `<name>-db` Secret holds working credentials.
-    pub const DATABASE_READY: &str = "DatabaseReady";
-    /// The worker Deployment has its minimum availability.
-    pub const WORKLOAD_READY: &str = "WorkloadReady";
-    /// The hub's realm registry lists this realm with its current endpoint.
-    pub const REGISTERED: &str = "Registered";
-    /// Everything above holds; the realm serves traffic.
-    pub const READY: &str = "Ready";
-    /// Present (True) only while the Realm is refused because another Realm already uses its
-    /// realm id or its database; the operator then changes nothing for it.
-    pub const CONFLICT: &str = "Conflict";
-}
+/// Typed status conditions (types, reasons, and `Ready` derived from the others).
+pub mod condition;
 
 /// A PéK realm: an isolated deployment with its own database and worker, registered with the hub.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
