@@ -14,9 +14,6 @@ pub const DEFAULT_CONCURRENCY: u16 = 8;
 /// Field manager of every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "pek-operator";
 
-/// The federation secret of [`Config::for_tests`].
-pub const TEST_FEDERATION_SECRET: &str = "0123456789abcdef-federation-secret";
-
 /// What the reconciler needs to know about its surroundings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -42,25 +39,6 @@ pub struct Config {
 impl Config {
     pub fn worker_hub_url(&self) -> &str {
         self.worker_hub_url.as_deref().unwrap_or(&self.hub_url)
-    }
-
-    /// A configuration for tests and the benchmark.
-    pub fn for_tests() -> Self {
-        Config {
-            hub_url: "http://pek-hub.pek-system.svc:8080".into(),
-            worker_hub_url: None,
-            worker_image: "ghcr.io/schonherz/pek:0.1.0".into(),
-            worker_image_pull_policy: None,
-            hub_namespace: "pek-system".into(),
-            hub_pod_labels: BTreeMap::from([
-                ("app.kubernetes.io/name".into(), "pek-hub".into()),
-                ("app.kubernetes.io/instance".into(), "pek".into()),
-            ]),
-            resync: Duration::from_secs(300),
-            federation_secret: Some(
-                FederationSecret::new(TEST_FEDERATION_SECRET).expect("valid test secret"),
-            ),
-        }
     }
 }
 
@@ -162,6 +140,7 @@ impl RunArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TEST_FEDERATION_SECRET;
 
     #[test]
     fn labels_parse() {

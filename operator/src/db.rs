@@ -169,9 +169,13 @@ impl AdminTarget {
     /// Reads `uri`, or `host`/`port`/`username`/`password`/`dbname`/`sslmode`.
     pub fn from_secret(secret: &Secret) -> Result<Self, Error> {
         let name = secret.metadata.name.clone().unwrap_or_default();
-        let bad = |msg: String| Error::AdminSecretInvalid(format!("Secret {name:?}: {msg}"));
+        let bad = |msg: String| Error::admin_secret(format!("Secret {name:?}: {msg}"));
+        let bad_because = |msg: &str, source: url::ParseError| Error::AdminSecretInvalid {
+            problem: format!("Secret {name:?}: {msg}"),
+            source: Some(Box::new(source)),
+        };
         if let Some(uri) = secret_str(secret, "uri") {
-            let url = Url::parse(&uri).map_err(|e| bad(format!("key `uri` is not a URL: {e}")))?;
+            let url = Url::parse(&uri).map_err(|e| bad_because("key `uri` is not a URL", e))?;
             if !matches!(url.scheme(), "postgres" | "postgresql") {
                 return Err(bad("key `uri` must be a postgres:// URL".into()));
             }
@@ -193,9 +197,10 @@ impl AdminTarget {
             None => 5432,
         };
         let dbname = secret_str(secret, "dbname").unwrap_or_else(|| "postgres".into());
-        let mut url = Url::parse("postgres://localhost/").map_err(|e| bad(e.to_string()))?;
+        let mut url =
+            Url::parse("postgres://localhost/").map_err(|e| bad_because("base URL", e))?;
         url.set_host(Some(&host))
-            .map_err(|e| bad(format!("key `host`: {e}")))?;
+            .map_err(|e| bad_because("key `host`", e))?;
         url.set_port(Some(port))
             .map_err(|_| bad("bad port".into()))?;
         url.set_username(&user)
@@ -224,7 +229,10 @@ impl AdminTarget {
 
     fn options(&self) -> Result<PgConnectOptions, Error> {
         Ok(PgConnectOptions::from_str(self.url.as_str())
-            .map_err(|e| Error::AdminSecretInvalid(format!("admin URL: {e}")))?
+            .map_err(|e| Error::AdminSecretInvalid {
+                problem: "admin URL".into(),
+                source: Some(Box::new(e)),
+            })?
             .application_name("pek-operator")
             .log_statements(tracing::log::LevelFilter::Debug))
     }
@@ -394,8 +402,8 @@ impl Default for Provisioner {
 /// How long a successful password check is trusted before checking again.
 const VERIFIED_TTL: Duration = Duration::from_secs(600);
 
-fn sql_err(what: &str) -> impl Fn(sqlx::Error) -> Error + '_ {
-    move |e| Error::Database(format!("{what}: {}", crate::error_chain(&e)))
+fn sql_err(what: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {
+    Error::db(what)
 }
 
 impl Provisioner {
@@ -450,14 +458,14 @@ impl Provisioner {
     ) -> Result<Option<bool>, Error> {
         let url = creds.target.url_for(role, password, database);
         let opts = PgConnectOptions::from_str(&url)
-            .map_err(|e| Error::Database(format!("role URL: {e}")))?
+            .map_err(Error::db("role URL"))?
             .application_name("pek-operator-check");
         let attempt = tokio::time::timeout(
             Duration::from_secs(10),
             sqlx::PgConnection::connect_with(&opts),
         )
         .await
-        .map_err(|_| Error::Database(format!("timed out logging in as {role}")))?;
+        .map_err(|_| Error::DatabaseTimeout(format!("timed out logging in as {role}")))?;
         match attempt {
             Ok(conn) => {
                 let _ = conn.close().await;
@@ -467,7 +475,7 @@ impl Provisioner {
                 Ok(Some(false))
             }
             Err(sqlx::Error::Database(_)) => Ok(None),
-            Err(e) => Err(Error::Database(format!("logging in as {role}: {e}"))),
+            Err(e) => Err(Error::db(format!("logging in as {role}"))(e)),
         }
     }
 
@@ -479,24 +487,28 @@ impl Provisioner {
         match pool.acquire().await {
             Ok(conn) => Ok(conn),
             Err(e) => {
-                let cause = match tokio::time::timeout(
+                let context = format!(
+                    "connecting to the Postgres server {}:{}",
+                    target.host(),
+                    target.port()
+                );
+                let (context, source) = match tokio::time::timeout(
                     Duration::from_secs(5),
                     PgConnection::connect_with(&target.options()?),
                 )
                 .await
                 {
-                    Ok(Err(direct)) => direct.to_string(),
+                    Ok(Err(direct)) => (context, direct),
                     Ok(Ok(conn)) => {
                         let _ = conn.close().await;
-                        e.to_string()
+                        (context, e)
                     }
-                    Err(_) => format!("{e} (the server did not answer within 5 s)"),
+                    Err(_) => (
+                        format!("{context} (the server did not answer within 5 s)"),
+                        e,
+                    ),
                 };
-                Err(Error::Database(format!(
-                    "connecting to the Postgres server {}:{}: {cause}",
-                    target.host(),
-                    target.port()
-                )))
+                Err(Error::Database { context, source })
             }
         }
     }
@@ -858,7 +870,7 @@ async fn exec_formatted(
     let stmt = q.fetch_one(&mut *conn).await.map_err(sql_err("quoting"))?;
     conn.execute(stmt.as_str())
         .await
-        .map_err(|e| Error::Database(format!("{template}: {e}")))?;
+        .map_err(Error::db(template))?;
     Ok(())
 }
 

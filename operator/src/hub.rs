@@ -97,7 +97,7 @@ impl HttpHub {
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
             .build()
-            .map_err(|e| Error::Hub(format!("HTTP client: {e}")))?;
+            .map_err(Error::hub("building the HTTP client"))?;
         Ok(HttpHub {
             base: base.trim_end_matches('/').to_string(),
             token,
@@ -109,18 +109,16 @@ impl HttpHub {
         match &self.token {
             TokenSource::Value(v) => Ok(v.to_string()),
             TokenSource::File(path) => {
-                let raw = std::fs::read_to_string(path).map_err(|e| {
-                    Error::Hub(format!(
-                        "reading the hub token file {}: {e}",
-                        path.display()
-                    ))
-                })?;
+                let raw = std::fs::read_to_string(path).map_err(Error::hub(format!(
+                    "reading the hub token file {}",
+                    path.display()
+                )))?;
                 raw.lines()
                     .map(str::trim)
                     .find(|l| !l.is_empty())
                     .map(str::to_string)
                     .ok_or_else(|| {
-                        Error::Hub(format!("hub token file {} is empty", path.display()))
+                        Error::hub_answer(format!("hub token file {} is empty", path.display()))
                     })
             }
         }
@@ -141,15 +139,17 @@ impl HttpHub {
             .bearer_auth(self.token()?)
             .send()
             .await
-            .map_err(|e| Error::Hub(format!("GET registry: {}", crate::error_chain(&e))))?;
+            .map_err(Error::hub("GET registry"))?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(Error::Hub(format!("GET registry: hub answered {status}")));
+            return Err(Error::hub_answer(format!(
+                "GET registry: hub answered {status}"
+            )));
         }
         let list: RegistryList = resp
             .json()
             .await
-            .map_err(|e| Error::Hub(format!("GET registry: bad body: {e}")))?;
+            .map_err(Error::hub("GET registry: bad body"))?;
         Ok(list.items)
     }
 }
@@ -157,11 +157,11 @@ impl HttpHub {
 fn refused(what: &str, status: reqwest::StatusCode, body: &str) -> Error {
     let body: String = body.chars().take(300).collect();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-        Error::Hub(format!(
+        Error::hub_answer(format!(
             "{what}: hub refused the operator token ({status}); check the operator token Secret"
         ))
     } else {
-        Error::Hub(format!("{what}: hub answered {status}: {body}"))
+        Error::hub_answer(format!("{what}: hub answered {status}: {body}"))
     }
 }
 
@@ -183,12 +183,7 @@ impl Hub for HttpHub {
                 .json(reg)
                 .send()
                 .await
-                .map_err(|e| {
-                    Error::Hub(format!(
-                        "registering {realm_id}: {}",
-                        crate::error_chain(&e)
-                    ))
-                })?;
+                .map_err(Error::hub(format!("registering {realm_id}")))?;
             match resp.status().as_u16() {
                 201 => Ok(Registered::Created),
                 200 | 204 => Ok(Registered::Updated),
@@ -209,12 +204,7 @@ impl Hub for HttpHub {
                 .bearer_auth(self.token()?)
                 .send()
                 .await
-                .map_err(|e| {
-                    Error::Hub(format!(
-                        "deregistering {realm_id}: {}",
-                        crate::error_chain(&e)
-                    ))
-                })?;
+                .map_err(Error::hub(format!("deregistering {realm_id}")))?;
             let status = resp.status();
             if status.is_success() || status == reqwest::StatusCode::NOT_FOUND {
                 Ok(())
@@ -222,91 +212,6 @@ impl Hub for HttpHub {
                 let body = resp.text().await.unwrap_or_default();
                 Err(refused(&format!("deregistering {realm_id}"), status, &body))
             }
-        })
-    }
-}
-
-/// An in-memory hub registry that records every call (mocked-API tests and the benchmark).
-#[derive(Default)]
-pub struct RecordingHub {
-    pub calls: std::sync::Mutex<Vec<String>>,
-    pub registry: std::sync::Mutex<std::collections::BTreeMap<String, Registration>>,
-    /// When set, every call fails with this message (hub down).
-    pub fail: std::sync::Mutex<Option<String>>,
-}
-
-impl RecordingHub {
-    pub fn calls(&self) -> Vec<String> {
-        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
-    }
-    pub fn take_calls(&self) -> Vec<String> {
-        self.calls
-            .lock()
-            .map(|mut c| std::mem::take(&mut *c))
-            .unwrap_or_default()
-    }
-}
-
-impl Hub for RecordingHub {
-    fn list(&self) -> BoxFuture<'_, Result<Vec<RegistryEntry>, Error>> {
-        Box::pin(async move {
-            if let Ok(mut c) = self.calls.lock() {
-                c.push("LIST".into());
-            }
-            if let Some(msg) = self.fail.lock().ok().and_then(|f| f.clone()) {
-                return Err(Error::Hub(msg));
-            }
-            let r = self
-                .registry
-                .lock()
-                .map_err(|_| Error::Internal("lock".into()))?;
-            Ok(r.iter()
-                .map(|(id, reg)| RegistryEntry {
-                    id: id.clone(),
-                    display_name: Some(reg.display_name.clone()),
-                    endpoint: Some(reg.endpoint.clone()),
-                    version: Some(reg.version.clone()),
-                    status: None,
-                })
-                .collect())
-        })
-    }
-
-    fn register<'a>(
-        &'a self,
-        realm_id: &'a str,
-        reg: &'a Registration,
-    ) -> BoxFuture<'a, Result<Registered, Error>> {
-        Box::pin(async move {
-            if let Ok(mut c) = self.calls.lock() {
-                c.push(format!("PUT {realm_id}"));
-            }
-            if let Some(msg) = self.fail.lock().ok().and_then(|f| f.clone()) {
-                return Err(Error::Hub(msg));
-            }
-            let mut r = self
-                .registry
-                .lock()
-                .map_err(|_| Error::Internal("lock".into()))?;
-            Ok(match r.insert(realm_id.to_string(), reg.clone()) {
-                None => Registered::Created,
-                Some(_) => Registered::Updated,
-            })
-        })
-    }
-
-    fn deregister<'a>(&'a self, realm_id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async move {
-            if let Ok(mut c) = self.calls.lock() {
-                c.push(format!("DELETE {realm_id}"));
-            }
-            if let Some(msg) = self.fail.lock().ok().and_then(|f| f.clone()) {
-                return Err(Error::Hub(msg));
-            }
-            if let Ok(mut r) = self.registry.lock() {
-                r.remove(realm_id);
-            }
-            Ok(())
         })
     }
 }

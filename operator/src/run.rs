@@ -22,10 +22,10 @@ use pek_crds::Realm;
 use tracing::{error, info, warn};
 
 use crate::config::RunArgs;
-use crate::controller::{error_policy, reconcile, Caches, Context};
-use crate::desired::MANAGED_BY;
 use crate::hub::HttpHub;
 use crate::metrics::Metrics;
+use crate::reconcile::desired::MANAGED_BY;
+use crate::reconcile::{error_policy, reconcile, Caches, Context};
 
 /// Health state shared with the HTTP server.
 #[derive(Clone, Default)]
