@@ -12,7 +12,7 @@ use crate::federation::FederationSecret;
 pub const DEFAULT_CONCURRENCY: u16 = 8;
 
 /// Field manager of every server-side apply the operator makes.
-pub const FIELD_MANAGER: &str = "pek-operator";
+pub(crate) const FIELD_MANAGER: &str = "pek-operator";
 
 /// What the reconciler needs to know about its surroundings.
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn worker_hub_url(&self) -> &str {
+    pub(crate) fn worker_hub_url(&self) -> &str {
         self.worker_hub_url.as_deref().unwrap_or(&self.hub_url)
     }
 }
@@ -101,7 +101,7 @@ pub struct RunArgs {
 }
 
 /// Parses `k=v,k2=v2`.
-pub fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
+pub(crate) fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (k, v) = part

@@ -270,7 +270,7 @@ impl fmt::Debug for DbCredentials {
 }
 
 /// A fresh random password (48 alphanumerics: URL-safe, no quoting issues anywhere).
-pub fn generate_password() -> String {
+pub(crate) fn generate_password() -> String {
     rand::thread_rng()
         .sample_iter(&Alphanumeric)
         .take(48)

@@ -10,22 +10,22 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ErrorLabels {
-    pub reason: String,
+pub(crate) struct ErrorLabels {
+    pub(crate) reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct WriteLabels {
-    pub kind: String,
+pub(crate) struct WriteLabels {
+    pub(crate) kind: String,
 }
 
 /// The operator's metrics; cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
-    pub reconciles: Counter,
-    pub errors: Family<ErrorLabels, Counter>,
-    pub duration: Histogram,
-    pub writes: Family<WriteLabels, Counter>,
+    pub(crate) reconciles: Counter,
+    pub(crate) errors: Family<ErrorLabels, Counter>,
+    pub(crate) duration: Histogram,
+    pub(crate) writes: Family<WriteLabels, Counter>,
     registry: Arc<Registry>,
 }
 
@@ -65,7 +65,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Starts timing one reconcile; the duration is recorded when the guard drops.
-    pub fn start(&self) -> ReconcileTimer {
+    pub(crate) fn start(&self) -> ReconcileTimer {
         self.reconciles.inc();
         ReconcileTimer {
             start: Instant::now(),
@@ -73,7 +73,7 @@ impl Metrics {
         }
     }
 
-    pub fn error(&self, reason: &str) {
+    pub(crate) fn error(&self, reason: &str) {
         self.errors
             .get_or_create(&ErrorLabels {
                 reason: reason.to_string(),
@@ -81,7 +81,7 @@ impl Metrics {
             .inc();
     }
 
-    pub fn wrote(&self, kind: &str) {
+    pub(crate) fn wrote(&self, kind: &str) {
         self.writes
             .get_or_create(&WriteLabels {
                 kind: kind.to_string(),
@@ -98,7 +98,7 @@ impl Metrics {
     }
 }
 
-pub struct ReconcileTimer {
+pub(crate) struct ReconcileTimer {
     start: Instant,
     histogram: Histogram,
 }

@@ -29,12 +29,12 @@ use crate::reconcile::{error_policy, reconcile, Caches, Context};
 
 /// Health state shared with the HTTP server.
 #[derive(Clone, Default)]
-pub struct Health {
+pub(crate) struct Health {
     /// The Kubernetes API answered at start-up.
-    pub api_ok: Arc<AtomicBool>,
+    pub(crate) api_ok: Arc<AtomicBool>,
     /// This replica holds the Lease and runs the controller.
-    pub leader: Arc<AtomicBool>,
-    pub metrics: Metrics,
+    pub(crate) leader: Arc<AtomicBool>,
+    pub(crate) metrics: Metrics,
 }
 
 async fn healthz() -> &'static str {
@@ -68,7 +68,7 @@ async fn metrics(State(h): State<Health>) -> impl IntoResponse {
 }
 
 /// The health and metrics routes.
-pub fn router(health: Health) -> Router {
+pub(crate) fn router(health: Health) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -78,7 +78,7 @@ pub fn router(health: Health) -> Router {
 
 /// Resolves on SIGTERM (what Kubernetes sends on every rollout and pod deletion) or SIGINT
 /// (Ctrl-C), so the leader shuts down cleanly and releases its Lease either way.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
