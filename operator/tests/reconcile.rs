@@ -569,6 +569,37 @@ async fn missing_admin_secret_is_a_condition_not_a_crash() {
     assert_eq!(h.condition("DatabaseReady").0, "True");
 }
 
+/// A spec the operator cannot reconcile is a condition, not a crash: Ready=False with reason
+/// InvalidSpec and one Warning Event; retrying with the same spec neither repeats the Event nor
+/// rewrites the status, and nothing is provisioned or registered.
+#[tokio::test]
+async fn invalid_spec_is_reported_once() {
+    let n = "rc-invalid-";
+    let h = Harness::new(n, json!({}), true);
+    h.reconcile().await.expect("finalizer");
+    h.fake.take_log();
+    let err = h.reconcile().await.expect_err("invalid realm id");
+    assert_eq!(err.reason(), "InvalidSpec");
+    assert_eq!(
+        h.fake.take_log(),
+        [
+            "POST events InvalidSpec".to_string(),
+            format!("PATCH(apply) realms/{n}/status")
+        ]
+    );
+    let (s, reason, message) = h.condition("Ready");
+    assert_eq!((s.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    assert!(message.contains("not a valid realm id"), "{message}");
+
+    h.reconcile().await.expect_err("still invalid");
+    assert!(
+        h.fake.take_log().is_empty(),
+        "the same problem again is neither announced nor written twice"
+    );
+    assert!(h.hub.take_calls().is_empty());
+    assert!(!h.database_exists().await);
+}
+
 #[tokio::test]
 async fn delete_with_retain_deregisters_and_keeps_the_database() {
     let h = Harness::new("rc-retain", json!({}), true);
