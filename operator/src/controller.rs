@@ -111,7 +111,11 @@ impl Context {
             client,
             config,
             hub,
-            db: Provisioner::default(),
+            db: Provisioner::new(
+                crate::db::POOL_SIZE,
+                crate::db::ACQUIRE_TIMEOUT,
+                metrics.clone(),
+            ),
             metrics,
             registered: Mutex::default(),
             failures: Mutex::default(),
@@ -311,6 +315,7 @@ impl<'a> Step<'a> {
             "kind": "Realm",
             "status": self.status,
         });
+        let start = Instant::now();
         let written = api
             .patch_status(
                 &self.realm.name_any(),
@@ -318,6 +323,7 @@ impl<'a> Step<'a> {
                 &Patch::Apply(patch),
             )
             .await?;
+        self.ctx.metrics.phase("status_write", start.elapsed());
         self.ctx.metrics.wrote("Realm/status");
         if let Some(rv) = written
             .metadata
@@ -342,11 +348,14 @@ async fn publish(
     note: String,
 ) {
     let reference: ObjectReference = realm.object_ref(&());
-    if let Err(e) = ctx
-        .events
-        .publish(reference, type_, reason, action, &note)
-        .await
-    {
+    let published = ctx
+        .metrics
+        .timed(
+            "event",
+            ctx.events.publish(reference, type_, reason, action, &note),
+        )
+        .await;
+    if let Err(e) = published {
         warn!(realm = %key(realm), error = %e, "could not publish an event");
     }
 }
@@ -429,8 +438,9 @@ async fn applied_event(ctx: &Context, realm: &Realm, kind: &str, name: &str, out
 async fn admin_target(ctx: &Context, realm: &Realm, ns: &str) -> Result<AdminTarget, Error> {
     let name = &realm.spec.database.admin_secret_ref.name;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let secret = secrets
-        .get_opt(name)
+    let secret = ctx
+        .metrics
+        .timed("admin_secret", secrets.get_opt(name))
         .await?
         .ok_or_else(|| Error::AdminSecretNotFound(name.clone()))?;
     AdminTarget::from_secret(&secret)
@@ -578,6 +588,9 @@ async fn publish_changes(ctx: &Context, realm: &Realm, action: &str, changes: &[
     }
 }
 
+/// Conflict reason when the hub's entry for the realm id belongs to another Realm.
+pub const REGISTRATION_IN_USE: &str = "RegistrationInUse";
+
 /// Message on the Registered condition (and a Warning event) when the operator has no
 /// federation secret.
 pub const NO_FEDERATION_SECRET: &str = "workers cannot report membership changes to the hub: \
@@ -696,6 +709,7 @@ async fn register(ctx: &Context, realm: &Realm, status: &RealmStatus) -> Result<
         display_name: realm.display_name().to_string(),
         endpoint: desired::endpoint(realm)?,
         version: desired::version_of(image),
+        owner_uid: realm.uid(),
     };
     let k = key(realm);
     let record = ctx.registered.lock().ok().and_then(|r| r.get(&k).cloned());
@@ -793,7 +807,11 @@ async fn apply(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
         return step.conflict("RealmIdInUse", message).await;
     }
 
-    let creds = match database(ctx, realm, &ns).await {
+    let creds = match ctx
+        .metrics
+        .timed("database", database(ctx, realm, &ns))
+        .await
+    {
         Ok(c) => c,
         Err(Error::Conflict(message)) => return step.conflict("DatabaseInUse", message).await,
         Err(e) => {
@@ -820,7 +838,11 @@ async fn apply(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
     step.status.database_secret = Some(desired::db_secret_name(realm));
     step.status.database_name = Some(creds.names.database.clone());
 
-    let (wl_status, wl_reason, wl_message) = match workload(ctx, realm, &ns, &creds).await {
+    let (wl_status, wl_reason, wl_message) = match ctx
+        .metrics
+        .timed("workload", workload(ctx, realm, &ns, &creds))
+        .await
+    {
         Ok(w) => w,
         Err(e) => {
             step.fail(condition::WORKLOAD_READY, &e).await;
@@ -837,7 +859,11 @@ async fn apply(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
     step.status.endpoint = Some(desired::endpoint(realm)?);
 
     let base = step.status.clone();
-    match register(ctx, realm, &base).await {
+    match ctx
+        .metrics
+        .timed("register", register(ctx, realm, &base))
+        .await
+    {
         Ok(changed) => {
             if changed {
                 publish(
@@ -870,6 +896,11 @@ async fn apply(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
                 )
                 .await;
             }
+        }
+        // Another Realm with this realm id owns the hub's entry (e.g. one that another
+        // operator watches): refused, and its entry is left alone.
+        Err(Error::Conflict(message)) => {
+            return step.conflict(REGISTRATION_IN_USE, message).await;
         }
         Err(e) => {
             step.fail(condition::REGISTERED, &e).await;
@@ -928,10 +959,13 @@ async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
         .await;
         return Ok(Action::await_change());
     }
-    let refused = realm
-        .status
-        .as_ref()
-        .is_some_and(|s| conditions::is_true(&s.conditions, condition::CONFLICT));
+    // Refused for the realm id or the database: nothing here is this Realm's. (Refused only
+    // by the hub: the database is its own, and the hub keeps the other Realm's entry.)
+    let refused = realm.status.as_ref().is_some_and(|s| {
+        s.conditions.iter().any(|c| {
+            c.type_ == condition::CONFLICT && c.status == "True" && c.reason != REGISTRATION_IN_USE
+        })
+    });
     if refused || realm_id_holder(ctx, realm).is_some() {
         publish(
             ctx,
@@ -949,37 +983,43 @@ async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
     let mut step = Step::new(realm, ctx);
     let uid = realm.uid().unwrap_or_default();
     let already = ctx.deregistered.lock().is_ok_and(|d| d.contains(&uid));
-    if already {
-        // Deregistered in an earlier attempt of this deletion (the database step failed).
-    } else if let Err(e) = ctx.hub.deregister(&realm.spec.realm_id).await {
-        let e = Error::Hub(format!(
-            "{}; deletion waits for the hub. If the hub is gone for good, set spec.suspend: true \
-             to release the Realm without deregistering (its database is then kept)",
-            e.detail()
-        ));
-        step.fail(condition::REGISTERED, &e).await;
-        step.write().await?;
-        return Err(e);
-    }
+    // `already`: deregistered in an earlier attempt of this deletion (the database step failed).
     if !already {
+        let note = match ctx
+            .hub
+            .deregister(&realm.spec.realm_id, Some(uid.as_str()))
+            .await
+        {
+            Ok(()) => (
+                "Deregistered",
+                format!(
+                    "removed realm {} from the hub registry",
+                    realm.spec.realm_id
+                ),
+            ),
+            // The hub's entry belongs to another Realm: not ours to remove.
+            Err(Error::Conflict(message)) => {
+                ("CleanupSkipped", format!("not deregistered: {message}"))
+            }
+            Err(e) => {
+                let e = Error::Hub(format!(
+                    "{}; deletion waits for the hub. If the hub is gone for good, set \
+                     spec.suspend: true to release the Realm without deregistering (its \
+                     database is then kept)",
+                    e.detail()
+                ));
+                step.fail(condition::REGISTERED, &e).await;
+                step.write().await?;
+                return Err(e);
+            }
+        };
         if let Ok(mut r) = ctx.registered.lock() {
             r.remove(&key(realm));
         }
         if let Ok(mut d) = ctx.deregistered.lock() {
             d.insert(uid.clone());
         }
-        publish(
-            ctx,
-            realm,
-            EventType::Normal,
-            "Deregistered",
-            "Delete",
-            format!(
-                "removed realm {} from the hub registry",
-                realm.spec.realm_id
-            ),
-        )
-        .await;
+        publish(ctx, realm, EventType::Normal, note.0, "Delete", note.1).await;
     }
 
     let names = desired::db_names(realm);
