@@ -117,6 +117,8 @@ pub enum Reason {
     RealmIdInUse,
     /// Conflict=True: another Realm owns the database or its roles.
     DatabaseInUse,
+    /// Conflict=True: the hub's registry entry for the realm id belongs to another Realm.
+    RegistrationInUse,
     /// The Realm's spec cannot be reconciled.
     InvalidSpec,
     /// The admin-credentials Secret does not exist.
@@ -136,7 +138,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    const ALL: [Reason; 19] = [
+    const ALL: [Reason; 20] = [
         Reason::Provisioned,
         Reason::Available,
         Reason::Unavailable,
@@ -148,6 +150,7 @@ impl Reason {
         Reason::Conflict,
         Reason::RealmIdInUse,
         Reason::DatabaseInUse,
+        Reason::RegistrationInUse,
         Reason::InvalidSpec,
         Reason::AdminSecretNotFound,
         Reason::AdminSecretInvalid,
@@ -171,6 +174,7 @@ impl Reason {
             Reason::Conflict => "Conflict",
             Reason::RealmIdInUse => "RealmIdInUse",
             Reason::DatabaseInUse => "DatabaseInUse",
+            Reason::RegistrationInUse => "RegistrationInUse",
             Reason::InvalidSpec => "InvalidSpec",
             Reason::AdminSecretNotFound => "AdminSecretNotFound",
             Reason::AdminSecretInvalid => "AdminSecretInvalid",

@@ -23,6 +23,7 @@ use sqlx::Postgres;
 use sqlx::{ConnectOptions, Connection, Executor, Row};
 use url::Url;
 
+use crate::metrics::Metrics;
 use crate::Error;
 
 /// Longest database name we derive (leaves room for the `_owner` suffix within 63 bytes).
@@ -339,6 +340,7 @@ pub enum Change {
     DatabaseCreated(String),
     OwnerFixed(String),
     ConnectRestricted(String),
+    AdminGranted(String),
     DatabaseDropped(String),
     RoleDropped(String),
 }
@@ -351,6 +353,7 @@ impl Change {
             Change::DatabaseCreated(_) => "DatabaseCreated",
             Change::OwnerFixed(_) => "DatabaseOwnerFixed",
             Change::ConnectRestricted(_) => "DatabaseConnectRestricted",
+            Change::AdminGranted(_) => "AdminRoleGranted",
             Change::DatabaseDropped(_) => "DatabaseDropped",
             Change::RoleDropped(_) => "RoleDropped",
         }
@@ -370,6 +373,11 @@ impl fmt::Display for Change {
             Change::ConnectRestricted(d) => {
                 write!(f, "restricted CONNECT on database {d} to the realm's roles")
             }
+            Change::AdminGranted(r) => write!(
+                f,
+                "granted role {r} to the admin role (an admin that is not a superuser must be a \
+                 member of the roles whose database it creates, comments on and drops)"
+            ),
             Change::DatabaseDropped(d) => write!(f, "dropped database {d}"),
             Change::RoleDropped(r) => write!(f, "dropped role {r}"),
         }
@@ -384,18 +392,25 @@ pub struct Provisioner {
     /// once than connections, the rest queue (however long) instead of failing on the pool's
     /// acquire timeout, which is kept for a server that does not answer.
     slots: tokio::sync::Semaphore,
+    pool_size: usize,
+    acquire_timeout: Duration,
+    metrics: Metrics,
+    /// What [`Provisioner::ensure`] last brought in line, per database: a digest of the server,
+    /// names, passwords and owner, and when. Reconciles that follow within a short time (the
+    /// ones a Realm's own new children and status write trigger) skip Postgres.
+    ensured: Mutex<HashMap<String, ([u8; 32], Instant)>>,
 }
 
 /// Connections per admin pool (and database steps at once).
-const POOL_SIZE: usize = 4;
+pub const POOL_SIZE: usize = 4;
+
+/// How long a database step waits for a new connection to the server before reporting it
+/// unreachable (waiting for a busy pool's connection is not bounded: that is a queue).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for Provisioner {
     fn default() -> Self {
-        Provisioner {
-            pools: Mutex::default(),
-            verified: Mutex::default(),
-            slots: tokio::sync::Semaphore::new(POOL_SIZE),
-        }
+        Provisioner::new(POOL_SIZE, ACQUIRE_TIMEOUT, Metrics::default())
     }
 }
 
@@ -407,6 +422,65 @@ fn sql_err(what: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {
 }
 
 impl Provisioner {
+    /// `pool_size` connections per server (and database steps at once), `acquire_timeout` for
+    /// reaching the server; phase timings go to `metrics`.
+    pub fn new(pool_size: usize, acquire_timeout: Duration, metrics: Metrics) -> Self {
+        let pool_size = pool_size.max(1);
+        Provisioner {
+            pools: Mutex::default(),
+            verified: Mutex::default(),
+            slots: tokio::sync::Semaphore::new(pool_size),
+            pool_size,
+            acquire_timeout,
+            metrics,
+            ensured: Mutex::default(),
+        }
+    }
+
+    fn ensured_key(creds: &DbCredentials, owner: &Owner) -> (String, [u8; 32]) {
+        let mut h = Sha256::new();
+        for part in [
+            creds.target.key().as_str(),
+            &creds.names.owner_role,
+            &creds.names.app_role,
+            &creds.owner_password,
+            &creds.app_password,
+            &owner.uid,
+            &owner.namespace,
+            &owner.name,
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        (
+            format!("{}/{}", creds.target.key(), creds.names.database),
+            h.finalize().into(),
+        )
+    }
+
+    /// [`Self::ensure`], unless this Provisioner brought exactly this (same server, names,
+    /// passwords and owner) in line less than `fresh` ago: then Postgres is not asked again and
+    /// no change is reported. The reconciles a Realm's own writes trigger right after its
+    /// provisioning then cost the database nothing, while every resync still checks it.
+    pub async fn ensure_unless_fresh(
+        &self,
+        creds: &DbCredentials,
+        owner: &Owner,
+        fresh: Duration,
+    ) -> Result<Vec<Change>, Error> {
+        let (key, digest) = Self::ensured_key(creds, owner);
+        let recent = self
+            .ensured
+            .lock()
+            .ok()
+            .and_then(|e| e.get(&key).copied())
+            .is_some_and(|(d, at)| d == digest && at.elapsed() < fresh);
+        if recent {
+            return Ok(Vec::new());
+        }
+        self.ensure(creds, owner, &[]).await
+    }
+
     fn pool(&self, target: &AdminTarget) -> Result<PgPool, Error> {
         let mut pools = self
             .pools
@@ -417,9 +491,9 @@ impl Provisioner {
         }
         // A changed admin Secret leaves the old pool idle; it closes its connections itself.
         let pool = PgPoolOptions::new()
-            .max_connections(POOL_SIZE as u32)
+            .max_connections(self.pool_size as u32)
             .min_connections(0)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(self.acquire_timeout)
             .idle_timeout(Duration::from_secs(60))
             .connect_lazy_with(target.options()?);
         pools.insert(target.key(), pool.clone());
@@ -484,7 +558,11 @@ impl Provisioner {
     /// authentication failed", ...).
     async fn acquire(&self, target: &AdminTarget) -> Result<PoolConnection<Postgres>, Error> {
         let pool = self.pool(target)?;
-        match pool.acquire().await {
+        let acquired = self
+            .metrics
+            .timed("db_connection_wait", pool.acquire())
+            .await;
+        match acquired {
             Ok(conn) => Ok(conn),
             Err(e) => {
                 let context = format!(
@@ -520,18 +598,28 @@ impl Provisioner {
         target: &AdminTarget,
         names: &RealmDbNames,
     ) -> Result<(PoolConnection<Postgres>, tokio::sync::SemaphorePermit<'_>), Error> {
-        let permit = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| Error::Internal("database slots closed".into()))?;
+        let permit = self.slot().await?;
         let mut conn = self.acquire(target).await?;
+        let start = Instant::now();
         sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
             .bind(format!("pek-operator/{}", names.database))
             .execute(&mut *conn)
             .await
             .map_err(sql_err("locking the database name"))?;
+        self.metrics.phase("db_lock_wait", start.elapsed());
         Ok((conn, permit))
+    }
+
+    /// One of the `pool_size` database slots (a queue: waits as long as it takes).
+    async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Error> {
+        let start = Instant::now();
+        let permit = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("database slots closed".into()))?;
+        self.metrics.phase("db_slot_wait", start.elapsed());
+        Ok(permit)
     }
 
     /// Releases [`Self::lock`]; a connection that cannot say so is closed (which releases it).
@@ -589,11 +677,7 @@ impl Provisioner {
         names: &RealmDbNames,
         me: &Owner,
     ) -> Result<Vec<Owner>, Error> {
-        let _permit = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| Error::Internal("database slots closed".into()))?;
+        let _permit = self.slot().await?;
         let mut conn = self.acquire(target).await?;
         Ok(Self::recorded(&mut conn, names).await?.others(me))
     }
@@ -610,7 +694,16 @@ impl Provisioner {
     ) -> BoxFuture<'a, Result<Vec<Change>, Error>> {
         Box::pin(async move {
             let (mut conn, _permit) = self.lock(&creds.target, &creds.names).await?;
+            let start = Instant::now();
             let result = self.ensure_locked(&mut conn, creds, owner, take_over).await;
+            self.metrics.phase("db_ensure", start.elapsed());
+            let (key, digest) = Self::ensured_key(creds, owner);
+            if let Ok(mut e) = self.ensured.lock() {
+                match &result {
+                    Ok(_) => e.insert(key, (digest, Instant::now())),
+                    Err(_) => e.remove(&key),
+                };
+            }
             Self::unlock(conn, &creds.names).await;
             result
         })
@@ -704,6 +797,8 @@ impl Provisioner {
                 }
             }
         }
+
+        changes.extend(admin_membership(conn, &[&names.owner_role, &names.app_role]).await?);
 
         if !db_exists {
             let stmt: String = sqlx::query_scalar(
@@ -800,6 +895,9 @@ impl Provisioner {
     ) -> BoxFuture<'a, Result<Vec<Change>, Error>> {
         Box::pin(async move {
             let (mut conn, _permit) = self.lock(target, names).await?;
+            if let Ok(mut e) = self.ensured.lock() {
+                e.remove(&format!("{}/{}", target.key(), names.database));
+            }
             let result = Self::drop_locked(&mut conn, names, owner).await;
             Self::unlock(conn, names).await;
             result
@@ -817,7 +915,16 @@ impl Provisioner {
                 names.database
             )));
         }
-        let mut changes = Vec::new();
+        let existing: Vec<String> = sqlx::query_scalar(
+            "SELECT rolname::text FROM pg_roles WHERE rolname = $1 OR rolname = $2",
+        )
+        .bind(&names.owner_role)
+        .bind(&names.app_role)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql_err("checking the roles"))?;
+        let existing: Vec<&String> = existing.iter().collect();
+        let mut changes = admin_membership(conn, &existing).await?;
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
                 .bind(&names.database)
@@ -849,6 +956,37 @@ impl Provisioner {
         }
         Ok(changes)
     }
+}
+
+/// An admin that is not a superuser (typically CREATEDB CREATEROLE) may create a database
+/// owned by a role, comment on it, restrict CONNECT, terminate the worker's sessions and drop
+/// it only as a member of the realm's roles: it grants them to itself (allowed to a CREATEROLE
+/// role for roles it created). A superuser needs nothing.
+async fn admin_membership(
+    conn: &mut PgConnection,
+    roles: &[&String],
+) -> Result<Vec<Change>, Error> {
+    let superuser: bool =
+        sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(sql_err("reading the admin role"))?;
+    let mut changes = Vec::new();
+    if superuser {
+        return Ok(changes);
+    }
+    for role in roles {
+        let member: bool = sqlx::query_scalar("SELECT pg_has_role(current_user, $1, 'USAGE')")
+            .bind(role.as_str())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(sql_err("checking the admin's role membership"))?;
+        if !member {
+            exec_formatted(conn, "GRANT %I TO CURRENT_USER", &[role]).await?;
+            changes.push(Change::AdminGranted((*role).clone()));
+        }
+    }
+    Ok(changes)
 }
 
 /// Runs `format(template, args...)` server-side (so identifiers are quoted by Postgres itself)

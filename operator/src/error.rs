@@ -172,6 +172,7 @@ mod tests {
             display_name: "x".into(),
             endpoint: "http://x".into(),
             version: "1".into(),
+            owner_uid: None,
         };
         let err = hub
             .register("kszk", &reg)

@@ -17,6 +17,10 @@ pub struct Registration {
     pub display_name: String,
     pub endpoint: String,
     pub version: String,
+    /// The UID of the Realm registering: the hub records it and refuses (409) a registration
+    /// or deregistration of the same realm id from another Realm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_uid: Option<String>,
 }
 
 /// One entry of the hub's registry (`GET /internal/v1/realms`).
@@ -32,6 +36,8 @@ pub struct RegistryEntry {
     pub version: Option<String>,
     #[serde(default)]
     pub status: Option<String>,
+    #[serde(default)]
+    pub owner_uid: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,7 +60,13 @@ pub trait Hub: Send + Sync {
         realm_id: &'a str,
         reg: &'a Registration,
     ) -> BoxFuture<'a, Result<Registered, Error>>;
-    fn deregister<'a>(&'a self, realm_id: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+    /// Removes the entry of `realm_id`; with `owner_uid`, only when that Realm owns it (the
+    /// hub refuses with `Error::Conflict` otherwise).
+    fn deregister<'a>(
+        &'a self,
+        realm_id: &'a str,
+        owner_uid: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), Error>>;
     /// The whole registry (one call re-verifies every registration).
     fn list(&self) -> BoxFuture<'_, Result<Vec<RegistryEntry>, Error>>;
 }
@@ -65,6 +77,7 @@ impl RegistryEntry {
         self.display_name.as_deref() == Some(reg.display_name.as_str())
             && self.endpoint.as_deref() == Some(reg.endpoint.as_str())
             && self.version.as_deref() == Some(reg.version.as_str())
+            && (reg.owner_uid.is_none() || self.owner_uid == reg.owner_uid)
     }
 }
 
@@ -155,6 +168,14 @@ impl HttpHub {
 }
 
 fn refused(what: &str, status: reqwest::StatusCode, body: &str) -> Error {
+    if status == reqwest::StatusCode::CONFLICT {
+        // The hub's error body: {"error": {"code": "conflict", "message": "..."}}.
+        let message = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| body.chars().take(300).collect());
+        return Error::Conflict(format!("{what}: the hub refused: {message}"));
+    }
     let body: String = body.chars().take(300).collect();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         Error::hub_answer(format!(
@@ -196,11 +217,17 @@ impl Hub for HttpHub {
         })
     }
 
-    fn deregister<'a>(&'a self, realm_id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+    fn deregister<'a>(
+        &'a self,
+        realm_id: &'a str,
+        owner_uid: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
-            let resp = self
-                .http
-                .delete(self.url(Some(realm_id)))
+            let mut req = self.http.delete(self.url(Some(realm_id)));
+            if let Some(uid) = owner_uid {
+                req = req.query(&[("ownerUid", uid)]);
+            }
+            let resp = req
                 .bearer_auth(self.token()?)
                 .send()
                 .await

@@ -1,4 +1,7 @@
-//! Prometheus metrics: reconciles, errors by reason, reconcile duration.
+//! Prometheus metrics: reconciles, errors by reason, reconcile duration, and the time spent in
+//! each phase of a reconcile (waiting for a database slot, the database work, the worker
+//! objects, the hub, the status write, Events), so a slow provisioning run shows where its time
+//! goes.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +22,15 @@ pub(crate) struct WriteLabels {
     pub(crate) kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct PhaseLabels {
+    pub(crate) phase: String,
+}
+
+fn phase_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
 /// The operator's metrics; cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -26,6 +38,7 @@ pub struct Metrics {
     pub(crate) errors: Family<ErrorLabels, Counter>,
     pub(crate) duration: Histogram,
     pub(crate) writes: Family<WriteLabels, Counter>,
+    pub(crate) phases: Family<PhaseLabels, Histogram, fn() -> Histogram>,
     registry: Arc<Registry>,
 }
 
@@ -36,6 +49,9 @@ impl Default for Metrics {
         let errors = Family::<ErrorLabels, Counter>::default();
         let duration = Histogram::new(exponential_buckets(0.005, 2.0, 12));
         let writes = Family::<WriteLabels, Counter>::default();
+        let phases = Family::<PhaseLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            phase_histogram,
+        );
         registry.register("reconciles", "Reconciliations run", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -53,11 +69,19 @@ impl Default for Metrics {
             "Objects created, changed or deleted in Kubernetes, by kind",
             writes.clone(),
         );
+        registry.register_with_unit(
+            "phase_duration",
+            "Time spent in one phase of a reconcile (db_slot_wait, db_lock_wait, database, \
+             workload, register, status_write, event, ...)",
+            prometheus_client::registry::Unit::Seconds,
+            phases.clone(),
+        );
         Metrics {
             reconciles,
             errors,
             duration,
             writes,
+            phases,
             registry: Arc::new(registry),
         }
     }
@@ -87,6 +111,23 @@ impl Metrics {
                 kind: kind.to_string(),
             })
             .inc();
+    }
+
+    /// Records `elapsed` as time spent in `phase`.
+    pub fn phase(&self, phase: &str, elapsed: std::time::Duration) {
+        self.phases
+            .get_or_create(&PhaseLabels {
+                phase: phase.to_string(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Times `fut` as `phase`.
+    pub async fn timed<T>(&self, phase: &str, fut: impl std::future::Future<Output = T>) -> T {
+        let start = Instant::now();
+        let out = fut.await;
+        self.phase(phase, start.elapsed());
+        out
     }
 
     /// The text exposition format.

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use http::{Request, Response};
 use kube::client::Body;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher;
 use kube::Client;
 use localpg::LocalPostgres;
 use pek_crds::Realm;
 use pek_operator::config::Config;
 use pek_operator::metrics::Metrics;
-use pek_operator::reconcile::{reconcile, Context};
+use pek_operator::reconcile::{reconcile, Caches, Context};
 use pek_operator::testing::{FakeApi, RecordingHub, TEST_FEDERATION_SECRET};
 use pek_operator::Error;
 use serde_json::{json, Value};
@@ -837,4 +839,39 @@ async fn resync_reverifies_with_one_listing_and_never_registers_twice() {
         h.hub.take_calls(),
         ["LIST".to_string(), format!("PUT {other}")]
     );
+}
+
+/// A watch cache of `K` as the controller keeps it, filled from the fake API's objects of
+/// `resource` in the harness' namespace.
+fn watch_cache<K>(h: &Harness, group_version: &str, resource: &str) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + serde::de::DeserializeOwned + Clone + 'static,
+{
+    let (store, mut writer) = reflector::store::<K>();
+    let prefix = h.path(group_version, resource, "");
+    for path in h.fake.paths(&prefix) {
+        let obj: K = serde_json::from_value(h.fake.get(&path).expect("object")).expect("parses");
+        writer.apply_watcher_event(&watcher::Event::Apply(obj));
+    }
+    store
+}
+
+/// A reconcile reads the Realm's children from the controller's watch caches: with the
+/// caches filled, a steady-state reconcile makes no GET of any child (one read only: the
+/// admin Secret, which is not the operator's object and not watched).
+#[tokio::test]
+async fn steady_state_reads_children_from_the_watch_caches_not_the_api() {
+    let h = Harness::new("rc-cached", json!({}), true);
+    h.create_until_ready().await;
+    h.ctx.set_caches(Caches {
+        secrets: watch_cache(&h, "v1", "secrets"),
+        service_accounts: watch_cache(&h, "v1", "serviceaccounts"),
+        services: watch_cache(&h, "v1", "services"),
+        deployments: watch_cache(&h, "apps/v1", "deployments"),
+        network_policies: watch_cache(&h, "networking.k8s.io/v1", "networkpolicies"),
+        pod_disruption_budgets: watch_cache(&h, "policy/v1", "poddisruptionbudgets"),
+    });
+    h.reconcile().await.expect("steady");
+    assert_eq!(h.fake.take_log(), ["GET secrets/pg-admin"]);
+    assert!(h.hub.take_calls().is_empty());
 }

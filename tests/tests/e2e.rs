@@ -527,6 +527,25 @@ impl TestEnv {
             .collect()
     }
 
+    /// The owner (Realm uid) the hub's registry records for `id`.
+    async fn registry_owner(&self, id: &str) -> Option<String> {
+        let body: Value = reqwest::Client::new()
+            .get(format!("{}/internal/v1/realms", self.hub.url))
+            .bearer_auth(&self.hub.token)
+            .send()
+            .await
+            .expect("hub registry")
+            .json()
+            .await
+            .expect("registry json");
+        body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|i| i["id"] == id)
+            .and_then(|i| i["ownerUid"].as_str().map(str::to_string))
+    }
+
     /// Events of the namespace about `name` with `reason`.
     async fn events(&self, name: &str, reason: &str) -> Vec<Event> {
         let events: Api<Event> = self.api();
@@ -696,8 +715,9 @@ async fn realm_lifecycle_on_a_real_api_server() {
         2
     );
     assert!(db_secret_works(&env, name).await);
-    // The hub lists the realm at its endpoint.
+    // The hub lists the realm at its endpoint, owned by this Realm (its uid).
     assert_eq!(env.registry().await.get(&id), Some(&env.endpoint(name)));
+    assert_eq!(env.registry_owner(&id).await, r.metadata.uid);
     // Children: owned by the Realm (controller reference), applied by the operator's field manager.
     let deployments: Api<Deployment> = env.api();
     let d = deployments

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{AppState, Caller, Json, Path};
+use super::{AppState, Caller, Json, Path, Query};
 use crate::error::{Error, ErrorBody, Result};
 use crate::policy::{self, Grants, Permission, Target};
 use crate::profile::{self, ProfileInput, Scope, UserView};
@@ -102,6 +102,14 @@ fn operator(s: &AppState, headers: &HeaderMap) -> Result<()> {
     }
 }
 
+/// The owning Realm's uid of a registration call, trimmed; an empty one is a 400.
+fn owner_uid(uid: Option<&Line<100>>) -> Result<Option<String>> {
+    match uid.map(|u| u.trim()) {
+        Some("") => Err(Error::BadRequest("ownerUid must not be empty".into())),
+        other => Ok(other.map(str::to_string)),
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 struct Registry {
     items: Vec<RealmInfo>,
@@ -134,7 +142,14 @@ async fn admin_put_realm(
     operator(&s, &headers)?;
     let id = RealmId::parse(&id)?;
     let mut g = s.db.global().await?;
+    let owner = owner_uid(body.owner_uid.as_ref())?;
+    if let Some(owner) = &owner {
+        realm::check_owner(&mut g, &id, owner).await?;
+    }
     let created = realm::register(&mut g, &id, &body).await?;
+    if let Some(owner) = &owner {
+        realm::claim(&mut g, &id, owner).await?;
+    }
     let info = realm::list(&mut g)
         .await?
         .into_iter()
@@ -151,18 +166,32 @@ async fn admin_put_realm(
     Ok((status, Json(info)))
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct Deregistration {
+    /// Kubernetes UID of the Realm deregistering: refused (409) when another Realm owns
+    /// the entry. Without it the entry is removed whoever registered it.
+    owner_uid: Option<Line<100>>,
+}
+
 /// Removes a worker realm from the registry; 204 also when it was not there.
 #[utoipa::path(delete, path = "/internal/v1/realms/{realm}", tag = "admin",
-    params(("realm" = String, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    params(("realm" = String, Path), Deregistration),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
 async fn admin_delete_realm(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(q): Query<Deregistration>,
 ) -> Result<StatusCode> {
     operator(&s, &headers)?;
     let id = RealmId::parse(&id)?;
     let mut g = s.db.global().await?;
+    if let Some(owner) = owner_uid(q.owner_uid.as_ref())? {
+        realm::check_owner(&mut g, &id, &owner).await?;
+    }
     realm::deregister(&mut g, &id).await?;
     g.commit().await?;
     s.reload_local_realms().await?;

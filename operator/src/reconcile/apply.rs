@@ -26,7 +26,7 @@ use crate::Error;
 /// Watch caches of the managed kinds (the same watches that trigger reconciles): a steady-state
 /// reconcile reads its children from here instead of one GET each.
 #[derive(Clone)]
-pub(crate) struct Caches {
+pub struct Caches {
     pub secrets: Store<Secret>,
     pub service_accounts: Store<ServiceAccount>,
     pub services: Store<Service>,
@@ -36,7 +36,7 @@ pub(crate) struct Caches {
 }
 
 /// A managed kind with a watch cache in [`Caches`].
-pub(crate) trait Cached: Resource<DynamicType = ()> + Clone + Sized + 'static {
+pub trait Cached: Resource<DynamicType = ()> + Clone + Sized + 'static {
     fn store(caches: &Caches) -> &Store<Self>;
 }
 

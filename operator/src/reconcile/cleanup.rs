@@ -4,7 +4,7 @@
 
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
-use pek_crds::condition::{self, ConditionType, Reason};
+use pek_crds::condition::{self, ConditionStatus, ConditionType, Reason};
 use pek_crds::{DeletionPolicy, Realm};
 use tracing::info;
 
@@ -29,10 +29,14 @@ pub(crate) async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Erro
         .await;
         return Ok(Action::await_change());
     }
-    let refused = realm
-        .status
-        .as_ref()
-        .is_some_and(|s| condition::is_true(&s.conditions, ConditionType::Conflict));
+    // Refused for the realm id or the database: nothing here is this Realm's. (Refused only
+    // by the hub: the database is its own, and the hub keeps the other Realm's entry.)
+    let refused = realm.status.as_ref().is_some_and(|s| {
+        condition::find(&s.conditions, ConditionType::Conflict).is_some_and(|c| {
+            c.status == ConditionStatus::True.as_str()
+                && c.reason != Reason::RegistrationInUse.as_str()
+        })
+    });
     if refused || realm_id_holder(ctx, realm).is_some() {
         publish(
             ctx,
@@ -47,10 +51,10 @@ pub(crate) async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Erro
         .await;
         return Ok(Action::await_change());
     }
-    if let Err((condition, error)) = steps(realm, ctx, &ns).await {
+    if let Err((condition, error)) = Box::pin(steps(realm, ctx, &ns)).await {
         let mut report = Report::new(realm, ctx);
         report.failed(condition, &error);
-        report.write(ctx, realm).await?;
+        Box::pin(report.write(ctx, realm)).await?;
         return Err(error);
     }
     if let Ok(mut w) = ctx.written.lock() {
@@ -65,10 +69,23 @@ async fn steps(realm: &Realm, ctx: &Context, ns: &str) -> Result<(), (ConditionT
     let uid = realm.uid().unwrap_or_default();
     let already = ctx.deregistered.lock().is_ok_and(|d| d.contains(&uid));
     if !already {
-        ctx.hub
-            .deregister(&realm.spec.realm_id)
-            .await
-            .map_err(|e| {
+        let deregistered = ctx
+            .hub
+            .deregister(&realm.spec.realm_id, Some(uid.as_str()))
+            .await;
+        let (reason, note) = match deregistered {
+            Ok(()) => (
+                "Deregistered",
+                format!(
+                    "removed realm {} from the hub registry",
+                    realm.spec.realm_id
+                ),
+            ),
+            // The hub's entry belongs to another Realm: not ours to remove.
+            Err(Error::Conflict(message)) => {
+                ("CleanupSkipped", format!("not deregistered: {message}"))
+            }
+            Err(e) => {
                 let blocked = Error::DeletionBlocked {
                     reason: Reason::HubError,
                     hint: "deletion waits for the hub. If the hub is gone for good, set \
@@ -76,26 +93,16 @@ async fn steps(realm: &Realm, ctx: &Context, ns: &str) -> Result<(), (ConditionT
                            database is then kept)",
                     source: Box::new(e),
                 };
-                (ConditionType::Registered, blocked)
-            })?;
+                return Err((ConditionType::Registered, blocked));
+            }
+        };
         if let Ok(mut r) = ctx.registered.lock() {
             r.remove(&key(realm));
         }
         if let Ok(mut d) = ctx.deregistered.lock() {
             d.insert(uid.clone());
         }
-        publish(
-            ctx,
-            realm,
-            EventType::Normal,
-            "Deregistered",
-            "Delete",
-            format!(
-                "removed realm {} from the hub registry",
-                realm.spec.realm_id
-            ),
-        )
-        .await;
+        publish(ctx, realm, EventType::Normal, reason, "Delete", note).await;
     }
     // Else: deregistered in an earlier attempt of this deletion (the database step failed).
 

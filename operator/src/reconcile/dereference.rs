@@ -63,8 +63,9 @@ pub(crate) async fn admin_target(
 ) -> Result<AdminTarget, Error> {
     let name = &realm.spec.database.admin_secret_ref.name;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let secret = secrets
-        .get_opt(name)
+    let secret = ctx
+        .metrics
+        .timed("admin_secret", secrets.get_opt(name))
         .await?
         .ok_or_else(|| Error::AdminSecretNotFound(name.clone()))?;
     AdminTarget::from_secret(&secret)

@@ -45,7 +45,7 @@ use crate::hub::{Hub, Registration, RegistryEntry};
 use crate::metrics::Metrics;
 use crate::Error;
 
-pub(crate) use apply::Caches;
+pub use apply::Caches;
 use status::Report;
 
 /// Shared state of all reconciles.
@@ -84,7 +84,11 @@ impl Context {
             client,
             config,
             hub,
-            db: Provisioner::default(),
+            db: Provisioner::new(
+                crate::db::POOL_SIZE,
+                crate::db::ACQUIRE_TIMEOUT,
+                metrics.clone(),
+            ),
             metrics,
             registered: Mutex::default(),
             failures: Mutex::default(),
@@ -97,7 +101,7 @@ impl Context {
     }
 
     /// Gives the reconciler the watch caches of the managed kinds.
-    pub(crate) fn set_caches(&self, caches: Caches) {
+    pub fn set_caches(&self, caches: Caches) {
         let _ = self.caches.set(caches);
     }
 
@@ -125,8 +129,10 @@ pub async fn reconcile(realm: Arc<Realm>, ctx: Arc<Context>) -> Result<Action, E
     let k = key(&realm);
     let result = finalizer(&api, FINALIZER, realm, |event| async {
         match event {
-            Finalizer::Apply(realm) => apply_realm(&realm, &ctx).await,
-            Finalizer::Cleanup(realm) => cleanup::cleanup(&realm, &ctx).await,
+            // Boxed: the phases' futures are large, and a reconcile should not need a big
+            // stack wherever it is polled (a test thread, a debug build).
+            Finalizer::Apply(realm) => Box::pin(apply_realm(&realm, &ctx)).await,
+            Finalizer::Cleanup(realm) => Box::pin(cleanup::cleanup(&realm, &ctx)).await,
         }
     })
     .await
@@ -196,7 +202,7 @@ struct Done {
 /// Brings the world in line with a (non-deleted) Realm: the phases, then one status write.
 async fn apply_realm(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
     let mut report = Report::new(realm, ctx);
-    let outcome = phases(realm, ctx, &mut report).await;
+    let outcome = Box::pin(phases(realm, ctx, &mut report)).await;
     let result = match outcome {
         Ok(Done { ready }) => Ok(Action::requeue(if ready {
             ctx.config.resync
@@ -217,7 +223,7 @@ async fn apply_realm(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
             Err(error)
         }
     };
-    report.write(ctx, realm).await?;
+    Box::pin(report.write(ctx, realm)).await?;
     result
 }
 
@@ -225,7 +231,10 @@ async fn apply_realm(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
 async fn phases(realm: &Realm, ctx: &Context, report: &mut Report) -> Result<Done, Stop> {
     let refs = dereference::dereference(ctx, realm).await?;
 
-    let creds = database::provision(ctx, realm, &refs).await?;
+    let creds = ctx
+        .metrics
+        .timed("database", database::provision(ctx, realm, &refs))
+        .await?;
     report.clear(ConditionType::Conflict);
     report.set(RealmCondition::new(
         ConditionType::DatabaseReady,
@@ -244,16 +253,23 @@ async fn phases(realm: &Realm, ctx: &Context, report: &mut Report) -> Result<Don
     let workload = async {
         let objects = build::build(realm, &ctx.config, &creds)?;
         apply::apply(ctx, realm, &refs.namespace, objects).await
-    }
-    .await
-    .map_err(Stop::failed(ConditionType::WorkloadReady))?;
+    };
+    let workload = ctx
+        .metrics
+        .timed("workload", workload)
+        .await
+        .map_err(Stop::failed(ConditionType::WorkloadReady))?;
     let ready = workload.status == ConditionStatus::True;
     report.set(workload);
     report.endpoint(refs.endpoint.clone());
 
-    let registered = register::register(ctx, realm, &refs, report.was_registered())
-        .await
-        .map_err(Stop::failed(ConditionType::Registered))?;
+    let registered = ctx
+        .metrics
+        .timed(
+            "register",
+            register::register(ctx, realm, &refs, report.was_registered()),
+        )
+        .await?;
     report.set(registered);
     Ok(Done { ready })
 }
@@ -268,11 +284,14 @@ pub(crate) async fn publish(
     note: String,
 ) {
     let reference: ObjectReference = realm.object_ref(&());
-    if let Err(e) = ctx
-        .events
-        .publish(reference, type_, reason, action, &note)
-        .await
-    {
+    let published = ctx
+        .metrics
+        .timed(
+            "event",
+            ctx.events.publish(reference, type_, reason, action, &note),
+        )
+        .await;
+    if let Err(e) = published {
         warn!(realm = %key(realm), error = %e, "could not publish an event");
     }
 }

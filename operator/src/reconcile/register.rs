@@ -2,12 +2,13 @@
 
 use std::time::Instant;
 
+use kube::ResourceExt;
 use pek_crds::condition::{ConditionStatus, ConditionType, RealmCondition, Reason};
 use pek_crds::Realm;
 use tracing::warn;
 
 use super::dereference::References;
-use super::{desired, key, publish, Context};
+use super::{desired, key, publish, Context, Stop};
 use crate::events::EventType;
 use crate::hub::{Registered, Registration, RegistryEntry};
 use crate::Error;
@@ -20,13 +21,30 @@ pub(crate) const NO_FEDERATION_SECRET: &str = "workers cannot report membership 
 
 /// Registers the realm (an Event when that is news) and returns the Registered condition.
 /// `was_registered`: whether the status this reconcile started from says Registered=True.
+/// Another Realm with this realm id owning the hub's entry (e.g. one that another operator
+/// watches) refuses this one, and its entry is left alone.
 pub(crate) async fn register(
     ctx: &Context,
     realm: &Realm,
     refs: &References,
     was_registered: bool,
-) -> Result<RealmCondition, Error> {
-    if ensure_registered(ctx, realm, refs, was_registered).await? {
+) -> Result<RealmCondition, Stop> {
+    let news = match ensure_registered(ctx, realm, refs, was_registered).await {
+        Ok(news) => news,
+        Err(Error::Conflict(message)) => {
+            return Err(Stop::Refused {
+                reason: Reason::RegistrationInUse,
+                message,
+            })
+        }
+        Err(error) => {
+            return Err(Stop::Failed {
+                condition: ConditionType::Registered,
+                error,
+            })
+        }
+    };
+    if news {
         publish(
             ctx,
             realm,
@@ -69,6 +87,7 @@ async fn ensure_registered(
         display_name: realm.display_name().to_string(),
         endpoint: refs.endpoint.clone(),
         version: desired::version_of(image),
+        owner_uid: realm.uid(),
     };
     let k = key(realm);
     let record = ctx.registered.lock().ok().and_then(|r| r.get(&k).cloned());

@@ -125,8 +125,10 @@ impl Report {
         let generation = realm.metadata.generation;
         let mut status = self.base.clone().unwrap_or_default();
         let mut changed = Vec::new();
+        // A condition cleared and found again in the same reconcile stays (with its time).
         for type_ in &self.cleared {
-            if condition::remove(&mut status.conditions, *type_) {
+            let found_again = self.conditions.iter().any(|c| c.type_ == *type_);
+            if !found_again && condition::remove(&mut status.conditions, *type_) {
                 changed.push(*type_);
             }
         }
@@ -222,11 +224,15 @@ impl Report {
             "kind": "Realm",
             "status": status,
         });
-        let written = api
-            .patch_status(
-                &realm.name_any(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(patch),
+        let written = ctx
+            .metrics
+            .timed(
+                "status_write",
+                api.patch_status(
+                    &realm.name_any(),
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(patch),
+                ),
             )
             .await?;
         ctx.metrics.wrote("Realm/status");

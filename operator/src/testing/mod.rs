@@ -83,6 +83,7 @@ impl Hub for RecordingHub {
                     endpoint: Some(reg.endpoint.clone()),
                     version: Some(reg.version.clone()),
                     status: None,
+                    owner_uid: reg.owner_uid.clone(),
                 })
                 .collect())
         })
@@ -104,6 +105,13 @@ impl Hub for RecordingHub {
                 .registry
                 .lock()
                 .map_err(|_| Error::Internal("lock".into()))?;
+            if let Some(other) = r.get(realm_id).and_then(|e| e.owner_uid.clone()) {
+                if reg.owner_uid.as_ref().is_some_and(|me| *me != other) {
+                    return Err(Error::Conflict(format!(
+                        "registering {realm_id}: the hub refused: owned by uid {other}"
+                    )));
+                }
+            }
             Ok(match r.insert(realm_id.to_string(), reg.clone()) {
                 None => Registered::Created,
                 Some(_) => Registered::Updated,
@@ -111,7 +119,11 @@ impl Hub for RecordingHub {
         })
     }
 
-    fn deregister<'a>(&'a self, realm_id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+    fn deregister<'a>(
+        &'a self,
+        realm_id: &'a str,
+        owner_uid: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             if let Ok(mut c) = self.calls.lock() {
                 c.push(format!("DELETE {realm_id}"));
@@ -120,6 +132,14 @@ impl Hub for RecordingHub {
                 return Err(Error::hub_answer(msg));
             }
             if let Ok(mut r) = self.registry.lock() {
+                let other = r.get(realm_id).and_then(|e| e.owner_uid.clone());
+                if let (Some(other), Some(me)) = (other, owner_uid) {
+                    if other != me {
+                        return Err(Error::Conflict(format!(
+                            "deregistering {realm_id}: the hub refused: owned by uid {other}"
+                        )));
+                    }
+                }
                 r.remove(realm_id);
             }
             Ok(())
