@@ -7,8 +7,8 @@
 //! register with the hub → one status write. See [`reconcile::reconcile`].
 //!
 //! The public API is what the binary, the operator's tests and examples, and the workspace's
-//! tests use; everything else is private to the crate. Test doubles live in [`testing`]
-//! (feature `testing`).
+//! tests use; everything else is private to the crate. Test doubles live in `testing`
+//! (compiled for the crate's tests and with the `testing` feature only).
 
 pub mod config;
 pub mod db;
@@ -22,4 +22,4 @@ pub mod run;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use error::{error_chain, BoxError, Error, HubCause, Result};
+pub use error::{BoxError, Error, HubCause, Result};
