@@ -122,10 +122,11 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Times `fut` as `phase`.
+    /// Times `fut` as `phase`. (`fut` lives on the heap: a reconcile's phases are large state
+    /// machines, and nesting them inline overflows a test thread's stack in debug builds.)
     pub async fn timed<T>(&self, phase: &str, fut: impl std::future::Future<Output = T>) -> T {
         let start = Instant::now();
-        let out = fut.await;
+        let out = Box::pin(fut).await;
         self.phase(phase, start.elapsed());
         out
     }
