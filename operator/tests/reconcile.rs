@@ -875,3 +875,51 @@ async fn steady_state_reads_children_from_the_watch_caches_not_the_api() {
     assert_eq!(h.fake.take_log(), ["GET secrets/pg-admin"]);
     assert!(h.hub.take_calls().is_empty());
 }
+
+/// The hub's entry for the realm id belongs to another Realm (one that another operator
+/// watches, say): this Realm is refused (Conflict, reason RegistrationInUse) with one Warning
+/// Event; the next reconciles neither repeat the Event nor rewrite the status; and deleting it
+/// leaves the other Realm's entry alone.
+#[tokio::test]
+async fn a_hub_entry_of_another_realm_refuses_this_one_once() {
+    let n = "rc-hubowned";
+    let h = Harness::new(n, json!({}), true);
+    let theirs = pek_operator::hub::Registration {
+        display_name: "Theirs".into(),
+        endpoint: "http://theirs-worker.elsewhere.svc:8080".into(),
+        version: "1".into(),
+        owner_uid: Some("uid-of-another-realm".into()),
+    };
+    h.hub
+        .registry
+        .lock()
+        .expect("lock")
+        .insert(n.to_string(), theirs.clone());
+    h.reconcile().await.expect("finalizer");
+    h.fake.take_log();
+
+    h.reconcile().await.expect("refused is not an error");
+    let (s, reason, _) = h.condition("Conflict");
+    assert_eq!((s.as_str(), reason.as_str()), ("True", "RegistrationInUse"));
+    assert_eq!(h.condition("Ready").1, "Conflict");
+    let log = h.fake.take_log();
+    assert!(log.contains(&"POST events Conflict".to_string()), "{log:?}");
+    assert_eq!(h.hub.take_calls(), [format!("PUT {n}")]);
+
+    h.reconcile().await.expect("refused again");
+    let log = h.fake.take_log();
+    assert!(
+        log.iter().all(|l| l.starts_with("GET ")),
+        "the same refusal is neither announced nor written again: {log:?}"
+    );
+    assert_eq!(h.hub.registry.lock().expect("lock")[n], theirs);
+
+    h.fake.delete(&h.realm_path());
+    h.reconcile().await.expect("released");
+    assert!(h.realm().is_none());
+    assert!(h
+        .fake
+        .take_log()
+        .contains(&"POST events CleanupSkipped".to_string()));
+    assert_eq!(h.hub.registry.lock().expect("lock")[n], theirs);
+}
