@@ -315,6 +315,11 @@ impl<'a> Step<'a> {
             "kind": "Realm",
             "status": self.status,
         });
+        // What the status says has its Event already (Events go out in the background).
+        self.ctx
+            .events
+            .flush(&self.realm.uid().unwrap_or_default())
+            .await;
         let start = Instant::now();
         let written = api
             .patch_status(
@@ -498,7 +503,13 @@ async fn database(ctx: &Context, realm: &Realm, ns: &str) -> Result<DbCredential
         .await;
     }
     let me = owner(realm)?;
-    let changes = match ctx.db.ensure(&creds, &me, &[]).await {
+    // Reconciles right after a provisioning (started by the Realm's own new children and
+    // status) skip Postgres; each resync checks it again.
+    let changes = match ctx
+        .db
+        .ensure_unless_fresh(&creds, &me, ctx.config.resync / 2)
+        .await
+    {
         Err(Error::Conflict(msg)) => {
             // Recorded owners that no longer exist (a Realm deleted with Retain) hand the
             // database over: re-creating a Realm onto a retained database is supported.
