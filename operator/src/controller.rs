@@ -58,7 +58,17 @@ pub struct Context {
     deregistered: Mutex<HashSet<String>>,
     /// The controller's watch caches of the objects the operator manages (set by `run`).
     caches: OnceLock<Caches>,
+    /// Objects (`kind/namespace/name`) this operator has applied since it started: one that a
+    /// synced cache does not hold and that is not in here was never made, so it is created
+    /// without asking the API server first.
+    applied: Mutex<HashSet<String>>,
+    /// Admin targets read from their Secrets (`namespace/name`) in the last few seconds: the
+    /// reconciles that follow a provisioning need not read the Secret again.
+    admin_targets: Mutex<HashMap<String, (AdminTarget, Instant)>>,
 }
+
+/// How long an admin Secret read is reused (a changed admin Secret is seen this much later).
+const ADMIN_SECRET_REUSE: Duration = Duration::from_secs(10);
 
 /// Watch caches of the managed kinds (the same watches that trigger reconciles): a steady-state
 /// reconcile reads its children from here instead of one GET each.
@@ -104,6 +114,15 @@ fn cached<K: Cached>(ctx: &Context, ns: &str, name: &str) -> Option<Option<K>> {
     )
 }
 
+/// Whether the watch cache of `K` has finished its initial listing (only then does "not in the
+/// cache" mean "not there"; before, the caller asks the API server).
+fn cache_synced<K: Cached>(ctx: &Context) -> bool {
+    use futures::FutureExt;
+    ctx.caches
+        .get()
+        .is_some_and(|c| K::store(c).wait_until_ready().now_or_never().is_some())
+}
+
 impl Context {
     pub fn new(client: Client, config: Config, hub: Arc<dyn Hub>, metrics: Metrics) -> Self {
         Context {
@@ -124,6 +143,8 @@ impl Context {
             listing: tokio::sync::Mutex::new(None),
             deregistered: Mutex::default(),
             caches: OnceLock::new(),
+            applied: Mutex::default(),
+            admin_targets: Mutex::default(),
         }
     }
 
@@ -404,7 +425,18 @@ where
             return Ok((current, Outcome::Unchanged));
         }
     }
-    let current = api.get_opt(&name).await?;
+    let applied_key = format!("{}/{ns}/{name}", K::kind(&()));
+    let never_applied = ctx.applied.lock().is_ok_and(|a| !a.contains(&applied_key));
+    // Not in a synced cache and never applied by this operator: it does not exist (the cache
+    // sees every object with the operator's label), so it is created without a GET first.
+    let known_absent = never_applied
+        && cache_synced::<K>(ctx)
+        && matches!(cached::<K>(ctx, ns, &name), Some(None));
+    let current = if known_absent {
+        None
+    } else {
+        api.get_opt(&name).await?
+    };
     if let Some(current) = &current {
         let have = serde_json::to_value(current).map_err(|e| Error::Internal(e.to_string()))?;
         if diff::contains(&want, &have) {
@@ -419,6 +451,9 @@ where
         )
         .await?;
     ctx.metrics.wrote(&K::kind(&()));
+    if let Ok(mut a) = ctx.applied.lock() {
+        a.insert(applied_key);
+    }
     let outcome = if current.is_some() {
         Outcome::Updated
     } else {
@@ -440,21 +475,42 @@ async fn applied_event(ctx: &Context, realm: &Realm, kind: &str, name: &str, out
     publish(ctx, realm, EventType::Normal, &reason, "Apply", note).await;
 }
 
-async fn admin_target(ctx: &Context, realm: &Realm, ns: &str) -> Result<AdminTarget, Error> {
+/// The admin target from the Realm's admin Secret; with `reuse`, one read in the last
+/// [`ADMIN_SECRET_REUSE`] serves (deletion always reads it anew).
+async fn admin_target(
+    ctx: &Context,
+    realm: &Realm,
+    ns: &str,
+    reuse: bool,
+) -> Result<AdminTarget, Error> {
     let name = &realm.spec.database.admin_secret_ref.name;
+    let reuse_key = format!("{ns}/{name}");
+    let recent = ctx
+        .admin_targets
+        .lock()
+        .ok()
+        .and_then(|t| t.get(&reuse_key).cloned())
+        .filter(|(_, at)| reuse && at.elapsed() < ADMIN_SECRET_REUSE);
+    if let Some((target, _)) = recent {
+        return Ok(target);
+    }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let secret = ctx
         .metrics
         .timed("admin_secret", secrets.get_opt(name))
         .await?
         .ok_or_else(|| Error::AdminSecretNotFound(name.clone()))?;
-    AdminTarget::from_secret(&secret)
+    let target = AdminTarget::from_secret(&secret)?;
+    if let Ok(mut t) = ctx.admin_targets.lock() {
+        t.insert(reuse_key, (target.clone(), Instant::now()));
+    }
+    Ok(target)
 }
 
 /// Database step: the `<name>-db` Secret first (so the password is stored before it is used),
 /// then roles and database.
 async fn database(ctx: &Context, realm: &Realm, ns: &str) -> Result<DbCredentials, Error> {
-    let target = admin_target(ctx, realm, ns).await?;
+    let target = admin_target(ctx, realm, ns, true).await?;
     let names = desired::db_names(realm);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let plan = |existing: Option<Secret>| -> Result<_, Error> {
@@ -947,7 +1003,8 @@ async fn apply(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
         );
     }
     step.write().await?;
-    Ok(Action::requeue(if ready {
+    // Nothing to wait for when ready, or scaled to zero on purpose.
+    Ok(Action::requeue(if ready || wl_reason == "ScaledToZero" {
         ctx.config.resync
     } else {
         Duration::from_secs(30)
@@ -1055,7 +1112,7 @@ async fn cleanup(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
                 .as_ref()
                 .is_some_and(|s| s.database_name.is_some() || s.database_secret.is_some());
             let dropped = async {
-                let target = admin_target(ctx, realm, &ns).await?;
+                let target = admin_target(ctx, realm, &ns, false).await?;
                 ctx.db.drop_all(&target, &names, &owner(realm)?).await
             }
             .await;
