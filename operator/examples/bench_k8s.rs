@@ -308,7 +308,8 @@ async fn main() -> anyhow::Result<()> {
     let load_start = loadavg();
     let floor_cpu0 = cpu.sample();
 
-    // The floor: the same provisioning, straight to Postgres, 8 at a time.
+    // The floor: the same provisioning, straight to Postgres, with as many database steps at
+    // once as the operator (the Provisioner's slots: POOL_SIZE).
     let target = AdminTarget::from_secret(&Secret {
         data: Some(BTreeMap::from([(
             "uri".to_string(),
@@ -464,9 +465,14 @@ async fn main() -> anyhow::Result<()> {
     let steady = delta(&before, &after);
     let rss = peak_rss_kib(operator.id());
 
-    println!("Realms: {n} (operator concurrency 8, resync {RESYNC} s, worker replicas 0)");
     println!(
-        "SQL floor (Provisioner straight to Postgres, 8 at a time): {:.1} s",
+        "Realms: {n} (operator concurrency {}, resync {RESYNC} s, worker replicas 0)",
+        pek_operator::config::DEFAULT_CONCURRENCY
+    );
+    println!(
+        "SQL floor (Provisioner straight to Postgres, {} database steps at once like the \
+         operator): {:.1} s",
+        pek_operator::db::POOL_SIZE,
         floor.as_secs_f64()
     );
     println!(

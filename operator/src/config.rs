@@ -8,8 +8,10 @@ use clap::Args;
 
 use crate::federation::FederationSecret;
 
-/// Reconciles run at once by default (bounds memory and load on the Postgres server).
-pub const DEFAULT_CONCURRENCY: u16 = 8;
+/// Reconciles run at once by default. Most of a reconcile is waiting for the API server, so
+/// more of them than database steps run at once: the load on the Postgres server is bounded
+/// apart from this (four database steps at once per server, see `db::POOL_SIZE`).
+pub const DEFAULT_CONCURRENCY: u16 = 16;
 
 /// Field manager of every server-side apply the operator makes.
 pub(crate) const FIELD_MANAGER: &str = "pek-operator";

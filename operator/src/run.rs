@@ -22,10 +22,19 @@ use pek_crds::Realm;
 use tracing::{error, info, warn};
 
 use crate::config::RunArgs;
+use crate::events::Publisher;
 use crate::hub::HttpHub;
 use crate::metrics::Metrics;
 use crate::reconcile::desired::MANAGED_BY;
 use crate::reconcile::{error_policy, reconcile, Caches, Context};
+
+/// Events sent at once in the background.
+const EVENTS_IN_FLIGHT: usize = 16;
+
+/// Reconcile requests for one Realm that arrive within this time of each other make one
+/// reconcile: creating a Realm's children and writing its status start a burst of watch events
+/// about it, and each would otherwise be a reconcile of its own.
+const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Health state shared with the HTTP server.
 #[derive(Clone, Default)]
@@ -161,7 +170,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     info!("became leader; starting the Realm controller");
 
     let hub = Arc::new(HttpHub::new(&config.hub_url, args.hub_token_file.clone())?);
-    let ctx = Arc::new(Context::new(client.clone(), config, hub, metrics));
+    let mut ctx = Context::new(client.clone(), config, hub, metrics);
+    ctx.events = Publisher::new(client.clone()).in_background(EVENTS_IN_FLIGHT);
+    let ctx = Arc::new(ctx);
     let realms: Api<Realm> = match &args.watch_namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
@@ -227,7 +238,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     ctx.set_realm_store(controller.store());
     let controller = controller
         .with_config(
-            kube::runtime::controller::Config::default().concurrency(args.concurrency.max(1)),
+            kube::runtime::controller::Config::default()
+                .concurrency(args.concurrency.max(1))
+                .debounce(DEBOUNCE),
         )
         .owns_stream(secret_events)
         .owns_stream(sa_events)

@@ -67,6 +67,15 @@ pub(crate) fn cached<K: Cached>(ctx: &Context, ns: &str, name: &str) -> Option<O
     )
 }
 
+/// Whether the watch cache of `K` has finished its initial listing (only then does "not in the
+/// cache" mean "not there"; before, the caller asks the API server).
+fn cache_synced<K: Cached>(ctx: &Context) -> bool {
+    use futures::FutureExt;
+    ctx.caches
+        .get()
+        .is_some_and(|c| K::store(c).wait_until_ready().now_or_never().is_some())
+}
+
 /// What [`ensure`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -183,7 +192,18 @@ where
             return Ok((current, Outcome::Unchanged));
         }
     }
-    let current = api.get_opt(&name).await?;
+    let applied_key = format!("{}/{ns}/{name}", K::kind(&()));
+    let never_applied = ctx.applied.lock().is_ok_and(|a| !a.contains(&applied_key));
+    // Not in a synced cache and never applied by this operator: it does not exist (the cache
+    // sees every object with the operator's label), so it is created without a GET first.
+    let known_absent = never_applied
+        && cache_synced::<K>(ctx)
+        && matches!(cached::<K>(ctx, ns, &name), Some(None));
+    let current = if known_absent {
+        None
+    } else {
+        api.get_opt(&name).await?
+    };
     if let Some(current) = &current {
         let have = serde_json::to_value(current).map_err(Error::serialize("a live object"))?;
         if diff::contains(&want, &have) {
@@ -198,6 +218,9 @@ where
         )
         .await?;
     ctx.metrics.wrote(&K::kind(&()));
+    if let Ok(mut a) = ctx.applied.lock() {
+        a.insert(applied_key);
+    }
     let outcome = if current.is_some() {
         Outcome::Updated
     } else {

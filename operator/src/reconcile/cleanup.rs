@@ -128,7 +128,7 @@ async fn steps(realm: &Realm, ctx: &Context, ns: &str) -> Result<(), (ConditionT
                 .as_ref()
                 .is_some_and(|s| s.database_name.is_some() || s.database_secret.is_some());
             let dropped = async {
-                let target = admin_target(ctx, realm, ns).await?;
+                let target = admin_target(ctx, realm, ns, false).await?;
                 ctx.db.drop_all(&target, &names, &owner(realm)?).await
             }
             .await;

@@ -83,7 +83,13 @@ async fn provision_inner(
         applied_event(ctx, realm, "Secret", &secret_name, outcome).await;
     }
     let me = owner(realm)?;
-    let changes = match ctx.db.ensure(&creds, &me, &[]).await {
+    // Reconciles right after a provisioning (started by the Realm's own new children and
+    // status) skip Postgres; each resync checks it again.
+    let changes = match ctx
+        .db
+        .ensure_unless_fresh(&creds, &me, ctx.config.resync / 2)
+        .await
+    {
         Err(Error::Conflict(msg)) => {
             // Recorded owners that no longer exist (a Realm deleted with Retain) hand the
             // database over: re-creating a Realm onto a retained database is supported.

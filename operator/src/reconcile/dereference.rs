@@ -2,6 +2,7 @@
 //! Realm holds the realm id, and the admin-credentials Secret of the Postgres server.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, ResourceExt};
@@ -45,7 +46,7 @@ pub(crate) async fn dereference(ctx: &Context, realm: &Realm) -> Result<Referenc
         });
     }
 
-    let admin = admin_target(ctx, realm, &namespace)
+    let admin = admin_target(ctx, realm, &namespace, true)
         .await
         .map_err(Stop::failed(ConditionType::DatabaseReady))?;
     Ok(References {
@@ -55,20 +56,39 @@ pub(crate) async fn dereference(ctx: &Context, realm: &Realm) -> Result<Referenc
     })
 }
 
-/// The Postgres server named by the Realm's admin-credentials Secret.
+/// How long an admin Secret read is reused (a changed admin Secret is seen this much later).
+const ADMIN_SECRET_REUSE: Duration = Duration::from_secs(10);
+
+/// The Postgres server named by the Realm's admin-credentials Secret; with `reuse`, one read in
+/// the last [`ADMIN_SECRET_REUSE`] serves (deletion always reads it anew).
 pub(crate) async fn admin_target(
     ctx: &Context,
     realm: &Realm,
     ns: &str,
+    reuse: bool,
 ) -> Result<AdminTarget, Error> {
     let name = &realm.spec.database.admin_secret_ref.name;
+    let reuse_key = format!("{ns}/{name}");
+    let recent = ctx
+        .admin_targets
+        .lock()
+        .ok()
+        .and_then(|t| t.get(&reuse_key).cloned())
+        .filter(|(_, at)| reuse && at.elapsed() < ADMIN_SECRET_REUSE);
+    if let Some((target, _)) = recent {
+        return Ok(target);
+    }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let secret = ctx
         .metrics
         .timed("admin_secret", secrets.get_opt(name))
         .await?
         .ok_or_else(|| Error::AdminSecretNotFound(name.clone()))?;
-    AdminTarget::from_secret(&secret)
+    let target = AdminTarget::from_secret(&secret)?;
+    if let Ok(mut t) = ctx.admin_targets.lock() {
+        t.insert(reuse_key, (target.clone(), Instant::now()));
+    }
+    Ok(target)
 }
 
 /// The Realm that holds `realm`'s realm id, when it is another one: of all Realms with the

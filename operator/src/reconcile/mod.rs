@@ -39,7 +39,7 @@ use pek_crds::{Realm, RealmStatus, FINALIZER};
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::db::{Change, Provisioner};
+use crate::db::{AdminTarget, Change, Provisioner};
 use crate::events::{EventType, Publisher};
 use crate::hub::{Hub, Registration, RegistryEntry};
 use crate::metrics::Metrics;
@@ -75,6 +75,13 @@ pub struct Context {
     pub(crate) deregistered: Mutex<HashSet<String>>,
     /// The controller's watch caches of the objects the operator manages (set by `run`).
     pub(crate) caches: OnceLock<Caches>,
+    /// Objects (`kind/namespace/name`) this operator has applied since it started: one that a
+    /// synced cache does not hold and that is not in here was never made, so it is created
+    /// without asking the API server first.
+    pub(crate) applied: Mutex<HashSet<String>>,
+    /// Admin targets read from their Secrets (`namespace/name`) in the last few seconds: the
+    /// reconciles that follow a provisioning need not read the Secret again.
+    pub(crate) admin_targets: Mutex<HashMap<String, (AdminTarget, Instant)>>,
 }
 
 impl Context {
@@ -97,6 +104,8 @@ impl Context {
             listing: tokio::sync::Mutex::new(None),
             deregistered: Mutex::default(),
             caches: OnceLock::new(),
+            applied: Mutex::default(),
+            admin_targets: Mutex::default(),
         }
     }
 
@@ -196,7 +205,8 @@ impl Stop {
 
 /// What a reconcile that went through every phase found.
 struct Done {
-    ready: bool,
+    /// Nothing to wait for: the realm is ready, or scaled to zero on purpose.
+    settled: bool,
 }
 
 /// Brings the world in line with a (non-deleted) Realm: the phases, then one status write.
@@ -204,7 +214,7 @@ async fn apply_realm(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
     let mut report = Report::new(realm, ctx);
     let outcome = Box::pin(phases(realm, ctx, &mut report)).await;
     let result = match outcome {
-        Ok(Done { ready }) => Ok(Action::requeue(if ready {
+        Ok(Done { settled }) => Ok(Action::requeue(if settled {
             ctx.config.resync
         } else {
             Duration::from_secs(30)
@@ -259,7 +269,8 @@ async fn phases(realm: &Realm, ctx: &Context, report: &mut Report) -> Result<Don
         .timed("workload", workload)
         .await
         .map_err(Stop::failed(ConditionType::WorkloadReady))?;
-    let ready = workload.status == ConditionStatus::True;
+    let settled =
+        workload.status == ConditionStatus::True || workload.reason == Reason::ScaledToZero;
     report.set(workload);
     report.endpoint(refs.endpoint.clone());
 
@@ -271,7 +282,7 @@ async fn phases(realm: &Realm, ctx: &Context, report: &mut Report) -> Result<Don
         )
         .await?;
     report.set(registered);
-    Ok(Done { ready })
+    Ok(Done { settled })
 }
 
 /// Publishes an Event about `realm` (a failure to publish is logged, never fatal).

@@ -224,6 +224,8 @@ impl Report {
             "kind": "Realm",
             "status": status,
         });
+        // What the status says has its Event already (Events go out in the background).
+        ctx.events.flush(&realm.uid().unwrap_or_default()).await;
         let written = ctx
             .metrics
             .timed(
