@@ -776,6 +776,7 @@ pub async fn federated_points(args: FederatedPointsArgs) -> anyhow::Result<()> {
                     display_name: realm.as_str().parse()?,
                     endpoint: endpoint.parse()?,
                     version: None,
+                    owner_uid: None,
                 },
             )
             .await?;

@@ -587,6 +587,7 @@ async fn hub_with(
                 display_name: realm.to_string().try_into()?,
                 endpoint: endpoint.clone().try_into()?,
                 version: None,
+                owner_uid: None,
             },
         )
         .await?;

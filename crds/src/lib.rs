@@ -28,20 +28,8 @@ pub use pek_realm_id::{
     is_valid_realm_id, is_well_formed_realm_id, REALM_ID_PATTERN, RESERVED_REALM_ID,
 };
 
-/// Condition types the operator maintains in `status.conditions`.
-pub mod condition {
-    /// The realm's database and roles exist and the `<name>-db` Secret holds working credentials.
-    pub const DATABASE_READY: &str = "DatabaseReady";
-    /// The worker Deployment has its minimum availability.
-    pub const WORKLOAD_READY: &str = "WorkloadReady";
-    /// The hub's realm registry lists this realm with its current endpoint.
-    pub const REGISTERED: &str = "Registered";
-    /// Everything above holds; the realm serves traffic.
-    pub const READY: &str = "Ready";
-    /// Present (True) only while the Realm is refused because another Realm already uses its
-    /// realm id or its database; the operator then changes nothing for it.
-    pub const CONFLICT: &str = "Conflict";
-}
+/// Typed status conditions (types, reasons, and `Ready` derived from the others).
+pub mod condition;
 
 /// A PéK realm: an isolated deployment with its own database and worker, registered with the hub.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -22,6 +22,10 @@ pub struct RealmInfo {
     pub status: String,
     pub registered_at: chrono::DateTime<chrono::Utc>,
     pub last_seen_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Kubernetes UID of the Realm that registered this worker realm (operator-registered
+    /// realms only); registrations and deregistrations from another owner are refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_uid: Option<String>,
 }
 
 /// Creates a realm served from this database (if absent) with its GOD policy, and makes
@@ -70,7 +74,8 @@ pub async fn ensure_local(
 pub async fn list(g: &mut GlobalTx) -> Result<Vec<RealmInfo>> {
     Ok(sqlx::query_as!(
         RealmInfo,
-        "SELECT id, display_name, endpoint, version, status, registered_at, last_seen_at
+        "SELECT id, display_name, endpoint, version, status, registered_at, last_seen_at,
+                owner_uid
                FROM realms ORDER BY id"
     )
     .fetch_all(g.conn())
@@ -127,6 +132,9 @@ pub struct Registration {
     /// Base URL of the worker, e.g. `http://realm-kir-dev.pek.svc:8080`.
     pub endpoint: crate::text::Line<500>,
     pub version: Option<crate::text::Line<100>>,
+    /// Kubernetes UID of the Realm registering it. Recorded on the first registration that
+    /// names one; afterwards a registration naming another owner is a 409.
+    pub owner_uid: Option<crate::text::Line<100>>,
 }
 
 fn check_endpoint(url: &str) -> Result<()> {
@@ -179,6 +187,59 @@ pub async fn register(g: &mut GlobalTx, id: &RealmId, reg: &Registration) -> Res
     .execute(g.conn())
     .await?;
     Ok(existing.is_none())
+}
+
+/// Hub admin API: refuses (409) when `id` is registered by an owner other than `owner_uid`.
+/// Locks the entry for the rest of the transaction, so the answer holds until commit.
+pub async fn check_owner(g: &mut GlobalTx, id: &RealmId, owner_uid: &str) -> Result<()> {
+    let recorded: Option<Option<String>> =
+        sqlx::query_scalar!(
+            "SELECT owner_uid FROM realms WHERE id = $1 FOR UPDATE",
+            id.as_str()
+        )
+        .fetch_optional(g.conn())
+        .await?;
+    match recorded {
+        Some(Some(owner)) if owner != owner_uid => Err(owned_by_another(id, &owner, owner_uid)),
+        _ => Ok(()),
+    }
+}
+
+fn owned_by_another(id: &RealmId, owner: &str, caller: &str) -> Error {
+    Error::Conflict(format!(
+        "realm {id} is registered by the Realm with uid {owner}; refusing a change from the \
+         Realm with uid {caller} (two Realms with the same realmId). Delete or rename the \
+         duplicate Realm; if the owner is gone for good, remove the entry with \
+         DELETE /internal/v1/realms/{id} (without ownerUid)"
+    ))
+}
+
+/// Hub admin API: records `owner_uid` as the owner of the registration of `id` (after
+/// [`register`], in the same transaction). A 409 when another owner got there first (two
+/// first registrations at once: the later one waited for the earlier one's row).
+pub async fn claim(g: &mut GlobalTx, id: &RealmId, owner_uid: &str) -> Result<()> {
+    let claimed = sqlx::query!(
+        "UPDATE realms SET owner_uid = $2
+          WHERE id = $1 AND (owner_uid IS NULL OR owner_uid = $2)",
+        id.as_str(),
+        owner_uid
+    )
+    .execute(g.conn())
+    .await?
+    .rows_affected();
+    if claimed == 1 {
+        return Ok(());
+    }
+    let owner: Option<String> =
+        sqlx::query_scalar!("SELECT owner_uid FROM realms WHERE id = $1", id.as_str())
+            .fetch_optional(g.conn())
+            .await?
+            .flatten();
+    Err(owned_by_another(
+        id,
+        owner.as_deref().unwrap_or("(unknown)"),
+        owner_uid,
+    ))
 }
 
 /// Hub admin API: removes a worker realm from the registry (absent is fine).

@@ -21,10 +21,9 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 use pek_crds::Realm;
 use pek_operator::config::Config;
-use pek_operator::controller::{reconcile, Context};
-use pek_operator::fakeapi::FakeApi;
-use pek_operator::hub::RecordingHub;
 use pek_operator::metrics::Metrics;
+use pek_operator::reconcile::{reconcile, Context};
+use pek_operator::testing::{FakeApi, RecordingHub};
 use serde_json::json;
 
 const NS: &str = "bench";
@@ -147,7 +146,7 @@ async fn bench(n: usize) -> anyhow::Result<()> {
     .read_line(&mut line)?;
     let port: u16 = line.trim().parse()?;
 
-    let rss_start = pek_operator::bench::peak_rss_kib().unwrap_or(0);
+    let rss_start = peak_rss_kib().unwrap_or(0);
     let config = kube::Config::new(format!("http://127.0.0.1:{port}").parse()?);
     let client = Client::try_from(config)?;
     let hub = Arc::new(RecordingHub::default());
@@ -190,7 +189,7 @@ async fn bench(n: usize) -> anyhow::Result<()> {
     let steady_time = steady.elapsed();
     let (reads1, writes1) = counts(port).await?;
     let hub_calls1 = hub.calls().len();
-    let peak = pek_operator::bench::peak_rss_kib().unwrap_or(0);
+    let peak = peak_rss_kib().unwrap_or(0);
 
     println!(
         "converged: {n} Realms Ready in {:.1} s ({} reconcile passes)",
@@ -219,4 +218,14 @@ async fn bench(n: usize) -> anyhow::Result<()> {
     }
     tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(())
+}
+
+/// Peak resident set size of this process in KiB (`VmHWM`), when the kernel reports it.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
 }

@@ -144,6 +144,120 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// CPU seconds (user + system, plus reaped children) of a process, from /proc/<pid>/stat.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest[0] is field 3 (state); utime..cstime are fields 14..17.
+    let ticks: u64 = f
+        .get(11..15)?
+        .iter()
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    Some(ticks as f64 / 100.0)
+}
+
+/// Children of `parent` (e.g. a postmaster's backends).
+fn children(parent: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')?
+                        .1
+                        .split_whitespace()
+                        .nth(1)?
+                        .parse::<u32>()
+                        .ok()
+                })
+                == Some(parent)
+        })
+        .collect()
+}
+
+/// The processes whose CPU time the benchmark reports: the operator, the control plane (pid
+/// files beside the kubeconfig of `control-plane.sh`) and Postgres (postmaster + backends).
+struct Cpu {
+    named: Vec<(String, Vec<u32>, bool)>,
+}
+
+impl Cpu {
+    fn sample(&self) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        for (name, pids, with_children) in &self.named {
+            let mut total = 0.0;
+            for pid in pids {
+                total += cpu_seconds(*pid).unwrap_or(0.0);
+                if *with_children {
+                    total += children(*pid)
+                        .into_iter()
+                        .filter_map(cpu_seconds)
+                        .sum::<f64>();
+                }
+            }
+            out.insert(name.clone(), total);
+        }
+        out
+    }
+}
+
+fn cpu_delta(a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>) -> String {
+    b.iter()
+        .map(|(k, v)| format!("{k} {:.1} s", v - a.get(k).unwrap_or(&0.0)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// `pek_operator_phase_duration_seconds` sums and counts, and the reconcile count, from the
+/// operator's own /metrics.
+async fn operator_phases(addr: &str) -> String {
+    let Ok(text) = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .and_then(|r| r.error_for_status())
+    else {
+        return "(operator metrics unavailable)".into();
+    };
+    let Ok(text) = text.text().await else {
+        return "(operator metrics unreadable)".into();
+    };
+    let mut phases: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let value = |l: &str| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+        if line.starts_with("pek_operator_reconciles_total ") {
+            out.push(format!("reconciles {}", value(line).unwrap_or(0.0)));
+        }
+        for (suffix, sum) in [("_sum{", true), ("_count{", false)] {
+            let prefix = format!("pek_operator_phase_duration_seconds{suffix}phase=\"");
+            if let Some(rest) = line.strip_prefix(&prefix) {
+                let name = rest.split('"').next().unwrap_or_default().to_string();
+                let e = phases.entry(name).or_default();
+                if sum {
+                    e.0 = value(line).unwrap_or(0.0);
+                } else {
+                    e.1 = value(line).unwrap_or(0.0);
+                }
+            }
+        }
+    }
+    for (name, (sum, count)) in phases {
+        out.push(format!("{name} {sum:.1} s / {count}"));
+    }
+    out.join(", ")
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args()
@@ -163,8 +277,39 @@ async fn main() -> anyhow::Result<()> {
     let client = Client::try_default().await?;
     let pg = localpg::LocalPostgres::shared()?;
     let admin_uri = pg.superuser_url("postgres");
+    let postmaster: u32 = std::fs::read_to_string(pg.data_dir().join("postmaster.pid"))?
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no postmaster.pid"))?;
+    let k8s_dir = std::env::var("KUBECONFIG")
+        .ok()
+        .and_then(|k| PathBuf::from(k).parent().map(PathBuf::from));
+    let pid_of = |name: &str| -> Vec<u32> {
+        k8s_dir
+            .as_ref()
+            .and_then(|d| std::fs::read_to_string(d.join(format!("{name}.pid"))).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .into_iter()
+            .collect()
+    };
+    let mut cpu = Cpu {
+        named: vec![
+            ("postgres".into(), vec![postmaster], true),
+            ("kube-apiserver".into(), pid_of("kube-apiserver"), false),
+            ("etcd".into(), pid_of("etcd"), false),
+            (
+                "kube-controller-manager".into(),
+                pid_of("kube-controller-manager"),
+                false,
+            ),
+        ],
+    };
+    let load_start = loadavg();
+    let floor_cpu0 = cpu.sample();
 
-    // The floor: the same provisioning, straight to Postgres, 8 at a time.
+    // The floor: the same provisioning, straight to Postgres, with as many database steps at
+    // once as the operator (the Provisioner's slots: POOL_SIZE).
     let target = AdminTarget::from_secret(&Secret {
         data: Some(BTreeMap::from([(
             "uri".to_string(),
@@ -199,6 +344,32 @@ async fn main() -> anyhow::Result<()> {
         }
         start.elapsed()
     };
+    let floor_cpu = cpu_delta(&floor_cpu0, &cpu.sample());
+    // Each database is a copy of the template (~7.5 MB): the floor's go before the operator's
+    // are made, so a large N needs half the disk.
+    {
+        let p = Provisioner::default();
+        let dropped: Vec<_> = stream::iter(0..n)
+            .map(|i| {
+                let p = &p;
+                let target = &target;
+                async move {
+                    let owner = Owner {
+                        uid: format!("floor-{i}"),
+                        namespace: "floor".into(),
+                        name: format!("floor-{i}"),
+                    };
+                    let names = RealmDbNames::for_realm(&format!("floor-{i}"), None);
+                    p.drop_all(target, &names, &owner).await
+                }
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        for d in dropped {
+            d?;
+        }
+    }
 
     // The CRD, a namespace with the admin Secret, the counting hub.
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -235,6 +406,10 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("token"), "bench-token\n")?;
 
+    let metrics_addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        l.local_addr()?.to_string()
+    };
     let mut operator = Command::new(&operator_bin)
         .arg("run")
         .env("PEK_HUB_URL", &hub_url)
@@ -242,7 +417,7 @@ async fn main() -> anyhow::Result<()> {
         .env("PEK_WORKER_IMAGE", "ghcr.io/schonherz/pek:bench")
         .env("PEK_WATCH_NAMESPACE", &ns)
         .env("POD_NAMESPACE", &ns)
-        .env("PEK_OPERATOR_LISTEN", "127.0.0.1:0")
+        .env("PEK_OPERATOR_LISTEN", &metrics_addr)
         .env("PEK_RESYNC_SECONDS", RESYNC.to_string())
         .env("PEK_LOG_FORMAT", "json")
         .env("RUST_LOG", "warn")
@@ -251,7 +426,10 @@ async fn main() -> anyhow::Result<()> {
         .stderr(Stdio::inherit())
         .spawn()?;
 
+    cpu.named
+        .push(("pek-operator".into(), vec![operator.id()], false));
     let realms: Api<Realm> = Api::namespaced(client.clone(), &ns);
+    let cpu0 = cpu.sample();
     let start = Instant::now();
     let created: Vec<_> = stream::iter(0..n)
         .map(|i| {
@@ -295,6 +473,9 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let provisioned = start.elapsed();
+    let run_cpu = cpu_delta(&cpu0, &cpu.sample());
+    let load_end = loadavg();
+    let phases = operator_phases(&metrics_addr).await;
     let puts = counts.put.load(Ordering::Relaxed);
 
     // Steady state: settle, then one resync period (plus margin) of counting.
@@ -309,9 +490,14 @@ async fn main() -> anyhow::Result<()> {
     let steady = delta(&before, &after);
     let rss = peak_rss_kib(operator.id());
 
-    println!("Realms: {n} (operator concurrency 8, resync {RESYNC} s, worker replicas 0)");
     println!(
-        "SQL floor (Provisioner straight to Postgres, 8 at a time): {:.1} s",
+        "Realms: {n} (operator concurrency {}, resync {RESYNC} s, worker replicas 0)",
+        pek_operator::config::DEFAULT_CONCURRENCY
+    );
+    println!(
+        "SQL floor (Provisioner straight to Postgres, {} database steps at once like the \
+         operator): {:.1} s",
+        pek_operator::db::POOL_SIZE,
         floor.as_secs_f64()
     );
     println!(
@@ -320,6 +506,10 @@ async fn main() -> anyhow::Result<()> {
         provisioned.as_secs_f64() / floor.as_secs_f64()
     );
     println!("hub registrations while provisioning: {puts} (one per Realm is ideal)");
+    println!("CPU during the floor: {floor_cpu}");
+    println!("CPU while the operator provisioned: {run_cpu}");
+    println!("operator phases while provisioning (sum / count): {phases}");
+    println!("load average (1/5/15 min) at the start: {load_start}; when all were provisioned: {load_end}");
     println!(
         "operator peak RSS: {:.1} MiB",
         rss.unwrap_or(0) as f64 / 1024.0

@@ -8,14 +8,13 @@ use clap::Args;
 
 use crate::federation::FederationSecret;
 
-/// Reconciles run at once by default (bounds memory and load on the Postgres server).
-pub const DEFAULT_CONCURRENCY: u16 = 8;
+/// Reconciles run at once by default. Most of a reconcile is waiting for the API server, so
+/// more of them than database steps run at once: the load on the Postgres server is bounded
+/// apart from this (four database steps at once per server, see `db::POOL_SIZE`).
+pub const DEFAULT_CONCURRENCY: u16 = 16;
 
 /// Field manager of every server-side apply the operator makes.
-pub const FIELD_MANAGER: &str = "pek-operator";
-
-/// The federation secret of [`Config::for_tests`].
-pub const TEST_FEDERATION_SECRET: &str = "0123456789abcdef-federation-secret";
+pub(crate) const FIELD_MANAGER: &str = "pek-operator";
 
 /// What the reconciler needs to know about its surroundings.
 #[derive(Debug, Clone)]
@@ -40,27 +39,8 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn worker_hub_url(&self) -> &str {
+    pub(crate) fn worker_hub_url(&self) -> &str {
         self.worker_hub_url.as_deref().unwrap_or(&self.hub_url)
-    }
-
-    /// A configuration for tests and the benchmark.
-    pub fn for_tests() -> Self {
-        Config {
-            hub_url: "http://pek-hub.pek-system.svc:8080".into(),
-            worker_hub_url: None,
-            worker_image: "ghcr.io/schonherz/pek:0.1.0".into(),
-            worker_image_pull_policy: None,
-            hub_namespace: "pek-system".into(),
-            hub_pod_labels: BTreeMap::from([
-                ("app.kubernetes.io/name".into(), "pek-hub".into()),
-                ("app.kubernetes.io/instance".into(), "pek".into()),
-            ]),
-            resync: Duration::from_secs(300),
-            federation_secret: Some(
-                FederationSecret::new(TEST_FEDERATION_SECRET).expect("valid test secret"),
-            ),
-        }
     }
 }
 
@@ -123,7 +103,7 @@ pub struct RunArgs {
 }
 
 /// Parses `k=v,k2=v2`.
-pub fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
+pub(crate) fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (k, v) = part
@@ -162,6 +142,7 @@ impl RunArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TEST_FEDERATION_SECRET;
 
     #[test]
     fn labels_parse() {

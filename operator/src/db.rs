@@ -23,6 +23,7 @@ use sqlx::Postgres;
 use sqlx::{ConnectOptions, Connection, Executor, Row};
 use url::Url;
 
+use crate::metrics::Metrics;
 use crate::Error;
 
 /// Longest database name we derive (leaves room for the `_owner` suffix within 63 bytes).
@@ -169,9 +170,13 @@ impl AdminTarget {
     /// Reads `uri`, or `host`/`port`/`username`/`password`/`dbname`/`sslmode`.
     pub fn from_secret(secret: &Secret) -> Result<Self, Error> {
         let name = secret.metadata.name.clone().unwrap_or_default();
-        let bad = |msg: String| Error::AdminSecretInvalid(format!("Secret {name:?}: {msg}"));
+        let bad = |msg: String| Error::admin_secret(format!("Secret {name:?}: {msg}"));
+        let bad_because = |msg: &str, source: url::ParseError| Error::AdminSecretInvalid {
+            problem: format!("Secret {name:?}: {msg}"),
+            source: Some(Box::new(source)),
+        };
         if let Some(uri) = secret_str(secret, "uri") {
-            let url = Url::parse(&uri).map_err(|e| bad(format!("key `uri` is not a URL: {e}")))?;
+            let url = Url::parse(&uri).map_err(|e| bad_because("key `uri` is not a URL", e))?;
             if !matches!(url.scheme(), "postgres" | "postgresql") {
                 return Err(bad("key `uri` must be a postgres:// URL".into()));
             }
@@ -193,9 +198,10 @@ impl AdminTarget {
             None => 5432,
         };
         let dbname = secret_str(secret, "dbname").unwrap_or_else(|| "postgres".into());
-        let mut url = Url::parse("postgres://localhost/").map_err(|e| bad(e.to_string()))?;
+        let mut url =
+            Url::parse("postgres://localhost/").map_err(|e| bad_because("base URL", e))?;
         url.set_host(Some(&host))
-            .map_err(|e| bad(format!("key `host`: {e}")))?;
+            .map_err(|e| bad_because("key `host`", e))?;
         url.set_port(Some(port))
             .map_err(|_| bad("bad port".into()))?;
         url.set_username(&user)
@@ -224,7 +230,10 @@ impl AdminTarget {
 
     fn options(&self) -> Result<PgConnectOptions, Error> {
         Ok(PgConnectOptions::from_str(self.url.as_str())
-            .map_err(|e| Error::AdminSecretInvalid(format!("admin URL: {e}")))?
+            .map_err(|e| Error::AdminSecretInvalid {
+                problem: "admin URL".into(),
+                source: Some(Box::new(e)),
+            })?
             .application_name("pek-operator")
             .log_statements(tracing::log::LevelFilter::Debug))
     }
@@ -262,7 +271,7 @@ impl fmt::Debug for DbCredentials {
 }
 
 /// A fresh random password (48 alphanumerics: URL-safe, no quoting issues anywhere).
-pub fn generate_password() -> String {
+pub(crate) fn generate_password() -> String {
     rand::thread_rng()
         .sample_iter(&Alphanumeric)
         .take(48)
@@ -331,6 +340,7 @@ pub enum Change {
     DatabaseCreated(String),
     OwnerFixed(String),
     ConnectRestricted(String),
+    AdminGranted(String),
     DatabaseDropped(String),
     RoleDropped(String),
 }
@@ -343,6 +353,7 @@ impl Change {
             Change::DatabaseCreated(_) => "DatabaseCreated",
             Change::OwnerFixed(_) => "DatabaseOwnerFixed",
             Change::ConnectRestricted(_) => "DatabaseConnectRestricted",
+            Change::AdminGranted(_) => "AdminRoleGranted",
             Change::DatabaseDropped(_) => "DatabaseDropped",
             Change::RoleDropped(_) => "RoleDropped",
         }
@@ -362,6 +373,11 @@ impl fmt::Display for Change {
             Change::ConnectRestricted(d) => {
                 write!(f, "restricted CONNECT on database {d} to the realm's roles")
             }
+            Change::AdminGranted(r) => write!(
+                f,
+                "granted role {r} to the admin role (an admin that is not a superuser must be a \
+                 member of the roles whose database it creates, comments on and drops)"
+            ),
             Change::DatabaseDropped(d) => write!(f, "dropped database {d}"),
             Change::RoleDropped(r) => write!(f, "dropped role {r}"),
         }
@@ -376,29 +392,95 @@ pub struct Provisioner {
     /// once than connections, the rest queue (however long) instead of failing on the pool's
     /// acquire timeout, which is kept for a server that does not answer.
     slots: tokio::sync::Semaphore,
+    pool_size: usize,
+    acquire_timeout: Duration,
+    metrics: Metrics,
+    /// What [`Provisioner::ensure`] last brought in line, per database: a digest of the server,
+    /// names, passwords and owner, and when. Reconciles that follow within a short time (the
+    /// ones a Realm's own new children and status write trigger) skip Postgres.
+    ensured: Mutex<HashMap<String, ([u8; 32], Instant)>>,
 }
 
 /// Connections per admin pool (and database steps at once).
-const POOL_SIZE: usize = 4;
+pub const POOL_SIZE: usize = 4;
+
+/// How long a database step waits for a new connection to the server before reporting it
+/// unreachable (waiting for a busy pool's connection is not bounded: that is a queue).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for Provisioner {
     fn default() -> Self {
-        Provisioner {
-            pools: Mutex::default(),
-            verified: Mutex::default(),
-            slots: tokio::sync::Semaphore::new(POOL_SIZE),
-        }
+        Provisioner::new(POOL_SIZE, ACQUIRE_TIMEOUT, Metrics::default())
     }
 }
 
 /// How long a successful password check is trusted before checking again.
 const VERIFIED_TTL: Duration = Duration::from_secs(600);
 
-fn sql_err(what: &str) -> impl Fn(sqlx::Error) -> Error + '_ {
-    move |e| Error::Database(format!("{what}: {}", crate::error_chain(&e)))
+fn sql_err(what: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {
+    Error::db(what)
 }
 
 impl Provisioner {
+    /// `pool_size` connections per server (and database steps at once), `acquire_timeout` for
+    /// reaching the server; phase timings go to `metrics`.
+    pub fn new(pool_size: usize, acquire_timeout: Duration, metrics: Metrics) -> Self {
+        let pool_size = pool_size.max(1);
+        Provisioner {
+            pools: Mutex::default(),
+            verified: Mutex::default(),
+            slots: tokio::sync::Semaphore::new(pool_size),
+            pool_size,
+            acquire_timeout,
+            metrics,
+            ensured: Mutex::default(),
+        }
+    }
+
+    fn ensured_key(creds: &DbCredentials, owner: &Owner) -> (String, [u8; 32]) {
+        let mut h = Sha256::new();
+        for part in [
+            creds.target.key().as_str(),
+            &creds.names.owner_role,
+            &creds.names.app_role,
+            &creds.owner_password,
+            &creds.app_password,
+            &owner.uid,
+            &owner.namespace,
+            &owner.name,
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        (
+            format!("{}/{}", creds.target.key(), creds.names.database),
+            h.finalize().into(),
+        )
+    }
+
+    /// [`Self::ensure`], unless this Provisioner brought exactly this (same server, names,
+    /// passwords and owner) in line less than `fresh` ago: then Postgres is not asked again and
+    /// no change is reported. The reconciles a Realm's own writes trigger right after its
+    /// provisioning then cost the database nothing, while every resync still checks it.
+    pub async fn ensure_unless_fresh(
+        &self,
+        creds: &DbCredentials,
+        owner: &Owner,
+        fresh: Duration,
+    ) -> Result<Vec<Change>, Error> {
+        let (key, digest) = Self::ensured_key(creds, owner);
+        let recent = self
+            .ensured
+            .lock()
+            .ok()
+            .and_then(|e| e.get(&key).copied())
+            .is_some_and(|(d, at)| d == digest && at.elapsed() < fresh);
+        if recent {
+            return Ok(Vec::new());
+        }
+        self.ensure(creds, owner, &[]).await
+    }
+
     fn pool(&self, target: &AdminTarget) -> Result<PgPool, Error> {
         let mut pools = self
             .pools
@@ -409,9 +491,9 @@ impl Provisioner {
         }
         // A changed admin Secret leaves the old pool idle; it closes its connections itself.
         let pool = PgPoolOptions::new()
-            .max_connections(POOL_SIZE as u32)
+            .max_connections(self.pool_size as u32)
             .min_connections(0)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(self.acquire_timeout)
             .idle_timeout(Duration::from_secs(60))
             .connect_lazy_with(target.options()?);
         pools.insert(target.key(), pool.clone());
@@ -450,14 +532,14 @@ impl Provisioner {
     ) -> Result<Option<bool>, Error> {
         let url = creds.target.url_for(role, password, database);
         let opts = PgConnectOptions::from_str(&url)
-            .map_err(|e| Error::Database(format!("role URL: {e}")))?
+            .map_err(Error::db("role URL"))?
             .application_name("pek-operator-check");
         let attempt = tokio::time::timeout(
             Duration::from_secs(10),
             sqlx::PgConnection::connect_with(&opts),
         )
         .await
-        .map_err(|_| Error::Database(format!("timed out logging in as {role}")))?;
+        .map_err(|_| Error::DatabaseTimeout(format!("timed out logging in as {role}")))?;
         match attempt {
             Ok(conn) => {
                 let _ = conn.close().await;
@@ -467,7 +549,7 @@ impl Provisioner {
                 Ok(Some(false))
             }
             Err(sqlx::Error::Database(_)) => Ok(None),
-            Err(e) => Err(Error::Database(format!("logging in as {role}: {e}"))),
+            Err(e) => Err(Error::db(format!("logging in as {role}"))(e)),
         }
     }
 
@@ -476,27 +558,35 @@ impl Provisioner {
     /// authentication failed", ...).
     async fn acquire(&self, target: &AdminTarget) -> Result<PoolConnection<Postgres>, Error> {
         let pool = self.pool(target)?;
-        match pool.acquire().await {
+        let acquired = self
+            .metrics
+            .timed("db_connection_wait", pool.acquire())
+            .await;
+        match acquired {
             Ok(conn) => Ok(conn),
             Err(e) => {
-                let cause = match tokio::time::timeout(
+                let context = format!(
+                    "connecting to the Postgres server {}:{}",
+                    target.host(),
+                    target.port()
+                );
+                let (context, source) = match tokio::time::timeout(
                     Duration::from_secs(5),
                     PgConnection::connect_with(&target.options()?),
                 )
                 .await
                 {
-                    Ok(Err(direct)) => direct.to_string(),
+                    Ok(Err(direct)) => (context, direct),
                     Ok(Ok(conn)) => {
                         let _ = conn.close().await;
-                        e.to_string()
+                        (context, e)
                     }
-                    Err(_) => format!("{e} (the server did not answer within 5 s)"),
+                    Err(_) => (
+                        format!("{context} (the server did not answer within 5 s)"),
+                        e,
+                    ),
                 };
-                Err(Error::Database(format!(
-                    "connecting to the Postgres server {}:{}: {cause}",
-                    target.host(),
-                    target.port()
-                )))
+                Err(Error::Database { context, source })
             }
         }
     }
@@ -508,18 +598,28 @@ impl Provisioner {
         target: &AdminTarget,
         names: &RealmDbNames,
     ) -> Result<(PoolConnection<Postgres>, tokio::sync::SemaphorePermit<'_>), Error> {
-        let permit = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| Error::Internal("database slots closed".into()))?;
+        let permit = self.slot().await?;
         let mut conn = self.acquire(target).await?;
+        let start = Instant::now();
         sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
             .bind(format!("pek-operator/{}", names.database))
             .execute(&mut *conn)
             .await
             .map_err(sql_err("locking the database name"))?;
+        self.metrics.phase("db_lock_wait", start.elapsed());
         Ok((conn, permit))
+    }
+
+    /// One of the `pool_size` database slots (a queue: waits as long as it takes).
+    async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Error> {
+        let start = Instant::now();
+        let permit = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("database slots closed".into()))?;
+        self.metrics.phase("db_slot_wait", start.elapsed());
+        Ok(permit)
     }
 
     /// Releases [`Self::lock`]; a connection that cannot say so is closed (which releases it).
@@ -577,11 +677,7 @@ impl Provisioner {
         names: &RealmDbNames,
         me: &Owner,
     ) -> Result<Vec<Owner>, Error> {
-        let _permit = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| Error::Internal("database slots closed".into()))?;
+        let _permit = self.slot().await?;
         let mut conn = self.acquire(target).await?;
         Ok(Self::recorded(&mut conn, names).await?.others(me))
     }
@@ -598,7 +694,16 @@ impl Provisioner {
     ) -> BoxFuture<'a, Result<Vec<Change>, Error>> {
         Box::pin(async move {
             let (mut conn, _permit) = self.lock(&creds.target, &creds.names).await?;
+            let start = Instant::now();
             let result = self.ensure_locked(&mut conn, creds, owner, take_over).await;
+            self.metrics.phase("db_ensure", start.elapsed());
+            let (key, digest) = Self::ensured_key(creds, owner);
+            if let Ok(mut e) = self.ensured.lock() {
+                match &result {
+                    Ok(_) => e.insert(key, (digest, Instant::now())),
+                    Err(_) => e.remove(&key),
+                };
+            }
             Self::unlock(conn, &creds.names).await;
             result
         })
@@ -692,6 +797,8 @@ impl Provisioner {
                 }
             }
         }
+
+        changes.extend(admin_membership(conn, &[&names.owner_role, &names.app_role]).await?);
 
         if !db_exists {
             let stmt: String = sqlx::query_scalar(
@@ -788,6 +895,9 @@ impl Provisioner {
     ) -> BoxFuture<'a, Result<Vec<Change>, Error>> {
         Box::pin(async move {
             let (mut conn, _permit) = self.lock(target, names).await?;
+            if let Ok(mut e) = self.ensured.lock() {
+                e.remove(&format!("{}/{}", target.key(), names.database));
+            }
             let result = Self::drop_locked(&mut conn, names, owner).await;
             Self::unlock(conn, names).await;
             result
@@ -805,7 +915,16 @@ impl Provisioner {
                 names.database
             )));
         }
-        let mut changes = Vec::new();
+        let existing: Vec<String> = sqlx::query_scalar(
+            "SELECT rolname::text FROM pg_roles WHERE rolname = $1 OR rolname = $2",
+        )
+        .bind(&names.owner_role)
+        .bind(&names.app_role)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql_err("checking the roles"))?;
+        let existing: Vec<&String> = existing.iter().collect();
+        let mut changes = admin_membership(conn, &existing).await?;
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
                 .bind(&names.database)
@@ -839,6 +958,37 @@ impl Provisioner {
     }
 }
 
+/// An admin that is not a superuser (typically CREATEDB CREATEROLE) may create a database
+/// owned by a role, comment on it, restrict CONNECT, terminate the worker's sessions and drop
+/// it only as a member of the realm's roles: it grants them to itself (allowed to a CREATEROLE
+/// role for roles it created). A superuser needs nothing.
+async fn admin_membership(
+    conn: &mut PgConnection,
+    roles: &[&String],
+) -> Result<Vec<Change>, Error> {
+    let superuser: bool =
+        sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(sql_err("reading the admin role"))?;
+    let mut changes = Vec::new();
+    if superuser {
+        return Ok(changes);
+    }
+    for role in roles {
+        let member: bool = sqlx::query_scalar("SELECT pg_has_role(current_user, $1, 'USAGE')")
+            .bind(role.as_str())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(sql_err("checking the admin's role membership"))?;
+        if !member {
+            exec_formatted(conn, "GRANT %I TO CURRENT_USER", &[role]).await?;
+            changes.push(Change::AdminGranted((*role).clone()));
+        }
+    }
+    Ok(changes)
+}
+
 /// Runs `format(template, args...)` server-side (so identifiers are quoted by Postgres itself)
 /// and executes the result.
 async fn exec_formatted(
@@ -858,7 +1008,7 @@ async fn exec_formatted(
     let stmt = q.fetch_one(&mut *conn).await.map_err(sql_err("quoting"))?;
     conn.execute(stmt.as_str())
         .await
-        .map_err(|e| Error::Database(format!("{template}: {e}")))?;
+        .map_err(Error::db(template))?;
     Ok(())
 }
 

@@ -5,13 +5,23 @@
 //! once that cache alone was half of the operator's memory, and a later "Updated" event could
 //! show an earlier note. The operator only emits an Event when it changed something (or when a
 //! condition turned False), so each one is simply created, with its own note.
+//!
+//! The running operator sends Events in the background ([`Publisher::in_background`]): a
+//! reconcile does not wait one API round trip per Event (ten of them provision a Realm), only
+//! for its Realm's Events still on their way before it writes the Realm's status
+//! ([`Publisher::flush`]), so whatever a status says has its Event already.
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use kube::api::PostParams;
 use kube::{Api, Client};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 
 pub use kube::runtime::events::EventType;
 
@@ -20,6 +30,14 @@ pub use kube::runtime::events::EventType;
 pub struct Publisher {
     client: Client,
     instance: String,
+    background: Option<Background>,
+}
+
+/// Events on their way, per regarded object (uid), and a bound on how many are sent at once.
+#[derive(Clone)]
+struct Background {
+    in_flight: Arc<Semaphore>,
+    pending: Arc<Mutex<HashMap<String, Vec<JoinHandle<()>>>>>,
 }
 
 /// Kubernetes limits: reason and action 128 characters, note 1 kB.
@@ -36,6 +54,34 @@ impl Publisher {
         Publisher {
             client,
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "pek-operator".into()),
+            background: None,
+        }
+    }
+
+    /// Sends Events from background tasks, at most `in_flight` at once; `publish` returns at
+    /// once and [`Publisher::flush`] waits for an object's Events.
+    pub fn in_background(mut self, in_flight: usize) -> Self {
+        self.background = Some(Background {
+            in_flight: Arc::new(Semaphore::new(in_flight.max(1))),
+            pending: Arc::default(),
+        });
+        self
+    }
+
+    /// Waits until the Events published so far about the object with `uid` were sent (or
+    /// failed: an Event is best effort). Immediate when Events are not sent in the background.
+    pub async fn flush(&self, uid: &str) {
+        let Some(bg) = &self.background else {
+            return;
+        };
+        let handles = bg
+            .pending
+            .lock()
+            .ok()
+            .and_then(|mut p| p.remove(uid))
+            .unwrap_or_default();
+        for h in handles {
+            let _ = h.await;
         }
     }
 
@@ -52,6 +98,7 @@ impl Publisher {
             .namespace
             .clone()
             .unwrap_or_else(|| "default".into());
+        let uid = regarding.uid.clone().unwrap_or_default();
         let name = format!(
             "{}.{:x}",
             regarding.name.as_deref().unwrap_or("pek-operator"),
@@ -79,9 +126,30 @@ impl Publisher {
             reporting_instance: Some(clip(&self.instance, 128)),
             ..Default::default()
         };
-        Api::<Event>::namespaced(self.client.clone(), &ns)
-            .create(&PostParams::default(), &event)
-            .await?;
+        let api = Api::<Event>::namespaced(self.client.clone(), &ns);
+        let Some(bg) = &self.background else {
+            api.create(&PostParams::default(), &event).await?;
+            return Ok(());
+        };
+        let in_flight = bg.in_flight.clone();
+        let handle = tokio::spawn(async move {
+            let _permit = in_flight.acquire_owned().await;
+            if let Err(e) = api.create(&PostParams::default(), &event).await {
+                tracing::warn!(error = %e, reason = ?event.reason, "could not publish an event");
+            }
+        });
+        if let Ok(mut pending) = bg.pending.lock() {
+            // Forget what was sent already (objects whose status is never written again).
+            if pending.len() > 256 {
+                pending.retain(|_, hs| {
+                    hs.retain(|h| !h.is_finished());
+                    !hs.is_empty()
+                });
+            }
+            let hs = pending.entry(uid).or_default();
+            hs.retain(|h| !h.is_finished());
+            hs.push(handle);
+        }
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 /// Shortest accepted federation secret (the hub refuses shorter ones too).
-pub const MIN_SECRET_LEN: usize = 16;
+pub(crate) const MIN_SECRET_LEN: usize = 16;
 
 /// The secret shared with the hub. Its `Debug` never shows the value, so a logged [`Config`]
 /// does not leak it.
@@ -42,7 +42,7 @@ impl FederationSecret {
 
     /// Reads the secret from a file (e.g. a mounted Secret). Errors name the file, never the
     /// content.
-    pub fn from_file(path: &Path) -> Result<Self, String> {
+    pub(crate) fn from_file(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             format!(
                 "cannot read the federation secret file {}: {e}",

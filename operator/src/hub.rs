@@ -17,6 +17,10 @@ pub struct Registration {
     pub display_name: String,
     pub endpoint: String,
     pub version: String,
+    /// The UID of the Realm registering: the hub records it and refuses (409) a registration
+    /// or deregistration of the same realm id from another Realm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_uid: Option<String>,
 }
 
 /// One entry of the hub's registry (`GET /internal/v1/realms`).
@@ -32,6 +36,8 @@ pub struct RegistryEntry {
     pub version: Option<String>,
     #[serde(default)]
     pub status: Option<String>,
+    #[serde(default)]
+    pub owner_uid: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,7 +60,13 @@ pub trait Hub: Send + Sync {
         realm_id: &'a str,
         reg: &'a Registration,
     ) -> BoxFuture<'a, Result<Registered, Error>>;
-    fn deregister<'a>(&'a self, realm_id: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+    /// Removes the entry of `realm_id`; with `owner_uid`, only when that Realm owns it (the
+    /// hub refuses with `Error::Conflict` otherwise).
+    fn deregister<'a>(
+        &'a self,
+        realm_id: &'a str,
+        owner_uid: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), Error>>;
     /// The whole registry (one call re-verifies every registration).
     fn list(&self) -> BoxFuture<'_, Result<Vec<RegistryEntry>, Error>>;
 }
@@ -65,6 +77,7 @@ impl RegistryEntry {
         self.display_name.as_deref() == Some(reg.display_name.as_str())
             && self.endpoint.as_deref() == Some(reg.endpoint.as_str())
             && self.version.as_deref() == Some(reg.version.as_str())
+            && (reg.owner_uid.is_none() || self.owner_uid == reg.owner_uid)
     }
 }
 
@@ -97,7 +110,7 @@ impl HttpHub {
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
             .build()
-            .map_err(|e| Error::Hub(format!("HTTP client: {e}")))?;
+            .map_err(Error::hub("building the HTTP client"))?;
         Ok(HttpHub {
             base: base.trim_end_matches('/').to_string(),
             token,
@@ -109,18 +122,16 @@ impl HttpHub {
         match &self.token {
             TokenSource::Value(v) => Ok(v.to_string()),
             TokenSource::File(path) => {
-                let raw = std::fs::read_to_string(path).map_err(|e| {
-                    Error::Hub(format!(
-                        "reading the hub token file {}: {e}",
-                        path.display()
-                    ))
-                })?;
+                let raw = std::fs::read_to_string(path).map_err(Error::hub(format!(
+                    "reading the hub token file {}",
+                    path.display()
+                )))?;
                 raw.lines()
                     .map(str::trim)
                     .find(|l| !l.is_empty())
                     .map(str::to_string)
                     .ok_or_else(|| {
-                        Error::Hub(format!("hub token file {} is empty", path.display()))
+                        Error::hub_answer(format!("hub token file {} is empty", path.display()))
                     })
             }
         }
@@ -141,27 +152,37 @@ impl HttpHub {
             .bearer_auth(self.token()?)
             .send()
             .await
-            .map_err(|e| Error::Hub(format!("GET registry: {}", crate::error_chain(&e))))?;
+            .map_err(Error::hub("GET registry"))?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(Error::Hub(format!("GET registry: hub answered {status}")));
+            return Err(Error::hub_answer(format!(
+                "GET registry: hub answered {status}"
+            )));
         }
         let list: RegistryList = resp
             .json()
             .await
-            .map_err(|e| Error::Hub(format!("GET registry: bad body: {e}")))?;
+            .map_err(Error::hub("GET registry: bad body"))?;
         Ok(list.items)
     }
 }
 
 fn refused(what: &str, status: reqwest::StatusCode, body: &str) -> Error {
+    if status == reqwest::StatusCode::CONFLICT {
+        // The hub's error body: {"error": {"code": "conflict", "message": "..."}}.
+        let message = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| body.chars().take(300).collect());
+        return Error::Conflict(format!("{what}: the hub refused: {message}"));
+    }
     let body: String = body.chars().take(300).collect();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-        Error::Hub(format!(
+        Error::hub_answer(format!(
             "{what}: hub refused the operator token ({status}); check the operator token Secret"
         ))
     } else {
-        Error::Hub(format!("{what}: hub answered {status}: {body}"))
+        Error::hub_answer(format!("{what}: hub answered {status}: {body}"))
     }
 }
 
@@ -183,12 +204,7 @@ impl Hub for HttpHub {
                 .json(reg)
                 .send()
                 .await
-                .map_err(|e| {
-                    Error::Hub(format!(
-                        "registering {realm_id}: {}",
-                        crate::error_chain(&e)
-                    ))
-                })?;
+                .map_err(Error::hub(format!("registering {realm_id}")))?;
             match resp.status().as_u16() {
                 201 => Ok(Registered::Created),
                 200 | 204 => Ok(Registered::Updated),
@@ -201,20 +217,21 @@ impl Hub for HttpHub {
         })
     }
 
-    fn deregister<'a>(&'a self, realm_id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+    fn deregister<'a>(
+        &'a self,
+        realm_id: &'a str,
+        owner_uid: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
-            let resp = self
-                .http
-                .delete(self.url(Some(realm_id)))
+            let mut req = self.http.delete(self.url(Some(realm_id)));
+            if let Some(uid) = owner_uid {
+                req = req.query(&[("ownerUid", uid)]);
+            }
+            let resp = req
                 .bearer_auth(self.token()?)
                 .send()
                 .await
-                .map_err(|e| {
-                    Error::Hub(format!(
-                        "deregistering {realm_id}: {}",
-                        crate::error_chain(&e)
-                    ))
-                })?;
+                .map_err(Error::hub(format!("deregistering {realm_id}")))?;
             let status = resp.status();
             if status.is_success() || status == reqwest::StatusCode::NOT_FOUND {
                 Ok(())
@@ -222,91 +239,6 @@ impl Hub for HttpHub {
                 let body = resp.text().await.unwrap_or_default();
                 Err(refused(&format!("deregistering {realm_id}"), status, &body))
             }
-        })
-    }
-}
-
-/// An in-memory hub registry that records every call (mocked-API tests and the benchmark).
-#[derive(Default)]
-pub struct RecordingHub {
-    pub calls: std::sync::Mutex<Vec<String>>,
-    pub registry: std::sync::Mutex<std::collections::BTreeMap<String, Registration>>,
-    /// When set, every call fails with this message (hub down).
-    pub fail: std::sync::Mutex<Option<String>>,
-}
-
-impl RecordingHub {
-    pub fn calls(&self) -> Vec<String> {
-        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
-    }
-    pub fn take_calls(&self) -> Vec<String> {
-        self.calls
-            .lock()
-            .map(|mut c| std::mem::take(&mut *c))
-            .unwrap_or_default()
-    }
-}
-
-impl Hub for RecordingHub {
-    fn list(&self) -> BoxFuture<'_, Result<Vec<RegistryEntry>, Error>> {
-        Box::pin(async move {
-            if let Ok(mut c) = self.calls.lock() {
-                c.push("LIST".into());
-            }
-            if let Some(msg) = self.fail.lock().ok().and_then(|f| f.clone()) {
-                return Err(Error::Hub(msg));
-            }
-            let r = self
-                .registry
-                .lock()
-                .map_err(|_| Error::Internal("lock".into()))?;
-            Ok(r.iter()
-                .map(|(id, reg)| RegistryEntry {
-                    id: id.clone(),
-                    display_name: Some(reg.display_name.clone()),
-                    endpoint: Some(reg.endpoint.clone()),
-                    version: Some(reg.version.clone()),
-                    status: None,
-                })
-                .collect())
-        })
-    }
-
-    fn register<'a>(
-        &'a self,
-        realm_id: &'a str,
-        reg: &'a Registration,
-    ) -> BoxFuture<'a, Result<Registered, Error>> {
-        Box::pin(async move {
-            if let Ok(mut c) = self.calls.lock() {
-                c.push(format!("PUT {realm_id}"));
-            }
-            if let Some(msg) = self.fail.lock().ok().and_then(|f| f.clone()) {
-                return Err(Error::Hub(msg));
-            }
-            let mut r = self
-                .registry
-                .lock()
-                .map_err(|_| Error::Internal("lock".into()))?;
-            Ok(match r.insert(realm_id.to_string(), reg.clone()) {
-                None => Registered::Created,
-                Some(_) => Registered::Updated,
-            })
-        })
-    }
-
-    fn deregister<'a>(&'a self, realm_id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async move {
-            if let Ok(mut c) = self.calls.lock() {
-                c.push(format!("DELETE {realm_id}"));
-            }
-            if let Some(msg) = self.fail.lock().ok().and_then(|f| f.clone()) {
-                return Err(Error::Hub(msg));
-            }
-            if let Ok(mut r) = self.registry.lock() {
-                r.remove(realm_id);
-            }
-            Ok(())
         })
     }
 }

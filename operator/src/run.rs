@@ -22,19 +22,28 @@ use pek_crds::Realm;
 use tracing::{error, info, warn};
 
 use crate::config::RunArgs;
-use crate::controller::{error_policy, reconcile, Caches, Context};
-use crate::desired::MANAGED_BY;
+use crate::events::Publisher;
 use crate::hub::HttpHub;
 use crate::metrics::Metrics;
+use crate::reconcile::desired::MANAGED_BY;
+use crate::reconcile::{error_policy, reconcile, Caches, Context};
+
+/// Events sent at once in the background.
+const EVENTS_IN_FLIGHT: usize = 16;
+
+/// Reconcile requests for one Realm that arrive within this time of each other make one
+/// reconcile: creating a Realm's children and writing its status start a burst of watch events
+/// about it, and each would otherwise be a reconcile of its own.
+const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Health state shared with the HTTP server.
 #[derive(Clone, Default)]
-pub struct Health {
+pub(crate) struct Health {
     /// The Kubernetes API answered at start-up.
-    pub api_ok: Arc<AtomicBool>,
+    pub(crate) api_ok: Arc<AtomicBool>,
     /// This replica holds the Lease and runs the controller.
-    pub leader: Arc<AtomicBool>,
-    pub metrics: Metrics,
+    pub(crate) leader: Arc<AtomicBool>,
+    pub(crate) metrics: Metrics,
 }
 
 async fn healthz() -> &'static str {
@@ -68,7 +77,7 @@ async fn metrics(State(h): State<Health>) -> impl IntoResponse {
 }
 
 /// The health and metrics routes.
-pub fn router(health: Health) -> Router {
+pub(crate) fn router(health: Health) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -78,7 +87,7 @@ pub fn router(health: Health) -> Router {
 
 /// Resolves on SIGTERM (what Kubernetes sends on every rollout and pod deletion) or SIGINT
 /// (Ctrl-C), so the leader shuts down cleanly and releases its Lease either way.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -161,7 +170,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     info!("became leader; starting the Realm controller");
 
     let hub = Arc::new(HttpHub::new(&config.hub_url, args.hub_token_file.clone())?);
-    let ctx = Arc::new(Context::new(client.clone(), config, hub, metrics));
+    let mut ctx = Context::new(client.clone(), config, hub, metrics);
+    ctx.events = Publisher::new(client.clone()).in_background(EVENTS_IN_FLIGHT);
+    let ctx = Arc::new(ctx);
     let realms: Api<Realm> = match &args.watch_namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
@@ -227,7 +238,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     ctx.set_realm_store(controller.store());
     let controller = controller
         .with_config(
-            kube::runtime::controller::Config::default().concurrency(args.concurrency.max(1)),
+            kube::runtime::controller::Config::default()
+                .concurrency(args.concurrency.max(1))
+                .debounce(DEBOUNCE),
         )
         .owns_stream(secret_events)
         .owns_stream(sa_events)

@@ -7,7 +7,7 @@ use k8s_openapi::ByteString;
 use pek_crds::Realm;
 use pek_operator::config::Config;
 use pek_operator::db::{AdminTarget, DbCredentials, RealmDbNames};
-use pek_operator::desired;
+use pek_operator::reconcile::desired;
 use serde_json::{json, Value};
 
 fn realm(spec: Value) -> Realm {

@@ -363,3 +363,125 @@ async fn ownership_is_recorded_and_another_realm_is_refused() {
         .expect("the owner drops it");
     assert!(!exists("db", "pek_pv_owned").await);
 }
+
+/// More database steps at once than the pool has connections queue for a connection instead
+/// of failing: twelve provisionings share one connection whose acquire timeout (200 ms) is far
+/// shorter than the queue, and all succeed.
+#[tokio::test]
+async fn many_reconciles_sharing_a_tiny_pool_queue_instead_of_failing() {
+    let p = Provisioner::new(
+        1,
+        std::time::Duration::from_millis(200),
+        pek_operator::metrics::Metrics::default(),
+    );
+    let all: Vec<DbCredentials> = (0..12).map(|i| creds(&format!("pv-queue-{i}"))).collect();
+    let owner = me();
+    let results = futures::future::join_all(all.iter().map(|c| p.ensure(c, &owner, &[]))).await;
+    for (c, r) in all.iter().zip(&results) {
+        assert!(
+            r.is_ok(),
+            "{} failed instead of waiting its turn: {r:?}",
+            c.names.database
+        );
+    }
+    for c in &all {
+        p.drop_all(&target(), &c.names, &me()).await.expect("drop");
+    }
+}
+
+/// Production admin credentials are usually a role with CREATEDB and CREATEROLE, not a
+/// superuser. With one: provisioning (roles, database, CONNECT restriction, the ownership
+/// comments), a second run, a password reset, refusing a second Realm, and dropping the
+/// database while the worker is connected.
+#[tokio::test]
+async fn a_createdb_createrole_admin_that_is_not_a_superuser_provisions_and_drops() {
+    let mut su = admin().await;
+    for stmt in [
+        "DROP ROLE IF EXISTS pv_limited_admin",
+        "CREATE ROLE pv_limited_admin LOGIN CREATEDB CREATEROLE NOSUPERUSER PASSWORD 'limited-admin-pw'",
+    ] {
+        sqlx::query(stmt).execute(&mut su).await.expect(stmt);
+    }
+    let url = {
+        let mut u = url::Url::parse(&pg().superuser_url("postgres")).expect("url");
+        u.set_username("pv_limited_admin").expect("user");
+        u.set_password(Some("limited-admin-pw")).expect("password");
+        u.to_string()
+    };
+    let limited = AdminTarget::from_secret(&Secret {
+        data: Some(BTreeMap::from([(
+            "uri".to_string(),
+            ByteString(url.into_bytes()),
+        )])),
+        ..Default::default()
+    })
+    .expect("admin target");
+    let names = RealmDbNames::for_realm("pv-limited", None);
+    let first = DbCredentials::generate(&limited, names.clone());
+    let p = Provisioner::default();
+    let changes = p
+        .ensure(&first, &owner("uid-a"), &[])
+        .await
+        .expect("provisioned by a non-superuser admin");
+    assert!(
+        changes.contains(&Change::DatabaseCreated("pek_pv_limited".into())),
+        "{changes:?}"
+    );
+    assert_eq!(
+        comment("db", "pek_pv_limited")
+            .await
+            .as_deref()
+            .and_then(Owner::parse),
+        Some(owner("uid-a"))
+    );
+    for role in ["pek_pv_limited_owner", "pek_pv_limited_app"] {
+        assert_eq!(
+            comment("role", role)
+                .await
+                .as_deref()
+                .and_then(Owner::parse),
+            Some(owner("uid-a")),
+            "{role}"
+        );
+    }
+    let mut worker = PgConnection::connect(&first.app_url())
+        .await
+        .expect("the app role logs in");
+    PgConnection::connect(&first.owner_url())
+        .await
+        .expect("the owner role logs in");
+    assert!(p
+        .ensure(&first, &owner("uid-a"), &[])
+        .await
+        .expect("second run")
+        .is_empty());
+    // A lost password is put back (a fresh Provisioner has verified nothing yet).
+    let lost = DbCredentials::generate(&limited, names.clone());
+    let changes = Provisioner::default()
+        .ensure(&lost, &owner("uid-a"), &[])
+        .await
+        .expect("password reset");
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    // A second Realm is refused.
+    let err = p
+        .ensure(&first, &owner("uid-b"), &[])
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, pek_operator::Error::Conflict(_)), "{err}");
+    // Dropped by its owner, although the worker is still connected.
+    sqlx::query("SELECT 1")
+        .execute(&mut worker)
+        .await
+        .expect("worker connected");
+    let changes = p
+        .drop_all(&limited, &names, &owner("uid-a"))
+        .await
+        .expect("dropped by a non-superuser admin");
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    assert!(!exists("db", "pek_pv_limited").await);
+    assert!(!exists("role", "pek_pv_limited_app").await);
+    sqlx::query("DROP ROLE pv_limited_admin")
+        .execute(&mut su)
+        .await
+        .expect("drop the admin role");
+}

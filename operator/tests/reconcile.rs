@@ -8,14 +8,15 @@ use std::sync::Arc;
 use http::{Request, Response};
 use kube::client::Body;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher;
 use kube::Client;
 use localpg::LocalPostgres;
 use pek_crds::Realm;
-use pek_operator::config::{Config, TEST_FEDERATION_SECRET};
-use pek_operator::controller::{reconcile, Context};
-use pek_operator::fakeapi::FakeApi;
-use pek_operator::hub::RecordingHub;
+use pek_operator::config::Config;
 use pek_operator::metrics::Metrics;
+use pek_operator::reconcile::{reconcile, Caches, Context};
+use pek_operator::testing::{FakeApi, RecordingHub, TEST_FEDERATION_SECRET};
 use pek_operator::Error;
 use serde_json::{json, Value};
 use sqlx::Connection;
@@ -570,6 +571,37 @@ async fn missing_admin_secret_is_a_condition_not_a_crash() {
     assert_eq!(h.condition("DatabaseReady").0, "True");
 }
 
+/// A spec the operator cannot reconcile is a condition, not a crash: Ready=False with reason
+/// InvalidSpec and one Warning Event; retrying with the same spec neither repeats the Event nor
+/// rewrites the status, and nothing is provisioned or registered.
+#[tokio::test]
+async fn invalid_spec_is_reported_once() {
+    let n = "rc-invalid-";
+    let h = Harness::new(n, json!({}), true);
+    h.reconcile().await.expect("finalizer");
+    h.fake.take_log();
+    let err = h.reconcile().await.expect_err("invalid realm id");
+    assert_eq!(err.reason(), "InvalidSpec");
+    assert_eq!(
+        h.fake.take_log(),
+        [
+            "POST events InvalidSpec".to_string(),
+            format!("PATCH(apply) realms/{n}/status")
+        ]
+    );
+    let (s, reason, message) = h.condition("Ready");
+    assert_eq!((s.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    assert!(message.contains("not a valid realm id"), "{message}");
+
+    h.reconcile().await.expect_err("still invalid");
+    assert!(
+        h.fake.take_log().is_empty(),
+        "the same problem again is neither announced nor written twice"
+    );
+    assert!(h.hub.take_calls().is_empty());
+    assert!(!h.database_exists().await);
+}
+
 #[tokio::test]
 async fn delete_with_retain_deregisters_and_keeps_the_database() {
     let h = Harness::new("rc-retain", json!({}), true);
@@ -807,4 +839,92 @@ async fn resync_reverifies_with_one_listing_and_never_registers_twice() {
         h.hub.take_calls(),
         ["LIST".to_string(), format!("PUT {other}")]
     );
+}
+
+/// A watch cache of `K` as the controller keeps it, filled from the fake API's objects of
+/// `resource` in the harness' namespace.
+fn watch_cache<K>(h: &Harness, group_version: &str, resource: &str) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + serde::de::DeserializeOwned + Clone + 'static,
+{
+    let (store, mut writer) = reflector::store::<K>();
+    let prefix = h.path(group_version, resource, "");
+    for path in h.fake.paths(&prefix) {
+        let obj: K = serde_json::from_value(h.fake.get(&path).expect("object")).expect("parses");
+        writer.apply_watcher_event(&watcher::Event::Apply(obj));
+    }
+    store
+}
+
+/// A reconcile reads the Realm's children from the controller's watch caches: with the
+/// caches filled, a steady-state reconcile makes no GET of any child (one read only: the
+/// admin Secret, which is not the operator's object and not watched).
+#[tokio::test]
+async fn steady_state_reads_children_from_the_watch_caches_not_the_api() {
+    let h = Harness::new("rc-cached", json!({}), true);
+    h.create_until_ready().await;
+    h.ctx.set_caches(Caches {
+        secrets: watch_cache(&h, "v1", "secrets"),
+        service_accounts: watch_cache(&h, "v1", "serviceaccounts"),
+        services: watch_cache(&h, "v1", "services"),
+        deployments: watch_cache(&h, "apps/v1", "deployments"),
+        network_policies: watch_cache(&h, "networking.k8s.io/v1", "networkpolicies"),
+        pod_disruption_budgets: watch_cache(&h, "policy/v1", "poddisruptionbudgets"),
+    });
+    h.reconcile().await.expect("steady");
+    let log = h.fake.take_log();
+    // (The admin Secret read just before is reused, so not even that one here.)
+    assert!(
+        log.iter().all(|l| l == "GET secrets/pg-admin"),
+        "children read from the API server: {log:?}"
+    );
+    assert!(h.hub.take_calls().is_empty());
+}
+
+/// The hub's entry for the realm id belongs to another Realm (one that another operator
+/// watches, say): this Realm is refused (Conflict, reason RegistrationInUse) with one Warning
+/// Event; the next reconciles neither repeat the Event nor rewrite the status; and deleting it
+/// leaves the other Realm's entry alone.
+#[tokio::test]
+async fn a_hub_entry_of_another_realm_refuses_this_one_once() {
+    let n = "rc-hubowned";
+    let h = Harness::new(n, json!({}), true);
+    let theirs = pek_operator::hub::Registration {
+        display_name: "Theirs".into(),
+        endpoint: "http://theirs-worker.elsewhere.svc:8080".into(),
+        version: "1".into(),
+        owner_uid: Some("uid-of-another-realm".into()),
+    };
+    h.hub
+        .registry
+        .lock()
+        .expect("lock")
+        .insert(n.to_string(), theirs.clone());
+    h.reconcile().await.expect("finalizer");
+    h.fake.take_log();
+
+    h.reconcile().await.expect("refused is not an error");
+    let (s, reason, _) = h.condition("Conflict");
+    assert_eq!((s.as_str(), reason.as_str()), ("True", "RegistrationInUse"));
+    assert_eq!(h.condition("Ready").1, "Conflict");
+    let log = h.fake.take_log();
+    assert!(log.contains(&"POST events Conflict".to_string()), "{log:?}");
+    assert_eq!(h.hub.take_calls(), [format!("PUT {n}")]);
+
+    h.reconcile().await.expect("refused again");
+    let log = h.fake.take_log();
+    assert!(
+        log.iter().all(|l| l.starts_with("GET ")),
+        "the same refusal is neither announced nor written again: {log:?}"
+    );
+    assert_eq!(h.hub.registry.lock().expect("lock")[n], theirs);
+
+    h.fake.delete(&h.realm_path());
+    h.reconcile().await.expect("released");
+    assert!(h.realm().is_none());
+    assert!(h
+        .fake
+        .take_log()
+        .contains(&"POST events CleanupSkipped".to_string()));
+    assert_eq!(h.hub.registry.lock().expect("lock")[n], theirs);
 }

@@ -339,7 +339,7 @@ struct TestEnv {
     client: Client,
     ns: String,
     shared: &'static Shared,
-    hub: HubProcess,
+    hub: std::sync::Arc<HubProcess>,
     hub_token_file: PathBuf,
     dir: Scratch,
     operators: Vec<OperatorProcess>,
@@ -372,7 +372,7 @@ impl TestEnv {
             client,
             ns,
             shared,
-            hub,
+            hub: std::sync::Arc::new(hub),
             hub_token_file,
             dir,
             operators: Vec::new(),
@@ -383,6 +383,35 @@ impl TestEnv {
             env.start_operator("op-1", &[]);
         }
         Some(env)
+    }
+
+    /// Another namespace with the same hub and, when `with_operator`, an operator of its own
+    /// that watches only that namespace (as a second installation sharing the hub would).
+    async fn sibling(&self, tag: &str, with_operator: bool) -> TestEnv {
+        let ns = format!("{}-{tag}", self.ns);
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": ns}})).expect("ns"),
+            )
+            .await
+            .expect("create the sibling namespace");
+        let mut env = TestEnv {
+            client: self.client.clone(),
+            ns,
+            shared: self.shared,
+            hub: self.hub.clone(),
+            hub_token_file: self.hub_token_file.clone(),
+            dir: Scratch::new(&format!("e2e-{tag}")).expect("scratch dir"),
+            operators: Vec::new(),
+        };
+        env.secret(ADMIN_SECRET, &pg().superuser_url("postgres"))
+            .await;
+        if with_operator {
+            env.start_operator(&format!("op-{tag}"), &[]);
+        }
+        env
     }
 
     fn start_operator(&mut self, identity: &str, extra: &[(&str, &str)]) {
@@ -525,6 +554,25 @@ impl TestEnv {
                 )
             })
             .collect()
+    }
+
+    /// The owner (Realm uid) the hub's registry records for `id`.
+    async fn registry_owner(&self, id: &str) -> Option<String> {
+        let body: Value = reqwest::Client::new()
+            .get(format!("{}/internal/v1/realms", self.hub.url))
+            .bearer_auth(&self.hub.token)
+            .send()
+            .await
+            .expect("hub registry")
+            .json()
+            .await
+            .expect("registry json");
+        body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|i| i["id"] == id)
+            .and_then(|i| i["ownerUid"].as_str().map(str::to_string))
     }
 
     /// Events of the namespace about `name` with `reason`.
@@ -696,8 +744,9 @@ async fn realm_lifecycle_on_a_real_api_server() {
         2
     );
     assert!(db_secret_works(&env, name).await);
-    // The hub lists the realm at its endpoint.
+    // The hub lists the realm at its endpoint, owned by this Realm (its uid).
     assert_eq!(env.registry().await.get(&id), Some(&env.endpoint(name)));
+    assert_eq!(env.registry_owner(&id).await, r.metadata.uid);
     // Children: owned by the Realm (controller reference), applied by the operator's field manager.
     let deployments: Api<Deployment> = env.api();
     let d = deployments
@@ -890,6 +939,63 @@ async fn duplicate_realm_id_or_database_is_refused() {
         .wait_condition("first", "DatabaseReady", "True", None)
         .await;
     assert!(cond(&r, "Conflict").is_none());
+}
+
+/// Two installations sharing one hub, each watching its own namespace, so neither sees the
+/// other's Realm: the hub's registry records the owning Realm's uid and refuses the second
+/// Realm's registration (`Conflict`, reason `RegistrationInUse`), the first stays registered,
+/// and deleting the second (deletionPolicy Delete) drops only its own database and leaves the
+/// first Realm's hub entry alone.
+#[tokio::test]
+async fn a_duplicate_realm_id_another_operator_watches_is_refused_by_the_hub() {
+    let Some(env) = TestEnv::new("hubown", true).await else {
+        return;
+    };
+    let other = env.sibling("b", true).await;
+    let id = unique("hubown");
+    let first = env
+        .create_realm("first", &id, json!({"worker": {"replicas": 0}}))
+        .await;
+    env.wait_condition("first", "Registered", "True", None)
+        .await;
+    assert_eq!(env.registry_owner(&id).await, first.metadata.uid);
+    let second_db = format!("{}_b", db_name(&id));
+    other
+        .create_realm(
+            "second",
+            &id,
+            json!({"worker": {"replicas": 0},
+                   "database": {"name": second_db, "deletionPolicy": "Delete"}}),
+        )
+        .await;
+    let r = other
+        .wait_condition("second", "Conflict", "True", Some("RegistrationInUse"))
+        .await;
+    let message = cond(&r, "Conflict").expect("condition").message;
+    assert!(
+        first
+            .metadata
+            .uid
+            .as_deref()
+            .is_some_and(|uid| message.contains(uid)),
+        "{message}"
+    );
+    assert_eq!(env.registry().await.get(&id), Some(&env.endpoint("first")));
+    assert_eq!(env.registry_owner(&id).await, first.metadata.uid);
+
+    other
+        .realms()
+        .delete("second", &DeleteParams::default())
+        .await
+        .expect("delete");
+    other.wait_gone("second").await;
+    assert!(
+        !database_exists(&second_db).await,
+        "its own database is dropped"
+    );
+    assert!(database_exists(&db_name(&id)).await);
+    assert_eq!(env.registry().await.get(&id), Some(&env.endpoint("first")));
+    assert_eq!(env.registry_owner(&id).await, first.metadata.uid);
 }
 
 /// Two operators on one Lease: only the holder reconciles; SIGTERM makes it release the Lease

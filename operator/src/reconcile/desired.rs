@@ -29,35 +29,35 @@ use crate::federation::FederationSecret;
 use crate::Error;
 
 /// Port the worker listens on (`PEK_LISTEN=0.0.0.0:8080`).
-pub const WORKER_PORT: i32 = 8080;
+pub(crate) const WORKER_PORT: i32 = 8080;
 /// Label every object the operator manages carries (also the owned-object watch selector).
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "pek-operator");
+pub(crate) const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "pek-operator");
 /// Label with the realm id on every managed object.
-pub const REALM_LABEL: &str = "pek.sch.bme.hu/realm";
+pub(crate) const REALM_LABEL: &str = "pek.sch.bme.hu/realm";
 /// Pod-template annotation that changes when the database credentials change (rolls the pods).
-pub const CREDENTIALS_HASH_ANNOTATION: &str = "pek.sch.bme.hu/db-credentials-hash";
+pub(crate) const CREDENTIALS_HASH_ANNOTATION: &str = "pek.sch.bme.hu/db-credentials-hash";
 /// Pod-template annotation that changes when the realm token changes (federation secret
 /// rotated), so the workers restart and read the new token.
-pub const HUB_TOKEN_HASH_ANNOTATION: &str = "pek.sch.bme.hu/hub-token-hash";
+pub(crate) const HUB_TOKEN_HASH_ANNOTATION: &str = "pek.sch.bme.hu/hub-token-hash";
 /// Where the worker finds its realm token (`PEK_HUB_TOKEN_FILE`).
-pub const HUB_TOKEN_DIR: &str = "/var/run/pek/hub-token";
+pub(crate) const HUB_TOKEN_DIR: &str = "/var/run/pek/hub-token";
 /// Key of the realm token in the `<name>-hub-token` Secret (and file name in the mount).
-pub const HUB_TOKEN_KEY: &str = "token";
+pub(crate) const HUB_TOKEN_KEY: &str = "token";
 /// UID the image runs as.
-pub const RUN_AS_USER: i64 = 65532;
+pub(crate) const RUN_AS_USER: i64 = 65532;
 
 /// Names of the child objects of a Realm.
-pub fn worker_name(realm: &Realm) -> String {
+pub(crate) fn worker_name(realm: &Realm) -> String {
     format!("{}-worker", realm.name_any())
 }
 
 /// Name of the Secret holding the realm's database credentials.
-pub fn db_secret_name(realm: &Realm) -> String {
+pub(crate) fn db_secret_name(realm: &Realm) -> String {
     format!("{}-db", realm.name_any())
 }
 
 /// Name of the Secret holding the worker's realm token for reporting to the hub.
-pub fn hub_token_secret_name(realm: &Realm) -> String {
+pub(crate) fn hub_token_secret_name(realm: &Realm) -> String {
     format!("{}-hub-token", realm.name_any())
 }
 
@@ -100,7 +100,7 @@ pub fn version_of(image: &str) -> String {
 }
 
 /// Selector labels of the worker pods.
-pub fn selector_labels(realm: &Realm) -> BTreeMap<String, String> {
+pub(crate) fn selector_labels(realm: &Realm) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app.kubernetes.io/name".into(), "pek-worker".into()),
         ("app.kubernetes.io/instance".into(), realm.name_any()),
@@ -239,7 +239,7 @@ fn http_probe(path: &str, period: i32, failure: i32) -> Probe {
 }
 
 /// A short digest of the credentials, so a password change rolls the worker pods.
-pub fn credentials_hash(creds: &DbCredentials) -> String {
+pub(crate) fn credentials_hash(creds: &DbCredentials) -> String {
     let mut h = Sha256::new();
     h.update(creds.app_url().as_bytes());
     h.update([0]);

@@ -16,7 +16,7 @@ pub const APPLIED_DIGEST_ANNOTATION: &str = "pek.sch.bme.hu/applied-digest";
 
 /// A short digest of an object as the operator would apply it.
 pub fn digest<T: serde::Serialize>(object: &T) -> Result<String, Error> {
-    let bytes = serde_json::to_vec(object).map_err(|e| Error::Internal(e.to_string()))?;
+    let bytes = serde_json::to_vec(object).map_err(Error::serialize("an object for its digest"))?;
     let d = Sha256::digest(&bytes);
     Ok(d[..12].iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -1,0 +1,289 @@
+//! Phase 4: apply the desired objects — server-side apply, only for objects that differ from
+//! what is wanted (the watch caches answer the steady state without API calls) — and read the
+//! workload's readiness from the live Deployment.
+
+use std::fmt::Debug;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Resource, ResourceExt};
+use pek_crds::condition::{ConditionStatus, ConditionType, RealmCondition, Reason};
+use pek_crds::Realm;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::build::WorkerObjects;
+use super::{desired, diff, publish, Context};
+use crate::config::FIELD_MANAGER;
+use crate::events::EventType;
+use crate::Error;
+
+/// Watch caches of the managed kinds (the same watches that trigger reconciles): a steady-state
+/// reconcile reads its children from here instead of one GET each.
+#[derive(Clone)]
+pub struct Caches {
+    pub secrets: Store<Secret>,
+    pub service_accounts: Store<ServiceAccount>,
+    pub services: Store<Service>,
+    pub deployments: Store<Deployment>,
+    pub network_policies: Store<NetworkPolicy>,
+    pub pod_disruption_budgets: Store<PodDisruptionBudget>,
+}
+
+/// A managed kind with a watch cache in [`Caches`].
+pub trait Cached: Resource<DynamicType = ()> + Clone + Sized + 'static {
+    fn store(caches: &Caches) -> &Store<Self>;
+}
+
+macro_rules! cached {
+    ($kind:ty, $field:ident) => {
+        impl Cached for $kind {
+            fn store(caches: &Caches) -> &Store<Self> {
+                &caches.$field
+            }
+        }
+    };
+}
+cached!(Secret, secrets);
+cached!(ServiceAccount, service_accounts);
+cached!(Service, services);
+cached!(Deployment, deployments);
+cached!(NetworkPolicy, network_policies);
+cached!(PodDisruptionBudget, pod_disruption_budgets);
+
+/// The cached copy of a managed object: Some(None) when the (synced) cache has none, None
+/// when there is no cache (tests) — then the caller asks the API server.
+pub(crate) fn cached<K: Cached>(ctx: &Context, ns: &str, name: &str) -> Option<Option<K>> {
+    let store = K::store(ctx.caches.get()?);
+    Some(
+        store
+            .get(&ObjectRef::new(name).within(ns))
+            .map(|k| (*k).clone()),
+    )
+}
+
+/// Whether the watch cache of `K` has finished its initial listing (only then does "not in the
+/// cache" mean "not there"; before, the caller asks the API server).
+fn cache_synced<K: Cached>(ctx: &Context) -> bool {
+    use futures::FutureExt;
+    ctx.caches
+        .get()
+        .is_some_and(|c| K::store(c).wait_until_ready().now_or_never().is_some())
+}
+
+/// What [`ensure`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Unchanged,
+    Created,
+    Updated,
+}
+
+/// Applies the worker objects in order; returns the WorkloadReady condition.
+pub(crate) async fn apply(
+    ctx: &Context,
+    realm: &Realm,
+    ns: &str,
+    objects: WorkerObjects,
+) -> Result<RealmCondition, Error> {
+    let WorkerObjects {
+        service_account,
+        service,
+        hub_token,
+        deployment,
+        network_policy,
+        pod_disruption_budget,
+    } = objects;
+    ensure_with_event(ctx, realm, ns, &service_account).await?;
+    ensure_with_event(ctx, realm, ns, &service).await?;
+    if let Some(token) = &hub_token {
+        ensure_with_event(ctx, realm, ns, token).await?;
+    }
+    let live = ensure_with_event(ctx, realm, ns, &deployment).await?;
+    ensure_with_event(ctx, realm, ns, &network_policy).await?;
+    match &pod_disruption_budget {
+        Some(pdb) => {
+            ensure_with_event(ctx, realm, ns, pdb).await?;
+        }
+        None => delete_our_pdb(ctx, realm, ns).await?,
+    }
+    Ok(deployment_readiness(&live, realm.spec.worker.replicas))
+}
+
+/// [`ensure`], then the Event for what it did; returns the live object.
+async fn ensure_with_event<K>(ctx: &Context, realm: &Realm, ns: &str, want: &K) -> Result<K, Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Cached
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug,
+{
+    let (live, outcome) = ensure(ctx, ns, want).await?;
+    applied_event(ctx, realm, &K::kind(&()), &want.name_any(), outcome).await;
+    Ok(live)
+}
+
+/// With at most one replica there is no PodDisruptionBudget; one of ours is deleted.
+async fn delete_our_pdb(ctx: &Context, realm: &Realm, ns: &str) -> Result<(), Error> {
+    let api: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), ns);
+    let name = desired::worker_name(realm);
+    // Our PDBs carry the managed-by label, so the cache sees every one there is.
+    let pdb = match cached::<PodDisruptionBudget>(ctx, ns, &name) {
+        Some(cached) => cached,
+        None => api.get_opt(&name).await?,
+    };
+    if let Some(pdb) = pdb {
+        let ours = pdb
+            .labels()
+            .get(desired::MANAGED_BY.0)
+            .is_some_and(|v| v == desired::MANAGED_BY.1);
+        if ours {
+            api.delete(&name, &DeleteParams::default()).await?;
+            ctx.metrics.wrote("PodDisruptionBudget");
+            publish(
+                ctx,
+                realm,
+                EventType::Normal,
+                "Deleted",
+                "Apply",
+                format!("deleted PodDisruptionBudget {name} (replicas <= 1)"),
+            )
+            .await;
+        }
+    }
+    Ok(())
+}
+
+/// Applies `desired` with server-side apply unless the live object already contains it.
+/// Returns the live object and what was done.
+async fn ensure<K>(ctx: &Context, ns: &str, desired: &K) -> Result<(K, Outcome), Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Cached
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
+    let name = desired.name_any();
+    // What is applied carries a digest of itself: when the wanted object changes in any way,
+    // also by losing a field (a removed memory limit, the hub-token mount of an operator now
+    // without a federation secret), the digest differs and the object is applied again, and
+    // server-side apply removes the fields this field manager no longer sends.
+    let mut desired = desired.clone();
+    let digest = diff::digest(&desired)?;
+    desired
+        .annotations_mut()
+        .insert(diff::APPLIED_DIGEST_ANNOTATION.into(), digest.clone());
+    let want = serde_json::to_value(&desired).map_err(Error::serialize("a desired object"))?;
+    // The watch cache answers the steady state; anything else (missing, different, or a cache
+    // that lags behind a write just made) is checked with the API server before applying.
+    if let Some(Some(current)) = cached::<K>(ctx, ns, &name) {
+        let have = serde_json::to_value(&current).map_err(Error::serialize("a cached object"))?;
+        if diff::contains(&want, &have) {
+            return Ok((current, Outcome::Unchanged));
+        }
+    }
+    let applied_key = format!("{}/{ns}/{name}", K::kind(&()));
+    let never_applied = ctx.applied.lock().is_ok_and(|a| !a.contains(&applied_key));
+    // Not in a synced cache and never applied by this operator: it does not exist (the cache
+    // sees every object with the operator's label), so it is created without a GET first.
+    let known_absent = never_applied
+        && cache_synced::<K>(ctx)
+        && matches!(cached::<K>(ctx, ns, &name), Some(None));
+    let current = if known_absent {
+        None
+    } else {
+        api.get_opt(&name).await?
+    };
+    if let Some(current) = &current {
+        let have = serde_json::to_value(current).map_err(Error::serialize("a live object"))?;
+        if diff::contains(&want, &have) {
+            return Ok((current.clone(), Outcome::Unchanged));
+        }
+    }
+    let applied = api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&desired),
+        )
+        .await?;
+    ctx.metrics.wrote(&K::kind(&()));
+    if let Ok(mut a) = ctx.applied.lock() {
+        a.insert(applied_key);
+    }
+    let outcome = if current.is_some() {
+        Outcome::Updated
+    } else {
+        Outcome::Created
+    };
+    Ok((applied, outcome))
+}
+
+/// One Event per object created or put back (`DeploymentCreated`, `ServiceUpdated`, ...).
+pub(crate) async fn applied_event(
+    ctx: &Context,
+    realm: &Realm,
+    kind: &str,
+    name: &str,
+    outcome: Outcome,
+) {
+    let (reason, note) = match outcome {
+        Outcome::Unchanged => return,
+        Outcome::Created => (format!("{kind}Created"), format!("created {kind} {name}")),
+        Outcome::Updated => (
+            format!("{kind}Updated"),
+            format!("{kind} {name} differed from the Realm's spec; applied it again"),
+        ),
+    };
+    publish(ctx, realm, EventType::Normal, &reason, "Apply", note).await;
+}
+
+/// WorkloadReady from the Deployment's availability.
+pub(crate) fn deployment_readiness(live: &Deployment, replicas: i32) -> RealmCondition {
+    let condition = |status, reason, message: String| {
+        RealmCondition::new(ConditionType::WorkloadReady, status, reason, message)
+    };
+    if replicas == 0 {
+        return condition(
+            ConditionStatus::False,
+            Reason::ScaledToZero,
+            "spec.worker.replicas is 0".into(),
+        );
+    }
+    let status = live.status.clone().unwrap_or_default();
+    let available = status
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "Available");
+    let observed = status.observed_generation.unwrap_or(0) >= live.metadata.generation.unwrap_or(0);
+    let ready = status.available_replicas.unwrap_or(0);
+    match available {
+        Some(c) if c.status == "True" && observed && ready >= 1 => condition(
+            ConditionStatus::True,
+            Reason::Available,
+            format!("{ready}/{replicas} worker pods available"),
+        ),
+        Some(c) if c.status == "False" => condition(
+            ConditionStatus::False,
+            Reason::Unavailable,
+            c.message
+                .unwrap_or_else(|| "worker Deployment is not available".into()),
+        ),
+        _ => condition(
+            ConditionStatus::False,
+            Reason::Progressing,
+            format!("{ready}/{replicas} worker pods available; waiting for the Deployment"),
+        ),
+    }
+}

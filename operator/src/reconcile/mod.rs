@@ -1,0 +1,350 @@
+//! The Realm reconciler (kube-rs controller-rs style: an async fn over an `Arc<Realm>` and a
+//! shared [`Context`], the `finalizer()` helper, Events for every change, metrics), split into
+//! phases the way Stackable's operators are, each in its own file:
+//!
+//! 1. [`dereference`]: read and validate the Realm and what it references (suspend, the spec,
+//!    who holds the realm id, the admin-credentials Secret);
+//! 2. [`database`]: provision the database (the `<name>-db` Secret, roles, database);
+//! 3. [`build`]: build the desired worker objects (pure functions in [`desired`]);
+//! 4. [`apply`]: apply them (server-side apply, only what differs) and read the workload's
+//!    readiness;
+//! 5. [`register`]: register the realm with the hub;
+//! 6. [`status`]: one status write at the end, from what the phases report; `Ready` is derived
+//!    from the other conditions.
+//!
+//! A phase either returns what the next one needs or stops the reconcile with a [`Stop`]; the
+//! phases never write the status themselves. Deletion is [`cleanup`].
+
+pub(crate) mod apply;
+pub(crate) mod build;
+pub(crate) mod cleanup;
+pub(crate) mod database;
+pub(crate) mod dereference;
+pub mod desired;
+pub(crate) mod diff;
+pub(crate) mod register;
+pub(crate) mod status;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::runtime::reflector::Store;
+use kube::{Api, Client, Resource, ResourceExt};
+use pek_crds::condition::{ConditionStatus, ConditionType, RealmCondition, Reason};
+use pek_crds::{Realm, RealmStatus, FINALIZER};
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::db::{AdminTarget, Change, Provisioner};
+use crate::events::{EventType, Publisher};
+use crate::hub::{Hub, Registration, RegistryEntry};
+use crate::metrics::Metrics;
+use crate::Error;
+
+pub use apply::Caches;
+use status::Report;
+
+/// Shared state of all reconciles.
+pub struct Context {
+    pub(crate) client: Client,
+    pub(crate) config: Config,
+    pub(crate) hub: Arc<dyn Hub>,
+    pub(crate) db: Provisioner,
+    pub(crate) events: Publisher,
+    /// The operator's metrics (also served on /metrics).
+    pub metrics: Metrics,
+    /// What we last told the hub about each Realm, and when.
+    pub(crate) registered: Mutex<HashMap<String, (Registration, Instant)>>,
+    /// Consecutive failures per Realm (for the error backoff).
+    failures: Mutex<HashMap<String, u32>>,
+    /// The controller's cache of all watched Realms (set by `run`): who else claims a realm id.
+    pub(crate) realms: OnceLock<Store<Realm>>,
+    /// The last status this operator wrote per Realm, with the resourceVersion the write
+    /// returned: a reconcile that reads an older copy of the Realm from the cache (triggered by
+    /// its own new children) starts from this instead, so it neither repeats Events nor
+    /// registers twice.
+    pub(crate) written: Mutex<HashMap<String, (u64, RealmStatus)>>,
+    /// One listing of the hub registry, shared by every reconcile for a resync period: it
+    /// re-verifies the registrations instead of one call per Realm.
+    pub(crate) listing: tokio::sync::Mutex<Option<(Instant, HashMap<String, RegistryEntry>)>>,
+    /// Realms (by uid) already deregistered in a deletion that is still going on.
+    pub(crate) deregistered: Mutex<HashSet<String>>,
+    /// The controller's watch caches of the objects the operator manages (set by `run`).
+    pub(crate) caches: OnceLock<Caches>,
+    /// Objects (`kind/namespace/name`) this operator has applied since it started: one that a
+    /// synced cache does not hold and that is not in here was never made, so it is created
+    /// without asking the API server first.
+    pub(crate) applied: Mutex<HashSet<String>>,
+    /// Admin targets read from their Secrets (`namespace/name`) in the last few seconds: the
+    /// reconciles that follow a provisioning need not read the Secret again.
+    pub(crate) admin_targets: Mutex<HashMap<String, (AdminTarget, Instant)>>,
+}
+
+impl Context {
+    pub fn new(client: Client, config: Config, hub: Arc<dyn Hub>, metrics: Metrics) -> Self {
+        Context {
+            events: Publisher::new(client.clone()),
+            client,
+            config,
+            hub,
+            db: Provisioner::new(
+                crate::db::POOL_SIZE,
+                crate::db::ACQUIRE_TIMEOUT,
+                metrics.clone(),
+            ),
+            metrics,
+            registered: Mutex::default(),
+            failures: Mutex::default(),
+            realms: OnceLock::new(),
+            written: Mutex::default(),
+            listing: tokio::sync::Mutex::new(None),
+            deregistered: Mutex::default(),
+            caches: OnceLock::new(),
+            applied: Mutex::default(),
+            admin_targets: Mutex::default(),
+        }
+    }
+
+    /// Gives the reconciler the watch caches of the managed kinds.
+    pub fn set_caches(&self, caches: Caches) {
+        let _ = self.caches.set(caches);
+    }
+
+    /// Gives the reconciler the controller's Realm cache (needed to refuse a second Realm with
+    /// a realm id already in use).
+    pub(crate) fn set_realm_store(&self, store: Store<Realm>) {
+        let _ = self.realms.set(store);
+    }
+}
+
+/// `namespace/name` of a Realm (the key of the per-Realm records in [`Context`]).
+pub(crate) fn key(realm: &Realm) -> String {
+    format!(
+        "{}/{}",
+        realm.namespace().unwrap_or_default(),
+        realm.name_any()
+    )
+}
+
+/// Entry point for the controller: one reconcile of one Realm.
+pub async fn reconcile(realm: Arc<Realm>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.start();
+    let ns = desired::namespace(&realm)?;
+    let api: Api<Realm> = Api::namespaced(ctx.client.clone(), &ns);
+    let k = key(&realm);
+    let result = finalizer(&api, FINALIZER, realm, |event| async {
+        match event {
+            // Boxed: the phases' futures are large, and a reconcile should not need a big
+            // stack wherever it is polled (a test thread, a debug build).
+            Finalizer::Apply(realm) => Box::pin(apply_realm(&realm, &ctx)).await,
+            Finalizer::Cleanup(realm) => Box::pin(cleanup::cleanup(&realm, &ctx)).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(Box::new(other)),
+    });
+    match &result {
+        Ok(_) => {
+            if let Ok(mut f) = ctx.failures.lock() {
+                f.remove(&k);
+            }
+        }
+        Err(e) => ctx.metrics.error(e.reason().as_str()),
+    }
+    result
+}
+
+/// Requeue with exponential backoff per Realm (5 s doubling up to 5 min).
+pub fn error_policy(realm: Arc<Realm>, error: &Error, ctx: Arc<Context>) -> Action {
+    let n = ctx
+        .failures
+        .lock()
+        .map(|mut f| {
+            let n = f.entry(key(&realm)).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        })
+        .unwrap_or(1);
+    let delay = backoff(n);
+    warn!(realm = %key(&realm), reason = %error.reason(), error = %error.message(), retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// The delay before retry number `n` (1-based).
+fn backoff(n: u32) -> Duration {
+    let secs = 5u64.saturating_mul(1u64 << n.saturating_sub(1).min(6));
+    Duration::from_secs(secs.min(300))
+}
+
+/// Why a phase ended the reconcile early.
+pub(crate) enum Stop {
+    /// `spec.suspend` is true: nothing is changed.
+    Suspended,
+    /// Another Realm holds the realm id or the database: this one is refused.
+    Refused { reason: Reason, message: String },
+    /// A step failed; `condition` is the one it concerns (`Ready` for an invalid spec).
+    Failed {
+        condition: ConditionType,
+        error: Error,
+    },
+}
+
+impl Stop {
+    /// For `map_err`: a failure of the phase behind `condition`.
+    pub(crate) fn failed(condition: ConditionType) -> impl FnOnce(Error) -> Stop {
+        move |error| Stop::Failed { condition, error }
+    }
+}
+
+/// What a reconcile that went through every phase found.
+struct Done {
+    /// Nothing to wait for: the realm is ready, or scaled to zero on purpose.
+    settled: bool,
+}
+
+/// Brings the world in line with a (non-deleted) Realm: the phases, then one status write.
+async fn apply_realm(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
+    let mut report = Report::new(realm, ctx);
+    let outcome = Box::pin(phases(realm, ctx, &mut report)).await;
+    let result = match outcome {
+        Ok(Done { settled }) => Ok(Action::requeue(if settled {
+            ctx.config.resync
+        } else {
+            Duration::from_secs(30)
+        })),
+        Err(Stop::Suspended) => {
+            report.suspended();
+            Ok(Action::await_change())
+        }
+        Err(Stop::Refused { reason, message }) => {
+            report.refused(reason, message);
+            // Checked again after a while: the other Realm may go away.
+            Ok(Action::requeue(Duration::from_secs(30)))
+        }
+        Err(Stop::Failed { condition, error }) => {
+            report.failed(condition, &error);
+            Err(error)
+        }
+    };
+    Box::pin(report.write(ctx, realm)).await?;
+    result
+}
+
+/// The phases in order; each hands the next what it needs.
+async fn phases(realm: &Realm, ctx: &Context, report: &mut Report) -> Result<Done, Stop> {
+    let refs = dereference::dereference(ctx, realm).await?;
+
+    let creds = ctx
+        .metrics
+        .timed("database", database::provision(ctx, realm, &refs))
+        .await?;
+    report.clear(ConditionType::Conflict);
+    report.set(RealmCondition::new(
+        ConditionType::DatabaseReady,
+        ConditionStatus::True,
+        Reason::Provisioned,
+        format!(
+            "database {} with roles {} and {}; credentials in Secret {}",
+            creds.names.database,
+            creds.names.owner_role,
+            creds.names.app_role,
+            desired::db_secret_name(realm)
+        ),
+    ));
+    report.database(desired::db_secret_name(realm), creds.names.database.clone());
+
+    let workload = async {
+        let objects = build::build(realm, &ctx.config, &creds)?;
+        apply::apply(ctx, realm, &refs.namespace, objects).await
+    };
+    let workload = ctx
+        .metrics
+        .timed("workload", workload)
+        .await
+        .map_err(Stop::failed(ConditionType::WorkloadReady))?;
+    let settled =
+        workload.status == ConditionStatus::True || workload.reason == Reason::ScaledToZero;
+    report.set(workload);
+    report.endpoint(refs.endpoint.clone());
+
+    let registered = ctx
+        .metrics
+        .timed(
+            "register",
+            register::register(ctx, realm, &refs, report.was_registered()),
+        )
+        .await?;
+    report.set(registered);
+    Ok(Done { settled })
+}
+
+/// Publishes an Event about `realm` (a failure to publish is logged, never fatal).
+pub(crate) async fn publish(
+    ctx: &Context,
+    realm: &Realm,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let reference: ObjectReference = realm.object_ref(&());
+    let published = ctx
+        .metrics
+        .timed(
+            "event",
+            ctx.events.publish(reference, type_, reason, action, &note),
+        )
+        .await;
+    if let Err(e) = published {
+        warn!(realm = %key(realm), error = %e, "could not publish an event");
+    }
+}
+
+/// One Event per kind of database change (roles created, database created, ...).
+pub(crate) async fn publish_changes(
+    ctx: &Context,
+    realm: &Realm,
+    action: &str,
+    changes: &[Change],
+) {
+    let mut by_reason: Vec<(&str, Vec<String>)> = Vec::new();
+    for change in changes {
+        info!(realm = %key(realm), change = %change, "database changed");
+        match by_reason.iter_mut().find(|(r, _)| *r == change.reason()) {
+            Some((_, notes)) => notes.push(change.to_string()),
+            None => by_reason.push((change.reason(), vec![change.to_string()])),
+        }
+    }
+    for (reason, notes) in by_reason {
+        publish(
+            ctx,
+            realm,
+            EventType::Normal,
+            reason,
+            action,
+            notes.join("; "),
+        )
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(1), Duration::from_secs(5));
+        assert_eq!(backoff(2), Duration::from_secs(10));
+        assert_eq!(backoff(4), Duration::from_secs(40));
+        assert_eq!(backoff(7), Duration::from_secs(300));
+        assert_eq!(backoff(100), Duration::from_secs(300));
+    }
+}
