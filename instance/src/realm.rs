@@ -192,13 +192,12 @@ pub async fn register(g: &mut GlobalTx, id: &RealmId, reg: &Registration) -> Res
 /// Hub admin API: refuses (409) when `id` is registered by an owner other than `owner_uid`.
 /// Locks the entry for the rest of the transaction, so the answer holds until commit.
 pub async fn check_owner(g: &mut GlobalTx, id: &RealmId, owner_uid: &str) -> Result<()> {
-    let recorded: Option<Option<String>> =
-        sqlx::query_scalar!(
-            "SELECT owner_uid FROM realms WHERE id = $1 FOR UPDATE",
-            id.as_str()
-        )
-        .fetch_optional(g.conn())
-        .await?;
+    let recorded: Option<Option<String>> = sqlx::query_scalar!(
+        "SELECT owner_uid FROM realms WHERE id = $1 FOR UPDATE",
+        id.as_str()
+    )
+    .fetch_optional(g.conn())
+    .await?;
     match recorded {
         Some(Some(owner)) if owner != owner_uid => Err(owned_by_another(id, &owner, owner_uid)),
         _ => Ok(()),
