@@ -2,7 +2,10 @@
 //! library and binary (they turn row-level security off, load synthetic data and pin
 //! threads, none of which belongs in the production image). Not tests: they measure and
 //! report, they assert nothing about timings. Every subcommand starts its own throwaway
-//! PostgreSQL (`pek-localpg`).
+//! PostgreSQL (`pek-localpg`). Their SQL (bulk loading as the superuser, RLS switched off
+//! and on, `ANALYZE`) is checked at run time, not against `.sqlx/` like the production
+//! queries: it is not production code (the smoke tests at the end run the federated-points and
+//! point-history subcommands end to end at toy sizes).
 //!
 //! `pek-bench group-search` loads realms × groups into a throwaway PostgreSQL, serves the
 //! hub in-process on loopback and drives `GET /api/v1/realms/{realm}/groups?q=<prefix>`
