@@ -260,4 +260,64 @@ impl Browser<'_> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+
+    /// The item of list `list` (CSS of its `ul`) that names `who`.
+    pub async fn item(&self, list: &str, who: &str) -> fantoccini::elements::Element {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            for li in self
+                .c
+                .find_all(Locator::Css(&format!("{list} > li")))
+                .await
+                .unwrap_or_default()
+            {
+                if li.text().await.unwrap_or_default().contains(who) {
+                    return li;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{list} never listed {who}: {}",
+                self.text().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Clicks the button labelled `label` inside `scope` (the page when None).
+    pub async fn press(&self, scope: Option<&fantoccini::elements::Element>, label: &str) {
+        let buttons = match scope {
+            Some(el) => el.find_all(Locator::Css("button")).await,
+            None => self.c.find_all(Locator::Css("main button")).await,
+        }
+        .expect("buttons");
+        for b in buttons {
+            if b.text().await.unwrap_or_default().trim() == label {
+                b.click().await.expect("click");
+                return;
+            }
+        }
+        panic!("no {label:?} button: {}", self.text().await);
+    }
+
+    /// Submits a form the page does not offer, as a forger would: a POST to `action`
+    /// with this page's valid CSRF token and `fields`, without htmx.
+    pub async fn forge_post(&self, action: &str, fields: serde_json::Value) {
+        self.c
+            .execute(
+                "const [action, fields] = arguments;
+                 const f = document.createElement('form');
+                 f.method = 'post'; f.action = action;
+                 const all = Object.assign(
+                     {csrf: document.querySelector('input[name=csrf]').value}, fields);
+                 for (const [k, v] of Object.entries(all)) {
+                     const i = document.createElement('input');
+                     i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i);
+                 }
+                 document.body.appendChild(f); f.submit(); return true;",
+                vec![json!(action), fields],
+            )
+            .await
+            .expect("forged form");
+    }
 }
