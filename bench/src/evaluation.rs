@@ -321,7 +321,7 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
         "--repeats and --requests must be ≥ 1"
     );
 
-    let crate::BenchHub {
+    let crate::common::BenchHub {
         pg,
         dbs,
         signer,
@@ -329,7 +329,7 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
         db,
         god,
         ..
-    } = crate::BenchHub::start().await?;
+    } = crate::common::BenchHub::start().await?;
     let realm = RealmId::parse(REALM)?;
     realm::ensure_local(&db, &realm, "Bench evaluation realm", Some(god)).await?;
     eprintln!(
@@ -545,7 +545,7 @@ pub async fn point_history(args: PointHistoryArgs) -> anyhow::Result<()> {
             cores = std::thread::available_parallelism().map_or(0, |n| n.get()),
             cmd = command_line(&args),
         );
-        crate::write_section(&args.output, HEADER, &section)?;
+        crate::common::write_section(&args.output, HEADER, &section)?;
         eprintln!("wrote {}", args.output.display());
     }
     drop(pg);
@@ -922,7 +922,7 @@ pub async fn federated_points(args: FederatedPointsArgs) -> anyhow::Result<()> {
             figure = expected.points,
             n = expected_groups.len(),
         );
-        crate::write_section(&args.output, FED_HEADER, &section)?;
+        crate::common::write_section(&args.output, FED_HEADER, &section)?;
         eprintln!("wrote {}", args.output.display());
     }
     drop(hub_state);

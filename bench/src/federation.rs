@@ -20,7 +20,7 @@ use axum::extract::Path as AxPath;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use super::{phase, write_section, Phase};
+use crate::common::{phase, write_section, Phase};
 use pek::auth::Signer;
 use pek::config::{DbArgs, Mode, ServeArgs};
 use pek::db::{self, Db};

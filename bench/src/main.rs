@@ -13,6 +13,7 @@
 //! (B) with RLS disabled on the realm tables, and (C) runs the same SQL through pgbench
 //! as the ceiling. It prints a Markdown table and writes it into `BENCHMARKS.md`.
 
+mod common;
 mod evaluation;
 mod federation;
 mod web;
@@ -30,11 +31,11 @@ use rand::{Rng, SeedableRng};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use pek::auth::Signer;
 use pek::config::{DbArgs, Mode, ServeArgs};
-use pek::db::{self, Db};
 use pek::fold;
 use pek::realm::{self, RealmId};
+
+use common::{phase, write_section, BenchHub, Phase};
 
 #[derive(clap::Parser)]
 #[command(
@@ -268,81 +269,6 @@ fn prefixes(names: &[String], count: usize, rng: &mut StdRng) -> Vec<String> {
         }
     }
     set.into_iter().collect()
-}
-
-/// What every hub benchmark starts from: a throwaway PostgreSQL with a migrated hub
-/// database, a signing key whose public half is in `keyfile`, and a user `god`.
-struct BenchHub {
-    pub pg: localpg::LocalPostgres,
-    pub dbs: localpg::Database,
-    pub workdir: PathBuf,
-    pub signer: Signer,
-    pub keyfile: PathBuf,
-    pub db: Db,
-    pub god: Uuid,
-}
-
-impl BenchHub {
-    pub async fn start() -> anyhow::Result<Self> {
-        eprintln!("starting a throwaway PostgreSQL…");
-        let pg = tokio::task::spawn_blocking(localpg::LocalPostgres::start)
-            .await?
-            .context("starting PostgreSQL (is the `postgresql` package installed?)")?;
-        let dbs = pg.create_database("pek_bench").await?;
-        db::migrate(&dbs.owner_url, Mode::Hub, Some(localpg::APP_ROLE))
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let workdir = pg.data_dir().with_file_name("bench");
-        std::fs::create_dir_all(&workdir)?;
-
-        let signer = Signer::generate("pek-hub", "pek")?;
-        let keyfile = workdir.join("jwt-public.pem");
-        std::fs::write(&keyfile, signer.public_pem())?;
-
-        let db = Db::connect(&dbs.app_url, 4).await?;
-        let god = {
-            let mut g = db.global().await?;
-            let id = pek::profile::upsert_user(&mut g, "bench-god").await?;
-            g.commit().await?;
-            id
-        };
-        Ok(BenchHub {
-            pg,
-            dbs,
-            workdir,
-            signer,
-            keyfile,
-            db,
-            god,
-        })
-    }
-}
-
-struct Phase {
-    name: String,
-    requests: u64,
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-fn percentile(sorted_us: &[u32], p: f64) -> f64 {
-    if sorted_us.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted_us.len() as f64 - 1.0) * p).round() as usize;
-    f64::from(sorted_us[idx.min(sorted_us.len() - 1)]) / 1000.0
-}
-
-fn phase(name: &str, mut lat_us: Vec<u32>, elapsed: Duration) -> Phase {
-    lat_us.sort_unstable();
-    Phase {
-        name: name.to_string(),
-        requests: lat_us.len() as u64,
-        rps: lat_us.len() as f64 / elapsed.as_secs_f64(),
-        p50_ms: percentile(&lat_us, 0.50),
-        p99_ms: percentile(&lat_us, 0.99),
-    }
 }
 
 struct LoadSpec {
@@ -919,51 +845,10 @@ fn command_line(args: &GroupSearchArgs) -> String {
     s
 }
 
-/// Replaces the section starting with `header` (up to the next `## ` heading) or appends
-/// it; other sections are kept as they are.
-fn replace_section(doc: &str, header: &str, section: &str) -> String {
-    let mut out = String::new();
-    let mut skipping = false;
-    let mut replaced = false;
-    for line in doc.lines() {
-        if line.trim_end() == header {
-            skipping = true;
-            replaced = true;
-            out.push_str(section.trim_end());
-            out.push_str("\n\n");
-            continue;
-        }
-        if skipping && line.starts_with("## ") {
-            skipping = false;
-        }
-        if !skipping {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    if !replaced {
-        if !out.ends_with("\n\n") {
-            out.push('\n');
-        }
-        out.push_str(section.trim_end());
-        out.push('\n');
-    }
-    out.trim_end().to_string() + "\n"
-}
-
-fn write_section(path: &Path, header: &str, section: &str) -> anyhow::Result<()> {
-    let doc = match std::fs::read_to_string(path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_string(),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    std::fs::write(path, replace_section(&doc, header, section))
-        .with_context(|| format!("writing {}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::replace_section;
 
     #[test]
     fn section_is_replaced_and_others_kept() {

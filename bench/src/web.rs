@@ -140,7 +140,10 @@ pub async fn web(args: WebArgs) -> anyhow::Result<()> {
     println!("\n{section}");
     if !args.no_write {
         let doc = std::fs::read_to_string(&args.output).unwrap_or_default();
-        std::fs::write(&args.output, super::replace_section(&doc, HEADER, &section))?;
+        std::fs::write(
+            &args.output,
+            crate::common::replace_section(&doc, HEADER, &section),
+        )?;
         println!("(written to {})", args.output.display());
     }
     Ok(())
