@@ -10,6 +10,7 @@
 //! tests use; everything else is private to the crate. Test doubles live in `testing`
 //! (compiled for the crate's tests and with the `testing` feature only).
 
+pub mod cache;
 pub mod config;
 pub mod db;
 mod error;

@@ -14,19 +14,20 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::runtime::reflector::{self, reflector, Store};
+use kube::runtime::reflector::{self, reflector};
 use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
 use pek_crds::Realm;
 use tracing::{error, info, warn};
 
+use crate::cache::{slim_realm, watch, Caches};
 use crate::config::RunArgs;
 use crate::events::Publisher;
 use crate::hub::HttpHub;
 use crate::metrics::Metrics;
 use crate::reconcile::desired::MANAGED_BY;
-use crate::reconcile::{error_policy, reconcile, Caches, Context};
+use crate::reconcile::{error_policy, reconcile, Context};
 
 /// Events sent at once in the background.
 const EVENTS_IN_FLIGHT: usize = 16;
@@ -186,46 +187,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             None => Api::all(client.clone()),
         }
     }
-    /// A watch of the operator's objects of one kind that both triggers reconciles of their
-    /// Realm and fills a cache the reconciler reads them from (managedFields dropped: the
-    /// reconciler never reads them and they are most of an object's size).
-    fn cache<K>(
-        api: Api<K>,
-        config: watcher::Config,
-    ) -> (
-        Store<K>,
-        impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-    )
-    where
-        K: kube::Resource<DynamicType = ()>
-            + Clone
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug
-            + Send
-            + Sync
-            + 'static,
-    {
-        let (reader, writer) = reflector::store();
-        let stream = reflector(
-            writer,
-            watcher(api, config)
-                .default_backoff()
-                .modify(|o| o.meta_mut().managed_fields = None),
-        )
-        .touched_objects();
-        (reader, stream)
-    }
     let ours = watcher::Config::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
     let ns = &args.watch_namespace;
     let mut lost = leader.clone();
-    let (secrets, secret_events) = cache(owned::<Secret>(&client, ns), ours.clone());
-    let (service_accounts, sa_events) = cache(owned::<ServiceAccount>(&client, ns), ours.clone());
-    let (services, service_events) = cache(owned::<Service>(&client, ns), ours.clone());
-    let (deployments, deployment_events) = cache(owned::<Deployment>(&client, ns), ours.clone());
+    let (secrets, secret_events) = watch(owned::<Secret>(&client, ns), ours.clone());
+    let (service_accounts, sa_events) = watch(owned::<ServiceAccount>(&client, ns), ours.clone());
+    let (services, service_events) = watch(owned::<Service>(&client, ns), ours.clone());
+    let (deployments, deployment_events) = watch(owned::<Deployment>(&client, ns), ours.clone());
     let (network_policies, netpol_events) =
-        cache(owned::<NetworkPolicy>(&client, ns), ours.clone());
+        watch(owned::<NetworkPolicy>(&client, ns), ours.clone());
     let (pod_disruption_budgets, pdb_events) =
-        cache(owned::<PodDisruptionBudget>(&client, ns), ours);
+        watch(owned::<PodDisruptionBudget>(&client, ns), ours);
     ctx.set_caches(Caches {
         secrets,
         service_accounts,
@@ -234,9 +206,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         network_policies,
         pod_disruption_budgets,
     });
-    let controller = Controller::new(realms, watcher::Config::default().any_semantic());
-    ctx.set_realm_store(controller.store());
-    let controller = controller
+    // The Controller's own Realm watch, but with the cached Realms slimmed.
+    let (realm_store, realm_writer) = reflector::store();
+    let realm_events = reflector(
+        realm_writer,
+        watcher(realms, watcher::Config::default().any_semantic())
+            .default_backoff()
+            .modify(slim_realm),
+    )
+    .applied_objects();
+    ctx.set_realm_store(realm_store.clone());
+    let controller = Controller::for_stream(realm_events, realm_store)
         .with_config(
             kube::runtime::controller::Config::default()
                 .concurrency(args.concurrency.max(1))

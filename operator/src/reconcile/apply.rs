@@ -5,12 +5,9 @@
 use std::fmt::Debug;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
 use pek_crds::condition::{ConditionStatus, ConditionType, RealmCondition, Reason};
 use pek_crds::Realm;
@@ -19,62 +16,10 @@ use serde::Serialize;
 
 use super::build::WorkerObjects;
 use super::{desired, diff, publish, Context};
+use crate::cache::{lookup, Cached, Lookup};
 use crate::config::FIELD_MANAGER;
 use crate::events::EventType;
 use crate::Error;
-
-/// Watch caches of the managed kinds (the same watches that trigger reconciles): a steady-state
-/// reconcile reads its children from here instead of one GET each.
-#[derive(Clone)]
-pub struct Caches {
-    pub secrets: Store<Secret>,
-    pub service_accounts: Store<ServiceAccount>,
-    pub services: Store<Service>,
-    pub deployments: Store<Deployment>,
-    pub network_policies: Store<NetworkPolicy>,
-    pub pod_disruption_budgets: Store<PodDisruptionBudget>,
-}
-
-/// A managed kind with a watch cache in [`Caches`].
-pub trait Cached: Resource<DynamicType = ()> + Clone + Sized + 'static {
-    fn store(caches: &Caches) -> &Store<Self>;
-}
-
-macro_rules! cached {
-    ($kind:ty, $field:ident) => {
-        impl Cached for $kind {
-            fn store(caches: &Caches) -> &Store<Self> {
-                &caches.$field
-            }
-        }
-    };
-}
-cached!(Secret, secrets);
-cached!(ServiceAccount, service_accounts);
-cached!(Service, services);
-cached!(Deployment, deployments);
-cached!(NetworkPolicy, network_policies);
-cached!(PodDisruptionBudget, pod_disruption_budgets);
-
-/// The cached copy of a managed object: Some(None) when the (synced) cache has none, None
-/// when there is no cache (tests) — then the caller asks the API server.
-pub(crate) fn cached<K: Cached>(ctx: &Context, ns: &str, name: &str) -> Option<Option<K>> {
-    let store = K::store(ctx.caches.get()?);
-    Some(
-        store
-            .get(&ObjectRef::new(name).within(ns))
-            .map(|k| (*k).clone()),
-    )
-}
-
-/// Whether the watch cache of `K` has finished its initial listing (only then does "not in the
-/// cache" mean "not there"; before, the caller asks the API server).
-fn cache_synced<K: Cached>(ctx: &Context) -> bool {
-    use futures::FutureExt;
-    ctx.caches
-        .get()
-        .is_some_and(|c| K::store(c).wait_until_ready().now_or_never().is_some())
-}
 
 /// What [`ensure`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,9 +80,10 @@ async fn delete_our_pdb(ctx: &Context, realm: &Realm, ns: &str) -> Result<(), Er
     let api: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), ns);
     let name = desired::worker_name(realm);
     // Our PDBs carry the managed-by label, so the cache sees every one there is.
-    let pdb = match cached::<PodDisruptionBudget>(ctx, ns, &name) {
-        Some(cached) => cached,
-        None => api.get_opt(&name).await?,
+    let pdb = match lookup::<PodDisruptionBudget>(ctx.caches.get(), ns, &name) {
+        Lookup::Found(pdb) => Some(pdb),
+        Lookup::NotInSyncedCache => None,
+        Lookup::Unknown => api.get_opt(&name).await?,
     };
     if let Some(pdb) = pdb {
         let ours = pdb
@@ -186,19 +132,17 @@ where
     let want = serde_json::to_value(&desired).map_err(Error::serialize("a desired object"))?;
     // The watch cache answers the steady state; anything else (missing, different, or a cache
     // that lags behind a write just made) is checked with the API server before applying.
-    if let Some(Some(current)) = cached::<K>(ctx, ns, &name) {
-        let have = serde_json::to_value(&current).map_err(Error::serialize("a cached object"))?;
+    let cached = lookup::<K>(ctx.caches.get(), ns, &name);
+    if let Lookup::Found(current) = &cached {
+        let have = serde_json::to_value(current).map_err(Error::serialize("a cached object"))?;
         if diff::contains(&want, &have) {
-            return Ok((current, Outcome::Unchanged));
+            return Ok((current.clone(), Outcome::Unchanged));
         }
     }
-    let applied_key = format!("{}/{ns}/{name}", K::kind(&()));
-    let never_applied = ctx.applied.lock().is_ok_and(|a| !a.contains(&applied_key));
     // Not in a synced cache and never applied by this operator: it does not exist (the cache
     // sees every object with the operator's label), so it is created without a GET first.
-    let known_absent = never_applied
-        && cache_synced::<K>(ctx)
-        && matches!(cached::<K>(ctx, ns, &name), Some(None));
+    let known_absent = matches!(cached, Lookup::NotInSyncedCache)
+        && !applied_before(ctx, &K::kind(&()), ns, &name);
     let current = if known_absent {
         None
     } else {
@@ -218,15 +162,28 @@ where
         )
         .await?;
     ctx.metrics.wrote(&K::kind(&()));
-    if let Ok(mut a) = ctx.applied.lock() {
-        a.insert(applied_key);
-    }
+    record_applied(ctx, &K::kind(&()), ns, &name);
     let outcome = if current.is_some() {
         Outcome::Updated
     } else {
         Outcome::Created
     };
     Ok((applied, outcome))
+}
+
+/// Whether this operator has applied `kind` `ns/name` since it started (then a cache that does
+/// not hold it may just lag behind that write).
+pub(crate) fn applied_before(ctx: &Context, kind: &str, ns: &str, name: &str) -> bool {
+    ctx.applied
+        .lock()
+        .map_or(true, |a| a.contains(&format!("{kind}/{ns}/{name}")))
+}
+
+/// Notes that this operator applied `kind` `ns/name` (see [`applied_before`]).
+pub(crate) fn record_applied(ctx: &Context, kind: &str, ns: &str, name: &str) {
+    if let Ok(mut a) = ctx.applied.lock() {
+        a.insert(format!("{kind}/{ns}/{name}"));
+    }
 }
 
 /// One Event per object created or put back (`DeploymentCreated`, `ServiceUpdated`, ...).

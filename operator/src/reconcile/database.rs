@@ -8,9 +8,10 @@ use pek_crds::condition::{ConditionType, Reason};
 use pek_crds::Realm;
 use tracing::warn;
 
-use super::apply::{applied_event, cached, Outcome};
+use super::apply::{applied_before, applied_event, record_applied, Outcome};
 use super::dereference::References;
 use super::{desired, diff, publish_changes, Context, Stop};
+use crate::cache::{lookup, Lookup};
 use crate::config::FIELD_MANAGER;
 use crate::db::{DbCredentials, Owner};
 use crate::Error;
@@ -54,13 +55,20 @@ async fn provision_inner(
         });
         Ok((existing, creds, want, up_to_date))
     };
-    // The watch cache answers the steady state; otherwise the API server decides.
+    // The watch cache answers the steady state and, for a new Realm, that there is no Secret
+    // yet; otherwise the API server decides.
     let mut planned = None;
-    if let Some(Some(secret)) = cached::<Secret>(ctx, ns, &secret_name) {
-        let p = plan(Some(secret))?;
-        if p.3 {
-            planned = Some(p);
+    match lookup::<Secret>(ctx.caches.get(), ns, &secret_name) {
+        Lookup::Found(secret) => {
+            let p = plan(Some(secret))?;
+            if p.3 {
+                planned = Some(p);
+            }
         }
+        Lookup::NotInSyncedCache if !applied_before(ctx, "Secret", ns, &secret_name) => {
+            planned = Some(plan(None)?);
+        }
+        _ => {}
     }
     let (existing, creds, want, up_to_date) = match planned {
         Some(p) => p,
@@ -75,6 +83,7 @@ async fn provision_inner(
             )
             .await?;
         ctx.metrics.wrote("Secret");
+        record_applied(ctx, "Secret", ns, &secret_name);
         let outcome = if existing.is_some() {
             Outcome::Updated
         } else {

@@ -45,7 +45,7 @@ use crate::hub::{Hub, Registration, RegistryEntry};
 use crate::metrics::Metrics;
 use crate::Error;
 
-pub use apply::Caches;
+pub use crate::cache::Caches;
 use status::Report;
 
 /// Shared state of all reconciles.
