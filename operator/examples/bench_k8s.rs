@@ -11,6 +11,7 @@
 //!   ../shared/k8s/control-plane.sh down /tmp/pek-bench
 
 use std::collections::{BTreeMap, HashMap};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -282,6 +283,39 @@ async fn main() -> anyhow::Result<()> {
         operator_bin.display()
     );
     let client = Client::try_default().await?;
+    // An earlier run's namespace is deleted when it ends, and the API server, etcd and the
+    // controller manager go on deleting its thousands of objects and Events for a minute or
+    // more: wait until that is over, or this run measures that work too.
+    {
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let waited = Instant::now();
+        loop {
+            let left = namespaces
+                .list(&ListParams::default())
+                .await?
+                .items
+                .iter()
+                .filter(|n| {
+                    kube::ResourceExt::name_any(*n).starts_with("bench-")
+                        && n.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating")
+                })
+                .count();
+            if left == 0 {
+                break;
+            }
+            anyhow::ensure!(
+                waited.elapsed() < Duration::from_secs(600),
+                "{left} namespace(s) bench-* of earlier runs still there after 10 minutes"
+            );
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        if waited.elapsed() > Duration::from_secs(2) {
+            eprintln!(
+                "waited {:.0} s for earlier runs' namespaces to be deleted",
+                waited.elapsed().as_secs_f64()
+            );
+        }
+    }
     let pg = localpg::LocalPostgres::shared()?;
     let admin_uri = pg.superuser_url("postgres");
     let postmaster: u32 = std::fs::read_to_string(pg.data_dir().join("postmaster.pid"))?
@@ -444,6 +478,9 @@ async fn main() -> anyhow::Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
+        // Its own process group, so that a wrapper's child (the operator under a profiler) is
+        // stopped with it.
+        .process_group(0)
         .spawn()?;
 
     cpu.named
@@ -565,7 +602,11 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("API requests in that window (all clients, watches excluded): {steady:?}");
 
-    let _ = operator.kill();
+    // SIGTERM to the group: the operator (and a profiler around it) ends cleanly; an operator
+    // left running would put the finalizers back on the Realms released below.
+    let _ = Command::new("kill")
+        .args(["-TERM", "--", &format!("-{}", operator.id())])
+        .status();
     let _ = operator.wait();
     let _ = namespaces.delete(&ns, &Default::default()).await;
     // The Realms keep their finalizer without an operator: release them.

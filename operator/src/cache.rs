@@ -6,8 +6,8 @@
 //! label map is a B-tree node of its own) and its `managedFields` are half its JSON, so the
 //! caches of whole objects were most of the operator's memory. The managed kinds are therefore
 //! kept as [`Compact`]: the metadata the controller needs to map an object to its Realm, and
-//! the object itself as its JSON text (managedFields dropped), parsed again only when a
-//! reconcile reads it. Realms are kept parsed (the reconciler reads every field) but without
+//! the object itself as LZ4-compressed JSON (managedFields dropped), parsed again only when a
+//! reconcile reads it (a few microseconds; a steady-state reconcile reads six). Realms are kept parsed (the reconciler reads every field) but without
 //! managedFields and kubectl's last-applied copy of the spec.
 
 use std::borrow::Cow;
@@ -28,10 +28,12 @@ use serde::Serialize;
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// A cached object of kind `K`: the metadata the controller maps it to its Realm with (name,
-/// namespace, owner references) and the whole object (without managedFields) as JSON.
+/// namespace, owner references, resourceVersion) and the object as JSON, without what the
+/// operator neither applies nor reads (managedFields, uid, creationTimestamp).
 pub struct Compact<K> {
     meta: ObjectMeta,
-    json: Box<str>,
+    /// The JSON, LZ4-compressed (a worker Deployment's 3.8 KB of JSON take ~1.3 KB).
+    json: Box<[u8]>,
     kind: PhantomData<fn() -> K>,
 }
 
@@ -59,20 +61,23 @@ impl<K: Resource + Serialize> Compact<K> {
     /// The compact form of `object`.
     pub fn new(mut object: K) -> Self {
         let meta = object.meta_mut();
+        // Nothing the operator applies, nor anything it reads back.
         meta.managed_fields = None;
+        meta.uid = None;
+        meta.creation_timestamp = None;
         let kept = ObjectMeta {
             name: meta.name.clone(),
             namespace: meta.namespace.clone(),
             owner_references: meta.owner_references.clone(),
-            resource_version: meta.resource_version.clone(),
+            resource_version: meta.resource_version.take(),
             ..Default::default()
         };
         // Serializing a k8s-openapi object does not fail; were it to, the empty text reads as
         // "not cached" and the reconciler asks the API server.
-        let json = serde_json::to_string(&object).unwrap_or_default();
+        let json = serde_json::to_vec(&object).unwrap_or_default();
         Compact {
             meta: kept,
-            json: json.into_boxed_str(),
+            json: lz4_flex::compress_prepend_size(&json).into_boxed_slice(),
             kind: PhantomData,
         }
     }
@@ -82,7 +87,8 @@ impl<K: DeserializeOwned> Compact<K> {
     /// The object, parsed again; None if its text does not parse (then nothing is trusted
     /// from the cache).
     pub fn object(&self) -> Option<K> {
-        serde_json::from_str(&self.json).ok()
+        let json = lz4_flex::decompress_size_prepended(&self.json).ok()?;
+        serde_json::from_slice(&json).ok()
     }
 }
 
@@ -244,14 +250,18 @@ mod tests {
         let back = compact.object().expect("parses");
         let mut want = deployment;
         want.metadata.managed_fields = None;
+        want.metadata.resource_version = None;
         assert_eq!(back, want);
-        assert!(!compact.json.contains("managedFields"));
+        let json = lz4_flex::decompress_size_prepended(&compact.json).expect("lz4");
+        assert!(!String::from_utf8_lossy(&json).contains("managedFields"));
     }
 
     #[test]
     fn a_broken_entry_is_not_trusted() {
         let mut compact = Compact::new(Secret::default());
-        compact.json = "{".into();
+        compact.json = lz4_flex::compress_prepend_size(b"{").into_boxed_slice();
+        assert!(compact.object().is_none());
+        compact.json = b"\x05\x00\x00\x00\xff".to_vec().into_boxed_slice();
         assert!(compact.object().is_none());
     }
 }

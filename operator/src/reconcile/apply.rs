@@ -176,14 +176,24 @@ where
 pub(crate) fn applied_before(ctx: &Context, kind: &str, ns: &str, name: &str) -> bool {
     ctx.applied
         .lock()
-        .map_or(true, |a| a.contains(&format!("{kind}/{ns}/{name}")))
+        .map_or(true, |a| a.contains(&applied_key(kind, ns, name)))
 }
 
 /// Notes that this operator applied `kind` `ns/name` (see [`applied_before`]).
 pub(crate) fn record_applied(ctx: &Context, kind: &str, ns: &str, name: &str) {
     if let Ok(mut a) = ctx.applied.lock() {
-        a.insert(format!("{kind}/{ns}/{name}"));
+        a.insert(applied_key(kind, ns, name));
     }
+}
+
+/// A hash of `kind/ns/name`: a thousand Realms have six thousand objects, and a collision
+/// only costs one GET (the object is then taken as possibly there).
+fn applied_key(kind: &str, ns: &str, name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // Fixed keys: the same object hashes the same on every call.
+    let mut h = std::hash::DefaultHasher::new();
+    (kind, ns, name).hash(&mut h);
+    h.finish()
 }
 
 /// One Event per object created or put back (`DeploymentCreated`, `ServiceUpdated`, ...).

@@ -75,10 +75,10 @@ pub struct Context {
     pub(crate) deregistered: Mutex<HashSet<String>>,
     /// The controller's watch caches of the objects the operator manages (set by `run`).
     pub(crate) caches: OnceLock<Caches>,
-    /// Objects (`kind/namespace/name`) this operator has applied since it started: one that a
+    /// Objects (hashes of `kind/namespace/name`) this operator has applied since it started: one that a
     /// synced cache does not hold and that is not in here was never made, so it is created
     /// without asking the API server first.
-    pub(crate) applied: Mutex<HashSet<String>>,
+    pub(crate) applied: Mutex<HashSet<u64>>,
     /// Admin targets read from their Secrets (`namespace/name`) in the last few seconds: the
     /// reconciles that follow a provisioning need not read the Secret again.
     pub(crate) admin_targets: Mutex<HashMap<String, (AdminTarget, Instant)>>,

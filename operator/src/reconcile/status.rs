@@ -43,14 +43,17 @@ impl Report {
             .resource_version
             .as_deref()
             .and_then(|v| v.parse::<u64>().ok());
-        if let Some((wrote, status)) = ctx
-            .written
-            .lock()
-            .ok()
-            .and_then(|w| w.get(&key(realm)).cloned())
-        {
-            if seen.is_none_or(|seen| seen < wrote) {
-                base = Some(status);
+        if let Ok(mut written) = ctx.written.lock() {
+            let k = key(realm);
+            match written.get(&k) {
+                Some((wrote, status)) if seen.is_none_or(|seen| seen < *wrote) => {
+                    base = Some(status.clone());
+                }
+                // The cache has caught up with that write: its copy is the newer one.
+                Some(_) => {
+                    written.remove(&k);
+                }
+                None => {}
             }
         }
         Report {
