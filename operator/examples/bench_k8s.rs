@@ -215,6 +215,35 @@ impl Cpu {
     }
 }
 
+impl Cpu {
+    /// Waits until the control plane is idle (under 10 % of a core for two 2-second windows in
+    /// a row): after a namespace of thousands of objects is gone, the garbage collector and the
+    /// controllers go on for a while, and that work would be measured with the next phase.
+    async fn wait_until_quiet(&self) {
+        let control_plane = |s: &BTreeMap<String, f64>| -> f64 {
+            ["kube-apiserver", "etcd", "kube-controller-manager"]
+                .iter()
+                .filter_map(|k| s.get(*k))
+                .sum()
+        };
+        let start = Instant::now();
+        let mut quiet = 0;
+        let mut last = control_plane(&self.sample());
+        while quiet < 2 && start.elapsed() < Duration::from_secs(600) {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let now = control_plane(&self.sample());
+            quiet = if now - last < 0.2 { quiet + 1 } else { 0 };
+            last = now;
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            eprintln!(
+                "waited {:.0} s for the control plane to go idle",
+                start.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
 fn cpu_delta(a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>) -> String {
     b.iter()
         .map(|(k, v)| format!("{k} {:.1} s", v - a.get(k).unwrap_or(&0.0)))
@@ -266,6 +295,164 @@ async fn operator_phases(addr: &str) -> String {
     out.join(", ")
 }
 
+/// An earlier run's namespace is deleted when it ends, and the API server, etcd and the
+/// controller manager go on deleting its thousands of objects and Events for a minute or more:
+/// waits until no `bench-*` namespace is terminating, or the next measurement includes that.
+async fn wait_for_deleted_namespaces(client: &Client) -> anyhow::Result<()> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let waited = Instant::now();
+    loop {
+        let left = namespaces
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .filter(|n| {
+                kube::ResourceExt::name_any(*n).starts_with("bench-")
+                    && n.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating")
+            })
+            .count();
+        if left == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            waited.elapsed() < Duration::from_secs(600),
+            "{left} namespace(s) bench-* still terminating after 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    if waited.elapsed() > Duration::from_secs(2) {
+        eprintln!(
+            "waited {:.0} s for namespaces of earlier runs to be deleted",
+            waited.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Deletes a namespace of Realms that no operator serves: their finalizers are released.
+async fn delete_namespace(client: &Client, ns: &str) -> anyhow::Result<()> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let _ = namespaces.delete(ns, &Default::default()).await;
+    let realms: Api<Realm> = Api::namespaced(client.clone(), ns);
+    if let Ok(list) = realms.list(&ListParams::default()).await {
+        for r in list {
+            let _ = realms
+                .patch(
+                    &kube::ResourceExt::name_any(&r),
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+                )
+                .await;
+        }
+    }
+    Ok(())
+}
+
+/// The API writes the operator makes for one new Realm, made straight: the Realm itself (as
+/// the benchmark creates it), its finalizer, the five objects by server-side apply (the
+/// `<name>-db` Secret, ServiceAccount, Service, Deployment, NetworkPolicy, built by the
+/// operator's own `desired` functions), ten Events and one status write.
+async fn kubernetes_writes(
+    client: &Client,
+    ns: &str,
+    i: usize,
+    target: &AdminTarget,
+    config: &pek_operator::config::Config,
+) -> anyhow::Result<()> {
+    use k8s_openapi::api::events::v1::Event;
+    use pek_operator::reconcile::desired;
+    let realms: Api<Realm> = Api::namespaced(client.clone(), ns);
+    let name = format!("r{i}");
+    let realm: Realm = serde_json::from_value(json!({
+        "apiVersion": "pek.sch.bme.hu/v1alpha1", "kind": "Realm",
+        "metadata": {"name": name},
+        "spec": {"realmId": format!("kfloor-{i}"), "worker": {"replicas": 0},
+                 "database": {"adminSecretRef": {"name": "pg-admin"}}}
+    }))?;
+    let realm = realms.create(&PostParams::default(), &realm).await?;
+    realms
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": [pek_crds::FINALIZER]}})),
+        )
+        .await?;
+    let apply = PatchParams::apply("pek-operator").force();
+    let creds = DbCredentials::generate(target, desired::db_names(&realm));
+    let secret = desired::db_secret(&realm, &creds)?;
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .patch(
+            &kube::ResourceExt::name_any(&secret),
+            &apply,
+            &Patch::Apply(&secret),
+        )
+        .await?;
+    let sa = desired::service_account(&realm)?;
+    Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(client.clone(), ns)
+        .patch(
+            &kube::ResourceExt::name_any(&sa),
+            &apply,
+            &Patch::Apply(&sa),
+        )
+        .await?;
+    let service = desired::service(&realm)?;
+    Api::<k8s_openapi::api::core::v1::Service>::namespaced(client.clone(), ns)
+        .patch(
+            &kube::ResourceExt::name_any(&service),
+            &apply,
+            &Patch::Apply(&service),
+        )
+        .await?;
+    let deployment = desired::deployment(&realm, config, "0")?;
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), ns)
+        .patch(
+            &kube::ResourceExt::name_any(&deployment),
+            &apply,
+            &Patch::Apply(&deployment),
+        )
+        .await?;
+    let policy = desired::network_policy(&realm, config)?;
+    Api::<k8s_openapi::api::networking::v1::NetworkPolicy>::namespaced(client.clone(), ns)
+        .patch(
+            &kube::ResourceExt::name_any(&policy),
+            &apply,
+            &Patch::Apply(&policy),
+        )
+        .await?;
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    for k in 0..10 {
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let event: Event = serde_json::from_value(json!({
+            "metadata": {"name": format!("{name}.{k}.{:x}", now.as_nanosecond())},
+            "eventTime": now.to_string(),
+            "type": "Normal", "reason": "Created", "action": "Apply",
+            "note": "the same size of note as the operator's",
+            "regarding": kube::Resource::object_ref(&realm, &()),
+            "reportingController": "pek-operator", "reportingInstance": "bench"
+        }))?;
+        events.create(&PostParams::default(), &event).await?;
+    }
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let condition = |t: &str, s: &str, r: &str| json!({"type": t, "status": s, "reason": r, "message": r, "lastTransitionTime": now});
+    realms
+        .patch_status(
+            &name,
+            &apply,
+            &Patch::Apply(json!({
+                "apiVersion": "pek.sch.bme.hu/v1alpha1", "kind": "Realm",
+                "status": {"observedGeneration": 1, "conditions": [
+                    condition("DatabaseReady", "True", "Provisioned"),
+                    condition("WorkloadReady", "False", "ScaledToZero"),
+                    condition("Registered", "True", "Registered"),
+                    condition("Ready", "False", "ScaledToZero"),
+                ]}
+            })),
+        )
+        .await?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args()
@@ -283,39 +470,7 @@ async fn main() -> anyhow::Result<()> {
         operator_bin.display()
     );
     let client = Client::try_default().await?;
-    // An earlier run's namespace is deleted when it ends, and the API server, etcd and the
-    // controller manager go on deleting its thousands of objects and Events for a minute or
-    // more: wait until that is over, or this run measures that work too.
-    {
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        let waited = Instant::now();
-        loop {
-            let left = namespaces
-                .list(&ListParams::default())
-                .await?
-                .items
-                .iter()
-                .filter(|n| {
-                    kube::ResourceExt::name_any(*n).starts_with("bench-")
-                        && n.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating")
-                })
-                .count();
-            if left == 0 {
-                break;
-            }
-            anyhow::ensure!(
-                waited.elapsed() < Duration::from_secs(600),
-                "{left} namespace(s) bench-* of earlier runs still there after 10 minutes"
-            );
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-        if waited.elapsed() > Duration::from_secs(2) {
-            eprintln!(
-                "waited {:.0} s for earlier runs' namespaces to be deleted",
-                waited.elapsed().as_secs_f64()
-            );
-        }
-    }
+    wait_for_deleted_namespaces(&client).await?;
     let pg = localpg::LocalPostgres::shared()?;
     let admin_uri = pg.superuser_url("postgres");
     let postmaster: u32 = std::fs::read_to_string(pg.data_dir().join("postmaster.pid"))?
@@ -346,6 +501,7 @@ async fn main() -> anyhow::Result<()> {
             ),
         ],
     };
+    cpu.wait_until_quiet().await;
     let load_start = loadavg();
     let floor_cpu0 = cpu.sample();
 
@@ -421,6 +577,91 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // The combined floor (PEK_BENCH_K8S_FLOOR=1): the same SQL and the same API writes as the
+    // operator's, both at once, without the operator: what this machine needs for the work
+    // itself when Postgres and the control plane share its cores.
+    let combined_floor = if std::env::var("PEK_BENCH_K8S_FLOOR").is_ok_and(|v| v == "1") {
+        let fns = format!("bench-{}-floor", std::process::id());
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": fns}}))?,
+            )
+            .await?;
+        let config = pek_operator::config::Config::for_tests();
+        let p = Provisioner::default();
+        let cpu0 = cpu.sample();
+        let start = Instant::now();
+        let sql = stream::iter(0..n)
+            .map(|i| {
+                let creds = DbCredentials::generate(
+                    &target,
+                    RealmDbNames::for_realm(&format!("kfloor-{i}"), None),
+                );
+                let p = &p;
+                async move {
+                    let owner = Owner {
+                        uid: format!("kfloor-{i}"),
+                        namespace: "floor".into(),
+                        name: format!("kfloor-{i}"),
+                    };
+                    p.ensure(&creds, &owner, &[]).await
+                }
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<_>>();
+        let api = stream::iter(0..n)
+            .map(|i| kubernetes_writes(&client, &fns, i, &target, &config))
+            .buffer_unordered(16)
+            .collect::<Vec<_>>();
+        let (sql, api) = tokio::join!(
+            async {
+                let r = sql.await;
+                (r, start.elapsed())
+            },
+            async {
+                let r = api.await;
+                (r, start.elapsed())
+            }
+        );
+        let both = start.elapsed();
+        let both_cpu = cpu_delta(&cpu0, &cpu.sample());
+        for r in sql.0 {
+            r?;
+        }
+        for r in api.0 {
+            r?;
+        }
+        let p = Provisioner::default();
+        let dropped: Vec<_> = stream::iter(0..n)
+            .map(|i| {
+                let p = &p;
+                let target = &target;
+                async move {
+                    let owner = Owner {
+                        uid: format!("kfloor-{i}"),
+                        namespace: "floor".into(),
+                        name: format!("kfloor-{i}"),
+                    };
+                    let names = RealmDbNames::for_realm(&format!("kfloor-{i}"), None);
+                    p.drop_all(target, &names, &owner).await
+                }
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        for d in dropped {
+            d?;
+        }
+        delete_namespace(&client, &fns).await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        wait_for_deleted_namespaces(&client).await?;
+        cpu.wait_until_quiet().await;
+        Some((both, sql.1, api.1, both_cpu))
+    } else {
+        None
+    };
     let ns = format!("bench-{}", std::process::id());
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
@@ -584,6 +825,17 @@ async fn main() -> anyhow::Result<()> {
         provisioned.as_secs_f64(),
         provisioned.as_secs_f64() / floor.as_secs_f64()
     );
+    if let Some((both, sql, api, both_cpu)) = &combined_floor {
+        println!(
+            "combined floor (the same SQL and the same API writes at once, no operator): {:.1} s \
+             (SQL done after {:.1} s, API writes after {:.1} s); operator {:.2}x the combined \
+             floor; CPU: {both_cpu}",
+            both.as_secs_f64(),
+            sql.as_secs_f64(),
+            api.as_secs_f64(),
+            provisioned.as_secs_f64() / both.as_secs_f64()
+        );
+    }
     println!("hub registrations while provisioning: {puts} (one per Realm is ideal)");
     println!("API requests while provisioning (all clients, watches excluded): {provisioning_requests:?}");
     println!("CPU during the floor: {floor_cpu}");
@@ -608,19 +860,7 @@ async fn main() -> anyhow::Result<()> {
         .args(["-TERM", "--", &format!("-{}", operator.id())])
         .status();
     let _ = operator.wait();
-    let _ = namespaces.delete(&ns, &Default::default()).await;
-    // The Realms keep their finalizer without an operator: release them.
-    if let Ok(list) = realms.list(&ListParams::default()).await {
-        for r in list {
-            let _ = realms
-                .patch(
-                    &kube::ResourceExt::name_any(&r),
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-                )
-                .await;
-        }
-    }
+    delete_namespace(&client, &ns).await?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
