@@ -453,6 +453,57 @@ async fn kubernetes_writes(
     Ok(())
 }
 
+/// The floor's database work: what the operator's database step does for `n` Realms (roles,
+/// database, CONNECT restriction, ownership comments), by the operator's own `Provisioner`,
+/// 8 requests at once on its 4 slots, as databases `<prefix>-<i>`.
+async fn sql_floor(target: &AdminTarget, prefix: &str, n: usize) -> anyhow::Result<()> {
+    let p = Provisioner::default();
+    let results: Vec<_> = stream::iter(0..n)
+        .map(|i| {
+            let id = format!("{prefix}-{i}");
+            let creds = DbCredentials::generate(target, RealmDbNames::for_realm(&id, None));
+            let p = &p;
+            async move { p.ensure(&creds, &floor_owner(&id), &[]).await }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for r in results {
+        r?;
+    }
+    Ok(())
+}
+
+/// Drops what [`sql_floor`] made (each database is a ~7.5 MB copy of the template: they go
+/// before the next ones are made, so a large N needs less disk).
+async fn drop_floor(target: &AdminTarget, prefix: &str, n: usize) -> anyhow::Result<()> {
+    let p = Provisioner::default();
+    let dropped: Vec<_> = stream::iter(0..n)
+        .map(|i| {
+            let id = format!("{prefix}-{i}");
+            let p = &p;
+            async move {
+                let names = RealmDbNames::for_realm(&id, None);
+                p.drop_all(target, &names, &floor_owner(&id)).await
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for d in dropped {
+        d?;
+    }
+    Ok(())
+}
+
+fn floor_owner(id: &str) -> Owner {
+    Owner {
+        uid: id.to_string(),
+        namespace: "floor".into(),
+        name: id.to_string(),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args()
@@ -515,58 +566,12 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     })?;
     let floor = {
-        let p = Provisioner::default();
         let start = Instant::now();
-        let results: Vec<_> = stream::iter(0..n)
-            .map(|i| {
-                let creds = DbCredentials::generate(
-                    &target,
-                    RealmDbNames::for_realm(&format!("floor-{i}"), None),
-                );
-                let p = &p;
-                async move {
-                    let owner = Owner {
-                        uid: format!("floor-{i}"),
-                        namespace: "floor".into(),
-                        name: format!("floor-{i}"),
-                    };
-                    p.ensure(&creds, &owner, &[]).await
-                }
-            })
-            .buffer_unordered(8)
-            .collect()
-            .await;
-        for r in results {
-            r?;
-        }
+        sql_floor(&target, "floor", n).await?;
         start.elapsed()
     };
     let floor_cpu = cpu_delta(&floor_cpu0, &cpu.sample());
-    // Each database is a copy of the template (~7.5 MB): the floor's go before the operator's
-    // are made, so a large N needs half the disk.
-    {
-        let p = Provisioner::default();
-        let dropped: Vec<_> = stream::iter(0..n)
-            .map(|i| {
-                let p = &p;
-                let target = &target;
-                async move {
-                    let owner = Owner {
-                        uid: format!("floor-{i}"),
-                        namespace: "floor".into(),
-                        name: format!("floor-{i}"),
-                    };
-                    let names = RealmDbNames::for_realm(&format!("floor-{i}"), None);
-                    p.drop_all(target, &names, &owner).await
-                }
-            })
-            .buffer_unordered(8)
-            .collect()
-            .await;
-        for d in dropped {
-            d?;
-        }
-    }
+    drop_floor(&target, "floor", n).await?;
 
     // The CRD, a namespace with the admin Secret, the counting hub.
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -590,27 +595,9 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
         let config = pek_operator::config::Config::for_tests();
-        let p = Provisioner::default();
         let cpu0 = cpu.sample();
         let start = Instant::now();
-        let sql = stream::iter(0..n)
-            .map(|i| {
-                let creds = DbCredentials::generate(
-                    &target,
-                    RealmDbNames::for_realm(&format!("kfloor-{i}"), None),
-                );
-                let p = &p;
-                async move {
-                    let owner = Owner {
-                        uid: format!("kfloor-{i}"),
-                        namespace: "floor".into(),
-                        name: format!("kfloor-{i}"),
-                    };
-                    p.ensure(&creds, &owner, &[]).await
-                }
-            })
-            .buffer_unordered(8)
-            .collect::<Vec<_>>();
+        let sql = sql_floor(&target, "kfloor", n);
         let api = stream::iter(0..n)
             .map(|i| kubernetes_writes(&client, &fns, i, &target, &config))
             .buffer_unordered(16)
@@ -627,33 +614,11 @@ async fn main() -> anyhow::Result<()> {
         );
         let both = start.elapsed();
         let both_cpu = cpu_delta(&cpu0, &cpu.sample());
-        for r in sql.0 {
-            r?;
-        }
+        sql.0?;
         for r in api.0 {
             r?;
         }
-        let p = Provisioner::default();
-        let dropped: Vec<_> = stream::iter(0..n)
-            .map(|i| {
-                let p = &p;
-                let target = &target;
-                async move {
-                    let owner = Owner {
-                        uid: format!("kfloor-{i}"),
-                        namespace: "floor".into(),
-                        name: format!("kfloor-{i}"),
-                    };
-                    let names = RealmDbNames::for_realm(&format!("kfloor-{i}"), None);
-                    p.drop_all(target, &names, &owner).await
-                }
-            })
-            .buffer_unordered(8)
-            .collect()
-            .await;
-        for d in dropped {
-            d?;
-        }
+        drop_floor(&target, "kfloor", n).await?;
         delete_namespace(&client, &fns).await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         wait_for_deleted_namespaces(&client).await?;
