@@ -59,8 +59,12 @@ pub struct MembershipEvent {
     /// Outbox sequence number (increasing per realm).
     pub seq: i64,
     pub user_id: Uuid,
-    /// Whether the user is in the realm after the change.
+    /// Whether the user is a person of the realm after the change (consented presence).
     pub member: bool,
+    /// Whether something in the realm waits for the user's own decision (an invitation,
+    /// a role offer, their application): the hub lists such realms to the user only.
+    #[serde(default)]
+    pub pending: bool,
     #[serde(deserialize_with = "crate::text::date::timestamp")]
     pub occurred_at: chrono::DateTime<chrono::Utc>,
 }
@@ -147,7 +151,29 @@ pub async fn apply_report(
             .await?
             .rows_affected()
         };
-        if rows > 0 {
+        let pending_rows = if e.pending {
+            sqlx::query!(
+                "INSERT INTO realm_pending (user_id, realm_id, since)
+                 SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)
+                 ON CONFLICT DO NOTHING",
+                e.user_id,
+                realm.as_str(),
+                e.occurred_at
+            )
+            .execute(g.conn())
+            .await?
+            .rows_affected()
+        } else {
+            sqlx::query!(
+                "DELETE FROM realm_pending WHERE user_id = $1 AND realm_id = $2",
+                e.user_id,
+                realm.as_str()
+            )
+            .execute(g.conn())
+            .await?
+            .rows_affected()
+        };
+        if rows + pending_rows > 0 {
             changed.push(e.user_id);
         }
     }
@@ -187,6 +213,21 @@ pub async fn user_realms(db: &Db, user: Uuid) -> Result<Vec<RealmId>> {
     let mut g = db.global().await?;
     let ids: Vec<String> = sqlx::query_scalar!(
         "SELECT realm_id FROM realm_members WHERE user_id = $1 ORDER BY 1",
+        user
+    )
+    .fetch_all(g.conn())
+    .await?;
+    g.commit().await?;
+    ids.iter().map(|s| RealmId::parse(s)).collect()
+}
+
+/// Hub: the realms where something waits for `user`'s own decision (an invitation, a
+/// role offer, an offer to bring back an archived membership, their own application),
+/// whether or not they are in the realm. For the user's own lists only.
+pub async fn pending_realms(db: &Db, user: Uuid) -> Result<Vec<RealmId>> {
+    let mut g = db.global().await?;
+    let ids: Vec<String> = sqlx::query_scalar!(
+        "SELECT realm_id FROM realm_pending WHERE user_id = $1 ORDER BY 1",
         user
     )
     .fetch_all(g.conn())
@@ -243,8 +284,8 @@ impl Delivery {
         if !locked {
             return Ok(Sent::Nothing);
         }
-        let rows: Vec<(i64, Uuid, bool, chrono::DateTime<chrono::Utc>)> = sqlx::query!(
-            "SELECT seq, user_id, member, occurred_at FROM federation_outbox
+        let rows: Vec<(i64, Uuid, bool, bool, chrono::DateTime<chrono::Utc>)> = sqlx::query!(
+            "SELECT seq, user_id, member, pending, occurred_at FROM federation_outbox
               WHERE realm_id = $1 ORDER BY seq LIMIT $2",
             self.realm.as_str(),
             MAX_REPORT as i64
@@ -252,7 +293,7 @@ impl Delivery {
         .fetch_all(tx.conn())
         .await?
         .into_iter()
-        .map(|r| (r.seq, r.user_id, r.member, r.occurred_at))
+        .map(|r| (r.seq, r.user_id, r.member, r.pending, r.occurred_at))
         .collect();
         let Some(last) = rows.last().map(|r| r.0) else {
             return Ok(Sent::Nothing);
@@ -260,12 +301,15 @@ impl Delivery {
         let report = MembershipReport {
             events: rows
                 .iter()
-                .map(|(seq, user_id, member, occurred_at)| MembershipEvent {
-                    seq: *seq,
-                    user_id: *user_id,
-                    member: *member,
-                    occurred_at: *occurred_at,
-                })
+                .map(
+                    |(seq, user_id, member, pending, occurred_at)| MembershipEvent {
+                        seq: *seq,
+                        user_id: *user_id,
+                        member: *member,
+                        pending: *pending,
+                        occurred_at: *occurred_at,
+                    },
+                )
                 .collect(),
         };
         let url = format!(

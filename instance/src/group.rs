@@ -228,6 +228,15 @@ pub async fn update(
 pub async fn move_owner(tx: &mut RealmTx, grants: &Grants, id: Uuid, owner: Uuid) -> Result<Group> {
     get_visible(tx, grants, id).await?;
     policy::require(tx, grants, Permission::MoveGroupOwner, Target::Group(id)).await?;
+    // Owning a group puts a person's name on it and gives them full rights there: only
+    // for someone who is in the realm by their own consent.
+    if owner != grants.viewer && !policy::person_of_realm(tx, owner).await? {
+        return Err(Error::invalid(format!(
+            "user {owner} is not a person of realm {} (a member who joined or accepted, or \
+             someone who accepted a role there); invite them first",
+            tx.realm()
+        )));
+    }
     let realm = tx.realm().as_str().to_string();
     Ok(sqlx::query_as!(
         Group,

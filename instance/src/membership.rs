@@ -62,20 +62,17 @@ impl Status {
     }
 
     /// The status changes someone with editMembers may make on a consented membership:
-    /// NEWBIE → ACTIVE → FORMER → ARCHIVED, a newbie who quits becomes FORMER, and an
-    /// archived one may be brought back to FORMER. Nothing leads back to a current status
-    /// (NEWBIE, ACTIVE) from FORMER or ARCHIVED: the person may have left on their own, so
-    /// coming back takes their consent again — a new application or invitation.
+    /// NEWBIE → ACTIVE → FORMER → ARCHIVED, a newbie who quits becomes FORMER. Nothing
+    /// leads back into the realm by someone else's hand: the person may have left on their
+    /// own, so coming back to a current status takes a new application or invitation, and
+    /// ARCHIVED → FORMER (which makes them a person of the realm again) is only offered
+    /// to the person, who accepts or declines it.
     fn may_become(self, next: Status) -> bool {
         use Status::*;
         self == next
             || matches!(
                 (self, next),
-                (Newbie, Active)
-                    | (Newbie, Former)
-                    | (Active, Former)
-                    | (Former, Archived)
-                    | (Archived, Former)
+                (Newbie, Active) | (Newbie, Former) | (Active, Former) | (Former, Archived)
             )
     }
 }
@@ -95,6 +92,9 @@ pub struct Membership {
     pub until: Option<chrono::DateTime<chrono::Utc>>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// An archived membership someone offered to bring back (to FORMER): the person
+    /// accepts (`POST …/accept`) or declines (`POST …/decline`) it.
+    pub reopen_offered_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Membership {
@@ -159,9 +159,10 @@ pub struct NewMembership {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MembershipPatch {
-    /// NEWBIE → ACTIVE → FORMER → ARCHIVED; NEWBIE → FORMER; ARCHIVED → FORMER.
-    /// Pending memberships change only by being accepted; a former member comes back
-    /// through a new application or invitation.
+    /// NEWBIE → ACTIVE → FORMER → ARCHIVED; NEWBIE → FORMER. ARCHIVED → FORMER is an
+    /// offer to the person (the answer shows the membership still ARCHIVED, with
+    /// `reopenOfferedAt`), who accepts or declines it. Pending memberships change only by
+    /// being accepted; a former member comes back through a new application or invitation.
     pub status: Option<Status>,
     pub posts: Option<Vec<Line<50>>>,
     #[serde(default, deserialize_with = "crate::text::date::opt_timestamp")]
@@ -189,7 +190,8 @@ pub async fn get(tx: &mut RealmTx, id: Uuid) -> Result<Membership> {
     let realm = tx.realm().as_str().to_string();
     sqlx::query_as!(
         Membership,
-        "SELECT id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at
+        "SELECT id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at,
+                    reopen_offered_at
            FROM memberships WHERE realm_id = $1 AND id = $2",
         realm,
         id
@@ -233,7 +235,8 @@ async fn existing(tx: &mut RealmTx, group_id: Uuid, user: Uuid) -> Result<Option
     let realm = tx.realm().as_str().to_string();
     Ok(sqlx::query_as!(
         Membership,
-        "SELECT id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at
+        "SELECT id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at,
+                    reopen_offered_at
            FROM memberships WHERE realm_id = $1 AND group_id = $2 AND user_id = $3
             AND status IN ('APPLIED', 'INVITED', 'NEWBIE', 'ACTIVE')",
         realm,
@@ -288,7 +291,8 @@ pub async fn invite(
             Membership,
             "INSERT INTO memberships (realm_id, group_id, user_id, status, posts, start_at)
              VALUES ($1, $2, $3, 'INVITED', $4, COALESCE($5, now()))
-             RETURNING id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at",
+             RETURNING id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at,
+                    reopen_offered_at",
             realm,
             group_id,
             new.user_id,
@@ -318,7 +322,8 @@ pub async fn apply(tx: &mut RealmTx, grants: &Grants, group_id: Uuid) -> Result<
             Membership,
             "INSERT INTO memberships (realm_id, group_id, user_id, status)
              VALUES ($1, $2, $3, 'APPLIED')
-             RETURNING id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at",
+             RETURNING id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at,
+                    reopen_offered_at",
             realm,
             group_id,
             grants.viewer
@@ -333,9 +338,18 @@ fn wrong_state(m: &Membership, what: &str) -> Error {
 }
 
 /// Accepts a pending membership: the invited person accepts an invitation, someone with
-/// editMembers accepts an application. Either way it becomes NEWBIE.
+/// editMembers accepts an application. Either way it becomes NEWBIE. The person also
+/// accepts an offer to bring their archived membership back (it becomes FORMER).
 pub async fn accept(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Membership> {
     let m = get_visible(tx, grants, id).await?;
+    if m.status()? == Status::Archived && m.reopen_offered_at.is_some() {
+        if m.user_id != grants.viewer {
+            return Err(Error::forbidden(format!(
+                "accept the offer to bring back membership {id} (only its person can)"
+            )));
+        }
+        return set_status(tx, &m, Status::Former, None, None).await;
+    }
     match m.status()? {
         Status::Invited => {
             if m.user_id != grants.viewer {
@@ -377,7 +391,8 @@ pub async fn accept(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Membe
                                  ELSE start_at END,
                  updated_at = now()
               WHERE realm_id = $1 AND id = $2 AND status = $3
-              RETURNING id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at",
+              RETURNING id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at,
+                    reopen_offered_at",
             realm,
             id,
             m.status
@@ -440,6 +455,27 @@ pub async fn drop_own(tx: &mut RealmTx, grants: &Grants, id: Uuid, expected: Sta
             }
         )));
     }
+    if expected == Status::Invited
+        && m.status()? == Status::Archived
+        && m.reopen_offered_at.is_some()
+    {
+        let realm = tx.realm().as_str().to_string();
+        let n = sqlx::query!(
+            "UPDATE memberships SET reopen_offered_at = NULL, updated_at = now()
+              WHERE realm_id = $1 AND id = $2 AND reopen_offered_at IS NOT NULL",
+            realm,
+            id
+        )
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(Error::Conflict(format!(
+                "membership {id} changed meanwhile; please retry"
+            )));
+        }
+        return Ok(());
+    }
     if m.status()? != expected {
         return Err(wrong_state(
             &m,
@@ -482,7 +518,7 @@ async fn set_status(
     // Leaving (FORMER/ARCHIVED) closes the membership unless an end is given.
     let closes = matches!(status, Status::Former | Status::Archived);
     let realm = tx.realm().as_str().to_string();
-    on_write(
+    let row = on_write(
         sqlx::query_as!(
             Membership,
             "UPDATE memberships SET
@@ -491,9 +527,11 @@ async fn set_status(
                  until = CASE WHEN $5::timestamptz IS NOT NULL THEN $5
                               WHEN $6 AND until IS NULL THEN greatest(now(), start_at)
                               ELSE until END,
+                 reopen_offered_at = NULL,
                  updated_at = now()
               WHERE realm_id = $1 AND id = $2 AND status = $7
-              RETURNING id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at",
+              RETURNING id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at,
+                    reopen_offered_at",
             realm,
             m.id,
             status.as_str(),
@@ -504,13 +542,20 @@ async fn set_status(
         )
         .fetch_optional(tx.conn())
         .await,
-    )?
-    .ok_or_else(|| {
-        Error::Conflict(format!(
-            "membership {} changed meanwhile; please retry",
-            m.id
-        ))
-    })
+    )?;
+    match row {
+        Some(m) => Ok(m),
+        None => Err(changed_meanwhile(tx, m.id).await),
+    }
+}
+
+/// A guarded write that found no row: the membership was deleted (404) or its status
+/// changed (409) since it was read.
+async fn changed_meanwhile(tx: &mut RealmTx, id: Uuid) -> Error {
+    match get(tx, id).await {
+        Ok(_) => Error::Conflict(format!("membership {id} changed meanwhile; please retry")),
+        Err(e) => e,
+    }
 }
 
 /// Status, posts and end of a consented membership (editMembers on its group).
@@ -536,6 +581,9 @@ pub async fn update(
         ));
     }
     let next = patch.status.unwrap_or(current);
+    if current == Status::Archived && next == Status::Former {
+        return offer_reopen(tx, &m, patch).await;
+    }
     if next.is_pending() {
         return Err(Error::invalid(format!(
             "status {} is set only by applying or inviting",
@@ -545,8 +593,9 @@ pub async fn update(
     if !current.may_become(next) {
         return Err(Error::Conflict(format!(
             "membership {id} cannot go from {} to {}; allowed: NEWBIE → ACTIVE or FORMER, \
-             ACTIVE → FORMER, FORMER → ARCHIVED, ARCHIVED → FORMER (a former member comes \
-             back with their consent: a new application or invitation)",
+             ACTIVE → FORMER, FORMER → ARCHIVED; ARCHIVED → FORMER is offered to the person \
+             (a former member comes back with their consent: a new application or \
+             invitation)",
             current.as_str(),
             next.as_str()
         )));
@@ -555,23 +604,62 @@ pub async fn update(
     if next == current {
         // Posts and end only; the status stays.
         let realm = tx.realm().as_str().to_string();
-        return on_write(
+        let row = on_write(
             sqlx::query_as!(
                 Membership,
                 "UPDATE memberships SET posts = COALESCE($3, posts), until = COALESCE($4, until),
                      updated_at = now()
-                  WHERE realm_id = $1 AND id = $2
-                  RETURNING id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at",
+                  WHERE realm_id = $1 AND id = $2 AND status = $5
+                  RETURNING id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at,
+                    reopen_offered_at",
                 realm,
                 id,
                 posts.as_deref(),
-                patch.until
+                patch.until,
+                m.status
             )
-            .fetch_one(tx.conn())
+            .fetch_optional(tx.conn())
             .await,
-        );
+        )?;
+        return match row {
+            Some(m) => Ok(m),
+            None => Err(changed_meanwhile(tx, id).await),
+        };
     }
     set_status(tx, &m, next, posts, patch.until).await
+}
+
+/// ARCHIVED → FORMER by someone with editMembers: the membership would make its person a
+/// person of the realm again, so it is offered to them instead (like an invitation); the
+/// membership stays archived until they accept. Posts and end may not ride along.
+async fn offer_reopen(
+    tx: &mut RealmTx,
+    m: &Membership,
+    patch: MembershipPatch,
+) -> Result<Membership> {
+    if patch.posts.is_some() || patch.until.is_some() {
+        return Err(Error::invalid(
+            "bringing an archived membership back is offered to its person; change posts \
+             or end in a separate request",
+        ));
+    }
+    let realm = tx.realm().as_str().to_string();
+    let row = sqlx::query_as!(
+        Membership,
+        "UPDATE memberships SET reopen_offered_at = COALESCE(reopen_offered_at, now()),
+             updated_at = now()
+          WHERE realm_id = $1 AND id = $2 AND status = 'ARCHIVED'
+          RETURNING id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at,
+                    reopen_offered_at",
+        realm,
+        m.id
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    match row {
+        Some(m) => Ok(m),
+        None => Err(changed_meanwhile(tx, m.id).await),
+    }
 }
 
 /// Deletes a membership of any status (editMembers): removes a member, cancels an
@@ -603,7 +691,8 @@ pub async fn list_mine(tx: &mut RealmTx, grants: &Grants) -> Result<Vec<Membersh
     let realm = tx.realm().as_str().to_string();
     Ok(sqlx::query_as!(
         Membership,
-        "SELECT id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at
+        "SELECT id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at,
+                    reopen_offered_at
            FROM memberships WHERE realm_id = $1 AND user_id = $2
           ORDER BY created_at, id LIMIT 1000",
         realm,
@@ -629,7 +718,8 @@ pub async fn list_for_group(
     };
     let rows: Vec<Membership> = sqlx::query_as!(
         Membership,
-        "SELECT id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at
+        "SELECT id, realm_id, group_id, user_id, status, posts, start_at, until, created_at, updated_at,
+                    reopen_offered_at
            FROM memberships
           WHERE realm_id = $1 AND group_id = $2
             AND ($3::text IS NULL OR (user_id::text, id) > ($3, $4::uuid))
@@ -664,6 +754,10 @@ pub struct GroupMembership {
     pub posts: Vec<String>,
     pub start_at: chrono::DateTime<chrono::Utc>,
     pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Set on an archived membership someone offered to bring back; only its person
+    /// decides (accept or decline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reopen_offered_at: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(skip)]
     #[sqlx(default)]
     pub group_name_folded: String,
@@ -687,7 +781,7 @@ pub async fn of_user(
         GroupMembership,
         "SELECT m.id, m.realm_id, m.group_id, g.name AS group_name,
                 g.archived AS group_archived, m.user_id, m.status, m.posts, m.start_at,
-                m.until, g.name_folded AS group_name_folded
+                m.until, m.reopen_offered_at, g.name_folded AS group_name_folded
            FROM memberships m
            JOIN groups g ON g.realm_id = m.realm_id AND g.id = m.group_id
           WHERE m.realm_id = $1 AND m.user_id = $2

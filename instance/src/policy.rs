@@ -10,7 +10,10 @@
 //! - statements grant permissions realm-wide, on one group, or on one user; a statement
 //!   on a group also covers, for user-directed permissions, the group's current
 //!   (NEWBIE, ACTIVE) members, whose membership they consented to;
-//! - about people, every answer (GOD's included) is only for people in this realm;
+//! - about people, every answer (GOD's included) is only for people of this realm
+//!   ([`person_of_realm`]: consented presence only);
+//! - a policy assignment to someone who is not a person of the realm is an offer, which
+//!   grants and exposes nothing until the person accepts it;
 //! - a child policy may hold only what its parent holds;
 //! - creating a child group gives every policy that manages the parent an escalation
 //!   statement on the child (view members, view group, move owner), in the same realm.
@@ -36,13 +39,14 @@ pub enum Permission {
     EvaluateScores,
     ViewBasicProfile,
     ViewFullProfile,
-    EditProfile,
     /// Realm settings: root groups, semesters, feature flags.
     ManageRealm,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    /// There is no permission to edit a person's profile: a global profile is written
+    /// only by its person (and by hub administrators, audited), never by a realm role.
+    pub const ALL: [Permission; 11] = [
         Permission::ViewMembers,
         Permission::EditMembers,
         Permission::ViewGroup,
@@ -53,7 +57,6 @@ impl Permission {
         Permission::EvaluateScores,
         Permission::ViewBasicProfile,
         Permission::ViewFullProfile,
-        Permission::EditProfile,
         Permission::ManageRealm,
     ];
 
@@ -69,7 +72,6 @@ impl Permission {
             Permission::EvaluateScores => "evaluateScores",
             Permission::ViewBasicProfile => "viewBasicProfile",
             Permission::ViewFullProfile => "viewFullProfile",
-            Permission::EditProfile => "editProfile",
             Permission::ManageRealm => "manageRealm",
         }
     }
@@ -95,7 +97,7 @@ impl Permission {
     pub fn is_user_directed(self) -> bool {
         matches!(
             self,
-            Permission::ViewBasicProfile | Permission::ViewFullProfile | Permission::EditProfile
+            Permission::ViewBasicProfile | Permission::ViewFullProfile
         )
     }
 }
@@ -140,7 +142,7 @@ impl Grants {
                FROM policy_assignments a
                JOIN policies p ON p.realm_id = a.realm_id AND p.id = a.policy_id
                LEFT JOIN statements s ON s.realm_id = a.realm_id AND s.policy_id = a.policy_id
-              WHERE a.realm_id = $1 AND a.user_id = $2"#,
+              WHERE a.realm_id = $1 AND a.user_id = $2 AND a.accepted_at IS NOT NULL"#,
             realm,
             viewer
         )
@@ -247,8 +249,8 @@ pub async fn can(
             if user == grants.viewer && action.is_user_directed() {
                 return Ok(true);
             }
-            // Only about people who are in this realm.
-            if !user_in_realm(tx, user).await? {
+            // Only about people of this realm.
+            if !person_of_realm(tx, user).await? {
                 return Ok(false);
             }
             if grants.god {
@@ -284,17 +286,16 @@ pub async fn can(
     }
 }
 
-/// A user is in a realm while they hold a consented membership that is not archived
-/// (NEWBIE, ACTIVE, FORMER), or a policy. Pending applications and invitations do not
-/// count (the same rule as the federation table's triggers).
-pub async fn user_in_realm(tx: &mut RealmTx, user: Uuid) -> Result<bool> {
+/// "A person of the realm" — whoever this realm may see and act on. The one rule, for
+/// every visibility and permission check, lives in the database (`pek_person_of_realm`,
+/// the same function the federation table and a worker's outbox use): consented presence
+/// only — a consented membership that is not archived (NEWBIE, ACTIVE, FORMER), or a role
+/// the person accepted (a configured administrator's grant counts as accepted). Pending
+/// applications, invitations and role offers do not count.
+pub async fn person_of_realm(tx: &mut RealmTx, user: Uuid) -> Result<bool> {
     let realm = tx.realm().as_str().to_string();
     Ok(sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM memberships
-                         WHERE realm_id = $1 AND user_id = $2
-                           AND status IN ('NEWBIE', 'ACTIVE', 'FORMER'))
-             OR EXISTS (SELECT 1 FROM policy_assignments WHERE realm_id = $1 AND user_id = $2)
-             AS "in_realm!""#,
+        r#"SELECT pek_person_of_realm($2, $1) AS "in_realm!""#,
         realm,
         user
     )
@@ -302,14 +303,12 @@ pub async fn user_in_realm(tx: &mut RealmTx, user: Uuid) -> Result<bool> {
     .await?)
 }
 
-/// Which of `users` are in the realm ([`user_in_realm`] for many at once).
-pub async fn users_in_realm(tx: &mut RealmTx, users: &[Uuid]) -> Result<HashSet<Uuid>> {
+/// Which of `users` are people of the realm ([`person_of_realm`] for many at once).
+pub async fn people_of_realm(tx: &mut RealmTx, users: &[Uuid]) -> Result<HashSet<Uuid>> {
     let realm = tx.realm().as_str().to_string();
     let rows: Vec<Uuid> = sqlx::query_scalar!(
-        r#"SELECT user_id AS "user_id!" FROM memberships
-          WHERE realm_id = $1 AND user_id = ANY($2) AND status IN ('NEWBIE', 'ACTIVE', 'FORMER')
-         UNION
-         SELECT user_id FROM policy_assignments WHERE realm_id = $1 AND user_id = ANY($2)"#,
+        r#"SELECT u AS "user_id!" FROM unnest($2::uuid[]) AS u
+            WHERE pek_person_of_realm(u, $1)"#,
         realm,
         users
     )
@@ -319,9 +318,9 @@ pub async fn users_in_realm(tx: &mut RealmTx, users: &[Uuid]) -> Result<HashSet<
 }
 
 /// Reading realm-wide settings (semesters, feature flags, evaluation settings) needs a
-/// foot in the realm: GOD, or [`user_in_realm`]; a "no" is a 403.
+/// foot in the realm: GOD, or [`person_of_realm`]; a "no" is a 403.
 pub async fn require_in_realm(tx: &mut RealmTx, grants: &Grants) -> Result<()> {
-    if grants.god || user_in_realm(tx, grants.viewer).await? {
+    if grants.god || person_of_realm(tx, grants.viewer).await? {
         Ok(())
     } else {
         Err(Error::Forbidden(format!(
@@ -418,6 +417,9 @@ pub struct Assignment {
     pub assigned_at: chrono::DateTime<chrono::Utc>,
     /// Made from configuration (the realm's administrators list), not by a person.
     pub from_config: bool,
+    /// When the person took the role on. Absent: an offer the person has not accepted
+    /// yet, which grants nothing and does not make them a person of the realm.
+    pub accepted_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub async fn get_policy(tx: &mut RealmTx, id: Uuid) -> Result<Policy> {
@@ -491,7 +493,8 @@ async fn issuable_policies(tx: &mut RealmTx, viewer: Uuid) -> Result<HashSet<Uui
     let realm = tx.realm().as_str().to_string();
     let ids: Vec<Uuid> = sqlx::query_scalar!(
         r#"WITH RECURSIVE below AS (
-             SELECT policy_id AS id FROM policy_assignments WHERE realm_id = $1 AND user_id = $2
+             SELECT policy_id AS id FROM policy_assignments
+              WHERE realm_id = $1 AND user_id = $2 AND accepted_at IS NOT NULL
              UNION
              SELECT p.id FROM policies p JOIN below b ON p.parent_id = b.id WHERE p.realm_id = $1
          ) SELECT id AS "id!" FROM below"#,
@@ -710,7 +713,8 @@ async fn may_shape(tx: &mut RealmTx, grants: &Grants, policy_id: Uuid) -> Result
 async fn held_policies(tx: &mut RealmTx, viewer: Uuid) -> Result<HashSet<Uuid>> {
     let realm = tx.realm().as_str().to_string();
     let ids: Vec<Uuid> = sqlx::query_scalar!(
-        "SELECT policy_id FROM policy_assignments WHERE realm_id = $1 AND user_id = $2",
+        "SELECT policy_id FROM policy_assignments
+          WHERE realm_id = $1 AND user_id = $2 AND accepted_at IS NOT NULL",
         realm,
         viewer
     )
@@ -720,7 +724,11 @@ async fn held_policies(tx: &mut RealmTx, viewer: Uuid) -> Result<HashSet<Uuid>> 
 }
 
 /// Assigns a policy; the assigner must have the right to issue it (hold it or one of
-/// its ancestors, or be GOD). Only GOD hands out GOD.
+/// its ancestors, or be GOD). Only GOD hands out GOD. The caller must already have made
+/// sure the user exists (the hub's user directory). To a person of the realm (or to
+/// oneself) the role is given at once; to anyone else it is an offer, which the person
+/// accepts ([`accept_offer`]) or declines ([`decline_offer`]) and which until then grants
+/// nothing and exposes nothing.
 pub async fn assign(
     tx: &mut RealmTx,
     grants: &Grants,
@@ -739,30 +747,35 @@ pub async fn assign(
             policy.name
         )));
     }
-    insert_assignment(tx, user, policy_id, Some(grants.viewer)).await
+    let consented = user == grants.viewer || person_of_realm(tx, user).await?;
+    insert_assignment(tx, user, policy_id, Some(grants.viewer), consented).await
 }
 
+/// Records an assignment: accepted at once when `consented`, an offer otherwise.
 pub(crate) async fn insert_assignment(
     tx: &mut RealmTx,
     user: Uuid,
     policy_id: Uuid,
     by: Option<Uuid>,
+    consented: bool,
 ) -> Result<Assignment> {
     let realm = tx.realm().as_str().to_string();
     // A grant the configuration made becomes this person's grant when they give it by
     // hand, so taking the person off the configured list later keeps it.
     sqlx::query_as!(
         Assignment,
-        "INSERT INTO policy_assignments (realm_id, user_id, policy_id, assigned_by)
-         VALUES ($1, $2, $3, $4)
+        "INSERT INTO policy_assignments (realm_id, user_id, policy_id, assigned_by, accepted_at)
+         VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN now() END)
          ON CONFLICT (realm_id, user_id, policy_id) DO UPDATE
              SET from_config = false, assigned_by = EXCLUDED.assigned_by, assigned_at = now()
              WHERE policy_assignments.from_config
-         RETURNING user_id, policy_id, realm_id, assigned_by, assigned_at, from_config",
+         RETURNING user_id, policy_id, realm_id, assigned_by, assigned_at, from_config,
+                   accepted_at",
         realm,
         user,
         policy_id,
-        by
+        by,
+        consented
     )
     .fetch_optional(tx.conn())
     .await
@@ -777,6 +790,78 @@ pub(crate) async fn insert_assignment(
         Error::invalid("no such user")
     })?
     .ok_or_else(|| Error::Conflict("this policy is already assigned to this user".into()))
+}
+
+/// A role offered to the caller: the policy they would hold, who offered it and when.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyOffer {
+    pub policy_id: Uuid,
+    pub policy_name: String,
+    pub realm_id: String,
+    pub assigned_by: Option<Uuid>,
+    pub assigned_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The roles offered to the caller in this realm, not yet accepted or declined.
+pub async fn my_offers(tx: &mut RealmTx, grants: &Grants) -> Result<Vec<PolicyOffer>> {
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query_as!(
+        PolicyOffer,
+        "SELECT a.policy_id, p.name AS policy_name, a.realm_id, a.assigned_by, a.assigned_at
+           FROM policy_assignments a
+           JOIN policies p ON p.realm_id = a.realm_id AND p.id = a.policy_id
+          WHERE a.realm_id = $1 AND a.user_id = $2 AND a.accepted_at IS NULL
+          ORDER BY a.assigned_at, a.policy_id",
+        realm,
+        grants.viewer
+    )
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// The caller takes an offered role on: from now on it grants its permissions and the
+/// caller is a person of the realm.
+pub async fn accept_offer(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    policy_id: Uuid,
+) -> Result<Assignment> {
+    let realm = tx.realm().as_str().to_string();
+    sqlx::query_as!(
+        Assignment,
+        "UPDATE policy_assignments SET accepted_at = now()
+          WHERE realm_id = $1 AND user_id = $2 AND policy_id = $3 AND accepted_at IS NULL
+         RETURNING user_id, policy_id, realm_id, assigned_by, assigned_at, from_config,
+                   accepted_at",
+        realm,
+        grants.viewer,
+        policy_id
+    )
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or_else(|| Error::not_found(format!("role offer of policy {policy_id} to you")))
+}
+
+/// The caller turns an offered role down; it is gone, as if never made.
+pub async fn decline_offer(tx: &mut RealmTx, grants: &Grants, policy_id: Uuid) -> Result<()> {
+    let realm = tx.realm().as_str().to_string();
+    let n = sqlx::query!(
+        "DELETE FROM policy_assignments
+          WHERE realm_id = $1 AND user_id = $2 AND policy_id = $3 AND accepted_at IS NULL",
+        realm,
+        grants.viewer,
+        policy_id
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(Error::not_found(format!(
+            "role offer of policy {policy_id} to you"
+        )));
+    }
+    Ok(())
 }
 
 pub async fn unassign(
@@ -826,7 +911,8 @@ pub async fn unassign(
     }
     if policy.is_god {
         let left: i64 = sqlx::query_scalar!(
-            r#"SELECT count(*) AS "n!" FROM policy_assignments WHERE realm_id = $1 AND policy_id = $2"#,
+            r#"SELECT count(*) AS "n!" FROM policy_assignments
+                WHERE realm_id = $1 AND policy_id = $2 AND accepted_at IS NOT NULL"#,
             realm,
             policy_id
         )
@@ -858,7 +944,7 @@ pub async fn list_assignments(tx: &mut RealmTx, user: Option<Uuid>) -> Result<Ve
     let realm = tx.realm().as_str().to_string();
     Ok(sqlx::query_as!(
         Assignment,
-        "SELECT user_id, policy_id, realm_id, assigned_by, assigned_at, from_config
+        "SELECT user_id, policy_id, realm_id, assigned_by, assigned_at, from_config, accepted_at
            FROM policy_assignments
           WHERE realm_id = $1 AND ($2::uuid IS NULL OR user_id = $2)
           ORDER BY assigned_at, user_id, policy_id",
@@ -882,14 +968,19 @@ pub async fn god_policy(tx: &mut RealmTx) -> Result<Uuid> {
 
 /// Makes the realm's configured administrators (by user id) hold its GOD policy, and
 /// revokes the grants an earlier configuration made for people no longer listed. Grants
-/// given by hand are never touched. Idempotent. Returns (granted, revoked).
+/// given by hand are never touched, and a GOD offer a listed person has not answered
+/// becomes the configuration's (accepted) grant. A revocation that would leave the realm
+/// without any GOD is not made (the realm keeps its last administrators, with a warning
+/// in the log). Idempotent. Returns (granted, revoked).
 pub async fn reconcile_config_gods(tx: &mut RealmTx, admins: &[Uuid]) -> Result<(u64, u64)> {
     let realm = tx.realm().as_str().to_string();
     let god = ensure_god_policy(tx).await?;
     let granted = sqlx::query!(
-        "INSERT INTO policy_assignments (realm_id, user_id, policy_id, from_config)
-         SELECT $1, u, $2, true FROM unnest($3::uuid[]) AS u
-         ON CONFLICT DO NOTHING",
+        "INSERT INTO policy_assignments (realm_id, user_id, policy_id, from_config, accepted_at)
+         SELECT $1, u, $2, true, now() FROM unnest($3::uuid[]) AS u
+         ON CONFLICT (realm_id, user_id, policy_id) DO UPDATE
+             SET from_config = true, accepted_at = now()
+             WHERE policy_assignments.accepted_at IS NULL",
         realm,
         god,
         admins
@@ -900,6 +991,24 @@ pub async fn reconcile_config_gods(tx: &mut RealmTx, admins: &[Uuid]) -> Result<
         Error::invalid("no such user")
     })?
     .rows_affected();
+    let remaining: i64 = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM policy_assignments
+            WHERE realm_id = $1 AND policy_id = $2 AND accepted_at IS NOT NULL
+              AND NOT (from_config AND NOT (user_id = ANY($3)))"#,
+        realm,
+        god,
+        admins
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    if remaining == 0 {
+        tracing::warn!(
+            realm = %realm,
+            "the configured administrators list would leave the realm without any GOD; \
+             keeping the previously configured administrators"
+        );
+        return Ok((granted, 0));
+    }
     let revoked = sqlx::query!(
         "DELETE FROM policy_assignments
           WHERE realm_id = $1 AND policy_id = $2 AND from_config AND NOT (user_id = ANY($3))",

@@ -317,6 +317,61 @@ pub async fn put_profile(g: &mut GlobalTx, user: Uuid, p: &ProfileInput) -> Resu
     Ok(())
 }
 
+/// [`put_profile`] on behalf of `by`. When `by` is not the person (a hub administrator;
+/// the caller has checked that), the same transaction records who changed which fields
+/// when in `profile_audit`, values left out so the audit holds no personal data.
+pub async fn put_profile_as(
+    g: &mut GlobalTx,
+    user: Uuid,
+    p: &ProfileInput,
+    by: Uuid,
+) -> Result<()> {
+    if by == user {
+        return put_profile(g, user, p).await;
+    }
+    let before = load(g, user, Scope::Full).await?;
+    put_profile(g, user, p).await?;
+    let after = load(g, user, Scope::Full).await?;
+    let fields = changed_fields(before.as_ref(), after.as_ref());
+    sqlx::query!(
+        "INSERT INTO profile_audit (user_id, changed_by, fields) VALUES ($1, $2, $3)",
+        user,
+        by,
+        &fields
+    )
+    .execute(g.conn())
+    .await?;
+    tracing::info!(user = %user, by = %by, fields = ?fields, "profile written by a hub administrator");
+    Ok(())
+}
+
+/// Names of the profile fields that differ between two versions (camelCase, as the API
+/// names them).
+fn changed_fields(before: Option<&ProfileData>, after: Option<&ProfileData>) -> Vec<String> {
+    fn flat(v: Option<&ProfileData>) -> serde_json::Map<String, serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        if let Some(serde_json::Value::Object(m)) = v.and_then(|v| serde_json::to_value(v).ok()) {
+            for (k, v) in m {
+                match v {
+                    serde_json::Value::Object(inner) => out.extend(inner),
+                    other => {
+                        out.insert(k, other);
+                    }
+                }
+            }
+        }
+        out
+    }
+    let (a, b) = (flat(before), flat(after));
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect()
+}
+
 async fn load(g: &mut GlobalTx, user: Uuid, scope: Scope) -> Result<Option<ProfileData>> {
     let row: Option<ProfileRow> = sqlx::query_as!(
         ProfileRow,
@@ -490,14 +545,13 @@ pub async fn candidates(
     })
 }
 
-/// What a viewer may do with people's profiles, as judged by one realm's policies.
+/// What a viewer may see of people's profiles, as judged by one realm's policies. (No
+/// realm judges who may edit a profile: only its person and hub administrators do.)
 #[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProfileAccess {
     /// People whose full profile the viewer may see (viewFullProfile).
     pub view_full: Vec<Uuid>,
-    /// People whose profile the viewer may edit (editProfile).
-    pub edit: Vec<Uuid>,
 }
 
 /// Realm side: judges `users` for the viewer of `grants` in the transaction's realm.
@@ -508,13 +562,12 @@ pub async fn access(
 ) -> Result<ProfileAccess> {
     let mut out = ProfileAccess::default();
     if grants.god {
-        // A GOD may do everything about the realm's own people, and nothing about
-        // anyone else: one query instead of one per person.
-        let inside = policy::users_in_realm(tx, users).await?;
+        // A GOD sees the realm's own people in full, and nothing of anyone else: one
+        // query instead of one per person.
+        let inside = policy::people_of_realm(tx, users).await?;
         for &u in users {
             if u == grants.viewer || inside.contains(&u) {
                 out.view_full.push(u);
-                out.edit.push(u);
             }
         }
         return Ok(out);
@@ -522,9 +575,6 @@ pub async fn access(
     for &u in users {
         if policy::can(tx, grants, Permission::ViewFullProfile, Target::User(u)).await? {
             out.view_full.push(u);
-        }
-        if policy::can(tx, grants, Permission::EditProfile, Target::User(u)).await? {
-            out.edit.push(u);
         }
     }
     Ok(out)

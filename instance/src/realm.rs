@@ -54,9 +54,13 @@ pub async fn ensure_local(
     let mut tx = db.realm(id).await?;
     let god_policy = crate::policy::ensure_god_policy(&mut tx).await?;
     if let Some(user) = god {
+        // The realm's creator (or the platform's bootstrap) takes the role on by making
+        // the realm: an accepted grant.
         sqlx::query!(
-            "INSERT INTO policy_assignments (realm_id, user_id, policy_id) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO policy_assignments (realm_id, user_id, policy_id, accepted_at)
+             VALUES ($1, $2, $3, now())
+             ON CONFLICT (realm_id, user_id, policy_id) DO UPDATE SET accepted_at = now()
+                 WHERE policy_assignments.accepted_at IS NULL",
             id.as_str(),
             user,
             god_policy

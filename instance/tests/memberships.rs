@@ -89,7 +89,8 @@ impl Setup {
         u
     }
 
-    /// A policy in `rx` with one statement, assigned to `to`.
+    /// A policy in `rx` with one statement, assigned to `to` (who accepts it when it is
+    /// an offer, i.e. when they are not yet a person of `rx`).
     async fn policy(&self, name: &str, statement: Value, to: Uuid) -> String {
         let t = self.t();
         let (s, p) = self
@@ -115,6 +116,18 @@ impl Setup {
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
+        if b["acceptedAt"].is_null() {
+            let (s, b) = self
+                .app
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/realms/rx/me/policy-offers/{}/accept", id(&p)),
+                    Some(&self.app.token(to)),
+                    None,
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+        }
         id(&p)
     }
 
@@ -285,6 +298,17 @@ async fn profile_matrix_shows_full_profiles_only_with_consent() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
+    // rgod is not in rx yet: the GOD role is an offer they take on.
+    let (s, b) = w
+        .app
+        .call(
+            Method::POST,
+            &format!("/api/v1/realms/rx/me/policy-offers/{god_policy}/accept"),
+            Some(&w.app.token(rgod)),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
     w.policy(
         "leaders",
         json!({"groupId": w.g, "permissions": ["viewFullProfile"]}),
@@ -475,16 +499,26 @@ async fn the_membership_lifecycle_allows_only_its_transitions() {
     assert_eq!(b["status"], "FORMER");
     let (s, b) = w.act(ann, &mid, "leave").await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
-    // FORMER ↔ ARCHIVED; nobody but the person brings them back to a current status.
+    // FORMER → ARCHIVED; nobody but the person brings them back to a current status,
+    // and ARCHIVED → FORMER is only offered to the person.
     steps(&[
         ("ACTIVE", StatusCode::CONFLICT),
         ("NEWBIE", StatusCode::CONFLICT),
         ("ARCHIVED", StatusCode::OK),
         ("ACTIVE", StatusCode::CONFLICT),
-        ("FORMER", StatusCode::OK),
-        ("ACTIVE", StatusCode::CONFLICT),
     ])
     .await;
+    let (s, b) = w.patch(&lt, &mid, json!({"status": "FORMER"})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "ARCHIVED", "an offer, not a change: {b}");
+    assert!(b["reopenOfferedAt"].is_string(), "{b}");
+    let (s, b) = w.act(leader, &mid, "accept").await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (s, b) = w.act(ann, &mid, "accept").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "FORMER");
+    assert!(b["reopenOfferedAt"].is_null(), "{b}");
+    steps(&[("ACTIVE", StatusCode::CONFLICT)]).await;
     // Coming back is a new application: a new membership beside the old one.
     let (s, m) = apply(at.clone()).await;
     assert_eq!(s, StatusCode::CREATED, "{m}");
@@ -744,6 +778,16 @@ async fn configured_admins_hold_god_and_lose_only_what_the_configuration_gave() 
             .await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
     }
+    // The helper was in no hub group: the grant is an offer until they take it on.
+    let (s, b) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/realms/hub/me/policy-offers/{god_policy}/accept"),
+            Some(&app.token(helper)),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
     let (s, b) = app
         .post(
             "/api/v1/realms/hub/assignments",
@@ -793,8 +837,9 @@ async fn configured_admins_hold_god_and_lose_only_what_the_configuration_gave() 
 /// A worker's outbox reports consented memberships only: an invitation or application
 /// writes nothing; its acceptance reports the person as in the realm. And a worker that
 /// cannot ask the hub refuses invitations instead of taking any user id.
-async fn outbox(su: &mut sqlx::PgConnection, user: Uuid) -> Vec<bool> {
-    sqlx::query_scalar("SELECT member FROM federation_outbox WHERE user_id = $1 ORDER BY seq")
+/// A worker's outbox rows for `user`: (member, pending), in order.
+async fn outbox(su: &mut sqlx::PgConnection, user: Uuid) -> Vec<(bool, bool)> {
+    sqlx::query_as("SELECT member, pending FROM federation_outbox WHERE user_id = $1 ORDER BY seq")
         .bind(user)
         .fetch_all(su)
         .await
@@ -802,7 +847,7 @@ async fn outbox(su: &mut sqlx::PgConnection, user: Uuid) -> Vec<bool> {
 }
 
 #[tokio::test]
-async fn a_workers_outbox_ignores_pending_memberships() {
+async fn a_workers_outbox_reports_pending_memberships_as_pending_never_as_members() {
     use sqlx::Connection;
     let app = common::app(pek::config::Mode::Worker, Some("kir-dev")).await;
     let god = Uuid::new_v4();
@@ -843,8 +888,8 @@ async fn a_workers_outbox_ignores_pending_memberships() {
     .execute(&mut su)
     .await
     .unwrap();
-    assert!(outbox(&mut su, invitee).await.is_empty());
-    assert!(outbox(&mut su, applicant).await.is_empty());
+    assert_eq!(outbox(&mut su, invitee).await, vec![(false, true)]);
+    assert_eq!(outbox(&mut su, applicant).await, vec![(false, true)]);
     // Withdrawn: still nothing to report.
     let (s, b) = app
         .call(
@@ -855,7 +900,10 @@ async fn a_workers_outbox_ignores_pending_memberships() {
         )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
-    assert!(outbox(&mut su, applicant).await.is_empty());
+    assert_eq!(
+        outbox(&mut su, applicant).await,
+        vec![(false, true), (false, false)]
+    );
     // Accepted: reported as in the realm.
     let (_, mine) = app
         .get("/api/v1/realms/kir-dev/me/memberships", &app.token(invitee))
@@ -869,7 +917,10 @@ async fn a_workers_outbox_ignores_pending_memberships() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(outbox(&mut su, invitee).await, vec![true]);
+    assert_eq!(
+        outbox(&mut su, invitee).await,
+        vec![(false, true), (true, false)]
+    );
 }
 
 #[tokio::test]

@@ -35,14 +35,7 @@ async fn escalation_on_child_group_stays_in_its_realm_and_excludes_edit_rights()
             )
             .await;
         assert_eq!(s, StatusCode::CREATED);
-        let (s, _) = app
-            .post(
-                &format!("/api/v1/realms/{realm}/assignments"),
-                &t,
-                json!({"userId": manager, "policyId": id(&p)}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED);
+        app.assign(realm, &t, manager, &id(&p)).await;
         policies.push(id(&p));
     }
     // The manager creates a child under the hub parent.
@@ -105,12 +98,7 @@ async fn escalation_on_child_group_stays_in_its_realm_and_excludes_edit_rights()
         json!({"groupId": id(&hub_parent), "permissions": ["editMembers"]}),
     )
     .await;
-    app.post(
-        "/api/v1/realms/hub/assignments",
-        &t,
-        json!({"userId": other, "policyId": id(&p)}),
-    )
-    .await;
+    app.assign("hub", &t, other, &id(&p)).await;
     let ot = app.token(other);
     // Created before "viewers" managed the parent: no escalation for them on `child`.
     let (_, a) = app.get(&check("moveGroupOwner", &id(&child)), &ot).await;
@@ -144,14 +132,7 @@ async fn god_is_god_in_its_own_realm_only() {
         .find(|p| p["isGod"] == true)
         .unwrap()
         .clone();
-    let (s, _) = app
-        .post(
-            "/api/v1/realms/alpha/assignments",
-            &t,
-            json!({"userId": local, "policyId": id(&alpha_god)}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED);
+    app.assign("alpha", &t, local, &id(&alpha_god)).await;
     let lt = app.token(local);
     let beta_group = app.group("beta", &t, "b", None).await;
     let (s, _) = app
@@ -247,12 +228,7 @@ async fn child_policy_holds_only_a_subset_and_assigning_needs_the_right_to_issue
     let before = app.snapshot("statements").await;
 
     // Issuing: lead holds "leads", so may issue "helpers" (below it) but not GOD or an unrelated policy.
-    app.post(
-        "/api/v1/realms/hub/assignments",
-        &t,
-        json!({"userId": lead, "policyId": id(&parent)}),
-    )
-    .await;
+    app.assign("hub", &t, lead, &id(&parent)).await;
     let lt = app.token(lead);
     let (s, b) = app
         .post(
@@ -338,8 +314,8 @@ async fn groups_tree_rules_owner_members_and_archived_parents() {
         )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    // The GOD hands root's ownership to maker, who then creates and fully controls a child.
-    let (s, _) = app
+    // Ownership goes only to a person of the realm: not yet to maker.
+    let (s, b) = app
         .call(
             Method::PUT,
             &format!("/api/v1/realms/hub/groups/{}/owner", id(&root)),
@@ -347,7 +323,20 @@ async fn groups_tree_rules_owner_members_and_archived_parents() {
             Some(json!({"userId": maker})),
         )
         .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    // Once maker is in the realm (a member of another group), the GOD hands root's
+    // ownership to maker, who then creates and fully controls a child.
+    let lobby = app.group("hub", &t, "lobby", None).await;
+    app.join("hub", &id(&lobby), &t, maker, &[], "NEWBIE").await;
+    let (s, b) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/realms/hub/groups/{}/owner", id(&root)),
+            Some(&t),
+            Some(json!({"userId": maker})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
     let mt = app.token(maker);
     let child = app.group("hub", &mt, "child", Some(&id(&root))).await;
     let m = app

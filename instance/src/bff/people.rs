@@ -7,17 +7,19 @@ use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
 
 use super::{merge, BackendRequest, Bff, CallerAuth};
+use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::policy::Grants;
 use crate::profile::{self, ProfileAccess, Scope};
 use crate::realm::RealmId;
 
-/// Asks each realm what the caller may do with the given people there.
-/// Returns (full view, edit, unavailable realms).
+/// Asks each realm which of the given people the caller may see in full there.
+/// Returns (full view, unavailable realms).
 pub async fn judge(
     bff: &Bff,
     caller: Option<CallerAuth>,
     per_realm: &BTreeMap<RealmId, Vec<Uuid>>,
-) -> Result<(HashSet<Uuid>, HashSet<Uuid>, Vec<RealmId>)> {
+) -> Result<(HashSet<Uuid>, Vec<RealmId>)> {
     let realms: Vec<RealmId> = per_realm.keys().cloned().collect();
     let outcomes = bff
         .fan_out(&realms, |r| {
@@ -36,7 +38,7 @@ pub async fn judge(
             .map(|a| (a, false))
             .map_err(|e| e.to_string())
     })?;
-    let (mut full, mut edit) = (HashSet::new(), HashSet::new());
+    let mut full = HashSet::new();
     for (realm, a) in merged.answers {
         // A realm speaks only about the people it was asked about.
         let asked: HashSet<Uuid> = per_realm
@@ -46,60 +48,65 @@ pub async fn judge(
             .copied()
             .collect();
         full.extend(a.view_full.into_iter().filter(|u| asked.contains(u)));
-        edit.extend(a.edit.into_iter().filter(|u| asked.contains(u)));
     }
-    Ok((full, edit, merged.unavailable))
+    Ok((full, merged.unavailable))
 }
 
-/// How `me` sees `target` (full or basic profile), whether `me` may edit them, and the
-/// realms that could not say; 404 when they share no realm.
+/// How `me` sees `target` (full or basic profile) and the realms that could not say;
+/// 404 when they share no realm.
 pub async fn scope_of(
     bff: &Bff,
     me: Uuid,
     target: Uuid,
     caller: Option<CallerAuth>,
-) -> Result<(Scope, bool, Vec<RealmId>)> {
+) -> Result<(Scope, Vec<RealmId>)> {
     if me == target {
-        return Ok((Scope::Full, true, Vec::new()));
+        return Ok((Scope::Full, Vec::new()));
     }
     let shared = profile::shared_realms(&bff.db, me, target).await?;
     if shared.is_empty() {
         return Err(Error::not_found(format!("user {target}")));
     }
     let per_realm = shared.into_iter().map(|r| (r, vec![target])).collect();
-    let (full, edit, unavailable) = judge(bff, caller, &per_realm).await?;
+    let (full, unavailable) = judge(bff, caller, &per_realm).await?;
     let scope = if full.contains(&target) {
         Scope::Full
     } else {
         Scope::Basic
     };
-    Ok((scope, edit.contains(&target), unavailable))
+    Ok((scope, unavailable))
 }
 
-/// The scope `me` sees `target` at, if `me` may edit `target`'s profile: 404 when they
-/// share no realm (not being able to see someone means not being able to edit them
-/// either), 503 when a realm that might allow it did not answer, 403 otherwise.
+/// Hub administrators: the people who hold the hub realm's GOD policy. They are the only
+/// ones besides a person who may write that person's global profile (audited).
+pub async fn hub_admin(db: &Db, user: Uuid) -> Result<bool> {
+    let mut tx = db.realm(&RealmId::hub()).await?;
+    let grants = Grants::load(&mut tx, user).await?;
+    tx.commit().await?;
+    Ok(grants.god)
+}
+
+/// Whether `me` may write `target`'s global profile, and the scope `me` then sees it at.
+/// A global profile is written by its person, or by a hub administrator; no realm role —
+/// a realm's GOD included — writes it (403).
 pub async fn require_edit(
     bff: &Bff,
     me: Uuid,
     target: Uuid,
     caller: Option<CallerAuth>,
 ) -> Result<Scope> {
-    let (scope, may_edit, unavailable) = scope_of(bff, me, target, caller).await?;
-    if may_edit {
-        return Ok(scope);
+    if me == target {
+        return Ok(Scope::Full);
     }
-    if !unavailable.is_empty() {
-        return Err(Error::Unavailable(format!(
-            "cannot check your rights now: realm(s) {} did not answer",
-            unavailable
-                .iter()
-                .map(RealmId::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
+    if !hub_admin(&bff.db, me).await? {
+        return Err(Error::forbidden(format!(
+            "edit the profile of user {target} (a profile is written only by its person and \
+             by hub administrators)"
         )));
     }
-    Err(Error::forbidden(format!(
-        "edit the profile of user {target}"
-    )))
+    match scope_of(bff, me, target, caller).await {
+        Ok((scope, _)) => Ok(scope),
+        Err(Error::NotFound(_)) => Ok(Scope::Basic),
+        Err(e) => Err(e),
+    }
 }

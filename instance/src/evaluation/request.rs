@@ -172,6 +172,27 @@ pub async fn put_points(
         )));
     }
     let realm = tx.realm().as_str().to_string();
+    // One person is one row: a person who left the group and came back keeps all their
+    // requests on this scoreboard under one of their memberships.
+    let other: Option<Uuid> = sqlx::query_scalar!(
+        "SELECT p.membership_id FROM point_requests p
+           JOIN memberships m ON m.realm_id = p.realm_id AND m.id = p.membership_id
+          WHERE p.realm_id = $1 AND p.scoreboard_id = $2 AND m.user_id = $3
+            AND p.membership_id <> $4
+          LIMIT 1",
+        realm,
+        sb.id,
+        m.user_id,
+        membership_id
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    if let Some(other) = other {
+        return Err(Error::Conflict(format!(
+            "this person already has requests on this scoreboard under their membership \
+             {other}; one person is one row, so put the points there"
+        )));
+    }
     // The scoreboard row is locked, so these sums cannot change under us.
     let (others_on_guideline, member_elsewhere): (i64, i64) = sqlx::query!(
         r#"SELECT COALESCE(sum(points) FILTER (WHERE guideline_id = $3 AND membership_id <> $4), 0)

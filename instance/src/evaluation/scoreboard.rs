@@ -165,7 +165,13 @@ pub struct Limits {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberScore {
+    /// The person's membership the requests were made on (the latest, when a person who
+    /// left and came back has requests on both).
     pub membership_id: Uuid,
+    /// Every membership of the person in the group that has requests here: one person is
+    /// one row, and the rules apply to all their requests together, as the point history
+    /// counts them.
+    pub membership_ids: Vec<Uuid>,
     pub user_id: Uuid,
     #[serde(flatten)]
     pub score: MemberPoints,
@@ -242,26 +248,32 @@ pub async fn detail(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Score
         || !matches!(scoreboard.status(), Status::NotSubmitted);
     let by_id: std::collections::HashMap<Uuid, &Guideline> =
         guidelines.iter().map(|g| (g.id, g)).collect();
-    let mut per_member: std::collections::BTreeMap<(Uuid, Uuid), Vec<points::Requested>> =
+    let mut per_member: std::collections::BTreeMap<Uuid, (Vec<Uuid>, Vec<points::Requested>)> =
         Default::default();
     for p in &point_requests {
         if let Some(g) = by_id.get(&p.guideline_id) {
-            per_member
-                .entry((p.user_id, p.membership_id))
-                .or_default()
-                .push(points::Requested {
-                    category: g.category(),
-                    points: i64::from(p.points),
-                    max_per_member: i64::from(g.max_per_member),
-                });
+            let (ids, requests) = per_member.entry(p.user_id).or_default();
+            if !ids.contains(&p.membership_id) {
+                ids.push(p.membership_id);
+            }
+            requests.push(points::Requested {
+                category: g.category(),
+                points: i64::from(p.points),
+                max_per_member: i64::from(g.max_per_member),
+            });
         }
     }
+    let started = membership_starts(tx, &per_member).await?;
     let members = per_member
         .into_iter()
-        .map(|((user_id, membership_id), r)| MemberScore {
-            membership_id,
-            user_id,
-            score: points::member_points(r),
+        .map(|(user_id, (mut ids, r))| {
+            ids.sort_by_key(|id| (started.get(id).copied(), *id));
+            MemberScore {
+                membership_id: ids.last().copied().unwrap_or_default(),
+                membership_ids: ids,
+                user_id,
+                score: points::member_points(r),
+            }
         })
         .collect();
     Ok(ScoreboardDetail {
@@ -278,6 +290,32 @@ pub async fn detail(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Score
         },
         members,
     })
+}
+
+/// When each of these memberships started, to name a person's latest one.
+async fn membership_starts(
+    tx: &mut RealmTx,
+    per_member: &std::collections::BTreeMap<Uuid, (Vec<Uuid>, Vec<points::Requested>)>,
+) -> Result<std::collections::HashMap<Uuid, chrono::DateTime<chrono::Utc>>> {
+    let ids: Vec<Uuid> = per_member
+        .values()
+        .filter(|(ids, _)| ids.len() > 1)
+        .flat_map(|(ids, _)| ids.iter().copied())
+        .collect();
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let realm = tx.realm().as_str().to_string();
+    Ok(sqlx::query!(
+        "SELECT id, start_at FROM memberships WHERE realm_id = $1 AND id = ANY($2)",
+        realm,
+        &ids
+    )
+    .fetch_all(tx.conn())
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.start_at))
+    .collect())
 }
 
 /// Locks a visible scoreboard for `action`: permission (403), state (409), season and

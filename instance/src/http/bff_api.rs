@@ -225,7 +225,7 @@ async fn search_users(
             per_realm.entry(r.clone()).or_default().push(*id);
         }
     }
-    let (full, _, unavailable) = people::judge(bff, caller(me, &headers), &per_realm).await?;
+    let (full, unavailable) = people::judge(bff, caller(me, &headers), &per_realm).await?;
     let people: Vec<(Uuid, Scope)> = found
         .items
         .iter()
@@ -255,7 +255,7 @@ async fn get_user(
     headers: HeaderMap,
     Path(id): Path<Uuid>,
 ) -> Result<Json<UserView>> {
-    let (scope, _, _) = people::scope_of(bff(&s)?, me, id, caller(me, &headers)).await?;
+    let (scope, _) = people::scope_of(bff(&s)?, me, id, caller(me, &headers)).await?;
     Ok(Json(profile::view_at(&s.db, id, scope).await?))
 }
 
@@ -303,7 +303,7 @@ async fn lookup_users(
             per_realm.entry(realm).or_default().push(id);
         }
     }
-    let (full, _, mut unavailable) = if per_realm.is_empty() {
+    let (full, mut unavailable) = if per_realm.is_empty() {
         Default::default()
     } else {
         people::judge(bff, caller(me, &headers), &per_realm).await?
@@ -329,6 +329,9 @@ async fn lookup_users(
     }))
 }
 
+/// Replaces a person's global profile. Only the person themself, or a hub administrator
+/// (GOD of the hub realm; each such change is recorded in the profile audit: who, when,
+/// which fields), writes it — no realm role does (403).
 #[utoipa::path(put, path = "/api/v1/users/{id}/profile", tag = "users",
     params(("id" = Uuid, Path)), request_body = ProfileInput,
     responses((status = 200, body = UserView), (status = 403, body = ErrorBody),
@@ -342,7 +345,7 @@ async fn put_user_profile(
 ) -> Result<Json<UserView>> {
     let scope = people::require_edit(bff(&s)?, me, id, caller(me, &headers)).await?;
     let mut g = s.db.global().await?;
-    profile::put_profile(&mut g, id, &body).await?;
+    profile::put_profile_as(&mut g, id, &body, me).await?;
     g.commit().await?;
     Ok(Json(profile::view_at(&s.db, id, scope).await?))
 }

@@ -27,6 +27,7 @@ pub fn realm_routes() -> OpenApiRouter<AppState> {
 pub fn bff_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(my_groups))
+        .routes(routes!(my_policy_offers))
         .routes(routes!(user_groups))
 }
 
@@ -62,8 +63,10 @@ pub struct RealmGroupMembership {
     pub realm_name: String,
 }
 
-/// The caller's groups in every realm they are in, ordered by realm, then group name.
-/// Realms that do not answer are listed in `unavailable`.
+/// The caller's groups in every realm they are in, ordered by realm, then group name —
+/// with what waits for their own decision in any realm, also one they are not in yet:
+/// invitations (INVITED), their applications (APPLIED), offers to bring back an archived
+/// membership (`reopenOfferedAt`). Realms that do not answer are listed in `unavailable`.
 #[utoipa::path(get, path = "/api/v1/me/groups", tag = "bff",
     responses((status = 200, body = Federated<RealmGroupMembership>),
               (status = 401, body = ErrorBody)))]
@@ -73,8 +76,92 @@ async fn my_groups(
     headers: HeaderMap,
 ) -> Result<Json<Federated<RealmGroupMembership>>> {
     let bff = bff_of(&s)?;
-    let realms = bff.caller_realms(me).await?;
+    let realms = own_realms(bff, me).await?;
     Ok(Json(memberships_in(&s, &realms, me, me, &headers).await?))
+}
+
+/// The realms a person is in, and those where something waits for their decision.
+async fn own_realms(bff: &bff::Bff, me: Uuid) -> Result<Vec<RealmId>> {
+    let mut realms = bff.caller_realms(me).await?;
+    realms.extend(crate::federation::pending_realms(&bff.db, me).await?);
+    realms.sort();
+    realms.dedup();
+    Ok(realms)
+}
+
+/// A role offered to the caller, with its realm's display name.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RealmPolicyOffer {
+    pub policy_id: Uuid,
+    pub policy_name: String,
+    pub realm_id: String,
+    pub realm_name: String,
+    pub assigned_by: Option<Uuid>,
+    pub assigned_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Roles offered to the caller in any realm and not answered yet (accept or decline
+/// with `POST /api/v1/realms/{realm}/me/policy-offers/{policy}/accept|decline`). An offer
+/// grants nothing, and shows the caller to nobody, until accepted.
+#[utoipa::path(get, path = "/api/v1/me/policy-offers", tag = "bff",
+    responses((status = 200, body = Federated<RealmPolicyOffer>),
+              (status = 401, body = ErrorBody)))]
+async fn my_policy_offers(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+) -> Result<Json<Federated<RealmPolicyOffer>>> {
+    let bff = bff_of(&s)?;
+    let realms = crate::federation::pending_realms(&bff.db, me).await?;
+    let caller = super::bff_api::caller(me, &headers);
+    let request_id = headers.get("x-request-id").cloned();
+    let outcomes = bff
+        .fan_out(&realms, |r| BackendRequest {
+            request_id: request_id.clone(),
+            ..BackendRequest::get(
+                format!("/api/v1/realms/{r}/me/policy-offers"),
+                caller.clone(),
+            )
+        })
+        .await;
+    let rules = bff::merge::Rules {
+        not_found_is_nothing: true,
+        ..bff::merge::Rules::default()
+    };
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Offer {
+        policy_id: Uuid,
+        policy_name: String,
+        assigned_by: Option<Uuid>,
+        assigned_at: chrono::DateTime<chrono::Utc>,
+    }
+    let merged = bff::merge::merge(outcomes, rules, |_, r| {
+        serde_json::from_slice::<Vec<Offer>>(&r.body)
+            .map(|a| (a, false))
+            .map_err(|e| e.to_string())
+    })?;
+    let registry = bff.registry.all().await;
+    Ok(Json(merged.federated(|answers| {
+        answers
+            .into_iter()
+            .flat_map(|(realm, items)| {
+                let realm_name = registry
+                    .get(&realm)
+                    .map(|e| e.display_name.clone())
+                    .unwrap_or_else(|| realm.to_string());
+                items.into_iter().map(move |o| RealmPolicyOffer {
+                    policy_id: o.policy_id,
+                    policy_name: o.policy_name,
+                    realm_id: realm.to_string(),
+                    realm_name: realm_name.clone(),
+                    assigned_by: o.assigned_by,
+                    assigned_at: o.assigned_at,
+                })
+            })
+            .collect()
+    })))
 }
 
 /// Someone's groups in the realms the caller shares with them (only groups whose

@@ -13,7 +13,7 @@ use crate::feature::{self, FeatureFlag};
 use crate::group::{self, Group, GroupPatch, GroupQuery, NewGroup};
 use crate::membership::{self, Membership, MembershipPatch, NewMembership};
 use crate::page::{Page, PageParams};
-use crate::policy::{self, Assignment, Permission, Policy, Statement, Target};
+use crate::policy::{self, Assignment, Permission, Policy, PolicyOffer, Statement, Target};
 use crate::realm::RealmId;
 use crate::semester::{self, NewSemester, Semester};
 use crate::text::Line;
@@ -47,6 +47,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_statement))
         .routes(routes!(list_assignments, create_assignment))
         .routes(routes!(delete_assignment))
+        .routes(routes!(my_policy_offers))
+        .routes(routes!(accept_policy_offer))
+        .routes(routes!(decline_policy_offer))
         .routes(routes!(check_permission))
         .routes(routes!(profile_access))
 }
@@ -171,15 +174,21 @@ struct NewOwner {
     user_id: Uuid,
 }
 
-/// Moves the group's owner (moveGroupOwner).
+/// Moves the group's owner (moveGroupOwner). The new owner must exist (a worker asks the
+/// hub) and be a person of the realm: ownership is never handed to someone who did not
+/// consent to being in it (422).
 #[utoipa::path(put, path = "/api/v1/realms/{realm}/groups/{id}/owner", tag = "groups",
     params(("realm" = String, Path), ("id" = Uuid, Path)), request_body = NewOwner,
-    responses((status = 200, body = Group), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Group), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
 async fn move_group_owner(
+    State(s): State<AppState>,
     RealmScope { mut tx, grants }: RealmScope,
     Path(IdPath { id, .. }): Path<IdPath>,
     Json(body): Json<NewOwner>,
 ) -> Result<Json<Group>> {
+    s.users.require_exists(body.user_id).await?;
     let g = group::move_owner(&mut tx, &grants, id, body.user_id).await?;
     tx.commit().await?;
     Ok(Json(g))
@@ -303,7 +312,8 @@ async fn withdraw_membership(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The caller declines an invitation; it is deleted.
+/// The caller declines an invitation (it is deleted), or an offer to bring back their
+/// archived membership (the membership stays archived).
 #[utoipa::path(post, path = "/api/v1/realms/{realm}/memberships/{id}/decline",
     tag = "memberships", params(("realm" = String, Path), ("id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody),
@@ -573,14 +583,21 @@ struct NewAssignment {
     policy_id: Uuid,
 }
 
+/// Gives a person a policy. To a person of the realm (or to oneself) it applies at once;
+/// to anyone else it is an offer (`acceptedAt` absent) that grants nothing and does not
+/// make them part of the realm until they accept it (`POST …/me/policy-offers/{policy}/
+/// accept`). The user must exist (a worker asks the hub).
 #[utoipa::path(post, path = "/api/v1/realms/{realm}/assignments", tag = "policies",
     params(("realm" = String, Path)), request_body = NewAssignment,
     responses((status = 201, body = Assignment), (status = 403, body = ErrorBody),
-              (status = 409, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn create_assignment(
+    State(s): State<AppState>,
     RealmScope { mut tx, grants }: RealmScope,
     Json(body): Json<NewAssignment>,
 ) -> Result<(StatusCode, Json<Assignment>)> {
+    s.users.require_exists(body.user_id).await?;
     let out = policy::assign(&mut tx, &grants, body.user_id, body.policy_id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(out)))
@@ -599,6 +616,51 @@ async fn delete_assignment(
     }): Path<AssignmentPath>,
 ) -> Result<StatusCode> {
     policy::unassign(&mut tx, &grants, user, policy_id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The roles offered to the caller in this realm, waiting for their answer.
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/me/policy-offers", tag = "policies",
+    params(("realm" = String, Path)),
+    responses((status = 200, body = Vec<PolicyOffer>), (status = 401, body = ErrorBody)))]
+async fn my_policy_offers(
+    RealmScope { mut tx, grants }: RealmScope,
+) -> Result<Json<Vec<PolicyOffer>>> {
+    let out = policy::my_offers(&mut tx, &grants).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct OfferPath {
+    realm: String,
+    policy: Uuid,
+}
+
+/// The caller takes an offered role on: it grants its permissions from now on.
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/me/policy-offers/{policy}/accept",
+    tag = "policies", params(("realm" = String, Path), ("policy" = Uuid, Path)),
+    responses((status = 200, body = Assignment), (status = 404, body = ErrorBody)))]
+async fn accept_policy_offer(
+    RealmScope { mut tx, grants }: RealmScope,
+    Path(OfferPath { policy: id, .. }): Path<OfferPath>,
+) -> Result<Json<Assignment>> {
+    let out = policy::accept_offer(&mut tx, &grants, id).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+/// The caller turns an offered role down; the offer is deleted.
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/me/policy-offers/{policy}/decline",
+    tag = "policies", params(("realm" = String, Path), ("policy" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn decline_policy_offer(
+    RealmScope { mut tx, grants }: RealmScope,
+    Path(OfferPath { policy: id, .. }): Path<OfferPath>,
+) -> Result<StatusCode> {
+    policy::decline_offer(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -621,20 +621,23 @@ async fn load_board(
                 .map(|x| s(&x, "name").to_string())
         })
         .unwrap_or_default();
-    // Rows: the group's current members, then anyone else with requests on it (a
-    // member who has left since keeps their row).
+    // Rows: one per person — the membership their requests are on (a member who has
+    // left since keeps their row), else their current membership.
     let mut rows: Vec<(String, String)> = Vec::new();
-    if let Ok(page) = members {
-        for m in page["items"].as_array().into_iter().flatten() {
-            if matches!(s(m, "status"), "NEWBIE" | "ACTIVE") {
-                rows.push((s(m, "id").to_string(), s(m, "userId").to_string()));
-            }
+    for p in detail["pointRequests"].as_array().into_iter().flatten() {
+        let user = s(p, "userId").to_string();
+        if !rows.iter().any(|(_, u)| *u == user) {
+            rows.push((s(p, "membershipId").to_string(), user));
         }
     }
-    for p in detail["pointRequests"].as_array().into_iter().flatten() {
-        let m = s(p, "membershipId").to_string();
-        if !rows.iter().any(|(x, _)| *x == m) {
-            rows.push((m, s(p, "userId").to_string()));
+    if let Ok(page) = members {
+        for m in page["items"].as_array().into_iter().flatten() {
+            let user = s(m, "userId").to_string();
+            if matches!(s(m, "status"), "NEWBIE" | "ACTIVE")
+                && !rows.iter().any(|(_, u)| *u == user)
+            {
+                rows.push((s(m, "id").to_string(), user));
+            }
         }
     }
     let who = names(api, lang, rows.iter().map(|(_, u)| u.clone())).await;
@@ -742,7 +745,7 @@ fn scoreboard_body(
         .as_array()
         .into_iter()
         .flatten()
-        .map(|m| (s(m, "membershipId").to_string(), m))
+        .flat_map(score_by_membership)
         .collect();
     let group_name = s(&b.group, "name");
     html! {
@@ -853,6 +856,18 @@ fn scoreboard_body(
             }
         }
     }
+}
+
+/// A person's score under each of their memberships with requests on the scoreboard.
+fn score_by_membership(m: &Value) -> Vec<(String, &Value)> {
+    let mut ids: Vec<String> = m["membershipIds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    ids.push(s(m, "membershipId").to_string());
+    ids.into_iter().map(|id| (id, m)).collect()
 }
 
 /// Every cell of a scoreboard form: (membership, guideline, typed value, shown value).
@@ -1006,7 +1021,7 @@ async fn save_cells(
             .as_array()
             .into_iter()
             .flatten()
-            .map(|m| (s(m, "membershipId").to_string(), m))
+            .flat_map(score_by_membership)
             .collect();
         let status = match &saved {
             Ok(()) => html! { p #cells-status role="status" { (lang.eval().saved) } },

@@ -160,6 +160,32 @@ impl TestApp {
         assert_eq!(s, StatusCode::CREATED, "{b}");
     }
 
+    /// `by` assigns `policy` to `user` in `realm`; when that is an offer (the user is not
+    /// yet a person of the realm), the user accepts it. Returns the assignment.
+    pub async fn assign(&self, realm: &str, by: &str, user: Uuid, policy: &str) -> Value {
+        let (s, a) = self
+            .post(
+                &format!("/api/v1/realms/{realm}/assignments"),
+                by,
+                serde_json::json!({"userId": user, "policyId": policy}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "assigning {policy} to {user}: {a}");
+        if !a["acceptedAt"].is_null() {
+            return a;
+        }
+        let (s, a) = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/realms/{realm}/me/policy-offers/{policy}/accept"),
+                Some(&self.token(user)),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "accepting {policy}: {a}");
+        a
+    }
+
     /// Makes `god` the hub realm's GOD (bootstrap, as an operator would).
     pub async fn bootstrap_god(&self, god: Uuid) {
         let hub = pek::realm::RealmId::hub();
@@ -251,7 +277,8 @@ impl TestApp {
 
 /// Hub tables that name a realm but are global by design: the federation table (which
 /// person is in which realm, DESIGN §5) and the hub's record of applied worker reports.
-pub const GLOBAL_TABLES_WITH_REALM_ID: [&str; 2] = ["realm_members", "federation_applied"];
+pub const GLOBAL_TABLES_WITH_REALM_ID: [&str; 3] =
+    ["realm_members", "realm_pending", "federation_applied"];
 
 /// Row-level security of every table with a `realm_id` column, from the catalog:
 /// (table, RLS enabled, RLS forced, policies keyed on the transaction's realm).
