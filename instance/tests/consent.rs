@@ -403,17 +403,17 @@ async fn no_route_makes_a_stranger_part_of_a_realm_whoever_tries() {
         let tries: Vec<(Method, String, Option<Value>)> = vec![
             (
                 Method::POST,
-                format!("/api/v1/realms/rx/assignments"),
+                "/api/v1/realms/rx/assignments".to_string(),
                 Some(json!({"userId": stranger, "policyId": w.leaders_policy})),
             ),
             (
                 Method::POST,
-                format!("/api/v1/realms/rx/assignments"),
+                "/api/v1/realms/rx/assignments".to_string(),
                 Some(json!({"userId": stranger, "policyId": w.god_policy})),
             ),
             (
                 Method::POST,
-                format!("/api/v1/realms/rx/assignments"),
+                "/api/v1/realms/rx/assignments".to_string(),
                 Some(json!({"userId": stranger, "policyId": spy})),
             ),
             (
