@@ -60,6 +60,10 @@ pub fn routes(api: ApiHandle) -> Router<AppState> {
         .route("/sign-in/dev", post(dev_sign_in))
         .route("/sign-out", post(sign_out))
         .route("/search", get(search))
+        .route(
+            "/realms/{realm}/policy-offers/{policy}/{action}",
+            post(policy_offer_action),
+        )
         .route("/people/{id}", get(person))
         .route("/people/{id}/profile", post(save_profile))
         .route("/realms/{realm}/groups/{id}", get(groups::group_page))
@@ -356,22 +360,68 @@ async fn home(
         Ok(a) => a,
         Err(r) => return *r,
     };
-    let (me, groups) = tokio::join!(
+    let (me, groups, offers) = tokio::join!(
         api.get::<Value>("/api/v1/me"),
-        api.get::<Value>("/api/v1/me/groups")
+        api.get::<Value>("/api/v1/me/groups"),
+        api.get::<Value>("/api/v1/me/policy-offers")
     );
-    let (me, groups) = match (me, groups) {
-        (Ok(m), Ok(g)) => (m, g),
-        (Err(e), _) | (_, Err(e)) => return ctx.fail(&api, e).await,
+    let (me, groups, offers) = match (me, groups, offers) {
+        (Ok(m), Ok(g), Ok(o)) => (m, g, o),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return ctx.fail(&api, e).await,
     };
     let names = ctx.realm_names().await;
     let t = ctx.lang.t();
+    let done = match uri.query().unwrap_or("") {
+        "done=role-accept" => Some(t.done_role_accepted),
+        "done=role-decline" => Some(t.done_role_declined),
+        _ => None,
+    };
     ctx.page(
         StatusCode::OK,
         t.home,
         Some(&me),
-        views::home(ctx.lang, &me, &groups, &names),
+        views::home(ctx.lang, &ctx.csrf, done, &me, &groups, &offers, &names),
     )
+}
+
+/// Accepting or declining a role offered to the signed-in person (from the home page).
+async fn policy_offer_action(
+    State(s): State<AppState>,
+    Extension(handle): Extension<ApiHandle>,
+    Extension(secret): Extension<CsrfSecret>,
+    headers: HeaderMap,
+    Path((realm, policy, action)): Path<(String, String, String)>,
+) -> Response {
+    let ctx = Ctx::new(s, handle, &headers, &secret, "/".into());
+    let api = match ctx.api() {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let (Ok(realm), Ok(policy)) = (
+        crate::realm::RealmId::parse(&realm),
+        uuid::Uuid::parse_str(&policy),
+    ) else {
+        return ctx.error(StatusCode::NOT_FOUND, "");
+    };
+    if !matches!(action.as_str(), "accept" | "decline") {
+        return ctx.error(StatusCode::NOT_FOUND, "");
+    }
+    let path = format!("/api/v1/realms/{realm}/me/policy-offers/{policy}/{action}");
+    let (status, answer) = match api.raw(Method::POST, &path, None).await {
+        Ok(r) => r,
+        Err(e) => return ctx.fail(&api, e).await,
+    };
+    if status.is_success() {
+        return Redirect::to(&format!("/?done=role-{action}")).into_response();
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        return ctx.fail(&api, ApiError::SignedOut).await;
+    }
+    let message = serde_json::from_slice::<Value>(&answer)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(String::from))
+        .unwrap_or_default();
+    ctx.fail(&api, ApiError::Status(status, message)).await
 }
 
 #[derive(Deserialize)]

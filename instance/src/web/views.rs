@@ -233,17 +233,120 @@ fn memberships_by_realm(lang: Lang, items: &[Value], heading: &str) -> Markup {
     }
 }
 
+/// What waits for the person's own decision, in any realm (also one they are not in
+/// yet): invitations, offers to bring back an archived membership, role offers — and
+/// their own open applications.
+fn waiting(lang: Lang, csrf: &str, items: &[Value], offers: &[Value]) -> Markup {
+    let t = lang.t();
+    let pending: Vec<&Value> = items
+        .iter()
+        .filter(|m| {
+            matches!(m["status"].as_str(), Some("INVITED" | "APPLIED"))
+                || !m["reopenOfferedAt"].is_null()
+        })
+        .collect();
+    let action = |m: &Value, what: &str| {
+        format!(
+            "/realms/{}/memberships/{}/{what}",
+            super::api::enc(m["realmId"].as_str().unwrap_or("")),
+            super::api::enc(m["id"].as_str().unwrap_or(""))
+        )
+    };
+    html! {
+        @if !pending.is_empty() || !offers.is_empty() {
+            section #waiting aria-labelledby="waiting-title" {
+                h2 #waiting-title { (t.waiting_for_you) }
+                ul.cards {
+                    @for m in &pending {
+                        @let realm = m["realmId"].as_str().unwrap_or("");
+                        @let group = m["groupId"].as_str().unwrap_or("");
+                        li {
+                            p {
+                                @match m["status"].as_str() {
+                                    Some("INVITED") => { (t.invited_to) " " }
+                                    Some("APPLIED") => { (t.applied_to) " " }
+                                    _ => { (t.reopen_offered) " " }
+                                }
+                                a.title href=(group_href(realm, group)) { (m["groupName"].as_str().unwrap_or("")) }
+                                " " span.muted { "(" (m["realmName"].as_str().unwrap_or(realm)) ")" }
+                            }
+                            div.row {
+                                @if m["status"] == "APPLIED" {
+                                    form method="post" action=(action(m, "withdraw")) {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        input type="hidden" name="group" value=(group);
+                                        button type="submit" { (t.withdraw) }
+                                    }
+                                } @else {
+                                    form method="post" action=(action(m, "accept")) {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        input type="hidden" name="group" value=(group);
+                                        button type="submit" { (t.accept_invitation) }
+                                    }
+                                    form method="post" action=(action(m, "decline")) {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        input type="hidden" name="group" value=(group);
+                                        button type="submit" { (t.decline_invitation) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @for o in offers {
+                        @let base = format!(
+                            "/realms/{}/policy-offers/{}",
+                            super::api::enc(o["realmId"].as_str().unwrap_or("")),
+                            super::api::enc(o["policyId"].as_str().unwrap_or(""))
+                        );
+                        li {
+                            p {
+                                (t.role_offered) " " strong { (o["policyName"].as_str().unwrap_or("")) }
+                                " " span.muted { "(" (o["realmName"].as_str().unwrap_or("")) ")" }
+                            }
+                            div.row {
+                                form method="post" action={ (base) "/accept" } {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    button type="submit" { (t.accept_role) }
+                                }
+                                form method="post" action={ (base) "/decline" } {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    button type="submit" { (t.decline_role) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 pub fn home(
     lang: Lang,
+    csrf: &str,
+    done: Option<&str>,
     me: &Value,
     groups: &Value,
+    offers: &Value,
     realm_names: &dyn Fn(&str) -> String,
 ) -> Markup {
     let t = lang.t();
-    let items = groups["items"].as_array().cloned().unwrap_or_default();
+    let all = groups["items"].as_array().cloned().unwrap_or_default();
+    let offer_items = offers["items"].as_array().cloned().unwrap_or_default();
+    // "My groups" are the consented ones; what waits for a decision is listed apart.
+    let items: Vec<Value> = all
+        .iter()
+        .filter(|m| {
+            !matches!(m["status"].as_str(), Some("INVITED" | "APPLIED"))
+                && m["reopenOfferedAt"].is_null()
+        })
+        .cloned()
+        .collect();
     html! {
         h1 { (t.hello) ", " (person_name(lang, me)) "!" }
+        @if let Some(d) = done { p.notice role="status" { (d) } }
         (partial_notice(lang, groups, realm_names))
+        (waiting(lang, csrf, &all, &offer_items))
         section aria-labelledby="groups-title" {
             h2 #groups-title { (t.my_groups) }
             @if items.is_empty() {
