@@ -91,8 +91,17 @@ pub async fn let_see_groups(fed: &mut Federation, realm: &str, admin: Uuid, user
     )
     .await
     .expect("statement");
-    pek::policy::assign(&mut tx, &grants, user, p.id)
+    let a = pek::policy::assign(&mut tx, &grants, user, p.id)
         .await
         .expect("assignment");
+    if a.accepted_at.is_none() {
+        // Offered to someone outside the realm: the person takes the role on.
+        let own = pek::policy::Grants::load(&mut tx, user)
+            .await
+            .expect("grants");
+        pek::policy::accept_offer(&mut tx, &own, p.id)
+            .await
+            .expect("accepted");
+    }
     tx.commit().await.expect("commit");
 }

@@ -804,3 +804,118 @@ async fn signs_in_through_the_login_provider_in_chromium() {
     client.clone().close().await.expect("closing the browser");
     drop(driver);
 }
+
+/// What waits for a person's answer reaches them on their home page, also from a realm
+/// they are not in yet: an invitation and a role offer, answered there with pages only.
+#[tokio::test]
+async fn invitations_and_role_offers_wait_on_the_home_page() {
+    if !browser_ready() {
+        return;
+    }
+    let fed = Federation::start(Options {
+        hub_env: vec![("PEK_DEV_LOGIN".into(), "true".into())],
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+    let (people, _) = pek_tests::web_support::seed(&fed).await;
+    let david = fed
+        .person("web-david", "Dávid", "Kiss")
+        .await
+        .expect("Dávid");
+    let hub = fed.hub.url.clone();
+    let at = fed.token(people.alice);
+    let get = |path: &str, token: &str| {
+        let (url, token) = (format!("{hub}{path}"), token.to_string());
+        let fed = &fed;
+        async move {
+            fed.call(reqwest::Method::GET, &url, &token, None)
+                .await
+                .expect("GET")
+        }
+    };
+    let post = |path: &str, body: serde_json::Value| {
+        let (url, at) = (format!("{hub}{path}"), at.clone());
+        let fed = &fed;
+        async move {
+            fed.call(reqwest::Method::POST, &url, &at, Some(body))
+                .await
+                .expect("POST")
+        }
+    };
+    // Alice (kir-dev's administrator) invites Dávid to Kir-Dev Web and offers him a role.
+    let (_, found) = get("/api/v1/groups?q=Kir-Dev%20Web", &at).await;
+    let group = found["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|g| g["realmId"] == "kir-dev"))
+        .and_then(|g| g["id"].as_str())
+        .expect("Kir-Dev Web")
+        .to_string();
+    let (s, b) = post(
+        &format!("/api/v1/realms/kir-dev/groups/{group}/members"),
+        json!({ "userId": david }),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, p) = post(
+        "/api/v1/realms/kir-dev/policies",
+        json!({"name": "Mentorok"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{p}");
+    let (s, a) = post(
+        "/api/v1/realms/kir-dev/assignments",
+        json!({"userId": david, "policyId": p["id"]}),
+    )
+    .await;
+    assert_eq!(s, 201, "{a}");
+    assert!(a["acceptedAt"].is_null(), "an offer: {a}");
+    // The worker reports both to the hub through its outbox.
+    let dt = fed.token(david);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, offers) = get("/api/v1/me/policy-offers", &dt).await;
+        if offers["items"].as_array().is_some_and(|i| !i.is_empty()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the offer never reached the hub: {offers}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let driver = start_browser().await.expect("browser");
+    let c = driver.client.clone().expect("client");
+    let b = Browser {
+        c: &c,
+        hub: hub.clone(),
+        axe: axe_source().expect("axe-core"),
+    };
+    b.sign_in_as("Kiss Dávid").await;
+    let text = b.wait_text("#waiting", "Döntésedre vár").await;
+    assert!(text.contains("Kir-Dev Web"), "{text}");
+    assert!(text.contains("Mentorok"), "{text}");
+    b.check_page("home-waiting").await;
+    let role = b.item("#waiting ul", "Mentorok").await;
+    b.press(Some(&role), "Nem kérem").await;
+    b.wait_text("main", "A szerepet nem fogadtad el").await;
+    let text = b.text().await;
+    assert!(!text.contains("Mentorok"), "{text}");
+    let invitation = b.item("#waiting ul", "Kir-Dev Web").await;
+    b.press(Some(&invitation), "Elfogadom a meghívást").await;
+    b.wait_text("main", "Elfogadva").await;
+    let (_, mine) = get("/api/v1/me/groups", &dt).await;
+    assert!(
+        mine["items"].as_array().is_some_and(|i| i
+            .iter()
+            .any(|m| m["groupId"] == group.as_str() && m["status"] == "NEWBIE")),
+        "{mine}"
+    );
+    let (_, offers) = get("/api/v1/me/policy-offers", &dt).await;
+    assert_eq!(
+        offers["items"].as_array().map(Vec::len),
+        Some(0),
+        "{offers}"
+    );
+}
