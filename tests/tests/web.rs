@@ -884,6 +884,9 @@ async fn invitations_and_role_offers_wait_on_the_home_page() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Neither makes Dávid part of kir-dev: its administrator cannot see him.
+    let (s, b) = get(&format!("/api/v1/users/{david}"), &at).await;
+    assert_eq!(s, 404, "{b}");
 
     let driver = start_browser().await.expect("browser");
     let c = driver.client.clone().expect("client");
@@ -918,4 +921,10 @@ async fn invitations_and_role_offers_wait_on_the_home_page() {
         Some(0),
         "{offers}"
     );
+    // Having joined, he is a person of kir-dev: its administrator sees him.
+    fed.wait_hub_knows(david, "kir-dev", Duration::from_secs(20))
+        .await
+        .expect("federation table");
+    let (s, b) = get(&format!("/api/v1/users/{david}"), &at).await;
+    assert_eq!(s, 200, "{b}");
 }
