@@ -114,21 +114,6 @@ async fn my_policy_offers(
 ) -> Result<Json<Federated<RealmPolicyOffer>>> {
     let bff = bff_of(&s)?;
     let realms = crate::federation::pending_realms(&bff.db, me).await?;
-    let caller = super::bff_api::caller(me, &headers);
-    let request_id = headers.get("x-request-id").cloned();
-    let outcomes = bff
-        .fan_out(&realms, |r| BackendRequest {
-            request_id: request_id.clone(),
-            ..BackendRequest::get(
-                format!("/api/v1/realms/{r}/me/policy-offers"),
-                caller.clone(),
-            )
-        })
-        .await;
-    let rules = bff::merge::Rules {
-        not_found_is_nothing: true,
-        ..bff::merge::Rules::default()
-    };
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Offer {
@@ -137,31 +122,24 @@ async fn my_policy_offers(
         assigned_by: Option<Uuid>,
         assigned_at: chrono::DateTime<chrono::Utc>,
     }
-    let merged = bff::merge::merge(outcomes, rules, |_, r| {
-        serde_json::from_slice::<Vec<Offer>>(&r.body)
-            .map(|a| (a, false))
-            .map_err(|e| e.to_string())
-    })?;
-    let registry = bff.registry.all().await;
-    Ok(Json(merged.federated(|answers| {
-        answers
-            .into_iter()
-            .flat_map(|(realm, items)| {
-                let realm_name = registry
-                    .get(&realm)
-                    .map(|e| e.display_name.clone())
-                    .unwrap_or_else(|| realm.to_string());
-                items.into_iter().map(move |o| RealmPolicyOffer {
-                    policy_id: o.policy_id,
-                    policy_name: o.policy_name,
-                    realm_id: realm.to_string(),
-                    realm_name: realm_name.clone(),
-                    assigned_by: o.assigned_by,
-                    assigned_at: o.assigned_at,
-                })
-            })
-            .collect()
-    })))
+    let offers = gather(
+        &s,
+        &realms,
+        me,
+        &headers,
+        |r| format!("/api/v1/realms/{r}/me/policy-offers"),
+        |body| serde_json::from_slice::<Vec<Offer>>(body).map(|o| (o, false)),
+        |realm, realm_name, o| RealmPolicyOffer {
+            policy_id: o.policy_id,
+            policy_name: o.policy_name,
+            realm_id: realm.to_string(),
+            realm_name: realm_name.to_string(),
+            assigned_by: o.assigned_by,
+            assigned_at: o.assigned_at,
+        },
+    )
+    .await?;
+    Ok(Json(offers))
 }
 
 /// Someone's groups in the realms the caller shares with them (only groups whose
@@ -201,37 +179,59 @@ async fn memberships_in(
     user: Uuid,
     headers: &HeaderMap,
 ) -> Result<Federated<RealmGroupMembership>> {
-    let bff = bff_of(s)?;
-    let caller = super::bff_api::caller(me, headers);
-    let request_id = headers.get("x-request-id").cloned();
-    let outcomes = bff
-        .fan_out(realms, |r| BackendRequest {
-            request_id: request_id.clone(),
-            ..BackendRequest::get(
-                format!(
-                    "/api/v1/realms/{r}/users/{user}/memberships?limit={}",
-                    crate::page::MAX_LIMIT
-                ),
-                caller.clone(),
-            )
-        })
-        .await;
-    // A realm where the person has nothing the caller may see (403), or that does not
-    // know them (404), has nothing.
-    let rules = bff::merge::Rules {
-        not_found_is_nothing: true,
-        ..bff::merge::Rules::default()
-    };
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Answer {
         items: Vec<GroupMembership>,
         next_cursor: Option<String>,
     }
+    gather(
+        s,
+        realms,
+        me,
+        headers,
+        |r| {
+            format!(
+                "/api/v1/realms/{r}/users/{user}/memberships?limit={}",
+                crate::page::MAX_LIMIT
+            )
+        },
+        |body| serde_json::from_slice::<Answer>(body).map(|a| (a.items, a.next_cursor.is_some())),
+        |_, realm_name, membership| RealmGroupMembership {
+            membership,
+            realm_name: realm_name.to_string(),
+        },
+    )
+    .await
+}
+
+/// One GET per realm, concurrently, as the caller; each realm's items tagged with the
+/// realm's display name by `tag`, merged by the one BFF merge. A realm where the caller
+/// has nothing (403), or that does not know what was asked about (404), has nothing.
+async fn gather<T, U>(
+    s: &AppState,
+    realms: &[RealmId],
+    me: Uuid,
+    headers: &HeaderMap,
+    path: impl Fn(&RealmId) -> String,
+    read: impl Fn(&[u8]) -> serde_json::Result<(Vec<T>, bool)>,
+    tag: impl Fn(&RealmId, &str, T) -> U,
+) -> Result<Federated<U>> {
+    let bff = bff_of(s)?;
+    let caller = super::bff_api::caller(me, headers);
+    let request_id = headers.get("x-request-id").cloned();
+    let outcomes = bff
+        .fan_out(realms, |r| BackendRequest {
+            request_id: request_id.clone(),
+            ..BackendRequest::get(path(r), caller.clone())
+        })
+        .await;
+    let rules = bff::merge::Rules {
+        not_found_is_nothing: true,
+        ..bff::merge::Rules::default()
+    };
     let merged = bff::merge::merge(outcomes, rules, |_, r| {
-        serde_json::from_slice::<Answer>(&r.body)
-            .map(|a| (a.items, a.next_cursor.is_some()))
-            .map_err(|e| e.to_string())
+        read(&r.body).map_err(|e| e.to_string())
     })?;
     let registry = bff.registry.all().await;
     Ok(merged.federated(|answers| {
@@ -244,10 +244,8 @@ async fn memberships_in(
                     .unwrap_or_else(|| realm.to_string());
                 items
                     .into_iter()
-                    .map(move |membership| RealmGroupMembership {
-                        membership,
-                        realm_name: realm_name.clone(),
-                    })
+                    .map(|item| tag(&realm, &realm_name, item))
+                    .collect::<Vec<_>>()
             })
             .collect()
     }))
