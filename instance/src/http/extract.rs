@@ -11,9 +11,44 @@ use crate::error::Error;
 use crate::realm::RealmId;
 
 /// JSON body: malformed → 400, wrong shape / unknown field → 422, too large → 413.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(Error))]
+/// A body whose type is an object (a struct or a map) must be a JSON object at the top:
+/// serde would otherwise take a struct's fields from an array in declaration order
+/// (`["name", null, null, "desc"]`), a shape the OpenAPI document does not allow.
 pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Error> {
+        if !is_json_content_type(req.headers()) {
+            return Err(Error::BadRequest(
+                "expected Content-Type: application/json".into(),
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::PayloadTooLarge("request body too large".into())
+                } else {
+                    Error::BadRequest(e.body_text())
+                }
+            })?;
+        // Other non-object values (strings, numbers…) fail in serde itself with a 422.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first == Some(&b'[') && expects_object::<T>() {
+            return Err(Error::Unprocessable(
+                "invalid request body: expected a JSON object, not an array".into(),
+            ));
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        Ok(Json(value))
+    }
+}
 
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
@@ -46,9 +81,143 @@ impl From<JsonRejection> for Error {
     }
 }
 
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(Error))]
+/// Whether a `Content-Type` says JSON: `application/json` or `application/…+json`, any
+/// parameters (`; charset=utf-8`), any case.
+pub fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
+}
+
+/// Whether `T` deserializes from a JSON object (a struct or a map), found by letting `T`
+/// ask a probe deserializer for the shape it wants.
+fn expects_object<T: serde::de::DeserializeOwned>() -> bool {
+    let asked = std::cell::Cell::new(false);
+    let _ = T::deserialize(ShapeProbe(&asked));
+    asked.get()
+}
+
+/// A deserializer that holds no data: it records whether it was asked for a struct or a
+/// map (following newtype wrappers) and fails every request.
+struct ShapeProbe<'a>(&'a std::cell::Cell<bool>);
+
+#[derive(Debug)]
+struct Probed;
+
+impl std::fmt::Display for Probed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("shape probe")
+    }
+}
+
+impl std::error::Error for Probed {}
+
+impl serde::de::Error for Probed {
+    fn custom<M: std::fmt::Display>(_: M) -> Self {
+        Probed
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for ShapeProbe<'_> {
+    type Error = Probed;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Probed> {
+        Err(Probed)
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Probed> {
+        self.0.set(true);
+        Err(Probed)
+    }
+
+    fn deserialize_map<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Probed> {
+        self.0.set(true);
+        Err(Probed)
+    }
+
+    fn deserialize_newtype_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Probed> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+        byte_buf option unit unit_struct seq tuple tuple_struct enum identifier ignored_any
+    }
+}
+
+/// Query string: a malformed or invalid parameter → 400. Percent-escapes must decode to
+/// UTF-8 (`?q=%FF` is a 400, never text with replacement characters).
 pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        if let Some(query) = parts.uri.query() {
+            if !query_is_utf8(query) {
+                return Err(Error::BadRequest(
+                    "invalid query: percent-encoded text is not valid UTF-8".into(),
+                ));
+            }
+        }
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Query(value))
+    }
+}
+
+/// Whether every name and value of a query decodes (percent-escapes and all) to UTF-8.
+fn query_is_utf8(query: &str) -> bool {
+    query.split('&').flat_map(|p| p.split('=')).all(|part| {
+        let raw = part.as_bytes();
+        let mut bytes = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while i < raw.len() {
+            let hex = |b: Option<u8>| b.and_then(|b| (b as char).to_digit(16));
+            match (
+                raw[i],
+                hex(raw.get(i + 1).copied()),
+                hex(raw.get(i + 2).copied()),
+            ) {
+                (b'%', Some(h), Some(l)) => {
+                    bytes.push((h * 16 + l) as u8);
+                    i += 3;
+                }
+                (b, ..) => {
+                    bytes.push(b);
+                    i += 1;
+                }
+            }
+        }
+        std::str::from_utf8(&bytes).is_ok()
+    })
+}
 
 impl From<QueryRejection> for Error {
     fn from(r: QueryRejection) -> Self {
@@ -128,6 +297,9 @@ impl FromRequestParts<AppState> for Caller {
             None => return Err(Error::Unauthorized("missing bearer token".into())),
         };
         let claims = state.verifier.verify(&token).await?;
+        if let (Some(sid), Some(sessions)) = (claims.sid, &state.sessions) {
+            sessions.check(sid, claims.sub).await?;
+        }
         Ok(Caller(claims.sub))
     }
 }
