@@ -535,9 +535,18 @@ async fn hub_with_sign_in() -> TestApp {
     let pg = localpg::LocalPostgres::shared().expect("start postgres");
     let database = pg.fresh_database().await.expect("fresh database");
     let signer = pek::auth::Signer::generate("pek-hub", "pek").expect("key");
-    let key = std::env::temp_dir().join(format!("pek-test-{}.pem", Uuid::new_v4()));
-    std::fs::write(&key, signer.public_pem()).expect("write key");
-    let mut args = common::args(&database, Mode::Hub, None, key);
+    replica(database, signer).await
+}
+
+/// A hub replica on `database` signing with `signer`'s key (replicas share the key).
+async fn replica(database: localpg::Database, signer: pek::auth::Signer) -> TestApp {
+    let dir = std::env::temp_dir();
+    let public = dir.join(format!("pek-test-{}.pem", Uuid::new_v4()));
+    std::fs::write(&public, signer.public_pem()).expect("write key");
+    let private = dir.join(format!("pek-test-{}.key", Uuid::new_v4()));
+    std::fs::write(&private, signer.private_pem()).expect("write key");
+    let mut args = common::args(&database, Mode::Hub, None, public);
+    args.jwt_private_key_file = Some(private);
     args.login.dev_login = true;
     let (_state, router) = pek::app::build(&args).await.expect("build app");
     let db = pek::db::Db::connect(&database.app_url, 5)
@@ -549,6 +558,46 @@ async fn hub_with_sign_in() -> TestApp {
         signer,
         database,
         audience: "pek".into(),
+    }
+}
+
+#[tokio::test]
+async fn other_replicas_refuse_a_signed_out_session_within_seconds() {
+    let pg = localpg::LocalPostgres::shared().expect("start postgres");
+    let database = pg.fresh_database().await.expect("fresh database");
+    let signer = pek::auth::Signer::generate("pek-hub", "pek").expect("key");
+    let pem = signer.private_pem();
+    let a = replica(database.clone(), signer).await;
+    let b = replica(
+        database,
+        pek::auth::Signer::all_from_pem(&pem, "pek-hub", "pek")
+            .expect("key")
+            .remove(0),
+    )
+    .await;
+    let (token, _) = sign_in(&a, "bob").await;
+    assert_eq!(
+        me(&b, &token).await,
+        StatusCode::OK,
+        "replica b knows the session"
+    );
+    let (s, _) = a
+        .call(Method::POST, "/auth/logout", Some(&token), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        me(&a, &token).await,
+        StatusCode::UNAUTHORIZED,
+        "at once where it ended"
+    );
+    let started = std::time::Instant::now();
+    while me(&b, &token).await != StatusCode::UNAUTHORIZED {
+        assert!(
+            started.elapsed() < pek::session::CHECK_TTL + std::time::Duration::from_secs(2),
+            "replica b still accepts the session after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 
