@@ -590,10 +590,11 @@ async fn other_replicas_refuse_a_signed_out_session_within_seconds() {
         StatusCode::UNAUTHORIZED,
         "at once where it ended"
     );
+    // The README promises 5 s; 2 s more for a loaded test machine.
     let started = std::time::Instant::now();
     while me(&b, &token).await != StatusCode::UNAUTHORIZED {
         assert!(
-            started.elapsed() < pek::session::CHECK_TTL + std::time::Duration::from_secs(2),
+            started.elapsed() < std::time::Duration::from_secs(5 + 2),
             "replica b still accepts the session after {:?}",
             started.elapsed()
         );
