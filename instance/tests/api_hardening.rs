@@ -454,6 +454,24 @@ async fn an_array_is_not_an_object() {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    // Nested objects too: an external account as an array.
+    let (s, b) = app
+        .call(
+            Method::PUT,
+            "/api/v1/me/profile",
+            Some(&t),
+            Some(json!({"firstName": "Elek",
+                        "externalAccounts": [["SCH_MAIL", "elek@sch"]]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("externalAccounts[0]"),
+        "{b}"
+    );
     assert_eq!(app.snapshot("groups").await, groups_before);
 }
 

@@ -1,6 +1,6 @@
 //! Typed extractors. Every rejection becomes our one error shape with a clear message.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
@@ -10,10 +10,8 @@ use super::AppState;
 use crate::error::Error;
 use crate::realm::RealmId;
 
-/// JSON body: malformed → 400, wrong shape / unknown field → 422, too large → 413.
-/// A body whose type is an object (a struct or a map) must be a JSON object at the top:
-/// serde would otherwise take a struct's fields from an array in declaration order
-/// (`["name", null, null, "desc"]`), a shape the OpenAPI document does not allow.
+/// JSON body: malformed → 400, wrong shape / unknown field → 422, too large → 413. An
+/// object schema takes a JSON object only, at the top and nested (see `strict_json.rs`).
 pub struct Json<T>(pub T);
 
 impl<T, S> FromRequest<S> for Json<T>
@@ -38,14 +36,7 @@ where
                     Error::BadRequest(e.body_text())
                 }
             })?;
-        // Other non-object values (strings, numbers…) fail in serde itself with a 422.
-        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-        if first == Some(&b'[') && expects_object::<T>() {
-            return Err(Error::Unprocessable(
-                "invalid request body: expected a JSON object, not an array".into(),
-            ));
-        }
-        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        let value = super::strict_json::from_slice(&bytes)?;
         Ok(Json(value))
     }
 }
@@ -53,31 +44,6 @@ where
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
         axum::Json(self.0).into_response()
-    }
-}
-
-impl From<JsonRejection> for Error {
-    fn from(r: JsonRejection) -> Self {
-        match r {
-            JsonRejection::JsonDataError(e) => Error::Unprocessable(format!(
-                "invalid request body: {}",
-                e.body_text().trim_start_matches(
-                    "Failed to deserialize the JSON body into the target type: "
-                )
-            )),
-            JsonRejection::JsonSyntaxError(_) => {
-                Error::BadRequest("request body is not valid JSON".into())
-            }
-            JsonRejection::MissingJsonContentType(_) => {
-                Error::BadRequest("expected Content-Type: application/json".into())
-            }
-            JsonRejection::BytesRejection(e)
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                Error::PayloadTooLarge("request body too large".into())
-            }
-            other => Error::BadRequest(other.body_text()),
-        }
     }
 }
 
@@ -100,71 +66,6 @@ pub fn is_json_content_type(headers: &HeaderMap) -> bool {
         || essence
             .strip_prefix("application/")
             .is_some_and(|sub| sub.ends_with("+json"))
-}
-
-/// Whether `T` deserializes from a JSON object (a struct or a map), found by letting `T`
-/// ask a probe deserializer for the shape it wants.
-fn expects_object<T: serde::de::DeserializeOwned>() -> bool {
-    let asked = std::cell::Cell::new(false);
-    let _ = T::deserialize(ShapeProbe(&asked));
-    asked.get()
-}
-
-/// A deserializer that holds no data: it records whether it was asked for a struct or a
-/// map (following newtype wrappers) and fails every request.
-struct ShapeProbe<'a>(&'a std::cell::Cell<bool>);
-
-#[derive(Debug)]
-struct Probed;
-
-impl std::fmt::Display for Probed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("shape probe")
-    }
-}
-
-impl std::error::Error for Probed {}
-
-impl serde::de::Error for Probed {
-    fn custom<M: std::fmt::Display>(_: M) -> Self {
-        Probed
-    }
-}
-
-impl<'de> serde::Deserializer<'de> for ShapeProbe<'_> {
-    type Error = Probed;
-
-    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Probed> {
-        Err(Probed)
-    }
-
-    fn deserialize_struct<V: serde::de::Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, Probed> {
-        self.0.set(true);
-        Err(Probed)
-    }
-
-    fn deserialize_map<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Probed> {
-        self.0.set(true);
-        Err(Probed)
-    }
-
-    fn deserialize_newtype_struct<V: serde::de::Visitor<'de>>(
-        self,
-        _: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, Probed> {
-        visitor.visit_newtype_struct(self)
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
-        byte_buf option unit unit_struct seq tuple tuple_struct enum identifier ignored_any
-    }
 }
 
 /// Query string: a malformed or invalid parameter → 400. Percent-escapes must decode to

@@ -19,6 +19,7 @@ mod ops;
 mod realm_api;
 mod scope;
 mod session_api;
+mod strict_json;
 
 use std::collections::HashSet;
 use std::sync::Arc;
