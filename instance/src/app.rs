@@ -88,6 +88,8 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
     state.public_origin = args
         .public_url
         .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
         .map(crate::http::origin_of)
         .transpose()?
         .flatten();
