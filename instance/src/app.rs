@@ -85,6 +85,14 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
     .await
     .map_err(chain)?;
     state.max_body_bytes = args.max_body_bytes;
+    state.public_origin = args
+        .public_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(crate::http::origin_of)
+        .transpose()?
+        .flatten();
     state.directory = match (
         args.db.mode,
         &args.directory_token_file,

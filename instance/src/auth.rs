@@ -36,6 +36,11 @@ pub struct Claims {
     pub nbf: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The server-side session a login token belongs to (see `session.rs`); the hub
+    /// refuses the token once that session is revoked. Absent on tokens that are not
+    /// sessions (per-realm tokens, tokens minted directly with the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
 }
 
 /// The audience of tokens meant for one realm's worker: `{hub audience}:realm:{realm id}`
@@ -668,6 +673,7 @@ impl Signer {
                         iat: 0,
                         nbf: None,
                         name: None,
+                        sid: None,
                     })
                     .with_context(|| {
                         format!("key {n}: cannot sign with it (RSA keys need ≥ 2048 bits)")
@@ -729,6 +735,28 @@ impl Signer {
         ttl_secs: u64,
         name: Option<String>,
     ) -> anyhow::Result<String> {
+        self.issue_claims(user, audience, ttl_secs, name, None)
+    }
+
+    /// A login token of session `sid` (the hub's audience).
+    pub fn issue_session(
+        &self,
+        user: Uuid,
+        ttl_secs: u64,
+        name: Option<String>,
+        sid: Uuid,
+    ) -> anyhow::Result<String> {
+        self.issue_claims(user, &self.audience, ttl_secs, name, Some(sid))
+    }
+
+    fn issue_claims(
+        &self,
+        user: Uuid,
+        audience: &str,
+        ttl_secs: u64,
+        name: Option<String>,
+        sid: Option<Uuid>,
+    ) -> anyhow::Result<String> {
         let now = now_secs();
         self.sign(&Claims {
             sub: user,
@@ -738,6 +766,7 @@ impl Signer {
             iat: now,
             nbf: Some(now),
             name,
+            sid,
         })
     }
 
@@ -874,6 +903,7 @@ mod tests {
             iat: now,
             nbf: None,
             name: None,
+            sid: None,
         };
         for claims in [
             mk("pek-hub", "pek", now - 3600),
@@ -973,6 +1003,7 @@ mod tests {
             iat: now,
             nbf,
             name: None,
+            sid: None,
         };
         let err = verifier
             .verify_cached(&signer.sign(&mk(Some(now + 600))).unwrap())
@@ -1073,6 +1104,7 @@ mod tests {
             iat: now,
             nbf: None,
             name: None,
+            sid: None,
         };
         for secret in [rsa.public_pem().into_bytes(), rsa.public_spki.clone()] {
             let forged =

@@ -30,6 +30,7 @@ mod realm_id;
 mod registry;
 mod semester;
 mod service_directory;
+pub mod session;
 mod text;
 mod web;
 

@@ -644,7 +644,8 @@ impl Login {
         Identity::from_profile(&v)
     }
 
-    /// Upserts the user (basic profile on first login, last_login) and issues a hub token.
+    /// Upserts the user (basic profile on first login, last_login), starts a server-side
+    /// session and issues a hub token naming it.
     pub async fn sign_in(&self, db: &Db, id: &Identity) -> Result<LoginResult> {
         let clip100 =
             |s: &Option<String>| s.as_ref().map(|s| s.chars().take(100).collect::<String>());
@@ -675,6 +676,7 @@ impl Login {
         )
         .execute(g.conn())
         .await?;
+        let session = crate::session::create(&mut g, user, self.token_ttl).await?;
         g.commit().await?;
         let name = id.display_name.clone().or_else(|| {
             let n = [&first, &last]
@@ -687,7 +689,7 @@ impl Login {
         let token = self
             .keys
             .signer()
-            .issue_named(user, self.token_ttl, name.clone())
+            .issue_session(user, self.token_ttl, name.clone(), session)
             .map_err(Error::Internal)?;
         let expires_at = Utc::now() + chrono::Duration::seconds(self.token_ttl as i64);
         tracing::info!(user = %user, "signed in");

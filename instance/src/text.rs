@@ -258,6 +258,7 @@ impl<const MAX: usize, const MULTILINE: bool> utoipa::ToSchema for Text<MAX, MUL
 /// `#[serde(deserialize_with = "…")]` (and `default` for the `Option` forms).
 pub mod date {
     use chrono::{DateTime, Datelike, NaiveDate, Utc};
+    use serde::de::Error as _;
     use serde::{Deserialize, Deserializer};
 
     fn year_ok<E: serde::de::Error>(year: i32) -> Result<(), E> {
@@ -268,24 +269,51 @@ pub mod date {
         }
     }
 
-    pub fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        let t = DateTime::<Utc>::deserialize(d)?;
+    /// RFC 3339 (`2025-09-01T08:00:00Z`, two-digit month, day and time fields), as the
+    /// OpenAPI document's `format: date-time` says; chrono's own deserializer would also
+    /// take looser forms.
+    fn parse_timestamp<E: serde::de::Error>(s: &str) -> Result<DateTime<Utc>, E> {
+        let t = DateTime::parse_from_rfc3339(s)
+            .map_err(|_| {
+                E::custom(format!(
+                    "{s:?} is not an RFC 3339 timestamp (e.g. 2025-09-01T08:00:00Z)"
+                ))
+            })?
+            .with_timezone(&Utc);
         year_ok(t.year())?;
         Ok(t)
+    }
+
+    pub fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        parse_timestamp(&s)
     }
 
     pub fn opt_timestamp<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<DateTime<Utc>>, D::Error> {
-        let t = Option::<DateTime<Utc>>::deserialize(d)?;
-        if let Some(t) = &t {
-            year_ok(t.year())?;
-        }
-        Ok(t)
+        Option::<std::borrow::Cow<str>>::deserialize(d)?
+            .map(|s| parse_timestamp(&s))
+            .transpose()
     }
 
+    /// A calendar day as `YYYY-MM-DD`, zero-padded (`format: date`, RFC 3339's
+    /// full-date); chrono alone would also take `2025-1-1`.
     pub fn day<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
-        let t = NaiveDate::deserialize(d)?;
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        let shape_ok = s.len() == 10
+            && s.bytes().enumerate().all(|(i, b)| match i {
+                4 | 7 => b == b'-',
+                _ => b.is_ascii_digit(),
+            });
+        let t = shape_ok
+            .then(|| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok())
+            .flatten()
+            .ok_or_else(|| {
+                D::Error::custom(format!(
+                    "{s:?} is not a date as YYYY-MM-DD (e.g. 2025-09-01)"
+                ))
+            })?;
         year_ok(t.year())?;
         Ok(t)
     }

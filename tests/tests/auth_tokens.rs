@@ -25,6 +25,7 @@ fn claims(iss: &str, aud: &str, exp: u64) -> Claims {
         iat: now_secs(),
         nbf: None,
         name: None,
+        sid: None,
     }
 }
 

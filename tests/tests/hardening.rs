@@ -296,8 +296,9 @@ async fn the_hub_forwards_only_canonical_realm_paths_and_keeps_the_content_type(
         }
     }
 
-    // One Content-Type rule: a JSON body labelled as something else is refused the same
-    // through the hub as directly (the forwarder passes the label on, never relabels).
+    // One Content-Type rule: a JSON body labelled as something else (or not at all) is
+    // a 415, the same through the hub as directly (the forwarder passes the label on,
+    // never relabels).
     for (who, url, t) in [
         (
             "hub",
@@ -322,7 +323,7 @@ async fn the_hub_forwards_only_canonical_realm_paths_and_keeps_the_content_type(
             let r = rb.send().await.unwrap();
             let status = r.status().as_u16();
             let v: Value = r.json().await.unwrap();
-            assert_eq!(status, 400, "{who}, content-type {ct:?}: {v}");
+            assert_eq!(status, 415, "{who}, content-type {ct:?}: {v}");
             assert!(
                 v["error"]["message"]
                     .as_str()

@@ -13,7 +13,10 @@
 //! - a request body: 413 (too large) and 422 (well-formed JSON, invalid content);
 //! - realm-scoped operations (`/api/v1/realms/{realm}/…`): 403 (policy says no);
 //! - writes (POST, PUT, PATCH, DELETE) that take a token: 409 (duplicate, state that
-//!   does not allow it, or a concurrent update — retry).
+//!   does not allow it, or a concurrent update — retry);
+//! - writes under `/api/`: 403 (besides the policies: a write authenticated by the
+//!   session cookie without the CSRF token or from another origin, see `guard.rs`);
+//! - writes and operations with a body: 415 (a body that is not JSON).
 
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
@@ -42,7 +45,8 @@ fn description(code: u16) -> &'static str {
     match code {
         400 => "Malformed request: a path, query or body value is invalid (bad text, bad id, bad cursor…).",
         401 => "Missing, expired or invalid token.",
-        403 => "The realm's policies do not allow this caller to do this.",
+        403 => "Not allowed: the realm's policies say no, or a write authenticated by the session cookie lacks the CSRF token (`x-csrf-token`, from GET /auth/csrf) or comes from another origin.",
+        415 => "The request body is not JSON: send `Content-Type: application/json` (or no body).",
         404 => "Not found, not visible to the caller, or a realm this instance does not serve.",
         409 => "Conflict: a duplicate, a state that does not allow this, or a concurrent update (retry).",
         413 => "Request body too large.",
@@ -67,17 +71,21 @@ pub fn expected_errors(path: &str, method: &str, op: &Operation) -> Vec<u16> {
     if authenticated {
         codes.extend([401, 503]);
     }
-    if path.starts_with("/api/v1/realms/{realm}") {
+    let write = matches!(method, "post" | "put" | "patch" | "delete");
+    if path.starts_with("/api/v1/realms/{realm}") || (write && path.starts_with("/api/")) {
         codes.push(403);
     }
     if has_path_param {
         codes.push(404);
     }
-    if authenticated && matches!(method, "post" | "put" | "patch" | "delete") {
+    if authenticated && write {
         codes.push(409);
     }
     if has_body {
         codes.extend([413, 422]);
+    }
+    if has_body || write {
+        codes.push(415);
     }
     codes.sort_unstable();
     codes
@@ -185,7 +193,13 @@ pub fn complete(doc: &mut OpenApi) {
     };
     components.add_security_scheme(
         "bearerToken",
-        bearer("A hub-issued JWT (login) in `Authorization: Bearer …` or the session cookie."),
+        bearer(
+            "A hub-issued JWT (login) in `Authorization: Bearer …` or the session cookie \
+             `pek_session`. A write (POST, PUT, PATCH, DELETE) under `/api/` authenticated by \
+             the cookie alone must also send the CSRF token as `x-csrf-token` (from \
+             `GET /auth/csrf`) and come from this origin (`Sec-Fetch-Site: same-origin`, or an \
+             `Origin` naming this host).",
+        ),
     );
     components.add_security_scheme(
         "operatorToken",

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{cookie, AppState, Json, Query, SESSION_COOKIE};
+use super::{cookie, presented_token, AppState, Json, Query, SESSION_COOKIE};
 use crate::error::{Error, ErrorBody, Result};
 use crate::login::{Callback, Identity, Login, LoginResult};
 use crate::text::Line;
@@ -22,6 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(callback))
         .routes(routes!(logout))
+        .routes(routes!(csrf))
 }
 
 /// Only mounted with `PEK_DEV_LOGIN=true` (otherwise the path is a 404).
@@ -140,14 +141,65 @@ async fn callback(
     signed_in(login, result, wants_json(&headers))
 }
 
-/// Signs out of this browser: clears the session cookie. Hub tokens are short-lived and
-/// not revocable; a client holding one should drop it.
+/// Signs out: ends the session of the presented token (the session cookie or
+/// `Authorization: Bearer`), so that token is refused from then on, and clears the
+/// session cookie. Without a valid session token it only clears the cookie.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
-    responses((status = 204, description = "session cookie cleared")))]
-async fn logout() -> Result<Response> {
+    responses((status = 204, description = "session ended, session cookie cleared"),
+              (status = 503, body = ErrorBody)))]
+async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Result<Response> {
+    if let Some(token) = presented_token(&headers) {
+        end_session(&s, &token).await?;
+    }
     let mut resp = StatusCode::NO_CONTENT.into_response();
     resp.headers_mut()
         .insert(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", "/", 0)?);
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// Ends the server-side session a token names (a no-op for an invalid token or one
+/// without a session).
+pub(crate) async fn end_session(s: &AppState, token: &str) -> Result<()> {
+    let Ok(claims) = s.verifier.verify(token).await else {
+        return Ok(());
+    };
+    if let (Some(sid), Some(sessions)) = (claims.sid, &s.sessions) {
+        if sessions.revoke(sid, claims.sub, claims.sub).await? {
+            tracing::info!(user = %claims.sub, "signed out");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct CsrfToken {
+    /// Send it as the `x-csrf-token` header with every state-changing `/api/…` call the
+    /// session cookie authenticates. Bound to this browser's `pek_csrf` cookie and to its
+    /// session: fetch it again after signing in.
+    token: String,
+}
+
+/// The CSRF token for browser scripts that call the API with the session cookie (sets
+/// the `pek_csrf` cookie when the browser has none). Calls with `Authorization: Bearer`
+/// need no token.
+#[utoipa::path(get, path = "/auth/csrf", tag = "auth",
+    responses((status = 200, body = CsrfToken)))]
+async fn csrf(headers: HeaderMap) -> Result<Response> {
+    let existing = cookie(&headers, crate::web::CSRF_COOKIE);
+    let secret = existing.clone().unwrap_or_else(crate::web::new_csrf_secret);
+    let session = cookie(&headers, SESSION_COOKIE);
+    let token = crate::web::csrf_token(&secret, session.as_deref());
+    let mut resp = axum::Json(CsrfToken { token }).into_response();
+    if existing.is_none() {
+        resp.headers_mut().insert(
+            header::SET_COOKIE,
+            set_cookie(crate::web::CSRF_COOKIE, &secret, "/", 365 * 24 * 3600)?,
+        );
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
 }
 

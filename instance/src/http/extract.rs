@@ -1,6 +1,6 @@
 //! Typed extractors. Every rejection becomes our one error shape with a clear message.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
@@ -10,10 +10,36 @@ use super::AppState;
 use crate::error::Error;
 use crate::realm::RealmId;
 
-/// JSON body: malformed → 400, wrong shape / unknown field → 422, too large → 413.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(Error))]
+/// JSON body: malformed → 400, wrong shape / unknown field → 422, too large → 413. An
+/// object schema takes a JSON object only, at the top and nested (see `strict_json.rs`).
 pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Error> {
+        if !is_json_content_type(req.headers()) {
+            return Err(Error::BadRequest(
+                "expected Content-Type: application/json".into(),
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::PayloadTooLarge("request body too large".into())
+                } else {
+                    Error::BadRequest(e.body_text())
+                }
+            })?;
+        let value = super::strict_json::from_slice(&bytes)?;
+        Ok(Json(value))
+    }
+}
 
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
@@ -21,34 +47,78 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     }
 }
 
-impl From<JsonRejection> for Error {
-    fn from(r: JsonRejection) -> Self {
-        match r {
-            JsonRejection::JsonDataError(e) => Error::Unprocessable(format!(
-                "invalid request body: {}",
-                e.body_text().trim_start_matches(
-                    "Failed to deserialize the JSON body into the target type: "
-                )
-            )),
-            JsonRejection::JsonSyntaxError(_) => {
-                Error::BadRequest("request body is not valid JSON".into())
+/// Whether a `Content-Type` says JSON: `application/json` or `application/…+json`, any
+/// parameters (`; charset=utf-8`), any case.
+pub fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
+}
+
+/// Query string: a malformed or invalid parameter → 400. Percent-escapes must decode to
+/// UTF-8 (`?q=%FF` is a 400, never text with replacement characters).
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        if let Some(query) = parts.uri.query() {
+            if !query_is_utf8(query) {
+                return Err(Error::BadRequest(
+                    "invalid query: percent-encoded text is not valid UTF-8".into(),
+                ));
             }
-            JsonRejection::MissingJsonContentType(_) => {
-                Error::BadRequest("expected Content-Type: application/json".into())
-            }
-            JsonRejection::BytesRejection(e)
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                Error::PayloadTooLarge("request body too large".into())
-            }
-            other => Error::BadRequest(other.body_text()),
         }
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Query(value))
     }
 }
 
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(Error))]
-pub struct Query<T>(pub T);
+/// Whether every name and value of a query decodes (percent-escapes and all) to UTF-8.
+fn query_is_utf8(query: &str) -> bool {
+    query.split('&').flat_map(|p| p.split('=')).all(|part| {
+        let raw = part.as_bytes();
+        let mut bytes = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while i < raw.len() {
+            let hex = |b: Option<u8>| b.and_then(|b| (b as char).to_digit(16));
+            match (
+                raw[i],
+                hex(raw.get(i + 1).copied()),
+                hex(raw.get(i + 2).copied()),
+            ) {
+                (b'%', Some(h), Some(l)) => {
+                    bytes.push((h * 16 + l) as u8);
+                    i += 3;
+                }
+                (b, ..) => {
+                    bytes.push(b);
+                    i += 1;
+                }
+            }
+        }
+        std::str::from_utf8(&bytes).is_ok()
+    })
+}
 
 impl From<QueryRejection> for Error {
     fn from(r: QueryRejection) -> Self {
@@ -128,6 +198,9 @@ impl FromRequestParts<AppState> for Caller {
             None => return Err(Error::Unauthorized("missing bearer token".into())),
         };
         let claims = state.verifier.verify(&token).await?;
+        if let (Some(sid), Some(sessions)) = (claims.sid, &state.sessions) {
+            sessions.check(sid, claims.sub).await?;
+        }
         Ok(Caller(claims.sub))
     }
 }

@@ -12,11 +12,14 @@ mod bff_api;
 mod evaluation_api;
 mod extract;
 mod groups_of_api;
+mod guard;
 mod hub_api;
 mod internal;
 mod ops;
 mod realm_api;
 mod scope;
+mod session_api;
+mod strict_json;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -32,9 +35,11 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+pub(crate) use auth_api::end_session;
 pub use extract::{
     bearer, cookie, presented_token, Caller, Json, LocalRealm, Path, Query, SESSION_COOKIE,
 };
+pub use guard::origin_of;
 pub use scope::RealmScope;
 
 use crate::auth::Verifier;
@@ -63,6 +68,12 @@ pub struct AppState {
     pub users: Arc<crate::directory::Users>,
     /// Who may read the directory: services (hub), the hub (worker).
     pub directory: Option<Arc<crate::service_directory::DirectoryAuth>>,
+    /// Hub: the server-side sessions that login tokens name. None on workers.
+    pub sessions: Option<Arc<crate::session::Sessions>>,
+    /// `PEK_PUBLIC_URL`'s origin (`https://host[:port]`), when configured: the origin
+    /// browsers' cookie-authenticated API calls may come from (besides the request's
+    /// own `Host`).
+    pub public_origin: Option<String>,
 }
 
 impl AppState {
@@ -89,6 +100,11 @@ impl AppState {
                 Mode::Worker => crate::directory::Users::Worker(None),
             }),
             directory: None,
+            sessions: match mode {
+                Mode::Hub => Some(Arc::new(crate::session::Sessions::new(db.clone()))),
+                Mode::Worker => None,
+            },
+            public_origin: None,
         };
         match (mode, worker_realm) {
             (Mode::Worker, Some(r)) => {
@@ -160,7 +176,8 @@ fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
             .merge(bff_api::routes())
             .merge(groups_of_api::bff_routes())
             .merge(internal::hub_routes())
-            .merge(auth_api::routes()),
+            .merge(auth_api::routes())
+            .merge(session_api::routes()),
         Mode::Worker => router,
     }
 }
@@ -209,6 +226,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             bff_api::forward,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::api_guard,
         ))
         .layer(axum::middleware::from_fn_with_state(
             max_body_bytes,

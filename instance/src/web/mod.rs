@@ -34,9 +34,9 @@ use self::api::{enc, Api, ApiError, ApiHandle};
 use self::i18n::Lang;
 use crate::http::{cookie, AppState, SESSION_COOKIE};
 
-const CSRF_COOKIE: &str = "pek_csrf";
+pub(crate) const CSRF_COOKIE: &str = "pek_csrf";
 const LANG_COOKIE: &str = "pek_lang";
-const CSRF_HEADER: &str = "x-csrf-token";
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
 #[cfg(test)]
 const HTMX_VERSION: &str = "2.0.11";
@@ -103,13 +103,19 @@ pub(crate) fn csrf_token(secret: &str, session: Option<&str>) -> String {
         .collect()
 }
 
-fn csrf_ok(secret: &str, session: Option<&str>, presented: &str) -> bool {
+pub(crate) fn csrf_ok(secret: &str, session: Option<&str>, presented: &str) -> bool {
     use subtle::ConstantTimeEq;
     let want = csrf_token(secret, session);
     want.len() == presented.len() && bool::from(want.as_bytes().ct_eq(presented.as_bytes()))
 }
 
-fn cookie_header(name: &str, value: &str, max_age: u64) -> Option<HeaderValue> {
+/// A fresh CSRF secret for the browser's `pek_csrf` cookie.
+pub(crate) fn new_csrf_secret() -> String {
+    let bytes: [u8; 24] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) fn cookie_header(name: &str, value: &str, max_age: u64) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
     ))
@@ -121,10 +127,7 @@ fn cookie_header(name: &str, value: &str, max_age: u64) -> Option<HeaderValue> {
 async fn guard(req: Request, next: Next) -> Response {
     let headers = req.headers().clone();
     let minted = cookie(&headers, CSRF_COOKIE).is_none();
-    let secret = cookie(&headers, CSRF_COOKIE).unwrap_or_else(|| {
-        let bytes: [u8; 24] = rand::random();
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    });
+    let secret = cookie(&headers, CSRF_COOKIE).unwrap_or_else(new_csrf_secret);
     let session = cookie(&headers, SESSION_COOKIE);
     let mut req = req;
     let is_htmx = headers.contains_key("hx-request");
@@ -537,7 +540,21 @@ async fn dev_sign_in(
     }
 }
 
-async fn sign_out() -> Response {
+/// Ends the session (its token is refused from then on) and clears the cookie. The
+/// pages are `no-store`, so the browser's Back button cannot show them again.
+async fn sign_out(
+    State(s): State<AppState>,
+    Extension(handle): Extension<ApiHandle>,
+    Extension(secret): Extension<CsrfSecret>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        if let Err(e) = crate::http::end_session(&s, &token).await {
+            // The session still holds: say so rather than pretend it ended.
+            let ctx = Ctx::new(s, handle, &headers, &secret, "/".into());
+            return ctx.error(e.status(), &e.to_string());
+        }
+    }
     let mut r = Redirect::to("/sign-in").into_response();
     if let Some(c) = cookie_header(SESSION_COOKIE, "", 0) {
         r.headers_mut().append(header::SET_COOKIE, c);
