@@ -317,6 +317,16 @@ pub async fn people_of_realm(tx: &mut RealmTx, users: &[Uuid]) -> Result<HashSet
     Ok(rows.into_iter().collect())
 }
 
+/// Hub administrators: the people who hold the hub realm's GOD policy. Besides a person
+/// themself, only they write that person's global profile (audited) or end their
+/// sessions.
+pub async fn hub_admin(db: &crate::db::Db, user: Uuid) -> Result<bool> {
+    let mut tx = db.realm(&crate::realm::RealmId::hub()).await?;
+    let grants = Grants::load(&mut tx, user).await?;
+    tx.commit().await?;
+    Ok(grants.god)
+}
+
 /// Reading realm-wide settings (semesters, feature flags, evaluation settings) needs a
 /// foot in the realm: GOD, or [`person_of_realm`]; a "no" is a 403.
 pub async fn require_in_realm(tx: &mut RealmTx, grants: &Grants) -> Result<()> {

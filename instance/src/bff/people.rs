@@ -7,9 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
 
 use super::{merge, BackendRequest, Bff, CallerAuth};
-use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::policy::Grants;
 use crate::profile::{self, ProfileAccess, Scope};
 use crate::realm::RealmId;
 
@@ -77,15 +75,6 @@ pub async fn scope_of(
     Ok((scope, unavailable))
 }
 
-/// Hub administrators: the people who hold the hub realm's GOD policy. They are the only
-/// ones besides a person who may write that person's global profile (audited).
-pub async fn hub_admin(db: &Db, user: Uuid) -> Result<bool> {
-    let mut tx = db.realm(&RealmId::hub()).await?;
-    let grants = Grants::load(&mut tx, user).await?;
-    tx.commit().await?;
-    Ok(grants.god)
-}
-
 /// Whether `me` may write `target`'s global profile, and the scope `me` then sees it at.
 /// A global profile is written by its person, or by a hub administrator; no realm role —
 /// a realm's GOD included — writes it (403).
@@ -98,7 +87,7 @@ pub async fn require_edit(
     if me == target {
         return Ok(Scope::Full);
     }
-    if !hub_admin(&bff.db, me).await? {
+    if !crate::policy::hub_admin(&bff.db, me).await? {
         return Err(Error::forbidden(format!(
             "edit the profile of user {target} (a profile is written only by its person and \
              by hub administrators)"

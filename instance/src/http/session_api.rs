@@ -9,8 +9,6 @@ use uuid::Uuid;
 
 use super::{AppState, Caller, Json, Path};
 use crate::error::{Error, ErrorBody, Result};
-use crate::policy::Grants;
-use crate::realm::RealmId;
 use crate::session::Sessions;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -56,17 +54,12 @@ async fn revoke_user_sessions(
     Path(id): Path<Uuid>,
 ) -> Result<Json<Revoked>> {
     let store = sessions(&s)?;
-    if id != me {
-        let mut tx = s.db.realm(&RealmId::hub()).await?;
-        let grants = Grants::load(&mut tx, me).await?;
-        tx.commit().await?;
-        if !grants.god {
-            return Err(Error::Forbidden(
-                "only hub administrators (GOD of the hub realm) may end another person's \
-                 sessions"
-                    .into(),
-            ));
-        }
+    if id != me && !crate::policy::hub_admin(&s.db, me).await? {
+        return Err(Error::Forbidden(
+            "only hub administrators (GOD of the hub realm) may end another person's \
+             sessions"
+                .into(),
+        ));
     }
     let mut g = s.db.global().await?;
     let exists = sqlx::query_scalar!(
