@@ -112,7 +112,7 @@ bins=(); for b in "${IMAGE_BINS[@]}"; do bins+=("$BIN/$b"); done
   "${ports[@]}" --strip "${bins[@]}" -- "$DIR" 2>&1 | tail -1
 python3 - Dockerfile "$DIR/images/localhost_pek_node-1.tar" "$IMAGE_USER" "$IMAGE_ENTRYPOINT" \
   "$IMAGE_CMD" "${IMAGE_PORTS[*]}" "${IMAGE_BINS[*]}" <<'PY'
-import json, shlex, sys, tarfile
+import json, os, shlex, sys, tarfile
 dockerfile, archive, user, entry, cmd, ports, bins = sys.argv[1:]
 # The Dockerfile's last stage: its USER, ENTRYPOINT, CMD, EXPOSE and what it COPYs where.
 lines, cur = [], ""
@@ -150,10 +150,18 @@ manifest = json.load(t.extractfile("manifest.json"))[0]
 config = json.load(t.extractfile(manifest["Config"]))["config"]
 files = set()
 for layer in manifest["Layers"]:
-    with tarfile.open(fileobj=t.extractfile(layer)) as lt:
-        for m in lt.getmembers():
+    m = t.getmember(layer)
+    if m.issym():  # docker-archive: <id>/layer.tar -> ../<digest>.tar
+        layer = os.path.normpath(os.path.join(os.path.dirname(layer), m.linkname))
+    # The layer as written ends without tar's end-of-archive padding (containerd does not
+    # mind; tarfile stops with an error after the last member).
+    lt = tarfile.open(fileobj=t.extractfile(layer))
+    try:
+        for m in lt:
             if m.isfile() and m.mode & 0o111:
                 files.add("/" + m.name.lstrip("./"))
+    except tarfile.ReadError:
+        pass
 image = {"user": config.get("User"), "entrypoint": config.get("Entrypoint"), "cmd": config.get("Cmd"),
          "ports": {p.split("/")[0] for p in (config.get("ExposedPorts") or {})},
          "bins": {f for f in files if f.startswith("/usr/local/bin/")}}
@@ -381,9 +389,13 @@ for i in $(seq 1 60); do
 done
 st=$(stats)
 echo "worker pod deleted: $(summary "$st")"
+jq -r '.samples[] | "    " + .' <<<"$st" | head -8
 jq -e '.partial > 0' <<<"$st" >/dev/null || fail "no partial answer while kszk's worker was gone: $st"
-jq -e '[.samples[] | select(startswith("+") and contains("partial"))] | all(contains("kszk"))' <<<"$st" >/dev/null \
+jq -e '[.samples[] | select(contains("partial"))] | all(contains("kszk"))' <<<"$st" >/dev/null \
   || fail "a partial answer did not name kszk: $st"
+# What failed outright can only be the requests for kszk itself (forwarded to its worker).
+jq -e '[.samples[] | select(contains("partial") | not)] | all(contains("/realms/kszk/"))' <<<"$st" >/dev/null \
+  || fail "requests that do not need kszk failed: $st"
 WORKER_LINE="worker pod deleted: $(summary "$st"), recovered without intervention"
 
 phase "5b. 20 Realms while the operator is killed >= 10 times"
@@ -404,32 +416,52 @@ done >"$DIR/realms-20.yaml"
 b_start=$(date +%s)
 k -n "$NS" apply -f "$DIR/realms-20.yaml" >/dev/null
 kills=0
+kills_during=0
 ready_count() { k -n "$NS" get realms -o json \
   | jq '[.items[] | select(.metadata.name | startswith("node-r")) | select(.status.observedGeneration == .metadata.generation)
          | select(any(.status.conditions[]?; .type == "Ready" and .status == "True"))] | length'; }
+kill_log=()
+last_cid=
+# One listing per round (kubectl is slow on a busy machine): the Lease holder, its container,
+# and how many of the 20 are Ready.
+state() { k -n "$NS" get leases,pods,realms -o json 2>/dev/null | jq -r '
+  ([.items[] | select(.kind == "Lease" and .metadata.name == "pek-operator-leader") | .spec.holderIdentity // ""] | first // "") as $h
+  | ([.items[] | select(.kind == "Pod" and .metadata.name == $h and .metadata.deletionTimestamp == null)
+      | .status.containerStatuses[0] | select(.state.running) | .containerID] | first // "") as $cid
+  | ([.items[] | select(.kind == "Realm" and (.metadata.name | startswith("node-r")))
+      | select(.status.observedGeneration == .metadata.generation)
+      | select(any(.status.conditions[]?; .type == "Ready" and .status == "True"))] | length) as $ready
+  | "\(if $h == "" then "-" else $h end) \(if $cid == "" then "-" else $cid end) \($ready)"'; }
 while :; do
-  now=$(date +%s)
-  (( now - b_start > 420 )) && fail "20 Realms did not converge in 7 min ($(ready_count) Ready, $kills kills)"
+  (( $(date +%s) - b_start > 420 )) && fail "20 Realms did not converge in 7 min ($(ready_count) Ready, $kills kills)"
+  read -r leader cid ready <<<"$(state)" || true
   if (( kills < 12 )); then
-    leader=$(k -n "$NS" get lease pek-operator-leader -o jsonpath='{.spec.holderIdentity}' 2>/dev/null || true)
-    if [ -n "$leader" ] && k -n "$NS" get pod "$leader" >/dev/null 2>&1; then
+    # The current leader, running, and not the container killed last time.
+    if [ -n "$cid" ] && [ "$cid" != - ] && [ "$cid" != "$last_cid" ]; then
+      how=
       if (( kills % 3 == 2 )); then
         # SIGKILL of the leader's process: no shutdown, the Lease is not released.
-        cid=$(k -n "$NS" get pod "$leader" -o jsonpath='{.status.containerStatuses[0].containerID}')
-        "${CTR[@]}" task kill -s SIGKILL "${cid#containerd://}" >/dev/null 2>&1 && kills=$((kills + 1))
+        "${CTR[@]}" task kill -s SIGKILL "${cid#containerd://}" >/dev/null 2>&1 && how=SIGKILL
       else
         # The pod deleted, as a node drain or eviction does.
-        k -n "$NS" delete pod "$leader" --wait=false >/dev/null 2>&1 && kills=$((kills + 1))
+        k -n "$NS" delete pod "$leader" --wait=false >/dev/null 2>&1 && how=deleted
+      fi
+      if [ -n "$how" ]; then
+        kills=$((kills + 1)); last_cid=$cid
+        (( ready < N )) && kills_during=$((kills_during + 1))
+        kill_log+=("+$(( $(date +%s) - b_start ))s $how ($ready/$N Ready)")
       fi
     fi
-    sleep 4
+    sleep 1
   else
-    [ "$(ready_count)" = $N ] && break
+    [ "$ready" = $N ] && break
     sleep 2
   fi
 done
+echo "kills: ${kill_log[*]}"
+(( kills_during >= 10 )) || fail "only $kills_during kills happened while Realms were still provisioning"
 converge=$(( $(date +%s) - b_start ))
-echo "$N Realms Ready in $converge s with the operator killed $kills times"
+echo "$N Realms Ready in $converge s with the operator killed $kills times ($kills_during while not all were Ready)"
 # Nothing orphaned or duplicated: exactly the expected databases, roles, registry entries and
 # one worker Deployment and Service per Realm.
 want_dbs=$( { echo pek_hub; for r in "${REALMS[@]}"; do echo "${RDB[$r]}"; done
@@ -447,7 +479,7 @@ got_ids=$(jq -r '.items[].id | select(. != "hub")' <<<"$reg" | sort)
 [ "$got_ids" = "$want_ids" ] || fail "registry differs: $(diff <(echo "$want_ids") <(echo "$got_ids") | tr '\n' ' ')"
 [ "$(k -n "$NS" get deploy -l app.kubernetes.io/name=pek-worker -o name | wc -l)" = $((N + 3)) ] || fail "worker Deployments"
 [ "$(k -n "$NS" get svc -l app.kubernetes.io/name=pek-worker -o name | wc -l)" = $((N + 3)) ] || fail "worker Services"
-OPERATOR_LINE="$N Realms converged in $converge s with $kills operator kills; $(wc -l <<<"$got_dbs") databases, $(wc -l <<<"$got_roles") roles, $(wc -l <<<"$got_ids") registry entries: none orphaned or duplicated"
+OPERATOR_LINE="$N Realms converged in $converge s with $kills operator kills ($kills_during during provisioning); $(wc -l <<<"$got_dbs") databases, $(wc -l <<<"$got_roles") roles, $(wc -l <<<"$got_ids") registry entries: none orphaned or duplicated"
 echo "$OPERATOR_LINE"
 
 phase "5c. a hub pod deleted under the request loop"
@@ -481,6 +513,12 @@ reg=$(expect 200 "registry" --operator /internal/v1/realms)
 [ "$(jq '[.items[] | select(.id != "hub")] | length' <<<"$reg")" = 0 ] || fail "registry entries left: $reg"
 k -n "$NS" delete pod node-client --grace-period=0 --force >/dev/null 2>&1
 "$HELM" uninstall "$REL" -n "$NS" --wait --timeout 3m >"$DIR/uninstall.txt"
+# --wait covers the release's objects, not their pods' shutdown (preStop delay included).
+for i in $(seq 1 90); do
+  [ -z "$(k -n "$NS" get pods -o name)" ] && break
+  [ "$i" = 90 ] && fail "pods still there 90 s after helm uninstall: $(k -n "$NS" get pods -o name | tr '\n' ' ')"
+  sleep 1
+done
 # What the install notes promised stays: the Postgres admin Secret (kept for Realms left
 # behind); nothing else of the release. The CRD stays too (Helm never deletes crds/).
 grep -q "Postgres admin Secret \"$FULL-postgres-admin\" is kept on uninstall" "$DIR/notes-install.txt" \
@@ -495,7 +533,6 @@ left=$(k -n "$NS" get all,secrets,configmaps,serviceaccounts,roles,rolebindings,
 k -n "$NS" get secret "$FULL-postgres-admin" >/dev/null || fail "the admin Secret NOTES.txt promises was removed"
 k get clusterrole,clusterrolebinding -o name | grep -q "$FULL" && fail "cluster RBAC left after uninstall"
 k get crd realms.pek.sch.bme.hu >/dev/null || fail "the CRD went with the release"
-k -n "$NS" get pods -o name | grep -q . && fail "pods left after uninstall"
 k -n "$NS" get lease pek-operator-leader >/dev/null || fail "NOTES.txt says the Lease stays"
 echo "uninstalled: left exactly what NOTES.txt says: Secret $FULL-postgres-admin, the CRD, the Lease"
 
