@@ -528,7 +528,7 @@ grep -q 'leaves the Realm CRD' "$DIR/notes-install.txt" && grep -q '"pek-operato
 left=$(k -n "$NS" get all,secrets,configmaps,serviceaccounts,roles,rolebindings,pdb,leases,networkpolicies -o name \
   | grep -v -e '^configmap/kube-root-ca.crt$' -e '^configmap/openshift-service-ca.crt$' \
            -e '^serviceaccount/default$' -e "^secret/$FULL-postgres-admin\$" \
-           -e '^lease.coordination.k8s.io/pek-operator-leader$' | sort | tr '\n' ' ')
+           -e '^lease.coordination.k8s.io/pek-operator-leader$' | sort | tr '\n' ' ' || true)
 [ -z "$left" ] || fail "left after helm uninstall, not promised by NOTES.txt: $left"
 k -n "$NS" get secret "$FULL-postgres-admin" >/dev/null || fail "the admin Secret NOTES.txt promises was removed"
 k get clusterrole,clusterrolebinding -o name | grep -q "$FULL" && fail "cluster RBAC left after uninstall"
