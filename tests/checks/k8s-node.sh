@@ -21,6 +21,8 @@
 #
 # Needs root (node.sh) and ../shared/k8s; without either it prints a loud SKIPPED line and
 # exits 3, which tests/run.sh reports as "not run", never as a pass.
+# run.sh: in the background (it mostly waits for the cluster; tests/run.sh runs it beside the
+# tests and the other checks and prints its output when it ends)
 #   PEK_K8S_DIR=/path/to/k8s         another copy of ../shared/k8s
 #   PEK_NODE_KEEP=1                  leave the node up on failure (node.sh down DIR by hand)
 set -euo pipefail
@@ -82,11 +84,17 @@ cleanup() {
   rm -rf "$DIR"
 }
 trap cleanup EXIT
+# Stopped (tests/run.sh stops a background check when the run fails): clean up all the same.
+trap 'exit 143' TERM INT
 
 # The binaries are the ones `cargo test --workspace` built (one feature set for the whole test
 # command); this is a no-op after it and builds exactly that when the check runs alone.
 phase "binaries (cargo test --workspace --no-run)"
-SQLX_OFFLINE=true cargo test --workspace --locked --no-run -q 2>&1 | grep -v '^ *Executable' || true
+# tests/run.sh has built them already and runs the tests meanwhile (cargo holds the build
+# directory lock for that long).
+if [ "${PEK_TEST_BUILD_DONE:-}" != 1 ]; then
+  SQLX_OFFLINE=true cargo test --workspace --locked --no-run -q 2>&1 | grep -v '^ *Executable' || true
+fi
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug
 for b in pek pek-operator examples/node_client; do [ -x "$BIN/$b" ] || fail "missing $BIN/$b"; done
 
