@@ -81,7 +81,24 @@ export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 # One build of the whole workspace with one feature set (dev-dependencies included): the
 # checks below run these very binaries (target/debug/pek, pek-operator, the e2e suite, the
 # examples) and never compile anything again.
-step "cargo clippy + build (cargo test --no-run)" cargo test --workspace --locked --no-run
+# A fresh build gains nothing from incremental compilation's bookkeeping.
+export CARGO_INCREMENTAL=0
+build() {
+  # The test executables it made, by target name (a check runs its suite from this list
+  # rather than through cargo, whose build directory lock `cargo test` holds meanwhile).
+  cargo test --workspace --locked --no-run --message-format=json-render-diagnostics \
+    | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        print(m["target"]["name"], m["manifest_path"].rsplit("/", 1)[0], m["executable"])
+' >target/test-executables.txt
+}
+step "cargo clippy + build (cargo test --no-run)" build
 # Tells the checks the build is done: one running in the background must not wait for the
 # build directory lock that `cargo test` holds while the tests run.
 export PEK_TEST_BUILD_DONE=1
