@@ -84,6 +84,7 @@ export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 # A fresh build gains nothing from incremental compilation's bookkeeping.
 export CARGO_INCREMENTAL=0
 build() {
+  mkdir -p target
   # The test executables it made, by target name (a check runs its suite from this list
   # rather than through cargo, whose build directory lock `cargo test` holds meanwhile).
   cargo test --workspace --locked --no-run --message-format=json-render-diagnostics \
