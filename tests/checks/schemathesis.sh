@@ -9,6 +9,8 @@
 #
 # Knobs: PEK_FUZZ_SECONDS (per instance, default 40), PEK_FUZZ_EXAMPLES (per operation,
 # default 25), PEK_FUZZ_SEED (reproduce a run).
+# run.sh: in the background (its own processes on loopback; tests/run.sh runs it beside the
+# tests and prints its output when it ends)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -27,7 +29,13 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$ST_VERSION"; the
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION"
 fi
 
-cargo build --locked --quiet --bin pek
+# target/debug/pek as `cargo test --workspace` built it (one feature set for the whole test
+# command; `cargo build --bin pek` would compile dozens of crates again).
+# (tests/run.sh has built it and runs the tests meanwhile; cargo holds the build directory
+# lock for that long.)
+if [ "${PEK_TEST_BUILD_DONE:-}" != 1 ]; then
+  SQLX_OFFLINE=true cargo test --workspace --locked --no-run -q 2>&1 | grep -v '^ *Executable' || true
+fi
 work=$(mktemp -d)
 chmod 700 "$work"
 target/debug/pek local --listen 127.0.0.1:0 --token-ttl 900 >"$work/local.out" 2>"$work/local.err" &

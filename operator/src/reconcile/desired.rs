@@ -3,12 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecretVolumeSource,
-    SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
+    HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, Secret, SecretKeySelector,
+    SecretVolumeSource, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec,
+    SleepAction, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
@@ -45,6 +48,10 @@ pub(crate) const HUB_TOKEN_DIR: &str = "/var/run/pek/hub-token";
 pub(crate) const HUB_TOKEN_KEY: &str = "token";
 /// UID the image runs as.
 pub(crate) const RUN_AS_USER: i64 = 65532;
+/// Seconds a worker pod keeps serving after it was told to stop, before it gets SIGTERM: the
+/// Service's endpoints (and every node's proxy rules) drop a terminating pod only after the
+/// deletion has been seen, and a connection routed to it meanwhile must still be answered.
+pub(crate) const SHUTDOWN_DELAY_SECONDS: i64 = 5;
 
 /// Names of the child objects of a Realm.
 pub(crate) fn worker_name(realm: &Realm) -> String {
@@ -342,7 +349,16 @@ pub fn deployment(
             protocol: Some("TCP".into()),
             ..Default::default()
         }]),
-        readiness_probe: Some(http_probe("/readyz", 5, 3)),
+        readiness_probe: Some(http_probe("/readyz", 2, 3)),
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction {
+                    seconds: SHUTDOWN_DELAY_SECONDS,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
         liveness_probe: Some(http_probe("/healthz", 10, 3)),
         startup_probe: Some(http_probe("/healthz", 2, 60)),
         resources: Some(
@@ -373,9 +389,14 @@ pub fn deployment(
         spec: Some(DeploymentSpec {
             replicas: Some(realm.spec.worker.replicas),
             selector: selector(realm),
+            // A new pod is Ready before an old one goes, also with one replica (the default
+            // 25% rounds to the same for small counts, but only by accident).
             strategy: Some(DeploymentStrategy {
                 type_: Some("RollingUpdate".into()),
-                ..Default::default()
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_unavailable: Some(IntOrString::Int(0)),
+                    max_surge: Some(IntOrString::Int(1)),
+                }),
             }),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
@@ -384,6 +405,8 @@ pub fn deployment(
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
+                    // The pre-stop delay plus time to finish the requests in flight.
+                    termination_grace_period_seconds: Some(SHUTDOWN_DELAY_SECONDS + 25),
                     service_account_name: Some(worker_name(realm)),
                     automount_service_account_token: Some(false),
                     enable_service_links: Some(false),
