@@ -99,7 +99,16 @@ BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug
 for b in pek pek-operator examples/node_client; do [ -x "$BIN/$b" ] || fail "missing $BIN/$b"; done
 
 phase "node.sh up"
-"$K8S/node.sh" up "$DIR" >"$DIR.up.log" 2>&1 || { cat "$DIR.up.log" >&2; fail "node.sh up"; }
+# The control plane takes free loopback ports by chance; beside the tests (which take ports of
+# their own all the time) one can be gone by the time a component binds it. Another try then.
+for attempt in 1 2 3; do
+  if "$K8S/node.sh" up "$DIR" >"$DIR.up.log" 2>&1; then break; fi
+  cat "$DIR.up.log" >&2
+  [ "$attempt" = 3 ] && { rm -f "$DIR.up.log"; fail "node.sh up failed 3 times"; }
+  echo "-- node.sh up failed (attempt $attempt); down and once more" >&2
+  "$K8S/node.sh" down "$DIR" >/dev/null 2>&1 || true
+  mkdir -p "$DIR"
+done
 tail -1 "$DIR.up.log"; rm -f "$DIR.up.log"
 # shellcheck disable=SC1091
 . "$DIR/env"
