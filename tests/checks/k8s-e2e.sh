@@ -26,7 +26,13 @@ HELM="$PWD/target/tools/helm3"
 DIR=$(mktemp -d /tmp/pek-k8s-XXXXXX)
 rmdir "$DIR"
 trap '"$K8S/control-plane.sh" down "$DIR" >/dev/null 2>&1 || true' EXIT
-"$K8S/control-plane.sh" up "$DIR"
+# Free loopback ports are taken by chance; beside the tests one can be gone by the time a
+# component binds it. Another try then.
+"$K8S/control-plane.sh" up "$DIR" || {
+  echo "-- control-plane.sh up failed; down and once more" >&2
+  "$K8S/control-plane.sh" down "$DIR" >/dev/null 2>&1 || true
+  "$K8S/control-plane.sh" up "$DIR"
+}
 
 # The suite and the binaries it runs as processes (the hub and the operator) are the ones
 # `cargo test --workspace` built: selecting the whole workspace keeps its one feature set, so
