@@ -36,6 +36,11 @@ async fn status(
     app.call(m, uri, Some(&app.token(who)), body).await
 }
 
+/// A body-less POST (accept, decline, …) as `who`.
+async fn post_as(app: &TestApp, who: Uuid, uri: &str) -> (StatusCode, Value) {
+    status(app, Method::POST, uri, who, None).await
+}
+
 impl World {
     async fn new() -> World {
         let app = hub().await;
@@ -223,41 +228,35 @@ async fn a_policy_assignment_is_an_offer_until_the_person_accepts_it() {
         "{offers}"
     );
     // Declined: gone, still outside.
-    let (s, _) = status(
+    let (s, _) = post_as(
         app,
-        Method::POST,
-        &format!("/api/v1/realms/rx/me/policy-offers/{}/decline", id(&empty)),
         stranger,
-        None,
+        &format!("/api/v1/realms/rx/me/policy-offers/{}/decline", id(&empty)),
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert!(!w.in_rx(stranger).await);
     // Someone else cannot accept it for them.
-    let (s, _) = status(
+    let (s, _) = post_as(
         app,
-        Method::POST,
+        w.rgod,
         &format!(
             "/api/v1/realms/rx/me/policy-offers/{}/accept",
             w.leaders_policy
         ),
-        w.rgod,
-        None,
     )
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert!(!w.in_rx(stranger).await);
     // Accepted: now a person of rx; the GOD sees the full profile, the leader's rights
     // apply — and still no realm role writes the profile.
-    let (s, a) = status(
+    let (s, a) = post_as(
         app,
-        Method::POST,
+        stranger,
         &format!(
             "/api/v1/realms/rx/me/policy-offers/{}/accept",
             w.leaders_policy
         ),
-        stranger,
-        None,
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{a}");
@@ -358,12 +357,10 @@ async fn no_route_makes_a_stranger_part_of_a_realm_whoever_tries() {
     let invitee = app.person("invitee", "In", "Vitee", "+36-6").await;
     let former = app.person("former", "For", "Mer", "+36-7").await;
     let other = app.person("other", "Oth", "Er", "+36-8").await;
-    let (s, _) = status(
+    let (s, _) = post_as(
         app,
-        Method::POST,
-        &format!("/api/v1/realms/rx/groups/{}/applications", w.g),
         applicant,
-        None,
+        &format!("/api/v1/realms/rx/groups/{}/applications", w.g),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED);
@@ -493,12 +490,10 @@ async fn no_route_makes_a_stranger_part_of_a_realm_whoever_tries() {
     );
     // The stranger's decision: bringing the archived membership back makes them a former
     // member, so a person of rx.
-    let (s, m) = status(
+    let (s, m) = post_as(
         app,
-        Method::POST,
-        &format!("/api/v1/realms/rx/memberships/{}/accept", id(&archived)),
         stranger,
-        None,
+        &format!("/api/v1/realms/rx/memberships/{}/accept", id(&archived)),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{m}");
@@ -525,12 +520,10 @@ async fn declining_a_reopen_offer_keeps_the_membership_archived() {
     assert_eq!(b["status"], "ARCHIVED");
     assert!(!b["reopenOfferedAt"].is_null(), "{b}");
     assert!(!w.in_rx(p).await);
-    let (s, _) = status(
+    let (s, _) = post_as(
         app,
-        Method::POST,
-        &format!("/api/v1/realms/rx/memberships/{}/decline", id(&m)),
         p,
-        None,
+        &format!("/api/v1/realms/rx/memberships/{}/decline", id(&m)),
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
@@ -545,12 +538,10 @@ async fn declining_a_reopen_offer_keeps_the_membership_archived() {
     assert_eq!(b["status"], "ARCHIVED");
     assert!(b["reopenOfferedAt"].is_null(), "{b}");
     assert!(!w.in_rx(p).await);
-    let (s, _) = status(
+    let (s, _) = post_as(
         app,
-        Method::POST,
-        &format!("/api/v1/realms/rx/memberships/{}/accept", id(&m)),
         p,
-        None,
+        &format!("/api/v1/realms/rx/memberships/{}/accept", id(&m)),
     )
     .await;
     assert_eq!(s, StatusCode::CONFLICT, "nothing left to accept");
