@@ -131,7 +131,11 @@ for extra in tests/checks/*.sh; do
     BG+=("$extra"); BG_PID+=($!); BG_T0+=("$(date +%s)")
   fi
 done
-step "cargo test (run)" cargo test --workspace --locked
+# The test binaries of that build (what `cargo test --workspace` would run), a few at a time,
+# all on one throwaway PostgreSQL (localpg's test_cluster: one initdb, and each schema
+# migrated once into a template database instead of once per test).
+step "tests (run: binaries in parallel, one PostgreSQL)" \
+  target/debug/examples/test_cluster -- bash tests/test-binaries.sh
 for extra in tests/checks/*.sh; do
   [ "$extra" = tests/checks/helm.sh ] && continue
   grep -q '^# run.sh: in the background' "$extra" && continue
