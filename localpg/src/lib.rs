@@ -226,6 +226,33 @@ fn sweep_stale(base: &Path) {
     }
 }
 
+/// Where clusters live: `PEK_PG_TMPDIR` if set, else `/dev/shm` when it is a memory file
+/// system with room to spare, else the temporary directory. A throwaway cluster's files are
+/// never needed after it stops, and the test suites create hundreds of databases (a few MB
+/// of catalog files each): on disk, creating and removing them took a minute of the test
+/// command, in memory a few seconds.
+fn cluster_base() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PEK_PG_TMPDIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    const ROOM: u64 = 4 << 30;
+    let shm = Path::new("/dev/shm");
+    let roomy = CString::new("/dev/shm").ok().is_some_and(|c| {
+        // SAFETY: statvfs fills the zeroed struct we pass; the path is NUL-terminated.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        unsafe { libc::statvfs(c.as_ptr(), &mut st) == 0 }
+        &&(st.f_bavail as u64).saturating_mul(st.f_frsize as u64) >= ROOM
+    });
+    // SAFETY: access only reads the NUL-terminated path.
+    let writable = CString::new("/dev/shm")
+        .ok()
+        .is_some_and(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0);
+    if roomy && writable && shm.is_dir() {
+        return shm.to_path_buf();
+    }
+    std::env::temp_dir()
+}
+
 /// Creates `dir` (and missing parents) and makes it 0700: only its owner may list or
 /// enter it. An existing directory is tightened too.
 pub fn private_dir(dir: &Path) -> std::io::Result<()> {
@@ -345,7 +372,7 @@ impl LocalPostgres {
     fn start_inner(parent_death: bool) -> Result<Self, LocalPgError> {
         let bindir = find_bindir()?;
         let who = run_as()?;
-        let base = std::env::temp_dir();
+        let base = cluster_base();
         sweep_stale(&base);
         let dir = base.join(format!(
             "{DIR_PREFIX}{}-{}",
@@ -667,7 +694,10 @@ impl LocalPostgres {
         let copy = format!("t_{}", random_token(12));
         let mut conn = sqlx::PgConnection::connect(&self.superuser_url("postgres")).await?;
         sqlx::query(&format!(
-            "CREATE DATABASE \"{copy}\" TEMPLATE {name} OWNER {OWNER_ROLE}"
+            // FILE_COPY copies the template's files as they are (a checkpoint, then
+            // cp), where the default WAL_LOG writes every block through the WAL: half
+            // the time and space for a small template.
+            "CREATE DATABASE \"{copy}\" TEMPLATE {name} OWNER {OWNER_ROLE} STRATEGY FILE_COPY"
         ))
         .execute(&mut conn)
         .await?;
