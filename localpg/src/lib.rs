@@ -240,8 +240,8 @@ fn cluster_base() -> PathBuf {
     let roomy = CString::new("/dev/shm").ok().is_some_and(|c| {
         // SAFETY: statvfs fills the zeroed struct we pass; the path is NUL-terminated.
         let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-        unsafe { libc::statvfs(c.as_ptr(), &mut st) == 0 }
-        &&(st.f_bavail as u64).saturating_mul(st.f_frsize as u64) >= ROOM
+        let ok = unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0;
+        ok && (st.f_bavail as u64).saturating_mul(st.f_frsize as u64) >= ROOM
     });
     // SAFETY: access only reads the NUL-terminated path.
     let writable = CString::new("/dev/shm")
