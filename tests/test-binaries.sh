@@ -7,8 +7,9 @@
 #
 # Each binary runs as cargo would run it: from its package's directory, with
 # CARGO_MANIFEST_DIR set. Its output goes to target/test-logs/, and is printed in full when
-# it fails. The slowest binaries start first (their times from the last run are kept in
-# target/test-times.txt). Knobs: PEK_TEST_JOBS (default 3); arguments are passed to every
+# it fails. The slowest binaries start first: their times from the last run are kept in
+# target/test-times.txt; a fresh clone uses tests/test-times.txt (a recorded run's, by
+# target name; refresh it with `cp target/test-times.txt tests/` when the order drifts). Knobs: PEK_TEST_JOBS (default 3); arguments are passed to every
 # binary (e.g. `--nocapture`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,20 +23,20 @@ rm -rf "$logs"
 mkdir -p "$logs"
 
 # Longest first: last run's seconds, else the process-level suites (tests/) before the rest.
-order=$(python3 - "$list" "$times" <<'EOF'
+order=$(python3 - "$list" "$times" tests/test-times.txt <<'EOF'
 import os, sys
-lst, times = sys.argv[1], sys.argv[2]
+lst, times, recorded = sys.argv[1], sys.argv[2], sys.argv[3]
 known = {}
-if os.path.exists(times):
-    for line in open(times):
-        parts = line.split()
-        if len(parts) == 2:
-            known[parts[0]] = float(parts[1])
+for path in (times, recorded):
+    if os.path.exists(path):
+        for line in open(path):
+            parts = line.split()
+            if len(parts) == 2:
+                known.setdefault(parts[0], float(parts[1]))
 rows = [l.split() for l in open(lst) if len(l.split()) == 3]
 def key(r):
-    exe = os.path.basename(r[2])
-    if exe in known:
-        return (0, -known[exe])
+    if r[0] in known:
+        return (0, -known[r[0]])
     return (1, 0 if r[1].endswith("/tests") else 1)
 for r in sorted(rows, key=key):
     print(*r)
@@ -48,7 +49,7 @@ run_one() { # run_one <name> <dir> <exe> <log>
   local name=$1 dir=$2 exe=$3 log=$4 t0 rc=0
   t0=$(date +%s.%N)
   (cd "$dir" && CARGO_MANIFEST_DIR="$dir" "$exe" "${@:5}") >"$log" 2>&1 || rc=$?
-  printf '%s %.1f %s\n' "$(basename "$exe")" "$(echo "$(date +%s.%N) - $t0" | bc)" "$rc" >"$log.end"
+  printf '%s %.1f %s\n' "$name" "$(echo "$(date +%s.%N) - $t0" | bc)" "$rc" >"$log.end"
   return "$rc"
 }
 report() { # report <pid> <status>
