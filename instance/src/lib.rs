@@ -23,6 +23,7 @@ pub mod http;
 mod login;
 mod membership;
 mod page;
+pub mod pek_next;
 pub mod policy;
 pub mod profile;
 pub mod realm;
