@@ -144,7 +144,7 @@ SELECT s.id AS pn_id, s.group_id, s.semester, s.version, NOT s.superseded AS lat
                 THEN 'Felváltotta egy későbbi változat (korok)'
             ELSE coalesce(nullif(left(btrim(s.explanation), 5000), ''),
                           'Elutasítva (a pek-next nem őrzött indoklást)') END AS rejection_reason,
-       s.status = 'REJECTED' AND NOT s.superseded
+       s.point_request_status = 'ELUTASITVA'
            AND nullif(btrim(s.explanation), '') IS NULL AS reason_placeholder,
        s.superseded AND s.point_request_status IS DISTINCT FROM 'ELUTASITVA' AS made_rejected,
        coalesce(cu.id, pg_temp.pn_actor()) AS created_by,

@@ -87,13 +87,13 @@ pub fn table(tallies: &[Tally]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<40} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9}",
+        "{:<60} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8}",
         "mapping", "read", "inserted", "updated", "merged", "rejected", "changed"
     );
     for t in tallies {
         let _ = writeln!(
             s,
-            "{:<40} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9}",
+            "{:<60} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8}",
             t.mapping, t.read, t.inserted, t.updated, t.merged, t.rejected, t.changed
         );
     }
