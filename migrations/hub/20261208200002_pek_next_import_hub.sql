@@ -16,3 +16,22 @@ CREATE UNIQUE INDEX profiles_neptun ON profiles (neptun) WHERE neptun IS NOT NUL
 -- The id a person had in pek-next / korok: old profile links redirect by it, AuthSCH knew
 -- people by it (schacPersonalUniqueId), and a repeated import finds the person again.
 ALTER TABLE users ADD COLUMN legacy_id bigint UNIQUE CHECK (legacy_id IS NULL OR legacy_id > 0);
+
+-- `pek import pek-next` writes tens of thousands of memberships in one transaction: per
+-- row, the federation table would be recomputed tens of thousands of times. The import
+-- sets `pek.bulk_import` for its own transaction only and brings the federation table in
+-- step once at its end, with the same rule (pek_person_of_realm, pek_pending_in_realm).
+CREATE OR REPLACE FUNCTION pek_realm_member_trigger() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('pek.bulk_import', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        PERFORM pek_sync_realm_member(OLD.user_id, OLD.realm_id);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        PERFORM pek_sync_realm_member(NEW.user_id, NEW.realm_id);
+    END IF;
+    RETURN NULL;
+END $$;

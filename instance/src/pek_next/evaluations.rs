@@ -167,15 +167,15 @@ SELECT s.id AS pn_id, s.group_id, s.semester, s.version, NOT s.superseded AS lat
   LEFT JOIN map_user ru ON ru.pn_id = s.reviewer_user_id
   LEFT JOIN import_keys k ON k.realm_id = pg_temp.pn_realm() AND k.kind = 'evaluation'
                          AND k.legacy_id = s.id::text;
-UPDATE want_sb w SET previous_id = p.id
-  FROM want_sb p
- WHERE p.group_id = w.group_id AND p.semester = w.semester AND p.version = w.version - 1;
 INSERT INTO pn_report
 SELECT 'evaluations', pn_id::text, 'rejected', 'no such group' FROM want_sb WHERE group_uuid IS NULL;
 DELETE FROM want_sb WHERE group_uuid IS NULL;
 ALTER TABLE want_sb ADD PRIMARY KEY (pn_id);
 CREATE INDEX ON want_sb (group_id, semester);
 ANALYZE want_sb;
+UPDATE want_sb w SET previous_id = p.id
+  FROM want_sb p
+ WHERE p.group_id = w.group_id AND p.semester = w.semester AND p.version = w.version - 1;
 INSERT INTO pn_report
 SELECT 'evaluations', pn_id::text, 'changed', reason FROM (
     SELECT pn_id, 'superseded korok version: carried as REJECTED' AS reason

@@ -207,6 +207,27 @@ SELECT pg_temp.pn_realm(), w.kind, w.legacy, w.id FROM ins JOIN want_ms w ON w.i
 ON CONFLICT (realm_id, kind, legacy_id) DO UPDATE SET id = EXCLUDED.id
 "#;
 
+/// The hub's federation table after the memberships were written with its per-row
+/// trigger off (`pek.bulk_import`): the same rule, once per person.
+const FEDERATION: &str = r#"
+CREATE TEMP TABLE pn_people_touched ON COMMIT DROP AS
+SELECT DISTINCT user_uuid AS user_id FROM want_ms;
+INSERT INTO realm_members (user_id, realm_id)
+SELECT t.user_id, pg_temp.pn_realm() FROM pn_people_touched t
+ WHERE pek_person_of_realm(t.user_id, pg_temp.pn_realm())
+ON CONFLICT DO NOTHING;
+DELETE FROM realm_members m USING pn_people_touched t
+ WHERE m.realm_id = pg_temp.pn_realm() AND m.user_id = t.user_id
+   AND NOT pek_person_of_realm(t.user_id, pg_temp.pn_realm());
+INSERT INTO realm_pending (user_id, realm_id)
+SELECT t.user_id, pg_temp.pn_realm() FROM pn_people_touched t
+ WHERE pek_pending_in_realm(t.user_id, pg_temp.pn_realm())
+ON CONFLICT DO NOTHING;
+DELETE FROM realm_pending m USING pn_people_touched t
+ WHERE m.realm_id = pg_temp.pn_realm() AND m.user_id = t.user_id
+   AND NOT pek_pending_in_realm(t.user_id, pg_temp.pn_realm());
+"#;
+
 const REPORT_MEMBERSHIP_CONFLICTS: &str = r#"
 INSERT INTO pn_report
 SELECT 'memberships', w.legacy, 'rejected',
@@ -242,8 +263,13 @@ pub async fn import(conn: &mut PgConnection, ctx: &Ctx) -> anyhow::Result<Vec<Ta
     let (ms_read,): (i64,) = sqlx::query_as("SELECT count(*) FROM pn_memberships")
         .fetch_one(&mut *conn)
         .await?;
+    ctx.exec(conn, "SELECT set_config('pek.bulk_import', 'on', true)")
+        .await?;
     let updated = ctx.exec(conn, UPDATE_MEMBERSHIPS).await? as i64;
     let inserted = ctx.exec(conn, INSERT_MEMBERSHIPS).await? as i64;
+    ctx.exec(conn, "SELECT set_config('pek.bulk_import', 'off', true)")
+        .await?;
+    ctx.script(conn, FEDERATION).await?;
     ctx.script(conn, REPORT_MEMBERSHIP_CONFLICTS).await?;
     let (rejected, changed) = report::counts(conn, "memberships").await?;
     let memberships = Tally {

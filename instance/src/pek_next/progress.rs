@@ -3,12 +3,15 @@
 //! log, CI).
 
 use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub struct Progress {
     bars: Option<MultiProgress>,
+    /// (phase, rows, seconds) of every finished phase, for `timings`.
+    done: Arc<Mutex<Vec<(String, u64, f64)>>>,
 }
 
 impl Progress {
@@ -18,12 +21,21 @@ impl Progress {
             bars: std::io::stderr()
                 .is_terminal()
                 .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            done: Arc::default(),
         }
     }
 
     /// Plain lines whatever the terminal.
     pub fn plain() -> Progress {
-        Progress { bars: None }
+        Progress {
+            bars: None,
+            done: Arc::default(),
+        }
+    }
+
+    /// (phase, rows, seconds) of the phases finished so far.
+    pub fn timings(&self) -> Vec<(String, u64, f64)> {
+        self.done.lock().map(|d| d.clone()).unwrap_or_default()
     }
 
     /// A phase of `total` items (0: unknown).
@@ -49,6 +61,7 @@ impl Progress {
             name: name.to_string(),
             bar,
             started: Instant::now(),
+            done: self.done.clone(),
         }
     }
 
@@ -67,6 +80,7 @@ pub struct Phase {
     name: String,
     bar: Option<ProgressBar>,
     started: Instant,
+    done: Arc<Mutex<Vec<(String, u64, f64)>>>,
 }
 
 impl Phase {
@@ -79,6 +93,9 @@ impl Phase {
     /// Ends the phase; `rows` (when not 0) is what it counted.
     pub fn finish(&self, rows: u64) {
         let secs = self.started.elapsed().as_secs_f64();
+        if let Ok(mut d) = self.done.lock() {
+            d.push((self.name.clone(), rows, secs));
+        }
         match &self.bar {
             Some(b) => b.finish(),
             None if rows > 0 => eprintln!(

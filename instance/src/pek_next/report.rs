@@ -50,17 +50,6 @@ pub async fn counts(conn: &mut PgConnection, table: &str) -> anyhow::Result<(i64
     Ok((rejected, changed))
 }
 
-/// Every report row, by reason: (table, outcome, reason, rows).
-pub async fn summary(conn: &mut PgConnection) -> anyhow::Result<Vec<(String, String, String, i64)>> {
-    Ok(sqlx::query_as(
-        "SELECT tbl, outcome, reason_kind, count(*)
-           FROM (SELECT tbl, outcome, split_part(reason, ':', 1) AS reason_kind FROM pn_report) r
-          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    )
-    .fetch_all(conn)
-    .await?)
-}
-
 /// Writes the report (CSV: table, legacy_id, outcome, reason), streamed from the database.
 pub async fn write(conn: &mut PgConnection, path: &Path) -> anyhow::Result<u64> {
     let file = std::fs::File::create(path)
