@@ -104,9 +104,6 @@ pub struct LoginUser {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub email: Option<String>,
-    /// The Neptun code AuthSCH vouches for (`niifPersonOrgID`): finds a person imported
-    /// from pek-next without an AuthSCH id on their first sign-in.
-    pub neptun: Option<String>,
 }
 
 /// A hub token for API clients (browsers also get it as the `pek_session` cookie).
@@ -131,6 +128,9 @@ pub struct Identity {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub email: Option<String>,
+    /// The Neptun code AuthSCH vouches for (`niifPersonOrgID`): finds a person imported
+    /// from pek-next without an AuthSCH id on their first sign-in.
+    pub neptun: Option<String>,
 }
 
 fn text(v: &serde_json::Value, keys: &[&str]) -> Option<String> {

@@ -392,15 +392,16 @@ pub async fn put_profile(g: &mut GlobalTx, user: Uuid, p: &ProfileInput) -> Resu
         "INSERT INTO profiles (user_id, first_name, last_name, nickname, cell_phone, room,
                                dormitory, gender, student_status, search_folded, email,
                                hidden_fields)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULLIF($11, ''),
-                 COALESCE($12, '{}'))
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULLIF($11::text, ''),
+                 COALESCE($12::text[], '{}'))
          ON CONFLICT (user_id) DO UPDATE SET first_name = EXCLUDED.first_name,
              last_name = EXCLUDED.last_name, nickname = EXCLUDED.nickname,
              cell_phone = EXCLUDED.cell_phone, room = EXCLUDED.room,
              dormitory = EXCLUDED.dormitory, gender = EXCLUDED.gender,
              student_status = EXCLUDED.student_status, search_folded = EXCLUDED.search_folded,
-             email = CASE WHEN $11::text IS NULL THEN profiles.email ELSE NULLIF($11, '') END,
-             hidden_fields = COALESCE($12, profiles.hidden_fields),
+             email = CASE WHEN $11::text IS NULL THEN profiles.email
+                          ELSE NULLIF($11::text, '') END,
+             hidden_fields = COALESCE($12::text[], profiles.hidden_fields),
              updated_at = now()",
         user,
         p.first_name.as_deref(),

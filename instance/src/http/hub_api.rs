@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::{AppState, Caller, Json};
 use crate::error::{ErrorBody, Result};
-use crate::profile::{self, ProfileInput, Scope, UserView};
+use crate::profile::{self, ProfileInput, UserView};
 use crate::realm::{self, RealmId, RealmInfo};
 use crate::text::Line;
 
