@@ -400,15 +400,25 @@ DELETE FROM point_requests p
                       AND w.guideline_id = p.guideline_id)
 "#;
 
+/// Changed rows updated, new rows inserted without ON CONFLICT (a first import is all
+/// inserts, and a plain insert is the cheaper path), in key order for the indexes.
 const UPSERT_POINT_REQUESTS: &str = r#"
+UPDATE point_requests p SET points = w.points, updated_by = pg_temp.pn_actor(),
+       updated_at = w.updated_at
+  FROM want_pr w
+ WHERE p.realm_id = pg_temp.pn_realm() AND p.scoreboard_id = w.scoreboard_id
+   AND p.membership_id = w.membership_id AND p.guideline_id = w.guideline_id
+   AND p.points IS DISTINCT FROM w.points;
 INSERT INTO point_requests (realm_id, scoreboard_id, group_id, semester_id, membership_id,
                             guideline_id, points, updated_by, updated_at)
-SELECT pg_temp.pn_realm(), scoreboard_id, group_uuid, semester_uuid, membership_id, guideline_id, points, pg_temp.pn_actor(),
-       updated_at
-  FROM want_pr
-ON CONFLICT (realm_id, scoreboard_id, membership_id, guideline_id) DO UPDATE SET
-    points = EXCLUDED.points, updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at
- WHERE point_requests.points IS DISTINCT FROM EXCLUDED.points
+SELECT pg_temp.pn_realm(), w.scoreboard_id, w.group_uuid, w.semester_uuid, w.membership_id,
+       w.guideline_id, w.points, pg_temp.pn_actor(), w.updated_at
+  FROM want_pr w
+ WHERE NOT EXISTS (SELECT 1 FROM point_requests p
+                    WHERE p.realm_id = pg_temp.pn_realm() AND p.scoreboard_id = w.scoreboard_id
+                      AND p.membership_id = w.membership_id
+                      AND p.guideline_id = w.guideline_id)
+ ORDER BY w.scoreboard_id, w.membership_id, w.guideline_id;
 "#;
 
 const ENTRY_AWARDS: &str = r#"
@@ -444,6 +454,17 @@ DELETE FROM want_er WHERE kind IS NULL;
 INSERT INTO pn_report
 SELECT 'entry_requests', pn_id::text, 'changed', 'KB/ÁB without a justification: a placeholder was given'
   FROM want_er WHERE placeholder;
+CREATE TEMP TABLE want_er_row ON COMMIT DROP AS
+SELECT scoreboard_id, group_uuid, semester_uuid, membership_id, kind, justification, at,
+       status,
+       CASE WHEN status = 'REJECTED'
+            THEN coalesce(nullif(left(btrim(explanation), 5000), ''),
+                          'Elutasítva (a pek-next nem őrzött indoklást)') END AS rejection_reason,
+       CASE WHEN status <> 'PENDING' THEN coalesce(evaluated_by, pg_temp.pn_actor()) END
+           AS reviewed_by,
+       CASE WHEN status <> 'PENDING' THEN at END AS reviewed_at,
+       recommendations, finalized
+  FROM want_er;
 "#;
 
 const DELETE_ENTRY_AWARDS: &str = r#"
@@ -455,32 +476,31 @@ DELETE FROM entry_award_requests e
 "#;
 
 const UPSERT_ENTRY_AWARDS: &str = r#"
+UPDATE entry_award_requests e SET
+    kind = w.kind, justification = w.justification, status = w.status,
+    rejection_reason = w.rejection_reason, reviewed_by = w.reviewed_by,
+    reviewed_at = w.reviewed_at, recommendations = w.recommendations,
+    finalized = w.finalized, updated_at = w.at
+  FROM want_er_row w
+ WHERE e.realm_id = pg_temp.pn_realm() AND e.scoreboard_id = w.scoreboard_id
+   AND e.membership_id = w.membership_id
+   AND (e.kind, e.justification, e.status, e.rejection_reason, e.reviewed_by, e.reviewed_at,
+        e.recommendations, e.finalized)
+       IS DISTINCT FROM
+       (w.kind, w.justification, w.status, w.rejection_reason, w.reviewed_by, w.reviewed_at,
+        w.recommendations, w.finalized);
 INSERT INTO entry_award_requests (realm_id, scoreboard_id, group_id, semester_id, membership_id,
                                   kind, justification, updated_by, updated_at, status,
                                   rejection_reason, reviewed_by, reviewed_at, recommendations,
                                   finalized)
-SELECT pg_temp.pn_realm(), scoreboard_id, group_uuid, semester_uuid, membership_id, kind, justification, pg_temp.pn_actor(), at,
-       status,
-       CASE WHEN status = 'REJECTED'
-            THEN coalesce(nullif(left(btrim(explanation), 5000), ''),
-                          'Elutasítva (a pek-next nem őrzött indoklást)') END,
-       CASE WHEN status <> 'PENDING' THEN coalesce(evaluated_by, pg_temp.pn_actor()) END,
-       CASE WHEN status <> 'PENDING' THEN at END,
-       recommendations, finalized
-  FROM want_er
-ON CONFLICT (realm_id, scoreboard_id, membership_id) DO UPDATE SET
-    kind = EXCLUDED.kind, justification = EXCLUDED.justification, status = EXCLUDED.status,
-    rejection_reason = EXCLUDED.rejection_reason, reviewed_by = EXCLUDED.reviewed_by,
-    reviewed_at = EXCLUDED.reviewed_at, recommendations = EXCLUDED.recommendations,
-    finalized = EXCLUDED.finalized, updated_at = EXCLUDED.updated_at
- WHERE (entry_award_requests.kind, entry_award_requests.justification,
-        entry_award_requests.status, entry_award_requests.rejection_reason,
-        entry_award_requests.reviewed_by, entry_award_requests.reviewed_at,
-        entry_award_requests.recommendations, entry_award_requests.finalized)
-       IS DISTINCT FROM
-       (EXCLUDED.kind, EXCLUDED.justification, EXCLUDED.status, EXCLUDED.rejection_reason,
-        EXCLUDED.reviewed_by, EXCLUDED.reviewed_at, EXCLUDED.recommendations,
-        EXCLUDED.finalized)
+SELECT pg_temp.pn_realm(), w.scoreboard_id, w.group_uuid, w.semester_uuid, w.membership_id,
+       w.kind, w.justification, pg_temp.pn_actor(), w.at, w.status, w.rejection_reason,
+       w.reviewed_by, w.reviewed_at, w.recommendations, w.finalized
+  FROM want_er_row w
+ WHERE NOT EXISTS (SELECT 1 FROM entry_award_requests e
+                    WHERE e.realm_id = pg_temp.pn_realm() AND e.scoreboard_id = w.scoreboard_id
+                      AND e.membership_id = w.membership_id)
+ ORDER BY w.scoreboard_id, w.membership_id;
 "#;
 
 /// The group↔judges thread (pek-next keys it by group and semester: it goes to the live
