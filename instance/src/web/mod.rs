@@ -478,6 +478,7 @@ async fn dev_people(s: &AppState) -> crate::error::Result<Vec<(String, String)>>
     let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query!(
         r#"SELECT u.auth_sch_id, p.first_name AS "first_name?", p.last_name AS "last_name?"
            FROM users u LEFT JOIN profiles p ON p.user_id = u.id
+          WHERE u.auth_sch_id NOT LIKE 'legacy-pek:%'
           ORDER BY u.auth_sch_id LIMIT 50"#
     )
     .fetch_all(g.conn())
