@@ -8,8 +8,12 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
 use sqlx::Connection;
+use tower::ServiceExt;
+use uuid::Uuid;
 
 use pek::pek_next::{self, Args, Progress};
 
@@ -145,10 +149,54 @@ fn args(source: &str, hub: &str, report: Option<std::path::PathBuf>) -> Args {
     }
 }
 
+const SERVICE_TOKEN: &str = "directory-service-token-for-the-import-test";
+
+/// A hub whose directory accepts one service token.
+async fn hub_with_directory() -> common::TestApp {
+    let pg = localpg::LocalPostgres::shared().expect("start postgres");
+    let database = pg.fresh_database().await.expect("fresh database");
+    let signer = pek::auth::Signer::generate("pek-hub", "pek").expect("key");
+    let dir = std::env::temp_dir().join(format!("pek-test-import-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let key = dir.join("key.pem");
+    std::fs::write(&key, signer.public_pem()).expect("key file");
+    let tokens = dir.join("directory-tokens");
+    std::fs::write(&tokens, format!("authsch {SERVICE_TOKEN}\n")).expect("tokens");
+    let mut args = common::args(&database, pek::config::Mode::Hub, None, key);
+    args.directory_token_file = Some(tokens);
+    let (_state, router) = pek::app::build(&args).await.expect("build app");
+    let db = pek::db::Db::connect(&database.app_url, 5).await.expect("connect");
+    common::TestApp {
+        router,
+        db,
+        signer,
+        database,
+        audience: "pek".to_string(),
+    }
+}
+
+/// The directory as a service calls it.
+async fn directory(hub: &common::TestApp, id: &str) -> (StatusCode, serde_json::Value) {
+    let res = hub
+        .router
+        .clone()
+        .oneshot(
+            Request::get(format!("/internal/v1/directory/users/{id}"))
+                .header("authorization", format!("Bearer {SERVICE_TOKEN}"))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("call");
+    let status = res.status();
+    let bytes = res.into_body().collect().await.expect("body").to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
 #[tokio::test]
 async fn pek_next_imports_with_the_same_points_and_again_changes_nothing() {
     let pg = localpg::LocalPostgres::shared().expect("postgres");
-    let hub = common::hub().await;
+    let hub = hub_with_directory().await;
     let src = source(pg).await;
     // Someone who signed in here before the import: merged with their pek-next self.
     let (merged_auth,): (String,) = {
@@ -236,8 +284,71 @@ async fn pek_next_imports_with_the_same_points_and_again_changes_nothing() {
     assert!(applied > 0);
     assert_eq!(newbie_members, 0, "gen.sql gives no one the újonc post");
 
-    // Importing into a realm with data made here is refused without --force.
+    // The directory finds people by Neptun code and by pek-next id, as pek-next's
+    // /services/sync/{neptun} did.
+    let (neptun, pn_id, user): (String, i64, Uuid) = sqlx::query_as(
+        "SELECT p.neptun, u.legacy_id, u.id FROM users u JOIN profiles p ON p.user_id = u.id
+          WHERE p.neptun IS NOT NULL AND u.legacy_id IS NOT NULL ORDER BY u.legacy_id LIMIT 1",
+    )
+    .fetch_one(&mut su)
+    .await
+    .expect("a person with a Neptun code");
+    for id in [neptun.clone(), neptun.to_lowercase(), pn_id.to_string()] {
+        let (status, body) = directory(&hub, &id).await;
+        assert_eq!(status, StatusCode::OK, "{id}: {body}");
+        assert_eq!(body["id"], serde_json::json!(user), "{id}");
+    }
+    assert_eq!(directory(&hub, "ZZZZZZ").await.0, StatusCode::NOT_FOUND);
+
+    // Per-field privacy: a person who hid their e-mail in pek-next sees it on their own
+    // profile (and that it is hidden); a GOD of the realm, who sees full profiles, does not.
+    let (private,): (Uuid,) = sqlx::query_as(
+        "SELECT user_id FROM profiles WHERE 'email' = ANY (hidden_fields) AND email IS NOT NULL
+          ORDER BY user_id LIMIT 1",
+    )
+    .fetch_one(&mut su)
+    .await
+    .expect("a person who hides their e-mail");
+    let (s, me) = hub.get("/api/v1/me", &hub.token(private)).await;
+    assert_eq!(s, StatusCode::OK, "{me}");
+    assert!(me["profile"]["email"].is_string(), "{me}");
+    assert!(
+        me["profile"]["hiddenFields"].as_array().is_some_and(|h| h.contains(&serde_json::json!("email"))),
+        "{me}"
+    );
     let god = hub.person("import-god", "Isten", "Admin", "+36301234567").await;
+    pek::realm::ensure_local(&hub.db, &"sch".parse().expect("realm"), "Schönherz", Some(god))
+        .await
+        .expect("GOD of sch");
+    let (s, seen) = hub.get(&format!("/api/v1/users/{private}"), &hub.token(god)).await;
+    assert_eq!(s, StatusCode::OK, "{seen}");
+    assert_eq!(seen["scope"], "full", "{seen}");
+    assert!(seen["profile"]["email"].is_null(), "a hidden e-mail shown: {seen}");
+    assert!(seen["profile"].get("hiddenFields").is_none(), "{seen}");
+
+    // A group that took no applications in pek-next takes none here.
+    let (closed,): (Uuid,) = sqlx::query_as(
+        "SELECT id FROM groups WHERE realm_id = 'sch' AND NOT accepts_applications
+            AND NOT archived ORDER BY legacy_id LIMIT 1",
+    )
+    .fetch_one(&mut su)
+    .await
+    .expect("a group closed to applications");
+    let (s, body) = hub
+        .post(
+            &format!("/api/v1/realms/sch/groups/{closed}/applications"),
+            &hub.token(god),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+
+    // Nobody signs in as a placeholder identity: every sign-in goes through upsert_user.
+    let mut g = hub.db.global().await.expect("tx");
+    let refused = pek::profile::upsert_user(&mut g, "legacy-pek:1").await;
+    assert!(refused.is_err(), "a placeholder identity signed in");
+
+    // Importing into a realm with data made here is refused without --force.
     hub.bootstrap_god(god).await;
     hub.realm("kszk", god).await;
     let token = hub.token(god);
