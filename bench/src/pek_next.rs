@@ -85,9 +85,13 @@ pub async fn pek_next(args: PekNextArgs) -> anyhow::Result<()> {
         .await?
         .context("starting PostgreSQL (is the `postgresql` package installed?)")?;
     let hub = pg.create_database("pek_hub").await?;
-    pek::db::migrate(&hub.owner_url, pek::config::Mode::Hub, Some(localpg::APP_ROLE))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    pek::db::migrate(
+        &hub.owner_url,
+        pek::config::Mode::Hub,
+        Some(localpg::APP_ROLE),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let src = pg.create_database("pek_next").await?;
     let t = Instant::now();
     {
@@ -124,9 +128,7 @@ pub async fn pek_next(args: PekNextArgs) -> anyhow::Result<()> {
     for table in TARGETS {
         let mut data = Vec::new();
         {
-            let mut out = su
-                .copy_out_raw(&format!("COPY {table} TO STDOUT"))
-                .await?;
+            let mut out = su.copy_out_raw(&format!("COPY {table} TO STDOUT")).await?;
             while let Some(chunk) = out.next().await {
                 data.extend_from_slice(&chunk?);
             }
@@ -180,7 +182,11 @@ pub async fn pek_next(args: PekNextArgs) -> anyhow::Result<()> {
         };
         md.push_str(&format!(
             "| {name} | {} | {secs:.2} | {rate} |\n",
-            if *rows > 0 { rows.to_string() } else { String::new() }
+            if *rows > 0 {
+                rows.to_string()
+            } else {
+                String::new()
+            }
         ));
     }
     md.push_str("\nRows written per mapping (first run) and the COPY floor per target table:\n\n| mapping | read | inserted | rejected | changed |\n|---|---:|---:|---:|---:|\n");
@@ -202,7 +208,10 @@ pub async fn pek_next(args: PekNextArgs) -> anyhow::Result<()> {
         write_section(&args.output, "## Import from pek-next", &md)?;
     }
     if !first.differences.is_empty() {
-        anyhow::bail!("the points check found {} differences", first.differences.len());
+        anyhow::bail!(
+            "the points check found {} differences",
+            first.differences.len()
+        );
     }
     Ok(())
 }

@@ -366,7 +366,10 @@ pub async fn put_profile(g: &mut GlobalTx, user: Uuid, p: &ProfileInput) -> Resu
     if let Some(e) = email.filter(|e| !e.is_empty()) {
         let ok = e.len() >= 3
             && e.split_once('@').is_some_and(|(a, b)| {
-                !a.is_empty() && !b.is_empty() && !b.contains('@') && !e.contains(char::is_whitespace)
+                !a.is_empty()
+                    && !b.is_empty()
+                    && !b.contains('@')
+                    && !e.contains(char::is_whitespace)
             });
         if !ok {
             return Err(Error::invalid("email must be an e-mail address"));

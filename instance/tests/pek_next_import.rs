@@ -89,13 +89,21 @@ SELECT 900001, r.evaluation_id, r.user_id, 'AB', '', true, '{"16": "AB"}'
 
 async fn source(pg: &localpg::LocalPostgres) -> localpg::Database {
     let db = pg.fresh_database().await.expect("source database");
-    let mut c = sqlx::PgConnection::connect(&db.owner_url).await.expect("connect");
-    sqlx::raw_sql(SCHEMA).execute(&mut c).await.expect("pek-next schema");
+    let mut c = sqlx::PgConnection::connect(&db.owner_url)
+        .await
+        .expect("connect");
+    sqlx::raw_sql(SCHEMA)
+        .execute(&mut c)
+        .await
+        .expect("pek-next schema");
     sqlx::raw_sql(&scaled_gen(2000, 100, 20))
         .execute(&mut c)
         .await
         .expect("gen.sql");
-    sqlx::raw_sql(EDGES).execute(&mut c).await.expect("edge rows");
+    sqlx::raw_sql(EDGES)
+        .execute(&mut c)
+        .await
+        .expect("edge rows");
     db
 }
 
@@ -165,7 +173,9 @@ async fn hub_with_directory() -> common::TestApp {
     let mut args = common::args(&database, pek::config::Mode::Hub, None, key);
     args.directory_token_file = Some(tokens);
     let (_state, router) = pek::app::build(&args).await.expect("build app");
-    let db = pek::db::Db::connect(&database.app_url, 5).await.expect("connect");
+    let db = pek::db::Db::connect(&database.app_url, 5)
+        .await
+        .expect("connect");
     common::TestApp {
         router,
         db,
@@ -190,7 +200,10 @@ async fn directory(hub: &common::TestApp, id: &str) -> (StatusCode, serde_json::
         .expect("call");
     let status = res.status();
     let bytes = res.into_body().collect().await.expect("body").to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -200,13 +213,19 @@ async fn pek_next_imports_with_the_same_points_and_again_changes_nothing() {
     let src = source(pg).await;
     // Someone who signed in here before the import: merged with their pek-next self.
     let (merged_auth,): (String,) = {
-        let mut c = sqlx::PgConnection::connect(&src.owner_url).await.expect("connect");
-        sqlx::query_as("SELECT auth_sch_id FROM users WHERE auth_sch_id IS NOT NULL ORDER BY id LIMIT 1")
-            .fetch_one(&mut c)
+        let mut c = sqlx::PgConnection::connect(&src.owner_url)
             .await
-            .expect("a user with an AuthSCH id")
+            .expect("connect");
+        sqlx::query_as(
+            "SELECT auth_sch_id FROM users WHERE auth_sch_id IS NOT NULL ORDER BY id LIMIT 1",
+        )
+        .fetch_one(&mut c)
+        .await
+        .expect("a user with an AuthSCH id")
     };
-    let early = hub.person(&merged_auth, "Korai", "Belépő", "+36301111111").await;
+    let early = hub
+        .person(&merged_auth, "Korai", "Belépő", "+36301111111")
+        .await;
     let progress = Progress::plain();
 
     // A dry run writes nothing.
@@ -215,18 +234,41 @@ async fn pek_next_imports_with_the_same_points_and_again_changes_nothing() {
     dry.dry_run = true;
     let s = pek_next::run(&dry, &progress).await.expect("dry run");
     assert!(!s.committed);
-    assert!(s.differences.is_empty(), "{:?}", &s.differences[..s.differences.len().min(5)]);
-    assert_eq!(before, state(&hub.database.superuser_url).await, "a dry run wrote");
+    assert!(
+        s.differences.is_empty(),
+        "{:?}",
+        &s.differences[..s.differences.len().min(5)]
+    );
+    assert_eq!(
+        before,
+        state(&hub.database.superuser_url).await,
+        "a dry run wrote"
+    );
 
     let report = std::env::temp_dir().join(format!("pek-import-{}.csv", uuid::Uuid::new_v4()));
-    let first = pek_next::run(&args(&src.owner_url, &hub.database.app_url, Some(report.clone())), &progress)
-        .await
-        .expect("import");
+    let first = pek_next::run(
+        &args(&src.owner_url, &hub.database.app_url, Some(report.clone())),
+        &progress,
+    )
+    .await
+    .expect("import");
     eprintln!("{}", pek_next::render(&first, false));
     assert!(first.committed);
-    assert!(first.differences.is_empty(), "points differ: {:?}", first.differences);
-    assert!(first.compared > 1000, "the check compared {} figures", first.compared);
-    let users = first.tallies.iter().find(|t| t.mapping.starts_with("users")).expect("users");
+    assert!(
+        first.differences.is_empty(),
+        "points differ: {:?}",
+        first.differences
+    );
+    assert!(
+        first.compared > 1000,
+        "the check compared {} figures",
+        first.compared
+    );
+    let users = first
+        .tallies
+        .iter()
+        .find(|t| t.mapping.starts_with("users"))
+        .expect("users");
     assert_eq!(users.read, 2000);
     assert_eq!(users.merged, 1, "the person who signed in early is merged");
 
@@ -252,20 +294,33 @@ async fn pek_next_imports_with_the_same_points_and_again_changes_nothing() {
 
     // A second import changes nothing.
     let after_first = state(&hub.database.superuser_url).await;
-    let second = pek_next::run(&args(&src.owner_url, &hub.database.app_url, None), &progress)
-        .await
-        .expect("second import");
+    let second = pek_next::run(
+        &args(&src.owner_url, &hub.database.app_url, None),
+        &progress,
+    )
+    .await
+    .expect("second import");
     assert!(second.differences.is_empty());
     for t in &second.tallies {
-        assert_eq!((t.inserted, t.updated), (0, 0), "second run wrote {}", t.mapping);
+        assert_eq!(
+            (t.inserted, t.updated),
+            (0, 0),
+            "second run wrote {}",
+            t.mapping
+        );
     }
     let after_second = state(&hub.database.superuser_url).await;
     for (table, rows) in &after_first {
-        assert!(rows == &after_second[table], "the second import changed {table}");
+        assert!(
+            rows == &after_second[table],
+            "the second import changed {table}"
+        );
     }
 
     // The person who signed in early is the imported person.
-    let mut su = sqlx::PgConnection::connect(&hub.database.superuser_url).await.expect("su");
+    let mut su = sqlx::PgConnection::connect(&hub.database.superuser_url)
+        .await
+        .expect("su");
     let (legacy,): (Option<i64>,) = sqlx::query_as("SELECT legacy_id FROM users WHERE id = $1")
         .bind(early)
         .fetch_one(&mut su)
@@ -313,17 +368,31 @@ async fn pek_next_imports_with_the_same_points_and_again_changes_nothing() {
     assert_eq!(s, StatusCode::OK, "{me}");
     assert!(me["profile"]["email"].is_string(), "{me}");
     assert!(
-        me["profile"]["hiddenFields"].as_array().is_some_and(|h| h.contains(&serde_json::json!("email"))),
+        me["profile"]["hiddenFields"]
+            .as_array()
+            .is_some_and(|h| h.contains(&serde_json::json!("email"))),
         "{me}"
     );
-    let god = hub.person("import-god", "Isten", "Admin", "+36301234567").await;
-    pek::realm::ensure_local(&hub.db, &"sch".parse().expect("realm"), "Schönherz", Some(god))
-        .await
-        .expect("GOD of sch");
-    let (s, seen) = hub.get(&format!("/api/v1/users/{private}"), &hub.token(god)).await;
+    let god = hub
+        .person("import-god", "Isten", "Admin", "+36301234567")
+        .await;
+    pek::realm::ensure_local(
+        &hub.db,
+        &"sch".parse().expect("realm"),
+        "Schönherz",
+        Some(god),
+    )
+    .await
+    .expect("GOD of sch");
+    let (s, seen) = hub
+        .get(&format!("/api/v1/users/{private}"), &hub.token(god))
+        .await;
     assert_eq!(s, StatusCode::OK, "{seen}");
     assert_eq!(seen["scope"], "full", "{seen}");
-    assert!(seen["profile"]["email"].is_null(), "a hidden e-mail shown: {seen}");
+    assert!(
+        seen["profile"]["email"].is_null(),
+        "a hidden e-mail shown: {seen}"
+    );
     assert!(seen["profile"].get("hiddenFields").is_none(), "{seen}");
 
     // A group that took no applications in pek-next takes none here.
@@ -353,11 +422,19 @@ async fn pek_next_imports_with_the_same_points_and_again_changes_nothing() {
     hub.realm("kszk", god).await;
     let token = hub.token(god);
     let (status, _) = hub
-        .post("/api/v1/realms/kszk/groups", &token, serde_json::json!({"name": "Saját kör"}))
+        .post(
+            "/api/v1/realms/kszk/groups",
+            &token,
+            serde_json::json!({"name": "Saját kör"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let mut other = args(&src.owner_url, &hub.database.app_url, None);
     other.realm = "kszk".into();
     let err = pek_next::run(&other, &progress).await.expect_err("refused");
-    assert!(err.to_string().contains("already has data of another origin"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("already has data of another origin"),
+        "{err}"
+    );
 }

@@ -104,8 +104,11 @@ async fn imported_people_groups_and_scoreboards_show_in_the_browser() {
         axe: axe_source().expect("axe-core"),
     };
     b.open("/sign-in").await;
-    b.forge_post("/sign-in/dev", serde_json::json!({ "authSchId": leader_auth }))
-        .await;
+    b.forge_post(
+        "/sign-in/dev",
+        serde_json::json!({ "authSchId": leader_auth }),
+    )
+    .await;
     b.wait_path("/").await;
 
     // A member's page, reached by the old pek-next link of the person.
@@ -133,7 +136,8 @@ async fn imported_people_groups_and_scoreboards_show_in_the_browser() {
     b.check_page("import-group").await;
 
     // The accepted scoreboard of 2019/20 autumn: its guidelines and points.
-    b.open(&format!("/realms/sch/scoreboards/{scoreboard}")).await;
+    b.open(&format!("/realms/sch/scoreboards/{scoreboard}"))
+        .await;
     let board = b.wait_text("main", "2019/20/1").await;
     assert!(board.contains("Elv 1"), "{board}");
     b.check_page("import-scoreboard").await;

@@ -619,7 +619,11 @@ pub async fn import(conn: &mut PgConnection, ctx: &Ctx) -> anyhow::Result<Vec<Ta
     )
     .await?;
     ctx.exec(conn, UPSERT_COLLECTIONS).await?;
-    let max_version = count(conn, "SELECT coalesce(max(version), 0)::bigint FROM want_sb").await?;
+    let max_version = count(
+        conn,
+        "SELECT coalesce(max(version), 0)::bigint FROM want_sb",
+    )
+    .await?;
     let mut upserted = 0i64;
     for v in 1..=max_version {
         // An integer of ours: formatting it in is safe.
@@ -644,7 +648,11 @@ pub async fn import(conn: &mut PgConnection, ctx: &Ctx) -> anyhow::Result<Vec<Ta
         "SELECT count(*) FROM want_gl w WHERE NOT EXISTS (SELECT 1 FROM guidelines g WHERE g.id = w.id)",
     )
     .await?;
-    let synthetic = count(conn, "SELECT count(*) FROM want_gl WHERE key LIKE 'total-%'").await?;
+    let synthetic = count(
+        conn,
+        "SELECT count(*) FROM want_gl WHERE key LIKE 'total-%'",
+    )
+    .await?;
     let upserted = ctx.exec(conn, UPSERT_GUIDELINES).await? as i64;
     let (rejected, changed) = report::counts(conn, "principles").await?;
     out.push(Tally {

@@ -182,16 +182,14 @@ pub async fn run(args: &Args, progress: &Progress) -> anyhow::Result<Summary> {
     let outcome = check::run(&mut tx).await?;
     step.finish(outcome.compared);
     for d in &outcome.differences {
-        sqlx::query(
-            "INSERT INTO pn_report VALUES ('point_histories', $1, 'different', $2)",
-        )
-        .bind(format!("{}:{}", d.pn_user_id, d.semester))
-        .bind(format!(
-            "points check: pek-next {} , computed here {}",
-            d.pek_next, d.computed
-        ))
-        .execute(tx.conn())
-        .await?;
+        sqlx::query("INSERT INTO pn_report VALUES ('point_histories', $1, 'different', $2)")
+            .bind(format!("{}:{}", d.pn_user_id, d.semester))
+            .bind(format!(
+                "points check: pek-next {} , computed here {}",
+                d.pek_next, d.computed
+            ))
+            .execute(tx.conn())
+            .await?;
     }
     let report_rows = match &args.report {
         Some(path) => report::write(tx.conn(), path).await?,
@@ -213,8 +211,7 @@ pub async fn run(args: &Args, progress: &Progress) -> anyhow::Result<Summary> {
     .bind(summary_json)
     .execute(tx.conn())
     .await?;
-    let commit =
-        !args.dry_run && (outcome.differences.is_empty() || args.allow_differences);
+    let commit = !args.dry_run && (outcome.differences.is_empty() || args.allow_differences);
     if commit {
         tx.commit().await?;
     }

@@ -227,9 +227,7 @@ async fn stage_folded(
     .execute(&mut *target)
     .await?;
     let bar = progress.phase("fold names", 0);
-    let mut copy_in = target
-        .copy_in_raw("COPY pn_user_names FROM STDIN")
-        .await?;
+    let mut copy_in = target.copy_in_raw("COPY pn_user_names FROM STDIN").await?;
     let mut buf = String::with_capacity(1 << 16);
     {
         let mut rows = sqlx::query_as::<_, (i64, String, String, String, Option<String>)>(
@@ -258,14 +256,11 @@ async fn stage_folded(
     }
     copy_in.send(std::mem::take(&mut buf).into_bytes()).await?;
     copy_in.finish().await?;
-    let mut copy_in = target
-        .copy_in_raw("COPY pn_group_names FROM STDIN")
-        .await?;
+    let mut copy_in = target.copy_in_raw("COPY pn_group_names FROM STDIN").await?;
     {
-        let mut rows = sqlx::query_as::<_, (i64, String)>(
-            "SELECT id, coalesce(btrim(name), '') FROM groups",
-        )
-        .fetch(&mut source.conn);
+        let mut rows =
+            sqlx::query_as::<_, (i64, String)>("SELECT id, coalesce(btrim(name), '') FROM groups")
+                .fetch(&mut source.conn);
         while let Some(row) = rows.next().await {
             let (id, name) = row?;
             buf.push_str(&format!("{id}\t{}\n", copy_text(&fold(&name))));
