@@ -16,6 +16,7 @@
 mod common;
 mod evaluation;
 mod federation;
+mod pek_next;
 mod web;
 
 use std::collections::BTreeSet;
@@ -62,6 +63,8 @@ enum BenchCommand {
     Web(web::WebArgs),
     /// The hub's federated semester points for one person across worker realms.
     FederatedPoints(evaluation::FederatedPointsArgs),
+    /// `pek import pek-next` on gen.sql's default synthetic dataset, with the points check.
+    PekNext(pek_next::PekNextArgs),
     /// `pek local` in this binary, for `web`, which runs the federation in a child process.
     #[command(hide = true)]
     Local(pek::demo::LocalArgs),
@@ -124,6 +127,7 @@ async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::PointHistory(args) => evaluation::point_history(args).await,
         BenchCommand::Web(args) => web::web(args).await,
         BenchCommand::FederatedPoints(args) => evaluation::federated_points(args).await,
+        BenchCommand::PekNext(args) => pek_next::pek_next(args).await,
         BenchCommand::Local(args) => pek::demo::run_local(args).await,
     }
 }

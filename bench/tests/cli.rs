@@ -19,6 +19,7 @@ fn help_lists_every_benchmark() {
         "point-history",
         "web",
         "federated-points",
+        "pek-next",
     ] {
         assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
     }

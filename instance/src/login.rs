@@ -128,6 +128,9 @@ pub struct Identity {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub email: Option<String>,
+    /// The Neptun code AuthSCH vouches for (`niifPersonOrgID`): finds a person imported
+    /// from pek-next without an AuthSCH id on their first sign-in.
+    pub neptun: Option<String>,
 }
 
 fn text(v: &serde_json::Value, keys: &[&str]) -> Option<String> {
@@ -158,6 +161,7 @@ impl Identity {
             first_name: text(v, &["givenName", "given_name"]),
             last_name: text(v, &["sn", "family_name"]),
             email: text(v, &["mail", "email"]),
+            neptun: text(v, &["niifPersonOrgID"]),
         })
     }
 }
@@ -658,6 +662,9 @@ impl Login {
         };
         let (first, last) = (clip100(&first), clip100(&last));
         let mut g = db.global().await?;
+        if let Some(neptun) = &id.neptun {
+            profile::claim_imported(&mut g, &id.id, neptun).await?;
+        }
         let user = profile::upsert_user(&mut g, &id.id).await?;
         let folded = crate::text::fold(
             &[&first, &last]
@@ -676,6 +683,9 @@ impl Login {
         )
         .execute(g.conn())
         .await?;
+        if let Some(neptun) = &id.neptun {
+            profile::record_neptun(&mut g, user, neptun).await?;
+        }
         let session = crate::session::create(&mut g, user, self.token_ttl).await?;
         g.commit().await?;
         let name = id.display_name.clone().or_else(|| {

@@ -22,11 +22,21 @@ enum Command {
     Migrate(DbArgs),
     /// Start a whole federation on this machine on a throwaway PostgreSQL.
     Local(pek::demo::LocalArgs),
+    /// Import data from another system into a realm of this hub.
+    #[command(subcommand)]
+    Import(ImportSource),
     /// Print the OpenAPI document of a mode's API.
     Openapi {
         #[arg(long, value_enum, default_value = "hub")]
         mode: pek::config::Mode,
     },
+}
+
+#[derive(Subcommand)]
+enum ImportSource {
+    /// From a running PéK (pek-next): people, groups, memberships, evaluations and points,
+    /// with the points check (exit status 3 when a semester figure differs).
+    PekNext(Box<pek::pek_next::Args>),
 }
 
 fn init_tracing(format: LogFormat) {
@@ -58,6 +68,19 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => pek::app::serve(*args).await,
         Command::Migrate(args) => migrate(args).await,
         Command::Local(args) => pek::demo::run_local(args).await,
+        Command::Import(ImportSource::PekNext(args)) => {
+            let progress = pek::pek_next::Progress::detect();
+            match pek::pek_next::run(&args, &progress).await {
+                Ok(summary) => {
+                    println!("{}", pek::pek_next::render(&summary, args.dry_run));
+                    if !summary.differences.is_empty() {
+                        return std::process::ExitCode::from(3);
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
         Command::Openapi { mode } => {
             match serde_json::to_string_pretty(&pek::http::openapi(mode)) {
                 Ok(s) => {

@@ -313,10 +313,22 @@ pub async fn apply(tx: &mut RealmTx, grants: &Grants, group_id: Uuid) -> Result<
             "the group is archived; it takes no new members".into(),
         ));
     }
+    let realm = tx.realm().as_str().to_string();
+    let accepts: bool = sqlx::query_scalar!(
+        "SELECT accepts_applications FROM groups WHERE realm_id = $1 AND id = $2",
+        realm,
+        group_id
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    if !accepts {
+        return Err(Error::Conflict(
+            "the group does not accept applications; its leaders can invite you".into(),
+        ));
+    }
     if let Some(m) = existing(tx, group_id, grants.viewer).await? {
         return Err(already(&m, true));
     }
-    let realm = tx.realm().as_str().to_string();
     on_write(
         sqlx::query_as!(
             Membership,

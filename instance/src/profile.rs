@@ -108,6 +108,37 @@ pub struct ProfileInput {
     pub student_status: Option<StudentStatus>,
     #[serde(default)]
     pub external_accounts: Vec<ExternalAccount>,
+    /// E-mail address; absent: unchanged, empty: removed.
+    pub email: Option<Line<254>>,
+    /// Full-profile fields shown to nobody but the person; absent: unchanged.
+    pub hidden_fields: Option<Vec<HiddenField>>,
+}
+
+/// A full-profile field a person can hide from everyone else (pek-next's `privacies`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum HiddenField {
+    Email,
+    Neptun,
+    BmeId,
+    CellPhone,
+    Room,
+    Dormitory,
+    ExternalAccounts,
+}
+
+impl HiddenField {
+    fn as_str(self) -> &'static str {
+        match self {
+            HiddenField::Email => "email",
+            HiddenField::Neptun => "neptun",
+            HiddenField::BmeId => "bmeId",
+            HiddenField::CellPhone => "cellPhone",
+            HiddenField::Room => "room",
+            HiddenField::Dormitory => "dormitory",
+            HiddenField::ExternalAccounts => "externalAccounts",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -129,6 +160,14 @@ pub struct FullProfile {
     pub gender: Gender,
     pub student_status: StudentStatus,
     pub external_accounts: Vec<ExternalAccount>,
+    pub email: Option<String>,
+    /// The Neptun code (from AuthSCH at sign-in, or imported): not editable.
+    pub neptun: Option<String>,
+    /// The BME id (imported): not editable.
+    pub bme_id: Option<String>,
+    /// The fields the person hides from everyone else; shown to the person only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hidden_fields: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -200,15 +239,39 @@ struct ProfileRow {
     dormitory: Dormitory,
     gender: Gender,
     student_status: StudentStatus,
+    email: Option<String>,
+    neptun: Option<String>,
+    bme_id: Option<String>,
+    hidden_fields: Vec<String>,
 }
 
 /// Creates the user for an AuthSCH subject, or returns the existing one.
+/// Records the Neptun code AuthSCH vouches for on a person's profile, unless they have
+/// one or someone else holds it.
+pub async fn record_neptun(g: &mut GlobalTx, user: Uuid, neptun: &str) -> Result<()> {
+    let neptun = neptun.trim().to_uppercase();
+    if neptun.len() != 6 || !neptun.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Ok(());
+    }
+    sqlx::query!(
+        "UPDATE profiles SET neptun = $2, updated_at = now()
+          WHERE user_id = $1 AND neptun IS NULL
+            AND NOT EXISTS (SELECT 1 FROM profiles o WHERE o.neptun = $2)",
+        user,
+        neptun
+    )
+    .execute(g.conn())
+    .await?;
+    Ok(())
+}
+
 pub async fn upsert_user(g: &mut GlobalTx, auth_sch_id: &str) -> Result<Uuid> {
     if auth_sch_id.is_empty() || crate::text::check(auth_sch_id, 200, false).is_err() {
         return Err(Error::invalid(
             "auth_sch_id must be 1-200 characters of single-line text",
         ));
     }
+    refuse_placeholder(auth_sch_id)?;
     Ok(sqlx::query_scalar!(
         "INSERT INTO users (auth_sch_id, last_login) VALUES ($1, now())
          ON CONFLICT (auth_sch_id) DO UPDATE SET last_login = now() RETURNING id",
@@ -216,6 +279,42 @@ pub async fn upsert_user(g: &mut GlobalTx, auth_sch_id: &str) -> Result<Uuid> {
     )
     .fetch_one(g.conn())
     .await?)
+}
+
+/// The identities `pek import pek-next` keeps people without an AuthSCH id under are
+/// nobody's login: no sign-in, token or configuration may name one.
+fn refuse_placeholder(auth_sch_id: &str) -> Result<()> {
+    if auth_sch_id.starts_with(crate::pek_next::PLACEHOLDER_PREFIX) {
+        return Err(Error::invalid(format!(
+            "ids starting with {} are reserved for imported people",
+            crate::pek_next::PLACEHOLDER_PREFIX
+        )));
+    }
+    Ok(())
+}
+
+/// A person imported from pek-next without an AuthSCH id, signing in for the first time:
+/// when nobody has this AuthSCH id yet and exactly one imported placeholder person has
+/// the Neptun code AuthSCH vouches for, that person becomes this login's (their history
+/// stays theirs). Returns whether one was claimed.
+pub async fn claim_imported(g: &mut GlobalTx, auth_sch_id: &str, neptun: &str) -> Result<bool> {
+    refuse_placeholder(auth_sch_id)?;
+    let neptun = neptun.trim().to_uppercase();
+    let n = sqlx::query!(
+        "UPDATE users u SET auth_sch_id = $1
+          WHERE u.auth_sch_id LIKE 'legacy-pek:%' AND u.legacy_id IS NOT NULL
+            AND u.id = (SELECT p.user_id FROM profiles p WHERE p.neptun = $2)
+            AND NOT EXISTS (SELECT 1 FROM users o WHERE o.auth_sch_id = $1)",
+        auth_sch_id,
+        neptun
+    )
+    .execute(g.conn())
+    .await?
+    .rows_affected();
+    if n > 0 {
+        tracing::info!("an imported person without an AuthSCH id signed in for the first time");
+    }
+    Ok(n > 0)
 }
 
 /// The user of an AuthSCH id, created (never logged in) if missing: people named before
@@ -229,6 +328,7 @@ pub async fn ensure_user(g: &mut GlobalTx, auth_sch_id: &str) -> Result<Uuid> {
             "authSchId must be 1-200 characters without control characters",
         ));
     }
+    refuse_placeholder(auth_sch_id)?;
     sqlx::query!(
         "INSERT INTO users (auth_sch_id) VALUES ($1) ON CONFLICT (auth_sch_id) DO NOTHING",
         auth_sch_id
@@ -262,6 +362,25 @@ pub async fn put_profile(g: &mut GlobalTx, user: Uuid, p: &ProfileInput) -> Resu
             return Err(Error::invalid("accountName must be 1-200 characters"));
         }
     }
+    let email = p.email.as_deref().map(str::trim);
+    if let Some(e) = email.filter(|e| !e.is_empty()) {
+        let ok = e.len() >= 3
+            && e.split_once('@').is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && !b.contains('@')
+                    && !e.contains(char::is_whitespace)
+            });
+        if !ok {
+            return Err(Error::invalid("email must be an e-mail address"));
+        }
+    }
+    let hidden: Option<Vec<String>> = p.hidden_fields.as_ref().map(|h| {
+        let mut v: Vec<String> = h.iter().map(|f| f.as_str().to_string()).collect();
+        v.sort();
+        v.dedup();
+        v
+    });
     if !user_exists(g, user).await? {
         return Err(Error::not_found(format!("user {user}")));
     }
@@ -274,13 +393,18 @@ pub async fn put_profile(g: &mut GlobalTx, user: Uuid, p: &ProfileInput) -> Resu
     );
     sqlx::query!(
         "INSERT INTO profiles (user_id, first_name, last_name, nickname, cell_phone, room,
-                               dormitory, gender, student_status, search_folded)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                               dormitory, gender, student_status, search_folded, email,
+                               hidden_fields)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULLIF($11::text, ''),
+                 COALESCE($12::text[], '{}'))
          ON CONFLICT (user_id) DO UPDATE SET first_name = EXCLUDED.first_name,
              last_name = EXCLUDED.last_name, nickname = EXCLUDED.nickname,
              cell_phone = EXCLUDED.cell_phone, room = EXCLUDED.room,
              dormitory = EXCLUDED.dormitory, gender = EXCLUDED.gender,
              student_status = EXCLUDED.student_status, search_folded = EXCLUDED.search_folded,
+             email = CASE WHEN $11::text IS NULL THEN profiles.email
+                          ELSE NULLIF($11::text, '') END,
+             hidden_fields = COALESCE($12::text[], profiles.hidden_fields),
              updated_at = now()",
         user,
         p.first_name.as_deref(),
@@ -291,7 +415,9 @@ pub async fn put_profile(g: &mut GlobalTx, user: Uuid, p: &ProfileInput) -> Resu
         p.dormitory.unwrap_or(Dormitory::Unknown) as Dormitory,
         p.gender.unwrap_or(Gender::Unknown) as Gender,
         p.student_status.unwrap_or(StudentStatus::Unknown) as StudentStatus,
-        folded
+        folded,
+        email,
+        hidden.as_deref()
     )
     .execute(g.conn())
     .await?;
@@ -329,9 +455,9 @@ pub async fn put_profile_as(
     if by == user {
         return put_profile(g, user, p).await;
     }
-    let before = load(g, user, Scope::Full).await?;
+    let before = load(g, user, Scope::Full, true).await?;
     put_profile(g, user, p).await?;
-    let after = load(g, user, Scope::Full).await?;
+    let after = load(g, user, Scope::Full, true).await?;
     let fields = changed_fields(before.as_ref(), after.as_ref());
     sqlx::query!(
         "INSERT INTO profile_audit (user_id, changed_by, fields) VALUES ($1, $2, $3)",
@@ -372,12 +498,20 @@ fn changed_fields(before: Option<&ProfileData>, after: Option<&ProfileData>) -> 
         .collect()
 }
 
-async fn load(g: &mut GlobalTx, user: Uuid, scope: Scope) -> Result<Option<ProfileData>> {
+/// A profile at `scope`; `own`: read by the person themself, so the fields they hide
+/// from others are shown too.
+async fn load(
+    g: &mut GlobalTx,
+    user: Uuid,
+    scope: Scope,
+    own: bool,
+) -> Result<Option<ProfileData>> {
     let row: Option<ProfileRow> = sqlx::query_as!(
         ProfileRow,
         r#"SELECT first_name, last_name, nickname, cell_phone, room,
                   dormitory AS "dormitory: Dormitory", gender AS "gender: Gender",
-                  student_status AS "student_status: StudentStatus"
+                  student_status AS "student_status: StudentStatus", email, neptun, bme_id,
+                  hidden_fields
              FROM profiles WHERE user_id = $1"#,
         user
     )
@@ -402,14 +536,27 @@ async fn load(g: &mut GlobalTx, user: Uuid, scope: Scope) -> Result<Option<Profi
             )
             .fetch_all(g.conn())
             .await?;
+            let shown = |f: HiddenField| own || !r.hidden_fields.iter().any(|h| h == f.as_str());
             ProfileData::Full(FullProfile {
                 basic,
-                cell_phone: r.cell_phone,
-                room: r.room,
-                dormitory: r.dormitory,
+                cell_phone: r.cell_phone.filter(|_| shown(HiddenField::CellPhone)),
+                room: r.room.filter(|_| shown(HiddenField::Room)),
+                dormitory: if shown(HiddenField::Dormitory) {
+                    r.dormitory
+                } else {
+                    Dormitory::Unknown
+                },
                 gender: r.gender,
                 student_status: r.student_status,
-                external_accounts,
+                external_accounts: if shown(HiddenField::ExternalAccounts) {
+                    external_accounts
+                } else {
+                    Vec::new()
+                },
+                email: r.email.filter(|_| shown(HiddenField::Email)),
+                neptun: r.neptun.filter(|_| shown(HiddenField::Neptun)),
+                bme_id: r.bme_id.filter(|_| shown(HiddenField::BmeId)),
+                hidden_fields: own.then_some(r.hidden_fields),
             })
         }
     }))
@@ -456,11 +603,20 @@ pub async fn shared_realms_with(
 
 /// One person at a scope the caller has already decided; 404 when there is no user.
 pub async fn view_at(db: &Db, target: Uuid, scope: Scope) -> Result<UserView> {
+    view(db, target, scope, false).await
+}
+
+/// The person's own profile: everything, the fields they hide from others too.
+pub async fn view_own(db: &Db, me: Uuid) -> Result<UserView> {
+    view(db, me, Scope::Full, true).await
+}
+
+async fn view(db: &Db, target: Uuid, scope: Scope, own: bool) -> Result<UserView> {
     let mut g = db.global().await?;
     if !user_exists(&mut g, target).await? {
         return Err(Error::not_found(format!("user {target}")));
     }
-    let profile = load(&mut g, target, scope).await?;
+    let profile = load(&mut g, target, scope, own).await?;
     g.commit().await?;
     Ok(UserView {
         id: target,
@@ -474,7 +630,7 @@ pub async fn views(db: &Db, people: &[(Uuid, Scope)]) -> Result<Vec<UserView>> {
     let mut g = db.global().await?;
     let mut out = Vec::with_capacity(people.len());
     for (id, scope) in people {
-        let profile = load(&mut g, *id, *scope).await?;
+        let profile = load(&mut g, *id, *scope, false).await?;
         out.push(UserView {
             id: *id,
             scope: *scope,

@@ -193,8 +193,8 @@ pub async fn entry_awards(
     .await?)
 }
 
-/// A person by hub user id or AuthSCH id (what services know them by); 400 for an id that
-/// can be neither, 404 for nobody.
+/// A person by hub user id, AuthSCH id, Neptun code or pek-next id (what services know
+/// them by); 400 for an id that can be none of these, 404 for nobody.
 pub async fn resolve_user(db: &Db, id: &str) -> Result<(Uuid, String)> {
     let id = id.trim();
     if id.is_empty() || id.chars().count() > 200 || id.chars().any(char::is_control) {
@@ -203,8 +203,17 @@ pub async fn resolve_user(db: &Db, id: &str) -> Result<(Uuid, String)> {
         ));
     }
     let mut g = db.global().await?;
+    // The hub's id or the AuthSCH id first; then what pek-next's services knew people
+    // by: the Neptun code (`/services/sync/{neptun}`) or pek-next's own id.
     let row: Option<(Uuid, String)> = sqlx::query!(
-        "SELECT id, auth_sch_id FROM users WHERE id::text = $1 OR auth_sch_id = $1 LIMIT 1",
+        "SELECT u.id, u.auth_sch_id FROM users u
+           LEFT JOIN profiles p ON p.user_id = u.id
+          WHERE u.id::text = $1 OR u.auth_sch_id = $1
+             OR ($1 ~ '^[A-Za-z0-9]{6}$' AND p.neptun = upper($1))
+             OR ($1 ~ '^[0-9]{1,18}$' AND u.legacy_id = $1::bigint)
+          ORDER BY (u.id::text = $1 OR u.auth_sch_id = $1) DESC,
+                   (p.neptun IS NOT DISTINCT FROM upper($1)) DESC
+          LIMIT 1",
         id
     )
     .fetch_optional(g.conn())

@@ -84,6 +84,9 @@ pub struct PointsInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EntryInput {
     pub kind: EntryKind,
+    /// Required (1-5000 characters) for KB and AB; a DO (KDO) award needs none, as in
+    /// pek-next.
+    #[serde(default)]
     pub justification: crate::text::Prose<10_000>,
 }
 
@@ -293,7 +296,7 @@ pub async fn put_entry(
     let justification = text_field(
         "an entry award justification",
         &input.justification,
-        1,
+        usize::from(input.kind != EntryKind::Kdo),
         5000,
     )?;
     let justification = justification.as_str();

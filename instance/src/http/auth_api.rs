@@ -232,6 +232,7 @@ async fn dev_login(State(s): State<AppState>, Json(body): Json<DevLogin>) -> Res
                 first_name: body.first_name.map(String::from),
                 last_name: body.last_name.map(String::from),
                 email: body.email.map(String::from),
+                neptun: None,
             },
         )
         .await?;

@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::{AppState, Caller, Json};
 use crate::error::{ErrorBody, Result};
-use crate::profile::{self, ProfileInput, Scope, UserView};
+use crate::profile::{self, ProfileInput, UserView};
 use crate::realm::{self, RealmId, RealmInfo};
 use crate::text::Line;
 
@@ -46,7 +46,7 @@ async fn create_realm(
 #[utoipa::path(get, path = "/api/v1/me", tag = "users",
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
 async fn me(State(s): State<AppState>, Caller(me): Caller) -> Result<Json<UserView>> {
-    Ok(Json(profile::view_at(&s.db, me, Scope::Full).await?))
+    Ok(Json(profile::view_own(&s.db, me).await?))
 }
 
 #[utoipa::path(put, path = "/api/v1/me/profile", tag = "users", request_body = ProfileInput,
@@ -59,5 +59,5 @@ async fn put_my_profile(
     let mut g = s.db.global().await?;
     profile::put_profile(&mut g, me, &body).await?;
     g.commit().await?;
-    Ok(Json(profile::view_at(&s.db, me, Scope::Full).await?))
+    Ok(Json(profile::view_own(&s.db, me).await?))
 }

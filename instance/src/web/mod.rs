@@ -75,6 +75,10 @@ pub fn routes(api: ApiHandle) -> Router<AppState> {
             "/realms/{realm}/memberships/{id}/{action}",
             post(groups::membership_action),
         )
+        .route("/profiles/{id}", get(old_person_link))
+        .route("/korok/showuser/id/{id}", get(old_person_link))
+        .route("/groups/{id}", get(old_group_link))
+        .route("/korok/showgroup/id/{id}", get(old_group_link))
         .route("/lang", get(set_lang))
         .route("/assets/{name}", get(asset))
         .merge(evaluation::routes())
@@ -474,6 +478,7 @@ async fn dev_people(s: &AppState) -> crate::error::Result<Vec<(String, String)>>
     let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query!(
         r#"SELECT u.auth_sch_id, p.first_name AS "first_name?", p.last_name AS "last_name?"
            FROM users u LEFT JOIN profiles p ON p.user_id = u.id
+          WHERE u.auth_sch_id NOT LIKE 'legacy-pek:%'
           ORDER BY u.auth_sch_id LIMIT 50"#
     )
     .fetch_all(g.conn())
@@ -702,6 +707,34 @@ async fn search(
 #[derive(Deserialize)]
 struct PersonQuery {
     saved: Option<String>,
+}
+
+/// A pek-next or korok profile link: to the person's page here (permanently).
+async fn old_person_link(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let found = match crate::legacy::parse(&id) {
+        Some(n) => crate::legacy::person(&s.db, n).await,
+        None => Ok(None),
+    };
+    match found {
+        Ok(Some(uuid)) => Redirect::permanent(&format!("/people/{uuid}")).into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, "no such person").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A pek-next or korok group link: to the group's page here (permanently).
+async fn old_group_link(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let found = match crate::legacy::parse(&id) {
+        Some(n) => crate::legacy::group(&s.db, n).await,
+        None => Ok(None),
+    };
+    match found {
+        Ok(Some((realm, uuid))) => {
+            Redirect::permanent(&format!("/realms/{realm}/groups/{uuid}")).into_response()
+        }
+        Ok(None) => (StatusCode::NOT_FOUND, "no such group").into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn person(

@@ -116,10 +116,11 @@ struct UserPath {
     id: String,
 }
 
-/// A person's profile basics (`pek-next`'s `/services/sync/:id`); `id` is the user id or
-/// the AuthSCH id. Bearer: a directory service token.
+/// A person's profile basics (`pek-next`'s `/services/sync/:id`); `id` is the user id, the
+/// AuthSCH id, the Neptun code or the person's pek-next id. Bearer: a directory service
+/// token.
 #[utoipa::path(get, path = "/internal/v1/directory/users/{id}", tag = "directory",
-    params(("id" = String, Path, description = "user id or AuthSCH id")),
+    params(("id" = String, Path, description = "user id, AuthSCH id, Neptun code or pek-next id")),
     responses((status = 200, body = DirUser), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn directory_user(
