@@ -195,6 +195,17 @@ async fn start_instance(serve: ServeArgs) -> anyhow::Result<String> {
 /// throwaway PostgreSQL, each on its own port, talking HTTP to each other like in a
 /// cluster.
 pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
+    // Listening before anything is made: a Ctrl-C or SIGTERM at any moment, start-up
+    // included, drops the federation's future and with it the cluster and the secrets.
+    let stop = stop_signal().context("listening for Ctrl-C and SIGTERM")?;
+    tokio::select! {
+        r = local_federation(args) => r,
+        _ = stop => Ok(()),
+    }
+}
+
+/// Starts the federation and keeps it (and what it made) until the future is dropped.
+async fn local_federation(args: LocalArgs) -> anyhow::Result<()> {
     println!("Starting a throwaway PostgreSQL…");
     let pg = tokio::task::spawn_blocking(localpg::LocalPostgres::start)
         .await?
@@ -373,10 +384,9 @@ pub async fn run_local(args: LocalArgs) -> anyhow::Result<()> {
          \n  curl -s {url}/internal/v1/realms -H 'Authorization: Bearer {operator_token}'  # the registry\
          \n  curl -s {url}/openapi.json | head -c 300\n"
     );
-    shutdown().await;
-    drop(pg);
-    drop(secrets);
-    Ok(())
+    // Dropped when the stop signal wins: the cluster first, then the secrets.
+    let _keep = (pg, secrets);
+    std::future::pending::<anyhow::Result<()>>().await
 }
 
 /// `pek local`'s private directory for its key and tokens, removed on drop.
@@ -401,14 +411,13 @@ impl Drop for SecretsDir {
     }
 }
 
-async fn shutdown() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term => {} }
+/// Resolves at the first Ctrl-C or SIGTERM; both handlers are installed when this is
+/// called, not when the future is first polled.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    })
 }
