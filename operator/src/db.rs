@@ -473,7 +473,8 @@ impl Provisioner {
         creds: &DbCredentials,
         owner: &Owner,
         fresh: Duration,
-    ) -> Result<Vec<Change>, Error> {
+        changes: &mut Vec<Change>,
+    ) -> Result<(), Error> {
         let (key, digest) = Self::ensured_key(creds, owner);
         let recent = self
             .ensured
@@ -482,9 +483,9 @@ impl Provisioner {
             .and_then(|e| e.get(&key).copied())
             .is_some_and(|(d, at)| d == digest && at.elapsed() < fresh);
         if recent {
-            return Ok(Vec::new());
+            return Ok(());
         }
-        self.ensure(creds, owner, &[]).await
+        self.ensure_reporting(creds, owner, &[], changes).await
     }
 
     fn pool(&self, target: &AdminTarget) -> Result<PgPool, Error> {
@@ -688,6 +689,30 @@ impl Provisioner {
         Ok(Self::recorded(&mut conn, names).await?.others(me))
     }
 
+    /// Whether the admin can log in to the server (an error says why not).
+    pub async fn reachable(&self, target: &AdminTarget) -> Result<(), Error> {
+        let _permit = self.slot().await?;
+        self.acquire(target).await.map(drop)
+    }
+
+    /// Whether the database or one of its roles records `me` as its owner (a database this
+    /// Realm provisioned, whatever else was lost).
+    pub fn records_owner<'a>(
+        &'a self,
+        target: &'a AdminTarget,
+        names: &'a RealmDbNames,
+        me: &'a Owner,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(async move {
+            let _permit = self.slot().await?;
+            let mut conn = self.acquire(target).await?;
+            let recorded = Self::recorded(&mut conn, names).await?;
+            let mine = |o: &Option<Owner>| o.as_ref().is_some_and(|o| o.uid == me.uid);
+            Ok(recorded.database.as_ref().is_some_and(mine)
+                || recorded.roles.iter().any(|(_, o)| mine(o)))
+        })
+    }
+
     /// Creates what is missing: both roles, the database, the CONNECT restriction, and records
     /// `owner` on each. Refuses (`Error::Conflict`, changing nothing) when another Realm is
     /// recorded as the owner, unless its uid is in `take_over` (the caller found that Realm
@@ -699,9 +724,28 @@ impl Provisioner {
         take_over: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Change>, Error>> {
         Box::pin(async move {
+            let mut changes = Vec::new();
+            self.ensure_reporting(creds, owner, take_over, &mut changes)
+                .await?;
+            Ok(changes)
+        })
+    }
+
+    /// [`Self::ensure`], with the changes made put into `changes` also when a later step fails
+    /// (roles created before `CREATE DATABASE` failed exist, and are reported).
+    pub fn ensure_reporting<'a>(
+        &'a self,
+        creds: &'a DbCredentials,
+        owner: &'a Owner,
+        take_over: &'a [String],
+        changes: &'a mut Vec<Change>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
             let (mut conn, _permit) = self.lock(&creds.target, &creds.names).await?;
             let start = Instant::now();
-            let result = self.ensure_locked(&mut conn, creds, owner, take_over).await;
+            let result = self
+                .ensure_locked(&mut conn, creds, owner, take_over, changes)
+                .await;
             self.metrics.phase("db_ensure", start.elapsed());
             let (key, digest) = Self::ensured_key(creds, owner);
             if let Ok(mut e) = self.ensured.lock() {
@@ -721,9 +765,9 @@ impl Provisioner {
         creds: &DbCredentials,
         owner: &Owner,
         take_over: &[String],
-    ) -> Result<Vec<Change>, Error> {
+        changes: &mut Vec<Change>,
+    ) -> Result<(), Error> {
         let names = &creds.names;
-        let mut changes = Vec::new();
         let recorded = Self::recorded(conn, names).await?;
         if let Some(other) = recorded
             .others(owner)
@@ -887,7 +931,7 @@ impl Provisioner {
                 exec_formatted(conn, "COMMENT ON ROLE %I IS %L", &[role, &comment]).await?;
             }
         }
-        Ok(changes)
+        Ok(())
     }
 
     /// Drops the database (terminating its sessions) and both roles, if they exist.

@@ -64,6 +64,11 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// A `deletionPolicy: Delete` Realm is deleted but dropping its database is not confirmed:
+    /// the finalizer stays and the message says how to confirm or keep the database. Not a
+    /// failure: the reconciler waits for the Realm to change.
+    #[error("{0}")]
+    DeletionUnconfirmed(String),
 }
 
 /// Why the hub could not be asked.
@@ -89,6 +94,7 @@ impl Error {
             Error::Finalizer(_) => Reason::FinalizerError,
             Error::Serialize { .. } | Error::Internal(_) => Reason::InternalError,
             Error::DeletionBlocked { reason, .. } => *reason,
+            Error::DeletionUnconfirmed(_) => Reason::ConfirmationRequired,
         }
     }
 

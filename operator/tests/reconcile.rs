@@ -313,6 +313,44 @@ impl Harness {
             .expect("query")
     }
 
+    /// The operator restarted (killed and started again): a fresh Context, same API server.
+    fn restart(&mut self) {
+        self.ctx = Arc::new(Context::new(
+            self.fake.client(),
+            Config::for_tests(),
+            self.hub.clone(),
+            Metrics::default(),
+        ));
+    }
+
+    fn annotate(&self, key: &str, value: &str) {
+        self.fake.edit(&self.realm_path(), |r| {
+            r["metadata"]["annotations"][key] = json!(value);
+        });
+    }
+
+    fn confirm_delete(&self) {
+        let id = self.realm().expect("realm").spec.realm_id;
+        self.annotate(pek_crds::CONFIRM_DELETE_ANNOTATION, &id);
+    }
+
+    /// Points the admin Secret at `uri`.
+    fn admin_uri(&self, uri: &str) {
+        assert!(self
+            .fake
+            .edit(&self.path("v1", "secrets", "pg-admin"), |s| {
+                s["data"]["uri"] = b64(uri);
+            }));
+    }
+
+    fn writes(&self) -> Vec<String> {
+        self.fake
+            .take_log()
+            .into_iter()
+            .filter(|l| !l.starts_with("GET "))
+            .collect()
+    }
+
     fn only_reads(&self) {
         let log = self.fake.take_log();
         assert!(
@@ -630,6 +668,8 @@ async fn delete_with_retain_deregisters_and_keeps_the_database() {
     assert_eq!(h.roles().await, 2, "Retain keeps both roles");
 }
 
+/// `deletionPolicy: Delete` confirmed before the delete (the annotation names the realm id):
+/// the worker goes, then the database and both roles are dropped and the Realm is released.
 #[tokio::test]
 async fn delete_with_delete_drops_database_and_roles() {
     let h = Harness::new(
@@ -644,13 +684,18 @@ async fn delete_with_delete_drops_database_and_roles() {
     let _session = sqlx::PgConnection::connect(&h.app_url())
         .await
         .expect("app session");
+    h.confirm_delete();
     h.fake.delete(&h.realm_path());
     h.reconcile().await.expect("cleanup");
     assert_eq!(
-        h.fake.take_log(),
+        h.writes(),
         [
             "POST events Deregistered".to_string(),
-            "GET secrets/pg-admin".into(),
+            format!("DELETE deployments/{n}-worker"),
+            format!("DELETE services/{n}-worker"),
+            format!("DELETE networkpolicies/{n}-worker"),
+            format!("DELETE serviceaccounts/{n}-worker"),
+            "POST events WorkerRemoved".into(),
             "POST events DatabaseDropped".into(),
             "POST events RoleDropped".into(),
             format!("PATCH(json) realms/{n}"),
@@ -660,6 +705,232 @@ async fn delete_with_delete_drops_database_and_roles() {
     assert!(h.realm().is_none());
     assert!(!h.database_exists().await, "Delete drops the database");
     assert_eq!(h.roles().await, 0, "Delete drops both roles");
+}
+
+/// `deletionPolicy: Delete` without the confirmation: deregistered, the worker removed, the
+/// database kept, and the Realm waits with `Deleting=True` (reason `ConfirmationRequired`),
+/// `Ready=False` and one Warning Event saying what to do — without counting as a failure.
+/// A wrong value does not confirm; the right one, set after the delete, drops the database.
+#[tokio::test]
+async fn an_unconfirmed_delete_keeps_the_database_until_confirmed() {
+    let h = Harness::new(
+        "rc-confirm",
+        json!({"database": {"adminSecretRef": {"name": "pg-admin"}, "deletionPolicy": "Delete"}}),
+        true,
+    );
+    h.create_until_ready().await;
+    let n = "rc-confirm";
+    h.fake.delete(&h.realm_path());
+    h.reconcile().await.expect("waiting is not an error");
+    assert_eq!(
+        h.writes(),
+        [
+            "POST events Deregistered".to_string(),
+            format!("DELETE deployments/{n}-worker"),
+            format!("DELETE services/{n}-worker"),
+            format!("DELETE networkpolicies/{n}-worker"),
+            format!("DELETE serviceaccounts/{n}-worker"),
+            "POST events WorkerRemoved".into(),
+            "POST events DeletionNotConfirmed".into(),
+            format!("PATCH(apply) realms/{n}/status"),
+        ]
+    );
+    assert_eq!(h.hub.take_calls(), [format!("DELETE {n}")]);
+    assert!(h.realm().is_some(), "the finalizer stays");
+    assert!(h.database_exists().await, "unconfirmed: the database stays");
+    assert_eq!(h.roles().await, 2);
+    assert!(h
+        .fake
+        .get(&h.path("apps/v1", "deployments", &format!("{n}-worker")))
+        .is_none());
+    let (s, reason, message) = h.condition("Deleting");
+    assert_eq!(
+        (s.as_str(), reason.as_str()),
+        ("True", "ConfirmationRequired")
+    );
+    assert!(
+        message.contains(&format!(
+            "kubectl -n {} annotate realm {n} --overwrite pek.sch.bme.hu/confirm-delete={n}",
+            h.ns
+        )) && message.contains("deletionPolicy\":\"Retain"),
+        "{message}"
+    );
+    let (s, reason, _) = h.condition("Ready");
+    assert_eq!(
+        (s.as_str(), reason.as_str()),
+        ("False", "ConfirmationRequired")
+    );
+    assert!(
+        !h.ctx.metrics.encode().contains("ConfirmationRequired"),
+        "waiting is not counted as a failure"
+    );
+
+    // Again: nothing is announced, deleted or written twice.
+    h.reconcile().await.expect("still waiting");
+    h.only_reads();
+    assert!(h.hub.take_calls().is_empty());
+
+    // A confirmation naming another realm confirms nothing.
+    h.annotate(pek_crds::CONFIRM_DELETE_ANNOTATION, "some-other-realm");
+    h.reconcile().await.expect("still waiting");
+    assert!(h.realm().is_some() && h.database_exists().await);
+    assert!(h
+        .condition("Deleting")
+        .2
+        .contains("\"some-other-realm\", not the realm id"));
+    h.fake.take_log();
+
+    // Confirmed after the delete: dropped, released.
+    h.confirm_delete();
+    h.reconcile().await.expect("dropped");
+    assert_eq!(
+        h.writes(),
+        [
+            "POST events DatabaseDropped".to_string(),
+            "POST events RoleDropped".into(),
+            format!("PATCH(json) realms/{n}"),
+        ]
+    );
+    assert!(h.realm().is_none());
+    assert!(!h.database_exists().await);
+    assert_eq!(h.roles().await, 0);
+}
+
+/// An unconfirmed deletion switched to `deletionPolicy: Retain` is released with the database.
+#[tokio::test]
+async fn an_unconfirmed_delete_switched_to_retain_keeps_the_database() {
+    let h = Harness::new(
+        "rc-toretain",
+        json!({"database": {"adminSecretRef": {"name": "pg-admin"}, "deletionPolicy": "Delete"}}),
+        true,
+    );
+    h.create_until_ready().await;
+    let n = "rc-toretain";
+    h.fake.delete(&h.realm_path());
+    h.reconcile().await.expect("waiting");
+    assert_eq!(h.condition("Deleting").1, "ConfirmationRequired");
+    h.fake.take_log();
+    h.edit_spec(|s| s["database"]["deletionPolicy"] = json!("Retain"));
+    h.reconcile().await.expect("released");
+    assert_eq!(
+        h.writes(),
+        [
+            "POST events DatabaseRetained".to_string(),
+            format!("PATCH(json) realms/{n}"),
+        ]
+    );
+    assert!(h.realm().is_none());
+    assert!(h.database_exists().await);
+    assert_eq!(h.roles().await, 2);
+}
+
+/// The operator killed after `CREATE DATABASE` but before the status write, then the Realm
+/// deleted (confirmed) while its admin Secret points at a server that does not answer: the
+/// `<name>-db` Secret, written before any SQL, says a database may exist, so the Realm is not
+/// released as "never provisioned" — it waits and says why; once the server answers, the
+/// database is dropped.
+#[tokio::test]
+async fn a_realm_killed_before_its_status_write_is_not_released_as_never_provisioned() {
+    let mut h = Harness::new(
+        "rc-crashed",
+        json!({"database": {"adminSecretRef": {"name": "pg-admin"}, "deletionPolicy": "Delete"}}),
+        true,
+    );
+    let n = "rc-crashed";
+    h.reconcile().await.expect("finalizer");
+    h.reconcile().await.expect("provisioned");
+    assert!(h.database_exists().await);
+    // The fault point: everything up to the status write happened, the write did not.
+    h.fake.edit(&h.realm_path(), |r| {
+        r.as_object_mut().expect("object").remove("status");
+    });
+    h.restart();
+    h.admin_uri("postgres://postgres:x@127.0.0.1:1/postgres");
+    h.confirm_delete();
+    h.fake.delete(&h.realm_path());
+    h.fake.take_log();
+    let err = h.reconcile().await.expect_err("the database may exist");
+    assert_eq!(err.reason(), "DatabaseError");
+    let log = h.fake.take_log();
+    assert!(
+        !log.contains(&"POST events DatabaseNeverProvisioned".to_string()),
+        "{log:?}"
+    );
+    assert!(log.contains(&format!("GET secrets/{n}-db")), "{log:?}");
+    assert!(h.realm().is_some(), "not released");
+    let (s, reason, message) = h.condition("DatabaseReady");
+    assert_eq!((s.as_str(), reason.as_str()), ("False", "DatabaseError"));
+    assert!(message.contains("spec.suspend: true"), "{message}");
+    assert!(h.database_exists().await);
+
+    h.admin_uri(&pg().superuser_url("postgres"));
+    h.reconcile()
+        .await
+        .expect("dropped once the server answers");
+    assert!(h.realm().is_none());
+    assert!(!h.database_exists().await);
+    assert_eq!(h.roles().await, 0);
+}
+
+/// Roles created in a database run whose later step fails are announced all the same
+/// (`RoleCreated`), next to the Warning of the failure: an admin that may create roles but
+/// not databases.
+#[tokio::test]
+async fn roles_created_before_a_failing_step_are_announced() {
+    let mut su = sqlx::PgConnection::connect(&pg().superuser_url("postgres"))
+        .await
+        .expect("admin");
+    for stmt in [
+        "DROP ROLE IF EXISTS rc_nocreatedb_admin",
+        "CREATE ROLE rc_nocreatedb_admin LOGIN CREATEROLE NOCREATEDB NOSUPERUSER PASSWORD 'nocreatedb-pw'",
+    ] {
+        sqlx::query(stmt).execute(&mut su).await.expect(stmt);
+    }
+    let h = Harness::new("rc-partial", json!({}), true);
+    let url = {
+        let mut u = url::Url::parse(&pg().superuser_url("postgres")).expect("url");
+        u.set_username("rc_nocreatedb_admin").expect("user");
+        u.set_password(Some("nocreatedb-pw")).expect("password");
+        u.to_string()
+    };
+    h.admin_uri(&url);
+    h.reconcile().await.expect("finalizer");
+    h.fake.take_log();
+    let err = h.reconcile().await.expect_err("may not create a database");
+    assert_eq!(err.reason(), "DatabaseError");
+    let log = h.fake.take_log();
+    let at = |line: &str| log.iter().position(|l| l == line);
+    let created =
+        at("POST events RoleCreated").unwrap_or_else(|| panic!("no RoleCreated: {log:?}"));
+    let warned = at("POST events DatabaseError").unwrap_or_else(|| panic!("no Warning: {log:?}"));
+    assert!(created < warned, "{log:?}");
+    assert_eq!(h.roles().await, 2, "the roles exist");
+    assert!(!h.database_exists().await);
+    // Clean up the roles (granted to the limited admin) and the admin itself.
+    for stmt in [
+        "DROP ROLE IF EXISTS pek_rc_partial_app",
+        "DROP ROLE IF EXISTS pek_rc_partial_owner",
+        "DROP ROLE IF EXISTS rc_nocreatedb_admin",
+    ] {
+        sqlx::query(stmt).execute(&mut su).await.expect(stmt);
+    }
+}
+
+/// The retry backoff grows with the time a Realm has been failing, not with the number of
+/// failed reconciles: ten failures in quick succession (the Realm's own changes start
+/// reconciles too) still retry after 2 s, so a Realm recovers within seconds of its cause
+/// going away.
+#[tokio::test]
+async fn quick_failures_do_not_push_the_retry_away() {
+    let h = Harness::new("rc-backoff", json!({}), true);
+    let realm = Arc::new(h.realm().expect("realm"));
+    let err = Error::hub_answer("hub down");
+    let first = pek_operator::reconcile::error_policy(realm.clone(), &err, h.ctx.clone());
+    assert_eq!(first, Action::requeue(std::time::Duration::from_secs(2)));
+    for i in 1..10 {
+        let action = pek_operator::reconcile::error_policy(realm.clone(), &err, h.ctx.clone());
+        assert_eq!(action, first, "failure {i} pushed the retry away");
+    }
 }
 
 #[tokio::test]
@@ -716,6 +987,7 @@ async fn deleting_a_never_provisioned_realm_with_delete_policy_does_not_hang() {
         h.fake.take_log(),
         [
             "POST events Deregistered".to_string(),
+            format!("GET secrets/{n}-db"),
             "GET secrets/pg-admin".into(),
             "POST events DatabaseNeverProvisioned".into(),
             format!("PATCH(json) realms/{n}"),

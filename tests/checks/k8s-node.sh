@@ -524,6 +524,12 @@ k -n "$NS" delete pod node-load --grace-period=0 --force >/dev/null 2>&1
 
 # ---------------------------------------------------------------------------------------------
 phase "6. delete the Realms, helm uninstall"
+# A deletionPolicy: Delete Realm's database is dropped only when the Realm confirms it (README,
+# "Deleting a Realm"): confirm every one (a Retain Realm ignores it).
+k -n "$NS" get realms -o jsonpath='{range .items[*]}{.metadata.name} {.spec.realmId}{"\n"}{end}' \
+  | while read -r name id; do
+      k -n "$NS" annotate realm "$name" --overwrite "pek.sch.bme.hu/confirm-delete=$id" >/dev/null
+    done
 k -n "$NS" delete realms --all --timeout=300s >/dev/null
 [ -z "$(k -n "$NS" get realms -o name)" ] || fail "Realms left"
 for i in $(seq 1 60); do

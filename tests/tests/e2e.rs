@@ -591,6 +591,51 @@ impl TestEnv {
             .collect()
     }
 
+    /// Confirms dropping the database of Realm `name` (realm id `id`) on deletion.
+    async fn confirm_delete(&self, name: &str, id: &str) {
+        self.realms()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {
+                    (pek_crds::CONFIRM_DELETE_ANNOTATION): id}}})),
+            )
+            .await
+            .expect("annotate the Realm");
+    }
+
+    /// The Realm's row as `kubectl get realms` prints it (the API server's Table, from the
+    /// CRD's printer columns): column name → cell.
+    async fn printed(&self, name: &str) -> BTreeMap<String, String> {
+        let mut req = kube::core::Request::new(format!(
+            "/apis/pek.sch.bme.hu/v1alpha1/namespaces/{}/realms",
+            self.ns
+        ))
+        .get(name, &kube::api::GetParams::default())
+        .expect("request");
+        req.headers_mut().insert(
+            "accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io"
+                .parse()
+                .expect("header"),
+        );
+        let table: Value = self
+            .client
+            .request(req)
+            .await
+            .expect("the Realm as a Table");
+        let columns = table["columnDefinitions"].as_array().expect("columns");
+        let cells = table["rows"][0]["cells"].as_array().expect("cells");
+        columns
+            .iter()
+            .zip(cells)
+            .map(|(c, v)| {
+                let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                (c["name"].as_str().unwrap_or_default().to_string(), text)
+            })
+            .collect()
+    }
+
     fn endpoint(&self, name: &str) -> String {
         format!("http://{name}-worker.{}.svc:8080", self.ns)
     }
@@ -821,13 +866,69 @@ async fn realm_lifecycle_on_a_real_api_server() {
     env.patch_spec(name, json!({"suspend": false})).await;
     env.wait_condition(name, "Ready", "True", None).await;
 
-    // Deletion with Delete: deregistered, database and roles dropped, children collected.
+    // Deletion with Delete, not confirmed: deregistered, the worker removed, the database and
+    // roles kept; the Realm waits and says what to do (condition, Warning Event, and the
+    // Deletion column of `kubectl get realms`).
     env.realms()
         .delete(name, &DeleteParams::default())
         .await
         .expect("delete the Realm");
-    env.wait_gone(name).await;
+    let r = env
+        .wait_condition(name, "Deleting", "True", Some("ConfirmationRequired"))
+        .await;
+    assert_eq!(
+        cond(&r, "Ready").map(|c| c.reason).as_deref(),
+        Some("ConfirmationRequired")
+    );
+    assert!(
+        cond(&r, "Deleting")
+            .expect("condition")
+            .message
+            .contains("pek.sch.bme.hu/confirm-delete="),
+        "{:?}",
+        r.status
+    );
+    assert!(
+        !env.events(name, "DeletionNotConfirmed").await.is_empty(),
+        "a Warning Event"
+    );
+    let row = env.printed(name).await;
+    assert_eq!(
+        row.get("Deletion").map(String::as_str),
+        Some("ConfirmationRequired"),
+        "{row:?}"
+    );
+    assert_eq!(
+        row.get("Ready").map(String::as_str),
+        Some("False"),
+        "{row:?}"
+    );
+    let removed = wait_for("the worker removed", Duration::from_secs(60), || async {
+        deployments
+            .get_opt(&format!("{name}-worker"))
+            .await
+            .ok()
+            .and_then(|d| d.is_none().then_some(()))
+    })
+    .await;
+    assert!(
+        removed.is_some(),
+        "the worker of an unconfirmed deletion stays:\n{}",
+        env.operator_logs()
+    );
     assert!(!env.registry().await.contains_key(&id));
+    assert!(
+        database_exists(&db_name(&id)).await,
+        "an unconfirmed deletion dropped the database"
+    );
+    // A few resyncs later it still waits, and the database is still there.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert!(env.realms().get_opt(name).await.expect("get").is_some());
+    assert!(database_exists(&db_name(&id)).await);
+
+    // Confirmed after the delete: database and roles dropped, the Realm released.
+    env.confirm_delete(name, &id).await;
+    env.wait_gone(name).await;
     assert!(!database_exists(&db_name(&id)).await);
     assert_eq!(
         pg_scalar(
@@ -836,22 +937,6 @@ async fn realm_lifecycle_on_a_real_api_server() {
         )
         .await,
         0
-    );
-    let collected = wait_for(
-        "the Deployment collected",
-        Duration::from_secs(60),
-        || async {
-            deployments
-                .get_opt(&format!("{name}-worker"))
-                .await
-                .ok()
-                .and_then(|d| d.is_none().then_some(()))
-        },
-    )
-    .await;
-    assert!(
-        collected.is_some(),
-        "the garbage collector did not remove the worker Deployment"
     );
 }
 
@@ -983,6 +1068,7 @@ async fn a_duplicate_realm_id_another_operator_watches_is_refused_by_the_hub() {
     assert_eq!(env.registry().await.get(&id), Some(&env.endpoint("first")));
     assert_eq!(env.registry_owner(&id).await, first.metadata.uid);
 
+    other.confirm_delete("second", &id).await;
     other
         .realms()
         .delete("second", &DeleteParams::default())
@@ -1446,6 +1532,7 @@ async fn helm_uninstall_keeps_the_admin_secret_for_remaining_realms() {
     env.wait_condition("left", "DatabaseReady", "True", None)
         .await;
     run(Command::new(helm()).args(["uninstall", &release, "--namespace", &env.ns]));
+    env.confirm_delete("left", &id).await;
     let secrets: Api<Secret> = env.api();
     assert!(
         secrets.get_opt(&admin).await.expect("get").is_some(),

@@ -191,6 +191,20 @@ impl Report {
                 .await;
             }
         }
+        let deleting = found(ConditionType::Deleting);
+        if let Some(c) = deleting.filter(|c| c.status == ConditionStatus::True.as_str()) {
+            if is_new(ConditionType::Deleting) {
+                publish(
+                    ctx,
+                    realm,
+                    EventType::Warning,
+                    "DeletionNotConfirmed",
+                    "Delete",
+                    c.message,
+                )
+                .await;
+            }
+        }
         if is_new(ConditionType::Registered)
             && condition::is_true(&status.conditions, ConditionType::Registered)
             && ctx.config.federation_secret.is_none()
