@@ -145,10 +145,13 @@ pub enum Reason {
     /// Deleting=True (and Ready=False): the Realm is deleted with `deletionPolicy: Delete`, but
     /// dropping its database is not confirmed by the `pek.sch.bme.hu/confirm-delete` annotation.
     ConfirmationRequired,
+    /// The logical dump that precedes every DROP of a realm's database failed or has no place
+    /// to go: the database is not dropped.
+    DumpFailed,
 }
 
 impl Reason {
-    const ALL: [Reason; 21] = [
+    const ALL: [Reason; 22] = [
         Reason::Provisioned,
         Reason::Available,
         Reason::Unavailable,
@@ -170,6 +173,7 @@ impl Reason {
         Reason::FinalizerError,
         Reason::InternalError,
         Reason::ConfirmationRequired,
+        Reason::DumpFailed,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -195,6 +199,7 @@ impl Reason {
             Reason::FinalizerError => "FinalizerError",
             Reason::InternalError => "InternalError",
             Reason::ConfirmationRequired => "ConfirmationRequired",
+            Reason::DumpFailed => "DumpFailed",
         }
     }
 
@@ -215,6 +220,7 @@ impl Reason {
                 | Reason::KubernetesApiError
                 | Reason::FinalizerError
                 | Reason::InternalError
+                | Reason::DumpFailed
         )
     }
 }

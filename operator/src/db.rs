@@ -244,6 +244,16 @@ impl AdminTarget {
             .log_statements(tracing::log::LevelFilter::Debug))
     }
 
+    /// The admin's URL on `database` without the password, and the password (decoded): for
+    /// `pg_dump --dbname` and `PGPASSWORD`.
+    pub fn dump_connection(&self, database: &str) -> (String, Option<String>) {
+        let mut url = self.url.clone();
+        let password = url.password().map(percent_decode);
+        let _ = url.set_password(None);
+        url.set_path(database);
+        (url.to_string(), password)
+    }
+
     /// URL for `user`/`password` on `database` on the same server (same query, e.g. sslmode).
     pub fn url_for(&self, user: &str, password: &str, database: &str) -> String {
         let mut url = self.url.clone();
@@ -253,6 +263,28 @@ impl AdminTarget {
         url.set_path(database);
         url.to_string()
     }
+}
+
+/// `%XX` escapes decoded (a URL's user info); anything malformed is kept as it is.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let (h, l) = (hex(h).unwrap_or(0), hex(l).unwrap_or(0));
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Everything that goes into the `<name>-db` Secret.
@@ -349,6 +381,11 @@ pub enum Change {
     AdminGranted(String),
     DatabaseDropped(String),
     RoleDropped(String),
+    /// The logical dump written before a DROP.
+    DatabaseDumped {
+        database: String,
+        file: crate::dump::DumpFile,
+    },
 }
 
 impl Change {
@@ -362,6 +399,7 @@ impl Change {
             Change::AdminGranted(_) => "AdminRoleGranted",
             Change::DatabaseDropped(_) => "DatabaseDropped",
             Change::RoleDropped(_) => "RoleDropped",
+            Change::DatabaseDumped { .. } => "DatabaseDumped",
         }
     }
 }
@@ -386,6 +424,11 @@ impl fmt::Display for Change {
             ),
             Change::DatabaseDropped(d) => write!(f, "dropped database {d}"),
             Change::RoleDropped(r) => write!(f, "dropped role {r}"),
+            Change::DatabaseDumped { database, file } => write!(
+                f,
+                "dumped database {database} to {file} (pg_dump custom format; restore with \
+                 pg_restore) before dropping it"
+            ),
         }
     }
 }
@@ -943,12 +986,24 @@ impl Provisioner {
         names: &'a RealmDbNames,
         owner: &'a Owner,
     ) -> BoxFuture<'a, Result<Vec<Change>, Error>> {
+        self.dump_and_drop(target, names, owner, None)
+    }
+
+    /// [`Self::drop_all`], with a dump of the database (`dump`: where, and the file name's
+    /// stem) written first, under the same lock; a dump that fails drops nothing.
+    pub fn dump_and_drop<'a>(
+        &'a self,
+        target: &'a AdminTarget,
+        names: &'a RealmDbNames,
+        owner: &'a Owner,
+        dump: Option<(&'a crate::dump::Dumps, &'a str)>,
+    ) -> BoxFuture<'a, Result<Vec<Change>, Error>> {
         Box::pin(async move {
             let (mut conn, _permit) = self.lock(target, names).await?;
             if let Ok(mut e) = self.ensured.lock() {
                 e.remove(&format!("{}/{}", target.key(), names.database));
             }
-            let result = Self::drop_locked(&mut conn, names, owner).await;
+            let result = Self::drop_locked(&mut conn, target, names, owner, dump).await;
             Self::unlock(conn, names).await;
             result
         })
@@ -956,8 +1011,10 @@ impl Provisioner {
 
     async fn drop_locked(
         conn: &mut PgConnection,
+        target: &AdminTarget,
         names: &RealmDbNames,
         owner: &Owner,
+        dump: Option<(&crate::dump::Dumps, &str)>,
     ) -> Result<Vec<Change>, Error> {
         if let Some(other) = Self::recorded(conn, names).await?.others(owner).first() {
             return Err(Error::Conflict(format!(
@@ -982,6 +1039,13 @@ impl Provisioner {
                 .await
                 .map_err(sql_err("checking the database"))?;
         if exists {
+            if let Some((dumps, stem)) = dump {
+                let file = dumps.dump(target, &names.database, stem).await?;
+                changes.push(Change::DatabaseDumped {
+                    database: names.database.clone(),
+                    file,
+                });
+            }
             exec_formatted(
                 conn,
                 "DROP DATABASE IF EXISTS %I WITH (FORCE)",
@@ -1132,6 +1196,22 @@ mod tests {
         assert!(err.to_string().contains("username"), "{err}");
         let err = AdminTarget::from_secret(&secret(&[("uri", "mysql://x/y")])).unwrap_err();
         assert!(err.to_string().contains("postgres://"), "{err}");
+    }
+
+    #[test]
+    fn the_dump_connection_keeps_the_password_off_the_url() {
+        let t = AdminTarget::from_secret(&secret(&[(
+            "uri",
+            "postgres://adm:p%40ss%2Fw@db.example:6543/postgres?sslmode=require",
+        )]))
+        .expect("uri");
+        let (url, password) = t.dump_connection("pek_kszk");
+        assert_eq!(
+            url,
+            "postgres://adm@db.example:6543/pek_kszk?sslmode=require"
+        );
+        assert_eq!(password.as_deref(), Some("p@ss/w"));
+        assert_eq!(percent_decode("a%zz%4"), "a%zz%4");
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub enum Error {
     /// failure: the reconciler waits for the Realm to change.
     #[error("{0}")]
     DeletionUnconfirmed(String),
+    /// The dump before a DROP could not be written (so nothing is dropped).
+    #[error("{0}")]
+    Dump(String),
 }
 
 /// Why the hub could not be asked.
@@ -95,6 +98,7 @@ impl Error {
             Error::Serialize { .. } | Error::Internal(_) => Reason::InternalError,
             Error::DeletionBlocked { reason, .. } => *reason,
             Error::DeletionUnconfirmed(_) => Reason::ConfirmationRequired,
+            Error::Dump(_) => Reason::DumpFailed,
         }
     }
 

@@ -26,8 +26,28 @@ struct Harness {
     fake: FakeApi,
     hub: Arc<RecordingHub>,
     ctx: Arc<Context>,
+    config: Config,
     ns: String,
     name: String,
+}
+
+/// Where a harness' operator writes the dumps before a DROP (one directory per test).
+fn dump_dir(id: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("pek-op-dumps-{}-{id}", std::process::id()))
+}
+
+/// The test configuration, with dumps into [`dump_dir`] by the local Postgres' pg_dump.
+fn config_with_dumps(id: &str) -> Config {
+    let bindir = localpg::find_bindir().expect("Postgres binaries");
+    let _ = std::fs::remove_dir_all(dump_dir(id));
+    Config {
+        dumps: Some(pek_operator::dump::Dumps {
+            dir: dump_dir(id),
+            pg_dump: bindir.join("pg_dump"),
+            retention: None,
+        }),
+        ..Config::for_tests()
+    }
 }
 
 fn pg() -> &'static LocalPostgres {
@@ -49,7 +69,7 @@ impl Harness {
     /// A fake API server behind a tower-test mock, an admin Secret pointing at the real Postgres
     /// (unless `with_admin_secret` is false) and a Realm `name` with realm id `id`.
     fn new(id: &str, spec_extra: Value, with_admin_secret: bool) -> Self {
-        Self::with_config(id, spec_extra, with_admin_secret, Config::for_tests())
+        Self::with_config(id, spec_extra, with_admin_secret, config_with_dumps(id))
     }
 
     fn with_config(id: &str, spec_extra: Value, with_admin_secret: bool, config: Config) -> Self {
@@ -65,7 +85,7 @@ impl Harness {
         let hub = Arc::new(RecordingHub::default());
         let ctx = Arc::new(Context::new(
             client,
-            config,
+            config.clone(),
             hub.clone(),
             Metrics::default(),
         ));
@@ -94,6 +114,7 @@ impl Harness {
             fake,
             hub,
             ctx,
+            config,
             ns,
             name: id.to_string(),
         }
@@ -315,12 +336,47 @@ impl Harness {
 
     /// The operator restarted (killed and started again): a fresh Context, same API server.
     fn restart(&mut self) {
+        self.restart_with(|_| {});
+    }
+
+    /// [`Self::restart`] with a changed configuration.
+    fn restart_with(&mut self, change: impl FnOnce(&mut Config)) {
+        change(&mut self.config);
         self.ctx = Arc::new(Context::new(
             self.fake.client(),
-            Config::for_tests(),
+            self.config.clone(),
             self.hub.clone(),
             Metrics::default(),
         ));
+    }
+
+    /// The dump files the operator wrote (not partial ones).
+    fn dumps(&self) -> Vec<std::path::PathBuf> {
+        let mut out: Vec<_> = std::fs::read_dir(dump_dir(&self.name))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    /// The notes of the Events with `reason` the operator published.
+    fn event_notes(&self, reason: &str) -> Vec<String> {
+        let prefix = format!("/apis/events.k8s.io/v1/namespaces/{}/events/", self.ns);
+        self.fake
+            .paths(&prefix)
+            .into_iter()
+            .filter_map(|p| self.fake.get(&p))
+            .filter(|e| e["reason"] == reason)
+            .map(|e| e["note"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    fn owner_url(&self) -> String {
+        let s = self
+            .fake
+            .get(&self.path("v1", "secrets", &format!("{}-db", self.name)))
+            .expect("db secret");
+        unb64(&s["data"]["MIGRATION_DATABASE_URL"])
     }
 
     fn annotate(&self, key: &str, value: &str) {
@@ -680,6 +736,14 @@ async fn delete_with_delete_drops_database_and_roles() {
     h.create_until_ready().await;
     let n = "rc-delete";
     assert!(h.database_exists().await);
+    // Data, written as the owner role (a table the dump must hold).
+    let mut owner = sqlx::PgConnection::connect(&h.owner_url())
+        .await
+        .expect("owner session");
+    sqlx::raw_sql("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('the data')")
+        .execute(&mut owner)
+        .await
+        .expect("write data");
     // A live session must not block the drop.
     let _session = sqlx::PgConnection::connect(&h.app_url())
         .await
@@ -696,6 +760,7 @@ async fn delete_with_delete_drops_database_and_roles() {
             format!("DELETE networkpolicies/{n}-worker"),
             format!("DELETE serviceaccounts/{n}-worker"),
             "POST events WorkerRemoved".into(),
+            "POST events DatabaseDumped".into(),
             "POST events DatabaseDropped".into(),
             "POST events RoleDropped".into(),
             format!("PATCH(json) realms/{n}"),
@@ -705,6 +770,96 @@ async fn delete_with_delete_drops_database_and_roles() {
     assert!(h.realm().is_none());
     assert!(!h.database_exists().await, "Delete drops the database");
     assert_eq!(h.roles().await, 0, "Delete drops both roles");
+
+    // The dump came first: one complete file, named by the Event, that pg_restore reads.
+    let dumps = h.dumps();
+    assert_eq!(dumps.len(), 1, "{dumps:?}");
+    let file = &dumps[0];
+    let name = file
+        .file_name()
+        .and_then(|f| f.to_str())
+        .unwrap_or_default();
+    assert!(
+        name.starts_with(&format!("{}_{n}_pek_rc_delete-", h.ns)) && name.ends_with(".dump"),
+        "{name}"
+    );
+    let notes = h.event_notes("DatabaseDumped");
+    assert!(
+        notes.len() == 1 && notes[0].contains(&file.display().to_string()),
+        "{notes:?}"
+    );
+    let bindir = localpg::find_bindir().expect("bindir");
+    let listed = std::process::Command::new(bindir.join("pg_restore"))
+        .arg("--list")
+        .arg(file)
+        .output()
+        .expect("pg_restore");
+    assert!(listed.status.success(), "{listed:?}");
+    let listing = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listing.contains("TABLE public kept") && listing.contains("TABLE DATA public kept"),
+        "{listing}"
+    );
+}
+
+/// A dump that fails drops nothing: the Realm waits with `DatabaseReady=False` (reason
+/// `DumpFailed`, pg_dump's error in the message) and no partial file is left; without a place
+/// for dumps nothing is dropped either; once a dump works the database goes.
+#[tokio::test]
+async fn a_failed_dump_drops_nothing() {
+    let mut h = Harness::new(
+        "rc-dumpfail",
+        json!({"database": {"adminSecretRef": {"name": "pg-admin"}, "deletionPolicy": "Delete"}}),
+        true,
+    );
+    h.create_until_ready().await;
+    let good = h.config.dumps.clone();
+    let broken = std::env::temp_dir().join(format!("pek-op-broken-pg-dump-{}", std::process::id()));
+    std::fs::write(
+        &broken,
+        "#!/bin/sh\necho 'pg_dump: error: disk on fire' >&2\nexit 1\n",
+    )
+    .expect("write");
+    std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    h.restart_with(|c| {
+        if let Some(d) = c.dumps.as_mut() {
+            d.pg_dump = broken.clone();
+        }
+    });
+    h.confirm_delete();
+    h.fake.delete(&h.realm_path());
+    let err = h.reconcile().await.expect_err("the dump fails");
+    assert_eq!(err.reason(), "DumpFailed");
+    let (s, reason, message) = h.condition("DatabaseReady");
+    assert_eq!((s.as_str(), reason.as_str()), ("False", "DumpFailed"));
+    assert!(message.contains("disk on fire"), "{message}");
+    assert!(h.realm().is_some());
+    assert!(h.database_exists().await, "no dump, no DROP");
+    assert_eq!(h.roles().await, 2);
+    assert!(
+        h.dumps().is_empty(),
+        "a partial dump was left: {:?}",
+        h.dumps()
+    );
+
+    // No place for dumps at all: nothing is dropped either, and the message says what to do.
+    h.restart_with(|c| c.dumps = None);
+    let err = h.reconcile().await.expect_err("no place for the dump");
+    assert_eq!(err.reason(), "DumpFailed");
+    let (_, _, message) = h.condition("DatabaseReady");
+    assert!(
+        message.contains("PEK_DUMP_DIR") && message.contains("deletionPolicy: Retain"),
+        "{message}"
+    );
+    assert!(h.database_exists().await);
+
+    h.restart_with(|c| c.dumps = good);
+    h.reconcile().await.expect("dumped and dropped");
+    assert!(h.realm().is_none());
+    assert!(!h.database_exists().await);
+    assert_eq!(h.dumps().len(), 1);
+    let _ = std::fs::remove_file(&broken);
 }
 
 /// `deletionPolicy: Delete` without the confirmation: deregistered, the worker removed, the
@@ -780,13 +935,14 @@ async fn an_unconfirmed_delete_keeps_the_database_until_confirmed() {
         .contains("\"some-other-realm\", not the realm id"));
     h.fake.take_log();
 
-    // Confirmed after the delete: dropped, released.
+    // Confirmed after the delete: dumped, dropped, released.
     h.confirm_delete();
     h.reconcile().await.expect("dropped");
     assert_eq!(
         h.writes(),
         [
-            "POST events DatabaseDropped".to_string(),
+            "POST events DatabaseDumped".to_string(),
+            "POST events DatabaseDropped".into(),
             "POST events RoleDropped".into(),
             format!("PATCH(json) realms/{n}"),
         ]

@@ -210,6 +210,9 @@ phase "2. helm install (hub x2, operator x2, bundled Postgres)"
 VALUES=(--set image.repository=localhost/pek --set image.pullPolicy=Never
   --set postgresql.enabled=true --set postgresql.image=localhost/pek-node/postgres:15
   --set hub.replicas=2 --set operator.replicas=2
+  # The node's image has no pg_dump and the node no volume provisioning: confirmed deletions
+  # drop without the dump (each with a DroppedWithoutDump Warning); the e2e suite tests dumps.
+  --set operator.dumps.dropWithoutDump=true
   --set 'hub.realmAdmins={node-admin,node-member}'
   # Health checks every 2 s, so a worker that comes back is seen as such quickly.
   --set 'hub.extraEnv[0].name=PEK_HEALTH_INTERVAL_MS' --set-string 'hub.extraEnv[0].value=2000')

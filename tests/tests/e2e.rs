@@ -246,6 +246,15 @@ impl OperatorProcess {
                 format!("127.0.0.1:{}", free_port().expect("port")),
             )
             .env("PEK_RESYNC_SECONDS", "10")
+            // The dump before every DROP, with this host's pg_dump (the one of the Postgres
+            // the tests run).
+            .env("PEK_DUMP_DIR", env.dir.0.join("dumps"))
+            .env(
+                "PEK_PG_DUMP",
+                localpg::find_bindir()
+                    .expect("Postgres binaries")
+                    .join("pg_dump"),
+            )
             .env("PEK_LOG_FORMAT", "text")
             .env("RUST_LOG", "info,kube=warn,sqlx=warn")
             .stdin(Stdio::null())
@@ -926,10 +935,32 @@ async fn realm_lifecycle_on_a_real_api_server() {
     assert!(env.realms().get_opt(name).await.expect("get").is_some());
     assert!(database_exists(&db_name(&id)).await);
 
-    // Confirmed after the delete: database and roles dropped, the Realm released.
+    // Confirmed after the delete: dumped, then database and roles dropped, the Realm released.
     env.confirm_delete(name, &id).await;
     env.wait_gone(name).await;
     assert!(!database_exists(&db_name(&id)).await);
+    let dumps: Vec<PathBuf> = std::fs::read_dir(env.dir.0.join("dumps"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert_eq!(dumps.len(), 1, "one dump before the DROP: {dumps:?}");
+    let dumped = env.events(name, "DatabaseDumped").await;
+    assert!(
+        dumped.iter().any(|e| e
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains(&dumps[0].display().to_string()))),
+        "the Event names the dump: {dumped:?}"
+    );
+    let listed = Command::new(
+        localpg::find_bindir()
+            .expect("Postgres binaries")
+            .join("pg_restore"),
+    )
+    .arg("--list")
+    .arg(&dumps[0])
+    .output()
+    .expect("pg_restore");
+    assert!(listed.status.success(), "not a pg_dump archive: {listed:?}");
     assert_eq!(
         pg_scalar(
             "SELECT count(*) FROM pg_roles WHERE rolname LIKE $1 || '\\_%'",

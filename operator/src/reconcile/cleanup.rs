@@ -28,6 +28,7 @@ use super::dereference::{admin_target, realm_id_holder};
 use super::status::Report;
 use super::{desired, key, publish, publish_changes, Context};
 use crate::cache::{lookup, Cached, Lookup};
+use crate::db::Change;
 use crate::events::EventType;
 use crate::Error;
 
@@ -124,6 +125,11 @@ fn blocked(
 const DATABASE_HINT: &str = "deletion waits until the database can be dropped. To release the \
                              Realm and keep the database, set spec.suspend: true";
 
+const NO_DUMP_HINT: &str = "configure a place for dumps (operator PEK_DUMP_DIR; chart: \
+                           operator.dumps.persistentVolumeClaim), or set \
+                           spec.database.deletionPolicy: Retain to release the Realm with its \
+                           database kept";
+
 /// Deregistration, then the database.
 async fn steps(realm: &Realm, ctx: &Context, ns: &str) -> Result<(), Wait> {
     let uid = realm.uid().unwrap_or_default();
@@ -191,14 +197,18 @@ async fn steps(realm: &Realm, ctx: &Context, ns: &str) -> Result<(), Wait> {
 /// `deletionPolicy: Delete`: once confirmed, the worker goes and the database is dropped.
 async fn drop_database(realm: &Realm, ctx: &Context, ns: &str) -> Result<(), Wait> {
     let names = desired::db_names(realm);
-    let db_blocked = || {
-        blocked(
+    // Blocked on the database: the reason is the cause's (DatabaseError, DumpFailed, ...).
+    let db_blocked = |e: Error| {
+        Wait::Blocked(
             ConditionType::DatabaseReady,
-            Reason::DatabaseError,
-            DATABASE_HINT,
+            Error::DeletionBlocked {
+                reason: e.reason(),
+                hint: DATABASE_HINT,
+                source: Box::new(e),
+            },
         )
     };
-    let me = owner(realm).map_err(db_blocked())?;
+    let me = owner(realm).map_err(db_blocked)?;
     let marker = may_have_a_database(realm, ctx, ns).await.map_err(blocked(
         ConditionType::DatabaseReady,
         Reason::KubernetesApiError,
@@ -250,9 +260,50 @@ async fn drop_database(realm: &Realm, ctx: &Context, ns: &str) -> Result<(), Wai
     }
     let target = admin_target(ctx, realm, ns, false)
         .await
-        .map_err(db_blocked())?;
-    match ctx.db.drop_all(&target, &names, &me).await {
-        Ok(changes) => publish_changes(ctx, realm, "Delete", &changes).await,
+        .map_err(db_blocked)?;
+    // A dump before every DROP; without a place for it nothing is dropped, unless the operator
+    // was told to drop without one.
+    let stem = format!("{ns}_{}_{}", realm.name_any(), names.database);
+    let dump = match (&ctx.config.dumps, ctx.config.drop_without_dump) {
+        (Some(dumps), _) => Some((dumps, stem.as_str())),
+        (None, true) => None,
+        (None, false) => {
+            return Err(Wait::Blocked(
+                ConditionType::DatabaseReady,
+                Error::DeletionBlocked {
+                    reason: Reason::DumpFailed,
+                    hint: NO_DUMP_HINT,
+                    source: Box::new(Error::Dump(format!(
+                        "database {} is not dropped: no place is configured for the dump that \
+                         precedes every DROP",
+                        names.database
+                    ))),
+                },
+            ));
+        }
+    };
+    match ctx.db.dump_and_drop(&target, &names, &me, dump).await {
+        Ok(changes) => {
+            let dropped = changes
+                .iter()
+                .any(|c| matches!(c, Change::DatabaseDropped(_)));
+            if dump.is_none() && dropped {
+                publish(
+                    ctx,
+                    realm,
+                    EventType::Warning,
+                    "DroppedWithoutDump",
+                    "Delete",
+                    format!(
+                        "database {} dropped without a dump (PEK_DROP_WITHOUT_DUMP is set and \
+                         PEK_DUMP_DIR is not)",
+                        names.database
+                    ),
+                )
+                .await;
+            }
+            publish_changes(ctx, realm, "Delete", &changes).await;
+        }
         // Another Realm is recorded as the owner: its data is not ours to drop.
         Err(Error::Conflict(message)) => {
             publish(
@@ -265,7 +316,7 @@ async fn drop_database(realm: &Realm, ctx: &Context, ns: &str) -> Result<(), Wai
             )
             .await;
         }
-        Err(e) => return Err(db_blocked()(e)),
+        Err(e) => return Err(db_blocked(e)),
     }
     Ok(())
 }
