@@ -210,6 +210,7 @@ impl Harness {
                 "POST events NetworkPolicyCreated".into(),
                 format!("GET poddisruptionbudgets/{n}-worker"),
                 "POST events Registered".into(),
+                "POST events DatabaseReady".into(),
                 format!("PATCH(apply) realms/{n}/status"),
             ]
         );
@@ -1026,6 +1027,59 @@ async fn a_realm_killed_before_its_status_write_is_not_released_as_never_provisi
     assert!(h.realm().is_none());
     assert!(!h.database_exists().await);
     assert_eq!(h.roles().await, 0);
+}
+
+/// Events follow the status transitions a reconcile finds, not only the changes it makes: an
+/// operator that provisioned a Realm and died before its Events went out and before its status
+/// write leaves a successor that finds everything in place, changes nothing, and still
+/// announces the database (`DatabaseReady`, naming it); one that died after its Events went
+/// out but before the status write does not get them sent twice.
+#[tokio::test]
+async fn events_follow_what_a_reconcile_finds_after_a_crash() {
+    let mut h = Harness::new("rc-announce", json!({}), true);
+    h.reconcile().await.expect("finalizer");
+    h.reconcile().await.expect("provisioned");
+    assert_eq!(h.event_notes("DatabaseReady").len(), 1);
+    let events = format!("/apis/events.k8s.io/v1/namespaces/{}/events/", h.ns);
+    let forget_status = |h: &Harness| {
+        h.fake.edit(&h.realm_path(), |r| {
+            r.as_object_mut().expect("object").remove("status");
+        });
+    };
+    // Died before its Events were sent and before the status write.
+    for p in h.fake.paths(&events) {
+        h.fake.remove(&p);
+    }
+    forget_status(&h);
+    h.restart();
+    h.fake.take_log();
+    h.reconcile().await.expect("found in place");
+    assert!(
+        h.event_notes("RoleCreated").is_empty() && h.event_notes("DatabaseCreated").is_empty(),
+        "nothing was changed"
+    );
+    let found = h.event_notes("DatabaseReady");
+    assert!(
+        found.len() == 1 && found[0].contains("database pek_rc_announce with roles"),
+        "{found:?}"
+    );
+    assert_eq!(h.condition("DatabaseReady").0, "True");
+
+    // Died after its Events were sent, before the status write: the same transitions again
+    // are the same Events, not new ones.
+    let before = h.fake.paths(&events).len();
+    let registered_before = h.event_notes("Registered").len();
+    forget_status(&h);
+    h.restart();
+    h.reconcile().await.expect("again");
+    assert_eq!(h.event_notes("DatabaseReady").len(), 1, "sent twice");
+    // (The hub is asked again, the status not saying it was: that registration is new.)
+    let registered_again = h.event_notes("Registered").len() - registered_before;
+    assert_eq!(
+        h.fake.paths(&events).len() - before,
+        registered_again,
+        "Events of the same transitions sent again"
+    );
 }
 
 /// Roles created in a database run whose later step fails are announced all the same

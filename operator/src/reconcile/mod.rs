@@ -317,6 +317,31 @@ pub(crate) async fn publish(
     }
 }
 
+/// Publishes an Event about `realm` at most once per `key` (see
+/// [`crate::events::Publisher::publish_once`]); a failure to publish is logged, never fatal.
+pub(crate) async fn publish_once(
+    ctx: &Context,
+    realm: &Realm,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+    once: &str,
+) {
+    let reference: ObjectReference = realm.object_ref(&());
+    let published = ctx
+        .metrics
+        .timed(
+            "event",
+            ctx.events
+                .publish_once(reference, type_, reason, action, &note, once),
+        )
+        .await;
+    if let Err(e) = published {
+        warn!(realm = %key(realm), error = %e, "could not publish an event");
+    }
+}
+
 /// One Event per kind of database change (roles created, database created, ...).
 pub(crate) async fn publish_changes(
     ctx: &Context,
