@@ -341,6 +341,54 @@ impl Drop for KubeletStandIn {
     }
 }
 
+/// A TCP forwarder to the hub that can be switched off: while off it refuses new connections
+/// and cuts the open ones, as a hub outage does.
+struct HubSwitch {
+    url: String,
+    down: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HubSwitch {
+    async fn start(hub_url: &str) -> Self {
+        let target = hub_url.trim_start_matches("http://").to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (down, watch) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if *watch.borrow() {
+                    continue;
+                }
+                let target = target.clone();
+                let mut cut = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.wait_for(|d| *d) => {}
+                    }
+                });
+            }
+        });
+        HubSwitch { url, down, task }
+    }
+
+    fn set_down(&self, down: bool) {
+        let _ = self.down.send(down);
+    }
+}
+
+impl Drop for HubSwitch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// One test's world: a namespace with the Postgres admin Secret, a hub, and (usually) an
 /// operator. Dropping it kills the processes, removes leftover finalizers and deletes the
 /// namespace.
@@ -1444,6 +1492,37 @@ async fn failures_are_conditions_and_unprovisioned_realms_delete() {
         msg.contains("refused") || msg.contains("connect"),
         "the cause is shown: {msg}"
     );
+}
+
+/// The retry backoff grows with the time a Realm has been failing, not with the number of its
+/// failed reconciles: after a hub outage of 15 s (many failed reconciles, some started by the
+/// Realm's own changes) the Realm is registered within seconds of the hub coming back.
+#[tokio::test]
+async fn a_realm_recovers_within_seconds_of_a_hub_outage() {
+    let Some(mut env) = TestEnv::new("outage", false).await else {
+        return;
+    };
+    let switch = HubSwitch::start(&env.hub.url).await;
+    switch.set_down(true);
+    let hub_url = switch.url.clone();
+    env.start_operator("op-1", &[("PEK_HUB_URL", &hub_url)]);
+    let id = unique("outage");
+    env.create_realm("outage", &id, json!({"worker": {"replicas": 0}}))
+        .await;
+    env.wait_condition("outage", "Registered", "False", Some("HubError"))
+        .await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    switch.set_down(false);
+    let back = Instant::now();
+    env.wait_condition("outage", "Registered", "True", None)
+        .await;
+    let took = back.elapsed();
+    assert!(
+        took < Duration::from_secs(8),
+        "registered {took:?} after the hub came back:\n{}",
+        env.operator_logs()
+    );
+    assert_eq!(env.registry().await.get(&id), Some(&env.endpoint("outage")));
 }
 
 /// The CRD's schema and CEL rules, as the API server applies them (server-side dry-run).
