@@ -21,6 +21,9 @@ pub const READY: &str = ConditionType::Ready.as_str();
 /// Present (True) only while the Realm is refused because another Realm already uses its
 /// realm id or its database; the operator then changes nothing for it.
 pub const CONFLICT: &str = ConditionType::Conflict.as_str();
+/// Present (True) only while a deleted Realm waits before its database is dropped (reason
+/// [`Reason::ConfirmationRequired`]: the deletion is not confirmed yet).
+pub const DELETING: &str = ConditionType::Deleting.as_str();
 
 /// The condition types the operator maintains in `status.conditions`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,6 +38,8 @@ pub enum ConditionType {
     Ready,
     /// See [`CONFLICT`].
     Conflict,
+    /// See [`DELETING`].
+    Deleting,
 }
 
 impl ConditionType {
@@ -52,6 +57,7 @@ impl ConditionType {
             ConditionType::Registered => "Registered",
             ConditionType::Ready => "Ready",
             ConditionType::Conflict => "Conflict",
+            ConditionType::Deleting => "Deleting",
         }
     }
 
@@ -63,6 +69,7 @@ impl ConditionType {
             ConditionType::Registered => "hub registration",
             ConditionType::Ready => "realm",
             ConditionType::Conflict => "conflict",
+            ConditionType::Deleting => "deletion",
         }
     }
 }
@@ -135,10 +142,16 @@ pub enum Reason {
     FinalizerError,
     /// A bug or an impossible state.
     InternalError,
+    /// Deleting=True (and Ready=False): the Realm is deleted with `deletionPolicy: Delete`, but
+    /// dropping its database is not confirmed by the `pek.sch.bme.hu/confirm-delete` annotation.
+    ConfirmationRequired,
+    /// The logical dump that precedes every DROP of a realm's database failed or has no place
+    /// to go: the database is not dropped.
+    DumpFailed,
 }
 
 impl Reason {
-    const ALL: [Reason; 20] = [
+    const ALL: [Reason; 22] = [
         Reason::Provisioned,
         Reason::Available,
         Reason::Unavailable,
@@ -159,6 +172,8 @@ impl Reason {
         Reason::KubernetesApiError,
         Reason::FinalizerError,
         Reason::InternalError,
+        Reason::ConfirmationRequired,
+        Reason::DumpFailed,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -183,6 +198,8 @@ impl Reason {
             Reason::KubernetesApiError => "KubernetesApiError",
             Reason::FinalizerError => "FinalizerError",
             Reason::InternalError => "InternalError",
+            Reason::ConfirmationRequired => "ConfirmationRequired",
+            Reason::DumpFailed => "DumpFailed",
         }
     }
 
@@ -203,6 +220,7 @@ impl Reason {
                 | Reason::KubernetesApiError
                 | Reason::FinalizerError
                 | Reason::InternalError
+                | Reason::DumpFailed
         )
     }
 }
@@ -312,7 +330,7 @@ pub enum SpecState {
 }
 
 /// `Ready`, derived from the other conditions (the only way it is set):
-/// suspended or invalid spec first; then a Conflict; then the first phase condition (in phase
+/// suspended or invalid spec first; then a deletion that waits; then a Conflict; then the first phase condition (in phase
 /// order) that failed; then the first one that is not True yet (still waiting); else Ready.
 pub fn derive_ready(conditions: &[Condition], spec: &SpecState) -> RealmCondition {
     let not_ready = |reason, message: String| {
@@ -332,6 +350,14 @@ pub fn derive_ready(conditions: &[Condition], spec: &SpecState) -> RealmConditio
         }
         SpecState::Invalid(message) => return not_ready(Reason::InvalidSpec, message.clone()),
         SpecState::Reconciled => {}
+    }
+    if let Some(c) = find(conditions, ConditionType::Deleting)
+        .filter(|c| c.status == ConditionStatus::True.as_str())
+    {
+        return not_ready(
+            Reason::parse(&c.reason).unwrap_or(Reason::ConfirmationRequired),
+            c.message.clone(),
+        );
     }
     if let Some(c) = find(conditions, ConditionType::Conflict)
         .filter(|c| c.status == ConditionStatus::True.as_str())
@@ -481,6 +507,17 @@ mod tests {
         );
 
         remove(&mut v, Conflict);
+        // A deletion that waits for its confirmation outranks everything but the spec.
+        with(
+            &mut v,
+            c(Deleting, True, Reason::ConfirmationRequired, "confirm it"),
+        );
+        let r = derive_ready(&v, &SpecState::Reconciled);
+        assert_eq!(
+            (r.status, r.reason, r.message.as_str()),
+            (False, Reason::ConfirmationRequired, "confirm it")
+        );
+        remove(&mut v, Deleting);
         with(&mut v, c(Registered, True, Reason::Registered, "listed"));
         with(&mut v, c(WorkloadReady, True, Reason::Available, "1/1"));
         let r = derive_ready(&v, &SpecState::Reconciled);

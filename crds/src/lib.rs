@@ -21,6 +21,10 @@ use serde::{Deserialize, Serialize};
 pub const GROUP: &str = "pek.sch.bme.hu";
 /// Finalizer the operator puts on every Realm it manages.
 pub const FINALIZER: &str = "realms.pek.sch.bme.hu/cleanup";
+/// The annotation that confirms dropping a `deletionPolicy: Delete` Realm's database: its value
+/// must be the Realm's realm id (`kubectl annotate realm kszk pek.sch.bme.hu/confirm-delete=kszk`).
+/// The operator checks it in its finalizer, before or after the Realm's deletion started.
+pub const CONFIRM_DELETE_ANNOTATION: &str = "pek.sch.bme.hu/confirm-delete";
 /// The realm id rule (see `pek-realm-id`): the CEL rule on `spec.realmId` below is
 /// `self.matches('<REALM_ID_PATTERN>')`, and a test checks that the apiserver's CEL and
 /// [`is_valid_realm_id`] agree.
@@ -76,6 +80,12 @@ pub mod condition;
         description = "Whether reconciliation is suspended",
         json_path = ".spec.suspend",
         priority = 1
+    ),
+    printcolumn(
+        name = "Deletion",
+        type_ = "string",
+        description = "Why a deletion waits (ConfirmationRequired: annotate the Realm with pek.sch.bme.hu/confirm-delete=<realmId>, or set spec.database.deletionPolicy to Retain)",
+        json_path = ".status.conditions[?(@.type==\"Deleting\")].reason"
     ),
     printcolumn(
         name = "Age",
@@ -149,7 +159,11 @@ pub struct DatabaseSpec {
     pub name: Option<String>,
 
     /// What happens to the database and its roles when the Realm is deleted: `Retain` (default)
-    /// keeps them, `Delete` drops them.
+    /// keeps them, `Delete` drops them, but only once the Realm carries the annotation
+    /// `pek.sch.bme.hu/confirm-delete` with the realm id as its value (set before or after the
+    /// delete). Until then a deleted Realm waits: its worker is removed, the database is kept,
+    /// and the condition `Deleting` (reason `ConfirmationRequired`) says what to do; switching
+    /// to `Retain` releases it with the database kept.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
 }
@@ -168,7 +182,8 @@ pub enum DeletionPolicy {
     /// Keep the database and its roles (the data survives the Realm).
     #[default]
     Retain,
-    /// Drop the database and its roles.
+    /// Drop the database and its roles, once the deletion is confirmed with the annotation
+    /// `pek.sch.bme.hu/confirm-delete: <realmId>`.
     Delete,
 }
 
@@ -216,7 +231,9 @@ pub struct RealmStatus {
     pub observed_generation: Option<i64>,
 
     /// DatabaseReady, WorkloadReady, Registered and Ready, each with reason, message and the time
-    /// of the last transition.
+    /// of the last transition; Conflict while another Realm holds the realm id or database, and
+    /// Deleting while a deletion waits (reason ConfirmationRequired: the database is dropped only
+    /// after the pek.sch.bme.hu/confirm-delete annotation names the realm id).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,

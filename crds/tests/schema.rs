@@ -83,7 +83,7 @@ fn printer_columns_short_name_and_defaults() {
         .filter(|c| c.priority.unwrap_or(0) == 0)
         .map(|c| c.name.as_str())
         .collect();
-    assert_eq!(names, ["Realm", "Ready", "Endpoint", "Age"]);
+    assert_eq!(names, ["Realm", "Ready", "Endpoint", "Deletion", "Age"]);
     assert_eq!(crd.spec.names.short_names, Some(vec!["rlm".to_string()]));
     let s = schema();
     let spec = &s["properties"]["spec"]["properties"];

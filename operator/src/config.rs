@@ -36,6 +36,11 @@ pub struct Config {
     /// Secret shared with the hub that the workers' realm tokens are derived from. Without it
     /// no `<name>-hub-token` Secret is written and workers cannot report membership changes.
     pub federation_secret: Option<FederationSecret>,
+    /// Where the dump before every DROP goes. None: a confirmed `deletionPolicy: Delete`
+    /// deletion waits (nothing is dropped without a dump) unless `drop_without_dump`.
+    pub dumps: Option<crate::dump::Dumps>,
+    /// Drop without a dump when no dump place is configured (an explicit opt-out).
+    pub drop_without_dump: bool,
 }
 
 impl Config {
@@ -100,6 +105,20 @@ pub struct RunArgs {
     /// Log format: json or text.
     #[arg(long, env = "PEK_LOG_FORMAT", default_value = "json")]
     pub log_format: String,
+    /// Directory for the dump (`pg_dump` custom format) written before every DROP of a realm's
+    /// database (the chart mounts operator.dumps.persistentVolumeClaim there). Unset: databases
+    /// are not dropped (the deletion waits) unless --drop-without-dump.
+    #[arg(long, env = "PEK_DUMP_DIR")]
+    pub dump_dir: Option<PathBuf>,
+    /// The pg_dump program (as new as the Postgres server).
+    #[arg(long, env = "PEK_PG_DUMP", default_value = "pg_dump")]
+    pub pg_dump: PathBuf,
+    /// Dumps older than this many days are removed after a new one is written; 0 keeps all.
+    #[arg(long, env = "PEK_DUMP_RETENTION_DAYS", default_value_t = 30)]
+    pub dump_retention_days: u64,
+    /// Without --dump-dir, drop databases without a dump (each time with a Warning Event).
+    #[arg(long, env = "PEK_DROP_WITHOUT_DUMP", default_value_t = false)]
+    pub drop_without_dump: bool,
 }
 
 /// Parses `k=v,k2=v2`.
@@ -135,6 +154,13 @@ impl RunArgs {
                 .as_deref()
                 .map(FederationSecret::from_file)
                 .transpose()?,
+            dumps: self.dump_dir.clone().map(|dir| crate::dump::Dumps {
+                dir,
+                pg_dump: self.pg_dump.clone(),
+                retention: (self.dump_retention_days > 0)
+                    .then(|| Duration::from_secs(self.dump_retention_days * 86_400)),
+            }),
+            drop_without_dump: self.drop_without_dump,
         })
     }
 }

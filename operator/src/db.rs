@@ -244,6 +244,16 @@ impl AdminTarget {
             .log_statements(tracing::log::LevelFilter::Debug))
     }
 
+    /// The admin's URL on `database` without the password, and the password (decoded): for
+    /// `pg_dump --dbname` and `PGPASSWORD`.
+    pub fn dump_connection(&self, database: &str) -> (String, Option<String>) {
+        let mut url = self.url.clone();
+        let password = url.password().map(percent_decode);
+        let _ = url.set_password(None);
+        url.set_path(database);
+        (url.to_string(), password)
+    }
+
     /// URL for `user`/`password` on `database` on the same server (same query, e.g. sslmode).
     pub fn url_for(&self, user: &str, password: &str, database: &str) -> String {
         let mut url = self.url.clone();
@@ -253,6 +263,28 @@ impl AdminTarget {
         url.set_path(database);
         url.to_string()
     }
+}
+
+/// `%XX` escapes decoded (a URL's user info); anything malformed is kept as it is.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let (h, l) = (hex(h).unwrap_or(0), hex(l).unwrap_or(0));
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Everything that goes into the `<name>-db` Secret.
@@ -349,6 +381,11 @@ pub enum Change {
     AdminGranted(String),
     DatabaseDropped(String),
     RoleDropped(String),
+    /// The logical dump written before a DROP.
+    DatabaseDumped {
+        database: String,
+        file: crate::dump::DumpFile,
+    },
 }
 
 impl Change {
@@ -362,6 +399,7 @@ impl Change {
             Change::AdminGranted(_) => "AdminRoleGranted",
             Change::DatabaseDropped(_) => "DatabaseDropped",
             Change::RoleDropped(_) => "RoleDropped",
+            Change::DatabaseDumped { .. } => "DatabaseDumped",
         }
     }
 }
@@ -386,6 +424,11 @@ impl fmt::Display for Change {
             ),
             Change::DatabaseDropped(d) => write!(f, "dropped database {d}"),
             Change::RoleDropped(r) => write!(f, "dropped role {r}"),
+            Change::DatabaseDumped { database, file } => write!(
+                f,
+                "dumped database {database} to {file} (pg_dump custom format; restore with \
+                 pg_restore) before dropping it"
+            ),
         }
     }
 }
@@ -473,7 +516,8 @@ impl Provisioner {
         creds: &DbCredentials,
         owner: &Owner,
         fresh: Duration,
-    ) -> Result<Vec<Change>, Error> {
+        changes: &mut Vec<Change>,
+    ) -> Result<(), Error> {
         let (key, digest) = Self::ensured_key(creds, owner);
         let recent = self
             .ensured
@@ -482,9 +526,9 @@ impl Provisioner {
             .and_then(|e| e.get(&key).copied())
             .is_some_and(|(d, at)| d == digest && at.elapsed() < fresh);
         if recent {
-            return Ok(Vec::new());
+            return Ok(());
         }
-        self.ensure(creds, owner, &[]).await
+        self.ensure_reporting(creds, owner, &[], changes).await
     }
 
     fn pool(&self, target: &AdminTarget) -> Result<PgPool, Error> {
@@ -688,6 +732,30 @@ impl Provisioner {
         Ok(Self::recorded(&mut conn, names).await?.others(me))
     }
 
+    /// Whether the admin can log in to the server (an error says why not).
+    pub async fn reachable(&self, target: &AdminTarget) -> Result<(), Error> {
+        let _permit = self.slot().await?;
+        self.acquire(target).await.map(drop)
+    }
+
+    /// Whether the database or one of its roles records `me` as its owner (a database this
+    /// Realm provisioned, whatever else was lost).
+    pub fn records_owner<'a>(
+        &'a self,
+        target: &'a AdminTarget,
+        names: &'a RealmDbNames,
+        me: &'a Owner,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(async move {
+            let _permit = self.slot().await?;
+            let mut conn = self.acquire(target).await?;
+            let recorded = Self::recorded(&mut conn, names).await?;
+            let mine = |o: &Option<Owner>| o.as_ref().is_some_and(|o| o.uid == me.uid);
+            Ok(recorded.database.as_ref().is_some_and(mine)
+                || recorded.roles.iter().any(|(_, o)| mine(o)))
+        })
+    }
+
     /// Creates what is missing: both roles, the database, the CONNECT restriction, and records
     /// `owner` on each. Refuses (`Error::Conflict`, changing nothing) when another Realm is
     /// recorded as the owner, unless its uid is in `take_over` (the caller found that Realm
@@ -699,9 +767,28 @@ impl Provisioner {
         take_over: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Change>, Error>> {
         Box::pin(async move {
+            let mut changes = Vec::new();
+            self.ensure_reporting(creds, owner, take_over, &mut changes)
+                .await?;
+            Ok(changes)
+        })
+    }
+
+    /// [`Self::ensure`], with the changes made put into `changes` also when a later step fails
+    /// (roles created before `CREATE DATABASE` failed exist, and are reported).
+    pub fn ensure_reporting<'a>(
+        &'a self,
+        creds: &'a DbCredentials,
+        owner: &'a Owner,
+        take_over: &'a [String],
+        changes: &'a mut Vec<Change>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
             let (mut conn, _permit) = self.lock(&creds.target, &creds.names).await?;
             let start = Instant::now();
-            let result = self.ensure_locked(&mut conn, creds, owner, take_over).await;
+            let result = self
+                .ensure_locked(&mut conn, creds, owner, take_over, changes)
+                .await;
             self.metrics.phase("db_ensure", start.elapsed());
             let (key, digest) = Self::ensured_key(creds, owner);
             if let Ok(mut e) = self.ensured.lock() {
@@ -721,9 +808,9 @@ impl Provisioner {
         creds: &DbCredentials,
         owner: &Owner,
         take_over: &[String],
-    ) -> Result<Vec<Change>, Error> {
+        changes: &mut Vec<Change>,
+    ) -> Result<(), Error> {
         let names = &creds.names;
-        let mut changes = Vec::new();
         let recorded = Self::recorded(conn, names).await?;
         if let Some(other) = recorded
             .others(owner)
@@ -887,7 +974,7 @@ impl Provisioner {
                 exec_formatted(conn, "COMMENT ON ROLE %I IS %L", &[role, &comment]).await?;
             }
         }
-        Ok(changes)
+        Ok(())
     }
 
     /// Drops the database (terminating its sessions) and both roles, if they exist.
@@ -899,12 +986,24 @@ impl Provisioner {
         names: &'a RealmDbNames,
         owner: &'a Owner,
     ) -> BoxFuture<'a, Result<Vec<Change>, Error>> {
+        self.dump_and_drop(target, names, owner, None)
+    }
+
+    /// [`Self::drop_all`], with a dump of the database (`dump`: where, and the file name's
+    /// stem) written first, under the same lock; a dump that fails drops nothing.
+    pub fn dump_and_drop<'a>(
+        &'a self,
+        target: &'a AdminTarget,
+        names: &'a RealmDbNames,
+        owner: &'a Owner,
+        dump: Option<(&'a crate::dump::Dumps, &'a str)>,
+    ) -> BoxFuture<'a, Result<Vec<Change>, Error>> {
         Box::pin(async move {
             let (mut conn, _permit) = self.lock(target, names).await?;
             if let Ok(mut e) = self.ensured.lock() {
                 e.remove(&format!("{}/{}", target.key(), names.database));
             }
-            let result = Self::drop_locked(&mut conn, names, owner).await;
+            let result = Self::drop_locked(&mut conn, target, names, owner, dump).await;
             Self::unlock(conn, names).await;
             result
         })
@@ -912,8 +1011,10 @@ impl Provisioner {
 
     async fn drop_locked(
         conn: &mut PgConnection,
+        target: &AdminTarget,
         names: &RealmDbNames,
         owner: &Owner,
+        dump: Option<(&crate::dump::Dumps, &str)>,
     ) -> Result<Vec<Change>, Error> {
         if let Some(other) = Self::recorded(conn, names).await?.others(owner).first() {
             return Err(Error::Conflict(format!(
@@ -938,6 +1039,13 @@ impl Provisioner {
                 .await
                 .map_err(sql_err("checking the database"))?;
         if exists {
+            if let Some((dumps, stem)) = dump {
+                let file = dumps.dump(target, &names.database, stem).await?;
+                changes.push(Change::DatabaseDumped {
+                    database: names.database.clone(),
+                    file,
+                });
+            }
             exec_formatted(
                 conn,
                 "DROP DATABASE IF EXISTS %I WITH (FORCE)",
@@ -1088,6 +1196,22 @@ mod tests {
         assert!(err.to_string().contains("username"), "{err}");
         let err = AdminTarget::from_secret(&secret(&[("uri", "mysql://x/y")])).unwrap_err();
         assert!(err.to_string().contains("postgres://"), "{err}");
+    }
+
+    #[test]
+    fn the_dump_connection_keeps_the_password_off_the_url() {
+        let t = AdminTarget::from_secret(&secret(&[(
+            "uri",
+            "postgres://adm:p%40ss%2Fw@db.example:6543/postgres?sslmode=require",
+        )]))
+        .expect("uri");
+        let (url, password) = t.dump_connection("pek_kszk");
+        assert_eq!(
+            url,
+            "postgres://adm@db.example:6543/pek_kszk?sslmode=require"
+        );
+        assert_eq!(password.as_deref(), Some("p@ss/w"));
+        assert_eq!(percent_decode("a%zz%4"), "a%zz%4");
     }
 
     #[test]

@@ -64,6 +64,14 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// A `deletionPolicy: Delete` Realm is deleted but dropping its database is not confirmed:
+    /// the finalizer stays and the message says how to confirm or keep the database. Not a
+    /// failure: the reconciler waits for the Realm to change.
+    #[error("{0}")]
+    DeletionUnconfirmed(String),
+    /// The dump before a DROP could not be written (so nothing is dropped).
+    #[error("{0}")]
+    Dump(String),
 }
 
 /// Why the hub could not be asked.
@@ -89,6 +97,8 @@ impl Error {
             Error::Finalizer(_) => Reason::FinalizerError,
             Error::Serialize { .. } | Error::Internal(_) => Reason::InternalError,
             Error::DeletionBlocked { reason, .. } => *reason,
+            Error::DeletionUnconfirmed(_) => Reason::ConfirmationRequired,
+            Error::Dump(_) => Reason::DumpFailed,
         }
     }
 

@@ -6,6 +6,13 @@
 //! show an earlier note. The operator only emits an Event when it changed something (or when a
 //! condition turned False), so each one is simply created, with its own note.
 //!
+//! Events about a transition of the Realm's status (Ready, a failure, a refusal, ...) are
+//! published *once*: their name is derived from the Realm's uid, the Event and the status they
+//! transition from ([`Publisher::publish_once`]). A reconcile repeated after the operator died
+//! between such an Event and the status write that records the transition (the status write is
+//! the commit point) sends the same name again, which the API server refuses as a duplicate;
+//! and since the transition is still to be made, the Event is not lost either.
+//!
 //! The running operator sends Events in the background ([`Publisher::in_background`]): a
 //! reconcile does not wait one API round trip per Event (ten of them provision a Realm), only
 //! for its Realm's Events still on their way before it writes the Realm's status
@@ -38,6 +45,11 @@ pub struct Publisher {
 struct Background {
     in_flight: Arc<Semaphore>,
     pending: Arc<Mutex<HashMap<String, Vec<JoinHandle<()>>>>>,
+}
+
+/// A [`Publisher::publish_once`] Event that was sent before (its name exists).
+fn already_sent(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
 }
 
 /// Kubernetes limits: reason and action 128 characters, note 1 kB.
@@ -93,16 +105,56 @@ impl Publisher {
         action: &str,
         note: &str,
     ) -> Result<(), kube::Error> {
+        self.publish_named(regarding, type_, reason, action, note, None)
+            .await
+    }
+
+    /// [`Publisher::publish`], at most once per `key` (what makes this Event unique, e.g. the
+    /// status it announces a transition from): the Event's name is derived from the object's
+    /// uid and `key`, and a second one with that name is refused by the API server and dropped.
+    pub async fn publish_once(
+        &self,
+        regarding: ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: &str,
+        key: &str,
+    ) -> Result<(), kube::Error> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in [regarding.uid.as_deref().unwrap_or_default(), reason, key] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        let digest: String = h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.publish_named(regarding, type_, reason, action, note, Some(digest))
+            .await
+    }
+
+    async fn publish_named(
+        &self,
+        regarding: ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: &str,
+        suffix: Option<String>,
+    ) -> Result<(), kube::Error> {
         let now = Timestamp::now();
         let ns = regarding
             .namespace
             .clone()
             .unwrap_or_else(|| "default".into());
         let uid = regarding.uid.clone().unwrap_or_default();
+        // Names are at most 253 characters; the suffix keeps them apart.
         let name = format!(
-            "{}.{:x}",
-            regarding.name.as_deref().unwrap_or("pek-operator"),
-            now.as_nanosecond()
+            "{}.{}",
+            clip(regarding.name.as_deref().unwrap_or("pek-operator"), 200),
+            suffix.unwrap_or_else(|| format!("{:x}", now.as_nanosecond()))
         );
         let event = Event {
             metadata: ObjectMeta {
@@ -128,14 +180,19 @@ impl Publisher {
         };
         let api = Api::<Event>::namespaced(self.client.clone(), &ns);
         let Some(bg) = &self.background else {
-            api.create(&PostParams::default(), &event).await?;
-            return Ok(());
+            return match api.create(&PostParams::default(), &event).await {
+                Err(e) if already_sent(&e) => Ok(()),
+                other => other.map(drop),
+            };
         };
         let in_flight = bg.in_flight.clone();
         let handle = tokio::spawn(async move {
             let _permit = in_flight.acquire_owned().await;
-            if let Err(e) = api.create(&PostParams::default(), &event).await {
-                tracing::warn!(error = %e, reason = ?event.reason, "could not publish an event");
+            match api.create(&PostParams::default(), &event).await {
+                Err(e) if !already_sent(&e) => {
+                    tracing::warn!(error = %e, reason = ?event.reason, "could not publish an event");
+                }
+                _ => {}
             }
         });
         if let Ok(mut pending) = bg.pending.lock() {

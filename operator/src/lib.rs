@@ -13,6 +13,7 @@
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod dump;
 mod error;
 mod events;
 pub mod federation;

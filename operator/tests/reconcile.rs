@@ -26,8 +26,28 @@ struct Harness {
     fake: FakeApi,
     hub: Arc<RecordingHub>,
     ctx: Arc<Context>,
+    config: Config,
     ns: String,
     name: String,
+}
+
+/// Where a harness' operator writes the dumps before a DROP (one directory per test).
+fn dump_dir(id: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("pek-op-dumps-{}-{id}", std::process::id()))
+}
+
+/// The test configuration, with dumps into [`dump_dir`] by the local Postgres' pg_dump.
+fn config_with_dumps(id: &str) -> Config {
+    let bindir = localpg::find_bindir().expect("Postgres binaries");
+    let _ = std::fs::remove_dir_all(dump_dir(id));
+    Config {
+        dumps: Some(pek_operator::dump::Dumps {
+            dir: dump_dir(id),
+            pg_dump: bindir.join("pg_dump"),
+            retention: None,
+        }),
+        ..Config::for_tests()
+    }
 }
 
 fn pg() -> &'static LocalPostgres {
@@ -49,7 +69,7 @@ impl Harness {
     /// A fake API server behind a tower-test mock, an admin Secret pointing at the real Postgres
     /// (unless `with_admin_secret` is false) and a Realm `name` with realm id `id`.
     fn new(id: &str, spec_extra: Value, with_admin_secret: bool) -> Self {
-        Self::with_config(id, spec_extra, with_admin_secret, Config::for_tests())
+        Self::with_config(id, spec_extra, with_admin_secret, config_with_dumps(id))
     }
 
     fn with_config(id: &str, spec_extra: Value, with_admin_secret: bool, config: Config) -> Self {
@@ -65,7 +85,7 @@ impl Harness {
         let hub = Arc::new(RecordingHub::default());
         let ctx = Arc::new(Context::new(
             client,
-            config,
+            config.clone(),
             hub.clone(),
             Metrics::default(),
         ));
@@ -94,6 +114,7 @@ impl Harness {
             fake,
             hub,
             ctx,
+            config,
             ns,
             name: id.to_string(),
         }
@@ -189,6 +210,7 @@ impl Harness {
                 "POST events NetworkPolicyCreated".into(),
                 format!("GET poddisruptionbudgets/{n}-worker"),
                 "POST events Registered".into(),
+                "POST events DatabaseReady".into(),
                 format!("PATCH(apply) realms/{n}/status"),
             ]
         );
@@ -311,6 +333,79 @@ impl Harness {
             .fetch_one(&mut c)
             .await
             .expect("query")
+    }
+
+    /// The operator restarted (killed and started again): a fresh Context, same API server.
+    fn restart(&mut self) {
+        self.restart_with(|_| {});
+    }
+
+    /// [`Self::restart`] with a changed configuration.
+    fn restart_with(&mut self, change: impl FnOnce(&mut Config)) {
+        change(&mut self.config);
+        self.ctx = Arc::new(Context::new(
+            self.fake.client(),
+            self.config.clone(),
+            self.hub.clone(),
+            Metrics::default(),
+        ));
+    }
+
+    /// The dump files the operator wrote (not partial ones).
+    fn dumps(&self) -> Vec<std::path::PathBuf> {
+        let mut out: Vec<_> = std::fs::read_dir(dump_dir(&self.name))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    /// The notes of the Events with `reason` the operator published.
+    fn event_notes(&self, reason: &str) -> Vec<String> {
+        let prefix = format!("/apis/events.k8s.io/v1/namespaces/{}/events/", self.ns);
+        self.fake
+            .paths(&prefix)
+            .into_iter()
+            .filter_map(|p| self.fake.get(&p))
+            .filter(|e| e["reason"] == reason)
+            .map(|e| e["note"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    fn owner_url(&self) -> String {
+        let s = self
+            .fake
+            .get(&self.path("v1", "secrets", &format!("{}-db", self.name)))
+            .expect("db secret");
+        unb64(&s["data"]["MIGRATION_DATABASE_URL"])
+    }
+
+    fn annotate(&self, key: &str, value: &str) {
+        self.fake.edit(&self.realm_path(), |r| {
+            r["metadata"]["annotations"][key] = json!(value);
+        });
+    }
+
+    fn confirm_delete(&self) {
+        let id = self.realm().expect("realm").spec.realm_id;
+        self.annotate(pek_crds::CONFIRM_DELETE_ANNOTATION, &id);
+    }
+
+    /// Points the admin Secret at `uri`.
+    fn admin_uri(&self, uri: &str) {
+        assert!(self
+            .fake
+            .edit(&self.path("v1", "secrets", "pg-admin"), |s| {
+                s["data"]["uri"] = b64(uri);
+            }));
+    }
+
+    fn writes(&self) -> Vec<String> {
+        self.fake
+            .take_log()
+            .into_iter()
+            .filter(|l| !l.starts_with("GET "))
+            .collect()
     }
 
     fn only_reads(&self) {
@@ -630,6 +725,8 @@ async fn delete_with_retain_deregisters_and_keeps_the_database() {
     assert_eq!(h.roles().await, 2, "Retain keeps both roles");
 }
 
+/// `deletionPolicy: Delete` confirmed before the delete (the annotation names the realm id):
+/// the worker goes, then the database and both roles are dropped and the Realm is released.
 #[tokio::test]
 async fn delete_with_delete_drops_database_and_roles() {
     let h = Harness::new(
@@ -640,17 +737,31 @@ async fn delete_with_delete_drops_database_and_roles() {
     h.create_until_ready().await;
     let n = "rc-delete";
     assert!(h.database_exists().await);
+    // Data, written as the owner role (a table the dump must hold).
+    let mut owner = sqlx::PgConnection::connect(&h.owner_url())
+        .await
+        .expect("owner session");
+    sqlx::raw_sql("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('the data')")
+        .execute(&mut owner)
+        .await
+        .expect("write data");
     // A live session must not block the drop.
     let _session = sqlx::PgConnection::connect(&h.app_url())
         .await
         .expect("app session");
+    h.confirm_delete();
     h.fake.delete(&h.realm_path());
     h.reconcile().await.expect("cleanup");
     assert_eq!(
-        h.fake.take_log(),
+        h.writes(),
         [
             "POST events Deregistered".to_string(),
-            "GET secrets/pg-admin".into(),
+            format!("DELETE deployments/{n}-worker"),
+            format!("DELETE services/{n}-worker"),
+            format!("DELETE networkpolicies/{n}-worker"),
+            format!("DELETE serviceaccounts/{n}-worker"),
+            "POST events WorkerRemoved".into(),
+            "POST events DatabaseDumped".into(),
             "POST events DatabaseDropped".into(),
             "POST events RoleDropped".into(),
             format!("PATCH(json) realms/{n}"),
@@ -660,6 +771,376 @@ async fn delete_with_delete_drops_database_and_roles() {
     assert!(h.realm().is_none());
     assert!(!h.database_exists().await, "Delete drops the database");
     assert_eq!(h.roles().await, 0, "Delete drops both roles");
+
+    // The dump came first: one complete file, named by the Event, that pg_restore reads.
+    let dumps = h.dumps();
+    assert_eq!(dumps.len(), 1, "{dumps:?}");
+    let file = &dumps[0];
+    let name = file
+        .file_name()
+        .and_then(|f| f.to_str())
+        .unwrap_or_default();
+    assert!(
+        name.starts_with(&format!("{}_{n}_pek_rc_delete-", h.ns)) && name.ends_with(".dump"),
+        "{name}"
+    );
+    let notes = h.event_notes("DatabaseDumped");
+    assert!(
+        notes.len() == 1 && notes[0].contains(&file.display().to_string()),
+        "{notes:?}"
+    );
+    let bindir = localpg::find_bindir().expect("bindir");
+    let listed = std::process::Command::new(bindir.join("pg_restore"))
+        .arg("--list")
+        .arg(file)
+        .output()
+        .expect("pg_restore");
+    assert!(listed.status.success(), "{listed:?}");
+    let listing = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listing.contains("TABLE public kept") && listing.contains("TABLE DATA public kept"),
+        "{listing}"
+    );
+}
+
+/// A dump that fails drops nothing: the Realm waits with `DatabaseReady=False` (reason
+/// `DumpFailed`, pg_dump's error in the message) and no partial file is left; without a place
+/// for dumps nothing is dropped either; once a dump works the database goes.
+#[tokio::test]
+async fn a_failed_dump_drops_nothing() {
+    let mut h = Harness::new(
+        "rc-dumpfail",
+        json!({"database": {"adminSecretRef": {"name": "pg-admin"}, "deletionPolicy": "Delete"}}),
+        true,
+    );
+    h.create_until_ready().await;
+    let good = h.config.dumps.clone();
+    let broken = std::env::temp_dir().join(format!("pek-op-broken-pg-dump-{}", std::process::id()));
+    std::fs::write(
+        &broken,
+        "#!/bin/sh\necho 'pg_dump: error: disk on fire' >&2\nexit 1\n",
+    )
+    .expect("write");
+    std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    h.restart_with(|c| {
+        if let Some(d) = c.dumps.as_mut() {
+            d.pg_dump = broken.clone();
+        }
+    });
+    h.confirm_delete();
+    h.fake.delete(&h.realm_path());
+    let err = h.reconcile().await.expect_err("the dump fails");
+    assert_eq!(err.reason(), "DumpFailed");
+    let (s, reason, message) = h.condition("DatabaseReady");
+    assert_eq!((s.as_str(), reason.as_str()), ("False", "DumpFailed"));
+    assert!(message.contains("disk on fire"), "{message}");
+    assert!(h.realm().is_some());
+    assert!(h.database_exists().await, "no dump, no DROP");
+    assert_eq!(h.roles().await, 2);
+    assert!(
+        h.dumps().is_empty(),
+        "a partial dump was left: {:?}",
+        h.dumps()
+    );
+
+    // No place for dumps at all: nothing is dropped either, and the message says what to do.
+    h.restart_with(|c| c.dumps = None);
+    let err = h.reconcile().await.expect_err("no place for the dump");
+    assert_eq!(err.reason(), "DumpFailed");
+    let (_, _, message) = h.condition("DatabaseReady");
+    assert!(
+        message.contains("PEK_DUMP_DIR") && message.contains("deletionPolicy: Retain"),
+        "{message}"
+    );
+    assert!(h.database_exists().await);
+
+    h.restart_with(|c| c.dumps = good);
+    h.reconcile().await.expect("dumped and dropped");
+    assert!(h.realm().is_none());
+    assert!(!h.database_exists().await);
+    assert_eq!(h.dumps().len(), 1);
+    let _ = std::fs::remove_file(&broken);
+}
+
+/// `deletionPolicy: Delete` without the confirmation: deregistered, the worker removed, the
+/// database kept, and the Realm waits with `Deleting=True` (reason `ConfirmationRequired`),
+/// `Ready=False` and one Warning Event saying what to do — without counting as a failure.
+/// A wrong value does not confirm; the right one, set after the delete, drops the database.
+#[tokio::test]
+async fn an_unconfirmed_delete_keeps_the_database_until_confirmed() {
+    let h = Harness::new(
+        "rc-confirm",
+        json!({"database": {"adminSecretRef": {"name": "pg-admin"}, "deletionPolicy": "Delete"}}),
+        true,
+    );
+    h.create_until_ready().await;
+    let n = "rc-confirm";
+    h.fake.delete(&h.realm_path());
+    h.reconcile().await.expect("waiting is not an error");
+    assert_eq!(
+        h.writes(),
+        [
+            "POST events Deregistered".to_string(),
+            format!("DELETE deployments/{n}-worker"),
+            format!("DELETE services/{n}-worker"),
+            format!("DELETE networkpolicies/{n}-worker"),
+            format!("DELETE serviceaccounts/{n}-worker"),
+            "POST events WorkerRemoved".into(),
+            "POST events DeletionNotConfirmed".into(),
+            format!("PATCH(apply) realms/{n}/status"),
+        ]
+    );
+    assert_eq!(h.hub.take_calls(), [format!("DELETE {n}")]);
+    assert!(h.realm().is_some(), "the finalizer stays");
+    assert!(h.database_exists().await, "unconfirmed: the database stays");
+    assert_eq!(h.roles().await, 2);
+    assert!(h
+        .fake
+        .get(&h.path("apps/v1", "deployments", &format!("{n}-worker")))
+        .is_none());
+    let (s, reason, message) = h.condition("Deleting");
+    assert_eq!(
+        (s.as_str(), reason.as_str()),
+        ("True", "ConfirmationRequired")
+    );
+    assert!(
+        message.contains(&format!(
+            "kubectl -n {} annotate realm {n} --overwrite pek.sch.bme.hu/confirm-delete={n}",
+            h.ns
+        )) && message.contains("deletionPolicy\":\"Retain"),
+        "{message}"
+    );
+    let (s, reason, _) = h.condition("Ready");
+    assert_eq!(
+        (s.as_str(), reason.as_str()),
+        ("False", "ConfirmationRequired")
+    );
+    assert!(
+        !h.ctx.metrics.encode().contains("ConfirmationRequired"),
+        "waiting is not counted as a failure"
+    );
+
+    // Again: nothing is announced, deleted or written twice.
+    h.reconcile().await.expect("still waiting");
+    h.only_reads();
+    assert!(h.hub.take_calls().is_empty());
+
+    // A confirmation naming another realm confirms nothing.
+    h.annotate(pek_crds::CONFIRM_DELETE_ANNOTATION, "some-other-realm");
+    h.reconcile().await.expect("still waiting");
+    assert!(h.realm().is_some() && h.database_exists().await);
+    assert!(h
+        .condition("Deleting")
+        .2
+        .contains("\"some-other-realm\", not the realm id"));
+    h.fake.take_log();
+
+    // Confirmed after the delete: dumped, dropped, released.
+    h.confirm_delete();
+    h.reconcile().await.expect("dropped");
+    assert_eq!(
+        h.writes(),
+        [
+            "POST events DatabaseDumped".to_string(),
+            "POST events DatabaseDropped".into(),
+            "POST events RoleDropped".into(),
+            format!("PATCH(json) realms/{n}"),
+        ]
+    );
+    assert!(h.realm().is_none());
+    assert!(!h.database_exists().await);
+    assert_eq!(h.roles().await, 0);
+}
+
+/// An unconfirmed deletion switched to `deletionPolicy: Retain` is released with the database.
+#[tokio::test]
+async fn an_unconfirmed_delete_switched_to_retain_keeps_the_database() {
+    let h = Harness::new(
+        "rc-toretain",
+        json!({"database": {"adminSecretRef": {"name": "pg-admin"}, "deletionPolicy": "Delete"}}),
+        true,
+    );
+    h.create_until_ready().await;
+    let n = "rc-toretain";
+    h.fake.delete(&h.realm_path());
+    h.reconcile().await.expect("waiting");
+    assert_eq!(h.condition("Deleting").1, "ConfirmationRequired");
+    h.fake.take_log();
+    h.edit_spec(|s| s["database"]["deletionPolicy"] = json!("Retain"));
+    h.reconcile().await.expect("released");
+    assert_eq!(
+        h.writes(),
+        [
+            "POST events DatabaseRetained".to_string(),
+            format!("PATCH(json) realms/{n}"),
+        ]
+    );
+    assert!(h.realm().is_none());
+    assert!(h.database_exists().await);
+    assert_eq!(h.roles().await, 2);
+}
+
+/// The operator killed after `CREATE DATABASE` but before the status write, then the Realm
+/// deleted (confirmed) while its admin Secret points at a server that does not answer: the
+/// `<name>-db` Secret, written before any SQL, says a database may exist, so the Realm is not
+/// released as "never provisioned" — it waits and says why; once the server answers, the
+/// database is dropped.
+#[tokio::test]
+async fn a_realm_killed_before_its_status_write_is_not_released_as_never_provisioned() {
+    let mut h = Harness::new(
+        "rc-crashed",
+        json!({"database": {"adminSecretRef": {"name": "pg-admin"}, "deletionPolicy": "Delete"}}),
+        true,
+    );
+    let n = "rc-crashed";
+    h.reconcile().await.expect("finalizer");
+    h.reconcile().await.expect("provisioned");
+    assert!(h.database_exists().await);
+    // The fault point: everything up to the status write happened, the write did not.
+    h.fake.edit(&h.realm_path(), |r| {
+        r.as_object_mut().expect("object").remove("status");
+    });
+    h.restart();
+    h.admin_uri("postgres://postgres:x@127.0.0.1:1/postgres");
+    h.confirm_delete();
+    h.fake.delete(&h.realm_path());
+    h.fake.take_log();
+    let err = h.reconcile().await.expect_err("the database may exist");
+    assert_eq!(err.reason(), "DatabaseError");
+    let log = h.fake.take_log();
+    assert!(
+        !log.contains(&"POST events DatabaseNeverProvisioned".to_string()),
+        "{log:?}"
+    );
+    assert!(log.contains(&format!("GET secrets/{n}-db")), "{log:?}");
+    assert!(h.realm().is_some(), "not released");
+    let (s, reason, message) = h.condition("DatabaseReady");
+    assert_eq!((s.as_str(), reason.as_str()), ("False", "DatabaseError"));
+    assert!(message.contains("spec.suspend: true"), "{message}");
+    assert!(h.database_exists().await);
+
+    h.admin_uri(&pg().superuser_url("postgres"));
+    h.reconcile()
+        .await
+        .expect("dropped once the server answers");
+    assert!(h.realm().is_none());
+    assert!(!h.database_exists().await);
+    assert_eq!(h.roles().await, 0);
+}
+
+/// Events follow the status transitions a reconcile finds, not only the changes it makes: an
+/// operator that provisioned a Realm and died before its Events went out and before its status
+/// write leaves a successor that finds everything in place, changes nothing, and still
+/// announces the database (`DatabaseReady`, naming it); one that died after its Events went
+/// out but before the status write does not get them sent twice.
+#[tokio::test]
+async fn events_follow_what_a_reconcile_finds_after_a_crash() {
+    let mut h = Harness::new("rc-announce", json!({}), true);
+    h.reconcile().await.expect("finalizer");
+    h.reconcile().await.expect("provisioned");
+    assert_eq!(h.event_notes("DatabaseReady").len(), 1);
+    let events = format!("/apis/events.k8s.io/v1/namespaces/{}/events/", h.ns);
+    let forget_status = |h: &Harness| {
+        h.fake.edit(&h.realm_path(), |r| {
+            r.as_object_mut().expect("object").remove("status");
+        });
+    };
+    // Died before its Events were sent and before the status write.
+    for p in h.fake.paths(&events) {
+        h.fake.remove(&p);
+    }
+    forget_status(&h);
+    h.restart();
+    h.fake.take_log();
+    h.reconcile().await.expect("found in place");
+    assert!(
+        h.event_notes("RoleCreated").is_empty() && h.event_notes("DatabaseCreated").is_empty(),
+        "nothing was changed"
+    );
+    let found = h.event_notes("DatabaseReady");
+    assert!(
+        found.len() == 1 && found[0].contains("database pek_rc_announce with roles"),
+        "{found:?}"
+    );
+    assert_eq!(h.condition("DatabaseReady").0, "True");
+
+    // Died after its Events were sent, before the status write: the same transitions again
+    // are the same Events, not new ones.
+    let before = h.fake.paths(&events).len();
+    let registered_before = h.event_notes("Registered").len();
+    forget_status(&h);
+    h.restart();
+    h.reconcile().await.expect("again");
+    assert_eq!(h.event_notes("DatabaseReady").len(), 1, "sent twice");
+    // (The hub is asked again, the status not saying it was: that registration is new.)
+    let registered_again = h.event_notes("Registered").len() - registered_before;
+    assert_eq!(
+        h.fake.paths(&events).len() - before,
+        registered_again,
+        "Events of the same transitions sent again"
+    );
+}
+
+/// Roles created in a database run whose later step fails are announced all the same
+/// (`RoleCreated`), next to the Warning of the failure: an admin that may create roles but
+/// not databases.
+#[tokio::test]
+async fn roles_created_before_a_failing_step_are_announced() {
+    let mut su = sqlx::PgConnection::connect(&pg().superuser_url("postgres"))
+        .await
+        .expect("admin");
+    for stmt in [
+        "DROP ROLE IF EXISTS rc_nocreatedb_admin",
+        "CREATE ROLE rc_nocreatedb_admin LOGIN CREATEROLE NOCREATEDB NOSUPERUSER PASSWORD 'nocreatedb-pw'",
+    ] {
+        sqlx::query(stmt).execute(&mut su).await.expect(stmt);
+    }
+    let h = Harness::new("rc-partial", json!({}), true);
+    let url = {
+        let mut u = url::Url::parse(&pg().superuser_url("postgres")).expect("url");
+        u.set_username("rc_nocreatedb_admin").expect("user");
+        u.set_password(Some("nocreatedb-pw")).expect("password");
+        u.to_string()
+    };
+    h.admin_uri(&url);
+    h.reconcile().await.expect("finalizer");
+    h.fake.take_log();
+    let err = h.reconcile().await.expect_err("may not create a database");
+    assert_eq!(err.reason(), "DatabaseError");
+    let log = h.fake.take_log();
+    let at = |line: &str| log.iter().position(|l| l == line);
+    let created =
+        at("POST events RoleCreated").unwrap_or_else(|| panic!("no RoleCreated: {log:?}"));
+    let warned = at("POST events DatabaseError").unwrap_or_else(|| panic!("no Warning: {log:?}"));
+    assert!(created < warned, "{log:?}");
+    assert_eq!(h.roles().await, 2, "the roles exist");
+    assert!(!h.database_exists().await);
+    // Clean up the roles (granted to the limited admin) and the admin itself.
+    for stmt in [
+        "DROP ROLE IF EXISTS pek_rc_partial_app",
+        "DROP ROLE IF EXISTS pek_rc_partial_owner",
+        "DROP ROLE IF EXISTS rc_nocreatedb_admin",
+    ] {
+        sqlx::query(stmt).execute(&mut su).await.expect(stmt);
+    }
+}
+
+/// The retry backoff grows with the time a Realm has been failing, not with the number of
+/// failed reconciles: ten failures in quick succession (the Realm's own changes start
+/// reconciles too) still retry after 2 s, so a Realm recovers within seconds of its cause
+/// going away.
+#[tokio::test]
+async fn quick_failures_do_not_push_the_retry_away() {
+    let h = Harness::new("rc-backoff", json!({}), true);
+    let realm = Arc::new(h.realm().expect("realm"));
+    let err = Error::hub_answer("hub down");
+    let first = pek_operator::reconcile::error_policy(realm.clone(), &err, h.ctx.clone());
+    assert_eq!(first, Action::requeue(std::time::Duration::from_secs(2)));
+    for i in 1..10 {
+        let action = pek_operator::reconcile::error_policy(realm.clone(), &err, h.ctx.clone());
+        assert_eq!(action, first, "failure {i} pushed the retry away");
+    }
 }
 
 #[tokio::test]
@@ -716,6 +1197,7 @@ async fn deleting_a_never_provisioned_realm_with_delete_policy_does_not_hang() {
         h.fake.take_log(),
         [
             "POST events Deregistered".to_string(),
+            format!("GET secrets/{n}-db"),
             "GET secrets/pg-admin".into(),
             "POST events DatabaseNeverProvisioned".into(),
             format!("PATCH(json) realms/{n}"),

@@ -210,6 +210,9 @@ phase "2. helm install (hub x2, operator x2, bundled Postgres)"
 VALUES=(--set image.repository=localhost/pek --set image.pullPolicy=Never
   --set postgresql.enabled=true --set postgresql.image=localhost/pek-node/postgres:15
   --set hub.replicas=2 --set operator.replicas=2
+  # The node's image has no pg_dump and the node no volume provisioning: confirmed deletions
+  # drop without the dump (each with a DroppedWithoutDump Warning); the e2e suite tests dumps.
+  --set operator.dumps.dropWithoutDump=true
   --set 'hub.realmAdmins={node-admin,node-member}'
   # Health checks every 2 s, so a worker that comes back is seen as such quickly.
   --set 'hub.extraEnv[0].name=PEK_HEALTH_INTERVAL_MS' --set-string 'hub.extraEnv[0].value=2000')
@@ -524,6 +527,12 @@ k -n "$NS" delete pod node-load --grace-period=0 --force >/dev/null 2>&1
 
 # ---------------------------------------------------------------------------------------------
 phase "6. delete the Realms, helm uninstall"
+# A deletionPolicy: Delete Realm's database is dropped only when the Realm confirms it (README,
+# "Deleting a Realm"): confirm every one (a Retain Realm ignores it).
+k -n "$NS" get realms -o jsonpath='{range .items[*]}{.metadata.name} {.spec.realmId}{"\n"}{end}' \
+  | while read -r name id; do
+      k -n "$NS" annotate realm "$name" --overwrite "pek.sch.bme.hu/confirm-delete=$id" >/dev/null
+    done
 k -n "$NS" delete realms --all --timeout=300s >/dev/null
 [ -z "$(k -n "$NS" get realms -o name)" ] || fail "Realms left"
 for i in $(seq 1 60); do

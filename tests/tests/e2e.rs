@@ -246,6 +246,15 @@ impl OperatorProcess {
                 format!("127.0.0.1:{}", free_port().expect("port")),
             )
             .env("PEK_RESYNC_SECONDS", "10")
+            // The dump before every DROP, with this host's pg_dump (the one of the Postgres
+            // the tests run).
+            .env("PEK_DUMP_DIR", env.dir.0.join("dumps"))
+            .env(
+                "PEK_PG_DUMP",
+                localpg::find_bindir()
+                    .expect("Postgres binaries")
+                    .join("pg_dump"),
+            )
             .env("PEK_LOG_FORMAT", "text")
             .env("RUST_LOG", "info,kube=warn,sqlx=warn")
             .stdin(Stdio::null())
@@ -329,6 +338,54 @@ impl KubeletStandIn {
 impl Drop for KubeletStandIn {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// A TCP forwarder to the hub that can be switched off: while off it refuses new connections
+/// and cuts the open ones, as a hub outage does.
+struct HubSwitch {
+    url: String,
+    down: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HubSwitch {
+    async fn start(hub_url: &str) -> Self {
+        let target = hub_url.trim_start_matches("http://").to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (down, watch) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if *watch.borrow() {
+                    continue;
+                }
+                let target = target.clone();
+                let mut cut = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.wait_for(|d| *d) => {}
+                    }
+                });
+            }
+        });
+        HubSwitch { url, down, task }
+    }
+
+    fn set_down(&self, down: bool) {
+        let _ = self.down.send(down);
+    }
+}
+
+impl Drop for HubSwitch {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -591,6 +648,51 @@ impl TestEnv {
             .collect()
     }
 
+    /// Confirms dropping the database of Realm `name` (realm id `id`) on deletion.
+    async fn confirm_delete(&self, name: &str, id: &str) {
+        self.realms()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {
+                    (pek_crds::CONFIRM_DELETE_ANNOTATION): id}}})),
+            )
+            .await
+            .expect("annotate the Realm");
+    }
+
+    /// The Realm's row as `kubectl get realms` prints it (the API server's Table, from the
+    /// CRD's printer columns): column name → cell.
+    async fn printed(&self, name: &str) -> BTreeMap<String, String> {
+        let mut req = kube::core::Request::new(format!(
+            "/apis/pek.sch.bme.hu/v1alpha1/namespaces/{}/realms",
+            self.ns
+        ))
+        .get(name, &kube::api::GetParams::default())
+        .expect("request");
+        req.headers_mut().insert(
+            "accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io"
+                .parse()
+                .expect("header"),
+        );
+        let table: Value = self
+            .client
+            .request(req)
+            .await
+            .expect("the Realm as a Table");
+        let columns = table["columnDefinitions"].as_array().expect("columns");
+        let cells = table["rows"][0]["cells"].as_array().expect("cells");
+        columns
+            .iter()
+            .zip(cells)
+            .map(|(c, v)| {
+                let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                (c["name"].as_str().unwrap_or_default().to_string(), text)
+            })
+            .collect()
+    }
+
     fn endpoint(&self, name: &str) -> String {
         format!("http://{name}-worker.{}.svc:8080", self.ns)
     }
@@ -821,14 +923,92 @@ async fn realm_lifecycle_on_a_real_api_server() {
     env.patch_spec(name, json!({"suspend": false})).await;
     env.wait_condition(name, "Ready", "True", None).await;
 
-    // Deletion with Delete: deregistered, database and roles dropped, children collected.
+    // Deletion with Delete, not confirmed: deregistered, the worker removed, the database and
+    // roles kept; the Realm waits and says what to do (condition, Warning Event, and the
+    // Deletion column of `kubectl get realms`).
     env.realms()
         .delete(name, &DeleteParams::default())
         .await
         .expect("delete the Realm");
-    env.wait_gone(name).await;
+    let r = env
+        .wait_condition(name, "Deleting", "True", Some("ConfirmationRequired"))
+        .await;
+    assert_eq!(
+        cond(&r, "Ready").map(|c| c.reason).as_deref(),
+        Some("ConfirmationRequired")
+    );
+    assert!(
+        cond(&r, "Deleting")
+            .expect("condition")
+            .message
+            .contains("pek.sch.bme.hu/confirm-delete="),
+        "{:?}",
+        r.status
+    );
+    assert!(
+        !env.events(name, "DeletionNotConfirmed").await.is_empty(),
+        "a Warning Event"
+    );
+    let row = env.printed(name).await;
+    assert_eq!(
+        row.get("Deletion").map(String::as_str),
+        Some("ConfirmationRequired"),
+        "{row:?}"
+    );
+    assert_eq!(
+        row.get("Ready").map(String::as_str),
+        Some("False"),
+        "{row:?}"
+    );
+    let removed = wait_for("the worker removed", Duration::from_secs(60), || async {
+        deployments
+            .get_opt(&format!("{name}-worker"))
+            .await
+            .ok()
+            .and_then(|d| d.is_none().then_some(()))
+    })
+    .await;
+    assert!(
+        removed.is_some(),
+        "the worker of an unconfirmed deletion stays:\n{}",
+        env.operator_logs()
+    );
     assert!(!env.registry().await.contains_key(&id));
+    assert!(
+        database_exists(&db_name(&id)).await,
+        "an unconfirmed deletion dropped the database"
+    );
+    // A few resyncs later it still waits, and the database is still there.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert!(env.realms().get_opt(name).await.expect("get").is_some());
+    assert!(database_exists(&db_name(&id)).await);
+
+    // Confirmed after the delete: dumped, then database and roles dropped, the Realm released.
+    env.confirm_delete(name, &id).await;
+    env.wait_gone(name).await;
     assert!(!database_exists(&db_name(&id)).await);
+    let dumps: Vec<PathBuf> = std::fs::read_dir(env.dir.0.join("dumps"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert_eq!(dumps.len(), 1, "one dump before the DROP: {dumps:?}");
+    let dumped = env.events(name, "DatabaseDumped").await;
+    assert!(
+        dumped.iter().any(|e| e
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains(&dumps[0].display().to_string()))),
+        "the Event names the dump: {dumped:?}"
+    );
+    let listed = Command::new(
+        localpg::find_bindir()
+            .expect("Postgres binaries")
+            .join("pg_restore"),
+    )
+    .arg("--list")
+    .arg(&dumps[0])
+    .output()
+    .expect("pg_restore");
+    assert!(listed.status.success(), "not a pg_dump archive: {listed:?}");
     assert_eq!(
         pg_scalar(
             "SELECT count(*) FROM pg_roles WHERE rolname LIKE $1 || '\\_%'",
@@ -836,22 +1016,6 @@ async fn realm_lifecycle_on_a_real_api_server() {
         )
         .await,
         0
-    );
-    let collected = wait_for(
-        "the Deployment collected",
-        Duration::from_secs(60),
-        || async {
-            deployments
-                .get_opt(&format!("{name}-worker"))
-                .await
-                .ok()
-                .and_then(|d| d.is_none().then_some(()))
-        },
-    )
-    .await;
-    assert!(
-        collected.is_some(),
-        "the garbage collector did not remove the worker Deployment"
     );
 }
 
@@ -983,6 +1147,7 @@ async fn a_duplicate_realm_id_another_operator_watches_is_refused_by_the_hub() {
     assert_eq!(env.registry().await.get(&id), Some(&env.endpoint("first")));
     assert_eq!(env.registry_owner(&id).await, first.metadata.uid);
 
+    other.confirm_delete("second", &id).await;
     other
         .realms()
         .delete("second", &DeleteParams::default())
@@ -1329,6 +1494,37 @@ async fn failures_are_conditions_and_unprovisioned_realms_delete() {
     );
 }
 
+/// The retry backoff grows with the time a Realm has been failing, not with the number of its
+/// failed reconciles: after a hub outage of 15 s (many failed reconciles, some started by the
+/// Realm's own changes) the Realm is registered within seconds of the hub coming back.
+#[tokio::test]
+async fn a_realm_recovers_within_seconds_of_a_hub_outage() {
+    let Some(mut env) = TestEnv::new("outage", false).await else {
+        return;
+    };
+    let switch = HubSwitch::start(&env.hub.url).await;
+    switch.set_down(true);
+    let hub_url = switch.url.clone();
+    env.start_operator("op-1", &[("PEK_HUB_URL", &hub_url)]);
+    let id = unique("outage");
+    env.create_realm("outage", &id, json!({"worker": {"replicas": 0}}))
+        .await;
+    env.wait_condition("outage", "Registered", "False", Some("HubError"))
+        .await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    switch.set_down(false);
+    let back = Instant::now();
+    env.wait_condition("outage", "Registered", "True", None)
+        .await;
+    let took = back.elapsed();
+    assert!(
+        took < Duration::from_secs(8),
+        "registered {took:?} after the hub came back:\n{}",
+        env.operator_logs()
+    );
+    assert_eq!(env.registry().await.get(&id), Some(&env.endpoint("outage")));
+}
+
 /// The CRD's schema and CEL rules, as the API server applies them (server-side dry-run).
 #[tokio::test]
 async fn crd_rules_hold_on_the_api_server() {
@@ -1446,6 +1642,7 @@ async fn helm_uninstall_keeps_the_admin_secret_for_remaining_realms() {
     env.wait_condition("left", "DatabaseReady", "True", None)
         .await;
     run(Command::new(helm()).args(["uninstall", &release, "--namespace", &env.ns]));
+    env.confirm_delete("left", &id).await;
     let secrets: Api<Secret> = env.api();
     assert!(
         secrets.get_opt(&admin).await.expect("get").is_some(),

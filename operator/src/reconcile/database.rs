@@ -75,6 +75,13 @@ async fn provision_inner(
         None => plan(secrets.get_opt(&secret_name).await?)?,
     };
     if !up_to_date {
+        // From its first write on, the Secret says that a database of this Realm may exist
+        // (deletion reads it): so it is written only once the server answered — a Realm whose
+        // server never answered has nothing to drop — and before any SQL, so the passwords are
+        // stored before they are used.
+        if existing.is_none() {
+            ctx.db.reachable(target).await?;
+        }
         secrets
             .patch(
                 &secret_name,
@@ -93,31 +100,46 @@ async fn provision_inner(
     }
     let me = owner(realm)?;
     // Reconciles right after a provisioning (started by the Realm's own new children and
-    // status) skip Postgres; each resync checks it again.
-    let changes = match ctx
+    // status) skip Postgres; each resync checks it again. What was changed is announced also
+    // when a later step fails (roles created before `CREATE DATABASE` failed exist).
+    let mut changes = Vec::new();
+    let ensured = match ctx
         .db
-        .ensure_unless_fresh(&creds, &me, ctx.config.resync / 2)
+        .ensure_unless_fresh(&creds, &me, ctx.config.resync / 2, &mut changes)
         .await
     {
         Err(Error::Conflict(msg)) => {
             // Recorded owners that no longer exist (a Realm deleted with Retain) hand the
             // database over: re-creating a Realm onto a retained database is supported.
-            let others = ctx.db.other_owners(target, &creds.names, &me).await?;
-            let mut gone = Vec::new();
-            for other in &others {
-                if !realm_exists(ctx, other).await {
-                    gone.push(other.uid.clone());
-                }
-            }
-            if gone.len() < others.len() {
-                return Err(Error::Conflict(msg));
-            }
-            ctx.db.ensure(&creds, &me, &gone).await?
+            take_over(ctx, target, &creds, &me, msg, &mut changes).await
         }
-        other => other?,
+        other => other,
     };
     publish_changes(ctx, realm, "ProvisionDatabase", &changes).await;
+    ensured?;
     Ok(creds)
+}
+
+/// Provisions a database whose recorded owners are all gone (else the refusal `msg` stands).
+async fn take_over(
+    ctx: &Context,
+    target: &crate::db::AdminTarget,
+    creds: &DbCredentials,
+    me: &Owner,
+    msg: String,
+    changes: &mut Vec<crate::db::Change>,
+) -> Result<(), Error> {
+    let others = ctx.db.other_owners(target, &creds.names, me).await?;
+    let mut gone = Vec::new();
+    for other in &others {
+        if !realm_exists(ctx, other).await {
+            gone.push(other.uid.clone());
+        }
+    }
+    if gone.len() < others.len() {
+        return Err(Error::Conflict(msg));
+    }
+    ctx.db.ensure_reporting(creds, me, &gone, changes).await
 }
 
 /// The ownership record of a Realm (what is written on its database and roles).

@@ -42,6 +42,11 @@ pub(crate) const CREDENTIALS_HASH_ANNOTATION: &str = "pek.sch.bme.hu/db-credenti
 /// Pod-template annotation that changes when the realm token changes (federation secret
 /// rotated), so the workers restart and read the new token.
 pub(crate) const HUB_TOKEN_HASH_ANNOTATION: &str = "pek.sch.bme.hu/hub-token-hash";
+/// On the `<name>-db` Secret: the server (`host:port/database`) on which a database of the
+/// Realm may exist. The Secret is first written once the server answered and before any SQL,
+/// so deletion can tell "never provisioned" (no such Secret) from "may exist" without
+/// relying on the status, which is written after the SQL.
+pub const PROVISIONED_ON_ANNOTATION: &str = "pek.sch.bme.hu/provisioned-on";
 /// Where the worker finds its realm token (`PEK_HUB_TOKEN_FILE`).
 pub(crate) const HUB_TOKEN_DIR: &str = "/var/run/pek/hub-token";
 /// Key of the realm token in the `<name>-hub-token` Secret (and file name in the mount).
@@ -163,8 +168,13 @@ pub fn db_secret(realm: &Realm, creds: &DbCredentials) -> Result<Secret, Error> 
     put("password", creds.app_password.clone());
     put("ownerUser", creds.names.owner_role.clone());
     put("ownerPassword", creds.owner_password.clone());
+    let mut metadata = meta(realm, db_secret_name(realm))?;
+    metadata.annotations = Some(BTreeMap::from([(
+        PROVISIONED_ON_ANNOTATION.to_string(),
+        format!("{}:{}/{}", creds.host, creds.port, creds.names.database),
+    )]));
     Ok(Secret {
-        metadata: meta(realm, db_secret_name(realm))?,
+        metadata,
         type_: Some("Opaque".into()),
         data: Some(data),
         ..Default::default()

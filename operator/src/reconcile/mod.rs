@@ -59,8 +59,9 @@ pub struct Context {
     pub metrics: Metrics,
     /// What we last told the hub about each Realm, and when.
     pub(crate) registered: Mutex<HashMap<String, (Registration, Instant)>>,
-    /// Consecutive failures per Realm (for the error backoff).
-    failures: Mutex<HashMap<String, u32>>,
+    /// Since when each Realm has been failing without a success in between (the error
+    /// backoff grows with that time, not with the number of failed reconciles).
+    failures: Mutex<HashMap<String, Instant>>,
     /// The controller's cache of all watched Realms (set by `run`): who else claims a realm id.
     pub(crate) realms: OnceLock<Store<Realm>>,
     /// The last status this operator wrote per Realm, with the resourceVersion the write
@@ -150,6 +151,12 @@ pub async fn reconcile(realm: Arc<Realm>, ctx: Arc<Context>) -> Result<Action, E
         | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
         other => Error::Finalizer(Box::new(other)),
     });
+    let result = match result {
+        // A deletion waiting for its confirmation kept the finalizer; that is no failure: the
+        // Realm's next change (the annotation, or deletionPolicy Retain) reconciles it again.
+        Err(Error::DeletionUnconfirmed(_)) => Ok(Action::requeue(ctx.config.resync)),
+        other => other,
+    };
     match &result {
         Ok(_) => {
             if let Ok(mut f) = ctx.failures.lock() {
@@ -161,26 +168,29 @@ pub async fn reconcile(realm: Arc<Realm>, ctx: Arc<Context>) -> Result<Action, E
     result
 }
 
-/// Requeue with exponential backoff per Realm (5 s doubling up to 5 min).
+/// Requeue a failed reconcile after [`backoff`] of the time the Realm has been failing.
 pub fn error_policy(realm: Arc<Realm>, error: &Error, ctx: Arc<Context>) -> Action {
-    let n = ctx
+    let now = Instant::now();
+    let since = ctx
         .failures
         .lock()
-        .map(|mut f| {
-            let n = f.entry(key(&realm)).or_insert(0);
-            *n = n.saturating_add(1);
-            *n
-        })
-        .unwrap_or(1);
-    let delay = backoff(n);
+        .map(|mut f| *f.entry(key(&realm)).or_insert(now))
+        .unwrap_or(now);
+    let delay = backoff(now.saturating_duration_since(since));
     warn!(realm = %key(&realm), reason = %error.reason(), error = %error.message(), retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
 
-/// The delay before retry number `n` (1-based).
-fn backoff(n: u32) -> Duration {
-    let secs = 5u64.saturating_mul(1u64 << n.saturating_sub(1).min(6));
-    Duration::from_secs(secs.min(300))
+/// Shortest and longest delay before retrying a failed reconcile.
+const MIN_RETRY: Duration = Duration::from_secs(2);
+const MAX_RETRY: Duration = Duration::from_secs(300);
+
+/// The delay before retrying a Realm that has been failing for `failing`: a tenth of that,
+/// from 2 s up to 5 min. By time, not by count: the many reconciles a failing Realm's own
+/// changes start (each a failure too) do not push its retries further away, and a Realm whose
+/// cause went away after an outage of t is retried within about t/10 (2 s for the first 20 s).
+fn backoff(failing: Duration) -> Duration {
+    (failing / 10).clamp(MIN_RETRY, MAX_RETRY)
 }
 
 /// Why a phase ended the reconcile early.
@@ -307,6 +317,31 @@ pub(crate) async fn publish(
     }
 }
 
+/// Publishes an Event about `realm` at most once per `key` (see
+/// [`crate::events::Publisher::publish_once`]); a failure to publish is logged, never fatal.
+pub(crate) async fn publish_once(
+    ctx: &Context,
+    realm: &Realm,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+    once: &str,
+) {
+    let reference: ObjectReference = realm.object_ref(&());
+    let published = ctx
+        .metrics
+        .timed(
+            "event",
+            ctx.events
+                .publish_once(reference, type_, reason, action, &note, once),
+        )
+        .await;
+    if let Err(e) = published {
+        warn!(realm = %key(realm), error = %e, "could not publish an event");
+    }
+}
+
 /// One Event per kind of database change (roles created, database created, ...).
 pub(crate) async fn publish_changes(
     ctx: &Context,
@@ -340,11 +375,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_and_caps() {
-        assert_eq!(backoff(1), Duration::from_secs(5));
-        assert_eq!(backoff(2), Duration::from_secs(10));
-        assert_eq!(backoff(4), Duration::from_secs(40));
-        assert_eq!(backoff(7), Duration::from_secs(300));
-        assert_eq!(backoff(100), Duration::from_secs(300));
+    fn backoff_grows_with_the_time_failing_and_caps() {
+        let s = Duration::from_secs;
+        assert_eq!(backoff(Duration::ZERO), s(2));
+        assert_eq!(backoff(s(15)), s(2));
+        assert_eq!(backoff(s(30)), s(3));
+        assert_eq!(backoff(s(600)), s(60));
+        assert_eq!(backoff(s(3000)), s(300));
+        assert_eq!(backoff(s(86400)), s(300));
     }
 }

@@ -13,7 +13,7 @@ use pek_crds::{Realm, RealmStatus};
 use serde_json::json;
 
 use super::register::NO_FEDERATION_SECRET;
-use super::{desired, key, publish, Context};
+use super::{desired, key, publish_once, Context};
 use crate::config::FIELD_MANAGER;
 use crate::events::EventType;
 use crate::Error;
@@ -153,9 +153,30 @@ impl Report {
         }
         let is_new = |t: ConditionType| changed.contains(&t);
         let found = |t: ConditionType| condition::find(&status.conditions, t).cloned();
+        // Each Event below announces a transition of the status and is published once per
+        // transition: keyed by the condition it comes from (as the stored status has it) and
+        // where it goes. Repeated after the operator died before this status write, it is the
+        // same Event and not sent twice; never written, the transition is found (and
+        // announced) again by the next reconcile.
+        let from_conditions = self
+            .base
+            .as_ref()
+            .map(|s| s.conditions.clone())
+            .unwrap_or_default();
+        let transition = |t: ConditionType| -> String {
+            let from = condition::find(&from_conditions, t).map_or_else(
+                || "none".to_string(),
+                |c| format!("{}/{}/{}", c.status, c.reason, c.last_transition_time.0),
+            );
+            let to = found(t).map_or_else(
+                || "none".to_string(),
+                |c| format!("{}/{}/{}", c.status, c.reason, c.message),
+            );
+            format!("{t}: {from} -> {to}")
+        };
 
         if self.spec == SpecState::Suspended && is_new(ConditionType::Ready) {
-            publish(
+            publish_once(
                 ctx,
                 realm,
                 EventType::Normal,
@@ -163,30 +184,67 @@ impl Report {
                 "Reconcile",
                 "reconciliation suspended; database, worker and registration are kept as they are"
                     .into(),
+                &transition(ConditionType::Ready),
             )
             .await;
         }
-        if let Some(c) = self.failed.filter(|t| is_new(*t)).and_then(found) {
-            publish(
-                ctx,
-                realm,
-                EventType::Warning,
-                &c.reason,
-                "Reconcile",
-                c.message,
-            )
-            .await;
+        if let Some(t) = self.failed.filter(|t| is_new(*t)) {
+            if let Some(c) = found(t) {
+                publish_once(
+                    ctx,
+                    realm,
+                    EventType::Warning,
+                    &c.reason,
+                    "Reconcile",
+                    c.message,
+                    &transition(t),
+                )
+                .await;
+            }
         }
         let conflict = found(ConditionType::Conflict);
         if let Some(c) = conflict.filter(|c| c.status == ConditionStatus::True.as_str()) {
             if is_new(ConditionType::Conflict) {
-                publish(
+                publish_once(
                     ctx,
                     realm,
                     EventType::Warning,
                     "Conflict",
                     "Reconcile",
                     c.message,
+                    &transition(ConditionType::Conflict),
+                )
+                .await;
+            }
+        }
+        let deleting = found(ConditionType::Deleting);
+        if let Some(c) = deleting.filter(|c| c.status == ConditionStatus::True.as_str()) {
+            if is_new(ConditionType::Deleting) {
+                publish_once(
+                    ctx,
+                    realm,
+                    EventType::Warning,
+                    "DeletionNotConfirmed",
+                    "Delete",
+                    c.message,
+                    &transition(ConditionType::Deleting),
+                )
+                .await;
+            }
+        }
+        // What the database phase found in place (also when an earlier operator made it and
+        // died before announcing it).
+        let database = found(ConditionType::DatabaseReady);
+        if let Some(c) = database.filter(|c| c.status == ConditionStatus::True.as_str()) {
+            if is_new(ConditionType::DatabaseReady) {
+                publish_once(
+                    ctx,
+                    realm,
+                    EventType::Normal,
+                    "DatabaseReady",
+                    "Reconcile",
+                    c.message,
+                    &transition(ConditionType::DatabaseReady),
                 )
                 .await;
             }
@@ -195,24 +253,26 @@ impl Report {
             && condition::is_true(&status.conditions, ConditionType::Registered)
             && ctx.config.federation_secret.is_none()
         {
-            publish(
+            publish_once(
                 ctx,
                 realm,
                 EventType::Warning,
                 "FederationSecretMissing",
                 "Register",
                 NO_FEDERATION_SECRET.into(),
+                &transition(ConditionType::Registered),
             )
             .await;
         }
         if is_new(ConditionType::Ready) && ready.status == ConditionStatus::True {
-            publish(
+            publish_once(
                 ctx,
                 realm,
                 EventType::Normal,
                 "Ready",
                 "Reconcile",
                 "realm is ready".into(),
+                &transition(ConditionType::Ready),
             )
             .await;
         }

@@ -38,6 +38,8 @@ impl Config {
             federation_secret: Some(
                 FederationSecret::new(TEST_FEDERATION_SECRET).expect("valid test secret"),
             ),
+            dumps: None,
+            drop_without_dump: false,
         }
     }
 }
