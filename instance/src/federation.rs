@@ -322,6 +322,9 @@ impl Delivery {
             .post(&url)
             .bearer_auth(&self.token)
             .json(&report)
+            // A hub that took the connection and never answers must not stop delivery:
+            // the rows stay (the transaction rolls back) and the next pass sends them.
+            .timeout(Duration::from_secs(10))
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("hub not reachable at {url}: {e}"))?;
@@ -396,11 +399,14 @@ impl Delivery {
         Ok(Some(info.registered_at))
     }
 
-    /// Runs forever: delivers whenever there is something, backs off exponentially
-    /// (up to a minute) while the hub is down or refuses.
+    /// Runs forever: delivers whenever there is something; while the hub is down or
+    /// refuses, waits a tenth of the time it has been failing (from the idle interval up
+    /// to a minute), so a short outage is over for the members within moments of its end
+    /// and a long one is not hammered. Counting failures instead would reach the minute
+    /// after a dozen quick refusals.
     pub async fn run(self) {
-        let mut backoff = self.interval;
         let max = Duration::from_secs(60);
+        let mut failing_since: Option<tokio::time::Instant> = None;
         let mut filled = None;
         let mut next_sync = tokio::time::Instant::now();
         loop {
@@ -415,20 +421,21 @@ impl Delivery {
                 Ok(Sent::Delivered(n)) => {
                     tracing::debug!(events = n, "membership changes delivered to the hub");
                     metrics::counter!("pek_outbox_delivered_total").increment(n as u64);
-                    backoff = self.interval;
+                    failing_since = None;
                     continue; // there may be more
                 }
                 Ok(Sent::Nothing) => {
-                    backoff = self.interval;
+                    failing_since = None;
                     tokio::time::sleep(self.interval).await;
                 }
                 Err(e) => {
                     metrics::counter!("pek_outbox_failures_total").increment(1);
+                    let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                    let backoff = (since.elapsed() / 10).clamp(self.interval, max);
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,
                         "membership report not delivered; will retry");
                     let jitter = rand::random::<u64>() % (backoff.as_millis() as u64 / 4 + 1);
                     tokio::time::sleep(backoff + Duration::from_millis(jitter)).await;
-                    backoff = (backoff * 2).min(max);
                 }
             }
         }

@@ -550,7 +550,18 @@ impl Federation {
         let deadline = Instant::now() + within;
         while !self.hub_knows(user, realm).await? {
             if Instant::now() > deadline {
-                bail!("the hub did not learn that {user} is in {realm} within {within:?}");
+                // What the worker still holds says which side lost it: rows waiting in
+                // its outbox (delivery stuck) or none (the hub took them and dropped it).
+                let waiting = match self.workers.iter().find(|w| w.realm.as_str() == realm) {
+                    Some(w) => match pek::federation::outbox_len(&w.db, &w.realm).await {
+                        Ok(n) => format!("{n} row(s) waiting in {realm}'s outbox"),
+                        Err(e) => format!("{realm}'s outbox unreadable: {e}"),
+                    },
+                    None => format!("{realm} is not a worker of this federation"),
+                };
+                bail!(
+                    "the hub did not learn that {user} is in {realm} within {within:?}; {waiting}"
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
