@@ -522,7 +522,7 @@ pub struct RealmPage {
 
 /// Merges realms' next group pages (each asked for `limit` items after its position in
 /// `from`) into one page of at most `limit`, ordered like a single realm orders groups
-/// (folded name, then realm and id). Returns the page and the cursor of the next page
+/// (the name's Hungarian sort key `sortKey`, then realm and id). Returns the page and the cursor of the next page
 /// (`None` when every realm that answered is exhausted). Realms that did not answer keep
 /// their position, so a later page asks them again.
 pub fn merge_group_pages(
@@ -533,16 +533,12 @@ pub fn merge_group_pages(
     let text = |v: &serde_json::Value, k: &str| {
         v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string()
     };
-    // (folded name, realm, id) orders the merge; the realm and the item's index in its
+    // (sort key, realm, id) orders the merge; the realm and the item's index in its
     // realm's page say how far into each realm the page went.
     let mut all: Vec<((String, RealmId, String), usize, serde_json::Value)> = Vec::new();
     for p in &pages {
         for (i, v) in p.items.iter().enumerate() {
-            let key = (
-                crate::text::fold(&text(v, "name")),
-                p.realm.clone(),
-                text(v, "id"),
-            );
+            let key = (text(v, "sortKey"), p.realm.clone(), text(v, "id"));
             all.push((key, i, v.clone()));
         }
     }
@@ -583,7 +579,11 @@ mod merged_cursor_tests {
     use super::*;
 
     fn group(name: &str, n: u128) -> serde_json::Value {
-        serde_json::json!({"name": name, "id": uuid::Uuid::from_u128(n).to_string()})
+        serde_json::json!({
+            "name": name,
+            "sortKey": crate::text::fold(name),
+            "id": uuid::Uuid::from_u128(n).to_string(),
+        })
     }
 
     /// A realm's page after a cursor: what the realm's own keyset paging answers.
@@ -607,7 +607,7 @@ mod merged_cursor_tests {
                 all.iter()
                     .position(|v| {
                         (
-                            crate::text::fold(v["name"].as_str().unwrap()),
+                            v["sortKey"].as_str().unwrap().to_string(),
                             v["id"].as_str().unwrap().to_string(),
                         ) > (c.key.clone(), c.id.to_string())
                     })

@@ -307,10 +307,16 @@ pub async fn invite(
 /// The caller applies to a group. Knowing the group's id is enough: applying gives the
 /// applicant nothing but the right to see the group and their own application.
 pub async fn apply(tx: &mut RealmTx, grants: &Grants, group_id: Uuid) -> Result<Membership> {
-    let g = group::get(tx, group_id).await?;
+    // A group the person cannot see (an unlisted one) cannot be applied to either.
+    let g = group::get_visible(tx, grants, group_id).await?;
     if g.archived {
         return Err(Error::Conflict(
             "the group is archived; it takes no new members".into(),
+        ));
+    }
+    if !g.users_can_apply {
+        return Err(Error::Conflict(
+            "the group takes no applications; its leaders invite new members".into(),
         ));
     }
     if let Some(m) = existing(tx, group_id, grants.viewer).await? {

@@ -4,6 +4,9 @@
 //!
 //! Rules:
 //! - the realm's GOD policy allows everything, in that realm only;
+//! - the directory: every signed-in person may see a group (`viewGroup`, nothing more)
+//!   unless the realm is unlisted (its feature flag [`UNLISTED_FLAG`]) or the group is
+//!   (`listed` false) — see [`realm_listed`];
 //! - a group's owner (initially its creator) has full rights on it; active members may
 //!   view it and its members; a member holding the `leader` post manages it (members,
 //!   group, scores) but cannot evaluate scores or move the owner;
@@ -210,7 +213,7 @@ pub async fn can(
                 return Ok(true);
             }
             let row = sqlx::query!(
-                r#"SELECT g.owner_id, m.status AS "status?", m.posts AS "posts?"
+                r#"SELECT g.owner_id, g.listed, m.status AS "status?", m.posts AS "posts?"
                    FROM groups g
                    LEFT JOIN memberships m ON m.realm_id = g.realm_id AND m.group_id = g.id
                         AND m.user_id = $3
@@ -222,11 +225,14 @@ pub async fn can(
             )
             .fetch_optional(tx.conn())
             .await?
-            .map(|r| (r.owner_id, r.status, r.posts));
-            let Some((owner, status, posts)) = row else {
+            .map(|r| (r.owner_id, r.listed, r.status, r.posts));
+            let Some((owner, listed, status, posts)) = row else {
                 return Ok(false);
             };
             if owner == grants.viewer {
+                return Ok(true);
+            }
+            if action == Permission::ViewGroup && listed && realm_listed(tx).await? {
                 return Ok(true);
             }
             // An applicant or invitee may see the group they are deciding about, nothing
@@ -284,6 +290,25 @@ pub async fn can(
             Ok(member)
         }
     }
+}
+
+/// The realm's feature flag that keeps all its groups out of the directory.
+pub const UNLISTED_FLAG: &str = "directory.unlisted";
+
+/// Whether the realm's groups are in the directory, where every signed-in person may
+/// find them and see each listed one (`viewGroup`; its members, scores and people stay
+/// as private as ever). A realm leaves the directory by enabling its feature flag
+/// [`UNLISTED_FLAG`]; a group by clearing its `listed`.
+pub async fn realm_listed(tx: &mut RealmTx) -> Result<bool> {
+    let realm = tx.realm().as_str().to_string();
+    let unlisted: Option<bool> = sqlx::query_scalar!(
+        "SELECT enabled FROM feature_flags WHERE realm_id = $1 AND key = $2",
+        realm,
+        UNLISTED_FLAG
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(unlisted != Some(true))
 }
 
 /// "A person of the realm" — whoever this realm may see and act on. The one rule, for

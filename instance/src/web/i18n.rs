@@ -738,6 +738,76 @@ static EVAL_EN: EvalTexts = EvalTexts {
     table_label: "Scoreboard: members and guidelines",
 };
 
+/// The words of the group directory and of a session that ended.
+pub struct DirectoryTexts {
+    pub nav: &'static str,
+    pub title: &'static str,
+    pub intro: &'static str,
+    pub search_label: &'static str,
+    pub search_hint: &'static str,
+    pub none: &'static str,
+    pub none_found: &'static str,
+    pub more: &'static str,
+    pub leaders: &'static str,
+    pub no_leaders: &'static str,
+    pub members: &'static str,
+    pub closed: &'static str,
+    pub your_status: &'static str,
+    pub session_ended_title: &'static str,
+    pub session_ended: &'static str,
+    pub sign_in_again: &'static str,
+    pub sign_in_to_continue: &'static str,
+}
+
+impl Lang {
+    pub fn dir(self) -> &'static DirectoryTexts {
+        match self {
+            Lang::Hu => &DIRECTORY_HU,
+            Lang::En => &DIRECTORY_EN,
+        }
+    }
+}
+
+static DIRECTORY_HU: DirectoryTexts = DirectoryTexts {
+    nav: "Körök",
+    title: "Körök",
+    intro: "Minden realm körei, amelyek keresők elé állnak. Jelentkezz abba, amelyikbe szeretnél; a kör vezetői döntenek.",
+    search_label: "Kör keresése",
+    search_hint: "A név bármely szavának eleje, bármilyen sorrendben (pl. „web”, „üzem”).",
+    none: "Nincs kör a listában.",
+    none_found: "Nincs ilyen nevű kör.",
+    more: "További körök",
+    leaders: "Körvezető",
+    no_leaders: "nincs megadva",
+    members: "Tagok száma",
+    closed: "Ez a kör most nem fogad jelentkezést; a vezetői hívják meg az új tagokat.",
+    your_status: "A tagságod",
+    session_ended_title: "A munkamenet lejárt",
+    session_ended: "A munkamenet lejárt, ezért az utolsó műveletet nem mentettük; amit beírtál, még itt látod. Jelentkezz be újra, és visszaviszünk erre az oldalra.",
+    sign_in_again: "Bejelentkezés újra",
+    sign_in_to_continue: "Jelentkezz be, és visszaviszünk erre az oldalra.",
+};
+
+static DIRECTORY_EN: DirectoryTexts = DirectoryTexts {
+    nav: "Groups",
+    title: "Groups",
+    intro: "The groups of every realm that are open to be found. Apply to the one you would like to join; its leaders decide.",
+    search_label: "Find a group",
+    search_hint: "The start of any word of the name, in any order (e.g. \u{201c}web\u{201d}).",
+    none: "There are no groups in the list.",
+    none_found: "No group has such a name.",
+    more: "More groups",
+    leaders: "Leaders",
+    no_leaders: "none given",
+    members: "Members",
+    closed: "This group takes no applications now; its leaders invite new members.",
+    your_status: "Your membership",
+    session_ended_title: "Your session has ended",
+    session_ended: "Your session has ended, so your last action was not saved; what you typed is still shown here. Sign in again and you will be brought back to this page.",
+    sign_in_again: "Sign in again",
+    sign_in_to_continue: "Sign in and you will be brought back to this page.",
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,9 +14,11 @@
 //! ones anywhere); maud escapes every value it renders.
 
 pub mod api;
+mod directory;
 mod evaluation;
 mod groups;
 pub mod i18n;
+mod signed_in;
 mod views;
 
 use axum::body::Body;
@@ -60,6 +62,7 @@ pub fn routes(api: ApiHandle) -> Router<AppState> {
         .route("/sign-in/dev", post(dev_sign_in))
         .route("/sign-out", post(sign_out))
         .route("/search", get(search))
+        .route("/groups", get(directory::directory_page))
         .route(
             "/realms/{realm}/policy-offers/{policy}/{action}",
             post(policy_offer_action),
@@ -153,6 +156,34 @@ async fn guard(req: Request, next: Next) -> Response {
             && presented
                 .as_deref()
                 .is_some_and(|p| csrf_ok(&secret, session.as_deref(), p));
+        if !ok && session.is_none() && !minted && req.uri().path() != "/sign-in/dev" {
+            // The form was made for a session that has ended since (its cookie expired):
+            // say that, and offer the sign-in that comes back to the page.
+            let lang = lang_of(&headers);
+            let back = headers
+                .get("hx-current-url")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|u| url::Url::parse(u).ok())
+                .map(|u| match u.query() {
+                    Some(q) => format!("{}?{q}", u.path()),
+                    None => u.path().to_string(),
+                })
+                .or_else(|| referer_path(&headers))
+                .unwrap_or_else(|| "/".into());
+            let sign_in = signed_out_location(&back, true);
+            let mut resp = if is_htmx {
+                let mut r = html(StatusCode::OK, views::session_ended(lang, &sign_in));
+                let h = r.headers_mut();
+                h.insert("hx-retarget", HeaderValue::from_static("#session-notice"));
+                h.insert("hx-reswap", HeaderValue::from_static("innerHTML"));
+                h.insert("hx-reselect", HeaderValue::from_static("#session-ended"));
+                r
+            } else {
+                Redirect::to(&sign_in).into_response()
+            };
+            secure_headers(resp.headers_mut(), false);
+            return resp;
+        }
         if !ok {
             let lang = lang_of(&headers);
             let t = lang.t();
@@ -221,9 +252,37 @@ struct Ctx {
     csrf: String,
     session: Option<String>,
     here: String,
+    /// The page to come back to after signing in: this page for a GET, the page the
+    /// form was on (its same-origin `Referer`) for an action.
+    back: String,
+    /// An htmx request (it swaps a part of the page, so it gets no redirects).
+    htmx: bool,
     request_id: Option<HeaderValue>,
     api: ApiHandle,
     state: AppState,
+}
+
+/// The path and query of a same-origin `Referer` (the page a form was sent from).
+pub(super) fn referer_path(headers: &HeaderMap) -> Option<String> {
+    let referer = headers.get(header::REFERER)?.to_str().ok()?;
+    let url = url::Url::parse(referer).ok()?;
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let same = url.host_str().is_some_and(|h| {
+        let with_port = match url.port() {
+            Some(p) => format!("{h}:{p}"),
+            None => h.to_string(),
+        };
+        with_port == host || h == host
+    });
+    if !same {
+        return None;
+    }
+    let mut path = url.path().to_string();
+    if let Some(q) = url.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    Some(crate::login::safe_return_path(Some(&path)))
 }
 
 impl Ctx {
@@ -235,11 +294,28 @@ impl Ctx {
         here: String,
     ) -> Ctx {
         let session = cookie(req_headers, SESSION_COOKIE);
+        let htmx = req_headers.contains_key("hx-request");
+        let from_page = req_headers
+            .get("hx-current-url")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|u| url::Url::parse(u).ok())
+            .map(|u| match u.query() {
+                Some(q) => format!("{}?{q}", u.path()),
+                None => u.path().to_string(),
+            })
+            .map(|p| crate::login::safe_return_path(Some(&p)));
+        // An action's handler names its page as `here`; htmx says which page it is on.
+        let back = match from_page {
+            Some(p) if htmx => p,
+            _ => here.clone(),
+        };
         Ctx {
             lang: lang_of(req_headers),
             csrf: csrf_token(&secret.0, session.as_deref()),
             session,
             here,
+            back,
+            htmx,
             request_id: req_headers.get("x-request-id").cloned(),
             api,
             state,
@@ -249,7 +325,7 @@ impl Ctx {
     /// The API as the signed-in person, or the answer that sends them to sign in.
     fn api(&self) -> Result<Api, Box<Response>> {
         let Some(token) = &self.session else {
-            return Err(Box::new(Redirect::to("/sign-in").into_response()));
+            return Err(Box::new(self.signed_out(false)));
         };
         Api::new(&self.api, token.clone(), self.request_id.clone())
             .ok_or_else(|| Box::new(self.error(StatusCode::SERVICE_UNAVAILABLE, "")))
@@ -301,18 +377,37 @@ impl Ctx {
     /// The answer for a failed API call (with the menu, when the person is signed in).
     async fn fail(&self, api: &Api, e: ApiError) -> Response {
         match e {
-            ApiError::SignedOut => {
-                let mut r = Redirect::to("/sign-in?expired=1").into_response();
-                if let Some(c) = cookie_header(SESSION_COOKIE, "", 0) {
-                    r.headers_mut().append(header::SET_COOKIE, c);
-                }
-                r
-            }
+            ApiError::SignedOut => self.signed_out(true),
             ApiError::Status(s, m) => {
                 let me = api.get::<Value>("/api/v1/me").await.ok();
                 self.error_as(me.as_ref(), s, &m)
             }
         }
+    }
+
+    /// The answer when there is no live session: the sign-in page, which brings the
+    /// person back to this page. An htmx action is not redirected (the part of the page
+    /// it would replace holds what the person typed): the page's notice area says the
+    /// session has ended, with the sign-in link, and the form stays as it was.
+    fn signed_out(&self, expired: bool) -> Response {
+        let expired = expired || self.session.is_some();
+        let sign_in = signed_out_location(&self.back, expired);
+        let mut r = if self.htmx {
+            let mut r = html(StatusCode::OK, views::session_ended(self.lang, &sign_in));
+            let h = r.headers_mut();
+            h.insert("hx-retarget", HeaderValue::from_static("#session-notice"));
+            h.insert("hx-reswap", HeaderValue::from_static("innerHTML"));
+            h.insert("hx-reselect", HeaderValue::from_static("#session-ended"));
+            r
+        } else {
+            Redirect::to(&sign_in).into_response()
+        };
+        if self.session.is_some() {
+            if let Some(c) = cookie_header(SESSION_COOKIE, "", 0) {
+                r.headers_mut().append(header::SET_COOKIE, c);
+            }
+        }
+        r
     }
 
     /// A realm's display name (the registry's), for headings and notices.
@@ -332,6 +427,16 @@ impl Ctx {
                 .unwrap_or_else(|| r.to_string())
         }
     }
+}
+
+/// The sign-in page that comes back to `back` afterwards.
+fn signed_out_location(back: &str, expired: bool) -> String {
+    let back = crate::login::safe_return_path(Some(back));
+    format!(
+        "/sign-in?{}back={}",
+        if expired { "expired=1&" } else { "" },
+        enc(&back)
+    )
 }
 
 fn html(status: StatusCode, markup: Markup) -> Response {
@@ -430,6 +535,8 @@ async fn policy_offer_action(
 #[derive(Deserialize)]
 struct SignInQuery {
     expired: Option<String>,
+    /// The page to come back to.
+    back: Option<String>,
 }
 
 async fn sign_in_page(
@@ -463,6 +570,7 @@ async fn sign_in_page(
             dev,
             csrf: &ctx.csrf,
             message: q.expired.is_some().then_some(t.session_expired),
+            back: &crate::login::safe_return_path(q.back.as_deref()),
         },
     );
     ctx.page(StatusCode::OK, t.sign_in, None, body)
@@ -511,10 +619,13 @@ async fn dev_sign_in(
     let Some(login) = s.login.as_deref().filter(|l| l.dev_login_enabled()) else {
         return ctx.error(StatusCode::NOT_FOUND, "");
     };
-    let id = url::form_urlencoded::parse(&body)
-        .find(|(k, _)| k == "authSchId")
-        .map(|(_, v)| v.trim().to_string())
-        .unwrap_or_default();
+    let field = |name: &str| {
+        url::form_urlencoded::parse(&body)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let id = field("authSchId").unwrap_or_default();
+    let back = crate::login::safe_return_path(field("back").as_deref());
     if id.is_empty() || id.len() > 200 {
         return ctx.error(
             StatusCode::BAD_REQUEST,
@@ -527,7 +638,7 @@ async fn dev_sign_in(
     };
     match login.sign_in(&s.db, &identity).await {
         Ok(result) => {
-            let mut r = Redirect::to("/").into_response();
+            let mut r = Redirect::to(&back).into_response();
             if let Some(c) = cookie_header(SESSION_COOKIE, &result.token, login.token_ttl()) {
                 r.headers_mut().append(header::SET_COOKIE, c);
             }

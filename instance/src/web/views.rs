@@ -7,6 +7,8 @@ use serde_json::Value;
 use super::i18n::{self, Lang};
 use super::{ASSET_CSS, ASSET_HTMX};
 
+pub mod directory;
+
 /// What every page's frame needs.
 pub struct Frame<'a> {
     pub lang: Lang,
@@ -46,6 +48,7 @@ pub fn page(f: &Frame, body: Markup) -> Markup {
                             ul {
                                 li { a href="/" { (t.home) } }
                                 li { a href="/search" { (t.search) } }
+                                li { a href="/groups" { (f.lang.dir().nav) } }
                                 li { a href="/evaluation" { (f.lang.eval().nav) } }
                                 li { a href={ "/people/" (id) } { (t.my_page) } }
                             }
@@ -65,6 +68,9 @@ pub fn page(f: &Frame, body: Markup) -> Markup {
                         }
                     }
                 }
+                // Where an htmx action says that the session has ended (the rest of the
+                // page, what the person typed included, stays as it was).
+                div #session-notice aria-live="assertive" {}
                 main #main tabindex="-1" { (body) }
             }
         }
@@ -98,11 +104,26 @@ pub fn person_name(lang: Lang, user: &Value) -> String {
     }
 }
 
+/// The notice an htmx action gets when the session has ended: what happened and the
+/// sign-in that comes back to the page.
+pub fn session_ended(lang: Lang, sign_in: &str) -> Markup {
+    let t = lang.dir();
+    html! {
+        div #session-ended .notice role="alert" {
+            p { strong { (t.session_ended_title) } }
+            p { (t.session_ended) }
+            p { a.button href=(sign_in) { (t.sign_in_again) } }
+        }
+    }
+}
+
 pub struct SignIn<'a> {
     pub oidc: bool,
     pub dev: Option<Vec<(String, String)>>,
     pub csrf: &'a str,
     pub message: Option<&'a str>,
+    /// Where to go after signing in (a path of this site).
+    pub back: &'a str,
 }
 
 pub fn sign_in(lang: Lang, s: &SignIn) -> Markup {
@@ -111,7 +132,7 @@ pub fn sign_in(lang: Lang, s: &SignIn) -> Markup {
         h1 { (t.sign_in_title) }
         @if let Some(m) = s.message { p.notice role="status" { (m) } }
         @if s.oidc {
-            p { a.button href="/auth/login?returnTo=%2F" { (t.sign_in_with_authsch) } }
+            p { a.button href={ "/auth/login?returnTo=" (super::api::enc(s.back)) } { (t.sign_in_with_authsch) } }
         } @else if s.dev.is_none() {
             p { (t.no_login_configured) }
         }
@@ -124,6 +145,7 @@ pub fn sign_in(lang: Lang, s: &SignIn) -> Markup {
                         li {
                             form method="post" action="/sign-in/dev" {
                                 input type="hidden" name="csrf" value=(s.csrf);
+                                input type="hidden" name="back" value=(s.back);
                                 input type="hidden" name="authSchId" value=(id);
                                 button type="submit" {
                                     (t.dev_login_as) " " strong { (name) }
@@ -135,6 +157,7 @@ pub fn sign_in(lang: Lang, s: &SignIn) -> Markup {
                 }
                 form.inline method="post" action="/sign-in/dev" {
                     input type="hidden" name="csrf" value=(s.csrf);
+                    input type="hidden" name="back" value=(s.back);
                     label for="dev-id" { (t.dev_login_other) ": " (t.dev_login_id) }
                     input #dev-id type="text" name="authSchId" required maxlength="200" autocomplete="username";
                     button type="submit" { (t.sign_in) }
