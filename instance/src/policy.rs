@@ -328,6 +328,35 @@ pub async fn person_of_realm(tx: &mut RealmTx, user: Uuid) -> Result<bool> {
     .await?)
 }
 
+/// Applicants are seen by those who decide on them: a person who applies to a group
+/// shows their basic profile (names, nickname) to whoever may edit that group's members —
+/// the application is their consent to that — and to no one else (they are not yet a
+/// [`person_of_realm`]). Which of `users` the viewer may so see.
+pub async fn applicants_seen_by(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    users: &[Uuid],
+) -> Result<HashSet<Uuid>> {
+    let realm = tx.realm().as_str().to_string();
+    let rows = sqlx::query!(
+        "SELECT user_id, group_id FROM memberships
+          WHERE realm_id = $1 AND user_id = ANY($2) AND status = 'APPLIED'",
+        realm,
+        users
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    let mut seen = HashSet::new();
+    for r in rows {
+        if !seen.contains(&r.user_id)
+            && can(tx, grants, Permission::EditMembers, Target::Group(r.group_id)).await?
+        {
+            seen.insert(r.user_id);
+        }
+    }
+    Ok(seen)
+}
+
 /// Which of `users` are people of the realm ([`person_of_realm`] for many at once).
 pub async fn people_of_realm(tx: &mut RealmTx, users: &[Uuid]) -> Result<HashSet<Uuid>> {
     let realm = tx.realm().as_str().to_string();

@@ -479,6 +479,29 @@ pub async fn leader_names(
         .collect())
 }
 
+/// Which of `people` wait for a decision in a realm `viewer` is in (an application, an
+/// invitation, a role offer), and which realms: (person, realm) pairs, one query.
+pub async fn pending_in_realms_of(
+    db: &Db,
+    viewer: Uuid,
+    people: &[Uuid],
+) -> Result<Vec<(Uuid, RealmId)>> {
+    let mut g = db.global().await?;
+    let rows = sqlx::query!(
+        "SELECT y.user_id, x.realm_id FROM realm_members x
+           JOIN realm_pending y ON y.realm_id = x.realm_id AND y.user_id = ANY($2)
+          WHERE x.user_id = $1 ORDER BY y.user_id, x.realm_id",
+        viewer,
+        people,
+    )
+    .fetch_all(g.conn())
+    .await?;
+    g.commit().await?;
+    rows.into_iter()
+        .map(|r| Ok((r.user_id, RealmId::parse(&r.realm_id)?)))
+        .collect()
+}
+
 /// Which of `people` share a realm with `viewer`, and which realms: (person, realm)
 /// pairs, one query for the whole list.
 pub async fn shared_realms_with(
@@ -606,6 +629,10 @@ pub async fn candidates(
 pub struct ProfileAccess {
     /// People whose full profile the viewer may see (viewFullProfile).
     pub view_full: Vec<Uuid>,
+    /// People not (yet) of the realm whose basic profile the viewer may see: those who
+    /// applied to a group whose members the viewer may edit.
+    #[serde(default)]
+    pub view_basic: Vec<Uuid>,
 }
 
 /// Realm side: judges `users` for the viewer of `grants` in the transaction's realm.
@@ -614,7 +641,13 @@ pub async fn access(
     grants: &Grants,
     users: &[Uuid],
 ) -> Result<ProfileAccess> {
-    let mut out = ProfileAccess::default();
+    let mut out = ProfileAccess {
+        view_basic: policy::applicants_seen_by(tx, grants, users)
+            .await?
+            .into_iter()
+            .collect(),
+        ..ProfileAccess::default()
+    };
     if grants.god {
         // A GOD sees the realm's own people in full, and nothing of anyone else: one
         // query instead of one per person.

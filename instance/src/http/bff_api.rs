@@ -434,11 +434,23 @@ async fn lookup_users(
             per_realm.entry(realm).or_default().push(id);
         }
     }
-    let (full, mut unavailable) = if per_realm.is_empty() {
+    let (mut full, mut unavailable) = if per_realm.is_empty() {
         Default::default()
     } else {
         people::judge(bff, caller(me, &headers), &per_realm).await?
     };
+    // Applicants to a group the caller decides on, whom they share no realm with yet.
+    let strangers: Vec<Uuid> = ids
+        .iter()
+        .filter(|id| !visible.contains(id))
+        .copied()
+        .collect();
+    for (id, scope) in people::applicants(bff, me, &strangers, caller(me, &headers)).await? {
+        visible.insert(id);
+        if scope == Scope::Full {
+            full.insert(id);
+        }
+    }
     unavailable.sort();
     unavailable.dedup();
     let people: Vec<(Uuid, Scope)> = ids

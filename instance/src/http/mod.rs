@@ -210,7 +210,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         );
     }
     let router = match state.mode {
-        Mode::Hub => router.merge(crate::web::routes(pages.clone())),
+        Mode::Hub => router.merge(crate::web::routes(state.clone(), pages.clone())),
         Mode::Worker => router,
     };
     let app = router

@@ -756,7 +756,6 @@ pub struct DirectoryTexts {
     pub session_ended_title: &'static str,
     pub session_ended: &'static str,
     pub sign_in_again: &'static str,
-    pub sign_in_to_continue: &'static str,
 }
 
 impl Lang {
@@ -785,7 +784,6 @@ static DIRECTORY_HU: DirectoryTexts = DirectoryTexts {
     session_ended_title: "A munkamenet lejárt",
     session_ended: "A munkamenet lejárt, ezért az utolsó műveletet nem mentettük; amit beírtál, még itt látod. Jelentkezz be újra, és visszaviszünk erre az oldalra.",
     sign_in_again: "Bejelentkezés újra",
-    sign_in_to_continue: "Jelentkezz be, és visszaviszünk erre az oldalra.",
 };
 
 static DIRECTORY_EN: DirectoryTexts = DirectoryTexts {
@@ -805,7 +803,6 @@ static DIRECTORY_EN: DirectoryTexts = DirectoryTexts {
     session_ended_title: "Your session has ended",
     session_ended: "Your session has ended, so your last action was not saved; what you typed is still shown here. Sign in again and you will be brought back to this page.",
     sign_in_again: "Sign in again",
-    sign_in_to_continue: "Sign in and you will be brought back to this page.",
 };
 
 #[cfg(test)]

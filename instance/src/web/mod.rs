@@ -55,7 +55,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    frame-ancestors 'none'";
 
 /// The pages (hub only). `api` is set to the finished router once it is built.
-pub fn routes(api: ApiHandle) -> Router<AppState> {
+pub fn routes(state: AppState, api: ApiHandle) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/sign-in", get(sign_in_page))
@@ -81,7 +81,7 @@ pub fn routes(api: ApiHandle) -> Router<AppState> {
         .route("/lang", get(set_lang))
         .route("/assets/{name}", get(asset))
         .merge(evaluation::routes())
-        .layer(axum::middleware::from_fn(guard))
+        .layer(axum::middleware::from_fn_with_state(state, guard))
         .layer(Extension(api))
 }
 
@@ -98,12 +98,30 @@ pub(crate) fn csrf_token(secret: &str, session: Option<&str>) -> String {
     data.extend_from_slice(b"pek-csrf\0");
     data.extend_from_slice(secret.as_bytes());
     data.push(0);
-    data.extend_from_slice(session.unwrap_or("").as_bytes());
+    data.extend_from_slice(session.map(session_key).unwrap_or_default().as_bytes());
     let d = ring::digest::digest(&ring::digest::SHA256, &data);
     d.as_ref()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// What a CSRF token is bound to of a session cookie: the session's id (`sid`) when the
+/// cookie is a session token, so the tokens of a page stay good when its session token is
+/// renewed; else the cookie itself. Read without verifying: it only has to be the same
+/// for the page and its forms, and whoever cannot read the cookie cannot learn it.
+fn session_key(cookie: &str) -> String {
+    use base64::Engine;
+    let sid = cookie
+        .split('.')
+        .nth(1)
+        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v.get("sid").and_then(|s| s.as_str()).map(String::from));
+    match sid {
+        Some(sid) => format!("sid:{sid}"),
+        None => cookie.to_string(),
+    }
 }
 
 pub(crate) fn csrf_ok(secret: &str, session: Option<&str>, presented: &str) -> bool {
@@ -127,7 +145,7 @@ pub(crate) fn cookie_header(name: &str, value: &str, max_age: u64) -> Option<Hea
 
 /// Every page request: mints the CSRF cookie when missing, checks the CSRF token of
 /// every state-changing and every htmx request, and adds the security headers.
-async fn guard(req: Request, next: Next) -> Response {
+async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let headers = req.headers().clone();
     let minted = cookie(&headers, CSRF_COOKIE).is_none();
     let secret = cookie(&headers, CSRF_COOKIE).unwrap_or_else(new_csrf_secret);
@@ -202,7 +220,26 @@ async fn guard(req: Request, next: Next) -> Response {
     }
     req.extensions_mut().insert(CsrfSecret(secret.clone()));
     let asset = req.uri().path().starts_with("/assets/");
+    let renewed = match &session {
+        Some(token) if !asset && req.uri().path() != "/sign-out" => {
+            renewal(&state, token).await
+        }
+        _ => None,
+    };
     let mut resp = next.run(req).await;
+    if let Some((token, ttl)) = renewed {
+        // Unless the page itself has just ended the session.
+        let cleared = resp
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .any(|c| c.as_bytes().starts_with(format!("{SESSION_COOKIE}=").as_bytes()));
+        if !cleared {
+            if let Some(c) = cookie_header(SESSION_COOKIE, &token, ttl) {
+                resp.headers_mut().append(header::SET_COOKIE, c);
+            }
+        }
+    }
     if minted && !asset {
         if let Some(c) = cookie_header(CSRF_COOKIE, &secret, 365 * 24 * 3600) {
             resp.headers_mut().append(header::SET_COOKIE, c);
@@ -210,6 +247,19 @@ async fn guard(req: Request, next: Next) -> Response {
     }
     secure_headers(resp.headers_mut(), asset);
     resp
+}
+
+/// A renewed session token for an active person (see [`crate::login::Login::renew`]).
+async fn renewal(state: &AppState, token: &str) -> Option<(String, u64)> {
+    let login = state.login.as_deref()?;
+    let claims = state.verifier.verify(token).await.ok()?;
+    match login.renew(&state.db, &claims).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "renewing a session token");
+            None
+        }
+    }
 }
 
 fn secure_headers(h: &mut HeaderMap, asset: bool) {
@@ -749,8 +799,9 @@ async fn search(
             .map(|c| format!("&cursor={}", enc(c)))
             .unwrap_or_default()
     );
+    // Groups from the directory: every realm's listed groups, not only the person's.
     let groups_path = format!(
-        "/api/v1/groups?q={}&limit={SEARCH_PAGE}{}",
+        "/api/v1/directory?q={}&limit={SEARCH_PAGE}{}",
         enc(&q),
         sq.groups
             .as_deref()

@@ -1,0 +1,200 @@
+//! A PéK year in the browser, with pages only, against a real hub and two workers (one
+//! federation and one Chromium for the whole binary): a freshman finds a group in the
+//! directory, applies, and is accepted by its leader; people and groups are found as
+//! Hungarians write them; the session slides while the person is active and, when it
+//! does end, an htmx action says so and the sign-in brings the person back to the page.
+//! axe-core runs on every new page at 390 px and 1280 px, in Hungarian and English.
+//!
+//! Needs Chromium, chromedriver and axe-core like `web.rs` (skips loudly without them;
+//! `PEK_REQUIRE_BROWSER=1` makes that a failure).
+
+use std::time::{Duration, Instant};
+
+use fantoccini::Locator;
+use pek_tests::browser::{axe_source, browser_ready, start_browser, Browser};
+use pek_tests::federation::{Federation, Options};
+
+/// The hub's token lifetime here: how long a browser may stay idle. Short, so the test
+/// can outwait it; long enough that no step of the journeys takes that long.
+const IDLE_SECS: u64 = 16;
+
+#[tokio::test]
+async fn a_pek_year_in_the_browser() {
+    if !browser_ready() {
+        return;
+    }
+    let fed = Federation::start(Options {
+        hub_env: vec![
+            ("PEK_DEV_LOGIN".into(), "true".into()),
+            ("PEK_JWT_TTL_SECONDS".into(), IDLE_SECS.to_string()),
+        ],
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+    pek_tests::web_support::seed(&fed).await;
+    let frida = fed
+        .person("web-frida", "Frida", "Friss")
+        .await
+        .expect("Frida");
+    let driver = start_browser().await.expect("chromium via chromedriver");
+    let client = driver.client.clone().expect("client");
+    let b = Browser {
+        c: &client,
+        hub: fed.hub.url.clone(),
+        axe: axe_source().expect("axe-core"),
+    };
+
+    // --- A freshman finds a group, applies, is accepted ------------------------------
+    // Frida is in no realm yet; the directory shows every realm's groups.
+    b.sign_in_as("Friss Frida").await;
+    client
+        .find(Locator::LinkText("Körök"))
+        .await
+        .expect("the directory in the menu")
+        .click()
+        .await
+        .expect("click");
+    b.wait_path("/groups").await;
+    let all = b.wait_text("#directory", "Kir-Dev Web").await;
+    for want in ["KSZK Üzemeltetés", "Schönherz Kollégium", "Nagy Bob"] {
+        assert!(all.contains(want), "the directory lacks {want:?}: {all}");
+    }
+    b.check_page("directory").await;
+    // Search as you type: any word of the name.
+    let input = client.find(Locator::Css("#dq")).await.expect("search box");
+    input.send_keys("web").await.expect("typing");
+    wait_gone(&b, "#directory", "KSZK Üzemeltetés").await;
+    let found = b.wait_text("#directory", "Kir-Dev Web").await;
+    assert!(found.contains("Nagy Bob") && found.contains("kir-dev"), "{found}");
+    let card = b.item("#directory-list", "Kir-Dev Web").await;
+    b.press(Some(&card), "Jelentkezem a körbe").await;
+    b.wait_text("main", "Jelentkezésedet elküldtük.").await;
+    let kir_dev_web = b.path().await;
+    assert!(kir_dev_web.starts_with("/realms/kir-dev/groups/"), "{kir_dev_web}");
+    b.wait_text("main", "Jelentkeztél ebbe a körbe").await;
+    // The application waits on her home page, where she could withdraw it.
+    b.open("/").await;
+    let waiting = b.wait_text("#waiting", "Kir-Dev Web").await;
+    assert!(waiting.contains("Jelentkezés visszavonása"), "{waiting}");
+    // The directory now shows her application instead of the button.
+    b.open("/groups?q=kir%20web").await;
+    let card = b.item("#directory-list", "Kir-Dev Web").await;
+    let text = card.text().await.expect("text");
+    assert!(text.contains("Jelentkezett"), "{text}");
+    b.sign_out().await;
+
+    // Bob, who leads Kir-Dev Web, accepts her on the group page.
+    b.sign_in_as("Nagy Bob").await;
+    b.open(&kir_dev_web).await;
+    let application = b.item("#application-list", "Friss Frida").await;
+    b.press(Some(&application), "Felvétel").await;
+    b.wait_text("main", "Elfogadva").await;
+    b.sign_out().await;
+
+    b.sign_in_as("Friss Frida").await;
+    let home = b.wait_text("main", "Kir-Dev Web").await;
+    assert!(home.contains("Újonc"), "{home}");
+    assert!(!home.contains("Döntésedre vár"), "{home}");
+
+    // --- Search as Hungarians write names ----------------------------------------------
+    fed.wait_hub_knows(frida, "kir-dev", Duration::from_secs(20))
+        .await
+        .expect("federation table");
+    // Frida now shares kir-dev with Áron: his name in any order, with or without accents.
+    for q in ["Szabó Áron", "aron szabo", "áron"] {
+        b.open(&format!("/search?q={}", urlencode(q))).await;
+        b.wait_text("#results", "Szabó Áron").await;
+    }
+    // Groups by any word of the name, in every realm.
+    b.open("/search?q=%C3%BCzem").await;
+    b.wait_text("#results", "KSZK Üzemeltetés").await;
+    b.check_page("search-groups").await;
+
+    // --- English --------------------------------------------------------------------------
+    b.open("/groups").await;
+    client
+        .find(Locator::LinkText("English"))
+        .await
+        .expect("language switch")
+        .click()
+        .await
+        .expect("click");
+    b.wait_text("h1", "Groups").await;
+    let text = b.text().await;
+    assert!(text.contains("Apply to join") || text.contains("Your membership"), "{text}");
+    b.check_page("directory-en").await;
+    client
+        .find(Locator::LinkText("Magyar"))
+        .await
+        .expect("language switch")
+        .click()
+        .await
+        .expect("click");
+    b.wait_text("h1", "Körök").await;
+
+    // --- The session slides while she is active ----------------------------------------
+    // Requests for longer than a token lives, each well within it: still signed in.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(IDLE_SECS + 4) {
+        b.open(&kir_dev_web).await;
+        assert_eq!(b.path().await, kir_dev_web, "signed out while active");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    b.wait_text("#my-status", "Újonc").await;
+
+    // --- It ends when she is idle: the htmx action says so, and comes back -------------
+    tokio::time::sleep(Duration::from_secs(IDLE_SECS + 2)).await;
+    b.press(None, "Kilépés a körből").await;
+    let notice = b.wait_text("#session-notice", "A munkamenet lejárt").await;
+    assert!(notice.contains("nem mentettük"), "{notice}");
+    // Nothing else on the page changed (she is still shown as a member).
+    assert_eq!(b.path().await, kir_dev_web);
+    b.wait_text("#my-status", "Újonc").await;
+    b.check_page("session-ended").await;
+    client
+        .find(Locator::LinkText("Bejelentkezés újra"))
+        .await
+        .expect("sign-in link")
+        .click()
+        .await
+        .expect("click");
+    b.wait_path("/sign-in").await;
+    b.wait_text("main", "A munkamenet lejárt").await;
+    let buttons = client
+        .find_all(Locator::Css("ul.people button"))
+        .await
+        .expect("sign-in buttons");
+    let mut signed_in = false;
+    for button in buttons {
+        if button.text().await.unwrap_or_default().contains("Friss Frida") {
+            button.click().await.expect("click");
+            signed_in = true;
+            break;
+        }
+    }
+    assert!(signed_in, "no sign-in button for Frida");
+    // Back on the page she was on, signed in, her membership unchanged.
+    b.wait_path(&kir_dev_web).await;
+    b.wait_text("#my-status", "Újonc").await;
+}
+
+/// Waits until the element `css` no longer contains `gone`.
+async fn wait_gone(b: &Browser<'_>, css: &str, gone: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = match b.c.find(Locator::Css(css)).await {
+            Ok(el) => el.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if !text.contains(gone) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{css} still shows {gone:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
