@@ -91,6 +91,8 @@ impl BackendRequest {
 pub struct BackendResponse {
     pub status: StatusCode,
     pub content_type: Option<HeaderValue>,
+    /// A download's name (the CSV exports), passed on by forwarding.
+    pub content_disposition: Option<HeaderValue>,
     pub body: Bytes,
 }
 
@@ -146,12 +148,14 @@ impl RealmBackend for LocalBackend {
                 .map_err(|e| e.to_string())?;
             let status = resp.status();
             let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+            let content_disposition = resp.headers().get(header::CONTENT_DISPOSITION).cloned();
             let body = axum::body::to_bytes(resp.into_body(), 16 * 1024 * 1024)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(BackendResponse {
                 status,
                 content_type,
+                content_disposition,
                 body,
             })
         })
@@ -217,6 +221,10 @@ impl RealmBackend for RemoteBackend {
                 .headers()
                 .get(reqwest::header::CONTENT_TYPE)
                 .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
+            let content_disposition = resp
+                .headers()
+                .get(reqwest::header::CONTENT_DISPOSITION)
+                .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
             let body = resp
                 .bytes()
                 .await
@@ -224,6 +232,7 @@ impl RealmBackend for RemoteBackend {
             Ok(BackendResponse {
                 status,
                 content_type,
+                content_disposition,
                 body,
             })
         })

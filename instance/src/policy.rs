@@ -349,7 +349,13 @@ pub async fn applicants_seen_by(
     let mut seen = HashSet::new();
     for r in rows {
         if !seen.contains(&r.user_id)
-            && can(tx, grants, Permission::EditMembers, Target::Group(r.group_id)).await?
+            && can(
+                tx,
+                grants,
+                Permission::EditMembers,
+                Target::Group(r.group_id),
+            )
+            .await?
         {
             seen.insert(r.user_id);
         }

@@ -66,12 +66,18 @@ async fn a_pek_year_in_the_browser() {
     input.send_keys("web").await.expect("typing");
     wait_gone(&b, "#directory", "KSZK Üzemeltetés").await;
     let found = b.wait_text("#directory", "Kir-Dev Web").await;
-    assert!(found.contains("Nagy Bob") && found.contains("kir-dev"), "{found}");
+    assert!(
+        found.contains("Nagy Bob") && found.contains("kir-dev"),
+        "{found}"
+    );
     let card = b.item("#directory-list", "Kir-Dev Web").await;
     b.press(Some(&card), "Jelentkezem a körbe").await;
     b.wait_text("main", "Jelentkezésedet elküldtük.").await;
     let kir_dev_web = b.path().await;
-    assert!(kir_dev_web.starts_with("/realms/kir-dev/groups/"), "{kir_dev_web}");
+    assert!(
+        kir_dev_web.starts_with("/realms/kir-dev/groups/"),
+        "{kir_dev_web}"
+    );
     b.wait_text("main", "Jelentkeztél ebbe a körbe").await;
     // The application waits on her home page, where she could withdraw it.
     b.open("/").await;
@@ -122,7 +128,10 @@ async fn a_pek_year_in_the_browser() {
         .expect("click");
     b.wait_text("h1", "Groups").await;
     let text = b.text().await;
-    assert!(text.contains("Apply to join") || text.contains("Your membership"), "{text}");
+    assert!(
+        text.contains("Apply to join") || text.contains("Your membership"),
+        "{text}"
+    );
     b.check_page("directory-en").await;
     client
         .find(Locator::LinkText("Magyar"))
@@ -132,6 +141,155 @@ async fn a_pek_year_in_the_browser() {
         .await
         .expect("click");
     b.wait_text("h1", "Körök").await;
+    b.sign_out().await;
+
+    // --- An administrator runs the semester ---------------------------------------------
+    // Alice (kir-dev's GOD) finds the realm's page from a group page.
+    b.sign_in_as("Kovács Alice").await;
+    b.open(&kir_dev_web).await;
+    client
+        .find(Locator::LinkText("Félévek, értékelési időszak"))
+        .await
+        .expect("the realm's page")
+        .click()
+        .await
+        .expect("click");
+    b.wait_path("/realms/kir-dev/admin").await;
+    b.wait_text("#season-now", "Nyugalmi időszak").await;
+    b.check_page("realm-admin").await;
+    client
+        .find(Locator::Css("#sem-name"))
+        .await
+        .expect("semester name")
+        .send_keys("2026/27/1")
+        .await
+        .expect("typing");
+    client
+        .execute(
+            "document.querySelector('#sem-start').value = '2026-09-01';
+             document.querySelector('#sem-end').value = '2027-01-31';
+             document.querySelector('#sem-current').checked = true;",
+            vec![],
+        )
+        .await
+        .expect("dates");
+    b.press(None, "Félév létrehozása").await;
+    b.wait_text("main", "A félév elkészült.").await;
+    let semesters = b.wait_text("#semester-list", "2026/27/1").await;
+    assert!(semesters.contains("aktuális"), "{semesters}");
+    // The scoring season, in PéK's words.
+    click_css(&b, "#season-SUBMISSION").await;
+    b.press(None, "Időszak váltása").await;
+    b.wait_text("#season-now", "Pontozási időszak").await;
+    // The exports are downloads (the API's own CSV, as an attachment).
+    let link = client
+        .find(Locator::Css("#exports a"))
+        .await
+        .expect("export link");
+    let href = link.attr("href").await.expect("href").expect("href");
+    let got = client
+        .execute_async(
+            "const [href, done] = arguments;
+             fetch(href).then(r => done(r.status + ' ' + r.headers.get('content-disposition')));",
+            vec![serde_json::json!(href)],
+        )
+        .await
+        .expect("download");
+    let got = got.as_str().unwrap_or("").to_string();
+    assert!(got.starts_with("200 attachment"), "{got}");
+    // A sub-group, from the group's page.
+    b.open(&kir_dev_web).await;
+    client
+        .find(Locator::Css("#sg-name"))
+        .await
+        .expect("sub-group name")
+        .send_keys("Kir-Dev Mobil")
+        .await
+        .expect("typing");
+    b.press(None, "Alkör létrehozása").await;
+    b.wait_text("main", "Az alkör elkészült.").await;
+    b.wait_text("main", "Kir-Dev Mobil").await;
+    b.sign_out().await;
+
+    // Bob starts Kir-Dev Web's scoreboard, asks for an entry award for Áron with its
+    // justification, and submits.
+    b.sign_in_as("Nagy Bob").await;
+    b.open(&format!("{kir_dev_web}/scoreboard")).await;
+    click_css(&b, "main form button[type=submit]").await;
+    b.wait_text("main", "Beküldés elbírálásra").await;
+    let scoreboard = b.path().await;
+    assert!(
+        scoreboard.starts_with("/realms/kir-dev/scoreboards/"),
+        "{scoreboard}"
+    );
+    b.check_page("scoreboard-entry-awards").await;
+    let aron = b.item("#entry-list", "Szabó Áron").await;
+    aron.find(Locator::Css("select"))
+        .await
+        .expect("kind")
+        .select_by_value("KB")
+        .await
+        .expect("select");
+    aron.find(Locator::Css("textarea"))
+        .await
+        .expect("justification")
+        .send_keys("Egész félévben vitte a honlapot.")
+        .await
+        .expect("typing");
+    b.press(Some(&aron), "Belépő mentése").await;
+    let entry = b.wait_text("#entry-list", "vitte a honlapot").await;
+    assert!(
+        entry.contains("KB") && entry.contains("elbírálásra vár"),
+        "{entry}"
+    );
+    click_css(&b, "#submit-scoreboard").await;
+    b.wait_text("#sb-status", "elbírálásra vár").await;
+    b.sign_out().await;
+
+    // Alice opens the judging season and accepts the entry award on its own.
+    b.sign_in_as("Kovács Alice").await;
+    b.open("/realms/kir-dev/admin").await;
+    click_css(&b, "#season-JUDGING").await;
+    b.press(None, "Időszak váltása").await;
+    b.wait_text("#season-now", "Bírálási időszak").await;
+    b.open(&scoreboard).await;
+    let aron = b.item("#entry-list", "Szabó Áron").await;
+    b.press(Some(&aron), "Belépő elfogadása").await;
+    b.wait_text("#entry-list", "elfogadva").await;
+    // Closing the season with the scoreboard itself unjudged would leave work
+    // unfinished: the page asks first.
+    b.open("/realms/kir-dev/admin").await;
+    click_css(&b, "#season-OFF").await;
+    b.press(None, "Időszak váltása").await;
+    let refused = b
+        .wait_text("#action-error", "Ez a váltás munkát hagyna félbe")
+        .await;
+    assert!(refused.contains("Kir-Dev Web"), "{refused}");
+    b.wait_text("#season-now", "Bírálási időszak").await;
+    b.check_page("realm-admin-confirm").await;
+    b.press(None, "Mégis váltok").await;
+    b.wait_text("main", "A félév pontjait kiszámoltuk.").await;
+    b.wait_text("#season-now", "Nyugalmi időszak").await;
+    // In English too.
+    client
+        .find(Locator::LinkText("English"))
+        .await
+        .expect("language switch")
+        .click()
+        .await
+        .expect("click");
+    b.wait_text("#season-now", "Quiet season").await;
+    b.check_page("realm-admin-en").await;
+    client
+        .find(Locator::LinkText("Magyar"))
+        .await
+        .expect("language switch")
+        .click()
+        .await
+        .expect("click");
+    b.wait_text("#season-now", "Nyugalmi időszak").await;
+    b.sign_out().await;
+    b.sign_in_as("Friss Frida").await;
 
     // --- The session slides while she is active ----------------------------------------
     // Requests for longer than a token lives, each well within it: still signed in.
@@ -167,7 +325,12 @@ async fn a_pek_year_in_the_browser() {
         .expect("sign-in buttons");
     let mut signed_in = false;
     for button in buttons {
-        if button.text().await.unwrap_or_default().contains("Friss Frida") {
+        if button
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("Friss Frida")
+        {
             button.click().await.expect("click");
             signed_in = true;
             break;
@@ -177,6 +340,15 @@ async fn a_pek_year_in_the_browser() {
     // Back on the page she was on, signed in, her membership unchanged.
     b.wait_path(&kir_dev_web).await;
     b.wait_text("#my-status", "Újonc").await;
+}
+
+async fn click_css(b: &Browser<'_>, css: &str) {
+    b.c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .expect("click");
 }
 
 /// Waits until the element `css` no longer contains `gone`.

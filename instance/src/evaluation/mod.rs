@@ -44,7 +44,7 @@ pub use season::Season;
 
 /// The realm's evaluation settings: its season, the semester it evaluates, and the cap
 /// on a person's semester points.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
     pub realm_id: String,

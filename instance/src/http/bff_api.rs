@@ -611,6 +611,9 @@ async fn forward_to(
     if let Some(ct) = resp.content_type {
         out = out.header(header::CONTENT_TYPE, ct);
     }
+    if let Some(cd) = resp.content_disposition {
+        out = out.header(header::CONTENT_DISPOSITION, cd);
+    }
     out.body(axum::body::Body::from(resp.body))
         .map_err(|e| Error::Internal(e.into()))
 }

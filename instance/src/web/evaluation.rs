@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 
 use super::api::{enc, Api, ApiError, ApiHandle};
 use super::i18n::{self, Lang};
+use super::signed_in::SignedIn;
 use super::{html as page_html, CsrfSecret, Ctx};
 use crate::http::AppState;
 use crate::realm::RealmId;
@@ -42,6 +43,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/realms/{realm}/scoreboards/{id}/{action}",
             axum::routing::post(scoreboard_action),
+        )
+        .route(
+            "/realms/{realm}/scoreboards/{id}/entries/{membership}",
+            axum::routing::post(entry_action),
         )
         .route(
             "/realms/{realm}/scoreboards/{id}/cells/{membership}/{guideline}",
@@ -839,6 +844,7 @@ fn scoreboard_body(
                 }
             }
         }
+        (entry_awards(ctx, b, &base, editable && !read_only, status))
         @if editable {
             form.submit method="post" action={ (base) "/submit" } {
                 input type="hidden" name="csrf" value=(ctx.csrf);
@@ -855,6 +861,164 @@ fn scoreboard_body(
                 button type="submit" { (e.new_version) }
             }
         }
+    }
+}
+
+fn entry_kind_label(kind: &str) -> &str {
+    match kind {
+        "AB" => "ÁB",
+        k => k,
+    }
+}
+
+/// The entry awards (KDO / KB / ÁB) of a scoreboard, one per member with its
+/// justification: requested while the scoreboard is editable, reviewed on their own by
+/// the judges once it is submitted.
+fn entry_awards(ctx: &Ctx, b: &Board, base: &str, editable: bool, status: &str) -> Markup {
+    let lang = ctx.lang;
+    let a = lang.admin();
+    let entries: HashMap<&str, &Value> = b.detail["entryAwardRequests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (s(e, "membershipId"), e))
+        .collect();
+    let judging = status == "NOT_YET_EVALUATED" || status == "ACCEPTED";
+    let status_text = |st: &str| match st {
+        "ACCEPTED" => a.entry_accepted,
+        "REJECTED" => a.entry_rejected,
+        _ => a.entry_pending,
+    };
+    html! {
+        @if editable || !entries.is_empty() {
+            section #entry-awards aria-labelledby="entry-awards-title" {
+                h2 #entry-awards-title { (a.entry_awards) }
+                p.muted { (a.entry_awards_intro) }
+                ul.cards #entry-list {
+                    @for (i, (m, _user, name)) in b.members.iter().enumerate() {
+                        @let entry = entries.get(m.as_str()).copied();
+                        @if editable || entry.is_some() {
+                            li data-membership=(m) {
+                                span.title { (name) }
+                                @if let Some(e) = entry {
+                                    dl.facts {
+                                        dt { (a.entry_kind) } dd { (entry_kind_label(s(e, "kind"))) }
+                                        dt { (a.justification) } dd { (s(e, "justification")) }
+                                        dt { (a.entry_status) } dd.entry-status { (status_text(s(e, "status"))) }
+                                        @if let Some(r) = e["rejectionReason"].as_str() {
+                                            dt { (a.entry_reject_reason) } dd { (r) }
+                                        }
+                                    }
+                                }
+                                @let action = format!("{base}/entries/{m}");
+                                @if editable {
+                                    form.entry method="post" action=(action) {
+                                        input type="hidden" name="csrf" value=(ctx.csrf);
+                                        input type="hidden" name="do" value="save";
+                                        div.field {
+                                            label for={ "ek-" (i) } { (a.entry_kind) }
+                                            select id={ "ek-" (i) } name="kind" {
+                                                option value="" { (a.entry_none) }
+                                                @for k in ["KDO", "KB", "AB"] {
+                                                    option value=(k) selected[entry.is_some_and(|e| s(e, "kind") == k)] { (entry_kind_label(k)) }
+                                                }
+                                            }
+                                        }
+                                        div.field {
+                                            label for={ "ej-" (i) } { (a.justification) }
+                                            textarea id={ "ej-" (i) } name="justification" rows="2" maxlength="10000" {
+                                                (entry.map(|e| s(e, "justification")).unwrap_or(""))
+                                            }
+                                        }
+                                        button.secondary type="submit" { (a.save_entry) }
+                                    }
+                                } @else if judging && b.may_judge && entry.is_some_and(|e| s(e, "status") == "PENDING") {
+                                    div.controls {
+                                        form.action method="post" action=(action) {
+                                            input type="hidden" name="csrf" value=(ctx.csrf);
+                                            input type="hidden" name="do" value="accept";
+                                            button type="submit" { (a.entry_accept) }
+                                        }
+                                        form.action method="post" action=(action) {
+                                            input type="hidden" name="csrf" value=(ctx.csrf);
+                                            input type="hidden" name="do" value="reject";
+                                            label for={ "er-" (i) } { (a.entry_reject_reason) }
+                                            input id={ "er-" (i) } type="text" name="reason" maxlength="2000" required;
+                                            button.secondary type="submit" { (a.entry_reject) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if !editable && entries.is_empty() { p { (a.no_entry) } }
+            }
+        }
+    }
+}
+
+/// `POST /realms/{realm}/scoreboards/{id}/entries/{membership}`: the member's entry award
+/// request — `do=save` sets it (or, with no kind, removes it), `accept` and `reject`
+/// review it — each through the API, which decides.
+async fn entry_action(
+    SignedIn { mut ctx, api }: SignedIn,
+    Path((realm, id, membership)): Path<(String, String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let (Some((realm_id, sid)), Ok(membership)) =
+        (ids(&realm, &id), uuid::Uuid::parse_str(&membership))
+    else {
+        return ctx.fail(&api, not_found()).await;
+    };
+    ctx.here = scoreboard_href(realm_id.as_str(), &sid.to_string());
+    let f = form(&body);
+    let path =
+        format!("/api/v1/realms/{realm_id}/scoreboards/{sid}/entry-award-requests/{membership}");
+    let kind = field(&f, "kind").unwrap_or("").trim();
+    let (method, path, payload, done) = match field(&f, "do").unwrap_or("") {
+        "save" if kind.is_empty() => (Method::DELETE, path, None, "saved"),
+        "save" => (
+            Method::PUT,
+            path,
+            Some(
+                json!({"kind": kind, "justification": field(&f, "justification").unwrap_or("").trim()}),
+            ),
+            "saved",
+        ),
+        "accept" => (Method::POST, format!("{path}/accept"), None, "accepted"),
+        "reject" => (
+            Method::POST,
+            format!("{path}/reject"),
+            Some(json!({"reason": field(&f, "reason").unwrap_or("").trim()})),
+            "rejected",
+        ),
+        _ => return ctx.fail(&api, not_found()).await,
+    };
+    let result = match api.raw(method, &path, payload).await {
+        Ok((status, _)) if status.is_success() => Ok(()),
+        Ok((StatusCode::UNAUTHORIZED, _)) => Err(ApiError::SignedOut),
+        Ok((status, bytes)) => Err(ApiError::Status(
+            status,
+            serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v["error"]["message"].as_str().map(String::from))
+                .unwrap_or_default(),
+        )),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Redirect::to(&format!(
+            "{}?done={done}#entry-awards",
+            scoreboard_href(realm_id.as_str(), &sid.to_string())
+        ))
+        .into_response(),
+        Err(e) => match outcome(e) {
+            Outcome::Refused(status, m) => {
+                render_scoreboard(&ctx, &realm, &id, status, Some(Notice::Refused(m)), None).await
+            }
+            Outcome::Fail(e) => ctx.fail(&api, e).await,
+        },
     }
 }
 

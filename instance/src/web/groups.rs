@@ -64,6 +64,7 @@ fn done_text(lang: Lang, key: &str) -> Option<&'static str> {
         "cancelled" => t.done_cancelled,
         "updated" => t.done_updated,
         "saved" => t.done_saved,
+        "created" => lang.admin().done_created,
         _ => return None,
     })
 }
@@ -337,7 +338,8 @@ fn posts_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// `POST /realms/{realm}/groups/{id}/{action}`: apply, invite, edit.
+/// `POST /realms/{realm}/groups/{id}/{action}`: apply, invite, edit, subgroup (create
+/// one under this group).
 pub(super) async fn group_action(
     State(s): State<AppState>,
     Extension(handle): Extension<ApiHandle>,
@@ -382,8 +384,20 @@ pub(super) async fn group_action(
                 "purpose": field(&form, "purpose").filter(|p| !p.is_empty()),
                 "description": field(&form, "description").unwrap_or(""),
                 "archived": field(&form, "archived").is_some(),
+                "listed": field(&form, "listed").is_some(),
+                "usersCanApply": field(&form, "usersCanApply").is_some(),
             })),
             "saved",
+        ),
+        "subgroup" => (
+            Method::POST,
+            format!("/api/v1/realms/{realm}/groups"),
+            Some(json!({
+                "name": field(&form, "name").unwrap_or(""),
+                "parentId": id,
+                "purpose": field(&form, "purpose").filter(|p| !p.is_empty()),
+            })),
+            "created",
         ),
         _ => return for_htmx(&headers, ctx.error(StatusCode::NOT_FOUND, "")),
     };
@@ -555,7 +569,10 @@ fn group_view(lang: Lang, g: &GroupView) -> Markup {
                 None => {},
             }
             dl.facts {
-                dt { (t.realm) } dd { (g.realm_name) " " span.muted { "(" (g.realm) ")" } }
+                dt { (t.realm) } dd {
+                    (g.realm_name) " " span.muted { "(" (g.realm) ")" }
+                    " · " a href={ "/realms/" (enc(g.realm.as_str())) "/admin" } { (lang.admin().manage_link) }
+                }
                 dt { (t.purpose) } dd { (i18n::label(lang, i18n::PURPOSES, g.group["purpose"].as_str().unwrap_or(""))) }
                 @if let Some(p) = g.parent {
                     dt { (t.parent_group) }
@@ -601,6 +618,7 @@ fn failure_text(lang: Lang, status: StatusCode) -> &'static str {
 fn my_membership(lang: Lang, g: &GroupView, archived: bool) -> Markup {
     let t = lang.t();
     let apply = format!("{}/apply", group_href(g.realm, g.id()));
+    let open = g.group["usersCanApply"].as_bool().unwrap_or(true);
     let group_field = [("group", g.id())];
     html! {
         section aria-labelledby="mine-title" {
@@ -630,6 +648,7 @@ fn my_membership(lang: Lang, g: &GroupView, archived: bool) -> Markup {
                         _ => {
                             p { (t.you_were_member) " " strong #my-status { (i18n::status(lang, status)) } }
                             @if archived { p { (t.archived_no_join) } }
+                            @else if !open { p { (lang.dir().closed) } }
                             @else { (button_form(g.csrf, &apply, &[], t.apply, false)) }
                         }
                     }
@@ -637,6 +656,7 @@ fn my_membership(lang: Lang, g: &GroupView, archived: bool) -> Markup {
                 None => {
                     p { (t.not_member) }
                     @if archived { p { (t.archived_no_join) } }
+                    @else if !open { p { (lang.dir().closed) } }
                     @else { (button_form(g.csrf, &apply, &[], t.apply, false)) }
                 }
             }
@@ -825,7 +845,46 @@ fn edit_form(lang: Lang, g: &GroupView) -> Markup {
                         checked[g.group["archived"].as_bool().unwrap_or(false)];
                     label for="g-archived" { (t.archived_label) }
                 }
+                div.check {
+                    input #g-listed type="checkbox" name="listed" value="on"
+                        checked[g.group["listed"].as_bool().unwrap_or(true)];
+                    label for="g-listed" { (lang.admin().listed_label) }
+                }
+                div.check {
+                    input #g-apply type="checkbox" name="usersCanApply" value="on"
+                        checked[g.group["usersCanApply"].as_bool().unwrap_or(true)];
+                    label for="g-apply" { (lang.admin().users_can_apply_label) }
+                }
                 button type="submit" { (t.save) }
+            }
+        }
+        @if !g.group["archived"].as_bool().unwrap_or(false) { (sub_group_form(lang, g)) }
+    }
+}
+
+/// Creating a group under this one (the API lets whoever may edit this group).
+fn sub_group_form(lang: Lang, g: &GroupView) -> Markup {
+    let a = lang.admin();
+    let t = lang.t();
+    let action = format!("{}/subgroup", group_href(g.realm, g.id()));
+    html! {
+        section aria-labelledby="new-sub-group-title" {
+            h2 #new-sub-group-title { (a.new_sub_group) }
+            form.group-new method="post" action=(action) {
+                input type="hidden" name="csrf" value=(g.csrf);
+                div.field {
+                    label for="sg-name" { (t.group_name) }
+                    input #sg-name type="text" name="name" required maxlength="200";
+                }
+                div.field {
+                    label for="sg-purpose" { (t.purpose) }
+                    select #sg-purpose name="purpose" {
+                        @for (v, hu, en) in i18n::PURPOSES {
+                            option value=(v) { (match lang { Lang::Hu => *hu, Lang::En => *en }) }
+                        }
+                    }
+                }
+                button type="submit" { (a.create_sub_group) }
             }
         }
     }

@@ -18,6 +18,7 @@ mod directory;
 mod evaluation;
 mod groups;
 pub mod i18n;
+mod realm_admin;
 mod signed_in;
 mod views;
 
@@ -63,6 +64,11 @@ pub fn routes(state: AppState, api: ApiHandle) -> Router<AppState> {
         .route("/sign-out", post(sign_out))
         .route("/search", get(search))
         .route("/groups", get(directory::directory_page))
+        .route("/realms/{realm}/admin", get(realm_admin::admin_page))
+        .route(
+            "/realms/{realm}/admin/{action}",
+            post(realm_admin::admin_action),
+        )
         .route(
             "/realms/{realm}/policy-offers/{policy}/{action}",
             post(policy_offer_action),
@@ -115,7 +121,11 @@ fn session_key(cookie: &str) -> String {
     let sid = cookie
         .split('.')
         .nth(1)
-        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .and_then(|v| v.get("sid").and_then(|s| s.as_str()).map(String::from));
     match sid {
@@ -221,19 +231,16 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
     req.extensions_mut().insert(CsrfSecret(secret.clone()));
     let asset = req.uri().path().starts_with("/assets/");
     let renewed = match &session {
-        Some(token) if !asset && req.uri().path() != "/sign-out" => {
-            renewal(&state, token).await
-        }
+        Some(token) if !asset && req.uri().path() != "/sign-out" => renewal(&state, token).await,
         _ => None,
     };
     let mut resp = next.run(req).await;
     if let Some((token, ttl)) = renewed {
         // Unless the page itself has just ended the session.
-        let cleared = resp
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .any(|c| c.as_bytes().starts_with(format!("{SESSION_COOKIE}=").as_bytes()));
+        let cleared = resp.headers().get_all(header::SET_COOKIE).iter().any(|c| {
+            c.as_bytes()
+                .starts_with(format!("{SESSION_COOKIE}=").as_bytes())
+        });
         if !cleared {
             if let Some(c) = cookie_header(SESSION_COOKIE, &token, ttl) {
                 resp.headers_mut().append(header::SET_COOKIE, c);

@@ -8,6 +8,7 @@ use super::i18n::{self, Lang};
 use super::{ASSET_CSS, ASSET_HTMX};
 
 pub mod directory;
+pub mod realm_admin;
 
 /// What every page's frame needs.
 pub struct Frame<'a> {
