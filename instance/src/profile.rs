@@ -460,13 +460,11 @@ pub async fn leader_names(
         .into_iter()
         .filter_map(|r| {
             let realm = RealmId::parse(&r.realm_id).ok()?;
-            let profile = r.has_profile.then(|| {
-                ProfileData::Basic(BasicProfile {
-                    first_name: r.first_name,
-                    last_name: r.last_name,
-                    nickname: r.nickname,
-                })
-            });
+            let profile = r.has_profile.then_some(ProfileData::Basic(BasicProfile {
+                first_name: r.first_name,
+                last_name: r.last_name,
+                nickname: r.nickname,
+            }));
             Some((
                 (realm, r.user_id),
                 UserView {
