@@ -70,6 +70,25 @@ pub async fn migrate(
     result
 }
 
+/// A new database of a throwaway cluster with `mode`'s schema and grants in it, copied from
+/// a template the cluster builds once with [`migrate`]: what the test suites use instead of
+/// migrating an empty database per test (a `pek serve` on it finds nothing left to do).
+pub async fn migrated_copy(
+    pg: &localpg::LocalPostgres,
+    mode: Mode,
+) -> anyhow::Result<localpg::Database> {
+    let template = match mode {
+        Mode::Hub => "pek_hub",
+        Mode::Worker => "pek_worker",
+    };
+    let db = pg
+        .database_from_template(template, |db| async move {
+            migrate(&db.owner_url, mode, Some(localpg::APP_ROLE)).await
+        })
+        .await?;
+    Ok(db)
+}
+
 async fn migrate_locked(
     conn: &mut PgConnection,
     mode: Mode,

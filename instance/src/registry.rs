@@ -156,7 +156,10 @@ pub async fn health_checks(
                 let url = format!("{}/readyz", endpoint.trim_end_matches('/'));
                 let ok = match http
                     .get(&url)
-                    .timeout(interval.min(Duration::from_secs(5)))
+                    // A worker that answers slowly (a loaded node, a long GC) is
+                    // alive: only one that cannot answer within seconds is down,
+                    // however short the interval.
+                    .timeout(interval.clamp(Duration::from_secs(2), Duration::from_secs(5)))
                     .send()
                     .await
                 {

@@ -1,6 +1,7 @@
 //! A throwaway PostgreSQL cluster built from the machine's own server binaries.
 //!
-//! Used by the test suites (each test gets its own database in a per-process cluster),
+//! Used by the test suites (each test gets its own database; a test process starts its own
+//! cluster, or joins the one a runner started for all of them, see [`SHARED_CLUSTER_ENV`]),
 //! by `pek local` (the newcomer's one-command federation) and by the operator's
 //! provisioning tests. Nothing is mocked: this is the real server.
 //!
@@ -34,6 +35,13 @@ pub const APP_ROLE: &str = "pek_app";
 
 const DIR_PREFIX: &str = "pek-pg-";
 
+/// Names a cluster file ([`LocalPostgres::publish`]) whose cluster every test process
+/// started with it joins through [`LocalPostgres::shared`], instead of starting a cluster of
+/// its own: the test command runs all test binaries against one server (`examples/
+/// test_cluster.rs`), which saves an `initdb` and a server start per binary and lets the
+/// binaries share [template databases](LocalPostgres::database_from_template).
+pub const SHARED_CLUSTER_ENV: &str = "PEK_TEST_POSTGRES";
+
 #[derive(Debug, thiserror::Error)]
 pub enum LocalPgError {
     #[error(
@@ -53,6 +61,10 @@ pub enum LocalPgError {
     Io(#[from] std::io::Error),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("cluster file {path}: {detail}")]
+    ClusterFile { path: String, detail: String },
+    #[error("building template database {name}: {detail}")]
+    Template { name: String, detail: String },
 }
 
 /// Connection strings for one database of the throwaway cluster.
@@ -74,6 +86,9 @@ pub struct LocalPostgres {
     superuser_password: String,
     role_password: String,
     child: Option<Child>,
+    /// False for a cluster joined through [`SHARED_CLUSTER_ENV`]: whoever started it stops
+    /// it and removes its directory.
+    owned: bool,
 }
 
 struct RunAs {
@@ -211,6 +226,33 @@ fn sweep_stale(base: &Path) {
     }
 }
 
+/// Where clusters live: `PEK_PG_TMPDIR` if set, else `/dev/shm` when it is a memory file
+/// system with room to spare, else the temporary directory. A throwaway cluster's files are
+/// never needed after it stops, and the test suites create hundreds of databases (a few MB
+/// of catalog files each): on disk, creating and removing them took a minute of the test
+/// command, in memory a few seconds.
+fn cluster_base() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PEK_PG_TMPDIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    const ROOM: u64 = 4 << 30;
+    let shm = Path::new("/dev/shm");
+    let roomy = CString::new("/dev/shm").ok().is_some_and(|c| {
+        // SAFETY: statvfs fills the zeroed struct we pass; the path is NUL-terminated.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        let ok = unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0;
+        ok && (st.f_bavail as u64).saturating_mul(st.f_frsize as u64) >= ROOM
+    });
+    // SAFETY: access only reads the NUL-terminated path.
+    let writable = CString::new("/dev/shm")
+        .ok()
+        .is_some_and(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0);
+    if roomy && writable && shm.is_dir() {
+        return shm.to_path_buf();
+    }
+    std::env::temp_dir()
+}
+
 /// Creates `dir` (and missing parents) and makes it 0700: only its owner may list or
 /// enter it. An existing directory is tightened too.
 pub fn private_dir(dir: &Path) -> std::io::Result<()> {
@@ -276,10 +318,33 @@ impl LocalPostgres {
         Self::start_inner(false)
     }
 
-    /// One cluster per process, started on first use and stopped when the process
-    /// exits (test binaries never drop statics, so the server gets a parent-death
-    /// signal instead).
+    /// Starts a new cluster that stops when the calling *thread* ends, even if it never
+    /// drops this value (killed): the server gets a parent-death signal.
+    pub fn start_tied_to_thread() -> Result<Self, LocalPgError> {
+        Self::start_inner(true)
+    }
+
+    /// The cluster of this test process: the one named by [`SHARED_CLUSTER_ENV`] when it
+    /// is set (joined, never stopped from here), otherwise [`Self::per_process`].
     pub fn shared() -> Result<&'static LocalPostgres, LocalPgError> {
+        static JOINED: OnceLock<Result<LocalPostgres, String>> = OnceLock::new();
+        match std::env::var_os(SHARED_CLUSTER_ENV) {
+            Some(file) if !file.is_empty() => JOINED
+                .get_or_init(|| Self::join(Path::new(&file)).map_err(|e| e.to_string()))
+                .as_ref()
+                .map_err(|e| LocalPgError::Command {
+                    what: format!("joining the cluster named by {SHARED_CLUSTER_ENV}"),
+                    detail: e.clone(),
+                }),
+            _ => Self::per_process(),
+        }
+    }
+
+    /// One cluster for this process alone, started on first use and stopped when the
+    /// process exits (test binaries never drop statics, so the server gets a parent-death
+    /// signal instead). For tests that create cluster-wide objects (roles) or look at every
+    /// database of the cluster, which a cluster shared with other processes would disturb.
+    pub fn per_process() -> Result<&'static LocalPostgres, LocalPgError> {
         static SHARED: OnceLock<Result<LocalPostgres, String>> = OnceLock::new();
         let result = SHARED.get_or_init(|| {
             // The death signal fires when the *thread* that forked exits, so fork
@@ -307,7 +372,7 @@ impl LocalPostgres {
     fn start_inner(parent_death: bool) -> Result<Self, LocalPgError> {
         let bindir = find_bindir()?;
         let who = run_as()?;
-        let base = std::env::temp_dir();
+        let base = cluster_base();
         sweep_stale(&base);
         let dir = base.join(format!(
             "{DIR_PREFIX}{}-{}",
@@ -332,6 +397,7 @@ impl LocalPostgres {
             superuser_password,
             role_password,
             child: None,
+            owned: true,
         };
         let out = command(&bindir.join("initdb"), &who, false)
             .args(["-D"])
@@ -400,6 +466,45 @@ impl LocalPostgres {
         Err(LocalPgError::Command {
             what: "starting postgres".into(),
             detail: last_err,
+        })
+    }
+
+    /// Writes what [`Self::shared`] needs to join this cluster to `path`, a 0600 file: it
+    /// holds the passwords.
+    pub fn publish(&self, path: &Path) -> Result<(), LocalPgError> {
+        let contents = format!(
+            "dir={}\nport={}\nsuperuser_password={}\nrole_password={}\n",
+            self.dir.display(),
+            self.port,
+            self.superuser_password,
+            self.role_password
+        );
+        write_private(path, contents)?;
+        Ok(())
+    }
+
+    fn join(path: &Path) -> Result<Self, LocalPgError> {
+        let bad = |detail: String| LocalPgError::ClusterFile {
+            path: path.display().to_string(),
+            detail,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .map(str::to_string)
+                .ok_or_else(|| bad(format!("no {key}")))
+        };
+        let port = field("port")?
+            .parse()
+            .map_err(|e| bad(format!("port: {e}")))?;
+        Ok(LocalPostgres {
+            dir: PathBuf::from(field("dir")?),
+            port,
+            superuser_password: field("superuser_password")?,
+            role_password: field("role_password")?,
+            child: None,
+            owned: false,
         })
     }
 
@@ -503,12 +608,16 @@ impl LocalPostgres {
             .execute(&mut conn)
             .await?;
         conn.close().await?;
-        Ok(Database {
+        Ok(self.database(name))
+    }
+
+    fn database(&self, name: &str) -> Database {
+        Database {
             name: name.to_string(),
             owner_url: self.role_url(OWNER_ROLE, name),
             app_url: self.role_url(APP_ROLE, name),
             superuser_url: self.superuser_url(name),
-        })
+        }
     }
 
     /// Creates a database with a random name (one per test).
@@ -516,11 +625,92 @@ impl LocalPostgres {
         self.create_database(&format!("t_{}", random_token(12)))
             .await
     }
+
+    /// Creates a database with a random name as a copy of template database `template`
+    /// (letters, digits and `_`), which `build` fills the first time any process of this
+    /// cluster asks for it: migrating once per cluster instead of once per test. `build`
+    /// gets the template as an owner-owned database and must close its connections to it.
+    ///
+    /// A template is built once per cluster and never rebuilt, so its name must change
+    /// whenever what `build` writes does; the test clusters live for one run of one build.
+    pub async fn database_from_template<F, Fut, E>(
+        &self,
+        template: &str,
+        build: F,
+    ) -> Result<Database, LocalPgError>
+    where
+        F: FnOnce(Database) -> Fut,
+        Fut: std::future::Future<Output = Result<(), E>>,
+        E: std::fmt::Display,
+    {
+        use sqlx::Connection;
+        let name = format!("tpl_{template}");
+        let failed = |detail: String| LocalPgError::Template {
+            name: name.clone(),
+            detail,
+        };
+        if template.is_empty()
+            || !template
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(failed("not a plain lower-case identifier".into()));
+        }
+        let mut conn = sqlx::PgConnection::connect(&self.superuser_url("postgres")).await?;
+        // Whoever holds the lock builds; the others wait and find the template ready. The
+        // lock is a session lock, released when this connection closes, also on an error.
+        sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+            .bind(&name)
+            .execute(&mut conn)
+            .await?;
+        let ready: Option<bool> =
+            sqlx::query_scalar("SELECT datistemplate FROM pg_database WHERE datname = $1")
+                .bind(&name)
+                .fetch_optional(&mut conn)
+                .await?;
+        if ready != Some(true) {
+            if ready.is_some() {
+                // A build that failed half-way (its process died).
+                sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await?;
+            }
+            let db = self.create_database(&name).await?;
+            if let Err(e) = build(db).await {
+                let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await;
+                return Err(failed(e.to_string()));
+            }
+            // Nobody connects to it again, so copying it never meets "being accessed by
+            // other users".
+            sqlx::query(&format!(
+                "ALTER DATABASE {name} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"
+            ))
+            .execute(&mut conn)
+            .await?;
+        }
+        conn.close().await?;
+        let copy = format!("t_{}", random_token(12));
+        let mut conn = sqlx::PgConnection::connect(&self.superuser_url("postgres")).await?;
+        sqlx::query(&format!(
+            // FILE_COPY copies the template's files as they are (a checkpoint, then
+            // cp), where the default WAL_LOG writes every block through the WAL: half
+            // the time and space for a small template.
+            "CREATE DATABASE \"{copy}\" TEMPLATE {name} OWNER {OWNER_ROLE} STRATEGY FILE_COPY"
+        ))
+        .execute(&mut conn)
+        .await?;
+        conn.close().await?;
+        Ok(self.database(&copy))
+    }
 }
 
 impl Drop for LocalPostgres {
     fn drop(&mut self) {
-        self.kill_child();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.owned {
+            self.kill_child();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

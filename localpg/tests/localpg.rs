@@ -123,3 +123,69 @@ fn secrets_are_written_private() {
     assert_eq!(mode(&dir), 0o700, "an existing directory is tightened");
     std::fs::remove_dir_all(&base).expect("cleanup");
 }
+
+/// A template database is built once per cluster, by whichever caller comes first, while
+/// the others wait; every caller gets its own copy. A failed build leaves no template
+/// behind, so the next caller builds it again.
+#[tokio::test]
+async fn template_databases_are_built_once_and_copied() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let pg = LocalPostgres::shared().expect("start postgres");
+    let name = format!("probe_{}", std::process::id());
+    let builds = AtomicUsize::new(0);
+    let build = |db: localpg::Database| {
+        builds.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let mut conn = sqlx::PgConnection::connect(&db.owner_url).await?;
+            sqlx::raw_sql("CREATE TABLE built (n int); INSERT INTO built VALUES (42)")
+                .execute(&mut conn)
+                .await?;
+            conn.close().await
+        }
+    };
+    // Side by side: the lock that makes one of them the builder is what is tested.
+    let (a, b, c, d) = tokio::join!(
+        pg.database_from_template(&name, build),
+        pg.database_from_template(&name, build),
+        pg.database_from_template(&name, build),
+        pg.database_from_template(&name, build),
+    );
+    assert_eq!(builds.load(Ordering::SeqCst), 1, "built more than once");
+    let mut names = std::collections::BTreeSet::new();
+    for copy in [a, b, c, d] {
+        let copy = copy.expect("copy");
+        let mut conn = sqlx::PgConnection::connect(&copy.owner_url)
+            .await
+            .expect("connect to the copy");
+        let (owner, n): (String, i32) = sqlx::query_as(
+            "SELECT pg_get_userbyid(datdba)::text, (SELECT n FROM built) \
+             FROM pg_database WHERE datname = current_database()",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("the copy has the template's table");
+        assert_eq!((owner.as_str(), n), (localpg::OWNER_ROLE, 42));
+        names.insert(copy.name);
+    }
+    assert_eq!(names.len(), 4, "every caller gets its own database");
+
+    let broken = format!("broken_{}", std::process::id());
+    let err = pg
+        .database_from_template(&broken, |_| async { Err("no schema today") })
+        .await
+        .expect_err("a failed build is an error");
+    assert!(err.to_string().contains("no schema today"), "{err}");
+    let again = pg
+        .database_from_template(&broken, |_| async { Ok::<(), String>(()) })
+        .await;
+    assert!(again.is_ok(), "rebuilt after a failure: {again:?}");
+
+    for bad in ["Upper", "semi;colon", ""] {
+        assert!(
+            pg.database_from_template(bad, |_| async { Ok::<(), String>(()) })
+                .await
+                .is_err(),
+            "{bad:?} accepted as a template name"
+        );
+    }
+}

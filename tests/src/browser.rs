@@ -9,6 +9,7 @@
 //! installs them. [`browser_ready`] skips loudly without them (a failure with
 //! `PEK_REQUIRE_BROWSER=1`).
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,6 +28,13 @@ pub struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // chromedriver's browser processes are its children, not ours: a failed test
+        // (no session close) would leave them running. They share chromedriver's
+        // process group, so the whole group goes.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -70,6 +78,8 @@ pub async fn start_browser() -> anyhow::Result<Driver> {
     let port = crate::free_port()?;
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
+        // Its own process group, which Drop kills with every browser process in it.
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use pek::auth::Signer;
+use pek::config::Mode;
 use pek::db::Db;
 use pek::realm::RealmId;
 use uuid::Uuid;
@@ -239,7 +240,10 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             realms: vec!["kir-dev", "kszk"],
-            bff_deadline_ms: 1500,
+            // Above the production default (2 s): the suites run beside each other on
+            // shared cores, and a forward that is merely slow there is not the failure
+            // they look for. Tests of the deadline itself set their own.
+            bff_deadline_ms: 3000,
             redis_url: None,
             realm_cache_ttl_secs: 60,
             hub_port: None,
@@ -269,7 +273,7 @@ impl Federation {
         let op_file = dir.join("operator-tokens");
         localpg::write_private(&op_file, &operator_token)?;
 
-        let hub_pg = pg.fresh_database().await?;
+        let hub_pg = pek::db::migrated_copy(pg, Mode::Hub).await?;
         let mut env = BTreeMap::new();
         env.insert("PEK_MODE".to_string(), "hub".to_string());
         let hub_url = match opts.hub_database_port {
@@ -328,7 +332,7 @@ impl Federation {
         let mut workers = Vec::new();
         for realm in opts.realms {
             let realm = RealmId::parse(realm).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let wdb = pg.fresh_database().await?;
+            let wdb = pek::db::migrated_copy(pg, Mode::Worker).await?;
             let token_file = dir.join(format!("hub-token-{realm}"));
             localpg::write_private(
                 &token_file,

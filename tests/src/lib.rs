@@ -73,7 +73,7 @@ impl HubProcess {
     /// Starts a hub on a fresh database of the throwaway Postgres and waits for /healthz.
     pub async fn start() -> anyhow::Result<Self> {
         let pg = localpg::LocalPostgres::shared()?;
-        let db = pg.fresh_database().await?;
+        let db = pek::db::migrated_copy(pg, pek::config::Mode::Hub).await?;
         let bin = pek_binary()?;
         let port = free_port()?;
         let dir = auth_support::Scratch::new("hub-test")?;

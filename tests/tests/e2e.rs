@@ -348,7 +348,7 @@ struct TestEnv {
 const ADMIN_SECRET: &str = "pg-admin";
 
 fn pg() -> &'static localpg::LocalPostgres {
-    localpg::LocalPostgres::shared().expect("throwaway Postgres")
+    localpg::LocalPostgres::per_process().expect("throwaway Postgres")
 }
 
 impl TestEnv {

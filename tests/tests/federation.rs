@@ -57,9 +57,12 @@ async fn search(fed: &Federation, token: &str, q: &str) -> (u16, Value, Duration
 
 #[tokio::test]
 async fn cross_realm_search_merges_and_degrades_to_partial_when_a_worker_dies() {
-    let mut fed = Federation::start(Options::default())
-        .await
-        .expect("federation");
+    let mut fed = Federation::start(Options {
+        bff_deadline_ms: 1500,
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
     let god = fed.person("god-1", "Gode", "Ferenc").await.unwrap();
     fed.make_god("kir-dev", god).await.unwrap();
     fed.make_god("kszk", god).await.unwrap();

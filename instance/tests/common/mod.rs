@@ -46,7 +46,9 @@ pub fn args(
 
 pub async fn app(mode: Mode, realm: Option<&str>) -> TestApp {
     let pg = LocalPostgres::shared().expect("start postgres");
-    let database = pg.fresh_database().await.expect("fresh database");
+    let database = pek::db::migrated_copy(pg, mode)
+        .await
+        .expect("fresh database");
     let signer = Signer::generate("pek-hub", "pek").expect("key");
     let key = std::env::temp_dir().join(format!("pek-test-{}.pem", Uuid::new_v4()));
     std::fs::write(&key, signer.public_pem()).expect("write key");
