@@ -511,6 +511,29 @@ pub async fn leave(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Member
              application, decline an invitation",
         ));
     }
+    // A group is not left without anyone to run it: its only leader hands the post over
+    // (gives it to another member) before leaving.
+    if m.posts.iter().any(|p| p == "leader") {
+        let realm = tx.realm().as_str().to_string();
+        let others: bool = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM memberships
+                             WHERE realm_id = $1 AND group_id = $2 AND id <> $3
+                               AND status IN ('NEWBIE', 'ACTIVE')
+                               AND 'leader' = ANY (posts)) AS "others!""#,
+            realm,
+            m.group_id,
+            m.id
+        )
+        .fetch_one(tx.conn())
+        .await?;
+        if !others {
+            return Err(Error::Conflict(format!(
+                "you are the only leader of group {}; give the leader post to another \
+                 member before leaving",
+                m.group_id
+            )));
+        }
+    }
     set_status(tx, &m, Status::Former, None, None).await
 }
 

@@ -61,6 +61,8 @@ async fn a_pek_year_in_the_browser() {
         assert!(all.contains(want), "the directory lacks {want:?}: {all}");
     }
     b.check_page("directory").await;
+    // One language per page: no English word on a Hungarian one.
+    assert!(!all.to_lowercase().contains("realm"), "{all}");
     // Search as you type: any word of the name.
     let input = client.find(Locator::Css("#dq")).await.expect("search box");
     input.send_keys("web").await.expect("typing");
@@ -96,6 +98,33 @@ async fn a_pek_year_in_the_browser() {
     let application = b.item("#application-list", "Friss Frida").await;
     b.press(Some(&application), "Felvétel").await;
     b.wait_text("main", "Elfogadva").await;
+    // Posts by the group's own names; the leader's post is "Körvezető" on screen, and
+    // its only holder cannot leave before handing it over.
+    let members = b.wait_text("#member-list", "Körvezető").await;
+    assert!(!members.contains("leader"), "{members}");
+    b.wait_text("#only-leader", "egyetlen körvezetője").await;
+    let page = b.text().await.to_lowercase();
+    assert!(
+        !page.contains("realm") && !page.contains("leader"),
+        "{page}"
+    );
+    let frida_item = b.item("#member-list", "Friss Frida").await;
+    frida_item
+        .find(Locator::Css("input[name=posts]"))
+        .await
+        .expect("posts")
+        .send_keys("fejlesztő")
+        .await
+        .expect("typing");
+    b.press(Some(&frida_item), "Posztok mentése").await;
+    b.wait_text("main", "Tagság módosítva").await;
+    let frida_item = b.item("#member-list", "Friss Frida").await;
+    let text = frida_item.text().await.expect("text");
+    assert!(
+        text.contains("fejlesztő") && !text.contains("Körvezető,"),
+        "{text}"
+    );
+    b.check_page("group-posts").await;
     b.sign_out().await;
 
     b.sign_in_as("Friss Frida").await;
@@ -141,6 +170,39 @@ async fn a_pek_year_in_the_browser() {
         .await
         .expect("click");
     b.wait_text("h1", "Körök").await;
+
+    // --- Errors are pages in the page's language, never JSON -----------------------------
+    b.open("/nincs-ilyen").await;
+    let text = b.wait_text("main", "Nincs ilyen oldal").await;
+    assert!(!text.contains('{'), "{text}");
+    b.check_page("error-404").await;
+    // A form's address opened as a link (GET on a POST-only address): 405.
+    b.open("/sign-out").await;
+    b.wait_text("main", "Ezt a címet így nem lehet megnyitni")
+        .await;
+    // An API address opened in the browser, like an export link: no raw JSON either.
+    b.open("/api/v1/realms/kir-dev/nincs-ilyen").await;
+    b.wait_text("main", "Nincs ilyen oldal").await;
+    let got = client
+        .execute_async(
+            "const done = arguments[0];
+             Promise.all([
+               fetch('/favicon.ico').then(r => r.status + ' ' + r.headers.get('content-type')),
+               fetch('/sign-in/dev', {method: 'POST',
+                   headers: {'Accept': 'text/html',
+                             'Content-Type': 'application/x-www-form-urlencoded'},
+                   body: 'x=' + 'a'.repeat(200000)})
+                 .then(r => r.status + ' ' + r.headers.get('content-type')),
+             ]).then(done);",
+            vec![],
+        )
+        .await
+        .expect("fetching");
+    assert_eq!(
+        got,
+        serde_json::json!(["200 image/svg+xml", "413 text/html; charset=utf-8"])
+    );
+    b.open("/").await;
     b.sign_out().await;
 
     // --- An administrator runs the semester ---------------------------------------------
@@ -209,14 +271,77 @@ async fn a_pek_year_in_the_browser() {
     b.press(None, "Alkör létrehozása").await;
     b.wait_text("main", "Az alkör elkészült.").await;
     b.wait_text("main", "Kir-Dev Mobil").await;
+    // Archiving a group is asked twice, and can be undone.
+    client
+        .find(Locator::LinkText("Kir-Dev Mobil"))
+        .await
+        .expect("the sub-group")
+        .click()
+        .await
+        .expect("click");
+    b.wait_text("h1", "Kir-Dev Mobil").await;
+    click_css(&b, "#archive details.confirm summary").await;
+    b.wait_text("#archive", "Később visszaállítható").await;
+    b.press(None, "Igen, archiválom").await;
+    b.wait_text("main", "A kört archiváltuk.").await;
+    b.wait_text("h1", "archivált").await;
+    b.press(None, "Archiválás visszavonása").await;
+    b.wait_text("main", "A kör újra működik.").await;
     b.sign_out().await;
 
     // Bob starts Kir-Dev Web's scoreboard, asks for an entry award for Áron with its
     // justification, and submits.
     b.sign_in_as("Nagy Bob").await;
+    // First the semester's guidelines (irányelvek): the scoreboard's columns.
+    b.open(&format!("{kir_dev_web}/guidelines")).await;
+    b.wait_text("#season-now", "Pontozási időszak").await;
+    b.press(None, "Irányelvek indítása").await;
+    b.wait_text("main", "Az irányelvek elindultak.").await;
+    client
+        .find(Locator::Css("form.guideline input[name=title]"))
+        .await
+        .expect("title")
+        .send_keys("Fejlesztés")
+        .await
+        .expect("typing");
+    for (name, value) in [("maxPerMember", "30"), ("maxPerGuideline", "100")] {
+        client
+            .find(Locator::Css(&format!("form.guideline input[name={name}]")))
+            .await
+            .expect(name)
+            .send_keys(value)
+            .await
+            .expect("typing");
+    }
+    b.press(None, "Irányelv hozzáadása").await;
+    b.wait_text("main", "Az irányelv elkészült.").await;
+    let guidelines = b.wait_text("#guideline-list", "Fejlesztés").await;
+    assert!(
+        guidelines.contains("30") && guidelines.contains("100"),
+        "{guidelines}"
+    );
+    b.check_page("guidelines").await;
+    // Edited in place: the form opens with the guideline's values.
+    click_css(&b, "#guideline-list details.edit summary").await;
+    let max = client
+        .find(Locator::Css(
+            "#guideline-list form.guideline-edit input[name=maxPerGuideline]",
+        ))
+        .await
+        .expect("maximum");
+    assert_eq!(
+        max.prop("value").await.expect("value").as_deref(),
+        Some("100")
+    );
+    max.clear().await.expect("clear");
+    max.send_keys("120").await.expect("typing");
+    b.press(None, "Irányelv mentése").await;
+    b.wait_text("main", "Az irányelvet módosítottuk.").await;
+    b.wait_text("#guideline-list", "120").await;
     b.open(&format!("{kir_dev_web}/scoreboard")).await;
     click_css(&b, "main form button[type=submit]").await;
-    b.wait_text("main", "Beküldés elbírálásra").await;
+    let board = b.wait_text("main", "Beküldés elbírálásra").await;
+    assert!(board.contains("Fejlesztés"), "{board}");
     let scoreboard = b.path().await;
     assert!(
         scoreboard.starts_with("/realms/kir-dev/scoreboards/"),
@@ -242,16 +367,27 @@ async fn a_pek_year_in_the_browser() {
         entry.contains("KB") && entry.contains("elbírálásra vár"),
         "{entry}"
     );
+    // Submitting is asked twice.
+    click_css(&b, "#submit-confirm summary").await;
+    b.wait_text("#submit-confirm", "Beküldöd a pontozást?")
+        .await;
     click_css(&b, "#submit-scoreboard").await;
     b.wait_text("#sb-status", "elbírálásra vár").await;
     b.sign_out().await;
 
-    // Alice opens the judging season and accepts the entry award on its own.
+    // Alice opens the judging season and accepts the entry award on its own. Her
+    // judge's queue is there only in the judging season.
     b.sign_in_as("Kovács Alice").await;
+    b.open("/evaluation").await;
+    let page = b.wait_text("main", "Közösségi pontjaim").await;
+    assert!(!page.contains("Elbírálandó pontozások"), "{page}");
     b.open("/realms/kir-dev/admin").await;
     click_css(&b, "#season-JUDGING").await;
     b.press(None, "Időszak váltása").await;
     b.wait_text("#season-now", "Bírálási időszak").await;
+    b.open("/evaluation").await;
+    let queue = b.wait_text("main", "Elbírálandó pontozások").await;
+    assert!(queue.contains("Kir-Dev Web"), "{queue}");
     b.open(&scoreboard).await;
     let aron = b.item("#entry-list", "Szabó Áron").await;
     b.press(Some(&aron), "Belépő elfogadása").await;
@@ -288,6 +424,46 @@ async fn a_pek_year_in_the_browser() {
         .await
         .expect("click");
     b.wait_text("#season-now", "Nyugalmi időszak").await;
+    // The next semester, scored at once.
+    client
+        .find(Locator::Css("#sem-name"))
+        .await
+        .expect("semester name")
+        .send_keys("2026/27/2")
+        .await
+        .expect("typing");
+    client
+        .execute(
+            "document.querySelector('#sem-start').value = '2027-02-01';
+             document.querySelector('#sem-end').value = '2027-06-30';
+             document.querySelector('#sem-current').checked = true;",
+            vec![],
+        )
+        .await
+        .expect("dates");
+    b.press(None, "Félév létrehozása").await;
+    b.wait_text("main", "A félév elkészült.").await;
+    click_css(&b, "#season-SUBMISSION").await;
+    b.press(None, "Időszak váltása").await;
+    let now = b.wait_text("#season-now", "Pontozási időszak").await;
+    assert!(now.contains("2026/27/2"), "{now}");
+    b.sign_out().await;
+
+    // Bob copies last semester's guidelines, and removes one after saying yes twice.
+    b.sign_in_as("Nagy Bob").await;
+    b.open(&format!("{kir_dev_web}/guidelines")).await;
+    b.wait_text("main", "még nincsenek irányelvei").await;
+    b.press(None, "Másolás az előző félévből").await;
+    b.wait_text("main", "Az előző félév irányelveit átmásoltuk.")
+        .await;
+    let copied = b.wait_text("#guideline-list", "Fejlesztés").await;
+    assert!(copied.contains("120"), "{copied}");
+    click_css(&b, "#guideline-list details.confirm summary").await;
+    b.wait_text("#guideline-list", "A törlés végleges").await;
+    b.check_page("guidelines-remove-confirm").await;
+    b.press(None, "Igen, törlöm").await;
+    b.wait_text("main", "Az irányelvet töröltük.").await;
+    b.wait_text("main", "Még nincs irányelv.").await;
     b.sign_out().await;
     b.sign_in_as("Friss Frida").await;
 
@@ -303,7 +479,9 @@ async fn a_pek_year_in_the_browser() {
 
     // --- It ends when she is idle: the htmx action says so, and comes back -------------
     tokio::time::sleep(Duration::from_secs(IDLE_SECS + 2)).await;
-    b.press(None, "Kilépés a körből").await;
+    // Leaving is asked twice.
+    click_css(&b, "#mine-title ~ details.confirm summary").await;
+    b.press(None, "Igen, kilépek").await;
     let notice = b.wait_text("#session-notice", "A munkamenet lejárt").await;
     assert!(notice.contains("nem mentettük"), "{notice}");
     // Nothing else on the page changed (she is still shown as a member).

@@ -235,6 +235,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             max_body_bytes,
             buffer_body,
         ))
+        // Outside the body limit, so a browser sees its 413 as a page too.
+        .layer(axum::middleware::from_fn(crate::web::browser_errors))
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .layer(PropagateRequestIdLayer::x_request_id())

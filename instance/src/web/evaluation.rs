@@ -142,17 +142,18 @@ async fn names(
         .collect()
 }
 
-/// An API error the page should show in place (a refusal with its message), or the
-/// error page for anything else.
+/// An API error the page should show in place (a refusal, with what to say of it in
+/// the page's language beyond its status), or the error page for anything else.
 enum Outcome {
     Refused(StatusCode, String),
     Fail(ApiError),
 }
 
-fn outcome(e: ApiError) -> Outcome {
+/// The API's refusal for a page in `lang`: its English message only on an English page.
+fn outcome(lang: Lang, e: ApiError) -> Outcome {
     match e {
         ApiError::Status(s, m) if s.is_client_error() && s != StatusCode::NOT_FOUND => {
-            Outcome::Refused(s, m)
+            Outcome::Refused(s, super::views::api_detail(lang, &m).to_string())
         }
         e => Outcome::Fail(e),
     }
@@ -162,15 +163,16 @@ fn outcome(e: ApiError) -> Outcome {
 #[derive(Clone)]
 enum Notice {
     Ok(&'static str),
-    Refused(String),
+    Refused(StatusCode, String),
 }
 
 fn notice(lang: Lang, n: Option<&Notice>) -> Markup {
     html! {
         @match n {
             Some(Notice::Ok(m)) => p.notice.ok role="status" { (m) },
-            Some(Notice::Refused(m)) => p.notice #refused role="alert" {
-                (lang.eval().refused) " " (m)
+            Some(Notice::Refused(status, m)) => p.notice #refused role="alert" {
+                (lang.eval().refused) " " (super::views::failure_text(lang, *status))
+                @if !m.is_empty() { " " (m) }
             },
             None => {},
         }
@@ -290,20 +292,39 @@ async fn overview(
     realms.push(RealmId::hub().to_string());
     realms.sort();
     realms.dedup();
+    // The judge's queue exists only in the judging season: a realm in another season is
+    // not asked for its submissions at all (accepting them would be refused anyway).
     let lists = futures::future::join_all(realms.iter().map(|r| {
         let api = api.clone();
-        let path = format!(
-            "/api/v1/realms/{}/scoreboards?status=NOT_YET_EVALUATED&limit=100",
-            enc(r)
-        );
-        async move { api.get::<Value>(&path).await }
+        let base = format!("/api/v1/realms/{}", enc(r));
+        async move {
+            let settings = api
+                .get::<crate::evaluation::Settings>(&format!("{base}/evaluation-settings"))
+                .await?;
+            if settings.season != crate::evaluation::Season::Judging {
+                return Ok(None);
+            }
+            let (judge_path, list_path) = (
+                format!("{base}/permissions?action=evaluateScores"),
+                format!("{base}/scoreboards?status=NOT_YET_EVALUATED&limit=100"),
+            );
+            let (judge, page) =
+                tokio::join!(api.get::<Value>(&judge_path), api.get::<Value>(&list_path),);
+            let judge = judge.is_ok_and(|v| v["allowed"] == true);
+            Ok(Some((judge, page?)))
+        }
     }))
     .await;
     let mut pending: Vec<(String, Value)> = Vec::new();
     let mut unavailable: Vec<String> = Vec::new();
+    // Whether the person judges in a realm that is judging now (the queue is shown
+    // then, even when empty).
+    let mut judging = false;
     for (realm, l) in realms.iter().zip(lists) {
         match l {
-            Ok(page) => {
+            Ok(None) => {}
+            Ok(Some((judge, page))) => {
+                judging |= judge;
                 for sb in page["items"].as_array().into_iter().flatten() {
                     pending.push((realm.clone(), sb.clone()));
                 }
@@ -348,7 +369,7 @@ async fn overview(
         .filter(|m| {
             m["posts"]
                 .as_array()
-                .is_some_and(|p| p.iter().any(|x| x == "leader"))
+                .is_some_and(|p| p.iter().any(|x| x == super::views::LEADER_POST))
         })
         .collect();
     let judged_unavailable =
@@ -379,6 +400,7 @@ async fn overview(
                 }
             }
         }
+        @if judging || !pending.is_empty() || !unavailable.is_empty() {
         section aria-labelledby="judge-title" {
             h2 #judge-title { (e.to_judge) }
             p.muted { (e.to_judge_intro) }
@@ -398,6 +420,7 @@ async fn overview(
                     }
                 }
             }
+        }
         }
     };
     ctx.page(StatusCode::OK, e.title, Some(&me), body)
@@ -494,7 +517,7 @@ async fn render_group_scoreboard(
     let e = lang.eval();
     let title = format!("{} — {}", s(&group, "name"), e.scoreboard);
     let status = refused.as_ref().map(|r| r.0).unwrap_or(StatusCode::OK);
-    let n = refused.map(|r| Notice::Refused(r.1));
+    let n = refused.map(|r| Notice::Refused(r.0, r.1));
     let body = html! {
         h1 { (title) }
         (notice(lang, n.as_ref()))
@@ -543,7 +566,7 @@ async fn start_scoreboard(
         .await;
     match created {
         Ok(sb) => Redirect::to(&scoreboard_href(realm_id.as_str(), s(&sb, "id"))).into_response(),
-        Err(e) => match outcome(e) {
+        Err(e) => match outcome(ctx.lang, e) {
             Outcome::Refused(status, m) => {
                 render_group_scoreboard(&ctx, &realm, &id, Some((status, m))).await
             }
@@ -768,6 +791,7 @@ fn scoreboard_body(
             }
         }
         p.muted { (e.limits) }
+        p { a #guidelines-link href={ (group_href(realm, s(d, "groupId"))) "/guidelines" } { (lang.admin().guidelines) } }
         @if editable && read_only { p.notice role="status" { (e.read_only) } }
         @if guidelines.is_empty() {
             p { (e.no_guidelines) }
@@ -846,10 +870,14 @@ fn scoreboard_body(
         }
         (entry_awards(ctx, b, &base, editable && !read_only, status))
         @if editable {
-            form.submit method="post" action={ (base) "/submit" } {
-                input type="hidden" name="csrf" value=(ctx.csrf);
-                p.muted { (e.submit_hint) }
-                button type="submit" #submit-scoreboard { (e.submit) }
+            p.muted { (e.submit_hint) }
+            div #submit-confirm {
+                (super::views::confirm(e.submit, e.submit_confirm, html! {
+                    form.submit method="post" action={ (base) "/submit" } {
+                        input type="hidden" name="csrf" value=(ctx.csrf);
+                        button.danger type="submit" #submit-scoreboard { (e.submit_yes) }
+                    }
+                }))
             }
         }
         @if status == "NOT_YET_EVALUATED" && b.may_judge {
@@ -1013,9 +1041,17 @@ async fn entry_action(
             scoreboard_href(realm_id.as_str(), &sid.to_string())
         ))
         .into_response(),
-        Err(e) => match outcome(e) {
+        Err(e) => match outcome(ctx.lang, e) {
             Outcome::Refused(status, m) => {
-                render_scoreboard(&ctx, &realm, &id, status, Some(Notice::Refused(m)), None).await
+                render_scoreboard(
+                    &ctx,
+                    &realm,
+                    &id,
+                    status,
+                    Some(Notice::Refused(status, m)),
+                    None,
+                )
+                .await
             }
             Outcome::Fail(e) => ctx.fail(&api, e).await,
         },
@@ -1133,11 +1169,24 @@ async fn save(
                 Err(e) => Err(e),
             }
         } else {
-            api.call::<Value>(Method::PUT, &path, Some(json!({ "points": points })))
+            match api
+                .call::<Value>(Method::PUT, &path, Some(json!({ "points": points })))
                 .await
-                .map(|_| ())
+            {
+                // Out of the guideline's bounds: said in the page's words, with the value.
+                Err(ApiError::Status(StatusCode::UNPROCESSABLE_ENTITY, m)) => {
+                    return Err(Outcome::Refused(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        match lang {
+                            Lang::Hu => format!("{}: {v}", lang.eval().points_out_of_bounds),
+                            Lang::En => m,
+                        },
+                    ))
+                }
+                r => r.map(|_| ()),
+            }
         };
-        r.map_err(outcome)?;
+        r.map_err(|e| outcome(lang, e))?;
     }
     Ok(())
 }
@@ -1189,8 +1238,11 @@ async fn save_cells(
             .collect();
         let status = match &saved {
             Ok(()) => html! { p #cells-status role="status" { (lang.eval().saved) } },
-            Err(Outcome::Refused(_, m)) => html! {
-                p.notice #cells-status role="alert" { (lang.eval().refused) " " (m) }
+            Err(Outcome::Refused(status, m)) => html! {
+                p.notice #cells-status role="alert" {
+                    (lang.eval().refused) " " (super::views::failure_text(lang, *status))
+                    @if !m.is_empty() { " " (m) }
+                }
             },
             Err(Outcome::Fail(_)) => html! {
                 p.notice #cells-status role="alert" { (lang.t().unavailable) }
@@ -1223,7 +1275,7 @@ async fn save_cells(
                 &realm,
                 &id,
                 status,
-                Some(Notice::Refused(m)),
+                Some(Notice::Refused(status, m)),
                 Some(&typed),
             )
             .await
@@ -1274,9 +1326,17 @@ async fn scoreboard_action(
             let sep = if to.contains('?') { '&' } else { '?' };
             Redirect::to(&format!("{to}{sep}done={done}")).into_response()
         }
-        Err(e) => match outcome(e) {
+        Err(e) => match outcome(ctx.lang, e) {
             Outcome::Refused(status, m) => {
-                render_scoreboard(&ctx, &realm, &id, status, Some(Notice::Refused(m)), None).await
+                render_scoreboard(
+                    &ctx,
+                    &realm,
+                    &id,
+                    status,
+                    Some(Notice::Refused(status, m)),
+                    None,
+                )
+                .await
             }
             Outcome::Fail(e) => ctx.fail(&api, e).await,
         },
@@ -1424,13 +1484,13 @@ async fn add_cell_comment(
         .await
     {
         Ok(_) => Redirect::to(&format!("{here}?done=commented")).into_response(),
-        Err(e) => match outcome(e) {
+        Err(e) => match outcome(ctx.lang, e) {
             Outcome::Refused(status, msg) => {
                 render_cell(
                     &ctx,
                     (&realm, &id, &membership, &guideline),
                     status,
-                    Some(Notice::Refused(msg)),
+                    Some(Notice::Refused(status, msg)),
                 )
                 .await
             }

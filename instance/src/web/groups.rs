@@ -65,6 +65,8 @@ fn done_text(lang: Lang, key: &str) -> Option<&'static str> {
         "updated" => t.done_updated,
         "saved" => t.done_saved,
         "created" => lang.admin().done_created,
+        "archived" => t.done_archived,
+        "unarchived" => t.done_unarchived,
         _ => return None,
     })
 }
@@ -360,6 +362,7 @@ pub(super) async fn group_action(
     };
     let form = form_fields(&body);
     let base = format!("/api/v1/realms/{realm}/groups/{id}");
+    let switches = field(&form, "switches").is_some();
     let (method, path, input, done) = match action.as_str() {
         "apply" => (
             Method::POST,
@@ -383,11 +386,23 @@ pub(super) async fn group_action(
                 "name": field(&form, "name").unwrap_or(""),
                 "purpose": field(&form, "purpose").filter(|p| !p.is_empty()),
                 "description": field(&form, "description").unwrap_or(""),
-                "archived": field(&form, "archived").is_some(),
-                "listed": field(&form, "listed").is_some(),
-                "usersCanApply": field(&form, "usersCanApply").is_some(),
+                // An unchecked box sends nothing: the switches change only when the form
+                // says it had them (a form without them leaves them as they are).
+                "listed": switches.then(|| field(&form, "listed").is_some()),
+                "usersCanApply": switches.then(|| field(&form, "usersCanApply").is_some()),
             })),
             "saved",
+        ),
+        // Archiving is its own, confirmed action (see `edit_form`).
+        "archive" | "unarchive" => (
+            Method::PATCH,
+            base,
+            Some(json!({ "archived": action == "archive" })),
+            if action == "archive" {
+                "archived"
+            } else {
+                "unarchived"
+            },
         ),
         "subgroup" => (
             Method::POST,
@@ -441,12 +456,21 @@ pub(super) async fn membership_action(
             Some(json!({ "status": field(&form, "status").unwrap_or("") })),
             "updated",
         ),
-        "posts" => (
-            Method::PATCH,
-            base,
-            Some(json!({ "posts": posts_list(field(&form, "posts").unwrap_or("")) })),
-            "updated",
-        ),
+        "posts" => {
+            // The leader's post is a checkbox (its name is the API's, not shown); the
+            // others are the group's own names, typed.
+            let mut posts = posts_list(field(&form, "posts").unwrap_or(""));
+            posts.retain(|p| p != views::LEADER_POST);
+            if field(&form, "leader").is_some() {
+                posts.insert(0, views::LEADER_POST.to_string());
+            }
+            (
+                Method::PATCH,
+                base,
+                Some(json!({ "posts": posts })),
+                "updated",
+            )
+        }
         _ => return for_htmx(&headers, ctx.error(StatusCode::NOT_FOUND, "")),
     };
     finish(&ctx, &headers, &realm, group, method, &path, input, done).await
@@ -492,6 +516,35 @@ impl GroupView<'_> {
         }
     }
 
+    /// Whether `m` is the group's only current leader (as far as the caller sees the
+    /// members): the API refuses their leaving, so the page says why up front.
+    fn only_leader(&self, m: &Value) -> bool {
+        let Some(members) = &self.members else {
+            return false;
+        };
+        holds_leader(m)
+            && !members.iter().any(|o| {
+                o["id"] != m["id"]
+                    && matches!(o["status"].as_str(), Some("NEWBIE" | "ACTIVE"))
+                    && holds_leader(o)
+            })
+    }
+
+    /// The posts this group's members hold, by name (the leader's apart).
+    fn post_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .members
+            .iter()
+            .flatten()
+            .flat_map(|m| m["posts"].as_array().into_iter().flatten())
+            .filter_map(|p| p.as_str())
+            .filter(|p| *p != views::LEADER_POST)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     fn with_status(&self, statuses: &[&str]) -> Vec<&Value> {
         self.members
             .iter()
@@ -519,6 +572,27 @@ fn button_form(
     }
 }
 
+/// [`button_form`] behind a confirmation (see [`views::confirm`]).
+fn confirmed_form(
+    csrf: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+    (summary, warning, yes): (&str, &str, &str),
+) -> Markup {
+    views::confirm(
+        summary,
+        warning,
+        html! {
+            form.action method="post" action=(action)
+                hx-post=(action) hx-target="#main" hx-select="#main" hx-swap="outerHTML" {
+                input type="hidden" name="csrf" value=(csrf);
+                @for (k, v) in fields { input type="hidden" name=(k) value=(v); }
+                button.danger type="submit" { (yes) }
+            }
+        },
+    )
+}
+
 fn membership_href(realm: &RealmId, id: &str, action: &str) -> String {
     format!(
         "/realms/{}/memberships/{}/{action}",
@@ -538,16 +612,29 @@ fn next_statuses(current: &str) -> &'static [&'static str] {
     }
 }
 
-fn posts_text(m: &Value) -> String {
+/// A membership's posts as shown, "leader" in the page's language.
+fn posts_text(lang: Lang, m: &Value) -> String {
+    views::posts(lang, m)
+}
+
+/// A membership's posts other than the leader's, as the posts field holds them.
+fn other_posts(m: &Value) -> String {
     m["posts"]
         .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|p| p.as_str())
+                .filter(|p| *p != views::LEADER_POST)
                 .collect::<Vec<_>>()
                 .join(", ")
         })
         .unwrap_or_default()
+}
+
+fn holds_leader(m: &Value) -> bool {
+    m["posts"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|p| p == views::LEADER_POST))
 }
 
 fn group_view(lang: Lang, g: &GroupView) -> Markup {
@@ -563,8 +650,9 @@ fn group_view(lang: Lang, g: &GroupView) -> Markup {
             @match g.notice {
                 Some(Notice::Done(text)) => p.notice.ok role="status" { (text) },
                 Some(Notice::Failed(status, message)) => div.notice role="alert" #action-error {
-                    p { strong { (t.action_failed) } " " (failure_text(lang, *status)) }
-                    @if !message.is_empty() { p.detail { (message) } }
+                    p { strong { (t.action_failed) } " " (views::failure_text(lang, *status)) }
+                    @let detail = views::api_detail(lang, message);
+                    @if !detail.is_empty() { p.detail { (detail) } }
                 },
                 None => {},
             }
@@ -605,16 +693,6 @@ fn group_href(realm: &RealmId, id: &str) -> String {
     format!("/realms/{}/groups/{}", enc(realm.as_str()), enc(id))
 }
 
-fn failure_text(lang: Lang, status: StatusCode) -> &'static str {
-    let t = lang.t();
-    match status {
-        StatusCode::FORBIDDEN => t.forbidden,
-        StatusCode::NOT_FOUND => t.not_found,
-        StatusCode::CONFLICT => t.conflict,
-        _ => t.bad_request,
-    }
-}
-
 fn my_membership(lang: Lang, g: &GroupView, archived: bool) -> Markup {
     let t = lang.t();
     let apply = format!("{}/apply", group_href(g.realm, g.id()));
@@ -641,9 +719,13 @@ fn my_membership(lang: Lang, g: &GroupView, archived: bool) -> Markup {
                         }
                         "NEWBIE" | "ACTIVE" => {
                             p { (t.you_are_member) " " strong #my-status { (i18n::status(lang, status)) } }
-                            @let posts = posts_text(m);
+                            @let posts = posts_text(lang, m);
                             @if !posts.is_empty() { p { (t.posts) ": " (posts) } }
-                            (button_form(g.csrf, &membership_href(g.realm, id, "leave"), &group_field, t.leave, true))
+                            @if g.only_leader(m) {
+                                p.notice #only-leader { (t.only_leader) }
+                            } @else {
+                                (confirmed_form(g.csrf, &membership_href(g.realm, id, "leave"), &group_field, (t.leave, t.leave_confirm, t.leave_yes)))
+                            }
                         }
                         _ => {
                             p { (t.you_were_member) " " strong #my-status { (i18n::status(lang, status)) } }
@@ -683,7 +765,7 @@ fn members(lang: Lang, g: &GroupView) -> Markup {
                                 dl.facts {
                                     dt { (t.status) }
                                     dd.status { (i18n::status(lang, status)) }
-                                    @let p = posts_text(m);
+                                    @let p = posts_text(lang, m);
                                     @if !p.is_empty() { dt { (t.posts) } dd { (p) } }
                                 }
                                 @if g.edit_members { (member_controls(lang, g, m)) }
@@ -691,6 +773,12 @@ fn members(lang: Lang, g: &GroupView) -> Markup {
                         }
                     }
                     @if g.members_more { p.muted { (t.more_not_shown) } }
+                    @if g.edit_members {
+                        // The group's own post names, offered where posts are typed.
+                        datalist #post-names {
+                            @for p in g.post_names() { option value=(p) {} }
+                        }
+                    }
                 }
             }
         }
@@ -725,9 +813,13 @@ fn member_controls(lang: Lang, g: &GroupView, m: &Value) -> Markup {
                 hx-post=(posts_action) hx-target="#main" hx-select="#main" hx-swap="outerHTML" {
                 input type="hidden" name="csrf" value=(g.csrf);
                 input type="hidden" name="group" value=(g.id());
+                div.check {
+                    input id={ "pl-" (id) } type="checkbox" name="leader" value="on" checked[holds_leader(m)];
+                    label for={ "pl-" (id) } { (t.leader_post) }
+                }
                 label for={ "po-" (id) } { (t.posts_label) }
                 div.row {
-                    input id={ "po-" (id) } type="text" name="posts" value=(posts_text(m)) maxlength="1000";
+                    input id={ "po-" (id) } type="text" name="posts" value=(other_posts(m)) maxlength="1000" list="post-names";
                     button.secondary type="submit" { (t.save_posts) }
                 }
             }
@@ -751,7 +843,7 @@ fn applications(lang: Lang, g: &GroupView) -> Markup {
                         (g.name_of(lang, m))
                         div.controls {
                             (button_form(g.csrf, &membership_href(g.realm, id, "accept"), &group_field, t.accept, false))
-                            (button_form(g.csrf, &membership_href(g.realm, id, "reject"), &group_field, t.reject, true))
+                            (confirmed_form(g.csrf, &membership_href(g.realm, id, "reject"), &group_field, (t.reject, t.reject_confirm, t.reject_yes)))
                         }
                     }
                 }
@@ -776,7 +868,7 @@ fn invitations(lang: Lang, g: &GroupView, archived: bool) -> Markup {
                     @let id = m["id"].as_str().unwrap_or("");
                     li data-membership=(id) {
                         (g.name_of(lang, m))
-                        @let p = posts_text(m);
+                        @let p = posts_text(lang, m);
                         @if !p.is_empty() { dl.facts { dt { (t.posts) } dd { (p) } } }
                         (button_form(g.csrf, &membership_href(g.realm, id, "cancel"), &group_field, t.cancel_invitation, true))
                     }
@@ -840,11 +932,7 @@ fn edit_form(lang: Lang, g: &GroupView) -> Markup {
                         (g.group["description"].as_str().unwrap_or(""))
                     }
                 }
-                div.check {
-                    input #g-archived type="checkbox" name="archived" value="on"
-                        checked[g.group["archived"].as_bool().unwrap_or(false)];
-                    label for="g-archived" { (t.archived_label) }
-                }
+                input type="hidden" name="switches" value="on";
                 div.check {
                     input #g-listed type="checkbox" name="listed" value="on"
                         checked[g.group["listed"].as_bool().unwrap_or(true)];
@@ -856,6 +944,13 @@ fn edit_form(lang: Lang, g: &GroupView) -> Markup {
                     label for="g-apply" { (lang.admin().users_can_apply_label) }
                 }
                 button type="submit" { (t.save) }
+            }
+            div #archive {
+                @if g.group["archived"].as_bool().unwrap_or(false) {
+                    (button_form(g.csrf, &format!("{}/unarchive", group_href(g.realm, g.id())), &[], t.unarchive, true))
+                } @else {
+                    (confirmed_form(g.csrf, &format!("{}/archive", group_href(g.realm, g.id())), &[], (t.archive, t.archive_confirm, t.archive_yes)))
+                }
             }
         }
         @if !g.group["archived"].as_bool().unwrap_or(false) { (sub_group_form(lang, g)) }

@@ -17,6 +17,7 @@ pub mod api;
 mod directory;
 mod evaluation;
 mod groups;
+mod guidelines;
 pub mod i18n;
 mod realm_admin;
 mod signed_in;
@@ -49,6 +50,8 @@ const ASSET_CSS: &str = concat!("/assets/app.css?v=", env!("CARGO_PKG_VERSION"))
 static HTMX_JS: &[u8] = include_bytes!("assets/htmx.min.js");
 static HTMX_JS_GZ: &[u8] = include_bytes!("assets/htmx.min.js.gz");
 static APP_CSS: &str = include_str!("assets/app.css");
+static FAVICON_SVG: &str = include_str!("assets/favicon.svg");
+const ASSET_FAVICON: &str = "/assets/favicon.svg";
 
 /// Scripts and styles from this origin only; nothing inline, nothing from elsewhere.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
@@ -65,6 +68,14 @@ pub fn routes(state: AppState, api: ApiHandle) -> Router<AppState> {
         .route("/search", get(search))
         .route("/groups", get(directory::directory_page))
         .route("/realms/{realm}/admin", get(realm_admin::admin_page))
+        .route(
+            "/realms/{realm}/groups/{id}/guidelines",
+            get(guidelines::guidelines_page),
+        )
+        .route(
+            "/realms/{realm}/groups/{id}/guidelines/{action}",
+            post(guidelines::guidelines_action),
+        )
         .route(
             "/realms/{realm}/admin/{action}",
             post(realm_admin::admin_action),
@@ -86,6 +97,7 @@ pub fn routes(state: AppState, api: ApiHandle) -> Router<AppState> {
         )
         .route("/lang", get(set_lang))
         .route("/assets/{name}", get(asset))
+        .route("/favicon.ico", get(favicon))
         .merge(evaluation::routes())
         .layer(axum::middleware::from_fn_with_state(state, guard))
         .layer(Extension(api))
@@ -416,12 +428,12 @@ impl Ctx {
             s if s.is_client_error() => t.bad_request,
             _ => t.internal,
         };
-        // The API's message for 4xx is meant for the caller; for 404 it is not shown
-        // (it would only restate the path).
+        // The API's message for 4xx is meant for the caller (on an English page: it is
+        // English); for 404 it is not shown (it would only restate the path).
         let detail = if status == StatusCode::NOT_FOUND || status.is_server_error() {
             ""
         } else {
-            detail
+            views::api_detail(self.lang, detail)
         };
         self.page(
             status,
@@ -836,7 +848,9 @@ async fn search(
     };
     match p {
         Some(Ok(v)) => people = Some(v),
-        Some(Err(ApiError::Status(StatusCode::BAD_REQUEST, m))) => people_error = Some(m),
+        Some(Err(ApiError::Status(StatusCode::BAD_REQUEST, _))) => {
+            people_error = Some(t.too_short.to_string())
+        }
         Some(Err(e)) => return ctx.fail(&api, e).await,
         None if want_people => people_error = Some(t.too_short.to_string()),
         None => {}
@@ -1022,6 +1036,80 @@ async fn save_profile(
     }
 }
 
+/// The browser's tab icon (also at `/favicon.ico`, where browsers look without asking).
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        FAVICON_SVG,
+    )
+        .into_response()
+}
+
+/// Error answers a browser would otherwise show as raw JSON or as an empty page (an
+/// unknown address, a wrong method, a body too large, a failure — of a page or of an API
+/// address opened in the browser, like an export link): an HTML page in the person's
+/// language. API clients, which do not ask for `text/html`, get the API's JSON as ever;
+/// the pages' own error pages pass unchanged.
+pub async fn browser_errors(req: Request, next: Next) -> Response {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if !wants_html || req.headers().contains_key("hx-request") {
+        return next.run(req).await;
+    }
+    let lang = lang_of(req.headers());
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let html_already = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || html_already {
+        return resp;
+    }
+    let t = lang.t();
+    let message = match status {
+        StatusCode::NOT_FOUND => t.not_found,
+        StatusCode::METHOD_NOT_ALLOWED => t.method_not_allowed,
+        StatusCode::PAYLOAD_TOO_LARGE => t.too_large,
+        StatusCode::UNAUTHORIZED => t.session_expired,
+        StatusCode::FORBIDDEN => t.forbidden,
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => {
+            t.unavailable
+        }
+        s if s.is_server_error() => t.internal,
+        _ => t.bad_request,
+    };
+    let frame = views::Frame {
+        lang,
+        title: t.error_title,
+        csrf: "",
+        me: None,
+        here: "/",
+    };
+    let mut out = html(
+        status,
+        views::page(&frame, views::error_body(lang, message, "")),
+    );
+    // What the answer said beyond its body stays: the allowed methods, the request id.
+    for name in [
+        header::ALLOW,
+        header::HeaderName::from_static("x-request-id"),
+    ] {
+        if let Some(v) = resp.headers().get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    secure_headers(out.headers_mut(), false);
+    out
+}
+
 async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
     let cache = HeaderValue::from_static("public, max-age=86400");
     let gzip_ok = headers
@@ -1047,6 +1135,7 @@ async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
             r
         }
         "app.css" => ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS).into_response(),
+        "favicon.svg" => favicon().await,
         "htmx.LICENSE" => (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             include_str!("assets/htmx.LICENSE"),

@@ -5,9 +5,10 @@ use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 
 use super::i18n::{self, Lang};
-use super::{ASSET_CSS, ASSET_HTMX};
+use super::{ASSET_CSS, ASSET_FAVICON, ASSET_HTMX};
 
 pub mod directory;
+pub mod guidelines;
 pub mod realm_admin;
 
 /// What every page's frame needs.
@@ -38,6 +39,7 @@ pub fn page(f: &Frame, body: Markup) -> Markup {
                 meta name="htmx-config" content=(htmx_config());
                 title { (f.title) " · PéK" }
                 link rel="stylesheet" href=(ASSET_CSS);
+                link rel="icon" href=(ASSET_FAVICON) type="image/svg+xml";
                 script src=(ASSET_HTMX) defer {}
             }
             body hx-headers=(headers) {
@@ -85,6 +87,42 @@ pub fn error_body(lang: Lang, message: &str, detail: &str) -> Markup {
         p.notice role="alert" { (message) }
         @if !detail.is_empty() { p.detail { (detail) } }
         p { a href="/" { (t.back_home) } }
+    }
+}
+
+/// What failed, by the API's answer's status (its error code), in the page's language.
+pub fn failure_text(lang: Lang, status: axum::http::StatusCode) -> &'static str {
+    use axum::http::StatusCode;
+    let t = lang.t();
+    match status {
+        StatusCode::FORBIDDEN => t.forbidden,
+        StatusCode::NOT_FOUND => t.not_found,
+        StatusCode::CONFLICT => t.conflict,
+        StatusCode::PAYLOAD_TOO_LARGE => t.too_large,
+        s if s.is_server_error() => t.internal,
+        _ => t.bad_request,
+    }
+}
+
+/// The API's own words about a refusal, for the page to show under its own: the API
+/// speaks English, so only an English page shows them — a Hungarian page says what
+/// failed in Hungarian ([`failure_text`]) and nothing in English.
+pub fn api_detail(lang: Lang, message: &str) -> &str {
+    match lang {
+        Lang::En => message,
+        Lang::Hu => "",
+    }
+}
+
+/// An irreversible action behind a second step that works without JavaScript: the
+/// summary names the action; opened, it says what will happen, and `form` holds the yes.
+pub fn confirm(summary: &str, warning: &str, form: Markup) -> Markup {
+    html! {
+        details.confirm {
+            summary { (summary) }
+            p.warning { (warning) }
+            (form)
+        }
     }
 }
 
@@ -168,12 +206,27 @@ pub fn sign_in(lang: Lang, s: &SignIn) -> Markup {
     }
 }
 
-fn posts(v: &Value) -> String {
+/// The post that makes its holder the group's leader (the API's name for it, which the
+/// pages never show: it is "Körvezető" / "Leader" on screen).
+pub const LEADER_POST: &str = "leader";
+
+/// A post's name as the page shows it.
+pub fn post_name(lang: Lang, post: &str) -> String {
+    if post == LEADER_POST {
+        lang.t().leader_post.to_string()
+    } else {
+        post.to_string()
+    }
+}
+
+/// A membership's posts, as the page shows them.
+pub fn posts(lang: Lang, v: &Value) -> String {
     v["posts"]
         .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|p| p.as_str())
+                .map(|p| post_name(lang, p))
                 .collect::<Vec<_>>()
                 .join(", ")
         })
@@ -243,7 +296,7 @@ fn memberships_by_realm(lang: Lang, items: &[Value], heading: &str) -> Markup {
                             dl.facts {
                                 dt { (t.status) }
                                 dd { (i18n::status(lang, m["status"].as_str().unwrap_or(""))) }
-                                @let p = posts(m);
+                                @let p = posts(lang, m);
                                 @if !p.is_empty() {
                                     dt { (t.posts) }
                                     dd { (p) }

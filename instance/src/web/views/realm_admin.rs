@@ -31,6 +31,17 @@ pub fn season_name(lang: Lang, s: Season) -> &'static str {
     }
 }
 
+/// The names the API quotes in its refusal of a season change (the groups whose work
+/// would be left unfinished), so the page can list them in its own language.
+fn quoted(message: &str) -> Vec<&str> {
+    let list = message.split("; finish").next().unwrap_or("");
+    list.split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 fn action(realm: &RealmId, what: &str) -> String {
     format!("/realms/{}/admin/{what}", enc(realm.as_str()))
 }
@@ -48,8 +59,13 @@ pub fn page(lang: Lang, d: &Admin) -> Markup {
         @if let Some(r) = d.refusal {
             div.notice role="alert" #action-error {
                 p { strong { (a.refused) } }
-                @if r.confirm.is_some() { p { (a.season_would_lose_work) } }
-                @if !r.message.is_empty() { p.detail { (r.message) } }
+                @if r.confirm.is_some() {
+                    p { (a.season_would_lose_work) }
+                    ul #stranded { @for g in quoted(&r.message) { li { (g) } } }
+                } @else {
+                    @let detail = super::api_detail(lang, &r.message);
+                    @if !detail.is_empty() { p.detail { (detail) } }
+                }
                 @if let Some((season, semester)) = &r.confirm {
                     form method="post" action=(action(d.realm, "season")) {
                         input type="hidden" name="csrf" value=(d.csrf);
@@ -70,6 +86,11 @@ pub fn page(lang: Lang, d: &Admin) -> Markup {
                 @if !sem.is_empty() { " · " (sem) }
             }
             @if d.manage {
+                @let current = d.semesters.iter().find(|s| s.is_current).map(|s| s.id);
+                @let offered_semester = match d.settings.season {
+                    Season::Off => current.or(d.settings.semester_id),
+                    _ => d.settings.semester_id.or(current),
+                };
                 form.season method="post" action=(action(d.realm, "season")) {
                     input type="hidden" name="csrf" value=(d.csrf);
                     fieldset {
@@ -87,9 +108,11 @@ pub fn page(lang: Lang, d: &Admin) -> Markup {
                             label for="season-semester" { (a.season_semester) }
                             select #season-semester name="semesterId" {
                                 @for s in d.semesters {
+                                    // From the quiet season the next one to evaluate is
+                                    // usually the current semester; otherwise the season
+                                    // stays on the semester it evaluates.
                                     option value=(s.id)
-                                        selected[Some(s.id) == d.settings.semester_id
-                                            || (d.settings.semester_id.is_none() && s.is_current)] {
+                                        selected[Some(s.id) == offered_semester] {
                                         (s.name)
                                     }
                                 }
@@ -181,5 +204,18 @@ pub fn page(lang: Lang, d: &Admin) -> Markup {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refusal_names_the_groups() {
+        let m = "changing the season from JUDGING to OFF would lose work on 2 scoreboard(s): \
+                 \"Kir-Dev Web\" (a submission not yet judged), \"Üzem\" (a draft); finish \
+                 them first, or pass \"force\": true to change anyway";
+        assert_eq!(quoted(m), ["Kir-Dev Web", "Üzem"]);
     }
 }
