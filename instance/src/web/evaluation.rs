@@ -12,19 +12,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::{Extension, Router};
+use axum::Router;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{enc, Api, ApiError, ApiHandle};
+use super::api::{enc, Api, ApiError};
 use super::i18n::{self, Lang};
 use super::signed_in::SignedIn;
-use super::{html as page_html, CsrfSecret, Ctx};
+use super::{html as page_html, Ctx};
 use crate::http::AppState;
 use crate::realm::RealmId;
 
@@ -255,19 +255,7 @@ pub(super) fn person_points(
 
 // --- the overview: my points, my groups' scoreboards, scoreboards to judge -----------
 
-async fn overview(
-    State(st): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(q): Query<DoneQuery>,
-) -> Response {
-    let ctx = Ctx::new(st.clone(), handle, &headers, &secret, super::here(&uri));
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+async fn overview(SignedIn { ctx, api }: SignedIn, Query(q): Query<DoneQuery>) -> Response {
     let (me, points, groups) = tokio::join!(
         api.get::<Value>("/api/v1/me"),
         api.get::<Value>("/api/v1/me/points"),
@@ -279,7 +267,7 @@ async fn overview(
     };
     // Submitted scoreboards in every registered realm: each realm's API lists the ones
     // this person may see (none where they have no rights).
-    let mut realms: Vec<String> = match &st.bff {
+    let mut realms: Vec<String> = match &ctx.state.bff {
         Some(b) => b
             .registry
             .all()
@@ -452,29 +440,21 @@ fn judge_forms(lang: Lang, csrf: &str, realm: &str, id: &str, group: &str, back:
 // --- a group's scoreboard of the semester being evaluated ----------------------------
 
 async fn group_scoreboard(
-    State(st): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    uri: Uri,
+    SignedIn { ctx, api }: SignedIn,
     Path((realm, id)): Path<(String, String)>,
 ) -> Response {
-    let ctx = Ctx::new(st, handle, &headers, &secret, super::here(&uri));
-    render_group_scoreboard(&ctx, &realm, &id, None).await
+    render_group_scoreboard(&ctx, &api, &realm, &id, None).await
 }
 
 async fn render_group_scoreboard(
     ctx: &Ctx,
+    api: &Api,
     realm: &str,
     id: &str,
     refused: Option<(StatusCode, String)>,
 ) -> Response {
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
     let Some((realm, id)) = ids(realm, id) else {
-        return ctx.fail(&api, not_found()).await;
+        return ctx.fail(api, not_found()).await;
     };
     let paths = [
         format!("/api/v1/realms/{realm}/groups/{id}"),
@@ -487,7 +467,7 @@ async fn render_group_scoreboard(
     );
     let (me, group, settings) = match (me, group, settings) {
         (Ok(m), Ok(g), Ok(s)) => (m, g, s),
-        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(&api, e).await,
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(api, e).await,
     };
     let semester = s(&settings, "semesterId").to_string();
     if !semester.is_empty() && refused.is_none() {
@@ -510,7 +490,7 @@ async fn render_group_scoreboard(
                         .into_response();
                 }
             }
-            Err(e) => return ctx.fail(&api, e).await,
+            Err(e) => return ctx.fail(api, e).await,
         }
     }
     let lang = ctx.lang;
@@ -539,19 +519,12 @@ async fn render_group_scoreboard(
 }
 
 async fn start_scoreboard(
-    State(st): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
+    SignedIn { mut ctx, api }: SignedIn,
     Path((realm, id)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
     let here = format!("{}/scoreboard", group_href(&realm, &id));
-    let ctx = Ctx::new(st, handle, &headers, &secret, here);
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    ctx.here = here;
     let Some((realm_id, gid)) = ids(&realm, &id) else {
         return ctx.fail(&api, not_found()).await;
     };
@@ -568,7 +541,7 @@ async fn start_scoreboard(
         Ok(sb) => Redirect::to(&scoreboard_href(realm_id.as_str(), s(&sb, "id"))).into_response(),
         Err(e) => match outcome(ctx.lang, e) {
             Outcome::Refused(status, m) => {
-                render_group_scoreboard(&ctx, &realm, &id, Some((status, m))).await
+                render_group_scoreboard(&ctx, &api, &realm, &id, Some((status, m))).await
             }
             Outcome::Fail(e) => ctx.fail(&api, e).await,
         },
@@ -583,17 +556,12 @@ struct DoneQuery {
 }
 
 async fn scoreboard_page(
-    State(st): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    uri: Uri,
+    SignedIn { ctx, api }: SignedIn,
     Path((realm, id)): Path<(String, String)>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    let ctx = Ctx::new(st, handle, &headers, &secret, super::here(&uri));
     let n = done_notice(ctx.lang, q.done.as_deref());
-    render_scoreboard(&ctx, &realm, &id, StatusCode::OK, n, None).await
+    render_scoreboard(&ctx, &api, &realm, &id, StatusCode::OK, n, None).await
 }
 
 /// Everything the scoreboard page shows, from the API.
@@ -691,22 +659,19 @@ async fn load_board(
 
 async fn render_scoreboard(
     ctx: &Ctx,
+    api: &Api,
     realm: &str,
     id: &str,
     status: StatusCode,
     n: Option<Notice>,
     typed: Option<&BTreeMap<(String, String), String>>,
 ) -> Response {
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
     let Some((realm, id)) = ids(realm, id) else {
-        return ctx.fail(&api, not_found()).await;
+        return ctx.fail(api, not_found()).await;
     };
-    let board = match load_board(&api, ctx.lang, &realm, id).await {
+    let board = match load_board(api, ctx.lang, &realm, id).await {
         Ok(b) => b,
-        Err(e) => return ctx.fail(&api, e).await,
+        Err(e) => return ctx.fail(api, e).await,
     };
     let title = format!(
         "{} — {}",
@@ -1045,6 +1010,7 @@ async fn entry_action(
             Outcome::Refused(status, m) => {
                 render_scoreboard(
                     &ctx,
+                    &api,
                     &realm,
                     &id,
                     status,
@@ -1192,18 +1158,12 @@ async fn save(
 }
 
 async fn save_cells(
-    State(st): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
+    SignedIn { mut ctx, api }: SignedIn,
     headers: HeaderMap,
     Path((realm, id)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    let ctx = Ctx::new(st, handle, &headers, &secret, scoreboard_href(&realm, &id));
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    ctx.here = scoreboard_href(&realm, &id);
     let Some((realm_id, sid)) = ids(&realm, &id) else {
         return ctx.fail(&api, not_found()).await;
     };
@@ -1272,6 +1232,7 @@ async fn save_cells(
                 .collect();
             render_scoreboard(
                 &ctx,
+                &api,
                 &realm,
                 &id,
                 status,
@@ -1286,18 +1247,11 @@ async fn save_cells(
 
 /// submit, accept, reject, versions: the scoreboard's transitions, as the API allows.
 async fn scoreboard_action(
-    State(st): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
+    SignedIn { mut ctx, api }: SignedIn,
     Path((realm, id, action)): Path<(String, String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    let ctx = Ctx::new(st, handle, &headers, &secret, scoreboard_href(&realm, &id));
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    ctx.here = scoreboard_href(&realm, &id);
     let Some((realm_id, sid)) = ids(&realm, &id) else {
         return ctx.fail(&api, not_found()).await;
     };
@@ -1330,6 +1284,7 @@ async fn scoreboard_action(
             Outcome::Refused(status, m) => {
                 render_scoreboard(
                     &ctx,
+                    &api,
                     &realm,
                     &id,
                     status,
@@ -1346,18 +1301,14 @@ async fn scoreboard_action(
 // --- comments on one cell --------------------------------------------------------------
 
 async fn cell_page(
-    State(st): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    uri: Uri,
+    SignedIn { ctx, api }: SignedIn,
     Path((realm, id, membership, guideline)): Path<(String, String, String, String)>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    let ctx = Ctx::new(st, handle, &headers, &secret, super::here(&uri));
     let n = done_notice(ctx.lang, q.done.as_deref());
     render_cell(
         &ctx,
+        &api,
         (&realm, &id, &membership, &guideline),
         StatusCode::OK,
         n,
@@ -1367,24 +1318,21 @@ async fn cell_page(
 
 async fn render_cell(
     ctx: &Ctx,
+    api: &Api,
     (realm, id, membership, guideline): (&str, &str, &str, &str),
     status: StatusCode,
     n: Option<Notice>,
 ) -> Response {
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
     let (Some((realm, sid)), Ok(m), Ok(g)) = (
         ids(realm, id),
         uuid::Uuid::parse_str(membership),
         uuid::Uuid::parse_str(guideline),
     ) else {
-        return ctx.fail(&api, not_found()).await;
+        return ctx.fail(api, not_found()).await;
     };
-    let board = match load_board(&api, ctx.lang, &realm, sid).await {
+    let board = match load_board(api, ctx.lang, &realm, sid).await {
         Ok(b) => b,
-        Err(e) => return ctx.fail(&api, e).await,
+        Err(e) => return ctx.fail(api, e).await,
     };
     let comments = match api
         .get::<Value>(&format!(
@@ -1393,11 +1341,11 @@ async fn render_cell(
         .await
     {
         Ok(c) => c,
-        Err(e) => return ctx.fail(&api, e).await,
+        Err(e) => return ctx.fail(api, e).await,
     };
     let list = comments.as_array().cloned().unwrap_or_default();
     let authors = names(
-        &api,
+        api,
         ctx.lang,
         list.iter().map(|c| s(c, "authorId").to_string()),
     )
@@ -1450,10 +1398,7 @@ async fn render_cell(
 }
 
 async fn add_cell_comment(
-    State(st): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
+    SignedIn { mut ctx, api }: SignedIn,
     Path((realm, id, membership, guideline)): Path<(String, String, String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
@@ -1463,11 +1408,7 @@ async fn add_cell_comment(
         enc(&membership),
         enc(&guideline)
     );
-    let ctx = Ctx::new(st, handle, &headers, &secret, here.clone());
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    ctx.here = here.clone();
     let (Some((realm_id, sid)), Ok(m), Ok(g)) = (
         ids(&realm, &id),
         uuid::Uuid::parse_str(&membership),
@@ -1488,6 +1429,7 @@ async fn add_cell_comment(
             Outcome::Refused(status, msg) => {
                 render_cell(
                     &ctx,
+                    &api,
                     (&realm, &id, &membership, &guideline),
                     status,
                     Some(Notice::Refused(status, msg)),

@@ -12,19 +12,18 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Extension;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::api::{enc, Api, ApiError, ApiHandle};
+use super::api::{enc, Api, ApiError};
 use super::i18n::{self, Lang};
-use super::{here, views, CsrfSecret, Ctx};
-use crate::http::AppState;
+use super::signed_in::SignedIn;
+use super::{views, Ctx};
 use crate::realm::RealmId;
 
 /// How many members (and applications, invitations) the page shows.
@@ -89,21 +88,17 @@ pub(super) struct PageQuery {
 }
 
 pub(super) async fn group_page(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
+    SignedIn { ctx, api }: SignedIn,
     headers: HeaderMap,
-    uri: axum::http::Uri,
     Path((realm, id)): Path<(String, String)>,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
     let notice = q
         .done
         .as_deref()
         .and_then(|d| done_text(ctx.lang, d))
         .map(Notice::Done);
-    let resp = render(&ctx, &realm, &id, notice, q.find.as_deref()).await;
+    let resp = render(&ctx, &api, &realm, &id, notice, q.find.as_deref()).await;
     for_htmx(&headers, resp)
 }
 
@@ -121,17 +116,14 @@ async fn allowed(api: &Api, realm: &RealmId, action: &str, group: Uuid) -> bool 
 
 async fn render(
     ctx: &Ctx,
+    api: &Api,
     realm: &str,
     id: &str,
     notice: Option<Notice>,
     find: Option<&str>,
 ) -> Response {
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
     let Some((realm, id)) = target(realm, id) else {
-        return ctx.fail(&api, not_found()).await;
+        return ctx.fail(api, not_found()).await;
     };
     let base = format!("/api/v1/realms/{realm}");
     let paths = [
@@ -146,12 +138,12 @@ async fn render(
         api.get::<Value>(&paths[1]),
         api.get::<Value>(&paths[2]),
         api.get::<Vec<Value>>(&paths[3]),
-        allowed(&api, &realm, "editMembers", id),
-        allowed(&api, &realm, "editGroup", id),
+        allowed(api, &realm, "editMembers", id),
+        allowed(api, &realm, "editGroup", id),
     );
     let (me, group) = match (me, group) {
         (Ok(m), Ok(g)) => (m, g),
-        (Err(e), _) | (_, Err(e)) => return ctx.fail(&api, e).await,
+        (Err(e), _) | (_, Err(e)) => return ctx.fail(api, e).await,
     };
     // Members: only when the API shows them to this person (403/404: not for them).
     let (members, members_more) = match members {
@@ -160,7 +152,7 @@ async fn render(
             page["nextCursor"].is_string(),
         ),
         Err(ApiError::Status(StatusCode::FORBIDDEN | StatusCode::NOT_FOUND, _)) => (None, false),
-        Err(e) => return ctx.fail(&api, e).await,
+        Err(e) => return ctx.fail(api, e).await,
     };
     let find = find.map(str::trim).filter(|f| !f.is_empty());
     let parent = async {
@@ -212,7 +204,7 @@ async fn render(
     let (found, found_error) = match found {
         Some(Ok(v)) => (Some(v), None),
         Some(Err(ApiError::Status(s, m))) if s.is_client_error() => (None, Some(m)),
-        Some(Err(e)) => return ctx.fail(&api, e).await,
+        Some(Err(e)) => return ctx.fail(api, e).await,
         None if find.is_some() && edit_members => (None, Some(ctx.lang.t().too_short.into())),
         None => (None, None),
     };
@@ -264,6 +256,7 @@ async fn render(
 #[allow(clippy::too_many_arguments)]
 async fn finish(
     ctx: &Ctx,
+    api: &Api,
     headers: &HeaderMap,
     realm: &RealmId,
     group: Uuid,
@@ -272,13 +265,9 @@ async fn finish(
     body: Option<Value>,
     done: &str,
 ) -> Response {
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
     let (status, answer) = match api.raw(method, path, body).await {
         Ok(r) => r,
-        Err(e) => return ctx.fail(&api, e).await,
+        Err(e) => return ctx.fail(api, e).await,
     };
     let failed = if status.is_success() {
         None
@@ -288,10 +277,10 @@ async fn finish(
             .and_then(|v| v["error"]["message"].as_str().map(String::from))
             .unwrap_or_default();
         if status == StatusCode::UNAUTHORIZED {
-            return ctx.fail(&api, ApiError::SignedOut).await;
+            return ctx.fail(api, ApiError::SignedOut).await;
         }
         if !status.is_client_error() {
-            return ctx.fail(&api, ApiError::Status(status, message)).await;
+            return ctx.fail(api, ApiError::Status(status, message)).await;
         }
         Some((status, message))
     };
@@ -310,6 +299,7 @@ async fn finish(
         Some((s, m)) => {
             render(
                 ctx,
+                api,
                 realm.as_str(),
                 &group.to_string(),
                 Some(Notice::Failed(s, m)),
@@ -343,20 +333,12 @@ fn posts_list(text: &str) -> Vec<String> {
 /// `POST /realms/{realm}/groups/{id}/{action}`: apply, invite, edit, subgroup (create
 /// one under this group).
 pub(super) async fn group_action(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
+    SignedIn { mut ctx, api }: SignedIn,
     headers: HeaderMap,
     Path((realm, id, action)): Path<(String, String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    let ctx = Ctx::new(
-        s,
-        handle,
-        &headers,
-        &secret,
-        format!("/realms/{}/groups/{}", enc(&realm), enc(&id)),
-    );
+    ctx.here = format!("/realms/{}/groups/{}", enc(&realm), enc(&id));
     let Some((realm, id)) = target(&realm, &id) else {
         return for_htmx(&headers, ctx.error(StatusCode::NOT_FOUND, ""));
     };
@@ -416,29 +398,21 @@ pub(super) async fn group_action(
         ),
         _ => return for_htmx(&headers, ctx.error(StatusCode::NOT_FOUND, "")),
     };
-    finish(&ctx, &headers, &realm, id, method, &path, input, done).await
+    finish(&ctx, &api, &headers, &realm, id, method, &path, input, done).await
 }
 
 /// `POST /realms/{realm}/memberships/{id}/{action}`: accept, reject, withdraw, decline,
 /// leave, cancel (an invitation), status, posts. The form names its group (`group`),
 /// the page to come back to.
 pub(super) async fn membership_action(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
+    SignedIn { mut ctx, api }: SignedIn,
     headers: HeaderMap,
     Path((realm, id, action)): Path<(String, String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
     let form = form_fields(&body);
     let group = field(&form, "group").unwrap_or("").to_string();
-    let ctx = Ctx::new(
-        s,
-        handle,
-        &headers,
-        &secret,
-        format!("/realms/{}/groups/{}", enc(&realm), enc(&group)),
-    );
+    ctx.here = format!("/realms/{}/groups/{}", enc(&realm), enc(&group));
     let (Some((realm, group)), Ok(id)) = (target(&realm, &group), Uuid::parse_str(&id)) else {
         return for_htmx(&headers, ctx.error(StatusCode::NOT_FOUND, ""));
     };
@@ -473,7 +447,10 @@ pub(super) async fn membership_action(
         }
         _ => return for_htmx(&headers, ctx.error(StatusCode::NOT_FOUND, "")),
     };
-    finish(&ctx, &headers, &realm, group, method, &path, input, done).await
+    finish(
+        &ctx, &api, &headers, &realm, group, method, &path, input, done,
+    )
+    .await
 }
 
 // --- markup -------------------------------------------------------------------------

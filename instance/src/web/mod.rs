@@ -36,6 +36,7 @@ use serde_json::Value;
 
 use self::api::{enc, Api, ApiError, ApiHandle};
 use self::i18n::Lang;
+use self::signed_in::{SignedIn, Visitor};
 use crate::http::{cookie, AppState, SESSION_COOKIE};
 
 pub(crate) const CSRF_COOKIE: &str = "pek_csrf";
@@ -525,18 +526,7 @@ fn here(uri: &axum::http::Uri) -> String {
 
 // --- pages --------------------------------------------------------------------------
 
-async fn home(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-) -> Response {
-    let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+async fn home(SignedIn { ctx, api }: SignedIn, uri: axum::http::Uri) -> Response {
     let (me, groups, offers) = tokio::join!(
         api.get::<Value>("/api/v1/me"),
         api.get::<Value>("/api/v1/me/groups"),
@@ -563,17 +553,10 @@ async fn home(
 
 /// Accepting or declining a role offered to the signed-in person (from the home page).
 async fn policy_offer_action(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
+    SignedIn { mut ctx, api }: SignedIn,
     Path((realm, policy, action)): Path<(String, String, String)>,
 ) -> Response {
-    let ctx = Ctx::new(s, handle, &headers, &secret, "/".into());
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    ctx.here = "/".into();
     let (Ok(realm), Ok(policy)) = (
         crate::realm::RealmId::parse(&realm),
         uuid::Uuid::parse_str(&policy),
@@ -608,21 +591,13 @@ struct SignInQuery {
     back: Option<String>,
 }
 
-async fn sign_in_page(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-    Query(q): Query<SignInQuery>,
-) -> Response {
-    let ctx = Ctx::new(s.clone(), handle, &headers, &secret, here(&uri));
+async fn sign_in_page(Visitor { ctx }: Visitor, Query(q): Query<SignInQuery>) -> Response {
     let t = ctx.lang.t();
-    let Some(login) = s.login.as_deref() else {
+    let Some(login) = ctx.state.login.as_deref() else {
         return ctx.error(StatusCode::NOT_FOUND, "");
     };
     let dev = if login.dev_login_enabled() {
-        match dev_people(&s).await {
+        match dev_people(&ctx.state).await {
             Ok(p) => Some(p),
             Err(e) => {
                 tracing::warn!(error = %e, "listing people for the development sign-in");
@@ -677,15 +652,9 @@ async fn dev_people(s: &AppState) -> crate::error::Result<Vec<(String, String)>>
         .collect())
 }
 
-async fn dev_sign_in(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let ctx = Ctx::new(s.clone(), handle, &headers, &secret, "/sign-in".into());
-    let Some(login) = s.login.as_deref().filter(|l| l.dev_login_enabled()) else {
+async fn dev_sign_in(Visitor { mut ctx }: Visitor, body: axum::body::Bytes) -> Response {
+    ctx.here = "/sign-in".into();
+    let Some(login) = ctx.state.login.as_deref().filter(|l| l.dev_login_enabled()) else {
         return ctx.error(StatusCode::NOT_FOUND, "");
     };
     let field = |name: &str| {
@@ -705,7 +674,7 @@ async fn dev_sign_in(
         id,
         ..Default::default()
     };
-    match login.sign_in(&s.db, &identity).await {
+    match login.sign_in(&ctx.state.db, &identity).await {
         Ok(result) => {
             let mut r = Redirect::to(&back).into_response();
             if let Some(c) = cookie_header(SESSION_COOKIE, &result.token, login.token_ttl()) {
@@ -722,16 +691,11 @@ async fn dev_sign_in(
 
 /// Ends the session (its token is refused from then on) and clears the cookie. The
 /// pages are `no-store`, so the browser's Back button cannot show them again.
-async fn sign_out(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-) -> Response {
+async fn sign_out(Visitor { mut ctx }: Visitor, headers: HeaderMap) -> Response {
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
-        if let Err(e) = crate::http::end_session(&s, &token).await {
+        if let Err(e) = crate::http::end_session(&ctx.state, &token).await {
             // The session still holds: say so rather than pretend it ended.
-            let ctx = Ctx::new(s, handle, &headers, &secret, "/".into());
+            ctx.here = "/".into();
             return ctx.error(e.status(), &e.to_string());
         }
     }
@@ -771,18 +735,10 @@ struct SearchQuery {
 const SEARCH_PAGE: u32 = 20;
 
 async fn search(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
+    SignedIn { ctx, api }: SignedIn,
     headers: HeaderMap,
-    uri: axum::http::Uri,
     Query(sq): Query<SearchQuery>,
 ) -> Response {
-    let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
     let t = ctx.lang.t();
     let q = sq.q.unwrap_or_default();
     let q = q.trim().to_string();
@@ -888,32 +844,24 @@ struct PersonQuery {
 }
 
 async fn person(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
+    SignedIn { ctx, api }: SignedIn,
     Path(id): Path<String>,
     Query(pq): Query<PersonQuery>,
 ) -> Response {
-    let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
-    render_person(&ctx, &id, pq.saved.is_some(), None, None).await
+    render_person(&ctx, &api, &id, pq.saved.is_some(), None, None).await
 }
 
 async fn render_person(
     ctx: &Ctx,
+    api: &Api,
     id: &str,
     saved: bool,
     error: Option<(StatusCode, String)>,
     form: Option<&Value>,
 ) -> Response {
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
     let Ok(id) = uuid::Uuid::parse_str(id) else {
         return ctx
-            .fail(&api, ApiError::Status(StatusCode::NOT_FOUND, String::new()))
+            .fail(api, ApiError::Status(StatusCode::NOT_FOUND, String::new()))
             .await;
     };
     let (user_path, groups_path) = (
@@ -929,7 +877,7 @@ async fn render_person(
     );
     let (me, user, groups) = match (me, user, groups) {
         (Ok(m), Ok(u), Ok(g)) => (m, u, g),
-        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(&api, e).await,
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(api, e).await,
     };
     let is_me = me["id"].as_str() == Some(id.to_string().as_str());
     let names = ctx.realm_names().await;
@@ -995,24 +943,11 @@ fn profile_input(body: &[u8]) -> Value {
 }
 
 async fn save_profile(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
+    SignedIn { mut ctx, api }: SignedIn,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let ctx = Ctx::new(
-        s,
-        handle,
-        &headers,
-        &secret,
-        format!("/people/{}", enc(&id)),
-    );
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    ctx.here = format!("/people/{}", enc(&id));
     let me = match api.get::<Value>("/api/v1/me").await {
         Ok(m) => m,
         Err(e) => return ctx.fail(&api, e).await,
@@ -1030,7 +965,15 @@ async fn save_profile(
     {
         Ok(_) => Redirect::to(&format!("/people/{}?saved=1", enc(&id))).into_response(),
         Err(ApiError::Status(status, message)) if status.is_client_error() => {
-            render_person(&ctx, &id, false, Some((status, message)), Some(&input)).await
+            render_person(
+                &ctx,
+                &api,
+                &id,
+                false,
+                Some((status, message)),
+                Some(&input),
+            )
+            .await
         }
         Err(e) => ctx.fail(&api, e).await,
     }

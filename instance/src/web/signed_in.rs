@@ -29,7 +29,13 @@ pub(super) struct SignedIn {
     pub api: Api,
 }
 
-impl FromRequestParts<AppState> for SignedIn {
+/// A page request's context without requiring a session: the pages one reaches signed
+/// out (the sign-in page, signing in and out).
+pub(super) struct Visitor {
+    pub ctx: Ctx,
+}
+
+impl FromRequestParts<AppState> for Visitor {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
@@ -56,6 +62,15 @@ impl FromRequestParts<AppState> for SignedIn {
                 ctx.back = p;
             }
         }
+        Ok(Visitor { ctx })
+    }
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Visitor { ctx } = Visitor::from_request_parts(parts, state).await?;
         let api = ctx.api().map_err(|r| *r)?;
         Ok(SignedIn { ctx, api })
     }
