@@ -85,6 +85,15 @@ async fn a_pek_year_in_the_browser() {
     b.open("/").await;
     let waiting = b.wait_text("#waiting", "Kir-Dev Web").await;
     assert!(waiting.contains("Jelentkezés visszavonása"), "{waiting}");
+    // She withdraws it from there (and lands on the group's page), then applies again.
+    let pending = b.item("#waiting ul", "Kir-Dev Web").await;
+    b.press(Some(&pending), "Jelentkezés visszavonása").await;
+    b.wait_text("main", "Visszavontad a jelentkezésedet").await;
+    assert_eq!(b.path().await, kir_dev_web);
+    b.press(None, "Jelentkezem a körbe").await;
+    b.wait_text("main", "Jelentkezésedet elküldtük.").await;
+    b.open("/").await;
+    b.wait_text("#waiting", "Kir-Dev Web").await;
     // The directory now shows her application instead of the button.
     b.open("/groups?q=kir%20web").await;
     let card = b.item("#directory-list", "Kir-Dev Web").await;
