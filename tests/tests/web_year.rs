@@ -112,6 +112,14 @@ async fn a_pek_year_in_the_browser() {
     let members = b.wait_text("#member-list", "Körvezető").await;
     assert!(!members.contains("leader"), "{members}");
     b.wait_text("#only-leader", "egyetlen körvezetője").await;
+    // Her name shows once the hub's federation table has her new membership (it follows
+    // the worker's reports, a moment behind).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !b.text().await.contains("Friss Frida") {
+        assert!(Instant::now() < deadline, "Frida's name never showed");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        b.open(&kir_dev_web).await;
+    }
     let page = b.text().await.to_lowercase();
     assert!(
         !page.contains("realm") && !page.contains("leader"),

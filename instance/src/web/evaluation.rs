@@ -350,15 +350,24 @@ async fn overview(SignedIn { ctx, api }: SignedIn, Query(q): Query<DoneQuery>) -
     let realm_names = ctx.realm_names().await;
     let lang = ctx.lang;
     let e = lang.eval();
-    let led: Vec<&Value> = groups["items"]
+    // The groups whose scoreboard this person fills: those the API lets them edit the
+    // scores of (the page does not guess it from a post's name).
+    let current: Vec<&Value> = groups["items"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|m| {
-            m["posts"]
-                .as_array()
-                .is_some_and(|p| p.iter().any(|x| x == super::views::LEADER_POST))
-        })
+        .filter(|m| matches!(m["status"].as_str(), Some("NEWBIE" | "ACTIVE")))
+        .collect();
+    let may_edit = futures::future::join_all(
+        current
+            .iter()
+            .map(|m| allowed(&api, s(m, "realmId"), "editScores", s(m, "groupId"))),
+    )
+    .await;
+    let led: Vec<&Value> = current
+        .into_iter()
+        .zip(may_edit)
+        .filter_map(|(m, ok)| ok.then_some(m))
         .collect();
     let judged_unavailable =
         json!({"partial": !unavailable.is_empty(), "unavailable": unavailable});
