@@ -355,6 +355,28 @@ async fn a_pek_year_in_the_browser() {
     b.press(None, "Irányelv mentése").await;
     b.wait_text("main", "Az irányelvet módosítottuk.").await;
     b.wait_text("#guideline-list", "120").await;
+    // The same page in English.
+    client
+        .find(Locator::LinkText("English"))
+        .await
+        .expect("language switch")
+        .click()
+        .await
+        .expect("click");
+    b.wait_text("h1", "Guidelines").await;
+    b.wait_text("#season-now", "Scoring season").await;
+    b.check_page("guidelines-en").await;
+    b.open("/nincs-ilyen").await;
+    b.wait_text("main", "No such page").await;
+    b.open(&format!("{kir_dev_web}/guidelines")).await;
+    client
+        .find(Locator::LinkText("Magyar"))
+        .await
+        .expect("language switch")
+        .click()
+        .await
+        .expect("click");
+    b.wait_text("h1", "Irányelvek").await;
     b.open(&format!("{kir_dev_web}/scoreboard")).await;
     click_css(&b, "main form button[type=submit]").await;
     let board = b.wait_text("main", "Beküldés elbírálásra").await;
