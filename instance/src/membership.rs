@@ -310,13 +310,15 @@ pub async fn apply(tx: &mut RealmTx, grants: &Grants, group_id: Uuid) -> Result<
     // A group the person cannot see (an unlisted one) cannot be applied to either.
     let g = group::get_visible(tx, grants, group_id).await?;
     if g.archived {
-        return Err(Error::Conflict(
-            "the group is archived; it takes no new members".into(),
+        return Err(Error::conflict_because(
+            "group_archived",
+            "the group is archived; it takes no new members",
         ));
     }
     if !g.users_can_apply {
-        return Err(Error::Conflict(
-            "the group takes no applications; its leaders invite new members".into(),
+        return Err(Error::conflict_because(
+            "applications_closed",
+            "the group takes no applications; its leaders invite new members",
         ));
     }
     if let Some(m) = existing(tx, group_id, grants.viewer).await? {
@@ -527,11 +529,14 @@ pub async fn leave(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Member
         .fetch_one(tx.conn())
         .await?;
         if !others {
-            return Err(Error::Conflict(format!(
-                "you are the only leader of group {}; give the leader post to another \
-                 member before leaving",
-                m.group_id
-            )));
+            return Err(Error::conflict_because(
+                "only_leader",
+                format!(
+                    "you are the only leader of group {}; give the leader post to another \
+                     member before leaving",
+                    m.group_id
+                ),
+            ));
         }
     }
     set_status(tx, &m, Status::Former, None, None).await

@@ -169,7 +169,8 @@ async fn a_leader_fills_a_scoreboard_a_judge_accepts_it_and_the_member_sees_the_
     click(&client, Locator::Css("main form button[type=submit]")).await;
     let refused = b.wait_text("#refused", "A PéK nem fogadta el").await;
     assert!(
-        refused.contains("Ez most nem lehetséges") && !refused.contains("SUBMISSION"),
+        refused.contains("Az értékelési időszak ezt most nem engedi")
+            && !refused.contains("SUBMISSION"),
         "{refused}"
     );
     api(

@@ -125,6 +125,27 @@ async fn a_pek_year_in_the_browser() {
         !page.contains("realm") && !page.contains("leader"),
         "{page}"
     );
+    // Forged anyway (with a valid CSRF token): the API refuses it, and the page says why
+    // by the refusal's reason, in Hungarian.
+    let bob_item = b.item("#member-list", "Nagy Bob").await;
+    let bob_membership = bob_item
+        .attr("data-membership")
+        .await
+        .expect("attribute")
+        .expect("Bob's membership");
+    let group_id = kir_dev_web
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    b.forge_post(
+        &format!("/realms/kir-dev/memberships/{bob_membership}/leave"),
+        serde_json::json!({ "group": group_id }),
+    )
+    .await;
+    let refused = b.wait_text("#action-error", "egyetlen körvezetője").await;
+    assert!(!refused.contains("only leader"), "{refused}");
+    b.open(&kir_dev_web).await;
     let frida_item = b.item("#member-list", "Friss Frida").await;
     frida_item
         .find(Locator::Css("input[name=posts]"))

@@ -268,9 +268,13 @@ async fn require_unlocked(tx: &mut RealmTx, c: &Collection) -> Result<()> {
     .fetch_optional(tx.conn())
     .await?;
     match locked {
-        Some(status) => Err(Error::Conflict(format!(
-            "the group's scoreboard for this semester is {status}, so its guidelines are read-only"
-        ))),
+        Some(status) => Err(Error::conflict_because(
+            "scoreboard_locked",
+            format!(
+                "the group's scoreboard for this semester is {status}, so its guidelines are \
+                 read-only"
+            ),
+        )),
         None => Ok(()),
     }
 }

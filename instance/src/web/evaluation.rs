@@ -149,11 +149,11 @@ enum Outcome {
     Fail(ApiError),
 }
 
-/// The API's refusal for a page in `lang`: its English message only on an English page.
-fn outcome(lang: Lang, e: ApiError) -> Outcome {
+/// The API's refusal (its words already the page's: see `Api::refusal`), or a failure.
+fn outcome(e: ApiError) -> Outcome {
     match e {
         ApiError::Status(s, m) if s.is_client_error() && s != StatusCode::NOT_FOUND => {
-            Outcome::Refused(s, super::views::api_detail(lang, &m).to_string())
+            Outcome::Refused(s, m)
         }
         e => Outcome::Fail(e),
     }
@@ -548,7 +548,7 @@ async fn start_scoreboard(
         .await;
     match created {
         Ok(sb) => Redirect::to(&scoreboard_href(realm_id.as_str(), s(&sb, "id"))).into_response(),
-        Err(e) => match outcome(ctx.lang, e) {
+        Err(e) => match outcome(e) {
             Outcome::Refused(status, m) => {
                 render_group_scoreboard(&ctx, &api, &realm, &id, Some((status, m))).await
             }
@@ -1000,13 +1000,7 @@ async fn entry_action(
     let result = match api.raw(method, &path, payload).await {
         Ok((status, _)) if status.is_success() => Ok(()),
         Ok((StatusCode::UNAUTHORIZED, _)) => Err(ApiError::SignedOut),
-        Ok((status, bytes)) => Err(ApiError::Status(
-            status,
-            serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(String::from))
-                .unwrap_or_default(),
-        )),
+        Ok((status, bytes)) => Err(ApiError::Status(status, api.refusal(&bytes))),
         Err(e) => Err(e),
     };
     match result {
@@ -1015,7 +1009,7 @@ async fn entry_action(
             scoreboard_href(realm_id.as_str(), &sid.to_string())
         ))
         .into_response(),
-        Err(e) => match outcome(ctx.lang, e) {
+        Err(e) => match outcome(e) {
             Outcome::Refused(status, m) => {
                 render_scoreboard(
                     &ctx,
@@ -1134,13 +1128,7 @@ async fn save(
         let r = if points == 0 {
             match api.raw(Method::DELETE, &path, None).await {
                 Ok((s, _)) if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
-                Ok((s, b)) => Err(ApiError::Status(
-                    s,
-                    serde_json::from_slice::<Value>(&b)
-                        .ok()
-                        .and_then(|v| v["error"]["message"].as_str().map(String::from))
-                        .unwrap_or_default(),
-                )),
+                Ok((s, b)) => Err(ApiError::Status(s, api.refusal(&b))),
                 Err(e) => Err(e),
             }
         } else {
@@ -1161,7 +1149,7 @@ async fn save(
                 r => r.map(|_| ()),
             }
         };
-        r.map_err(|e| outcome(lang, e))?;
+        r.map_err(outcome)?;
     }
     Ok(())
 }
@@ -1289,7 +1277,7 @@ async fn scoreboard_action(
             let sep = if to.contains('?') { '&' } else { '?' };
             Redirect::to(&format!("{to}{sep}done={done}")).into_response()
         }
-        Err(e) => match outcome(ctx.lang, e) {
+        Err(e) => match outcome(e) {
             Outcome::Refused(status, m) => {
                 render_scoreboard(
                     &ctx,
@@ -1434,7 +1422,7 @@ async fn add_cell_comment(
         .await
     {
         Ok(_) => Redirect::to(&format!("{here}?done=commented")).into_response(),
-        Err(e) => match outcome(ctx.lang, e) {
+        Err(e) => match outcome(e) {
             Outcome::Refused(status, msg) => {
                 render_cell(
                     &ctx,

@@ -272,10 +272,7 @@ async fn finish(
     let failed = if status.is_success() {
         None
     } else {
-        let message = serde_json::from_slice::<Value>(&answer)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(String::from))
-            .unwrap_or_default();
+        let message = api.refusal(&answer);
         if status == StatusCode::UNAUTHORIZED {
             return ctx.fail(api, ApiError::SignedOut).await;
         }
@@ -628,8 +625,7 @@ fn group_view(lang: Lang, g: &GroupView) -> Markup {
                 Some(Notice::Done(text)) => p.notice.ok role="status" { (text) },
                 Some(Notice::Failed(status, message)) => div.notice role="alert" #action-error {
                     p { strong { (t.action_failed) } " " (views::failure_text(lang, *status)) }
-                    @let detail = views::api_detail(lang, message);
-                    @if !detail.is_empty() { p.detail { (detail) } }
+                    @if !message.is_empty() { p.detail { (message) } }
                 },
                 None => {},
             }

@@ -209,10 +209,7 @@ pub(super) async fn guidelines_action(
         }
         (StatusCode::UNAUTHORIZED, _) => ctx.fail(&api, ApiError::SignedOut).await,
         (s, bytes) => {
-            let message = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(String::from))
-                .unwrap_or_default();
+            let message = api.refusal(&bytes);
             if s.is_client_error() {
                 render(&ctx, &api, &realm, group, None, Some((s, message))).await
             } else {

@@ -1099,6 +1099,39 @@ static ADMIN_EN: AdminTexts = AdminTexts {
     remove_guideline_yes: "Yes, remove it",
 };
 
+/// The sentence for an API refusal's `reason` (see `crate::error::ErrorDetail`), in the
+/// page's language; None for a reason the pages do not know yet (the page then says what
+/// failed by the status).
+pub fn reason_text(lang: Lang, reason: &str) -> Option<&'static str> {
+    let (hu, en) = match reason {
+        "season_closed" => (
+            "Az értékelési időszak ezt most nem engedi (lásd a szervezet félévei és időszaka).",
+            "The evaluation season does not allow this now (see the realm's semesters and season).",
+        ),
+        "scoreboard_locked" => (
+            "A kör pontozása be van küldve vagy el van fogadva, ezért az irányelvei most nem módosíthatók.",
+            "The group's scoreboard is submitted or accepted, so its guidelines cannot change now.",
+        ),
+        "only_leader" => (
+            "Te vagy a kör egyetlen körvezetője: mielőtt kilépsz, add át a Körvezető posztot egy másik tagnak.",
+            "You are the group's only leader: before leaving, give the Leader post to another member.",
+        ),
+        "applications_closed" => (
+            "Ez a kör most nem fogad jelentkezést; a vezetői hívnak meg új tagokat.",
+            "This group takes no applications now; its leaders invite new members.",
+        ),
+        "group_archived" => (
+            "A kör archivált, nem vesz fel új tagokat.",
+            "The group is archived; it takes no new members.",
+        ),
+        _ => return None,
+    };
+    Some(match lang {
+        Lang::Hu => hu,
+        Lang::En => en,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

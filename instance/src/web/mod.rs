@@ -397,7 +397,7 @@ impl Ctx {
         let Some(token) = &self.session else {
             return Err(Box::new(self.signed_out(false)));
         };
-        Api::new(&self.api, token.clone(), self.request_id.clone())
+        Api::new(&self.api, token.clone(), self.request_id.clone(), self.lang)
             .ok_or_else(|| Box::new(self.error(StatusCode::SERVICE_UNAVAILABLE, "")))
     }
 
@@ -429,12 +429,12 @@ impl Ctx {
             s if s.is_client_error() => t.bad_request,
             _ => t.internal,
         };
-        // The API's message for 4xx is meant for the caller (on an English page: it is
-        // English); for 404 it is not shown (it would only restate the path).
+        // What the API said of a 4xx, in the page's language (see `Api::refusal`); for
+        // 404 nothing (it would only restate the path).
         let detail = if status == StatusCode::NOT_FOUND || status.is_server_error() {
             ""
         } else {
-            views::api_detail(self.lang, detail)
+            detail
         };
         self.page(
             status,
@@ -577,11 +577,8 @@ async fn policy_offer_action(
     if status == StatusCode::UNAUTHORIZED {
         return ctx.fail(&api, ApiError::SignedOut).await;
     }
-    let message = serde_json::from_slice::<Value>(&answer)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(String::from))
-        .unwrap_or_default();
-    ctx.fail(&api, ApiError::Status(status, message)).await
+    ctx.fail(&api, ApiError::Status(status, api.refusal(&answer)))
+        .await
 }
 
 #[derive(Deserialize)]
@@ -665,10 +662,7 @@ async fn dev_sign_in(Visitor { mut ctx }: Visitor, body: axum::body::Bytes) -> R
     let id = field("authSchId").unwrap_or_default();
     let back = crate::login::safe_return_path(field("back").as_deref());
     if id.is_empty() || id.len() > 200 {
-        return ctx.error(
-            StatusCode::BAD_REQUEST,
-            "authSchId must be 1-200 characters",
-        );
+        return ctx.error(StatusCode::BAD_REQUEST, "");
     }
     let identity = crate::login::Identity {
         id,

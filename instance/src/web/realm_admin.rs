@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::api::{enc, Api, ApiError};
+use super::api::{api_message, enc, Api, ApiError};
 use super::signed_in::SignedIn;
 use super::{views, Ctx};
 use crate::evaluation::Settings;
@@ -53,7 +53,10 @@ pub(super) async fn admin_page(
 /// season change that would leave work unfinished, the change to confirm.
 pub(super) struct Refusal {
     pub status: StatusCode,
+    /// What to say of it beyond the status, in the page's language.
     pub message: String,
+    /// The groups whose work a season change would leave unfinished.
+    pub stranded: Vec<String>,
     pub confirm: Option<(String, Option<Uuid>)>,
 }
 
@@ -177,7 +180,18 @@ pub(super) async fn admin_action(
                 .await
         }
     };
-    match api.call::<Value>(method, &path, Some(input)).await {
+    let (status, bytes) = match api.raw(method, &path, Some(input)).await {
+        Ok(r) => r,
+        Err(e) => return ctx.fail(&api, e).await,
+    };
+    let answer = if status.is_success() {
+        Ok(serde_json::from_slice::<Value>(&bytes).unwrap_or_default())
+    } else if status == StatusCode::UNAUTHORIZED {
+        Err(ApiError::SignedOut)
+    } else {
+        Err(ApiError::Status(status, api.refusal(&bytes)))
+    };
+    match answer {
         Ok(answer) => {
             let to = match done {
                 // A new group: its own page.
@@ -204,6 +218,11 @@ pub(super) async fn admin_action(
             let refusal = Refusal {
                 status,
                 message,
+                // The groups the API names (quoted) in its refusal of a season change.
+                stranded: views::realm_admin::quoted(&api_message(&bytes))
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
                 confirm,
             };
             render(&ctx, &api, &realm, None, Some(refusal)).await

@@ -104,16 +104,6 @@ pub fn failure_text(lang: Lang, status: axum::http::StatusCode) -> &'static str 
     }
 }
 
-/// The API's own words about a refusal, for the page to show under its own: the API
-/// speaks English, so only an English page shows them — a Hungarian page says what
-/// failed in Hungarian ([`failure_text`]) and nothing in English.
-pub fn api_detail(lang: Lang, message: &str) -> &str {
-    match lang {
-        Lang::En => message,
-        Lang::Hu => "",
-    }
-}
-
 /// An irreversible action behind a second step that works without JavaScript: the
 /// summary names the action; opened, it says what will happen, and `form` holds the yes.
 pub fn confirm(summary: &str, warning: &str, form: Markup) -> Markup {

@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use super::super::api::enc;
 use super::super::i18n::Lang;
+use super::failure_text;
 use super::realm_admin::season_name;
-use super::{api_detail, failure_text};
 use crate::evaluation::guideline::{CollectionWithGuidelines, Guideline};
 use crate::evaluation::Season;
 use crate::realm::RealmId;
@@ -80,8 +80,7 @@ pub fn page(lang: Lang, d: &Guidelines) -> Markup {
         @if let Some((status, m)) = d.refused {
             div.notice role="alert" #action-error {
                 p { strong { (a.refused) } " " (failure_text(lang, status)) }
-                @let detail = api_detail(lang, m);
-                @if !detail.is_empty() { p.detail { (detail) } }
+                @if !m.is_empty() { p.detail { (m) } }
             }
         }
         p { (a.guidelines_intro) }

@@ -33,7 +33,7 @@ pub fn season_name(lang: Lang, s: Season) -> &'static str {
 
 /// The names the API quotes in its refusal of a season change (the groups whose work
 /// would be left unfinished), so the page can list them in its own language.
-fn quoted(message: &str) -> Vec<&str> {
+pub(in crate::web) fn quoted(message: &str) -> Vec<&str> {
     let list = message.split("; finish").next().unwrap_or("");
     list.split('"')
         .skip(1)
@@ -61,10 +61,9 @@ pub fn page(lang: Lang, d: &Admin) -> Markup {
                 p { strong { (a.refused) } }
                 @if r.confirm.is_some() {
                     p { (a.season_would_lose_work) }
-                    ul #stranded { @for g in quoted(&r.message) { li { (g) } } }
-                } @else {
-                    @let detail = super::api_detail(lang, &r.message);
-                    @if !detail.is_empty() { p.detail { (detail) } }
+                    ul #stranded { @for g in &r.stranded { li { (g) } } }
+                } @else if !r.message.is_empty() {
+                    p.detail { (r.message) }
                 }
                 @if let Some((season, semester)) = &r.confirm {
                     form method="post" action=(action(d.realm, "season")) {
