@@ -91,6 +91,8 @@ impl BackendRequest {
 pub struct BackendResponse {
     pub status: StatusCode,
     pub content_type: Option<HeaderValue>,
+    /// A download's name (the CSV exports), passed on by forwarding.
+    pub content_disposition: Option<HeaderValue>,
     pub body: Bytes,
 }
 
@@ -146,12 +148,14 @@ impl RealmBackend for LocalBackend {
                 .map_err(|e| e.to_string())?;
             let status = resp.status();
             let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+            let content_disposition = resp.headers().get(header::CONTENT_DISPOSITION).cloned();
             let body = axum::body::to_bytes(resp.into_body(), 16 * 1024 * 1024)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(BackendResponse {
                 status,
                 content_type,
+                content_disposition,
                 body,
             })
         })
@@ -217,6 +221,10 @@ impl RealmBackend for RemoteBackend {
                 .headers()
                 .get(reqwest::header::CONTENT_TYPE)
                 .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
+            let content_disposition = resp
+                .headers()
+                .get(reqwest::header::CONTENT_DISPOSITION)
+                .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
             let body = resp
                 .bytes()
                 .await
@@ -224,6 +232,7 @@ impl RealmBackend for RemoteBackend {
             Ok(BackendResponse {
                 status,
                 content_type,
+                content_disposition,
                 body,
             })
         })
@@ -522,7 +531,7 @@ pub struct RealmPage {
 
 /// Merges realms' next group pages (each asked for `limit` items after its position in
 /// `from`) into one page of at most `limit`, ordered like a single realm orders groups
-/// (folded name, then realm and id). Returns the page and the cursor of the next page
+/// (the name's Hungarian sort key `sortKey`, then realm and id). Returns the page and the cursor of the next page
 /// (`None` when every realm that answered is exhausted). Realms that did not answer keep
 /// their position, so a later page asks them again.
 pub fn merge_group_pages(
@@ -533,16 +542,12 @@ pub fn merge_group_pages(
     let text = |v: &serde_json::Value, k: &str| {
         v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string()
     };
-    // (folded name, realm, id) orders the merge; the realm and the item's index in its
+    // (sort key, realm, id) orders the merge; the realm and the item's index in its
     // realm's page say how far into each realm the page went.
     let mut all: Vec<((String, RealmId, String), usize, serde_json::Value)> = Vec::new();
     for p in &pages {
         for (i, v) in p.items.iter().enumerate() {
-            let key = (
-                crate::text::fold(&text(v, "name")),
-                p.realm.clone(),
-                text(v, "id"),
-            );
+            let key = (text(v, "sortKey"), p.realm.clone(), text(v, "id"));
             all.push((key, i, v.clone()));
         }
     }
@@ -583,7 +588,11 @@ mod merged_cursor_tests {
     use super::*;
 
     fn group(name: &str, n: u128) -> serde_json::Value {
-        serde_json::json!({"name": name, "id": uuid::Uuid::from_u128(n).to_string()})
+        serde_json::json!({
+            "name": name,
+            "sortKey": crate::text::fold(name),
+            "id": uuid::Uuid::from_u128(n).to_string(),
+        })
     }
 
     /// A realm's page after a cursor: what the realm's own keyset paging answers.
@@ -607,7 +616,7 @@ mod merged_cursor_tests {
                 all.iter()
                     .position(|v| {
                         (
-                            crate::text::fold(v["name"].as_str().unwrap()),
+                            v["sortKey"].as_str().unwrap().to_string(),
                             v["id"].as_str().unwrap().to_string(),
                         ) > (c.key.clone(), c.id.to_string())
                     })

@@ -66,9 +66,14 @@ pub struct ServeArgs {
     /// The first signs; all are published in the JWKS (rotation: prepend a new key).
     #[arg(long, env = "PEK_JWT_PRIVATE_KEY_FILE")]
     pub jwt_private_key_file: Option<PathBuf>,
-    /// Hub: lifetime of issued tokens, in seconds.
+    /// Hub: lifetime of issued tokens, in seconds. For a signed-in browser this is how
+    /// long it may stay idle: its session token is renewed while the person is active.
     #[arg(long, env = "PEK_JWT_TTL_SECONDS", default_value_t = 900)]
     pub jwt_ttl_seconds: u64,
+    /// Hub: the longest a sign-in lasts however active the person is, in seconds
+    /// (renewals never go past it; then the person signs in again).
+    #[arg(long, env = "PEK_SESSION_MAX_SECONDS", default_value_t = 43_200)]
+    pub session_max_seconds: u64,
     /// Hub: lifetime of the per-realm tokens it sends to workers when it forwards a call,
     /// in seconds (reused per user and realm until shortly before they expire).
     #[arg(long, env = "PEK_REALM_TOKEN_TTL_SECONDS", default_value_t = 120)]
@@ -257,6 +262,7 @@ impl ServeArgs {
             jwt_public_key_file: None,
             jwt_private_key_file: None,
             jwt_ttl_seconds: 900,
+            session_max_seconds: 43_200,
             realm_token_ttl_seconds: 120,
             jwks_refresh_seconds: 300,
             jwks_min_refetch_seconds: 10,

@@ -30,6 +30,14 @@ pub enum Error {
     RequestTimeout(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A refusal with a stable reason (`ErrorDetail::reason`) a client can act on or
+    /// say in its own words; the status and `code` stay those of its kind.
+    #[error("{message}")]
+    Refused {
+        status: StatusCode,
+        reason: &'static str,
+        message: String,
+    },
     #[error("internal error: {0}")]
     Internal(#[from] anyhow::Error),
 }
@@ -50,6 +58,7 @@ impl Error {
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Refused { status, .. } => *status,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -67,6 +76,12 @@ impl Error {
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::RequestTimeout(_) => "request_timeout",
             Error::Unavailable(_) => "unavailable",
+            Error::Refused { status, .. } => match *status {
+                StatusCode::FORBIDDEN => "forbidden",
+                StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+                StatusCode::BAD_REQUEST => "bad_request",
+                _ => "conflict",
+            },
             Error::Internal(_) => "internal",
         }
     }
@@ -81,6 +96,15 @@ impl Error {
 
     pub fn invalid(msg: impl Into<String>) -> Self {
         Error::Unprocessable(msg.into())
+    }
+
+    /// A 409 with a reason (see [`Error::Refused`]).
+    pub fn conflict_because(reason: &'static str, msg: impl Into<String>) -> Self {
+        Error::Refused {
+            status: StatusCode::CONFLICT,
+            reason,
+            message: msg.into(),
+        }
     }
 }
 
@@ -177,6 +201,11 @@ pub struct ErrorDetail {
     pub code: String,
     /// What is wrong, for a person.
     pub message: String,
+    /// For some refusals, a stable reason a client can act on or say in its own
+    /// language: `season_closed`, `scoreboard_locked`, `only_leader`,
+    /// `applications_closed`, `group_archived`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 impl IntoResponse for Error {
@@ -193,6 +222,10 @@ impl IntoResponse for Error {
             error: ErrorDetail {
                 code: self.code().to_string(),
                 message,
+                reason: match &self {
+                    Error::Refused { reason, .. } => Some(reason),
+                    _ => None,
+                },
             },
         };
         (status, axum::Json(body)).into_response()

@@ -9,7 +9,7 @@ use crate::error::{Error, Result, ResultExt};
 use crate::page::CursorText;
 use crate::page::{Cursor, Page};
 use crate::policy::{self, Grants, Permission, Target};
-use crate::text::{fold, like_escape, Line, Prose};
+use crate::text::{fold, Line, Prose};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -58,6 +58,13 @@ pub struct Group {
     pub updated_at: chrono::DateTime<chrono::Utc>,
     #[serde(skip)]
     pub name_folded: String,
+    /// In the group directory, where every signed-in person finds it (default true).
+    pub listed: bool,
+    /// People may apply to join (default true); when false only invitations bring
+    /// members in.
+    pub users_can_apply: bool,
+    /// The name's place in Hungarian alphabetical order: lists sort by it, bytewise.
+    pub sort_key: String,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -76,6 +83,10 @@ pub struct GroupPatch {
     pub purpose: Option<Purpose>,
     pub description: Option<Prose<10_000>>,
     pub archived: Option<bool>,
+    /// In the group directory or not.
+    pub listed: Option<bool>,
+    /// Whether people may apply to join.
+    pub users_can_apply: Option<bool>,
 }
 
 const DUPLICATE_NAME: &str = "a group with this name already exists in this realm";
@@ -101,9 +112,10 @@ pub async fn get(tx: &mut RealmTx, id: Uuid) -> Result<Group> {
     let realm = tx.realm().as_str().to_string();
     sqlx::query_as!(
         Group,
-        "SELECT id, realm_id, parent_id, name, purpose, description, archived, created_by,
-                owner_id, created_at, updated_at, name_folded
-           FROM groups WHERE realm_id = $1 AND id = $2",
+        r#"SELECT id, realm_id, parent_id, name, purpose, description, archived, created_by,
+                owner_id, created_at, updated_at, name_folded, listed, users_can_apply,
+                sort_key AS "sort_key!"
+           FROM groups WHERE realm_id = $1 AND id = $2"#,
         realm,
         id
     )
@@ -158,11 +170,12 @@ pub async fn create(tx: &mut RealmTx, grants: &Grants, new: NewGroup) -> Result<
     }
     let group: Group = sqlx::query_as!(
         Group,
-        "INSERT INTO groups (realm_id, parent_id, name, name_folded, purpose, description,
+        r#"INSERT INTO groups (realm_id, parent_id, name, name_folded, purpose, description,
                              created_by, owner_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
          RETURNING id, realm_id, parent_id, name, purpose, description, archived, created_by,
-                   owner_id, created_at, updated_at, name_folded",
+                   owner_id, created_at, updated_at, name_folded, listed, users_can_apply,
+                sort_key AS "sort_key!""#,
         realm,
         new.parent_id,
         name,
@@ -200,23 +213,28 @@ pub async fn update(
     let realm = tx.realm().as_str().to_string();
     sqlx::query_as!(
         Group,
-        "UPDATE groups SET
+        r#"UPDATE groups SET
              name = COALESCE($3, name),
              name_folded = COALESCE($4, name_folded),
              purpose = COALESCE($5, purpose),
              description = COALESCE($6, description),
              archived = COALESCE($7, archived),
+             listed = COALESCE($8, listed),
+             users_can_apply = COALESCE($9, users_can_apply),
              updated_at = now()
           WHERE realm_id = $1 AND id = $2
           RETURNING id, realm_id, parent_id, name, purpose, description, archived, created_by,
-                    owner_id, created_at, updated_at, name_folded",
+                    owner_id, created_at, updated_at, name_folded, listed, users_can_apply,
+                sort_key AS "sort_key!""#,
         realm,
         id,
         name.as_deref(),
         name.as_deref().map(fold),
         patch.purpose.map(|p| p.as_str()),
         patch.description.as_deref(),
-        patch.archived
+        patch.archived,
+        patch.listed,
+        patch.users_can_apply
     )
     .fetch_one(tx.conn())
     .await
@@ -240,10 +258,11 @@ pub async fn move_owner(tx: &mut RealmTx, grants: &Grants, id: Uuid, owner: Uuid
     let realm = tx.realm().as_str().to_string();
     Ok(sqlx::query_as!(
         Group,
-        "UPDATE groups SET owner_id = $3, updated_at = now()
+        r#"UPDATE groups SET owner_id = $3, updated_at = now()
           WHERE realm_id = $1 AND id = $2
           RETURNING id, realm_id, parent_id, name, purpose, description, archived, created_by,
-                    owner_id, created_at, updated_at, name_folded",
+                    owner_id, created_at, updated_at, name_folded, listed, users_can_apply,
+                sort_key AS "sort_key!""#,
         realm,
         id,
         owner
@@ -255,7 +274,8 @@ pub async fn move_owner(tx: &mut RealmTx, grants: &Grants, id: Uuid, owner: Uuid
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GroupQuery {
-    /// Name prefix, case- and accent-insensitive.
+    /// Words of the name, in any order, each the start of a word of the name (case- and
+    /// accent-insensitive): "web" finds "Kir-Dev Web".
     pub q: Option<Line<200>>,
     /// Only children of this group.
     pub parent_id: Option<Uuid>,
@@ -265,7 +285,16 @@ pub struct GroupQuery {
     pub cursor: Option<CursorText>,
 }
 
-/// Groups the viewer may see, ordered by folded name.
+/// The regular expressions a folded group name must all match for the search `q`: each
+/// word of `q` starts a word of the name. `None` for no search words.
+fn name_patterns(q: Option<&str>) -> Option<Vec<String>> {
+    let words = crate::text::search_words(q?);
+    // The words are letters and digits only, so they need no escaping.
+    (!words.is_empty()).then(|| words.iter().map(|w| format!("(^|[^a-z0-9]){w}")).collect())
+}
+
+/// Groups the viewer may see ([`policy::can`]'s `viewGroup`: granted, owned, member of,
+/// or listed in the directory), in Hungarian alphabetical order.
 pub async fn search(
     tx: &mut RealmTx,
     grants: &Grants,
@@ -274,35 +303,34 @@ pub async fn search(
     cursor: Option<Cursor>,
 ) -> Result<Page<Group>> {
     let realm = tx.realm().as_str().to_string();
-    let folded = q.q.as_deref().map(|s| fold(s.trim()));
-    let prefix = folded.as_deref().map(|f| format!("{}%", like_escape(f)));
+    let patterns = name_patterns(q.q.as_deref());
     let see_all = grants.realm_wide(Permission::ViewGroup);
     let granted = grants.groups_with(Permission::ViewGroup);
+    let listed = policy::realm_listed(tx).await?;
     let (after_key, after_id) = match &cursor {
         Some(c) => (Some(c.key.clone()), Some(c.id)),
         None => (None, None),
     };
     let rows: Vec<Group> = sqlx::query_as!(
         Group,
-        "SELECT id, realm_id, parent_id, name, purpose, description, archived, created_by,
-                owner_id, created_at, updated_at, name_folded
+        r#"SELECT id, realm_id, parent_id, name, purpose, description, archived, created_by,
+                owner_id, created_at, updated_at, name_folded, listed, users_can_apply,
+                sort_key AS "sort_key!"
            FROM groups g
           WHERE g.realm_id = $1
-            AND ($2::text IS NULL OR (g.name_folded LIKE $2
-                 -- LIKE is not leakproof, so under RLS it cannot be an index condition;
-                 -- this equivalent range (leakproof operators) can.
-                 AND g.name_folded ~>=~ $11 AND g.name_folded ~<~ ($11 || chr(1114111))))
+            AND ($2::text[] IS NULL OR g.name_folded ~ ALL($2))
             AND ($3::uuid IS NULL OR g.parent_id = $3)
             AND ($4 OR NOT g.archived)
-            AND ($5::text IS NULL OR (g.name_folded, g.id) > ($5, $6::uuid))
-            AND ($7 OR g.owner_id = $8 OR g.id = ANY($9)
+            AND ($5::text IS NULL
+                 OR (g.sort_key COLLATE "C", g.id) > ($5::text COLLATE "C", $6::uuid))
+            AND ($7 OR g.owner_id = $8 OR g.id = ANY($9) OR ($11 AND g.listed)
                  OR EXISTS (SELECT 1 FROM memberships m
                              WHERE m.realm_id = g.realm_id AND m.group_id = g.id
                                AND m.user_id = $8 AND m.status IN ('NEWBIE', 'ACTIVE')))
-          ORDER BY g.name_folded, g.id
-          LIMIT $10",
+          ORDER BY g.sort_key COLLATE "C", g.id
+          LIMIT $10"#,
         realm,
-        prefix,
+        patterns.as_deref(),
         q.parent_id,
         q.include_archived.unwrap_or(false),
         after_key,
@@ -311,11 +339,116 @@ pub async fn search(
         grants.viewer,
         &granted,
         limit + 1,
-        folded
+        listed
     )
     .fetch_all(tx.conn())
     .await?;
-    Ok(Page::from_rows(rows, limit, |g| {
-        (g.name_folded.clone(), g.id)
-    }))
+    Ok(Page::from_rows(rows, limit, |g| (g.sort_key.clone(), g.id)))
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DirectoryQuery {
+    /// Words of the name, in any order, each the start of a word of the name (case- and
+    /// accent-insensitive).
+    pub q: Option<Line<200>>,
+    /// At most this many groups (default 50, at most 200).
+    pub limit: Option<u32>,
+    pub cursor: Option<CursorText>,
+}
+
+/// A group as the directory shows it to every signed-in person.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryGroup {
+    pub id: Uuid,
+    pub realm_id: String,
+    pub parent_id: Option<Uuid>,
+    pub name: String,
+    /// One of the purposes (UNKNOWN, CIRCLE, COMMITTEE, ...).
+    pub purpose: String,
+    pub description: String,
+    /// Whether people may apply to join.
+    pub users_can_apply: bool,
+    /// Current members (newbies and active members).
+    pub member_count: i64,
+    /// The current members who hold the `leader` post.
+    pub leader_ids: Vec<Uuid>,
+    /// The name's place in Hungarian alphabetical order (compare bytewise).
+    pub sort_key: String,
+}
+
+/// A group of the federation's directory, as every signed-in person sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryEntry {
+    #[serde(flatten)]
+    pub group: DirectoryGroup,
+    /// The realm's display name.
+    pub realm_name: String,
+    /// The leaders (basic profile: names and nickname only).
+    pub leaders: Vec<crate::profile::UserView>,
+}
+
+/// A page of the group directory merged from every realm.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryPage {
+    pub items: Vec<DirectoryEntry>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// True when some realm did not answer; `unavailable` says which.
+    pub partial: bool,
+    pub unavailable: Vec<crate::realm::RealmId>,
+}
+
+/// The realm's groups in the directory ([`policy::realm_listed`] and the group's own
+/// `listed`; archived groups take no one and are left out), in Hungarian alphabetical
+/// order. An unlisted realm has none.
+pub async fn directory(
+    tx: &mut RealmTx,
+    q: &DirectoryQuery,
+    limit: i64,
+    cursor: Option<Cursor>,
+) -> Result<Page<DirectoryGroup>> {
+    if !policy::realm_listed(tx).await? {
+        return Ok(Page {
+            items: Vec::new(),
+            next_cursor: None,
+        });
+    }
+    let realm = tx.realm().as_str().to_string();
+    let patterns = name_patterns(q.q.as_deref());
+    let (after_key, after_id) = match &cursor {
+        Some(c) => (Some(c.key.clone()), Some(c.id)),
+        None => (None, None),
+    };
+    let rows = sqlx::query_as!(
+        DirectoryGroup,
+        r#"SELECT g.id, g.realm_id, g.parent_id, g.name, g.purpose, g.description,
+                  g.users_can_apply, g.sort_key AS "sort_key!",
+                  (SELECT count(*) FROM memberships m
+                    WHERE m.realm_id = g.realm_id AND m.group_id = g.id
+                      AND m.status IN ('NEWBIE', 'ACTIVE')) AS "member_count!",
+                  ARRAY(SELECT m.user_id FROM memberships m
+                         WHERE m.realm_id = g.realm_id AND m.group_id = g.id
+                           AND m.status IN ('NEWBIE', 'ACTIVE') AND 'leader' = ANY (m.posts)
+                         ORDER BY m.start_at, m.user_id) AS "leader_ids!"
+             FROM groups g
+            WHERE g.realm_id = $1 AND g.listed AND NOT g.archived
+              AND ($2::text[] IS NULL OR g.name_folded ~ ALL($2))
+              AND ($3::text IS NULL
+                   OR (g.sort_key COLLATE "C", g.id) > ($3::text COLLATE "C", $4::uuid))
+            ORDER BY g.sort_key COLLATE "C", g.id
+            LIMIT $5"#,
+        realm,
+        patterns.as_deref(),
+        after_key,
+        after_id,
+        limit + 1
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(Page::from_rows(rows, limit, |g| (g.sort_key.clone(), g.id)))
 }

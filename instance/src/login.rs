@@ -88,6 +88,8 @@ pub struct Login {
     http: reqwest::Client,
     keys: Arc<KeyRing>,
     token_ttl: u64,
+    /// The absolute end of a session, however often its token is renewed.
+    session_max: u64,
     state_ttl: u64,
     frontend_url: Option<String>,
     dev_login: bool,
@@ -305,6 +307,7 @@ impl Login {
             http,
             keys,
             token_ttl: args.jwt_ttl_seconds.max(1),
+            session_max: args.session_max_seconds.max(args.jwt_ttl_seconds).max(1),
             state_ttl: l.login_state_ttl_seconds.max(1),
             frontend_url: l
                 .login_frontend_url
@@ -330,6 +333,39 @@ impl Login {
 
     pub fn token_ttl(&self) -> u64 {
         self.token_ttl
+    }
+
+    /// A fresh token for the session of `token` while its person is active: once half
+    /// of the token's lifetime has passed, a new one for the same session, lasting the
+    /// token lifetime again but never past the session's absolute end
+    /// (`PEK_SESSION_MAX_SECONDS` after signing in). `None` when no renewal is due, or
+    /// the token is not a live session's. Returns the token and its lifetime.
+    pub async fn renew(
+        &self,
+        db: &Db,
+        claims: &crate::auth::Claims,
+    ) -> Result<Option<(String, u64)>> {
+        let Some(sid) = claims.sid else {
+            return Ok(None);
+        };
+        let now = Utc::now().timestamp().max(0) as u64;
+        if now < claims.iat + self.token_ttl / 2 {
+            return Ok(None);
+        }
+        let Some(left) = crate::session::time_left(db, sid, claims.sub).await? else {
+            return Ok(None);
+        };
+        let ttl = self.token_ttl.min(left);
+        // Nothing gained by a renewal that would end no later than the token itself.
+        if ttl == 0 || now + ttl <= claims.exp {
+            return Ok(None);
+        }
+        let token = self
+            .keys
+            .signer()
+            .issue_session(claims.sub, ttl, claims.name.clone(), sid)
+            .map_err(Error::Internal)?;
+        Ok(Some((token, ttl)))
     }
 
     /// Where the browser goes after login.
@@ -686,7 +722,7 @@ impl Login {
         if let Some(neptun) = &id.neptun {
             profile::record_neptun(&mut g, user, neptun).await?;
         }
-        let session = crate::session::create(&mut g, user, self.token_ttl).await?;
+        let session = crate::session::create(&mut g, user, self.session_max).await?;
         g.commit().await?;
         let name = id.display_name.clone().or_else(|| {
             let n = [&first, &last]

@@ -307,28 +307,24 @@ pub async fn invite(
 /// The caller applies to a group. Knowing the group's id is enough: applying gives the
 /// applicant nothing but the right to see the group and their own application.
 pub async fn apply(tx: &mut RealmTx, grants: &Grants, group_id: Uuid) -> Result<Membership> {
-    let g = group::get(tx, group_id).await?;
+    // A group the person cannot see (an unlisted one) cannot be applied to either.
+    let g = group::get_visible(tx, grants, group_id).await?;
     if g.archived {
-        return Err(Error::Conflict(
-            "the group is archived; it takes no new members".into(),
+        return Err(Error::conflict_because(
+            "group_archived",
+            "the group is archived; it takes no new members",
         ));
     }
-    let realm = tx.realm().as_str().to_string();
-    let accepts: bool = sqlx::query_scalar!(
-        "SELECT accepts_applications FROM groups WHERE realm_id = $1 AND id = $2",
-        realm,
-        group_id
-    )
-    .fetch_one(tx.conn())
-    .await?;
-    if !accepts {
-        return Err(Error::Conflict(
-            "the group does not accept applications; its leaders can invite you".into(),
+    if !g.users_can_apply {
+        return Err(Error::conflict_because(
+            "applications_closed",
+            "the group takes no applications; its leaders invite new members",
         ));
     }
     if let Some(m) = existing(tx, group_id, grants.viewer).await? {
         return Err(already(&m, true));
     }
+    let realm = tx.realm().as_str().to_string();
     on_write(
         sqlx::query_as!(
             Membership,
@@ -516,6 +512,32 @@ pub async fn leave(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Member
             "only a current (NEWBIE or ACTIVE) membership can be left; withdraw an \
              application, decline an invitation",
         ));
+    }
+    // A group is not left without anyone to run it: its only leader hands the post over
+    // (gives it to another member) before leaving.
+    if m.posts.iter().any(|p| p == "leader") {
+        let realm = tx.realm().as_str().to_string();
+        let others: bool = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM memberships
+                             WHERE realm_id = $1 AND group_id = $2 AND id <> $3
+                               AND status IN ('NEWBIE', 'ACTIVE')
+                               AND 'leader' = ANY (posts)) AS "others!""#,
+            realm,
+            m.group_id,
+            m.id
+        )
+        .fetch_one(tx.conn())
+        .await?;
+        if !others {
+            return Err(Error::conflict_because(
+                "only_leader",
+                format!(
+                    "you are the only leader of group {}; give the leader post to another \
+                     member before leaving",
+                    m.group_id
+                ),
+            ));
+        }
     }
     set_status(tx, &m, Status::Former, None, None).await
 }

@@ -4,6 +4,9 @@
 //!
 //! Rules:
 //! - the realm's GOD policy allows everything, in that realm only;
+//! - the directory: every signed-in person may see a group (`viewGroup`, nothing more)
+//!   unless the realm is unlisted (its feature flag [`UNLISTED_FLAG`]) or the group is
+//!   (`listed` false) — see [`realm_listed`];
 //! - a group's owner (initially its creator) has full rights on it; active members may
 //!   view it and its members; a member holding the `leader` post manages it (members,
 //!   group, scores) but cannot evaluate scores or move the owner;
@@ -210,7 +213,7 @@ pub async fn can(
                 return Ok(true);
             }
             let row = sqlx::query!(
-                r#"SELECT g.owner_id, m.status AS "status?", m.posts AS "posts?"
+                r#"SELECT g.owner_id, g.listed, m.status AS "status?", m.posts AS "posts?"
                    FROM groups g
                    LEFT JOIN memberships m ON m.realm_id = g.realm_id AND m.group_id = g.id
                         AND m.user_id = $3
@@ -222,11 +225,14 @@ pub async fn can(
             )
             .fetch_optional(tx.conn())
             .await?
-            .map(|r| (r.owner_id, r.status, r.posts));
-            let Some((owner, status, posts)) = row else {
+            .map(|r| (r.owner_id, r.listed, r.status, r.posts));
+            let Some((owner, listed, status, posts)) = row else {
                 return Ok(false);
             };
             if owner == grants.viewer {
+                return Ok(true);
+            }
+            if action == Permission::ViewGroup && listed && realm_listed(tx).await? {
                 return Ok(true);
             }
             // An applicant or invitee may see the group they are deciding about, nothing
@@ -286,6 +292,25 @@ pub async fn can(
     }
 }
 
+/// The realm's feature flag that keeps all its groups out of the directory.
+pub const UNLISTED_FLAG: &str = "directory.unlisted";
+
+/// Whether the realm's groups are in the directory, where every signed-in person may
+/// find them and see each listed one (`viewGroup`; its members, scores and people stay
+/// as private as ever). A realm leaves the directory by enabling its feature flag
+/// [`UNLISTED_FLAG`]; a group by clearing its `listed`.
+pub async fn realm_listed(tx: &mut RealmTx) -> Result<bool> {
+    let realm = tx.realm().as_str().to_string();
+    let unlisted: Option<bool> = sqlx::query_scalar!(
+        "SELECT enabled FROM feature_flags WHERE realm_id = $1 AND key = $2",
+        realm,
+        UNLISTED_FLAG
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(unlisted != Some(true))
+}
+
 /// "A person of the realm" — whoever this realm may see and act on. The one rule, for
 /// every visibility and permission check, lives in the database (`pek_person_of_realm`,
 /// the same function the federation table and a worker's outbox use): consented presence
@@ -301,6 +326,41 @@ pub async fn person_of_realm(tx: &mut RealmTx, user: Uuid) -> Result<bool> {
     )
     .fetch_one(tx.conn())
     .await?)
+}
+
+/// Applicants are seen by those who decide on them: a person who applies to a group
+/// shows their basic profile (names, nickname) to whoever may edit that group's members —
+/// the application is their consent to that — and to no one else (they are not yet a
+/// [`person_of_realm`]). Which of `users` the viewer may so see.
+pub async fn applicants_seen_by(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    users: &[Uuid],
+) -> Result<HashSet<Uuid>> {
+    let realm = tx.realm().as_str().to_string();
+    let rows = sqlx::query!(
+        "SELECT user_id, group_id FROM memberships
+          WHERE realm_id = $1 AND user_id = ANY($2) AND status = 'APPLIED'",
+        realm,
+        users
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    let mut seen = HashSet::new();
+    for r in rows {
+        if !seen.contains(&r.user_id)
+            && can(
+                tx,
+                grants,
+                Permission::EditMembers,
+                Target::Group(r.group_id),
+            )
+            .await?
+        {
+            seen.insert(r.user_id);
+        }
+    }
+    Ok(seen)
 }
 
 /// Which of `users` are people of the realm ([`person_of_realm`] for many at once).

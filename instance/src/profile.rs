@@ -3,6 +3,8 @@
 //! with the person, the full profile only with viewFullProfile in a shared realm.
 //! Someone who shares no realm with the viewer is reported as not found.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -141,7 +143,7 @@ impl HiddenField {
     }
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BasicProfile {
     pub first_name: Option<String>,
@@ -149,7 +151,7 @@ pub struct BasicProfile {
     pub nickname: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FullProfile {
     #[serde(flatten)]
@@ -170,14 +172,14 @@ pub struct FullProfile {
     pub hidden_fields: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Basic,
     Full,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ProfileData {
     Full(FullProfile),
@@ -220,7 +222,7 @@ impl utoipa::ToSchema for ProfileData {
 }
 
 /// A person as one viewer may see them.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
     pub id: Uuid,
@@ -578,6 +580,73 @@ pub async fn shared_realms(db: &Db, a: Uuid, b: Uuid) -> Result<Vec<RealmId>> {
     ids.iter().map(|s| RealmId::parse(s)).collect()
 }
 
+/// Leaders' names as the group directory shows them to everyone: the basic profile of
+/// each (realm, person) pair the hub's federation table confirms — a realm names only
+/// its own people — one query for the whole list.
+pub async fn leader_names(
+    db: &Db,
+    pairs: &[(RealmId, Uuid)],
+) -> Result<HashMap<(RealmId, Uuid), UserView>> {
+    let realms: Vec<&str> = pairs.iter().map(|(r, _)| r.as_str()).collect();
+    let users: Vec<Uuid> = pairs.iter().map(|(_, u)| *u).collect();
+    let mut g = db.global().await?;
+    let rows = sqlx::query!(
+        r#"SELECT t.realm_id, t.user_id, p.first_name AS "first_name?",
+                  p.last_name AS "last_name?", p.nickname AS "nickname?",
+                  (p.user_id IS NOT NULL) AS "has_profile!"
+             FROM unnest($1::text[], $2::uuid[]) AS q (realm_id, user_id)
+             JOIN realm_members t ON t.realm_id = q.realm_id AND t.user_id = q.user_id
+             LEFT JOIN profiles p ON p.user_id = t.user_id"#,
+        &realms as &[&str],
+        &users
+    )
+    .fetch_all(g.conn())
+    .await?;
+    g.commit().await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let realm = RealmId::parse(&r.realm_id).ok()?;
+            let profile = r.has_profile.then_some(ProfileData::Basic(BasicProfile {
+                first_name: r.first_name,
+                last_name: r.last_name,
+                nickname: r.nickname,
+            }));
+            Some((
+                (realm, r.user_id),
+                UserView {
+                    id: r.user_id,
+                    scope: Scope::Basic,
+                    profile,
+                },
+            ))
+        })
+        .collect())
+}
+
+/// Which of `people` wait for a decision in a realm `viewer` is in (an application, an
+/// invitation, a role offer), and which realms: (person, realm) pairs, one query.
+pub async fn pending_in_realms_of(
+    db: &Db,
+    viewer: Uuid,
+    people: &[Uuid],
+) -> Result<Vec<(Uuid, RealmId)>> {
+    let mut g = db.global().await?;
+    let rows = sqlx::query!(
+        "SELECT y.user_id, x.realm_id FROM realm_members x
+           JOIN realm_pending y ON y.realm_id = x.realm_id AND y.user_id = ANY($2)
+          WHERE x.user_id = $1 ORDER BY y.user_id, x.realm_id",
+        viewer,
+        people,
+    )
+    .fetch_all(g.conn())
+    .await?;
+    g.commit().await?;
+    rows.into_iter()
+        .map(|r| Ok((r.user_id, RealmId::parse(&r.realm_id)?)))
+        .collect()
+}
+
 /// Which of `people` share a realm with `viewer`, and which realms: (person, realm)
 /// pairs, one query for the whole list.
 pub async fn shared_realms_with(
@@ -641,8 +710,10 @@ pub async fn views(db: &Db, people: &[(Uuid, Scope)]) -> Result<Vec<UserView>> {
     Ok(out)
 }
 
-/// People in any of `realms` (the viewer's) whose name or nickname contains `q`
-/// (case- and accent-insensitive), with the realms of `realms` each one is in.
+/// People in any of `realms` (the viewer's) whose names and nickname contain every word
+/// of `q`, in any order (case- and accent-insensitive: "Szabó Áron", "aron szabo" and
+/// "áron" all find Szabó Áron), with the realms of `realms` each one is in; in Hungarian
+/// alphabetical order of their names (family name first).
 pub async fn candidates(
     db: &Db,
     realms: &[RealmId],
@@ -650,13 +721,16 @@ pub async fn candidates(
     limit: i64,
     cursor: Option<Cursor>,
 ) -> Result<Page<(Uuid, Vec<RealmId>)>> {
-    let needle = fold(q.trim());
-    if needle.chars().count() < 2 {
+    let words = crate::text::search_words(q);
+    if words.iter().map(|w| w.chars().count()).sum::<usize>() < 2 {
         return Err(Error::BadRequest(
-            "q must have at least 2 characters".into(),
+            "q must have at least 2 letters or digits".into(),
         ));
     }
-    let pattern = format!("%{}%", like_escape(&needle));
+    let patterns: Vec<String> = words
+        .iter()
+        .map(|w| format!("%{}%", like_escape(w)))
+        .collect();
     let (after_key, after_id) = match cursor {
         Some(c) => (Some(c.key), Some(c.id)),
         None => (None, None),
@@ -664,17 +738,18 @@ pub async fn candidates(
     let realm_ids: Vec<&str> = realms.iter().map(RealmId::as_str).collect();
     let mut g = db.global().await?;
     let rows: Vec<(Uuid, String, Vec<String>)> = sqlx::query!(
-        r#"SELECT p.user_id, p.search_folded,
+        r#"SELECT p.user_id, p.sort_key AS "sort_key!",
                   array_agg(t.realm_id ORDER BY t.realm_id) AS "realms!"
            FROM profiles p
            JOIN realm_members t ON t.user_id = p.user_id AND t.realm_id = ANY($1)
-          WHERE p.search_folded LIKE $2
-            AND ($3::text IS NULL OR (p.search_folded, p.user_id) > ($3, $4::uuid))
-          GROUP BY p.user_id, p.search_folded
-          ORDER BY p.search_folded, p.user_id
+          WHERE p.search_folded LIKE ALL($2)
+            AND ($3::text IS NULL
+                 OR (p.sort_key COLLATE "C", p.user_id) > ($3::text COLLATE "C", $4::uuid))
+          GROUP BY p.user_id, p.sort_key
+          ORDER BY p.sort_key COLLATE "C", p.user_id
           LIMIT $5"#,
         &realm_ids as &[&str],
-        pattern,
+        &patterns,
         after_key,
         after_id,
         limit + 1
@@ -682,7 +757,7 @@ pub async fn candidates(
     .fetch_all(g.conn())
     .await?
     .into_iter()
-    .map(|r| (r.user_id, r.search_folded, r.realms))
+    .map(|r| (r.user_id, r.sort_key, r.realms))
     .collect();
     g.commit().await?;
     let page = Page::from_rows(rows, limit, |(id, key, _)| (key.clone(), *id));
@@ -708,6 +783,10 @@ pub async fn candidates(
 pub struct ProfileAccess {
     /// People whose full profile the viewer may see (viewFullProfile).
     pub view_full: Vec<Uuid>,
+    /// People not (yet) of the realm whose basic profile the viewer may see: those who
+    /// applied to a group whose members the viewer may edit.
+    #[serde(default)]
+    pub view_basic: Vec<Uuid>,
 }
 
 /// Realm side: judges `users` for the viewer of `grants` in the transaction's realm.
@@ -716,7 +795,13 @@ pub async fn access(
     grants: &Grants,
     users: &[Uuid],
 ) -> Result<ProfileAccess> {
-    let mut out = ProfileAccess::default();
+    let mut out = ProfileAccess {
+        view_basic: policy::applicants_seen_by(tx, grants, users)
+            .await?
+            .into_iter()
+            .collect(),
+        ..ProfileAccess::default()
+    };
     if grants.god {
         // A GOD sees the realm's own people in full, and nothing of anyone else: one
         // query instead of one per person.

@@ -9,7 +9,7 @@ use crate::error::{Error, Result, ResultExt};
 use crate::policy::{self, Grants, Permission, Target};
 use crate::text::Line;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Semester {
     pub id: Uuid,

@@ -112,7 +112,25 @@ impl Sessions {
     }
 }
 
-/// Starts a session of `user` lasting `ttl_secs` (inside the sign-in's transaction), and
+/// Seconds until the absolute end of session `sid` of `user`; `None` when it is revoked,
+/// over, or not theirs.
+pub async fn time_left(db: &Db, sid: Uuid, user: Uuid) -> Result<Option<u64>> {
+    let mut g = db.global().await?;
+    let left: Option<f64> = sqlx::query_scalar!(
+        r#"SELECT EXTRACT(EPOCH FROM expires_at - now())::float8 AS "left!"
+             FROM sessions
+            WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()"#,
+        sid,
+        user
+    )
+    .fetch_optional(g.conn())
+    .await?;
+    g.commit().await?;
+    Ok(left.map(|l| l.max(0.0) as u64))
+}
+
+/// Starts a session of `user` lasting at most `ttl_secs` in all, however often its token
+/// is renewed (inside the sign-in's transaction), and
 /// forgets the person's sessions that ended long ago.
 pub async fn create(g: &mut GlobalTx, user: Uuid, ttl_secs: u64) -> Result<Uuid> {
     let id = Uuid::new_v4();

@@ -327,6 +327,17 @@ pub fn fold(s: &str) -> String {
     deunicode::deunicode(s).to_lowercase()
 }
 
+/// The words of a search as [`fold`] writes them: letters and digits only, anything else
+/// separates words ("Szabó Áron" and "aron, szabo" are both `["szabo", "aron"]` in their
+/// own order).
+pub fn search_words(q: &str) -> Vec<String> {
+    fold(q)
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 /// Escapes LIKE wildcards in user input.
 pub fn like_escape(s: &str) -> String {
     s.replace('\\', "\\\\")
@@ -342,6 +353,13 @@ mod tests {
     fn folds_hungarian_accents() {
         assert_eq!(super::fold("Áron Ődön Űrhajós"), "aron odon urhajos");
         assert_eq!(super::like_escape("a%b_c"), "a\\%b\\_c");
+    }
+
+    #[test]
+    fn search_words_are_folded_and_split_on_anything_but_letters() {
+        assert_eq!(search_words("Szabó Áron"), ["szabo", "aron"]);
+        assert_eq!(search_words("  kir-DEV, web "), ["kir", "dev", "web"]);
+        assert!(search_words(" %_ ").is_empty());
     }
 
     #[test]

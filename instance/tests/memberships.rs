@@ -396,9 +396,10 @@ async fn the_membership_lifecycle_allows_only_its_transitions() {
     let leader = w.person("leader").await;
     let ann = w.person("ann").await;
     let other = w.person("other").await;
-    w.app
+    let leader_membership = id(&w
+        .app
         .join("rx", &w.g, &t, leader, &["leader"], "ACTIVE")
-        .await;
+        .await);
     let lt = w.app.token(leader);
     let at = w.app.token(ann);
     let apply = |who: String| {
@@ -494,6 +495,10 @@ async fn the_membership_lifecycle_allows_only_its_transitions() {
     // Leaving: only the person, only from a current membership.
     let (s, b) = w.act(leader, &mid, "leave").await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    // The group's only leader does not leave it leaderless: the post is handed over first.
+    let (s, b) = w.act(leader, &leader_membership, "leave").await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    assert!(msg(&b).contains("only leader"), "{b}");
     let (s, b) = w.act(ann, &mid, "leave").await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["status"], "FORMER");

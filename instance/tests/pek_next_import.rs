@@ -397,7 +397,7 @@ async fn pek_next_imports_with_the_same_points_and_again_changes_nothing() {
 
     // A group that took no applications in pek-next takes none here.
     let (closed,): (Uuid,) = sqlx::query_as(
-        "SELECT id FROM groups WHERE realm_id = 'sch' AND NOT accepts_applications
+        "SELECT id FROM groups WHERE realm_id = 'sch' AND NOT users_can_apply
             AND NOT archived ORDER BY legacy_id LIMIT 1",
     )
     .fetch_one(&mut su)

@@ -147,12 +147,23 @@ async fn god_is_god_in_its_own_realm_only() {
         .as_str()
         .unwrap()
         .contains("manageRealm"));
-    let (s, _) = app
-        .get(
-            &format!("/api/v1/realms/beta/groups/{}", id(&beta_group)),
-            &lt,
+    // Beta's group is in the directory, so alpha's GOD sees it as everyone does (and
+    // nothing more); once beta takes it out of the directory, not even that.
+    let beta_path = format!("/api/v1/realms/beta/groups/{}", id(&beta_group));
+    let (s, _) = app.get(&beta_path, &lt).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app.get(&format!("{beta_path}/members"), &lt).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, b) = app
+        .call(
+            Method::PATCH,
+            &beta_path,
+            Some(&t),
+            Some(json!({"listed": false})),
         )
         .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, _) = app.get(&beta_path, &lt).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     // Revoking the last GOD is refused.
     let (s, _) = app
@@ -350,7 +361,8 @@ async fn groups_tree_rules_owner_members_and_archived_parents() {
         )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{dup}");
-    // Members see their group and its members; strangers do not even see it.
+    // Members see their group and its members; strangers see a listed group (the
+    // directory) but not its members, and an unlisted one not at all.
     let (s, _) = app
         .get(
             &format!("/api/v1/realms/hub/groups/{}/members", id(&child)),
@@ -358,12 +370,23 @@ async fn groups_tree_rules_owner_members_and_archived_parents() {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
+    let child_path = format!("/api/v1/realms/hub/groups/{}", id(&child));
+    let (s, _) = app.get(&child_path, &app.token(stranger)).await;
+    assert_eq!(s, StatusCode::OK);
     let (s, _) = app
-        .get(
-            &format!("/api/v1/realms/hub/groups/{}", id(&child)),
-            &app.token(stranger),
+        .get(&format!("{child_path}/members"), &app.token(stranger))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, b) = app
+        .call(
+            Method::PATCH,
+            &child_path,
+            Some(&mt),
+            Some(json!({"listed": false})),
         )
         .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, _) = app.get(&child_path, &app.token(stranger)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = app
         .call(
@@ -476,4 +499,136 @@ async fn semesters_have_one_current_and_feature_flags_are_per_realm() {
         .get("/api/v1/realms/hub/feature-flags", &app.token(out))
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+/// The group directory (`/api/v1/directory`): listed groups of every realm for every
+/// signed-in person, in Hungarian alphabetical order, found by any word of the name in
+/// any order; a realm or a group may stay out, and a group may take no applications.
+#[tokio::test]
+async fn the_directory_lists_every_realms_listed_groups_in_hungarian_order() {
+    let app = hub().await;
+    let god = app.person("god", "God", "Mode", "1").await;
+    let leader = app.person("lead", "Áron", "Szabó", "2").await;
+    let freshman = app.person("fresh", "Csilla", "Kovács", "3").await;
+    app.bootstrap_god(god).await;
+    app.realm("alpha", god).await;
+    app.realm("beta", god).await;
+    let t = app.token(god);
+    // Names whose Hungarian order differs from a byte or accent-folded order: "Cs" is a
+    // letter after "C" ("Cukor" < "Csoki"), "Ö" after "O" ("Ozmózis" < "Öböl").
+    let mut made = std::collections::HashMap::new();
+    for (realm, name) in [
+        ("alpha", "Csoki Kör"),
+        ("beta", "Cukor Kör"),
+        ("alpha", "Öböl"),
+        ("beta", "Ozmózis"),
+        ("alpha", "Kir-Dev Web"),
+        ("beta", "Zárt Kör"),
+        ("beta", "Titkos Kör"),
+    ] {
+        made.insert(name, app.group(realm, &t, name, None).await);
+    }
+    let web = id(&made["Kir-Dev Web"]);
+    app.join("alpha", &web, &t, leader, &["leader"], "ACTIVE")
+        .await;
+    for (name, patch) in [
+        ("Zárt Kör", json!({"usersCanApply": false})),
+        ("Titkos Kör", json!({"listed": false})),
+    ] {
+        let (s, b) = app
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/realms/beta/groups/{}", id(&made[name])),
+                Some(&t),
+                Some(patch),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let ft = app.token(freshman);
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (s, all) = app.get("/api/v1/directory", &ft).await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    assert_eq!(
+        names(&all),
+        [
+            "Cukor Kör",
+            "Csoki Kör",
+            "Kir-Dev Web",
+            "Ozmózis",
+            "Öböl",
+            "Zárt Kör"
+        ]
+    );
+    // Paging by two walks the same list.
+    let mut paged = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (s, p) = app
+            .get(&format!("/api/v1/directory?limit=2{cursor}"), &ft)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        paged.extend(names(&p));
+        match p["nextCursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, names(&all));
+    // Any word, any order, accents or not; the leader by name, the member count.
+    for q in ["web", "WEB%20kir", "dev"] {
+        let (_, found) = app.get(&format!("/api/v1/directory?q={q}"), &ft).await;
+        assert_eq!(names(&found), ["Kir-Dev Web"], "{q}");
+        let g = &found["items"][0];
+        assert_eq!(g["memberCount"], 1);
+        assert_eq!(g["realmId"], "alpha");
+        assert_eq!(g["leaders"][0]["profile"]["lastName"], "Szabó");
+        assert!(g["leaders"][0]["profile"].get("cellPhone").is_none(), "{g}");
+    }
+    let (_, found) = app.get("/api/v1/directory?q=%C3%B6b", &ft).await;
+    assert_eq!(names(&found), ["Öböl"]);
+    let (_, found) = app.get("/api/v1/directory?q=eb", &ft).await;
+    assert_eq!(names(&found), Vec::<String>::new(), "a word's start only");
+    // The freshman applies to a listed group; not to a closed or an unlisted one.
+    let apply = |realm: &str, g: &serde_json::Value| {
+        format!("/api/v1/realms/{realm}/groups/{}/applications", id(g))
+    };
+    let (s, b) = app
+        .post(&apply("alpha", &made["Kir-Dev Web"]), &ft, json!(null))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = app
+        .post(&apply("beta", &made["Zárt Kör"]), &ft, json!(null))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    let (s, b) = app
+        .post(&apply("beta", &made["Titkos Kör"]), &ft, json!(null))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    // A realm leaves the directory as a whole.
+    let (s, b) = app
+        .call(
+            Method::PUT,
+            "/api/v1/realms/beta/feature-flags/directory.unlisted",
+            Some(&t),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, all) = app.get("/api/v1/directory", &ft).await;
+    assert_eq!(names(&all), ["Csoki Kör", "Kir-Dev Web", "Öböl"]);
+    let (s, _) = app
+        .get(
+            &format!("/api/v1/realms/beta/groups/{}", id(&made["Ozmózis"])),
+            &ft,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }

@@ -1,9 +1,8 @@
 -- What the PéK in production (pek-next) has and this model lacked, and the bookkeeping of
 -- `pek import pek-next`.
 
--- A group may stop taking applications (pek-next's `users_can_apply`); invitations still
--- work. Default: open, as every group was before.
-ALTER TABLE groups ADD COLUMN accepts_applications boolean NOT NULL DEFAULT true;
+-- Whether a group takes applications is `groups.users_can_apply` (the group directory's
+-- migration); the import carries pek-next's flag of the same name into it.
 
 -- The id a group had in pek-next / korok, so old links (`/groups/{id}`,
 -- `/korok/showgroup/id/{id}`) can redirect, and so a repeated import finds its rows. Its

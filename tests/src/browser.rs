@@ -96,6 +96,10 @@ pub async fn start_browser() -> anyhow::Result<Driver> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut caps = serde_json::Map::new();
+    // axe-core on a long page (an imported scoreboard) outlasts WebDriver's default 30 s
+    // script timeout when the two cores are busy with other tests; a slow machine is not
+    // an accessibility violation.
+    caps.insert("timeouts".into(), json!({"script": 120_000}));
     caps.insert(
         "goog:chromeOptions".into(),
         json!({

@@ -69,39 +69,3 @@ pub async fn seed(fed: &Federation) -> (DemoPeople, Uuid) {
     }
     (people, cili)
 }
-
-/// `user` may see every group of `realm` (a realm-wide viewGroup policy granted by the
-/// realm's administrator `admin`), so they can find a group to apply to.
-pub async fn let_see_groups(fed: &mut Federation, realm: &str, admin: Uuid, user: Uuid) {
-    let w = fed.worker(realm);
-    let mut tx = w.db.realm(&w.realm).await.expect("tx");
-    let grants = pek::policy::Grants::load(&mut tx, admin)
-        .await
-        .expect("grants");
-    let p = pek::policy::create_policy(&mut tx, &grants, "Group browsers", None)
-        .await
-        .expect("policy");
-    pek::policy::add_statement(
-        &mut tx,
-        &grants,
-        p.id,
-        None,
-        None,
-        &[pek::policy::Permission::ViewGroup],
-    )
-    .await
-    .expect("statement");
-    let a = pek::policy::assign(&mut tx, &grants, user, p.id)
-        .await
-        .expect("assignment");
-    if a.accepted_at.is_none() {
-        // Offered to someone outside the realm: the person takes the role on.
-        let own = pek::policy::Grants::load(&mut tx, user)
-            .await
-            .expect("grants");
-        pek::policy::accept_offer(&mut tx, &own, p.id)
-            .await
-            .expect("accepted");
-    }
-    tx.commit().await.expect("commit");
-}

@@ -168,7 +168,11 @@ async fn a_leader_fills_a_scoreboard_a_judge_accepts_it_and_the_member_sees_the_
     // Outside SUBMISSION the API refuses to start one, and the page says why.
     click(&client, Locator::Css("main form button[type=submit]")).await;
     let refused = b.wait_text("#refused", "A PéK nem fogadta el").await;
-    assert!(refused.contains("SUBMISSION"), "{refused}");
+    assert!(
+        refused.contains("Az értékelési időszak ezt most nem engedi")
+            && !refused.contains("SUBMISSION"),
+        "{refused}"
+    );
     api(
         &fed,
         &god,
@@ -217,7 +221,12 @@ async fn a_leader_fills_a_scoreboard_a_judge_accepts_it_and_the_member_sees_the_
     // Over the guideline's maximum: the API's message, and the total stays.
     type_into(&client, &format!("input[name='{aron_work}']"), "31").await;
     let msg = b.wait_text("#cells-status", "A PéK nem fogadta el").await;
-    assert!(msg.contains("between 1 and 30"), "{msg}");
+    assert!(
+        msg.contains("Ennyi pontot az irányelv nem enged")
+            && msg.contains("31")
+            && !msg.contains("between"),
+        "{msg}"
+    );
     assert!(wait_xpath(&client, &total, "Munka 2")
         .await
         .starts_with('5'));
@@ -259,6 +268,8 @@ async fn a_leader_fills_a_scoreboard_a_judge_accepts_it_and_the_member_sees_the_
     click(&client, Locator::LinkText("Vissza a pontozáshoz")).await;
     b.wait_text("main", "Beküldés elbírálásra").await;
     // Submit.
+    // Submitting is asked twice.
+    click(&client, Locator::Css("#submit-confirm summary")).await;
     click(&client, Locator::Css("#submit-scoreboard")).await;
     b.wait_text("main", "Beküldve elbírálásra").await;
     b.wait_text("#sb-status", "elbírálásra vár").await;

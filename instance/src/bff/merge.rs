@@ -172,6 +172,7 @@ mod tests {
         Outcome::Answered(BackendResponse {
             status: StatusCode::from_u16(status).unwrap(),
             content_type: None,
+            content_disposition: None,
             body: bytes::Bytes::copy_from_slice(body.as_bytes()),
         })
     }

@@ -18,6 +18,52 @@ pub async fn judge(
     caller: Option<CallerAuth>,
     per_realm: &BTreeMap<RealmId, Vec<Uuid>>,
 ) -> Result<(HashSet<Uuid>, Vec<RealmId>)> {
+    let (full, _, unavailable) = judge_all(bff, caller, per_realm).await?;
+    Ok((full, unavailable))
+}
+
+/// People the caller shares no realm with but may see because they applied to a group
+/// the caller decides on ([`crate::policy::applicants_seen_by`], asked of the realms
+/// where they wait and the caller is in): those of `ids` the caller may see, and at
+/// which scope.
+pub async fn applicants(
+    bff: &Bff,
+    me: Uuid,
+    ids: &[Uuid],
+    caller: Option<CallerAuth>,
+) -> Result<Vec<(Uuid, Scope)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut per_realm: BTreeMap<RealmId, Vec<Uuid>> = BTreeMap::new();
+    for (id, realm) in profile::pending_in_realms_of(&bff.db, me, ids).await? {
+        per_realm.entry(realm).or_default().push(id);
+    }
+    if per_realm.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (full, basic, _) = judge_all(bff, caller, &per_realm).await?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| {
+            if full.contains(id) {
+                Some((*id, Scope::Full))
+            } else if basic.contains(id) {
+                Some((*id, Scope::Basic))
+            } else {
+                None
+            }
+        })
+        .collect())
+}
+
+/// [`judge`], and the people each realm lets the caller see at the basic scope only
+/// (applicants): (full, basic, unavailable realms).
+async fn judge_all(
+    bff: &Bff,
+    caller: Option<CallerAuth>,
+    per_realm: &BTreeMap<RealmId, Vec<Uuid>>,
+) -> Result<(HashSet<Uuid>, HashSet<Uuid>, Vec<RealmId>)> {
     let realms: Vec<RealmId> = per_realm.keys().cloned().collect();
     let outcomes = bff
         .fan_out(&realms, |r| {
@@ -37,6 +83,7 @@ pub async fn judge(
             .map_err(|e| e.to_string())
     })?;
     let mut full = HashSet::new();
+    let mut basic = HashSet::new();
     for (realm, a) in merged.answers {
         // A realm speaks only about the people it was asked about.
         let asked: HashSet<Uuid> = per_realm
@@ -46,8 +93,9 @@ pub async fn judge(
             .copied()
             .collect();
         full.extend(a.view_full.into_iter().filter(|u| asked.contains(u)));
+        basic.extend(a.view_basic.into_iter().filter(|u| asked.contains(u)));
     }
-    Ok((full, merged.unavailable))
+    Ok((full, basic, merged.unavailable))
 }
 
 /// How `me` sees `target` (full or basic profile) and the realms that could not say;
@@ -63,7 +111,11 @@ pub async fn scope_of(
     }
     let shared = profile::shared_realms(&bff.db, me, target).await?;
     if shared.is_empty() {
-        return Err(Error::not_found(format!("user {target}")));
+        // Someone who applied to a group the caller decides on.
+        return match applicants(bff, me, &[target], caller).await?.first() {
+            Some((_, scope)) => Ok((*scope, Vec::new())),
+            None => Err(Error::not_found(format!("user {target}"))),
+        };
     }
     let per_realm = shared.into_iter().map(|r| (r, vec![target])).collect();
     let (full, unavailable) = judge(bff, caller, &per_realm).await?;

@@ -31,7 +31,7 @@ impl Category {
     }
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Collection {
     pub id: Uuid,
@@ -44,7 +44,7 @@ pub struct Collection {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Guideline {
     pub id: Uuid,
@@ -75,7 +75,7 @@ impl Guideline {
     }
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionWithGuidelines {
     #[serde(flatten)]
@@ -268,9 +268,13 @@ async fn require_unlocked(tx: &mut RealmTx, c: &Collection) -> Result<()> {
     .fetch_optional(tx.conn())
     .await?;
     match locked {
-        Some(status) => Err(Error::Conflict(format!(
-            "the group's scoreboard for this semester is {status}, so its guidelines are read-only"
-        ))),
+        Some(status) => Err(Error::conflict_because(
+            "scoreboard_locked",
+            format!(
+                "the group's scoreboard for this semester is {status}, so its guidelines are \
+                 read-only"
+            ),
+        )),
         None => Ok(()),
     }
 }
@@ -315,24 +319,11 @@ pub async fn create_collection(
     })
 }
 
-pub async fn add_guideline(
-    tx: &mut RealmTx,
-    grants: &Grants,
-    collection_id: Uuid,
-    new: NewGuideline,
-) -> Result<Guideline> {
-    let c = get_visible(tx, grants, collection_id).await?.collection;
-    policy::require(
-        tx,
-        grants,
-        Permission::EditScores,
-        Target::Group(c.group_id),
-    )
-    .await?;
-    require_unlocked(tx, &c).await?;
-    require_season(tx, c.semester_id, Act::EditGuidelines).await?;
+/// A guideline's title and description as stored, once its fields pass the checks that
+/// adding and editing share.
+fn checked(new: &NewGuideline) -> Result<(String, String)> {
     let title = check_text("guideline title", &new.title, 1, 200)?;
-    let description = new.description.unwrap_or_default();
+    let description = new.description.as_deref().unwrap_or_default();
     if description.chars().count() > 10_000 {
         return Err(Error::invalid(
             "description must be at most 10000 characters",
@@ -349,6 +340,26 @@ pub async fn add_guideline(
             new.max_per_member
         )));
     }
+    Ok((title, description.to_string()))
+}
+
+pub async fn add_guideline(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    collection_id: Uuid,
+    new: NewGuideline,
+) -> Result<Guideline> {
+    let c = get_visible(tx, grants, collection_id).await?.collection;
+    policy::require(
+        tx,
+        grants,
+        Permission::EditScores,
+        Target::Group(c.group_id),
+    )
+    .await?;
+    require_unlocked(tx, &c).await?;
+    require_season(tx, c.semester_id, Act::EditGuidelines).await?;
+    let (title, description) = checked(&new)?;
     let realm = tx.realm().as_str().to_string();
     mapped(
         sqlx::query_as!(
@@ -369,6 +380,56 @@ pub async fn add_guideline(
             new.max_per_member,
             new.max_per_guideline,
             grants.viewer
+        )
+        .fetch_one(tx.conn())
+        .await,
+    )
+}
+
+/// Replaces a guideline's title, description, kind and maxima (editScores on its group, in
+/// the SUBMISSION season, while the group's scoreboard is not submitted). Points already
+/// requested stay; the formula clamps them to the new maximum.
+pub async fn update_guideline(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    id: Uuid,
+    new: NewGuideline,
+) -> Result<Guideline> {
+    let g = get(tx, id).await?;
+    if !may_view_scores(tx, grants, g.group_id).await? {
+        return Err(Error::not_found(format!(
+            "guideline {id} in realm {}",
+            tx.realm()
+        )));
+    }
+    policy::require(
+        tx,
+        grants,
+        Permission::EditScores,
+        Target::Group(g.group_id),
+    )
+    .await?;
+    let c = get_collection(tx, g.collection_id).await?;
+    require_unlocked(tx, &c).await?;
+    require_season(tx, c.semester_id, Act::EditGuidelines).await?;
+    let (title, description) = checked(&new)?;
+    let realm = tx.realm().as_str().to_string();
+    mapped(
+        sqlx::query_as!(
+            Guideline,
+            "UPDATE guidelines
+                SET title = $3, description = $4, category = $5, max_per_member = $6,
+                    max_per_guideline = $7
+              WHERE realm_id = $1 AND id = $2
+          RETURNING id, realm_id, collection_id, group_id, semester_id, title, description,
+                    category, max_per_member, max_per_guideline, created_by, created_at",
+            realm,
+            id,
+            title,
+            description.as_str(),
+            new.category.as_str(),
+            new.max_per_member,
+            new.max_per_guideline
         )
         .fetch_one(tx.conn())
         .await,

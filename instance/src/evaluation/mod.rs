@@ -44,7 +44,7 @@ pub use season::Season;
 
 /// The realm's evaluation settings: its season, the semester it evaluates, and the cap
 /// on a person's semester points.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
     pub realm_id: String,
@@ -153,20 +153,26 @@ pub async fn require_season(
     let s = settings(tx).await?;
     let realm = tx.realm().as_str().to_string();
     season::allows(s.season, action).map_err(|why| {
-        Error::Conflict(format!(
-            "realm {realm} is in its {} season: {why}",
-            s.season.as_str()
-        ))
+        Error::conflict_because(
+            "season_closed",
+            format!(
+                "realm {realm} is in its {} season: {why}",
+                s.season.as_str()
+            ),
+        )
     })?;
     if s.semester_id != Some(semester) {
         let evaluating = s
             .semester_id
             .map(|id| id.to_string())
             .unwrap_or_else(|| "none".into());
-        return Err(Error::Conflict(format!(
-            "the scores of semester {semester} are read-only: realm {realm} is evaluating \
-             semester {evaluating}"
-        )));
+        return Err(Error::conflict_because(
+            "season_closed",
+            format!(
+                "the scores of semester {semester} are read-only: realm {realm} is evaluating \
+                 semester {evaluating}"
+            ),
+        ));
     }
     Ok(s)
 }

@@ -19,6 +19,7 @@ use super::{AppState, Caller, Json, Path, Query};
 use crate::bff::{self, merge, people, BackendRequest, Bff, CallerAuth, Outcome};
 use crate::error::{Error, ErrorBody, Result};
 use crate::evaluation::points::{self, SemesterFigure};
+use crate::group::{DirectoryEntry, DirectoryPage};
 use crate::page::PageParams;
 use crate::profile::{self, ProfileInput, Scope, UserView};
 use crate::realm::RealmId;
@@ -27,6 +28,7 @@ use crate::text::Line;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(search_groups))
+        .routes(routes!(group_directory))
         .routes(routes!(search_users))
         .routes(routes!(get_user))
         .routes(routes!(lookup_users))
@@ -57,7 +59,8 @@ fn encode(v: &str) -> String {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct GroupSearch {
-    /// Name prefix, case- and accent-insensitive.
+    /// Words of the name, in any order, each the start of a word of the name (case- and
+    /// accent-insensitive).
     pub q: Option<Line<200>>,
     /// Include archived groups (default false).
     pub include_archived: Option<bool>,
@@ -171,6 +174,134 @@ async fn search_groups(
         items,
         truncated: next_cursor.is_some(),
         next_cursor,
+        partial: !unavailable.is_empty(),
+        unavailable,
+    }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct DirectorySearch {
+    /// Words of the name, in any order, each the start of a word of the name (case- and
+    /// accent-insensitive): "web" finds "Kir-Dev Web".
+    pub q: Option<Line<200>>,
+    /// At most this many groups in all (default 50, at most 200).
+    pub limit: Option<u32>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The group directory: the listed groups of every realm of the federation (a realm or
+/// a group may stay out of it), for every signed-in person, in Hungarian alphabetical
+/// order, with kind, description, member count and leaders — to find a group and apply.
+#[utoipa::path(get, path = "/api/v1/directory", tag = "bff", params(DirectorySearch),
+    responses((status = 200, body = DirectoryPage),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn group_directory(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+    Query(q): Query<DirectorySearch>,
+) -> Result<Json<DirectoryPage>> {
+    let bff = bff(&s)?;
+    let limit = PageParams {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()? as usize;
+    let from = match &q.cursor {
+        Some(c) => bff::MergedCursor::decode(c)?,
+        None => bff::MergedCursor::default(),
+    };
+    let mut query = format!("limit={limit}");
+    if let Some(text) = &q.q {
+        query.push_str(&format!("&q={}", encode(text)));
+    }
+    let registry = bff.registry.all().await;
+    let mut realms: Vec<RealmId> = registry
+        .keys()
+        .filter(|r| from.position(r) != bff::Position::Done)
+        .cloned()
+        .collect();
+    realms.sort();
+    let caller = caller(me, &headers);
+    let request_id = headers.get("x-request-id").cloned();
+    let outcomes = bff
+        .fan_out(&realms, |r| {
+            let after = match from.position(r) {
+                bff::Position::After(c) => format!("&cursor={}", encode(c)),
+                _ => String::new(),
+            };
+            BackendRequest {
+                request_id: request_id.clone(),
+                ..BackendRequest::get(
+                    format!("/api/v1/realms/{r}/directory?{query}{after}"),
+                    caller.clone(),
+                )
+            }
+        })
+        .await;
+    let rules = merge::Rules {
+        caller_errors_fail: true,
+        ..merge::Rules::default()
+    };
+    let merged = merge::merge(outcomes, rules, |_, r| {
+        bff::page_items(&r.body).map(|(items, more)| ((items, more), more))
+    })?;
+    let exhausted = merged.nothing.iter().map(|realm| bff::RealmPage {
+        realm: realm.clone(),
+        items: Vec::new(),
+        more: false,
+    });
+    let pages = merged
+        .answers
+        .into_iter()
+        .map(|(realm, (items, more))| bff::RealmPage { realm, items, more })
+        .chain(exhausted)
+        .collect();
+    let unavailable = merged.unavailable;
+    let (items, next) = bff::merge_group_pages(&from, pages, limit);
+    let mut groups = Vec::with_capacity(items.len());
+    for v in items {
+        match serde_json::from_value::<crate::group::DirectoryGroup>(v) {
+            Ok(g) => groups.push(g),
+            Err(e) => tracing::warn!(error = %e, "a realm's directory entry is malformed"),
+        }
+    }
+    let pairs: Vec<(RealmId, Uuid)> = groups
+        .iter()
+        .filter_map(|g| RealmId::parse(&g.realm_id).ok().map(|r| (r, g)))
+        .flat_map(|(r, g)| g.leader_ids.iter().map(move |u| (r.clone(), *u)))
+        .collect();
+    let mut names = profile::leader_names(&s.db, &pairs).await?;
+    let items = groups
+        .into_iter()
+        .map(|group| {
+            let realm = RealmId::parse(&group.realm_id).ok();
+            let realm_name = realm
+                .as_ref()
+                .and_then(|r| registry.get(r))
+                .map(|e| e.display_name.clone())
+                .unwrap_or_else(|| group.realm_id.clone());
+            let leaders = realm
+                .map(|r| {
+                    group
+                        .leader_ids
+                        .iter()
+                        .filter_map(|u| names.remove(&(r.clone(), *u)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            DirectoryEntry {
+                group,
+                realm_name,
+                leaders,
+            }
+        })
+        .collect();
+    Ok(Json(DirectoryPage {
+        items,
+        next_cursor: next.map(|c| c.encode()),
         partial: !unavailable.is_empty(),
         unavailable,
     }))
@@ -303,11 +434,23 @@ async fn lookup_users(
             per_realm.entry(realm).or_default().push(id);
         }
     }
-    let (full, mut unavailable) = if per_realm.is_empty() {
+    let (mut full, mut unavailable) = if per_realm.is_empty() {
         Default::default()
     } else {
         people::judge(bff, caller(me, &headers), &per_realm).await?
     };
+    // Applicants to a group the caller decides on, whom they share no realm with yet.
+    let strangers: Vec<Uuid> = ids
+        .iter()
+        .filter(|id| !visible.contains(id))
+        .copied()
+        .collect();
+    for (id, scope) in people::applicants(bff, me, &strangers, caller(me, &headers)).await? {
+        visible.insert(id);
+        if scope == Scope::Full {
+            full.insert(id);
+        }
+    }
     unavailable.sort();
     unavailable.dedup();
     let people: Vec<(Uuid, Scope)> = ids
@@ -467,6 +610,9 @@ async fn forward_to(
     let mut out = Response::builder().status(resp.status);
     if let Some(ct) = resp.content_type {
         out = out.header(header::CONTENT_TYPE, ct);
+    }
+    if let Some(cd) = resp.content_disposition {
+        out = out.header(header::CONTENT_DISPOSITION, cd);
     }
     out.body(axum::body::Body::from(resp.body))
         .map_err(|e| Error::Internal(e.into()))

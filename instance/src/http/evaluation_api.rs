@@ -34,7 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_group_collections))
         .routes(routes!(get_collection))
         .routes(routes!(add_guideline))
-        .routes(routes!(delete_guideline))
+        .routes(routes!(put_guideline, delete_guideline))
         .routes(routes!(list_scoreboards, create_scoreboard))
         .routes(routes!(get_scoreboard))
         .routes(routes!(submit_scoreboard))
@@ -199,6 +199,23 @@ async fn add_guideline(
     let out = guideline::add_guideline(&mut tx, &grants, id, body).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// Edits a guideline: title, description, kind and maxima (editScores, SUBMISSION; refused
+/// once the group's scoreboard is submitted).
+#[utoipa::path(put, path = "/api/v1/realms/{realm}/guidelines/{id}", tag = "evaluation",
+    params(("realm" = String, Path), ("id" = Uuid, Path)), request_body = NewGuideline,
+    responses((status = 200, body = Guideline), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+async fn put_guideline(
+    RealmScope { mut tx, grants }: RealmScope,
+    Path(IdPath { id, .. }): Path<IdPath>,
+    Json(body): Json<NewGuideline>,
+) -> Result<Json<Guideline>> {
+    let out = guideline::update_guideline(&mut tx, &grants, id, body).await?;
+    tx.commit().await?;
+    Ok(Json(out))
 }
 
 #[utoipa::path(delete, path = "/api/v1/realms/{realm}/guidelines/{id}", tag = "evaluation",

@@ -210,7 +210,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         );
     }
     let router = match state.mode {
-        Mode::Hub => router.merge(crate::web::routes(pages.clone())),
+        Mode::Hub => router.merge(crate::web::routes(state.clone(), pages.clone())),
         Mode::Worker => router,
     };
     let app = router
@@ -235,6 +235,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             max_body_bytes,
             buffer_body,
         ))
+        // Outside the body limit, so a browser sees its 413 as a page too.
+        .layer(axum::middleware::from_fn(crate::web::browser_errors))
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{AppState, Caller, Json, Path, Query, RealmScope};
 use crate::error::{Error, ErrorBody, Result};
 use crate::feature::{self, FeatureFlag};
-use crate::group::{self, Group, GroupPatch, GroupQuery, NewGroup};
+use crate::group::{self, DirectoryGroup, DirectoryQuery, Group, GroupPatch, GroupQuery, NewGroup};
 use crate::membership::{self, Membership, MembershipPatch, NewMembership};
 use crate::page::{Page, PageParams};
 use crate::policy::{self, Assignment, Permission, Policy, PolicyOffer, Statement, Target};
@@ -22,6 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_realms))
         .routes(routes!(list_groups, create_group))
+        .routes(routes!(group_directory))
         .routes(routes!(get_group, update_group))
         .routes(routes!(move_group_owner))
         .routes(routes!(list_members, add_member))
@@ -110,7 +111,8 @@ async fn list_realms(State(s): State<AppState>, _c: Caller) -> Json<ServedRealms
 
 // --- groups -------------------------------------------------------------------------
 
-/// Groups the caller may see, by name prefix (case- and accent-insensitive).
+/// Groups the caller may see, by words of the name in any order (each the start of a
+/// word of the name; case- and accent-insensitive), in Hungarian alphabetical order.
 #[utoipa::path(get, path = "/api/v1/realms/{realm}/groups", tag = "groups",
     params(("realm" = String, Path), GroupQuery),
     responses((status = 200, body = Page<Group>), (status = 400, body = ErrorBody),
@@ -124,6 +126,26 @@ async fn list_groups(
         cursor: q.cursor.clone(),
     };
     let out = group::search(&mut tx, &grants, &q, page.limit()?, page.cursor()?).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+/// The realm's groups in the directory, for every signed-in person: listed groups that
+/// are not archived, in Hungarian alphabetical order, with their member count and
+/// leaders. An unlisted realm (feature flag `directory.unlisted`) answers an empty page.
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/directory", tag = "groups",
+    params(("realm" = String, Path), DirectoryQuery),
+    responses((status = 200, body = Page<DirectoryGroup>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn group_directory(
+    RealmScope { mut tx, .. }: RealmScope,
+    Query(q): Query<DirectoryQuery>,
+) -> Result<Json<Page<DirectoryGroup>>> {
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor.clone(),
+    };
+    let out = group::directory(&mut tx, &q, page.limit()?, page.cursor()?).await?;
     tx.commit().await?;
     Ok(Json(out))
 }

@@ -51,7 +51,7 @@ SELECT r.id AS pn_id, r.uuid AS id, r.name0 <> btrim(coalesce(r.name, '')) AS re
        left(coalesce(r.description, ''), 10000) AS description,
        length(coalesce(r.description, '')) > 10000 AS description_cut,
        coalesce(r.state = 'old', false) AS archived,
-       coalesce(r.users_can_apply, true) AS accepts_applications,
+       coalesce(r.users_can_apply, true) AS users_can_apply,
        left(r.grp_type, 50) AS legacy_kind,
        coalesce(l.user_id, pg_temp.pn_actor()) AS owner_id, l.user_id IS NULL AS no_leader,
        r.name AS source_name
@@ -72,20 +72,20 @@ SELECT 'groups', pn_id::text, 'changed', reason FROM (
 
 const UPSERT_GROUPS: &str = r#"
 INSERT INTO groups (realm_id, id, name, name_folded, purpose, description, archived,
-                    created_by, owner_id, accepts_applications, legacy_id, legacy_kind)
+                    created_by, owner_id, users_can_apply, legacy_id, legacy_kind)
 SELECT pg_temp.pn_realm(), id, name, name_folded, purpose, description, archived, owner_id, owner_id,
-       accepts_applications, pn_id, legacy_kind
+       users_can_apply, pn_id, legacy_kind
   FROM want_group
 ON CONFLICT (realm_id, id) DO UPDATE SET
     name = EXCLUDED.name, name_folded = EXCLUDED.name_folded, purpose = EXCLUDED.purpose,
     description = EXCLUDED.description, archived = EXCLUDED.archived,
-    owner_id = EXCLUDED.owner_id, accepts_applications = EXCLUDED.accepts_applications,
+    owner_id = EXCLUDED.owner_id, users_can_apply = EXCLUDED.users_can_apply,
     legacy_kind = EXCLUDED.legacy_kind, updated_at = now()
  WHERE (groups.name, groups.name_folded, groups.purpose, groups.description, groups.archived,
-        groups.owner_id, groups.accepts_applications, groups.legacy_kind)
+        groups.owner_id, groups.users_can_apply, groups.legacy_kind)
        IS DISTINCT FROM
        (EXCLUDED.name, EXCLUDED.name_folded, EXCLUDED.purpose, EXCLUDED.description,
-        EXCLUDED.archived, EXCLUDED.owner_id, EXCLUDED.accepts_applications,
+        EXCLUDED.archived, EXCLUDED.owner_id, EXCLUDED.users_can_apply,
         EXCLUDED.legacy_kind)
 "#;
 

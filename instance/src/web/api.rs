@@ -11,6 +11,8 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
+use super::i18n::{self, Lang};
+
 /// The router the pages call (set once the whole router is built, since it contains
 /// the pages themselves).
 #[derive(Clone, Default)]
@@ -27,7 +29,8 @@ impl ApiHandle {
 pub enum ApiError {
     /// 401: the session is missing or expired.
     SignedOut,
-    /// Any other error status, with the API's message.
+    /// Any other error status, with what to say of it in the page's language beyond the
+    /// status (see [`Api::refusal`]; often nothing).
     Status(StatusCode, String),
 }
 
@@ -37,15 +40,41 @@ pub struct Api {
     router: Router,
     token: String,
     request_id: Option<HeaderValue>,
+    /// The page's language, which the API's refusals are said in.
+    lang: Lang,
 }
 
 impl Api {
-    pub fn new(handle: &ApiHandle, token: String, request_id: Option<HeaderValue>) -> Option<Api> {
+    pub fn new(
+        handle: &ApiHandle,
+        token: String,
+        request_id: Option<HeaderValue>,
+        lang: Lang,
+    ) -> Option<Api> {
         Some(Api {
             router: handle.0.get()?.clone(),
             token,
             request_id,
+            lang,
         })
+    }
+
+    /// What a page says of the API's error answer `body` beyond its status, in the
+    /// page's language: the sentence for the refusal's `reason` when the API gives one;
+    /// otherwise the API's own message on an English page (the API speaks English) and
+    /// nothing on a Hungarian one, which says what failed by the status alone.
+    pub fn refusal(&self, body: &[u8]) -> String {
+        let v = serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
+        if let Some(text) = v["error"]["reason"]
+            .as_str()
+            .and_then(|r| i18n::reason_text(self.lang, r))
+        {
+            return text.to_string();
+        }
+        match self.lang {
+            Lang::En => api_message(body),
+            Lang::Hu => String::new(),
+        }
     }
 
     /// Calls the API; the status and the raw body.
@@ -96,11 +125,7 @@ impl Api {
             return Err(ApiError::SignedOut);
         }
         if !status.is_success() {
-            let message = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(String::from))
-                .unwrap_or_default();
-            return Err(ApiError::Status(status, message));
+            return Err(ApiError::Status(status, self.refusal(&bytes)));
         }
         serde_json::from_slice(&bytes).map_err(|e| {
             tracing::warn!(path, error = %e, "unexpected API answer for a page");
@@ -111,6 +136,14 @@ impl Api {
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         self.call(Method::GET, path, None).await
     }
+}
+
+/// The API's own (English) message in an error answer, for what a page reads out of it.
+pub fn api_message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 /// Percent-encodes a query value.

@@ -12,18 +12,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::{Extension, Router};
+use axum::Router;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{enc, Api, ApiError, ApiHandle};
+use super::api::{enc, Api, ApiError};
 use super::i18n::{self, Lang};
-use super::{html as page_html, CsrfSecret, Ctx};
+use super::signed_in::SignedIn;
+use super::{html as page_html, Ctx};
 use crate::http::AppState;
 use crate::realm::RealmId;
 
@@ -42,6 +43,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/realms/{realm}/scoreboards/{id}/{action}",
             axum::routing::post(scoreboard_action),
+        )
+        .route(
+            "/realms/{realm}/scoreboards/{id}/entries/{membership}",
+            axum::routing::post(entry_action),
         )
         .route(
             "/realms/{realm}/scoreboards/{id}/cells/{membership}/{guideline}",
@@ -137,13 +142,14 @@ async fn names(
         .collect()
 }
 
-/// An API error the page should show in place (a refusal with its message), or the
-/// error page for anything else.
+/// An API error the page should show in place (a refusal, with what to say of it in
+/// the page's language beyond its status), or the error page for anything else.
 enum Outcome {
     Refused(StatusCode, String),
     Fail(ApiError),
 }
 
+/// The API's refusal (its words already the page's: see `Api::refusal`), or a failure.
 fn outcome(e: ApiError) -> Outcome {
     match e {
         ApiError::Status(s, m) if s.is_client_error() && s != StatusCode::NOT_FOUND => {
@@ -157,15 +163,16 @@ fn outcome(e: ApiError) -> Outcome {
 #[derive(Clone)]
 enum Notice {
     Ok(&'static str),
-    Refused(String),
+    Refused(StatusCode, String),
 }
 
 fn notice(lang: Lang, n: Option<&Notice>) -> Markup {
     html! {
         @match n {
             Some(Notice::Ok(m)) => p.notice.ok role="status" { (m) },
-            Some(Notice::Refused(m)) => p.notice #refused role="alert" {
-                (lang.eval().refused) " " (m)
+            Some(Notice::Refused(status, m)) => p.notice #refused role="alert" {
+                (lang.eval().refused) " " (super::views::failure_text(lang, *status))
+                @if !m.is_empty() { " " (m) }
             },
             None => {},
         }
@@ -248,19 +255,7 @@ pub(super) fn person_points(
 
 // --- the overview: my points, my groups' scoreboards, scoreboards to judge -----------
 
-async fn overview(
-    State(st): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(q): Query<DoneQuery>,
-) -> Response {
-    let ctx = Ctx::new(st.clone(), handle, &headers, &secret, super::here(&uri));
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+async fn overview(SignedIn { ctx, api }: SignedIn, Query(q): Query<DoneQuery>) -> Response {
     let (me, points, groups) = tokio::join!(
         api.get::<Value>("/api/v1/me"),
         api.get::<Value>("/api/v1/me/points"),
@@ -272,7 +267,7 @@ async fn overview(
     };
     // Submitted scoreboards in every registered realm: each realm's API lists the ones
     // this person may see (none where they have no rights).
-    let mut realms: Vec<String> = match &st.bff {
+    let mut realms: Vec<String> = match &ctx.state.bff {
         Some(b) => b
             .registry
             .all()
@@ -285,20 +280,39 @@ async fn overview(
     realms.push(RealmId::hub().to_string());
     realms.sort();
     realms.dedup();
+    // The judge's queue exists only in the judging season: a realm in another season is
+    // not asked for its submissions at all (accepting them would be refused anyway).
     let lists = futures::future::join_all(realms.iter().map(|r| {
         let api = api.clone();
-        let path = format!(
-            "/api/v1/realms/{}/scoreboards?status=NOT_YET_EVALUATED&limit=100",
-            enc(r)
-        );
-        async move { api.get::<Value>(&path).await }
+        let base = format!("/api/v1/realms/{}", enc(r));
+        async move {
+            let settings = api
+                .get::<crate::evaluation::Settings>(&format!("{base}/evaluation-settings"))
+                .await?;
+            if settings.season != crate::evaluation::Season::Judging {
+                return Ok(None);
+            }
+            let (judge_path, list_path) = (
+                format!("{base}/permissions?action=evaluateScores"),
+                format!("{base}/scoreboards?status=NOT_YET_EVALUATED&limit=100"),
+            );
+            let (judge, page) =
+                tokio::join!(api.get::<Value>(&judge_path), api.get::<Value>(&list_path),);
+            let judge = judge.is_ok_and(|v| v["allowed"] == true);
+            Ok(Some((judge, page?)))
+        }
     }))
     .await;
     let mut pending: Vec<(String, Value)> = Vec::new();
     let mut unavailable: Vec<String> = Vec::new();
+    // Whether the person judges in a realm that is judging now (the queue is shown
+    // then, even when empty).
+    let mut judging = false;
     for (realm, l) in realms.iter().zip(lists) {
         match l {
-            Ok(page) => {
+            Ok(None) => {}
+            Ok(Some((judge, page))) => {
+                judging |= judge;
                 for sb in page["items"].as_array().into_iter().flatten() {
                     pending.push((realm.clone(), sb.clone()));
                 }
@@ -336,15 +350,24 @@ async fn overview(
     let realm_names = ctx.realm_names().await;
     let lang = ctx.lang;
     let e = lang.eval();
-    let led: Vec<&Value> = groups["items"]
+    // The groups whose scoreboard this person fills: those the API lets them edit the
+    // scores of (the page does not guess it from a post's name).
+    let current: Vec<&Value> = groups["items"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|m| {
-            m["posts"]
-                .as_array()
-                .is_some_and(|p| p.iter().any(|x| x == "leader"))
-        })
+        .filter(|m| matches!(m["status"].as_str(), Some("NEWBIE" | "ACTIVE")))
+        .collect();
+    let may_edit = futures::future::join_all(
+        current
+            .iter()
+            .map(|m| allowed(&api, s(m, "realmId"), "editScores", s(m, "groupId"))),
+    )
+    .await;
+    let led: Vec<&Value> = current
+        .into_iter()
+        .zip(may_edit)
+        .filter_map(|(m, ok)| ok.then_some(m))
         .collect();
     let judged_unavailable =
         json!({"partial": !unavailable.is_empty(), "unavailable": unavailable});
@@ -374,6 +397,7 @@ async fn overview(
                 }
             }
         }
+        @if judging || !pending.is_empty() || !unavailable.is_empty() {
         section aria-labelledby="judge-title" {
             h2 #judge-title { (e.to_judge) }
             p.muted { (e.to_judge_intro) }
@@ -393,6 +417,7 @@ async fn overview(
                     }
                 }
             }
+        }
         }
     };
     ctx.page(StatusCode::OK, e.title, Some(&me), body)
@@ -424,29 +449,21 @@ fn judge_forms(lang: Lang, csrf: &str, realm: &str, id: &str, group: &str, back:
 // --- a group's scoreboard of the semester being evaluated ----------------------------
 
 async fn group_scoreboard(
-    State(st): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    uri: Uri,
+    SignedIn { ctx, api }: SignedIn,
     Path((realm, id)): Path<(String, String)>,
 ) -> Response {
-    let ctx = Ctx::new(st, handle, &headers, &secret, super::here(&uri));
-    render_group_scoreboard(&ctx, &realm, &id, None).await
+    render_group_scoreboard(&ctx, &api, &realm, &id, None).await
 }
 
 async fn render_group_scoreboard(
     ctx: &Ctx,
+    api: &Api,
     realm: &str,
     id: &str,
     refused: Option<(StatusCode, String)>,
 ) -> Response {
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
     let Some((realm, id)) = ids(realm, id) else {
-        return ctx.fail(&api, not_found()).await;
+        return ctx.fail(api, not_found()).await;
     };
     let paths = [
         format!("/api/v1/realms/{realm}/groups/{id}"),
@@ -459,7 +476,7 @@ async fn render_group_scoreboard(
     );
     let (me, group, settings) = match (me, group, settings) {
         (Ok(m), Ok(g), Ok(s)) => (m, g, s),
-        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(&api, e).await,
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(api, e).await,
     };
     let semester = s(&settings, "semesterId").to_string();
     if !semester.is_empty() && refused.is_none() {
@@ -482,14 +499,14 @@ async fn render_group_scoreboard(
                         .into_response();
                 }
             }
-            Err(e) => return ctx.fail(&api, e).await,
+            Err(e) => return ctx.fail(api, e).await,
         }
     }
     let lang = ctx.lang;
     let e = lang.eval();
     let title = format!("{} — {}", s(&group, "name"), e.scoreboard);
     let status = refused.as_ref().map(|r| r.0).unwrap_or(StatusCode::OK);
-    let n = refused.map(|r| Notice::Refused(r.1));
+    let n = refused.map(|r| Notice::Refused(r.0, r.1));
     let body = html! {
         h1 { (title) }
         (notice(lang, n.as_ref()))
@@ -511,19 +528,12 @@ async fn render_group_scoreboard(
 }
 
 async fn start_scoreboard(
-    State(st): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
+    SignedIn { mut ctx, api }: SignedIn,
     Path((realm, id)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
     let here = format!("{}/scoreboard", group_href(&realm, &id));
-    let ctx = Ctx::new(st, handle, &headers, &secret, here);
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    ctx.here = here;
     let Some((realm_id, gid)) = ids(&realm, &id) else {
         return ctx.fail(&api, not_found()).await;
     };
@@ -540,7 +550,7 @@ async fn start_scoreboard(
         Ok(sb) => Redirect::to(&scoreboard_href(realm_id.as_str(), s(&sb, "id"))).into_response(),
         Err(e) => match outcome(e) {
             Outcome::Refused(status, m) => {
-                render_group_scoreboard(&ctx, &realm, &id, Some((status, m))).await
+                render_group_scoreboard(&ctx, &api, &realm, &id, Some((status, m))).await
             }
             Outcome::Fail(e) => ctx.fail(&api, e).await,
         },
@@ -555,17 +565,12 @@ struct DoneQuery {
 }
 
 async fn scoreboard_page(
-    State(st): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    uri: Uri,
+    SignedIn { ctx, api }: SignedIn,
     Path((realm, id)): Path<(String, String)>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    let ctx = Ctx::new(st, handle, &headers, &secret, super::here(&uri));
     let n = done_notice(ctx.lang, q.done.as_deref());
-    render_scoreboard(&ctx, &realm, &id, StatusCode::OK, n, None).await
+    render_scoreboard(&ctx, &api, &realm, &id, StatusCode::OK, n, None).await
 }
 
 /// Everything the scoreboard page shows, from the API.
@@ -663,22 +668,19 @@ async fn load_board(
 
 async fn render_scoreboard(
     ctx: &Ctx,
+    api: &Api,
     realm: &str,
     id: &str,
     status: StatusCode,
     n: Option<Notice>,
     typed: Option<&BTreeMap<(String, String), String>>,
 ) -> Response {
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
     let Some((realm, id)) = ids(realm, id) else {
-        return ctx.fail(&api, not_found()).await;
+        return ctx.fail(api, not_found()).await;
     };
-    let board = match load_board(&api, ctx.lang, &realm, id).await {
+    let board = match load_board(api, ctx.lang, &realm, id).await {
         Ok(b) => b,
-        Err(e) => return ctx.fail(&api, e).await,
+        Err(e) => return ctx.fail(api, e).await,
     };
     let title = format!(
         "{} — {}",
@@ -763,6 +765,7 @@ fn scoreboard_body(
             }
         }
         p.muted { (e.limits) }
+        p { a #guidelines-link href={ (group_href(realm, s(d, "groupId"))) "/guidelines" } { (lang.admin().guidelines) } }
         @if editable && read_only { p.notice role="status" { (e.read_only) } }
         @if guidelines.is_empty() {
             p { (e.no_guidelines) }
@@ -839,11 +842,16 @@ fn scoreboard_body(
                 }
             }
         }
+        (entry_awards(ctx, b, &base, editable && !read_only, status))
         @if editable {
-            form.submit method="post" action={ (base) "/submit" } {
-                input type="hidden" name="csrf" value=(ctx.csrf);
-                p.muted { (e.submit_hint) }
-                button type="submit" #submit-scoreboard { (e.submit) }
+            p.muted { (e.submit_hint) }
+            div #submit-confirm {
+                (super::views::confirm(e.submit, e.submit_confirm, html! {
+                    form.submit method="post" action={ (base) "/submit" } {
+                        input type="hidden" name="csrf" value=(ctx.csrf);
+                        button.danger type="submit" #submit-scoreboard { (e.submit_yes) }
+                    }
+                }))
             }
         }
         @if status == "NOT_YET_EVALUATED" && b.may_judge {
@@ -855,6 +863,167 @@ fn scoreboard_body(
                 button type="submit" { (e.new_version) }
             }
         }
+    }
+}
+
+fn entry_kind_label(kind: &str) -> &str {
+    match kind {
+        "AB" => "ÁB",
+        k => k,
+    }
+}
+
+/// The entry awards (KDO / KB / ÁB) of a scoreboard, one per member with its
+/// justification: requested while the scoreboard is editable, reviewed on their own by
+/// the judges once it is submitted.
+fn entry_awards(ctx: &Ctx, b: &Board, base: &str, editable: bool, status: &str) -> Markup {
+    let lang = ctx.lang;
+    let a = lang.admin();
+    let entries: HashMap<&str, &Value> = b.detail["entryAwardRequests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (s(e, "membershipId"), e))
+        .collect();
+    let judging = status == "NOT_YET_EVALUATED" || status == "ACCEPTED";
+    let status_text = |st: &str| match st {
+        "ACCEPTED" => a.entry_accepted,
+        "REJECTED" => a.entry_rejected,
+        _ => a.entry_pending,
+    };
+    html! {
+        @if editable || !entries.is_empty() {
+            section #entry-awards aria-labelledby="entry-awards-title" {
+                h2 #entry-awards-title { (a.entry_awards) }
+                p.muted { (a.entry_awards_intro) }
+                ul.cards #entry-list {
+                    @for (i, (m, _user, name)) in b.members.iter().enumerate() {
+                        @let entry = entries.get(m.as_str()).copied();
+                        @if editable || entry.is_some() {
+                            li data-membership=(m) {
+                                span.title { (name) }
+                                @if let Some(e) = entry {
+                                    dl.facts {
+                                        dt { (a.entry_kind) } dd { (entry_kind_label(s(e, "kind"))) }
+                                        dt { (a.justification) } dd { (s(e, "justification")) }
+                                        dt { (a.entry_status) } dd.entry-status { (status_text(s(e, "status"))) }
+                                        @if let Some(r) = e["rejectionReason"].as_str() {
+                                            dt { (a.entry_reject_reason) } dd { (r) }
+                                        }
+                                    }
+                                }
+                                @let action = format!("{base}/entries/{m}");
+                                @if editable {
+                                    form.entry method="post" action=(action) {
+                                        input type="hidden" name="csrf" value=(ctx.csrf);
+                                        input type="hidden" name="do" value="save";
+                                        div.field {
+                                            label for={ "ek-" (i) } { (a.entry_kind) }
+                                            select id={ "ek-" (i) } name="kind" {
+                                                option value="" { (a.entry_none) }
+                                                @for k in ["KDO", "KB", "AB"] {
+                                                    option value=(k) selected[entry.is_some_and(|e| s(e, "kind") == k)] { (entry_kind_label(k)) }
+                                                }
+                                            }
+                                        }
+                                        div.field {
+                                            label for={ "ej-" (i) } { (a.justification) }
+                                            textarea id={ "ej-" (i) } name="justification" rows="2" maxlength="10000" {
+                                                (entry.map(|e| s(e, "justification")).unwrap_or(""))
+                                            }
+                                        }
+                                        button.secondary type="submit" { (a.save_entry) }
+                                    }
+                                } @else if judging && b.may_judge && entry.is_some_and(|e| s(e, "status") == "PENDING") {
+                                    div.controls {
+                                        form.action method="post" action=(action) {
+                                            input type="hidden" name="csrf" value=(ctx.csrf);
+                                            input type="hidden" name="do" value="accept";
+                                            button type="submit" { (a.entry_accept) }
+                                        }
+                                        form.action method="post" action=(action) {
+                                            input type="hidden" name="csrf" value=(ctx.csrf);
+                                            input type="hidden" name="do" value="reject";
+                                            label for={ "er-" (i) } { (a.entry_reject_reason) }
+                                            input id={ "er-" (i) } type="text" name="reason" maxlength="2000" required;
+                                            button.secondary type="submit" { (a.entry_reject) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if !editable && entries.is_empty() { p { (a.no_entry) } }
+            }
+        }
+    }
+}
+
+/// `POST /realms/{realm}/scoreboards/{id}/entries/{membership}`: the member's entry award
+/// request — `do=save` sets it (or, with no kind, removes it), `accept` and `reject`
+/// review it — each through the API, which decides.
+async fn entry_action(
+    SignedIn { mut ctx, api }: SignedIn,
+    Path((realm, id, membership)): Path<(String, String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let (Some((realm_id, sid)), Ok(membership)) =
+        (ids(&realm, &id), uuid::Uuid::parse_str(&membership))
+    else {
+        return ctx.fail(&api, not_found()).await;
+    };
+    ctx.here = scoreboard_href(realm_id.as_str(), &sid.to_string());
+    let f = form(&body);
+    let path =
+        format!("/api/v1/realms/{realm_id}/scoreboards/{sid}/entry-award-requests/{membership}");
+    let kind = field(&f, "kind").unwrap_or("").trim();
+    let (method, path, payload, done) = match field(&f, "do").unwrap_or("") {
+        "save" if kind.is_empty() => (Method::DELETE, path, None, "saved"),
+        "save" => (
+            Method::PUT,
+            path,
+            Some(
+                json!({"kind": kind, "justification": field(&f, "justification").unwrap_or("").trim()}),
+            ),
+            "saved",
+        ),
+        "accept" => (Method::POST, format!("{path}/accept"), None, "accepted"),
+        "reject" => (
+            Method::POST,
+            format!("{path}/reject"),
+            Some(json!({"reason": field(&f, "reason").unwrap_or("").trim()})),
+            "rejected",
+        ),
+        _ => return ctx.fail(&api, not_found()).await,
+    };
+    let result = match api.raw(method, &path, payload).await {
+        Ok((status, _)) if status.is_success() => Ok(()),
+        Ok((StatusCode::UNAUTHORIZED, _)) => Err(ApiError::SignedOut),
+        Ok((status, bytes)) => Err(ApiError::Status(status, api.refusal(&bytes))),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Redirect::to(&format!(
+            "{}?done={done}#entry-awards",
+            scoreboard_href(realm_id.as_str(), &sid.to_string())
+        ))
+        .into_response(),
+        Err(e) => match outcome(e) {
+            Outcome::Refused(status, m) => {
+                render_scoreboard(
+                    &ctx,
+                    &api,
+                    &realm,
+                    &id,
+                    status,
+                    Some(Notice::Refused(status, m)),
+                    None,
+                )
+                .await
+            }
+            Outcome::Fail(e) => ctx.fail(&api, e).await,
+        },
     }
 }
 
@@ -959,19 +1128,26 @@ async fn save(
         let r = if points == 0 {
             match api.raw(Method::DELETE, &path, None).await {
                 Ok((s, _)) if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
-                Ok((s, b)) => Err(ApiError::Status(
-                    s,
-                    serde_json::from_slice::<Value>(&b)
-                        .ok()
-                        .and_then(|v| v["error"]["message"].as_str().map(String::from))
-                        .unwrap_or_default(),
-                )),
+                Ok((s, b)) => Err(ApiError::Status(s, api.refusal(&b))),
                 Err(e) => Err(e),
             }
         } else {
-            api.call::<Value>(Method::PUT, &path, Some(json!({ "points": points })))
+            match api
+                .call::<Value>(Method::PUT, &path, Some(json!({ "points": points })))
                 .await
-                .map(|_| ())
+            {
+                // Out of the guideline's bounds: said in the page's words, with the value.
+                Err(ApiError::Status(StatusCode::UNPROCESSABLE_ENTITY, m)) => {
+                    return Err(Outcome::Refused(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        match lang {
+                            Lang::Hu => format!("{}: {v}", lang.eval().points_out_of_bounds),
+                            Lang::En => m,
+                        },
+                    ))
+                }
+                r => r.map(|_| ()),
+            }
         };
         r.map_err(outcome)?;
     }
@@ -979,18 +1155,12 @@ async fn save(
 }
 
 async fn save_cells(
-    State(st): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
+    SignedIn { mut ctx, api }: SignedIn,
     headers: HeaderMap,
     Path((realm, id)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    let ctx = Ctx::new(st, handle, &headers, &secret, scoreboard_href(&realm, &id));
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    ctx.here = scoreboard_href(&realm, &id);
     let Some((realm_id, sid)) = ids(&realm, &id) else {
         return ctx.fail(&api, not_found()).await;
     };
@@ -1025,8 +1195,11 @@ async fn save_cells(
             .collect();
         let status = match &saved {
             Ok(()) => html! { p #cells-status role="status" { (lang.eval().saved) } },
-            Err(Outcome::Refused(_, m)) => html! {
-                p.notice #cells-status role="alert" { (lang.eval().refused) " " (m) }
+            Err(Outcome::Refused(status, m)) => html! {
+                p.notice #cells-status role="alert" {
+                    (lang.eval().refused) " " (super::views::failure_text(lang, *status))
+                    @if !m.is_empty() { " " (m) }
+                }
             },
             Err(Outcome::Fail(_)) => html! {
                 p.notice #cells-status role="alert" { (lang.t().unavailable) }
@@ -1056,10 +1229,11 @@ async fn save_cells(
                 .collect();
             render_scoreboard(
                 &ctx,
+                &api,
                 &realm,
                 &id,
                 status,
-                Some(Notice::Refused(m)),
+                Some(Notice::Refused(status, m)),
                 Some(&typed),
             )
             .await
@@ -1070,18 +1244,11 @@ async fn save_cells(
 
 /// submit, accept, reject, versions: the scoreboard's transitions, as the API allows.
 async fn scoreboard_action(
-    State(st): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
+    SignedIn { mut ctx, api }: SignedIn,
     Path((realm, id, action)): Path<(String, String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    let ctx = Ctx::new(st, handle, &headers, &secret, scoreboard_href(&realm, &id));
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    ctx.here = scoreboard_href(&realm, &id);
     let Some((realm_id, sid)) = ids(&realm, &id) else {
         return ctx.fail(&api, not_found()).await;
     };
@@ -1112,7 +1279,16 @@ async fn scoreboard_action(
         }
         Err(e) => match outcome(e) {
             Outcome::Refused(status, m) => {
-                render_scoreboard(&ctx, &realm, &id, status, Some(Notice::Refused(m)), None).await
+                render_scoreboard(
+                    &ctx,
+                    &api,
+                    &realm,
+                    &id,
+                    status,
+                    Some(Notice::Refused(status, m)),
+                    None,
+                )
+                .await
             }
             Outcome::Fail(e) => ctx.fail(&api, e).await,
         },
@@ -1122,18 +1298,14 @@ async fn scoreboard_action(
 // --- comments on one cell --------------------------------------------------------------
 
 async fn cell_page(
-    State(st): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    uri: Uri,
+    SignedIn { ctx, api }: SignedIn,
     Path((realm, id, membership, guideline)): Path<(String, String, String, String)>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    let ctx = Ctx::new(st, handle, &headers, &secret, super::here(&uri));
     let n = done_notice(ctx.lang, q.done.as_deref());
     render_cell(
         &ctx,
+        &api,
         (&realm, &id, &membership, &guideline),
         StatusCode::OK,
         n,
@@ -1143,24 +1315,21 @@ async fn cell_page(
 
 async fn render_cell(
     ctx: &Ctx,
+    api: &Api,
     (realm, id, membership, guideline): (&str, &str, &str, &str),
     status: StatusCode,
     n: Option<Notice>,
 ) -> Response {
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
     let (Some((realm, sid)), Ok(m), Ok(g)) = (
         ids(realm, id),
         uuid::Uuid::parse_str(membership),
         uuid::Uuid::parse_str(guideline),
     ) else {
-        return ctx.fail(&api, not_found()).await;
+        return ctx.fail(api, not_found()).await;
     };
-    let board = match load_board(&api, ctx.lang, &realm, sid).await {
+    let board = match load_board(api, ctx.lang, &realm, sid).await {
         Ok(b) => b,
-        Err(e) => return ctx.fail(&api, e).await,
+        Err(e) => return ctx.fail(api, e).await,
     };
     let comments = match api
         .get::<Value>(&format!(
@@ -1169,11 +1338,11 @@ async fn render_cell(
         .await
     {
         Ok(c) => c,
-        Err(e) => return ctx.fail(&api, e).await,
+        Err(e) => return ctx.fail(api, e).await,
     };
     let list = comments.as_array().cloned().unwrap_or_default();
     let authors = names(
-        &api,
+        api,
         ctx.lang,
         list.iter().map(|c| s(c, "authorId").to_string()),
     )
@@ -1226,10 +1395,7 @@ async fn render_cell(
 }
 
 async fn add_cell_comment(
-    State(st): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
+    SignedIn { mut ctx, api }: SignedIn,
     Path((realm, id, membership, guideline)): Path<(String, String, String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
@@ -1239,11 +1405,7 @@ async fn add_cell_comment(
         enc(&membership),
         enc(&guideline)
     );
-    let ctx = Ctx::new(st, handle, &headers, &secret, here.clone());
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    ctx.here = here.clone();
     let (Some((realm_id, sid)), Ok(m), Ok(g)) = (
         ids(&realm, &id),
         uuid::Uuid::parse_str(&membership),
@@ -1264,9 +1426,10 @@ async fn add_cell_comment(
             Outcome::Refused(status, msg) => {
                 render_cell(
                     &ctx,
+                    &api,
                     (&realm, &id, &membership, &guideline),
                     status,
-                    Some(Notice::Refused(msg)),
+                    Some(Notice::Refused(status, msg)),
                 )
                 .await
             }

@@ -12,19 +12,18 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Extension;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::api::{enc, Api, ApiError, ApiHandle};
+use super::api::{enc, Api, ApiError};
 use super::i18n::{self, Lang};
-use super::{here, views, CsrfSecret, Ctx};
-use crate::http::AppState;
+use super::signed_in::SignedIn;
+use super::{views, Ctx};
 use crate::realm::RealmId;
 
 /// How many members (and applications, invitations) the page shows.
@@ -64,6 +63,9 @@ fn done_text(lang: Lang, key: &str) -> Option<&'static str> {
         "cancelled" => t.done_cancelled,
         "updated" => t.done_updated,
         "saved" => t.done_saved,
+        "created" => lang.admin().done_created,
+        "archived" => t.done_archived,
+        "unarchived" => t.done_unarchived,
         _ => return None,
     })
 }
@@ -86,21 +88,17 @@ pub(super) struct PageQuery {
 }
 
 pub(super) async fn group_page(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
+    SignedIn { ctx, api }: SignedIn,
     headers: HeaderMap,
-    uri: axum::http::Uri,
     Path((realm, id)): Path<(String, String)>,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
     let notice = q
         .done
         .as_deref()
         .and_then(|d| done_text(ctx.lang, d))
         .map(Notice::Done);
-    let resp = render(&ctx, &realm, &id, notice, q.find.as_deref()).await;
+    let resp = render(&ctx, &api, &realm, &id, notice, q.find.as_deref()).await;
     for_htmx(&headers, resp)
 }
 
@@ -118,17 +116,14 @@ async fn allowed(api: &Api, realm: &RealmId, action: &str, group: Uuid) -> bool 
 
 async fn render(
     ctx: &Ctx,
+    api: &Api,
     realm: &str,
     id: &str,
     notice: Option<Notice>,
     find: Option<&str>,
 ) -> Response {
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
     let Some((realm, id)) = target(realm, id) else {
-        return ctx.fail(&api, not_found()).await;
+        return ctx.fail(api, not_found()).await;
     };
     let base = format!("/api/v1/realms/{realm}");
     let paths = [
@@ -143,12 +138,12 @@ async fn render(
         api.get::<Value>(&paths[1]),
         api.get::<Value>(&paths[2]),
         api.get::<Vec<Value>>(&paths[3]),
-        allowed(&api, &realm, "editMembers", id),
-        allowed(&api, &realm, "editGroup", id),
+        allowed(api, &realm, "editMembers", id),
+        allowed(api, &realm, "editGroup", id),
     );
     let (me, group) = match (me, group) {
         (Ok(m), Ok(g)) => (m, g),
-        (Err(e), _) | (_, Err(e)) => return ctx.fail(&api, e).await,
+        (Err(e), _) | (_, Err(e)) => return ctx.fail(api, e).await,
     };
     // Members: only when the API shows them to this person (403/404: not for them).
     let (members, members_more) = match members {
@@ -157,7 +152,7 @@ async fn render(
             page["nextCursor"].is_string(),
         ),
         Err(ApiError::Status(StatusCode::FORBIDDEN | StatusCode::NOT_FOUND, _)) => (None, false),
-        Err(e) => return ctx.fail(&api, e).await,
+        Err(e) => return ctx.fail(api, e).await,
     };
     let find = find.map(str::trim).filter(|f| !f.is_empty());
     let parent = async {
@@ -209,7 +204,7 @@ async fn render(
     let (found, found_error) = match found {
         Some(Ok(v)) => (Some(v), None),
         Some(Err(ApiError::Status(s, m))) if s.is_client_error() => (None, Some(m)),
-        Some(Err(e)) => return ctx.fail(&api, e).await,
+        Some(Err(e)) => return ctx.fail(api, e).await,
         None if find.is_some() && edit_members => (None, Some(ctx.lang.t().too_short.into())),
         None => (None, None),
     };
@@ -261,6 +256,7 @@ async fn render(
 #[allow(clippy::too_many_arguments)]
 async fn finish(
     ctx: &Ctx,
+    api: &Api,
     headers: &HeaderMap,
     realm: &RealmId,
     group: Uuid,
@@ -269,26 +265,19 @@ async fn finish(
     body: Option<Value>,
     done: &str,
 ) -> Response {
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
     let (status, answer) = match api.raw(method, path, body).await {
         Ok(r) => r,
-        Err(e) => return ctx.fail(&api, e).await,
+        Err(e) => return ctx.fail(api, e).await,
     };
     let failed = if status.is_success() {
         None
     } else {
-        let message = serde_json::from_slice::<Value>(&answer)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(String::from))
-            .unwrap_or_default();
+        let message = api.refusal(&answer);
         if status == StatusCode::UNAUTHORIZED {
-            return ctx.fail(&api, ApiError::SignedOut).await;
+            return ctx.fail(api, ApiError::SignedOut).await;
         }
         if !status.is_client_error() {
-            return ctx.fail(&api, ApiError::Status(status, message)).await;
+            return ctx.fail(api, ApiError::Status(status, message)).await;
         }
         Some((status, message))
     };
@@ -307,6 +296,7 @@ async fn finish(
         Some((s, m)) => {
             render(
                 ctx,
+                api,
                 realm.as_str(),
                 &group.to_string(),
                 Some(Notice::Failed(s, m)),
@@ -337,27 +327,21 @@ fn posts_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// `POST /realms/{realm}/groups/{id}/{action}`: apply, invite, edit.
+/// `POST /realms/{realm}/groups/{id}/{action}`: apply, invite, edit, subgroup (create
+/// one under this group).
 pub(super) async fn group_action(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
+    SignedIn { mut ctx, api }: SignedIn,
     headers: HeaderMap,
     Path((realm, id, action)): Path<(String, String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    let ctx = Ctx::new(
-        s,
-        handle,
-        &headers,
-        &secret,
-        format!("/realms/{}/groups/{}", enc(&realm), enc(&id)),
-    );
+    ctx.here = format!("/realms/{}/groups/{}", enc(&realm), enc(&id));
     let Some((realm, id)) = target(&realm, &id) else {
         return for_htmx(&headers, ctx.error(StatusCode::NOT_FOUND, ""));
     };
     let form = form_fields(&body);
     let base = format!("/api/v1/realms/{realm}/groups/{id}");
+    let switches = field(&form, "switches").is_some();
     let (method, path, input, done) = match action.as_str() {
         "apply" => (
             Method::POST,
@@ -381,35 +365,51 @@ pub(super) async fn group_action(
                 "name": field(&form, "name").unwrap_or(""),
                 "purpose": field(&form, "purpose").filter(|p| !p.is_empty()),
                 "description": field(&form, "description").unwrap_or(""),
-                "archived": field(&form, "archived").is_some(),
+                // An unchecked box sends nothing: the switches change only when the form
+                // says it had them (a form without them leaves them as they are).
+                "listed": switches.then(|| field(&form, "listed").is_some()),
+                "usersCanApply": switches.then(|| field(&form, "usersCanApply").is_some()),
             })),
             "saved",
         ),
+        // Archiving is its own, confirmed action (see `edit_form`).
+        "archive" | "unarchive" => (
+            Method::PATCH,
+            base,
+            Some(json!({ "archived": action == "archive" })),
+            if action == "archive" {
+                "archived"
+            } else {
+                "unarchived"
+            },
+        ),
+        "subgroup" => (
+            Method::POST,
+            format!("/api/v1/realms/{realm}/groups"),
+            Some(json!({
+                "name": field(&form, "name").unwrap_or(""),
+                "parentId": id,
+                "purpose": field(&form, "purpose").filter(|p| !p.is_empty()),
+            })),
+            "created",
+        ),
         _ => return for_htmx(&headers, ctx.error(StatusCode::NOT_FOUND, "")),
     };
-    finish(&ctx, &headers, &realm, id, method, &path, input, done).await
+    finish(&ctx, &api, &headers, &realm, id, method, &path, input, done).await
 }
 
 /// `POST /realms/{realm}/memberships/{id}/{action}`: accept, reject, withdraw, decline,
 /// leave, cancel (an invitation), status, posts. The form names its group (`group`),
 /// the page to come back to.
 pub(super) async fn membership_action(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
+    SignedIn { mut ctx, api }: SignedIn,
     headers: HeaderMap,
     Path((realm, id, action)): Path<(String, String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
     let form = form_fields(&body);
     let group = field(&form, "group").unwrap_or("").to_string();
-    let ctx = Ctx::new(
-        s,
-        handle,
-        &headers,
-        &secret,
-        format!("/realms/{}/groups/{}", enc(&realm), enc(&group)),
-    );
+    ctx.here = format!("/realms/{}/groups/{}", enc(&realm), enc(&group));
     let (Some((realm, group)), Ok(id)) = (target(&realm, &group), Uuid::parse_str(&id)) else {
         return for_htmx(&headers, ctx.error(StatusCode::NOT_FOUND, ""));
     };
@@ -427,15 +427,27 @@ pub(super) async fn membership_action(
             Some(json!({ "status": field(&form, "status").unwrap_or("") })),
             "updated",
         ),
-        "posts" => (
-            Method::PATCH,
-            base,
-            Some(json!({ "posts": posts_list(field(&form, "posts").unwrap_or("")) })),
-            "updated",
-        ),
+        "posts" => {
+            // The leader's post is a checkbox (its name is the API's, not shown); the
+            // others are the group's own names, typed.
+            let mut posts = posts_list(field(&form, "posts").unwrap_or(""));
+            posts.retain(|p| p != views::LEADER_POST);
+            if field(&form, "leader").is_some() {
+                posts.insert(0, views::LEADER_POST.to_string());
+            }
+            (
+                Method::PATCH,
+                base,
+                Some(json!({ "posts": posts })),
+                "updated",
+            )
+        }
         _ => return for_htmx(&headers, ctx.error(StatusCode::NOT_FOUND, "")),
     };
-    finish(&ctx, &headers, &realm, group, method, &path, input, done).await
+    finish(
+        &ctx, &api, &headers, &realm, group, method, &path, input, done,
+    )
+    .await
 }
 
 // --- markup -------------------------------------------------------------------------
@@ -478,6 +490,35 @@ impl GroupView<'_> {
         }
     }
 
+    /// Whether `m` is the group's only current leader (as far as the caller sees the
+    /// members): the API refuses their leaving, so the page says why up front.
+    fn only_leader(&self, m: &Value) -> bool {
+        let Some(members) = &self.members else {
+            return false;
+        };
+        holds_leader(m)
+            && !members.iter().any(|o| {
+                o["id"] != m["id"]
+                    && matches!(o["status"].as_str(), Some("NEWBIE" | "ACTIVE"))
+                    && holds_leader(o)
+            })
+    }
+
+    /// The posts this group's members hold, by name (the leader's apart).
+    fn post_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .members
+            .iter()
+            .flatten()
+            .flat_map(|m| m["posts"].as_array().into_iter().flatten())
+            .filter_map(|p| p.as_str())
+            .filter(|p| *p != views::LEADER_POST)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     fn with_status(&self, statuses: &[&str]) -> Vec<&Value> {
         self.members
             .iter()
@@ -505,6 +546,27 @@ fn button_form(
     }
 }
 
+/// [`button_form`] behind a confirmation (see [`views::confirm`]).
+fn confirmed_form(
+    csrf: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+    (summary, warning, yes): (&str, &str, &str),
+) -> Markup {
+    views::confirm(
+        summary,
+        warning,
+        html! {
+            form.action method="post" action=(action)
+                hx-post=(action) hx-target="#main" hx-select="#main" hx-swap="outerHTML" {
+                input type="hidden" name="csrf" value=(csrf);
+                @for (k, v) in fields { input type="hidden" name=(k) value=(v); }
+                button.danger type="submit" { (yes) }
+            }
+        },
+    )
+}
+
 fn membership_href(realm: &RealmId, id: &str, action: &str) -> String {
     format!(
         "/realms/{}/memberships/{}/{action}",
@@ -524,16 +586,29 @@ fn next_statuses(current: &str) -> &'static [&'static str] {
     }
 }
 
-fn posts_text(m: &Value) -> String {
+/// A membership's posts as shown, "leader" in the page's language.
+fn posts_text(lang: Lang, m: &Value) -> String {
+    views::posts(lang, m)
+}
+
+/// A membership's posts other than the leader's, as the posts field holds them.
+fn other_posts(m: &Value) -> String {
     m["posts"]
         .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|p| p.as_str())
+                .filter(|p| *p != views::LEADER_POST)
                 .collect::<Vec<_>>()
                 .join(", ")
         })
         .unwrap_or_default()
+}
+
+fn holds_leader(m: &Value) -> bool {
+    m["posts"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|p| p == views::LEADER_POST))
 }
 
 fn group_view(lang: Lang, g: &GroupView) -> Markup {
@@ -549,13 +624,16 @@ fn group_view(lang: Lang, g: &GroupView) -> Markup {
             @match g.notice {
                 Some(Notice::Done(text)) => p.notice.ok role="status" { (text) },
                 Some(Notice::Failed(status, message)) => div.notice role="alert" #action-error {
-                    p { strong { (t.action_failed) } " " (failure_text(lang, *status)) }
+                    p { strong { (t.action_failed) } " " (views::failure_text(lang, *status)) }
                     @if !message.is_empty() { p.detail { (message) } }
                 },
                 None => {},
             }
             dl.facts {
-                dt { (t.realm) } dd { (g.realm_name) " " span.muted { "(" (g.realm) ")" } }
+                dt { (t.realm) } dd {
+                    (g.realm_name) " " span.muted { "(" (g.realm) ")" }
+                    " · " a href={ "/realms/" (enc(g.realm.as_str())) "/admin" } { (lang.admin().manage_link) }
+                }
                 dt { (t.purpose) } dd { (i18n::label(lang, i18n::PURPOSES, g.group["purpose"].as_str().unwrap_or(""))) }
                 @if let Some(p) = g.parent {
                     dt { (t.parent_group) }
@@ -588,19 +666,10 @@ fn group_href(realm: &RealmId, id: &str) -> String {
     format!("/realms/{}/groups/{}", enc(realm.as_str()), enc(id))
 }
 
-fn failure_text(lang: Lang, status: StatusCode) -> &'static str {
-    let t = lang.t();
-    match status {
-        StatusCode::FORBIDDEN => t.forbidden,
-        StatusCode::NOT_FOUND => t.not_found,
-        StatusCode::CONFLICT => t.conflict,
-        _ => t.bad_request,
-    }
-}
-
 fn my_membership(lang: Lang, g: &GroupView, archived: bool) -> Markup {
     let t = lang.t();
     let apply = format!("{}/apply", group_href(g.realm, g.id()));
+    let open = g.group["usersCanApply"].as_bool().unwrap_or(true);
     let group_field = [("group", g.id())];
     html! {
         section aria-labelledby="mine-title" {
@@ -623,13 +692,18 @@ fn my_membership(lang: Lang, g: &GroupView, archived: bool) -> Markup {
                         }
                         "NEWBIE" | "ACTIVE" => {
                             p { (t.you_are_member) " " strong #my-status { (i18n::status(lang, status)) } }
-                            @let posts = posts_text(m);
+                            @let posts = posts_text(lang, m);
                             @if !posts.is_empty() { p { (t.posts) ": " (posts) } }
-                            (button_form(g.csrf, &membership_href(g.realm, id, "leave"), &group_field, t.leave, true))
+                            @if g.only_leader(m) {
+                                p.notice #only-leader { (t.only_leader) }
+                            } @else {
+                                (confirmed_form(g.csrf, &membership_href(g.realm, id, "leave"), &group_field, (t.leave, t.leave_confirm, t.leave_yes)))
+                            }
                         }
                         _ => {
                             p { (t.you_were_member) " " strong #my-status { (i18n::status(lang, status)) } }
                             @if archived { p { (t.archived_no_join) } }
+                            @else if !open { p { (lang.dir().closed) } }
                             @else { (button_form(g.csrf, &apply, &[], t.apply, false)) }
                         }
                     }
@@ -637,6 +711,7 @@ fn my_membership(lang: Lang, g: &GroupView, archived: bool) -> Markup {
                 None => {
                     p { (t.not_member) }
                     @if archived { p { (t.archived_no_join) } }
+                    @else if !open { p { (lang.dir().closed) } }
                     @else { (button_form(g.csrf, &apply, &[], t.apply, false)) }
                 }
             }
@@ -663,7 +738,7 @@ fn members(lang: Lang, g: &GroupView) -> Markup {
                                 dl.facts {
                                     dt { (t.status) }
                                     dd.status { (i18n::status(lang, status)) }
-                                    @let p = posts_text(m);
+                                    @let p = posts_text(lang, m);
                                     @if !p.is_empty() { dt { (t.posts) } dd { (p) } }
                                 }
                                 @if g.edit_members { (member_controls(lang, g, m)) }
@@ -671,6 +746,12 @@ fn members(lang: Lang, g: &GroupView) -> Markup {
                         }
                     }
                     @if g.members_more { p.muted { (t.more_not_shown) } }
+                    @if g.edit_members {
+                        // The group's own post names, offered where posts are typed.
+                        datalist #post-names {
+                            @for p in g.post_names() { option value=(p) {} }
+                        }
+                    }
                 }
             }
         }
@@ -705,9 +786,13 @@ fn member_controls(lang: Lang, g: &GroupView, m: &Value) -> Markup {
                 hx-post=(posts_action) hx-target="#main" hx-select="#main" hx-swap="outerHTML" {
                 input type="hidden" name="csrf" value=(g.csrf);
                 input type="hidden" name="group" value=(g.id());
+                div.check {
+                    input id={ "pl-" (id) } type="checkbox" name="leader" value="on" checked[holds_leader(m)];
+                    label for={ "pl-" (id) } { (t.leader_post) }
+                }
                 label for={ "po-" (id) } { (t.posts_label) }
                 div.row {
-                    input id={ "po-" (id) } type="text" name="posts" value=(posts_text(m)) maxlength="1000";
+                    input id={ "po-" (id) } type="text" name="posts" value=(other_posts(m)) maxlength="1000" list="post-names";
                     button.secondary type="submit" { (t.save_posts) }
                 }
             }
@@ -731,7 +816,7 @@ fn applications(lang: Lang, g: &GroupView) -> Markup {
                         (g.name_of(lang, m))
                         div.controls {
                             (button_form(g.csrf, &membership_href(g.realm, id, "accept"), &group_field, t.accept, false))
-                            (button_form(g.csrf, &membership_href(g.realm, id, "reject"), &group_field, t.reject, true))
+                            (confirmed_form(g.csrf, &membership_href(g.realm, id, "reject"), &group_field, (t.reject, t.reject_confirm, t.reject_yes)))
                         }
                     }
                 }
@@ -756,7 +841,7 @@ fn invitations(lang: Lang, g: &GroupView, archived: bool) -> Markup {
                     @let id = m["id"].as_str().unwrap_or("");
                     li data-membership=(id) {
                         (g.name_of(lang, m))
-                        @let p = posts_text(m);
+                        @let p = posts_text(lang, m);
                         @if !p.is_empty() { dl.facts { dt { (t.posts) } dd { (p) } } }
                         (button_form(g.csrf, &membership_href(g.realm, id, "cancel"), &group_field, t.cancel_invitation, true))
                     }
@@ -820,12 +905,54 @@ fn edit_form(lang: Lang, g: &GroupView) -> Markup {
                         (g.group["description"].as_str().unwrap_or(""))
                     }
                 }
+                input type="hidden" name="switches" value="on";
                 div.check {
-                    input #g-archived type="checkbox" name="archived" value="on"
-                        checked[g.group["archived"].as_bool().unwrap_or(false)];
-                    label for="g-archived" { (t.archived_label) }
+                    input #g-listed type="checkbox" name="listed" value="on"
+                        checked[g.group["listed"].as_bool().unwrap_or(true)];
+                    label for="g-listed" { (lang.admin().listed_label) }
+                }
+                div.check {
+                    input #g-apply type="checkbox" name="usersCanApply" value="on"
+                        checked[g.group["usersCanApply"].as_bool().unwrap_or(true)];
+                    label for="g-apply" { (lang.admin().users_can_apply_label) }
                 }
                 button type="submit" { (t.save) }
+            }
+            div #archive {
+                @if g.group["archived"].as_bool().unwrap_or(false) {
+                    (button_form(g.csrf, &format!("{}/unarchive", group_href(g.realm, g.id())), &[], t.unarchive, true))
+                } @else {
+                    (confirmed_form(g.csrf, &format!("{}/archive", group_href(g.realm, g.id())), &[], (t.archive, t.archive_confirm, t.archive_yes)))
+                }
+            }
+        }
+        @if !g.group["archived"].as_bool().unwrap_or(false) { (sub_group_form(lang, g)) }
+    }
+}
+
+/// Creating a group under this one (the API lets whoever may edit this group).
+fn sub_group_form(lang: Lang, g: &GroupView) -> Markup {
+    let a = lang.admin();
+    let t = lang.t();
+    let action = format!("{}/subgroup", group_href(g.realm, g.id()));
+    html! {
+        section aria-labelledby="new-sub-group-title" {
+            h2 #new-sub-group-title { (a.new_sub_group) }
+            form.group-new method="post" action=(action) {
+                input type="hidden" name="csrf" value=(g.csrf);
+                div.field {
+                    label for="sg-name" { (t.group_name) }
+                    input #sg-name type="text" name="name" required maxlength="200";
+                }
+                div.field {
+                    label for="sg-purpose" { (t.purpose) }
+                    select #sg-purpose name="purpose" {
+                        @for (v, hu, en) in i18n::PURPOSES {
+                            option value=(v) { (match lang { Lang::Hu => *hu, Lang::En => *en }) }
+                        }
+                    }
+                }
+                button type="submit" { (a.create_sub_group) }
             }
         }
     }

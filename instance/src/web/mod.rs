@@ -14,9 +14,13 @@
 //! ones anywhere); maud escapes every value it renders.
 
 pub mod api;
+mod directory;
 mod evaluation;
 mod groups;
+mod guidelines;
 pub mod i18n;
+mod realm_admin;
+mod signed_in;
 mod views;
 
 use axum::body::Body;
@@ -32,6 +36,7 @@ use serde_json::Value;
 
 use self::api::{enc, Api, ApiError, ApiHandle};
 use self::i18n::Lang;
+use self::signed_in::{SignedIn, Visitor};
 use crate::http::{cookie, AppState, SESSION_COOKIE};
 
 pub(crate) const CSRF_COOKIE: &str = "pek_csrf";
@@ -46,6 +51,8 @@ const ASSET_CSS: &str = concat!("/assets/app.css?v=", env!("CARGO_PKG_VERSION"))
 static HTMX_JS: &[u8] = include_bytes!("assets/htmx.min.js");
 static HTMX_JS_GZ: &[u8] = include_bytes!("assets/htmx.min.js.gz");
 static APP_CSS: &str = include_str!("assets/app.css");
+static FAVICON_SVG: &str = include_str!("assets/favicon.svg");
+const ASSET_FAVICON: &str = "/assets/favicon.svg";
 
 /// Scripts and styles from this origin only; nothing inline, nothing from elsewhere.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
@@ -53,13 +60,27 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    frame-ancestors 'none'";
 
 /// The pages (hub only). `api` is set to the finished router once it is built.
-pub fn routes(api: ApiHandle) -> Router<AppState> {
+pub fn routes(state: AppState, api: ApiHandle) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/sign-in", get(sign_in_page))
         .route("/sign-in/dev", post(dev_sign_in))
         .route("/sign-out", post(sign_out))
         .route("/search", get(search))
+        .route("/groups", get(directory::directory_page))
+        .route("/realms/{realm}/admin", get(realm_admin::admin_page))
+        .route(
+            "/realms/{realm}/groups/{id}/guidelines",
+            get(guidelines::guidelines_page),
+        )
+        .route(
+            "/realms/{realm}/groups/{id}/guidelines/{action}",
+            post(guidelines::guidelines_action),
+        )
+        .route(
+            "/realms/{realm}/admin/{action}",
+            post(realm_admin::admin_action),
+        )
         .route(
             "/realms/{realm}/policy-offers/{policy}/{action}",
             post(policy_offer_action),
@@ -81,8 +102,9 @@ pub fn routes(api: ApiHandle) -> Router<AppState> {
         .route("/korok/showgroup/id/{id}", get(old_group_link))
         .route("/lang", get(set_lang))
         .route("/assets/{name}", get(asset))
+        .route("/favicon.ico", get(favicon))
         .merge(evaluation::routes())
-        .layer(axum::middleware::from_fn(guard))
+        .layer(axum::middleware::from_fn_with_state(state, guard))
         .layer(Extension(api))
 }
 
@@ -99,12 +121,34 @@ pub(crate) fn csrf_token(secret: &str, session: Option<&str>) -> String {
     data.extend_from_slice(b"pek-csrf\0");
     data.extend_from_slice(secret.as_bytes());
     data.push(0);
-    data.extend_from_slice(session.unwrap_or("").as_bytes());
+    data.extend_from_slice(session.map(session_key).unwrap_or_default().as_bytes());
     let d = ring::digest::digest(&ring::digest::SHA256, &data);
     d.as_ref()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// What a CSRF token is bound to of a session cookie: the session's id (`sid`) when the
+/// cookie is a session token, so the tokens of a page stay good when its session token is
+/// renewed; else the cookie itself. Read without verifying: it only has to be the same
+/// for the page and its forms, and whoever cannot read the cookie cannot learn it.
+fn session_key(cookie: &str) -> String {
+    use base64::Engine;
+    let sid = cookie
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v.get("sid").and_then(|s| s.as_str()).map(String::from));
+    match sid {
+        Some(sid) => format!("sid:{sid}"),
+        None => cookie.to_string(),
+    }
 }
 
 pub(crate) fn csrf_ok(secret: &str, session: Option<&str>, presented: &str) -> bool {
@@ -128,7 +172,7 @@ pub(crate) fn cookie_header(name: &str, value: &str, max_age: u64) -> Option<Hea
 
 /// Every page request: mints the CSRF cookie when missing, checks the CSRF token of
 /// every state-changing and every htmx request, and adds the security headers.
-async fn guard(req: Request, next: Next) -> Response {
+async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let headers = req.headers().clone();
     let minted = cookie(&headers, CSRF_COOKIE).is_none();
     let secret = cookie(&headers, CSRF_COOKIE).unwrap_or_else(new_csrf_secret);
@@ -157,6 +201,34 @@ async fn guard(req: Request, next: Next) -> Response {
             && presented
                 .as_deref()
                 .is_some_and(|p| csrf_ok(&secret, session.as_deref(), p));
+        if !ok && session.is_none() && !minted && req.uri().path() != "/sign-in/dev" {
+            // The form was made for a session that has ended since (its cookie expired):
+            // say that, and offer the sign-in that comes back to the page.
+            let lang = lang_of(&headers);
+            let back = headers
+                .get("hx-current-url")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|u| url::Url::parse(u).ok())
+                .map(|u| match u.query() {
+                    Some(q) => format!("{}?{q}", u.path()),
+                    None => u.path().to_string(),
+                })
+                .or_else(|| referer_path(&headers))
+                .unwrap_or_else(|| "/".into());
+            let sign_in = signed_out_location(&back, true);
+            let mut resp = if is_htmx {
+                let mut r = html(StatusCode::OK, views::session_ended(lang, &sign_in));
+                let h = r.headers_mut();
+                h.insert("hx-retarget", HeaderValue::from_static("#session-notice"));
+                h.insert("hx-reswap", HeaderValue::from_static("innerHTML"));
+                h.insert("hx-reselect", HeaderValue::from_static("#session-ended"));
+                r
+            } else {
+                Redirect::to(&sign_in).into_response()
+            };
+            secure_headers(resp.headers_mut(), false);
+            return resp;
+        }
         if !ok {
             let lang = lang_of(&headers);
             let t = lang.t();
@@ -175,7 +247,23 @@ async fn guard(req: Request, next: Next) -> Response {
     }
     req.extensions_mut().insert(CsrfSecret(secret.clone()));
     let asset = req.uri().path().starts_with("/assets/");
+    let renewed = match &session {
+        Some(token) if !asset && req.uri().path() != "/sign-out" => renewal(&state, token).await,
+        _ => None,
+    };
     let mut resp = next.run(req).await;
+    if let Some((token, ttl)) = renewed {
+        // Unless the page itself has just ended the session.
+        let cleared = resp.headers().get_all(header::SET_COOKIE).iter().any(|c| {
+            c.as_bytes()
+                .starts_with(format!("{SESSION_COOKIE}=").as_bytes())
+        });
+        if !cleared {
+            if let Some(c) = cookie_header(SESSION_COOKIE, &token, ttl) {
+                resp.headers_mut().append(header::SET_COOKIE, c);
+            }
+        }
+    }
     if minted && !asset {
         if let Some(c) = cookie_header(CSRF_COOKIE, &secret, 365 * 24 * 3600) {
             resp.headers_mut().append(header::SET_COOKIE, c);
@@ -183,6 +271,19 @@ async fn guard(req: Request, next: Next) -> Response {
     }
     secure_headers(resp.headers_mut(), asset);
     resp
+}
+
+/// A renewed session token for an active person (see [`crate::login::Login::renew`]).
+async fn renewal(state: &AppState, token: &str) -> Option<(String, u64)> {
+    let login = state.login.as_deref()?;
+    let claims = state.verifier.verify(token).await.ok()?;
+    match login.renew(&state.db, &claims).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "renewing a session token");
+            None
+        }
+    }
 }
 
 fn secure_headers(h: &mut HeaderMap, asset: bool) {
@@ -225,9 +326,37 @@ struct Ctx {
     csrf: String,
     session: Option<String>,
     here: String,
+    /// The page to come back to after signing in: this page for a GET, the page the
+    /// form was on (its same-origin `Referer`) for an action.
+    back: String,
+    /// An htmx request (it swaps a part of the page, so it gets no redirects).
+    htmx: bool,
     request_id: Option<HeaderValue>,
     api: ApiHandle,
     state: AppState,
+}
+
+/// The path and query of a same-origin `Referer` (the page a form was sent from).
+pub(super) fn referer_path(headers: &HeaderMap) -> Option<String> {
+    let referer = headers.get(header::REFERER)?.to_str().ok()?;
+    let url = url::Url::parse(referer).ok()?;
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let same = url.host_str().is_some_and(|h| {
+        let with_port = match url.port() {
+            Some(p) => format!("{h}:{p}"),
+            None => h.to_string(),
+        };
+        with_port == host || h == host
+    });
+    if !same {
+        return None;
+    }
+    let mut path = url.path().to_string();
+    if let Some(q) = url.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    Some(crate::login::safe_return_path(Some(&path)))
 }
 
 impl Ctx {
@@ -239,11 +368,28 @@ impl Ctx {
         here: String,
     ) -> Ctx {
         let session = cookie(req_headers, SESSION_COOKIE);
+        let htmx = req_headers.contains_key("hx-request");
+        let from_page = req_headers
+            .get("hx-current-url")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|u| url::Url::parse(u).ok())
+            .map(|u| match u.query() {
+                Some(q) => format!("{}?{q}", u.path()),
+                None => u.path().to_string(),
+            })
+            .map(|p| crate::login::safe_return_path(Some(&p)));
+        // An action's handler names its page as `here`; htmx says which page it is on.
+        let back = match from_page {
+            Some(p) if htmx => p,
+            _ => here.clone(),
+        };
         Ctx {
             lang: lang_of(req_headers),
             csrf: csrf_token(&secret.0, session.as_deref()),
             session,
             here,
+            back,
+            htmx,
             request_id: req_headers.get("x-request-id").cloned(),
             api,
             state,
@@ -253,9 +399,9 @@ impl Ctx {
     /// The API as the signed-in person, or the answer that sends them to sign in.
     fn api(&self) -> Result<Api, Box<Response>> {
         let Some(token) = &self.session else {
-            return Err(Box::new(Redirect::to("/sign-in").into_response()));
+            return Err(Box::new(self.signed_out(false)));
         };
-        Api::new(&self.api, token.clone(), self.request_id.clone())
+        Api::new(&self.api, token.clone(), self.request_id.clone(), self.lang)
             .ok_or_else(|| Box::new(self.error(StatusCode::SERVICE_UNAVAILABLE, "")))
     }
 
@@ -287,8 +433,8 @@ impl Ctx {
             s if s.is_client_error() => t.bad_request,
             _ => t.internal,
         };
-        // The API's message for 4xx is meant for the caller; for 404 it is not shown
-        // (it would only restate the path).
+        // What the API said of a 4xx, in the page's language (see `Api::refusal`); for
+        // 404 nothing (it would only restate the path).
         let detail = if status == StatusCode::NOT_FOUND || status.is_server_error() {
             ""
         } else {
@@ -305,18 +451,37 @@ impl Ctx {
     /// The answer for a failed API call (with the menu, when the person is signed in).
     async fn fail(&self, api: &Api, e: ApiError) -> Response {
         match e {
-            ApiError::SignedOut => {
-                let mut r = Redirect::to("/sign-in?expired=1").into_response();
-                if let Some(c) = cookie_header(SESSION_COOKIE, "", 0) {
-                    r.headers_mut().append(header::SET_COOKIE, c);
-                }
-                r
-            }
+            ApiError::SignedOut => self.signed_out(true),
             ApiError::Status(s, m) => {
                 let me = api.get::<Value>("/api/v1/me").await.ok();
                 self.error_as(me.as_ref(), s, &m)
             }
         }
+    }
+
+    /// The answer when there is no live session: the sign-in page, which brings the
+    /// person back to this page. An htmx action is not redirected (the part of the page
+    /// it would replace holds what the person typed): the page's notice area says the
+    /// session has ended, with the sign-in link, and the form stays as it was.
+    fn signed_out(&self, expired: bool) -> Response {
+        let expired = expired || self.session.is_some();
+        let sign_in = signed_out_location(&self.back, expired);
+        let mut r = if self.htmx {
+            let mut r = html(StatusCode::OK, views::session_ended(self.lang, &sign_in));
+            let h = r.headers_mut();
+            h.insert("hx-retarget", HeaderValue::from_static("#session-notice"));
+            h.insert("hx-reswap", HeaderValue::from_static("innerHTML"));
+            h.insert("hx-reselect", HeaderValue::from_static("#session-ended"));
+            r
+        } else {
+            Redirect::to(&sign_in).into_response()
+        };
+        if self.session.is_some() {
+            if let Some(c) = cookie_header(SESSION_COOKIE, "", 0) {
+                r.headers_mut().append(header::SET_COOKIE, c);
+            }
+        }
+        r
     }
 
     /// A realm's display name (the registry's), for headings and notices.
@@ -338,6 +503,16 @@ impl Ctx {
     }
 }
 
+/// The sign-in page that comes back to `back` afterwards.
+fn signed_out_location(back: &str, expired: bool) -> String {
+    let back = crate::login::safe_return_path(Some(back));
+    format!(
+        "/sign-in?{}back={}",
+        if expired { "expired=1&" } else { "" },
+        enc(&back)
+    )
+}
+
 fn html(status: StatusCode, markup: Markup) -> Response {
     (
         status,
@@ -355,18 +530,7 @@ fn here(uri: &axum::http::Uri) -> String {
 
 // --- pages --------------------------------------------------------------------------
 
-async fn home(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-) -> Response {
-    let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+async fn home(SignedIn { ctx, api }: SignedIn, uri: axum::http::Uri) -> Response {
     let (me, groups, offers) = tokio::join!(
         api.get::<Value>("/api/v1/me"),
         api.get::<Value>("/api/v1/me/groups"),
@@ -393,17 +557,10 @@ async fn home(
 
 /// Accepting or declining a role offered to the signed-in person (from the home page).
 async fn policy_offer_action(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
+    SignedIn { mut ctx, api }: SignedIn,
     Path((realm, policy, action)): Path<(String, String, String)>,
 ) -> Response {
-    let ctx = Ctx::new(s, handle, &headers, &secret, "/".into());
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    ctx.here = "/".into();
     let (Ok(realm), Ok(policy)) = (
         crate::realm::RealmId::parse(&realm),
         uuid::Uuid::parse_str(&policy),
@@ -424,33 +581,24 @@ async fn policy_offer_action(
     if status == StatusCode::UNAUTHORIZED {
         return ctx.fail(&api, ApiError::SignedOut).await;
     }
-    let message = serde_json::from_slice::<Value>(&answer)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(String::from))
-        .unwrap_or_default();
-    ctx.fail(&api, ApiError::Status(status, message)).await
+    ctx.fail(&api, ApiError::Status(status, api.refusal(&answer)))
+        .await
 }
 
 #[derive(Deserialize)]
 struct SignInQuery {
     expired: Option<String>,
+    /// The page to come back to.
+    back: Option<String>,
 }
 
-async fn sign_in_page(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-    Query(q): Query<SignInQuery>,
-) -> Response {
-    let ctx = Ctx::new(s.clone(), handle, &headers, &secret, here(&uri));
+async fn sign_in_page(Visitor { ctx }: Visitor, Query(q): Query<SignInQuery>) -> Response {
     let t = ctx.lang.t();
-    let Some(login) = s.login.as_deref() else {
+    let Some(login) = ctx.state.login.as_deref() else {
         return ctx.error(StatusCode::NOT_FOUND, "");
     };
     let dev = if login.dev_login_enabled() {
-        match dev_people(&s).await {
+        match dev_people(&ctx.state).await {
             Ok(p) => Some(p),
             Err(e) => {
                 tracing::warn!(error = %e, "listing people for the development sign-in");
@@ -467,6 +615,7 @@ async fn sign_in_page(
             dev,
             csrf: &ctx.csrf,
             message: q.expired.is_some().then_some(t.session_expired),
+            back: &crate::login::safe_return_path(q.back.as_deref()),
         },
     );
     ctx.page(StatusCode::OK, t.sign_in, None, body)
@@ -505,34 +654,28 @@ async fn dev_people(s: &AppState) -> crate::error::Result<Vec<(String, String)>>
         .collect())
 }
 
-async fn dev_sign_in(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let ctx = Ctx::new(s.clone(), handle, &headers, &secret, "/sign-in".into());
-    let Some(login) = s.login.as_deref().filter(|l| l.dev_login_enabled()) else {
+async fn dev_sign_in(Visitor { mut ctx }: Visitor, body: axum::body::Bytes) -> Response {
+    ctx.here = "/sign-in".into();
+    let Some(login) = ctx.state.login.as_deref().filter(|l| l.dev_login_enabled()) else {
         return ctx.error(StatusCode::NOT_FOUND, "");
     };
-    let id = url::form_urlencoded::parse(&body)
-        .find(|(k, _)| k == "authSchId")
-        .map(|(_, v)| v.trim().to_string())
-        .unwrap_or_default();
+    let field = |name: &str| {
+        url::form_urlencoded::parse(&body)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let id = field("authSchId").unwrap_or_default();
+    let back = crate::login::safe_return_path(field("back").as_deref());
     if id.is_empty() || id.len() > 200 {
-        return ctx.error(
-            StatusCode::BAD_REQUEST,
-            "authSchId must be 1-200 characters",
-        );
+        return ctx.error(StatusCode::BAD_REQUEST, "");
     }
     let identity = crate::login::Identity {
         id,
         ..Default::default()
     };
-    match login.sign_in(&s.db, &identity).await {
+    match login.sign_in(&ctx.state.db, &identity).await {
         Ok(result) => {
-            let mut r = Redirect::to("/").into_response();
+            let mut r = Redirect::to(&back).into_response();
             if let Some(c) = cookie_header(SESSION_COOKIE, &result.token, login.token_ttl()) {
                 r.headers_mut().append(header::SET_COOKIE, c);
             }
@@ -547,16 +690,11 @@ async fn dev_sign_in(
 
 /// Ends the session (its token is refused from then on) and clears the cookie. The
 /// pages are `no-store`, so the browser's Back button cannot show them again.
-async fn sign_out(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-) -> Response {
+async fn sign_out(Visitor { mut ctx }: Visitor, headers: HeaderMap) -> Response {
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
-        if let Err(e) = crate::http::end_session(&s, &token).await {
+        if let Err(e) = crate::http::end_session(&ctx.state, &token).await {
             // The session still holds: say so rather than pretend it ended.
-            let ctx = Ctx::new(s, handle, &headers, &secret, "/".into());
+            ctx.here = "/".into();
             return ctx.error(e.status(), &e.to_string());
         }
     }
@@ -596,18 +734,10 @@ struct SearchQuery {
 const SEARCH_PAGE: u32 = 20;
 
 async fn search(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
+    SignedIn { ctx, api }: SignedIn,
     headers: HeaderMap,
-    uri: axum::http::Uri,
     Query(sq): Query<SearchQuery>,
 ) -> Response {
-    let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
     let t = ctx.lang.t();
     let q = sq.q.unwrap_or_default();
     let q = q.trim().to_string();
@@ -643,8 +773,9 @@ async fn search(
             .map(|c| format!("&cursor={}", enc(c)))
             .unwrap_or_default()
     );
+    // Groups from the directory: every realm's listed groups, not only the person's.
     let groups_path = format!(
-        "/api/v1/groups?q={}&limit={SEARCH_PAGE}{}",
+        "/api/v1/directory?q={}&limit={SEARCH_PAGE}{}",
         enc(&q),
         sq.groups
             .as_deref()
@@ -672,7 +803,9 @@ async fn search(
     };
     match p {
         Some(Ok(v)) => people = Some(v),
-        Some(Err(ApiError::Status(StatusCode::BAD_REQUEST, m))) => people_error = Some(m),
+        Some(Err(ApiError::Status(StatusCode::BAD_REQUEST, _))) => {
+            people_error = Some(t.too_short.to_string())
+        }
         Some(Err(e)) => return ctx.fail(&api, e).await,
         None if want_people => people_error = Some(t.too_short.to_string()),
         None => {}
@@ -738,32 +871,24 @@ async fn old_group_link(State(s): State<AppState>, Path(id): Path<String>) -> Re
 }
 
 async fn person(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
+    SignedIn { ctx, api }: SignedIn,
     Path(id): Path<String>,
     Query(pq): Query<PersonQuery>,
 ) -> Response {
-    let ctx = Ctx::new(s, handle, &headers, &secret, here(&uri));
-    render_person(&ctx, &id, pq.saved.is_some(), None, None).await
+    render_person(&ctx, &api, &id, pq.saved.is_some(), None, None).await
 }
 
 async fn render_person(
     ctx: &Ctx,
+    api: &Api,
     id: &str,
     saved: bool,
     error: Option<(StatusCode, String)>,
     form: Option<&Value>,
 ) -> Response {
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
     let Ok(id) = uuid::Uuid::parse_str(id) else {
         return ctx
-            .fail(&api, ApiError::Status(StatusCode::NOT_FOUND, String::new()))
+            .fail(api, ApiError::Status(StatusCode::NOT_FOUND, String::new()))
             .await;
     };
     let (user_path, groups_path) = (
@@ -779,7 +904,7 @@ async fn render_person(
     );
     let (me, user, groups) = match (me, user, groups) {
         (Ok(m), Ok(u), Ok(g)) => (m, u, g),
-        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(&api, e).await,
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(api, e).await,
     };
     let is_me = me["id"].as_str() == Some(id.to_string().as_str());
     let names = ctx.realm_names().await;
@@ -845,24 +970,11 @@ fn profile_input(body: &[u8]) -> Value {
 }
 
 async fn save_profile(
-    State(s): State<AppState>,
-    Extension(handle): Extension<ApiHandle>,
-    Extension(secret): Extension<CsrfSecret>,
-    headers: HeaderMap,
+    SignedIn { mut ctx, api }: SignedIn,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let ctx = Ctx::new(
-        s,
-        handle,
-        &headers,
-        &secret,
-        format!("/people/{}", enc(&id)),
-    );
-    let api = match ctx.api() {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    ctx.here = format!("/people/{}", enc(&id));
     let me = match api.get::<Value>("/api/v1/me").await {
         Ok(m) => m,
         Err(e) => return ctx.fail(&api, e).await,
@@ -880,10 +992,92 @@ async fn save_profile(
     {
         Ok(_) => Redirect::to(&format!("/people/{}?saved=1", enc(&id))).into_response(),
         Err(ApiError::Status(status, message)) if status.is_client_error() => {
-            render_person(&ctx, &id, false, Some((status, message)), Some(&input)).await
+            render_person(
+                &ctx,
+                &api,
+                &id,
+                false,
+                Some((status, message)),
+                Some(&input),
+            )
+            .await
         }
         Err(e) => ctx.fail(&api, e).await,
     }
+}
+
+/// The browser's tab icon (also at `/favicon.ico`, where browsers look without asking).
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        FAVICON_SVG,
+    )
+        .into_response()
+}
+
+/// Error answers a browser would otherwise show as raw JSON or as an empty page (an
+/// unknown address, a wrong method, a body too large, a failure — of a page or of an API
+/// address opened in the browser, like an export link): an HTML page in the person's
+/// language. API clients, which do not ask for `text/html`, get the API's JSON as ever;
+/// the pages' own error pages pass unchanged.
+pub async fn browser_errors(req: Request, next: Next) -> Response {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if !wants_html || req.headers().contains_key("hx-request") {
+        return next.run(req).await;
+    }
+    let lang = lang_of(req.headers());
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let html_already = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || html_already {
+        return resp;
+    }
+    let t = lang.t();
+    let message = match status {
+        StatusCode::NOT_FOUND => t.not_found,
+        StatusCode::METHOD_NOT_ALLOWED => t.method_not_allowed,
+        StatusCode::PAYLOAD_TOO_LARGE => t.too_large,
+        StatusCode::UNAUTHORIZED => t.session_expired,
+        StatusCode::FORBIDDEN => t.forbidden,
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => {
+            t.unavailable
+        }
+        s if s.is_server_error() => t.internal,
+        _ => t.bad_request,
+    };
+    let frame = views::Frame {
+        lang,
+        title: t.error_title,
+        csrf: "",
+        me: None,
+        here: "/",
+    };
+    let mut out = html(
+        status,
+        views::page(&frame, views::error_body(lang, message, "")),
+    );
+    // What the answer said beyond its body stays: the allowed methods, the request id.
+    for name in [
+        header::ALLOW,
+        header::HeaderName::from_static("x-request-id"),
+    ] {
+        if let Some(v) = resp.headers().get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    secure_headers(out.headers_mut(), false);
+    out
 }
 
 async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
@@ -911,6 +1105,7 @@ async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
             r
         }
         "app.css" => ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS).into_response(),
+        "favicon.svg" => favicon().await,
         "htmx.LICENSE" => (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             include_str!("assets/htmx.LICENSE"),

@@ -5,7 +5,11 @@ use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 
 use super::i18n::{self, Lang};
-use super::{ASSET_CSS, ASSET_HTMX};
+use super::{ASSET_CSS, ASSET_FAVICON, ASSET_HTMX};
+
+pub mod directory;
+pub mod guidelines;
+pub mod realm_admin;
 
 /// What every page's frame needs.
 pub struct Frame<'a> {
@@ -35,6 +39,7 @@ pub fn page(f: &Frame, body: Markup) -> Markup {
                 meta name="htmx-config" content=(htmx_config());
                 title { (f.title) " · PéK" }
                 link rel="stylesheet" href=(ASSET_CSS);
+                link rel="icon" href=(ASSET_FAVICON) type="image/svg+xml";
                 script src=(ASSET_HTMX) defer {}
             }
             body hx-headers=(headers) {
@@ -46,6 +51,7 @@ pub fn page(f: &Frame, body: Markup) -> Markup {
                             ul {
                                 li { a href="/" { (t.home) } }
                                 li { a href="/search" { (t.search) } }
+                                li { a href="/groups" { (f.lang.dir().nav) } }
                                 li { a href="/evaluation" { (f.lang.eval().nav) } }
                                 li { a href={ "/people/" (id) } { (t.my_page) } }
                             }
@@ -65,6 +71,9 @@ pub fn page(f: &Frame, body: Markup) -> Markup {
                         }
                     }
                 }
+                // Where an htmx action says that the session has ended (the rest of the
+                // page, what the person typed included, stays as it was).
+                div #session-notice aria-live="assertive" {}
                 main #main tabindex="-1" { (body) }
             }
         }
@@ -78,6 +87,32 @@ pub fn error_body(lang: Lang, message: &str, detail: &str) -> Markup {
         p.notice role="alert" { (message) }
         @if !detail.is_empty() { p.detail { (detail) } }
         p { a href="/" { (t.back_home) } }
+    }
+}
+
+/// What failed, by the API's answer's status (its error code), in the page's language.
+pub fn failure_text(lang: Lang, status: axum::http::StatusCode) -> &'static str {
+    use axum::http::StatusCode;
+    let t = lang.t();
+    match status {
+        StatusCode::FORBIDDEN => t.forbidden,
+        StatusCode::NOT_FOUND => t.not_found,
+        StatusCode::CONFLICT => t.conflict,
+        StatusCode::PAYLOAD_TOO_LARGE => t.too_large,
+        s if s.is_server_error() => t.internal,
+        _ => t.bad_request,
+    }
+}
+
+/// An irreversible action behind a second step that works without JavaScript: the
+/// summary names the action; opened, it says what will happen, and `form` holds the yes.
+pub fn confirm(summary: &str, warning: &str, form: Markup) -> Markup {
+    html! {
+        details.confirm {
+            summary { (summary) }
+            p.warning { (warning) }
+            (form)
+        }
     }
 }
 
@@ -98,11 +133,26 @@ pub fn person_name(lang: Lang, user: &Value) -> String {
     }
 }
 
+/// The notice an htmx action gets when the session has ended: what happened and the
+/// sign-in that comes back to the page.
+pub fn session_ended(lang: Lang, sign_in: &str) -> Markup {
+    let t = lang.dir();
+    html! {
+        div #session-ended .notice role="alert" {
+            p { strong { (t.session_ended_title) } }
+            p { (t.session_ended) }
+            p { a.button href=(sign_in) { (t.sign_in_again) } }
+        }
+    }
+}
+
 pub struct SignIn<'a> {
     pub oidc: bool,
     pub dev: Option<Vec<(String, String)>>,
     pub csrf: &'a str,
     pub message: Option<&'a str>,
+    /// Where to go after signing in (a path of this site).
+    pub back: &'a str,
 }
 
 pub fn sign_in(lang: Lang, s: &SignIn) -> Markup {
@@ -111,7 +161,7 @@ pub fn sign_in(lang: Lang, s: &SignIn) -> Markup {
         h1 { (t.sign_in_title) }
         @if let Some(m) = s.message { p.notice role="status" { (m) } }
         @if s.oidc {
-            p { a.button href="/auth/login?returnTo=%2F" { (t.sign_in_with_authsch) } }
+            p { a.button href={ "/auth/login?returnTo=" (super::api::enc(s.back)) } { (t.sign_in_with_authsch) } }
         } @else if s.dev.is_none() {
             p { (t.no_login_configured) }
         }
@@ -124,6 +174,7 @@ pub fn sign_in(lang: Lang, s: &SignIn) -> Markup {
                         li {
                             form method="post" action="/sign-in/dev" {
                                 input type="hidden" name="csrf" value=(s.csrf);
+                                input type="hidden" name="back" value=(s.back);
                                 input type="hidden" name="authSchId" value=(id);
                                 button type="submit" {
                                     (t.dev_login_as) " " strong { (name) }
@@ -135,6 +186,7 @@ pub fn sign_in(lang: Lang, s: &SignIn) -> Markup {
                 }
                 form.inline method="post" action="/sign-in/dev" {
                     input type="hidden" name="csrf" value=(s.csrf);
+                    input type="hidden" name="back" value=(s.back);
                     label for="dev-id" { (t.dev_login_other) ": " (t.dev_login_id) }
                     input #dev-id type="text" name="authSchId" required maxlength="200" autocomplete="username";
                     button type="submit" { (t.sign_in) }
@@ -144,12 +196,27 @@ pub fn sign_in(lang: Lang, s: &SignIn) -> Markup {
     }
 }
 
-fn posts(v: &Value) -> String {
+/// The post that makes its holder the group's leader (the API's name for it, which the
+/// pages never show: it is "Körvezető" / "Leader" on screen).
+pub const LEADER_POST: &str = "leader";
+
+/// A post's name as the page shows it.
+pub fn post_name(lang: Lang, post: &str) -> String {
+    if post == LEADER_POST {
+        lang.t().leader_post.to_string()
+    } else {
+        post.to_string()
+    }
+}
+
+/// A membership's posts, as the page shows them.
+pub fn posts(lang: Lang, v: &Value) -> String {
     v["posts"]
         .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|p| p.as_str())
+                .map(|p| post_name(lang, p))
                 .collect::<Vec<_>>()
                 .join(", ")
         })
@@ -219,7 +286,7 @@ fn memberships_by_realm(lang: Lang, items: &[Value], heading: &str) -> Markup {
                             dl.facts {
                                 dt { (t.status) }
                                 dd { (i18n::status(lang, m["status"].as_str().unwrap_or(""))) }
-                                @let p = posts(m);
+                                @let p = posts(lang, m);
                                 @if !p.is_empty() {
                                     dt { (t.posts) }
                                     dd { (p) }

@@ -1,0 +1,89 @@
+//! The group directory page (`/groups`): the listed groups of every realm, searched as
+//! you type, each with an "apply" button — where a freshman finds a group to join.
+//! What is listed and who may apply is the API's (`/api/v1/directory`, the realms'
+//! rule in `policy.rs`); the page only shows it, with the person's own membership
+//! where they have one.
+
+use std::collections::HashMap;
+
+use axum::extract::Query;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::api::enc;
+use super::signed_in::SignedIn;
+use super::{html, views};
+use crate::group::DirectoryPage;
+
+/// Groups per page.
+const PAGE: u32 = 30;
+
+#[derive(Deserialize)]
+pub(super) struct DirectoryQuery {
+    q: Option<String>,
+    cursor: Option<String>,
+}
+
+pub(super) async fn directory_page(
+    SignedIn { ctx, api }: SignedIn,
+    headers: HeaderMap,
+    Query(dq): Query<DirectoryQuery>,
+) -> Response {
+    let q = dq.q.unwrap_or_default().trim().to_string();
+    let mut path = format!("/api/v1/directory?limit={PAGE}");
+    if !q.is_empty() {
+        path.push_str(&format!("&q={}", enc(&q)));
+    }
+    if let Some(c) = &dq.cursor {
+        path.push_str(&format!("&cursor={}", enc(c)));
+    }
+    let (me, groups, mine) = tokio::join!(
+        api.get::<Value>("/api/v1/me"),
+        api.get::<DirectoryPage>(&path),
+        api.get::<Value>("/api/v1/me/groups"),
+    );
+    let (me, groups) = match (me, groups) {
+        (Ok(m), Ok(g)) => (m, g),
+        (Err(e), _) | (_, Err(e)) => return ctx.fail(&api, e).await,
+    };
+    // The person's own membership per (realm, group), to show instead of "apply".
+    let mine: HashMap<(String, String), String> = mine
+        .ok()
+        .and_then(|v| v["items"].as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| {
+            Some((
+                (
+                    m["realmId"].as_str()?.to_string(),
+                    m["groupId"].as_str()?.to_string(),
+                ),
+                m["status"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let names = ctx.realm_names().await;
+    let view = views::directory::Directory {
+        q: &q,
+        page: &groups,
+        mine: &mine,
+        csrf: &ctx.csrf,
+        unavailable: groups
+            .unavailable
+            .iter()
+            .map(|r| names(r.as_str()))
+            .collect(),
+    };
+    if ctx.htmx && !headers.contains_key("hx-boosted") {
+        // Search as you type: the results only.
+        return html(StatusCode::OK, views::directory::results(ctx.lang, &view));
+    }
+    ctx.page(
+        StatusCode::OK,
+        ctx.lang.dir().title,
+        Some(&me),
+        views::directory::page(ctx.lang, &view),
+    )
+}
