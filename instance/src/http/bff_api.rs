@@ -56,6 +56,94 @@ fn encode(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 
+/// The page size asked for and where the previous page of a merged listing ended.
+fn page_start(limit: Option<u32>, cursor: Option<&str>) -> Result<(usize, bff::MergedCursor)> {
+    let limit = PageParams {
+        limit,
+        cursor: None,
+    }
+    .limit()? as usize;
+    let from = match cursor {
+        Some(c) => bff::MergedCursor::decode(c)?,
+        None => bff::MergedCursor::default(),
+    };
+    Ok((limit, from))
+}
+
+/// One page of a listing merged across realms.
+struct MergedPage {
+    items: Vec<serde_json::Value>,
+    next: Option<bff::MergedCursor>,
+    unavailable: Vec<RealmId>,
+    /// The realms that answered (the others are in `unavailable`).
+    answered: Vec<RealmId>,
+}
+
+/// Asks each of `realms` that `from` has not exhausted for its next page of `path`
+/// (`…?query`, each realm with its own cursor), and merges the pages in order
+/// ([`bff::merge_group_pages`]). The same query is invalid everywhere, so a 400/422 is
+/// answered as a single realm would; a realm with nothing for the caller is exhausted
+/// and later pages skip it.
+async fn paged_fan_out(
+    bff: &Bff,
+    me: Uuid,
+    headers: &HeaderMap,
+    realms: Vec<RealmId>,
+    from: &bff::MergedCursor,
+    limit: usize,
+    path: impl Fn(&RealmId) -> String,
+) -> Result<MergedPage> {
+    let realms: Vec<RealmId> = realms
+        .into_iter()
+        .filter(|r| from.position(r) != bff::Position::Done)
+        .collect();
+    let caller = caller(me, headers);
+    let request_id = headers.get("x-request-id").cloned();
+    let outcomes = bff
+        .fan_out(&realms, |r| {
+            let after = match from.position(r) {
+                bff::Position::After(c) => format!("&cursor={}", encode(c)),
+                _ => String::new(),
+            };
+            BackendRequest {
+                request_id: request_id.clone(),
+                ..BackendRequest::get(format!("{}{after}", path(r)), caller.clone())
+            }
+        })
+        .await;
+    let rules = merge::Rules {
+        caller_errors_fail: true,
+        ..merge::Rules::default()
+    };
+    // Each realm's page keeps whether that realm has more: the merged cursor needs it.
+    let merged = merge::merge(outcomes, rules, |_, r| {
+        bff::page_items(&r.body).map(|(items, more)| ((items, more), more))
+    })?;
+    let answered = realms
+        .iter()
+        .filter(|r| !merged.unavailable.contains(r))
+        .cloned()
+        .collect();
+    let exhausted = merged.nothing.iter().map(|realm| bff::RealmPage {
+        realm: realm.clone(),
+        items: Vec::new(),
+        more: false,
+    });
+    let pages = merged
+        .answers
+        .into_iter()
+        .map(|(realm, (items, more))| bff::RealmPage { realm, items, more })
+        .chain(exhausted)
+        .collect();
+    let (items, next) = bff::merge_group_pages(from, pages, limit);
+    Ok(MergedPage {
+        items,
+        next,
+        unavailable: merged.unavailable,
+        answered,
+    })
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct GroupSearch {
@@ -101,15 +189,7 @@ async fn search_groups(
     Query(q): Query<GroupSearch>,
 ) -> Result<Json<GroupPage>> {
     let bff = bff(&s)?;
-    let limit = PageParams {
-        limit: q.limit,
-        cursor: None,
-    }
-    .limit()? as usize;
-    let from = match &q.cursor {
-        Some(c) => bff::MergedCursor::decode(c)?,
-        None => bff::MergedCursor::default(),
-    };
+    let (limit, from) = page_start(q.limit, q.cursor.as_deref())?;
     let mut query = format!("limit={limit}");
     if let Some(text) = &q.q {
         query.push_str(&format!("&q={}", encode(text)));
@@ -117,58 +197,15 @@ async fn search_groups(
     if let Some(a) = q.include_archived {
         query.push_str(&format!("&includeArchived={a}"));
     }
-    let all_realms = bff.caller_realms(me).await?;
-    // Realms a previous page exhausted are not asked again.
-    let realms: Vec<RealmId> = all_realms
-        .iter()
-        .filter(|r| from.position(r) != bff::Position::Done)
-        .cloned()
-        .collect();
-    let caller = caller(me, &headers);
-    let request_id = headers.get("x-request-id").cloned();
-    let outcomes = bff
-        .fan_out(&realms, |r| {
-            let after = match from.position(r) {
-                bff::Position::After(c) => format!("&cursor={}", encode(c)),
-                _ => String::new(),
-            };
-            BackendRequest {
-                request_id: request_id.clone(),
-                ..BackendRequest::get(
-                    format!("/api/v1/realms/{r}/groups?{query}{after}"),
-                    caller.clone(),
-                )
-            }
-        })
-        .await;
-    // The same query is invalid everywhere: a 400/422 is answered as a single realm would.
-    let rules = merge::Rules {
-        caller_errors_fail: true,
-        ..merge::Rules::default()
-    };
-    // Each realm's page keeps whether that realm has more: the merged cursor needs it.
-    let merged = merge::merge(outcomes, rules, |_, r| {
-        bff::page_items(&r.body).map(|(items, more)| ((items, more), more))
-    })?;
-    for r in &realms {
-        if !merged.unavailable.contains(r) {
-            bff.touch(me, r);
-        }
+    let realms = bff.caller_realms(me).await?;
+    let page = paged_fan_out(bff, me, &headers, realms, &from, limit, |r| {
+        format!("/api/v1/realms/{r}/groups?{query}")
+    })
+    .await?;
+    for r in &page.answered {
+        bff.touch(me, r);
     }
-    // A realm with nothing for this caller is exhausted: later pages skip it.
-    let exhausted = merged.nothing.iter().map(|realm| bff::RealmPage {
-        realm: realm.clone(),
-        items: Vec::new(),
-        more: false,
-    });
-    let pages = merged
-        .answers
-        .into_iter()
-        .map(|(realm, (items, more))| bff::RealmPage { realm, items, more })
-        .chain(exhausted)
-        .collect();
-    let unavailable = merged.unavailable;
-    let (items, next) = bff::merge_group_pages(&from, pages, limit);
+    let (items, next, unavailable) = (page.items, page.next, page.unavailable);
     let next_cursor = next.map(|c| c.encode());
     Ok(Json(GroupPage {
         items,
@@ -204,63 +241,19 @@ async fn group_directory(
     Query(q): Query<DirectorySearch>,
 ) -> Result<Json<DirectoryPage>> {
     let bff = bff(&s)?;
-    let limit = PageParams {
-        limit: q.limit,
-        cursor: None,
-    }
-    .limit()? as usize;
-    let from = match &q.cursor {
-        Some(c) => bff::MergedCursor::decode(c)?,
-        None => bff::MergedCursor::default(),
-    };
+    let (limit, from) = page_start(q.limit, q.cursor.as_deref())?;
     let mut query = format!("limit={limit}");
     if let Some(text) = &q.q {
         query.push_str(&format!("&q={}", encode(text)));
     }
     let registry = bff.registry.all().await;
-    let mut realms: Vec<RealmId> = registry
-        .keys()
-        .filter(|r| from.position(r) != bff::Position::Done)
-        .cloned()
-        .collect();
+    let mut realms: Vec<RealmId> = registry.keys().cloned().collect();
     realms.sort();
-    let caller = caller(me, &headers);
-    let request_id = headers.get("x-request-id").cloned();
-    let outcomes = bff
-        .fan_out(&realms, |r| {
-            let after = match from.position(r) {
-                bff::Position::After(c) => format!("&cursor={}", encode(c)),
-                _ => String::new(),
-            };
-            BackendRequest {
-                request_id: request_id.clone(),
-                ..BackendRequest::get(
-                    format!("/api/v1/realms/{r}/directory?{query}{after}"),
-                    caller.clone(),
-                )
-            }
-        })
-        .await;
-    let rules = merge::Rules {
-        caller_errors_fail: true,
-        ..merge::Rules::default()
-    };
-    let merged = merge::merge(outcomes, rules, |_, r| {
-        bff::page_items(&r.body).map(|(items, more)| ((items, more), more))
-    })?;
-    let exhausted = merged.nothing.iter().map(|realm| bff::RealmPage {
-        realm: realm.clone(),
-        items: Vec::new(),
-        more: false,
-    });
-    let pages = merged
-        .answers
-        .into_iter()
-        .map(|(realm, (items, more))| bff::RealmPage { realm, items, more })
-        .chain(exhausted)
-        .collect();
-    let unavailable = merged.unavailable;
-    let (items, next) = bff::merge_group_pages(&from, pages, limit);
+    let page = paged_fan_out(bff, me, &headers, realms, &from, limit, |r| {
+        format!("/api/v1/realms/{r}/directory?{query}")
+    })
+    .await?;
+    let (items, next, unavailable) = (page.items, page.next, page.unavailable);
     let mut groups = Vec::with_capacity(items.len());
     for v in items {
         match serde_json::from_value::<crate::group::DirectoryGroup>(v) {
