@@ -105,7 +105,7 @@ step "cargo clippy + build (cargo test --no-run)" build
 export PEK_TEST_BUILD_DONE=1
 
 # helm and kubectl (target/tools), which the Kubernetes checks use; the chart checks with
-# them run below, once the background checks are under way.
+# them (helm.sh without arguments) run in the background with the others.
 step "helm + kubectl (tests/checks/helm.sh --tools-only)" bash tests/checks/helm.sh --tools-only
 # A check marked "run.sh: in the background" (mostly waiting for a cluster) runs beside the
 # rest; its output is shown when it ends.
@@ -122,7 +122,6 @@ stop_background() {
 }
 trap stop_background EXIT
 for extra in tests/checks/*.sh; do
-  [ "$extra" = tests/checks/helm.sh ] && continue
   if grep -q '^# run.sh: in the background' "$extra"; then
     log="target/$(basename "$extra" .sh).log"
     echo "== $extra (in the background, output in $log)"
@@ -132,14 +131,12 @@ for extra in tests/checks/*.sh; do
     BG+=("$extra"); BG_PID+=($!); BG_T0+=("$(date +%s)")
   fi
 done
-step tests/checks/helm.sh bash tests/checks/helm.sh
 # The test binaries of that build (what `cargo test --workspace` would run), a few at a time,
 # all on one throwaway PostgreSQL (localpg's test_cluster: one initdb, and each schema
 # migrated once into a template database instead of once per test).
 step "tests (run: binaries in parallel, one PostgreSQL)" \
   target/debug/examples/test_cluster -- bash tests/test-binaries.sh
 for extra in tests/checks/*.sh; do
-  [ "$extra" = tests/checks/helm.sh ] && continue
   grep -q '^# run.sh: in the background' "$extra" && continue
   step "$extra" bash "$extra"
 done

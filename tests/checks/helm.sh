@@ -3,6 +3,7 @@
 # offline validation of every rendered manifest against the Kubernetes schemas
 # (kubernetes-validate --strict), and "the chart ships the generated CRD".
 # Tools are installed from PyPI into target/tools (idempotent, cached).
+# run.sh: in the background (offline and self-contained: its own temporary files only)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
