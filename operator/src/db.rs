@@ -32,6 +32,13 @@ use url::Url;
 use crate::metrics::Metrics;
 use crate::Error;
 
+/// Marks a `<name>-db` Secret whose passwords the operator generated (only those are rotated).
+pub const GENERATED_ANNOTATION: &str = "pek.sch.bme.hu/generated-credentials";
+/// When the worker's credentials last switched to a new login role (RFC 3339), on the Secret.
+pub const ROTATED_AT_ANNOTATION: &str = "pek.sch.bme.hu/credentials-rotated-at";
+/// The `pek.sch.bme.hu/rotate-credentials` value the last rotation answered, on the Secret.
+pub const ROTATION_REQUEST_ANNOTATION: &str = "pek.sch.bme.hu/rotation-request";
+
 /// Longest database name we derive (leaves room for the `_owner` suffix within 63 bytes).
 const MAX_BASE: usize = 50;
 
@@ -64,6 +71,39 @@ impl RealmDbNames {
             app_role: format!("{database}_app"),
             database,
         }
+    }
+
+    /// The two login roles credential rotation alternates between, `<app role>_a` and
+    /// `<app role>_b`: members of the app role (which holds the privileges), so a new one works
+    /// as soon as it exists.
+    pub fn login_roles(&self) -> [String; 2] {
+        [
+            format!("{}_a", self.app_role),
+            format!("{}_b", self.app_role),
+        ]
+    }
+
+    /// The login role a rotation away from `current` switches to.
+    pub fn alternate(&self, current: &str) -> String {
+        let [a, b] = self.login_roles();
+        if current == a {
+            b
+        } else {
+            a
+        }
+    }
+
+    /// Whether `role` is a role the worker may log in as: the app role itself (before the
+    /// first rotation) or one of the [`Self::login_roles`].
+    pub fn is_app_login(&self, role: &str) -> bool {
+        role == self.app_role || self.login_roles().iter().any(|r| r == role)
+    }
+
+    /// Every role of the realm: owner, app and the login roles.
+    fn all_roles(&self) -> Vec<String> {
+        let mut roles = vec![self.owner_role.clone(), self.app_role.clone()];
+        roles.extend(self.login_roles());
+        roles
     }
 }
 
@@ -295,7 +335,34 @@ pub struct DbCredentials {
     pub port: u16,
     pub names: RealmDbNames,
     pub owner_password: String,
+    /// The role the worker logs in as: the app role, or after a rotation one of
+    /// [`RealmDbNames::login_roles`].
+    pub app_user: String,
     pub app_password: String,
+    /// Where a credential rotation stands (kept in the same Secret).
+    pub rotation: Rotation,
+}
+
+/// The state of the worker's credential rotation, stored in the `<name>-db` Secret next to the
+/// credentials, so every step is written before it is acted on and a crashed operator resumes
+/// where it stopped.
+#[derive(Clone, Default)]
+pub struct Rotation {
+    /// The operator generated these passwords (the Secret carries
+    /// `pek.sch.bme.hu/generated-credentials: "true"`); a Secret without it was supplied by
+    /// someone else and is never rotated.
+    pub generated: bool,
+    /// A login role and password prepared for the switch (stored before the role gets them).
+    pub next: Option<(String, String)>,
+    /// The login role the worker used before the last switch; it is retired once every worker
+    /// pod uses the new one.
+    pub previous: Option<String>,
+    /// When the worker's credentials last switched (RFC 3339).
+    pub rotated_at: Option<String>,
+    /// The value of the `pek.sch.bme.hu/rotate-credentials` annotation last acted on.
+    pub request: Option<String>,
+    /// When the Secret was created (the schedule counts from here before a first rotation).
+    pub created_at: Option<k8s_openapi::jiff::Timestamp>,
 }
 
 impl fmt::Debug for DbCredentials {
@@ -318,7 +385,9 @@ pub(crate) fn generate_password() -> String {
 }
 
 impl DbCredentials {
-    /// Credentials from the existing `<name>-db` Secret, when it holds both passwords.
+    /// Credentials from the existing `<name>-db` Secret, when it holds both passwords. The
+    /// worker's login role is the Secret's `user` when that is one of the realm's app logins
+    /// (else the app role), and the rotation state is read back from the Secret.
     pub fn from_existing(
         target: &AdminTarget,
         names: RealmDbNames,
@@ -327,12 +396,37 @@ impl DbCredentials {
         let secret = secret?;
         let owner_password = secret_str(secret, "ownerPassword")?;
         let app_password = secret_str(secret, "password")?;
-        Some(Self::new(target, names, owner_password, app_password))
+        let annotation = |key: &str| {
+            secret
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(key))
+                .cloned()
+        };
+        let login = |key: &str| secret_str(secret, key).filter(|u| names.is_app_login(u));
+        let app_user = login("user").unwrap_or_else(|| names.app_role.clone());
+        let rotation = Rotation {
+            generated: annotation(GENERATED_ANNOTATION).as_deref() == Some("true"),
+            next: login("nextUser")
+                .filter(|u| *u != app_user)
+                .zip(secret_str(secret, "nextPassword")),
+            previous: login("previousUser").filter(|u| *u != app_user),
+            rotated_at: annotation(ROTATED_AT_ANNOTATION),
+            request: annotation(ROTATION_REQUEST_ANNOTATION),
+            created_at: secret.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        };
+        let mut creds = Self::new(target, names, owner_password, app_password);
+        creds.app_user = app_user;
+        creds.rotation = rotation;
+        Some(creds)
     }
 
-    /// Credentials with newly generated passwords.
+    /// Credentials with newly generated passwords (marked as generated: they may be rotated).
     pub fn generate(target: &AdminTarget, names: RealmDbNames) -> Self {
-        Self::new(target, names, generate_password(), generate_password())
+        let mut creds = Self::new(target, names, generate_password(), generate_password());
+        creds.rotation.generated = true;
+        creds
     }
 
     fn new(
@@ -345,19 +439,18 @@ impl DbCredentials {
             host: target.host(),
             port: target.port(),
             target: target.clone(),
+            app_user: names.app_role.clone(),
             names,
             owner_password,
             app_password,
+            rotation: Rotation::default(),
         }
     }
 
-    /// The worker's DATABASE_URL (app role).
+    /// The worker's DATABASE_URL (its login role: the app role or a rotated login).
     pub fn app_url(&self) -> String {
-        self.target.url_for(
-            &self.names.app_role,
-            &self.app_password,
-            &self.names.database,
-        )
+        self.target
+            .url_for(&self.app_user, &self.app_password, &self.names.database)
     }
 
     /// The worker's migration URL (owner role).
@@ -381,6 +474,11 @@ pub enum Change {
     AdminGranted(String),
     DatabaseDropped(String),
     RoleDropped(String),
+    /// A login role was given a new password and may log in (credential rotation).
+    LoginPrepared(String),
+    /// A login role may no longer log in (credential rotation: every worker pod uses its
+    /// successor).
+    LoginRetired(String),
     /// The logical dump written before a DROP.
     DatabaseDumped {
         database: String,
@@ -399,6 +497,8 @@ impl Change {
             Change::AdminGranted(_) => "AdminRoleGranted",
             Change::DatabaseDropped(_) => "DatabaseDropped",
             Change::RoleDropped(_) => "RoleDropped",
+            Change::LoginPrepared(_) => "LoginPrepared",
+            Change::LoginRetired(_) => "LoginRetired",
             Change::DatabaseDumped { .. } => "DatabaseDumped",
         }
     }
@@ -424,6 +524,17 @@ impl fmt::Display for Change {
             ),
             Change::DatabaseDropped(d) => write!(f, "dropped database {d}"),
             Change::RoleDropped(r) => write!(f, "dropped role {r}"),
+            Change::LoginPrepared(r) => {
+                write!(
+                    f,
+                    "set a new password on login role {r} (credential rotation)"
+                )
+            }
+            Change::LoginRetired(r) => write!(
+                f,
+                "login role {r} may no longer log in (NOLOGIN, no password): every worker pod \
+                 uses its successor"
+            ),
             Change::DatabaseDumped { database, file } => write!(
                 f,
                 "dumped database {database} to {file} (pg_dump custom format; restore with \
@@ -492,6 +603,7 @@ impl Provisioner {
             creds.target.key().as_str(),
             &creds.names.owner_role,
             &creds.names.app_role,
+            &creds.app_user,
             &creds.owner_password,
             &creds.app_password,
             &owner.uid,
@@ -695,10 +807,9 @@ impl Provisioner {
         .map_err(sql_err("reading the database's comment"))?;
         let roles: Vec<(String, Option<String>)> = sqlx::query_as(
             "SELECT rolname::text, shobj_description(oid, 'pg_authid') FROM pg_roles \
-             WHERE rolname = $1 OR rolname = $2",
+             WHERE rolname = ANY($1)",
         )
-        .bind(&names.owner_role)
-        .bind(&names.app_role)
+        .bind(names.all_roles())
         .fetch_all(&mut *conn)
         .await
         .map_err(sql_err("reading the roles' comments"))?;
@@ -836,9 +947,15 @@ impl Provisioner {
             creds.target.url.path().trim_start_matches('/').to_string()
         };
 
+        // After a rotation the worker logs in as a member of the app role, which keeps the
+        // privileges (and CONNECT) and need not log in itself.
+        let rotated = creds.app_user != names.app_role;
+        if rotated {
+            ensure_group(conn, &names.app_role, changes).await?;
+        }
         for (role, password, app) in [
             (&names.owner_role, &creds.owner_password, false),
-            (&names.app_role, &creds.app_password, true),
+            (&creds.app_user, &creds.app_password, true),
         ] {
             let exists: bool =
                 sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
@@ -865,6 +982,12 @@ impl Provisioner {
                     .map_err(sql_err("creating a role"))?;
                 self.mark_verified(creds, role, password);
                 changes.push(Change::RoleCreated(role.clone()));
+            } else if app && rotated && !can_login(conn, role).await? {
+                // A login role retired by an earlier rotation and named again by the Secret
+                // (a restored Secret): it is given the Secret's password back.
+                set_login_password(conn, role, password).await?;
+                self.mark_verified(creds, role, password);
+                changes.push(Change::LoginPrepared(role.clone()));
             } else if !self.recently_verified(creds, role, password) {
                 match self
                     .password_works(creds, role, password, &check_db)
@@ -891,7 +1014,14 @@ impl Provisioner {
             }
         }
 
-        changes.extend(admin_membership(conn, &[&names.owner_role, &names.app_role]).await?);
+        if rotated {
+            grant_group(conn, &names.app_role, &creds.app_user).await?;
+        }
+        let mut managed = vec![&names.owner_role, &names.app_role];
+        if rotated {
+            managed.push(&creds.app_user);
+        }
+        changes.extend(admin_membership(conn, &managed).await?);
 
         if !db_exists {
             let stmt: String = sqlx::query_scalar(
@@ -965,7 +1095,7 @@ impl Provisioner {
             )
             .await?;
         }
-        for role in [&names.owner_role, &names.app_role] {
+        for role in managed {
             let recorded_mine = recorded
                 .roles
                 .iter()
@@ -975,6 +1105,117 @@ impl Provisioner {
             }
         }
         Ok(())
+    }
+
+    /// Credential rotation, first half: gives login role `user` (one of
+    /// [`RealmDbNames::login_roles`], created as a member of the app role when missing) the
+    /// password `password` and LOGIN, records `owner` on it, and checks that it logs in. The
+    /// worker's current login is left as it is: both work until the old one is retired.
+    pub fn prepare_login<'a>(
+        &'a self,
+        creds: &'a DbCredentials,
+        user: &'a str,
+        password: &'a str,
+        owner: &'a Owner,
+    ) -> BoxFuture<'a, Result<Vec<Change>, Error>> {
+        Box::pin(async move {
+            let names = &creds.names;
+            if !names.login_roles().iter().any(|r| r == user) {
+                return Err(Error::Internal(format!(
+                    "{user} is not a login role of {}",
+                    names.database
+                )));
+            }
+            let user = user.to_string();
+            let (mut conn, _permit) = self.lock(&creds.target, names).await?;
+            let result = async {
+                let conn = &mut *conn;
+                let mut changes = Vec::new();
+                if let Some(other) = Self::recorded(conn, names).await?.others(owner).first() {
+                    return Err(Error::Conflict(format!(
+                        "database {} (or its roles) belongs to {other}; no login is prepared",
+                        names.database
+                    )));
+                }
+                ensure_group(conn, &names.app_role, &mut changes).await?;
+                let exists: bool =
+                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+                        .bind(&user)
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(sql_err("checking a role"))?;
+                if exists {
+                    set_login_password(conn, &user, password).await?;
+                    changes.push(Change::LoginPrepared(user.clone()));
+                } else {
+                    let stmt: String = sqlx::query_scalar(
+                        "SELECT format('CREATE ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB \
+                         NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %L', $1::text, $2::text)",
+                    )
+                    .bind(&user)
+                    .bind(password)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(sql_err("quoting"))?;
+                    conn.execute(stmt.as_str())
+                        .await
+                        .map_err(sql_err("creating a login role"))?;
+                    changes.push(Change::RoleCreated(user.clone()));
+                }
+                grant_group(conn, &names.app_role, &user).await?;
+                changes.extend(admin_membership(conn, &[&user]).await?);
+                exec_formatted(conn, "COMMENT ON ROLE %I IS %L", &[&user, &owner.comment()])
+                    .await?;
+                Ok(changes)
+            }
+            .await;
+            Self::unlock(conn, names).await;
+            let changes = result?;
+            // The Secret switches to this login only once it is known to work.
+            if self
+                .password_works(creds, &user, password, &names.database)
+                .await?
+                == Some(false)
+            {
+                return Err(Error::Internal(format!(
+                    "the new password of {user} does not log in"
+                )));
+            }
+            self.mark_verified(creds, &user, password);
+            Ok(changes)
+        })
+    }
+
+    /// Credential rotation, second half: login role `user` may no longer log in (NOLOGIN, its
+    /// password removed). Sessions it has open go on (a terminating pod finishes its requests);
+    /// no new one can start. The app role itself stays (it holds the privileges) and so does a
+    /// retired login role (the next rotation but one gives it a new password). Returns whether
+    /// anything changed.
+    pub fn retire_login<'a>(
+        &'a self,
+        target: &'a AdminTarget,
+        names: &'a RealmDbNames,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Change>, Error>> {
+        Box::pin(async move {
+            let (mut conn, _permit) = self.lock(target, names).await?;
+            let result = async {
+                let conn = &mut *conn;
+                if !can_login(conn, user).await? {
+                    return Ok(None);
+                }
+                exec_formatted(
+                    conn,
+                    "ALTER ROLE %I WITH NOLOGIN PASSWORD NULL",
+                    &[&user.to_string()],
+                )
+                .await?;
+                Ok(Some(Change::LoginRetired(user.to_string())))
+            }
+            .await;
+            Self::unlock(conn, names).await;
+            result
+        })
     }
 
     /// Drops the database (terminating its sessions) and both roles, if they exist.
@@ -1022,14 +1263,12 @@ impl Provisioner {
                 names.database
             )));
         }
-        let existing: Vec<String> = sqlx::query_scalar(
-            "SELECT rolname::text FROM pg_roles WHERE rolname = $1 OR rolname = $2",
-        )
-        .bind(&names.owner_role)
-        .bind(&names.app_role)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(sql_err("checking the roles"))?;
+        let existing: Vec<String> =
+            sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)")
+                .bind(names.all_roles())
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(sql_err("checking the roles"))?;
         let existing: Vec<&String> = existing.iter().collect();
         let mut changes = admin_membership(conn, &existing).await?;
         let exists: bool =
@@ -1054,7 +1293,8 @@ impl Provisioner {
             .await?;
             changes.push(Change::DatabaseDropped(names.database.clone()));
         }
-        for role in [&names.app_role, &names.owner_role] {
+        let [login_a, login_b] = names.login_roles();
+        for role in [&login_a, &login_b, &names.app_role, &names.owner_role] {
             let exists: bool =
                 sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
                     .bind(role)
@@ -1101,6 +1341,80 @@ async fn admin_membership(
         }
     }
     Ok(changes)
+}
+
+/// Whether `role` exists and may log in.
+async fn can_login(conn: &mut PgConnection, role: &str) -> Result<bool, Error> {
+    let can: Option<bool> =
+        sqlx::query_scalar("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1")
+            .bind(role)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(sql_err("checking a role"))?;
+    Ok(can.unwrap_or(false))
+}
+
+/// `ALTER ROLE role WITH LOGIN PASSWORD password`.
+async fn set_login_password(
+    conn: &mut PgConnection,
+    role: &str,
+    password: &str,
+) -> Result<(), Error> {
+    let stmt: String = sqlx::query_scalar(
+        "SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', $1::text, $2::text)",
+    )
+    .bind(role)
+    .bind(password)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(sql_err("quoting"))?;
+    conn.execute(stmt.as_str())
+        .await
+        .map_err(sql_err("setting a role password"))?;
+    Ok(())
+}
+
+/// The app role as the holder of the privileges: created (without LOGIN) when missing.
+async fn ensure_group(
+    conn: &mut PgConnection,
+    role: &String,
+    changes: &mut Vec<Change>,
+) -> Result<(), Error> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+            .bind(role)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(sql_err("checking a role"))?;
+    if !exists {
+        exec_formatted(
+            conn,
+            "CREATE ROLE %I WITH NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
+             NOBYPASSRLS",
+            &[role],
+        )
+        .await?;
+        changes.push(Change::RoleCreated(role.clone()));
+    }
+    Ok(())
+}
+
+/// Makes login role `user` a member of `group` (inheriting its privileges and CONNECT).
+async fn grant_group(conn: &mut PgConnection, group: &String, user: &String) -> Result<(), Error> {
+    let member: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_auth_members m \
+           JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member \
+           WHERE g.rolname = $1 AND u.rolname = $2)",
+    )
+    .bind(group)
+    .bind(user)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(sql_err("checking a role membership"))?;
+    if !member {
+        exec_formatted(conn, "GRANT %I TO %I", &[group, user]).await?;
+    }
+    Ok(())
 }
 
 /// Runs `format(template, args...)` server-side (so identifiers are quoted by Postgres itself)

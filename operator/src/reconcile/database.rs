@@ -117,6 +117,8 @@ async fn provision_inner(
     };
     publish_changes(ctx, realm, "ProvisionDatabase", &changes).await;
     ensured?;
+    let mut creds = creds;
+    super::rotation::advance(ctx, realm, refs, &mut creds, &me).await?;
     Ok(creds)
 }
 

@@ -23,6 +23,7 @@ pub(crate) mod dereference;
 pub mod desired;
 pub(crate) mod diff;
 pub(crate) mod register;
+pub(crate) mod rotation;
 pub(crate) mod status;
 
 use std::collections::{HashMap, HashSet};
@@ -251,7 +252,7 @@ async fn apply_realm(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
 async fn phases(realm: &Realm, ctx: &Context, report: &mut Report) -> Result<Done, Stop> {
     let refs = dereference::dereference(ctx, realm).await?;
 
-    let creds = ctx
+    let mut creds = ctx
         .metrics
         .timed("database", database::provision(ctx, realm, &refs))
         .await?;
@@ -274,13 +275,23 @@ async fn phases(realm: &Realm, ctx: &Context, report: &mut Report) -> Result<Don
         let objects = build::build(realm, &ctx.config, &creds)?;
         apply::apply(ctx, realm, &refs.namespace, objects).await
     };
-    let workload = ctx
+    let (workload, live) = ctx
         .metrics
         .timed("workload", workload)
         .await
         .map_err(Stop::failed(ConditionType::WorkloadReady))?;
-    let settled =
-        workload.status == ConditionStatus::True || workload.reason == Reason::ScaledToZero;
+    let rotating = rotation::retire(ctx, realm, &refs, &mut creds, &live)
+        .await
+        .map_err(Stop::failed(ConditionType::DatabaseReady))?;
+    report.credentials(status::Credentials {
+        user: creds.app_user.clone(),
+        rotated_at: creds.rotation.rotated_at.clone(),
+        retiring: creds.rotation.previous.clone(),
+    });
+    // A rotation under way is checked again soon: its old login is disabled once the pods
+    // have moved.
+    let settled = !rotating
+        && (workload.status == ConditionStatus::True || workload.reason == Reason::ScaledToZero);
     report.set(workload);
     report.endpoint(refs.endpoint.clone());
 
