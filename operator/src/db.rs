@@ -36,6 +36,9 @@ use crate::Error;
 pub const GENERATED_ANNOTATION: &str = "pek.sch.bme.hu/generated-credentials";
 /// When the worker's credentials last switched to a new login role (RFC 3339), on the Secret.
 pub const ROTATED_AT_ANNOTATION: &str = "pek.sch.bme.hu/credentials-rotated-at";
+/// When the worker's current password was set (generated or rotated; RFC 3339), on the Secret:
+/// `spec.database.rotateEvery` counts from it.
+pub const CREDENTIALS_SINCE_ANNOTATION: &str = "pek.sch.bme.hu/credentials-since";
 /// The `pek.sch.bme.hu/rotate-credentials` value the last rotation answered, on the Secret.
 pub const ROTATION_REQUEST_ANNOTATION: &str = "pek.sch.bme.hu/rotation-request";
 
@@ -361,7 +364,10 @@ pub struct Rotation {
     pub rotated_at: Option<String>,
     /// The value of the `pek.sch.bme.hu/rotate-credentials` annotation last acted on.
     pub request: Option<String>,
-    /// When the Secret was created (the schedule counts from here before a first rotation).
+    /// When the worker's password was set (generated or rotated; RFC 3339).
+    pub since: Option<String>,
+    /// When the Secret was created, if known (the schedule counts from here when `since` is
+    /// missing; the watch cache does not keep it).
     pub created_at: Option<k8s_openapi::jiff::Timestamp>,
 }
 
@@ -414,6 +420,7 @@ impl DbCredentials {
             previous: login("previousUser").filter(|u| *u != app_user),
             rotated_at: annotation(ROTATED_AT_ANNOTATION),
             request: annotation(ROTATION_REQUEST_ANNOTATION),
+            since: annotation(CREDENTIALS_SINCE_ANNOTATION),
             created_at: secret.metadata.creation_timestamp.as_ref().map(|t| t.0),
         };
         let mut creds = Self::new(target, names, owner_password, app_password);
@@ -426,6 +433,7 @@ impl DbCredentials {
     pub fn generate(target: &AdminTarget, names: RealmDbNames) -> Self {
         let mut creds = Self::new(target, names, generate_password(), generate_password());
         creds.rotation.generated = true;
+        creds.rotation.since = Some(k8s_openapi::jiff::Timestamp::now().to_string());
         creds
     }
 

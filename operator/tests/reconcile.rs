@@ -1627,8 +1627,15 @@ async fn rotation_alternates_login_roles_and_retires_the_old_one_after_the_rollo
 async fn rotate_every_rotates_when_due_and_a_prepared_rotation_survives_a_restart() {
     let mut h = Harness::new("rc-every", json!({}), true);
     h.create_until_ready().await;
-    // The fake API server's Secrets were created in 2025: a day has passed.
     h.edit_spec(|s| s["database"]["rotateEvery"] = json!("1d"));
+    h.reconcile().await.expect("not due yet");
+    assert_eq!(h.secret_key("user").as_deref(), Some("pek_rc_every_app"));
+    // The credentials were generated a day ago.
+    let path = h.path("v1", "secrets", "rc-every-db");
+    assert!(h.fake.edit(&path, |s| {
+        s["metadata"]["annotations"]["pek.sch.bme.hu/credentials-since"] =
+            json!("2025-01-01T00:00:00Z");
+    }));
     h.reconcile().await.expect("scheduled rotation");
     assert_eq!(h.secret_key("user").as_deref(), Some("pek_rc_every_app_a"));
     h.complete_rollout(60);
@@ -1638,7 +1645,6 @@ async fn rotate_every_rotates_when_due_and_a_prepared_rotation_survives_a_restar
     assert_eq!(h.secret_key("user").as_deref(), Some("pek_rc_every_app_a"));
 
     // A rotation prepared (next login and password stored) when the operator died.
-    let path = h.path("v1", "secrets", "rc-every-db");
     assert!(h.fake.edit(&path, |s| {
         s["data"]["nextUser"] = b64("pek_rc_every_app_b");
         s["data"]["nextPassword"] = b64("prepared-before-the-crash");

@@ -28,8 +28,8 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::db::{
-    DbCredentials, RealmDbNames, GENERATED_ANNOTATION, ROTATED_AT_ANNOTATION,
-    ROTATION_REQUEST_ANNOTATION,
+    DbCredentials, RealmDbNames, CREDENTIALS_SINCE_ANNOTATION, GENERATED_ANNOTATION,
+    ROTATED_AT_ANNOTATION, ROTATION_REQUEST_ANNOTATION,
 };
 use crate::federation::FederationSecret;
 use crate::Error;
@@ -191,6 +191,9 @@ pub fn db_secret(realm: &Realm, creds: &DbCredentials) -> Result<Secret, Error> 
     }
     if let Some(at) = &rotation.rotated_at {
         annotations.insert(ROTATED_AT_ANNOTATION.to_string(), at.clone());
+    }
+    if let Some(since) = &rotation.since {
+        annotations.insert(CREDENTIALS_SINCE_ANNOTATION.to_string(), since.clone());
     }
     if let Some(request) = &rotation.request {
         annotations.insert(ROTATION_REQUEST_ANNOTATION.to_string(), request.clone());

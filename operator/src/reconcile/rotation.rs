@@ -46,12 +46,17 @@ fn due(realm: &Realm, creds: &DbCredentials, now: Timestamp) -> Option<String> {
     }
     let every = realm.spec.database.rotate_every.as_deref()?;
     let period = parse_duration(every)?;
-    let since = creds
-        .rotation
-        .rotated_at
-        .as_deref()
-        .and_then(|t| t.parse::<Timestamp>().ok())
-        .or(creds.rotation.created_at)?;
+    let since = [&creds.rotation.since, &creds.rotation.rotated_at]
+        .into_iter()
+        .find_map(|t| t.as_deref().and_then(|t| t.parse::<Timestamp>().ok()))
+        .or(creds.rotation.created_at);
+    let Some(since) = since else {
+        // Credentials older than the record of when they were set: rotating once costs nothing
+        // (no downtime) and starts the record.
+        return Some(format!(
+            "spec.database.rotateEvery is {every} and the credentials' age is unknown"
+        ));
+    };
     let elapsed = now.duration_since(since);
     (elapsed >= SignedDuration::try_from(period).ok()?)
         .then(|| format!("spec.database.rotateEvery is {every}"))
@@ -122,6 +127,7 @@ pub(crate) async fn advance(
     creds.rotation.previous = Some(old.clone());
     creds.rotation.next = None;
     creds.rotation.rotated_at = Some(now.to_string());
+    creds.rotation.since = Some(now.to_string());
     store(ctx, realm, refs, creds).await?;
     publish(
         ctx,
