@@ -241,13 +241,14 @@ async fn store(
     let name = desired::db_secret_name(realm);
     let want: Secret = desired::db_secret(realm, creds)?;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &refs.namespace);
-    secrets
+    let written = secrets
         .patch(
             &name,
             &PatchParams::apply(FIELD_MANAGER).force(),
             &Patch::Apply(&want),
         )
         .await?;
+    super::database::remember_written(ctx, &refs.namespace, &written);
     ctx.metrics.wrote("Secret");
     record_applied(ctx, "Secret", &refs.namespace, &name);
     applied_event(ctx, realm, "Secret", &name, Outcome::Updated).await;
