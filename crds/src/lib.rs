@@ -25,6 +25,11 @@ pub const FINALIZER: &str = "realms.pek.sch.bme.hu/cleanup";
 /// must be the Realm's realm id (`kubectl annotate realm kszk pek.sch.bme.hu/confirm-delete=kszk`).
 /// The operator checks it in its finalizer, before or after the Realm's deletion started.
 pub const CONFIRM_DELETE_ANNOTATION: &str = "pek.sch.bme.hu/confirm-delete";
+/// The annotation that asks for a rotation of the worker's database credentials now: any new
+/// value (`kubectl annotate realm kszk --overwrite pek.sch.bme.hu/rotate-credentials="$(date +%s)"`)
+/// starts one rotation; the value a rotation answered is remembered, so the same value never
+/// starts a second one.
+pub const ROTATE_CREDENTIALS_ANNOTATION: &str = "pek.sch.bme.hu/rotate-credentials";
 /// The realm id rule (see `pek-realm-id`): the CEL rule on `spec.realmId` below is
 /// `self.matches('<REALM_ID_PATTERN>')`, and a test checks that the apiserver's CEL and
 /// [`is_valid_realm_id`] agree.
@@ -166,6 +171,47 @@ pub struct DatabaseSpec {
     /// to `Retain` releases it with the database kept.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+
+    /// Rotate the worker's database password this often: a duration such as `720h`, `30d` or
+    /// `1d12h` (units s, m, h, d), counted from the last rotation (or from when the operator
+    /// generated the credentials). Unset: only on demand, with the annotation
+    /// `pek.sch.bme.hu/rotate-credentials` set to a new value. A rotation never stops the worker:
+    /// a second login role (`<database>_app_a` or `_b`, a member of `<database>_app`) gets a new
+    /// password, the `<name>-db` Secret switches to it, the worker Deployment rolls, and the old
+    /// login is disabled (NOLOGIN, no password) only after every worker pod runs with the new
+    /// one. Credentials in a `<name>-db` Secret the operator did not generate are never
+    /// rotated. Checked at each resync (`resyncSeconds`), so a rotation may start up to one
+    /// resync period late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^([0-9]{1,6}[smhd])+$')").message("rotateEvery must be a duration such as 720h, 30d or 1d12h (units s, m, h, d)").reason(Reason::FieldValueInvalid))]
+    #[schemars(length(min = 2, max = 32))]
+    pub rotate_every: Option<String>,
+}
+
+/// `spec.database.rotateEvery` as a duration (None when unset or not a duration).
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u64 = number.parse().ok()?;
+        number.clear();
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    if !number.is_empty() || total == 0 {
+        return None;
+    }
+    Some(std::time::Duration::from_secs(total))
 }
 
 /// Reference to a Secret in the Realm's namespace.
@@ -250,6 +296,21 @@ pub struct RealmStatus {
     /// Name of the realm's Postgres database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_name: Option<String>,
+
+    /// The login role the worker's credentials (the `<name>-db` Secret) name: `<database>_app`
+    /// until the first rotation, then `<database>_app_a` and `<database>_app_b` in turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_user: Option<String>,
+
+    /// When the worker's database credentials last switched to a new login role (a rotation by
+    /// `spec.database.rotateEvery` or by the annotation `pek.sch.bme.hu/rotate-credentials`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_rotated_at: Option<String>,
+
+    /// A login role still allowed to log in while the worker pods move to the new credentials;
+    /// it is disabled once every worker pod uses the new ones (unset: no rotation under way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retiring_database_user: Option<String>,
 }
 
 impl Realm {
@@ -351,4 +412,26 @@ pub fn crd_yaml() -> String {
          # Regenerate: cargo run -q -p pek-operator -- crd > crds/realm.yaml && cp crds/realm.yaml charts/pek-hub/crds/realm.yaml\n\
          {body}"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn rotate_every_durations() {
+        assert_eq!(
+            parse_duration("720h"),
+            Some(Duration::from_secs(720 * 3600))
+        );
+        assert_eq!(
+            parse_duration("1d12h"),
+            Some(Duration::from_secs(36 * 3600))
+        );
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        for bad in ["", "0s", "12", "1w", "h", "1.5h"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
 }

@@ -171,7 +171,12 @@ pub(crate) fn lookup<K: Cached>(caches: Option<&Caches>, ns: &str, name: &str) -
         return Lookup::Unknown;
     };
     match store.get(&ObjectRef::new(name).within(ns)) {
-        Some(entry) => entry.object().map_or(Lookup::Unknown, Lookup::Found),
+        // With the resourceVersion the cache saw (kept beside the compact copy), so a caller
+        // can tell whether it is older than what it wrote itself.
+        Some(entry) => entry.object().map_or(Lookup::Unknown, |mut object: K| {
+            object.meta_mut().resource_version = entry.meta().resource_version.clone();
+            Lookup::Found(object)
+        }),
         None if store.wait_until_ready().now_or_never().is_some() => Lookup::NotInSyncedCache,
         None => Lookup::Unknown,
     }

@@ -1446,3 +1446,259 @@ async fn a_hub_entry_of_another_realm_refuses_this_one_once() {
         .contains(&"POST events CleanupSkipped".to_string()));
     assert_eq!(h.hub.registry.lock().expect("lock")[n], theirs);
 }
+
+impl Harness {
+    fn db_secret(&self) -> Value {
+        self.fake
+            .get(&self.path("v1", "secrets", &format!("{}-db", self.name)))
+            .expect("db secret")
+    }
+
+    fn secret_key(&self, key: &str) -> Option<String> {
+        let s = self.db_secret();
+        s["data"].get(key).map(unb64)
+    }
+
+    /// The worker Deployment's rollout finished `secs_ago` seconds ago: every replica runs
+    /// the current template (and the grace period of old pods has passed when it is > 30).
+    fn complete_rollout(&self, secs_ago: i64) {
+        let path = self.path("apps/v1", "deployments", &format!("{}-worker", self.name));
+        let at = k8s_openapi::jiff::Timestamp::now()
+            - k8s_openapi::jiff::SignedDuration::from_secs(secs_ago);
+        assert!(self.fake.edit(&path, |d| {
+            let replicas = d["spec"]["replicas"].clone();
+            d["status"] = json!({"observedGeneration": d["metadata"]["generation"],
+                "replicas": replicas, "updatedReplicas": replicas,
+                "availableReplicas": replicas, "readyReplicas": replicas,
+                "conditions": [
+                    {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+                     "lastUpdateTime": at.to_string()}]});
+        }));
+    }
+
+    fn credentials_hash(&self) -> String {
+        let d = self
+            .fake
+            .get(&self.path("apps/v1", "deployments", &format!("{}-worker", self.name)))
+            .expect("deployment");
+        d["spec"]["template"]["metadata"]["annotations"]["pek.sch.bme.hu/db-credentials-hash"]
+            .as_str()
+            .expect("hash")
+            .to_string()
+    }
+
+    fn status(&self) -> pek_crds::RealmStatus {
+        self.realm().expect("realm").status.expect("status")
+    }
+}
+
+/// Logs in with `url` and reads the table `kept` (granted to the app role): what a worker pod
+/// does with the credentials it started with.
+async fn works(url: &str) -> Result<String, sqlx::Error> {
+    let mut c = sqlx::PgConnection::connect(url).await?;
+    let user: String = sqlx::query_scalar("SELECT current_user::text FROM kept")
+        .fetch_one(&mut c)
+        .await?;
+    let _ = c.close().await;
+    Ok(user)
+}
+
+/// Rotation on demand: the other login role gets a new password and the Secret switches to it
+/// while the old login still works; the old login is disabled only after the worker rollout
+/// completed (and old pods' grace period passed). Three rotations alternate `_app` → `_app_a`
+/// → `_app_b` → `_app_a`, each with a fresh password; Events and the status say so; a
+/// confirmed delete drops every login role.
+#[tokio::test]
+async fn rotation_alternates_login_roles_and_retires_the_old_one_after_the_rollout() {
+    let h = Harness::new(
+        "rc-rotate",
+        json!({"database": {"adminSecretRef": {"name": "pg-admin"}, "deletionPolicy": "Delete"}}),
+        true,
+    );
+    h.create_until_ready().await;
+    // The worker's migrations grant table privileges to the login role of the day; the first
+    // one is the app role itself, which the rotated logins are members of.
+    let mut owner = sqlx::PgConnection::connect(&h.owner_url())
+        .await
+        .expect("owner");
+    sqlx::raw_sql(
+        "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('x'); \
+         GRANT SELECT ON kept TO pek_rc_rotate_app",
+    )
+    .execute(&mut owner)
+    .await
+    .expect("table");
+    let first = h.app_url();
+    assert_eq!(
+        works(&first).await.expect("first login"),
+        "pek_rc_rotate_app"
+    );
+    // A pod that is running keeps its session through all of it.
+    let mut pod = sqlx::PgConnection::connect(&first).await.expect("pod");
+
+    let mut previous_url = first;
+    let mut previous_user = "pek_rc_rotate_app".to_string();
+    let mut passwords = vec![h.secret_key("password").expect("password")];
+    for (round, expected) in [
+        "pek_rc_rotate_app_a",
+        "pek_rc_rotate_app_b",
+        "pek_rc_rotate_app_a",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let hash_before = h.credentials_hash();
+        h.annotate(
+            pek_crds::ROTATE_CREDENTIALS_ANNOTATION,
+            &format!("r{round}"),
+        );
+        h.reconcile().await.expect("rotation starts");
+        h.fake.take_log();
+        let url = h.app_url();
+        assert_eq!(h.secret_key("user").as_deref(), Some(expected));
+        assert_eq!(
+            h.secret_key("previousUser").as_deref(),
+            Some(previous_user.as_str())
+        );
+        assert_eq!(h.secret_key("nextUser"), None);
+        let password = h.secret_key("password").expect("password");
+        assert!(!passwords.contains(&password), "a fresh password");
+        passwords.push(password);
+        assert_ne!(h.credentials_hash(), hash_before, "the worker pods roll");
+        // Both logins work while pods move.
+        assert_eq!(works(&url).await.expect("new login"), expected);
+        assert_eq!(
+            works(&previous_url).await.expect("old login still works"),
+            previous_user
+        );
+        let status = h.status();
+        assert_eq!(status.database_user.as_deref(), Some(expected));
+        assert_eq!(
+            status.retiring_database_user.as_deref(),
+            Some(previous_user.as_str())
+        );
+        assert!(status.credentials_rotated_at.is_some());
+
+        // Rollout not complete (or old pods maybe still terminating): the old login stays.
+        h.reconcile().await.expect("waiting");
+        assert!(works(&previous_url).await.is_ok(), "round {round}");
+        h.complete_rollout(5);
+        h.reconcile().await.expect("grace period");
+        assert!(works(&previous_url).await.is_ok(), "round {round}: grace");
+
+        h.complete_rollout(60);
+        h.reconcile().await.expect("retire");
+        let err = works(&previous_url).await.expect_err("old login disabled");
+        assert!(
+            err.to_string().contains("not permitted to log in")
+                || err.to_string().contains("password authentication failed"),
+            "{err}"
+        );
+        assert_eq!(works(&url).await.expect("new login"), expected);
+        assert_eq!(h.secret_key("previousUser"), None);
+        assert_eq!(h.status().retiring_database_user, None);
+        assert_eq!(h.event_notes("CredentialsRotating").len(), round + 1);
+        assert_eq!(h.event_notes("CredentialsRotated").len(), round + 1);
+
+        // The same annotation value does not rotate again.
+        h.reconcile().await.expect("steady");
+        assert_eq!(h.secret_key("user").as_deref(), Some(expected));
+        previous_url = url;
+        previous_user = expected.to_string();
+    }
+    let _: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut pod)
+        .await
+        .expect("a session opened before the rotations still works");
+    drop(pod);
+    drop(owner);
+
+    h.confirm_delete();
+    h.fake.delete(&h.realm_path());
+    h.reconcile().await.expect("cleanup");
+    assert_eq!(h.roles().await, 0, "every login role is dropped");
+}
+
+/// `spec.database.rotateEvery` rotates once it elapsed since the credentials were generated or
+/// last rotated; an operator killed between storing the next password and the switch finishes
+/// the switch with that password.
+#[tokio::test]
+async fn rotate_every_rotates_when_due_and_a_prepared_rotation_survives_a_restart() {
+    let mut h = Harness::new("rc-every", json!({}), true);
+    h.create_until_ready().await;
+    h.edit_spec(|s| s["database"]["rotateEvery"] = json!("1d"));
+    h.reconcile().await.expect("not due yet");
+    assert_eq!(h.secret_key("user").as_deref(), Some("pek_rc_every_app"));
+    // The credentials were generated a day ago.
+    let path = h.path("v1", "secrets", "rc-every-db");
+    assert!(h.fake.edit(&path, |s| {
+        s["metadata"]["annotations"]["pek.sch.bme.hu/credentials-since"] =
+            json!("2025-01-01T00:00:00Z");
+    }));
+    h.reconcile().await.expect("scheduled rotation");
+    assert_eq!(h.secret_key("user").as_deref(), Some("pek_rc_every_app_a"));
+    h.complete_rollout(60);
+    h.reconcile().await.expect("retire");
+    assert_eq!(h.secret_key("previousUser"), None);
+    h.reconcile().await.expect("not due again");
+    assert_eq!(h.secret_key("user").as_deref(), Some("pek_rc_every_app_a"));
+
+    // A rotation prepared (next login and password stored) when the operator died.
+    assert!(h.fake.edit(&path, |s| {
+        s["data"]["nextUser"] = b64("pek_rc_every_app_b");
+        s["data"]["nextPassword"] = b64("prepared-before-the-crash");
+    }));
+    h.restart();
+    h.reconcile().await.expect("resumed");
+    assert_eq!(h.secret_key("user").as_deref(), Some("pek_rc_every_app_b"));
+    assert_eq!(
+        h.secret_key("password").as_deref(),
+        Some("prepared-before-the-crash")
+    );
+    assert!(sqlx::PgConnection::connect(&h.app_url()).await.is_ok());
+}
+
+/// A `<name>-db` Secret the user supplied (not generated by the operator) is never rotated:
+/// neither by the annotation nor by the schedule; a Warning Event says why, once per cause.
+#[tokio::test]
+async fn a_user_supplied_secret_is_never_rotated() {
+    let h = Harness::new(
+        "rc-own",
+        json!({"database": {"adminSecretRef": {"name": "pg-admin"}, "rotateEvery": "1s"}}),
+        true,
+    );
+    h.fake.insert(
+        &format!("/api/v1/namespaces/{}/secrets", h.ns),
+        json!({"apiVersion": "v1", "kind": "Secret",
+               "metadata": {"name": "rc-own-db", "namespace": h.ns},
+               "data": {"password": b64("users-own-app-pw"), "ownerPassword": b64("users-own-owner-pw")}}),
+    );
+    h.reconcile().await.expect("finalizer");
+    h.reconcile().await.expect("provision");
+    h.make_deployment_available();
+    h.annotate(pek_crds::ROTATE_CREDENTIALS_ANNOTATION, "now");
+    for _ in 0..3 {
+        h.reconcile().await.expect("reconcile");
+    }
+    assert_eq!(h.secret_key("user").as_deref(), Some("pek_rc_own_app"));
+    assert_eq!(
+        h.secret_key("password").as_deref(),
+        Some("users-own-app-pw")
+    );
+    assert_eq!(
+        h.secret_key("ownerPassword").as_deref(),
+        Some("users-own-owner-pw")
+    );
+    assert_eq!(h.secret_key("nextUser"), None);
+    assert!(sqlx::PgConnection::connect(&h.app_url()).await.is_ok());
+    // One Warning for the schedule, one for the annotation's value; none repeated.
+    let notes = h.event_notes("CredentialRotationRefused");
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes.iter().all(|n| n.contains("never overwritten")),
+        "{notes:?}"
+    );
+    assert!(h.status().credentials_rotated_at.is_none());
+    assert!(h.event_notes("CredentialsRotating").is_empty());
+}

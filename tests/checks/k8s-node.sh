@@ -12,7 +12,7 @@
 #      the right worker (found by its Service DNS name); a membership made on a worker
 #      reaches the hub's federation table; a cross-realm search merges all three
 #   4. helm upgrade to a new image tag under a request loop through the hub's Service:
-#      0 failed requests
+#      0 failed requests; then kszk's database password rotated under the loop: 0 failed
 #   5. faults: a worker pod deleted (partial answers naming the realm, then recovery); the
 #      operator killed >= 10 times while 20 Realms are provisioned (all converge, nothing
 #      orphaned or duplicated); a hub pod deleted under the request loop (0 failed reads)
@@ -395,6 +395,32 @@ k -n "$NS" get pods -l app.kubernetes.io/name=pek-hub -o jsonpath='{range .items
 UPGRADE_LINE="helm upgrade: $(summary "$st")"
 
 # ---------------------------------------------------------------------------------------------
+phase "4b. kszk's database password rotated under the request loop"
+# README, "Rotating the worker's database password": the Secret switches to the other login
+# role, the worker rolls, and the old login is disabled only once every pod uses the new one.
+stats >/dev/null
+rot_start=$(date +%s)
+k -n "$NS" annotate realm "${RNAME[kszk]}" --overwrite pek.sch.bme.hu/rotate-credentials=node-1 >/dev/null
+for i in $(seq 1 360); do
+  u=$(k -n "$NS" get realm "${RNAME[kszk]}" -o jsonpath='{.status.databaseUser}/{.status.retiringDatabaseUser}')
+  [ "$u" = "${RDB[kszk]}_app_a/" ] && break
+  [ "$i" = 360 ] && fail "kszk's rotation did not finish in 180 s (databaseUser/retiring: $u)"
+  sleep 0.5
+done
+k -n "$NS" rollout status "deploy/${RNAME[kszk]}-worker" --timeout=120s >/dev/null
+sleep 3
+st=$(stats)
+echo "kszk's credentials rotated (${RDB[kszk]}_app -> ${RDB[kszk]}_app_a, old login disabled) in $(( $(date +%s) - rot_start )) s; $(summary "$st")"
+jq -e '.failed == 0 and .partial == 0 and .ok > 0' <<<"$st" >/dev/null || fail "requests failed during the rotation: $st"
+[ "$(psql_at postgres "SELECT rolcanlogin FROM pg_roles WHERE rolname = '${RDB[kszk]}_app'")" = f ] \
+  || fail "the old login ${RDB[kszk]}_app may still log in"
+[ "$(psql_at "${RDB[kszk]}" "SELECT count(*) FROM groups WHERE id = '${GROUP[kszk]}'")" = 1 ] \
+  || fail "kszk's group is not readable after the rotation"
+k -n "$NS" get events --field-selector involvedObject.name="${RNAME[kszk]}" -o jsonpath='{.items[*].reason}' \
+  | grep -q CredentialsRotated || fail "no CredentialsRotated Event"
+ROTATION_LINE="credential rotation: $(summary "$st")"
+
+# ---------------------------------------------------------------------------------------------
 phase "5a. a worker pod deleted: partial, then recovery"
 stats >/dev/null
 k -n "$NS" delete pod -l app.kubernetes.io/instance=kszk,app.kubernetes.io/name=pek-worker \
@@ -499,7 +525,8 @@ want_dbs=$( { echo pek_hub; for r in "${REALMS[@]}"; do echo "${RDB[$r]}"; done
   for i in $(seq -w 1 $N); do echo "pek_node_r$i"; done; } | sort)
 got_dbs=$(psql_at postgres "SELECT datname FROM pg_database WHERE datname LIKE 'pek%' ORDER BY 1" | sort)
 [ "$got_dbs" = "$want_dbs" ] || fail "databases differ: $(diff <(echo "$want_dbs") <(echo "$got_dbs") | tr '\n' ' ')"
-want_roles=$( { echo pek_hub_app; echo pek_hub_owner; for d in $(grep -v '^pek_hub$' <<<"$want_dbs"); do echo "${d}_app"; echo "${d}_owner"; done; } | sort)
+want_roles=$( { echo pek_hub_app; echo pek_hub_owner; echo "${RDB[kszk]}_app_a"  # rotated in 4b
+  for d in $(grep -v '^pek_hub$' <<<"$want_dbs"); do echo "${d}_app"; echo "${d}_owner"; done; } | sort)
 got_roles=$(psql_at postgres "SELECT rolname FROM pg_roles WHERE rolname LIKE 'pek%' ORDER BY 1" | sort)
 [ "$got_roles" = "$want_roles" ] || fail "roles differ: $(diff <(echo "$want_roles") <(echo "$got_roles") | tr '\n' ' ')"
 owners=$(psql_at postgres "SELECT count(DISTINCT shobj_description(oid, 'pg_database')) FROM pg_database WHERE datname LIKE 'pek_node_r%'")
@@ -545,7 +572,7 @@ done
 got_dbs=$(psql_at postgres "SELECT datname FROM pg_database WHERE datname LIKE 'pek%' ORDER BY 1" | tr '\n' ' ')
 [ "$got_dbs" = "pek_hub pek_kszk " ] || fail "databases after deleting the Realms: $got_dbs"
 got_roles=$(psql_at postgres "SELECT rolname FROM pg_roles WHERE rolname LIKE 'pek%' ORDER BY 1" | tr '\n' ' ')
-[ "$got_roles" = "pek_hub_app pek_hub_owner pek_kszk_app pek_kszk_owner " ] || fail "roles after deleting the Realms: $got_roles"
+[ "$got_roles" = "pek_hub_app pek_hub_owner pek_kszk_app pek_kszk_app_a pek_kszk_owner " ] || fail "roles after deleting the Realms: $got_roles"
 reg=$(expect 200 "registry" --operator /internal/v1/realms)
 [ "$(jq '[.items[] | select(.id != "hub")] | length' <<<"$reg")" = 0 ] || fail "registry entries left: $reg"
 k -n "$NS" delete pod node-client --grace-period=0 --force >/dev/null 2>&1
@@ -575,6 +602,6 @@ echo "uninstalled: left exactly what NOTES.txt says: Secret $FULL-postgres-admin
 
 phase "done"
 echo "-- node check summary"
-printf '  %s\n' "$UPGRADE_LINE" "$WORKER_LINE" "$OPERATOR_LINE" "$HUB_LINE"
+printf '  %s\n' "$UPGRADE_LINE" "$ROTATION_LINE" "$WORKER_LINE" "$OPERATOR_LINE" "$HUB_LINE"
 printf '  %s\n' "${PHASES[@]}"
 echo "-- real pods on a real node passed in $(( $(date +%s) - T0 )) s (node.sh down follows)"

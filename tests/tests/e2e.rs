@@ -1662,3 +1662,102 @@ async fn helm_uninstall_keeps_the_admin_secret_for_remaining_realms() {
         .args(["uninstall", &release, "--namespace", &env.ns])
         .output();
 }
+
+/// The `DATABASE_URL` of Realm `name`'s `<name>-db` Secret.
+async fn db_secret_url(env: &TestEnv, name: &str) -> String {
+    let secrets: Api<Secret> = env.api();
+    let s = secrets.get(&format!("{name}-db")).await.expect("db Secret");
+    String::from_utf8(s.data.expect("data")["DATABASE_URL"].0.clone()).expect("utf8")
+}
+
+/// Credential rotation on the real API server, with the Deployment controller rolling the
+/// worker (pods made Ready by the kubelet stand-in): the annotation switches the Secret to the
+/// other login while the old one still works; the old login is disabled only after the
+/// rollout completed and the old pods' grace period passed; Events and status say so.
+#[tokio::test]
+async fn credentials_rotate_on_demand_after_the_rollout() {
+    let Some(env) = TestEnv::new("rot", true).await else {
+        return;
+    };
+    let _kubelet = KubeletStandIn::start(&env.client, &env.ns);
+    let id = unique("rot");
+    let name = "rot";
+    env.create_realm(name, &id, json!({})).await;
+    let r = env.wait_condition(name, "Ready", "True", None).await;
+    let app = format!("{}_app", db_name(&id));
+    assert_eq!(
+        r.status.and_then(|s| s.database_user).as_deref(),
+        Some(app.as_str())
+    );
+    let old_url = db_secret_url(&env, name).await;
+    let started = Instant::now();
+    env.realms()
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                (pek_crds::ROTATE_CREDENTIALS_ANNOTATION): "e2e-1"}}})),
+        )
+        .await
+        .expect("annotate the Realm");
+    let next = format!("{app}_a");
+    let realms = env.realms();
+    let switched = wait_for("the switch", Duration::from_secs(60), || async {
+        realms.get(name).await.ok().filter(|r| {
+            r.status
+                .as_ref()
+                .is_some_and(|s| s.database_user.as_deref() == Some(next.as_str()))
+        })
+    })
+    .await
+    .unwrap_or_else(|| panic!("no switch; operator log:\n{}", env.operator_logs()));
+    let status = switched.status.expect("status");
+    assert!(status.credentials_rotated_at.is_some());
+    let new_url = db_secret_url(&env, name).await;
+    assert_ne!(new_url, old_url);
+    assert!(sqlx::PgConnection::connect(&new_url).await.is_ok());
+    // Until every pod uses the new login, the old one works (a pod of the old ReplicaSet may
+    // be serving with it).
+    if status.retiring_database_user.is_some() {
+        assert!(
+            sqlx::PgConnection::connect(&old_url).await.is_ok(),
+            "the old login must work while the pods move"
+        );
+    }
+    let retired = wait_for(
+        "the old login retired",
+        Duration::from_secs(180),
+        || async {
+            realms.get(name).await.ok().filter(|r| {
+                r.status.as_ref().is_some_and(|s| {
+                    s.database_user.as_deref() == Some(next.as_str())
+                        && s.retiring_database_user.is_none()
+                })
+            })
+        },
+    )
+    .await;
+    assert!(
+        retired.is_some(),
+        "the old login was never retired; operator log:\n{}",
+        env.operator_logs()
+    );
+    // Not before the Deployment's rollout completed and old pods' grace period passed.
+    assert!(
+        started.elapsed() >= Duration::from_secs(25),
+        "retired after {:?}",
+        started.elapsed()
+    );
+    let deployments: Api<Deployment> = env.api();
+    let d = deployments
+        .get(&format!("{name}-worker"))
+        .await
+        .expect("deployment");
+    let ds = d.status.expect("deployment status");
+    assert_eq!(ds.updated_replicas, Some(1));
+    assert_eq!(ds.replicas, Some(1));
+    assert!(sqlx::PgConnection::connect(&old_url).await.is_err());
+    assert!(sqlx::PgConnection::connect(&new_url).await.is_ok());
+    assert_eq!(env.events(name, "CredentialsRotating").await.len(), 1);
+    assert_eq!(env.events(name, "CredentialsRotated").await.len(), 1);
+}

@@ -29,13 +29,14 @@ pub(crate) enum Outcome {
     Updated,
 }
 
-/// Applies the worker objects in order; returns the WorkloadReady condition.
+/// Applies the worker objects in order; returns the WorkloadReady condition and the live
+/// Deployment (whose rollout a credential rotation waits for).
 pub(crate) async fn apply(
     ctx: &Context,
     realm: &Realm,
     ns: &str,
     objects: WorkerObjects,
-) -> Result<RealmCondition, Error> {
+) -> Result<(RealmCondition, Deployment), Error> {
     let WorkerObjects {
         service_account,
         service,
@@ -57,7 +58,10 @@ pub(crate) async fn apply(
         }
         None => delete_our_pdb(ctx, realm, ns).await?,
     }
-    Ok(deployment_readiness(&live, realm.spec.worker.replicas))
+    Ok((
+        deployment_readiness(&live, realm.spec.worker.replicas),
+        live,
+    ))
 }
 
 /// [`ensure`], then the Event for what it did; returns the live object.

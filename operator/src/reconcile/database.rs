@@ -59,7 +59,7 @@ async fn provision_inner(
     // yet; otherwise the API server decides.
     let mut planned = None;
     match lookup::<Secret>(ctx.caches.get(), ns, &secret_name) {
-        Lookup::Found(secret) => {
+        Lookup::Found(secret) if !older_than_written(ctx, ns, &secret) => {
             let p = plan(Some(secret))?;
             if p.3 {
                 planned = Some(p);
@@ -82,13 +82,14 @@ async fn provision_inner(
         if existing.is_none() {
             ctx.db.reachable(target).await?;
         }
-        secrets
+        let written = secrets
             .patch(
                 &secret_name,
                 &PatchParams::apply(FIELD_MANAGER).force(),
                 &Patch::Apply(&want),
             )
             .await?;
+        remember_written(ctx, ns, &written);
         ctx.metrics.wrote("Secret");
         record_applied(ctx, "Secret", ns, &secret_name);
         let outcome = if existing.is_some() {
@@ -117,7 +118,42 @@ async fn provision_inner(
     };
     publish_changes(ctx, realm, "ProvisionDatabase", &changes).await;
     ensured?;
+    let mut creds = creds;
+    super::rotation::advance(ctx, realm, refs, &mut creds, &me).await?;
     Ok(creds)
+}
+
+/// Records the resourceVersion of a `<name>-db` Secret this operator just wrote.
+pub(crate) fn remember_written(ctx: &Context, ns: &str, written: &Secret) {
+    let rv = written
+        .metadata
+        .resource_version
+        .as_deref()
+        .and_then(|v| v.parse::<u64>().ok());
+    if let (Some(rv), Ok(mut map)) = (rv, ctx.db_secret_written.lock()) {
+        map.insert(format!("{ns}/{}", written.name_any()), rv);
+    }
+}
+
+/// Whether `cached` is older than the copy this operator last wrote (then the API server is
+/// asked instead).
+fn older_than_written(ctx: &Context, ns: &str, cached: &Secret) -> bool {
+    let seen = cached
+        .metadata
+        .resource_version
+        .as_deref()
+        .and_then(|v| v.parse::<u64>().ok());
+    let wrote = ctx
+        .db_secret_written
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&format!("{ns}/{}", cached.name_any())).copied());
+    match (seen, wrote) {
+        (Some(seen), Some(wrote)) => seen < wrote,
+        // Not comparable: the API server decides.
+        (None, Some(_)) => true,
+        _ => false,
+    }
 }
 
 /// Provisions a database whose recorded owners are all gone (else the refusal `msg` stands).

@@ -27,7 +27,10 @@ use pek_crds::Realm;
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::db::{DbCredentials, RealmDbNames};
+use crate::db::{
+    DbCredentials, RealmDbNames, CREDENTIALS_SINCE_ANNOTATION, GENERATED_ANNOTATION,
+    ROTATED_AT_ANNOTATION, ROTATION_REQUEST_ANNOTATION,
+};
 use crate::federation::FederationSecret;
 use crate::Error;
 
@@ -164,15 +167,38 @@ pub fn db_secret(realm: &Realm, creds: &DbCredentials) -> Result<Secret, Error> 
     put("host", creds.host.clone());
     put("port", creds.port.to_string());
     put("database", creds.names.database.clone());
-    put("user", creds.names.app_role.clone());
+    put("user", creds.app_user.clone());
     put("password", creds.app_password.clone());
     put("ownerUser", creds.names.owner_role.clone());
     put("ownerPassword", creds.owner_password.clone());
+    // A rotation under way: the login prepared next (its password stored before the role gets
+    // it), and the one the worker pods are leaving.
+    let rotation = &creds.rotation;
+    if let Some((user, password)) = &rotation.next {
+        put("nextUser", user.clone());
+        put("nextPassword", password.clone());
+    }
+    if let Some(previous) = &rotation.previous {
+        put("previousUser", previous.clone());
+    }
     let mut metadata = meta(realm, db_secret_name(realm))?;
-    metadata.annotations = Some(BTreeMap::from([(
+    let mut annotations = BTreeMap::from([(
         PROVISIONED_ON_ANNOTATION.to_string(),
         format!("{}:{}/{}", creds.host, creds.port, creds.names.database),
-    )]));
+    )]);
+    if rotation.generated {
+        annotations.insert(GENERATED_ANNOTATION.to_string(), "true".to_string());
+    }
+    if let Some(at) = &rotation.rotated_at {
+        annotations.insert(ROTATED_AT_ANNOTATION.to_string(), at.clone());
+    }
+    if let Some(since) = &rotation.since {
+        annotations.insert(CREDENTIALS_SINCE_ANNOTATION.to_string(), since.clone());
+    }
+    if let Some(request) = &rotation.request {
+        annotations.insert(ROTATION_REQUEST_ANNOTATION.to_string(), request.clone());
+    }
+    metadata.annotations = Some(annotations);
     Ok(Secret {
         metadata,
         type_: Some("Opaque".into()),

@@ -4,10 +4,11 @@
 //!
 //! 1. [`dereference`]: read and validate the Realm and what it references (suspend, the spec,
 //!    who holds the realm id, the admin-credentials Secret);
-//! 2. [`database`]: provision the database (the `<name>-db` Secret, roles, database);
+//! 2. [`database`]: provision the database (the `<name>-db` Secret, roles, database), and
+//!    start or advance a credential rotation ([`rotation`]);
 //! 3. [`build`]: build the desired worker objects (pure functions in [`desired`]);
 //! 4. [`apply`]: apply them (server-side apply, only what differs) and read the workload's
-//!    readiness;
+//!    readiness; a rotation's old login is disabled once the worker rollout completed;
 //! 5. [`register`]: register the realm with the hub;
 //! 6. [`status`]: one status write at the end, from what the phases report; `Ready` is derived
 //!    from the other conditions.
@@ -23,6 +24,7 @@ pub(crate) mod dereference;
 pub mod desired;
 pub(crate) mod diff;
 pub(crate) mod register;
+pub(crate) mod rotation;
 pub(crate) mod status;
 
 use std::collections::{HashMap, HashSet};
@@ -80,6 +82,10 @@ pub struct Context {
     /// synced cache does not hold and that is not in here was never made, so it is created
     /// without asking the API server first.
     pub(crate) applied: Mutex<HashSet<u64>>,
+    /// The resourceVersion of the last `<name>-db` Secret this operator wrote (`namespace/name`):
+    /// a watch cache still holding an older copy is not trusted (a credential rotation must
+    /// never act on the credentials it just replaced).
+    pub(crate) db_secret_written: Mutex<HashMap<String, u64>>,
     /// Admin targets read from their Secrets (`namespace/name`) in the last few seconds: the
     /// reconciles that follow a provisioning need not read the Secret again.
     pub(crate) admin_targets: Mutex<HashMap<String, (AdminTarget, Instant)>>,
@@ -106,6 +112,7 @@ impl Context {
             deregistered: Mutex::default(),
             caches: OnceLock::new(),
             applied: Mutex::default(),
+            db_secret_written: Mutex::default(),
             admin_targets: Mutex::default(),
         }
     }
@@ -251,7 +258,7 @@ async fn apply_realm(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
 async fn phases(realm: &Realm, ctx: &Context, report: &mut Report) -> Result<Done, Stop> {
     let refs = dereference::dereference(ctx, realm).await?;
 
-    let creds = ctx
+    let mut creds = ctx
         .metrics
         .timed("database", database::provision(ctx, realm, &refs))
         .await?;
@@ -274,13 +281,23 @@ async fn phases(realm: &Realm, ctx: &Context, report: &mut Report) -> Result<Don
         let objects = build::build(realm, &ctx.config, &creds)?;
         apply::apply(ctx, realm, &refs.namespace, objects).await
     };
-    let workload = ctx
+    let (workload, live) = ctx
         .metrics
         .timed("workload", workload)
         .await
         .map_err(Stop::failed(ConditionType::WorkloadReady))?;
-    let settled =
-        workload.status == ConditionStatus::True || workload.reason == Reason::ScaledToZero;
+    let rotating = rotation::retire(ctx, realm, &refs, &mut creds, &live)
+        .await
+        .map_err(Stop::failed(ConditionType::DatabaseReady))?;
+    report.credentials(status::Credentials {
+        user: creds.app_user.clone(),
+        rotated_at: creds.rotation.rotated_at.clone(),
+        retiring: creds.rotation.previous.clone(),
+    });
+    // A rotation under way is checked again soon: its old login is disabled once the pods
+    // have moved.
+    let settled = !rotating
+        && (workload.status == ConditionStatus::True || workload.reason == Reason::ScaledToZero);
     report.set(workload);
     report.endpoint(refs.endpoint.clone());
 

@@ -31,6 +31,14 @@ pub(crate) struct Report {
     failed: Option<ConditionType>,
     endpoint: Option<String>,
     database: Option<(String, String)>,
+    credentials: Option<Credentials>,
+}
+
+/// What the status says about the worker's database login.
+pub(crate) struct Credentials {
+    pub(crate) user: String,
+    pub(crate) rotated_at: Option<String>,
+    pub(crate) retiring: Option<String>,
 }
 
 impl Report {
@@ -64,6 +72,7 @@ impl Report {
             failed: None,
             endpoint: None,
             database: None,
+            credentials: None,
         }
     }
 
@@ -89,6 +98,11 @@ impl Report {
     /// The `<name>-db` Secret and the database name.
     pub(crate) fn database(&mut self, secret: String, name: String) {
         self.database = Some((secret, name));
+    }
+
+    /// The worker's login role and where its rotation stands.
+    pub(crate) fn credentials(&mut self, credentials: Credentials) {
+        self.credentials = Some(credentials);
     }
 
     /// `spec.suspend` is true.
@@ -150,6 +164,11 @@ impl Report {
         if let Some((secret, name)) = self.database {
             status.database_secret = Some(secret);
             status.database_name = Some(name);
+        }
+        if let Some(c) = self.credentials {
+            status.database_user = Some(c.user);
+            status.credentials_rotated_at = c.rotated_at;
+            status.retiring_database_user = c.retiring;
         }
         let is_new = |t: ConditionType| changed.contains(&t);
         let found = |t: ConditionType| condition::find(&status.conditions, t).cloned();

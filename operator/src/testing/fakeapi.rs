@@ -25,6 +25,21 @@ struct State {
     next_rv: u64,
     quiet: bool,
     auto_available: bool,
+    /// Per object, the `data` and `metadata.annotations` keys its last server-side apply set:
+    /// like the API server, an apply that leaves out a key it set before removes it.
+    applied_keys: BTreeMap<String, Vec<(&'static str, String)>>,
+}
+
+/// The map keys of `obj` at `data` and `metadata.annotations` (what [`State::applied_keys`]
+/// tracks).
+fn map_keys(obj: &Value) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for pointer in ["/data", "/metadata/annotations"] {
+        if let Some(m) = obj.pointer(pointer).and_then(Value::as_object) {
+            out.extend(m.keys().map(|k| (pointer, k.clone())));
+        }
+    }
+    out
 }
 
 /// The fake API server; clones share state.
@@ -418,6 +433,19 @@ impl FakeApi {
                         let mut patch = parsed;
                         if let Some(m) = patch.as_object_mut() {
                             m.remove("status");
+                        }
+                        if kind == "PATCH(apply)" {
+                            let now = map_keys(&patch);
+                            let before = s.applied_keys.insert(key.clone(), now.clone());
+                            for (pointer, k) in before.unwrap_or_default() {
+                                if !now.contains(&(pointer, k.clone())) {
+                                    if let Some(m) =
+                                        obj.pointer_mut(pointer).and_then(Value::as_object_mut)
+                                    {
+                                        m.remove(&k);
+                                    }
+                                }
+                            }
                         }
                         merge(&mut obj, &patch);
                     }
