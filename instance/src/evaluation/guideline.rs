@@ -386,15 +386,10 @@ pub async fn add_guideline(
     )
 }
 
-/// Replaces a guideline's title, description, kind and maxima (editScores on its group, in
-/// the SUBMISSION season, while the group's scoreboard is not submitted). Points already
-/// requested stay; the formula clamps them to the new maximum.
-pub async fn update_guideline(
-    tx: &mut RealmTx,
-    grants: &Grants,
-    id: Uuid,
-    new: NewGuideline,
-) -> Result<Guideline> {
+/// The guideline `id`, if the caller may change it now: one they cannot see is not
+/// found; changing it needs editScores on its group, an unlocked collection and the
+/// season that allows editing guidelines.
+async fn editable(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<Guideline> {
     let g = get(tx, id).await?;
     if !may_view_scores(tx, grants, g.group_id).await? {
         return Err(Error::not_found(format!(
@@ -412,6 +407,19 @@ pub async fn update_guideline(
     let c = get_collection(tx, g.collection_id).await?;
     require_unlocked(tx, &c).await?;
     require_season(tx, c.semester_id, Act::EditGuidelines).await?;
+    Ok(g)
+}
+
+/// Replaces a guideline's title, description, kind and maxima (editScores on its group, in
+/// the SUBMISSION season, while the group's scoreboard is not submitted). Points already
+/// requested stay; the formula clamps them to the new maximum.
+pub async fn update_guideline(
+    tx: &mut RealmTx,
+    grants: &Grants,
+    id: Uuid,
+    new: NewGuideline,
+) -> Result<Guideline> {
+    editable(tx, grants, id).await?;
     let (title, description) = checked(&new)?;
     let realm = tx.realm().as_str().to_string();
     mapped(
@@ -437,23 +445,7 @@ pub async fn update_guideline(
 }
 
 pub async fn delete_guideline(tx: &mut RealmTx, grants: &Grants, id: Uuid) -> Result<()> {
-    let g = get(tx, id).await?;
-    if !may_view_scores(tx, grants, g.group_id).await? {
-        return Err(Error::not_found(format!(
-            "guideline {id} in realm {}",
-            tx.realm()
-        )));
-    }
-    policy::require(
-        tx,
-        grants,
-        Permission::EditScores,
-        Target::Group(g.group_id),
-    )
-    .await?;
-    let c = get_collection(tx, g.collection_id).await?;
-    require_unlocked(tx, &c).await?;
-    require_season(tx, c.semester_id, Act::EditGuidelines).await?;
+    editable(tx, grants, id).await?;
     let realm = tx.realm().as_str().to_string();
     mapped(
         sqlx::query!(
