@@ -50,9 +50,6 @@ fn say(line: &str) {
 
 /// An admin client, or None after a loud SKIPPED line (a failure under PEK_E2E_REQUIRE=1).
 async fn cluster() -> Option<Client> {
-    // The test crate links rustls with two crypto providers (kube's ring, the browser
-    // client's default), so rustls cannot pick one by itself: name it.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let required = std::env::var("PEK_E2E_REQUIRE").is_ok_and(|v| v == "1");
     // Only on request: the suite installs a Helm release into the cluster KUBECONFIG names,
     // which must not happen to a user's cluster by a plain `cargo test`.
