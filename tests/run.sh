@@ -99,16 +99,17 @@ for line in sys.stdin:
         print(m["target"]["name"], m["manifest_path"].rsplit("/", 1)[0], m["executable"])
 ' >target/test-executables.txt
 }
-step "cargo clippy + build (cargo test --no-run)" build
-# Tells the checks the build is done: one running in the background must not wait for the
-# build directory lock that `cargo test` holds while the tests run.
-export PEK_TEST_BUILD_DONE=1
 
 # helm and kubectl (target/tools), which the Kubernetes checks use; the chart checks with
 # them (helm.sh without arguments) run in the background with the others.
+mkdir -p target
 step "helm + kubectl (tests/checks/helm.sh --tools-only)" bash tests/checks/helm.sh --tools-only
 # A check marked "run.sh: in the background" (mostly waiting for a cluster) runs beside the
-# rest; its output is shown when it ends.
+# rest; its output is shown when it ends. They start before the build: a cluster comes up, a
+# tool installs meanwhile, and each waits for the build (tests/build-wait.sh) before it runs
+# what the build makes.
+export PEK_BUILD_DONE_FILE=$PWD/target/.build-done
+rm -f "$PEK_BUILD_DONE_FILE"
 BG=() BG_PID=() BG_T0=()
 # If the run stops early, a background check is stopped too (and cleans up after itself:
 # k8s-node.sh takes its node down).
@@ -131,6 +132,16 @@ for extra in tests/checks/*.sh; do
     BG+=("$extra"); BG_PID+=($!); BG_T0+=("$(date +%s)")
   fi
 done
+build_and_tell() {
+  local rc=0
+  build || rc=$?
+  if [ "$rc" = 0 ]; then echo ok >"$PEK_BUILD_DONE_FILE"; else echo failed >"$PEK_BUILD_DONE_FILE"; fi
+  return "$rc"
+}
+step "cargo clippy + build (cargo test --no-run)" build_and_tell
+# Tells the checks after it that the build is done: a check must not wait for the build
+# directory lock that `cargo test` holds while the tests run.
+export PEK_TEST_BUILD_DONE=1
 # The test binaries of that build (what `cargo test --workspace` would run), a few at a time,
 # all on one throwaway PostgreSQL (localpg's test_cluster: one initdb, and each schema
 # migrated once into a template database instead of once per test).

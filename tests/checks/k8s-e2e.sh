@@ -38,10 +38,15 @@ trap '"$K8S/control-plane.sh" down "$DIR" >/dev/null 2>&1 || true' EXIT
 # `cargo test --workspace` built: selecting the whole workspace keeps its one feature set, so
 # nothing is compiled again (a `-p pek-tests` or `--bin` build would resolve other features
 # and rebuild some 60 crates). Built up front so the test time is the suite's.
+# tests/run.sh starts this check while it builds (the control plane comes up meanwhile).
+# shellcheck source=tests/build-wait.sh
+. tests/build-wait.sh
 start=$(date +%s)
 export KUBECONFIG="$DIR/kubeconfig" PEK_E2E_REQUIRE=1 PEK_E2E_HELM="$HELM" SQLX_OFFLINE=true
 exe=
-if [ "${PEK_TEST_BUILD_DONE:-}" = 1 ]; then
+if [ -n "${PEK_BUILD_DONE_FILE:-}" ] || [ "${PEK_TEST_BUILD_DONE:-}" = 1 ]; then
+  wait_for_build
+  start=$(date +%s)
   # tests/run.sh built it (and runs the other tests meanwhile, holding cargo's build directory
   # lock): run the executable itself, from its package directory as cargo would.
   read -r _ pkgdir exe < <(awk '$1 == "e2e"' target/test-executables.txt) || true

@@ -87,17 +87,6 @@ trap cleanup EXIT
 # Stopped (tests/run.sh stops a background check when the run fails): clean up all the same.
 trap 'exit 143' TERM INT
 
-# The binaries are the ones `cargo test --workspace` built (one feature set for the whole test
-# command); this is a no-op after it and builds exactly that when the check runs alone.
-phase "binaries (cargo test --workspace --no-run)"
-# tests/run.sh has built them already and runs the tests meanwhile (cargo holds the build
-# directory lock for that long).
-if [ "${PEK_TEST_BUILD_DONE:-}" != 1 ]; then
-  SQLX_OFFLINE=true cargo test --workspace --locked --no-run -q 2>&1 | grep -v '^ *Executable' || true
-fi
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug
-for b in pek pek-operator examples/node_client; do [ -x "$BIN/$b" ] || fail "missing $BIN/$b"; done
-
 phase "node.sh up"
 # The control plane takes free loopback ports by chance; beside the tests (which take ports of
 # their own all the time) one can be gone by the time a component binds it. Another try then.
@@ -114,6 +103,16 @@ tail -1 "$DIR.up.log"; rm -f "$DIR.up.log"
 . "$DIR/env"
 export KUBECONFIG
 CTR=(ctr --address "$DIR/containerd/containerd.sock" -n k8s.io)
+
+# The binaries are the ones `cargo test --workspace` built (one feature set for the whole test
+# command). tests/run.sh starts this check while it builds them, so the node comes up
+# meanwhile; run alone, the check builds them here (a no-op when nothing changed).
+phase "binaries (cargo test --workspace --no-run)"
+# shellcheck source=tests/build-wait.sh
+. "$ROOT/tests/build-wait.sh"
+wait_for_build
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug
+for b in pek pek-operator examples/node_client; do [ -x "$BIN/$b" ] || fail "missing $BIN/$b"; done
 
 # ---------------------------------------------------------------------------------------------
 phase "1. image (images.sh app) = Dockerfile runtime stage"

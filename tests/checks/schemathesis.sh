@@ -30,12 +30,11 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$ST_VERSION"; the
 fi
 
 # target/debug/pek as `cargo test --workspace` built it (one feature set for the whole test
-# command; `cargo build --bin pek` would compile dozens of crates again).
-# (tests/run.sh has built it and runs the tests meanwhile; cargo holds the build directory
-# lock for that long.)
-if [ "${PEK_TEST_BUILD_DONE:-}" != 1 ]; then
-  SQLX_OFFLINE=true cargo test --workspace --locked --no-run -q 2>&1 | grep -v '^ *Executable' || true
-fi
+# command; `cargo build --bin pek` would compile dozens of crates again). tests/run.sh starts
+# this check while it builds, so the install above happens meanwhile.
+# shellcheck source=tests/build-wait.sh
+. tests/build-wait.sh
+wait_for_build
 work=$(mktemp -d)
 chmod 700 "$work"
 target/debug/pek local --listen 127.0.0.1:0 --token-ttl 900 >"$work/local.out" 2>"$work/local.err" &
