@@ -979,6 +979,7 @@ async fn realm_lifecycle_on_a_real_api_server() {
     // Scheduled backups: spec.backup makes the operator own a CronJob (as the chart's
     // ServiceAccount: its RBAC allows it), a changed schedule is applied, and removing
     // spec.backup deletes it.
+    let backups_started = Instant::now();
     let cron_jobs: Api<k8s_openapi::api::batch::v1::CronJob> = env.api();
     let backup_name = format!("{name}-backup");
     env.patch_spec(
@@ -1056,6 +1057,10 @@ async fn realm_lifecycle_on_a_real_api_server() {
         "the CronJob stays:\n{}",
         env.operator_logs()
     );
+    say(&format!(
+        "e2e: backup CronJob created, updated and deleted in {:?}",
+        backups_started.elapsed()
+    ));
 
     // Drift: a deleted Service comes back.
     let services: Api<Service> = env.api();
@@ -1183,6 +1188,7 @@ async fn realm_lifecycle_on_a_real_api_server() {
     // Restore: a new Realm with the same realm id starts from that dump; beside it, one naming
     // a dump that does not exist and one naming a dump of another realm fail clearly, with no
     // worker, and nothing restored.
+    let restore_started = Instant::now();
     let file = dumps[0]
         .file_name()
         .and_then(|f| f.to_str())
@@ -1266,6 +1272,10 @@ async fn realm_lifecycle_on_a_real_api_server() {
     let _ = conn.close().await;
     assert_eq!(tables, 0, "nothing of a foreign dump was restored");
     assert!(!env.registry().await.contains_key(&other));
+    say(&format!(
+        "e2e: re-created from the dump (and two refused) in {:?}",
+        restore_started.elapsed()
+    ));
 }
 
 /// Two Realms with the same realm id (and so the same database), or the same database name:
