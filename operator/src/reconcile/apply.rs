@@ -65,14 +65,12 @@ pub(crate) async fn apply(
             ensure_with_event(ctx, realm, ns, cron_job).await?;
         }
         None => {
-            delete_ours::<CronJob>(
-                ctx,
-                realm,
-                ns,
-                &desired::backup_name(realm),
-                "no spec.backup",
-            )
-            .await?;
+            let why = if realm.spec.backup.is_some() {
+                "the operator has no place for backups"
+            } else {
+                "no spec.backup"
+            };
+            delete_ours::<CronJob>(ctx, realm, ns, &desired::backup_name(realm), why).await?;
             if realm.spec.backup.is_some() {
                 super::publish_once(
                     ctx,
