@@ -148,10 +148,14 @@ pub enum Reason {
     /// The logical dump that precedes every DROP of a realm's database failed or has no place
     /// to go: the database is not dropped.
     DumpFailed,
+    /// `spec.database.restoreFrom` cannot be restored (the dump is missing, unreadable, of
+    /// another realm or a newer schema, or the database already holds data): the worker is not
+    /// started and the realm is not registered.
+    RestoreFailed,
 }
 
 impl Reason {
-    const ALL: [Reason; 22] = [
+    const ALL: [Reason; 23] = [
         Reason::Provisioned,
         Reason::Available,
         Reason::Unavailable,
@@ -174,6 +178,7 @@ impl Reason {
         Reason::InternalError,
         Reason::ConfirmationRequired,
         Reason::DumpFailed,
+        Reason::RestoreFailed,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -200,6 +205,7 @@ impl Reason {
             Reason::InternalError => "InternalError",
             Reason::ConfirmationRequired => "ConfirmationRequired",
             Reason::DumpFailed => "DumpFailed",
+            Reason::RestoreFailed => "RestoreFailed",
         }
     }
 
@@ -221,6 +227,7 @@ impl Reason {
                 | Reason::FinalizerError
                 | Reason::InternalError
                 | Reason::DumpFailed
+                | Reason::RestoreFailed
         )
     }
 }

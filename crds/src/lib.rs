@@ -136,6 +136,14 @@ pub struct RealmSpec {
     #[serde(default)]
     pub worker: WorkerSpec,
 
+    /// Scheduled logical backups of the realm's database: a CronJob `<name>-backup` writes a
+    /// `pg_dump` custom-format archive into the operator's dump place on this schedule (files
+    /// `<namespace>_<name>_<database>-backup-<UTC time>.dump`, which `database.restoreFrom`
+    /// can name) and removes this Realm's backups older than the retention. Unset: no backups
+    /// (removing it deletes the CronJob; the files stay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupSpec>,
+
     /// Suspend reconciliation: when true the operator changes nothing (database, worker, hub
     /// registration) and keeps everything as it is. Deleting a suspended Realm releases it without
     /// deregistering it or dropping its database.
@@ -147,7 +155,8 @@ pub struct RealmSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new("has(self.name) == has(oldSelf.name) && (!has(self.name) || self.name == oldSelf.name)").message("database.name is immutable").reason(Reason::FieldValueForbidden)
+    validation = Rule::new("has(self.name) == has(oldSelf.name) && (!has(self.name) || self.name == oldSelf.name)").message("database.name is immutable").reason(Reason::FieldValueForbidden),
+    validation = Rule::new("has(self.restoreFrom) == has(oldSelf.restoreFrom) && (!has(self.restoreFrom) || self.restoreFrom == oldSelf.restoreFrom)").message("database.restoreFrom is immutable: it only says what a new Realm's database starts from").reason(Reason::FieldValueForbidden)
 )]
 pub struct DatabaseSpec {
     /// Secret (in the Realm's namespace) with admin credentials of the Postgres server: either a
@@ -186,6 +195,47 @@ pub struct DatabaseSpec {
     #[x_kube(validation = Rule::new("self.matches('^([0-9]{1,6}[smhd])+$')").message("rotateEvery must be a duration such as 720h, 30d or 1d12h (units s, m, h, d)").reason(Reason::FieldValueInvalid))]
     #[schemars(length(min = 2, max = 32))]
     pub rotate_every: Option<String>,
+
+    /// Start the realm's database from a logical dump instead of empty: the operator checks the
+    /// dump (readable, of this realm id, of a schema this version knows), creates the database
+    /// and roles, restores the dump into it as the owner role in one transaction, and only then
+    /// starts the worker (which applies newer migrations) and registers the realm. It is
+    /// restored once: the `<name>-db` Secret records it, and a database that already holds
+    /// data is never restored over (the Realm then fails with reason `RestoreFailed`, as it
+    /// does for a missing or unreadable dump). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<RestoreSource>,
+}
+
+/// A logical dump to restore a new realm's database from.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreSource {
+    /// File name of a dump in the operator's dump place (`PEK_DUMP_DIR`; chart:
+    /// `operator.dumps.persistentVolumeClaim`): a `pg_dump --format=custom` archive such as the
+    /// operator writes before every DROP (`<namespace>_<name>_<database>-<UTC time>.dump`) or a
+    /// scheduled backup writes. A plain file name ending in `.dump`, no directories.
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_][A-Za-z0-9._-]{0,250}[.]dump$')").message("restoreFrom.dumpFile must be a file name in the operator's dump place ending in .dump (letters, digits, '.', '_', '-'; no '/', not hidden)").reason(Reason::FieldValueInvalid))]
+    #[schemars(length(min = 6, max = 255))]
+    pub dump_file: String,
+}
+
+impl RestoreSource {
+    /// Whether `dump_file` is a plain file name the operator may open in its dump place (the
+    /// same rule as the CRD's; checked again by the operator, which must never open a path
+    /// outside that directory whatever the API server let through).
+    pub fn is_valid_file_name(name: &str) -> bool {
+        let bytes = name.as_bytes();
+        name.len() >= 6
+            && name.len() <= 255
+            && name.ends_with(".dump")
+            && bytes
+                .first()
+                .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    }
 }
 
 /// `spec.database.rotateEvery` as a duration (None when unset or not a duration).
@@ -231,6 +281,27 @@ pub enum DeletionPolicy {
     /// Drop the database and its roles, once the deletion is confirmed with the annotation
     /// `pek.sch.bme.hu/confirm-delete: <realmId>`.
     Delete,
+}
+
+/// Scheduled backups of a realm's database.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupSpec {
+    /// When to back up: a cron schedule in UTC (`0 3 * * *`: every day at 03:00), five fields,
+    /// or a macro such as `@daily`.
+    #[x_kube(validation = Rule::new("self.matches('^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|[0-9*/,?LW#A-Za-z-]+( +[0-9*/,?LW#A-Za-z-]+){4})$')").message("backup.schedule must be a cron schedule of five fields (e.g. '0 3 * * *') or a macro such as @daily").reason(Reason::FieldValueInvalid))]
+    #[schemars(length(min = 6, max = 100))]
+    pub schedule: String,
+
+    /// Days a backup is kept: after each backup, this Realm's backups older than this are
+    /// removed, but never the newest one. Default 30.
+    #[serde(default = "default_backup_retention_days")]
+    #[schemars(range(min = 1, max = 3650))]
+    pub retention_days: u32,
+}
+
+fn default_backup_retention_days() -> u32 {
+    30
 }
 
 /// The realm's worker Deployment.
@@ -432,6 +503,30 @@ mod tests {
         assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
         for bad in ["", "0s", "12", "1w", "h", "1.5h"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn restore_file_names_stay_in_the_dump_place() {
+        use super::RestoreSource;
+        for good in [
+            "pek-system_kszk_pek_kszk-20261207T120000Z.dump",
+            "a.dump",
+            "_x.dump",
+        ] {
+            assert!(RestoreSource::is_valid_file_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            ".dump",
+            "../x.dump",
+            "a/b.dump",
+            ".hidden.dump",
+            "x.sql",
+            "x.dump.partial",
+            "a b.dump",
+        ] {
+            assert!(!RestoreSource::is_valid_file_name(bad), "{bad}");
         }
     }
 }

@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -129,6 +130,7 @@ pub struct Caches {
     pub deployments: Store<Compact<Deployment>>,
     pub network_policies: Store<Compact<NetworkPolicy>>,
     pub pod_disruption_budgets: Store<Compact<PodDisruptionBudget>>,
+    pub cron_jobs: Store<Compact<CronJob>>,
 }
 
 /// A managed kind with a watch cache in [`Caches`].
@@ -153,6 +155,7 @@ cached!(Service, services);
 cached!(Deployment, deployments);
 cached!(NetworkPolicy, network_policies);
 cached!(PodDisruptionBudget, pod_disruption_budgets);
+cached!(CronJob, cron_jobs);
 
 /// What a watch cache says about one object.
 pub(crate) enum Lookup<K> {

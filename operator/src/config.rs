@@ -41,6 +41,20 @@ pub struct Config {
     pub dumps: Option<crate::dump::Dumps>,
     /// Drop without a dump when no dump place is configured (an explicit opt-out).
     pub drop_without_dump: bool,
+    /// Where the scheduled backups of `spec.backup` go; None: no backup CronJobs.
+    pub backups: Option<Backups>,
+}
+
+/// What a Realm's backup CronJob needs from the operator's surroundings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backups {
+    /// The PersistentVolumeClaim (in the Realm's namespace) the backups are written to: the
+    /// operator's dump place, so that `spec.database.restoreFrom` can name them.
+    pub claim: String,
+    /// The image the backup pods run (`pek-operator backup`; it needs pg_dump).
+    pub image: String,
+    /// The pg_dump program in that image.
+    pub pg_dump: String,
 }
 
 impl Config {
@@ -113,12 +127,23 @@ pub struct RunArgs {
     /// The pg_dump program (as new as the Postgres server).
     #[arg(long, env = "PEK_PG_DUMP", default_value = "pg_dump")]
     pub pg_dump: PathBuf,
+    /// The pg_restore program (restores `spec.database.restoreFrom`; as new as pg_dump).
+    #[arg(long, env = "PEK_PG_RESTORE", default_value = "pg_restore")]
+    pub pg_restore: PathBuf,
     /// Dumps older than this many days are removed after a new one is written; 0 keeps all.
     #[arg(long, env = "PEK_DUMP_RETENTION_DAYS", default_value_t = 30)]
     pub dump_retention_days: u64,
     /// Without --dump-dir, drop databases without a dump (each time with a Warning Event).
     #[arg(long, env = "PEK_DROP_WITHOUT_DUMP", default_value_t = false)]
     pub drop_without_dump: bool,
+    /// PersistentVolumeClaim (in each Realm's namespace) that the backup CronJobs of
+    /// `spec.backup` write to: the claim mounted at --dump-dir (chart:
+    /// operator.dumps.persistentVolumeClaim). Unset: Realms get no backup CronJob.
+    #[arg(long, env = "PEK_BACKUP_CLAIM")]
+    pub backup_claim: Option<String>,
+    /// Image of the backup pods (`pek-operator backup`, with pg_dump); default: the worker image.
+    #[arg(long, env = "PEK_BACKUP_IMAGE")]
+    pub backup_image: Option<String>,
 }
 
 /// Parses `k=v,k2=v2`.
@@ -157,10 +182,19 @@ impl RunArgs {
             dumps: self.dump_dir.clone().map(|dir| crate::dump::Dumps {
                 dir,
                 pg_dump: self.pg_dump.clone(),
+                pg_restore: self.pg_restore.clone(),
                 retention: (self.dump_retention_days > 0)
                     .then(|| Duration::from_secs(self.dump_retention_days * 86_400)),
             }),
             drop_without_dump: self.drop_without_dump,
+            backups: self.backup_claim.clone().map(|claim| Backups {
+                claim,
+                image: self
+                    .backup_image
+                    .clone()
+                    .unwrap_or_else(|| self.worker_image.clone()),
+                pg_dump: self.pg_dump.to_string_lossy().into_owned(),
+            }),
         })
     }
 }
@@ -242,5 +276,45 @@ mod tests {
             .expect_err("unreadable");
         assert!(err.contains("cannot read"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+/// `pek-operator backup` flags: one scheduled backup (what a Realm's backup CronJob runs).
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// The realm database's URL, as its owner role (from the `<name>-db` Secret).
+    #[arg(long, env = "PEK_BACKUP_DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// The realm whose rows are dumped (row-level security is keyed on it).
+    #[arg(long)]
+    pub realm_id: String,
+    /// Directory of the dump files (the mounted dump place).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// File-name stem: files are `<stem>-<UTC time>.dump`.
+    #[arg(long)]
+    pub stem: String,
+    /// This stem's backups older than this many days are removed after a new one (never the
+    /// newest); 0 keeps all.
+    #[arg(long, default_value_t = 30)]
+    pub retention_days: u64,
+    /// The pg_dump program.
+    #[arg(long, env = "PEK_PG_DUMP", default_value = "pg_dump")]
+    pub pg_dump: PathBuf,
+}
+
+impl BackupArgs {
+    /// Runs one backup; the file written.
+    pub async fn run(&self) -> Result<crate::dump::DumpFile, crate::Error> {
+        let dumps = crate::dump::Dumps {
+            dir: self.dir.clone(),
+            pg_dump: self.pg_dump.clone(),
+            pg_restore: "pg_restore".into(),
+            retention: (self.retention_days > 0)
+                .then(|| Duration::from_secs(self.retention_days * 86_400)),
+        };
+        dumps
+            .backup(&self.database_url, &self.realm_id, &self.stem)
+            .await
     }
 }

@@ -43,6 +43,9 @@ pub const ROTATED_AT_ANNOTATION: &str = "pek.sch.bme.hu/credentials-rotated-at";
 pub const CREDENTIALS_SINCE_ANNOTATION: &str = "pek.sch.bme.hu/credentials-since";
 /// The `pek.sch.bme.hu/rotate-credentials` value the last rotation answered, on the Secret.
 pub const ROTATION_REQUEST_ANNOTATION: &str = "pek.sch.bme.hu/rotation-request";
+/// Where the restore of `spec.database.restoreFrom` stands, on the Secret: `restoring <file>`
+/// (written before pg_restore starts) or `restored <file>` (done; never restored again).
+pub const RESTORE_ANNOTATION: &str = "pek.sch.bme.hu/restore";
 
 /// Longest database name we derive (leaves room for the `_owner` suffix within 63 bytes).
 const MAX_BASE: usize = 50;
@@ -299,6 +302,16 @@ impl AdminTarget {
         (url.to_string(), password)
     }
 
+    /// `user`'s URL on `database` without the password, and the password: for a tool's
+    /// `--dbname` and `PGPASSWORD` (never on a command line).
+    pub fn connection_for(&self, user: &str, password: &str, database: &str) -> (String, String) {
+        let mut url = self.url.clone();
+        let _ = url.set_username(user);
+        let _ = url.set_password(None);
+        url.set_path(database);
+        (url.to_string(), password.to_string())
+    }
+
     /// URL for `user`/`password` on `database` on the same server (same query, e.g. sslmode).
     pub fn url_for(&self, user: &str, password: &str, database: &str) -> String {
         let mut url = self.url.clone();
@@ -308,6 +321,18 @@ impl AdminTarget {
         url.set_path(database);
         url.to_string()
     }
+}
+
+/// A postgres URL without its password, and the password (decoded): for a tool's `--dbname`
+/// and `PGPASSWORD`.
+pub fn split_password(url: &str) -> Result<(String, Option<String>), String> {
+    let mut url = Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err("not a postgres:// URL".into());
+    }
+    let password = url.password().map(percent_decode);
+    let _ = url.set_password(None);
+    Ok((url.to_string(), password))
 }
 
 /// `%XX` escapes decoded (a URL's user info); anything malformed is kept as it is.
@@ -346,6 +371,8 @@ pub struct DbCredentials {
     pub app_password: String,
     /// Where a credential rotation stands (kept in the same Secret).
     pub rotation: Rotation,
+    /// Where the restore of `spec.database.restoreFrom` stands ([`RESTORE_ANNOTATION`]).
+    pub restore: Option<String>,
 }
 
 /// The state of the worker's credential rotation, stored in the `<name>-db` Secret next to the
@@ -428,6 +455,7 @@ impl DbCredentials {
         let mut creds = Self::new(target, names, owner_password, app_password);
         creds.app_user = app_user;
         creds.rotation = rotation;
+        creds.restore = annotation(RESTORE_ANNOTATION);
         Some(creds)
     }
 
@@ -454,6 +482,7 @@ impl DbCredentials {
             owner_password,
             app_password,
             rotation: Rotation::default(),
+            restore: None,
         }
     }
 
@@ -494,6 +523,11 @@ pub enum Change {
         database: String,
         file: crate::dump::DumpFile,
     },
+    /// `spec.database.restoreFrom` restored into the new database.
+    DatabaseRestored {
+        database: String,
+        file: String,
+    },
 }
 
 impl Change {
@@ -510,6 +544,7 @@ impl Change {
             Change::LoginPrepared(_) => "LoginPrepared",
             Change::LoginRetired(_) => "LoginRetired",
             Change::DatabaseDumped { .. } => "DatabaseDumped",
+            Change::DatabaseRestored { .. } => "DatabaseRestored",
         }
     }
 }
@@ -549,6 +584,11 @@ impl fmt::Display for Change {
                 f,
                 "dumped database {database} to {file} (pg_dump custom format; restore with \
                  pg_restore) before dropping it"
+            ),
+            Change::DatabaseRestored { database, file } => write!(
+                f,
+                "restored database {database} from the dump {file} (as its owner role, in one \
+                 transaction); the worker applies newer migrations when it starts"
             ),
         }
     }
@@ -1228,6 +1268,76 @@ impl Provisioner {
         })
     }
 
+    /// Whether the realm's database holds any table (looked at as its owner: a restore goes
+    /// only into an empty database, never over data).
+    pub async fn database_has_tables(&self, creds: &DbCredentials) -> Result<bool, Error> {
+        let _permit = self.slot().await?;
+        let opts = PgConnectOptions::from_str(&creds.owner_url())
+            .map_err(Error::db("owner URL"))?
+            .application_name("pek-operator-check");
+        let mut conn = PgConnection::connect_with(&opts)
+            .await
+            .map_err(Error::db(format!(
+                "connecting to database {} as its owner",
+                creds.names.database
+            )))?;
+        let tables = count_tables(&mut conn).await;
+        let _ = conn.close().await;
+        tables.map(|n| n > 0)
+    }
+
+    /// Restores `path` into the realm's database, under the advisory lock on its name (no
+    /// other reconcile or operator provisions, restores or drops it meanwhile), unless the
+    /// database holds tables by then (Ok(false): a restore that a killed operator left running
+    /// committed after all). A restore session such a killed operator left behind is ended
+    /// first, which rolls it back.
+    pub fn restore<'a>(
+        &'a self,
+        creds: &'a DbCredentials,
+        dumps: &'a crate::dump::Dumps,
+        path: &'a std::path::Path,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(async move {
+            let (mut conn, _permit) = self.lock(&creds.target, &creds.names).await?;
+            let result = async {
+                sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = $1 AND application_name = $2 AND pid <> pg_backend_pid()",
+                )
+                .bind(&creds.names.database)
+                .bind(crate::dump::RESTORE_APPLICATION_NAME)
+                .execute(&mut *conn)
+                .await
+                .map_err(sql_err("ending a restore left behind"))?;
+                let opts = PgConnectOptions::from_str(&creds.owner_url())
+                    .map_err(Error::db("owner URL"))?
+                    .application_name("pek-operator-check");
+                let mut owner =
+                    PgConnection::connect_with(&opts)
+                        .await
+                        .map_err(Error::db(format!(
+                            "connecting to database {} as its owner",
+                            creds.names.database
+                        )))?;
+                let tables = count_tables(&mut owner).await;
+                let _ = owner.close().await;
+                if tables? > 0 {
+                    return Ok(false);
+                }
+                let (url, password) = creds.target.connection_for(
+                    &creds.names.owner_role,
+                    &creds.owner_password,
+                    &creds.names.database,
+                );
+                dumps.restore(path, &url, Some(&password)).await?;
+                Ok(true)
+            }
+            .await;
+            Self::unlock(conn, &creds.names).await;
+            result
+        })
+    }
+
     /// Drops the database (terminating its sessions) and both roles, if they exist.
     /// Refuses (`Error::Conflict`, dropping nothing) when another Realm is recorded as the
     /// owner of the database or a role.
@@ -1320,6 +1430,18 @@ impl Provisioner {
         }
         Ok(changes)
     }
+}
+
+/// Tables (and partitioned tables) outside the system schemas of the connected database.
+async fn count_tables(conn: &mut PgConnection) -> Result<i64, Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+           AND n.nspname NOT LIKE 'pg\\_toast%'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(sql_err("counting the database's tables"))
 }
 
 /// An admin that is not a superuser (typically CREATEDB CREATEROLE) may create a database

@@ -72,6 +72,10 @@ pub enum Error {
     /// The dump before a DROP could not be written (so nothing is dropped).
     #[error("{0}")]
     Dump(String),
+    /// `spec.database.restoreFrom` cannot be restored (missing or unreadable dump, another
+    /// realm's, a newer schema's, or a database that already holds data).
+    #[error("{0}")]
+    Restore(String),
 }
 
 /// Why the hub could not be asked.
@@ -99,6 +103,7 @@ impl Error {
             Error::DeletionBlocked { reason, .. } => *reason,
             Error::DeletionUnconfirmed(_) => Reason::ConfirmationRequired,
             Error::Dump(_) => Reason::DumpFailed,
+            Error::Restore(_) => Reason::RestoreFailed,
         }
     }
 

@@ -1,7 +1,8 @@
-//! `pek-operator`: `run` (the controller), `crd` (prints the Realm CRD YAML).
+//! `pek-operator`: `run` (the controller), `crd` (prints the Realm CRD YAML), `backup` (one
+//! scheduled backup of a realm, what a Realm's backup CronJob runs).
 
 use clap::{Parser, Subcommand};
-use pek_operator::config::RunArgs;
+use pek_operator::config::{BackupArgs, RunArgs};
 
 #[derive(Parser)]
 #[command(
@@ -20,6 +21,8 @@ enum Command {
     Run(Box<RunArgs>),
     /// Print the Realm CustomResourceDefinition (what crds/realm.yaml must equal).
     Crd,
+    /// Write one backup of a realm's database into the dump place (a Realm's backup CronJob).
+    Backup(BackupArgs),
 }
 
 fn init_logging(format: &str) {
@@ -54,6 +57,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Run(args) => {
             init_logging(&args.log_format);
             pek_operator::run::run(*args).await
+        }
+        Command::Backup(args) => {
+            init_logging("json");
+            let file = args.run().await.map_err(|e| anyhow::anyhow!(e.message()))?;
+            tracing::info!(dump = %file, "backup written");
+            Ok(())
         }
     }
 }

@@ -11,6 +11,7 @@ use axum::routing::get;
 use axum::Router;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -197,7 +198,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (network_policies, netpol_events) =
         watch(owned::<NetworkPolicy>(&client, ns), ours.clone());
     let (pod_disruption_budgets, pdb_events) =
-        watch(owned::<PodDisruptionBudget>(&client, ns), ours);
+        watch(owned::<PodDisruptionBudget>(&client, ns), ours.clone());
+    let (cron_jobs, cron_job_events) = watch(owned::<CronJob>(&client, ns), ours);
     ctx.set_caches(Caches {
         secrets,
         service_accounts,
@@ -205,6 +207,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         deployments,
         network_policies,
         pod_disruption_budgets,
+        cron_jobs,
     });
     // The Controller's own Realm watch, but with the cached Realms slimmed.
     let (realm_store, realm_writer) = reflector::store();
@@ -228,6 +231,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .owns_stream(deployment_events)
         .owns_stream(netpol_events)
         .owns_stream(pdb_events)
+        .owns_stream(cron_job_events)
         .graceful_shutdown_on(async move {
             tokio::select! {
                 _ = stopped(stop) => info!("signal received; shutting down"),

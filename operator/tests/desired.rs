@@ -394,3 +394,97 @@ fn worker_gets_display_name_and_realm_admins() {
     let r = realm(json!({"realmId": "kszk", "database": {"adminSecretRef": {"name": "a"}}}));
     assert_eq!(env_of(&r)["PEK_REALM_DISPLAY_NAME"], "kszk");
 }
+
+#[test]
+fn backup_cron_job_dumps_as_the_owner_into_the_claim_hardened() {
+    let with_backup = realm(json!({
+        "realmId": "kszk",
+        "database": {"adminSecretRef": {"name": "pg-admin"}},
+        "backup": {"schedule": "0 3 * * *", "retentionDays": 14},
+    }));
+    let place = pek_operator::config::Backups {
+        claim: "pek-dumps".into(),
+        image: "ghcr.io/schonherz/pek:pg".into(),
+        pg_dump: "/usr/lib/postgresql/17/bin/pg_dump".into(),
+    };
+    let config = Config {
+        backups: Some(place),
+        ..Config::for_tests()
+    };
+    // No CronJob without spec.backup, or without a place for backups.
+    assert!(desired::backup_cron_job(&basic(), &config)
+        .expect("builds")
+        .is_none());
+    assert!(desired::backup_cron_job(&with_backup, &Config::for_tests())
+        .expect("builds")
+        .is_none());
+
+    let cj = to_json(
+        &desired::backup_cron_job(&with_backup, &config)
+            .expect("builds")
+            .expect("a CronJob"),
+    );
+    owned_and_labelled(&cj, "kszk-backup");
+    let spec = &cj["spec"];
+    assert_eq!(spec["schedule"], "0 3 * * *");
+    assert_eq!(spec["timeZone"], "Etc/UTC");
+    assert_eq!(spec["concurrencyPolicy"], "Forbid");
+    let job = &spec["jobTemplate"]["spec"];
+    let pod = &job["template"]["spec"];
+    // Not a worker pod: the worker Service and Deployment never select it.
+    let pod_labels = &job["template"]["metadata"]["labels"];
+    assert_eq!(pod_labels["app.kubernetes.io/name"], "pek-backup");
+    assert_eq!(pod["restartPolicy"], "Never");
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["securityContext"]["runAsUser"], 65532);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let c = &pod["containers"][0];
+    assert_eq!(c["image"], "ghcr.io/schonherz/pek:pg");
+    assert_eq!(c["command"], json!(["/usr/local/bin/pek-operator"]));
+    assert_eq!(
+        c["args"],
+        json!([
+            "backup",
+            "--realm-id",
+            "kszk",
+            "--dir",
+            "/var/lib/pek/dumps",
+            "--stem",
+            "realms_kszk_pek_kszk-backup",
+            "--retention-days",
+            "14"
+        ])
+    );
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+    // The only credentials it sees: the realm owner's URL from the <name>-db Secret.
+    let env = c["env"].as_array().expect("env");
+    let url = env
+        .iter()
+        .find(|e| e["name"] == "PEK_BACKUP_DATABASE_URL")
+        .expect("the database URL");
+    assert_eq!(
+        url["valueFrom"]["secretKeyRef"],
+        json!({"name": "kszk-db", "key": "MIGRATION_DATABASE_URL", "optional": false})
+    );
+    assert!(!serde_json::to_string(&cj)
+        .expect("json")
+        .contains("pg-admin"));
+    assert_eq!(
+        env.iter()
+            .find(|e| e["name"] == "PEK_PG_DUMP")
+            .expect("pg_dump")["value"],
+        "/usr/lib/postgresql/17/bin/pg_dump"
+    );
+    let volumes = pod["volumes"].as_array().expect("volumes");
+    assert_eq!(
+        volumes[0]["persistentVolumeClaim"]["claimName"],
+        "pek-dumps"
+    );
+    assert_eq!(c["volumeMounts"][0]["mountPath"], "/var/lib/pek/dumps");
+}

@@ -485,3 +485,120 @@ async fn a_createdb_createrole_admin_that_is_not_a_superuser_provisions_and_drop
         .await
         .expect("drop the admin role");
 }
+
+/// A scheduled backup runs as the realm's owner, which the forced row-level security binds:
+/// with RLS on and `pek.realm_id` set it dumps exactly the realm's rows (no role that bypasses
+/// RLS). A restore runs as the (other) realm's owner into its empty database, in one
+/// transaction, and never over tables; a backup prunes only its own stem's old files.
+#[tokio::test]
+async fn backups_as_the_owner_restore_as_the_owner_exactly_the_realm() {
+    let src = creds("pv-bk");
+    let p = Provisioner::default();
+    p.ensure(&src, &me(), &[]).await.expect("source database");
+    let mut owner = PgConnection::connect(&src.owner_url())
+        .await
+        .expect("owner connection");
+    sqlx::raw_sql(
+        "CREATE TABLE realms (id text PRIMARY KEY);
+         CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text NOT NULL,
+             installed_on timestamptz NOT NULL DEFAULT now(), success boolean NOT NULL,
+             checksum bytea NOT NULL, execution_time bigint NOT NULL);
+         CREATE TABLE groups (realm_id text NOT NULL REFERENCES realms (id), name text NOT NULL);
+         ALTER TABLE groups ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE groups FORCE ROW LEVEL SECURITY;
+         CREATE POLICY realm_isolation ON groups
+             USING (realm_id = current_setting('pek.realm_id', true))
+             WITH CHECK (realm_id = current_setting('pek.realm_id', true));
+         INSERT INTO realms VALUES ('hub'), ('pv-bk');
+         INSERT INTO _sqlx_migrations VALUES (20261123000001, 'realm core', now(), true, '\\x00', 1);
+         SELECT set_config('pek.realm_id', 'pv-bk', false);
+         INSERT INTO groups VALUES ('pv-bk', 'Kör'), ('pv-bk', 'Projekt');
+         SELECT set_config('pek.realm_id', 'hub', false);
+         INSERT INTO groups VALUES ('hub', 'Hub group');",
+    )
+    .execute(&mut owner)
+    .await
+    .expect("a realm schema with forced RLS");
+    let _ = owner.close().await;
+
+    let bindir = localpg::find_bindir().expect("Postgres binaries");
+    let dir = std::env::temp_dir().join(format!("pek-op-backup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let old = |name: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, b"old").expect("write");
+        let f = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 86400))
+            .expect("mtime");
+        path
+    };
+    let old_backup = old("ns_r_pek_pv_bk-backup-20200101T000000Z.dump");
+    let other_realm = old("ns_other_pek_other-backup-20200101T000000Z.dump");
+    let dumps = pek_operator::dump::Dumps {
+        dir: dir.clone(),
+        pg_dump: bindir.join("pg_dump"),
+        pg_restore: bindir.join("pg_restore"),
+        retention: Some(std::time::Duration::from_secs(30 * 86400)),
+    };
+    let file = dumps
+        .backup(&src.owner_url(), "pv-bk", "ns_r_pek_pv_bk-backup")
+        .await
+        .expect("a backup as the owner");
+    assert!(file.path.is_file());
+    assert!(!old_backup.exists(), "this Realm's old backup is pruned");
+    assert!(other_realm.exists(), "another Realm's backups are not");
+
+    let archive = dumps.inspect(&file.path).await.expect("readable");
+    let known = pek_operator::dump::known_migrations();
+    assert_eq!(archive.check("pv-bk", &known), Ok(()));
+    assert!(archive.check("kszk", &known).is_err());
+
+    // Restored into another database (other role names) as its owner.
+    let dst = creds("pv-rs");
+    p.ensure(&dst, &me(), &[]).await.expect("target database");
+    assert!(!p.database_has_tables(&dst).await.expect("empty"));
+    assert!(p.restore(&dst, &dumps, &file.path).await.expect("restored"));
+    let mut su = PgConnection::connect(&pg().superuser_url("pek_pv_rs"))
+        .await
+        .expect("superuser");
+    let groups: Vec<(String, String)> =
+        sqlx::query_as("SELECT realm_id, name FROM groups ORDER BY name")
+            .fetch_all(&mut su)
+            .await
+            .expect("groups");
+    assert_eq!(
+        groups,
+        [
+            ("pv-bk".to_string(), "Kör".to_string()),
+            ("pv-bk".to_string(), "Projekt".to_string())
+        ],
+        "exactly the realm's rows, not the hub's"
+    );
+    let (owner_role, forced): (String, bool) = sqlx::query_as(
+        "SELECT pg_get_userbyid(relowner)::text, relforcerowsecurity FROM pg_class \
+         WHERE relname = 'groups'",
+    )
+    .fetch_one(&mut su)
+    .await
+    .expect("catalog");
+    assert_eq!(owner_role, "pek_pv_rs_owner");
+    assert!(forced, "row-level security is forced again");
+    let _ = su.close().await;
+    // Never over tables.
+    assert!(!p.restore(&dst, &dumps, &file.path).await.expect("checked"));
+    // A broken archive restores nothing.
+    let broken = dir.join("broken.dump");
+    std::fs::write(&broken, b"PGDMP not really").expect("write");
+    assert!(dumps.inspect(&broken).await.is_err());
+    let empty = creds("pv-rs2");
+    p.ensure(&empty, &me(), &[])
+        .await
+        .expect("another database");
+    assert!(p.restore(&empty, &dumps, &broken).await.is_err());
+    assert!(!p.database_has_tables(&empty).await.expect("still empty"));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -44,6 +44,7 @@ fn config_with_dumps(id: &str) -> Config {
         dumps: Some(pek_operator::dump::Dumps {
             dir: dump_dir(id),
             pg_dump: bindir.join("pg_dump"),
+            pg_restore: bindir.join("pg_restore"),
             retention: None,
         }),
         ..Config::for_tests()
@@ -209,6 +210,7 @@ impl Harness {
                 format!("PATCH(apply) networkpolicies/{n}-worker"),
                 "POST events NetworkPolicyCreated".into(),
                 format!("GET poddisruptionbudgets/{n}-worker"),
+                format!("GET cronjobs/{n}-backup"),
                 "POST events Registered".into(),
                 "POST events DatabaseReady".into(),
                 format!("PATCH(apply) realms/{n}/status"),
@@ -1353,6 +1355,7 @@ fn watch_caches(h: &Harness) -> Caches {
         deployments: watch_cache(h, "apps/v1", "deployments"),
         network_policies: watch_cache(h, "networking.k8s.io/v1", "networkpolicies"),
         pod_disruption_budgets: watch_cache(h, "policy/v1", "poddisruptionbudgets"),
+        cron_jobs: watch_cache(h, "batch/v1", "cronjobs"),
     }
 }
 
@@ -1701,4 +1704,141 @@ async fn a_user_supplied_secret_is_never_rotated() {
     );
     assert!(h.status().credentials_rotated_at.is_none());
     assert!(h.event_notes("CredentialsRotating").is_empty());
+}
+
+/// `spec.database.restoreFrom`: a missing dump stops the reconcile before the worker and the
+/// registration (`RestoreFailed`); once the dump is there it is restored into the new database
+/// and only then the worker applied; it is restored once — a restore that committed before its
+/// mark was written is only recorded, and a database holding data without the mark is never
+/// restored over.
+#[tokio::test]
+async fn restore_runs_once_before_the_worker_and_never_over_data() {
+    let mut h = Harness::new(
+        "rc-restore",
+        json!({"database": {"adminSecretRef": {"name": "pg-admin"},
+                            "restoreFrom": {"dumpFile": "src.dump"}}}),
+        true,
+    );
+    h.reconcile().await.expect("finalizer");
+    h.fake.take_log();
+    let err = h.reconcile().await.expect_err("no such dump yet");
+    assert_eq!(err.reason(), "RestoreFailed");
+    let (s, reason, message) = h.condition("DatabaseReady");
+    assert_eq!((s.as_str(), reason.as_str()), ("False", "RestoreFailed"));
+    assert!(message.contains("no such dump"), "{message}");
+    let log = h.fake.take_log();
+    assert!(
+        !log.iter().any(|l| l.contains("deployments")) && h.hub.calls().is_empty(),
+        "no worker, no registration before the restore: {log:?}"
+    );
+
+    // The dump of a realm database (what a worker leaves: its schema with forced RLS).
+    let mut su = sqlx::PgConnection::connect(&pg().superuser_url("postgres"))
+        .await
+        .expect("superuser");
+    for stmt in [
+        "DROP DATABASE IF EXISTS rc_restore_src",
+        "CREATE DATABASE rc_restore_src",
+    ] {
+        sqlx::raw_sql(stmt)
+            .execute(&mut su)
+            .await
+            .expect("source database");
+    }
+    let _ = su.close().await;
+    let mut src = sqlx::PgConnection::connect(&pg().superuser_url("rc_restore_src"))
+        .await
+        .expect("source");
+    sqlx::raw_sql(
+        "CREATE TABLE realms (id text PRIMARY KEY);
+         CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text NOT NULL,
+             installed_on timestamptz NOT NULL DEFAULT now(), success boolean NOT NULL,
+             checksum bytea NOT NULL, execution_time bigint NOT NULL);
+         CREATE TABLE groups (realm_id text NOT NULL REFERENCES realms (id), name text NOT NULL);
+         ALTER TABLE groups ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE groups FORCE ROW LEVEL SECURITY;
+         CREATE POLICY realm_isolation ON groups
+             USING (realm_id = current_setting('pek.realm_id', true));
+         INSERT INTO realms VALUES ('hub'), ('rc-restore');
+         INSERT INTO _sqlx_migrations VALUES (20261123000001, 'realm core', now(), true, '\\x00', 1);
+         INSERT INTO groups VALUES ('rc-restore', 'Kör'), ('rc-restore', 'Projekt');",
+    )
+    .execute(&mut src)
+    .await
+    .expect("source schema");
+    let _ = src.close().await;
+    let bindir = localpg::find_bindir().expect("Postgres binaries");
+    std::fs::create_dir_all(dump_dir("rc-restore")).expect("dump dir");
+    let out = std::process::Command::new(bindir.join("pg_dump"))
+        .arg("--format=custom")
+        .arg("--file")
+        .arg(dump_dir("rc-restore").join("src.dump"))
+        .arg("--dbname")
+        .arg(pg().superuser_url("rc_restore_src"))
+        .output()
+        .expect("pg_dump");
+    assert!(out.status.success(), "{out:?}");
+
+    h.reconcile().await.expect("restored");
+    let log = h.fake.take_log();
+    let restored_at = log
+        .iter()
+        .position(|l| l == "POST events DatabaseRestored")
+        .unwrap_or_else(|| panic!("a DatabaseRestored Event: {log:?}"));
+    let worker_at = log
+        .iter()
+        .position(|l| l.starts_with("PATCH(apply) deployments/"))
+        .unwrap_or_else(|| panic!("the worker: {log:?}"));
+    assert!(
+        restored_at < worker_at,
+        "restored before the worker: {log:?}"
+    );
+    let mark = |h: &Harness| {
+        h.db_secret()["metadata"]["annotations"]["pek.sch.bme.hu/restore"]
+            .as_str()
+            .map(str::to_string)
+    };
+    assert_eq!(mark(&h).as_deref(), Some("restored src.dump"));
+    let groups = || async {
+        let mut c = sqlx::PgConnection::connect(&pg().superuser_url("pek_rc_restore"))
+            .await
+            .expect("restored database");
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM groups")
+            .fetch_one(&mut c)
+            .await
+            .expect("groups");
+        let _ = c.close().await;
+        n
+    };
+    assert_eq!(groups().await, 2);
+
+    // Killed after the commit, before the mark: recorded, not restored again.
+    let secret = h.path("v1", "secrets", "rc-restore-db");
+    assert!(h.fake.edit(&secret, |s| {
+        s["metadata"]["annotations"]["pek.sch.bme.hu/restore"] = json!("restoring src.dump");
+    }));
+    h.restart();
+    h.reconcile().await.expect("recorded");
+    assert_eq!(mark(&h).as_deref(), Some("restored src.dump"));
+    assert!(!h
+        .fake
+        .take_log()
+        .contains(&"POST events DatabaseRestored".to_string()));
+    assert_eq!(groups().await, 2, "not restored twice");
+
+    // Data without the mark (a Realm re-created onto a retained database): never restored over.
+    assert!(h.fake.edit(&secret, |s| {
+        if let Some(a) = s["metadata"]["annotations"].as_object_mut() {
+            a.remove("pek.sch.bme.hu/restore");
+        }
+    }));
+    h.restart();
+    let err = h.reconcile().await.expect_err("refused");
+    assert_eq!(err.reason(), "RestoreFailed");
+    assert!(
+        err.message().contains("already holds data"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(groups().await, 2);
 }

@@ -16,7 +16,8 @@
 #   5. faults: a worker pod deleted (partial answers naming the realm, then recovery); the
 #      operator killed >= 10 times while 20 Realms are provisioned (all converge, nothing
 #      orphaned or duplicated); a hub pod deleted under the request loop (0 failed reads)
-#   6. Realms deleted (pods, Services, databases per deletionPolicy), helm uninstall (what
+#   6. Realms deleted (kir-dev first without the confirmation: worker gone, database kept,
+#      ConfirmationRequired; then pods, Services, databases per deletionPolicy), helm uninstall (what
 #      NOTES.txt says remains is what remains); the node is torn down also on failure
 #
 # Needs root (node.sh) and ../shared/k8s; without either it prints a loud SKIPPED line and
@@ -553,6 +554,20 @@ k -n "$NS" delete pod node-load --grace-period=0 --force >/dev/null 2>&1
 
 # ---------------------------------------------------------------------------------------------
 phase "6. delete the Realms, helm uninstall"
+# An unconfirmed delete first: kir-dev (deletionPolicy Delete) deleted without the confirmation
+# loses its worker pods but keeps its database, and waits with Deleting=ConfirmationRequired
+# (the check runs in the operator's finalizer); the confirmation below then drops it.
+k -n "$NS" delete realm kir-dev --wait=false >/dev/null
+for i in $(seq 1 60); do
+  reason=$(k -n "$NS" get realm kir-dev -o jsonpath='{.status.conditions[?(@.type=="Deleting")].reason}')
+  pods=$(k -n "$NS" get pods -l app.kubernetes.io/instance=kir-dev,app.kubernetes.io/name=pek-worker -o name | wc -l)
+  [ "$reason" = ConfirmationRequired ] && [ "$pods" = 0 ] && break
+  [ "$i" = 60 ] && fail "unconfirmed delete of kir-dev: Deleting=$reason, $pods worker pods"
+  sleep 1
+done
+[ "$(psql_at postgres "SELECT count(*) FROM pg_database WHERE datname = 'pek_kir_dev'")" = 1 ] \
+  || fail "an unconfirmed delete dropped pek_kir_dev"
+echo "unconfirmed delete of kir-dev: worker gone, database kept, ConfirmationRequired after $i s"
 # A deletionPolicy: Delete Realm's database is dropped only when the Realm confirms it (README,
 # "Deleting a Realm"): confirm every one (a Retain Realm ignores it).
 k -n "$NS" get realms -o jsonpath='{range .items[*]}{.metadata.name} {.spec.realmId}{"\n"}{end}' \

@@ -252,6 +252,15 @@ impl OperatorProcess {
                     .expect("Postgres binaries")
                     .join("pg_dump"),
             )
+            .env(
+                "PEK_PG_RESTORE",
+                localpg::find_bindir()
+                    .expect("Postgres binaries")
+                    .join("pg_restore"),
+            )
+            // Scheduled backups into this claim (no kubelet runs them here: the CronJob is
+            // what is checked).
+            .env("PEK_BACKUP_CLAIM", "pek-dumps")
             .env("PEK_LOG_FORMAT", "text")
             .env("RUST_LOG", "info,kube=warn,sqlx=warn")
             .stdin(Stdio::null())
@@ -810,6 +819,72 @@ async fn db_secret_works(env: &TestEnv, name: &str) -> bool {
     }
 }
 
+/// A key of the Realm's `<name>-db` Secret.
+async fn db_secret_key(env: &TestEnv, name: &str, key: &str) -> String {
+    let secrets: Api<Secret> = env.api();
+    let s = secrets.get(&format!("{name}-db")).await.expect("db Secret");
+    String::from_utf8(s.data.expect("data")[key].0.clone()).expect("utf8")
+}
+
+/// A realm's data as a worker leaves it: the schema migrated as the owner role (what the
+/// worker does at start; no kubelet runs it here), then two groups, three memberships, a
+/// semester with an accepted scoreboard and its point history, written as the superuser.
+async fn seed_realm_data(env: &TestEnv, name: &str, id: &str) {
+    let owner_url = db_secret_key(env, name, "MIGRATION_DATABASE_URL").await;
+    let user = db_secret_key(env, name, "user").await;
+    pek::db::migrate(&owner_url, pek::config::Mode::Worker, Some(&user))
+        .await
+        .expect("migrate the realm database");
+    let mut conn = sqlx::PgConnection::connect(&pg().superuser_url(&db_name(id)))
+        .await
+        .expect("connect as superuser");
+    let seed = include_str!("../e2e/realm-seed.sql").replace("'rx'", &format!("'{id}'"));
+    sqlx::raw_sql(&seed)
+        .execute(&mut conn)
+        .await
+        .expect("seed the realm");
+    let _ = conn.close().await;
+}
+
+/// What a restore must bring back: the rows of the realm's tables and the semester figure
+/// (each person's points in the semester), read as the superuser (past row-level security).
+async fn realm_figures(id: &str) -> BTreeMap<String, i64> {
+    let mut conn = sqlx::PgConnection::connect(&pg().superuser_url(&db_name(id)))
+        .await
+        .expect("connect as superuser");
+    let mut out = BTreeMap::new();
+    for table in [
+        "groups",
+        "memberships",
+        "semesters",
+        "scoreboards",
+        "point_history",
+        "federation_outbox",
+    ] {
+        let n: i64 =
+            sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE realm_id = $1"))
+                .bind(id)
+                .fetch_one(&mut conn)
+                .await
+                .expect("count");
+        out.insert(table.to_string(), n);
+    }
+    let points: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT h.user_id::text, sum(h.points)::bigint FROM point_history h \
+         JOIN semesters s ON s.realm_id = h.realm_id AND s.id = h.semester_id \
+         WHERE h.realm_id = $1 AND s.name = '2026/27/1' GROUP BY h.user_id",
+    )
+    .bind(id)
+    .fetch_all(&mut conn)
+    .await
+    .expect("semester figure");
+    for (user, total) in points {
+        out.insert(format!("2026/27/1 points of {user}"), total);
+    }
+    let _ = conn.close().await;
+    out
+}
+
 #[tokio::test]
 async fn realm_lifecycle_on_a_real_api_server() {
     let Some(env) = TestEnv::new("life", true).await else {
@@ -891,6 +966,98 @@ async fn realm_lifecycle_on_a_real_api_server() {
         envs.get("PEK_REALM_ADMINS").map(String::as_str),
         Some("AUTHSCH-1,AUTHSCH-2")
     );
+
+    // The realm gets data (what its worker would have written), which a restore must bring
+    // back below.
+    seed_realm_data(&env, name, &id).await;
+    let figures = realm_figures(&id).await;
+    assert_eq!(figures.get("memberships"), Some(&3), "{figures:?}");
+
+    // Scheduled backups: spec.backup makes the operator own a CronJob (as the chart's
+    // ServiceAccount: its RBAC allows it), a changed schedule is applied, and removing
+    // spec.backup deletes it.
+    let backups_started = Instant::now();
+    let cron_jobs: Api<k8s_openapi::api::batch::v1::CronJob> = env.api();
+    let backup_name = format!("{name}-backup");
+    env.patch_spec(
+        name,
+        json!({"backup": {"schedule": "0 3 * * *", "retentionDays": 7}}),
+    )
+    .await;
+    let schedule_is = |want: &'static str| {
+        let cron_jobs = cron_jobs.clone();
+        let backup_name = backup_name.clone();
+        async move {
+            cron_jobs
+                .get_opt(&backup_name)
+                .await
+                .ok()
+                .flatten()
+                .filter(|c| c.spec.as_ref().is_some_and(|s| s.schedule == want))
+        }
+    };
+    let cj = wait_for("the backup CronJob", Duration::from_secs(60), || {
+        schedule_is("0 3 * * *")
+    })
+    .await
+    .unwrap_or_else(|| panic!("no backup CronJob:\n{}", env.operator_logs()));
+    let owner = &cj.metadata.owner_references.clone().expect("owner")[0];
+    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("Realm", name));
+    let pod = cj
+        .spec
+        .clone()
+        .expect("spec")
+        .job_template
+        .spec
+        .expect("job")
+        .template
+        .spec
+        .expect("pod");
+    assert_eq!(
+        pod.containers[0]
+            .args
+            .clone()
+            .unwrap_or_default()
+            .last()
+            .map(String::as_str),
+        Some("7")
+    );
+    assert_eq!(
+        pod.volumes.clone().unwrap_or_default()[0]
+            .persistent_volume_claim
+            .as_ref()
+            .map(|c| c.claim_name.as_str()),
+        Some("pek-dumps")
+    );
+    env.patch_spec(name, json!({"backup": {"schedule": "@daily"}}))
+        .await;
+    assert!(
+        wait_for("the new schedule", Duration::from_secs(60), || {
+            schedule_is("@daily")
+        })
+        .await
+        .is_some(),
+        "the schedule was not applied:\n{}",
+        env.operator_logs()
+    );
+    env.patch_spec(name, json!({"backup": null})).await;
+    let gone = wait_for("the CronJob deleted", Duration::from_secs(60), || async {
+        cron_jobs
+            .get_opt(&backup_name)
+            .await
+            .ok()
+            .and_then(|c| c.is_none().then_some(()))
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "the CronJob stays:\n{}",
+        env.operator_logs()
+    );
+    say(&format!(
+        "e2e: backup CronJob created, updated and deleted in {:?}",
+        backups_started.elapsed()
+    ));
 
     // Drift: a deleted Service comes back.
     let services: Api<Service> = env.api();
@@ -1014,6 +1181,98 @@ async fn realm_lifecycle_on_a_real_api_server() {
         .await,
         0
     );
+
+    // Restore: a new Realm with the same realm id starts from that dump; beside it, one naming
+    // a dump that does not exist and one naming a dump of another realm fail clearly, with no
+    // worker, and nothing restored.
+    let restore_started = Instant::now();
+    let file = dumps[0]
+        .file_name()
+        .and_then(|f| f.to_str())
+        .expect("file name")
+        .to_string();
+    let other = unique("other");
+    env.create_realm(
+        name,
+        &id,
+        json!({"database": {"deletionPolicy": "Delete", "restoreFrom": {"dumpFile": file}}}),
+    )
+    .await;
+    env.create_realm(
+        "missing",
+        &unique("missing"),
+        json!({"database": {"restoreFrom": {"dumpFile": "no-such-realm.dump"}}}),
+    )
+    .await;
+    env.create_realm(
+        "other",
+        &other,
+        json!({"database": {"restoreFrom": {"dumpFile": file}}}),
+    )
+    .await;
+    let r = env.wait_condition(name, "Ready", "True", None).await;
+    assert_eq!(
+        realm_figures(&id).await,
+        figures,
+        "every row and the semester figure are back"
+    );
+    assert_eq!(
+        pg_scalar(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner <> $1",
+            &format!("{}_owner", db_name(&id))
+        )
+        .await,
+        0,
+        "the restored tables belong to the realm's owner role"
+    );
+    let restored = env.events(name, "DatabaseRestored").await;
+    assert_eq!(restored.len(), 1, "{restored:?}");
+    let secrets: Api<Secret> = env.api();
+    let mark = secrets
+        .get(&format!("{name}-db"))
+        .await
+        .expect("db Secret")
+        .annotations()
+        .get("pek.sch.bme.hu/restore")
+        .cloned();
+    assert_eq!(mark, Some(format!("restored {file}")));
+    assert_eq!(env.registry().await.get(&id), Some(&env.endpoint(name)));
+    assert!(r.status.is_some());
+
+    for (bad, says) in [("missing", "no such dump"), ("other", "is a dump of realm")] {
+        let r = env
+            .wait_condition(bad, "DatabaseReady", "False", Some("RestoreFailed"))
+            .await;
+        let message = cond(&r, "DatabaseReady").expect("condition").message;
+        assert!(message.contains(says), "{bad}: {message}");
+        assert!(
+            !env.events(bad, "RestoreFailed").await.is_empty(),
+            "{bad}: a Warning Event"
+        );
+        assert!(
+            deployments
+                .get_opt(&format!("{bad}-worker"))
+                .await
+                .expect("get")
+                .is_none(),
+            "{bad}: no worker before the restore"
+        );
+    }
+    let mut conn = sqlx::PgConnection::connect(&pg().superuser_url(&db_name(&other)))
+        .await
+        .expect("the refused Realm's database");
+    let tables: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
+    let _ = conn.close().await;
+    assert_eq!(tables, 0, "nothing of a foreign dump was restored");
+    assert!(!env.registry().await.contains_key(&other));
+    say(&format!(
+        "e2e: re-created from the dump (and two refused) in {:?}",
+        restore_started.elapsed()
+    ));
 }
 
 /// Two Realms with the same realm id (and so the same database), or the same database name:

@@ -5,6 +5,7 @@
 use std::fmt::Debug;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{DeleteParams, Patch, PatchParams};
@@ -44,6 +45,7 @@ pub(crate) async fn apply(
         deployment,
         network_policy,
         pod_disruption_budget,
+        backup,
     } = objects;
     ensure_with_event(ctx, realm, ns, &service_account).await?;
     ensure_with_event(ctx, realm, ns, &service).await?;
@@ -57,6 +59,34 @@ pub(crate) async fn apply(
             ensure_with_event(ctx, realm, ns, pdb).await?;
         }
         None => delete_our_pdb(ctx, realm, ns).await?,
+    }
+    match &backup {
+        Some(cron_job) => {
+            ensure_with_event(ctx, realm, ns, cron_job).await?;
+        }
+        None => {
+            let why = if realm.spec.backup.is_some() {
+                "the operator has no place for backups"
+            } else {
+                "no spec.backup"
+            };
+            delete_ours::<CronJob>(ctx, realm, ns, &desired::backup_name(realm), why).await?;
+            if realm.spec.backup.is_some() {
+                super::publish_once(
+                    ctx,
+                    realm,
+                    EventType::Warning,
+                    "BackupNotScheduled",
+                    "Apply",
+                    "spec.backup is set, but the operator has no place for backups (operator \
+                     PEK_BACKUP_CLAIM; chart: operator.dumps.persistentVolumeClaim): no backup \
+                     CronJob"
+                        .into(),
+                    "backup-not-scheduled",
+                )
+                .await;
+            }
+        }
     }
     Ok((
         deployment_readiness(&live, realm.spec.worker.replicas),
@@ -81,29 +111,55 @@ where
 
 /// With at most one replica there is no PodDisruptionBudget; one of ours is deleted.
 async fn delete_our_pdb(ctx: &Context, realm: &Realm, ns: &str) -> Result<(), Error> {
-    let api: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), ns);
-    let name = desired::worker_name(realm);
-    // Our PDBs carry the managed-by label, so the cache sees every one there is.
-    let pdb = match lookup::<PodDisruptionBudget>(ctx.caches.get(), ns, &name) {
-        Lookup::Found(pdb) => Some(pdb),
+    delete_ours::<PodDisruptionBudget>(
+        ctx,
+        realm,
+        ns,
+        &desired::worker_name(realm),
+        "replicas <= 1",
+    )
+    .await
+}
+
+/// Deletes `K` `name` when it exists and is ours (an object the Realm no longer wants).
+async fn delete_ours<K>(
+    ctx: &Context,
+    realm: &Realm,
+    ns: &str,
+    name: &str,
+    why: &str,
+) -> Result<(), Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Cached
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
+    // Ours carry the managed-by label, so the cache sees every one there is.
+    let object = match lookup::<K>(ctx.caches.get(), ns, name) {
+        Lookup::Found(object) => Some(object),
         Lookup::NotInSyncedCache => None,
-        Lookup::Unknown => api.get_opt(&name).await?,
+        Lookup::Unknown => api.get_opt(name).await?,
     };
-    if let Some(pdb) = pdb {
-        let ours = pdb
+    if let Some(object) = object {
+        let ours = object
             .labels()
             .get(desired::MANAGED_BY.0)
             .is_some_and(|v| v == desired::MANAGED_BY.1);
         if ours {
-            api.delete(&name, &DeleteParams::default()).await?;
-            ctx.metrics.wrote("PodDisruptionBudget");
+            let kind = K::kind(&());
+            api.delete(name, &DeleteParams::default()).await?;
+            ctx.metrics.wrote(&kind);
             publish(
                 ctx,
                 realm,
                 EventType::Normal,
                 "Deleted",
                 "Apply",
-                format!("deleted PodDisruptionBudget {name} (replicas <= 1)"),
+                format!("deleted {kind} {name} ({why})"),
             )
             .await;
         }

@@ -2,6 +2,7 @@
 //! objects themselves are made by [`desired`]).
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -22,6 +23,9 @@ pub(crate) struct WorkerObjects {
     pub network_policy: NetworkPolicy,
     /// None with at most one replica (an existing one of ours is then deleted).
     pub pod_disruption_budget: Option<PodDisruptionBudget>,
+    /// The scheduled backups of `spec.backup`; None without it (or without a place for
+    /// backups): an existing one of ours is then deleted.
+    pub backup: Option<CronJob>,
 }
 
 pub(crate) fn build(
@@ -40,5 +44,6 @@ pub(crate) fn build(
         deployment: desired::deployment(realm, config, &desired::credentials_hash(creds))?,
         network_policy: desired::network_policy(realm, config)?,
         pod_disruption_budget: desired::pod_disruption_budget(realm)?,
+        backup: desired::backup_cron_job(realm, config)?,
     })
 }

@@ -119,6 +119,9 @@ async fn provision_inner(
     publish_changes(ctx, realm, "ProvisionDatabase", &changes).await;
     ensured?;
     let mut creds = creds;
+    // Before the worker can start (the phases after this one): a Realm that starts from a
+    // dump gets it now, or stops here.
+    super::restore::restore(ctx, realm, refs, &mut creds).await?;
     super::rotation::advance(ctx, realm, refs, &mut creds, &me).await?;
     Ok(creds)
 }

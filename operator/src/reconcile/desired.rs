@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, Secret, SecretKeySelector,
-    SecretVolumeSource, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec,
-    SleepAction, Volume, VolumeMount,
+    HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler, PersistentVolumeClaimVolumeSource,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    Secret, SecretKeySelector, SecretVolumeSource, SecurityContext, Service, ServiceAccount,
+    ServicePort, ServiceSpec, SleepAction, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
@@ -197,6 +198,9 @@ pub fn db_secret(realm: &Realm, creds: &DbCredentials) -> Result<Secret, Error> 
     }
     if let Some(request) = &rotation.request {
         annotations.insert(ROTATION_REQUEST_ANNOTATION.to_string(), request.clone());
+    }
+    if let Some(restore) = &creds.restore {
+        annotations.insert(crate::db::RESTORE_ANNOTATION.to_string(), restore.clone());
     }
     metadata.annotations = Some(annotations);
     Ok(Secret {
@@ -564,4 +568,188 @@ pub fn validate(realm: &Realm, config: &Config) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// Name of a Realm's backup CronJob.
+pub fn backup_name(realm: &Realm) -> String {
+    format!("{}-backup", realm.name_any())
+}
+
+/// Where the backup pod mounts the dump place.
+pub const BACKUP_DIR: &str = "/var/lib/pek/dumps";
+
+/// The file-name stem of a Realm's scheduled backups (`<stem>-<UTC time>.dump`): the one of the
+/// dump before a DROP plus `-backup`, so both sort by Realm and a backup's retention touches
+/// only this Realm's backups.
+pub fn backup_stem(realm: &Realm) -> Result<String, Error> {
+    Ok(format!(
+        "{}_{}_{}-backup",
+        namespace(realm)?,
+        realm.name_any(),
+        db_names(realm).database
+    ))
+}
+
+/// The `<name>-backup` CronJob of a Realm with `spec.backup`, when the operator has a place for
+/// backups (None otherwise). It runs `pek-operator backup` from the operator's image (which
+/// carries the dump code and the pg_dump the operator's own dumps use) as the realm's **owner
+/// role** (its URL from the `<name>-db` Secret, the only Secret the pod sees) with row-level
+/// security on and `pek.realm_id` set to the realm: the owner is bound by the forced RLS, so
+/// it dumps exactly the realm's rows and needs no role that bypasses RLS. Non-root, read-only
+/// root filesystem, no service account token, one run at a time.
+pub fn backup_cron_job(realm: &Realm, config: &Config) -> Result<Option<CronJob>, Error> {
+    let (Some(backup), Some(place)) = (&realm.spec.backup, &config.backups) else {
+        return Ok(None);
+    };
+    let mut pod_labels = BTreeMap::from([
+        (
+            "app.kubernetes.io/name".to_string(),
+            "pek-backup".to_string(),
+        ),
+        ("app.kubernetes.io/instance".to_string(), realm.name_any()),
+        (
+            "app.kubernetes.io/component".to_string(),
+            "backup".to_string(),
+        ),
+        ("app.kubernetes.io/part-of".to_string(), "pek".to_string()),
+    ]);
+    pod_labels.insert(REALM_LABEL.into(), realm.spec.realm_id.clone());
+    let mut labels = labels(realm);
+    labels.insert("app.kubernetes.io/component".into(), "backup".into());
+    let mut metadata = meta(realm, backup_name(realm))?;
+    metadata.labels = Some(labels);
+    let container = Container {
+        name: "backup".into(),
+        image: Some(place.image.clone()),
+        image_pull_policy: config.worker_image_pull_policy.clone(),
+        // The image's entrypoint is `pek`.
+        command: Some(vec!["/usr/local/bin/pek-operator".into()]),
+        args: Some(vec![
+            "backup".into(),
+            "--realm-id".into(),
+            realm.spec.realm_id.clone(),
+            "--dir".into(),
+            BACKUP_DIR.into(),
+            "--stem".into(),
+            backup_stem(realm)?,
+            "--retention-days".into(),
+            backup.retention_days.to_string(),
+        ]),
+        env: Some(vec![
+            env_secret(
+                "PEK_BACKUP_DATABASE_URL",
+                &db_secret_name(realm),
+                "MIGRATION_DATABASE_URL",
+            ),
+            env("PEK_PG_DUMP", place.pg_dump.clone()),
+            env("PEK_LOG_FORMAT", "json"),
+        ]),
+        resources: Some(ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".into(), Quantity("50m".into())),
+                ("memory".into(), Quantity("64Mi".into())),
+            ])),
+            limits: Some(BTreeMap::from([(
+                "memory".into(),
+                Quantity("512Mi".into()),
+            )])),
+            ..Default::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            run_as_user: Some(RUN_AS_USER),
+            run_as_group: Some(RUN_AS_USER),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "dumps".into(),
+                mount_path: BACKUP_DIR.into(),
+                ..Default::default()
+            },
+            VolumeMount {
+                name: "tmp".into(),
+                mount_path: "/tmp".into(),
+                ..Default::default()
+            },
+        ]),
+        ..Default::default()
+    };
+    let pod = PodSpec {
+        restart_policy: Some("Never".into()),
+        service_account_name: Some(worker_name(realm)),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(RUN_AS_USER),
+            run_as_group: Some(RUN_AS_USER),
+            fs_group: Some(RUN_AS_USER),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        containers: vec![container],
+        volumes: Some(vec![
+            Volume {
+                name: "dumps".into(),
+                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: place.claim.clone(),
+                    read_only: Some(false),
+                }),
+                ..Default::default()
+            },
+            Volume {
+                name: "tmp".into(),
+                empty_dir: Some(EmptyDirVolumeSource {
+                    size_limit: Some(Quantity("64Mi".into())),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ]),
+        ..Default::default()
+    };
+    Ok(Some(CronJob {
+        metadata,
+        spec: Some(CronJobSpec {
+            schedule: backup.schedule.clone(),
+            time_zone: Some("Etc/UTC".into()),
+            // A backup still running when the next is due is not joined by a second one.
+            concurrency_policy: Some("Forbid".into()),
+            // A run missed by more than an hour (controller down) waits for the next one.
+            starting_deadline_seconds: Some(3600),
+            successful_jobs_history_limit: Some(1),
+            failed_jobs_history_limit: Some(3),
+            job_template: JobTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels.clone()),
+                    ..Default::default()
+                }),
+                spec: Some(JobSpec {
+                    backoff_limit: Some(2),
+                    active_deadline_seconds: Some(6 * 3600),
+                    ttl_seconds_after_finished: Some(7 * 86400),
+                    template: PodTemplateSpec {
+                        metadata: Some(ObjectMeta {
+                            labels: Some(pod_labels),
+                            ..Default::default()
+                        }),
+                        spec: Some(pod),
+                    },
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
 }

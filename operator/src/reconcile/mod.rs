@@ -4,8 +4,9 @@
 //!
 //! 1. [`dereference`]: read and validate the Realm and what it references (suspend, the spec,
 //!    who holds the realm id, the admin-credentials Secret);
-//! 2. [`database`]: provision the database (the `<name>-db` Secret, roles, database), and
-//!    start or advance a credential rotation ([`rotation`]);
+//! 2. [`database`]: provision the database (the `<name>-db` Secret, roles, database), restore
+//!    `spec.database.restoreFrom` into a new one ([`restore`]), and start or advance a
+//!    credential rotation ([`rotation`]);
 //! 3. [`build`]: build the desired worker objects (pure functions in [`desired`]);
 //! 4. [`apply`]: apply them (server-side apply, only what differs) and read the workload's
 //!    readiness; a rotation's old login is disabled once the worker rollout completed;
@@ -24,6 +25,7 @@ pub(crate) mod dereference;
 pub mod desired;
 pub(crate) mod diff;
 pub(crate) mod register;
+pub(crate) mod restore;
 pub(crate) mod rotation;
 pub(crate) mod status;
 

@@ -232,7 +232,7 @@ pub(crate) fn rolled_out(live: &Deployment, hash: &str, now: Timestamp) -> bool 
 }
 
 /// Writes the `<name>-db` Secret for `creds` (server-side apply).
-async fn store(
+pub(crate) async fn store(
     ctx: &Context,
     realm: &Realm,
     refs: &References,

@@ -40,6 +40,7 @@ impl Config {
             ),
             dumps: None,
             drop_without_dump: false,
+            backups: None,
         }
     }
 }
