@@ -5,7 +5,11 @@
 //! signed-in person's session token (see [`api`]), so pages go through the same BFF
 //! fan-out, forwarding and permission checks as API clients and show exactly what the
 //! API would answer — a 404 there is a 404 here. Pages work without JavaScript; htmx
-//! (vendored, embedded) only makes search update as you type.
+//! (vendored, embedded) makes search update as you type and the group page's and the
+//! scoreboard's actions happen in place, where `assets/app.js` keeps the person's focus
+//! and place and the page's live region (`#announce`, filled out of band) says what
+//! happened. Static files are served under content-hashed names ([`static_files`]) and
+//! the pages gzip-compressed.
 //!
 //! Security: the session is the hub's `pek_session` cookie (HttpOnly, Secure,
 //! SameSite=Lax); every state-changing request and every htmx request carries a CSRF
