@@ -206,17 +206,31 @@ async fn measure(
             bytes,
         });
     }
-    // A first visit: the home page and its assets, as a browser asks for them.
+    // A first visit: the home page and its assets, as a browser asks for them (gzip
+    // accepted: the bytes counted are the compressed ones on the wire; the page is read
+    // a second time uncompressed to find its assets, as this client does not decode).
     let mut first = Vec::new();
-    let home = client
+    let wire = client
         .get(format!("{hub}/"))
         .header("cookie", &cookie)
         .header("accept-encoding", "gzip")
         .send()
+        .await?;
+    let encoding = wire
+        .headers()
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .to_string();
+    let wire_len = wire.bytes().await?.len();
+    first.push((format!("home page (HTML, {encoding})"), wire_len));
+    let home = client
+        .get(format!("{hub}/"))
+        .header("cookie", &cookie)
+        .send()
         .await?
         .text()
         .await?;
-    first.push(("home page (HTML)".to_string(), home.len()));
     for asset in home
         .split(['"', '\''])
         .filter(|s| s.starts_with("/assets/"))
@@ -286,8 +300,9 @@ fn render(args: &WebArgs, rows: &[Row], first: &[(String, usize)]) -> String {
     let worst = rows.iter().map(|r| r.p99_ms).fold(0.0, f64::max);
     s.push_str(&format!(
         "\n- p99 ≤ 50 ms on loopback: {} (worst page p99 {worst:.2} ms).\n\
-         - First page load ≤ 100 KB compressed including assets: {} ({:.1} KB; pages are \
-         served uncompressed, htmx gzip-compressed).\n\
+         - First page load ≤ 100 KB compressed including assets: {} ({:.1} KB; pages, \
+         style sheet and script gzip-compressed by the hub, htmx ahead of time; assets \
+         under content-hashed names, `Cache-Control: immutable`).\n\
          - {} page loads in flight (closed loop), {} s warm-up then {} s measured per page; \
          latency is measured by the load generator on loopback, so it includes the client's \
          own time; the load generator, the hub, both workers and PostgreSQL share this \

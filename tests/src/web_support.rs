@@ -69,3 +69,46 @@ pub async fn seed(fed: &Federation) -> (DemoPeople, Uuid) {
     }
     (people, cili)
 }
+
+/// `user` becomes an active member of the group named `group` in the worker realm
+/// `realm` (invited by Alice, who administers it; accepted), and the hub knows it.
+pub async fn join_group(
+    fed: &Federation,
+    people: &DemoPeople,
+    realm: &str,
+    group: &str,
+    user: Uuid,
+) {
+    let w = fed
+        .workers
+        .iter()
+        .find(|w| w.realm.as_str() == realm)
+        .expect("worker");
+    let mut tx = w.db.realm(&w.realm).await.expect("tx");
+    let grants = pek::policy::Grants::load(&mut tx, people.alice)
+        .await
+        .expect("grants");
+    let found = pek::group::search(
+        &mut tx,
+        &grants,
+        &pek::group::GroupQuery {
+            q: Some(group.parse().expect("group name")),
+            ..Default::default()
+        },
+        5,
+        None,
+    )
+    .await
+    .expect("group search")
+    .items
+    .into_iter()
+    .find(|g| g.name == group)
+    .expect("the group");
+    demo::join(&mut tx, &grants, found.id, user, &[])
+        .await
+        .expect("membership");
+    tx.commit().await.expect("commit");
+    fed.wait_hub_knows(user, realm, Duration::from_secs(20))
+        .await
+        .expect("federation table");
+}

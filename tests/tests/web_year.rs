@@ -34,7 +34,13 @@ async fn a_pek_year_in_the_browser() {
     })
     .await
     .expect("federation");
-    pek_tests::web_support::seed(&fed).await;
+    let (people, _) = pek_tests::web_support::seed(&fed).await;
+    // Another Szabó Áron, without a nickname, in Áron's group: lists tell them apart.
+    let other_aron = fed
+        .person("web-aron-2", "Áron", "Szabó")
+        .await
+        .expect("the other Áron");
+    pek_tests::web_support::join_group(&fed, &people, "kir-dev", "Kir-Dev Web", other_aron).await;
     let frida = fed
         .person("web-frida", "Frida", "Friss")
         .await
@@ -46,6 +52,40 @@ async fn a_pek_year_in_the_browser() {
         hub: fed.hub.url.clone(),
         axe: axe_source().expect("axe-core"),
     };
+
+    // --- A first visit: small, compressed, and cached for good --------------------------
+    // Nothing is cached in the fresh browser: the page and its assets as they came over
+    // the wire (compressed), the assets under content-hashed names kept for a year.
+    b.open("/sign-in").await;
+    let first = client
+        .execute_async(
+            "const done = arguments[0];
+             const nav = performance.getEntriesByType('navigation')[0];
+             const res = performance.getEntriesByType('resource')
+               .filter(r => r.name.includes('/assets/'));
+             const css = res.find(r => r.name.endsWith('.css'));
+             fetch(css.name).then(r => done({
+               total: nav.transferSize + res.reduce((n, r) => n + r.transferSize, 0),
+               pageCompressed: nav.encodedBodySize < nav.decodedBodySize,
+               cssCompressed: css.encodedBodySize < css.decodedBodySize,
+               assets: res.length,
+               cache: r.headers.get('cache-control')}));",
+            vec![],
+        )
+        .await
+        .expect("the first visit's sizes");
+    eprintln!("first visit (sign-in page and its assets): {first}");
+    assert!(
+        first["total"].as_u64().unwrap_or(u64::MAX) <= 100 * 1024,
+        "{first}"
+    );
+    assert_eq!(first["assets"], 3, "{first}");
+    assert_eq!(first["pageCompressed"], true, "{first}");
+    assert_eq!(first["cssCompressed"], true, "{first}");
+    assert_eq!(
+        first["cache"], "public, max-age=31536000, immutable",
+        "{first}"
+    );
 
     // --- A freshman finds a group, applies, is accepted ------------------------------
     // Frida is in no realm yet; the directory shows every realm's groups.
@@ -148,6 +188,9 @@ async fn a_pek_year_in_the_browser() {
     let refused = b.wait_text("#action-error", "egyetlen körvezetője").await;
     assert!(!refused.contains("only leader"), "{refused}");
     b.open(&kir_dev_web).await;
+    // People of the same name are told apart: Áron by his nickname.
+    let members = b.wait_text("#member-list", "Szabó Áron (ari)").await;
+    assert_eq!(members.matches("Szabó Áron").count(), 2, "{members}");
     let frida_item = b.item("#member-list", "Friss Frida").await;
     frida_item
         .find(Locator::Css("input[name=posts]"))
@@ -156,8 +199,57 @@ async fn a_pek_year_in_the_browser() {
         .send_keys("fejlesztő")
         .await
         .expect("typing");
+    // Feedback after an htmx action: while the request is in flight its form shows it
+    // (htmx-request, the button disabled with its spinner); afterwards the button keeps
+    // the focus and its place on the screen (the notice that appears above does not push
+    // it away), and the result is said in the page's live region as well as shown.
+    let button = frida_item
+        .find(Locator::Css("form.posts button"))
+        .await
+        .expect("the posts button");
+    let button_id = button.attr("id").await.expect("id").expect("an id");
+    let top_before = client
+        .execute(
+            "const b = document.getElementById(arguments[0]);
+             b.scrollIntoView({block: 'center'});
+             window.pekBusy = null;
+             document.addEventListener('htmx:beforeSend', e => {
+               const f = e.detail.elt, i = f.querySelector('.htmx-indicator');
+               window.pekBusy = f.classList.contains('htmx-request')
+                 && f.querySelector('button').disabled
+                 && getComputedStyle(i).display !== 'none';
+             }, {once: true});
+             return b.getBoundingClientRect().top;",
+            vec![serde_json::json!(button_id)],
+        )
+        .await
+        .expect("the button's place");
     b.press(Some(&frida_item), "Posztok mentése").await;
     b.wait_text("main", "Tagság módosítva").await;
+    b.wait_text("#announce", "Tagság módosítva").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let got = client
+            .execute(
+                "const b = document.getElementById(arguments[0]);
+                 return {focused: document.activeElement === b,
+                         top: b.getBoundingClientRect().top, busy: window.pekBusy};",
+                vec![serde_json::json!(button_id)],
+            )
+            .await
+            .expect("the button after the swap");
+        if got["focused"] == true || Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(after["focused"], true, "focus left the button: {after}");
+    assert_eq!(
+        after["busy"], true,
+        "no sign of the request in flight: {after}"
+    );
+    let moved = after["top"].as_f64().unwrap_or(0.0) - top_before.as_f64().unwrap_or(0.0);
+    assert!(moved.abs() <= 2.0, "the button moved by {moved} px");
     let frida_item = b.item("#member-list", "Friss Frida").await;
     let text = frida_item.text().await.expect("text");
     assert!(
@@ -181,6 +273,9 @@ async fn a_pek_year_in_the_browser() {
         b.open(&format!("/search?q={}", urlencode(q))).await;
         b.wait_text("#results", "Szabó Áron").await;
     }
+    // Both Árons, told apart (the one without a nickname by the start of his id).
+    let found = b.wait_text("#people-list", "Szabó Áron (ari)").await;
+    assert_eq!(found.matches("Szabó Áron").count(), 2, "{found}");
     // Groups by any word of the name, in every realm.
     b.open("/search?q=%C3%BCzem").await;
     b.wait_text("#results", "KSZK Üzemeltetés").await;
@@ -410,7 +505,35 @@ async fn a_pek_year_in_the_browser() {
         "{scoreboard}"
     );
     b.check_page("scoreboard-entry-awards").await;
-    let aron = b.item("#entry-list", "Szabó Áron").await;
+    // On a phone the table scrolls inside its region and the names stay in view.
+    client.set_window_size(390, 844).await.expect("window size");
+    let sticky = client
+        .execute(
+            "const wrap = document.querySelector('.table-wrap');
+             const name = wrap.querySelector('tbody th[scope=row]');
+             wrap.style.maxWidth = '12rem';
+             wrap.scrollLeft = wrap.scrollWidth;
+             const shift = name.getBoundingClientRect().left - wrap.getBoundingClientRect().left;
+             const r = {scrolled: wrap.scrollLeft > 0, shift,
+                        position: getComputedStyle(name).position,
+                        wrap: [wrap.clientWidth, wrap.scrollWidth, getComputedStyle(wrap).overflowX]};
+             wrap.style.maxWidth = '';
+             return r;",
+            vec![],
+        )
+        .await
+        .expect("the scoreboard's region");
+    assert_eq!(sticky["scrolled"], true, "{sticky}");
+    assert_eq!(sticky["position"], "sticky", "{sticky}");
+    assert!(
+        sticky["shift"].as_f64().unwrap_or(99.0).abs() <= 2.0,
+        "{sticky}"
+    );
+    client
+        .set_window_size(1280, 900)
+        .await
+        .expect("window size");
+    let aron = b.item("#entry-list", "Szabó Áron (ari)").await;
     aron.find(Locator::Css("select"))
         .await
         .expect("kind")
@@ -451,7 +574,7 @@ async fn a_pek_year_in_the_browser() {
     let queue = b.wait_text("main", "Elbírálandó pontozások").await;
     assert!(queue.contains("Kir-Dev Web"), "{queue}");
     b.open(&scoreboard).await;
-    let aron = b.item("#entry-list", "Szabó Áron").await;
+    let aron = b.item("#entry-list", "Szabó Áron (ari)").await;
     b.press(Some(&aron), "Belépő elfogadása").await;
     b.wait_text("#entry-list", "elfogadva").await;
     // Closing the season with the scoreboard itself unjudged would leave work

@@ -116,7 +116,9 @@ fn not_found() -> ApiError {
     ApiError::Status(StatusCode::NOT_FOUND, String::new())
 }
 
-/// The names of people (what the API shows the caller), by user id.
+/// The names of people (what the API shows the caller), by user id, told apart where
+/// two read the same (see [`super::views::distinct_labels`]): one lookup per 200 people,
+/// not one call per person.
 async fn names(
     api: &Api,
     lang: Lang,
@@ -125,17 +127,29 @@ async fn names(
     let mut ids: Vec<String> = users.into_iter().collect();
     ids.sort();
     ids.dedup();
-    let found = futures::future::join_all(ids.iter().map(|u| {
+    let found = futures::future::join_all(ids.chunks(200).map(|chunk| {
         let api = api.clone();
-        let path = format!("/api/v1/users/{}", enc(u));
-        async move { api.get::<Value>(&path).await.ok() }
+        let body = serde_json::json!({ "ids": chunk });
+        async move {
+            match api
+                .call::<Value>(Method::POST, "/api/v1/users/lookup", Some(body))
+                .await
+            {
+                Ok(v) => v["items"].as_array().cloned().unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(error = ?e, "looking up people's names");
+                    Vec::new()
+                }
+            }
+        }
     }))
     .await;
+    let people: Vec<Value> = found.into_iter().flatten().collect();
+    let mut labels = super::views::distinct_labels(lang, &people);
     ids.into_iter()
-        .zip(found)
-        .map(|(id, v)| {
-            let name = v
-                .map(|v| super::views::person_name(lang, &v))
+        .map(|id| {
+            let name = labels
+                .remove(&id)
                 .unwrap_or_else(|| lang.t().unnamed.to_string());
             (id, name)
         })
@@ -817,7 +831,8 @@ fn scoreboard_body(
                                                     hx-post={ (base) "/cells" }
                                                     hx-trigger="change"
                                                     hx-target="#cells-status"
-                                                    hx-swap="outerHTML";
+                                                    hx-swap="outerHTML"
+                                                    hx-indicator="#cells-saving";
                                                 input type="hidden" name={ "o:" (i) ":" (j) }
                                                     value=(stored.map(|v| v.to_string()).unwrap_or_default());
                                             } @else {
@@ -836,7 +851,11 @@ fn scoreboard_body(
                         }
                     }
                 }
-                p #cells-status role="status" {}
+                // The live region stays; the answer replaces only what it says.
+                div #cells-live aria-live="polite" {
+                    p #cells-status {}
+                    p #cells-saving .htmx-indicator { (e.saving) }
+                }
                 @if editable && !read_only {
                     button type="submit" { (e.save) }
                 }
@@ -1194,7 +1213,7 @@ async fn save_cells(
             .flat_map(score_by_membership)
             .collect();
         let status = match &saved {
-            Ok(()) => html! { p #cells-status role="status" { (lang.eval().saved) } },
+            Ok(()) => html! { p #cells-status { (lang.eval().saved) } },
             Err(Outcome::Refused(status, m)) => html! {
                 p.notice #cells-status role="alert" {
                     (lang.eval().refused) " " (super::views::failure_text(lang, *status))

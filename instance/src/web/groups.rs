@@ -237,7 +237,7 @@ async fn render(
         children: children.as_ref().ok(),
         members,
         members_more,
-        names,
+        labels: views::distinct_labels(ctx.lang, names.values()),
         mine,
         edit_members,
         edit_group,
@@ -247,7 +247,27 @@ async fn render(
         found: found.as_ref(),
         found_error: found_error.as_deref(),
     };
-    ctx.page(status, &title, Some(&me), group_view(ctx.lang, &view))
+    let t = ctx.lang.t();
+    let announce = match &notice {
+        Some(Notice::Done(text)) => Some(text.to_string()),
+        Some(Notice::Failed(s, m)) => Some(
+            format!(
+                "{} {} {m}",
+                t.action_failed,
+                views::failure_text(ctx.lang, *s)
+            )
+            .trim_end()
+            .to_string(),
+        ),
+        None => None,
+    };
+    ctx.page_announcing(
+        status,
+        &title,
+        Some(&me),
+        group_view(ctx.lang, &view),
+        announce.as_deref(),
+    )
 }
 
 /// Carries out one API call for a form and answers the way forms expect: on success a
@@ -461,8 +481,8 @@ struct GroupView<'a> {
     /// Memberships of every status; None when the caller may not see them.
     members: Option<Vec<Value>>,
     members_more: bool,
-    /// People by id, as the caller may see them.
-    names: HashMap<String, Value>,
+    /// People's names by id, as the caller may see them, told apart.
+    labels: HashMap<String, String>,
     /// The caller's own membership here.
     mine: Option<&'a Value>,
     /// The API lets the caller edit the members / the group.
@@ -480,11 +500,13 @@ impl GroupView<'_> {
         self.group["id"].as_str().unwrap_or("")
     }
 
+    /// A member's name, told apart from the others of the page (see
+    /// [`views::distinct_labels`]).
     fn name_of(&self, lang: Lang, m: &Value) -> Markup {
         let user = m["userId"].as_str().unwrap_or("");
         html! {
-            @match self.names.get(user) {
-                Some(u) => a.title href={ "/people/" (enc(user)) } { (views::person_name(lang, u)) },
+            @match self.labels.get(user) {
+                Some(l) => a.title href={ "/people/" (enc(user)) } { (l) },
                 None => span.title { (lang.t().unnamed) },
             }
         }
@@ -528,6 +550,49 @@ impl GroupView<'_> {
     }
 }
 
+/// The id of the button that posts `fields` to `action`: the same in the page an
+/// action answers with, so the person's focus and place stay on it (see `app.js`).
+fn control_id(action: &str, fields: &[(&str, &str)]) -> String {
+    let mut id = String::from("do");
+    // The group is the page's own; the csrf token changes nothing.
+    let parts = std::iter::once(action).chain(
+        fields
+            .iter()
+            .filter(|(k, _)| *k != "group")
+            .map(|(_, v)| *v),
+    );
+    for part in parts {
+        for c in part.chars() {
+            if c.is_ascii_alphanumeric() {
+                id.push(c);
+            } else if !id.ends_with('-') {
+                id.push('-');
+            }
+        }
+    }
+    id
+}
+
+/// What every htmx form of the page has: the answer's `main` swapped in place, its
+/// submit button disabled and showing that it works while the request is in flight
+/// (htmx's `htmx-request` class on the form; see `.spinner` in app.css).
+fn htmx_form(action: &str, fields: &[(&str, &str)], csrf: &str, body: Markup) -> Markup {
+    html! {
+        form.action method="post" action=(action)
+            hx-post=(action) hx-target="#main" hx-select="#main" hx-swap="outerHTML"
+            hx-disabled-elt="find button" {
+            input type="hidden" name="csrf" value=(csrf);
+            @for (k, v) in fields { input type="hidden" name=(k) value=(v); }
+            (body)
+        }
+    }
+}
+
+/// The "working" mark inside a submit button (shown while its request is in flight).
+fn spinner() -> Markup {
+    html! { span.spinner.htmx-indicator aria-hidden="true" {} }
+}
+
 /// A one-button form that posts to `action` (htmx swaps the answer's `main` in place).
 fn button_form(
     csrf: &str,
@@ -536,14 +601,13 @@ fn button_form(
     label: &str,
     secondary: bool,
 ) -> Markup {
-    html! {
-        form.action method="post" action=(action)
-            hx-post=(action) hx-target="#main" hx-select="#main" hx-swap="outerHTML" {
-            input type="hidden" name="csrf" value=(csrf);
-            @for (k, v) in fields { input type="hidden" name=(k) value=(v); }
-            button.secondary[secondary] type="submit" { (label) }
-        }
-    }
+    let id = control_id(action, fields);
+    htmx_form(
+        action,
+        fields,
+        csrf,
+        html! { button.secondary[secondary] id=(id) type="submit" { (label) (spinner()) } },
+    )
 }
 
 /// [`button_form`] behind a confirmation (see [`views::confirm`]).
@@ -553,17 +617,16 @@ fn confirmed_form(
     fields: &[(&str, &str)],
     (summary, warning, yes): (&str, &str, &str),
 ) -> Markup {
+    let id = control_id(action, fields);
     views::confirm(
         summary,
         warning,
-        html! {
-            form.action method="post" action=(action)
-                hx-post=(action) hx-target="#main" hx-select="#main" hx-swap="outerHTML" {
-                input type="hidden" name="csrf" value=(csrf);
-                @for (k, v) in fields { input type="hidden" name=(k) value=(v); }
-                button.danger type="submit" { (yes) }
-            }
-        },
+        htmx_form(
+            action,
+            fields,
+            csrf,
+            html! { button.danger id=(id) type="submit" { (yes) (spinner()) } },
+        ),
     )
 }
 
@@ -644,7 +707,7 @@ fn group_view(lang: Lang, g: &GroupView) -> Markup {
                 div.description { @for line in desc.lines() { p { (line) } } }
             }
             (my_membership(lang, g, archived))
-            section aria-labelledby="children-title" {
+            section #children aria-labelledby="children-title" {
                 h2 #children-title { (t.sub_groups) }
                 @let children = g.children.and_then(|c| c["items"].as_array()).cloned().unwrap_or_default();
                 @if children.is_empty() { p { (t.no_sub_groups) } }
@@ -672,7 +735,7 @@ fn my_membership(lang: Lang, g: &GroupView, archived: bool) -> Markup {
     let open = g.group["usersCanApply"].as_bool().unwrap_or(true);
     let group_field = [("group", g.id())];
     html! {
-        section aria-labelledby="mine-title" {
+        section #mine aria-labelledby="mine-title" {
             h2 #mine-title { (t.my_membership) }
             @match g.mine {
                 Some(m) => {
@@ -722,7 +785,7 @@ fn my_membership(lang: Lang, g: &GroupView, archived: bool) -> Markup {
 fn members(lang: Lang, g: &GroupView) -> Markup {
     let t = lang.t();
     html! {
-        section aria-labelledby="members-title" {
+        section #members aria-labelledby="members-title" {
             h2 #members-title { (t.members) }
             @match &g.members {
                 None => p { (t.members_hidden) },
@@ -733,7 +796,7 @@ fn members(lang: Lang, g: &GroupView) -> Markup {
                         @for m in &list {
                             @let id = m["id"].as_str().unwrap_or("");
                             @let status = m["status"].as_str().unwrap_or("");
-                            li data-membership=(id) {
+                            li id={ "member-" (id) } data-membership=(id) {
                                 (g.name_of(lang, m))
                                 dl.facts {
                                     dt { (t.status) }
@@ -770,7 +833,8 @@ fn member_controls(lang: Lang, g: &GroupView, m: &Value) -> Markup {
         div.controls {
             @if !next.is_empty() {
                 form.status method="post" action=(status_action)
-                    hx-post=(status_action) hx-target="#main" hx-select="#main" hx-swap="outerHTML" {
+                    hx-post=(status_action) hx-target="#main" hx-select="#main" hx-swap="outerHTML"
+                    hx-disabled-elt="find button" {
                     input type="hidden" name="csrf" value=(g.csrf);
                     input type="hidden" name="group" value=(g.id());
                     label for={ "st-" (id) } { (t.new_status) }
@@ -778,12 +842,13 @@ fn member_controls(lang: Lang, g: &GroupView, m: &Value) -> Markup {
                         select id={ "st-" (id) } name="status" {
                             @for s in next { option value=(s) { (i18n::status(lang, s)) } }
                         }
-                        button type="submit" { (t.change_status) }
+                        button id=(control_id(&status_action, &[])) type="submit" { (t.change_status) (spinner()) }
                     }
                 }
             }
             form.posts method="post" action=(posts_action)
-                hx-post=(posts_action) hx-target="#main" hx-select="#main" hx-swap="outerHTML" {
+                hx-post=(posts_action) hx-target="#main" hx-select="#main" hx-swap="outerHTML"
+                hx-disabled-elt="find button" {
                 input type="hidden" name="csrf" value=(g.csrf);
                 input type="hidden" name="group" value=(g.id());
                 div.check {
@@ -793,7 +858,7 @@ fn member_controls(lang: Lang, g: &GroupView, m: &Value) -> Markup {
                 label for={ "po-" (id) } { (t.posts_label) }
                 div.row {
                     input id={ "po-" (id) } type="text" name="posts" value=(other_posts(m)) maxlength="1000" list="post-names";
-                    button.secondary type="submit" { (t.save_posts) }
+                    button.secondary id=(control_id(&posts_action, &[])) type="submit" { (t.save_posts) (spinner()) }
                 }
             }
         }
@@ -805,14 +870,14 @@ fn applications(lang: Lang, g: &GroupView) -> Markup {
     let list = g.with_status(&["APPLIED"]);
     let group_field = [("group", g.id())];
     html! {
-        section aria-labelledby="applications-title" {
+        section #applications aria-labelledby="applications-title" {
             h2 #applications-title { (t.applications) }
             @if g.members.is_none() { p { (t.members_hidden) } }
             @else if list.is_empty() { p { (t.no_applications) } }
             ul.cards #application-list {
                 @for m in &list {
                     @let id = m["id"].as_str().unwrap_or("");
-                    li data-membership=(id) {
+                    li id={ "application-" (id) } data-membership=(id) {
                         (g.name_of(lang, m))
                         div.controls {
                             (button_form(g.csrf, &membership_href(g.realm, id, "accept"), &group_field, t.accept, false))
@@ -832,14 +897,14 @@ fn invitations(lang: Lang, g: &GroupView, archived: bool) -> Markup {
     let page = group_href(g.realm, g.id());
     let invite = format!("{page}/invite");
     html! {
-        section aria-labelledby="invitations-title" {
+        section #invitations aria-labelledby="invitations-title" {
             h2 #invitations-title { (t.invitations) }
             @if g.members.is_none() { p { (t.members_hidden) } }
             @else if list.is_empty() { p { (t.no_invitations) } }
             ul.cards #invitation-list {
                 @for m in &list {
                     @let id = m["id"].as_str().unwrap_or("");
-                    li data-membership=(id) {
+                    li id={ "invitation-" (id) } data-membership=(id) {
                         (g.name_of(lang, m))
                         @let p = posts_text(lang, m);
                         @if !p.is_empty() { dl.facts { dt { (t.posts) } dd { (p) } } }
@@ -850,22 +915,26 @@ fn invitations(lang: Lang, g: &GroupView, archived: bool) -> Markup {
             @if !archived {
                 h3 #invite-title { (t.invite_title) }
                 form.search method="get" action=(page)
-                    hx-get=(page) hx-target="#main" hx-select="#main" hx-swap="outerHTML" {
+                    hx-get=(page) hx-target="#main" hx-select="#main" hx-swap="outerHTML"
+                    hx-disabled-elt="find button" {
                     label for="find" { (t.invite_search_label) }
                     div.row {
                         input #find type="search" name="find" value=(g.find.unwrap_or("")) autocomplete="off" maxlength="200";
-                        button type="submit" { (t.search_button) }
+                        button #find-button type="submit" { (t.search_button) (spinner()) }
                     }
                 }
                 @if let Some(e) = g.found_error { p { (e) } }
                 @if let Some(found) = g.found {
                     @let items = found["items"].as_array().cloned().unwrap_or_default();
                     @if items.is_empty() { p { (t.no_people) } }
+                    @let labels = views::distinct_labels(lang, &items);
                     ul.cards #invite-results {
                         @for u in &items {
                             @let uid = u["id"].as_str().unwrap_or("");
                             li {
-                                a.title href={ "/people/" (enc(uid)) } { (views::person_name(lang, u)) }
+                                a.title href={ "/people/" (enc(uid)) } {
+                                    (labels.get(uid).cloned().unwrap_or_else(|| views::person_name(lang, u)))
+                                }
                                 (button_form(g.csrf, &invite, &[("userId", uid)], t.invite, false))
                             }
                         }
@@ -881,10 +950,11 @@ fn edit_form(lang: Lang, g: &GroupView) -> Markup {
     let action = format!("{}/edit", group_href(g.realm, g.id()));
     let purpose = g.group["purpose"].as_str().unwrap_or("");
     html! {
-        section aria-labelledby="edit-group-title" {
+        section #edit-group aria-labelledby="edit-group-title" {
             h2 #edit-group-title { (t.edit_group) }
             form.group-edit method="post" action=(action)
-                hx-post=(action) hx-target="#main" hx-select="#main" hx-swap="outerHTML" {
+                hx-post=(action) hx-target="#main" hx-select="#main" hx-swap="outerHTML"
+                hx-disabled-elt="find button" {
                 input type="hidden" name="csrf" value=(g.csrf);
                 div.field {
                     label for="g-name" { (t.group_name) }
@@ -916,7 +986,7 @@ fn edit_form(lang: Lang, g: &GroupView) -> Markup {
                         checked[g.group["usersCanApply"].as_bool().unwrap_or(true)];
                     label for="g-apply" { (lang.admin().users_can_apply_label) }
                 }
-                button type="submit" { (t.save) }
+                button #save-group type="submit" { (t.save) (spinner()) }
             }
             div #archive {
                 @if g.group["archived"].as_bool().unwrap_or(false) {

@@ -5,7 +5,11 @@
 //! signed-in person's session token (see [`api`]), so pages go through the same BFF
 //! fan-out, forwarding and permission checks as API clients and show exactly what the
 //! API would answer — a 404 there is a 404 here. Pages work without JavaScript; htmx
-//! (vendored, embedded) only makes search update as you type.
+//! (vendored, embedded) makes search update as you type and the group page's and the
+//! scoreboard's actions happen in place, where `assets/app.js` keeps the person's focus
+//! and place and the page's live region (`#announce`, filled out of band) says what
+//! happened. Static files are served under content-hashed names ([`static_files`]) and
+//! the pages gzip-compressed.
 //!
 //! Security: the session is the hub's `pek_session` cookie (HttpOnly, Secure,
 //! SameSite=Lax); every state-changing request and every htmx request carries a CSRF
@@ -21,6 +25,7 @@ mod guidelines;
 pub mod i18n;
 mod realm_admin;
 mod signed_in;
+mod static_files;
 mod views;
 
 use axum::body::Body;
@@ -45,14 +50,6 @@ pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
 #[cfg(test)]
 const HTMX_VERSION: &str = "2.0.11";
-const ASSET_HTMX: &str = "/assets/htmx-2.0.11.min.js";
-const ASSET_CSS: &str = concat!("/assets/app.css?v=", env!("CARGO_PKG_VERSION"));
-
-static HTMX_JS: &[u8] = include_bytes!("assets/htmx.min.js");
-static HTMX_JS_GZ: &[u8] = include_bytes!("assets/htmx.min.js.gz");
-static APP_CSS: &str = include_str!("assets/app.css");
-static FAVICON_SVG: &str = include_str!("assets/favicon.svg");
-const ASSET_FAVICON: &str = "/assets/favicon.svg";
 
 /// Scripts and styles from this origin only; nothing inline, nothing from elsewhere.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
@@ -106,6 +103,9 @@ pub fn routes(state: AppState, api: ApiHandle) -> Router<AppState> {
         .merge(evaluation::routes())
         .layer(axum::middleware::from_fn_with_state(state, guard))
         .layer(Extension(api))
+        // Pages and the style sheet and script gzip-compressed for browsers that ask
+        // (htmx is compressed ahead of time; the layer leaves encoded answers alone).
+        .layer(tower_http::compression::CompressionLayer::new())
 }
 
 // --- request context ----------------------------------------------------------------
@@ -239,6 +239,7 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
                 csrf: "",
                 me: None,
                 here: "/",
+                announce: None,
             };
             let mut resp = html(StatusCode::FORBIDDEN, views::page(&frame, body));
             secure_headers(resp.headers_mut(), false);
@@ -406,6 +407,18 @@ impl Ctx {
     }
 
     fn page(&self, status: StatusCode, title: &str, me: Option<&Value>, body: Markup) -> Response {
+        self.page_announcing(status, title, me, body, None)
+    }
+
+    /// [`Ctx::page`] saying in its live region what an action has just done.
+    fn page_announcing(
+        &self,
+        status: StatusCode,
+        title: &str,
+        me: Option<&Value>,
+        body: Markup,
+        announce: Option<&str>,
+    ) -> Response {
         let id = me.and_then(|m| m["id"].as_str()).unwrap_or("").to_string();
         let name = me.map(|m| views::person_name(self.lang, m));
         let frame = views::Frame {
@@ -414,6 +427,7 @@ impl Ctx {
             csrf: &self.csrf,
             me: name.map(|n| (id.as_str(), n)),
             here: &self.here,
+            announce,
         };
         html(status, views::page(&frame, body))
     }
@@ -1006,16 +1020,9 @@ async fn save_profile(
     }
 }
 
-/// The browser's tab icon (also at `/favicon.ico`, where browsers look without asking).
+/// The browser's tab icon at `/favicon.ico`, where browsers look without asking.
 async fn favicon() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "image/svg+xml"),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
-        ],
-        FAVICON_SVG,
-    )
-        .into_response()
+    static_files::favicon()
 }
 
 /// Error answers a browser would otherwise show as raw JSON or as an empty page (an
@@ -1062,6 +1069,7 @@ pub async fn browser_errors(req: Request, next: Next) -> Response {
         csrf: "",
         me: None,
         here: "/",
+        announce: None,
     };
     let mut out = html(
         status,
@@ -1081,40 +1089,17 @@ pub async fn browser_errors(req: Request, next: Next) -> Response {
 }
 
 async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
-    let cache = HeaderValue::from_static("public, max-age=86400");
-    let gzip_ok = headers
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
-    let mut resp = match name.as_str() {
-        n if n == ASSET_HTMX.trim_start_matches("/assets/") => {
-            let mut r = if gzip_ok {
-                let mut r = HTMX_JS_GZ.into_response();
-                r.headers_mut()
-                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                r
-            } else {
-                HTMX_JS.into_response()
-            };
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/javascript; charset=utf-8"),
-            );
-            r.headers_mut()
-                .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-            r
-        }
-        "app.css" => ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS).into_response(),
-        "favicon.svg" => favicon().await,
-        "htmx.LICENSE" => (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+    if name == "htmx.LICENSE" {
+        return (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
             include_str!("assets/htmx.LICENSE"),
         )
-            .into_response(),
-        _ => return StatusCode::NOT_FOUND.into_response(),
-    };
-    resp.headers_mut().insert(header::CACHE_CONTROL, cache);
-    resp
+            .into_response();
+    }
+    static_files::serve(&name, &headers).unwrap_or_else(|| StatusCode::NOT_FOUND.into_response())
 }
 
 #[cfg(test)]
@@ -1149,8 +1134,7 @@ mod tests {
 
     #[test]
     fn the_htmx_asset_is_the_vendored_version() {
-        let text = std::str::from_utf8(HTMX_JS).unwrap_or("");
+        let text = include_str!("assets/htmx.min.js");
         assert!(text.contains(&format!("version:\"{HTMX_VERSION}\"")));
-        assert!(ASSET_HTMX.contains(HTMX_VERSION));
     }
 }

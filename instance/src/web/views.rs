@@ -5,7 +5,7 @@ use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 
 use super::i18n::{self, Lang};
-use super::{ASSET_CSS, ASSET_FAVICON, ASSET_HTMX};
+use super::static_files::{APP_CSS, APP_JS, FAVICON, HTMX};
 
 pub mod directory;
 pub mod guidelines;
@@ -20,6 +20,10 @@ pub struct Frame<'a> {
     pub me: Option<(&'a str, String)>,
     /// This page's path and query, for the language switch to come back to.
     pub here: &'a str,
+    /// What an action has just done (or why it was refused), for the page's live region:
+    /// an htmx action swaps only `main`, and this region outside it (updated out of band,
+    /// so it stays the same element) is what a screen reader announces.
+    pub announce: Option<&'a str>,
 }
 
 fn htmx_config() -> &'static str {
@@ -38,9 +42,10 @@ pub fn page(f: &Frame, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="htmx-config" content=(htmx_config());
                 title { (f.title) " · PéK" }
-                link rel="stylesheet" href=(ASSET_CSS);
-                link rel="icon" href=(ASSET_FAVICON) type="image/svg+xml";
-                script src=(ASSET_HTMX) defer {}
+                link rel="stylesheet" href=(APP_CSS.href);
+                link rel="icon" href=(FAVICON.href) type="image/svg+xml";
+                script src=(HTMX.href) defer {}
+                script src=(APP_JS.href) defer {}
             }
             body hx-headers=(headers) {
                 a.skip href="#main" { (t.skip_to_content) }
@@ -74,6 +79,9 @@ pub fn page(f: &Frame, body: Markup) -> Markup {
                 // Where an htmx action says that the session has ended (the rest of the
                 // page, what the person typed included, stays as it was).
                 div #session-notice aria-live="assertive" {}
+                div #announce .visually-hidden aria-live="polite" hx-swap-oob="innerHTML" {
+                    @if let Some(a) = f.announce { (a) }
+                }
                 main #main tabindex="-1" { (body) }
             }
         }
@@ -131,6 +139,58 @@ pub fn person_name(lang: Lang, user: &Value) -> String {
     } else {
         full
     }
+}
+
+/// A person's name as a list shows it: with the nickname when they have one, the way
+/// pek-next shows people, so that two people of the same name are told apart.
+pub fn person_label(lang: Lang, user: &Value) -> String {
+    let name = person_name(lang, user);
+    match user["profile"]["nickname"]
+        .as_str()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        Some(n) => format!("{name} ({n})"),
+        None => name,
+    }
+}
+
+/// The labels of the people of one list ([`person_label`]), by id: where two still read
+/// the same (same name, no nickname), each gets the start of their id, which their page's
+/// address shows too.
+pub fn distinct_labels<'a>(
+    lang: Lang,
+    people: impl IntoIterator<Item = &'a Value>,
+) -> std::collections::HashMap<String, String> {
+    let labelled: Vec<(String, String)> = people
+        .into_iter()
+        .map(|u| {
+            (
+                u["id"].as_str().unwrap_or("").to_string(),
+                person_label(lang, u),
+            )
+        })
+        .collect();
+    let mut count = std::collections::HashMap::<&str, usize>::new();
+    for (_, l) in &labelled {
+        *count.entry(l.as_str()).or_default() += 1;
+    }
+    let twice: std::collections::HashSet<String> = count
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(l, _)| l.to_string())
+        .collect();
+    labelled
+        .into_iter()
+        .map(|(id, l)| {
+            let l = if twice.contains(&l) {
+                format!("{l} · {}", id.get(..8).unwrap_or(&id))
+            } else {
+                l
+            };
+            (id, l)
+        })
+        .collect()
 }
 
 /// The notice an htmx action gets when the session has ended: what happened and the
@@ -465,9 +525,10 @@ pub fn search_results(lang: Lang, s: &SearchView, realm_names: &dyn Fn(&str) -> 
                         (partial_notice(lang, people, realm_names))
                         @let items = people["items"].as_array().cloned().unwrap_or_default();
                         @if items.is_empty() { p { (t.no_people) } }
-                        ul.cards {
+                        @let labels = distinct_labels(lang, &items);
+                        ul.cards #people-list {
                             @for u in &items {
-                                li { (person_card(lang, u)) }
+                                li { (person_card(lang, u, labels.get(u["id"].as_str().unwrap_or("")))) }
                             }
                         }
                         @if let Some(c) = people["nextCursor"].as_str() {
@@ -540,10 +601,13 @@ fn or_not_set(lang: Lang, v: &str) -> String {
     }
 }
 
-fn person_card(lang: Lang, u: &Value) -> Markup {
+/// One person found; `label` is their name as told apart from the others of the list.
+fn person_card(lang: Lang, u: &Value, label: Option<&String>) -> Markup {
     let id = u["id"].as_str().unwrap_or("");
     html! {
-        a.title href={ "/people/" (super::api::enc(id)) } { (person_name(lang, u)) }
+        a.title href={ "/people/" (super::api::enc(id)) } {
+            @match label { Some(l) => (l), None => (person_name(lang, u)) }
+        }
         @if u["profile"].is_object() { (profile_facts(lang, &u["profile"])) }
     }
 }
@@ -682,7 +746,7 @@ mod tests {
             "profile": {"firstName": "<img src=x onerror=alert(1)>", "lastName": "O'Brien & co",
                         "cellPhone": "<b>1</b>"}
         });
-        let html = person_card(Lang::En, &user).into_string();
+        let html = person_card(Lang::En, &user, None).into_string();
         assert!(!html.contains("<script>") && !html.contains("<img") && !html.contains("<b>"));
         assert!(
             html.contains("&lt;img src=x onerror=alert(1)&gt;"),
@@ -693,12 +757,31 @@ mod tests {
     }
 
     #[test]
+    fn people_of_the_same_name_are_told_apart() {
+        let p = |id: &str, nick: Option<&str>| {
+            serde_json::json!({"id": id, "scope": "basic",
+                "profile": {"firstName": "Frida", "lastName": "Friss", "nickname": nick}})
+        };
+        let people = [
+            p("11111111-aaaa", Some("fri")),
+            p("22222222-bbbb", None),
+            p("33333333-cccc", None),
+            p("44444444-dddd", Some("frici")),
+        ];
+        let l = distinct_labels(Lang::Hu, &people);
+        assert_eq!(l["11111111-aaaa"], "Friss Frida (fri)");
+        assert_eq!(l["44444444-dddd"], "Friss Frida (frici)");
+        assert_eq!(l["22222222-bbbb"], "Friss Frida · 22222222");
+        assert_eq!(l["33333333-cccc"], "Friss Frida · 33333333");
+    }
+
+    #[test]
     fn only_the_profile_fields_given_are_shown() {
         let basic = serde_json::json!({
             "id": "1", "scope": "basic",
             "profile": {"firstName": "Áron", "lastName": "Szabó", "nickname": "ari"}
         });
-        let html = person_card(Lang::Hu, &basic).into_string();
+        let html = person_card(Lang::Hu, &basic, None).into_string();
         assert!(html.contains("ari") && html.contains("Szabó Áron"));
         for absent in ["Telefon", "Szoba", "Kollégium", "Külső fiókok"] {
             assert!(!html.contains(absent), "{absent} in {html}");
