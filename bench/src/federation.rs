@@ -523,7 +523,7 @@ fn any_ok(_: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-async fn serve_on_loopback(router: axum::Router) -> anyhow::Result<String> {
+pub(crate) async fn serve_on_loopback(router: axum::Router) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
@@ -533,7 +533,7 @@ async fn serve_on_loopback(router: axum::Router) -> anyhow::Result<String> {
 }
 
 /// A stand-in worker: answers a realm's group search with three groups after `delay`.
-fn stand_in_worker(delay: Duration) -> axum::Router {
+pub(crate) fn stand_in_worker(delay: Duration) -> axum::Router {
     use axum::routing::get;
     axum::Router::new()
         .route(
@@ -1180,7 +1180,7 @@ async fn forward_rounds(
 }
 
 /// `count` groups named "Bench group 0000"…; the id of the first.
-async fn create_groups(
+pub(crate) async fn create_groups(
     worker_url: &str,
     realm: &RealmId,
     token: &str,

@@ -16,6 +16,7 @@
 mod common;
 mod evaluation;
 mod federation;
+mod instructions;
 mod pek_next;
 mod web;
 
@@ -57,6 +58,8 @@ enum BenchCommand {
     FanOut(federation::FanOutArgs),
     /// A single-realm call through the hub vs directly to a real worker.
     Forward(federation::ForwardArgs),
+    /// Instructions the hub executes per forwarded or fanned-out request (callgrind).
+    HubInstructions(instructions::HubInstructionsArgs),
     /// A semester's point history for a realm of groups × members.
     PointHistory(evaluation::PointHistoryArgs),
     /// The web interface's home and search pages over a hub and two workers.
@@ -124,6 +127,7 @@ async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::GroupSearch(args) => group_search(args).await,
         BenchCommand::FanOut(args) => federation::fan_out(args).await,
         BenchCommand::Forward(args) => federation::forward(args).await,
+        BenchCommand::HubInstructions(args) => instructions::hub_instructions(args).await,
         BenchCommand::PointHistory(args) => evaluation::point_history(args).await,
         BenchCommand::Web(args) => web::web(args).await,
         BenchCommand::FederatedPoints(args) => evaluation::federated_points(args).await,

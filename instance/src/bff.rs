@@ -8,19 +8,30 @@
 //! answers is the same for both. Fan-out calls run concurrently, each with a deadline and
 //! bounded retries; a realm that does not answer in time is reported in `unavailable`
 //! and the answer is `partial`, never an error. A 403 from a realm means "nothing there
-//! for you". Those merge rules live in one place, [`merge`].
+//! for you". Those merge rules live in one place, [`merge`]; fan-outs merge each answer as
+//! it arrives ([`Bff::fan_out_merged`]).
+//!
+//! Per call, the hub does as little as a reverse proxy: the realm's backend (its parsed
+//! endpoint, the shared connection pool, the realm-token cache) is made once per
+//! registration, not per request; identical GETs of one caller in flight together share
+//! one call ([`coalesce`]); and a realm's deadline counts the realm's time, not the hub's
+//! own queueing ([`budget`]).
 
+pub mod budget;
+pub mod coalesce;
 pub mod merge;
 pub mod people;
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::Router;
 use bytes::Bytes;
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, FutureExt};
+use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -100,11 +111,11 @@ pub struct BackendResponse {
 pub trait RealmBackend: Send + Sync {
     fn realm(&self) -> &RealmId;
     /// Err: the realm could not be reached (connection, timeout, protocol) — the
-    /// message says why.
-    fn call(
-        &self,
-        req: BackendRequest,
-    ) -> BoxFuture<'_, std::result::Result<BackendResponse, String>>;
+    /// message says why. Borrows the request, so a retry sends it again without a copy.
+    fn call<'a>(
+        &'a self,
+        req: &'a BackendRequest,
+    ) -> BoxFuture<'a, std::result::Result<BackendResponse, String>>;
 }
 
 /// A realm served by this process: the request goes through the in-process router.
@@ -118,27 +129,27 @@ impl RealmBackend for LocalBackend {
         &self.realm
     }
 
-    fn call(
-        &self,
-        req: BackendRequest,
-    ) -> BoxFuture<'_, std::result::Result<BackendResponse, String>> {
+    fn call<'a>(
+        &'a self,
+        req: &'a BackendRequest,
+    ) -> BoxFuture<'a, std::result::Result<BackendResponse, String>> {
         Box::pin(async move {
             use tower::ServiceExt;
             let mut builder = axum::http::Request::builder()
-                .method(req.method)
-                .uri(req.path_and_query);
+                .method(req.method.clone())
+                .uri(req.path_and_query.as_str());
             if let Some(c) = &req.caller {
                 builder = builder.header(header::AUTHORIZATION, format!("Bearer {}", c.hub_token));
             } else if let Some(t) = &req.service_bearer {
                 builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"));
             }
-            if let Some(id) = req.request_id {
+            if let Some(id) = &req.request_id {
                 builder = builder.header("x-request-id", id);
             }
-            if let Some(ct) = req.content_type {
+            if let Some(ct) = &req.content_type {
                 builder = builder.header(header::CONTENT_TYPE, ct);
             }
-            let body = req.body.map(Body::from).unwrap_or_else(Body::empty);
+            let body = req.body.clone().map(Body::from).unwrap_or_else(Body::empty);
             let request = builder.body(body).map_err(|e| e.to_string())?;
             let resp = self
                 .router
@@ -166,7 +177,8 @@ impl RealmBackend for LocalBackend {
 /// minted for that realm (never the caller's hub token).
 pub struct RemoteBackend {
     realm: RealmId,
-    endpoint: String,
+    /// The registered endpoint without a trailing `/`: a request's path follows it.
+    base: String,
     http: reqwest::Client,
     tokens: Arc<RealmTokens>,
 }
@@ -176,16 +188,14 @@ impl RealmBackend for RemoteBackend {
         &self.realm
     }
 
-    fn call(
-        &self,
-        req: BackendRequest,
-    ) -> BoxFuture<'_, std::result::Result<BackendResponse, String>> {
+    fn call<'a>(
+        &'a self,
+        req: &'a BackendRequest,
+    ) -> BoxFuture<'a, std::result::Result<BackendResponse, String>> {
         Box::pin(async move {
-            let url = format!(
-                "{}{}",
-                self.endpoint.trim_end_matches('/'),
-                req.path_and_query
-            );
+            let mut url = String::with_capacity(self.base.len() + req.path_and_query.len());
+            url.push_str(&self.base);
+            url.push_str(&req.path_and_query);
             let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes())
                 .map_err(|e| e.to_string())?;
             let mut rb = self.http.request(method, &url);
@@ -204,8 +214,8 @@ impl RealmBackend for RemoteBackend {
             if let Some(ct) = &req.content_type {
                 rb = rb.header(reqwest::header::CONTENT_TYPE, ct.as_bytes());
             }
-            if let Some(b) = req.body {
-                rb = rb.body(b);
+            if let Some(b) = &req.body {
+                rb = rb.body(b.clone());
             }
             let resp = rb.send().await.map_err(|e| {
                 if e.is_connect() {
@@ -239,8 +249,8 @@ impl RealmBackend for RemoteBackend {
     }
 }
 
-/// What one realm said in a fan-out.
-#[derive(Debug)]
+/// What one realm said in a fan-out (cloned for every request that shared the call).
+#[derive(Debug, Clone)]
 pub enum Outcome {
     /// Any answer but 502/503/504 (a 403 means "nothing there for this caller").
     Answered(BackendResponse),
@@ -277,7 +287,15 @@ pub struct Bff {
     /// (user, realm) pairs whose last access was recorded within the last minute, so the
     /// hot path writes at most once a minute per pair.
     touched: moka::sync::Cache<(Uuid, RealmId), ()>,
+    /// Each realm's backend with the endpoint it was made for: made again only when the
+    /// registration moves the realm (a new endpoint, or to or from the hub).
+    backends: RwLock<HashMap<RealmId, MadeBackend>>,
+    /// Identical GETs of one caller in flight together.
+    coalescer: coalesce::Coalescer,
 }
+
+/// A realm's backend and the endpoint it was made for (`None`: served by the hub).
+type MadeBackend = (Option<String>, Arc<dyn RealmBackend>);
 
 /// `{items, partial, unavailable}`: a merged fan-out answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -313,6 +331,8 @@ impl Bff {
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
+            backends: RwLock::new(HashMap::new()),
+            coalescer: coalesce::Coalescer::default(),
         }
     }
 
@@ -332,110 +352,174 @@ impl Bff {
             .get(realm)
             .await
             .ok_or_else(|| Error::not_found(format!("realm {realm}")))?;
-        match entry.endpoint {
+        self.backend_of(&entry)
+    }
+
+    /// The backend of a realm served by a worker; `None` when the realm is not
+    /// registered or is served by the hub itself (its own handlers answer).
+    pub async fn remote_backend(&self, realm: &RealmId) -> Option<Result<Arc<dyn RealmBackend>>> {
+        let entry = self.registry.get(realm).await?;
+        entry.endpoint.as_ref()?;
+        Some(self.backend_of(&entry))
+    }
+
+    fn backend_of(&self, entry: &crate::registry::Entry) -> Result<Arc<dyn RealmBackend>> {
+        let realm = &entry.id;
+        match entry.status {
+            _ if entry.endpoint.is_none() => {}
+            Status::Maintenance => {
+                return Err(Error::Unavailable(format!(
+                    "realm {realm} is in maintenance; try again later"
+                )))
+            }
+            Status::Down => {
+                return Err(Error::Unavailable(format!(
+                    "realm {realm} is down (its worker fails the health checks); try again \
+                     later"
+                )))
+            }
+            Status::Active => {}
+        }
+        if let Ok(map) = self.backends.read() {
+            if let Some((endpoint, b)) = map.get(realm) {
+                if *endpoint == entry.endpoint {
+                    return Ok(b.clone());
+                }
+            }
+        }
+        let backend: Arc<dyn RealmBackend> = match &entry.endpoint {
             None => {
                 let router = self
                     .local
                     .get()
                     .cloned()
                     .ok_or_else(|| Error::Unavailable("the hub is still starting".into()))?;
-                Ok(Arc::new(LocalBackend {
+                Arc::new(LocalBackend {
                     realm: realm.clone(),
                     router,
-                }))
+                })
             }
-            Some(_) if entry.status == Status::Maintenance => Err(Error::Unavailable(format!(
-                "realm {realm} is in maintenance; try again later"
-            ))),
-            Some(_) if entry.status == Status::Down => Err(Error::Unavailable(format!(
-                "realm {realm} is down (its worker fails the health checks); try again later"
-            ))),
-            Some(endpoint) => Ok(Arc::new(RemoteBackend {
+            Some(endpoint) => Arc::new(RemoteBackend {
                 realm: realm.clone(),
-                endpoint,
+                base: endpoint.trim_end_matches('/').to_string(),
                 http: self.http.clone(),
                 tokens: self.tokens.clone(),
-            })),
+            }),
+        };
+        if let Ok(mut map) = self.backends.write() {
+            map.insert(realm.clone(), (entry.endpoint.clone(), backend.clone()));
         }
-    }
-
-    /// Runs a call's attempts within the per-realm deadline.
-    async fn within_deadline(
-        &self,
-        attempts: impl std::future::Future<Output = Outcome>,
-    ) -> Outcome {
-        match tokio::time::timeout(self.config.deadline, attempts).await {
-            Ok(o) => o,
-            Err(_) => Outcome::Unavailable(format!(
-                "no answer within {} ms",
-                self.config.deadline.as_millis()
-            )),
-        }
+        Ok(backend)
     }
 
     /// A call that may have had its effect even when no answer came (a forwarded POST,
     /// PATCH…): sent once within the same deadline, never retried, and whatever the realm
     /// answers (a 503 included) is its answer.
-    pub async fn call_once(&self, backend: &dyn RealmBackend, req: BackendRequest) -> Outcome {
-        self.within_deadline(async {
-            match backend.call(req).await {
+    pub async fn call_once(&self, backend: &Arc<dyn RealmBackend>, req: BackendRequest) -> Outcome {
+        let once = async {
+            match backend.call(&req).await {
                 Ok(r) => Outcome::Answered(r),
                 Err(e) => Outcome::Unavailable(e),
             }
-        })
-        .await
-    }
-
-    /// One call with the deadline and bounded retries.
-    pub async fn call(&self, backend: &dyn RealmBackend, req: BackendRequest) -> Outcome {
-        let attempts = async {
-            let mut last = String::new();
-            for attempt in 0..=self.config.retries {
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
-                }
-                match backend.call(req.clone()).await {
-                    Ok(r)
-                        if matches!(
-                            r.status,
-                            StatusCode::BAD_GATEWAY
-                                | StatusCode::SERVICE_UNAVAILABLE
-                                | StatusCode::GATEWAY_TIMEOUT
-                        ) =>
-                    {
-                        last = format!("answered {}", r.status);
-                    }
-                    Ok(r) => return Outcome::Answered(r),
-                    Err(e) => last = e,
-                }
-            }
-            Outcome::Unavailable(last)
         };
-        self.within_deadline(attempts).await
+        budget::within(self.config.deadline, once)
+            .await
+            .unwrap_or_else(|spent| Outcome::Unavailable(spent.to_string()))
     }
 
-    /// Calls every realm concurrently; `make` builds each realm's request.
-    pub async fn fan_out<F>(&self, realms: &[RealmId], make: F) -> Vec<(RealmId, Outcome)>
+    /// One call with the deadline and bounded retries. Identical GETs of the same caller
+    /// in flight together share one call ([`coalesce`]).
+    pub async fn call(&self, backend: &Arc<dyn RealmBackend>, req: BackendRequest) -> Outcome {
+        let Some(key) = coalesce::Key::of(backend.realm(), &req) else {
+            return self.attempts(backend.clone(), req).await;
+        };
+        let (call, started) = self
+            .coalescer
+            .join(key, || self.attempts(backend.clone(), req).boxed());
+        if !started {
+            metrics::counter!("pek_bff_coalesced_total").increment(1);
+        }
+        call.await
+    }
+
+    /// The attempts of a call (the first and the retries) within its budget; owns what
+    /// it needs, so that requests joining it can share it.
+    fn attempts(
+        &self,
+        backend: Arc<dyn RealmBackend>,
+        req: BackendRequest,
+    ) -> impl std::future::Future<Output = Outcome> + Send + 'static {
+        let retries = self.config.retries;
+        let deadline = self.config.deadline;
+        async move {
+            let attempts = async {
+                let mut last = String::new();
+                for attempt in 0..=retries {
+                    if attempt > 0 {
+                        tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                    }
+                    match backend.call(&req).await {
+                        Ok(r)
+                            if matches!(
+                                r.status,
+                                StatusCode::BAD_GATEWAY
+                                    | StatusCode::SERVICE_UNAVAILABLE
+                                    | StatusCode::GATEWAY_TIMEOUT
+                            ) =>
+                        {
+                            last = format!("answered {}", r.status);
+                        }
+                        Ok(r) => return Outcome::Answered(r),
+                        Err(e) => last = e,
+                    }
+                }
+                Outcome::Unavailable(last)
+            };
+            budget::within(deadline, attempts)
+                .await
+                .unwrap_or_else(|spent| Outcome::Unavailable(spent.to_string()))
+        }
+    }
+
+    /// One realm of a fan-out: its backend and the call.
+    async fn ask(&self, realm: &RealmId, req: BackendRequest) -> (RealmId, Outcome) {
+        let outcome = match self.backend(realm).await {
+            Ok(b) => self.call(&b, req).await,
+            Err(Error::NotFound(_)) => Outcome::Forbidden,
+            Err(e) => Outcome::Unavailable(e.to_string()),
+        };
+        if let Outcome::Unavailable(why) = &outcome {
+            metrics::counter!("pek_bff_realm_unavailable_total", "realm" => realm.to_string())
+                .increment(1);
+            tracing::warn!(realm = %realm, reason = %why, "realm unavailable in fan-out");
+        }
+        (realm.clone(), outcome)
+    }
+
+    /// Calls every realm concurrently (`make` builds each realm's request) and merges by
+    /// the rules of [`merge`], reading each answer as it arrives rather than once the
+    /// slowest realm is in: the reading overlaps the wait, and a caller's error (a 400 or
+    /// 422 under `rules.caller_errors_fail`) is the answer at once.
+    pub async fn fan_out_merged<T, F>(
+        &self,
+        realms: &[RealmId],
+        make: F,
+        rules: merge::Rules,
+        mut read: impl FnMut(&RealmId, &BackendResponse) -> std::result::Result<(T, bool), String>,
+    ) -> Result<merge::Merged<T>>
     where
         F: Fn(&RealmId) -> BackendRequest,
     {
-        let calls = realms.iter().map(|realm| {
-            let req = make(realm);
-            async move {
-                let outcome = match self.backend(realm).await {
-                    Ok(b) => self.call(b.as_ref(), req).await,
-                    Err(Error::NotFound(_)) => Outcome::Forbidden,
-                    Err(e) => Outcome::Unavailable(e.to_string()),
-                };
-                if let Outcome::Unavailable(why) = &outcome {
-                    metrics::counter!("pek_bff_realm_unavailable_total", "realm" => realm.to_string())
-                        .increment(1);
-                    tracing::warn!(realm = %realm, reason = %why, "realm unavailable in fan-out");
-                }
-                (realm.clone(), outcome)
-            }
-        });
-        futures::future::join_all(calls).await
+        let mut calls: FuturesUnordered<_> = realms
+            .iter()
+            .map(|realm| self.ask(realm, make(realm)))
+            .collect();
+        let mut contributions = Vec::with_capacity(realms.len());
+        while let Some((realm, outcome)) = calls.next().await {
+            let c = merge::contribution(&realm, outcome, rules, &mut read)?;
+            contributions.push((realm, c));
+        }
+        Ok(merge::combine(contributions))
     }
 
     /// The realms `user` is in (cached; invalidated by membership changes).
@@ -468,15 +552,14 @@ impl Bff {
 
 /// Parses a realm's JSON page answer: its `items` and whether it had more.
 pub fn page_items(body: &[u8]) -> std::result::Result<(Vec<serde_json::Value>, bool), String> {
-    let v: serde_json::Value =
+    let mut v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("invalid JSON answer: {e}"))?;
-    let items = v
-        .get("items")
-        .and_then(|i| i.as_array())
-        .cloned()
-        .ok_or_else(|| "answer has no items".to_string())?;
     let more = v.get("nextCursor").is_some_and(|c| !c.is_null());
-    Ok((items, more))
+    // Taken out of the answer, not copied: a page is read once.
+    match v.get_mut("items").map(serde_json::Value::take) {
+        Some(serde_json::Value::Array(items)) => Ok((items, more)),
+        _ => Err("answer has no items".to_string()),
+    }
 }
 
 /// Where a paged cross-realm search stands in each realm: the opaque cursor of the
@@ -542,13 +625,20 @@ pub fn merge_group_pages(
     let text = |v: &serde_json::Value, k: &str| {
         v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string()
     };
+    // Each realm's page length and whether it has more, for the cursor; the items
+    // themselves move into the merge.
+    let sizes: Vec<(RealmId, usize, bool)> = pages
+        .iter()
+        .map(|p| (p.realm.clone(), p.items.len(), p.more))
+        .collect();
     // (sort key, realm, id) orders the merge; the realm and the item's index in its
     // realm's page say how far into each realm the page went.
-    let mut all: Vec<((String, RealmId, String), usize, serde_json::Value)> = Vec::new();
-    for p in &pages {
-        for (i, v) in p.items.iter().enumerate() {
-            let key = (text(v, "sortKey"), p.realm.clone(), text(v, "id"));
-            all.push((key, i, v.clone()));
+    let mut all: Vec<((String, RealmId, String), usize, serde_json::Value)> =
+        Vec::with_capacity(sizes.iter().map(|s| s.1).sum());
+    for p in pages {
+        for (i, v) in p.items.into_iter().enumerate() {
+            let key = (text(&v, "sortKey"), p.realm.clone(), text(&v, "id"));
+            all.push((key, i, v));
         }
     }
     all.sort_by(|a, b| a.0.cmp(&b.0));
@@ -561,21 +651,20 @@ pub fn merge_group_pages(
         taken.insert(realm.clone(), (i + 1, name.clone(), id.clone()));
     }
     let mut any_left = false;
-    for p in &pages {
-        let (n, name, id) =
-            taken
-                .get(&p.realm)
-                .cloned()
-                .unwrap_or((0, String::new(), String::new()));
-        if n == p.items.len() && !p.more {
-            next.0.insert(p.realm.clone(), None);
+    for (realm, len, more) in sizes {
+        let (n, name, id) = taken
+            .get(&realm)
+            .cloned()
+            .unwrap_or((0, String::new(), String::new()));
+        if n == len && !more {
+            next.0.insert(realm, None);
             continue;
         }
         any_left = true;
         if n > 0 {
             if let Ok(id) = uuid::Uuid::parse_str(&id) {
                 next.0
-                    .insert(p.realm.clone(), Some(crate::page::encode_cursor(&name, id)));
+                    .insert(realm, Some(crate::page::encode_cursor(&name, id)));
             }
         }
     }

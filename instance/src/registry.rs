@@ -9,8 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::RwLock;
-
 use crate::db::Db;
 use crate::error::Result;
 use crate::realm::{self, RealmId};
@@ -41,10 +39,14 @@ pub struct Entry {
     pub status: Status,
 }
 
+/// The snapshot is read on every BFF call and replaced whole on a change: readers take
+/// the current map (an `Arc`) and never hold the lock across an await.
 #[derive(Clone, Default)]
 pub struct Registry {
-    snapshot: Arc<RwLock<Arc<HashMap<RealmId, Entry>>>>,
+    snapshot: Arc<std::sync::RwLock<Snapshot>>,
 }
+
+type Snapshot = Arc<HashMap<RealmId, Arc<Entry>>>;
 
 impl Registry {
     pub async fn reload(&self, db: &Db) -> Result<()> {
@@ -57,25 +59,36 @@ impl Registry {
                 let id = RealmId::parse(&r.id).ok()?;
                 Some((
                     id.clone(),
-                    Entry {
+                    Arc::new(Entry {
                         id,
                         display_name: r.display_name,
                         endpoint: r.endpoint,
                         status: Status::parse(&r.status),
-                    },
+                    }),
                 ))
             })
             .collect();
-        *self.snapshot.write().await = Arc::new(map);
+        let map = Arc::new(map);
+        match self.snapshot.write() {
+            Ok(mut s) => *s = map,
+            Err(poisoned) => *poisoned.into_inner() = map,
+        }
         Ok(())
     }
 
-    pub async fn get(&self, id: &RealmId) -> Option<Entry> {
-        self.snapshot.read().await.get(id).cloned()
+    fn current(&self) -> Snapshot {
+        match self.snapshot.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
-    pub async fn all(&self) -> Arc<HashMap<RealmId, Entry>> {
-        self.snapshot.read().await.clone()
+    pub async fn get(&self, id: &RealmId) -> Option<Arc<Entry>> {
+        self.current().get(id).cloned()
+    }
+
+    pub async fn all(&self) -> Snapshot {
+        self.current()
     }
 }
 
@@ -145,7 +158,7 @@ pub async fn health_checks(
             failures.clear();
             continue;
         }
-        let entries: Vec<Entry> = registry.all().await.values().cloned().collect();
+        let entries: Vec<Arc<Entry>> = registry.all().await.values().cloned().collect();
         let probes = entries.into_iter().filter_map(|e| {
             let endpoint = e.endpoint.clone()?;
             if e.status == Status::Maintenance {

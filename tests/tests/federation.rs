@@ -665,11 +665,45 @@ async fn a_worker_checks_users_with_the_hub_and_names_its_configured_admins() {
         .unwrap();
 }
 
+/// Reads one HTTP/1.1 request: its head (request line and headers) and its body. Just
+/// enough HTTP for the hub's calls to the stand-in realms below.
+async fn read_request(conn: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (head, body_start) = loop {
+        let n = conn.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break (String::from_utf8_lossy(&buf[..i]).to_string(), i + 4);
+        }
+    };
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buf.len() < body_start + len {
+        let n = conn.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some((head, buf[body_start..].to_vec()))
+}
+
 /// A realm that claims more than it was asked: answers `profile-access` with every id it
 /// was asked about plus `extra`. Speaks just enough HTTP/1.1 for the hub (one request per
 /// connection); `/readyz` is 200 so the health checks keep it active.
 async fn overclaiming_realm(extra: Uuid) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -678,43 +712,14 @@ async fn overclaiming_realm(extra: Uuid) -> String {
                 return;
             };
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let (head, body_start) = loop {
-                    let Ok(n) = conn.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break (String::from_utf8_lossy(&buf[..i]).to_string(), i + 4);
-                    }
+                let Some((head, body)) = read_request(&mut conn).await else {
+                    return;
                 };
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse().ok())?
-                    })
-                    .unwrap_or(0);
-                while buf.len() < body_start + len {
-                    let Ok(n) = conn.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
                 let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
                 let (status, body) = if path == "/readyz" {
                     ("200 OK", json!({"status": "ready"}))
                 } else if path.ends_with("/profile-access") {
-                    let asked: Value =
-                        serde_json::from_slice(&buf[body_start..]).unwrap_or(Value::Null);
+                    let asked: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     let mut all = asked["users"].as_array().cloned().unwrap_or_default();
                     all.push(json!(extra));
                     ("200 OK", json!({"viewFull": all, "edit": []}))
@@ -825,4 +830,243 @@ async fn the_hub_uses_a_realms_profile_answer_only_for_the_ids_it_asked() {
         .unwrap()["profile"]
         .get("cellPhone")
         .is_none());
+}
+
+/// A stand-in realm that holds every group search until released, then answers it with
+/// one group named for the person the hub asked for (the `sub` of the realm token the hub
+/// minted), and counts the searches it was asked. `/readyz` is 200.
+struct HeldRealm {
+    url: String,
+    asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    release: tokio::sync::watch::Sender<bool>,
+}
+
+impl HeldRealm {
+    async fn start(realm: &'static str) -> HeldRealm {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let asked = std::sync::Arc::new(AtomicUsize::new(0));
+        let (release, held) = tokio::sync::watch::channel(false);
+        let counter = asked.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let (asked, mut held) = (counter.clone(), held.clone());
+                tokio::spawn(async move {
+                    let Some((head, _)) = read_request(&mut conn).await else {
+                        return;
+                    };
+                    let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let body = if path == "/readyz" {
+                        json!({"status": "ready"})
+                    } else {
+                        asked.fetch_add(1, Ordering::SeqCst);
+                        let _ = held.wait_for(|released| *released).await;
+                        let sub = caller_of(&head).unwrap_or_else(|| "nobody".into());
+                        let name = format!("{realm} for {sub}");
+                        json!({"items": [{
+                            "id": Uuid::new_v4(), "realmId": realm, "name": name,
+                            "sortKey": name, "archived": false,
+                        }], "nextCursor": null})
+                    };
+                    let body = body.to_string();
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        HeldRealm {
+            url,
+            asked,
+            release,
+        }
+    }
+
+    fn asked(&self) -> usize {
+        self.asked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The `sub` of the bearer token in a request head (read, not verified: a stand-in).
+fn caller_of(head: &str) -> Option<String> {
+    use base64::Engine;
+    let value = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("authorization").then(|| v.trim())
+    })?;
+    let token = value.strip_prefix("Bearer ")?;
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.split('.').nth(1)?)
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&claims).ok()?;
+    claims["sub"].as_str().map(String::from)
+}
+
+/// The hub's `pek_bff_coalesced_total` (requests that joined a realm call in flight).
+async fn coalesced(http: &reqwest::Client, metrics: &str) -> u64 {
+    let Ok(resp) = http.get(format!("{metrics}/metrics")).send().await else {
+        return 0;
+    };
+    resp.text()
+        .await
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("pek_bff_coalesced_total"))
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Identical searches in flight together reach each realm once per caller (request
+/// coalescing, keyed by the caller): 100 of one person's are one call per realm; 50 of
+/// one person's and 50 of another's, identical to the byte, are two, and nobody receives
+/// an answer made for the other. The realms hold their answers until every request has
+/// joined a call (the hub's metric says so), so the sharing does not depend on timing.
+#[tokio::test]
+async fn identical_concurrent_searches_share_one_realm_call_per_caller_only() {
+    let metrics_port = pek_tests::free_port().unwrap();
+    let metrics = format!("http://127.0.0.1:{metrics_port}");
+    let fed = Federation::start(Options {
+        realms: vec![],
+        // The realms hold their answers on purpose: no deadline may cut that short.
+        bff_deadline_ms: 30_000,
+        hub_env: vec![(
+            "PEK_METRICS_LISTEN".into(),
+            format!("127.0.0.1:{metrics_port}"),
+        )],
+        ..Options::default()
+    })
+    .await
+    .expect("federation");
+    let ann = fed.person("coalesce-ann", "Anna", "Első").await.unwrap();
+    let ben = fed
+        .person("coalesce-ben", "Bence", "Második")
+        .await
+        .unwrap();
+    let realms = [
+        ("held-a", HeldRealm::start("held-a").await),
+        ("held-b", HeldRealm::start("held-b").await),
+    ];
+    for (i, (realm, held)) in realms.iter().enumerate() {
+        let resp = fed
+            .http
+            .put(format!("{}/internal/v1/realms/{realm}", fed.hub.url))
+            .bearer_auth(&fed.operator_token)
+            .json(&json!({"displayName": realm, "endpoint": held.url, "version": "test"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+        let events: Vec<Value> = [ann, ben]
+            .iter()
+            .enumerate()
+            .map(|(j, u)| {
+                json!({"seq": i * 2 + j + 1, "userId": u, "member": true,
+                       "occurredAt": "2026-01-01T00:00:00Z"})
+            })
+            .collect();
+        let report: pek::federation::MembershipReport =
+            serde_json::from_value(json!({ "events": events })).unwrap();
+        let mut g = fed.hub_db.global().await.unwrap();
+        pek::federation::apply_report(&mut g, &realm.parse().unwrap(), &report)
+            .await
+            .unwrap();
+        g.commit().await.unwrap();
+    }
+    let url = format!("{}/api/v1/groups?q=held", fed.hub.url);
+    let ask = |token: String| {
+        let (http, url) = (fed.http.clone(), url.clone());
+        tokio::spawn(async move {
+            let resp = http.get(&url).bearer_auth(&token).send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap())
+        })
+    };
+    // Sends `tokens` at once; releases the realms once `joiners` requests joined a call in
+    // flight (or when a realm was asked more often than `calls` times, or after 20 s, so a
+    // broken sharing fails below instead of hanging); returns each answer with its caller.
+    let burst = |tokens: Vec<(Uuid, String)>, joiners: u64, calls: usize| {
+        let (realms, ask, http, metrics) = (&realms, &ask, fed.http.clone(), metrics.clone());
+        async move {
+            let before = coalesced(&http, &metrics).await;
+            let asked_before: Vec<usize> = realms.iter().map(|(_, h)| h.asked()).collect();
+            for (_, h) in realms {
+                h.release.send_replace(false);
+            }
+            let pending: Vec<_> = tokens.into_iter().map(|(who, t)| (who, ask(t))).collect();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while coalesced(&http, &metrics).await.saturating_sub(before) < joiners
+                && realms
+                    .iter()
+                    .zip(&asked_before)
+                    .all(|((_, h), b)| h.asked() - b <= calls)
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            for (_, h) in realms {
+                h.release.send_replace(true);
+            }
+            let mut answers = Vec::new();
+            for (who, p) in pending {
+                answers.push((who, p.await.unwrap()));
+            }
+            let asked: Vec<usize> = realms
+                .iter()
+                .zip(&asked_before)
+                .map(|((_, h), b)| h.asked() - b)
+                .collect();
+            (answers, asked)
+        }
+    };
+    let own_names = |who: Uuid| vec![format!("held-a for {who}"), format!("held-b for {who}")];
+    let names_in = |body: &Value| -> Vec<String> {
+        let mut n: Vec<String> = body["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|g| g["name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        n.sort();
+        n
+    };
+
+    // One person, 100 identical searches at once: each realm asked once.
+    let tokens = (0..100).map(|_| (ann, fed.token(ann))).collect();
+    let (answers, asked) = burst(tokens, 2 * 99, 1).await;
+    assert_eq!(
+        asked,
+        vec![1, 1],
+        "each realm asked once for 100 identical searches"
+    );
+    for (who, (status, body)) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(body["partial"], false, "{body}");
+        assert_eq!(names_in(body), own_names(*who), "{body}");
+    }
+
+    // Two people, 50 identical searches each, interleaved: each realm asked once per
+    // person, and every answer is the asker's own.
+    let tokens = (0..100)
+        .map(|i| if i % 2 == 0 { ann } else { ben })
+        .map(|who| (who, fed.token(who)))
+        .collect();
+    let (answers, asked) = burst(tokens, 2 * (49 + 49), 2).await;
+    for (who, (status, body)) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(
+            names_in(body),
+            own_names(*who),
+            "{who} received an answer made for someone else: {body}"
+        );
+    }
+    assert_eq!(asked, vec![2, 2], "each realm asked once per person");
 }

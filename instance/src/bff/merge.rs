@@ -1,6 +1,7 @@
 //! Merging a fan-out: the one place the BFF's merge rules live. Every cross-realm answer
 //! (groups, people, whose groups, points, the service directory) is made with
-//! [`merge`] (or [`combine`], when some realms are read in-process without a backend):
+//! [`contribution`] per realm and [`combine`] (alone, when some realms are read
+//! in-process without a backend):
 //!
 //! - a 403, or a realm that is not registered, means "nothing there for you": the realm
 //!   contributes nothing and the answer is not partial;
@@ -27,8 +28,9 @@ use crate::realm::RealmId;
 pub struct Rules {
     /// A 404 means "nothing there for you" (otherwise: the realm is unavailable).
     pub not_found_is_nothing: bool,
-    /// A 400 or 422 is the caller's error: the first one (in realm order) becomes the
-    /// answer (otherwise: the realm is unavailable).
+    /// A 400 or 422 is the caller's error: the first one (in realm order; in a fan-out
+    /// that merges as answers arrive, the first to arrive) becomes the answer (otherwise:
+    /// the realm is unavailable).
     pub caller_errors_fail: bool,
 }
 
@@ -76,46 +78,41 @@ impl<T> Merged<T> {
     }
 }
 
-/// Merges a fan-out's outcomes by the rules. `read` reads a realm's successful (2xx)
-/// answer into what it contributes and whether the realm had more; an answer it cannot
-/// read (`Err`) makes the realm unavailable. Fails only with a caller's error when
-/// `rules.caller_errors_fail`.
-pub fn merge<T>(
-    outcomes: Vec<(RealmId, Outcome)>,
+/// What one realm's outcome contributes by the rules. `read` reads a realm's successful
+/// (2xx) answer into what it contributes and whether the realm had more; an answer it
+/// cannot read (`Err`) makes the realm unavailable. Fails only with a caller's error when
+/// `rules.caller_errors_fail`. A fan-out ([`super::Bff::fan_out_merged`]) reads each
+/// answer with this as it arrives and [`combine`]s them at the end.
+pub fn contribution<T>(
+    realm: &RealmId,
+    outcome: Outcome,
     rules: Rules,
-    mut read: impl FnMut(&RealmId, &BackendResponse) -> std::result::Result<(T, bool), String>,
-) -> Result<Merged<T>> {
-    let mut contributions = Vec::with_capacity(outcomes.len());
-    let mut outcomes = outcomes;
-    outcomes.sort_by(|a, b| a.0.cmp(&b.0));
-    for (realm, outcome) in outcomes {
-        let c = match outcome {
-            Outcome::Forbidden => Contribution::Nothing,
-            Outcome::Unavailable(why) => Contribution::Failed(why),
-            Outcome::Answered(r) => match r.status {
-                StatusCode::FORBIDDEN => Contribution::Nothing,
-                StatusCode::NOT_FOUND if rules.not_found_is_nothing => Contribution::Nothing,
-                StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
-                    if rules.caller_errors_fail =>
-                {
-                    return Err(realm_error(r.status, &r.body));
-                }
-                s if s.is_success() => match read(&realm, &r) {
-                    Ok((value, more)) => Contribution::Answer { value, more },
-                    Err(e) => Contribution::Failed(format!("unreadable answer: {e}")),
-                },
-                // 401 would have failed at the hub already; anything else is the realm's
-                // problem, not the caller's.
-                s => Contribution::Failed(format!("unexpected answer {s}")),
+    read: &mut impl FnMut(&RealmId, &BackendResponse) -> std::result::Result<(T, bool), String>,
+) -> Result<Contribution<T>> {
+    Ok(match outcome {
+        Outcome::Forbidden => Contribution::Nothing,
+        Outcome::Unavailable(why) => Contribution::Failed(why),
+        Outcome::Answered(r) => match r.status {
+            StatusCode::FORBIDDEN => Contribution::Nothing,
+            StatusCode::NOT_FOUND if rules.not_found_is_nothing => Contribution::Nothing,
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
+                if rules.caller_errors_fail =>
+            {
+                return Err(realm_error(r.status, &r.body));
+            }
+            s if s.is_success() => match read(realm, &r) {
+                Ok((value, more)) => Contribution::Answer { value, more },
+                Err(e) => Contribution::Failed(format!("unreadable answer: {e}")),
             },
-        };
-        contributions.push((realm, c));
-    }
-    Ok(combine(contributions))
+            // 401 would have failed at the hub already; anything else is the realm's
+            // problem, not the caller's.
+            s => Contribution::Failed(format!("unexpected answer {s}")),
+        },
+    })
 }
 
-/// The tail of [`merge`], for contributions gathered by other means (realms read
-/// in-process).
+/// The merged answer from every realm's contribution (those of a fan-out, or gathered
+/// by other means: realms read in-process).
 pub fn combine<T>(
     contributions: impl IntoIterator<Item = (RealmId, Contribution<T>)>,
 ) -> Merged<T> {
@@ -163,6 +160,26 @@ pub fn realm_error(status: StatusCode, body: &[u8]) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Merges a fan-out's outcomes by the rules. `read` reads a realm's successful (2xx)
+    /// answer into what it contributes and whether the realm had more; an answer it cannot
+    /// read (`Err`) makes the realm unavailable. Fails only with a caller's error when
+    /// `rules.caller_errors_fail`.
+    fn merge<T>(
+        outcomes: Vec<(RealmId, Outcome)>,
+        rules: Rules,
+        mut read: impl FnMut(&RealmId, &BackendResponse) -> std::result::Result<(T, bool), String>,
+    ) -> Result<Merged<T>> {
+        let mut contributions = Vec::with_capacity(outcomes.len());
+        let mut outcomes = outcomes;
+        // A caller's error is the first one in realm order.
+        outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+        for (realm, outcome) in outcomes {
+            let c = contribution(&realm, outcome, rules, &mut read)?;
+            contributions.push((realm, c));
+        }
+        Ok(combine(contributions))
+    }
 
     fn realm(id: &str) -> RealmId {
         RealmId::parse(id).unwrap()

@@ -65,23 +65,27 @@ async fn judge_all(
     per_realm: &BTreeMap<RealmId, Vec<Uuid>>,
 ) -> Result<(HashSet<Uuid>, HashSet<Uuid>, Vec<RealmId>)> {
     let realms: Vec<RealmId> = per_realm.keys().cloned().collect();
-    let outcomes = bff
-        .fan_out(&realms, |r| {
-            BackendRequest::json(
-                axum::http::Method::POST,
-                format!("/api/v1/realms/{r}/profile-access"),
-                caller.clone(),
-                serde_json::json!({ "users": per_realm.get(r) })
-                    .to_string()
-                    .into_bytes(),
-            )
-        })
-        .await;
-    let merged = merge::merge(outcomes, merge::Rules::default(), |_, r| {
-        serde_json::from_slice::<ProfileAccess>(&r.body)
-            .map(|a| (a, false))
-            .map_err(|e| e.to_string())
-    })?;
+    let merged = bff
+        .fan_out_merged(
+            &realms,
+            |r| {
+                BackendRequest::json(
+                    axum::http::Method::POST,
+                    format!("/api/v1/realms/{r}/profile-access"),
+                    caller.clone(),
+                    serde_json::json!({ "users": per_realm.get(r) })
+                        .to_string()
+                        .into_bytes(),
+                )
+            },
+            merge::Rules::default(),
+            |_, r| {
+                serde_json::from_slice::<ProfileAccess>(&r.body)
+                    .map(|a| (a, false))
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .await?;
     let mut full = HashSet::new();
     let mut basic = HashSet::new();
     for (realm, a) in merged.answers {

@@ -99,26 +99,28 @@ async fn paged_fan_out(
         .collect();
     let caller = caller(me, headers);
     let request_id = headers.get("x-request-id").cloned();
-    let outcomes = bff
-        .fan_out(&realms, |r| {
-            let after = match from.position(r) {
-                bff::Position::After(c) => format!("&cursor={}", encode(c)),
-                _ => String::new(),
-            };
-            BackendRequest {
-                request_id: request_id.clone(),
-                ..BackendRequest::get(format!("{}{after}", path(r)), caller.clone())
-            }
-        })
-        .await;
     let rules = merge::Rules {
         caller_errors_fail: true,
         ..merge::Rules::default()
     };
     // Each realm's page keeps whether that realm has more: the merged cursor needs it.
-    let merged = merge::merge(outcomes, rules, |_, r| {
-        bff::page_items(&r.body).map(|(items, more)| ((items, more), more))
-    })?;
+    let merged = bff
+        .fan_out_merged(
+            &realms,
+            |r| {
+                let after = match from.position(r) {
+                    bff::Position::After(c) => format!("&cursor={}", encode(c)),
+                    _ => String::new(),
+                };
+                BackendRequest {
+                    request_id: request_id.clone(),
+                    ..BackendRequest::get(format!("{}{after}", path(r)), caller.clone())
+                }
+            },
+            rules,
+            |_, r| bff::page_items(&r.body).map(|(items, more)| ((items, more), more)),
+        )
+        .await?;
     let answered = realms
         .iter()
         .filter(|r| !merged.unavailable.contains(r))
@@ -515,14 +517,12 @@ pub async fn forward(State(s): State<AppState>, req: Request, next: Next) -> Res
     if s.serves(&realm).await {
         return next.run(req).await;
     }
-    let backend = match bff.registry.get(&realm).await {
-        Some(e) if e.endpoint.is_some() => match bff.backend(&realm).await {
-            Ok(b) => b,
-            Err(e) => return e.into_response(),
-        },
-        _ => return next.run(req).await,
+    let backend = match bff.remote_backend(&realm).await {
+        Some(Ok(b)) => b,
+        Some(Err(e)) => return e.into_response(),
+        None => return next.run(req).await,
     };
-    match forward_to(&s, &bff, backend.as_ref(), req).await {
+    match forward_to(&s, &bff, &backend, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -548,8 +548,15 @@ fn canonical_path(path: &str) -> Result<()> {
         if segment.contains('\\') {
             return bad("backslash");
         }
-        let lower = segment.to_ascii_lowercase();
-        if ["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e)) {
+        // Every request passes here: a scan, not a lowercased copy per segment.
+        let encoded_dot_or_slash = segment.as_bytes().windows(3).any(|w| {
+            w[0] == b'%'
+                && matches!(
+                    (w[1], w[2].to_ascii_lowercase()),
+                    (b'2', b'e') | (b'2', b'f') | (b'5', b'c')
+                )
+        });
+        if encoded_dot_or_slash {
             return bad("percent-encoded `.`, `/` or `\\`");
         }
     }
@@ -559,7 +566,7 @@ fn canonical_path(path: &str) -> Result<()> {
 async fn forward_to(
     s: &AppState,
     bff: &Bff,
-    backend: &dyn bff::RealmBackend,
+    backend: &Arc<dyn bff::RealmBackend>,
     req: Request,
 ) -> Result<Response> {
     let (mut parts, body) = req.into_parts();
@@ -726,24 +733,28 @@ async fn points_across(
         .map(|n| format!("?semester={}", encode(n)))
         .unwrap_or_default();
     let caller = caller(me, headers);
-    let outcomes = bff
-        .fan_out(realms, |r| {
-            BackendRequest::get(
-                format!("/api/v1/realms/{r}/users/{target}/points{query}"),
-                caller.clone(),
-            )
-        })
-        .await;
     // A realm without the semester, or where the caller has no foot, has nothing.
     let rules = merge::Rules {
         not_found_is_nothing: true,
         ..merge::Rules::default()
     };
-    let merged = merge::merge(outcomes, rules, |_, r| {
-        serde_json::from_slice::<serde_json::Value>(&r.body)
-            .map(|v| (v, false))
-            .map_err(|e| e.to_string())
-    })?;
+    let merged = bff
+        .fan_out_merged(
+            realms,
+            |r| {
+                BackendRequest::get(
+                    format!("/api/v1/realms/{r}/users/{target}/points{query}"),
+                    caller.clone(),
+                )
+            },
+            rules,
+            |_, r| {
+                serde_json::from_slice::<serde_json::Value>(&r.body)
+                    .map(|v| (v, false))
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .await?;
     let mut items = Vec::new();
     let mut answered = 0;
     // Semester name → (start date for ordering, (realm, group) → group).

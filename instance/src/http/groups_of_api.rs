@@ -220,19 +220,21 @@ async fn gather<T, U>(
     let bff = bff_of(s)?;
     let caller = super::bff_api::caller(me, headers);
     let request_id = headers.get("x-request-id").cloned();
-    let outcomes = bff
-        .fan_out(realms, |r| BackendRequest {
-            request_id: request_id.clone(),
-            ..BackendRequest::get(path(r), caller.clone())
-        })
-        .await;
     let rules = bff::merge::Rules {
         not_found_is_nothing: true,
         ..bff::merge::Rules::default()
     };
-    let merged = bff::merge::merge(outcomes, rules, |_, r| {
-        read(&r.body).map_err(|e| e.to_string())
-    })?;
+    let merged = bff
+        .fan_out_merged(
+            realms,
+            |r| BackendRequest {
+                request_id: request_id.clone(),
+                ..BackendRequest::get(path(r), caller.clone())
+            },
+            rules,
+            |_, r| read(&r.body).map_err(|e| e.to_string()),
+        )
+        .await?;
     let registry = bff.registry.all().await;
     Ok(merged.federated(|answers| {
         answers

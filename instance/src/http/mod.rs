@@ -30,7 +30,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
 use tokio::sync::RwLock;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -250,10 +252,27 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
             }),
         )
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
         .with_state(state);
     pages.set(app.clone());
     app
+}
+
+/// A request without an `x-request-id` gets a random UUID (v4) from the thread's own
+/// generator: tower-http's `MakeRequestUuid` asks the kernel for every one (a `getrandom`
+/// system call per request, which a reverse proxy does not pay).
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut buf = uuid::Uuid::encode_buffer();
+        let text = id.hyphenated().encode_lower(&mut buf);
+        axum::http::HeaderValue::from_str(text)
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 /// How long a client may take to send its whole request body.

@@ -188,7 +188,7 @@ async fn gather<T: serde::de::DeserializeOwned + Send>(
             // Unlike a person's fan-out, every status but 200 is a failure here, and so is
             // a realm the hub cannot ask: the person is in it, so a service must learn
             // that the answer lacks it rather than read it as empty.
-            let c = match bff.call(backend.as_ref(), req).await {
+            let c = match bff.call(&backend, req).await {
                 Outcome::Answered(r) if r.status == StatusCode::OK => {
                     match serde_json::from_slice::<Vec<T>>(&r.body) {
                         Ok(value) => Contribution::Answer { value, more: false },
