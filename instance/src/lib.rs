@@ -26,6 +26,7 @@ mod membership;
 mod page;
 pub mod pek_next;
 pub mod policy;
+mod post;
 pub mod profile;
 pub mod realm;
 mod realm_id;

@@ -928,6 +928,154 @@ async fn a_workers_outbox_reports_pending_memberships_as_pending_never_as_member
     );
 }
 
+/// A group's post names: managed by whoever manages its members (the group's leader
+/// here), unique in the group, the leader's post built in; a rename follows the members
+/// who hold the post, deleting a held post is refused, and another realm's group cannot
+/// be reached through this realm.
+#[tokio::test]
+async fn post_names_are_managed_per_group_by_whoever_manages_its_members() {
+    let w = Setup::new().await;
+    let t = w.t();
+    let leader = w.person("leader").await;
+    let ann = w.person("ann").await;
+    w.app
+        .join("rx", &w.g, &t, leader, &["leader"], "ACTIVE")
+        .await;
+    let ann_membership = id(&w.app.join("rx", &w.g, &t, ann, &[], "ACTIVE").await);
+    let (lt, at) = (w.app.token(leader), w.app.token(ann));
+    let posts = format!("/api/v1/realms/rx/groups/{}/posts", w.g);
+    let reason = |b: &Value| b["error"]["reason"].as_str().unwrap_or("").to_string();
+
+    // Everyone who sees the group sees its posts: the built-in leader post first.
+    let (s, b) = w.app.get(&posts, &at).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["items"], json!([{ "name": "leader", "builtin": true }]));
+
+    // A member without editMembers may not add one; the leader may.
+    let (s, b) = w.app.post(&posts, &at, json!({ "name": "pr" })).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (s, b) = w.app.post(&posts, &lt, json!({ "name": " pr " })).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b, json!({ "name": "pr", "builtin": false }));
+    for name in ["pr", "leader"] {
+        let (s, b) = w.app.post(&posts, &lt, json!({ "name": name })).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{name}: {b}");
+        assert_eq!(reason(&b), "duplicate_post", "{b}");
+    }
+    for bad in [
+        json!({ "name": "  " }),
+        json!({ "name": "x".repeat(51) }),
+        json!({}),
+    ] {
+        let (s, b) = w.app.post(&posts, &lt, bad.clone()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {b}");
+    }
+    let (s, b) = w
+        .app
+        .post(&posts, &lt, json!({ "name": "gazdaságis" }))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (_, b) = w.app.get(&posts, &at).await;
+    let names: Vec<&str> = b["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["leader", "gazdaságis", "pr"]);
+
+    // Ann gets "pr"; renaming it renames hers; a taken name or the leader's is refused.
+    let (s, b) = w
+        .patch(&lt, &ann_membership, json!({ "posts": ["pr"] }))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let rename = |from: &str, to: &str, by: &str| {
+        let (app, path, to, by) = (
+            &w.app,
+            format!("{posts}/{from}"),
+            to.to_string(),
+            by.to_string(),
+        );
+        async move {
+            app.call(Method::PATCH, &path, Some(&by), Some(json!({ "name": to })))
+                .await
+        }
+    };
+    let (s, b) = rename("pr", "sajtós", &at).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (s, b) = rename("pr", "gazdaságis", &lt).await;
+    assert_eq!(
+        (s, reason(&b)),
+        (StatusCode::CONFLICT, "duplicate_post".into()),
+        "{b}"
+    );
+    let (s, b) = rename("leader", "főnök", &lt).await;
+    assert_eq!(
+        (s, reason(&b)),
+        (StatusCode::CONFLICT, "builtin_post".into()),
+        "{b}"
+    );
+    let (s, b) = rename("nincs", "más", &lt).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    let (s, b) = rename("pr", "sajtós", &lt).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, m) = w
+        .app
+        .get(
+            &format!("/api/v1/realms/rx/memberships/{ann_membership}"),
+            &at,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    assert_eq!(m["posts"], json!(["sajtós"]));
+
+    // A held post is not deleted (the reason says why); once taken from Ann, it is.
+    // (Names in a path are percent-encoded: "sajtós".)
+    let delete = |name: &str, by: &str| {
+        let (app, path, by) = (&w.app, format!("{posts}/{name}"), by.to_string());
+        async move { app.call(Method::DELETE, &path, Some(&by), None).await }
+    };
+    let (s, b) = delete("sajt%C3%B3s", &at).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (s, b) = delete("sajt%C3%B3s", &lt).await;
+    assert_eq!(
+        (s, reason(&b)),
+        (StatusCode::CONFLICT, "post_held".into()),
+        "{b}"
+    );
+    let (s, b) = delete("leader", &lt).await;
+    assert_eq!(
+        (s, reason(&b)),
+        (StatusCode::CONFLICT, "builtin_post".into()),
+        "{b}"
+    );
+    let (s, b) = w.patch(&lt, &ann_membership, json!({ "posts": [] })).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = delete("sajt%C3%B3s", &lt).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    let (_, b) = w.app.get(&posts, &lt).await;
+    assert_eq!(b["items"].as_array().unwrap().len(), 2, "{b}");
+
+    // Isolation: the hub realm's group is not reached through rx, and rx's leader
+    // cannot touch the hub group's posts where it lives; the hub group's list is its own.
+    let campus_posts = format!("/api/v1/realms/rx/groups/{}/posts", w.campus);
+    let (s, b) = w.app.get(&campus_posts, &t).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    let (s, b) = w.app.post(&campus_posts, &t, json!({ "name": "x" })).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    let hub_posts = format!("/api/v1/realms/hub/groups/{}/posts", w.campus);
+    let (s, b) = w.app.post(&hub_posts, &lt, json!({ "name": "x" })).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (s, b) = w.app.get(&hub_posts, &t).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["items"].as_array().unwrap().len(), 1, "{b}");
+    let (s, b) = w
+        .app
+        .get(&format!("/api/v1/realms/hub/groups/{}/posts", w.g), &t)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+}
+
 #[tokio::test]
 async fn openapi_documents_the_membership_lifecycle() {
     let doc = serde_json::to_value(pek::http::openapi(pek::config::Mode::Worker)).unwrap();
@@ -941,6 +1089,10 @@ async fn openapi_documents_the_membership_lifecycle() {
         ("/api/v1/realms/{realm}/memberships/{id}/withdraw", "post"),
         ("/api/v1/realms/{realm}/memberships/{id}/decline", "post"),
         ("/api/v1/realms/{realm}/memberships/{id}/leave", "post"),
+        ("/api/v1/realms/{realm}/groups/{id}/posts", "get"),
+        ("/api/v1/realms/{realm}/groups/{id}/posts", "post"),
+        ("/api/v1/realms/{realm}/groups/{id}/posts/{name}", "patch"),
+        ("/api/v1/realms/{realm}/groups/{id}/posts/{name}", "delete"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),

@@ -14,6 +14,7 @@ use crate::group::{self, DirectoryGroup, DirectoryQuery, Group, GroupPatch, Grou
 use crate::membership::{self, Membership, MembershipPatch, NewMembership};
 use crate::page::{Page, PageParams};
 use crate::policy::{self, Assignment, Permission, Policy, PolicyOffer, Statement, Target};
+use crate::post::{self, Post, PostName, Posts};
 use crate::realm::RealmId;
 use crate::semester::{self, NewSemester, Semester};
 use crate::text::Line;
@@ -27,6 +28,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(move_group_owner))
         .routes(routes!(list_members, add_member))
         .routes(routes!(apply_to_group))
+        .routes(routes!(list_posts, create_post))
+        .routes(routes!(rename_post, delete_post))
         .routes(routes!(my_memberships))
         .routes(routes!(
             get_membership,
@@ -60,6 +63,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 struct IdPath {
     realm: String,
     id: Uuid,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct PostPath {
+    realm: String,
+    id: Uuid,
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -265,6 +276,75 @@ async fn apply_to_group(
     let m = membership::apply(&mut tx, &grants, id).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(m)))
+}
+
+// --- post names ---------------------------------------------------------------------
+
+/// The group's post names: the built-in leader post (`leader`) first, then the group's
+/// own (whoever may see the group).
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/groups/{id}/posts", tag = "memberships",
+    params(("realm" = String, Path), ("id" = Uuid, Path)),
+    responses((status = 200, body = Posts), (status = 404, body = ErrorBody)))]
+async fn list_posts(
+    RealmScope { mut tx, grants }: RealmScope,
+    Path(IdPath { id, .. }): Path<IdPath>,
+) -> Result<Json<Posts>> {
+    let out = post::list(&mut tx, &grants, id).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+/// Adds a post name to the group (editMembers). A name the group has already, or
+/// `leader`, is a 409 with the reason `duplicate_post`.
+#[utoipa::path(post, path = "/api/v1/realms/{realm}/groups/{id}/posts", tag = "memberships",
+    params(("realm" = String, Path), ("id" = Uuid, Path)), request_body = PostName,
+    responses((status = 201, body = Post), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+async fn create_post(
+    RealmScope { mut tx, grants }: RealmScope,
+    Path(IdPath { id, .. }): Path<IdPath>,
+    Json(body): Json<PostName>,
+) -> Result<(StatusCode, Json<Post>)> {
+    let p = post::create(&mut tx, &grants, id, body).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+/// Renames a post of the group (editMembers), on the members holding it too. The
+/// built-in leader post is a 409 (`builtin_post`), a name taken a 409 (`duplicate_post`).
+#[utoipa::path(patch, path = "/api/v1/realms/{realm}/groups/{id}/posts/{name}",
+    tag = "memberships",
+    params(("realm" = String, Path), ("id" = Uuid, Path), ("name" = String, Path)),
+    request_body = PostName,
+    responses((status = 200, body = Post), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+async fn rename_post(
+    RealmScope { mut tx, grants }: RealmScope,
+    Path(PostPath { id, name, .. }): Path<PostPath>,
+    Json(body): Json<PostName>,
+) -> Result<Json<Post>> {
+    let p = post::rename(&mut tx, &grants, id, &name, body).await?;
+    tx.commit().await?;
+    Ok(Json(p))
+}
+
+/// Deletes a post name of the group (editMembers). One that members hold (in any
+/// status) is refused, 409 `post_held`: take it from them first; the built-in leader
+/// post is a 409 (`builtin_post`).
+#[utoipa::path(delete, path = "/api/v1/realms/{realm}/groups/{id}/posts/{name}",
+    tag = "memberships",
+    params(("realm" = String, Path), ("id" = Uuid, Path), ("name" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn delete_post(
+    RealmScope { mut tx, grants }: RealmScope,
+    Path(PostPath { id, name, .. }): Path<PostPath>,
+) -> Result<StatusCode> {
+    post::delete(&mut tx, &grants, id, &name).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The caller's own memberships in this realm, applications and invitations included.

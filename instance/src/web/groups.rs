@@ -1,7 +1,8 @@
 //! The group page: what a group is and who is in it, and the membership lifecycle as
 //! buttons — apply, withdraw the application, accept or decline an invitation, leave;
 //! for whoever the API lets edit the group's members: applications, invitations (a
-//! person found by search), status changes and posts; for whoever it lets edit the
+//! person found by search), status changes, posts (ticked from the group's own post
+//! names, which its "Posztok" section adds, renames and deletes); for whoever it lets edit the
 //! group: its name, kind, description and archived flag.
 //!
 //! Every action is a plain form (POST, then a redirect back to the page, so it works
@@ -64,6 +65,9 @@ fn done_text(lang: Lang, key: &str) -> Option<&'static str> {
         "updated" => t.done_updated,
         "saved" => t.done_saved,
         "created" => lang.admin().done_created,
+        "post_added" => t.done_post_added,
+        "post_renamed" => t.done_post_renamed,
+        "post_deleted" => t.done_post_deleted,
         "archived" => t.done_archived,
         "unarchived" => t.done_unarchived,
         _ => return None,
@@ -131,8 +135,9 @@ async fn render(
         format!("{base}/groups?parentId={id}&limit=200"),
         format!("{base}/groups/{id}/members?limit={MEMBERS_PAGE}"),
         format!("{base}/me/memberships"),
+        format!("{base}/groups/{id}/posts"),
     ];
-    let (me, group, children, members, mine, edit_members, edit_group) = tokio::join!(
+    let (me, group, children, members, mine, edit_members, edit_group, posts) = tokio::join!(
         api.get::<Value>("/api/v1/me"),
         api.get::<Value>(&paths[0]),
         api.get::<Value>(&paths[1]),
@@ -140,7 +145,23 @@ async fn render(
         api.get::<Vec<Value>>(&paths[3]),
         allowed(api, &realm, "editMembers", id),
         allowed(api, &realm, "editGroup", id),
+        api.get::<Value>(&paths[4]),
     );
+    // The group's own post names (the built-in leader post apart): what posts are given
+    // from, and what its "Posztok" section manages.
+    let post_names: Vec<String> = match posts {
+        Ok(v) => v["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["builtin"] != true)
+            .filter_map(|p| p["name"].as_str().map(String::from))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = ?e, "reading the group's post names");
+            Vec::new()
+        }
+    };
     let (me, group) = match (me, group) {
         (Ok(m), Ok(g)) => (m, g),
         (Err(e), _) | (_, Err(e)) => return ctx.fail(api, e).await,
@@ -237,6 +258,7 @@ async fn render(
         children: children.as_ref().ok(),
         members,
         members_more,
+        post_names,
         labels: views::distinct_labels(ctx.lang, names.values()),
         mine,
         edit_members,
@@ -338,15 +360,6 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
     form.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim())
 }
 
-/// A comma-separated list of posts, as the API's list (empty entries dropped).
-fn posts_list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(String::from)
-        .collect()
-}
-
 /// `POST /realms/{realm}/groups/{id}/{action}`: apply, invite, edit, subgroup (create
 /// one under this group).
 pub(super) async fn group_action(
@@ -374,7 +387,6 @@ pub(super) async fn group_action(
             format!("{base}/members"),
             Some(json!({
                 "userId": field(&form, "userId").unwrap_or(""),
-                "posts": posts_list(field(&form, "posts").unwrap_or("")),
             })),
             "invited",
         ),
@@ -413,6 +425,24 @@ pub(super) async fn group_action(
             })),
             "created",
         ),
+        "post-add" => (
+            Method::POST,
+            format!("{base}/posts"),
+            Some(json!({ "name": field(&form, "name").unwrap_or("") })),
+            "post_added",
+        ),
+        "post-rename" => (
+            Method::PATCH,
+            format!("{base}/posts/{}", enc(field(&form, "post").unwrap_or(""))),
+            Some(json!({ "name": field(&form, "name").unwrap_or("") })),
+            "post_renamed",
+        ),
+        "post-delete" => (
+            Method::DELETE,
+            format!("{base}/posts/{}", enc(field(&form, "post").unwrap_or(""))),
+            None,
+            "post_deleted",
+        ),
         _ => return for_htmx(&headers, ctx.error(StatusCode::NOT_FOUND, "")),
     };
     finish(&ctx, &api, &headers, &realm, id, method, &path, input, done).await
@@ -448,12 +478,22 @@ pub(super) async fn membership_action(
             "updated",
         ),
         "posts" => {
-            // The leader's post is a checkbox (its name is the API's, not shown); the
-            // others are the group's own names, typed.
-            let mut posts = posts_list(field(&form, "posts").unwrap_or(""));
-            posts.retain(|p| p != views::LEADER_POST);
+            // Checkboxes: the leader's post (its name is the API's, not shown) and the
+            // group's own names; posts held from before the group listed its names come
+            // back as hidden fields, so saving keeps them.
+            let mut posts: Vec<String> = Vec::new();
             if field(&form, "leader").is_some() {
-                posts.insert(0, views::LEADER_POST.to_string());
+                posts.push(views::LEADER_POST.to_string());
+            }
+            for (k, v) in &form {
+                let v = v.trim();
+                if k == "post"
+                    && !v.is_empty()
+                    && v != views::LEADER_POST
+                    && !posts.iter().any(|p| p == v)
+                {
+                    posts.push(v.to_string());
+                }
             }
             (
                 Method::PATCH,
@@ -481,6 +521,8 @@ struct GroupView<'a> {
     /// Memberships of every status; None when the caller may not see them.
     members: Option<Vec<Value>>,
     members_more: bool,
+    /// The group's own post names (the leader's apart), in the API's order.
+    post_names: Vec<String>,
     /// People's names by id, as the caller may see them, told apart.
     labels: HashMap<String, String>,
     /// The caller's own membership here.
@@ -524,21 +566,6 @@ impl GroupView<'_> {
                     && matches!(o["status"].as_str(), Some("NEWBIE" | "ACTIVE"))
                     && holds_leader(o)
             })
-    }
-
-    /// The posts this group's members hold, by name (the leader's apart).
-    fn post_names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self
-            .members
-            .iter()
-            .flatten()
-            .flat_map(|m| m["posts"].as_array().into_iter().flatten())
-            .filter_map(|p| p.as_str())
-            .filter(|p| *p != views::LEADER_POST)
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        names
     }
 
     fn with_status(&self, statuses: &[&str]) -> Vec<&Value> {
@@ -654,18 +681,22 @@ fn posts_text(lang: Lang, m: &Value) -> String {
     views::posts(lang, m)
 }
 
-/// A membership's posts other than the leader's, as the posts field holds them.
-fn other_posts(m: &Value) -> String {
+fn holds(m: &Value, post: &str) -> bool {
     m["posts"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| p.as_str())
-                .filter(|p| *p != views::LEADER_POST)
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
+        .is_some_and(|a| a.iter().any(|p| p == post))
+}
+
+/// The posts `m` holds that are neither the leader's nor among the group's names (held
+/// from before the group listed them, e.g. imported): kept when their posts are saved.
+fn unlisted_posts<'a>(m: &'a Value, names: &[String]) -> Vec<&'a str> {
+    m["posts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str())
+        .filter(|p| *p != views::LEADER_POST && !names.iter().any(|n| n == p))
+        .collect()
 }
 
 fn holds_leader(m: &Value) -> bool {
@@ -719,6 +750,7 @@ fn group_view(lang: Lang, g: &GroupView) -> Markup {
             }
             @if g.edit_members { (applications(lang, g)) }
             (members(lang, g))
+            @if g.edit_members { (post_names(lang, g)) }
             @if g.edit_members { (invitations(lang, g, archived)) }
             @if g.edit_group { (edit_form(lang, g)) }
         }
@@ -809,12 +841,6 @@ fn members(lang: Lang, g: &GroupView) -> Markup {
                         }
                     }
                     @if g.members_more { p.muted { (t.more_not_shown) } }
-                    @if g.edit_members {
-                        // The group's own post names, offered where posts are typed.
-                        datalist #post-names {
-                            @for p in g.post_names() { option value=(p) {} }
-                        }
-                    }
                 }
             }
         }
@@ -851,14 +877,68 @@ fn member_controls(lang: Lang, g: &GroupView, m: &Value) -> Markup {
                 hx-disabled-elt="find button" {
                 input type="hidden" name="csrf" value=(g.csrf);
                 input type="hidden" name="group" value=(g.id());
-                div.check {
-                    input id={ "pl-" (id) } type="checkbox" name="leader" value="on" checked[holds_leader(m)];
-                    label for={ "pl-" (id) } { (t.leader_post) }
+                @for p in unlisted_posts(m, &g.post_names) {
+                    input type="hidden" name="post" value=(p);
                 }
-                label for={ "po-" (id) } { (t.posts_label) }
+                fieldset.posts {
+                    legend { (t.posts_label) }
+                    div.check {
+                        input id={ "pl-" (id) } type="checkbox" name="leader" value="on" checked[holds_leader(m)];
+                        label for={ "pl-" (id) } { (t.leader_post) }
+                    }
+                    @for (i, p) in g.post_names.iter().enumerate() {
+                        div.check {
+                            input id={ "pp-" (id) "-" (i) } type="checkbox" name="post" value=(p) checked[holds(m, p)];
+                            label for={ "pp-" (id) "-" (i) } { (p) }
+                        }
+                    }
+                }
+                button.secondary id=(control_id(&posts_action, &[])) type="submit" { (t.save_posts) (spinner()) }
+            }
+        }
+    }
+}
+
+/// The group's post names, for whoever may manage its members: add, rename, delete
+/// (the API refuses deleting one that members hold, and says why).
+fn post_names(lang: Lang, g: &GroupView) -> Markup {
+    let t = lang.t();
+    let page = group_href(g.realm, g.id());
+    let add = format!("{page}/post-add");
+    let rename = format!("{page}/post-rename");
+    let delete = format!("{page}/post-delete");
+    html! {
+        section #posts aria-labelledby="posts-title" {
+            h2 #posts-title { (t.post_names) }
+            p.muted { (t.post_names_intro) }
+            @if g.post_names.is_empty() { p { (t.no_post_names) } }
+            ul.cards #post-list {
+                @for (i, p) in g.post_names.iter().enumerate() {
+                    li data-post=(p) {
+                        span.title { (p) }
+                        form.post-rename method="post" action=(rename)
+                            hx-post=(rename) hx-target="#main" hx-select="#main" hx-swap="outerHTML"
+                            hx-disabled-elt="find button" {
+                            input type="hidden" name="csrf" value=(g.csrf);
+                            input type="hidden" name="post" value=(p);
+                            label for={ "pn-" (i) } { (t.rename_post_label) }
+                            div.row {
+                                input id={ "pn-" (i) } type="text" name="name" value=(p) required maxlength="50";
+                                button.secondary id=(control_id(&rename, &[("post", p)])) type="submit" { (t.rename_post) (spinner()) }
+                            }
+                        }
+                        (button_form(g.csrf, &delete, &[("post", p.as_str())], t.delete_post, true))
+                    }
+                }
+            }
+            form.post-add method="post" action=(add)
+                hx-post=(add) hx-target="#main" hx-select="#main" hx-swap="outerHTML"
+                hx-disabled-elt="find button" {
+                input type="hidden" name="csrf" value=(g.csrf);
+                label for="new-post" { (t.new_post_name) }
                 div.row {
-                    input id={ "po-" (id) } type="text" name="posts" value=(other_posts(m)) maxlength="1000" list="post-names";
-                    button.secondary id=(control_id(&posts_action, &[])) type="submit" { (t.save_posts) (spinner()) }
+                    input #new-post type="text" name="name" required maxlength="50";
+                    button #add-post type="submit" { (t.add_post) (spinner()) }
                 }
             }
         }
@@ -1033,9 +1113,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn posts_are_a_comma_separated_list() {
-        assert_eq!(posts_list(" leader, ,  pr ,"), vec!["leader", "pr"]);
-        assert!(posts_list("  ").is_empty());
+    fn posts_held_outside_the_groups_names_are_kept_apart() {
+        let m = json!({ "posts": ["leader", "pr", "régi"] });
+        assert_eq!(unlisted_posts(&m, &["pr".to_string()]), vec!["régi"]);
+        assert!(holds(&m, "pr") && !holds(&m, "gazdaságis"));
     }
 
     #[test]
