@@ -24,7 +24,7 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::auth::RealmTokens;
+use crate::auth::{ProviderNotAccepted, RealmTokens, TokenRefusal, PROVIDER_NOT_ACCEPTED};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::realm::RealmId;
@@ -169,6 +169,8 @@ pub struct RemoteBackend {
     endpoint: String,
     http: reqwest::Client,
     tokens: Arc<RealmTokens>,
+    /// The sign-in providers the realm accepts (`None`: every global one).
+    providers: Option<Vec<String>>,
 }
 
 impl RealmBackend for RemoteBackend {
@@ -190,10 +192,21 @@ impl RealmBackend for RemoteBackend {
                 .map_err(|e| e.to_string())?;
             let mut rb = self.http.request(method, &url);
             if let Some(c) = &req.caller {
-                let token = self
+                let token = match self
                     .tokens
-                    .token(c.user, self.realm.as_str())
-                    .map_err(|e| format!("minting the realm token: {e}"))?;
+                    .token(&c.hub_token, self.realm.as_str(), self.providers.as_deref())
+                    .await
+                {
+                    Ok(t) => t,
+                    // The hub answers for the realm, as the realm would for a caller it
+                    // refuses: every path (forwarder, fan-out, pages) sees the same 403.
+                    Err(TokenRefusal::Provider(p)) => {
+                        return Ok(provider_not_accepted(&self.realm, &p))
+                    }
+                    Err(TokenRefusal::Internal(e)) => {
+                        return Err(format!("minting the realm token: {e}"))
+                    }
+                };
                 rb = rb.bearer_auth(&*token);
             } else if let Some(t) = &req.service_bearer {
                 rb = rb.bearer_auth(t);
@@ -237,6 +250,54 @@ impl RealmBackend for RemoteBackend {
             })
         })
     }
+}
+
+/// The hub's 403 for a realm that does not accept the provider the caller's session
+/// signed in with: `reason` [`PROVIDER_NOT_ACCEPTED`], and the providers it does accept
+/// (`providers`), so a client can say "sign in with X to see this".
+fn provider_not_accepted(realm: &RealmId, p: &ProviderNotAccepted) -> BackendResponse {
+    let body = serde_json::json!({
+        "error": {
+            "code": "forbidden",
+            "reason": PROVIDER_NOT_ACCEPTED,
+            "message": format!(
+                "realm {realm} does not accept sign-ins through {}: sign in with {} to see it",
+                p.provider,
+                p.names.join(" or ")
+            ),
+            "providers": p.providers,
+            "providerNames": p.names,
+        }
+    });
+    BackendResponse {
+        status: StatusCode::FORBIDDEN,
+        content_type: Some(HeaderValue::from_static("application/json")),
+        content_disposition: None,
+        body: Bytes::from(body.to_string()),
+    }
+}
+
+/// The providers (ids, display names) a hub 403 of [`provider_not_accepted`] names;
+/// `None` for any other answer.
+pub fn sign_in_required(r: &BackendResponse) -> Option<(Vec<String>, Vec<String>)> {
+    if r.status != StatusCode::FORBIDDEN {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+    let e = v.get("error")?;
+    if e.get("reason")?.as_str()? != PROVIDER_NOT_ACCEPTED {
+        return None;
+    }
+    let list = |k: &str| -> Option<Vec<String>> {
+        Some(
+            e.get(k)?
+                .as_array()?
+                .iter()
+                .filter_map(|p| p.as_str().map(String::from))
+                .collect(),
+        )
+    };
+    Some((list("providers")?, list("providerNames")?))
 }
 
 /// What one realm said in a fan-out.
@@ -287,9 +348,26 @@ pub struct Federated<T> {
     /// True when some realm did not answer; `unavailable` says which.
     pub partial: bool,
     pub unavailable: Vec<RealmId>,
+    /// Realms that have nothing for this session because they accept only sessions of
+    /// other sign-in providers: "sign in with X to see this" (not a failure).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sign_in_required: Vec<SignInRequired>,
     /// True when a realm had more matches than the limit (narrow the query).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+}
+
+/// A realm a fan-out left out because the caller's session signed in with a provider
+/// the realm does not accept.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInRequired {
+    pub realm: RealmId,
+    /// The sign-in providers (ids, for `/auth/login?provider=…`) whose sessions see
+    /// this realm.
+    pub providers: Vec<String>,
+    /// Their display names, in the same order.
+    pub provider_names: Vec<String>,
 }
 
 impl Bff {
@@ -355,6 +433,7 @@ impl Bff {
                 endpoint,
                 http: self.http.clone(),
                 tokens: self.tokens.clone(),
+                providers: entry.providers,
             })),
         }
     }

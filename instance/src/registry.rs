@@ -39,6 +39,8 @@ pub struct Entry {
     /// `None`: the realm's data lives in the hub's database.
     pub endpoint: Option<String>,
     pub status: Status,
+    /// The sign-in providers the realm accepts; `None`: every global one.
+    pub providers: Option<Vec<String>>,
 }
 
 #[derive(Clone, Default)]
@@ -62,6 +64,7 @@ impl Registry {
                         display_name: r.display_name,
                         endpoint: r.endpoint,
                         status: Status::parse(&r.status),
+                        providers: r.providers,
                     },
                 ))
             })
