@@ -393,6 +393,19 @@ async fn identities_are_per_issuer_never_by_email_and_linked_only_from_their_own
     let p = done.json()["user"]["id"].as_str().unwrap().to_string();
     let tp = token_of(&done);
     assert_eq!(done.json()["user"]["provider"], "authsch");
+    // P's profile has their e-mail (so linking by e-mail would have something to match).
+    let email = reqwest::Client::new()
+        .put(format!("{hub}/api/v1/me/profile"))
+        .bearer_auth(&tp)
+        .json(&serde_json::json!({"firstName": "Ada", "email": "ada@example.org"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        email.status().is_success(),
+        "{}",
+        email.text().await.unwrap()
+    );
 
     // Provider B's `ada` (same `sub`, same e-mail) is not P: B signs up nobody, so it is
     // refused and told to link from the profile page.
