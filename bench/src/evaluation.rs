@@ -777,6 +777,7 @@ pub async fn federated_points(args: FederatedPointsArgs) -> anyhow::Result<()> {
                     endpoint: endpoint.parse()?,
                     version: None,
                     owner_uid: None,
+                    providers: None,
                 },
             )
             .await?;

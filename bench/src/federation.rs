@@ -588,6 +588,7 @@ async fn hub_with(
                 endpoint: endpoint.clone().try_into()?,
                 version: None,
                 owner_uid: None,
+                providers: None,
             },
         )
         .await?;

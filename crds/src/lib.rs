@@ -128,6 +128,18 @@ pub struct RealmSpec {
     #[schemars(length(max = 64), inner(length(min = 1, max = 128)))]
     pub admins: Vec<String>,
 
+    /// Sign-in providers (ids of the hub's provider registry, e.g. `authsch`) whose sessions may
+    /// use this realm: the hub mints a token for the realm only for a session signed in through
+    /// one of them, and shows the realm to others as "sign in with ... to see this". Unset: every
+    /// global provider of the hub. At most 16 ids, each 1-64 of a-z, 0-9 and '-'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(
+        validation = Rule::new("self.all(p, p.matches('^[a-z0-9-]{1,64}$'))").message("providers must be provider ids: 1-64 of a-z, 0-9 and '-'").reason(Reason::FieldValueInvalid),
+        merge_strategy = ListMerge::Set
+    )]
+    #[schemars(length(min = 1, max = 16), inner(length(min = 1, max = 64)))]
+    pub providers: Option<Vec<String>>,
+
     /// Database settings: which Postgres server hosts the realm's database and what happens to it
     /// when the Realm is deleted.
     pub database: DatabaseSpec,

@@ -115,10 +115,12 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
         .verifier
         .spawn_refresh(Duration::from_secs(args.jwks_refresh_seconds.max(1)));
     if let Some(keys) = keys {
-        state.login = Some(std::sync::Arc::new(crate::login::Login::new(
-            args,
-            keys.clone(),
-        )?));
+        let login = crate::login::Login::new(args, keys.clone())?;
+        state.users = std::sync::Arc::new(crate::directory::Users::Hub(
+            state.db.clone(),
+            login.naming(),
+        ));
+        state.login = Some(std::sync::Arc::new(login));
         state.keys = Some(keys);
     }
     let http = reqwest::Client::builder()
@@ -300,6 +302,22 @@ async fn start_hub(
                 .context("the hub needs its signing keys before the BFF")?,
             &args.jwt_audience,
             args.realm_token_ttl_seconds,
+            state
+                .login
+                .as_ref()
+                .map(|l| l.global_providers())
+                .unwrap_or_else(|| vec![crate::auth::DEFAULT_PROVIDER.to_string()]),
+            state
+                .login
+                .as_ref()
+                .map(|l| {
+                    l.providers()
+                        .into_iter()
+                        .map(|p| (p.id, p.display_name))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            state.verifier.clone(),
         ),
     ));
     state.bff = Some(bff.clone());

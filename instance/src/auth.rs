@@ -41,6 +41,21 @@ pub struct Claims {
     /// sessions (per-realm tokens, tokens minted directly with the key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<Uuid>,
+    /// The sign-in provider the session signed in with (`authsch`, or an id from the
+    /// provider registry). Absent: the default provider, `authsch` (tokens from before
+    /// identity brokering, the development login, tokens minted directly with the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
+}
+
+/// The id of the default sign-in provider (AuthSCH, or whatever `PEK_LOGIN_*` names).
+pub const DEFAULT_PROVIDER: &str = "authsch";
+
+impl Claims {
+    /// The provider this token's session signed in with.
+    pub fn provider(&self) -> &str {
+        self.idp.as_deref().unwrap_or(DEFAULT_PROVIDER)
+    }
 }
 
 /// The audience of tokens meant for one realm's worker: `{hub audience}:realm:{realm id}`
@@ -674,6 +689,7 @@ impl Signer {
                         nbf: None,
                         name: None,
                         sid: None,
+                        idp: None,
                     })
                     .with_context(|| {
                         format!("key {n}: cannot sign with it (RSA keys need ≥ 2048 bits)")
@@ -735,18 +751,21 @@ impl Signer {
         ttl_secs: u64,
         name: Option<String>,
     ) -> anyhow::Result<String> {
-        self.issue_claims(user, audience, ttl_secs, name, None)
+        self.issue_claims(user, audience, ttl_secs, name, None, None)
     }
 
-    /// A login token of session `sid` (the hub's audience).
+    /// A login token of session `sid` (the hub's audience), which signed in through
+    /// `provider`.
     pub fn issue_session(
         &self,
         user: Uuid,
         ttl_secs: u64,
         name: Option<String>,
         sid: Uuid,
+        provider: &str,
     ) -> anyhow::Result<String> {
-        self.issue_claims(user, &self.audience, ttl_secs, name, Some(sid))
+        let idp = (provider != DEFAULT_PROVIDER).then(|| provider.to_string());
+        self.issue_claims(user, &self.audience, ttl_secs, name, Some(sid), idp)
     }
 
     fn issue_claims(
@@ -756,6 +775,7 @@ impl Signer {
         ttl_secs: u64,
         name: Option<String>,
         sid: Option<Uuid>,
+        idp: Option<String>,
     ) -> anyhow::Result<String> {
         let now = now_secs();
         self.sign(&Claims {
@@ -767,6 +787,7 @@ impl Signer {
             nbf: Some(now),
             name,
             sid,
+            idp,
         })
     }
 
@@ -832,26 +853,64 @@ impl KeyRing {
 
 /// Tokens the hub sends to a realm's worker when it forwards a call or fans out: signed
 /// with the hub's key for one user and one realm ([`realm_audience`]), short-lived, and
-/// reused per (user, realm) until shortly before they expire, so forwarding costs no
-/// signature per call (and the worker's accepted-token cache hits too).
+/// reused per (user, realm, sign-in provider) until shortly before they expire, so
+/// forwarding costs no signature per call (and the worker's accepted-token cache hits too).
+///
+/// This is also the one place where a realm's choice of sign-in providers is enforced:
+/// every way a person reaches a worker realm through the hub — the forwarder, the
+/// fan-out, the pages, a bearer token or an existing session cookie — needs a realm
+/// token, and [`RealmTokens::token`] mints one only for a session whose provider the
+/// realm accepts. (Realms hosted by the hub itself accept every global provider: only a
+/// worker realm's registration names providers.)
 pub struct RealmTokens {
     keys: Arc<KeyRing>,
     hub_audience: String,
     ttl_secs: u64,
-    minted: moka::sync::Cache<(Uuid, String), Arc<str>>,
+    /// The providers a realm without a list of its own accepts.
+    global_providers: Vec<String>,
+    /// Display names of the hub's providers, by id.
+    names: std::collections::HashMap<String, String>,
+    /// The hub's own verifier: the provider is read from the verified hub token itself.
+    verifier: Arc<Verifier>,
+    minted: moka::sync::Cache<(Uuid, String, String), Arc<str>>,
 }
+
+/// Why no realm token was minted: the session signed in with a provider the realm does
+/// not accept. `providers` are the ones it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderNotAccepted {
+    pub provider: String,
+    pub providers: Vec<String>,
+    /// The display names of `providers` (the id where the hub has no such provider).
+    pub names: Vec<String>,
+}
+
+/// The stable `reason` of the 403 that says "sign in with one of `providers` to see this".
+pub const PROVIDER_NOT_ACCEPTED: &str = "provider_not_accepted";
 
 impl RealmTokens {
     /// `ttl_secs`: lifetime of a minted token (at least 10 s). A token is reused for its
     /// first part only, so one that is handed out still has at least a quarter of its
-    /// lifetime (and at most 30 s less than all of it) left.
-    pub fn new(keys: Arc<KeyRing>, hub_audience: &str, ttl_secs: u64) -> Self {
+    /// lifetime (and at most 30 s less than all of it) left. `global_providers`: what a
+    /// realm accepts when its registration names no providers; `names`: the display
+    /// names of the hub's providers by id.
+    pub fn new(
+        keys: Arc<KeyRing>,
+        hub_audience: &str,
+        ttl_secs: u64,
+        global_providers: Vec<String>,
+        names: std::collections::HashMap<String, String>,
+        verifier: Arc<Verifier>,
+    ) -> Self {
         let ttl_secs = ttl_secs.max(10);
         let reuse = ttl_secs - (ttl_secs / 4).clamp(1, 30);
         RealmTokens {
             keys,
             hub_audience: hub_audience.to_string(),
             ttl_secs,
+            global_providers,
+            names,
+            verifier,
             minted: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(reuse))
@@ -859,22 +918,78 @@ impl RealmTokens {
         }
     }
 
-    /// The token for `user` at `realm`'s worker.
-    pub fn token(&self, user: Uuid, realm: &str) -> Result<Arc<str>, Error> {
+    /// The providers `realm` accepts: its own list, else every global one.
+    pub fn accepted<'a>(&'a self, realm_providers: Option<&'a [String]>) -> &'a [String] {
+        realm_providers.unwrap_or(&self.global_providers)
+    }
+
+    /// The token for the holder of the hub token `hub_token` (verified here, so the
+    /// provider it names is the hub's own word) at `realm`'s worker: see [`RealmTokens::mint`].
+    pub async fn token(
+        &self,
+        hub_token: &str,
+        realm: &str,
+        realm_providers: Option<&[String]>,
+    ) -> Result<Arc<str>, TokenRefusal> {
+        let claims = self
+            .verifier
+            .verify(hub_token)
+            .await
+            .map_err(TokenRefusal::Internal)?;
+        self.mint(&claims, realm, realm_providers)
+    }
+
+    /// The token for the holder of `hub_claims` (a verified hub session or login token)
+    /// at `realm`'s worker, when `realm` (whose registration names `realm_providers`)
+    /// accepts the provider that session signed in with. The check comes before the
+    /// reuse of minted tokens, which are kept per provider too: a token minted for one
+    /// session of a person is never handed to their session of another provider.
+    pub fn mint(
+        &self,
+        hub_claims: &Claims,
+        realm: &str,
+        realm_providers: Option<&[String]>,
+    ) -> Result<Arc<str>, TokenRefusal> {
+        let provider = hub_claims.provider();
+        let accepted = self.accepted(realm_providers);
+        if !accepted.iter().any(|p| p == provider) {
+            return Err(TokenRefusal::Provider(ProviderNotAccepted {
+                provider: provider.to_string(),
+                providers: accepted.to_vec(),
+                names: accepted
+                    .iter()
+                    .map(|p| self.names.get(p).cloned().unwrap_or_else(|| p.clone()))
+                    .collect(),
+            }));
+        }
+        let user = hub_claims.sub;
         self.minted
-            .try_get_with((user, realm.to_string()), || {
+            .try_get_with((user, realm.to_string(), provider.to_string()), || {
                 self.keys
                     .signer()
-                    .issue_to(
+                    .issue_claims(
                         user,
                         &realm_audience(&self.hub_audience, realm),
                         self.ttl_secs,
                         None,
+                        None,
+                        hub_claims.idp.clone(),
                     )
                     .map(Arc::from)
             })
-            .map_err(|e| Error::Internal(anyhow::anyhow!("signing a realm token: {e}")))
+            .map_err(|e| {
+                TokenRefusal::Internal(Error::Internal(anyhow::anyhow!(
+                    "signing a realm token: {e}"
+                )))
+            })
     }
+}
+
+/// No realm token: the realm does not accept the session's provider, or signing failed.
+#[derive(Debug)]
+pub enum TokenRefusal {
+    Provider(ProviderNotAccepted),
+    Internal(Error),
 }
 
 #[cfg(test)]
@@ -904,6 +1019,7 @@ mod tests {
             nbf: None,
             name: None,
             sid: None,
+            idp: None,
         };
         for claims in [
             mk("pek-hub", "pek", now - 3600),
@@ -1004,6 +1120,7 @@ mod tests {
             nbf,
             name: None,
             sid: None,
+            idp: None,
         };
         let err = verifier
             .verify_cached(&signer.sign(&mk(Some(now + 600))).unwrap())
@@ -1022,12 +1139,36 @@ mod tests {
         let ring = Arc::new(
             KeyRing::from_signers(vec![Signer::generate("pek-hub", "pek").unwrap()]).unwrap(),
         );
-        let tokens = RealmTokens::new(ring.clone(), "pek", 120);
+        let tokens = RealmTokens::new(
+            ring.clone(),
+            "pek",
+            120,
+            vec![DEFAULT_PROVIDER.into()],
+            Default::default(),
+            Arc::new(Verifier::without_keys("pek-hub", "pek")),
+        );
         let user = Uuid::new_v4();
-        let a = tokens.token(user, "kszk").unwrap();
-        assert_eq!(a, tokens.token(user, "kszk").unwrap(), "reused");
-        assert_ne!(a, tokens.token(user, "kir-dev").unwrap());
-        assert_ne!(a, tokens.token(Uuid::new_v4(), "kszk").unwrap());
+        let session = |user: Uuid, idp: Option<&str>| Claims {
+            sub: user,
+            iss: "pek-hub".into(),
+            aud: "pek".into(),
+            exp: now_secs() + 60,
+            iat: now_secs(),
+            nbf: None,
+            name: None,
+            sid: Some(Uuid::new_v4()),
+            idp: idp.map(String::from),
+        };
+        let me = session(user, None);
+        let a = tokens.mint(&me, "kszk", None).unwrap();
+        assert_eq!(a, tokens.mint(&me, "kszk", None).unwrap(), "reused");
+        assert_ne!(a, tokens.mint(&me, "kir-dev", None).unwrap());
+        assert_ne!(
+            a,
+            tokens
+                .mint(&session(Uuid::new_v4(), None), "kszk", None)
+                .unwrap()
+        );
         let at = |aud: &str| {
             let mut v = Verifier::without_keys("pek-hub", aud);
             v.add_signing_keys(&ring).unwrap();
@@ -1038,6 +1179,52 @@ mod tests {
         assert!(claims.exp - claims.iat <= 120 && claims.nbf.is_some());
         assert!(at("pek").verify_cached(&a).is_err(), "the hub refuses it");
         assert!(at("pek:realm:kir-dev").verify_cached(&a).is_err());
+    }
+
+    #[test]
+    fn realm_tokens_only_for_sessions_of_a_provider_the_realm_accepts() {
+        let ring = Arc::new(
+            KeyRing::from_signers(vec![Signer::generate("pek-hub", "pek").unwrap()]).unwrap(),
+        );
+        let tokens = RealmTokens::new(
+            ring,
+            "pek",
+            120,
+            vec![DEFAULT_PROVIDER.into(), "b".into()],
+            Default::default(),
+            Arc::new(Verifier::without_keys("pek-hub", "pek")),
+        );
+        let user = Uuid::new_v4();
+        let session = |idp: Option<&str>| Claims {
+            sub: user,
+            iss: "pek-hub".into(),
+            aud: "pek".into(),
+            exp: now_secs() + 60,
+            iat: now_secs(),
+            nbf: None,
+            name: None,
+            sid: Some(Uuid::new_v4()),
+            idp: idp.map(String::from),
+        };
+        let only_b = vec!["b".to_string()];
+        // Signed in with B first: a token is minted (and kept for reuse)...
+        assert!(tokens
+            .mint(&session(Some("b")), "kszk", Some(&only_b))
+            .is_ok());
+        // ...which the same person's AuthSCH session does not get.
+        match tokens.mint(&session(None), "kszk", Some(&only_b)) {
+            Err(TokenRefusal::Provider(p)) => {
+                assert_eq!(
+                    (p.provider.as_str(), p.providers),
+                    ("authsch", only_b.clone())
+                )
+            }
+            other => panic!("an AuthSCH session got a token for a B-only realm: {other:?}"),
+        }
+        // A realm without a list accepts every global provider.
+        assert!(tokens.mint(&session(None), "kszk", None).is_ok());
+        assert!(tokens.mint(&session(Some("b")), "kszk", None).is_ok());
+        assert!(tokens.mint(&session(Some("x")), "kszk", None).is_err());
     }
 
     fn ring_verifier(ring: &KeyRing) -> Verifier {
@@ -1105,6 +1292,7 @@ mod tests {
             nbf: None,
             name: None,
             sid: None,
+            idp: None,
         };
         for secret in [rsa.public_pem().into_bytes(), rsa.public_spki.clone()] {
             let forged =

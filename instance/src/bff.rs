@@ -35,7 +35,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::auth::RealmTokens;
+use crate::auth::{ProviderNotAccepted, RealmTokens, TokenRefusal, PROVIDER_NOT_ACCEPTED};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::realm::RealmId;
@@ -181,6 +181,8 @@ pub struct RemoteBackend {
     base: String,
     http: reqwest::Client,
     tokens: Arc<RealmTokens>,
+    /// The sign-in providers the realm accepts (`None`: every global one).
+    providers: Option<Vec<String>>,
 }
 
 impl RealmBackend for RemoteBackend {
@@ -200,10 +202,21 @@ impl RealmBackend for RemoteBackend {
                 .map_err(|e| e.to_string())?;
             let mut rb = self.http.request(method, &url);
             if let Some(c) = &req.caller {
-                let token = self
+                let token = match self
                     .tokens
-                    .token(c.user, self.realm.as_str())
-                    .map_err(|e| format!("minting the realm token: {e}"))?;
+                    .token(&c.hub_token, self.realm.as_str(), self.providers.as_deref())
+                    .await
+                {
+                    Ok(t) => t,
+                    // The hub answers for the realm, as the realm would for a caller it
+                    // refuses: every path (forwarder, fan-out, pages) sees the same 403.
+                    Err(TokenRefusal::Provider(p)) => {
+                        return Ok(provider_not_accepted(&self.realm, &p))
+                    }
+                    Err(TokenRefusal::Internal(e)) => {
+                        return Err(format!("minting the realm token: {e}"))
+                    }
+                };
                 rb = rb.bearer_auth(&*token);
             } else if let Some(t) = &req.service_bearer {
                 rb = rb.bearer_auth(t);
@@ -249,6 +262,54 @@ impl RealmBackend for RemoteBackend {
     }
 }
 
+/// The hub's 403 for a realm that does not accept the provider the caller's session
+/// signed in with: `reason` [`PROVIDER_NOT_ACCEPTED`], and the providers it does accept
+/// (`providers`), so a client can say "sign in with X to see this".
+fn provider_not_accepted(realm: &RealmId, p: &ProviderNotAccepted) -> BackendResponse {
+    let body = serde_json::json!({
+        "error": {
+            "code": "forbidden",
+            "reason": PROVIDER_NOT_ACCEPTED,
+            "message": format!(
+                "realm {realm} does not accept sign-ins through {}: sign in with {} to see it",
+                p.provider,
+                p.names.join(" or ")
+            ),
+            "providers": p.providers,
+            "providerNames": p.names,
+        }
+    });
+    BackendResponse {
+        status: StatusCode::FORBIDDEN,
+        content_type: Some(HeaderValue::from_static("application/json")),
+        content_disposition: None,
+        body: Bytes::from(body.to_string()),
+    }
+}
+
+/// The providers (ids, display names) a hub 403 of [`provider_not_accepted`] names;
+/// `None` for any other answer.
+pub fn sign_in_required(r: &BackendResponse) -> Option<(Vec<String>, Vec<String>)> {
+    if r.status != StatusCode::FORBIDDEN {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+    let e = v.get("error")?;
+    if e.get("reason")?.as_str()? != PROVIDER_NOT_ACCEPTED {
+        return None;
+    }
+    let list = |k: &str| -> Option<Vec<String>> {
+        Some(
+            e.get(k)?
+                .as_array()?
+                .iter()
+                .filter_map(|p| p.as_str().map(String::from))
+                .collect(),
+        )
+    };
+    Some((list("providers")?, list("providerNames")?))
+}
+
 /// What one realm said in a fan-out (cloned for every request that shared the call).
 #[derive(Debug, Clone)]
 pub enum Outcome {
@@ -287,15 +348,18 @@ pub struct Bff {
     /// (user, realm) pairs whose last access was recorded within the last minute, so the
     /// hot path writes at most once a minute per pair.
     touched: moka::sync::Cache<(Uuid, RealmId), ()>,
-    /// Each realm's backend with the endpoint it was made for: made again only when the
-    /// registration moves the realm (a new endpoint, or to or from the hub).
+    /// Each realm's backend with the registration it was made from: made again when the
+    /// registration changes what the backend holds (a new endpoint, to or from the hub, or
+    /// another list of accepted sign-in providers — a realm that narrows it must not keep
+    /// getting tokens for the providers it dropped).
     backends: RwLock<HashMap<RealmId, MadeBackend>>,
     /// Identical GETs of one caller in flight together.
     coalescer: coalesce::Coalescer,
 }
 
-/// A realm's backend and the endpoint it was made for (`None`: served by the hub).
-type MadeBackend = (Option<String>, Arc<dyn RealmBackend>);
+/// A realm's backend and the endpoint (`None`: served by the hub) and accepted providers
+/// it was made for.
+type MadeBackend = (Option<String>, Option<Vec<String>>, Arc<dyn RealmBackend>);
 
 /// `{items, partial, unavailable}`: a merged fan-out answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -305,9 +369,26 @@ pub struct Federated<T> {
     /// True when some realm did not answer; `unavailable` says which.
     pub partial: bool,
     pub unavailable: Vec<RealmId>,
+    /// Realms that have nothing for this session because they accept only sessions of
+    /// other sign-in providers: "sign in with X to see this" (not a failure).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sign_in_required: Vec<SignInRequired>,
     /// True when a realm had more matches than the limit (narrow the query).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+}
+
+/// A realm a fan-out left out because the caller's session signed in with a provider
+/// the realm does not accept.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInRequired {
+    pub realm: RealmId,
+    /// The sign-in providers (ids, for `/auth/login?provider=…`) whose sessions see
+    /// this realm.
+    pub providers: Vec<String>,
+    /// Their display names, in the same order.
+    pub provider_names: Vec<String>,
 }
 
 impl Bff {
@@ -381,8 +462,8 @@ impl Bff {
             Status::Active => {}
         }
         if let Ok(map) = self.backends.read() {
-            if let Some((endpoint, b)) = map.get(realm) {
-                if *endpoint == entry.endpoint {
+            if let Some((endpoint, providers, b)) = map.get(realm) {
+                if *endpoint == entry.endpoint && *providers == entry.providers {
                     return Ok(b.clone());
                 }
             }
@@ -404,10 +485,18 @@ impl Bff {
                 base: endpoint.trim_end_matches('/').to_string(),
                 http: self.http.clone(),
                 tokens: self.tokens.clone(),
+                providers: entry.providers.clone(),
             }),
         };
         if let Ok(mut map) = self.backends.write() {
-            map.insert(realm.clone(), (entry.endpoint.clone(), backend.clone()));
+            map.insert(
+                realm.clone(),
+                (
+                    entry.endpoint.clone(),
+                    entry.providers.clone(),
+                    backend.clone(),
+                ),
+            );
         }
         Ok(backend)
     }

@@ -220,6 +220,16 @@ pub struct LoginArgs {
     /// How long a started login may take, in seconds.
     #[arg(long, env = "PEK_LOGIN_STATE_TTL_SECONDS", default_value_t = 600)]
     pub login_state_ttl_seconds: u64,
+    /// The sign-in provider registry: a JSON file with an array of providers (id,
+    /// displayName, issuer, clientId, clientSecretFile, scopes, ownedFields,
+    /// createPeople, trustEmail, emailDomains, global; README "Sign-in providers"). An
+    /// entry with id `authsch` replaces the default provider the PEK_LOGIN_* settings
+    /// describe.
+    #[arg(long, env = "PEK_LOGIN_PROVIDERS_FILE")]
+    pub login_providers_file: Option<PathBuf>,
+    /// The same registry inline, as JSON (instead of the file).
+    #[arg(long, env = "PEK_LOGIN_PROVIDERS")]
+    pub login_providers: Option<String>,
     /// Enables `POST /auth/dev-login` (anyone can sign in as anyone: development only).
     #[arg(long, env = "PEK_DEV_LOGIN")]
     pub dev_login: bool,
@@ -240,6 +250,8 @@ impl Default for LoginArgs {
             login_redirect_url: None,
             login_frontend_url: None,
             login_state_ttl_seconds: 600,
+            login_providers_file: None,
+            login_providers: None,
             dev_login: false,
         }
     }

@@ -53,8 +53,8 @@ impl HubUsers {
 }
 
 pub enum Users {
-    /// The hub: its own database.
-    Hub(Db),
+    /// The hub: its own database, and how names map to identities.
+    Hub(Db, crate::identity::Naming),
     /// A worker: the hub, when PEK_HUB_URL and PEK_HUB_TOKEN_FILE are set.
     Worker(Option<HubUsers>),
 }
@@ -68,7 +68,8 @@ pub struct UserRef {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthSchRef {
-    /// The person's AuthSCH id (the login provider's subject).
+    /// The person's AuthSCH id, `authsch:<id>`, or `<provider>:<subject>` for another
+    /// sign-in provider of the hub.
     pub auth_sch_id: String,
 }
 
@@ -76,7 +77,7 @@ impl Users {
     /// Ok when `user` exists; 422 when it does not; 503 when it cannot be checked.
     pub async fn require_exists(&self, user: Uuid) -> Result<()> {
         let exists = match self {
-            Users::Hub(db) => {
+            Users::Hub(db, _) => {
                 let mut g = db.global().await?;
                 let yes = crate::profile::user_exists(&mut g, user).await?;
                 g.commit().await?;
@@ -126,10 +127,10 @@ impl Users {
             return Ok(out);
         }
         match self {
-            Users::Hub(db) => {
+            Users::Hub(db, naming) => {
                 let mut g = db.global().await?;
                 for id in ids {
-                    out.push(crate::profile::ensure_user(&mut g, id).await?);
+                    out.push(crate::identity::ensure_named(&mut g, naming, id).await?);
                 }
                 g.commit().await?;
             }

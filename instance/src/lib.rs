@@ -20,6 +20,7 @@ mod feature;
 pub mod federation;
 pub mod group;
 pub mod http;
+mod identity;
 mod legacy;
 mod login;
 mod membership;

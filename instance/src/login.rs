@@ -1,9 +1,15 @@
 //! Hub login: OAuth2 authorization code flow with PKCE (S256), `state` and, for OIDC
-//! providers, `nonce`, against AuthSCH by default or any OIDC-style provider. The login
-//! in progress lives in the hub database (`login_states`), so any replica can finish it;
-//! it is single-use and expires in minutes. On success the hub upserts the user by their
-//! provider id (`users.auth_sch_id`), creates a basic profile on first login, sets
-//! `last_login` and issues its own JWT.
+//! providers, `nonce`, against the configured sign-in providers: the default one
+//! (`authsch`: AuthSCH, or any OIDC-style provider by `PEK_LOGIN_*`) and those of the
+//! provider registry (`PEK_LOGIN_PROVIDERS_FILE` / `PEK_LOGIN_PROVIDERS`). The login in
+//! progress lives in the hub database (`login_states`), so any replica can finish it; it
+//! is single-use, expires in minutes and names its provider. On success the hub finds the
+//! person by the identity `(issuer, subject)` (`identity.rs`) — never by e-mail — or
+//! creates one when the provider may, refreshes the profile fields that provider owns,
+//! and issues its own JWT naming the session and the provider.
+//!
+//! Linking a second identity is the same flow started from a signed-in session: the
+//! state row names that session and person, and the callback must come back to both.
 //!
 //! Secrets (client secret, codes, tokens, PKCE verifiers) are never logged.
 
@@ -26,7 +32,7 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::auth::{KeyRing, Verifier};
+use crate::auth::{Claims, KeyRing, Verifier, DEFAULT_PROVIDER};
 use crate::config::{ClientAuth, ServeArgs, UserinfoAuth};
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -70,6 +76,7 @@ struct Provider {
 }
 
 struct Settings {
+    policy: Policy,
     issuer_url: Option<String>,
     authorize_url: Option<String>,
     token_url: Option<String>,
@@ -82,9 +89,154 @@ struct Settings {
     redirect_url: String,
 }
 
+/// What the hub does with a provider's sign-ins.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// `authsch` for the default provider, else the registry's id.
+    pub id: String,
+    pub display_name: String,
+    /// The issuer half of this provider's identities: `authsch` for the default provider
+    /// (`users.auth_sch_id`, whatever its endpoints), else its OIDC issuer.
+    pub identity_issuer: String,
+    /// Profile fields this provider's claims overwrite at every sign-in.
+    pub owned: Vec<OwnedField>,
+    /// An unknown identity becomes a new person (otherwise it is refused and told to
+    /// sign in with a provider the person has and link this one from their profile).
+    pub create_people: bool,
+    /// Whether its `email` claim is written to the profile (when `email` is owned):
+    /// false by default, and only for `email_domains` when those are given.
+    pub trust_email: bool,
+    pub email_domains: Vec<String>,
+    /// Accepted by every realm whose registration lists no providers.
+    pub global: bool,
+}
+
+/// Profile fields a provider may own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OwnedField {
+    FirstName,
+    LastName,
+    Email,
+}
+
+impl Policy {
+    fn authsch() -> Policy {
+        Policy {
+            id: DEFAULT_PROVIDER.into(),
+            display_name: "AuthSCH".into(),
+            identity_issuer: crate::identity::AUTHSCH_ISSUER.into(),
+            owned: Vec::new(),
+            create_people: true,
+            trust_email: false,
+            email_domains: Vec::new(),
+            global: true,
+        }
+    }
+
+    /// The e-mail claim, when this provider's e-mail claims are trusted for its domain.
+    fn trusted_email<'a>(&self, id: &'a Identity) -> Option<&'a str> {
+        if !self.trust_email || id.email_verified == Some(false) {
+            return None;
+        }
+        let email = id.email.as_deref()?;
+        let domain = email.rsplit_once('@')?.1.to_ascii_lowercase();
+        (self.email_domains.is_empty()
+            || self
+                .email_domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(&domain)))
+        .then_some(email)
+    }
+}
+
+/// A provider id: 1-64 of `a-z`, `0-9`, `-`.
+pub fn valid_provider_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// One entry of the provider registry (`PEK_LOGIN_PROVIDERS_FILE`, a JSON array).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ProviderEntry {
+    id: String,
+    display_name: String,
+    /// OIDC issuer: discovery, ID-token keys, and the issuer of its identities.
+    issuer: Option<String>,
+    authorize_url: Option<String>,
+    token_url: Option<String>,
+    userinfo_url: Option<String>,
+    client_id: String,
+    client_secret_file: Option<std::path::PathBuf>,
+    /// Space-separated; default `openid profile email`.
+    scopes: Option<String>,
+    #[serde(default)]
+    client_auth: Option<String>,
+    #[serde(default)]
+    userinfo_auth: Option<String>,
+    redirect_url: Option<String>,
+    #[serde(default)]
+    owned_fields: Vec<OwnedField>,
+    #[serde(default = "yes")]
+    create_people: bool,
+    #[serde(default)]
+    trust_email: bool,
+    #[serde(default)]
+    email_domains: Vec<String>,
+    #[serde(default = "yes")]
+    global: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A configured provider: its settings and, once discovered, its endpoints.
+struct Configured {
+    settings: Settings,
+    resolved: tokio::sync::OnceCell<Provider>,
+}
+
+/// A sign-in provider as the pages and `/auth/providers` list it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderInfo {
+    pub id: String,
+    pub display_name: String,
+    /// Accepted by realms that name no providers of their own.
+    pub global: bool,
+    /// Signs up people it does not know (otherwise only people who linked it).
+    pub creates_people: bool,
+}
+
+/// What a finished callback did.
+pub enum Finished {
+    SignedIn(Box<LoginResult>),
+    /// An identity was linked to the signed-in person; back to `return_to`.
+    Linked {
+        return_to: String,
+    },
+}
+
+/// A login in progress, as its callback takes it.
+struct Pending {
+    verifier: String,
+    nonce: Option<String>,
+    return_to: String,
+    provider: Option<String>,
+    link_user: Option<Uuid>,
+    link_session: Option<Uuid>,
+}
+
 pub struct Login {
-    settings: Option<Settings>,
-    provider: tokio::sync::OnceCell<Provider>,
+    /// The default provider first.
+    providers: Vec<Configured>,
+    /// The development login's provider (the default one's policy).
+    dev_policy: Policy,
     http: reqwest::Client,
     keys: Arc<KeyRing>,
     token_ttl: u64,
@@ -102,6 +254,8 @@ pub struct LoginUser {
     pub id: Uuid,
     /// The provider's user id (AuthSCH `internal_id`, OIDC `sub`).
     pub auth_sch_id: String,
+    /// The sign-in provider this session signed in with.
+    pub provider: String,
     pub display_name: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -130,6 +284,8 @@ pub struct Identity {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub email: Option<String>,
+    /// The provider's `email_verified` claim, when it sends one.
+    pub email_verified: Option<bool>,
     /// The Neptun code AuthSCH vouches for (`niifPersonOrgID`): finds a person imported
     /// from pek-next without an AuthSCH id on their first sign-in.
     pub neptun: Option<String>,
@@ -163,6 +319,7 @@ impl Identity {
             first_name: text(v, &["givenName", "given_name"]),
             last_name: text(v, &["sn", "family_name"]),
             email: text(v, &["mail", "email"]),
+            email_verified: v.get("email_verified").and_then(|b| b.as_bool()),
             neptun: text(v, &["niifPersonOrgID"]),
         })
     }
@@ -219,6 +376,97 @@ struct IdClaims {
     sub: Option<String>,
 }
 
+/// A registry entry's settings, its client secret read.
+fn provider_settings(
+    e: ProviderEntry,
+    default_redirect: Option<String>,
+) -> anyhow::Result<Settings> {
+    anyhow::ensure!(
+        valid_provider_id(&e.id),
+        "sign-in provider id {:?}: 1-64 of a-z, 0-9 and '-'",
+        e.id
+    );
+    let name = e.display_name.trim().to_string();
+    anyhow::ensure!(
+        !name.is_empty() && name.chars().count() <= 100,
+        "sign-in provider {}: displayName must be 1-100 characters",
+        e.id
+    );
+    let authsch = e.id == DEFAULT_PROVIDER;
+    let identity_issuer = match (&e.issuer, authsch) {
+        (_, true) => crate::identity::AUTHSCH_ISSUER.to_string(),
+        (Some(i), false) => i.trim_end_matches('/').to_string(),
+        (None, false) => anyhow::bail!(
+            "sign-in provider {}: `issuer` is required (its identities are (issuer, subject))",
+            e.id
+        ),
+    };
+    let client_secret = match &e.client_secret_file {
+        Some(p) => {
+            let s = std::fs::read_to_string(p)
+                .with_context(|| format!("reading the client secret file {}", p.display()))?;
+            let s = s.trim().to_string();
+            anyhow::ensure!(
+                !s.is_empty(),
+                "the client secret file {} is empty",
+                p.display()
+            );
+            Some(s)
+        }
+        None => None,
+    };
+    let redirect_url = e
+        .redirect_url
+        .clone()
+        .or(default_redirect)
+        .with_context(|| {
+            format!(
+                "sign-in provider {}: needs redirectUrl, PEK_LOGIN_REDIRECT_URL or PEK_PUBLIC_URL",
+                e.id
+            )
+        })?;
+    RedirectUrl::new(redirect_url.clone()).context("redirectUrl is not a URL")?;
+    let oidc = e.issuer.is_some();
+    let client_auth = match e.client_auth.as_deref() {
+        None | Some("basic") => ClientAuth::Basic,
+        Some("post") => ClientAuth::Post,
+        Some(other) => anyhow::bail!("sign-in provider {}: clientAuth {other:?}", e.id),
+    };
+    let userinfo_auth = match e.userinfo_auth.as_deref() {
+        None if oidc => UserinfoAuth::Header,
+        None => UserinfoAuth::Query,
+        Some("header") => UserinfoAuth::Header,
+        Some("query") => UserinfoAuth::Query,
+        Some(other) => anyhow::bail!("sign-in provider {}: userinfoAuth {other:?}", e.id),
+    };
+    let scopes = e
+        .scopes
+        .clone()
+        .unwrap_or_else(|| if oidc { OIDC_SCOPES } else { AUTHSCH_SCOPES }.into());
+    Ok(Settings {
+        policy: Policy {
+            id: e.id.clone(),
+            display_name: name,
+            identity_issuer,
+            owned: e.owned_fields.clone(),
+            create_people: e.create_people,
+            trust_email: e.trust_email,
+            email_domains: e.email_domains.clone(),
+            global: e.global,
+        },
+        issuer_url: e.issuer.clone(),
+        authorize_url: e.authorize_url.clone(),
+        token_url: e.token_url.clone(),
+        userinfo_url: e.userinfo_url.clone(),
+        client_id: e.client_id.clone(),
+        client_secret,
+        scopes: scopes.split_whitespace().map(String::from).collect(),
+        client_auth,
+        userinfo_auth,
+        redirect_url,
+    })
+}
+
 impl Login {
     pub fn new(args: &ServeArgs, keys: Arc<KeyRing>) -> anyhow::Result<Login> {
         let l = &args.login;
@@ -273,6 +521,7 @@ impl Login {
                     "login enabled"
                 );
                 Some(Settings {
+                    policy: Policy::authsch(),
                     issuer_url: l.login_issuer_url.clone(),
                     authorize_url: l.login_authorize_url.clone(),
                     token_url: l.login_token_url.clone(),
@@ -290,6 +539,77 @@ impl Login {
                 })
             }
         };
+        let mut providers: Vec<Configured> = settings
+            .into_iter()
+            .map(|settings| Configured {
+                settings,
+                resolved: tokio::sync::OnceCell::new(),
+            })
+            .collect();
+        let registry = match (&l.login_providers_file, &l.login_providers) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("set PEK_LOGIN_PROVIDERS_FILE or PEK_LOGIN_PROVIDERS, not both")
+            }
+            (Some(p), None) => {
+                let raw = std::fs::read_to_string(p).with_context(|| {
+                    format!("reading the sign-in provider registry {}", p.display())
+                })?;
+                serde_json::from_str::<Vec<ProviderEntry>>(&raw).with_context(|| {
+                    format!("parsing the sign-in provider registry {}", p.display())
+                })?
+            }
+            (None, Some(raw)) => serde_json::from_str::<Vec<ProviderEntry>>(raw)
+                .context("parsing PEK_LOGIN_PROVIDERS (a JSON array of providers)")?,
+            (None, None) => Vec::new(),
+        };
+        for entry in registry {
+            let default_redirect = l
+                .login_redirect_url
+                .clone()
+                .or_else(|| public.as_ref().map(|p| format!("{p}/auth/callback")));
+            let settings = provider_settings(entry, default_redirect)?;
+            let id = settings.policy.id.clone();
+            // The registry's `authsch` entry replaces the one PEK_LOGIN_* describe.
+            providers.retain(|p| p.settings.policy.id != id || id != DEFAULT_PROVIDER);
+            anyhow::ensure!(
+                !providers.iter().any(|p| p.settings.policy.id == id),
+                "sign-in provider {id:?} is configured twice"
+            );
+            let issuer = settings.policy.identity_issuer.clone();
+            anyhow::ensure!(
+                !providers
+                    .iter()
+                    .any(|p| p.settings.policy.identity_issuer == issuer),
+                "two sign-in providers share the issuer {issuer:?}: one identity would \
+                 reach people through either"
+            );
+            tracing::info!(
+                provider = id,
+                issuer,
+                global = settings.policy.global,
+                create_people = settings.policy.create_people,
+                "sign-in provider configured"
+            );
+            if id == DEFAULT_PROVIDER {
+                providers.insert(
+                    0,
+                    Configured {
+                        settings,
+                        resolved: tokio::sync::OnceCell::new(),
+                    },
+                );
+            } else {
+                providers.push(Configured {
+                    settings,
+                    resolved: tokio::sync::OnceCell::new(),
+                });
+            }
+        }
+        let dev_policy = providers
+            .iter()
+            .find(|p| p.settings.policy.id == DEFAULT_PROVIDER)
+            .map(|p| p.settings.policy.clone())
+            .unwrap_or_else(Policy::authsch);
         if l.dev_login {
             tracing::warn!(
                 "PEK_DEV_LOGIN is on: POST /auth/dev-login signs ANYONE in as ANY user without a \
@@ -302,8 +622,8 @@ impl Login {
             .build()
             .context("building the login HTTP client")?;
         Ok(Login {
-            settings,
-            provider: tokio::sync::OnceCell::new(),
+            providers,
+            dev_policy,
             http,
             keys,
             token_ttl: args.jwt_ttl_seconds.max(1),
@@ -324,7 +644,51 @@ impl Login {
 
     /// Whether an AuthSCH/OIDC provider is configured (`/auth/login` works).
     pub fn provider_configured(&self) -> bool {
-        self.settings.is_some()
+        !self.providers.is_empty()
+    }
+
+    /// The configured sign-in providers, the default one first.
+    pub fn providers(&self) -> Vec<ProviderInfo> {
+        self.providers
+            .iter()
+            .map(|p| ProviderInfo {
+                id: p.settings.policy.id.clone(),
+                display_name: p.settings.policy.display_name.clone(),
+                global: p.settings.policy.global,
+                creates_people: p.settings.policy.create_people,
+            })
+            .collect()
+    }
+
+    /// How names map to this hub's identities (see [`crate::identity::Naming`]).
+    pub fn naming(&self) -> crate::identity::Naming {
+        crate::identity::Naming::new(
+            self.providers
+                .iter()
+                .map(|p| {
+                    (
+                        p.settings.policy.id.clone(),
+                        p.settings.policy.identity_issuer.clone(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// The providers realms accept when their registration names none: the global ones,
+    /// and the default provider always (development logins and tokens minted with the
+    /// key are its sessions).
+    pub fn global_providers(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .providers
+            .iter()
+            .filter(|p| p.settings.policy.global)
+            .map(|p| p.settings.policy.id.clone())
+            .collect();
+        if !ids.iter().any(|i| i == DEFAULT_PROVIDER) && self.dev_policy.global {
+            ids.insert(0, DEFAULT_PROVIDER.into());
+        }
+        ids
     }
 
     pub fn state_ttl(&self) -> u64 {
@@ -363,7 +727,7 @@ impl Login {
         let token = self
             .keys
             .signer()
-            .issue_session(claims.sub, ttl, claims.name.clone(), sid)
+            .issue_session(claims.sub, ttl, claims.name.clone(), sid, claims.provider())
             .map_err(Error::Internal)?;
         Ok(Some((token, ttl)))
     }
@@ -376,23 +740,33 @@ impl Login {
         }
     }
 
-    fn settings(&self) -> Result<&Settings> {
-        self.settings.as_ref().ok_or_else(|| {
-            Error::NotFound(
+    /// The provider `id` (the default one when `None`).
+    fn configured(&self, id: Option<&str>) -> Result<&Configured> {
+        if self.providers.is_empty() {
+            return Err(Error::NotFound(
                 "login is not configured on this hub (set PEK_LOGIN_CLIENT_ID, \
-                 PEK_LOGIN_CLIENT_SECRET_FILE and the provider endpoints)"
+                 PEK_LOGIN_CLIENT_SECRET_FILE and the provider endpoints, or \
+                 PEK_LOGIN_PROVIDERS_FILE)"
                     .into(),
-            )
-        })
+            ));
+        }
+        match id {
+            None => Ok(&self.providers[0]),
+            Some(id) => self
+                .providers
+                .iter()
+                .find(|p| p.settings.policy.id == id)
+                .ok_or_else(|| Error::not_found(format!("sign-in provider {id}"))),
+        }
     }
 
-    async fn provider(&self) -> Result<&Provider> {
-        let s = self.settings()?;
-        self.provider
-            .get_or_try_init(|| self.resolve(s))
+    async fn provider<'a>(&'a self, c: &'a Configured) -> Result<&'a Provider> {
+        c.resolved
+            .get_or_try_init(|| self.resolve(&c.settings))
             .await
             .map_err(|e| {
-                tracing::warn!(error = %format!("{e:#}"), "login provider discovery failed");
+                tracing::warn!(provider = c.settings.policy.id, error = %format!("{e:#}"),
+                    "login provider discovery failed");
                 Error::Unavailable(format!(
                     "the login provider is not reachable or misconfigured: {e:#}"
                 ))
@@ -416,6 +790,13 @@ impl Login {
                     .json()
                     .await
                     .with_context(|| format!("parsing {url}"))?;
+                // A provider answering with another issuer's metadata (mix-up) would sign
+                // people in under identities of the wrong issuer.
+                anyhow::ensure!(
+                    d.issuer.trim_end_matches('/') == issuer.trim_end_matches('/'),
+                    "{url} names the issuer {:?}, not {issuer:?}",
+                    d.issuer
+                );
                 Some(d)
             }
             None => None,
@@ -471,16 +852,26 @@ impl Login {
         })
     }
 
-    /// Starts a login: stores state, PKCE verifier and nonce, and returns the provider's
-    /// authorization URL and the state (the caller binds it to the browser by cookie).
-    pub async fn start(&self, db: &Db, return_to: Option<&str>) -> Result<(String, String)> {
-        let s = self.settings()?;
-        let provider = self.provider().await?;
+    /// Starts a login through `provider` (the default one when `None`): stores state,
+    /// PKCE verifier and nonce, and returns the provider's authorization URL and the
+    /// state (the caller binds it to the browser by cookie). With `link` (the person and
+    /// the session asking), the callback links the identity to that person instead of
+    /// signing in, and only when it comes back to that same session.
+    pub async fn start(
+        &self,
+        db: &Db,
+        provider: Option<&str>,
+        return_to: Option<&str>,
+        link: Option<(Uuid, Uuid)>,
+    ) -> Result<(String, String)> {
+        let c = self.configured(provider)?;
+        let s = &c.settings;
+        let resolved = self.provider(c).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = random_token();
         let oidc = s.scopes.iter().any(|sc| sc == "openid");
         let nonce = oidc.then(random_token);
-        let mut req = provider
+        let mut req = resolved
             .client
             .authorize_url(|| CsrfToken::new(state.clone()))
             .add_scopes(s.scopes.iter().cloned().map(Scope::new))
@@ -494,13 +885,17 @@ impl Login {
             .execute(g.conn())
             .await?;
         sqlx::query!(
-            "INSERT INTO login_states (state_hash, pkce_verifier, nonce, return_to, expires_at)
-             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+            "INSERT INTO login_states (state_hash, pkce_verifier, nonce, return_to, expires_at,
+                                       provider, link_user, link_session)
+             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6, $7, $8)",
             state_hash(&state),
             verifier.secret(),
             nonce.as_deref(),
             safe_return_path(return_to),
-            self.state_ttl as f64
+            self.state_ttl as f64,
+            s.policy.id,
+            link.map(|l| l.0),
+            link.map(|l| l.1)
         )
         .execute(g.conn())
         .await?;
@@ -509,36 +904,44 @@ impl Login {
     }
 
     /// Takes (deletes) a login in progress: unknown, replayed and expired states are 400s.
-    async fn take_state(&self, db: &Db, state: &str) -> Result<(String, Option<String>, String)> {
+    async fn take_state(&self, db: &Db, state: &str) -> Result<Pending> {
         let mut g = db.global().await?;
-        let row: Option<(String, Option<String>, String, bool)> = sqlx::query!(
+        let row = sqlx::query!(
             r#"DELETE FROM login_states WHERE state_hash = $1
-             RETURNING pkce_verifier, nonce, return_to, expires_at > now() AS "live!""#,
+             RETURNING pkce_verifier, nonce, return_to, provider, link_user, link_session,
+                       expires_at > now() AS "live!""#,
             state_hash(state)
         )
         .fetch_optional(g.conn())
-        .await?
-        .map(|r| (r.pkce_verifier, r.nonce, r.return_to, r.live));
+        .await?;
         g.commit().await?;
         match row {
             None => Err(Error::BadRequest(
                 "unknown or already used login state; start again at /auth/login".into(),
             )),
-            Some((_, _, _, false)) => Err(Error::BadRequest(
+            Some(r) if !r.live => Err(Error::BadRequest(
                 "the login took too long and expired; start again at /auth/login".into(),
             )),
-            Some((verifier, nonce, return_to, true)) => Ok((verifier, nonce, return_to)),
+            Some(r) => Ok(Pending {
+                verifier: r.pkce_verifier,
+                nonce: r.nonce,
+                return_to: r.return_to,
+                provider: r.provider,
+                link_user: r.link_user,
+                link_session: r.link_session,
+            }),
         }
     }
 
-    /// Finishes a login at the callback.
+    /// Finishes a login (or a link) at the callback. `current`: the hub session the
+    /// browser presents with the callback, if any (verified and live).
     pub async fn finish(
         &self,
         db: &Db,
         cb: &Callback,
         bound_state: Option<&str>,
-    ) -> Result<LoginResult> {
-        let s = self.settings()?;
+        current: Option<&Claims>,
+    ) -> Result<Finished> {
         let state = cb
             .state
             .as_deref()
@@ -555,7 +958,7 @@ impl Login {
                     .unwrap_or_default()
             )));
         }
-        let (verifier, nonce, return_to) = taken?;
+        let pending = taken?;
         if bound_state != Some(state) {
             return Err(Error::BadRequest(
                 "this login was started in another browser, or cookies are blocked; start again \
@@ -563,16 +966,32 @@ impl Login {
                     .into(),
             ));
         }
+        // A link comes back to the session and the person that started it, or nowhere:
+        // a link proof replayed into another session (or another person's) links nothing.
+        if let Some(link_user) = pending.link_user {
+            let same = current.is_some_and(|c| {
+                c.sub == link_user && c.sid.is_some() && c.sid == pending.link_session
+            });
+            if !same {
+                return Err(Error::BadRequest(
+                    "this link was started from another session; sign in and start it again \
+                     from your profile page"
+                        .into(),
+                ));
+            }
+        }
         let code = cb
             .code
             .as_deref()
             .filter(|c| !c.is_empty())
             .ok_or_else(|| Error::BadRequest("missing `code` in the login callback".into()))?;
-        let provider = self.provider().await?;
+        let c = self.configured(pending.provider.as_deref())?;
+        let s = &c.settings;
+        let provider = self.provider(c).await?;
         let token = provider
             .client
             .exchange_code(AuthorizationCode::new(code.to_string()))
-            .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier))
             .request_async(&self.http)
             .await
             .map_err(|e| match e {
@@ -598,6 +1017,7 @@ impl Login {
                     Error::Unavailable("the login provider's token endpoint failed".into())
                 }
             })?;
+        let nonce = pending.nonce;
         let id_sub = match (&token.extra_fields().id_token, &nonce) {
             (Some(id_token), _) => Some(
                 self.check_id_token(provider, id_token, nonce.as_deref())
@@ -620,9 +1040,25 @@ impl Login {
                 ));
             }
         }
-        let mut result = self.sign_in(db, &identity).await?;
-        result.return_to = return_to;
-        Ok(result)
+        if let Some(user) = pending.link_user {
+            let mut g = db.global().await?;
+            crate::identity::link(
+                &mut g,
+                user,
+                &s.policy.identity_issuer,
+                &identity.id,
+                &s.policy.id,
+            )
+            .await?;
+            g.commit().await?;
+            tracing::info!(user = %user, provider = s.policy.id, "identity linked");
+            return Ok(Finished::Linked {
+                return_to: pending.return_to,
+            });
+        }
+        let mut result = self.sign_in_with(db, &s.policy, &identity).await?;
+        result.return_to = pending.return_to;
+        Ok(Finished::SignedIn(Box::new(result)))
     }
 
     /// Verifies an ID token (with the provider's JWKS when discovered; otherwise it came
@@ -684,9 +1120,17 @@ impl Login {
         Identity::from_profile(&v)
     }
 
-    /// Upserts the user (basic profile on first login, last_login), starts a server-side
-    /// session and issues a hub token naming it.
+    /// The development login: signs in as AuthSCH id `id.id` (the default provider).
     pub async fn sign_in(&self, db: &Db, id: &Identity) -> Result<LoginResult> {
+        let policy = self.dev_policy.clone();
+        self.sign_in_with(db, &policy, id).await
+    }
+
+    /// Finds the person of `id` at `policy`'s provider — by the identity only, never by
+    /// e-mail — or creates one when the provider may (a basic profile on first login),
+    /// refreshes the profile fields the provider owns, starts a server-side session and
+    /// issues a hub token naming it and the provider.
+    async fn sign_in_with(&self, db: &Db, policy: &Policy, id: &Identity) -> Result<LoginResult> {
         let clip100 =
             |s: &Option<String>| s.as_ref().map(|s| s.chars().take(100).collect::<String>());
         let (first, last) = match (&id.first_name, &id.last_name, &id.display_name) {
@@ -697,11 +1141,49 @@ impl Login {
             (f, l, _) => (f.clone(), l.clone()),
         };
         let (first, last) = (clip100(&first), clip100(&last));
+        let not_linked = || Error::Refused {
+            status: axum::http::StatusCode::FORBIDDEN,
+            reason: crate::identity::IDENTITY_NOT_LINKED,
+            message: format!(
+                "nobody here signs in with this {} account yet, and {} does not sign up new \
+                 people: sign in with a provider you already use and link {} from your \
+                 profile page",
+                policy.display_name, policy.display_name, policy.display_name
+            ),
+        };
         let mut g = db.global().await?;
-        if let Some(neptun) = &id.neptun {
-            profile::claim_imported(&mut g, &id.id, neptun).await?;
-        }
-        let user = profile::upsert_user(&mut g, &id.id).await?;
+        let authsch = policy.identity_issuer == crate::identity::AUTHSCH_ISSUER;
+        let user = if authsch {
+            if let Some(neptun) = &id.neptun {
+                profile::claim_imported(&mut g, &id.id, neptun).await?;
+            }
+            if policy.create_people {
+                profile::upsert_user(&mut g, &id.id).await?
+            } else {
+                let user = crate::identity::find(&mut g, &policy.identity_issuer, &id.id)
+                    .await?
+                    .ok_or_else(not_linked)?;
+                profile::upsert_user(&mut g, &id.id).await?;
+                user
+            }
+        } else {
+            match crate::identity::find(&mut g, &policy.identity_issuer, &id.id).await? {
+                Some(user) => {
+                    crate::identity::touch(&mut g, user, &policy.identity_issuer, &id.id).await?;
+                    user
+                }
+                None if policy.create_people => {
+                    crate::identity::create_person(
+                        &mut g,
+                        &policy.identity_issuer,
+                        &id.id,
+                        &policy.id,
+                    )
+                    .await?
+                }
+                None => return Err(not_linked()),
+            }
+        };
         let folded = crate::text::fold(
             &[&first, &last]
                 .iter()
@@ -719,10 +1201,12 @@ impl Login {
         )
         .execute(g.conn())
         .await?;
-        if let Some(neptun) = &id.neptun {
+        self.refresh_owned(&mut g, user, policy, id, &first, &last)
+            .await?;
+        if let (true, Some(neptun)) = (authsch, &id.neptun) {
             profile::record_neptun(&mut g, user, neptun).await?;
         }
-        let session = crate::session::create(&mut g, user, self.session_max).await?;
+        let session = crate::session::create(&mut g, user, self.session_max, &policy.id).await?;
         g.commit().await?;
         let name = id.display_name.clone().or_else(|| {
             let n = [&first, &last]
@@ -735,10 +1219,10 @@ impl Login {
         let token = self
             .keys
             .signer()
-            .issue_session(user, self.token_ttl, name.clone(), session)
+            .issue_session(user, self.token_ttl, name.clone(), session, &policy.id)
             .map_err(Error::Internal)?;
         let expires_at = Utc::now() + chrono::Duration::seconds(self.token_ttl as i64);
-        tracing::info!(user = %user, "signed in");
+        tracing::info!(user = %user, provider = policy.id, "signed in");
         Ok(LoginResult {
             token,
             token_type: "Bearer",
@@ -746,6 +1230,7 @@ impl Login {
             user: LoginUser {
                 id: user,
                 auth_sch_id: id.id.clone(),
+                provider: policy.id.clone(),
                 display_name: name,
                 first_name: first,
                 last_name: last,
@@ -753,6 +1238,56 @@ impl Login {
             },
             return_to: "/".into(),
         })
+    }
+
+    /// Overwrites the profile fields `policy`'s provider owns with what it says now (a
+    /// field it does not send is left alone); the others are the person's to edit.
+    async fn refresh_owned(
+        &self,
+        g: &mut crate::db::GlobalTx,
+        user: Uuid,
+        policy: &Policy,
+        id: &Identity,
+        first: &Option<String>,
+        last: &Option<String>,
+    ) -> Result<()> {
+        let owns = |f: OwnedField| policy.owned.contains(&f);
+        let first = first.as_deref().filter(|_| owns(OwnedField::FirstName));
+        let last = last.as_deref().filter(|_| owns(OwnedField::LastName));
+        let email = policy
+            .trusted_email(id)
+            .filter(|e| owns(OwnedField::Email) && e.len() <= 254 && e.contains('@'));
+        if first.is_none() && last.is_none() && email.is_none() {
+            return Ok(());
+        }
+        let current = sqlx::query!(
+            "SELECT first_name, last_name, nickname FROM profiles WHERE user_id = $1 FOR UPDATE",
+            user
+        )
+        .fetch_one(g.conn())
+        .await?;
+        let first = first.map(String::from).or(current.first_name);
+        let last = last.map(String::from).or(current.last_name);
+        let folded = crate::text::fold(
+            &[&first, &last, &current.nickname]
+                .iter()
+                .filter_map(|s| s.as_deref())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        sqlx::query!(
+            "UPDATE profiles SET first_name = $2, last_name = $3, search_folded = $4,
+                    email = COALESCE($5, email), updated_at = now()
+              WHERE user_id = $1",
+            user,
+            first,
+            last,
+            folded,
+            email
+        )
+        .execute(g.conn())
+        .await?;
+        Ok(())
     }
 }
 

@@ -26,6 +26,10 @@ pub struct RealmInfo {
     /// realms only); registrations and deregistrations from another owner are refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner_uid: Option<String>,
+    /// The sign-in providers whose sessions may use this realm; absent: every global
+    /// provider of the hub.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub providers: Option<Vec<String>>,
 }
 
 /// Creates a realm served from this database (if absent) with its GOD policy, and makes
@@ -79,7 +83,7 @@ pub async fn list(g: &mut GlobalTx) -> Result<Vec<RealmInfo>> {
     Ok(sqlx::query_as!(
         RealmInfo,
         "SELECT id, display_name, endpoint, version, status, registered_at, last_seen_at,
-                owner_uid
+                owner_uid, providers
                FROM realms ORDER BY id"
     )
     .fetch_all(g.conn())
@@ -139,6 +143,9 @@ pub struct Registration {
     /// Kubernetes UID of the Realm registering it. Recorded on the first registration that
     /// names one; afterwards a registration naming another owner is a 409.
     pub owner_uid: Option<crate::text::Line<100>>,
+    /// Sign-in provider ids whose sessions may use this realm (the Realm's
+    /// `spec.providers`); absent: every global provider. At most 16.
+    pub providers: Option<Vec<crate::text::Line<64>>>,
 }
 
 fn check_endpoint(url: &str) -> Result<()> {
@@ -167,6 +174,31 @@ pub async fn register(g: &mut GlobalTx, id: &RealmId, reg: &Registration) -> Res
             "displayName must be 1-200 characters".into(),
         ));
     }
+    let providers: Option<Vec<String>> = match &reg.providers {
+        None => None,
+        Some(list) => {
+            if list.is_empty() || list.len() > 16 {
+                return Err(Error::Unprocessable(
+                    "providers must list 1-16 sign-in provider ids (or be left out: every \
+                     global provider)"
+                        .into(),
+                ));
+            }
+            let mut ids: Vec<String> = Vec::with_capacity(list.len());
+            for p in list {
+                let p = p.trim();
+                if !crate::login::valid_provider_id(p) {
+                    return Err(Error::Unprocessable(format!(
+                        "providers: {p:?} is not a provider id (1-64 of a-z, 0-9, '-')"
+                    )));
+                }
+                if !ids.iter().any(|have| have == p) {
+                    ids.push(p.to_string());
+                }
+            }
+            Some(ids)
+        }
+    };
     let existing: Option<Option<String>> = sqlx::query_scalar!(
         "SELECT endpoint FROM realms WHERE id = $1 FOR UPDATE",
         id.as_str()
@@ -179,14 +211,17 @@ pub async fn register(g: &mut GlobalTx, id: &RealmId, reg: &Registration) -> Res
         )));
     }
     sqlx::query!(
-        "INSERT INTO realms (id, display_name, endpoint, version, status, last_seen_at)
-         VALUES ($1, $2, $3, $4, 'active', now())
+        "INSERT INTO realms (id, display_name, endpoint, version, status, last_seen_at,
+                             providers)
+         VALUES ($1, $2, $3, $4, 'active', now(), $5)
          ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name,
-             endpoint = EXCLUDED.endpoint, version = EXCLUDED.version",
+             endpoint = EXCLUDED.endpoint, version = EXCLUDED.version,
+             providers = EXCLUDED.providers",
         id.as_str(),
         name,
         reg.endpoint.as_str(),
-        reg.version.as_deref()
+        reg.version.as_deref(),
+        providers.as_deref()
     )
     .execute(g.conn())
     .await?;

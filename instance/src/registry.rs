@@ -37,6 +37,8 @@ pub struct Entry {
     /// `None`: the realm's data lives in the hub's database.
     pub endpoint: Option<String>,
     pub status: Status,
+    /// The sign-in providers the realm accepts; `None`: every global one.
+    pub providers: Option<Vec<String>>,
 }
 
 /// The snapshot is read on every BFF call and replaced whole on a change: readers take
@@ -64,6 +66,7 @@ impl Registry {
                         display_name: r.display_name,
                         endpoint: r.endpoint,
                         status: Status::parse(&r.status),
+                        providers: r.providers,
                     }),
                 ))
             })

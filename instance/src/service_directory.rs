@@ -195,7 +195,11 @@ pub async fn entry_awards(
 
 /// A person by hub user id, AuthSCH id, Neptun code or pek-next id (what services know
 /// them by); 400 for an id that can be none of these, 404 for nobody.
-pub async fn resolve_user(db: &Db, id: &str) -> Result<(Uuid, String)> {
+pub async fn resolve_user(
+    db: &Db,
+    naming: &crate::identity::Naming,
+    id: &str,
+) -> Result<(Uuid, Option<String>)> {
     let id = id.trim();
     if id.is_empty() || id.chars().count() > 200 || id.chars().any(char::is_control) {
         return Err(Error::BadRequest(
@@ -203,9 +207,20 @@ pub async fn resolve_user(db: &Db, id: &str) -> Result<(Uuid, String)> {
         ));
     }
     let mut g = db.global().await?;
+    // An identity named with its provider (`authsch:<id>`, `<provider>:<subject>`).
+    if id.contains(':') {
+        let n = naming.parse(id);
+        if let Some(user) = crate::identity::find(&mut g, n.issuer, n.subject).await? {
+            let authsch = sqlx::query_scalar!("SELECT auth_sch_id FROM users WHERE id = $1", user)
+                .fetch_one(g.conn())
+                .await?;
+            g.commit().await?;
+            return Ok((user, authsch));
+        }
+    }
     // The hub's id or the AuthSCH id first; then what pek-next's services knew people
     // by: the Neptun code (`/services/sync/{neptun}`) or pek-next's own id.
-    let row: Option<(Uuid, String)> = sqlx::query!(
+    let row: Option<(Uuid, Option<String>)> = sqlx::query!(
         "SELECT u.id, u.auth_sch_id FROM users u
            LEFT JOIN profiles p ON p.user_id = u.id
           WHERE u.id::text = $1 OR u.auth_sch_id = $1

@@ -129,18 +129,19 @@ pub async fn time_left(db: &Db, sid: Uuid, user: Uuid) -> Result<Option<u64>> {
     Ok(left.map(|l| l.max(0.0) as u64))
 }
 
-/// Starts a session of `user` lasting at most `ttl_secs` in all, however often its token
+/// Starts a session of `user`, signed in through `provider`, lasting at most `ttl_secs` in all, however often its token
 /// is renewed (inside the sign-in's transaction), and
 /// forgets the person's sessions that ended long ago.
-pub async fn create(g: &mut GlobalTx, user: Uuid, ttl_secs: u64) -> Result<Uuid> {
+pub async fn create(g: &mut GlobalTx, user: Uuid, ttl_secs: u64, provider: &str) -> Result<Uuid> {
     let id = Uuid::new_v4();
     let ttl = i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2);
     sqlx::query!(
-        "INSERT INTO sessions (id, user_id, expires_at)
-         VALUES ($1, $2, now() + make_interval(secs => $3::bigint::double precision))",
+        "INSERT INTO sessions (id, user_id, expires_at, provider)
+         VALUES ($1, $2, now() + make_interval(secs => $3::bigint::double precision), $4)",
         id,
         user,
-        ttl
+        ttl,
+        provider
     )
     .execute(g.conn())
     .await?;

@@ -188,6 +188,7 @@ mod tests {
             endpoint: "http://x".into(),
             version: "1".into(),
             owner_uid: None,
+            providers: None,
         };
         let err = hub
             .register("kszk", &reg)

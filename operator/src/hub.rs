@@ -21,6 +21,10 @@ pub struct Registration {
     /// or deregistration of the same realm id from another Realm.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner_uid: Option<String>,
+    /// The sign-in providers whose sessions may use the realm (the Realm's
+    /// `spec.providers`); absent: every global provider of the hub.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub providers: Option<Vec<String>>,
 }
 
 /// One entry of the hub's registry (`GET /internal/v1/realms`).
@@ -38,6 +42,8 @@ pub struct RegistryEntry {
     pub status: Option<String>,
     #[serde(default)]
     pub owner_uid: Option<String>,
+    #[serde(default)]
+    pub providers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +84,7 @@ impl RegistryEntry {
             && self.endpoint.as_deref() == Some(reg.endpoint.as_str())
             && self.version.as_deref() == Some(reg.version.as_str())
             && (reg.owner_uid.is_none() || self.owner_uid == reg.owner_uid)
+            && self.providers == reg.providers
     }
 }
 

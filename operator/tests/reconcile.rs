@@ -1415,6 +1415,7 @@ async fn a_hub_entry_of_another_realm_refuses_this_one_once() {
         endpoint: "http://theirs-worker.elsewhere.svc:8080".into(),
         version: "1".into(),
         owner_uid: Some("uid-of-another-realm".into()),
+        providers: None,
     };
     h.hub
         .registry

@@ -3,6 +3,7 @@
 //   PORT, REDIRECT_URI, CLIENT_ID, CLIENT_SECRET from the environment.
 // One confidential client; PKCE (S256) required; the provider's development
 // interactions are the login and consent pages (any login name, any password).
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.PORT);
@@ -14,21 +15,30 @@ if (!port || !redirectUri || !clientId || !clientSecret) {
   process.exit(2);
 }
 
-// People: the login name is the account id; names derived from it.
+// People: the login name is the account id; names derived from it. A login name
+// `who=mail` is account `who=mail` whose e-mail is `mail@example.org` (two accounts with
+// one e-mail, for the identity tests).
 function claimsOf(id) {
-  const given = id.charAt(0).toUpperCase() + id.slice(1);
+  const [who, mail] = id.includes('=') ? id.split('=', 2) : [id, id];
+  const given = who.charAt(0).toUpperCase() + who.slice(1);
   return {
     sub: id,
     name: `${given} Tester`,
     given_name: given,
     family_name: 'Tester',
-    email: `${id}@example.org`,
+    email: `${mail}@example.org`,
     email_verified: true,
   };
 }
 
+// A signing key of this process's own (not the library's fixed development key), so two
+// providers started side by side have different issuers *and* different keys.
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), alg: 'RS256', use: 'sig' };
+
 const issuer = `http://127.0.0.1:${port}`;
 const provider = new Provider(issuer, {
+  jwks: { keys: [signingKey] },
   clients: [{
     client_id: clientId,
     client_secret: clientSecret,

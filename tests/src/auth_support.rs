@@ -223,6 +223,16 @@ impl Browser {
         self.jar.get(&Self::host_key(&u))?.get(name).cloned()
     }
 
+    /// Sets a cookie for `url`'s host, as another browser's cookie copied into this one.
+    pub fn set_cookie(&mut self, url: &str, name: &str, value: &str) {
+        if let Ok(u) = url::Url::parse(url) {
+            self.jar
+                .entry(Self::host_key(&u))
+                .or_default()
+                .insert(name.to_string(), value.to_string());
+        }
+    }
+
     /// One request; stores `Set-Cookie`s; relative `Location`s are made absolute.
     pub async fn request(
         &mut self,

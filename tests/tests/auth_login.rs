@@ -214,3 +214,401 @@ async fn login_through_a_real_oidc_provider_issues_a_working_hub_token() {
         .unwrap();
     assert_eq!(dev.status(), StatusCode::NOT_FOUND);
 }
+
+// ---------------------------------------------------------------------------------------
+// Identity brokering: two real OIDC providers (node `oidc-provider` started twice: other
+// issuer, other signing key). `authsch` is the default provider (PEK_LOGIN_*, may sign up
+// people, owns no profile field); `beta` comes from the provider registry, signs up nobody
+// and owns the first name. The worker realm `kir-dev` accepts only `beta` sessions.
+
+use pek_tests::auth_support::Page;
+
+struct Brokered {
+    hub: PekProcess,
+    _worker: PekProcess,
+    a: OidcProvider,
+    b: OidcProvider,
+    db: localpg::Database,
+    _dir: Scratch,
+}
+
+const OPERATOR_TOKEN: &str = "operator-token-for-the-identity-tests";
+
+async fn brokered() -> Brokered {
+    let hub_port = free_port().unwrap();
+    let hub_url = format!("http://127.0.0.1:{hub_port}");
+    let callback = format!("{hub_url}/auth/callback");
+    let (a, b) = tokio::join!(
+        OidcProvider::start(&callback),
+        OidcProvider::start(&callback)
+    );
+    let (a, b) = (a.expect("OIDC provider A"), b.expect("OIDC provider B"));
+    assert_ne!(a.issuer, b.issuer);
+    let dir = Scratch::new("brokering").unwrap();
+    let secret_a = dir.write("secret-a", &a.client_secret).unwrap();
+    let secret_b = dir.write("secret-b", &b.client_secret).unwrap();
+    let operator = dir.write("operator", OPERATOR_TOKEN).unwrap();
+    let registry = serde_json::json!([{
+        "id": "beta",
+        "displayName": "Beta ID",
+        "issuer": b.issuer,
+        "clientId": b.client_id,
+        "clientSecretFile": secret_b,
+        "createPeople": false,
+        "ownedFields": ["firstName"],
+    }]);
+    let (db, worker_db) = (fresh_db().await.unwrap(), fresh_db().await.unwrap());
+    let hub = PekSpec::hub(&db)
+        .port(hub_port)
+        .env("PEK_LOGIN_ISSUER_URL", &a.issuer)
+        .env("PEK_LOGIN_CLIENT_ID", &a.client_id)
+        .env("PEK_LOGIN_CLIENT_SECRET_FILE", secret_a.to_str().unwrap())
+        .env("PEK_LOGIN_PROVIDERS", registry.to_string())
+        .env("PEK_OPERATOR_TOKEN_FILE", operator.to_str().unwrap())
+        .start()
+        .await
+        .expect("hub");
+    let worker = PekSpec::worker(&worker_db, "kir-dev", &hub.url)
+        .start()
+        .await
+        .expect("worker");
+    // The Realm's `spec.providers: [beta]`, as the operator registers it.
+    let reg = reqwest::Client::new()
+        .put(format!("{}/internal/v1/realms/kir-dev", hub.url))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&serde_json::json!({
+            "displayName": "KIR-Dev", "endpoint": worker.url, "providers": ["beta"]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(reg.status().is_success(), "{}", reg.text().await.unwrap());
+    Brokered {
+        hub,
+        _worker: worker,
+        a,
+        b,
+        db,
+        _dir: dir,
+    }
+}
+
+impl Brokered {
+    /// Signs a fresh browser in through `provider` (`None`: the default) as `login`: the
+    /// browser (with its session cookie, if any) and the callback's JSON answer.
+    async fn sign_in(&self, provider: Option<&str>, login: &str) -> (Browser, Page) {
+        let mut b = Browser::new().unwrap();
+        let hub = &self.hub.url;
+        let url = match provider {
+            Some(p) => format!("{hub}/auth/login?provider={p}"),
+            None => format!("{hub}/auth/login"),
+        };
+        let start = b.get(&url).await.unwrap();
+        assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
+        let to = start.location.clone().unwrap();
+        let expected = if provider == Some("beta") {
+            &self.b.issuer
+        } else {
+            &self.a.issuer
+        };
+        assert!(to.starts_with(expected.as_str()), "{to}");
+        let back = drive_provider(&mut b, &to, login, &format!("{hub}/auth/callback")).await;
+        let done = b
+            .request(Method::GET, &back, &[("accept", "application/json")], None)
+            .await
+            .unwrap();
+        (b, done)
+    }
+
+    /// Starts linking `beta` from the session of `token` and drives provider B as `login`
+    /// in `b`: the callback URL and the `pek_login` cookie binding it (the callback is
+    /// not followed).
+    async fn start_link(&self, b: &mut Browser, token: &str, login: &str) -> (String, String) {
+        let hub = &self.hub.url;
+        let resp = reqwest::Client::new()
+            .post(format!("{hub}/api/v1/me/identities"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"provider": "beta", "returnTo": "/"}))
+            .send()
+            .await
+            .unwrap();
+        let cookie = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|c| c.to_str().ok())
+            .find_map(|c| c.strip_prefix("pek_login="))
+            .and_then(|c| c.split(';').next())
+            .map(String::from);
+        let status = resp.status();
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let cookie = cookie.expect("pek_login cookie");
+        let url = v["authorizationUrl"].as_str().unwrap().to_string();
+        assert!(url.starts_with(&self.b.issuer), "{url}");
+        b.set_cookie(hub, "pek_login", &cookie);
+        let back = drive_provider(b, &url, login, &format!("{hub}/auth/callback")).await;
+        (back, cookie)
+    }
+
+    async fn identities(&self, token: &str) -> serde_json::Value {
+        let (st, v) = pek_tests::auth_support::get_with_token(
+            &format!("{}/api/v1/me/identities", self.hub.url),
+            token,
+        )
+        .await
+        .unwrap();
+        assert_eq!(st, StatusCode::OK, "{v}");
+        v
+    }
+
+    async fn names(&self, user: &str) -> (Option<String>, Option<String>) {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&self.db.superuser_url)
+            .await
+            .unwrap();
+        sqlx::query_as("SELECT first_name, last_name FROM profiles WHERE user_id = $1::uuid")
+            .bind(user)
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    }
+}
+
+fn token_of(p: &Page) -> String {
+    p.json()["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {}", p.body))
+        .to_string()
+}
+
+#[tokio::test]
+async fn identities_are_per_issuer_never_by_email_and_linked_only_from_their_own_session() {
+    let s = brokered().await;
+    let hub = s.hub.url.clone();
+
+    // P signs up through AuthSCH (provider A) as `ada`.
+    let (mut bp, done) = s.sign_in(None, "ada").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let p = done.json()["user"]["id"].as_str().unwrap().to_string();
+    let tp = token_of(&done);
+    assert_eq!(done.json()["user"]["provider"], "authsch");
+    // P's profile has their e-mail (so linking by e-mail would have something to match).
+    let email = reqwest::Client::new()
+        .put(format!("{hub}/api/v1/me/profile"))
+        .bearer_auth(&tp)
+        .json(&serde_json::json!({"firstName": "Ada", "email": "ada@example.org"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        email.status().is_success(),
+        "{}",
+        email.text().await.unwrap()
+    );
+
+    // Provider B's `ada` (same `sub`, same e-mail) is not P: B signs up nobody, so it is
+    // refused and told to link from the profile page.
+    let (_, other) = s.sign_in(Some("beta"), "ada").await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN, "{}", other.body);
+    assert_eq!(other.json()["error"]["reason"], "identity_not_linked");
+    assert!(other.json().get("token").is_none());
+
+    // A first login with P's e-mail under another `sub` is a new person, never P.
+    let (mut bq, q_done) = s.sign_in(None, "zed=ada").await;
+    assert_eq!(q_done.status, StatusCode::OK, "{}", q_done.body);
+    assert_eq!(q_done.json()["user"]["email"], "ada@example.org");
+    let q = q_done.json()["user"]["id"].as_str().unwrap().to_string();
+    assert_ne!(
+        q, p,
+        "a first login was linked to an existing person by e-mail"
+    );
+    let tq = token_of(&q_done);
+
+    // A link proof replayed into another session of P (another browser) links nothing.
+    let (mut bp2, p2) = s.sign_in(None, "ada").await;
+    assert_eq!(p2.json()["user"]["id"], p.as_str());
+    let (back, cookie) = s.start_link(&mut bp, &tp, "ada").await;
+    bp2.set_cookie(&hub, "pek_login", &cookie);
+    let replay = bp2
+        .request(Method::GET, &back, &[("accept", "application/json")], None)
+        .await
+        .unwrap();
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{}", replay.body);
+    // ...nor into another person's session with P's state.
+    let (back, cookie) = s.start_link(&mut bp, &tp, "ada").await;
+    bq.set_cookie(&hub, "pek_login", &cookie);
+    let stolen = bq
+        .request(Method::GET, &back, &[("accept", "application/json")], None)
+        .await
+        .unwrap();
+    assert_eq!(stolen.status, StatusCode::BAD_REQUEST, "{}", stolen.body);
+    assert_eq!(
+        s.identities(&tq).await["identities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.identities(&tp).await["identities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // From P's own session it links, and is recorded.
+    let (back, _) = s.start_link(&mut bp, &tp, "ada").await;
+    let linked = bp
+        .request(Method::GET, &back, &[("accept", "application/json")], None)
+        .await
+        .unwrap();
+    assert_eq!(linked.status, StatusCode::OK, "{}", linked.body);
+    let mine = s.identities(&tp).await;
+    let ids = mine["identities"].as_array().unwrap();
+    assert_eq!(ids.len(), 2, "{mine}");
+    assert_eq!(
+        (&ids[1]["provider"], &ids[1]["issuer"]),
+        (&"beta".into(), &s.b.issuer.clone().into())
+    );
+    assert_eq!(mine["events"][0]["action"], "link", "{mine}");
+    assert_eq!(mine["events"][0]["actor"], p.as_str(), "{mine}");
+
+    // Now B's `ada` signs in as P; Q cannot take that identity.
+    let (_, via_b) = s.sign_in(Some("beta"), "ada").await;
+    assert_eq!(via_b.status, StatusCode::OK, "{}", via_b.body);
+    assert_eq!(via_b.json()["user"]["id"], p.as_str());
+    assert_eq!(via_b.json()["user"]["provider"], "beta");
+    let (back, _) = s.start_link(&mut bq, &tq, "ada").await;
+    let taken = bq
+        .request(Method::GET, &back, &[("accept", "application/json")], None)
+        .await
+        .unwrap();
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
+
+    // Profile fields: B owns the first name (refreshed at each B sign-in); the last name
+    // is the person's; AuthSCH here owns nothing.
+    let edit = reqwest::Client::new()
+        .put(format!("{hub}/api/v1/me/profile"))
+        .bearer_auth(&tp)
+        .json(&serde_json::json!({"firstName": "Edited", "lastName": "Changed"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(edit.status().is_success(), "{}", edit.text().await.unwrap());
+    let (_, again) = s.sign_in(None, "ada").await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(
+        s.names(&p).await,
+        (Some("Edited".into()), Some("Changed".into())),
+        "a provider that owns nothing overwrote the profile"
+    );
+    let (_, again) = s.sign_in(Some("beta"), "ada").await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(
+        s.names(&p).await,
+        (Some("Ada".into()), Some("Changed".into())),
+        "B's owned first name is refreshed, the last name is left alone"
+    );
+
+    // Unlink: any but the last, recorded.
+    let del = |key: &str| {
+        reqwest::Client::new()
+            .delete(format!("{hub}/api/v1/me/identities/{key}"))
+            .bearer_auth(&tp)
+            .send()
+    };
+    assert_eq!(
+        del("authsch").await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let mine = s.identities(&tp).await;
+    let last = mine["identities"][0]["key"].as_str().unwrap().to_string();
+    assert_eq!(mine["identities"].as_array().unwrap().len(), 1, "{mine}");
+    let refused = del(&last).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["reason"], "last_identity", "{body}");
+    let mine = s.identities(&tp).await;
+    assert_eq!(mine["identities"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["events"][0]["action"], "unlink", "{mine}");
+    // The AuthSCH `ada` no longer reaches P: it signs up a new person.
+    let (_, fresh) = s.sign_in(None, "ada").await;
+    assert_ne!(fresh.json()["user"]["id"], p.as_str(), "{}", fresh.body);
+}
+
+#[tokio::test]
+async fn a_realm_requiring_provider_b_refuses_provider_a_sessions_on_every_path() {
+    let s = brokered().await;
+    let hub = s.hub.url.clone();
+    let (mut bp, done) = s.sign_in(None, "bea").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let p = done.json()["user"]["id"].as_str().unwrap().to_string();
+    let ta = token_of(&done);
+    let (back, _) = s.start_link(&mut bp, &ta, "bea").await;
+    let linked = bp
+        .request(Method::GET, &back, &[("accept", "application/json")], None)
+        .await
+        .unwrap();
+    assert_eq!(linked.status, StatusCode::OK, "{}", linked.body);
+    let (_, via_b) = s.sign_in(Some("beta"), "bea").await;
+    assert_eq!(via_b.json()["user"]["id"], p.as_str());
+    let tb = token_of(&via_b);
+    // P is in kir-dev (as a worker's membership report would record it).
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&s.db.superuser_url)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO realm_members (user_id, realm_id) VALUES ($1::uuid, 'kir-dev')")
+            .bind(&p)
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let groups = format!("{hub}/api/v1/realms/kir-dev/groups");
+    let get = pek_tests::auth_support::get_with_token;
+
+    // The B session goes through (and its realm token is minted and kept for reuse)...
+    let (st, v) = get(&groups, &tb).await.unwrap();
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // ...the same person's A session does not: through the forwarder,
+    let (st, v) = get(&groups, &ta).await.unwrap();
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(v["error"]["reason"], "provider_not_accepted", "{v}");
+    assert_eq!(v["error"]["providers"], serde_json::json!(["beta"]), "{v}");
+    // with the existing session cookie,
+    let by_cookie = bp.get(&groups).await.unwrap();
+    assert_eq!(
+        by_cookie.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        by_cookie.body
+    );
+    // through the fan-out: "sign in with Beta ID to see this", not a failure,
+    let (st, v) = get(&format!("{hub}/api/v1/groups?q=a"), &ta).await.unwrap();
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["partial"], false, "{v}");
+    assert_eq!(v["unavailable"], serde_json::json!([]), "{v}");
+    assert_eq!(
+        v["signInRequired"],
+        serde_json::json!([{"realm": "kir-dev", "providers": ["beta"], "providerNames": ["Beta ID"]}]),
+        "{v}"
+    );
+    let (_, v) = get(&format!("{hub}/api/v1/groups?q=a"), &tb).await.unwrap();
+    assert!(v.get("signInRequired").is_none(), "{v}");
+    // and on the pages, as the same notice with a way in.
+    let home = bp.get(&format!("{hub}/")).await.unwrap();
+    assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+    assert!(
+        home.body.contains("sign-in-required") && home.body.contains("/auth/login?provider=beta"),
+        "{}",
+        home.body
+    );
+    // The hub's own realm still serves the A session.
+    let (st, v) = get(&format!("{hub}/api/v1/realms/hub/groups"), &ta)
+        .await
+        .unwrap();
+    assert_eq!(st, StatusCode::OK, "{v}");
+}

@@ -26,6 +26,7 @@ fn claims(iss: &str, aud: &str, exp: u64) -> Claims {
         nbf: None,
         name: None,
         sid: None,
+        idp: None,
     }
 }
 

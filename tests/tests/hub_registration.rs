@@ -15,6 +15,7 @@ async fn register_update_list_and_deregister_against_a_real_hub() {
         endpoint: "http://kszk-worker.realms.svc:8080".into(),
         version: "0.1.0".into(),
         owner_uid: None,
+        providers: None,
     };
     assert_eq!(
         client.register("kszk", &reg).await.expect("register"),
@@ -75,6 +76,7 @@ async fn token_file_is_read_like_the_operator_does() {
         endpoint: "http://tf-worker.realms.svc:8080".into(),
         version: "1".into(),
         owner_uid: None,
+        providers: None,
     };
     client
         .register("token-file", &reg)
@@ -102,6 +104,7 @@ async fn the_owner_recorded_in_the_registry_keeps_a_duplicate_realm_out() {
         endpoint: "http://owned-worker.team-a.svc:8080".into(),
         version: "1".into(),
         owner_uid: Some("uid-a".into()),
+        providers: None,
     };
     assert_eq!(
         client.register("owned", &owner).await.expect("register"),
@@ -117,6 +120,7 @@ async fn the_owner_recorded_in_the_registry_keeps_a_duplicate_realm_out() {
     let duplicate = Registration {
         endpoint: "http://owned-worker.team-b.svc:8080".into(),
         owner_uid: Some("uid-b".into()),
+        providers: None,
         ..owner.clone()
     };
     assert!(
@@ -179,6 +183,7 @@ async fn the_owner_recorded_in_the_registry_keeps_a_duplicate_realm_out() {
     // Registered without an owner (by hand), then adopted by the first Realm naming itself.
     let unowned = Registration {
         owner_uid: None,
+        providers: None,
         ..owner.clone()
     };
     client.register("owned", &unowned).await.expect("by hand");

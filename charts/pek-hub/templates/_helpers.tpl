@@ -79,3 +79,17 @@ random one. Usage: include "pek.keep" (dict "ctx" . "secret" NAME "key" KEY "len
 {{- randAlphaNum (int .len) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The sign-in provider registry as the hub reads it (PEK_LOGIN_PROVIDERS): each
+     provider's clientSecret Secret becomes the file it is mounted as. */}}
+{{- define "pek.loginProviders" -}}
+{{- $out := list -}}
+{{- range $prov := .Values.hub.login.providers -}}
+{{- $p := omit $prov "clientSecret" -}}
+{{- with $prov.clientSecret -}}
+{{- $p = set $p "clientSecretFile" (printf "/etc/pek/login/%s/%s" $prov.id (.key | default "secret")) -}}
+{{- end -}}
+{{- $out = append $out $p -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}

@@ -6,9 +6,12 @@
 //! The key holds the caller. A realm's answer depends on who asks — the hub sends each
 //! realm a token minted for the caller (`RealmTokens`), and the realm's policies decide
 //! what that person sees — so an answer may only be shared between requests of the same
-//! person: (realm, caller, method, path and query). Requests of different people never
-//! share a call, however alike, and calls without a person behind them (service tokens)
-//! or with a body, or that change something, are never coalesced.
+//! person: (realm, caller, method, path and query). More exactly, of the same session
+//! token: whether the hub mints a realm token at all depends on the session too (the
+//! sign-in provider it came from must be one the realm accepts), so two sessions of one
+//! person never share a call either. Requests of different people never share a call,
+//! however alike, and calls without a person behind them (service tokens) or with a body,
+//! or that change something, are never coalesced.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +28,8 @@ use crate::realm::RealmId;
 pub struct Key {
     realm: RealmId,
     caller: Uuid,
+    /// The session's hub token the realm token is minted from.
+    session: String,
     path_and_query: String,
 }
 
@@ -39,6 +44,7 @@ impl Key {
         Some(Key {
             realm: realm.clone(),
             caller: caller.user,
+            session: caller.hub_token.clone(),
             path_and_query: req.path_and_query.clone(),
         })
     }
@@ -152,6 +158,15 @@ mod tests {
         assert_ne!(Some(&ka), Key::of(&realm, &get(a, "/y")).as_ref());
         let other = RealmId::parse("kir-dev").unwrap();
         assert_ne!(Some(&ka), Key::of(&other, &get(a, "/x")).as_ref());
+        // The same person's other session (perhaps from a provider this realm refuses).
+        let other_session = BackendRequest::get(
+            "/x".to_string(),
+            Some(CallerAuth {
+                user: a,
+                hub_token: "another-session-of-a".into(),
+            }),
+        );
+        assert_ne!(Some(&ka), Key::of(&realm, &other_session).as_ref());
         let post = BackendRequest {
             method: axum::http::Method::POST,
             ..get(a, "/x")

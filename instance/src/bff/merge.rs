@@ -9,6 +9,10 @@
 //!   after the retries, answers a status the call does not expect or something
 //!   unreadable is listed in `unavailable` (sorted, once each) and the answer is
 //!   `partial` — never an error;
+//! - a realm that does not accept the provider the caller's session signed in with (the
+//!   hub's own 403 with reason `provider_not_accepted`, see `RealmTokens`) is listed in
+//!   `signInRequired` with the providers it accepts — "sign in with X to see this" — and
+//!   is neither a failure nor partial;
 //! - a realm that had more than it gave makes the answer `truncated`;
 //! - what the realms gave comes back in realm order.
 //!
@@ -41,6 +45,9 @@ pub enum Contribution<T> {
     Answer { value: T, more: bool },
     /// Nothing there for the caller.
     Nothing,
+    /// Nothing for this session: the realm accepts only sessions of these providers
+    /// (ids, display names).
+    SignIn(Vec<String>, Vec<String>),
     /// No usable answer; the reason is logged.
     Failed(String),
 }
@@ -54,6 +61,9 @@ pub struct Merged<T> {
     pub nothing: Vec<RealmId>,
     /// Realms that did not answer usably: sorted, each once.
     pub unavailable: Vec<RealmId>,
+    /// Realms that would answer a session of another provider, with those providers
+    /// (ids, display names).
+    pub sign_in: Vec<(RealmId, Vec<String>, Vec<String>)>,
     /// Some realm had more than it gave.
     pub truncated: bool,
 }
@@ -72,6 +82,15 @@ impl<T> Merged<T> {
         super::Federated {
             partial: self.partial(),
             unavailable: self.unavailable,
+            sign_in_required: self
+                .sign_in
+                .into_iter()
+                .map(|(realm, providers, provider_names)| super::SignInRequired {
+                    realm,
+                    providers,
+                    provider_names,
+                })
+                .collect(),
             truncated: self.truncated,
             items: items(self.answers),
         }
@@ -93,7 +112,10 @@ pub fn contribution<T>(
         Outcome::Forbidden => Contribution::Nothing,
         Outcome::Unavailable(why) => Contribution::Failed(why),
         Outcome::Answered(r) => match r.status {
-            StatusCode::FORBIDDEN => Contribution::Nothing,
+            StatusCode::FORBIDDEN => match super::sign_in_required(&r) {
+                Some((ids, names)) => Contribution::SignIn(ids, names),
+                None => Contribution::Nothing,
+            },
             StatusCode::NOT_FOUND if rules.not_found_is_nothing => Contribution::Nothing,
             StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
                 if rules.caller_errors_fail =>
@@ -122,6 +144,7 @@ pub fn combine<T>(
         answers: Vec::new(),
         nothing: Vec::new(),
         unavailable: Vec::new(),
+        sign_in: Vec::new(),
         truncated: false,
     };
     for (realm, c) in contributions {
@@ -131,6 +154,7 @@ pub fn combine<T>(
                 merged.answers.push((realm, value));
             }
             Contribution::Nothing => merged.nothing.push(realm),
+            Contribution::SignIn(ids, names) => merged.sign_in.push((realm, ids, names)),
             Contribution::Failed(why) => {
                 tracing::warn!(realm = %realm, reason = %why, "realm left out of a merged answer");
                 merged.unavailable.push(realm);

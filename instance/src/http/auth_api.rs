@@ -10,16 +10,17 @@ use utoipa_axum::routes;
 
 use super::{cookie, presented_token, AppState, Json, Query, SESSION_COOKIE};
 use crate::error::{Error, ErrorBody, Result};
-use crate::login::{Callback, Identity, Login, LoginResult};
+use crate::login::{Callback, Finished, Identity, Login, LoginResult, ProviderInfo};
 use crate::text::Line;
 
 /// Binds a login in progress to the browser that started it.
-const LOGIN_COOKIE: &str = "pek_login";
+pub(super) const LOGIN_COOKIE: &str = "pek_login";
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(jwks))
         .routes(routes!(login))
+        .routes(routes!(providers))
         .routes(routes!(callback))
         .routes(routes!(logout))
         .routes(routes!(csrf))
@@ -30,13 +31,13 @@ pub fn dev_login_routes() -> axum::Router<AppState> {
     axum::Router::new().route("/auth/dev-login", axum::routing::post(dev_login))
 }
 
-fn login_of(s: &AppState) -> Result<&Login> {
+pub(super) fn login_of(s: &AppState) -> Result<&Login> {
     s.login
         .as_deref()
         .ok_or_else(|| Error::NotFound("login is served by the hub only".into()))
 }
 
-fn set_cookie(name: &str, value: &str, path: &str, max_age: u64) -> Result<HeaderValue> {
+pub(super) fn set_cookie(name: &str, value: &str, path: &str, max_age: u64) -> Result<HeaderValue> {
     HeaderValue::from_str(&format!(
         "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
     ))
@@ -77,28 +78,51 @@ async fn jwks(State(s): State<AppState>) -> Result<Response> {
 struct LoginQuery {
     /// Path on the frontend to return to after login (default `/`).
     return_to: Option<Line<2000>>,
+    /// The sign-in provider's id (`GET /auth/providers`); default: the default provider.
+    provider: Option<Line<64>>,
 }
 
-/// Starts a login: redirects to the login provider (AuthSCH or the configured OIDC
-/// provider) with PKCE, `state` and (OIDC) `nonce`.
+/// Starts a login: redirects to the sign-in provider (the default one, AuthSCH or the
+/// configured OIDC provider, or `provider`) with PKCE, `state` and (OIDC) `nonce`.
 #[utoipa::path(get, path = "/auth/login", tag = "auth", params(LoginQuery),
     responses((status = 303, description = "redirect to the login provider"),
-              (status = 404, body = ErrorBody, description = "login not configured"),
+              (status = 404, body = ErrorBody, description = "login not configured, or no such provider"),
               (status = 503, body = ErrorBody)))]
 async fn login(State(s): State<AppState>, Query(q): Query<LoginQuery>) -> Result<Response> {
     let login = login_of(&s)?;
-    let (url, state) = login.start(&s.db, q.return_to.as_deref()).await?;
-    let location = HeaderValue::from_str(&url)
+    let (url, state) = login
+        .start(&s.db, q.provider.as_deref(), q.return_to.as_deref(), None)
+        .await?;
+    to_provider(login, &url, &state)
+}
+
+/// A 303 to the provider's authorization URL, binding the login to this browser.
+pub(super) fn to_provider(login: &Login, url: &str, state: &str) -> Result<Response> {
+    let location = HeaderValue::from_str(url)
         .map_err(|_| Error::Internal(anyhow::anyhow!("authorization URL is not a header value")))?;
     let mut resp = StatusCode::SEE_OTHER.into_response();
     resp.headers_mut().insert(header::LOCATION, location);
     resp.headers_mut().insert(
         header::SET_COOKIE,
-        set_cookie(LOGIN_COOKIE, &state, "/auth", login.state_ttl())?,
+        set_cookie(LOGIN_COOKIE, state, "/auth", login.state_ttl())?,
     );
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Providers {
+    /// The default provider first.
+    items: Vec<ProviderInfo>,
+}
+
+/// The sign-in providers of this hub (`/auth/login?provider=…`).
+#[utoipa::path(get, path = "/auth/providers", tag = "auth",
+    responses((status = 200, body = Providers)))]
+async fn providers(State(s): State<AppState>) -> Result<Json<Providers>> {
+    let items = s.login.as_ref().map(|l| l.providers()).unwrap_or_default();
+    Ok(Json(Providers { items }))
 }
 
 fn signed_in(login: &Login, result: LoginResult, json: bool) -> Result<Response> {
@@ -137,8 +161,43 @@ async fn callback(
 ) -> Result<Response> {
     let login = login_of(&s)?;
     let bound = cookie(&headers, LOGIN_COOKIE);
-    let result = login.finish(&s.db, &cb, bound.as_deref()).await?;
-    signed_in(login, result, wants_json(&headers))
+    let current = match presented_token(&headers) {
+        Some(t) => live_session(&s, &t).await,
+        None => None,
+    };
+    match login
+        .finish(&s.db, &cb, bound.as_deref(), current.as_ref())
+        .await?
+    {
+        Finished::SignedIn(result) => signed_in(login, *result, wants_json(&headers)),
+        Finished::Linked { return_to } => {
+            let clear = set_cookie(LOGIN_COOKIE, "", "/auth", 0)?;
+            let mut resp = if wants_json(&headers) {
+                axum::Json(serde_json::json!({ "linked": true })).into_response()
+            } else {
+                let location = HeaderValue::from_str(&login.frontend_location(&return_to))
+                    .map_err(|_| {
+                        Error::Internal(anyhow::anyhow!("frontend URL is not a header value"))
+                    })?;
+                let mut r = StatusCode::SEE_OTHER.into_response();
+                r.headers_mut().insert(header::LOCATION, location);
+                r
+            };
+            resp.headers_mut().append(header::SET_COOKIE, clear);
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(resp)
+        }
+    }
+}
+
+/// The claims of `token` when it is a live hub session's: a token of a session that is
+/// signed out, or not a session's, is none.
+pub(super) async fn live_session(s: &AppState, token: &str) -> Option<crate::auth::Claims> {
+    let claims = s.verifier.verify(token).await.ok()?;
+    let sid = claims.sid?;
+    s.sessions.as_ref()?.check(sid, claims.sub).await.ok()?;
+    Some(claims)
 }
 
 /// Signs out: ends the session of the presented token (the session cookie or
@@ -232,6 +291,7 @@ async fn dev_login(State(s): State<AppState>, Json(body): Json<DevLogin>) -> Res
                 first_name: body.first_name.map(String::from),
                 last_name: body.last_name.map(String::from),
                 email: body.email.map(String::from),
+                email_verified: None,
                 neptun: None,
             },
         )

@@ -75,6 +75,8 @@ struct MergedPage {
     items: Vec<serde_json::Value>,
     next: Option<bff::MergedCursor>,
     unavailable: Vec<RealmId>,
+    /// Realms that accept only sessions of other sign-in providers.
+    sign_in_required: Vec<bff::SignInRequired>,
     /// The realms that answered (the others are in `unavailable`).
     answered: Vec<RealmId>,
 }
@@ -126,11 +128,16 @@ async fn paged_fan_out(
         .filter(|r| !merged.unavailable.contains(r))
         .cloned()
         .collect();
-    let exhausted = merged.nothing.iter().map(|realm| bff::RealmPage {
-        realm: realm.clone(),
-        items: Vec::new(),
-        more: false,
-    });
+    // Nothing more from a realm with nothing for this session, whatever the reason.
+    let exhausted = merged
+        .nothing
+        .iter()
+        .chain(merged.sign_in.iter().map(|(realm, ..)| realm))
+        .map(|realm| bff::RealmPage {
+            realm: realm.clone(),
+            items: Vec::new(),
+            more: false,
+        });
     let pages = merged
         .answers
         .into_iter()
@@ -138,10 +145,20 @@ async fn paged_fan_out(
         .chain(exhausted)
         .collect();
     let (items, next) = bff::merge_group_pages(from, pages, limit);
+    let sign_in_required = merged
+        .sign_in
+        .into_iter()
+        .map(|(realm, providers, provider_names)| bff::SignInRequired {
+            realm,
+            providers,
+            provider_names,
+        })
+        .collect();
     Ok(MergedPage {
         items,
         next,
         unavailable: merged.unavailable,
+        sign_in_required,
         answered,
     })
 }
@@ -173,6 +190,10 @@ pub(crate) struct GroupPage {
     /// True when some realm did not answer; `unavailable` says which.
     pub partial: bool,
     pub unavailable: Vec<RealmId>,
+    /// Realms that accept only sessions of other sign-in providers: "sign in with … to
+    /// see this" (not a failure).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sign_in_required: Vec<bff::SignInRequired>,
     /// True when there are more groups (`nextCursor` is set).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
@@ -215,6 +236,7 @@ async fn search_groups(
         next_cursor,
         partial: !unavailable.is_empty(),
         unavailable,
+        sign_in_required: page.sign_in_required,
     }))
 }
 

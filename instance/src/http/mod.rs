@@ -14,6 +14,7 @@ mod extract;
 mod groups_of_api;
 mod guard;
 mod hub_api;
+mod identities_api;
 mod internal;
 mod ops;
 mod realm_api;
@@ -42,6 +43,7 @@ pub use extract::{
     bearer, cookie, presented_token, Caller, Json, LocalRealm, Path, Query, SESSION_COOKIE,
 };
 pub use guard::origin_of;
+pub(crate) use identities_api::link_redirect;
 pub use scope::RealmScope;
 
 use crate::auth::Verifier;
@@ -79,6 +81,12 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// How names map to identities (`authsch:<id>`, `<provider>:<subject>`): the hub's
+    /// sign-in providers.
+    pub(crate) fn naming(&self) -> crate::identity::Naming {
+        self.login.as_ref().map(|l| l.naming()).unwrap_or_default()
+    }
+
     pub async fn new(
         db: Db,
         mode: Mode,
@@ -98,7 +106,7 @@ impl AppState {
             keys: None,
             login: None,
             users: Arc::new(match mode {
-                Mode::Hub => crate::directory::Users::Hub(db.clone()),
+                Mode::Hub => crate::directory::Users::Hub(db.clone(), Default::default()),
                 Mode::Worker => crate::directory::Users::Worker(None),
             }),
             directory: None,
@@ -179,7 +187,8 @@ fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
             .merge(groups_of_api::bff_routes())
             .merge(internal::hub_routes())
             .merge(auth_api::routes())
-            .merge(session_api::routes()),
+            .merge(session_api::routes())
+            .merge(identities_api::routes()),
         Mode::Worker => router,
     }
 }

@@ -23,6 +23,7 @@ mod evaluation;
 mod groups;
 mod guidelines;
 pub mod i18n;
+mod identities;
 mod realm_admin;
 mod signed_in;
 mod static_files;
@@ -84,6 +85,8 @@ pub fn routes(state: AppState, api: ApiHandle) -> Router<AppState> {
         )
         .route("/people/{id}", get(person))
         .route("/people/{id}/profile", post(save_profile))
+        .route("/me/identities/link", post(identities::link))
+        .route("/me/identities/{key}/unlink", post(identities::unlink))
         .route("/realms/{realm}/groups/{id}", get(groups::group_page))
         .route(
             "/realms/{realm}/groups/{id}/{action}",
@@ -625,7 +628,11 @@ async fn sign_in_page(Visitor { ctx }: Visitor, Query(q): Query<SignInQuery>) ->
     let body = views::sign_in(
         ctx.lang,
         &views::SignIn {
-            oidc: login.provider_configured(),
+            providers: login
+                .providers()
+                .into_iter()
+                .map(|p| (p.id, p.display_name))
+                .collect(),
             dev,
             csrf: &ctx.csrf,
             message: q.expired.is_some().then_some(t.session_expired),
@@ -639,7 +646,8 @@ async fn sign_in_page(Visitor { ctx }: Visitor, Query(q): Query<SignInQuery>) ->
 async fn dev_people(s: &AppState) -> crate::error::Result<Vec<(String, String)>> {
     let mut g = s.db.global().await?;
     let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query!(
-        r#"SELECT u.auth_sch_id, p.first_name AS "first_name?", p.last_name AS "last_name?"
+        r#"SELECT u.auth_sch_id AS "auth_sch_id!", p.first_name AS "first_name?",
+                  p.last_name AS "last_name?"
            FROM users u LEFT JOIN profiles p ON p.user_id = u.id
           WHERE u.auth_sch_id NOT LIKE 'legacy-pek:%'
           ORDER BY u.auth_sch_id LIMIT 50"#
@@ -941,6 +949,14 @@ async fn render_person(
     let body = match points {
         Ok(p) => maud::html! { (body) (evaluation::person_points(ctx.lang, &p, &names)) },
         Err(_) => body,
+    };
+    // One's own ways to sign in, and the record of their links and unlinks.
+    let body = match is_me {
+        true => match api.get::<Value>("/api/v1/me/identities").await {
+            Ok(v) => maud::html! { (body) (identities::section(ctx.lang, &v, &ctx.csrf)) },
+            Err(_) => body,
+        },
+        false => body,
     };
     ctx.page(status, &title, Some(&me), body)
 }

@@ -207,7 +207,8 @@ pub fn session_ended(lang: Lang, sign_in: &str) -> Markup {
 }
 
 pub struct SignIn<'a> {
-    pub oidc: bool,
+    /// The sign-in providers (id, display name), the default one first.
+    pub providers: Vec<(String, String)>,
     pub dev: Option<Vec<(String, String)>>,
     pub csrf: &'a str,
     pub message: Option<&'a str>,
@@ -220,8 +221,20 @@ pub fn sign_in(lang: Lang, s: &SignIn) -> Markup {
     html! {
         h1 { (t.sign_in_title) }
         @if let Some(m) = s.message { p.notice role="status" { (m) } }
-        @if s.oidc {
-            p { a.button href={ "/auth/login?returnTo=" (super::api::enc(s.back)) } { (t.sign_in_with_authsch) } }
+        @if !s.providers.is_empty() {
+            ul.providers {
+                @for (id, name) in &s.providers {
+                    li {
+                        a.button href={ "/auth/login?provider=" (super::api::enc(id)) "&returnTo=" (super::api::enc(s.back)) } {
+                            @if id == crate::auth::DEFAULT_PROVIDER && name == "AuthSCH" {
+                                (t.sign_in_with_authsch)
+                            } @else {
+                                (t.sign_in_with) " " (name)
+                            }
+                        }
+                    }
+                }
+            }
         } @else if s.dev.is_none() {
             p { (t.no_login_configured) }
         }
@@ -306,10 +319,26 @@ pub(super) fn partial_notice(
                 .collect()
         })
         .unwrap_or_default();
+    let sign_in: Vec<&Value> = answer["signInRequired"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
     html! {
         @if answer["partial"].as_bool().unwrap_or(false) {
             p.notice.partial role="status" {
                 (t.partial_notice) " " (missing.join(", "))
+            }
+        }
+        // Realms that accept only other sign-in providers: not a failure, a way in.
+        @for r in sign_in {
+            p.notice.sign-in-required role="status" {
+                (realm_names(r["realm"].as_str().unwrap_or(""))) " " (t.sign_in_to_see)
+                @for (i, id) in r["providers"].as_array().into_iter().flatten().filter_map(|p| p.as_str()).enumerate() {
+                    " "
+                    a href={ "/auth/login?provider=" (super::api::enc(id)) } {
+                        (r["providerNames"][i].as_str().unwrap_or(id))
+                    }
+                }
             }
         }
     }

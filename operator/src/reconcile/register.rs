@@ -88,6 +88,7 @@ async fn ensure_registered(
         endpoint: refs.endpoint.clone(),
         version: desired::version_of(image),
         owner_uid: realm.uid(),
+        providers: realm.spec.providers.clone(),
     };
     let k = key(realm);
     let record = ctx.registered.lock().ok().and_then(|r| r.get(&k).cloned());

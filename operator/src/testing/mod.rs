@@ -87,6 +87,7 @@ impl Hub for RecordingHub {
                     version: Some(reg.version.clone()),
                     status: None,
                     owner_uid: reg.owner_uid.clone(),
+                    providers: reg.providers.clone(),
                 })
                 .collect())
         })

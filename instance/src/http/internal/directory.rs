@@ -83,7 +83,8 @@ async fn realm_entry_awards(
 #[serde(rename_all = "camelCase")]
 struct DirUser {
     id: Uuid,
-    auth_sch_id: String,
+    /// Absent for people who sign in only through other providers.
+    auth_sch_id: Option<String>,
     /// Names and nickname; absent when the person has not filled in a profile.
     profile: Option<BasicProfile>,
     /// The realms the person is in.
@@ -128,7 +129,7 @@ async fn directory_user(
     State(s): State<AppState>,
     Path(p): Path<UserPath>,
 ) -> Result<Json<DirUser>> {
-    let (id, auth_sch_id) = directory::resolve_user(&s.db, &p.id).await?;
+    let (id, auth_sch_id) = directory::resolve_user(&s.db, &s.naming(), &p.id).await?;
     tracing::info!(service = %svc, user = %id, "directory: user");
     let view = profile::view_at(&s.db, id, Scope::Basic).await?;
     let profile = match view.profile {
@@ -219,7 +220,7 @@ async fn directory_memberships(
     State(s): State<AppState>,
     Path(p): Path<UserPath>,
 ) -> Result<Json<DirList<DirMembership>>> {
-    let (id, _) = directory::resolve_user(&s.db, &p.id).await?;
+    let (id, _) = directory::resolve_user(&s.db, &s.naming(), &p.id).await?;
     tracing::info!(service = %svc, user = %id, "directory: memberships");
     let db = s.db.clone();
     let (items, unavailable) = gather(&s, id, "memberships", move |realm| {
@@ -281,7 +282,7 @@ async fn entrants(
     user: String,
     semester: String,
 ) -> Result<Json<DirList<DirEntryAward>>> {
-    let (id, _) = directory::resolve_user(&s.db, &user).await?;
+    let (id, _) = directory::resolve_user(&s.db, &s.naming(), &user).await?;
     let semester = semester.trim().to_string();
     if semester.is_empty()
         || semester.chars().count() > 50

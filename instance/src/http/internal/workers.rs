@@ -94,8 +94,9 @@ async fn user_exists(
     }
 }
 
-/// The user of an AuthSCH id, created if the person never logged in (a realm's
-/// configured administrators). Idempotent.
+/// The user of an AuthSCH id (or `authsch:<id>`, or `<provider>:<subject>` of another
+/// sign-in provider), created if the person never signed in (a realm's configured
+/// administrators). Idempotent.
 #[utoipa::path(post, path = "/internal/v1/realms/{realm}/users", tag = "admin",
     params(("realm" = String, Path)), request_body = AuthSchRef,
     responses((status = 200, body = UserRef), (status = 401, body = ErrorBody),
@@ -106,7 +107,7 @@ async fn ensure_user(
     Json(body): Json<AuthSchRef>,
 ) -> Result<Json<UserRef>> {
     let mut g = s.db.global().await?;
-    let id = crate::profile::ensure_user(&mut g, &body.auth_sch_id).await?;
+    let id = crate::identity::ensure_named(&mut g, &s.naming(), &body.auth_sch_id).await?;
     g.commit().await?;
     tracing::info!(realm = %realm, user = %id, "user ensured for a worker (configured administrator)");
     Ok(Json(UserRef { id }))
