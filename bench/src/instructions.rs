@@ -131,6 +131,7 @@ pub async fn hub_instructions(args: HubInstructionsArgs) -> anyhow::Result<()> {
                 endpoint: endpoint.clone().try_into()?,
                 version: None,
                 owner_uid: None,
+                providers: None,
             },
         )
         .await?;

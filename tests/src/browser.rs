@@ -188,8 +188,7 @@ impl Browser<'_> {
             );
             if screenshots_wanted() {
                 let png = self.c.screenshot().await.expect("screenshot");
-                std::fs::write(artifacts().join(format!("{name}-{w}.png")), png)
-                    .expect("save png");
+                std::fs::write(artifacts().join(format!("{name}-{w}.png")), png).expect("save png");
             }
         }
         self.c
