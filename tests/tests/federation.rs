@@ -1039,8 +1039,11 @@ async fn identical_concurrent_searches_share_one_realm_call_per_caller_only() {
         n
     };
 
-    // One person, 100 identical searches at once: each realm asked once.
-    let tokens = (0..100).map(|_| (ann, fed.token(ann))).collect();
+    // One person, 100 identical searches at once from one session (a call is shared only
+    // between requests of one session: its token decides which realms the hub may ask for
+    // that person at all): each realm asked once.
+    let ann_session = fed.token(ann);
+    let tokens = (0..100).map(|_| (ann, ann_session.clone())).collect();
     let (answers, asked) = burst(tokens, 2 * 99, 1).await;
     assert_eq!(
         asked,
@@ -1055,9 +1058,15 @@ async fn identical_concurrent_searches_share_one_realm_call_per_caller_only() {
 
     // Two people, 50 identical searches each, interleaved: each realm asked once per
     // person, and every answer is the asker's own.
+    let ben_session = fed.token(ben);
     let tokens = (0..100)
-        .map(|i| if i % 2 == 0 { ann } else { ben })
-        .map(|who| (who, fed.token(who)))
+        .map(|i| {
+            if i % 2 == 0 {
+                (ann, ann_session.clone())
+            } else {
+                (ben, ben_session.clone())
+            }
+        })
         .collect();
     let (answers, asked) = burst(tokens, 2 * (49 + 49), 2).await;
     for (who, (status, body)) in &answers {
