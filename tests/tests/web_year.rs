@@ -79,7 +79,12 @@ async fn a_pek_year_in_the_browser() {
         first["total"].as_u64().unwrap_or(u64::MAX) <= 100 * 1024,
         "{first}"
     );
-    assert_eq!(first["assets"], 3, "{first}");
+    // The stylesheet and the two scripts; the favicon too when Chromium has fetched it by
+    // then (it does not wait for it to call the page loaded).
+    assert!(
+        (3..=4).contains(&first["assets"].as_u64().unwrap_or(0)),
+        "{first}"
+    );
     assert_eq!(first["pageCompressed"], true, "{first}");
     assert_eq!(first["cssCompressed"], true, "{first}");
     assert_eq!(
