@@ -140,6 +140,11 @@ pub fn artifacts() -> PathBuf {
     dir
 }
 
+/// How long a step may take before the test gives up on it. Generous: it is spent only
+/// when a step fails, while a page on two cores shared with the rest of the test command
+/// (the first page of a fresh Chromium, a fan-out to every realm) can take over 10 s.
+pub const WAIT: Duration = Duration::from_secs(30);
+
 pub struct Browser<'a> {
     pub c: &'a Client,
     pub hub: String,
@@ -250,7 +255,7 @@ impl Browser<'_> {
     }
 
     pub async fn wait_path(&self, path: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + WAIT;
         loop {
             if self.path().await == path {
                 return;
@@ -265,7 +270,7 @@ impl Browser<'_> {
     }
 
     pub async fn wait_text(&self, css: &str, want: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + WAIT;
         loop {
             if let Ok(el) = self.c.find(Locator::Css(css)).await {
                 let t = el.text().await.unwrap_or_default();
@@ -284,7 +289,7 @@ impl Browser<'_> {
 
     /// The item of list `list` (CSS of its `ul`) that names `who`.
     pub async fn item(&self, list: &str, who: &str) -> fantoccini::elements::Element {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + WAIT;
         loop {
             for li in self
                 .c

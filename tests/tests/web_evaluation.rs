@@ -42,7 +42,7 @@ async fn type_into(c: &Client, css: &str, text: &str) {
 
 /// The text of the first element matching `xpath`, once it contains `want`.
 async fn wait_xpath(c: &Client, xpath: &str, want: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + pek_tests::browser::WAIT;
     loop {
         let t = match c.find(Locator::XPath(xpath)).await {
             Ok(el) => el.text().await.unwrap_or_default(),

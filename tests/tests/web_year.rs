@@ -249,7 +249,7 @@ async fn a_pek_year_in_the_browser() {
     b.press(Some(&frida_item), "Posztok mentése").await;
     b.wait_text("main", "Tagság módosítva").await;
     b.wait_text("#announce", "Tagság módosítva").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + pek_tests::browser::WAIT;
     let after = loop {
         let got = client
             .execute(
@@ -767,7 +767,7 @@ async fn click_css(b: &Browser<'_>, css: &str) {
 
 /// Waits until the element `css` no longer contains `gone`.
 async fn wait_gone(b: &Browser<'_>, css: &str, gone: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + pek_tests::browser::WAIT;
     loop {
         let text = match b.c.find(Locator::Css(css)).await {
             Ok(el) => el.text().await.unwrap_or_default(),
