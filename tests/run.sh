@@ -104,12 +104,15 @@ for line in sys.stdin:
 # them (helm.sh without arguments) run in the background with the others.
 mkdir -p target
 step "helm + kubectl (tests/checks/helm.sh --tools-only)" bash tests/checks/helm.sh --tools-only
+step "cargo clippy + build (cargo test --no-run)" build
+# Tells the checks after it that the build is done: a check must not wait for the build
+# directory lock that `cargo test` holds while the tests run.
+export PEK_TEST_BUILD_DONE=1
 # A check marked "run.sh: in the background" (mostly waiting for a cluster) runs beside the
-# rest; its output is shown when it ends. They start before the build: a cluster comes up, a
-# tool installs meanwhile, and each waits for the build (tests/build-wait.sh) before it runs
-# what the build makes.
-export PEK_BUILD_DONE_FILE=$PWD/target/.build-done
-rm -f "$PEK_BUILD_DONE_FILE"
+# rest; its output is shown when it ends. They start after the build, not beside it: started
+# before it (waiting for it with tests/build-wait.sh), an idle cluster, the control plane and
+# the chart checks took so much of the two cores that a fresh build went from ≈ 300 s to
+# 472 s, far more than the cluster's start-up they overlapped.
 BG=() BG_PID=() BG_T0=()
 # If the run stops early, a background check is stopped too (and cleans up after itself:
 # k8s-node.sh takes its node down).
@@ -132,16 +135,6 @@ for extra in tests/checks/*.sh; do
     BG+=("$extra"); BG_PID+=($!); BG_T0+=("$(date +%s)")
   fi
 done
-build_and_tell() {
-  local rc=0
-  build || rc=$?
-  if [ "$rc" = 0 ]; then echo ok >"$PEK_BUILD_DONE_FILE"; else echo failed >"$PEK_BUILD_DONE_FILE"; fi
-  return "$rc"
-}
-step "cargo clippy + build (cargo test --no-run)" build_and_tell
-# Tells the checks after it that the build is done: a check must not wait for the build
-# directory lock that `cargo test` holds while the tests run.
-export PEK_TEST_BUILD_DONE=1
 # The test binaries of that build (what `cargo test --workspace` would run), a few at a time,
 # all on one throwaway PostgreSQL (localpg's test_cluster: one initdb, and each schema
 # migrated once into a template database instead of once per test).

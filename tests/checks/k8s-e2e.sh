@@ -38,7 +38,7 @@ trap '"$K8S/control-plane.sh" down "$DIR" >/dev/null 2>&1 || true' EXIT
 # `cargo test --workspace` built: selecting the whole workspace keeps its one feature set, so
 # nothing is compiled again (a `-p pek-tests` or `--bin` build would resolve other features
 # and rebuild some 60 crates). Built up front so the test time is the suite's.
-# tests/run.sh starts this check while it builds (the control plane comes up meanwhile).
+# Started while something builds (PEK_BUILD_DONE_FILE), it waits for the build here.
 # shellcheck source=tests/build-wait.sh
 . tests/build-wait.sh
 start=$(date +%s)

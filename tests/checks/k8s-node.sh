@@ -106,8 +106,9 @@ export KUBECONFIG
 CTR=(ctr --address "$DIR/containerd/containerd.sock" -n k8s.io)
 
 # The binaries are the ones `cargo test --workspace` built (one feature set for the whole test
-# command). tests/run.sh starts this check while it builds them, so the node comes up
-# meanwhile; run alone, the check builds them here (a no-op when nothing changed).
+# command): tests/run.sh runs this check after its build; started while something builds
+# (PEK_BUILD_DONE_FILE), it waits for the build here; run alone, it builds them here (a
+# no-op when nothing changed).
 phase "binaries (cargo test --workspace --no-run)"
 # shellcheck source=tests/build-wait.sh
 . "$ROOT/tests/build-wait.sh"

@@ -30,8 +30,8 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$ST_VERSION"; the
 fi
 
 # target/debug/pek as `cargo test --workspace` built it (one feature set for the whole test
-# command; `cargo build --bin pek` would compile dozens of crates again). tests/run.sh starts
-# this check while it builds, so the install above happens meanwhile.
+# command; `cargo build --bin pek` would compile dozens of crates again). tests/run.sh runs
+# this check after its build (see tests/build-wait.sh for the other ways).
 # shellcheck source=tests/build-wait.sh
 . tests/build-wait.sh
 wait_for_build
