@@ -68,7 +68,8 @@ impl OidcProvider {
             client_secret,
             log,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Node's start-up alone took over 30 s when the test command loaded both cores.
+        let deadline = Instant::now() + Duration::from_secs(90);
         let discovery = format!("{}/.well-known/openid-configuration", p.issuer);
         loop {
             if let Some(status) = p.child.try_wait()? {
@@ -80,7 +81,7 @@ impl OidcProvider {
                 }
             }
             if Instant::now() > deadline {
-                bail!("the OIDC provider did not answer within 30 s\n{}", p.logs());
+                bail!("the OIDC provider did not answer within 90 s\n{}", p.logs());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

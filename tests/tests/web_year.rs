@@ -14,21 +14,23 @@ use fantoccini::Locator;
 use pek_tests::browser::{axe_source, browser_ready, start_browser, Browser};
 use pek_tests::federation::{Federation, Options};
 
-/// The hub's token lifetime here: how long a browser may stay idle. Short, so the test
-/// can outwait it; long enough that no step of the journeys takes that long even when
-/// the test command loads both cores (16 s was outlasted there: a page and the semester's
-/// points computation in one step, load average 22).
-const IDLE_SECS: u64 = 40;
+/// The hub's token lifetime in the journeys: long, so no step can outlast it however
+/// loaded the machine is (a token is renewed only after half its life, so a step of
+/// more than half of it — a page and an axe check at load average 20 — ended a session).
+const JOURNEY_SECS: u64 = 900;
+/// The token lifetime of the session part (the hub restarted with it): how long a browser
+/// may stay idle there. Short, so the test can outwait it; its steps are single page loads.
+const IDLE_SECS: u64 = 30;
 
 #[tokio::test]
 async fn a_pek_year_in_the_browser() {
     if !browser_ready() {
         return;
     }
-    let fed = Federation::start(Options {
+    let mut fed = Federation::start(Options {
         hub_env: vec![
             ("PEK_DEV_LOGIN".into(), "true".into()),
-            ("PEK_JWT_TTL_SECONDS".into(), IDLE_SECS.to_string()),
+            ("PEK_JWT_TTL_SECONDS".into(), JOURNEY_SECS.to_string()),
         ],
         ..Options::default()
     })
@@ -701,6 +703,12 @@ async fn a_pek_year_in_the_browser() {
     b.wait_text("main", "Az irányelvet töröltük.").await;
     b.wait_text("main", "Még nincs irányelv.").await;
     b.sign_out().await;
+
+    // The hub again with short-lived tokens (same keys and database: nothing else changes).
+    fed.hub.kill();
+    fed.hub
+        .set_env("PEK_JWT_TTL_SECONDS", &IDLE_SECS.to_string());
+    fed.hub.start().await.expect("hub restart");
     b.sign_in_as("Friss Frida").await;
 
     // --- The session slides while she is active ----------------------------------------
