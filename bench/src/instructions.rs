@@ -29,6 +29,10 @@ pub struct HubInstructionsArgs {
     /// `before=/tmp/pek-before,after=target/profiling/pek`. Each runs every case.
     #[arg(long, value_delimiter = ',', required = true)]
     pub pek: Vec<String>,
+    /// Extra environment of one build's hub, `label:KEY=VALUE` (repeatable), e.g.
+    /// `h2:PEK_BFF_WORKER_HTTP2=true` to count the same binary with another setting.
+    #[arg(long)]
+    pub hub_env: Vec<String>,
     /// Requests counted per case.
     #[arg(long, default_value_t = 200)]
     pub requests: u32,
@@ -69,6 +73,20 @@ pub async fn hub_instructions(args: HubInstructionsArgs) -> anyhow::Result<()> {
         .collect();
     for (_, p) in &builds {
         anyhow::ensure!(p.is_file(), "{} is not a file", p.display());
+    }
+    let mut hub_env: Vec<(String, String, String)> = Vec::new();
+    for spec in &args.hub_env {
+        let parsed = spec
+            .split_once(':')
+            .and_then(|(l, kv)| kv.split_once('=').map(|(k, v)| (l, k, v)));
+        let Some((label, key, value)) = parsed else {
+            anyhow::bail!("--hub-env {spec}: expected label:KEY=VALUE");
+        };
+        anyhow::ensure!(
+            builds.iter().any(|(l, _)| l == label),
+            "--hub-env {spec}: no build is labelled {label}"
+        );
+        hub_env.push((label.into(), key.into(), value.into()));
     }
     anyhow::ensure!(
         Command::new("valgrind")
@@ -220,7 +238,12 @@ pub async fn hub_instructions(args: HubInstructionsArgs) -> anyhow::Result<()> {
     for (label, bin) in &builds {
         let out_dir = base.workdir.join(format!("callgrind-{label}"));
         std::fs::create_dir_all(&out_dir)?;
-        let mut hub = ProfiledHub::start(bin, &out_dir, &base, &private).await?;
+        let env: Vec<(&str, &str)> = hub_env
+            .iter()
+            .filter(|(l, ..)| l == label)
+            .map(|(_, k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut hub = ProfiledHub::start(bin, &out_dir, &base, &private, &env).await?;
         println!(
             "hub {label} ({}) under callgrind at {}",
             bin.display(),
@@ -318,6 +341,7 @@ impl ProfiledHub {
         out_dir: &Path,
         base: &BenchHub,
         private: &Path,
+        env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -349,6 +373,7 @@ impl ProfiledHub {
             .env("PEK_BFF_DEADLINE_MS", "120000")
             .env("PEK_HEALTH_INTERVAL_MS", "3600000")
             .env("PEK_REGISTRY_RELOAD_SECS", "3600")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

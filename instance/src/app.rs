@@ -123,14 +123,16 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
         state.login = Some(std::sync::Arc::new(login));
         state.keys = Some(keys);
     }
-    let http = reqwest::Client::builder()
+    let mut http = reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(2))
         .pool_max_idle_per_host(512)
         .tcp_nodelay(true)
         // A worker's redirect is its answer, passed back to the caller, not followed.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .context("building the HTTP client")?;
+        .redirect(reqwest::redirect::Policy::none());
+    if args.bff_worker_http2 && args.db.mode == Mode::Hub {
+        http = http.http2_prior_knowledge();
+    }
+    let http = http.build().context("building the HTTP client")?;
     let admins = crate::directory::admin_ids(&args.realm_admins)?;
     match args.db.mode {
         Mode::Hub => {

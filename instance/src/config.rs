@@ -126,6 +126,12 @@ pub struct ServeArgs {
     /// Hub: extra attempts of a failed idempotent BFF call, within the deadline.
     #[arg(long, env = "PEK_BFF_RETRIES", default_value_t = 1)]
     pub bff_retries: u32,
+    /// Hub: speak HTTP/2 to the workers (cleartext, prior knowledge): one multiplexed
+    /// connection per worker instead of a pool of HTTP/1.1 keep-alive connections. Every
+    /// worker must be a `pek` (it serves both). Off by default: measured in BENCHMARKS.md
+    /// ("BFF: HTTP/1.1 or HTTP/2 to the workers").
+    #[arg(long, env = "PEK_BFF_WORKER_HTTP2", default_value_t = false)]
+    pub bff_worker_http2: bool,
     /// Hub: interval of worker health checks, in milliseconds.
     #[arg(long, env = "PEK_HEALTH_INTERVAL_MS", default_value_t = 10_000)]
     pub health_interval_ms: u64,
@@ -291,6 +297,7 @@ impl ServeArgs {
             realm_cache_ttl_secs: 60,
             bff_deadline_ms: 2000,
             bff_retries: 1,
+            bff_worker_http2: false,
             health_interval_ms: 10_000,
             outbox_interval_ms: 1000,
             registry_reload_secs: 30,

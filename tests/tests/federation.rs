@@ -154,8 +154,12 @@ async fn cross_realm_search_merges_and_degrades_to_partial_when_a_worker_dies() 
 
 #[tokio::test]
 async fn editing_a_worker_group_through_the_bff_needs_permission() {
+    // The hub speaks HTTP/2 to the worker here (the other tests: HTTP/1.1). With prior
+    // knowledge there is no fallback: a worker that did not serve HTTP/2 would fail
+    // every call below.
     let fed = Federation::start(Options {
         realms: vec!["kir-dev"],
+        hub_env: vec![("PEK_BFF_WORKER_HTTP2".into(), "true".into())],
         ..Options::default()
     })
     .await
