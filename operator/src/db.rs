@@ -1019,17 +1019,12 @@ impl Provisioner {
                 } else {
                     "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION"
                 };
-                let stmt: String = sqlx::query_scalar(&format!(
-                    "SELECT format('CREATE ROLE %I WITH {attrs} PASSWORD %L', $1::text, $2::text)"
-                ))
-                .bind(role)
-                .bind(password)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(sql_err("quoting"))?;
-                conn.execute(stmt.as_str())
-                    .await
-                    .map_err(sql_err("creating a role"))?;
+                exec_formatted(
+                    conn,
+                    &format!("CREATE ROLE %I WITH {attrs} PASSWORD %L"),
+                    &[role, password],
+                )
+                .await?;
                 self.mark_verified(creds, role, password);
                 changes.push(Change::RoleCreated(role.clone()));
             } else if app && rotated && !can_login(conn, role).await? {
@@ -1045,17 +1040,7 @@ impl Provisioner {
                 {
                     Some(true) => self.mark_verified(creds, role, password),
                     Some(false) => {
-                        let stmt: String = sqlx::query_scalar(
-                            "SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', $1::text, $2::text)",
-                        )
-                        .bind(role)
-                        .bind(password)
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map_err(sql_err("quoting"))?;
-                        conn.execute(stmt.as_str())
-                            .await
-                            .map_err(sql_err("setting a role password"))?;
+                        set_login_password(conn, role, password).await?;
                         self.mark_verified(creds, role, password);
                         changes.push(Change::PasswordReset(role.clone()));
                     }
@@ -1198,18 +1183,13 @@ impl Provisioner {
                     set_login_password(conn, &user, password).await?;
                     changes.push(Change::LoginPrepared(user.clone()));
                 } else {
-                    let stmt: String = sqlx::query_scalar(
-                        "SELECT format('CREATE ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB \
-                         NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %L', $1::text, $2::text)",
+                    exec_formatted(
+                        conn,
+                        "CREATE ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE \
+                         NOREPLICATION NOBYPASSRLS PASSWORD %L",
+                        &[&user, &password.to_string()],
                     )
-                    .bind(&user)
-                    .bind(password)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(sql_err("quoting"))?;
-                    conn.execute(stmt.as_str())
-                        .await
-                        .map_err(sql_err("creating a login role"))?;
+                    .await?;
                     changes.push(Change::RoleCreated(user.clone()));
                 }
                 grant_group(conn, &names.app_role, &user).await?;
@@ -1492,18 +1472,12 @@ async fn set_login_password(
     role: &str,
     password: &str,
 ) -> Result<(), Error> {
-    let stmt: String = sqlx::query_scalar(
-        "SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', $1::text, $2::text)",
+    exec_formatted(
+        conn,
+        "ALTER ROLE %I WITH LOGIN PASSWORD %L",
+        &[&role.to_string(), &password.to_string()],
     )
-    .bind(role)
-    .bind(password)
-    .fetch_one(&mut *conn)
     .await
-    .map_err(sql_err("quoting"))?;
-    conn.execute(stmt.as_str())
-        .await
-        .map_err(sql_err("setting a role password"))?;
-    Ok(())
 }
 
 /// The app role as the holder of the privileges: created (without LOGIN) when missing.
@@ -1549,8 +1523,9 @@ async fn grant_group(conn: &mut PgConnection, group: &String, user: &String) -> 
     Ok(())
 }
 
-/// Runs `format(template, args...)` server-side (so identifiers are quoted by Postgres itself)
-/// and executes the result.
+/// Runs `format(template, args...)` server-side (so identifiers and literals — passwords
+/// too — are quoted by Postgres itself) and executes the result. An error names the
+/// template, never the arguments.
 async fn exec_formatted(
     conn: &mut PgConnection,
     template: &str,
