@@ -141,15 +141,53 @@ bins=(); for b in "${IMAGE_BINS[@]}"; do bins+=("$BIN/$b"); done
   "${ports[@]}" --strip "${bins[@]}" -- "$DIR" 2>&1 | tail -1
 # pg_dump and pg_restore with their libraries, from the host's postgresql-client-15 by the
 # script the Dockerfile's pgclient stage runs, added to the image as a layer of its own (as the
-# Dockerfile's COPY --from=pgclient adds them) and the image imported again.
+# Dockerfile's COPY --from=pgclient adds them) and the image imported again. The layer goes
+# straight into images.sh's docker-archive (an uncompressed tar per layer, the config listing
+# their digests): 1 s, where a round trip through an OCI layout and umoci took 9 s.
 PGCLIENT=$DIR/pgclient
 layer_start=$(ms)
 deploy/pg-client.sh "$PGCLIENT" 2>&1
 IMG=$DIR/images/localhost_pek_node-1.tar
-skopeo copy -q "docker-archive:$IMG" "oci:$DIR/oci:img"
-umoci insert --image "$DIR/oci:img" "$PGCLIENT" / >/dev/null
-rm -f "$IMG"; skopeo copy -q "oci:$DIR/oci:img" "docker-archive:$IMG:localhost/pek:node-1"
-rm -rf "$DIR/oci"
+python3 - "$IMG" "$PGCLIENT" <<'PY'
+import hashlib, io, json, os, sys, tarfile
+archive, tree = sys.argv[1:]
+src = tarfile.open(archive)
+manifest = json.load(src.extractfile("manifest.json"))
+entry = manifest[0]
+old_config = entry["Config"]
+config = json.load(src.extractfile(old_config))
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as layer:
+    for d, dirs, files in os.walk(tree):
+        dirs.sort()
+        for name in dirs + sorted(files):
+            full = os.path.join(d, name)
+            ti = layer.gettarinfo(full, arcname=os.path.relpath(full, tree))
+            ti.uid = ti.gid = 0
+            ti.uname = ti.gname = "root"
+            if ti.isfile():
+                with open(full, "rb") as f:
+                    layer.addfile(ti, f)
+            else:
+                layer.addfile(ti)
+data = buf.getvalue()
+digest = hashlib.sha256(data).hexdigest()
+config["rootfs"]["diff_ids"].append("sha256:" + digest)
+config.setdefault("history", []).append({"created_by": "deploy/pg-client.sh"})
+cfg = json.dumps(config, separators=(",", ":")).encode()
+entry["Config"] = hashlib.sha256(cfg).hexdigest() + ".json"
+entry["Layers"].append(digest + ".tar")
+with tarfile.open(archive + ".tmp", "w", format=tarfile.PAX_FORMAT) as out:
+    for m in src.getmembers():
+        if m.name not in ("manifest.json", "repositories", old_config):
+            out.addfile(m, src.extractfile(m) if m.isfile() else None)
+    for name, blob in ((digest + ".tar", data), (entry["Config"], cfg),
+                       ("manifest.json", json.dumps(manifest).encode())):
+        ti = tarfile.TarInfo(name)
+        ti.size, ti.mode = len(blob), 0o444
+        out.addfile(ti, io.BytesIO(blob))
+os.replace(archive + ".tmp", archive)
+PY
 "${CTR[@]}" images import "$IMG" >/dev/null
 echo "pg_dump, pg_restore and $(find "$PGCLIENT" -name '*.so*' | wc -l) libraries added to localhost/pek:node-1 as a layer ($(du -sh "$PGCLIENT" | cut -f1)) in $(secs_since "$layer_start") s"
 python3 - Dockerfile "$IMG" "$IMAGE_USER" "$IMAGE_ENTRYPOINT" \
