@@ -749,8 +749,8 @@ case $dumped in *"$dump"*) ;; *) fail "no DatabaseDumped Event naming $dump: '$d
 [ -n "$dropped" ] && [[ ! "${dropped%% *}" < "${dumped%% *}" ]] || fail "DatabaseDropped ('$dropped') not after DatabaseDumped ('$dumped')"
 # The operator's own log says the same order: pg_dump finished, then the DROP.
 oplog=$(k -n "$NS" logs -l app.kubernetes.io/name=pek-operator --tail=-1 --prefix=false 2>/dev/null \
-  | jq -rc --arg db "${RDB[kir-dev]}" 'select((.message == "database dumped" and .database == $db)
-      or (.change? // "" | test("^dropped database " + $db + "$"))) | "\(.timestamp) \(.message) \(.change // .dump)"' 2>/dev/null || true)
+  | jq -rRc --arg db "${RDB[kir-dev]}" 'fromjson? | select((.message == "database dumped" and .database == $db)
+      or ((.change // "") | test("^dropped database " + $db + "$"))) | "\(.timestamp) \(.message) \(.change // .dump)"' || true)
 echo "$oplog" | sed 's/^/    operator: /'
 [ "$(grep -c . <<<"$oplog")" -ge 2 ] && grep -q 'database dumped' <<<"$(head -1 <<<"$oplog")" \
   || fail "the operator's log does not show the dump before the DROP: $oplog"
