@@ -353,13 +353,15 @@ for _ in $(seq 1 60); do [ -n "$holder" ] && break; sleep 1
 [ -n "$holder" ] || fail "no operator holds the leader Lease"
 echo "operator leader: $holder"
 # The image's pg_dump and pg_restore run where the operator runs them: in its pod, as 65532.
+versions=()
 for tool in pg_dump pg_restore; do
   v=$(k -n "$NS" exec "$holder" -- "/usr/local/bin/$tool" --version) || fail "$tool does not run in the operator's pod"
   case $v in "$tool (PostgreSQL) 15."*) ;; *) fail "$tool --version: $v" ;; esac
+  versions+=("$v")
 done
 pid=$("${CTR[@]}" task ls | awk -v id="$(k -n "$NS" get pod "$holder" -o jsonpath='{.status.containerStatuses[0].containerID}' | sed 's|containerd://||')" '$1 == id {print $2}')
 [ "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")" = 65532 ] || fail "the operator does not run as 65532"
-echo "operator pod (uid 65532): $v, dump place $(k -n "$NS" get pvc pek-dumps -o jsonpath='{.status.phase}') at $DUMPS"
+echo "operator pod (uid 65532): ${versions[0]}; ${versions[1]}; dump place $(k -n "$NS" get pvc pek-dumps -o jsonpath='{.status.phase}') at $DUMPS"
 PG_POD=$FULL-postgres-0
 psql_at() { k -n "$NS" exec "$PG_POD" -- psql -v ON_ERROR_STOP=1 -U postgres -d "$1" -Atc "$2"; }
 
