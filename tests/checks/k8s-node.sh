@@ -3,22 +3,31 @@
 # kubelet, containerd, CNI, a Service proxy, cluster DNS): the image built from the binaries
 # the test command already compiled, the chart installed with real Helm, Realms as real pods.
 #
-#   1. the image: images.sh app from target/debug/{pek,pek-operator}; its user, entrypoint,
-#      command, ports and binary paths are checked against the Dockerfile's runtime stage
+#   1. the image: images.sh app from target/debug/{pek,pek-operator}, plus a layer with
+#      pg_dump/pg_restore and their libraries from the host's postgresql-client-15 made by
+#      deploy/pg-client.sh (which the Dockerfile's pgclient stage runs); its user, entrypoint,
+#      command, ports, binary paths and pg-client.sh's files are checked against the
+#      Dockerfile's runtime stage
 #   2. helm install (bundled PostgreSQL from images.sh postgres), hub with two replicas,
-#      operator with two (leader-elected)
+#      operator with two (leader-elected), the dump place a hostPath PersistentVolume bound to
+#      the claim operator.dumps.persistentVolumeClaim names; pg_dump and pg_restore run in the
+#      operator's pod as 65532
 #   3. three Realms: worker processes run as uid 65532 on a read-only root filesystem, Ready
 #      through their probes, registered; requests through the hub's Service are answered by
 #      the right worker (found by its Service DNS name); a membership made on a worker
-#      reaches the hub's federation table; a cross-realm search merges all three
+#      reaches the hub's federation table; a cross-realm search merges all three; kir-dev
+#      gets a scheduled backup every minute and the e2e suite's realm data
 #   4. helm upgrade to a new image tag under a request loop through the hub's Service:
 #      0 failed requests; then kszk's database password rotated under the loop: 0 failed
 #   5. faults: a worker pod deleted (partial answers naming the realm, then recovery); the
 #      operator killed >= 10 times while 20 Realms are provisioned (all converge, nothing
 #      orphaned or duplicated); a hub pod deleted under the request loop (0 failed reads)
 #   6. Realms deleted (kir-dev first without the confirmation: worker gone, database kept,
-#      ConfirmationRequired; then pods, Services, databases per deletionPolicy), helm uninstall (what
-#      NOTES.txt says remains is what remains); the node is torn down also on failure
+#      ConfirmationRequired; its scheduled backups are in the dump place; confirmed: a dump
+#      before the DROP, named by its Event; kir-dev re-created from that dump has the same rows
+#      and its worker answers; then pods, Services, databases per deletionPolicy), helm
+#      uninstall (what NOTES.txt says remains is what remains); the node is torn down also on
+#      failure
 #
 # Needs root (node.sh) and ../shared/k8s; without either it prints a loud SKIPPED line and
 # exits 3, which tests/run.sh reports as "not run", never as a pass.
@@ -50,6 +59,8 @@ phase() { # phase <name>: closes the previous phase's timing
   echo "== node: $1 (+$((now - T0)) s)"
 }
 fail() { echo "node check FAILED: $*" >&2; exit 1; }
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+secs_since() { local d=$(( $(ms) - $1 )); printf '%d.%d' $((d / 1000)) $((d % 1000 / 100)); }
 
 TOOLS="$ROOT/target/tools"
 # helm and kubectl come from the PyPI package tests/checks/helm.sh fetches.
@@ -128,11 +139,62 @@ ports=(); for p in "${IMAGE_PORTS[@]}"; do ports+=(--port "$p"); done
 bins=(); for b in "${IMAGE_BINS[@]}"; do bins+=("$BIN/$b"); done
 "$K8S/images.sh" app localhost/pek:node-1 --entrypoint "$IMAGE_ENTRYPOINT" --cmd "$IMAGE_CMD" \
   "${ports[@]}" --strip "${bins[@]}" -- "$DIR" 2>&1 | tail -1
-python3 - Dockerfile "$DIR/images/localhost_pek_node-1.tar" "$IMAGE_USER" "$IMAGE_ENTRYPOINT" \
-  "$IMAGE_CMD" "${IMAGE_PORTS[*]}" "${IMAGE_BINS[*]}" <<'PY'
+# pg_dump and pg_restore with their libraries, from the host's postgresql-client-15 by the
+# script the Dockerfile's pgclient stage runs, added to the image as a layer of its own (as the
+# Dockerfile's COPY --from=pgclient adds them) and the image imported again. The layer goes
+# straight into images.sh's docker-archive (an uncompressed tar per layer, the config listing
+# their digests): 1 s, where a round trip through an OCI layout and umoci took 9 s.
+PGCLIENT=$DIR/pgclient
+layer_start=$(ms)
+deploy/pg-client.sh "$PGCLIENT" 2>&1
+IMG=$DIR/images/localhost_pek_node-1.tar
+python3 - "$IMG" "$PGCLIENT" <<'PY'
+import hashlib, io, json, os, sys, tarfile
+archive, tree = sys.argv[1:]
+src = tarfile.open(archive)
+manifest = json.load(src.extractfile("manifest.json"))
+entry = manifest[0]
+old_config = entry["Config"]
+config = json.load(src.extractfile(old_config))
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as layer:
+    for d, dirs, files in os.walk(tree):
+        dirs.sort()
+        for name in dirs + sorted(files):
+            full = os.path.join(d, name)
+            ti = layer.gettarinfo(full, arcname=os.path.relpath(full, tree))
+            ti.uid = ti.gid = 0
+            ti.uname = ti.gname = "root"
+            if ti.isfile():
+                with open(full, "rb") as f:
+                    layer.addfile(ti, f)
+            else:
+                layer.addfile(ti)
+data = buf.getvalue()
+digest = hashlib.sha256(data).hexdigest()
+config["rootfs"]["diff_ids"].append("sha256:" + digest)
+config.setdefault("history", []).append({"created_by": "deploy/pg-client.sh"})
+cfg = json.dumps(config, separators=(",", ":")).encode()
+entry["Config"] = hashlib.sha256(cfg).hexdigest() + ".json"
+entry["Layers"].append(digest + ".tar")
+with tarfile.open(archive + ".tmp", "w", format=tarfile.PAX_FORMAT) as out:
+    for m in src.getmembers():
+        if m.name not in ("manifest.json", "repositories", old_config):
+            out.addfile(m, src.extractfile(m) if m.isfile() else None)
+    for name, blob in ((digest + ".tar", data), (entry["Config"], cfg),
+                       ("manifest.json", json.dumps(manifest).encode())):
+        ti = tarfile.TarInfo(name)
+        ti.size, ti.mode = len(blob), 0o444
+        out.addfile(ti, io.BytesIO(blob))
+os.replace(archive + ".tmp", archive)
+PY
+"${CTR[@]}" images import "$IMG" >/dev/null
+echo "pg_dump, pg_restore and $(find "$PGCLIENT" -name '*.so*' | wc -l) libraries added to localhost/pek:node-1 as a layer ($(du -sh "$PGCLIENT" | cut -f1)) in $(secs_since "$layer_start") s"
+python3 - Dockerfile "$IMG" "$IMAGE_USER" "$IMAGE_ENTRYPOINT" \
+  "$IMAGE_CMD" "${IMAGE_PORTS[*]}" "${IMAGE_BINS[*]}" "$PGCLIENT" <<'PY'
 import json, os, shlex, sys, tarfile
-dockerfile, archive, user, entry, cmd, ports, bins = sys.argv[1:]
-# The Dockerfile's last stage: its USER, ENTRYPOINT, CMD, EXPOSE and what it COPYs where.
+dockerfile, archive, user, entry, cmd, ports, bins, pgclient = sys.argv[1:]
+# The Dockerfile's stages: their base, name, and lines.
 lines, cur = [], ""
 for raw in open(dockerfile):
     s = raw.rstrip("\n")
@@ -143,9 +205,22 @@ for raw in open(dockerfile):
         if cur.strip():
             lines.append(cur.strip())
         cur = ""
-stages = [i for i, l in enumerate(lines) if l.upper().startswith("FROM ")]
-final = lines[stages[-1]:]
+starts = [i for i, l in enumerate(lines) if l.upper().startswith("FROM ")]
+stages = {}
+for n, i in enumerate(starts):
+    words = lines[i].split()
+    if len(words) >= 4 and words[2].upper() == "AS":
+        stages[words[3]] = lines[i:starts[n + 1] if n + 1 < len(starts) else len(lines)]
+final = lines[starts[-1]:]
+# What deploy/pg-client.sh made (the same tree the Dockerfile's pgclient stage makes).
+tree = {}
+for d, _, fs in os.walk(pgclient):
+    for f in fs:
+        full = os.path.join(d, f)
+        tree["/" + os.path.relpath(full, pgclient)] = os.path.getsize(full)
+bad = []
 df = {"user": None, "entrypoint": None, "cmd": None, "ports": set(), "bins": set(), "from": final[0].split()[1]}
+pg_stage = None
 for l in final:
     word, _, rest = l.partition(" ")
     word = word.upper()
@@ -157,16 +232,33 @@ for l in final:
     elif word == "EXPOSE":
         df["ports"] |= {p.split("/")[0] for p in rest.split()}
     elif word == "COPY":
-        args = [a for a in shlex.split(rest) if not a.startswith("--")]
+        words = shlex.split(rest)
+        src_stage = next((a.split("=", 1)[1] for a in words if a.startswith("--from=")), None)
+        args = [a for a in words if not a.startswith("--")]
         dest = args[-1]
+        stage = stages.get(src_stage, [])
+        # A stage that runs deploy/pg-client.sh OUT: its OUT/ is copied over the root.
+        runs = [l2 for l2 in stage if l2.upper().startswith("RUN ") and "pg-client.sh" in l2]
+        out = runs[0].split("pg-client.sh", 1)[1].split()[0] if runs else None
+        if out is not None and args[:-1] == [out.rstrip("/") + "/"] and dest == "/":
+            pg_stage = stage
+            df["bins"] |= {f for f in tree if f.startswith("/usr/local/bin/")}
+            continue
         for src in args[:-1]:
             name = src.rstrip("/").split("/")[-1]
             df["bins"].add(dest.rstrip("/") + "/" + name if dest.endswith("/") else dest)
-# The CI image as built: its config and the files in its layer.
+if pg_stage is None:
+    bad.append("the runtime stage does not COPY the output of a stage running deploy/pg-client.sh to /")
+else:
+    text = " ".join(pg_stage)
+    if "debian:bookworm" not in pg_stage[0] or "postgresql-client-15" not in text \
+            or "COPY deploy/pg-client.sh " not in text:
+        bad.append(f"the pgclient stage is not Debian 12 + postgresql-client-15 + deploy/pg-client.sh: {pg_stage}")
+# The CI image as built: its config and the files in its layers.
 t = tarfile.open(archive)
 manifest = json.load(t.extractfile("manifest.json"))[0]
 config = json.load(t.extractfile(manifest["Config"]))["config"]
-files = set()
+files, sizes = set(), {}
 for layer in manifest["Layers"]:
     m = t.getmember(layer)
     if m.issym():  # docker-archive: <id>/layer.tar -> ../<digest>.tar
@@ -176,25 +268,32 @@ for layer in manifest["Layers"]:
     lt = tarfile.open(fileobj=t.extractfile(layer))
     try:
         for m in lt:
-            if m.isfile() and m.mode & 0o111:
-                files.add("/" + m.name.lstrip("./"))
+            if m.isfile():
+                name = "/" + m.name.lstrip("./")
+                sizes[name] = m.size
+                if m.mode & 0o111:
+                    files.add(name)
     except tarfile.ReadError:
         pass
 image = {"user": config.get("User"), "entrypoint": config.get("Entrypoint"), "cmd": config.get("Cmd"),
          "ports": {p.split("/")[0] for p in (config.get("ExposedPorts") or {})},
          "bins": {f for f in files if f.startswith("/usr/local/bin/")}}
 want = {"user": user, "entrypoint": [entry], "cmd": cmd.split(), "ports": set(ports.split()),
-        "bins": {"/usr/local/bin/" + b for b in bins.split()}}
-bad = []
+        "bins": {"/usr/local/bin/" + b for b in bins.split() + ["pg_dump", "pg_restore"]}}
 for key in ("user", "entrypoint", "cmd", "ports", "bins"):
     if not (df[key] == image[key] == want[key]):
         bad.append(f"{key}: Dockerfile {df[key]!r}, CI image {image[key]!r}, k8s-node.sh {want[key]!r}")
+missing = sorted(f for f, n in tree.items() if sizes.get(f) != n)
+if missing:
+    bad.append(f"pg-client.sh's files not in the CI image: {missing}")
+libs = sorted(os.path.basename(f) for f in tree if ".so" in f)
 # Same base: distroless cc on Debian 12 (images.sh's distroless-cc:12 mirrors it).
 if "distroless/cc-debian12" not in df["from"]:
     bad.append(f"the Dockerfile's runtime base {df['from']} is not distroless cc-debian12, which images.sh mirrors")
 if bad:
     sys.exit("Dockerfile runtime stage and CI image disagree:\n  " + "\n  ".join(bad))
-print(f"ok: Dockerfile and CI image agree: user {user}, entrypoint {entry}, cmd {cmd}, ports {ports}, {sorted(image['bins'])}")
+print(f"ok: Dockerfile and CI image agree: user {user}, entrypoint {entry}, cmd {cmd}, ports {ports}, "
+      f"{sorted(image['bins'])}, {len(libs)} libraries of pg-client.sh")
 PY
 # The chart runs the binaries by path: those paths must be in the image.
 for p in $(grep -ho 'command: \["[^"]*"\]' charts/pek-hub/templates/*.yaml | sed 's/.*\["\(.*\)"\]/\1/'); do
@@ -208,12 +307,38 @@ done
 
 # ---------------------------------------------------------------------------------------------
 phase "2. helm install (hub x2, operator x2, bundled Postgres)"
+# The dump place (README, "Deleting a Realm"): the node provisions no volumes, so a hostPath
+# PersistentVolume bound to the claim the chart names, owned by the operator's and the backup
+# pods' uid 65532.
+DUMPS=$DIR/dumps
+mkdir -p "$DUMPS"; chown 65532:65532 "$DUMPS"; chmod 0750 "$DUMPS"
+k create namespace "$NS" >/dev/null
+k apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: pek-node-dumps}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteMany]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: ""
+  hostPath: {path: $DUMPS, type: Directory}
+  claimRef: {namespace: $NS, name: pek-dumps}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: pek-dumps, namespace: $NS}
+spec:
+  accessModes: [ReadWriteMany]
+  storageClassName: ""
+  volumeName: pek-node-dumps
+  resources: {requests: {storage: 1Gi}}
+YAML
 VALUES=(--set image.repository=localhost/pek --set image.pullPolicy=Never
   --set postgresql.enabled=true --set postgresql.image=localhost/pek-node/postgres:15
   --set hub.replicas=2 --set operator.replicas=2
-  # The node's image has no pg_dump and the node no volume provisioning: confirmed deletions
-  # drop without the dump (each with a DroppedWithoutDump Warning); the e2e suite tests dumps.
-  --set operator.dumps.dropWithoutDump=true
+  # Dumps before every DROP, restores and scheduled backups, with the image's pg_dump.
+  --set operator.dumps.persistentVolumeClaim=pek-dumps
   --set 'hub.realmAdmins={node-admin,node-member}'
   # Health checks every 2 s, so a worker that comes back is seen as such quickly.
   --set 'hub.extraEnv[0].name=PEK_HEALTH_INTERVAL_MS' --set-string 'hub.extraEnv[0].value=2000')
@@ -227,6 +352,16 @@ for _ in $(seq 1 60); do [ -n "$holder" ] && break; sleep 1
   holder=$(k -n "$NS" get lease pek-operator-leader -o jsonpath='{.spec.holderIdentity}' 2>/dev/null || true); done
 [ -n "$holder" ] || fail "no operator holds the leader Lease"
 echo "operator leader: $holder"
+# The image's pg_dump and pg_restore run where the operator runs them: in its pod, as 65532.
+versions=()
+for tool in pg_dump pg_restore; do
+  v=$(k -n "$NS" exec "$holder" -- "/usr/local/bin/$tool" --version) || fail "$tool does not run in the operator's pod"
+  case $v in "$tool (PostgreSQL) 15."*) ;; *) fail "$tool --version: $v" ;; esac
+  versions+=("$v")
+done
+pid=$("${CTR[@]}" task ls | awk -v id="$(k -n "$NS" get pod "$holder" -o jsonpath='{.status.containerStatuses[0].containerID}' | sed 's|containerd://||')" '$1 == id {print $2}')
+[ "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")" = 65532 ] || fail "the operator does not run as 65532"
+echo "operator pod (uid 65532): ${versions[0]}; ${versions[1]}; dump place $(k -n "$NS" get pvc pek-dumps -o jsonpath='{.status.phase}') at $DUMPS"
 PG_POD=$FULL-postgres-0
 psql_at() { k -n "$NS" exec "$PG_POD" -- psql -v ON_ERROR_STOP=1 -U postgres -d "$1" -Atc "$2"; }
 
@@ -295,6 +430,8 @@ spec:
   displayName: Kir-Dev
   admins: [node-admin]
   database: {adminSecretRef: {name: pek-pek-hub-postgres-admin}, deletionPolicy: Delete}
+  # A scheduled backup every minute: by the deletion (phase 6) some have run.
+  backup: {schedule: "* * * * *", retentionDays: 1}
 YAML
 REALMS=(kszk schonherz-qpa kir-dev)
 declare -A RNAME=([kszk]=kszk [schonherz-qpa]=qpa [kir-dev]=kir-dev)
@@ -344,6 +481,22 @@ for r in "${REALMS[@]}"; do
     <<<"$list" >/dev/null || fail "$r's group not listed through the hub: $list"
 done
 echo "each realm's requests were answered by its own worker"
+# kir-dev gets the realm data the e2e suite's restore test uses (tests/e2e/realm-seed.sql: two
+# groups, three memberships, a semester with an accepted scoreboard and its points), written as
+# the superuser; phase 6 dumps it before the DROP and restores it.
+sed -e "s/'rx'/'kir-dev'/g" -e 's/^\(INSERT INTO realms .*\);$/\1 ON CONFLICT DO NOTHING;/' tests/e2e/realm-seed.sql \
+  | k -n "$NS" exec -i "$PG_POD" -- psql -v ON_ERROR_STOP=1 -q -U postgres -d "${RDB[kir-dev]}" >/dev/null \
+  || fail "seeding kir-dev's database"
+# What a restore must bring back (the e2e suite's figures; the outbox is left out: a worker
+# drains it): the rows of the realm's tables and each person's points in the semester.
+figures() { psql_at "$1" "SELECT string_agg(x, ' ') FROM (
+    SELECT t || '=' || n AS x FROM (
+      SELECT 'groups' t, count(*) n FROM groups UNION ALL SELECT 'memberships', count(*) FROM memberships
+      UNION ALL SELECT 'semesters', count(*) FROM semesters UNION ALL SELECT 'scoreboards', count(*) FROM scoreboards
+      UNION ALL SELECT 'point_history', count(*) FROM point_history) c
+    UNION ALL SELECT * FROM (SELECT 'points(..' || right(h.user_id::text, 2) || ')=' || sum(h.points) FROM point_history h
+      JOIN semesters s ON s.realm_id = h.realm_id AND s.id = h.semester_id
+      WHERE s.name = '2026/27/1' GROUP BY h.user_id ORDER BY 1) p) a"; }
 # A membership made on the kszk worker (invitation accepted by the person) reaches the hub's
 # federation table through the worker's outbox and its mounted realm token.
 inv=$(expect 201 "invite" --as "$ADMIN" --method POST --data "{\"userId\": \"$MEMBER\"}" \
@@ -569,6 +722,72 @@ done
 [ "$(psql_at postgres "SELECT count(*) FROM pg_database WHERE datname = 'pek_kir_dev'")" = 1 ] \
   || fail "an unconfirmed delete dropped pek_kir_dev"
 echo "unconfirmed delete of kir-dev: worker gone, database kept, ConfirmationRequired after $i s"
+# Scheduled backups ran since phase 3 (every minute): the CronJob's last Job succeeded and its
+# file is in the dump place.
+backup_done=$(k -n "$NS" get cronjob kir-dev-backup -o jsonpath='{.status.lastSuccessfulTime}')
+backups=$(cd "$DUMPS" && ls -- *_kir-dev_pek_kir_dev-backup-*.dump 2>/dev/null || true)
+[ -n "$backup_done" ] && [ -n "$backups" ] \
+  || fail "no scheduled backup of kir-dev (lastSuccessfulTime '$backup_done', files: $(ls -A "$DUMPS" | tr '\n' ' '))"
+k -n "$NS" get jobs -l app.kubernetes.io/instance=kir-dev,app.kubernetes.io/name=pek-backup \
+  -o jsonpath='{range .items[*]}{.status.succeeded}{"\n"}{end}' | grep -qx 1 || fail "no succeeded backup Job of kir-dev"
+took=$(k -n "$NS" get jobs -l app.kubernetes.io/instance=kir-dev,app.kubernetes.io/name=pek-backup -o json | jq -r '
+  [.items[] | select(.status.succeeded == 1) | ((.status.completionTime | fromdate) - (.status.startTime | fromdate))] | last')
+echo "scheduled backups of kir-dev (as 65532, by the CronJob): $(wc -l <<<"$backups") in the dump place, the last Job took $took s and succeeded at $backup_done ($(tail -1 <<<"$backups"), $(stat -c %s "$DUMPS/$(tail -1 <<<"$backups")") bytes, owner $(stat -c %u "$DUMPS/$(tail -1 <<<"$backups")"))"
+# The confirmed deletion dumps the database before dropping it: the dump holds its rows (the
+# restore below brings them back), its Event names it, and the DROP is reported after it.
+before=$(figures "${RDB[kir-dev]}")
+dump_start=$(ms)
+k -n "$NS" annotate realm kir-dev --overwrite pek.sch.bme.hu/confirm-delete=kir-dev >/dev/null
+k -n "$NS" wait realm/kir-dev --for=delete --timeout=120s >/dev/null || fail "the confirmed delete of kir-dev did not finish"
+dump_secs=$(secs_since "$dump_start")
+[ "$(psql_at postgres "SELECT count(*) FROM pg_database WHERE datname = '${RDB[kir-dev]}'")" = 0 ] \
+  || fail "the confirmed delete kept ${RDB[kir-dev]}"
+dump=$(cd "$DUMPS" && ls -- *_kir-dev_pek_kir_dev-2*.dump 2>/dev/null || true)
+[ "$(wc -w <<<"$dump")" = 1 ] || fail "expected one dump of kir-dev before the DROP, found: $(ls -A "$DUMPS" | tr '\n' ' ')"
+ev() { k -n "$NS" get events --field-selector "involvedObject.name=kir-dev,reason=$1" -o json \
+  | jq -r '[.items[] | {t: (.eventTime // .lastTimestamp), m: .message}] | sort_by(.t) | last // empty | "\(.t) \(.m)"'; }
+dumped=$(ev DatabaseDumped); dropped=$(ev DatabaseDropped)
+case $dumped in *"$dump"*) ;; *) fail "no DatabaseDumped Event naming $dump: '$dumped'" ;; esac
+[ -n "$dropped" ] && [[ ! "${dropped%% *}" < "${dumped%% *}" ]] || fail "DatabaseDropped ('$dropped') not after DatabaseDumped ('$dumped')"
+# The operator's own log says the same order: pg_dump finished, then the DROP.
+oplog=$(k -n "$NS" logs -l app.kubernetes.io/name=pek-operator --tail=-1 --prefix=false 2>/dev/null \
+  | jq -rRc --arg db "${RDB[kir-dev]}" 'fromjson? | select((.message == "database dumped" and .database == $db)
+      or ((.change // "") | test("^dropped database " + $db + "$"))) | "\(.timestamp) \(.message) \(.change // .dump)"' || true)
+echo "$oplog" | sed 's/^/    operator: /'
+[ "$(grep -c . <<<"$oplog")" -ge 2 ] && grep -q 'database dumped' <<<"$(head -1 <<<"$oplog")" \
+  || fail "the operator's log does not show the dump before the DROP: $oplog"
+echo "confirmed delete of kir-dev in $dump_secs s: dumped to $dump ($(stat -c %s "$DUMPS/$dump") bytes, ${dumped%% *}), then dropped (${dropped%% *})"
+# Re-created from that dump: the same rows, and its worker answers through the hub.
+restore_start=$(ms)
+k -n "$NS" apply -f - >/dev/null <<YAML
+apiVersion: pek.sch.bme.hu/v1alpha1
+kind: Realm
+metadata: {name: kir-dev}
+spec:
+  realmId: kir-dev
+  displayName: Kir-Dev
+  admins: [node-admin]
+  database:
+    adminSecretRef: {name: pek-pek-hub-postgres-admin}
+    deletionPolicy: Delete
+    restoreFrom: {dumpFile: $dump}
+YAML
+k -n "$NS" wait realm/kir-dev --for=condition=Ready --timeout=180s >/dev/null || fail "kir-dev restored from $dump is not Ready"
+k -n "$NS" wait pod -l app.kubernetes.io/instance=kir-dev,app.kubernetes.io/name=pek-worker \
+  --for=condition=Ready --timeout=60s >/dev/null
+after=$(figures "${RDB[kir-dev]}")
+[ "$after" = "$before" ] || fail "restored kir-dev differs: before '$before', after '$after'"
+case $(ev DatabaseRestored) in *"$dump"*) ;; *) fail "no DatabaseRestored Event naming $dump" ;; esac
+for i in $(seq 1 60); do
+  list=$(call --as "$ADMIN" /api/v1/realms/kir-dev/groups)
+  jq -e --arg id "${GROUP[kir-dev]}" '.status == 200 and ([.body.items[] | select(.id == $id)] | length == 1)' \
+    <<<"$list" >/dev/null && break
+  [ "$i" = 60 ] && fail "restored kir-dev's worker does not list its group through the hub: $list"
+  sleep 0.5
+done
+restore_secs=$(secs_since "$restore_start")
+echo "kir-dev re-created from $dump: Ready, the same rows ($after), its worker answers through the hub, in $restore_secs s"
+DUMP_LINE="dump before DROP in $dump_secs s, restore in $restore_secs s: $after; $(wc -l <<<"$backups") scheduled backups"
 # A deletionPolicy: Delete Realm's database is dropped only when the Realm confirms it (README,
 # "Deleting a Realm"): confirm every one (a Retain Realm ignores it).
 k -n "$NS" get realms -o jsonpath='{range .items[*]}{.metadata.name} {.spec.realmId}{"\n"}{end}' \
@@ -617,6 +836,6 @@ echo "uninstalled: left exactly what NOTES.txt says: Secret $FULL-postgres-admin
 
 phase "done"
 echo "-- node check summary"
-printf '  %s\n' "$UPGRADE_LINE" "$ROTATION_LINE" "$WORKER_LINE" "$OPERATOR_LINE" "$HUB_LINE"
+printf '  %s\n' "$UPGRADE_LINE" "$ROTATION_LINE" "$WORKER_LINE" "$OPERATOR_LINE" "$HUB_LINE" "$DUMP_LINE"
 printf '  %s\n' "${PHASES[@]}"
 echo "-- real pods on a real node passed in $(( $(date +%s) - T0 )) s (node.sh down follows)"
