@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# pg-client.sh DEST: PostgreSQL 15's pg_dump and pg_restore with their shared-library closure,
-# laid out as a tree to put over the project image's distroless cc-debian12 root.
+# [PG_MAJOR=N] pg-client.sh DEST: PostgreSQL N's pg_dump and pg_restore (default 15, Debian 12's)
+# with their shared-library closure, laid out as a tree to put over the project image's
+# distroless cc-debian12 root.
 #
 # The operator dumps a realm's database before every DROP, restores spec.database.restoreFrom
 # and runs the scheduled backups with these two programs, from its own image. Used by both:
-#   - the Dockerfile's `pgclient` stage (debian:bookworm-slim + postgresql-client-15), whose
-#     DEST is COPYed over the runtime stage's root;
-#   - tests/checks/k8s-node.sh (the host: Debian 12 with postgresql 15), which adds DEST to the
-#     node's image as a layer.
+#   - the Dockerfile's `pgclient` stage (debian:bookworm-slim + the PostgreSQL project's
+#     postgresql-client-17 for Debian 12, so the image dumps servers up to 17), whose DEST is
+#     COPYed over the runtime stage's root;
+#   - tests/checks/k8s-node.sh (the host: Debian 12 with its own postgresql 15, the version the
+#     node's server runs), which adds DEST to the node's image as a layer.
 #
-# DEST/usr/local/bin/{pg_dump,pg_restore}: the real binaries of postgresql-client-15
-# (/usr/lib/postgresql/15/bin, not Debian's perl wrapper /usr/bin/pg_dump, which needs perl and
+# DEST/usr/local/bin/{pg_dump,pg_restore}: the real binaries of postgresql-client-N
+# (/usr/lib/postgresql/N/bin, not Debian's perl wrapper /usr/bin/pg_dump, which needs perl and
 # postgresql-common); on the image's PATH, where the operator's PEK_PG_DUMP / PEK_PG_RESTORE
 # defaults find them.
 # DEST/usr/lib/x86_64-linux-gnu/...: every library they load (ldd), at its canonical (merged
@@ -25,16 +27,18 @@ set -euo pipefail
 DEST=${1:?usage: pg-client.sh DEST}
 # DEST becomes the image's root directory: it and every directory under it must be 0755.
 umask 022
-PGBIN=/usr/lib/postgresql/15/bin
+PG_MAJOR=${PG_MAJOR:-15}
+case $PG_MAJOR in ''|*[!0-9]*) echo "pg-client.sh: PG_MAJOR must be a major version number, not '$PG_MAJOR'" >&2; exit 1 ;; esac
+PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
 PROGRAMS=(pg_dump pg_restore)
 # Debian packages whose files the distroless cc-debian12 image already carries.
 BASE=" libc6 libssl3 libgcc-s1 libstdc++6 libgomp1 "
 
 mkdir -p "$DEST/usr/local/bin"
 chmod 0755 "$DEST"
-declare -A PKGS=([postgresql-client-15]=1)
+declare -A PKGS=([postgresql-client-$PG_MAJOR]=1)
 for prog in "${PROGRAMS[@]}"; do
-  [ -x "$PGBIN/$prog" ] || { echo "pg-client.sh: no $PGBIN/$prog (apt-get install postgresql-client-15)" >&2; exit 1; }
+  [ -x "$PGBIN/$prog" ] || { echo "pg-client.sh: no $PGBIN/$prog (apt-get install postgresql-client-$PG_MAJOR)" >&2; exit 1; }
   install -m 0755 "$PGBIN/$prog" "$DEST/usr/local/bin/$prog"
 done
 # ldd prints "soname => /path (addr)" per library and "not found" for a missing one.

@@ -871,13 +871,30 @@ async fn a_failed_dump_drops_nothing() {
 /// A wrong value does not confirm; the right one, set after the delete, drops the database.
 #[tokio::test]
 async fn an_unconfirmed_delete_keeps_the_database_until_confirmed() {
-    let h = Harness::new(
+    let mut h = Harness::new(
         "rc-confirm",
         json!({"database": {"adminSecretRef": {"name": "pg-admin"}, "deletionPolicy": "Delete"}}),
         true,
     );
     h.create_until_ready().await;
     let n = "rc-confirm";
+    // Scheduled backups too: their CronJob goes with the worker (its pods would run as the
+    // worker's ServiceAccount, which goes).
+    h.restart_with(|c| {
+        c.backups = Some(pek_operator::config::Backups {
+            claim: "pek-dumps".into(),
+            image: "ghcr.io/schonherz/pek:0.1.0".into(),
+            pg_dump: "pg_dump".into(),
+        })
+    });
+    h.edit_spec(|s| s["backup"] = json!({"schedule": "0 3 * * *"}));
+    h.reconcile().await.expect("the backup CronJob");
+    assert!(h
+        .fake
+        .get(&h.path("batch/v1", "cronjobs", &format!("{n}-backup")))
+        .is_some());
+    h.fake.take_log();
+    h.hub.take_calls();
     h.fake.delete(&h.realm_path());
     h.reconcile().await.expect("waiting is not an error");
     assert_eq!(
@@ -887,6 +904,7 @@ async fn an_unconfirmed_delete_keeps_the_database_until_confirmed() {
             format!("DELETE deployments/{n}-worker"),
             format!("DELETE services/{n}-worker"),
             format!("DELETE networkpolicies/{n}-worker"),
+            format!("DELETE cronjobs/{n}-backup"),
             format!("DELETE serviceaccounts/{n}-worker"),
             "POST events WorkerRemoved".into(),
             "POST events DeletionNotConfirmed".into(),

@@ -251,9 +251,12 @@ if pg_stage is None:
     bad.append("the runtime stage does not COPY the output of a stage running deploy/pg-client.sh to /")
 else:
     text = " ".join(pg_stage)
-    if "debian:bookworm" not in pg_stage[0] or "postgresql-client-15" not in text \
+    # The Dockerfile takes the newest client from apt.postgresql.org (PG_MAJOR); the node
+    # image Debian 12's own 15 (the node's server is 15): the same script, another version.
+    if "debian:bookworm" not in pg_stage[0] or "postgresql-client-$PG_MAJOR" not in text \
+            or "PG_MAJOR=$PG_MAJOR bash /usr/local/sbin/pg-client.sh" not in text \
             or "COPY deploy/pg-client.sh " not in text:
-        bad.append(f"the pgclient stage is not Debian 12 + postgresql-client-15 + deploy/pg-client.sh: {pg_stage}")
+        bad.append(f"the pgclient stage is not Debian 12 + postgresql-client-$PG_MAJOR + deploy/pg-client.sh: {pg_stage}")
 # The CI image as built: its config and the files in its layers.
 t = tarfile.open(archive)
 manifest = json.load(t.extractfile("manifest.json"))[0]

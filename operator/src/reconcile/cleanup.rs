@@ -11,6 +11,7 @@
 use std::fmt::Debug;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -395,6 +396,11 @@ async fn remove_worker(ctx: &Context, realm: &Realm, ns: &str) -> Result<(), Err
     }
     if remove::<NetworkPolicy>(ctx, realm, ns, &name).await? {
         removed.push("NetworkPolicy");
+    }
+    // The backup CronJob's pods run as the worker's ServiceAccount: without it they could
+    // not start. Its schedule ends with the worker; the dump before a DROP is the last copy.
+    if remove::<CronJob>(ctx, realm, ns, &desired::backup_name(realm)).await? {
+        removed.push("backup CronJob");
     }
     if remove::<ServiceAccount>(ctx, realm, ns, &name).await? {
         removed.push("ServiceAccount");
