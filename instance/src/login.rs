@@ -660,6 +660,31 @@ impl Login {
             .collect()
     }
 
+    /// The origins the browser is sent to for signing in or linking: each provider's
+    /// authorization endpoint (before its discovery, the configured endpoint or the
+    /// issuer). The pages' `form-action` must allow them (see `web::page_csp`).
+    pub fn authorization_origins(&self) -> Vec<String> {
+        let mut origins: Vec<String> = self
+            .providers
+            .iter()
+            .filter_map(|p| {
+                let url = match p.resolved.get() {
+                    Some(r) => r.client.auth_uri().as_str().to_string(),
+                    None => p
+                        .settings
+                        .authorize_url
+                        .clone()
+                        .or_else(|| p.settings.issuer_url.clone())
+                        .unwrap_or_else(|| AUTHSCH_AUTHORIZE_URL.to_string()),
+                };
+                crate::http::origin_of(&url).ok().flatten()
+            })
+            .collect();
+        origins.sort();
+        origins.dedup();
+        origins
+    }
+
     /// How names map to this hub's identities (see [`crate::identity::Naming`]).
     pub fn naming(&self) -> crate::identity::Naming {
         crate::identity::Naming::new(

@@ -711,6 +711,17 @@ k -n "$NS" delete pod node-load --grace-period=0 --force >/dev/null 2>&1
 
 # ---------------------------------------------------------------------------------------------
 phase "6. delete the Realms, helm uninstall"
+# Scheduled backups ran since phase 3 (every minute): the CronJob's last Job succeeded and its
+# file is in the dump place.
+backup_done=$(k -n "$NS" get cronjob kir-dev-backup -o jsonpath='{.status.lastSuccessfulTime}')
+backups=$(cd "$DUMPS" && ls -- *_kir-dev_pek_kir_dev-backup-*.dump 2>/dev/null || true)
+[ -n "$backup_done" ] && [ -n "$backups" ] \
+  || fail "no scheduled backup of kir-dev (lastSuccessfulTime '$backup_done', files: $(ls -A "$DUMPS" | tr '\n' ' '))"
+k -n "$NS" get jobs -l app.kubernetes.io/instance=kir-dev,app.kubernetes.io/name=pek-backup \
+  -o jsonpath='{range .items[*]}{.status.succeeded}{"\n"}{end}' | grep -qx 1 || fail "no succeeded backup Job of kir-dev"
+took=$(k -n "$NS" get jobs -l app.kubernetes.io/instance=kir-dev,app.kubernetes.io/name=pek-backup -o json | jq -r '
+  [.items[] | select(.status.succeeded == 1) | ((.status.completionTime | fromdate) - (.status.startTime | fromdate))] | last')
+echo "scheduled backups of kir-dev (as 65532, by the CronJob): $(wc -l <<<"$backups") in the dump place, the last Job took $took s and succeeded at $backup_done ($(tail -1 <<<"$backups"), $(stat -c %s "$DUMPS/$(tail -1 <<<"$backups")") bytes, owner $(stat -c %u "$DUMPS/$(tail -1 <<<"$backups")"))"
 # An unconfirmed delete first: kir-dev (deletionPolicy Delete) deleted without the confirmation
 # loses its worker pods but keeps its database, and waits with Deleting=ConfirmationRequired
 # (the check runs in the operator's finalizer); the confirmation below then drops it.
@@ -724,18 +735,10 @@ for i in $(seq 1 60); do
 done
 [ "$(psql_at postgres "SELECT count(*) FROM pg_database WHERE datname = 'pek_kir_dev'")" = 1 ] \
   || fail "an unconfirmed delete dropped pek_kir_dev"
-echo "unconfirmed delete of kir-dev: worker gone, database kept, ConfirmationRequired after $i s"
-# Scheduled backups ran since phase 3 (every minute): the CronJob's last Job succeeded and its
-# file is in the dump place.
-backup_done=$(k -n "$NS" get cronjob kir-dev-backup -o jsonpath='{.status.lastSuccessfulTime}')
-backups=$(cd "$DUMPS" && ls -- *_kir-dev_pek_kir_dev-backup-*.dump 2>/dev/null || true)
-[ -n "$backup_done" ] && [ -n "$backups" ] \
-  || fail "no scheduled backup of kir-dev (lastSuccessfulTime '$backup_done', files: $(ls -A "$DUMPS" | tr '\n' ' '))"
-k -n "$NS" get jobs -l app.kubernetes.io/instance=kir-dev,app.kubernetes.io/name=pek-backup \
-  -o jsonpath='{range .items[*]}{.status.succeeded}{"\n"}{end}' | grep -qx 1 || fail "no succeeded backup Job of kir-dev"
-took=$(k -n "$NS" get jobs -l app.kubernetes.io/instance=kir-dev,app.kubernetes.io/name=pek-backup -o json | jq -r '
-  [.items[] | select(.status.succeeded == 1) | ((.status.completionTime | fromdate) - (.status.startTime | fromdate))] | last')
-echo "scheduled backups of kir-dev (as 65532, by the CronJob): $(wc -l <<<"$backups") in the dump place, the last Job took $took s and succeeded at $backup_done ($(tail -1 <<<"$backups"), $(stat -c %s "$DUMPS/$(tail -1 <<<"$backups")") bytes, owner $(stat -c %u "$DUMPS/$(tail -1 <<<"$backups")"))"
+# The backup CronJob went with the worker (its pods ran as the worker's ServiceAccount).
+[ -z "$(k -n "$NS" get cronjob kir-dev-backup --ignore-not-found -o name)" ] \
+  || fail "the unconfirmed delete left kir-dev's backup CronJob"
+echo "unconfirmed delete of kir-dev: worker and backup CronJob gone, database kept, ConfirmationRequired after $i s"
 # The confirmed deletion dumps the database before dropping it: the dump holds its rows (the
 # restore below brings them back), its Event names it, and the DROP is reported after it.
 before=$(figures "${RDB[kir-dev]}")

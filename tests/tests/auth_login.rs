@@ -612,3 +612,120 @@ async fn a_realm_requiring_provider_b_refuses_provider_a_sessions_on_every_path(
         .unwrap();
     assert_eq!(st, StatusCode::OK, "{v}");
 }
+
+/// The provider's own pages in the browser: its login form (any password), then its
+/// consent form, until it sends the browser back to the hub.
+async fn provider_pages(c: &fantoccini::Client, hub: &str, login: &str) {
+    use fantoccini::Locator;
+    let deadline = std::time::Instant::now() + pek_tests::browser::WAIT;
+    let mut done_login = false;
+    let mut left_hub = false;
+    loop {
+        let url = c.current_url().await.expect("url").to_string();
+        // First away from the hub (the click that sends the browser on may not have
+        // navigated yet), then back to it.
+        let at_hub = url.starts_with(hub);
+        if !left_hub {
+            if at_hub {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the browser never went to the provider (at {url})"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+            left_hub = true;
+        } else if at_hub {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the provider never sent the browser back to the hub (at {url})"
+        );
+        if !done_login {
+            if let Ok(field) = c.find(Locator::Css("input[name=login]")).await {
+                field.send_keys(login).await.expect("login name");
+                c.find(Locator::Css("input[name=password]"))
+                    .await
+                    .expect("password field")
+                    .send_keys("any password")
+                    .await
+                    .expect("password");
+                c.find(Locator::Css("button[type=submit]"))
+                    .await
+                    .expect("sign-in button")
+                    .click()
+                    .await
+                    .expect("submit");
+                done_login = true;
+                continue;
+            }
+        } else if c
+            .find(Locator::Css("input[name=prompt][value=consent]"))
+            .await
+            .is_ok()
+        {
+            if let Ok(button) = c.find(Locator::Css("button[type=submit]")).await {
+                let _ = button.click().await;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Pages only: a person signs in through provider A on the sign-in page, opens her own
+/// page, links provider B with its button (B's login and consent), and is back on her page
+/// with both ways to sign in and the link in her record.
+#[tokio::test]
+async fn a_person_links_a_second_provider_from_her_page_in_the_browser() {
+    use pek_tests::browser as web;
+    if !web::browser_ready() {
+        return;
+    }
+    let env = brokered().await;
+    let driver = web::start_browser()
+        .await
+        .expect("chromium via chromedriver");
+    let client = driver.client.clone().expect("client");
+    let b = web::Browser {
+        c: &client,
+        hub: env.hub.url.clone(),
+        axe: web::axe_source().expect("axe-core"),
+    };
+    b.open("/sign-in").await;
+    client
+        .find(fantoccini::Locator::LinkText("Bejelentkezés AuthSCH-val"))
+        .await
+        .expect("provider A on the sign-in page")
+        .click()
+        .await
+        .expect("click");
+    provider_pages(&client, &env.hub.url, "lilla").await;
+    b.wait_path("/").await;
+    client
+        .find(fantoccini::Locator::LinkText("Adatlapom"))
+        .await
+        .expect("a link to her page")
+        .click()
+        .await
+        .expect("click");
+    let before = b.wait_text("main", "Bejelentkezési módok").await;
+    assert!(before.contains("AuthSCH"), "{before}");
+    let own_page = b.path().await;
+    assert!(own_page.starts_with("/people/"), "{own_page}");
+
+    b.press(None, "Hozzákapcsolás: Beta ID").await;
+    provider_pages(&client, &env.hub.url, "lilla-beta").await;
+    b.wait_path(&own_page).await;
+    let after = b.wait_text("main", "hozzákapcsolva").await;
+    assert!(after.contains("Beta ID"), "{after}");
+    let buttons = client
+        .find_all(fantoccini::Locator::Css("main button"))
+        .await
+        .expect("buttons");
+    for button in buttons {
+        let text = button.text().await.unwrap_or_default();
+        assert!(!text.contains("Hozzákapcsolás"), "still offered: {text}");
+    }
+    b.check_page("identities-linked").await;
+}

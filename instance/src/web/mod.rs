@@ -274,7 +274,25 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
         }
     }
     secure_headers(resp.headers_mut(), asset);
+    if !asset {
+        if let Some(csp) = state.login.as_deref().and_then(page_csp) {
+            resp.headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, csp);
+        }
+    }
     resp
+}
+
+/// The pages' CSP with the sign-in providers' origins in `form-action`: the "link" form
+/// posts to this site and is answered with a redirect to the provider, and browsers check
+/// `form-action` on every redirect of a form's navigation, so `'self'` alone would stop it.
+fn page_csp(login: &crate::login::Login) -> Option<HeaderValue> {
+    let origins = login.authorization_origins();
+    if origins.is_empty() {
+        return None;
+    }
+    let form_action = format!("form-action 'self' {}", origins.join(" "));
+    HeaderValue::from_str(&CSP.replace("form-action 'self'", &form_action)).ok()
 }
 
 /// A renewed session token for an active person (see [`crate::login::Login::renew`]).
