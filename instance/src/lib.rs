@@ -26,6 +26,7 @@ mod login;
 mod membership;
 mod page;
 pub mod pek_next;
+mod person_merge;
 pub mod policy;
 mod post;
 pub mod profile;
