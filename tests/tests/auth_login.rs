@@ -644,6 +644,55 @@ async fn a_realm_requiring_provider_b_refuses_provider_a_sessions_on_every_path(
         .await
         .unwrap();
     assert_eq!(st, StatusCode::OK, "{v}");
+
+    // The fan-outs that build their own answer list kir-dev the same way rather than
+    // leaving it out: the group directory, people search and lookup (Quinn shares kir-dev
+    // with P), P's points and Quinn's.
+    let quinn = one(
+        &s.db,
+        "WITH u AS (INSERT INTO users (auth_sch_id) VALUES ('quinn') RETURNING id),
+              p AS (INSERT INTO profiles (user_id, first_name, search_folded)
+                    SELECT id, 'Quinn', 'quinn' FROM u),
+              m AS (INSERT INTO realm_members (user_id, realm_id) SELECT id, 'kir-dev' FROM u)
+         SELECT id::text FROM u",
+    )
+    .await
+    .unwrap();
+    let expected = serde_json::json!([
+        {"realm": "kir-dev", "providers": ["beta"], "providerNames": ["Beta ID"]}
+    ]);
+    let lookup = |token: &str| {
+        reqwest::Client::new()
+            .post(format!("{hub}/api/v1/users/lookup"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "ids": [quinn] }))
+            .send()
+    };
+    for path in [
+        "/api/v1/directory".to_string(),
+        "/api/v1/users?q=quinn".to_string(),
+        "/api/v1/me/points".to_string(),
+        format!("/api/v1/users/{quinn}/points"),
+    ] {
+        let (st, v) = get(&format!("{hub}{path}"), &ta).await.unwrap();
+        assert_eq!(st, StatusCode::OK, "{path}: {v}");
+        assert_eq!(v["signInRequired"], expected, "{path}: {v}");
+        assert_eq!(v["partial"], false, "{path}: {v}");
+        let (_, v) = get(&format!("{hub}{path}"), &tb).await.unwrap();
+        assert!(v.get("signInRequired").is_none(), "{path}: {v}");
+    }
+    let v: serde_json::Value = lookup(&ta).await.unwrap().json().await.unwrap();
+    assert_eq!(v["signInRequired"], expected, "{v}");
+    assert_eq!(v["items"][0]["id"], quinn.as_str(), "{v}");
+    let v: serde_json::Value = lookup(&tb).await.unwrap().json().await.unwrap();
+    assert!(v.get("signInRequired").is_none(), "{v}");
+    // The directory page says it too.
+    let page = bp.get(&format!("{hub}/groups")).await.unwrap();
+    assert!(
+        page.body.contains("sign-in-required") && page.body.contains("/auth/login?provider=beta"),
+        "{}",
+        page.body
+    );
 }
 
 // ---------------------------------------------------------------------------------------
