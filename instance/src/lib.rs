@@ -13,6 +13,7 @@ pub mod cache;
 pub mod config;
 pub mod db;
 pub mod demo;
+mod dev_provider;
 mod directory;
 pub mod error;
 mod evaluation;
