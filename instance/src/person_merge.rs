@@ -106,7 +106,8 @@ pub struct MergeView {
 /// Hub: begins merging `from` into `into` by hub administrator `actor` — or, for a merge
 /// of the same two people that is still pending, resumes it (a retry). Refused: merging
 /// a person into themselves (422), an unknown person (404), a person already merged away
-/// (409 `already_merged`), a target that was itself merged away (409 `target_merged`).
+/// (409 `already_merged`), a target that was itself merged away (409 `target_merged`), a
+/// person into whom a merge is still pending in some realm (409 `merge_pending`).
 /// Returns the merge's id.
 pub async fn start(s: &AppState, actor: Uuid, from: Uuid, into: Uuid) -> Result<Uuid> {
     if from == into {
@@ -151,6 +152,24 @@ pub async fn start(s: &AppState, actor: Uuid, from: Uuid, into: Uuid) -> Result<
         return Err(Error::conflict_because(
             "target_merged",
             format!("user {into} was merged into user {later}; merge into that person instead"),
+        ));
+    }
+    // B's rows must have arrived at B everywhere before they move on: a realm still
+    // finishing an earlier merge into B would otherwise leave them at B, merged away.
+    let pending_into_from = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM person_merges
+                           WHERE target = $1 AND completed_at IS NULL) AS "pending!""#,
+        from
+    )
+    .fetch_one(g.conn())
+    .await?;
+    if pending_into_from {
+        return Err(Error::conflict_because(
+            "merge_pending",
+            format!(
+                "a merge into user {from} is still pending in some realm; merge them once it \
+                 has finished"
+            ),
         ));
     }
     move_identities(&mut g, actor, from, into).await?;

@@ -852,6 +852,11 @@ async fn a_merge_moves_everything_to_one_person_in_every_realm_and_resumes_a_rea
     assert!(realm(&v, "kir-dev")["doneAt"].is_null(), "{v}");
     assert!(realm(&v, "kir-dev")["lastError"].is_string(), "{v}");
     assert!(v["completedAt"].is_null(), "{v}");
+    // A cannot be merged on while B's rows are still on their way to A.
+    let root_id = root.json()["user"]["id"].as_str().unwrap().to_string();
+    let (st, v) = answer(merge(&tr, &root_id, &a).await.unwrap()).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"]["reason"], "merge_pending", "{v}");
     assert_eq!(
         one(
             &s.db,

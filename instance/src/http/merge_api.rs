@@ -29,7 +29,7 @@ struct MergeRequest {
 /// is pending: the hub finishes it in its periodic pass, or at once when the same
 /// request is sent again. Refused: a person into themselves (422), an unknown person
 /// (404), B already merged (409 `already_merged`), A merged into someone else (409
-/// `target_merged`).
+/// `target_merged`), B while a merge into B is still pending (409 `merge_pending`).
 #[utoipa::path(post, path = "/api/v1/users/{id}/merges", tag = "users",
     params(("id" = Uuid, Path, description = "the person who stays (A)")),
     request_body = MergeRequest,
