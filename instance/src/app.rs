@@ -342,6 +342,10 @@ async fn start_hub(
     ));
     let reload = Duration::from_secs(args.registry_reload_secs.max(1));
     tokio::spawn(reload_periodically(state.clone(), reload));
+    tokio::spawn(crate::person_merge::resume_periodically(
+        state.clone(),
+        Duration::from_secs(args.merge_retry_secs.max(1)),
+    ));
     tokio::spawn(listen(state.clone(), reload));
     Ok(())
 }

@@ -32,7 +32,7 @@ use axum::Router;
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{FuturesUnordered, StreamExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{ProviderNotAccepted, RealmTokens, TokenRefusal, PROVIDER_NOT_ACCEPTED};
@@ -380,7 +380,7 @@ pub struct Federated<T> {
 
 /// A realm a fan-out left out because the caller's session signed in with a provider
 /// the realm does not accept.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignInRequired {
     pub realm: RealmId,

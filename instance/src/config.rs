@@ -142,6 +142,10 @@ pub struct ServeArgs {
     /// notification, and the notification connection is checked as often.
     #[arg(long, env = "PEK_REGISTRY_RELOAD_SECS", default_value_t = 30)]
     pub registry_reload_secs: u64,
+    /// Hub: how often (seconds) merges of two people that some realm has not done its
+    /// part of yet (it was down) are tried again.
+    #[arg(long, env = "PEK_MERGE_RETRY_SECS", default_value_t = 60)]
+    pub merge_retry_secs: u64,
     /// Worker: how often (seconds) the worker checks that the hub's federation table has
     /// its realm's registration it last filled; after a (re-)registration it resends its
     /// whole member list.
@@ -301,6 +305,7 @@ impl ServeArgs {
             health_interval_ms: 10_000,
             outbox_interval_ms: 1000,
             registry_reload_secs: 30,
+            merge_retry_secs: 60,
             hub_sync_secs: 30,
             realm_admins: Vec::new(),
             login: LoginArgs::default(),

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::auth::Signer;
 use crate::config::{DbArgs, Mode, ServeArgs};
 use crate::db::{self, Db};
+use crate::dev_provider::{self, DevPerson, Dialect};
 use crate::group::{self, NewGroup, Purpose};
 use crate::membership::{self, NewMembership, Status};
 use crate::policy::{self, Grants, Permission};
@@ -178,10 +179,20 @@ pub async fn join(
 
 /// Starts one instance in this process on its own listener; returns its URL.
 async fn start_instance(serve: ServeArgs) -> anyhow::Result<String> {
-    let (_state, router) = crate::app::build(&serve).await?;
-    let listener = tokio::net::TcpListener::bind(serve.listen)
+    let listener = bind(serve.listen).await?;
+    start_on(listener, serve).await
+}
+
+async fn bind(at: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(at)
         .await
-        .with_context(|| format!("binding {} (set --listen or PEK_LISTEN)", serve.listen))?;
+        .with_context(|| format!("binding {at} (set --listen or PEK_LISTEN)"))
+}
+
+/// Starts an instance on a listener bound beforehand (the hub: its URL is the sign-in
+/// providers' redirect target, needed in its configuration).
+async fn start_on(listener: tokio::net::TcpListener, serve: ServeArgs) -> anyhow::Result<String> {
+    let (_state, router) = crate::app::build(&serve).await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
         if let Err(e) = crate::http::serve(listener, router).await {
@@ -241,27 +252,83 @@ async fn local_federation(args: LocalArgs) -> anyhow::Result<()> {
         ["Schönherz Kollégium", "Simonyi Károly Szakkollégium"],
     )
     .await?;
-    let hub_url = start_instance(ServeArgs {
-        listen: args.listen,
-        no_migrate: true,
-        jwt_private_key_file: Some(keyfile.clone()),
-        federation_secret_file: Some(secret_file),
-        operator_token_file: Some(operator_file),
-        // Alice administers every demo realm from configuration, as a Realm's
-        // spec.admins would make her.
-        realm_admins: vec!["demo-alice".into()],
-        // The web sign-in page lists the demo people (development login).
-        login: crate::config::LoginArgs {
-            dev_login: true,
-            ..Default::default()
+    // Two sign-in providers on loopback (see `dev_provider.rs`): an AuthSCH-like one, the
+    // default provider, through which the demo people sign in, and a second one
+    // ("Beta ID", signs up nobody) to link from one's own page.
+    let hub_listener = bind(args.listen).await?;
+    let public_url = format!("http://{}", hub_listener.local_addr()?);
+    let ip = args.listen.ip();
+    let demo = |subject: &str, first: &str, last: &str, email: &str| DevPerson {
+        subject: subject.into(),
+        first_name: first.into(),
+        last_name: last.into(),
+        email: email.into(),
+    };
+    let authsch = dev_provider::start(
+        ip,
+        Dialect::AuthSch,
+        "AuthSCH (local)",
+        vec![
+            demo("demo-alice", "Alice", "Kovács", "alice@sch.bme.hu"),
+            demo("demo-bob", "Bob", "Nagy", "bobby@sch.bme.hu"),
+            demo("demo-aron", "Áron", "Szabó", "ari@sch.bme.hu"),
+        ],
+    )
+    .await?;
+    let beta = dev_provider::start(
+        ip,
+        Dialect::Oidc,
+        "Beta ID (local)",
+        vec![
+            demo("alice@beta", "Alice", "Kovács", "alice@beta.example"),
+            demo("bob@beta", "Bob", "Nagy", "bob@beta.example"),
+        ],
+    )
+    .await?;
+    let authsch_secret = dir.join("login-authsch-secret");
+    localpg::write_private(&authsch_secret, &authsch.client_secret)?;
+    let beta_secret = dir.join("login-beta-secret");
+    localpg::write_private(&beta_secret, &beta.client_secret)?;
+    let providers = serde_json::json!([{
+        "id": "beta",
+        "displayName": "Beta ID",
+        "issuer": beta.url,
+        "clientId": beta.client_id,
+        "clientSecretFile": beta_secret,
+        "createPeople": false,
+    }]);
+    let hub_url = start_on(
+        hub_listener,
+        ServeArgs {
+            listen: args.listen,
+            public_url: Some(public_url),
+            no_migrate: true,
+            jwt_private_key_file: Some(keyfile.clone()),
+            federation_secret_file: Some(secret_file),
+            operator_token_file: Some(operator_file),
+            // Alice administers every demo realm from configuration, as a Realm's
+            // spec.admins would make her.
+            realm_admins: vec!["demo-alice".into()],
+            // The web sign-in page lists the demo people (development login) and the two
+            // local providers.
+            login: crate::config::LoginArgs {
+                dev_login: true,
+                login_authorize_url: Some(format!("{}/authorize", authsch.url)),
+                login_token_url: Some(format!("{}/token", authsch.url)),
+                login_userinfo_url: Some(format!("{}/userinfo", authsch.url)),
+                login_client_id: Some(authsch.client_id.clone()),
+                login_client_secret_file: Some(authsch_secret),
+                login_providers: Some(providers.to_string()),
+                ..Default::default()
+            },
+            jwt_ttl_seconds: args.token_ttl,
+            ..ServeArgs::defaults(DbArgs {
+                database_url: hub_db.app_url.clone(),
+                migration_database_url: Some(hub_db.owner_url.clone()),
+                mode: Mode::Hub,
+            })
         },
-        jwt_ttl_seconds: args.token_ttl,
-        ..ServeArgs::defaults(DbArgs {
-            database_url: hub_db.app_url.clone(),
-            migration_database_url: Some(hub_db.owner_url.clone()),
-            mode: Mode::Hub,
-        })
-    })
+    )
     .await?;
 
     let http = reqwest::Client::new();
@@ -358,6 +425,7 @@ async fn local_federation(args: LocalArgs) -> anyhow::Result<()> {
     }
     let url = &hub_url;
     let secrets_dir = dir.display();
+    let (authsch_url, beta_url) = (&authsch.url, &beta.url);
     let workers_text: String = worker_urls
         .iter()
         .map(|(id, u)| {
@@ -371,7 +439,9 @@ async fn local_federation(args: LocalArgs) -> anyhow::Result<()> {
         "\nPéK federation is up (Ctrl-C stops it and removes everything):\
          \n  hub + BFF       {url}  (realm hub){workers_text}\
          \n  secrets         {secrets_dir}  (0700; key and tokens 0600)\
-         \n\nOpen {url}/ in a browser and sign in as Alice, Bob or Áron (development sign-in).\
+         \n  sign-in         {authsch_url} (AuthSCH-like), {beta_url} (Beta ID)\
+         \n\nOpen {url}/ in a browser and sign in as Alice, Bob or Áron (development sign-in, or\
+         \nthrough the local AuthSCH); on your page, link Beta ID and sign in with it next time.\
          \n\n  Alice (GOD everywhere):       export ALICE={alice}\
          \n  Bob (leads a group in each):  export BOB={bob}\
          \n  Áron (member in the workers): export ARON={aron}\

@@ -401,6 +401,10 @@ pub struct DirectoryPage {
     /// True when some realm did not answer; `unavailable` says which.
     pub partial: bool,
     pub unavailable: Vec<crate::realm::RealmId>,
+    /// Realms that accept only sessions of other sign-in providers: "sign in with … to
+    /// see this" (not a failure).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sign_in_required: Vec<crate::bff::SignInRequired>,
 }
 
 /// The realm's groups in the directory ([`policy::realm_listed`] and the group's own

@@ -22,17 +22,21 @@ pub const AUTHSCH_ISSUER: &str = "authsch";
 /// create people.
 pub const IDENTITY_NOT_LINKED: &str = "identity_not_linked";
 
-/// The person an identity belongs to.
+/// The person an identity belongs to: for an identity of a person merged into another
+/// (see `person_merge.rs`), that other person.
 pub async fn find(g: &mut GlobalTx, issuer: &str, subject: &str) -> Result<Option<Uuid>> {
     if issuer == AUTHSCH_ISSUER {
-        return Ok(
-            sqlx::query_scalar!("SELECT id FROM users WHERE auth_sch_id = $1", subject)
-                .fetch_optional(g.conn())
-                .await?,
-        );
+        return Ok(sqlx::query_scalar!(
+            r#"SELECT coalesce(merged_into, id) AS "id!" FROM users WHERE auth_sch_id = $1"#,
+            subject
+        )
+        .fetch_optional(g.conn())
+        .await?);
     }
     Ok(sqlx::query_scalar!(
-        "SELECT user_id FROM user_identities WHERE issuer = $1 AND subject = $2",
+        r#"SELECT coalesce(u.merged_into, u.id) AS "id!"
+             FROM user_identities i JOIN users u ON u.id = i.user_id
+            WHERE i.issuer = $1 AND i.subject = $2"#,
         issuer,
         subject
     )

@@ -275,8 +275,10 @@ pub async fn upsert_user(g: &mut GlobalTx, auth_sch_id: &str) -> Result<Uuid> {
     }
     refuse_placeholder(auth_sch_id)?;
     Ok(sqlx::query_scalar!(
-        "INSERT INTO users (auth_sch_id, last_login) VALUES ($1, now())
-         ON CONFLICT (auth_sch_id) DO UPDATE SET last_login = now() RETURNING id",
+        // A person merged into another is that other person now.
+        r#"INSERT INTO users (auth_sch_id, last_login) VALUES ($1, now())
+           ON CONFLICT (auth_sch_id) DO UPDATE SET last_login = now()
+           RETURNING coalesce(merged_into, id) AS "id!""#,
         auth_sch_id
     )
     .fetch_one(g.conn())
@@ -338,9 +340,13 @@ pub async fn ensure_user(g: &mut GlobalTx, auth_sch_id: &str) -> Result<Uuid> {
     .execute(g.conn())
     .await?;
     Ok(
-        sqlx::query_scalar!("SELECT id FROM users WHERE auth_sch_id = $1", auth_sch_id)
-            .fetch_one(g.conn())
-            .await?,
+        // A person merged into another is that other person now.
+        sqlx::query_scalar!(
+            r#"SELECT coalesce(merged_into, id) AS "id!" FROM users WHERE auth_sch_id = $1"#,
+            auth_sch_id
+        )
+        .fetch_one(g.conn())
+        .await?,
     )
 }
 

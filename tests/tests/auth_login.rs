@@ -225,10 +225,15 @@ use pek_tests::auth_support::Page;
 
 struct Brokered {
     hub: PekProcess,
-    _worker: PekProcess,
+    worker: PekProcess,
     a: OidcProvider,
     b: OidcProvider,
     db: localpg::Database,
+    worker_db: localpg::Database,
+    /// The worker's hub token file (the realm token the hub derives from its federation
+    /// secret): the worker reports to the hub with it, and the hub's internal calls to
+    /// the worker (a merge's part) carry it.
+    worker_token_file: std::path::PathBuf,
     _dir: Scratch,
 }
 
@@ -248,6 +253,15 @@ async fn brokered() -> Brokered {
     let secret_a = dir.write("secret-a", &a.client_secret).unwrap();
     let secret_b = dir.write("secret-b", &b.client_secret).unwrap();
     let operator = dir.write("operator", OPERATOR_TOKEN).unwrap();
+    let federation_secret = format!("federation-secret-{}", uuid::Uuid::new_v4().simple());
+    let secret_file = dir.write("federation-secret", &federation_secret).unwrap();
+    let kir_dev = pek::realm::RealmId::parse("kir-dev").unwrap();
+    let worker_token_file = dir
+        .write(
+            "hub-token-kir-dev",
+            &pek::federation::realm_token(federation_secret.as_bytes(), &kir_dev),
+        )
+        .unwrap();
     let registry = serde_json::json!([{
         "id": "beta",
         "displayName": "Beta ID",
@@ -265,13 +279,15 @@ async fn brokered() -> Brokered {
         .env("PEK_LOGIN_CLIENT_SECRET_FILE", secret_a.to_str().unwrap())
         .env("PEK_LOGIN_PROVIDERS", registry.to_string())
         .env("PEK_OPERATOR_TOKEN_FILE", operator.to_str().unwrap())
+        .env("PEK_FEDERATION_SECRET_FILE", secret_file.to_str().unwrap())
+        // `root` is a hub administrator (merges people).
+        .env("PEK_REALM_ADMINS", "authsch:root")
+        .env("PEK_HEALTH_INTERVAL_MS", "300")
+        .env("PEK_MERGE_RETRY_SECS", "1")
         .start()
         .await
         .expect("hub");
-    let worker = PekSpec::worker(&worker_db, "kir-dev", &hub.url)
-        .start()
-        .await
-        .expect("worker");
+    let worker = start_worker(&worker_db, &hub.url, &worker_token_file, None).await;
     // The Realm's `spec.providers: [beta]`, as the operator registers it.
     let reg = reqwest::Client::new()
         .put(format!("{}/internal/v1/realms/kir-dev", hub.url))
@@ -285,12 +301,29 @@ async fn brokered() -> Brokered {
     assert!(reg.status().is_success(), "{}", reg.text().await.unwrap());
     Brokered {
         hub,
-        _worker: worker,
+        worker,
         a,
         b,
         db,
+        worker_db,
+        worker_token_file,
         _dir: dir,
     }
+}
+
+async fn start_worker(
+    db: &localpg::Database,
+    hub: &str,
+    token_file: &std::path::Path,
+    port: Option<u16>,
+) -> PekProcess {
+    let mut spec = PekSpec::worker(db, "kir-dev", hub)
+        .env("PEK_HUB_TOKEN_FILE", token_file.to_str().unwrap())
+        .env("PEK_OUTBOX_INTERVAL_MS", "100");
+    if let Some(p) = port {
+        spec = spec.port(p);
+    }
+    spec.start().await.expect("worker")
 }
 
 impl Brokered {
@@ -611,6 +644,387 @@ async fn a_realm_requiring_provider_b_refuses_provider_a_sessions_on_every_path(
         .await
         .unwrap();
     assert_eq!(st, StatusCode::OK, "{v}");
+
+    // The fan-outs that build their own answer list kir-dev the same way rather than
+    // leaving it out: the group directory, people search and lookup (Quinn shares kir-dev
+    // with P), P's points and Quinn's.
+    let quinn = one(
+        &s.db,
+        "WITH u AS (INSERT INTO users (auth_sch_id) VALUES ('quinn') RETURNING id),
+              p AS (INSERT INTO profiles (user_id, first_name, search_folded)
+                    SELECT id, 'Quinn', 'quinn' FROM u),
+              m AS (INSERT INTO realm_members (user_id, realm_id) SELECT id, 'kir-dev' FROM u)
+         SELECT id::text FROM u",
+    )
+    .await
+    .unwrap();
+    let expected = serde_json::json!([
+        {"realm": "kir-dev", "providers": ["beta"], "providerNames": ["Beta ID"]}
+    ]);
+    let lookup = |token: &str| {
+        reqwest::Client::new()
+            .post(format!("{hub}/api/v1/users/lookup"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "ids": [quinn] }))
+            .send()
+    };
+    for path in [
+        "/api/v1/directory".to_string(),
+        "/api/v1/users?q=quinn".to_string(),
+        "/api/v1/me/points".to_string(),
+        format!("/api/v1/users/{quinn}/points"),
+    ] {
+        let (st, v) = get(&format!("{hub}{path}"), &ta).await.unwrap();
+        assert_eq!(st, StatusCode::OK, "{path}: {v}");
+        assert_eq!(v["signInRequired"], expected, "{path}: {v}");
+        assert_eq!(v["partial"], false, "{path}: {v}");
+        let (_, v) = get(&format!("{hub}{path}"), &tb).await.unwrap();
+        assert!(v.get("signInRequired").is_none(), "{path}: {v}");
+    }
+    let v: serde_json::Value = lookup(&ta).await.unwrap().json().await.unwrap();
+    assert_eq!(v["signInRequired"], expected, "{v}");
+    assert_eq!(v["items"][0]["id"], quinn.as_str(), "{v}");
+    let v: serde_json::Value = lookup(&tb).await.unwrap().json().await.unwrap();
+    assert!(v.get("signInRequired").is_none(), "{v}");
+    // The directory page says it too.
+    let page = bp.get(&format!("{hub}/groups")).await.unwrap();
+    assert!(
+        page.body.contains("sign-in-required") && page.body.contains("/auth/login?provider=beta"),
+        "{}",
+        page.body
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Merging two people: a hub administrator merges B into A. B's memberships, roles, points
+// and identities move to A in every realm — the hub's own at once, the worker's once it is
+// back from being down (the hub's periodic pass finishes it) — B stays as history, and B's
+// identities sign in to A.
+
+/// Runs `sql` (several statements, no parameters) on a database as its superuser.
+async fn sql(db: &localpg::Database, sql: &str) {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(&db.superuser_url)
+        .await
+        .unwrap();
+    sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+}
+
+/// One row of `query` (a single text column) on a database as its superuser.
+async fn one(db: &localpg::Database, query: impl AsRef<str>) -> Option<String> {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(&db.superuser_url)
+        .await
+        .unwrap();
+    sqlx::query_scalar(query.as_ref())
+        .fetch_optional(&mut c)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_merge_moves_everything_to_one_person_in_every_realm_and_resumes_a_realm_that_was_down() {
+    let mut s = brokered().await;
+    let hub = s.hub.url.clone();
+    let http = reqwest::Client::new();
+    let (_, root) = s.sign_in(None, "root").await;
+    let tr = token_of(&root);
+    let (mut ba, a_done) = s.sign_in(None, "amy").await;
+    let a = a_done.json()["user"]["id"].as_str().unwrap().to_string();
+    let ta = token_of(&a_done);
+    let (mut bb, b_done) = s.sign_in(None, "bob").await;
+    let b = b_done.json()["user"]["id"].as_str().unwrap().to_string();
+    let tb = token_of(&b_done);
+    // B also signs in through provider B (linked from B's own session).
+    let (back, _) = s.start_link(&mut bb, &tb, "bob").await;
+    let linked = bb
+        .request(Method::GET, &back, &[("accept", "application/json")], None)
+        .await
+        .unwrap();
+    assert_eq!(linked.status, StatusCode::OK, "{}", linked.body);
+
+    // B's and A's rows in the worker realm: both members of one group (B active and its
+    // leader, A a newbie), B's past membership of another, a role each (only B accepted
+    // it), point requests of both for the same guideline, B's entry award, point history
+    // of both for the same group and semester. In the hub realm: B's membership.
+    let (g1, g2, ma, mb, mb2) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    let (pol, sem, col, gl, sb, h1) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    sql(
+        &s.worker_db,
+        &format!(
+            "INSERT INTO groups (realm_id, id, name, name_folded, created_by, owner_id) VALUES
+               ('kir-dev', '{g1}', 'Merge One', 'merge one', '{b}', '{b}'),
+               ('kir-dev', '{g2}', 'Merge Two', 'merge two', '{a}', '{a}');
+             INSERT INTO memberships (realm_id, id, group_id, user_id, status, posts) VALUES
+               ('kir-dev', '{ma}', '{g1}', '{a}', 'NEWBIE', '{{scribe}}'),
+               ('kir-dev', '{mb}', '{g1}', '{b}', 'ACTIVE', '{{leader}}'),
+               ('kir-dev', '{mb2}', '{g2}', '{b}', 'FORMER', '{{}}');
+             INSERT INTO policies (realm_id, id, name) VALUES ('kir-dev', '{pol}', 'Merge role');
+             INSERT INTO policy_assignments (realm_id, user_id, policy_id, accepted_at) VALUES
+               ('kir-dev', '{a}', '{pol}', NULL), ('kir-dev', '{b}', '{pol}', now());
+             INSERT INTO semesters (realm_id, id, name, starts_on, ends_on)
+               VALUES ('kir-dev', '{sem}', '2026/27/1', '2026-09-01', '2027-01-31');
+             INSERT INTO guideline_collections (realm_id, id, group_id, semester_id, name, created_by)
+               VALUES ('kir-dev', '{col}', '{g1}', '{sem}', 'Work', '{b}');
+             INSERT INTO guidelines (realm_id, id, collection_id, group_id, semester_id, title,
+                                     category, max_per_member, max_per_guideline, created_by)
+               VALUES ('kir-dev', '{gl}', '{col}', '{g1}', '{sem}', 'Coding', 'WORK', 10, 50, '{b}');
+             INSERT INTO scoreboards (realm_id, id, group_id, semester_id, created_by)
+               VALUES ('kir-dev', '{sb}', '{g1}', '{sem}', '{b}');
+             INSERT INTO point_requests (realm_id, scoreboard_id, group_id, semester_id,
+                                         membership_id, guideline_id, points, updated_by) VALUES
+               ('kir-dev', '{sb}', '{g1}', '{sem}', '{ma}', '{gl}', 5, '{a}'),
+               ('kir-dev', '{sb}', '{g1}', '{sem}', '{mb}', '{gl}', 8, '{b}');
+             INSERT INTO entry_award_requests (realm_id, scoreboard_id, group_id, semester_id,
+                                               membership_id, kind, justification, updated_by)
+               VALUES ('kir-dev', '{sb}', '{g1}', '{sem}', '{mb}', 'KB', 'ran the camp', '{b}');
+             INSERT INTO point_history (realm_id, semester_id, user_id, group_id, scoreboard_id, points)
+               VALUES ('kir-dev', '{sem}', '{a}', '{g1}', '{sb}', 10),
+                      ('kir-dev', '{sem}', '{b}', '{g1}', '{sb}', 20);"
+        ),
+    )
+    .await;
+    sql(
+        &s.db,
+        &format!(
+            "INSERT INTO groups (realm_id, id, name, name_folded, created_by, owner_id)
+               VALUES ('hub', '{h1}', 'Merge Hub', 'merge hub', '{b}', '{b}');
+             INSERT INTO memberships (realm_id, group_id, user_id, status)
+               VALUES ('hub', '{h1}', '{b}', 'ACTIVE');"
+        ),
+    )
+    .await;
+
+    let merge = |token: &str, into: &str, from: &str| {
+        http.post(format!("{hub}/api/v1/users/{into}/merges"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "from": from }))
+            .send()
+    };
+    let answer = |r: reqwest::Response| async move {
+        let st = r.status();
+        (st, r.json::<serde_json::Value>().await.unwrap())
+    };
+    // Refusals: not a hub administrator; a person into themselves; unknown people.
+    let (st, v) = answer(merge(&ta, &a, &b).await.unwrap()).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let (st, v) = answer(merge(&tr, &a, &a).await.unwrap()).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let nobody = uuid::Uuid::new_v4().to_string();
+    let (st, v) = answer(merge(&tr, &a, &nobody).await.unwrap()).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+    let (st, v) = answer(merge(&tr, &nobody, &b).await.unwrap()).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+
+    // The worker is down: the hub realm's part is done, the worker's waits.
+    let worker_port = s.worker.port;
+    s.worker.kill();
+    let (st, v) = answer(merge(&tr, &a, &b).await.unwrap()).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(
+        (v["from"].as_str(), v["into"].as_str()),
+        (Some(b.as_str()), Some(a.as_str()))
+    );
+    let realm = |v: &serde_json::Value, id: &str| {
+        v["realms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["realm"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id} in {v}"))
+    };
+    assert!(realm(&v, "hub")["doneAt"].is_string(), "{v}");
+    assert_eq!(realm(&v, "hub")["moved"]["memberships"], 1, "{v}");
+    assert!(realm(&v, "kir-dev")["doneAt"].is_null(), "{v}");
+    assert!(realm(&v, "kir-dev")["lastError"].is_string(), "{v}");
+    assert!(v["completedAt"].is_null(), "{v}");
+    // A cannot be merged on while B's rows are still on their way to A.
+    let root_id = root.json()["user"]["id"].as_str().unwrap().to_string();
+    let (st, v) = answer(merge(&tr, &root_id, &a).await.unwrap()).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"]["reason"], "merge_pending", "{v}");
+    assert_eq!(
+        one(
+            &s.db,
+            &format!("SELECT user_id::text FROM memberships WHERE group_id = '{h1}'")
+        )
+        .await
+        .as_deref(),
+        Some(a.as_str())
+    );
+
+    // B's identities sign in to A — the AuthSCH one (A has their own, so it stays on B's
+    // record and leads to A) and provider B's (moved to A) — and B's sessions are over.
+    let (_, via_b) = s.sign_in(None, "bob").await;
+    assert_eq!(via_b.status, StatusCode::OK, "{}", via_b.body);
+    assert_eq!(via_b.json()["user"]["id"], a.as_str(), "{}", via_b.body);
+    let (_, via_beta) = s.sign_in(Some("beta"), "bob").await;
+    assert_eq!(
+        via_beta.json()["user"]["id"],
+        a.as_str(),
+        "{}",
+        via_beta.body
+    );
+    let (st, _) = pek_tests::auth_support::get_with_token(&format!("{hub}/api/v1/me"), &tb)
+        .await
+        .unwrap();
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // B is kept as history, marked merged into A.
+    assert_eq!(
+        one(
+            &s.db,
+            &format!("SELECT merged_into::text FROM users WHERE id = '{b}'")
+        )
+        .await
+        .as_deref(),
+        Some(a.as_str())
+    );
+
+    // The worker is back: the hub's next pass finishes its part.
+    s.worker = start_worker(&s.worker_db, &hub, &s.worker_token_file, Some(worker_port)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let merges = loop {
+        let (st, v) =
+            pek_tests::auth_support::get_with_token(&format!("{hub}/api/v1/users/{a}/merges"), &tr)
+                .await
+                .unwrap();
+        assert_eq!(st, StatusCode::OK, "{v}");
+        if v[0]["completedAt"].is_string() {
+            break v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the merge never finished: {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        realm(&merges[0], "kir-dev")["moved"]["membershipsJoined"],
+        1,
+        "{merges}"
+    );
+    let w = |q: String| one(&s.worker_db, q);
+    // Both in the same group: A's membership stays, active, with both posts; B's is gone.
+    assert_eq!(
+        w(format!(
+            "SELECT status || ' ' || array_to_string(posts, ',') FROM memberships WHERE id = '{ma}'"
+        ))
+        .await
+        .as_deref(),
+        Some("ACTIVE leader,scribe")
+    );
+    assert_eq!(
+        w(format!(
+            "SELECT id::text FROM memberships WHERE id = '{mb}'"
+        ))
+        .await,
+        None
+    );
+    assert_eq!(
+        w(format!(
+            "SELECT user_id::text FROM memberships WHERE id = '{mb2}'"
+        ))
+        .await
+        .as_deref(),
+        Some(a.as_str())
+    );
+    // Points: the larger request stays, B's entry award moved, the larger history figure.
+    assert_eq!(
+        w(
+            "SELECT string_agg(membership_id::text || ':' || points, ',') FROM point_requests"
+                .into()
+        )
+        .await
+        .as_deref(),
+        Some(format!("{ma}:8").as_str())
+    );
+    assert_eq!(
+        w("SELECT membership_id::text FROM entry_award_requests".into())
+            .await
+            .as_deref(),
+        Some(ma.to_string().as_str())
+    );
+    assert_eq!(
+        w("SELECT string_agg(user_id::text || ':' || points, ',') FROM point_history".into())
+            .await
+            .as_deref(),
+        Some(format!("{a}:20").as_str())
+    );
+    // One role, A's, accepted (B accepted it); the group B created is A's.
+    assert_eq!(
+        w(format!(
+            "SELECT string_agg(user_id::text || ':' || (accepted_at IS NOT NULL), ',')
+               FROM policy_assignments WHERE policy_id = '{pol}'"
+        ))
+        .await
+        .as_deref(),
+        Some(format!("{a}:true").as_str())
+    );
+    assert_eq!(
+        w(format!(
+            "SELECT owner_id::text FROM groups WHERE id = '{g1}'"
+        ))
+        .await
+        .as_deref(),
+        Some(a.as_str())
+    );
+    assert_eq!(
+        w(format!(
+            "SELECT count(*)::text FROM memberships WHERE user_id = '{b}'"
+        ))
+        .await
+        .as_deref(),
+        Some("0")
+    );
+
+    // Merging B again is refused; the record is on A's page (who, when, which identity).
+    let (st, v) = answer(merge(&tr, &a, &b).await.unwrap()).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"]["reason"], "already_merged", "{v}");
+    let mine = s.identities(&ta).await;
+    assert_eq!(mine["merges"][0]["from"], b.as_str(), "{mine}");
+    assert_eq!(
+        mine["merges"][0]["actor"],
+        root.json()["user"]["id"],
+        "{mine}"
+    );
+    assert!(
+        mine["identities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["provider"] == "beta" && i["subject"] == "bob"),
+        "{mine}"
+    );
+    assert!(
+        mine["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "merge" && e["subject"] == "bob"),
+        "{mine}"
+    );
+    let page = ba.get(&format!("{hub}/people/{a}")).await.unwrap();
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("class=\"merges\"") && page.body.contains(&b),
+        "{}",
+        page.body
+    );
 }
 
 /// The provider's own pages in the browser: its login form (any password), then its

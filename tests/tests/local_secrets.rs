@@ -1,5 +1,7 @@
 //! `pek local` keeps its signing key and tokens private: a 0700 directory of its own
 //! with 0600 files, removed when it stops; its PostgreSQL takes password logins only.
+//! It runs with two sign-in providers (AuthSCH-like and "Beta ID"): a demo person signs in
+//! through the first, links the second from their session and then signs in with it.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -33,6 +35,7 @@ fn pek_local_writes_its_secrets_private() {
     });
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut dir = None;
+    let mut hub = None;
     let mut out = String::new();
     while dir.is_none() && Instant::now() < deadline {
         match rx.recv_timeout(Duration::from_millis(200)) {
@@ -41,6 +44,9 @@ fn pek_local_writes_its_secrets_private() {
                 out.push('\n');
                 if let Some(rest) = line.trim().strip_prefix("secrets") {
                     dir = rest.split_whitespace().next().map(PathBuf::from);
+                }
+                if let Some(rest) = line.trim().strip_prefix("hub + BFF") {
+                    hub = rest.split_whitespace().next().map(String::from);
                 }
             }
             Err(_) => {
@@ -68,6 +74,12 @@ fn pek_local_writes_its_secrets_private() {
             files >= 5,
             "key, secret, operator token and two worker tokens"
         );
+        let hub = hub
+            .clone()
+            .unwrap_or_else(|| panic!("no hub line in:\n{out}"));
+        tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(sign_in_and_link(&hub));
     });
     // Stop it the way a user does (Ctrl-C / SIGTERM): everything is removed.
     let _ = Command::new("kill")
@@ -88,4 +100,91 @@ fn pek_local_writes_its_secrets_private() {
     if let Some(dir) = dir {
         assert!(!dir.exists(), "{} left behind", dir.display());
     }
+}
+
+/// Through `pek local`'s own providers: their sign-in page, their code for the hub's
+/// callback. Returns the callback's JSON answer.
+async fn through_provider(
+    b: &mut pek_tests::auth_support::Browser,
+    authorize: &str,
+    login: &str,
+) -> serde_json::Value {
+    use reqwest::{Method, StatusCode};
+    let page = b.get(authorize).await.expect("provider page");
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let u = url::Url::parse(authorize).expect("authorize URL");
+    let mut form: Vec<(String, String)> = u
+        .query_pairs()
+        .filter(|(k, _)| ["redirect_uri", "state", "code_challenge"].contains(&k.as_ref()))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    form.push(("login".into(), login.into()));
+    let action = u.join("/authorize").expect("form action").to_string();
+    let back = b
+        .request(Method::POST, &action, &[], Some(&form))
+        .await
+        .expect("provider sign-in");
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    let done = b
+        .request(
+            Method::GET,
+            back.location.as_deref().expect("back to the hub"),
+            &[("accept", "application/json")],
+            None,
+        )
+        .await
+        .expect("callback");
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    done.json()
+}
+
+async fn sign_in_and_link(hub: &str) {
+    use pek_tests::auth_support::Browser;
+    use reqwest::StatusCode;
+    // Alice through the AuthSCH-like provider (the default one).
+    let mut b = Browser::new().unwrap();
+    let start = b.get(&format!("{hub}/auth/login")).await.unwrap();
+    assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
+    let signed_in =
+        through_provider(&mut b, start.location.as_deref().unwrap(), "demo-alice").await;
+    let alice = signed_in["user"]["id"].as_str().unwrap().to_string();
+    let token = signed_in["token"].as_str().unwrap().to_string();
+    assert_eq!(signed_in["user"]["firstName"], "Alice", "{signed_in}");
+    // Linking Beta ID from that session.
+    let resp = reqwest::Client::new()
+        .post(format!("{hub}/api/v1/me/identities"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"provider": "beta"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let cookie = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|c| c.to_str().ok())
+        .find_map(|c| c.strip_prefix("pek_login="))
+        .and_then(|c| c.split(';').next())
+        .map(String::from)
+        .expect("pek_login cookie");
+    let v: serde_json::Value = resp.json().await.unwrap();
+    b.set_cookie(hub, "pek_login", &cookie);
+    through_provider(
+        &mut b,
+        v["authorizationUrl"].as_str().unwrap(),
+        "alice@beta",
+    )
+    .await;
+    // Next time Beta ID signs Alice in.
+    let mut b2 = Browser::new().unwrap();
+    let start = b2
+        .get(&format!("{hub}/auth/login?provider=beta"))
+        .await
+        .unwrap();
+    assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
+    let via_beta =
+        through_provider(&mut b2, start.location.as_deref().unwrap(), "alice@beta").await;
+    assert_eq!(via_beta["user"]["id"], alice.as_str(), "{via_beta}");
+    assert_eq!(via_beta["user"]["provider"], "beta", "{via_beta}");
 }

@@ -82,19 +82,25 @@ impl<T> Merged<T> {
         super::Federated {
             partial: self.partial(),
             unavailable: self.unavailable,
-            sign_in_required: self
-                .sign_in
-                .into_iter()
-                .map(|(realm, providers, provider_names)| super::SignInRequired {
-                    realm,
-                    providers,
-                    provider_names,
-                })
-                .collect(),
+            sign_in_required: sign_in_required(self.sign_in),
             truncated: self.truncated,
             items: items(self.answers),
         }
     }
+}
+
+/// The realms of [`Merged::sign_in`] as answers list them (`signInRequired`).
+pub fn sign_in_required(
+    sign_in: Vec<(RealmId, Vec<String>, Vec<String>)>,
+) -> Vec<super::SignInRequired> {
+    sign_in
+        .into_iter()
+        .map(|(realm, providers, provider_names)| super::SignInRequired {
+            realm,
+            providers,
+            provider_names,
+        })
+        .collect()
 }
 
 /// What one realm's outcome contributes by the rules. `read` reads a realm's successful

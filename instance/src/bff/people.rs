@@ -12,14 +12,15 @@ use crate::profile::{self, ProfileAccess, Scope};
 use crate::realm::RealmId;
 
 /// Asks each realm which of the given people the caller may see in full there.
-/// Returns (full view, unavailable realms).
+/// Returns (full view, unavailable realms, realms that accept only sessions of other
+/// sign-in providers).
 pub async fn judge(
     bff: &Bff,
     caller: Option<CallerAuth>,
     per_realm: &BTreeMap<RealmId, Vec<Uuid>>,
-) -> Result<(HashSet<Uuid>, Vec<RealmId>)> {
-    let (full, _, unavailable) = judge_all(bff, caller, per_realm).await?;
-    Ok((full, unavailable))
+) -> Result<(HashSet<Uuid>, Vec<RealmId>, Vec<super::SignInRequired>)> {
+    let (full, _, unavailable, sign_in) = judge_all(bff, caller, per_realm).await?;
+    Ok((full, unavailable, sign_in))
 }
 
 /// People the caller shares no realm with but may see because they applied to a group
@@ -42,7 +43,7 @@ pub async fn applicants(
     if per_realm.is_empty() {
         return Ok(Vec::new());
     }
-    let (full, basic, _) = judge_all(bff, caller, &per_realm).await?;
+    let (full, basic, ..) = judge_all(bff, caller, &per_realm).await?;
     Ok(ids
         .iter()
         .filter_map(|id| {
@@ -58,12 +59,17 @@ pub async fn applicants(
 }
 
 /// [`judge`], and the people each realm lets the caller see at the basic scope only
-/// (applicants): (full, basic, unavailable realms).
+/// (applicants): (full, basic, unavailable realms, realms for other providers' sessions).
 async fn judge_all(
     bff: &Bff,
     caller: Option<CallerAuth>,
     per_realm: &BTreeMap<RealmId, Vec<Uuid>>,
-) -> Result<(HashSet<Uuid>, HashSet<Uuid>, Vec<RealmId>)> {
+) -> Result<(
+    HashSet<Uuid>,
+    HashSet<Uuid>,
+    Vec<RealmId>,
+    Vec<super::SignInRequired>,
+)> {
     let realms: Vec<RealmId> = per_realm.keys().cloned().collect();
     let merged = bff
         .fan_out_merged(
@@ -99,7 +105,12 @@ async fn judge_all(
         full.extend(a.view_full.into_iter().filter(|u| asked.contains(u)));
         basic.extend(a.view_basic.into_iter().filter(|u| asked.contains(u)));
     }
-    Ok((full, basic, merged.unavailable))
+    Ok((
+        full,
+        basic,
+        merged.unavailable,
+        merge::sign_in_required(merged.sign_in),
+    ))
 }
 
 /// How `me` sees `target` (full or basic profile) and the realms that could not say;
@@ -122,7 +133,7 @@ pub async fn scope_of(
         };
     }
     let per_realm = shared.into_iter().map(|r| (r, vec![target])).collect();
-    let (full, unavailable) = judge(bff, caller, &per_realm).await?;
+    let (full, unavailable, _) = judge(bff, caller, &per_realm).await?;
     let scope = if full.contains(&target) {
         Scope::Full
     } else {

@@ -33,12 +33,14 @@ pub fn is_public(path: &str) -> bool {
 
 /// Operator routes take the operator token instead of a user's.
 fn is_operator(path: &str) -> bool {
-    path.starts_with("/internal/") && !path.ends_with("/members")
+    path.starts_with("/internal/") && !is_realm_report(path)
 }
 
-/// Worker → hub membership reports take the realm's hub token.
+/// Worker → hub membership reports, and the hub's call for a realm's part of a merge of
+/// two people, take the realm's hub token.
 fn is_realm_report(path: &str) -> bool {
-    path.starts_with("/internal/") && path.ends_with("/members")
+    path.starts_with("/internal/")
+        && (path.ends_with("/members") || path.ends_with("/people/merge"))
 }
 
 fn description(code: u16) -> &'static str {

@@ -145,15 +145,7 @@ async fn paged_fan_out(
         .chain(exhausted)
         .collect();
     let (items, next) = bff::merge_group_pages(from, pages, limit);
-    let sign_in_required = merged
-        .sign_in
-        .into_iter()
-        .map(|(realm, providers, provider_names)| bff::SignInRequired {
-            realm,
-            providers,
-            provider_names,
-        })
-        .collect();
+    let sign_in_required = merge::sign_in_required(merged.sign_in);
     Ok(MergedPage {
         items,
         next,
@@ -321,6 +313,7 @@ async fn group_directory(
         next_cursor: next.map(|c| c.encode()),
         partial: !unavailable.is_empty(),
         unavailable,
+        sign_in_required: page.sign_in_required,
     }))
 }
 
@@ -344,6 +337,10 @@ struct UserPage {
     /// (those people are shown at the basic scope).
     partial: bool,
     unavailable: Vec<RealmId>,
+    /// Realms that accept only sessions of other sign-in providers: "sign in with … to
+    /// see this" (not a failure).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    sign_in_required: Vec<bff::SignInRequired>,
 }
 
 /// People who share a realm with the caller, basic or full per the caller's rights in
@@ -373,7 +370,8 @@ async fn search_users(
             per_realm.entry(r.clone()).or_default().push(*id);
         }
     }
-    let (full, unavailable) = people::judge(bff, caller(me, &headers), &per_realm).await?;
+    let (full, unavailable, sign_in_required) =
+        people::judge(bff, caller(me, &headers), &per_realm).await?;
     let people: Vec<(Uuid, Scope)> = found
         .items
         .iter()
@@ -391,6 +389,7 @@ async fn search_users(
         next_cursor: found.next_cursor,
         partial: !unavailable.is_empty(),
         unavailable,
+        sign_in_required,
     }))
 }
 
@@ -423,6 +422,10 @@ struct UserList {
     /// (those people are shown at the basic scope).
     partial: bool,
     unavailable: Vec<RealmId>,
+    /// Realms that accept only sessions of other sign-in providers: "sign in with … to
+    /// see this" (not a failure).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    sign_in_required: Vec<bff::SignInRequired>,
 }
 
 /// Several people at once, each as `GET /api/v1/users/{id}` shows them: basic or full
@@ -451,7 +454,7 @@ async fn lookup_users(
             per_realm.entry(realm).or_default().push(id);
         }
     }
-    let (mut full, mut unavailable) = if per_realm.is_empty() {
+    let (mut full, mut unavailable, sign_in_required) = if per_realm.is_empty() {
         Default::default()
     } else {
         people::judge(bff, caller(me, &headers), &per_realm).await?
@@ -486,6 +489,7 @@ async fn lookup_users(
         items: profile::views(&s.db, &people).await?,
         partial: !unavailable.is_empty(),
         unavailable,
+        sign_in_required,
     }))
 }
 
@@ -663,6 +667,10 @@ struct MyPoints {
     max_points_per_semester: i32,
     partial: bool,
     unavailable: Vec<RealmId>,
+    /// Realms that accept only sessions of other sign-in providers: "sign in with … to
+    /// see this" (not a failure).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    sign_in_required: Vec<bff::SignInRequired>,
 }
 
 /// A person's semester points across the federation: `min(sqrt(Σ g²), cap)` over every
@@ -709,6 +717,7 @@ async fn my_points(
         max_points_per_semester: combined.cap,
         partial: !combined.unavailable.is_empty(),
         unavailable: combined.unavailable,
+        sign_in_required: combined.sign_in_required,
     }))
 }
 
@@ -723,6 +732,8 @@ struct PointsAcross {
     semesters: Vec<FederatedSemester>,
     cap: i32,
     unavailable: Vec<RealmId>,
+    /// Realms that accept only sessions of other sign-in providers.
+    sign_in_required: Vec<bff::SignInRequired>,
 }
 
 impl PointsAcross {
@@ -818,6 +829,7 @@ async fn points_across(
         items.push(v);
     }
     let unavailable = merged.unavailable;
+    let sign_in_required = merge::sign_in_required(merged.sign_in);
     let cap = crate::evaluation::federation_cap(&s.db).await?;
     let mut semesters: Vec<(String, FederatedSemester)> = by_semester
         .into_iter()
@@ -846,6 +858,7 @@ async fn points_across(
         semesters: semesters.into_iter().map(|x| x.1).collect(),
         cap,
         unavailable,
+        sign_in_required,
     })
 }
 
@@ -864,6 +877,10 @@ struct PersonPoints {
     max_points_per_semester: i32,
     partial: bool,
     unavailable: Vec<RealmId>,
+    /// Realms that accept only sessions of other sign-in providers: "sign in with … to
+    /// see this" (not a failure).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    sign_in_required: Vec<bff::SignInRequired>,
 }
 
 /// A person's community points across the federation, by the same formula as
@@ -896,7 +913,9 @@ async fn user_points_across(
         return Err(Error::not_found(format!("user {id}")));
     }
     let combined = points_across(&s, bff, me, id, &realms, &q, &headers).await?;
-    if id != me && combined.answered == 0 {
+    // A realm that would answer a session of another provider is no refusal: the answer
+    // lists it under `signInRequired`.
+    if id != me && combined.answered == 0 && combined.sign_in_required.is_empty() {
         if !combined.unavailable.is_empty() {
             return Err(Error::Unavailable(format!(
                 "cannot check your rights now: realm(s) {} did not answer",
@@ -918,5 +937,6 @@ async fn user_points_across(
         max_points_per_semester: combined.cap,
         partial: !combined.unavailable.is_empty(),
         unavailable: combined.unavailable,
+        sign_in_required: combined.sign_in_required,
     }))
 }

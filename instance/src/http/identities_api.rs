@@ -31,10 +31,13 @@ struct MyIdentities {
     events: Vec<IdentityEvent>,
     /// The hub's sign-in providers (to link one more).
     providers: Vec<ProviderInfo>,
+    /// The people a hub administrator merged into the caller (who, when, and each
+    /// realm's progress), newest first.
+    merges: Vec<crate::person_merge::MergeView>,
 }
 
-/// The caller's sign-in identities, the record of their links and unlinks, and the
-/// providers one more could be linked from.
+/// The caller's sign-in identities, the record of their links, unlinks and merges, the
+/// people merged into them, and the providers one more could be linked from.
 #[utoipa::path(get, path = "/api/v1/me/identities", tag = "auth",
     responses((status = 200, body = MyIdentities), (status = 401, body = ErrorBody)))]
 async fn my_identities(
@@ -46,10 +49,12 @@ async fn my_identities(
     let events = crate::identity::events(&mut g, me).await?;
     g.commit().await?;
     let providers = s.login.as_ref().map(|l| l.providers()).unwrap_or_default();
+    let merges = crate::person_merge::merges_into(&s.db, me).await?;
     Ok(Json(MyIdentities {
         identities,
         events,
         providers,
+        merges,
     }))
 }
 

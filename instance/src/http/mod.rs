@@ -16,6 +16,7 @@ mod guard;
 mod hub_api;
 mod identities_api;
 mod internal;
+mod merge_api;
 mod ops;
 mod realm_api;
 mod scope;
@@ -188,7 +189,8 @@ fn api_router(mode: Mode) -> OpenApiRouter<AppState> {
             .merge(internal::hub_routes())
             .merge(auth_api::routes())
             .merge(session_api::routes())
-            .merge(identities_api::routes()),
+            .merge(identities_api::routes())
+            .merge(merge_api::routes()),
         Mode::Worker => router,
     }
 }

@@ -70,11 +70,11 @@ pub(super) async fn directory_page(
         page: &groups,
         mine: &mine,
         csrf: &ctx.csrf,
-        unavailable: groups
-            .unavailable
-            .iter()
-            .map(|r| names(r.as_str()))
-            .collect(),
+        notice: views::partial_notice(
+            ctx.lang,
+            &serde_json::to_value(&groups).unwrap_or_default(),
+            &names,
+        ),
     };
     if ctx.htmx && !headers.contains_key("hx-boosted") {
         // Search as you type: the results only.

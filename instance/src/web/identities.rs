@@ -1,8 +1,9 @@
 //! The person's own ways to sign in, on their page: their identities, a button to link
 //! each other provider (a form post from this signed-in session: the link finishes only
-//! in it), unlink buttons (not for the last one), and the record of every link and
-//! unlink. Everything goes through the JSON API (`/api/v1/me/identities`) except
-//! starting a link, which sends the browser to the provider.
+//! in it), unlink buttons (not for the last one), the record of every link, unlink and
+//! merge, and the people a hub administrator merged into this person. Everything goes
+//! through the JSON API (`/api/v1/me/identities`) except starting a link, which sends the
+//! browser to the provider.
 
 use axum::extract::Path;
 use axum::http::{Method, StatusCode};
@@ -80,6 +81,31 @@ pub(super) fn section(lang: Lang, v: &Value, csrf: &str) -> Markup {
                                 Some("merge") => t.identity_merged,
                                 _ => t.identity_linked,
                             })
+                        }
+                    }
+                }
+            }
+            @if let Some(merges) = v["merges"].as_array().filter(|m| !m.is_empty()) {
+                h3 { (t.merges_title) }
+                ul.merges {
+                    @for m in merges {
+                        @let pending: Vec<&str> = m["realms"].as_array().map(|r| r.iter()
+                            .filter(|r| r["doneAt"].is_null())
+                            .filter_map(|r| r["realm"].as_str()).collect()).unwrap_or_default();
+                        li {
+                            time { (m["startedAt"].as_str().unwrap_or("").chars().take(16).collect::<String>().replace('T', " ")) }
+                            " "
+                            a href={ "/people/" (enc(m["from"].as_str().unwrap_or(""))) } {
+                                (m["fromName"].as_str().or(m["from"].as_str()).unwrap_or(""))
+                            }
+                            " " span.muted { (t.merged_by) " "
+                                a href={ "/people/" (enc(m["actor"].as_str().unwrap_or(""))) } {
+                                    (m["actor"].as_str().unwrap_or(""))
+                                }
+                            }
+                            @if !pending.is_empty() {
+                                " " span.muted { (t.merge_pending) " " (pending.join(", ")) }
+                            }
                         }
                     }
                 }

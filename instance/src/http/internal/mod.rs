@@ -12,6 +12,7 @@
 //! right token is a 401 whatever else is wrong with it.
 
 mod directory;
+mod merge;
 mod registry;
 mod workers;
 
@@ -24,9 +25,10 @@ use crate::db::RealmTx;
 use crate::error::{Error, Result};
 use crate::realm::RealmId;
 
-/// Routes every instance serves: the realm part of the service directory, asked by the hub.
+/// Routes every instance serves: the realm part of the service directory and of merging
+/// two people, asked by the hub.
 pub fn realm_routes() -> OpenApiRouter<AppState> {
-    directory::realm_routes()
+    directory::realm_routes().merge(merge::realm_routes())
 }
 
 /// Hub-only routes: the operator's registry API, the workers' calls, the service directory.

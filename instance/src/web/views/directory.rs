@@ -15,8 +15,9 @@ pub struct Directory<'a> {
     /// The person's own membership status per (realm id, group id).
     pub mine: &'a HashMap<(String, String), String>,
     pub csrf: &'a str,
-    /// Display names of the realms that did not answer.
-    pub unavailable: Vec<String>,
+    /// The realms that did not answer, and those that accept only other sign-in
+    /// providers ([`super::partial_notice`]).
+    pub notice: Markup,
 }
 
 pub fn page(lang: Lang, d: &Directory) -> Markup {
@@ -96,9 +97,7 @@ pub fn results(lang: Lang, d: &Directory) -> Markup {
     let tt = lang.t();
     html! {
         div #directory aria-live="polite" {
-            @if !d.unavailable.is_empty() {
-                p.notice.partial role="status" { (tt.partial_notice) " " (d.unavailable.join(", ")) }
-            }
+            (d.notice)
             @if d.page.items.is_empty() {
                 p { @if d.q.is_empty() { (t.none) } @else { (t.none_found) } }
             }
