@@ -214,7 +214,8 @@ impl RealmBackend for RemoteBackend {
                         return Ok(provider_not_accepted(&self.realm, &p))
                     }
                     Err(TokenRefusal::Internal(e)) => {
-                        return Err(format!("minting the realm token: {e}"))
+                        tracing::error!(realm = %self.realm, error = %e, "minting a realm token");
+                        return Err("the hub could not mint a realm token".into());
                     }
                 };
                 rb = rb.bearer_auth(&*token);
@@ -230,13 +231,14 @@ impl RealmBackend for RemoteBackend {
             if let Some(b) = &req.body {
                 rb = rb.body(b.clone());
             }
+            // Reasons reach callers (a forwarded call's 503): never with the worker's URL.
             let resp = rb.send().await.map_err(|e| {
                 if e.is_connect() {
                     "connection refused".to_string()
                 } else if e.is_timeout() {
                     "timed out".to_string()
                 } else {
-                    format!("request failed: {e}")
+                    format!("request failed: {}", e.without_url())
                 }
             })?;
             let status = StatusCode::from_u16(resp.status().as_u16()).map_err(|e| e.to_string())?;
@@ -251,7 +253,7 @@ impl RealmBackend for RemoteBackend {
             let body = resp
                 .bytes()
                 .await
-                .map_err(|e| format!("reading the answer: {e}"))?;
+                .map_err(|e| format!("reading the answer: {}", e.without_url()))?;
             Ok(BackendResponse {
                 status,
                 content_type,

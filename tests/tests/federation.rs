@@ -715,8 +715,9 @@ async fn read_request(conn: &mut tokio::net::TcpStream) -> Option<(String, Vec<u
 }
 
 /// A realm that claims more than it was asked: answers `profile-access` with every id it
-/// was asked about plus `extra`. Speaks just enough HTTP/1.1 for the hub (one request per
-/// connection); `/readyz` is 200 so the health checks keep it active.
+/// was asked about plus `extra`, and hangs up on `…/groups` without an answer. Speaks just
+/// enough HTTP/1.1 for the hub (one request per connection); `/readyz` is 200 so the health
+/// checks keep it active.
 async fn overclaiming_realm(extra: Uuid) -> String {
     use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -731,6 +732,9 @@ async fn overclaiming_realm(extra: Uuid) -> String {
                     return;
                 };
                 let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                if path.ends_with("/groups") {
+                    return;
+                }
                 let (status, body) = if path == "/readyz" {
                     ("200 OK", json!({"status": "ready"}))
                 } else if path.ends_with("/profile-access") {
@@ -845,6 +849,26 @@ async fn the_hub_uses_a_realms_profile_answer_only_for_the_ids_it_asked() {
         .unwrap()["profile"]
         .get("cellPhone")
         .is_none());
+
+    // A realm that hangs up without answering: a 503 that says so, without the worker's
+    // address (the network inside the cluster is not the caller's business).
+    let (s, body) = fed
+        .call(
+            Method::GET,
+            &format!("{}/api/v1/realms/evil/groups", fed.hub.url),
+            &fed.token(viewer),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 503, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("realm evil is unavailable"), "{body}");
+    let address = evil.trim_start_matches("http://");
+    assert!(
+        !message.contains(address),
+        "the worker's address leaked: {body}"
+    );
 }
 
 /// A stand-in realm that holds every group search until released, then answers it with
