@@ -8,16 +8,16 @@
 
 pub mod apidoc;
 mod auth_api;
-mod bff_api;
+pub(crate) mod bff_api;
 mod evaluation_api;
 mod extract;
-mod groups_of_api;
+pub(crate) mod groups_of_api;
 mod guard;
 mod hub_api;
 mod identities_api;
 mod internal;
 mod ops;
-mod realm_api;
+pub(crate) mod realm_api;
 mod scope;
 mod session_api;
 mod strict_json;

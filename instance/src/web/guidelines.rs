@@ -72,7 +72,7 @@ async fn render(
         format!("{base}/permissions?action=editScores&groupId={group}"),
     ];
     let (me, g, settings, semesters, edit) = tokio::join!(
-        api.get::<Value>("/api/v1/me"),
+        api.me(),
         api.get::<Value>(&paths[0]),
         api.get::<Settings>(&paths[1]),
         api.get::<Vec<Semester>>(&paths[2]),

@@ -94,16 +94,12 @@ pub(super) async fn link(SignedIn { ctx, api }: SignedIn, body: axum::body::Byte
         .find(|(k, _)| k == "provider")
         .map(|(_, v)| v.to_string())
         .unwrap_or_default();
-    let me = match api.get::<Value>("/api/v1/me").await {
+    let me = match api.me().await {
         Ok(m) => m,
         Err(e) => return ctx.fail(&api, e).await,
     };
-    let (Some(id), Some(token)) = (
-        me["id"]
-            .as_str()
-            .and_then(|i| uuid::Uuid::parse_str(i).ok()),
-        ctx.session.as_deref(),
-    ) else {
+    let id = me.id;
+    let Some(token) = ctx.session.as_deref() else {
         return ctx.error(StatusCode::BAD_REQUEST, "");
     };
     let back = format!("/people/{id}");
@@ -115,17 +111,15 @@ pub(super) async fn link(SignedIn { ctx, api }: SignedIn, body: axum::body::Byte
 
 /// "Unlink" (the API refuses the last identity).
 pub(super) async fn unlink(SignedIn { ctx, api }: SignedIn, Path(key): Path<String>) -> Response {
-    let me = match api.get::<Value>("/api/v1/me").await {
+    let me = match api.me().await {
         Ok(m) => m,
         Err(e) => return ctx.fail(&api, e).await,
     };
     let path = format!("/api/v1/me/identities/{}", enc(&key));
     match api.raw(Method::DELETE, &path, None).await {
-        Ok((s, _)) if s.is_success() => Redirect::to(&format!(
-            "/people/{}#identities",
-            me["id"].as_str().unwrap_or("")
-        ))
-        .into_response(),
+        Ok((s, _)) if s.is_success() => {
+            Redirect::to(&format!("/people/{}#identities", me.id)).into_response()
+        }
         Ok((StatusCode::UNAUTHORIZED, _)) => ctx.fail(&api, ApiError::SignedOut).await,
         Ok((s, body)) => {
             let m = api.refusal(&body);

@@ -74,7 +74,7 @@ async fn render(
         format!("{base}/permissions?action=manageRealm"),
     ];
     let (me, semesters, settings, manage) = tokio::join!(
-        api.get::<Value>("/api/v1/me"),
+        api.me(),
         api.get::<Vec<Semester>>(&paths[0]),
         api.get::<Settings>(&paths[1]),
         api.get::<Value>(&paths[2]),

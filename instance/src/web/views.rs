@@ -4,10 +4,16 @@
 use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 
+use uuid::Uuid;
+
 use super::i18n::{self, Lang};
 use super::static_files::{APP_CSS, APP_JS, FAVICON, HTMX};
+use crate::bff::SignInRequired;
+use crate::profile::{BasicProfile, ProfileData, UserView};
+use crate::realm::RealmId;
 
 pub mod directory;
+pub mod evaluation;
 pub mod guidelines;
 pub mod realm_admin;
 
@@ -125,13 +131,30 @@ pub fn confirm(summary: &str, warning: &str, form: Markup) -> Markup {
 }
 
 /// A person's display name from a user view (`profile` may be absent).
-pub fn person_name(lang: Lang, user: &Value) -> String {
-    let p = &user["profile"];
-    let s = |k: &str| p[k].as_str().unwrap_or("").trim().to_string();
+pub fn person_name(lang: Lang, user: &UserView) -> String {
+    let p = basic_profile(user);
+    name_of(
+        lang,
+        p.and_then(|p| p.first_name.as_deref()),
+        p.and_then(|p| p.last_name.as_deref()),
+    )
+}
+
+/// The name fields every profile view has, full or basic.
+fn basic_profile(user: &UserView) -> Option<&BasicProfile> {
+    match &user.profile {
+        Some(ProfileData::Full(f)) => Some(&f.basic),
+        Some(ProfileData::Basic(b)) => Some(b),
+        None => None,
+    }
+}
+
+fn name_of(lang: Lang, first: Option<&str>, last: Option<&str>) -> String {
+    let (first, last) = (first.unwrap_or("").trim(), last.unwrap_or("").trim());
     // Hungarian order: family name first.
     let full = match lang {
-        Lang::Hu => format!("{} {}", s("lastName"), s("firstName")),
-        Lang::En => format!("{} {}", s("firstName"), s("lastName")),
+        Lang::Hu => format!("{last} {first}"),
+        Lang::En => format!("{first} {last}"),
     };
     let full = full.trim().to_string();
     if full.is_empty() {
@@ -141,15 +164,23 @@ pub fn person_name(lang: Lang, user: &Value) -> String {
     }
 }
 
+/// [`person_name`] of a user view the page still reads as JSON.
+pub fn person_name_json(lang: Lang, user: &Value) -> String {
+    let p = &user["profile"];
+    name_of(lang, p["firstName"].as_str(), p["lastName"].as_str())
+}
+
 /// A person's name as a list shows it: with the nickname when they have one, the way
 /// pek-next shows people, so that two people of the same name are told apart.
-pub fn person_label(lang: Lang, user: &Value) -> String {
-    let name = person_name(lang, user);
-    match user["profile"]["nickname"]
-        .as_str()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-    {
+pub fn person_label(lang: Lang, user: &UserView) -> String {
+    with_nickname(
+        person_name(lang, user),
+        basic_profile(user).and_then(|p| p.nickname.as_deref()),
+    )
+}
+
+fn with_nickname(name: String, nickname: Option<&str>) -> String {
+    match nickname.map(str::trim).filter(|n| !n.is_empty()) {
         Some(n) => format!("{name} ({n})"),
         None => name,
     }
@@ -160,17 +191,36 @@ pub fn person_label(lang: Lang, user: &Value) -> String {
 /// address shows too.
 pub fn distinct_labels<'a>(
     lang: Lang,
+    people: impl IntoIterator<Item = &'a UserView>,
+) -> std::collections::HashMap<Uuid, String> {
+    let labelled: Vec<(Uuid, String)> = people
+        .into_iter()
+        .map(|u| (u.id, person_label(lang, u)))
+        .collect();
+    told_apart(labelled)
+}
+
+/// [`distinct_labels`] of user views the page still reads as JSON, by id as text.
+pub fn distinct_labels_json<'a>(
+    lang: Lang,
     people: impl IntoIterator<Item = &'a Value>,
 ) -> std::collections::HashMap<String, String> {
     let labelled: Vec<(String, String)> = people
         .into_iter()
         .map(|u| {
+            let p = &u["profile"];
             (
                 u["id"].as_str().unwrap_or("").to_string(),
-                person_label(lang, u),
+                with_nickname(person_name_json(lang, u), p["nickname"].as_str()),
             )
         })
         .collect();
+    told_apart(labelled)
+}
+
+fn told_apart<K: ToString + Eq + std::hash::Hash>(
+    labelled: Vec<(K, String)>,
+) -> std::collections::HashMap<K, String> {
     let mut count = std::collections::HashMap::<&str, usize>::new();
     for (_, l) in &labelled {
         *count.entry(l.as_str()).or_default() += 1;
@@ -184,7 +234,8 @@ pub fn distinct_labels<'a>(
         .into_iter()
         .map(|(id, l)| {
             let l = if twice.contains(&l) {
-                format!("{l} · {}", id.get(..8).unwrap_or(&id))
+                let id_text = id.to_string();
+                format!("{l} · {}", id_text.get(..8).unwrap_or(&id_text))
             } else {
                 l
             };
@@ -304,39 +355,75 @@ fn group_href(realm: &str, id: &str) -> String {
     )
 }
 
+/// What a merged (fan-out) answer says of the realms it could not include.
+pub struct Coverage<'a> {
+    pub partial: bool,
+    pub unavailable: &'a [RealmId],
+    pub sign_in_required: &'a [SignInRequired],
+}
+
+impl<'a, T> From<&'a crate::bff::Federated<T>> for Coverage<'a> {
+    fn from(f: &'a crate::bff::Federated<T>) -> Self {
+        Coverage {
+            partial: f.partial,
+            unavailable: &f.unavailable,
+            sign_in_required: &f.sign_in_required,
+        }
+    }
+}
+
+/// [`coverage_notice`] of an answer the page still reads as JSON.
 pub(super) fn partial_notice(
     lang: Lang,
     answer: &Value,
     realm_names: &dyn Fn(&str) -> String,
 ) -> Markup {
+    let unavailable: Vec<RealmId> = answer
+        .get("unavailable")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    let sign_in: Vec<SignInRequired> = answer
+        .get("signInRequired")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    let partial = answer.get("partial").and_then(Value::as_bool) == Some(true);
+    coverage_notice(
+        lang,
+        &Coverage {
+            partial,
+            unavailable: &unavailable,
+            sign_in_required: &sign_in,
+        },
+        realm_names,
+    )
+}
+
+/// The realms a merged answer is missing, and those that want another sign-in.
+pub(super) fn coverage_notice(
+    lang: Lang,
+    c: &Coverage,
+    realm_names: &dyn Fn(&str) -> String,
+) -> Markup {
     let t = lang.t();
-    let missing: Vec<String> = answer["unavailable"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| r.as_str())
-                .map(realm_names)
-                .collect()
-        })
-        .unwrap_or_default();
-    let sign_in: Vec<&Value> = answer["signInRequired"]
-        .as_array()
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
+    let missing: Vec<String> = c
+        .unavailable
+        .iter()
+        .map(|r| realm_names(r.as_str()))
+        .collect();
     html! {
-        @if answer["partial"].as_bool().unwrap_or(false) {
+        @if c.partial {
             p.notice.partial role="status" {
                 (t.partial_notice) " " (missing.join(", "))
             }
         }
         // Realms that accept only other sign-in providers: not a failure, a way in.
-        @for r in sign_in {
+        @for r in c.sign_in_required {
             p.notice.sign-in-required role="status" {
-                (realm_names(r["realm"].as_str().unwrap_or(""))) " " (t.sign_in_to_see)
-                @for (i, id) in r["providers"].as_array().into_iter().flatten().filter_map(|p| p.as_str()).enumerate() {
+                (realm_names(r.realm.as_str())) " " (t.sign_in_to_see)
+                @for (i, id) in r.providers.iter().enumerate() {
                     " "
                     a href={ "/auth/login?provider=" (super::api::enc(id)) } {
-                        (r["providerNames"][i].as_str().unwrap_or(id))
+                        (r.provider_names.get(i).unwrap_or(id))
                     }
                 }
             }
@@ -481,7 +568,7 @@ pub fn home(
     lang: Lang,
     csrf: &str,
     done: Option<&str>,
-    me: &Value,
+    me: &UserView,
     groups: &Value,
     offers: &Value,
     realm_names: &dyn Fn(&str) -> String,
@@ -554,7 +641,7 @@ pub fn search_results(lang: Lang, s: &SearchView, realm_names: &dyn Fn(&str) -> 
                         (partial_notice(lang, people, realm_names))
                         @let items = people["items"].as_array().cloned().unwrap_or_default();
                         @if items.is_empty() { p { (t.no_people) } }
-                        @let labels = distinct_labels(lang, &items);
+                        @let labels = distinct_labels_json(lang, &items);
                         ul.cards #people-list {
                             @for u in &items {
                                 li { (person_card(lang, u, labels.get(u["id"].as_str().unwrap_or("")))) }
@@ -635,7 +722,7 @@ fn person_card(lang: Lang, u: &Value, label: Option<&String>) -> Markup {
     let id = u["id"].as_str().unwrap_or("");
     html! {
         a.title href={ "/people/" (super::api::enc(id)) } {
-            @match label { Some(l) => (l), None => (person_name(lang, u)) }
+            @match label { Some(l) => (l), None => (person_name_json(lang, u)) }
         }
         @if u["profile"].is_object() { (profile_facts(lang, &u["profile"])) }
     }
@@ -662,7 +749,7 @@ pub fn person(lang: Lang, p: &PersonView, realm_names: &dyn Fn(&str) -> String) 
         t.their_groups
     };
     html! {
-        h1 { (person_name(lang, p.user)) }
+        h1 { (person_name_json(lang, p.user)) }
         @if p.saved { p.notice.ok role="status" { (t.saved) } }
         @if profile.is_object() {
             (profile_facts(lang, profile))
@@ -797,7 +884,7 @@ mod tests {
             p("33333333-cccc", None),
             p("44444444-dddd", Some("frici")),
         ];
-        let l = distinct_labels(Lang::Hu, &people);
+        let l = distinct_labels_json(Lang::Hu, &people);
         assert_eq!(l["11111111-aaaa"], "Friss Frida (fri)");
         assert_eq!(l["44444444-dddd"], "Friss Frida (frici)");
         assert_eq!(l["22222222-bbbb"], "Friss Frida · 22222222");
