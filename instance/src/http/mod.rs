@@ -14,7 +14,7 @@ mod extract;
 pub(crate) mod groups_of_api;
 mod guard;
 mod hub_api;
-mod identities_api;
+pub(crate) mod identities_api;
 mod internal;
 mod ops;
 pub(crate) mod realm_api;

@@ -19,7 +19,8 @@ use crate::evaluation::scoreboard::{Scoreboard, ScoreboardDetail};
 use crate::evaluation::Settings;
 use crate::group::Group;
 use crate::http::bff_api::{MyPoints, PersonPoints, UserList};
-use crate::http::groups_of_api::RealmGroupMembership;
+use crate::http::groups_of_api::{RealmGroupMembership, RealmPolicyOffer};
+use crate::http::identities_api::MyIdentities;
 use crate::http::realm_api::Allowed;
 use crate::membership::Membership;
 use crate::page::Page;
@@ -78,11 +79,10 @@ impl Api {
     /// otherwise the API's own message on an English page (the API speaks English) and
     /// nothing on a Hungarian one, which says what failed by the status alone.
     pub fn refusal(&self, body: &[u8]) -> String {
-        let v = serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
-        if let Some(text) = v["error"]["reason"]
-            .as_str()
-            .and_then(|r| i18n::reason_text(self.lang, r))
-        {
+        let reason = serde_json::from_slice::<ErrorAnswer>(body)
+            .ok()
+            .and_then(|a| a.error.reason);
+        if let Some(text) = reason.and_then(|r| i18n::reason_text(self.lang, &r)) {
             return text.to_string();
         }
         match self.lang {
@@ -161,6 +161,21 @@ impl Api {
     /// `GET /api/v1/me/groups`: my memberships in every realm.
     pub async fn my_groups(&self) -> Result<Federated<RealmGroupMembership>, ApiError> {
         self.get("/api/v1/me/groups").await
+    }
+
+    /// `GET /api/v1/me/policy-offers`: roles offered to me in any realm.
+    pub async fn my_policy_offers(&self) -> Result<Federated<RealmPolicyOffer>, ApiError> {
+        self.get("/api/v1/me/policy-offers").await
+    }
+
+    /// `GET /api/v1/users/{id}/groups`: a person's groups, as far as I may see them.
+    pub async fn user_groups(&self, id: Uuid) -> Result<Federated<RealmGroupMembership>, ApiError> {
+        self.get(&format!("/api/v1/users/{id}/groups")).await
+    }
+
+    /// `GET /api/v1/me/identities`: my ways to sign in, their record, the providers.
+    pub async fn my_identities(&self) -> Result<MyIdentities, ApiError> {
+        self.get("/api/v1/me/identities").await
     }
 
     /// `GET /api/v1/me/points`: my semester points across the federation.
@@ -264,10 +279,22 @@ impl Api {
 
 /// The API's own (English) message in an error answer, for what a page reads out of it.
 pub fn api_message(body: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(String::from))
+    serde_json::from_slice::<ErrorAnswer>(body)
+        .map(|a| a.error.message)
         .unwrap_or_default()
+}
+
+/// The API's error answer ([`crate::error::ErrorBody`]) as the pages read it.
+#[derive(serde::Deserialize)]
+struct ErrorAnswer {
+    error: ErrorAnswerDetail,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorAnswerDetail {
+    #[serde(default)]
+    message: String,
+    reason: Option<String>,
 }
 
 /// Percent-encodes a query value.

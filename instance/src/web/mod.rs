@@ -555,11 +555,7 @@ fn here(uri: &axum::http::Uri) -> String {
 // --- pages --------------------------------------------------------------------------
 
 async fn home(SignedIn { ctx, api }: SignedIn, uri: axum::http::Uri) -> Response {
-    let (me, groups, offers) = tokio::join!(
-        api.me(),
-        api.get::<Value>("/api/v1/me/groups"),
-        api.get::<Value>("/api/v1/me/policy-offers")
-    );
+    let (me, groups, offers) = tokio::join!(api.me(), api.my_groups(), api.my_policy_offers());
     let (me, groups, offers) = match (me, groups, offers) {
         (Ok(m), Ok(g), Ok(o)) => (m, g, o),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return ctx.fail(&api, e).await,
@@ -920,14 +916,11 @@ async fn render_person(
             .fail(api, ApiError::Status(StatusCode::NOT_FOUND, String::new()))
             .await;
     };
-    let (user_path, groups_path) = (
-        format!("/api/v1/users/{id}"),
-        format!("/api/v1/users/{id}/groups"),
-    );
+    let user_path = format!("/api/v1/users/{id}");
     let (me, user, groups, points) = tokio::join!(
         api.me(),
         api.get::<Value>(&user_path),
-        api.get::<Value>(&groups_path),
+        api.user_groups(id),
         api.user_points(id)
     );
     let (me, user, groups) = match (me, user, groups) {
@@ -960,8 +953,8 @@ async fn render_person(
     };
     // One's own ways to sign in, and the record of their links and unlinks.
     let body = match is_me {
-        true => match api.get::<Value>("/api/v1/me/identities").await {
-            Ok(v) => maud::html! { (body) (identities::section(ctx.lang, &v, &ctx.csrf)) },
+        true => match api.my_identities().await {
+            Ok(v) => maud::html! { (body) (views::identities::section(ctx.lang, &v, &ctx.csrf)) },
             Err(_) => body,
         },
         false => body,

@@ -8,13 +8,16 @@ use uuid::Uuid;
 
 use super::i18n::{self, Lang};
 use super::static_files::{APP_CSS, APP_JS, FAVICON, HTMX};
-use crate::bff::SignInRequired;
+use crate::bff::{Federated, SignInRequired};
+use crate::http::groups_of_api::{RealmGroupMembership, RealmPolicyOffer};
+use crate::membership::GroupMembership;
 use crate::profile::{BasicProfile, ProfileData, UserView};
 use crate::realm::RealmId;
 
 pub mod directory;
 pub mod evaluation;
 pub mod guidelines;
+pub mod identities;
 pub mod realm_admin;
 
 /// What every page's frame needs.
@@ -335,16 +338,20 @@ pub fn post_name(lang: Lang, post: &str) -> String {
 
 /// A membership's posts, as the page shows them.
 pub fn posts(lang: Lang, v: &Value) -> String {
-    v["posts"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| p.as_str())
-                .map(|p| post_name(lang, p))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
+    let list: Vec<String> = v
+        .get("posts")
+        .and_then(|p| serde_json::from_value(p.clone()).ok())
+        .unwrap_or_default();
+    post_list(lang, &list)
+}
+
+/// Posts as the page shows them (the leader post in the page's words).
+pub fn post_list(lang: Lang, posts: &[String]) -> String {
+    posts
+        .iter()
+        .map(|p| post_name(lang, p))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn group_href(realm: &str, id: &str) -> String {
@@ -432,18 +439,14 @@ pub(super) fn coverage_notice(
 }
 
 /// Memberships grouped by realm (the BFF answers them ordered by realm).
-fn memberships_by_realm(lang: Lang, items: &[Value], heading: &str) -> Markup {
+fn memberships_by_realm(lang: Lang, items: &[&RealmGroupMembership], heading: &str) -> Markup {
     let t = lang.t();
-    let mut realms: Vec<(String, String, Vec<&Value>)> = Vec::new();
+    let mut realms: Vec<(&str, &str, Vec<&GroupMembership>)> = Vec::new();
     for m in items {
-        let realm = m["realmId"].as_str().unwrap_or("").to_string();
+        let realm = m.membership.realm_id.as_str();
         match realms.last_mut() {
-            Some((r, _, list)) if *r == realm => list.push(m),
-            _ => realms.push((
-                realm,
-                m["realmName"].as_str().unwrap_or("").to_string(),
-                vec![m],
-            )),
+            Some((r, _, list)) if *r == realm => list.push(&m.membership),
+            _ => realms.push((realm, m.realm_name.as_str(), vec![&m.membership])),
         }
     }
     html! {
@@ -453,16 +456,16 @@ fn memberships_by_realm(lang: Lang, items: &[Value], heading: &str) -> Markup {
                 ul.cards {
                     @for m in list {
                         li {
-                            a.title href=(group_href(realm, m["groupId"].as_str().unwrap_or(""))) {
-                                (m["groupName"].as_str().unwrap_or(""))
+                            a.title href=(group_href(realm, &m.group_id.to_string())) {
+                                (m.group_name)
                             }
-                            @if m["groupArchived"].as_bool().unwrap_or(false) {
+                            @if m.group_archived {
                                 " " span.tag { (t.archived) }
                             }
                             dl.facts {
                                 dt { (t.status) }
-                                dd { (i18n::status(lang, m["status"].as_str().unwrap_or(""))) }
-                                @let p = posts(lang, m);
+                                dd { (i18n::status(lang, &m.status)) }
+                                @let p = post_list(lang, &m.posts);
                                 @if !p.is_empty() {
                                     dt { (t.posts) }
                                     dd { (p) }
@@ -479,20 +482,25 @@ fn memberships_by_realm(lang: Lang, items: &[Value], heading: &str) -> Markup {
 /// What waits for the person's own decision, in any realm (also one they are not in
 /// yet): invitations, offers to bring back an archived membership, role offers — and
 /// their own open applications.
-fn waiting(lang: Lang, csrf: &str, items: &[Value], offers: &[Value]) -> Markup {
+fn waiting(
+    lang: Lang,
+    csrf: &str,
+    items: &[RealmGroupMembership],
+    offers: &[RealmPolicyOffer],
+) -> Markup {
     let t = lang.t();
-    let pending: Vec<&Value> = items
+    let pending: Vec<&RealmGroupMembership> = items
         .iter()
         .filter(|m| {
-            matches!(m["status"].as_str(), Some("INVITED" | "APPLIED"))
-                || !m["reopenOfferedAt"].is_null()
+            matches!(m.membership.status.as_str(), "INVITED" | "APPLIED")
+                || m.membership.reopen_offered_at.is_some()
         })
         .collect();
-    let action = |m: &Value, what: &str| {
+    let action = |m: &GroupMembership, what: &str| {
         format!(
             "/realms/{}/memberships/{}/{what}",
-            super::api::enc(m["realmId"].as_str().unwrap_or("")),
-            super::api::enc(m["id"].as_str().unwrap_or(""))
+            super::api::enc(&m.realm_id),
+            m.id
         )
     };
     html! {
@@ -500,21 +508,21 @@ fn waiting(lang: Lang, csrf: &str, items: &[Value], offers: &[Value]) -> Markup 
             section #waiting aria-labelledby="waiting-title" {
                 h2 #waiting-title { (t.waiting_for_you) }
                 ul.cards {
-                    @for m in &pending {
-                        @let realm = m["realmId"].as_str().unwrap_or("");
-                        @let group = m["groupId"].as_str().unwrap_or("");
+                    @for rm in &pending {
+                        @let m = &rm.membership;
+                        @let group = m.group_id.to_string();
                         li {
                             p {
-                                @match m["status"].as_str() {
-                                    Some("INVITED") => { (t.invited_to) " " }
-                                    Some("APPLIED") => { (t.applied_to) " " }
+                                @match m.status.as_str() {
+                                    "INVITED" => { (t.invited_to) " " }
+                                    "APPLIED" => { (t.applied_to) " " }
                                     _ => { (t.reopen_offered) " " }
                                 }
-                                a.title href=(group_href(realm, group)) { (m["groupName"].as_str().unwrap_or("")) }
-                                " " span.muted { "(" (m["realmName"].as_str().unwrap_or(realm)) ")" }
+                                a.title href=(group_href(&m.realm_id, &group)) { (m.group_name) }
+                                " " span.muted { "(" (rm.realm_name) ")" }
                             }
                             div.row {
-                                @if m["status"] == "APPLIED" {
+                                @if m.status == "APPLIED" {
                                     form method="post" action=(action(m, "withdraw")) {
                                         input type="hidden" name="csrf" value=(csrf);
                                         input type="hidden" name="group" value=(group);
@@ -538,13 +546,13 @@ fn waiting(lang: Lang, csrf: &str, items: &[Value], offers: &[Value]) -> Markup 
                     @for o in offers {
                         @let base = format!(
                             "/realms/{}/policy-offers/{}",
-                            super::api::enc(o["realmId"].as_str().unwrap_or("")),
-                            super::api::enc(o["policyId"].as_str().unwrap_or(""))
+                            super::api::enc(&o.realm_id),
+                            o.policy_id
                         );
                         li {
                             p {
-                                (t.role_offered) " " strong { (o["policyName"].as_str().unwrap_or("")) }
-                                " " span.muted { "(" (o["realmName"].as_str().unwrap_or("")) ")" }
+                                (t.role_offered) " " strong { (o.policy_name) }
+                                " " span.muted { "(" (o.realm_name) ")" }
                             }
                             div.row {
                                 form method="post" action={ (base) "/accept" } {
@@ -569,34 +577,32 @@ pub fn home(
     csrf: &str,
     done: Option<&str>,
     me: &UserView,
-    groups: &Value,
-    offers: &Value,
+    groups: &Federated<RealmGroupMembership>,
+    offers: &Federated<RealmPolicyOffer>,
     realm_names: &dyn Fn(&str) -> String,
 ) -> Markup {
     let t = lang.t();
-    let all = groups["items"].as_array().cloned().unwrap_or_default();
-    let offer_items = offers["items"].as_array().cloned().unwrap_or_default();
     // "My groups" are the consented ones; what waits for a decision is listed apart.
-    let items: Vec<Value> = all
+    let items: Vec<&RealmGroupMembership> = groups
+        .items
         .iter()
         .filter(|m| {
-            !matches!(m["status"].as_str(), Some("INVITED" | "APPLIED"))
-                && m["reopenOfferedAt"].is_null()
+            !matches!(m.membership.status.as_str(), "INVITED" | "APPLIED")
+                && m.membership.reopen_offered_at.is_none()
         })
-        .cloned()
         .collect();
     html! {
         h1 { (t.hello) ", " (person_name(lang, me)) "!" }
         @if let Some(d) = done { p.notice role="status" { (d) } }
-        (partial_notice(lang, groups, realm_names))
-        (waiting(lang, csrf, &all, &offer_items))
+        (coverage_notice(lang, &groups.into(), realm_names))
+        (waiting(lang, csrf, &groups.items, &offers.items))
         section aria-labelledby="groups-title" {
             h2 #groups-title { (t.my_groups) }
             @if items.is_empty() {
                 p { (t.no_groups) }
             }
             (memberships_by_realm(lang, &items, t.my_groups))
-            @if groups["truncated"].as_bool().unwrap_or(false) { p.muted { (t.more_not_shown) } }
+            @if groups.truncated { p.muted { (t.more_not_shown) } }
         }
     }
 }
@@ -730,7 +736,7 @@ fn person_card(lang: Lang, u: &Value, label: Option<&String>) -> Markup {
 
 pub struct PersonView<'a> {
     pub user: &'a Value,
-    pub groups: &'a Value,
+    pub groups: &'a Federated<RealmGroupMembership>,
     pub is_me: bool,
     pub csrf: &'a str,
     pub saved: bool,
@@ -742,7 +748,7 @@ pub struct PersonView<'a> {
 pub fn person(lang: Lang, p: &PersonView, realm_names: &dyn Fn(&str) -> String) -> Markup {
     let t = lang.t();
     let profile = &p.user["profile"];
-    let items = p.groups["items"].as_array().cloned().unwrap_or_default();
+    let items: Vec<&RealmGroupMembership> = p.groups.items.iter().collect();
     let heading = if p.is_me {
         t.my_groups_here
     } else {
@@ -759,7 +765,7 @@ pub fn person(lang: Lang, p: &PersonView, realm_names: &dyn Fn(&str) -> String) 
         @if p.user["scope"].as_str() == Some("basic") { p.muted { (t.basic_profile_only) } }
         section aria-labelledby="their-groups" {
             h2 #their-groups { (heading) }
-            (partial_notice(lang, p.groups, realm_names))
+            (coverage_notice(lang, &p.groups.into(), realm_names))
             @if items.is_empty() { p { (t.no_groups_found) } }
             (memberships_by_realm(lang, &items, heading))
         }
