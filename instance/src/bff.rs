@@ -32,7 +32,7 @@ use axum::Router;
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{FuturesUnordered, StreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::auth::{ProviderNotAccepted, RealmTokens, TokenRefusal, PROVIDER_NOT_ACCEPTED};
@@ -364,7 +364,7 @@ pub struct Bff {
 type MadeBackend = (Option<String>, Option<Vec<String>>, Arc<dyn RealmBackend>);
 
 /// `{items, partial, unavailable}`: a merged fan-out answer.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Federated<T> {
     pub items: Vec<T>,
@@ -373,16 +373,16 @@ pub struct Federated<T> {
     pub unavailable: Vec<RealmId>,
     /// Realms that have nothing for this session because they accept only sessions of
     /// other sign-in providers: "sign in with X to see this" (not a failure).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sign_in_required: Vec<SignInRequired>,
     /// True when a realm had more matches than the limit (narrow the query).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
 }
 
 /// A realm a fan-out left out because the caller's session signed in with a provider
 /// the realm does not accept.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignInRequired {
     pub realm: RealmId,

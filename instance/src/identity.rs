@@ -8,7 +8,7 @@
 //! callback checks that; see `login.rs`).
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::DEFAULT_PROVIDER;
@@ -173,7 +173,7 @@ async fn lock_person(g: &mut GlobalTx, user: Uuid) -> Result<()> {
 }
 
 /// One of a person's identities.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IdentityView {
     /// What `DELETE /api/v1/me/identities/{key}` takes: `authsch` for the AuthSCH
@@ -188,7 +188,7 @@ pub struct IdentityView {
 }
 
 /// A link, unlink or merge of an identity.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IdentityEvent {
     pub at: DateTime<Utc>,

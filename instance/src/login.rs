@@ -202,7 +202,7 @@ struct Configured {
 }
 
 /// A sign-in provider as the pages and `/auth/providers` list it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderInfo {
     pub id: String,

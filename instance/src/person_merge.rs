@@ -72,7 +72,7 @@ pub async fn merge_in_realm(tx: &mut RealmTx, from: Uuid, into: Uuid) -> Result<
 }
 
 /// One realm's part of a merge.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RealmProgress {
     pub realm: String,
@@ -85,7 +85,7 @@ pub struct RealmProgress {
 }
 
 /// A merge of person `from` into person `into`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MergeView {
     pub id: Uuid,

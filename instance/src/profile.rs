@@ -526,15 +526,10 @@ async fn load(
     .fetch_optional(g.conn())
     .await?;
     let Some(r) = row else { return Ok(None) };
-    let basic = BasicProfile {
-        first_name: r.first_name,
-        last_name: r.last_name,
-        nickname: r.nickname,
-    };
-    Ok(Some(match scope {
-        Scope::Basic => ProfileData::Basic(basic),
+    let external_accounts = match scope {
+        Scope::Basic => Vec::new(),
         Scope::Full => {
-            let external_accounts = sqlx::query_as!(
+            sqlx::query_as!(
                 ExternalAccount,
                 r#"SELECT protocol AS "protocol: ExternalProtocol",
                           account_name AS "account_name: Line<200>"
@@ -543,7 +538,27 @@ async fn load(
                 user
             )
             .fetch_all(g.conn())
-            .await?;
+            .await?
+        }
+    };
+    Ok(Some(assemble(r, external_accounts, scope, own)))
+}
+
+/// A profile as `scope` shows it (`own`: to the person themself, hidden fields too).
+fn assemble(
+    r: ProfileRow,
+    external_accounts: Vec<ExternalAccount>,
+    scope: Scope,
+    own: bool,
+) -> ProfileData {
+    let basic = BasicProfile {
+        first_name: r.first_name,
+        last_name: r.last_name,
+        nickname: r.nickname,
+    };
+    match scope {
+        Scope::Basic => ProfileData::Basic(basic),
+        Scope::Full => {
             let shown = |f: HiddenField| own || !r.hidden_fields.iter().any(|h| h == f.as_str());
             ProfileData::Full(FullProfile {
                 basic,
@@ -567,7 +582,7 @@ async fn load(
                 hidden_fields: own.then_some(r.hidden_fields),
             })
         }
-    }))
+    }
 }
 
 /// Realms both people are in, wherever the realms are served (federation table).
@@ -702,18 +717,78 @@ async fn view(db: &Db, target: Uuid, scope: Scope, own: bool) -> Result<UserView
 
 /// Several people, each at its scope, in the given order.
 pub async fn views(db: &Db, people: &[(Uuid, Scope)]) -> Result<Vec<UserView>> {
+    // Two queries for the whole list, not two per person: a page of a big group's
+    // members asks for all of them at once.
+    let ids: Vec<Uuid> = people.iter().map(|(id, _)| *id).collect();
+    let full: Vec<Uuid> = people
+        .iter()
+        .filter(|(_, s)| *s == Scope::Full)
+        .map(|(id, _)| *id)
+        .collect();
     let mut g = db.global().await?;
-    let mut out = Vec::with_capacity(people.len());
-    for (id, scope) in people {
-        let profile = load(&mut g, *id, *scope, false).await?;
-        out.push(UserView {
-            id: *id,
-            scope: *scope,
-            profile,
-        });
+    let mut rows: HashMap<Uuid, ProfileRow> = sqlx::query!(
+        r#"SELECT user_id, first_name, last_name, nickname, cell_phone, room,
+                  dormitory AS "dormitory: Dormitory", gender AS "gender: Gender",
+                  student_status AS "student_status: StudentStatus", email, neptun, bme_id,
+                  hidden_fields
+             FROM profiles WHERE user_id = ANY($1)"#,
+        &ids
+    )
+    .fetch_all(g.conn())
+    .await?
+    .into_iter()
+    .map(|r| {
+        (
+            r.user_id,
+            ProfileRow {
+                first_name: r.first_name,
+                last_name: r.last_name,
+                nickname: r.nickname,
+                cell_phone: r.cell_phone,
+                room: r.room,
+                dormitory: r.dormitory,
+                gender: r.gender,
+                student_status: r.student_status,
+                email: r.email,
+                neptun: r.neptun,
+                bme_id: r.bme_id,
+                hidden_fields: r.hidden_fields,
+            },
+        )
+    })
+    .collect();
+    let mut accounts: HashMap<Uuid, Vec<ExternalAccount>> = HashMap::new();
+    if !full.is_empty() {
+        for a in sqlx::query!(
+            r#"SELECT owner_id, protocol AS "protocol: ExternalProtocol",
+                      account_name AS "account_name: Line<200>"
+                 FROM external_account_links
+                WHERE owner_id = ANY($1) ORDER BY owner_id, protocol, account_name"#,
+            &full
+        )
+        .fetch_all(g.conn())
+        .await?
+        {
+            accounts
+                .entry(a.owner_id)
+                .or_default()
+                .push(ExternalAccount {
+                    protocol: a.protocol,
+                    account_name: a.account_name,
+                });
+        }
     }
     g.commit().await?;
-    Ok(out)
+    Ok(people
+        .iter()
+        .map(|(id, scope)| UserView {
+            id: *id,
+            scope: *scope,
+            profile: rows
+                .remove(id)
+                .map(|r| assemble(r, accounts.remove(id).unwrap_or_default(), *scope, false)),
+        })
+        .collect())
 }
 
 /// People in any of `realms` (the viewer's) whose names and nickname contain every word

@@ -36,7 +36,7 @@ pub struct Requested {
 }
 
 /// A member's points on one scoreboard, with the parts the figure is made of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberPoints {
     /// Σ WORK (each request clamped to its guideline's maximum), capped at 30.
@@ -77,7 +77,7 @@ fn step(s: i64) -> i64 {
 }
 
 /// Semester points, exact and as reported.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SemesterFigure {
     /// Truncated to two decimals (e.g. 43.58): the figure people see.

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::membership::{self, Membership};
 use crate::policy::{self, Grants, Permission, Target};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PointRequest {
     pub scoreboard_id: Uuid,
@@ -44,7 +44,7 @@ impl EntryKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EntryAwardRequest {
     pub scoreboard_id: Uuid,
@@ -62,7 +62,7 @@ pub struct EntryAwardRequest {
     pub reviewed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CellComment {
     pub id: Uuid,

@@ -102,7 +102,7 @@ pub fn transition(from: Status, action: Action) -> std::result::Result<Status, S
     }
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Scoreboard {
     pub id: Uuid,
@@ -131,7 +131,7 @@ impl Scoreboard {
     }
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScoreboardDetail {
     #[serde(flatten)]
@@ -149,7 +149,7 @@ pub struct ScoreboardDetail {
 }
 
 /// The maxima a scoreboard is filled against.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Limits {
     /// WORK points count up to this per member (30).
@@ -162,7 +162,7 @@ pub struct Limits {
     pub max_points_per_semester: i32,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberScore {
     /// The person's membership the requests were made on (the latest, when a person who

@@ -190,7 +190,7 @@ pub struct SeasonInput {
     pub force: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SeasonChange {
     #[serde(flatten)]

@@ -184,7 +184,7 @@ pub(crate) struct GroupPage {
     pub unavailable: Vec<RealmId>,
     /// Realms that accept only sessions of other sign-in providers: "sign in with … to
     /// see this" (not a failure).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sign_in_required: Vec<bff::SignInRequired>,
     /// True when there are more groups (`nextCursor` is set).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -339,7 +339,7 @@ struct UserPage {
     unavailable: Vec<RealmId>,
     /// Realms that accept only sessions of other sign-in providers: "sign in with … to
     /// see this" (not a failure).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     sign_in_required: Vec<bff::SignInRequired>,
 }
 
@@ -414,18 +414,18 @@ struct UserLookup {
 }
 
 /// People as one caller may see them, found by id.
-#[derive(serde::Serialize, utoipa::ToSchema)]
+#[derive(serde::Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct UserList {
-    items: Vec<UserView>,
+pub(crate) struct UserList {
+    pub items: Vec<UserView>,
     /// True when some realm could not say whether the caller may see full profiles
     /// (those people are shown at the basic scope).
-    partial: bool,
-    unavailable: Vec<RealmId>,
+    pub partial: bool,
+    pub unavailable: Vec<RealmId>,
     /// Realms that accept only sessions of other sign-in providers: "sign in with … to
     /// see this" (not a failure).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    sign_in_required: Vec<bff::SignInRequired>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sign_in_required: Vec<bff::SignInRequired>,
 }
 
 /// Several people at once, each as `GET /api/v1/users/{id}` shows them: basic or full
@@ -652,47 +652,47 @@ struct MyPointsQuery {
 }
 
 /// The caller's points in every realm they are in, and the federated semester figures.
-#[derive(serde::Serialize, utoipa::ToSchema)]
+#[derive(serde::Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct MyPoints {
+pub(crate) struct MyPoints {
     /// One entry per realm that has points for the caller (see the realm route
     /// `/api/v1/realms/{realm}/users/{id}/points`).
-    items: Vec<serde_json::Value>,
+    pub items: Vec<serde_json::Value>,
     /// Per semester name, newest first: the formula over all the caller's groups in all
     /// realms that answered.
-    semesters: Vec<FederatedSemester>,
+    pub semesters: Vec<FederatedSemester>,
     /// Per semester name: the federated `points` (truncated to two decimals).
-    totals: BTreeMap<String, f64>,
+    pub totals: BTreeMap<String, f64>,
     /// The cap of the federated figure: the hub realm's maximum points per semester.
-    max_points_per_semester: i32,
-    partial: bool,
-    unavailable: Vec<RealmId>,
+    pub max_points_per_semester: i32,
+    pub partial: bool,
+    pub unavailable: Vec<RealmId>,
     /// Realms that accept only sessions of other sign-in providers: "sign in with … to
     /// see this" (not a failure).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    sign_in_required: Vec<bff::SignInRequired>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sign_in_required: Vec<bff::SignInRequired>,
 }
 
 /// A person's semester points across the federation: `min(sqrt(Σ g²), cap)` over every
 /// group `g` of every realm (each group's total of the semester and the one before) —
 /// not a sum of the realms' figures.
-#[derive(serde::Serialize, utoipa::ToSchema)]
+#[derive(serde::Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct FederatedSemester {
-    semester_name: String,
+pub(crate) struct FederatedSemester {
+    pub semester_name: String,
     #[serde(flatten)]
-    figure: SemesterFigure,
-    groups: Vec<FederatedGroup>,
+    pub figure: SemesterFigure,
+    pub groups: Vec<FederatedGroup>,
 }
 
-#[derive(serde::Serialize, utoipa::ToSchema)]
+#[derive(serde::Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct FederatedGroup {
-    realm_id: String,
-    group_id: Uuid,
-    group_name: String,
+pub(crate) struct FederatedGroup {
+    pub realm_id: String,
+    pub group_id: Uuid,
+    pub group_name: String,
     /// The group's total over the semester and the one before.
-    points: i64,
+    pub points: i64,
 }
 
 /// The caller's community points: every realm they are in is asked concurrently for its
@@ -863,24 +863,24 @@ async fn points_across(
 }
 
 /// Another person's community points as far as the caller may see them.
-#[derive(serde::Serialize, utoipa::ToSchema)]
+#[derive(serde::Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct PersonPoints {
-    user_id: Uuid,
+pub(crate) struct PersonPoints {
+    pub user_id: Uuid,
     /// Per semester name, newest first: the formula over the person's groups whose points
     /// the caller may see, in every realm that answered (all groups for the person
     /// themself).
-    semesters: Vec<FederatedSemester>,
+    pub semesters: Vec<FederatedSemester>,
     /// Per semester name: the federated `points` (truncated to two decimals).
-    totals: BTreeMap<String, f64>,
+    pub totals: BTreeMap<String, f64>,
     /// The cap of the federated figure: the hub realm's maximum points per semester.
-    max_points_per_semester: i32,
-    partial: bool,
-    unavailable: Vec<RealmId>,
+    pub max_points_per_semester: i32,
+    pub partial: bool,
+    pub unavailable: Vec<RealmId>,
     /// Realms that accept only sessions of other sign-in providers: "sign in with … to
     /// see this" (not a failure).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    sign_in_required: Vec<bff::SignInRequired>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sign_in_required: Vec<bff::SignInRequired>,
 }
 
 /// A person's community points across the federation, by the same formula as

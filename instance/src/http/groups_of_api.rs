@@ -55,7 +55,7 @@ async fn user_memberships(
 }
 
 /// A membership with its realm's display name, as the BFF merges them.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RealmGroupMembership {
     #[serde(flatten)]

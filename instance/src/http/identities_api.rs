@@ -22,18 +22,19 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(unlink_identity))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct MyIdentities {
+pub(crate) struct MyIdentities {
     /// The caller's identities, AuthSCH first.
-    identities: Vec<IdentityView>,
+    pub identities: Vec<IdentityView>,
     /// Every link and unlink of the caller's identities, newest first.
-    events: Vec<IdentityEvent>,
+    pub events: Vec<IdentityEvent>,
     /// The hub's sign-in providers (to link one more).
-    providers: Vec<ProviderInfo>,
+    pub providers: Vec<ProviderInfo>,
     /// The people a hub administrator merged into the caller (who, when, and each
     /// realm's progress), newest first.
-    merges: Vec<crate::person_merge::MergeView>,
+    #[serde(default)]
+    pub merges: Vec<crate::person_merge::MergeView>,
 }
 
 /// The caller's sign-in identities, the record of their links, unlinks and merges, the

@@ -8,17 +8,17 @@
 
 pub mod apidoc;
 mod auth_api;
-mod bff_api;
+pub(crate) mod bff_api;
 mod evaluation_api;
 mod extract;
-mod groups_of_api;
+pub(crate) mod groups_of_api;
 mod guard;
 mod hub_api;
-mod identities_api;
+pub(crate) mod identities_api;
 mod internal;
 mod merge_api;
 mod ops;
-mod realm_api;
+pub(crate) mod realm_api;
 mod scope;
 mod session_api;
 mod strict_json;

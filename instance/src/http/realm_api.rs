@@ -775,9 +775,9 @@ struct PermissionQuery {
     user_id: Option<Uuid>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-struct Allowed {
-    allowed: bool,
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct Allowed {
+    pub allowed: bool,
 }
 
 /// `can(caller, action, target)` in this realm.

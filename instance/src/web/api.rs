@@ -10,8 +10,23 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::Router;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
+use uuid::Uuid;
 
 use super::i18n::{self, Lang};
+use crate::bff::Federated;
+use crate::evaluation::request::CellComment;
+use crate::evaluation::scoreboard::{Scoreboard, ScoreboardDetail};
+use crate::evaluation::Settings;
+use crate::group::Group;
+use crate::http::bff_api::{MyPoints, PersonPoints, UserList};
+use crate::http::groups_of_api::{RealmGroupMembership, RealmPolicyOffer};
+use crate::http::identities_api::MyIdentities;
+use crate::http::realm_api::Allowed;
+use crate::membership::Membership;
+use crate::page::Page;
+use crate::profile::UserView;
+use crate::realm::RealmId;
+use crate::semester::Semester;
 
 /// The router the pages call (set once the whole router is built, since it contains
 /// the pages themselves).
@@ -64,11 +79,10 @@ impl Api {
     /// otherwise the API's own message on an English page (the API speaks English) and
     /// nothing on a Hungarian one, which says what failed by the status alone.
     pub fn refusal(&self, body: &[u8]) -> String {
-        let v = serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
-        if let Some(text) = v["error"]["reason"]
-            .as_str()
-            .and_then(|r| i18n::reason_text(self.lang, r))
-        {
+        let reason = serde_json::from_slice::<ErrorAnswer>(body)
+            .ok()
+            .and_then(|a| a.error.reason);
+        if let Some(text) = reason.and_then(|r| i18n::reason_text(self.lang, &r)) {
             return text.to_string();
         }
         match self.lang {
@@ -136,17 +150,179 @@ impl Api {
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         self.call(Method::GET, path, None).await
     }
+
+    // --- the API's answers, typed: one method per route the pages read ---------------
+
+    /// `GET /api/v1/me`: the signed-in person.
+    pub async fn me(&self) -> Result<UserView, ApiError> {
+        self.get("/api/v1/me").await
+    }
+
+    /// `GET /api/v1/me/groups`: my memberships in every realm.
+    pub async fn my_groups(&self) -> Result<Federated<RealmGroupMembership>, ApiError> {
+        self.get("/api/v1/me/groups").await
+    }
+
+    /// `GET /api/v1/me/policy-offers`: roles offered to me in any realm.
+    pub async fn my_policy_offers(&self) -> Result<Federated<RealmPolicyOffer>, ApiError> {
+        self.get("/api/v1/me/policy-offers").await
+    }
+
+    /// `GET /api/v1/users/{id}/groups`: a person's groups, as far as I may see them.
+    pub async fn user_groups(&self, id: Uuid) -> Result<Federated<RealmGroupMembership>, ApiError> {
+        self.get(&format!("/api/v1/users/{id}/groups")).await
+    }
+
+    /// `GET /api/v1/me/identities`: my ways to sign in, their record, the providers.
+    pub async fn my_identities(&self) -> Result<MyIdentities, ApiError> {
+        self.get("/api/v1/me/identities").await
+    }
+
+    /// `GET /api/v1/me/points`: my semester points across the federation.
+    pub async fn my_points(&self) -> Result<MyPoints, ApiError> {
+        self.get("/api/v1/me/points").await
+    }
+
+    /// `GET /api/v1/users/{id}/points`: a person's points as far as I may see them.
+    pub async fn user_points(&self, id: Uuid) -> Result<PersonPoints, ApiError> {
+        self.get(&format!("/api/v1/users/{id}/points")).await
+    }
+
+    /// `POST /api/v1/users/lookup`: people by id, as I may see them (at most 200).
+    pub async fn lookup_users(&self, ids: &[Uuid]) -> Result<UserList, ApiError> {
+        self.call(
+            Method::POST,
+            "/api/v1/users/lookup",
+            Some(serde_json::json!({ "ids": ids })),
+        )
+        .await
+    }
+
+    /// `GET …/permissions`: whether the API lets me do `action` on the group (or on the
+    /// realm, without one). A failed question is a no.
+    pub async fn allowed(&self, realm: &str, action: &str, group: Option<Uuid>) -> bool {
+        let target = group.map(|g| format!("&groupId={g}")).unwrap_or_default();
+        self.get::<Allowed>(&format!(
+            "/api/v1/realms/{}/permissions?action={}{target}",
+            enc(realm),
+            enc(action)
+        ))
+        .await
+        .is_ok_and(|a| a.allowed)
+    }
+
+    /// `GET /api/v1/realms/{realm}/groups/{id}`.
+    pub async fn group(&self, realm: &RealmId, id: Uuid) -> Result<Group, ApiError> {
+        self.get(&format!("/api/v1/realms/{realm}/groups/{id}"))
+            .await
+    }
+
+    /// `GET /api/v1/realms/{realm}/groups/{id}/members`: a page of the group's members.
+    pub async fn group_members(
+        &self,
+        realm: &RealmId,
+        id: Uuid,
+        limit: u32,
+    ) -> Result<Page<Membership>, ApiError> {
+        self.get(&format!(
+            "/api/v1/realms/{realm}/groups/{id}/members?limit={limit}"
+        ))
+        .await
+    }
+
+    /// `GET /api/v1/realms/{realm}/evaluation-settings`.
+    pub async fn evaluation_settings(&self, realm: &RealmId) -> Result<Settings, ApiError> {
+        self.get(&format!("/api/v1/realms/{realm}/evaluation-settings"))
+            .await
+    }
+
+    /// `GET /api/v1/realms/{realm}/semesters`.
+    pub async fn semesters(&self, realm: &RealmId) -> Result<Vec<Semester>, ApiError> {
+        self.get(&format!("/api/v1/realms/{realm}/semesters")).await
+    }
+
+    /// `GET /api/v1/realms/{realm}/scoreboards?{query}`: a page of scoreboards.
+    pub async fn scoreboards(
+        &self,
+        realm: &RealmId,
+        query: &str,
+    ) -> Result<Page<Scoreboard>, ApiError> {
+        self.get(&format!("/api/v1/realms/{realm}/scoreboards?{query}"))
+            .await
+    }
+
+    /// `GET /api/v1/realms/{realm}/scoreboards/{id}`: a scoreboard with its requests,
+    /// guidelines and every member's points.
+    pub async fn scoreboard(
+        &self,
+        realm: &RealmId,
+        id: Uuid,
+    ) -> Result<ScoreboardDetail, ApiError> {
+        self.get(&format!("/api/v1/realms/{realm}/scoreboards/{id}"))
+            .await
+    }
+
+    /// `GET …/scoreboards/{id}/point-requests/{membership}/{guideline}/comments`.
+    pub async fn cell_comments(
+        &self,
+        realm: &RealmId,
+        id: Uuid,
+        membership: Uuid,
+        guideline: Uuid,
+    ) -> Result<Vec<CellComment>, ApiError> {
+        self.get(&format!(
+            "/api/v1/realms/{realm}/scoreboards/{id}/point-requests/{membership}/{guideline}/comments"
+        ))
+        .await
+    }
 }
 
 /// The API's own (English) message in an error answer, for what a page reads out of it.
 pub fn api_message(body: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(String::from))
+    serde_json::from_slice::<ErrorAnswer>(body)
+        .map(|a| a.error.message)
         .unwrap_or_default()
+}
+
+/// The API's error answer ([`crate::error::ErrorBody`]) as the pages read it.
+#[derive(serde::Deserialize)]
+struct ErrorAnswer {
+    error: ErrorAnswerDetail,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorAnswerDetail {
+    #[serde(default)]
+    message: String,
+    reason: Option<String>,
 }
 
 /// Percent-encodes a query value.
 pub fn enc(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the API leaves out of an answer (empty lists, false flags, no cursor) reads
+    /// back as the pages' typed answer.
+    #[test]
+    fn answers_read_back_without_their_omitted_fields() {
+        let merged: Federated<RealmGroupMembership> = serde_json::from_value(
+            serde_json::to_value(Federated::<RealmGroupMembership> {
+                items: Vec::new(),
+                partial: false,
+                unavailable: Vec::new(),
+                sign_in_required: Vec::new(),
+                truncated: false,
+            })
+            .expect("serialize"),
+        )
+        .expect("a merged answer without its empty fields");
+        assert!(!merged.truncated && merged.sign_in_required.is_empty());
+        let page: Page<Scoreboard> = serde_json::from_str(r#"{"items": []}"#).expect("a last page");
+        assert!(page.next_cursor.is_none());
+    }
 }

@@ -10,7 +10,6 @@ use axum::extract::Query;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::api::enc;
 use super::signed_in::SignedIn;
@@ -39,29 +38,20 @@ pub(super) async fn directory_page(
     if let Some(c) = &dq.cursor {
         path.push_str(&format!("&cursor={}", enc(c)));
     }
-    let (me, groups, mine) = tokio::join!(
-        api.get::<Value>("/api/v1/me"),
-        api.get::<DirectoryPage>(&path),
-        api.get::<Value>("/api/v1/me/groups"),
-    );
+    let (me, groups, mine) =
+        tokio::join!(api.me(), api.get::<DirectoryPage>(&path), api.my_groups(),);
     let (me, groups) = match (me, groups) {
         (Ok(m), Ok(g)) => (m, g),
         (Err(e), _) | (_, Err(e)) => return ctx.fail(&api, e).await,
     };
     // The person's own membership per (realm, group), to show instead of "apply".
     let mine: HashMap<(String, String), String> = mine
-        .ok()
-        .and_then(|v| v["items"].as_array().cloned())
+        .map(|page| page.items)
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|m| {
-            Some((
-                (
-                    m["realmId"].as_str()?.to_string(),
-                    m["groupId"].as_str()?.to_string(),
-                ),
-                m["status"].as_str()?.to_string(),
-            ))
+        .map(|m| {
+            let m = m.membership;
+            ((m.realm_id, m.group_id.to_string()), m.status)
         })
         .collect();
     let names = ctx.realm_names().await;

@@ -17,15 +17,21 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use maud::{html, Markup};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
+use uuid::Uuid;
 
 use super::api::{enc, Api, ApiError};
-use super::i18n::{self, Lang};
+use super::i18n::Lang;
 use super::signed_in::SignedIn;
+use super::views::evaluation::{self as views, scoreboard_href, Board, Notice, Row};
 use super::{html as page_html, Ctx};
+use crate::evaluation::request::{CellComment, PointRequest};
+use crate::evaluation::scoreboard::Scoreboard;
+use crate::evaluation::Season;
 use crate::http::AppState;
+use crate::membership::GroupMembership;
+use crate::profile::UserView;
 use crate::realm::RealmId;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -56,46 +62,6 @@ pub(super) fn routes() -> Router<AppState> {
 
 // --- helpers -----------------------------------------------------------------------
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str().unwrap_or("")
-}
-
-/// A figure as people read it: two decimals, with the language's decimal mark.
-fn decimal(lang: Lang, v: f64) -> String {
-    let t = format!("{v:.2}");
-    match lang {
-        Lang::Hu => t.replace('.', ","),
-        Lang::En => t,
-    }
-}
-
-fn season_text(lang: Lang, season: &str) -> String {
-    let e = lang.eval();
-    match season {
-        "OFF" => e.season_off.to_string(),
-        "SUBMISSION" => e.season_submission.to_string(),
-        "JUDGING" => e.season_judging.to_string(),
-        other => other.to_string(),
-    }
-}
-
-fn category(lang: Lang, c: &str) -> &'static str {
-    let e = lang.eval();
-    if c == "RESPONSIBILITY" {
-        e.responsibility
-    } else {
-        e.work
-    }
-}
-
-fn scoreboard_href(realm: &str, id: &str) -> String {
-    format!("/realms/{}/scoreboards/{}", enc(realm), enc(id))
-}
-
-fn group_href(realm: &str, id: &str) -> String {
-    format!("/realms/{}/groups/{}", enc(realm), enc(id))
-}
-
 /// Form fields of a urlencoded body.
 fn form(body: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body)
@@ -122,29 +88,22 @@ fn not_found() -> ApiError {
 async fn names(
     api: &Api,
     lang: Lang,
-    users: impl IntoIterator<Item = String>,
-) -> HashMap<String, String> {
-    let mut ids: Vec<String> = users.into_iter().collect();
+    users: impl IntoIterator<Item = Uuid>,
+) -> HashMap<Uuid, String> {
+    let mut ids: Vec<Uuid> = users.into_iter().collect();
     ids.sort();
     ids.dedup();
-    let found = futures::future::join_all(ids.chunks(200).map(|chunk| {
-        let api = api.clone();
-        let body = serde_json::json!({ "ids": chunk });
-        async move {
-            match api
-                .call::<Value>(Method::POST, "/api/v1/users/lookup", Some(body))
-                .await
-            {
-                Ok(v) => v["items"].as_array().cloned().unwrap_or_default(),
-                Err(e) => {
-                    tracing::warn!(error = ?e, "looking up people's names");
-                    Vec::new()
-                }
+    let found = futures::future::join_all(ids.chunks(200).map(|chunk| async move {
+        match api.lookup_users(chunk).await {
+            Ok(list) => list.items,
+            Err(e) => {
+                tracing::warn!(error = ?e, "looking up people's names");
+                Vec::new()
             }
         }
     }))
     .await;
-    let people: Vec<Value> = found.into_iter().flatten().collect();
+    let people: Vec<UserView> = found.into_iter().flatten().collect();
     let mut labels = super::views::distinct_labels(lang, &people);
     ids.into_iter()
         .map(|id| {
@@ -173,26 +132,6 @@ fn outcome(e: ApiError) -> Outcome {
     }
 }
 
-/// A message on top of a page: a confirmation or the API's refusal.
-#[derive(Clone)]
-enum Notice {
-    Ok(&'static str),
-    Refused(StatusCode, String),
-}
-
-fn notice(lang: Lang, n: Option<&Notice>) -> Markup {
-    html! {
-        @match n {
-            Some(Notice::Ok(m)) => p.notice.ok role="status" { (m) },
-            Some(Notice::Refused(status, m)) => p.notice #refused role="alert" {
-                (lang.eval().refused) " " (super::views::failure_text(lang, *status))
-                @if !m.is_empty() { " " (m) }
-            },
-            None => {},
-        }
-    }
-}
-
 fn done_notice(lang: Lang, done: Option<&str>) -> Option<Notice> {
     let e = lang.eval();
     Some(Notice::Ok(match done? {
@@ -205,120 +144,42 @@ fn done_notice(lang: Lang, done: Option<&str>) -> Option<Notice> {
     }))
 }
 
-/// Whether the API says the caller may do `action` on the group (`…/permissions`).
-async fn allowed(api: &Api, realm: &str, action: &str, group: &str) -> bool {
-    api.get::<Value>(&format!(
-        "/api/v1/realms/{}/permissions?action={action}&groupId={}",
-        enc(realm),
-        enc(group)
-    ))
-    .await
-    .is_ok_and(|v| v["allowed"] == true)
-}
-
-// --- a person's points ---------------------------------------------------------------
-
-/// Semester figures of `/api/v1/me/points` or `/api/v1/users/{id}/points`.
-fn points_table(lang: Lang, answer: &Value, realm_names: &dyn Fn(&str) -> String) -> Markup {
-    let e = lang.eval();
-    let semesters = answer["semesters"].as_array().cloned().unwrap_or_default();
-    html! {
-        (super::views::partial_notice(lang, answer, realm_names))
-        @if semesters.is_empty() { p { (e.no_points) } }
-        @for sem in &semesters {
-            @let name = s(sem, "semesterName");
-            @let points = sem["points"].as_f64().unwrap_or(0.0);
-            section.semester aria-label={ (e.semester) " " (name) } {
-                h3 {
-                    (name) ": "
-                    strong.figure data-semester=(name) { (decimal(lang, points)) }
-                    " " span.muted { "(" (e.points_integer) ": " (sem["pointsInteger"].as_i64().unwrap_or(0)) ")" }
-                }
-                @let groups = sem["groups"].as_array().cloned().unwrap_or_default();
-                @if !groups.is_empty() {
-                    ul.plain {
-                        @for g in &groups {
-                            li {
-                                a href=(group_href(s(g, "realmId"), s(g, "groupId"))) { (s(g, "groupName")) }
-                                " " span.muted { "(" (realm_names(s(g, "realmId"))) ")" }
-                                ": " (g["points"].as_i64().unwrap_or(0))
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The points section of a person's page, for those the API lets see them.
-pub(super) fn person_points(
-    lang: Lang,
-    answer: &Value,
-    realm_names: &dyn Fn(&str) -> String,
-) -> Markup {
-    let e = lang.eval();
-    html! {
-        section aria-labelledby="points-title" {
-            h2 #points-title { (e.their_points) }
-            p.muted { (e.their_points_intro) }
-            (points_table(lang, answer, realm_names))
-        }
-    }
-}
-
 // --- the overview: my points, my groups' scoreboards, scoreboards to judge -----------
 
 async fn overview(SignedIn { ctx, api }: SignedIn, Query(q): Query<DoneQuery>) -> Response {
-    let (me, points, groups) = tokio::join!(
-        api.get::<Value>("/api/v1/me"),
-        api.get::<Value>("/api/v1/me/points"),
-        api.get::<Value>("/api/v1/me/groups"),
-    );
+    let (me, points, groups) = tokio::join!(api.me(), api.my_points(), api.my_groups());
     let (me, points, groups) = match (me, points, groups) {
         (Ok(m), Ok(p), Ok(g)) => (m, p, g),
         (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(&api, e).await,
     };
     // Submitted scoreboards in every registered realm: each realm's API lists the ones
     // this person may see (none where they have no rights).
-    let mut realms: Vec<String> = match &ctx.state.bff {
-        Some(b) => b
-            .registry
-            .all()
-            .await
-            .keys()
-            .map(|r| r.to_string())
-            .collect(),
+    let mut realms: Vec<RealmId> = match &ctx.state.bff {
+        Some(b) => b.registry.all().await.keys().cloned().collect(),
         None => Vec::new(),
     };
-    realms.push(RealmId::hub().to_string());
+    realms.push(RealmId::hub());
     realms.sort();
     realms.dedup();
     // The judge's queue exists only in the judging season: a realm in another season is
     // not asked for its submissions at all (accepting them would be refused anyway).
     let lists = futures::future::join_all(realms.iter().map(|r| {
-        let api = api.clone();
-        let base = format!("/api/v1/realms/{}", enc(r));
+        let api = &api;
         async move {
-            let settings = api
-                .get::<crate::evaluation::Settings>(&format!("{base}/evaluation-settings"))
-                .await?;
-            if settings.season != crate::evaluation::Season::Judging {
+            let settings = api.evaluation_settings(r).await?;
+            if settings.season != Season::Judging {
                 return Ok(None);
             }
-            let (judge_path, list_path) = (
-                format!("{base}/permissions?action=evaluateScores"),
-                format!("{base}/scoreboards?status=NOT_YET_EVALUATED&limit=100"),
+            let (judge, page) = tokio::join!(
+                api.allowed(r.as_str(), "evaluateScores", None),
+                api.scoreboards(r, "status=NOT_YET_EVALUATED&limit=100"),
             );
-            let (judge, page) =
-                tokio::join!(api.get::<Value>(&judge_path), api.get::<Value>(&list_path),);
-            let judge = judge.is_ok_and(|v| v["allowed"] == true);
             Ok(Some((judge, page?)))
         }
     }))
     .await;
-    let mut pending: Vec<(String, Value)> = Vec::new();
-    let mut unavailable: Vec<String> = Vec::new();
+    let mut pending: Vec<(RealmId, Scoreboard)> = Vec::new();
+    let mut unavailable: Vec<RealmId> = Vec::new();
     // Whether the person judges in a realm that is judging now (the queue is shown
     // then, even when empty).
     let mut judging = false;
@@ -327,9 +188,7 @@ async fn overview(SignedIn { ctx, api }: SignedIn, Query(q): Query<DoneQuery>) -
             Ok(None) => {}
             Ok(Some((judge, page))) => {
                 judging |= judge;
-                for sb in page["items"].as_array().into_iter().flatten() {
-                    pending.push((realm.clone(), sb.clone()));
-                }
+                pending.extend(page.items.into_iter().map(|sb| (realm.clone(), sb)));
             }
             Err(ApiError::Status(code, _)) if code.is_server_error() => {
                 unavailable.push(realm.clone())
@@ -342,122 +201,65 @@ async fn overview(SignedIn { ctx, api }: SignedIn, Query(q): Query<DoneQuery>) -
     let judgeable = futures::future::join_all(
         pending
             .iter()
-            .map(|(r, sb)| allowed(&api, r, "evaluateScores", s(sb, "groupId"))),
+            .map(|(r, sb)| api.allowed(r.as_str(), "evaluateScores", Some(sb.group_id))),
     )
     .await;
-    let pending: Vec<(String, Value)> = pending
+    let pending: Vec<(RealmId, Scoreboard)> = pending
         .into_iter()
         .zip(judgeable)
         .filter_map(|(p, ok)| ok.then_some(p))
         .collect();
-    let group_names = futures::future::join_all(pending.iter().map(|(r, sb)| {
-        let api = api.clone();
-        let path = format!("/api/v1/realms/{}/groups/{}", enc(r), enc(s(sb, "groupId")));
-        async move {
-            api.get::<Value>(&path)
-                .await
-                .ok()
-                .map(|g| s(&g, "name").to_string())
-        }
-    }))
+    let group_names = futures::future::join_all(
+        pending
+            .iter()
+            .map(|(r, sb)| async { api.group(r, sb.group_id).await.ok().map(|g| g.name) }),
+    )
     .await;
-    let realm_names = ctx.realm_names().await;
-    let lang = ctx.lang;
-    let e = lang.eval();
+    let pending: Vec<views::Pending> = pending
+        .into_iter()
+        .zip(group_names)
+        .map(|((realm, scoreboard), name)| views::Pending {
+            realm,
+            scoreboard,
+            group_name: name.unwrap_or_default(),
+        })
+        .collect();
     // The groups whose scoreboard this person fills: those the API lets them edit the
     // scores of (the page does not guess it from a post's name).
-    let current: Vec<&Value> = groups["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| matches!(m["status"].as_str(), Some("NEWBIE" | "ACTIVE")))
+    let current: Vec<&GroupMembership> = groups
+        .items
+        .iter()
+        .map(|m| &m.membership)
+        .filter(|m| matches!(m.status.as_str(), "NEWBIE" | "ACTIVE"))
         .collect();
     let may_edit = futures::future::join_all(
         current
             .iter()
-            .map(|m| allowed(&api, s(m, "realmId"), "editScores", s(m, "groupId"))),
+            .map(|m| api.allowed(&m.realm_id, "editScores", Some(m.group_id))),
     )
     .await;
-    let led: Vec<&Value> = current
+    let led: Vec<&GroupMembership> = current
         .into_iter()
         .zip(may_edit)
         .filter_map(|(m, ok)| ok.then_some(m))
         .collect();
-    let judged_unavailable =
-        json!({"partial": !unavailable.is_empty(), "unavailable": unavailable});
+    let realm_names = ctx.realm_names().await;
+    let lang = ctx.lang;
     let n = done_notice(lang, q.done.as_deref());
-    let body = html! {
-        h1 { (e.title) }
-        (notice(lang, n.as_ref()))
-        section aria-labelledby="my-points-title" {
-            h2 #my-points-title { (e.my_points) }
-            p.muted { (e.my_points_intro) }
-            (points_table(lang, &points, &realm_names))
-        }
-        @if !led.is_empty() {
-            section aria-labelledby="my-boards-title" {
-                h2 #my-boards-title { (e.my_scoreboards) }
-                p.muted { (e.my_scoreboards_intro) }
-                ul.plain {
-                    @for m in &led {
-                        @let realm = s(m, "realmId");
-                        li {
-                            a href={ (group_href(realm, s(m, "groupId"))) "/scoreboard" } {
-                                (s(m, "groupName")) " — " (e.scoreboard)
-                            }
-                            " " span.muted { "(" (realm_names(realm)) ")" }
-                        }
-                    }
-                }
-            }
-        }
-        @if judging || !pending.is_empty() || !unavailable.is_empty() {
-        section aria-labelledby="judge-title" {
-            h2 #judge-title { (e.to_judge) }
-            p.muted { (e.to_judge_intro) }
-            (super::views::partial_notice(lang, &judged_unavailable, &realm_names))
-            @if pending.is_empty() { p { (e.nothing_to_judge) } }
-            ul.cards {
-                @for ((realm, sb), group) in pending.iter().zip(&group_names) {
-                    @let id = s(sb, "id");
-                    @let group = group.clone().unwrap_or_default();
-                    li.judge {
-                        a.title href=(scoreboard_href(realm, id)) { (group) " — " (e.scoreboard) }
-                        dl.facts {
-                            dt { (e.realm) } dd { (realm_names(realm)) }
-                            dt { (e.version) } dd { (sb["version"].as_i64().unwrap_or(1)) }
-                        }
-                        (judge_forms(lang, &ctx.csrf, realm, id, &group, "/evaluation"))
-                    }
-                }
-            }
-        }
-        }
-    };
-    ctx.page(StatusCode::OK, e.title, Some(&me), body)
-}
-
-/// Accept, and reject with a reason, for one submitted scoreboard.
-fn judge_forms(lang: Lang, csrf: &str, realm: &str, id: &str, group: &str, back: &str) -> Markup {
-    let e = lang.eval();
-    let base = scoreboard_href(realm, id);
-    let reason_id = format!("reason-{id}");
-    html! {
-        div.judge-actions {
-            form method="post" action={ (base) "/accept" } {
-                input type="hidden" name="csrf" value=(csrf);
-                input type="hidden" name="back" value=(back);
-                button type="submit" aria-label={ (e.accept) ": " (group) } { (e.accept) }
-            }
-            form.reject method="post" action={ (base) "/reject" } {
-                input type="hidden" name="csrf" value=(csrf);
-                input type="hidden" name="back" value=(back);
-                label for=(reason_id) { (e.reason) }
-                textarea id=(reason_id) name="reason" required maxlength="5000" rows="2" {}
-                button type="submit" aria-label={ (e.reject) ": " (group) } { (e.reject) }
-            }
-        }
-    }
+    let body = views::overview(
+        lang,
+        &views::Overview {
+            csrf: &ctx.csrf,
+            notice: n.as_ref(),
+            points: (&points).into(),
+            led: &led,
+            judging,
+            pending: &pending,
+            unavailable: &unavailable,
+        },
+        &realm_names,
+    );
+    ctx.page(StatusCode::OK, lang.eval().title, Some(&me), body)
 }
 
 // --- a group's scoreboard of the semester being evaluated ----------------------------
@@ -479,65 +281,44 @@ async fn render_group_scoreboard(
     let Some((realm, id)) = ids(realm, id) else {
         return ctx.fail(api, not_found()).await;
     };
-    let paths = [
-        format!("/api/v1/realms/{realm}/groups/{id}"),
-        format!("/api/v1/realms/{realm}/evaluation-settings"),
-    ];
     let (me, group, settings) = tokio::join!(
-        api.get::<Value>("/api/v1/me"),
-        api.get::<Value>(&paths[0]),
-        api.get::<Value>(&paths[1]),
+        api.me(),
+        api.group(&realm, id),
+        api.evaluation_settings(&realm),
     );
     let (me, group, settings) = match (me, group, settings) {
         (Ok(m), Ok(g), Ok(s)) => (m, g, s),
         (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(api, e).await,
     };
-    let semester = s(&settings, "semesterId").to_string();
-    if !semester.is_empty() && refused.is_none() {
-        let list = api
-            .get::<Value>(&format!(
-                "/api/v1/realms/{realm}/scoreboards?groupId={id}&semesterId={}&limit=100",
-                enc(&semester)
-            ))
-            .await;
-        match list {
+    if let (Some(semester), None) = (settings.semester_id, &refused) {
+        let query = format!("groupId={id}&semesterId={semester}&limit=100");
+        match api.scoreboards(&realm, &query).await {
             Ok(page) => {
                 // The newest version is the live one.
-                let latest = page["items"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .max_by_key(|sb| sb["version"].as_i64().unwrap_or(0));
+                let latest = page.items.iter().max_by_key(|sb| sb.version);
                 if let Some(sb) = latest {
-                    return Redirect::to(&scoreboard_href(realm.as_str(), s(sb, "id")))
-                        .into_response();
+                    return Redirect::to(&views::scoreboard_href(
+                        realm.as_str(),
+                        &sb.id.to_string(),
+                    ))
+                    .into_response();
                 }
             }
             Err(e) => return ctx.fail(api, e).await,
         }
     }
     let lang = ctx.lang;
-    let e = lang.eval();
-    let title = format!("{} — {}", s(&group, "name"), e.scoreboard);
+    let title = format!("{} — {}", group.name, lang.eval().scoreboard);
     let status = refused.as_ref().map(|r| r.0).unwrap_or(StatusCode::OK);
     let n = refused.map(|r| Notice::Refused(r.0, r.1));
-    let body = html! {
-        h1 { (title) }
-        (notice(lang, n.as_ref()))
-        dl.facts {
-            dt { (e.season) } dd { (season_text(lang, s(&settings, "season"))) }
-        }
-        @if semester.is_empty() {
-            p { (e.no_semester) }
-        } @else {
-            p { (e.no_scoreboard) }
-            form method="post" action={ (group_href(realm.as_str(), &id.to_string())) "/scoreboard" } {
-                input type="hidden" name="csrf" value=(ctx.csrf);
-                input type="hidden" name="semesterId" value=(semester);
-                button type="submit" { (e.start_scoreboard) }
-            }
-        }
-    };
+    let body = views::no_scoreboard(
+        lang,
+        &ctx.csrf,
+        realm.as_str(),
+        &group,
+        &settings,
+        n.as_ref(),
+    );
     ctx.page(status, &title, Some(&me), body)
 }
 
@@ -546,7 +327,7 @@ async fn start_scoreboard(
     Path((realm, id)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    let here = format!("{}/scoreboard", group_href(&realm, &id));
+    let here = format!("{}/scoreboard", views::group_href(&realm, &id));
     ctx.here = here;
     let Some((realm_id, gid)) = ids(&realm, &id) else {
         return ctx.fail(&api, not_found()).await;
@@ -554,14 +335,18 @@ async fn start_scoreboard(
     let f = form(&body);
     let semester = field(&f, "semesterId").unwrap_or("").trim().to_string();
     let created = api
-        .call::<Value>(
+        .call::<Scoreboard>(
             Method::POST,
             &format!("/api/v1/realms/{realm_id}/scoreboards"),
             Some(json!({"groupId": gid, "semesterId": semester})),
         )
         .await;
     match created {
-        Ok(sb) => Redirect::to(&scoreboard_href(realm_id.as_str(), s(&sb, "id"))).into_response(),
+        Ok(sb) => Redirect::to(&views::scoreboard_href(
+            realm_id.as_str(),
+            &sb.id.to_string(),
+        ))
+        .into_response(),
         Err(e) => match outcome(e) {
             Outcome::Refused(status, m) => {
                 render_group_scoreboard(&ctx, &api, &realm, &id, Some((status, m))).await
@@ -587,94 +372,67 @@ async fn scoreboard_page(
     render_scoreboard(&ctx, &api, &realm, &id, StatusCode::OK, n, None).await
 }
 
-/// Everything the scoreboard page shows, from the API.
-struct Board {
-    me: Value,
-    detail: Value,
-    settings: Value,
-    group: Value,
-    semester_name: String,
-    /// (membership, user id, display name), current members and anyone with requests.
-    members: Vec<(String, String, String)>,
-    /// What the API says this person may do with the group's scores.
-    may_edit: bool,
-    may_judge: bool,
-}
-
-async fn load_board(
-    api: &Api,
-    lang: Lang,
-    realm: &RealmId,
-    id: uuid::Uuid,
-) -> Result<Board, ApiError> {
-    let base = format!("/api/v1/realms/{realm}");
-    let paths = [
-        format!("{base}/scoreboards/{id}"),
-        format!("{base}/evaluation-settings"),
-        format!("{base}/semesters"),
-    ];
+async fn load_board(api: &Api, lang: Lang, realm: &RealmId, id: Uuid) -> Result<Board, ApiError> {
     let (me, detail, settings, semesters) = tokio::join!(
-        api.get::<Value>("/api/v1/me"),
-        api.get::<Value>(&paths[0]),
-        api.get::<Value>(&paths[1]),
-        api.get::<Value>(&paths[2]),
+        api.me(),
+        api.scoreboard(realm, id),
+        api.evaluation_settings(realm),
+        api.semesters(realm),
     );
     let (me, detail, settings) = (me?, detail?, settings?);
-    let group_id = s(&detail, "groupId").to_string();
-    let paths = [
-        format!("{base}/groups/{}", enc(&group_id)),
-        format!("{base}/groups/{}/members?limit=200", enc(&group_id)),
-    ];
-    let (group, members) = tokio::join!(api.get::<Value>(&paths[0]), api.get::<Value>(&paths[1]));
-    let group = group?;
-    let (may_edit, may_judge) = tokio::join!(
-        allowed(api, realm.as_str(), "editScores", &group_id),
-        allowed(api, realm.as_str(), "evaluateScores", &group_id),
+    let group_id = detail.scoreboard.group_id;
+    let (group, members, may_edit, may_judge) = tokio::join!(
+        api.group(realm, group_id),
+        api.group_members(realm, group_id, 200),
+        api.allowed(realm.as_str(), "editScores", Some(group_id)),
+        api.allowed(realm.as_str(), "evaluateScores", Some(group_id)),
     );
+    let group = group?;
     let semester_name = semesters
         .ok()
-        .and_then(|v| {
-            let list = v["items"].as_array().or(v.as_array())?.clone();
+        .and_then(|list| {
             list.into_iter()
-                .find(|x| x["id"] == detail["semesterId"])
-                .map(|x| s(&x, "name").to_string())
+                .find(|x| x.id == detail.scoreboard.semester_id)
+                .map(|x| x.name)
         })
         .unwrap_or_default();
     // Rows: one per person — the membership their requests are on (a member who has
     // left since keeps their row), else their current membership.
-    let mut rows: Vec<(String, String)> = Vec::new();
-    for p in detail["pointRequests"].as_array().into_iter().flatten() {
-        let user = s(p, "userId").to_string();
-        if !rows.iter().any(|(_, u)| *u == user) {
-            rows.push((s(p, "membershipId").to_string(), user));
+    let mut rows: Vec<(Uuid, Uuid)> = Vec::new();
+    for p in &detail.point_requests {
+        if !rows.iter().any(|(_, u)| *u == p.user_id) {
+            rows.push((p.membership_id, p.user_id));
         }
     }
     if let Ok(page) = members {
-        for m in page["items"].as_array().into_iter().flatten() {
-            let user = s(m, "userId").to_string();
-            if matches!(s(m, "status"), "NEWBIE" | "ACTIVE")
-                && !rows.iter().any(|(_, u)| *u == user)
+        for m in page.items {
+            if matches!(m.status.as_str(), "NEWBIE" | "ACTIVE")
+                && !rows.iter().any(|(_, u)| *u == m.user_id)
             {
-                rows.push((s(m, "id").to_string(), user));
+                rows.push((m.id, m.user_id));
             }
         }
     }
-    let who = names(api, lang, rows.iter().map(|(_, u)| u.clone())).await;
-    let mut members: Vec<(String, String, String)> = rows
+    let mut who = names(api, lang, rows.iter().map(|(_, u)| *u)).await;
+    let mut rows: Vec<Row> = rows
         .into_iter()
-        .map(|(m, u)| {
-            let n = who.get(&u).cloned().unwrap_or_default();
-            (m, u, n)
+        .map(|(membership, user)| Row {
+            membership,
+            name: who.remove(&user).unwrap_or_default(),
         })
         .collect();
-    members.sort_by(|a, b| a.2.cmp(&b.2).then_with(|| a.0.cmp(&b.0)));
+    rows.sort_by(|a, b| {
+        a.name
+            .cmp(&b.name)
+            .then_with(|| a.membership.cmp(&b.membership))
+    });
     Ok(Board {
         me,
         detail,
         settings,
         group,
         semester_name,
-        members,
+        rows,
         may_edit,
         may_judge,
     })
@@ -696,287 +454,20 @@ async fn render_scoreboard(
         Ok(b) => b,
         Err(e) => return ctx.fail(api, e).await,
     };
-    let title = format!(
-        "{} — {}",
-        s(&board.group, "name"),
-        ctx.lang.eval().scoreboard
-    );
+    let title = format!("{} — {}", board.group.name, ctx.lang.eval().scoreboard);
     let realm_name = (ctx.realm_names().await)(realm.as_str());
-    let body = scoreboard_body(ctx, realm.as_str(), &realm_name, &board, n.as_ref(), typed);
+    let body = views::scoreboard(
+        ctx.lang,
+        &views::ScoreboardPage {
+            csrf: &ctx.csrf,
+            realm: realm.as_str(),
+            realm_name: &realm_name,
+            board: &board,
+            notice: n.as_ref(),
+            typed,
+        },
+    );
     ctx.page(status, &title, Some(&board.me), body)
-}
-
-/// The member's totals cell content: an `<output>` htmx replaces after a change.
-fn total_output(lang: Lang, membership: &str, score: Option<&Value>) -> Markup {
-    let e = lang.eval();
-    let (work, resp, points) = score
-        .map(|m| {
-            (
-                m["work"].as_i64().unwrap_or(0),
-                m["responsibility"].as_i64().unwrap_or(0),
-                m["points"].as_i64().unwrap_or(0),
-            )
-        })
-        .unwrap_or((0, 0, 0));
-    html! {
-        output id={ "total-" (membership) } data-points=(points) {
-            strong { (points) }
-            " " span.muted.parts { "(" (e.work) " " (work) " + " (e.responsibility) " " (resp) ")" }
-        }
-    }
-}
-
-fn scoreboard_body(
-    ctx: &Ctx,
-    realm: &str,
-    realm_name: &str,
-    b: &Board,
-    n: Option<&Notice>,
-    typed: Option<&BTreeMap<(String, String), String>>,
-) -> Markup {
-    let lang = ctx.lang;
-    let e = lang.eval();
-    let d = &b.detail;
-    let id = s(d, "id");
-    let base = scoreboard_href(realm, id);
-    let status = s(d, "status");
-    let read_only = d["readOnly"].as_bool().unwrap_or(true);
-    let editable = status == "NOT_SUBMITTED" && b.may_edit;
-    let guidelines = d["guidelines"].as_array().cloned().unwrap_or_default();
-    let requested: HashMap<(String, String), i64> = d["pointRequests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            (
-                (
-                    s(p, "membershipId").to_string(),
-                    s(p, "guidelineId").to_string(),
-                ),
-                p["points"].as_i64().unwrap_or(0),
-            )
-        })
-        .collect();
-    let scores: HashMap<String, &Value> = d["members"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(score_by_membership)
-        .collect();
-    let group_name = s(&b.group, "name");
-    html! {
-        h1 { (group_name) " — " (e.scoreboard) }
-        (notice(lang, n))
-        dl.facts {
-            dt { (e.group) } dd { a href=(group_href(realm, s(d, "groupId"))) { (group_name) } }
-            dt { (e.realm) } dd { (realm_name) " " span.muted { "(" (realm) ")" } }
-            @if !b.semester_name.is_empty() { dt { (e.semester) } dd { (b.semester_name) } }
-            dt { (e.season) } dd { (season_text(lang, s(&b.settings, "season"))) }
-            dt { (e.version) } dd { (d["version"].as_i64().unwrap_or(1)) }
-            dt { (e.status) } dd #sb-status { (i18n::label(lang, i18n::SCOREBOARD_STATUSES, status)) }
-            @if let Some(r) = d["rejectionReason"].as_str() {
-                dt { (e.rejection_reason) } dd { (r) }
-            }
-        }
-        p.muted { (e.limits) }
-        p { a #guidelines-link href={ (group_href(realm, s(d, "groupId"))) "/guidelines" } { (lang.admin().guidelines) } }
-        @if editable && read_only { p.notice role="status" { (e.read_only) } }
-        @if guidelines.is_empty() {
-            p { (e.no_guidelines) }
-        } @else if b.members.is_empty() {
-            p { (e.no_members) }
-        } @else {
-            form #cells method="post" action={ (base) "/cells" } {
-                input type="hidden" name="csrf" value=(ctx.csrf);
-                // Cells are named by row and column (`p:{i}:{j}`), these say which member
-                // and guideline each is: a big group's form stays small.
-                @for (m, ..) in &b.members { input type="hidden" name="m" value=(m); }
-                @for g in &guidelines { input type="hidden" name="g" value=(s(g, "id")); }
-                div.table-wrap role="region" aria-label=(e.table_label) tabindex="0" {
-                    table.scoreboard {
-                        caption.visually-hidden { (e.table_label) }
-                        thead {
-                            tr {
-                                th scope="col" { (e.member) }
-                                @for g in &guidelines {
-                                    th scope="col" {
-                                        (s(g, "title"))
-                                        br;
-                                        span.muted.small {
-                                            (category(lang, s(g, "category"))) ", " (e.max_per_member) " "
-                                            (g["maxPerMember"].as_i64().unwrap_or(0))
-                                        }
-                                    }
-                                }
-                                th scope="col" { (e.total) }
-                            }
-                        }
-                        tbody {
-                            @for (i, (m, _user, name)) in b.members.iter().enumerate() {
-                                tr {
-                                    th scope="row" { (name) }
-                                    @for (j, g) in guidelines.iter().enumerate() {
-                                        @let gid = s(g, "id");
-                                        @let key = format!("p:{i}:{j}");
-                                        @let stored = requested.get(&(m.clone(), gid.to_string())).copied();
-                                        @let shown = typed
-                                            .and_then(|t| t.get(&(m.clone(), gid.to_string())).cloned())
-                                            .unwrap_or_else(|| stored.map(|v| v.to_string()).unwrap_or_default());
-                                        td {
-                                            @if editable && !read_only {
-                                                input.points type="number" name=(key) value=(shown)
-                                                    min="0" max=(g["maxPerMember"].as_i64().unwrap_or(0))
-                                                    step="1" inputmode="numeric"
-                                                    aria-label={ (name) " — " (s(g, "title")) }
-                                                    hx-post={ (base) "/cells" }
-                                                    hx-trigger="change"
-                                                    hx-target="#cells-status"
-                                                    hx-swap="outerHTML"
-                                                    hx-indicator="#cells-saving";
-                                                input type="hidden" name={ "o:" (i) ":" (j) }
-                                                    value=(stored.map(|v| v.to_string()).unwrap_or_default());
-                                            } @else {
-                                                (stored.map(|v| v.to_string()).unwrap_or_else(|| "–".into()))
-                                            }
-                                            " "
-                                            a.cell-comments href={ (base) "/cells/" (m) "/" (gid) } {
-                                                (e.comments_short)
-                                                span.visually-hidden { " — " (e.comments) ": " (name) ", " (s(g, "title")) }
-                                            }
-                                        }
-                                    }
-                                    td id={ "total-cell-" (m) } { (total_output(lang, m, scores.get(m).copied())) }
-                                }
-                            }
-                        }
-                    }
-                }
-                // The live region stays; the answer replaces only what it says.
-                div #cells-live aria-live="polite" {
-                    p #cells-status {}
-                    p #cells-saving .htmx-indicator { (e.saving) }
-                }
-                @if editable && !read_only {
-                    button type="submit" { (e.save) }
-                }
-            }
-        }
-        (entry_awards(ctx, b, &base, editable && !read_only, status))
-        @if editable {
-            p.muted { (e.submit_hint) }
-            div #submit-confirm {
-                (super::views::confirm(e.submit, e.submit_confirm, html! {
-                    form.submit method="post" action={ (base) "/submit" } {
-                        input type="hidden" name="csrf" value=(ctx.csrf);
-                        button.danger type="submit" #submit-scoreboard { (e.submit_yes) }
-                    }
-                }))
-            }
-        }
-        @if status == "NOT_YET_EVALUATED" && b.may_judge {
-            (judge_forms(lang, &ctx.csrf, realm, id, group_name, &base))
-        }
-        @if status == "REJECTED" && b.may_edit {
-            form method="post" action={ (base) "/versions" } {
-                input type="hidden" name="csrf" value=(ctx.csrf);
-                button type="submit" { (e.new_version) }
-            }
-        }
-    }
-}
-
-fn entry_kind_label(kind: &str) -> &str {
-    match kind {
-        "AB" => "ÁB",
-        k => k,
-    }
-}
-
-/// The entry awards (KDO / KB / ÁB) of a scoreboard, one per member with its
-/// justification: requested while the scoreboard is editable, reviewed on their own by
-/// the judges once it is submitted.
-fn entry_awards(ctx: &Ctx, b: &Board, base: &str, editable: bool, status: &str) -> Markup {
-    let lang = ctx.lang;
-    let a = lang.admin();
-    let entries: HashMap<&str, &Value> = b.detail["entryAwardRequests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| (s(e, "membershipId"), e))
-        .collect();
-    let judging = status == "NOT_YET_EVALUATED" || status == "ACCEPTED";
-    let status_text = |st: &str| match st {
-        "ACCEPTED" => a.entry_accepted,
-        "REJECTED" => a.entry_rejected,
-        _ => a.entry_pending,
-    };
-    html! {
-        @if editable || !entries.is_empty() {
-            section #entry-awards aria-labelledby="entry-awards-title" {
-                h2 #entry-awards-title { (a.entry_awards) }
-                p.muted { (a.entry_awards_intro) }
-                ul.cards #entry-list {
-                    @for (i, (m, _user, name)) in b.members.iter().enumerate() {
-                        @let entry = entries.get(m.as_str()).copied();
-                        @if editable || entry.is_some() {
-                            li data-membership=(m) {
-                                span.title { (name) }
-                                @if let Some(e) = entry {
-                                    dl.facts {
-                                        dt { (a.entry_kind) } dd { (entry_kind_label(s(e, "kind"))) }
-                                        dt { (a.justification) } dd { (s(e, "justification")) }
-                                        dt { (a.entry_status) } dd.entry-status { (status_text(s(e, "status"))) }
-                                        @if let Some(r) = e["rejectionReason"].as_str() {
-                                            dt { (a.entry_reject_reason) } dd { (r) }
-                                        }
-                                    }
-                                }
-                                @let action = format!("{base}/entries/{m}");
-                                @if editable {
-                                    form.entry method="post" action=(action) {
-                                        input type="hidden" name="csrf" value=(ctx.csrf);
-                                        input type="hidden" name="do" value="save";
-                                        div.field {
-                                            label for={ "ek-" (i) } { (a.entry_kind) }
-                                            select id={ "ek-" (i) } name="kind" {
-                                                option value="" { (a.entry_none) }
-                                                @for k in ["KDO", "KB", "AB"] {
-                                                    option value=(k) selected[entry.is_some_and(|e| s(e, "kind") == k)] { (entry_kind_label(k)) }
-                                                }
-                                            }
-                                        }
-                                        div.field {
-                                            label for={ "ej-" (i) } { (a.justification) }
-                                            textarea id={ "ej-" (i) } name="justification" rows="2" maxlength="10000" {
-                                                (entry.map(|e| s(e, "justification")).unwrap_or(""))
-                                            }
-                                        }
-                                        button.secondary type="submit" { (a.save_entry) }
-                                    }
-                                } @else if judging && b.may_judge && entry.is_some_and(|e| s(e, "status") == "PENDING") {
-                                    div.controls {
-                                        form.action method="post" action=(action) {
-                                            input type="hidden" name="csrf" value=(ctx.csrf);
-                                            input type="hidden" name="do" value="accept";
-                                            button type="submit" { (a.entry_accept) }
-                                        }
-                                        form.action method="post" action=(action) {
-                                            input type="hidden" name="csrf" value=(ctx.csrf);
-                                            input type="hidden" name="do" value="reject";
-                                            label for={ "er-" (i) } { (a.entry_reject_reason) }
-                                            input id={ "er-" (i) } type="text" name="reason" maxlength="2000" required;
-                                            button.secondary type="submit" { (a.entry_reject) }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                @if !editable && entries.is_empty() { p { (a.no_entry) } }
-            }
-        }
-    }
 }
 
 /// `POST /realms/{realm}/scoreboards/{id}/entries/{membership}`: the member's entry award
@@ -1044,18 +535,6 @@ async fn entry_action(
             Outcome::Fail(e) => ctx.fail(&api, e).await,
         },
     }
-}
-
-/// A person's score under each of their memberships with requests on the scoreboard.
-fn score_by_membership(m: &Value) -> Vec<(String, &Value)> {
-    let mut ids: Vec<String> = m["membershipIds"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(String::from))
-        .collect();
-    ids.push(s(m, "membershipId").to_string());
-    ids.into_iter().map(|id| (id, m)).collect()
 }
 
 /// Every cell of a scoreboard form: (membership, guideline, typed value, shown value).
@@ -1152,7 +631,7 @@ async fn save(
             }
         } else {
             match api
-                .call::<Value>(Method::PUT, &path, Some(json!({ "points": points })))
+                .call::<PointRequest>(Method::PUT, &path, Some(json!({ "points": points })))
                 .await
             {
                 // Out of the guideline's bounds: said in the page's words, with the value.
@@ -1193,46 +672,25 @@ async fn save_cells(
     let saved = save(&api, ctx.lang, &realm_id, sid, &changed).await;
     if htmx {
         // The new totals, computed by the API with the formula, for every row.
-        let detail = match api
-            .get::<Value>(&format!("/api/v1/realms/{realm_id}/scoreboards/{sid}"))
-            .await
-        {
+        let detail = match api.scoreboard(&realm_id, sid).await {
             Ok(d) => d,
             Err(e) => return ctx.fail(&api, e).await,
         };
-        let lang = ctx.lang;
         let rows: Vec<String> = f
             .iter()
             .filter(|(k, _)| k == "m")
             .map(|(_, v)| v.clone())
             .collect();
-        let scores: HashMap<String, &Value> = detail["members"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(score_by_membership)
-            .collect();
-        let status = match &saved {
-            Ok(()) => html! { p #cells-status { (lang.eval().saved) } },
-            Err(Outcome::Refused(status, m)) => html! {
-                p.notice #cells-status role="alert" {
-                    (lang.eval().refused) " " (super::views::failure_text(lang, *status))
-                    @if !m.is_empty() { " " (m) }
-                }
-            },
-            Err(Outcome::Fail(_)) => html! {
-                p.notice #cells-status role="alert" { (lang.t().unavailable) }
-            },
+        let scores = views::scores_by_membership(&detail.members);
+        let said = match &saved {
+            Ok(()) => Ok(()),
+            Err(Outcome::Refused(status, m)) => Err(Some((*status, m.as_str()))),
+            Err(Outcome::Fail(_)) => Err(None),
         };
-        let fragment = html! {
-            (status)
-            @for m in &rows {
-                @let out = total_output(lang, m, scores.get(m).copied());
-                // Swapped in by id, out of band.
-                div hx-swap-oob={ "innerHTML:#total-cell-" (m) } { (out) }
-            }
-        };
-        return page_html(StatusCode::OK, fragment);
+        return page_html(
+            StatusCode::OK,
+            views::cells_saved(ctx.lang, said, &rows, &scores),
+        );
     }
     match saved {
         Ok(()) => Redirect::to(&format!(
@@ -1283,10 +741,10 @@ async fn scoreboard_action(
         _ => return ctx.fail(&api, not_found()).await,
     };
     let path = format!("/api/v1/realms/{realm_id}/scoreboards/{sid}/{action}");
-    match api.call::<Value>(Method::POST, &path, payload).await {
+    match api.call::<Scoreboard>(Method::POST, &path, payload).await {
         Ok(v) => {
             let to = if action == "versions" {
-                scoreboard_href(realm_id.as_str(), s(&v, "id"))
+                scoreboard_href(realm_id.as_str(), &v.id.to_string())
             } else {
                 match field(&f, "back") {
                     Some(b) => crate::login::safe_return_path(Some(b)),
@@ -1350,67 +808,33 @@ async fn render_cell(
         Ok(b) => b,
         Err(e) => return ctx.fail(api, e).await,
     };
-    let comments = match api
-        .get::<Value>(&format!(
-            "/api/v1/realms/{realm}/scoreboards/{sid}/point-requests/{m}/{g}/comments"
-        ))
-        .await
-    {
+    let comments = match api.cell_comments(&realm, sid, m, g).await {
         Ok(c) => c,
         Err(e) => return ctx.fail(api, e).await,
     };
-    let list = comments.as_array().cloned().unwrap_or_default();
-    let authors = names(
-        api,
-        ctx.lang,
-        list.iter().map(|c| s(c, "authorId").to_string()),
-    )
-    .await;
-    let lang = ctx.lang;
-    let e = lang.eval();
-    let (m, g) = (m.to_string(), g.to_string());
-    let member = board
-        .members
-        .iter()
-        .find(|x| x.0 == m)
-        .map(|x| x.2.clone())
-        .unwrap_or_default();
-    let gl = board.detail["guidelines"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|x| x["id"] == g.as_str())
-        .map(|x| s(x, "title").to_string())
-        .unwrap_or_default();
-    let base = scoreboard_href(realm.as_str(), &sid.to_string());
-    let title = format!("{} — {member} — {gl}", e.comments_of_cell);
-    let body = html! {
-        h1 { (e.comments_of_cell) }
-        (notice(lang, n.as_ref()))
-        dl.facts {
-            dt { (e.group) } dd { (s(&board.group, "name")) }
-            dt { (e.member) } dd { (member) }
-            dt { (lang.eval().scoreboard) } dd { a href=(base) { (e.back_to_scoreboard) } }
-            dt { (e.guideline) } dd { (gl) }
-        }
-        @if list.is_empty() { p { (e.no_comments) } }
-        ul.cards {
-            @for c in &list {
-                li {
-                    strong { (authors.get(s(c, "authorId")).cloned().unwrap_or_default()) }
-                    " " span.muted { (s(c, "createdAt").get(..16).unwrap_or("").replace('T', " ")) }
-                    @for line in s(c, "body").lines() { p { (line) } }
-                }
-            }
-        }
-        form.comment method="post" action={ (base) "/cells/" (m) "/" (g) } {
-            input type="hidden" name="csrf" value=(ctx.csrf);
-            label for="comment-body" { (e.comment) }
-            textarea #comment-body name="body" required maxlength="5000" rows="3" {}
-            button type="submit" { (e.add_comment) }
-        }
+    let authors = names(api, ctx.lang, comments.iter().map(|c| c.author_id)).await;
+    let page = views::CellPage {
+        csrf: &ctx.csrf,
+        realm: realm.as_str(),
+        board: &board,
+        membership: m,
+        guideline: g,
+        comments: &comments,
+        authors: &authors,
+        notice: n.as_ref(),
     };
-    ctx.page(status, &title, Some(&board.me), body)
+    let title = format!(
+        "{} — {} — {}",
+        ctx.lang.eval().comments_of_cell,
+        page.member(),
+        page.guideline_title()
+    );
+    ctx.page(
+        status,
+        &title,
+        Some(&board.me),
+        views::cell(ctx.lang, &page),
+    )
 }
 
 async fn add_cell_comment(
@@ -1437,7 +861,7 @@ async fn add_cell_comment(
     let path =
         format!("/api/v1/realms/{realm_id}/scoreboards/{sid}/point-requests/{m}/{g}/comments");
     match api
-        .call::<Value>(Method::POST, &path, Some(json!({ "body": text })))
+        .call::<CellComment>(Method::POST, &path, Some(json!({ "body": text })))
         .await
     {
         Ok(_) => Redirect::to(&format!("{here}?done=commented")).into_response(),
@@ -1475,11 +899,5 @@ mod tests {
             changed_cells(&f, Some("p:0:1")),
             vec![("m1".into(), "g2".into(), "1".into())]
         );
-    }
-
-    #[test]
-    fn figures_use_the_languages_decimal_mark() {
-        assert_eq!(decimal(Lang::Hu, 5.0), "5,00");
-        assert_eq!(decimal(Lang::En, 43.58), "43.58");
     }
 }

@@ -138,7 +138,7 @@ async fn render(
         format!("{base}/groups/{id}/posts"),
     ];
     let (me, group, children, members, mine, edit_members, edit_group, posts) = tokio::join!(
-        api.get::<Value>("/api/v1/me"),
+        api.me(),
         api.get::<Value>(&paths[0]),
         api.get::<Value>(&paths[1]),
         api.get::<Value>(&paths[2]),
@@ -259,7 +259,7 @@ async fn render(
         members,
         members_more,
         post_names,
-        labels: views::distinct_labels(ctx.lang, names.values()),
+        labels: views::distinct_labels_json(ctx.lang, names.values()),
         mine,
         edit_members,
         edit_group,
@@ -1007,13 +1007,13 @@ fn invitations(lang: Lang, g: &GroupView, archived: bool) -> Markup {
                 @if let Some(found) = g.found {
                     @let items = found["items"].as_array().cloned().unwrap_or_default();
                     @if items.is_empty() { p { (t.no_people) } }
-                    @let labels = views::distinct_labels(lang, &items);
+                    @let labels = views::distinct_labels_json(lang, &items);
                     ul.cards #invite-results {
                         @for u in &items {
                             @let uid = u["id"].as_str().unwrap_or("");
                             li {
                                 a.title href={ "/people/" (enc(uid)) } {
-                                    (labels.get(uid).cloned().unwrap_or_else(|| views::person_name(lang, u)))
+                                    (labels.get(uid).cloned().unwrap_or_else(|| views::person_name_json(lang, u)))
                                 }
                                 (button_form(g.csrf, &invite, &[("userId", uid)], t.invite, false))
                             }

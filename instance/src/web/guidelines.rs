@@ -15,9 +15,7 @@ use super::api::{enc, Api, ApiError};
 use super::signed_in::SignedIn;
 use super::{views, Ctx};
 use crate::evaluation::guideline::CollectionWithGuidelines;
-use crate::evaluation::Settings;
 use crate::realm::RealmId;
-use crate::semester::Semester;
 
 #[derive(Deserialize)]
 pub(super) struct GuidelinesQuery {
@@ -65,18 +63,12 @@ async fn render(
     refused: Option<(StatusCode, String)>,
 ) -> Response {
     let base = format!("/api/v1/realms/{realm}");
-    let paths = [
-        format!("{base}/groups/{group}"),
-        format!("{base}/evaluation-settings"),
-        format!("{base}/semesters"),
-        format!("{base}/permissions?action=editScores&groupId={group}"),
-    ];
     let (me, g, settings, semesters, edit) = tokio::join!(
-        api.get::<Value>("/api/v1/me"),
-        api.get::<Value>(&paths[0]),
-        api.get::<Settings>(&paths[1]),
-        api.get::<Vec<Semester>>(&paths[2]),
-        api.get::<Value>(&paths[3]),
+        api.me(),
+        api.group(realm, group),
+        api.evaluation_settings(realm),
+        api.semesters(realm),
+        api.allowed(realm.as_str(), "editScores", Some(group)),
     );
     let (me, g, settings) = match (me, g, settings) {
         (Ok(m), Ok(g), Ok(s)) => (m, g, s),
@@ -99,12 +91,8 @@ async fn render(
         }
         None => Vec::new(),
     };
-    let edit = edit
-        .ok()
-        .and_then(|v| v["allowed"].as_bool())
-        .unwrap_or(false);
     let status = refused.as_ref().map(|(s, _)| *s).unwrap_or(StatusCode::OK);
-    let name = g["name"].as_str().unwrap_or("").to_string();
+    let name = g.name;
     let view = views::guidelines::Guidelines {
         realm,
         group,

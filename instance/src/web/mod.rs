@@ -44,6 +44,7 @@ use self::api::{enc, Api, ApiError, ApiHandle};
 use self::i18n::Lang;
 use self::signed_in::{SignedIn, Visitor};
 use crate::http::{cookie, AppState, SESSION_COOKIE};
+use crate::profile::UserView;
 
 pub(crate) const CSRF_COOKIE: &str = "pek_csrf";
 const LANG_COOKIE: &str = "pek_lang";
@@ -427,7 +428,13 @@ impl Ctx {
             .ok_or_else(|| Box::new(self.error(StatusCode::SERVICE_UNAVAILABLE, "")))
     }
 
-    fn page(&self, status: StatusCode, title: &str, me: Option<&Value>, body: Markup) -> Response {
+    fn page(
+        &self,
+        status: StatusCode,
+        title: &str,
+        me: Option<&UserView>,
+        body: Markup,
+    ) -> Response {
         self.page_announcing(status, title, me, body, None)
     }
 
@@ -436,11 +443,11 @@ impl Ctx {
         &self,
         status: StatusCode,
         title: &str,
-        me: Option<&Value>,
+        me: Option<&UserView>,
         body: Markup,
         announce: Option<&str>,
     ) -> Response {
-        let id = me.and_then(|m| m["id"].as_str()).unwrap_or("").to_string();
+        let id = me.map(|m| m.id.to_string()).unwrap_or_default();
         let name = me.map(|m| views::person_name(self.lang, m));
         let frame = views::Frame {
             lang: self.lang,
@@ -457,7 +464,7 @@ impl Ctx {
         self.error_as(None, status, detail)
     }
 
-    fn error_as(&self, me: Option<&Value>, status: StatusCode, detail: &str) -> Response {
+    fn error_as(&self, me: Option<&UserView>, status: StatusCode, detail: &str) -> Response {
         let t = self.lang.t();
         let message = match status {
             StatusCode::NOT_FOUND => t.not_found,
@@ -488,7 +495,7 @@ impl Ctx {
         match e {
             ApiError::SignedOut => self.signed_out(true),
             ApiError::Status(s, m) => {
-                let me = api.get::<Value>("/api/v1/me").await.ok();
+                let me = api.me().await.ok();
                 self.error_as(me.as_ref(), s, &m)
             }
         }
@@ -566,11 +573,7 @@ fn here(uri: &axum::http::Uri) -> String {
 // --- pages --------------------------------------------------------------------------
 
 async fn home(SignedIn { ctx, api }: SignedIn, uri: axum::http::Uri) -> Response {
-    let (me, groups, offers) = tokio::join!(
-        api.get::<Value>("/api/v1/me"),
-        api.get::<Value>("/api/v1/me/groups"),
-        api.get::<Value>("/api/v1/me/policy-offers")
-    );
+    let (me, groups, offers) = tokio::join!(api.me(), api.my_groups(), api.my_policy_offers());
     let (me, groups, offers) = match (me, groups, offers) {
         (Ok(m), Ok(g), Ok(o)) => (m, g, o),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return ctx.fail(&api, e).await,
@@ -782,7 +785,7 @@ async fn search(
     let q = sq.q.unwrap_or_default();
     let q = q.trim().to_string();
     let (mut people, mut people_error, mut groups) = (None, None, None);
-    let me = api.get::<Value>("/api/v1/me");
+    let me = api.me();
     if q.is_empty() {
         let me = match me.await {
             Ok(m) => m,
@@ -931,24 +934,20 @@ async fn render_person(
             .fail(api, ApiError::Status(StatusCode::NOT_FOUND, String::new()))
             .await;
     };
-    let (user_path, groups_path) = (
-        format!("/api/v1/users/{id}"),
-        format!("/api/v1/users/{id}/groups"),
-    );
-    let points_path = format!("/api/v1/users/{id}/points");
+    let user_path = format!("/api/v1/users/{id}");
     let (me, user, groups, points) = tokio::join!(
-        api.get::<Value>("/api/v1/me"),
+        api.me(),
         api.get::<Value>(&user_path),
-        api.get::<Value>(&groups_path),
-        api.get::<Value>(&points_path)
+        api.user_groups(id),
+        api.user_points(id)
     );
     let (me, user, groups) = match (me, user, groups) {
         (Ok(m), Ok(u), Ok(g)) => (m, u, g),
         (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(api, e).await,
     };
-    let is_me = me["id"].as_str() == Some(id.to_string().as_str());
+    let is_me = me.id == id;
     let names = ctx.realm_names().await;
-    let title = views::person_name(ctx.lang, &user);
+    let title = views::person_name_json(ctx.lang, &user);
     let status = error.as_ref().map(|(s, _)| *s).unwrap_or(StatusCode::OK);
     let body = views::person(
         ctx.lang,
@@ -965,13 +964,15 @@ async fn render_person(
     );
     // Community points only when the API shows them to this person (403/404: not).
     let body = match points {
-        Ok(p) => maud::html! { (body) (evaluation::person_points(ctx.lang, &p, &names)) },
+        Ok(p) => maud::html! {
+            (body) (views::evaluation::person_points(ctx.lang, &(&p).into(), &names))
+        },
         Err(_) => body,
     };
     // One's own ways to sign in, and the record of their links and unlinks.
     let body = match is_me {
-        true => match api.get::<Value>("/api/v1/me/identities").await {
-            Ok(v) => maud::html! { (body) (identities::section(ctx.lang, &v, &ctx.csrf)) },
+        true => match api.my_identities().await {
+            Ok(v) => maud::html! { (body) (views::identities::section(ctx.lang, &v, &ctx.csrf)) },
             Err(_) => body,
         },
         false => body,
@@ -1023,11 +1024,11 @@ async fn save_profile(
     body: axum::body::Bytes,
 ) -> Response {
     ctx.here = format!("/people/{}", enc(&id));
-    let me = match api.get::<Value>("/api/v1/me").await {
+    let me = match api.me().await {
         Ok(m) => m,
         Err(e) => return ctx.fail(&api, e).await,
     };
-    if me["id"].as_str() != Some(id.as_str()) {
+    if me.id.to_string() != id {
         // This page edits only one's own profile.
         return ctx
             .fail(&api, ApiError::Status(StatusCode::FORBIDDEN, String::new()))

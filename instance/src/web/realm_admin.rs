@@ -9,15 +9,15 @@ use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::api::{api_message, enc, Api, ApiError};
 use super::signed_in::SignedIn;
 use super::{views, Ctx};
-use crate::evaluation::Settings;
+use crate::evaluation::season::SeasonChange;
+use crate::group::Group;
 use crate::realm::RealmId;
-use crate::semester::Semester;
 
 #[derive(Deserialize)]
 pub(super) struct AdminQuery {
@@ -67,26 +67,16 @@ async fn render(
     done: Option<&'static str>,
     refusal: Option<Refusal>,
 ) -> Response {
-    let base = format!("/api/v1/realms/{realm}");
-    let paths = [
-        format!("{base}/semesters"),
-        format!("{base}/evaluation-settings"),
-        format!("{base}/permissions?action=manageRealm"),
-    ];
     let (me, semesters, settings, manage) = tokio::join!(
-        api.get::<Value>("/api/v1/me"),
-        api.get::<Vec<Semester>>(&paths[0]),
-        api.get::<Settings>(&paths[1]),
-        api.get::<Value>(&paths[2]),
+        api.me(),
+        api.semesters(realm),
+        api.evaluation_settings(realm),
+        api.allowed(realm.as_str(), "manageRealm", None),
     );
     let (me, semesters, settings) = match (me, semesters, settings) {
         (Ok(m), Ok(s), Ok(e)) => (m, s, e),
         (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(api, e).await,
     };
-    let manage = manage
-        .ok()
-        .and_then(|v| v["allowed"].as_bool())
-        .unwrap_or(false);
     let names = ctx.realm_names().await;
     let status = refusal.as_ref().map(|r| r.status).unwrap_or(StatusCode::OK);
     let view = views::realm_admin::Admin {
@@ -185,25 +175,25 @@ pub(super) async fn admin_action(
         Err(e) => return ctx.fail(&api, e).await,
     };
     let answer = if status.is_success() {
-        Ok(serde_json::from_slice::<Value>(&bytes).unwrap_or_default())
+        Ok(())
     } else if status == StatusCode::UNAUTHORIZED {
         Err(ApiError::SignedOut)
     } else {
         Err(ApiError::Status(status, api.refusal(&bytes)))
     };
     match answer {
-        Ok(answer) => {
+        Ok(()) => {
             let to = match done {
                 // A new group: its own page.
-                "group" => match answer["id"].as_str() {
-                    Some(id) => format!(
-                        "/realms/{}/groups/{}?done=saved",
-                        enc(realm.as_str()),
-                        enc(id)
-                    ),
-                    None => admin_path(&realm),
+                "group" => match serde_json::from_slice::<Group>(&bytes) {
+                    Ok(g) => format!("/realms/{}/groups/{}?done=saved", enc(realm.as_str()), g.id),
+                    Err(_) => admin_path(&realm),
                 },
-                "season" if answer["historyRows"].is_number() => {
+                // Leaving the judging season computed the semester's point history.
+                "season"
+                    if serde_json::from_slice::<SeasonChange>(&bytes)
+                        .is_ok_and(|c| c.history_rows.is_some()) =>
+                {
                     format!("{}?done=history", admin_path(&realm))
                 }
                 d => format!("{}?done={d}", admin_path(&realm)),

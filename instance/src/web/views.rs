@@ -4,11 +4,20 @@
 use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 
+use uuid::Uuid;
+
 use super::i18n::{self, Lang};
 use super::static_files::{APP_CSS, APP_JS, FAVICON, HTMX};
+use crate::bff::{Federated, SignInRequired};
+use crate::http::groups_of_api::{RealmGroupMembership, RealmPolicyOffer};
+use crate::membership::GroupMembership;
+use crate::profile::{BasicProfile, ProfileData, UserView};
+use crate::realm::RealmId;
 
 pub mod directory;
+pub mod evaluation;
 pub mod guidelines;
+pub mod identities;
 pub mod realm_admin;
 
 /// What every page's frame needs.
@@ -125,13 +134,30 @@ pub fn confirm(summary: &str, warning: &str, form: Markup) -> Markup {
 }
 
 /// A person's display name from a user view (`profile` may be absent).
-pub fn person_name(lang: Lang, user: &Value) -> String {
-    let p = &user["profile"];
-    let s = |k: &str| p[k].as_str().unwrap_or("").trim().to_string();
+pub fn person_name(lang: Lang, user: &UserView) -> String {
+    let p = basic_profile(user);
+    name_of(
+        lang,
+        p.and_then(|p| p.first_name.as_deref()),
+        p.and_then(|p| p.last_name.as_deref()),
+    )
+}
+
+/// The name fields every profile view has, full or basic.
+fn basic_profile(user: &UserView) -> Option<&BasicProfile> {
+    match &user.profile {
+        Some(ProfileData::Full(f)) => Some(&f.basic),
+        Some(ProfileData::Basic(b)) => Some(b),
+        None => None,
+    }
+}
+
+fn name_of(lang: Lang, first: Option<&str>, last: Option<&str>) -> String {
+    let (first, last) = (first.unwrap_or("").trim(), last.unwrap_or("").trim());
     // Hungarian order: family name first.
     let full = match lang {
-        Lang::Hu => format!("{} {}", s("lastName"), s("firstName")),
-        Lang::En => format!("{} {}", s("firstName"), s("lastName")),
+        Lang::Hu => format!("{last} {first}"),
+        Lang::En => format!("{first} {last}"),
     };
     let full = full.trim().to_string();
     if full.is_empty() {
@@ -141,15 +167,23 @@ pub fn person_name(lang: Lang, user: &Value) -> String {
     }
 }
 
+/// [`person_name`] of a user view the page still reads as JSON.
+pub fn person_name_json(lang: Lang, user: &Value) -> String {
+    let p = &user["profile"];
+    name_of(lang, p["firstName"].as_str(), p["lastName"].as_str())
+}
+
 /// A person's name as a list shows it: with the nickname when they have one, the way
 /// pek-next shows people, so that two people of the same name are told apart.
-pub fn person_label(lang: Lang, user: &Value) -> String {
-    let name = person_name(lang, user);
-    match user["profile"]["nickname"]
-        .as_str()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-    {
+pub fn person_label(lang: Lang, user: &UserView) -> String {
+    with_nickname(
+        person_name(lang, user),
+        basic_profile(user).and_then(|p| p.nickname.as_deref()),
+    )
+}
+
+fn with_nickname(name: String, nickname: Option<&str>) -> String {
+    match nickname.map(str::trim).filter(|n| !n.is_empty()) {
         Some(n) => format!("{name} ({n})"),
         None => name,
     }
@@ -160,17 +194,36 @@ pub fn person_label(lang: Lang, user: &Value) -> String {
 /// address shows too.
 pub fn distinct_labels<'a>(
     lang: Lang,
+    people: impl IntoIterator<Item = &'a UserView>,
+) -> std::collections::HashMap<Uuid, String> {
+    let labelled: Vec<(Uuid, String)> = people
+        .into_iter()
+        .map(|u| (u.id, person_label(lang, u)))
+        .collect();
+    told_apart(labelled)
+}
+
+/// [`distinct_labels`] of user views the page still reads as JSON, by id as text.
+pub fn distinct_labels_json<'a>(
+    lang: Lang,
     people: impl IntoIterator<Item = &'a Value>,
 ) -> std::collections::HashMap<String, String> {
     let labelled: Vec<(String, String)> = people
         .into_iter()
         .map(|u| {
+            let p = &u["profile"];
             (
                 u["id"].as_str().unwrap_or("").to_string(),
-                person_label(lang, u),
+                with_nickname(person_name_json(lang, u), p["nickname"].as_str()),
             )
         })
         .collect();
+    told_apart(labelled)
+}
+
+fn told_apart<K: ToString + Eq + std::hash::Hash>(
+    labelled: Vec<(K, String)>,
+) -> std::collections::HashMap<K, String> {
     let mut count = std::collections::HashMap::<&str, usize>::new();
     for (_, l) in &labelled {
         *count.entry(l.as_str()).or_default() += 1;
@@ -184,7 +237,8 @@ pub fn distinct_labels<'a>(
         .into_iter()
         .map(|(id, l)| {
             let l = if twice.contains(&l) {
-                format!("{l} · {}", id.get(..8).unwrap_or(&id))
+                let id_text = id.to_string();
+                format!("{l} · {}", id_text.get(..8).unwrap_or(&id_text))
             } else {
                 l
             };
@@ -284,16 +338,20 @@ pub fn post_name(lang: Lang, post: &str) -> String {
 
 /// A membership's posts, as the page shows them.
 pub fn posts(lang: Lang, v: &Value) -> String {
-    v["posts"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| p.as_str())
-                .map(|p| post_name(lang, p))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
+    let list: Vec<String> = v
+        .get("posts")
+        .and_then(|p| serde_json::from_value(p.clone()).ok())
+        .unwrap_or_default();
+    post_list(lang, &list)
+}
+
+/// Posts as the page shows them (the leader post in the page's words).
+pub fn post_list(lang: Lang, posts: &[String]) -> String {
+    posts
+        .iter()
+        .map(|p| post_name(lang, p))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn group_href(realm: &str, id: &str) -> String {
@@ -304,39 +362,75 @@ fn group_href(realm: &str, id: &str) -> String {
     )
 }
 
+/// What a merged (fan-out) answer says of the realms it could not include.
+pub struct Coverage<'a> {
+    pub partial: bool,
+    pub unavailable: &'a [RealmId],
+    pub sign_in_required: &'a [SignInRequired],
+}
+
+impl<'a, T> From<&'a crate::bff::Federated<T>> for Coverage<'a> {
+    fn from(f: &'a crate::bff::Federated<T>) -> Self {
+        Coverage {
+            partial: f.partial,
+            unavailable: &f.unavailable,
+            sign_in_required: &f.sign_in_required,
+        }
+    }
+}
+
+/// [`coverage_notice`] of an answer the page still reads as JSON.
 pub(super) fn partial_notice(
     lang: Lang,
     answer: &Value,
     realm_names: &dyn Fn(&str) -> String,
 ) -> Markup {
+    let unavailable: Vec<RealmId> = answer
+        .get("unavailable")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    let sign_in: Vec<SignInRequired> = answer
+        .get("signInRequired")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    let partial = answer.get("partial").and_then(Value::as_bool) == Some(true);
+    coverage_notice(
+        lang,
+        &Coverage {
+            partial,
+            unavailable: &unavailable,
+            sign_in_required: &sign_in,
+        },
+        realm_names,
+    )
+}
+
+/// The realms a merged answer is missing, and those that want another sign-in.
+pub(super) fn coverage_notice(
+    lang: Lang,
+    c: &Coverage,
+    realm_names: &dyn Fn(&str) -> String,
+) -> Markup {
     let t = lang.t();
-    let missing: Vec<String> = answer["unavailable"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| r.as_str())
-                .map(realm_names)
-                .collect()
-        })
-        .unwrap_or_default();
-    let sign_in: Vec<&Value> = answer["signInRequired"]
-        .as_array()
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
+    let missing: Vec<String> = c
+        .unavailable
+        .iter()
+        .map(|r| realm_names(r.as_str()))
+        .collect();
     html! {
-        @if answer["partial"].as_bool().unwrap_or(false) {
+        @if c.partial {
             p.notice.partial role="status" {
                 (t.partial_notice) " " (missing.join(", "))
             }
         }
         // Realms that accept only other sign-in providers: not a failure, a way in.
-        @for r in sign_in {
+        @for r in c.sign_in_required {
             p.notice.sign-in-required role="status" {
-                (realm_names(r["realm"].as_str().unwrap_or(""))) " " (t.sign_in_to_see)
-                @for (i, id) in r["providers"].as_array().into_iter().flatten().filter_map(|p| p.as_str()).enumerate() {
+                (realm_names(r.realm.as_str())) " " (t.sign_in_to_see)
+                @for (i, id) in r.providers.iter().enumerate() {
                     " "
                     a href={ "/auth/login?provider=" (super::api::enc(id)) } {
-                        (r["providerNames"][i].as_str().unwrap_or(id))
+                        (r.provider_names.get(i).unwrap_or(id))
                     }
                 }
             }
@@ -345,18 +439,14 @@ pub(super) fn partial_notice(
 }
 
 /// Memberships grouped by realm (the BFF answers them ordered by realm).
-fn memberships_by_realm(lang: Lang, items: &[Value], heading: &str) -> Markup {
+fn memberships_by_realm(lang: Lang, items: &[&RealmGroupMembership], heading: &str) -> Markup {
     let t = lang.t();
-    let mut realms: Vec<(String, String, Vec<&Value>)> = Vec::new();
+    let mut realms: Vec<(&str, &str, Vec<&GroupMembership>)> = Vec::new();
     for m in items {
-        let realm = m["realmId"].as_str().unwrap_or("").to_string();
+        let realm = m.membership.realm_id.as_str();
         match realms.last_mut() {
-            Some((r, _, list)) if *r == realm => list.push(m),
-            _ => realms.push((
-                realm,
-                m["realmName"].as_str().unwrap_or("").to_string(),
-                vec![m],
-            )),
+            Some((r, _, list)) if *r == realm => list.push(&m.membership),
+            _ => realms.push((realm, m.realm_name.as_str(), vec![&m.membership])),
         }
     }
     html! {
@@ -366,16 +456,16 @@ fn memberships_by_realm(lang: Lang, items: &[Value], heading: &str) -> Markup {
                 ul.cards {
                     @for m in list {
                         li {
-                            a.title href=(group_href(realm, m["groupId"].as_str().unwrap_or(""))) {
-                                (m["groupName"].as_str().unwrap_or(""))
+                            a.title href=(group_href(realm, &m.group_id.to_string())) {
+                                (m.group_name)
                             }
-                            @if m["groupArchived"].as_bool().unwrap_or(false) {
+                            @if m.group_archived {
                                 " " span.tag { (t.archived) }
                             }
                             dl.facts {
                                 dt { (t.status) }
-                                dd { (i18n::status(lang, m["status"].as_str().unwrap_or(""))) }
-                                @let p = posts(lang, m);
+                                dd { (i18n::status(lang, &m.status)) }
+                                @let p = post_list(lang, &m.posts);
                                 @if !p.is_empty() {
                                     dt { (t.posts) }
                                     dd { (p) }
@@ -392,20 +482,25 @@ fn memberships_by_realm(lang: Lang, items: &[Value], heading: &str) -> Markup {
 /// What waits for the person's own decision, in any realm (also one they are not in
 /// yet): invitations, offers to bring back an archived membership, role offers — and
 /// their own open applications.
-fn waiting(lang: Lang, csrf: &str, items: &[Value], offers: &[Value]) -> Markup {
+fn waiting(
+    lang: Lang,
+    csrf: &str,
+    items: &[RealmGroupMembership],
+    offers: &[RealmPolicyOffer],
+) -> Markup {
     let t = lang.t();
-    let pending: Vec<&Value> = items
+    let pending: Vec<&RealmGroupMembership> = items
         .iter()
         .filter(|m| {
-            matches!(m["status"].as_str(), Some("INVITED" | "APPLIED"))
-                || !m["reopenOfferedAt"].is_null()
+            matches!(m.membership.status.as_str(), "INVITED" | "APPLIED")
+                || m.membership.reopen_offered_at.is_some()
         })
         .collect();
-    let action = |m: &Value, what: &str| {
+    let action = |m: &GroupMembership, what: &str| {
         format!(
             "/realms/{}/memberships/{}/{what}",
-            super::api::enc(m["realmId"].as_str().unwrap_or("")),
-            super::api::enc(m["id"].as_str().unwrap_or(""))
+            super::api::enc(&m.realm_id),
+            m.id
         )
     };
     html! {
@@ -413,21 +508,21 @@ fn waiting(lang: Lang, csrf: &str, items: &[Value], offers: &[Value]) -> Markup 
             section #waiting aria-labelledby="waiting-title" {
                 h2 #waiting-title { (t.waiting_for_you) }
                 ul.cards {
-                    @for m in &pending {
-                        @let realm = m["realmId"].as_str().unwrap_or("");
-                        @let group = m["groupId"].as_str().unwrap_or("");
+                    @for rm in &pending {
+                        @let m = &rm.membership;
+                        @let group = m.group_id.to_string();
                         li {
                             p {
-                                @match m["status"].as_str() {
-                                    Some("INVITED") => { (t.invited_to) " " }
-                                    Some("APPLIED") => { (t.applied_to) " " }
+                                @match m.status.as_str() {
+                                    "INVITED" => { (t.invited_to) " " }
+                                    "APPLIED" => { (t.applied_to) " " }
                                     _ => { (t.reopen_offered) " " }
                                 }
-                                a.title href=(group_href(realm, group)) { (m["groupName"].as_str().unwrap_or("")) }
-                                " " span.muted { "(" (m["realmName"].as_str().unwrap_or(realm)) ")" }
+                                a.title href=(group_href(&m.realm_id, &group)) { (m.group_name) }
+                                " " span.muted { "(" (rm.realm_name) ")" }
                             }
                             div.row {
-                                @if m["status"] == "APPLIED" {
+                                @if m.status == "APPLIED" {
                                     form method="post" action=(action(m, "withdraw")) {
                                         input type="hidden" name="csrf" value=(csrf);
                                         input type="hidden" name="group" value=(group);
@@ -451,13 +546,13 @@ fn waiting(lang: Lang, csrf: &str, items: &[Value], offers: &[Value]) -> Markup 
                     @for o in offers {
                         @let base = format!(
                             "/realms/{}/policy-offers/{}",
-                            super::api::enc(o["realmId"].as_str().unwrap_or("")),
-                            super::api::enc(o["policyId"].as_str().unwrap_or(""))
+                            super::api::enc(&o.realm_id),
+                            o.policy_id
                         );
                         li {
                             p {
-                                (t.role_offered) " " strong { (o["policyName"].as_str().unwrap_or("")) }
-                                " " span.muted { "(" (o["realmName"].as_str().unwrap_or("")) ")" }
+                                (t.role_offered) " " strong { (o.policy_name) }
+                                " " span.muted { "(" (o.realm_name) ")" }
                             }
                             div.row {
                                 form method="post" action={ (base) "/accept" } {
@@ -481,35 +576,33 @@ pub fn home(
     lang: Lang,
     csrf: &str,
     done: Option<&str>,
-    me: &Value,
-    groups: &Value,
-    offers: &Value,
+    me: &UserView,
+    groups: &Federated<RealmGroupMembership>,
+    offers: &Federated<RealmPolicyOffer>,
     realm_names: &dyn Fn(&str) -> String,
 ) -> Markup {
     let t = lang.t();
-    let all = groups["items"].as_array().cloned().unwrap_or_default();
-    let offer_items = offers["items"].as_array().cloned().unwrap_or_default();
     // "My groups" are the consented ones; what waits for a decision is listed apart.
-    let items: Vec<Value> = all
+    let items: Vec<&RealmGroupMembership> = groups
+        .items
         .iter()
         .filter(|m| {
-            !matches!(m["status"].as_str(), Some("INVITED" | "APPLIED"))
-                && m["reopenOfferedAt"].is_null()
+            !matches!(m.membership.status.as_str(), "INVITED" | "APPLIED")
+                && m.membership.reopen_offered_at.is_none()
         })
-        .cloned()
         .collect();
     html! {
         h1 { (t.hello) ", " (person_name(lang, me)) "!" }
         @if let Some(d) = done { p.notice role="status" { (d) } }
-        (partial_notice(lang, groups, realm_names))
-        (waiting(lang, csrf, &all, &offer_items))
+        (coverage_notice(lang, &groups.into(), realm_names))
+        (waiting(lang, csrf, &groups.items, &offers.items))
         section aria-labelledby="groups-title" {
             h2 #groups-title { (t.my_groups) }
             @if items.is_empty() {
                 p { (t.no_groups) }
             }
             (memberships_by_realm(lang, &items, t.my_groups))
-            @if groups["truncated"].as_bool().unwrap_or(false) { p.muted { (t.more_not_shown) } }
+            @if groups.truncated { p.muted { (t.more_not_shown) } }
         }
     }
 }
@@ -554,7 +647,7 @@ pub fn search_results(lang: Lang, s: &SearchView, realm_names: &dyn Fn(&str) -> 
                         (partial_notice(lang, people, realm_names))
                         @let items = people["items"].as_array().cloned().unwrap_or_default();
                         @if items.is_empty() { p { (t.no_people) } }
-                        @let labels = distinct_labels(lang, &items);
+                        @let labels = distinct_labels_json(lang, &items);
                         ul.cards #people-list {
                             @for u in &items {
                                 li { (person_card(lang, u, labels.get(u["id"].as_str().unwrap_or("")))) }
@@ -635,7 +728,7 @@ fn person_card(lang: Lang, u: &Value, label: Option<&String>) -> Markup {
     let id = u["id"].as_str().unwrap_or("");
     html! {
         a.title href={ "/people/" (super::api::enc(id)) } {
-            @match label { Some(l) => (l), None => (person_name(lang, u)) }
+            @match label { Some(l) => (l), None => (person_name_json(lang, u)) }
         }
         @if u["profile"].is_object() { (profile_facts(lang, &u["profile"])) }
     }
@@ -643,7 +736,7 @@ fn person_card(lang: Lang, u: &Value, label: Option<&String>) -> Markup {
 
 pub struct PersonView<'a> {
     pub user: &'a Value,
-    pub groups: &'a Value,
+    pub groups: &'a Federated<RealmGroupMembership>,
     pub is_me: bool,
     pub csrf: &'a str,
     pub saved: bool,
@@ -655,14 +748,14 @@ pub struct PersonView<'a> {
 pub fn person(lang: Lang, p: &PersonView, realm_names: &dyn Fn(&str) -> String) -> Markup {
     let t = lang.t();
     let profile = &p.user["profile"];
-    let items = p.groups["items"].as_array().cloned().unwrap_or_default();
+    let items: Vec<&RealmGroupMembership> = p.groups.items.iter().collect();
     let heading = if p.is_me {
         t.my_groups_here
     } else {
         t.their_groups
     };
     html! {
-        h1 { (person_name(lang, p.user)) }
+        h1 { (person_name_json(lang, p.user)) }
         @if p.saved { p.notice.ok role="status" { (t.saved) } }
         @if profile.is_object() {
             (profile_facts(lang, profile))
@@ -672,7 +765,7 @@ pub fn person(lang: Lang, p: &PersonView, realm_names: &dyn Fn(&str) -> String) 
         @if p.user["scope"].as_str() == Some("basic") { p.muted { (t.basic_profile_only) } }
         section aria-labelledby="their-groups" {
             h2 #their-groups { (heading) }
-            (partial_notice(lang, p.groups, realm_names))
+            (coverage_notice(lang, &p.groups.into(), realm_names))
             @if items.is_empty() { p { (t.no_groups_found) } }
             (memberships_by_realm(lang, &items, heading))
         }
@@ -797,7 +890,7 @@ mod tests {
             p("33333333-cccc", None),
             p("44444444-dddd", Some("frici")),
         ];
-        let l = distinct_labels(Lang::Hu, &people);
+        let l = distinct_labels_json(Lang::Hu, &people);
         assert_eq!(l["11111111-aaaa"], "Friss Frida (fri)");
         assert_eq!(l["44444444-dddd"], "Friss Frida (frici)");
         assert_eq!(l["22222222-bbbb"], "Friss Frida · 22222222");
