@@ -293,12 +293,20 @@ async fn record_merge_event(
 /// Asks every realm whose part of merge `id` is pending to do it, records each answer,
 /// and marks the merge complete once none is pending. A realm that cannot be reached
 /// stays pending (with the reason) for the next retry or pass.
+///
+/// One drive of a merge at a time: the request that made it, the periodic pass and other
+/// hub replicas take the merge's row lock for the whole drive, so a second one waits and
+/// then finds only what is still pending. Without it two drives ran a realm's part twice
+/// and the second (which found nothing left to move) could record that nothing moved.
 pub async fn drive(s: &AppState, id: Uuid) -> Result<()> {
     let mut g = s.db.global().await?;
-    let merge = sqlx::query!("SELECT source, target FROM person_merges WHERE id = $1", id)
-        .fetch_optional(g.conn())
-        .await?
-        .ok_or_else(|| Error::not_found(format!("merge {id}")))?;
+    let merge = sqlx::query!(
+        "SELECT source, target FROM person_merges WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(g.conn())
+    .await?
+    .ok_or_else(|| Error::not_found(format!("merge {id}")))?;
     let pending: Vec<String> = sqlx::query_scalar!(
         "SELECT realm_id FROM person_merge_realms
           WHERE merge_id = $1 AND done_at IS NULL ORDER BY realm_id",
@@ -306,7 +314,6 @@ pub async fn drive(s: &AppState, id: Uuid) -> Result<()> {
     )
     .fetch_all(g.conn())
     .await?;
-    g.commit().await?;
     let (from, into) = (merge.source, merge.target);
     let calls = pending.iter().map(|realm| async move {
         let outcome = match RealmId::parse(realm) {
@@ -316,7 +323,6 @@ pub async fn drive(s: &AppState, id: Uuid) -> Result<()> {
         (realm.clone(), outcome)
     });
     for (realm, outcome) in futures::future::join_all(calls).await {
-        let mut g = s.db.global().await?;
         match outcome {
             Ok(moved) => {
                 let moved = moved.map(|m| serde_json::to_value(m).unwrap_or_default());
@@ -347,9 +353,7 @@ pub async fn drive(s: &AppState, id: Uuid) -> Result<()> {
                 .await?;
             }
         }
-        g.commit().await?;
     }
-    let mut g = s.db.global().await?;
     sqlx::query!(
         "UPDATE person_merges SET completed_at = now()
           WHERE id = $1 AND completed_at IS NULL

@@ -279,8 +279,13 @@ impl TestApp {
 
 /// Hub tables that name a realm but are global by design: the federation table (which
 /// person is in which realm, DESIGN §5) and the hub's record of applied worker reports.
-pub const GLOBAL_TABLES_WITH_REALM_ID: [&str; 3] =
-    ["realm_members", "realm_pending", "federation_applied"];
+pub const GLOBAL_TABLES_WITH_REALM_ID: [&str; 4] = [
+    "realm_members",
+    "realm_pending",
+    "federation_applied",
+    // The hub's record of each realm's part of a merge of two people.
+    "person_merge_realms",
+];
 
 /// Row-level security of every table with a `realm_id` column, from the catalog:
 /// (table, RLS enabled, RLS forced, policies keyed on the transaction's realm).
