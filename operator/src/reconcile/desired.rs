@@ -409,18 +409,7 @@ pub fn deployment(
                 .clone()
                 .unwrap_or_else(default_resources),
         ),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            run_as_user: Some(RUN_AS_USER),
-            run_as_group: Some(RUN_AS_USER),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
+        security_context: Some(container_security()),
         volume_mounts: Some(mounts),
         ..Default::default()
     };
@@ -450,17 +439,7 @@ pub fn deployment(
                     service_account_name: Some(worker_name(realm)),
                     automount_service_account_token: Some(false),
                     enable_service_links: Some(false),
-                    security_context: Some(PodSecurityContext {
-                        run_as_non_root: Some(true),
-                        run_as_user: Some(RUN_AS_USER),
-                        run_as_group: Some(RUN_AS_USER),
-                        fs_group: Some(RUN_AS_USER),
-                        seccomp_profile: Some(SeccompProfile {
-                            type_: "RuntimeDefault".into(),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }),
+                    security_context: Some(pod_security()),
                     containers: vec![container],
                     volumes: Some(volumes),
                     ..Default::default()
@@ -570,6 +549,39 @@ pub fn validate(realm: &Realm, config: &Config) -> Result<(), Error> {
     Ok(())
 }
 
+/// The pod security of every pod the operator makes (the worker's and the backup's): the
+/// image's non-root user, its group owning the volumes, the runtime's seccomp profile.
+fn pod_security() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS_USER),
+        run_as_group: Some(RUN_AS_USER),
+        fs_group: Some(RUN_AS_USER),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The container security of every container the operator makes: no privilege
+/// escalation, a read-only root filesystem, no capabilities, the non-root user.
+fn container_security() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS_USER),
+        run_as_group: Some(RUN_AS_USER),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// Name of a Realm's backup CronJob.
 pub fn backup_name(realm: &Realm) -> String {
     format!("{}-backup", realm.name_any())
@@ -655,18 +667,7 @@ pub fn backup_cron_job(realm: &Realm, config: &Config) -> Result<Option<CronJob>
             )])),
             ..Default::default()
         }),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            run_as_user: Some(RUN_AS_USER),
-            run_as_group: Some(RUN_AS_USER),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
+        security_context: Some(container_security()),
         volume_mounts: Some(vec![
             VolumeMount {
                 name: "dumps".into(),
@@ -686,17 +687,7 @@ pub fn backup_cron_job(realm: &Realm, config: &Config) -> Result<Option<CronJob>
         service_account_name: Some(worker_name(realm)),
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            run_as_user: Some(RUN_AS_USER),
-            run_as_group: Some(RUN_AS_USER),
-            fs_group: Some(RUN_AS_USER),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
+        security_context: Some(pod_security()),
         containers: vec![container],
         volumes: Some(vec![
             Volume {
