@@ -63,7 +63,9 @@ pub async fn seed(fed: &Federation) -> (DemoPeople, Uuid) {
         (people.bob, "kszk"),
         (cili, "kszk"),
     ] {
-        fed.wait_hub_knows(user, realm, Duration::from_secs(20))
+        // 60 s: on a fresh clone this runs while every background check starts up (a
+        // cluster, a node, images), and 20 s ran out there (alone it takes well under 1 s).
+        fed.wait_hub_knows(user, realm, Duration::from_secs(60))
             .await
             .expect("federation table");
     }
@@ -108,7 +110,7 @@ pub async fn join_group(
         .await
         .expect("membership");
     tx.commit().await.expect("commit");
-    fed.wait_hub_knows(user, realm, Duration::from_secs(20))
+    fed.wait_hub_knows(user, realm, Duration::from_secs(60))
         .await
         .expect("federation table");
 }
