@@ -381,6 +381,16 @@ impl Delivery {
             return Ok(filled);
         }
         let mut tx = self.db.realm(&self.realm).await?;
+        // The list is read after every change already in the outbox has committed, and no
+        // change reaches the outbox until it is queued: a membership changing meanwhile
+        // gets a later seq than the state read here, so the hub ends with the newer one.
+        // (Read from an older snapshot and queued after it, a stale "not a member" could
+        // overwrite a membership the hub already had, until its next change.)
+        sqlx::Executor::execute(
+            tx.conn(),
+            "LOCK TABLE federation_outbox IN SHARE ROW EXCLUSIVE MODE",
+        )
+        .await?;
         // pek_outbox_member decides each person's state, exactly as the outbox triggers do.
         let queued = sqlx::query!(
             "SELECT pek_outbox_member(u, $1)
