@@ -380,30 +380,7 @@ impl Delivery {
         if filled == Some(info.registered_at) {
             return Ok(filled);
         }
-        let mut tx = self.db.realm(&self.realm).await?;
-        // The list is read after every change already in the outbox has committed, and no
-        // change reaches the outbox until it is queued: a membership changing meanwhile
-        // gets a later seq than the state read here, so the hub ends with the newer one.
-        // (Read from an older snapshot and queued after it, a stale "not a member" could
-        // overwrite a membership the hub already had, until its next change.)
-        sqlx::Executor::execute(
-            tx.conn(),
-            "LOCK TABLE federation_outbox IN SHARE ROW EXCLUSIVE MODE",
-        )
-        .await?;
-        // pek_outbox_member decides each person's state, exactly as the outbox triggers do.
-        let queued = sqlx::query!(
-            "SELECT pek_outbox_member(u, $1)
-               FROM (SELECT user_id AS u FROM memberships
-                      WHERE realm_id = $1 AND user_id IS NOT NULL
-                     UNION
-                     SELECT user_id FROM policy_assignments WHERE realm_id = $1) people",
-            self.realm.as_str()
-        )
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-        tx.commit().await?;
+        let queued = queue_member_list(&self.db, &self.realm).await?;
         tracing::info!(people = queued, registered_at = %info.registered_at,
             "new hub registration: the realm's member list is queued for the hub");
         Ok(Some(info.registered_at))
@@ -450,6 +427,37 @@ impl Delivery {
             }
         }
     }
+}
+
+/// Worker: queues every person with a membership or a policy in `realm` in the outbox with
+/// their current state (what a new hub registration needs: the hub has nothing for the
+/// realm yet). Returns how many people were queued.
+pub async fn queue_member_list(db: &Db, realm: &RealmId) -> Result<u64> {
+    let mut tx = db.realm(realm).await?;
+    // The list is read after every change already in the outbox has committed, and no
+    // change reaches the outbox until it is queued: a membership changing meanwhile
+    // gets a later seq than the state read here, so the hub ends with the newer one.
+    // (Read from an older snapshot and queued after it, a stale "not a member" could
+    // overwrite a membership the hub already had, until its next change.)
+    sqlx::Executor::execute(
+        tx.conn(),
+        "LOCK TABLE federation_outbox IN SHARE ROW EXCLUSIVE MODE",
+    )
+    .await?;
+    // pek_outbox_member decides each person's state, exactly as the outbox triggers do.
+    let queued = sqlx::query!(
+        "SELECT pek_outbox_member(u, $1)
+           FROM (SELECT user_id AS u FROM memberships
+                  WHERE realm_id = $1 AND user_id IS NOT NULL
+                 UNION
+                 SELECT user_id FROM policy_assignments WHERE realm_id = $1) people",
+        realm.as_str()
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(queued)
 }
 
 /// Rows waiting in a worker's outbox (for /metrics and tests).

@@ -928,6 +928,64 @@ async fn a_workers_outbox_reports_pending_memberships_as_pending_never_as_member
     );
 }
 
+/// The whole member list a worker queues when it first sees a hub registration is read
+/// after every change already in the outbox has committed. Read from an older snapshot
+/// and queued after such a change, the stale state would win on the hub (it keeps the
+/// newest seq): here, an invitation accepted at that moment would reach the hub as still
+/// pending, and the person would be missing from the federation table.
+#[tokio::test]
+async fn the_member_list_queued_for_a_new_registration_never_overtakes_a_change_in_flight() {
+    use sqlx::Connection;
+    let app = common::app(pek::config::Mode::Worker, Some("kir-dev")).await;
+    let realm: pek::realm::RealmId = "kir-dev".parse().unwrap();
+    let god = Uuid::new_v4();
+    pek::realm::ensure_local(&app.db, &realm, "Kir-Dev", Some(god))
+        .await
+        .unwrap();
+    let g = id(&app.group("kir-dev", &app.token(god), "Kör", None).await);
+    let invitee = Uuid::new_v4();
+    let mut su = sqlx::PgConnection::connect(&app.database.superuser_url)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO memberships (realm_id, group_id, user_id, status)
+         VALUES ('kir-dev', $1, $2, 'INVITED')",
+    )
+    .bind(Uuid::parse_str(&g).unwrap())
+    .bind(invitee)
+    .execute(&mut su)
+    .await
+    .unwrap();
+
+    // The acceptance is written (its outbox row has a seq) but not committed yet.
+    let mut accepting = sqlx::PgConnection::connect(&app.database.superuser_url)
+        .await
+        .unwrap();
+    let mut tx = accepting.begin().await.unwrap();
+    sqlx::query("UPDATE memberships SET status = 'ACTIVE' WHERE user_id = $1")
+        .bind(invitee)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let queue = tokio::spawn({
+        let (db, realm) = (app.db.clone(), realm.clone());
+        async move { pek::federation::queue_member_list(&db, &realm).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !queue.is_finished(),
+        "the member list was read while a change in the outbox was not committed"
+    );
+    tx.commit().await.unwrap();
+    let queued = queue.await.unwrap().expect("member list queued");
+    assert_eq!(queued, 2, "the god and the invitee");
+    // The newest state of the invitee, the one the hub keeps, is the accepted one.
+    assert_eq!(
+        outbox(&mut su, invitee).await,
+        vec![(false, true), (true, false), (true, false)]
+    );
+}
+
 /// A group's post names: managed by whoever manages its members (the group's leader
 /// here), unique in the group, the leader's post built in; a rename follows the members
 /// who hold the post, deleting a held post is refused, and another realm's group cannot

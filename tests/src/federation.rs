@@ -540,6 +540,42 @@ impl Federation {
         Ok(realms.iter().any(|r| r.as_str() == realm))
     }
 
+    /// What the hub holds about `user` in `realm`, for a failed wait: whether it knows
+    /// the user at all (a report about an unknown user is acknowledged and dropped) and
+    /// the newest seq it applied (an older one arriving later is ignored).
+    async fn hub_side(&self, user: Uuid, realm: &str) -> String {
+        let read = async {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&self.hub_database.superuser_url).await?;
+            let known: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
+                    .bind(user)
+                    .fetch_one(&mut c)
+                    .await?;
+            let applied: Option<i64> = sqlx::query_scalar(
+                "SELECT seq FROM federation_applied WHERE realm_id = $1 AND user_id = $2",
+            )
+            .bind(realm)
+            .bind(user)
+            .fetch_optional(&mut c)
+            .await?;
+            let pending: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM realm_pending WHERE realm_id = $1 AND user_id = $2)",
+            )
+            .bind(realm)
+            .bind(user)
+            .fetch_one(&mut c)
+            .await?;
+            anyhow::Ok(format!(
+                "the hub {} this user, last applied seq {}, pending there: {pending}",
+                if known { "knows" } else { "does not know" },
+                applied.map_or("none".to_string(), |s| s.to_string()),
+            ))
+        };
+        read.await
+            .unwrap_or_else(|e| format!("the hub's side unreadable: {e}"))
+    }
+
     /// Waits until the hub's federation table has `user` in `realm`.
     pub async fn wait_hub_knows(
         &self,
@@ -559,8 +595,10 @@ impl Federation {
                     },
                     None => format!("{realm} is not a worker of this federation"),
                 };
+                let hub = self.hub_side(user, realm).await;
                 bail!(
-                    "the hub did not learn that {user} is in {realm} within {within:?}; {waiting}"
+                    "the hub did not learn that {user} is in {realm} within {within:?}; \
+                     {waiting}; {hub}"
                 );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
