@@ -131,7 +131,20 @@ for extra in tests/checks/*.sh; do
     echo "== $extra (in the background, output in $log)"
     # Its exit status and end time are written when it ends, so its time is its own.
     rm -f "$log.end"
-    (rc=0; bash "$extra" >"$log" 2>&1 || rc=$?; echo "$rc $(date +%s)" >"$log.end"; exit "$rc") &
+    # The check runs as the wrapper's child, and a TERM to the wrapper is passed on to it:
+    # killed itself, the wrapper would leave the check running (a node still up when the
+    # next run starts).
+    (
+      bash "$extra" >"$log" 2>&1 &
+      check=$!
+      trap 'kill -TERM "$check" 2>/dev/null' TERM
+      rc=0
+      wait "$check" || rc=$?
+      # A TERM ends the first wait at once; the check's own cleanup is waited for here.
+      if kill -0 "$check" 2>/dev/null; then rc=0; wait "$check" || rc=$?; fi
+      echo "$rc $(date +%s)" >"$log.end"
+      exit "$rc"
+    ) &
     BG+=("$extra"); BG_PID+=($!); BG_T0+=("$(date +%s)")
   fi
 done
