@@ -19,6 +19,7 @@
 
 pub mod budget;
 pub mod coalesce;
+pub mod left_out;
 pub mod merge;
 pub mod people;
 
@@ -40,6 +41,8 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::realm::RealmId;
 use crate::registry::{Registry, Status};
+
+use self::left_out::{Failure, Reason};
 
 /// Who a request to a realm is made for: the signed-in user and the hub token they
 /// presented. The hub token is used only in-process ([`LocalBackend`]); a worker gets a
@@ -110,12 +113,12 @@ pub struct BackendResponse {
 /// One realm's API, wherever it runs.
 pub trait RealmBackend: Send + Sync {
     fn realm(&self) -> &RealmId;
-    /// Err: the realm could not be reached (connection, timeout, protocol) — the
-    /// message says why. Borrows the request, so a retry sends it again without a copy.
+    /// Err: the realm could not be reached (connection, timeout, protocol), and why.
+    /// Borrows the request, so a retry sends it again without a copy.
     fn call<'a>(
         &'a self,
         req: &'a BackendRequest,
-    ) -> BoxFuture<'a, std::result::Result<BackendResponse, String>>;
+    ) -> BoxFuture<'a, std::result::Result<BackendResponse, Failure>>;
 }
 
 /// A realm served by this process: the request goes through the in-process router.
@@ -132,7 +135,7 @@ impl RealmBackend for LocalBackend {
     fn call<'a>(
         &'a self,
         req: &'a BackendRequest,
-    ) -> BoxFuture<'a, std::result::Result<BackendResponse, String>> {
+    ) -> BoxFuture<'a, std::result::Result<BackendResponse, Failure>> {
         Box::pin(async move {
             use tower::ServiceExt;
             let mut builder = axum::http::Request::builder()
@@ -150,19 +153,20 @@ impl RealmBackend for LocalBackend {
                 builder = builder.header(header::CONTENT_TYPE, ct);
             }
             let body = req.body.clone().map(Body::from).unwrap_or_else(Body::empty);
-            let request = builder.body(body).map_err(|e| e.to_string())?;
+            let failing = |e: &dyn std::fmt::Display| Failure::new(Reason::Failing, e.to_string());
+            let request = builder.body(body).map_err(|e| failing(&e))?;
             let resp = self
                 .router
                 .clone()
                 .oneshot(request)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| failing(&e))?;
             let status = resp.status();
             let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
             let content_disposition = resp.headers().get(header::CONTENT_DISPOSITION).cloned();
             let body = axum::body::to_bytes(resp.into_body(), 16 * 1024 * 1024)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| failing(&e))?;
             Ok(BackendResponse {
                 status,
                 content_type,
@@ -193,13 +197,13 @@ impl RealmBackend for RemoteBackend {
     fn call<'a>(
         &'a self,
         req: &'a BackendRequest,
-    ) -> BoxFuture<'a, std::result::Result<BackendResponse, String>> {
+    ) -> BoxFuture<'a, std::result::Result<BackendResponse, Failure>> {
         Box::pin(async move {
             let mut url = String::with_capacity(self.base.len() + req.path_and_query.len());
             url.push_str(&self.base);
             url.push_str(&req.path_and_query);
             let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes())
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Failure::new(Reason::Failing, e.to_string()))?;
             let mut rb = self.http.request(method, &url);
             if let Some(c) = &req.caller {
                 let token = match self
@@ -215,7 +219,10 @@ impl RealmBackend for RemoteBackend {
                     }
                     Err(TokenRefusal::Internal(e)) => {
                         tracing::error!(realm = %self.realm, error = %e, "minting a realm token");
-                        return Err("the hub could not mint a realm token".into());
+                        return Err(Failure::new(
+                            Reason::Failing,
+                            "the hub could not mint a realm token",
+                        ));
                     }
                 };
                 rb = rb.bearer_auth(&*token);
@@ -234,14 +241,18 @@ impl RealmBackend for RemoteBackend {
             // Reasons reach callers (a forwarded call's 503): never with the worker's URL.
             let resp = rb.send().await.map_err(|e| {
                 if e.is_connect() {
-                    "connection refused".to_string()
+                    Failure::new(Reason::Unreachable, "connection refused")
                 } else if e.is_timeout() {
-                    "timed out".to_string()
+                    Failure::new(Reason::Timeout, "timed out")
                 } else {
-                    format!("request failed: {}", e.without_url())
+                    Failure::new(
+                        Reason::Unreachable,
+                        format!("request failed: {}", e.without_url()),
+                    )
                 }
             })?;
-            let status = StatusCode::from_u16(resp.status().as_u16()).map_err(|e| e.to_string())?;
+            let status = StatusCode::from_u16(resp.status().as_u16())
+                .map_err(|e| Failure::new(Reason::BadAnswer, e.to_string()))?;
             let content_type = resp
                 .headers()
                 .get(reqwest::header::CONTENT_TYPE)
@@ -250,10 +261,12 @@ impl RealmBackend for RemoteBackend {
                 .headers()
                 .get(reqwest::header::CONTENT_DISPOSITION)
                 .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| format!("reading the answer: {}", e.without_url()))?;
+            let body = resp.bytes().await.map_err(|e| {
+                Failure::new(
+                    Reason::Unreachable,
+                    format!("reading the answer: {}", e.without_url()),
+                )
+            })?;
             Ok(BackendResponse {
                 status,
                 content_type,
@@ -319,7 +332,7 @@ pub enum Outcome {
     Answered(BackendResponse),
     /// The realm is not (or no longer) registered.
     Forbidden,
-    Unavailable(String),
+    Unavailable(Failure),
 }
 
 #[derive(Clone, Debug)]
@@ -363,21 +376,61 @@ pub struct Bff {
 /// it was made for.
 type MadeBackend = (Option<String>, Option<Vec<String>>, Arc<dyn RealmBackend>);
 
-/// `{items, partial, unavailable}`: a merged fan-out answer.
+/// `{items, partial, unavailable, leftOut}`: a merged fan-out answer.
 #[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Federated<T> {
     pub items: Vec<T>,
-    /// True when some realm did not answer; `unavailable` says which.
+    #[serde(flatten)]
+    pub coverage: Coverage,
+    /// True when a realm had more matches than the limit (narrow the query).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+/// Which realms an answer merged from several covers. Every such answer has these
+/// fields (flattened into it), whatever else it holds.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Coverage {
+    /// True when some realm did not answer: the answer may be incomplete.
     pub partial: bool,
+    /// The realms that did not answer, sorted.
     pub unavailable: Vec<RealmId>,
+    /// The same realms, each with why it was left out.
+    #[serde(default)]
+    pub left_out: Vec<left_out::LeftOut>,
     /// Realms that have nothing for this session because they accept only sessions of
     /// other sign-in providers: "sign in with X to see this" (not a failure).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sign_in_required: Vec<SignInRequired>,
-    /// True when a realm had more matches than the limit (narrow the query).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub truncated: bool,
+}
+
+impl Coverage {
+    /// The coverage of an answer that left out `left_out` (in any order, a realm maybe
+    /// more than once: the first reason counts).
+    pub fn new(
+        mut left_out: Vec<left_out::LeftOut>,
+        sign_in_required: Vec<SignInRequired>,
+    ) -> Self {
+        left_out.sort_by(|a, b| a.realm.cmp(&b.realm));
+        left_out.dedup_by(|later, first| later.realm == first.realm);
+        Coverage {
+            partial: !left_out.is_empty(),
+            unavailable: left_out.iter().map(|l| l.realm.clone()).collect(),
+            left_out,
+            sign_in_required,
+        }
+    }
+
+    /// Adds what another fan-out for the same answer left out.
+    pub fn add(&mut self, other: Coverage) {
+        let mut left_out = std::mem::take(&mut self.left_out);
+        left_out.extend(other.left_out);
+        let mut sign_in = std::mem::take(&mut self.sign_in_required);
+        sign_in.extend(other.sign_in_required);
+        *self = Coverage::new(left_out, sign_in);
+    }
 }
 
 /// A realm a fan-out left out because the caller's session signed in with a provider
@@ -435,7 +488,20 @@ impl Bff {
             .get(realm)
             .await
             .ok_or_else(|| Error::not_found(format!("realm {realm}")))?;
-        self.backend_of(&entry)
+        self.backend_of(&entry).map_err(|f| {
+            let message = f.detail.clone();
+            f.into_error(message)
+        })
+    }
+
+    /// The backend of a registered realm, or why it cannot be asked now; `None` when the
+    /// realm is not registered.
+    pub async fn reach(
+        &self,
+        realm: &RealmId,
+    ) -> Option<std::result::Result<Arc<dyn RealmBackend>, Failure>> {
+        let entry = self.registry.get(realm).await?;
+        Some(self.backend_of(&entry))
     }
 
     /// The backend of a realm served by a worker; `None` when the realm is not
@@ -443,23 +509,35 @@ impl Bff {
     pub async fn remote_backend(&self, realm: &RealmId) -> Option<Result<Arc<dyn RealmBackend>>> {
         let entry = self.registry.get(realm).await?;
         entry.endpoint.as_ref()?;
-        Some(self.backend_of(&entry))
+        Some(self.backend_of(&entry).map_err(|f| {
+            let message = f.detail.clone();
+            f.into_error(message)
+        }))
     }
 
-    fn backend_of(&self, entry: &crate::registry::Entry) -> Result<Arc<dyn RealmBackend>> {
+    /// The backend of a registered realm, or why the realm cannot be asked now (its
+    /// detail is the 503's message of a forwarded call).
+    fn backend_of(
+        &self,
+        entry: &crate::registry::Entry,
+    ) -> std::result::Result<Arc<dyn RealmBackend>, Failure> {
         let realm = &entry.id;
         match entry.status {
             _ if entry.endpoint.is_none() => {}
             Status::Maintenance => {
-                return Err(Error::Unavailable(format!(
-                    "realm {realm} is in maintenance; try again later"
-                )))
+                return Err(Failure::new(
+                    Reason::Maintenance,
+                    format!("realm {realm} is in maintenance; try again later"),
+                ))
             }
             Status::Down => {
-                return Err(Error::Unavailable(format!(
-                    "realm {realm} is down (its worker fails the health checks); try again \
-                     later"
-                )))
+                return Err(Failure::new(
+                    Reason::Down,
+                    format!(
+                        "realm {realm} is down (its worker fails the health checks); try \
+                         again later"
+                    ),
+                ))
             }
             Status::Active => {}
         }
@@ -472,11 +550,10 @@ impl Bff {
         }
         let backend: Arc<dyn RealmBackend> = match &entry.endpoint {
             None => {
-                let router = self
-                    .local
-                    .get()
-                    .cloned()
-                    .ok_or_else(|| Error::Unavailable("the hub is still starting".into()))?;
+                let router =
+                    self.local.get().cloned().ok_or_else(|| {
+                        Failure::new(Reason::Failing, "the hub is still starting")
+                    })?;
                 Arc::new(LocalBackend {
                     realm: realm.clone(),
                     router,
@@ -515,7 +592,9 @@ impl Bff {
         };
         budget::within(self.config.deadline, once)
             .await
-            .unwrap_or_else(|spent| Outcome::Unavailable(spent.to_string()))
+            .unwrap_or_else(|spent| {
+                Outcome::Unavailable(Failure::new(Reason::Timeout, spent.to_string()))
+            })
     }
 
     /// One call with the deadline and bounded retries. Identical GETs of the same caller
@@ -544,7 +623,7 @@ impl Bff {
         let deadline = self.config.deadline;
         async move {
             let attempts = async {
-                let mut last = String::new();
+                let mut last = Failure::new(Reason::Failing, "no attempt");
                 for attempt in 0..=retries {
                     if attempt > 0 {
                         tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
@@ -558,7 +637,7 @@ impl Bff {
                                     | StatusCode::GATEWAY_TIMEOUT
                             ) =>
                         {
-                            last = format!("answered {}", r.status);
+                            last = Failure::new(Reason::Failing, format!("answered {}", r.status));
                         }
                         Ok(r) => return Outcome::Answered(r),
                         Err(e) => last = e,
@@ -568,21 +647,25 @@ impl Bff {
             };
             budget::within(deadline, attempts)
                 .await
-                .unwrap_or_else(|spent| Outcome::Unavailable(spent.to_string()))
+                .unwrap_or_else(|spent| {
+                    Outcome::Unavailable(Failure::new(Reason::Timeout, spent.to_string()))
+                })
         }
     }
 
     /// One realm of a fan-out: its backend and the call.
     async fn ask(&self, realm: &RealmId, req: BackendRequest) -> (RealmId, Outcome) {
-        let outcome = match self.backend(realm).await {
-            Ok(b) => self.call(&b, req).await,
-            Err(Error::NotFound(_)) => Outcome::Forbidden,
-            Err(e) => Outcome::Unavailable(e.to_string()),
+        let outcome = match self.reach(realm).await {
+            None => Outcome::Forbidden,
+            Some(Ok(b)) => self.call(&b, req).await,
+            Some(Err(f)) => Outcome::Unavailable(f),
         };
         if let Outcome::Unavailable(why) = &outcome {
-            metrics::counter!("pek_bff_realm_unavailable_total", "realm" => realm.to_string())
-                .increment(1);
-            tracing::warn!(realm = %realm, reason = %why, "realm unavailable in fan-out");
+            metrics::counter!("pek_bff_realm_unavailable_total", "realm" => realm.to_string(),
+                "reason" => why.reason.as_str())
+            .increment(1);
+            tracing::warn!(realm = %realm, reason = why.reason.as_str(), detail = %why,
+                "realm unavailable in fan-out");
         }
         (realm.clone(), outcome)
     }

@@ -80,6 +80,7 @@ impl Error {
                 StatusCode::FORBIDDEN => "forbidden",
                 StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
                 StatusCode::BAD_REQUEST => "bad_request",
+                StatusCode::SERVICE_UNAVAILABLE => "unavailable",
                 _ => "conflict",
             },
             Error::Internal(_) => "internal",

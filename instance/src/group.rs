@@ -398,13 +398,10 @@ pub struct DirectoryPage {
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
-    /// True when some realm did not answer; `unavailable` says which.
-    pub partial: bool,
-    pub unavailable: Vec<crate::realm::RealmId>,
-    /// Realms that accept only sessions of other sign-in providers: "sign in with … to
-    /// see this" (not a failure).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sign_in_required: Vec<crate::bff::SignInRequired>,
+    /// Which realms the answer covers (`partial`, `unavailable`, `leftOut`,
+    /// `signInRequired`).
+    #[serde(flatten)]
+    pub coverage: crate::bff::Coverage,
 }
 
 /// The realm's groups in the directory ([`policy::realm_listed`] and the group's own

@@ -415,7 +415,7 @@ async fn in_realm(
                 .collect::<String>()
         )),
         Outcome::Forbidden => Ok(None),
-        Outcome::Unavailable(why) => Err(why),
+        Outcome::Unavailable(why) => Err(why.to_string()),
     }
 }
 

@@ -98,6 +98,12 @@ async fn cross_realm_search_merges_and_degrades_to_partial_when_a_worker_dies() 
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["partial"], true, "{body}");
     assert_eq!(body["unavailable"], json!(["kszk"]), "{body}");
+    // Why it is missing, in words a client can act on (the detail stays in the log).
+    assert_eq!(
+        body["leftOut"],
+        json!([{"realm": "kszk", "reason": "unreachable"}]),
+        "{body}"
+    );
     assert_eq!(
         names(&body),
         vec![("kir-dev".into(), "Schönherz Kir-Dev".into())]
@@ -864,6 +870,7 @@ async fn the_hub_uses_a_realms_profile_answer_only_for_the_ids_it_asked() {
     assert_eq!(s, 503, "{body}");
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("realm evil is unavailable"), "{body}");
+    assert_eq!(body["error"]["reason"], "unreachable", "{body}");
     let address = evil.trim_start_matches("http://");
     assert!(
         !message.contains(address),

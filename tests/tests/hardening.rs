@@ -372,6 +372,11 @@ async fn a_realm_marked_down_is_unavailable_at_once() {
         let took = start.elapsed();
         assert_eq!(s, 200, "{body}");
         assert_eq!(body["unavailable"], json!(["kszk"]), "{body}");
+        assert_eq!(
+            body["leftOut"],
+            json!([{"realm": "kszk", "reason": "down"}]),
+            "{body}"
+        );
         assert!(
             took < Duration::from_millis(1500),
             "a down realm cost {took:?} (deadline 3 s; half of it is the bound)"
@@ -390,6 +395,11 @@ async fn a_realm_marked_down_is_unavailable_at_once() {
         assert_eq!(s, 503, "{body}");
         assert!(
             body["error"]["message"].as_str().unwrap().contains("down"),
+            "{body}"
+        );
+        assert_eq!(
+            (&body["error"]["code"], &body["error"]["reason"]),
+            (&json!("unavailable"), &json!("down")),
             "{body}"
         );
         assert!(took < Duration::from_millis(1500), "took {took:?}");

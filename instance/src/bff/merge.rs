@@ -7,8 +7,8 @@
 //!   contributes nothing and the answer is not partial;
 //! - a realm that cannot be reached, does not answer within the deadline, answers 5xx
 //!   after the retries, answers a status the call does not expect or something
-//!   unreadable is listed in `unavailable` (sorted, once each) and the answer is
-//!   `partial` — never an error;
+//!   unreadable is listed in `unavailable` (sorted, once each) and, with the reason, in
+//!   `leftOut`, and the answer is `partial` — never an error;
 //! - a realm that does not accept the provider the caller's session signed in with (the
 //!   hub's own 403 with reason `provider_not_accepted`, see `RealmTokens`) is listed in
 //!   `signInRequired` with the providers it accepts — "sign in with X to see this" — and
@@ -23,6 +23,7 @@
 
 use axum::http::StatusCode;
 
+use super::left_out::{Failure, LeftOut, Reason};
 use super::{BackendResponse, Outcome};
 use crate::error::{Error, Result};
 use crate::realm::RealmId;
@@ -48,8 +49,8 @@ pub enum Contribution<T> {
     /// Nothing for this session: the realm accepts only sessions of these providers
     /// (ids, display names).
     SignIn(Vec<String>, Vec<String>),
-    /// No usable answer; the reason is logged.
-    Failed(String),
+    /// No usable answer: why (the reason goes to the caller, the detail to the log).
+    Failed(Failure),
 }
 
 /// A merged fan-out.
@@ -61,6 +62,8 @@ pub struct Merged<T> {
     pub nothing: Vec<RealmId>,
     /// Realms that did not answer usably: sorted, each once.
     pub unavailable: Vec<RealmId>,
+    /// The same realms, with the reason each was left out.
+    pub left_out: Vec<LeftOut>,
     /// Realms that would answer a session of another provider, with those providers
     /// (ids, display names).
     pub sign_in: Vec<(RealmId, Vec<String>, Vec<String>)>,
@@ -74,15 +77,23 @@ impl<T> Merged<T> {
         !self.unavailable.is_empty()
     }
 
-    /// `{items, partial, unavailable, truncated}`, the items made from the answers.
+    /// Which realms the answer covers (`partial`, `unavailable`, `leftOut`,
+    /// `signInRequired`).
+    pub fn coverage(&self) -> super::Coverage {
+        super::Coverage::new(
+            self.left_out.clone(),
+            sign_in_required(self.sign_in.clone()),
+        )
+    }
+
+    /// `{items, partial, unavailable, leftOut, truncated}`, the items made from the
+    /// answers.
     pub fn federated<I>(
         self,
         items: impl FnOnce(Vec<(RealmId, T)>) -> Vec<I>,
     ) -> super::Federated<I> {
         super::Federated {
-            partial: self.partial(),
-            unavailable: self.unavailable,
-            sign_in_required: sign_in_required(self.sign_in),
+            coverage: self.coverage(),
             truncated: self.truncated,
             items: items(self.answers),
         }
@@ -130,11 +141,17 @@ pub fn contribution<T>(
             }
             s if s.is_success() => match read(realm, &r) {
                 Ok((value, more)) => Contribution::Answer { value, more },
-                Err(e) => Contribution::Failed(format!("unreadable answer: {e}")),
+                Err(e) => Contribution::Failed(Failure::new(
+                    Reason::BadAnswer,
+                    format!("unreadable answer: {e}"),
+                )),
             },
             // 401 would have failed at the hub already; anything else is the realm's
             // problem, not the caller's.
-            s => Contribution::Failed(format!("unexpected answer {s}")),
+            s => Contribution::Failed(Failure::new(
+                Reason::Failing,
+                format!("unexpected answer {s}"),
+            )),
         },
     })
 }
@@ -150,6 +167,7 @@ pub fn combine<T>(
         answers: Vec::new(),
         nothing: Vec::new(),
         unavailable: Vec::new(),
+        left_out: Vec::new(),
         sign_in: Vec::new(),
         truncated: false,
     };
@@ -162,12 +180,18 @@ pub fn combine<T>(
             Contribution::Nothing => merged.nothing.push(realm),
             Contribution::SignIn(ids, names) => merged.sign_in.push((realm, ids, names)),
             Contribution::Failed(why) => {
-                tracing::warn!(realm = %realm, reason = %why, "realm left out of a merged answer");
+                tracing::warn!(realm = %realm, reason = why.reason.as_str(), detail = %why,
+                    "realm left out of a merged answer");
+                merged.left_out.push(LeftOut {
+                    realm: realm.clone(),
+                    reason: why.reason,
+                });
                 merged.unavailable.push(realm);
             }
         }
     }
     merged.unavailable.dedup();
+    merged.left_out.dedup_by(|a, b| a.realm == b.realm);
     merged
 }
 
@@ -262,12 +286,12 @@ mod tests {
                 (realm("zeta"), answer(200, r#"{"items":[3]}"#)),
                 (
                     realm("kappa"),
-                    Outcome::Unavailable("no answer within 2000 ms".into()),
+                    Outcome::Unavailable(Failure::new(Reason::Timeout, "no answer within 2000 ms")),
                 ),
                 (realm("delta"), answer(500, "{}")),
                 (
                     realm("kappa"),
-                    Outcome::Unavailable("connection refused".into()),
+                    Outcome::Unavailable(Failure::new(Reason::Unreachable, "connection refused")),
                 ),
                 (realm("eta"), answer(200, "not json")),
                 (realm("beta"), answer(401, "{}")),
@@ -280,6 +304,21 @@ mod tests {
         assert_eq!(
             m.unavailable,
             ["beta", "delta", "eta", "kappa"].map(realm).to_vec()
+        );
+        // Each with its reason; a realm that failed twice, with the first.
+        let reasons: Vec<_> = m
+            .left_out
+            .iter()
+            .map(|l| (l.realm.as_str(), l.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                ("beta", Reason::Failing),
+                ("delta", Reason::Failing),
+                ("eta", Reason::BadAnswer),
+                ("kappa", Reason::Timeout),
+            ]
         );
         assert!(m.partial());
         assert_eq!(
@@ -303,7 +342,7 @@ mod tests {
         assert!(m.truncated);
         let f = m.federated(|a| a.into_iter().flat_map(|(_, v)| v).collect());
         assert_eq!(f.items, vec![1, 2]);
-        assert!(f.truncated && !f.partial && f.unavailable.is_empty());
+        assert!(f.truncated && !f.coverage.partial && f.coverage.unavailable.is_empty());
     }
 
     #[test]
@@ -345,7 +384,10 @@ mod tests {
     #[test]
     fn combine_takes_contributions_read_in_process() {
         let m = combine(vec![
-            (realm("beta"), Contribution::Failed("not registered".into())),
+            (
+                realm("beta"),
+                Contribution::Failed(Failure::new(Reason::Down, "down")),
+            ),
             (
                 realm("alpha"),
                 Contribution::Answer {
@@ -356,5 +398,12 @@ mod tests {
         ]);
         assert_eq!(m.answers, vec![(realm("alpha"), 1)]);
         assert_eq!(m.unavailable, vec![realm("beta")]);
+        assert_eq!(
+            m.left_out,
+            vec![LeftOut {
+                realm: realm("beta"),
+                reason: Reason::Down
+            }]
+        );
     }
 }

@@ -6,21 +6,20 @@ use std::collections::{BTreeMap, HashSet};
 
 use uuid::Uuid;
 
-use super::{merge, BackendRequest, Bff, CallerAuth};
+use super::{merge, BackendRequest, Bff, CallerAuth, Coverage};
 use crate::error::{Error, Result};
 use crate::profile::{self, ProfileAccess, Scope};
 use crate::realm::RealmId;
 
 /// Asks each realm which of the given people the caller may see in full there.
-/// Returns (full view, unavailable realms, realms that accept only sessions of other
-/// sign-in providers).
+/// Returns the people seen in full and which realms could say.
 pub async fn judge(
     bff: &Bff,
     caller: Option<CallerAuth>,
     per_realm: &BTreeMap<RealmId, Vec<Uuid>>,
-) -> Result<(HashSet<Uuid>, Vec<RealmId>, Vec<super::SignInRequired>)> {
-    let (full, _, unavailable, sign_in) = judge_all(bff, caller, per_realm).await?;
-    Ok((full, unavailable, sign_in))
+) -> Result<(HashSet<Uuid>, Coverage)> {
+    let (full, _, coverage) = judge_all(bff, caller, per_realm).await?;
+    Ok((full, coverage))
 }
 
 /// People the caller shares no realm with but may see because they applied to a group
@@ -59,17 +58,12 @@ pub async fn applicants(
 }
 
 /// [`judge`], and the people each realm lets the caller see at the basic scope only
-/// (applicants): (full, basic, unavailable realms, realms for other providers' sessions).
+/// (applicants): (full, basic, which realms could say).
 async fn judge_all(
     bff: &Bff,
     caller: Option<CallerAuth>,
     per_realm: &BTreeMap<RealmId, Vec<Uuid>>,
-) -> Result<(
-    HashSet<Uuid>,
-    HashSet<Uuid>,
-    Vec<RealmId>,
-    Vec<super::SignInRequired>,
-)> {
+) -> Result<(HashSet<Uuid>, HashSet<Uuid>, Coverage)> {
     let realms: Vec<RealmId> = per_realm.keys().cloned().collect();
     let merged = bff
         .fan_out_merged(
@@ -92,6 +86,7 @@ async fn judge_all(
             },
         )
         .await?;
+    let coverage = merged.coverage();
     let mut full = HashSet::new();
     let mut basic = HashSet::new();
     for (realm, a) in merged.answers {
@@ -105,41 +100,35 @@ async fn judge_all(
         full.extend(a.view_full.into_iter().filter(|u| asked.contains(u)));
         basic.extend(a.view_basic.into_iter().filter(|u| asked.contains(u)));
     }
-    Ok((
-        full,
-        basic,
-        merged.unavailable,
-        merge::sign_in_required(merged.sign_in),
-    ))
+    Ok((full, basic, coverage))
 }
 
-/// How `me` sees `target` (full or basic profile) and the realms that could not say;
+/// How `me` sees `target` (full or basic profile; basic where a realm could not say);
 /// 404 when they share no realm.
 pub async fn scope_of(
     bff: &Bff,
     me: Uuid,
     target: Uuid,
     caller: Option<CallerAuth>,
-) -> Result<(Scope, Vec<RealmId>)> {
+) -> Result<Scope> {
     if me == target {
-        return Ok((Scope::Full, Vec::new()));
+        return Ok(Scope::Full);
     }
     let shared = profile::shared_realms(&bff.db, me, target).await?;
     if shared.is_empty() {
         // Someone who applied to a group the caller decides on.
         return match applicants(bff, me, &[target], caller).await?.first() {
-            Some((_, scope)) => Ok((*scope, Vec::new())),
+            Some((_, scope)) => Ok(*scope),
             None => Err(Error::not_found(format!("user {target}"))),
         };
     }
     let per_realm = shared.into_iter().map(|r| (r, vec![target])).collect();
-    let (full, unavailable, _) = judge(bff, caller, &per_realm).await?;
-    let scope = if full.contains(&target) {
+    let (full, _) = judge(bff, caller, &per_realm).await?;
+    Ok(if full.contains(&target) {
         Scope::Full
     } else {
         Scope::Basic
-    };
-    Ok((scope, unavailable))
+    })
 }
 
 /// Whether `me` may write `target`'s global profile, and the scope `me` then sees it at.
@@ -161,7 +150,7 @@ pub async fn require_edit(
         )));
     }
     match scope_of(bff, me, target, caller).await {
-        Ok((scope, _)) => Ok(scope),
+        Ok(scope) => Ok(scope),
         Err(Error::NotFound(_)) => Ok(Scope::Basic),
         Err(e) => Err(e),
     }

@@ -74,10 +74,8 @@ fn page_start(limit: Option<u32>, cursor: Option<&str>) -> Result<(usize, bff::M
 struct MergedPage {
     items: Vec<serde_json::Value>,
     next: Option<bff::MergedCursor>,
-    unavailable: Vec<RealmId>,
-    /// Realms that accept only sessions of other sign-in providers.
-    sign_in_required: Vec<bff::SignInRequired>,
-    /// The realms that answered (the others are in `unavailable`).
+    coverage: bff::Coverage,
+    /// The realms that answered (the others are in `coverage.unavailable`).
     answered: Vec<RealmId>,
 }
 
@@ -128,6 +126,7 @@ async fn paged_fan_out(
         .filter(|r| !merged.unavailable.contains(r))
         .cloned()
         .collect();
+    let coverage = merged.coverage();
     // Nothing more from a realm with nothing for this session, whatever the reason.
     let exhausted = merged
         .nothing
@@ -145,12 +144,10 @@ async fn paged_fan_out(
         .chain(exhausted)
         .collect();
     let (items, next) = bff::merge_group_pages(from, pages, limit);
-    let sign_in_required = merge::sign_in_required(merged.sign_in);
     Ok(MergedPage {
         items,
         next,
-        unavailable: merged.unavailable,
-        sign_in_required,
+        coverage,
         answered,
     })
 }
@@ -179,13 +176,10 @@ pub(crate) struct GroupPage {
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
-    /// True when some realm did not answer; `unavailable` says which.
-    pub partial: bool,
-    pub unavailable: Vec<RealmId>,
-    /// Realms that accept only sessions of other sign-in providers: "sign in with … to
-    /// see this" (not a failure).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sign_in_required: Vec<bff::SignInRequired>,
+    /// Which realms the answer covers (`partial`, `unavailable`, `leftOut`,
+    /// `signInRequired`).
+    #[serde(flatten)]
+    pub coverage: bff::Coverage,
     /// True when there are more groups (`nextCursor` is set).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
@@ -220,15 +214,12 @@ async fn search_groups(
     for r in &page.answered {
         bff.touch(me, r);
     }
-    let (items, next, unavailable) = (page.items, page.next, page.unavailable);
-    let next_cursor = next.map(|c| c.encode());
+    let next_cursor = page.next.map(|c| c.encode());
     Ok(Json(GroupPage {
-        items,
+        items: page.items,
         truncated: next_cursor.is_some(),
         next_cursor,
-        partial: !unavailable.is_empty(),
-        unavailable,
-        sign_in_required: page.sign_in_required,
+        coverage: page.coverage,
     }))
 }
 
@@ -269,7 +260,7 @@ async fn group_directory(
         format!("/api/v1/realms/{r}/directory?{query}")
     })
     .await?;
-    let (items, next, unavailable) = (page.items, page.next, page.unavailable);
+    let (items, next, coverage) = (page.items, page.next, page.coverage);
     let mut groups = Vec::with_capacity(items.len());
     for v in items {
         match serde_json::from_value::<crate::group::DirectoryGroup>(v) {
@@ -311,9 +302,7 @@ async fn group_directory(
     Ok(Json(DirectoryPage {
         items,
         next_cursor: next.map(|c| c.encode()),
-        partial: !unavailable.is_empty(),
-        unavailable,
-        sign_in_required: page.sign_in_required,
+        coverage,
     }))
 }
 
@@ -333,14 +322,10 @@ struct UserPage {
     items: Vec<UserView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
-    /// True when some realm could not say whether the caller may see full profiles
-    /// (those people are shown at the basic scope).
-    partial: bool,
-    unavailable: Vec<RealmId>,
-    /// Realms that accept only sessions of other sign-in providers: "sign in with … to
-    /// see this" (not a failure).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    sign_in_required: Vec<bff::SignInRequired>,
+    /// Which realms the answer covers (`partial`, `unavailable`, `leftOut`,
+    /// `signInRequired`).
+    #[serde(flatten)]
+    coverage: bff::Coverage,
 }
 
 /// People who share a realm with the caller, basic or full per the caller's rights in
@@ -370,8 +355,7 @@ async fn search_users(
             per_realm.entry(r.clone()).or_default().push(*id);
         }
     }
-    let (full, unavailable, sign_in_required) =
-        people::judge(bff, caller(me, &headers), &per_realm).await?;
+    let (full, coverage) = people::judge(bff, caller(me, &headers), &per_realm).await?;
     let people: Vec<(Uuid, Scope)> = found
         .items
         .iter()
@@ -387,9 +371,7 @@ async fn search_users(
     Ok(Json(UserPage {
         items: profile::views(&s.db, &people).await?,
         next_cursor: found.next_cursor,
-        partial: !unavailable.is_empty(),
-        unavailable,
-        sign_in_required,
+        coverage,
     }))
 }
 
@@ -402,7 +384,7 @@ async fn get_user(
     headers: HeaderMap,
     Path(id): Path<Uuid>,
 ) -> Result<Json<UserView>> {
-    let (scope, _) = people::scope_of(bff(&s)?, me, id, caller(me, &headers)).await?;
+    let scope = people::scope_of(bff(&s)?, me, id, caller(me, &headers)).await?;
     Ok(Json(profile::view_at(&s.db, id, scope).await?))
 }
 
@@ -418,14 +400,10 @@ struct UserLookup {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct UserList {
     pub items: Vec<UserView>,
-    /// True when some realm could not say whether the caller may see full profiles
-    /// (those people are shown at the basic scope).
-    pub partial: bool,
-    pub unavailable: Vec<RealmId>,
-    /// Realms that accept only sessions of other sign-in providers: "sign in with … to
-    /// see this" (not a failure).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sign_in_required: Vec<bff::SignInRequired>,
+    /// Which realms the answer covers (`partial`, `unavailable`, `leftOut`,
+    /// `signInRequired`).
+    #[serde(flatten)]
+    pub coverage: bff::Coverage,
 }
 
 /// Several people at once, each as `GET /api/v1/users/{id}` shows them: basic or full
@@ -454,7 +432,7 @@ async fn lookup_users(
             per_realm.entry(realm).or_default().push(id);
         }
     }
-    let (mut full, mut unavailable, sign_in_required) = if per_realm.is_empty() {
+    let (mut full, coverage) = if per_realm.is_empty() {
         Default::default()
     } else {
         people::judge(bff, caller(me, &headers), &per_realm).await?
@@ -471,8 +449,6 @@ async fn lookup_users(
             full.insert(id);
         }
     }
-    unavailable.sort();
-    unavailable.dedup();
     let people: Vec<(Uuid, Scope)> = ids
         .into_iter()
         .filter(|id| visible.contains(id))
@@ -487,9 +463,7 @@ async fn lookup_users(
         .collect();
     Ok(Json(UserList {
         items: profile::views(&s.db, &people).await?,
-        partial: !unavailable.is_empty(),
-        unavailable,
-        sign_in_required,
+        coverage,
     }))
 }
 
@@ -627,9 +601,8 @@ async fn forward_to(
         Outcome::Answered(r) => r,
         Outcome::Forbidden => return Err(Error::not_found(format!("realm {realm}"))),
         Outcome::Unavailable(why) => {
-            return Err(Error::Unavailable(format!(
-                "realm {realm} is unavailable ({why}); try again later"
-            )))
+            let message = format!("realm {realm} is unavailable ({why}); try again later");
+            return Err(why.into_error(message));
         }
     };
     bff.touch(me, &realm);
@@ -665,12 +638,10 @@ pub(crate) struct MyPoints {
     pub totals: BTreeMap<String, f64>,
     /// The cap of the federated figure: the hub realm's maximum points per semester.
     pub max_points_per_semester: i32,
-    pub partial: bool,
-    pub unavailable: Vec<RealmId>,
-    /// Realms that accept only sessions of other sign-in providers: "sign in with … to
-    /// see this" (not a failure).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sign_in_required: Vec<bff::SignInRequired>,
+    /// Which realms the answer covers (`partial`, `unavailable`, `leftOut`,
+    /// `signInRequired`).
+    #[serde(flatten)]
+    pub coverage: bff::Coverage,
 }
 
 /// A person's semester points across the federation: `min(sqrt(Σ g²), cap)` over every
@@ -715,9 +686,7 @@ async fn my_points(
         semesters: combined.semesters,
         totals,
         max_points_per_semester: combined.cap,
-        partial: !combined.unavailable.is_empty(),
-        unavailable: combined.unavailable,
-        sign_in_required: combined.sign_in_required,
+        coverage: combined.coverage,
     }))
 }
 
@@ -731,9 +700,7 @@ struct PointsAcross {
     /// Newest first, over the groups the realms listed.
     semesters: Vec<FederatedSemester>,
     cap: i32,
-    unavailable: Vec<RealmId>,
-    /// Realms that accept only sessions of other sign-in providers.
-    sign_in_required: Vec<bff::SignInRequired>,
+    coverage: bff::Coverage,
 }
 
 impl PointsAcross {
@@ -788,6 +755,7 @@ async fn points_across(
             },
         )
         .await?;
+    let coverage = merged.coverage();
     let mut items = Vec::new();
     let mut answered = 0;
     // Semester name → (start date for ordering, (realm, group) → group).
@@ -828,8 +796,6 @@ async fn points_across(
         }
         items.push(v);
     }
-    let unavailable = merged.unavailable;
-    let sign_in_required = merge::sign_in_required(merged.sign_in);
     let cap = crate::evaluation::federation_cap(&s.db).await?;
     let mut semesters: Vec<(String, FederatedSemester)> = by_semester
         .into_iter()
@@ -857,8 +823,7 @@ async fn points_across(
         answered,
         semesters: semesters.into_iter().map(|x| x.1).collect(),
         cap,
-        unavailable,
-        sign_in_required,
+        coverage,
     })
 }
 
@@ -875,12 +840,10 @@ pub(crate) struct PersonPoints {
     pub totals: BTreeMap<String, f64>,
     /// The cap of the federated figure: the hub realm's maximum points per semester.
     pub max_points_per_semester: i32,
-    pub partial: bool,
-    pub unavailable: Vec<RealmId>,
-    /// Realms that accept only sessions of other sign-in providers: "sign in with … to
-    /// see this" (not a failure).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sign_in_required: Vec<bff::SignInRequired>,
+    /// Which realms the answer covers (`partial`, `unavailable`, `leftOut`,
+    /// `signInRequired`).
+    #[serde(flatten)]
+    pub coverage: bff::Coverage,
 }
 
 /// A person's community points across the federation, by the same formula as
@@ -915,11 +878,12 @@ async fn user_points_across(
     let combined = points_across(&s, bff, me, id, &realms, &q, &headers).await?;
     // A realm that would answer a session of another provider is no refusal: the answer
     // lists it under `signInRequired`.
-    if id != me && combined.answered == 0 && combined.sign_in_required.is_empty() {
-        if !combined.unavailable.is_empty() {
+    if id != me && combined.answered == 0 && combined.coverage.sign_in_required.is_empty() {
+        if combined.coverage.partial {
             return Err(Error::Unavailable(format!(
                 "cannot check your rights now: realm(s) {} did not answer",
                 combined
+                    .coverage
                     .unavailable
                     .iter()
                     .map(RealmId::as_str)
@@ -935,8 +899,6 @@ async fn user_points_across(
         semesters: combined.semesters,
         totals,
         max_points_per_semester: combined.cap,
-        partial: !combined.unavailable.is_empty(),
-        unavailable: combined.unavailable,
-        sign_in_required: combined.sign_in_required,
+        coverage: combined.coverage,
     }))
 }

@@ -313,15 +313,13 @@ mod tests {
         let merged: Federated<RealmGroupMembership> = serde_json::from_value(
             serde_json::to_value(Federated::<RealmGroupMembership> {
                 items: Vec::new(),
-                partial: false,
-                unavailable: Vec::new(),
-                sign_in_required: Vec::new(),
+                coverage: Default::default(),
                 truncated: false,
             })
             .expect("serialize"),
         )
         .expect("a merged answer without its empty fields");
-        assert!(!merged.truncated && merged.sign_in_required.is_empty());
+        assert!(!merged.truncated && merged.coverage.sign_in_required.is_empty());
         let page: Page<Scoreboard> = serde_json::from_str(r#"{"items": []}"#).expect("a last page");
         assert!(page.next_cursor.is_none());
     }

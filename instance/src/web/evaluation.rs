@@ -26,6 +26,8 @@ use super::i18n::Lang;
 use super::signed_in::SignedIn;
 use super::views::evaluation::{self as views, scoreboard_href, Board, Notice, Row};
 use super::{html as page_html, Ctx};
+use crate::bff::left_out::{LeftOut, Reason};
+use crate::bff::Coverage;
 use crate::evaluation::request::{CellComment, PointRequest};
 use crate::evaluation::scoreboard::Scoreboard;
 use crate::evaluation::Season;
@@ -179,7 +181,7 @@ async fn overview(SignedIn { ctx, api }: SignedIn, Query(q): Query<DoneQuery>) -
     }))
     .await;
     let mut pending: Vec<(RealmId, Scoreboard)> = Vec::new();
-    let mut unavailable: Vec<RealmId> = Vec::new();
+    let mut left_out: Vec<LeftOut> = Vec::new();
     // Whether the person judges in a realm that is judging now (the queue is shown
     // then, even when empty).
     let mut judging = false;
@@ -190,9 +192,10 @@ async fn overview(SignedIn { ctx, api }: SignedIn, Query(q): Query<DoneQuery>) -
                 judging |= judge;
                 pending.extend(page.items.into_iter().map(|sb| (realm.clone(), sb)));
             }
-            Err(ApiError::Status(code, _)) if code.is_server_error() => {
-                unavailable.push(realm.clone())
-            }
+            Err(ApiError::Status(code, _)) if code.is_server_error() => left_out.push(LeftOut {
+                realm: realm.clone(),
+                reason: Reason::Failing,
+            }),
             Err(ApiError::SignedOut) => return ctx.fail(&api, ApiError::SignedOut).await,
             Err(_) => {}
         }
@@ -255,7 +258,7 @@ async fn overview(SignedIn { ctx, api }: SignedIn, Query(q): Query<DoneQuery>) -
             led: &led,
             judging,
             pending: &pending,
-            unavailable: &unavailable,
+            judged: &Coverage::new(left_out, Vec::new()),
         },
         &realm_names,
     );

@@ -8,11 +8,11 @@ use uuid::Uuid;
 
 use super::i18n::{self, Lang};
 use super::static_files::{APP_CSS, APP_JS, FAVICON, HTMX};
-use crate::bff::{Federated, SignInRequired};
+use crate::bff::left_out::Reason;
+use crate::bff::{Coverage, Federated};
 use crate::http::groups_of_api::{RealmGroupMembership, RealmPolicyOffer};
 use crate::membership::GroupMembership;
 use crate::profile::{BasicProfile, ProfileData, UserView};
-use crate::realm::RealmId;
 
 pub mod directory;
 pub mod evaluation;
@@ -362,47 +362,14 @@ fn group_href(realm: &str, id: &str) -> String {
     )
 }
 
-/// What a merged (fan-out) answer says of the realms it could not include.
-pub struct Coverage<'a> {
-    pub partial: bool,
-    pub unavailable: &'a [RealmId],
-    pub sign_in_required: &'a [SignInRequired],
-}
-
-impl<'a, T> From<&'a crate::bff::Federated<T>> for Coverage<'a> {
-    fn from(f: &'a crate::bff::Federated<T>) -> Self {
-        Coverage {
-            partial: f.partial,
-            unavailable: &f.unavailable,
-            sign_in_required: &f.sign_in_required,
-        }
-    }
-}
-
 /// [`coverage_notice`] of an answer the page still reads as JSON.
 pub(super) fn partial_notice(
     lang: Lang,
     answer: &Value,
     realm_names: &dyn Fn(&str) -> String,
 ) -> Markup {
-    let unavailable: Vec<RealmId> = answer
-        .get("unavailable")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default();
-    let sign_in: Vec<SignInRequired> = answer
-        .get("signInRequired")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default();
-    let partial = answer.get("partial").and_then(Value::as_bool) == Some(true);
-    coverage_notice(
-        lang,
-        &Coverage {
-            partial,
-            unavailable: &unavailable,
-            sign_in_required: &sign_in,
-        },
-        realm_names,
-    )
+    let coverage: Coverage = serde_json::from_value(answer.clone()).unwrap_or_default();
+    coverage_notice(lang, &coverage, realm_names)
 }
 
 /// The realms a merged answer is missing, and those that want another sign-in.
@@ -413,9 +380,19 @@ pub(super) fn coverage_notice(
 ) -> Markup {
     let t = lang.t();
     let missing: Vec<String> = c
-        .unavailable
+        .left_out
         .iter()
-        .map(|r| realm_names(r.as_str()))
+        .map(|l| {
+            let why = t.left_out[match l.reason {
+                Reason::Timeout => 0,
+                Reason::Unreachable => 1,
+                Reason::Failing => 2,
+                Reason::BadAnswer => 3,
+                Reason::Down => 4,
+                Reason::Maintenance => 5,
+            }];
+            format!("{} ({why})", realm_names(l.realm.as_str()))
+        })
         .collect();
     html! {
         @if c.partial {
@@ -424,7 +401,7 @@ pub(super) fn coverage_notice(
             }
         }
         // Realms that accept only other sign-in providers: not a failure, a way in.
-        @for r in c.sign_in_required {
+        @for r in &c.sign_in_required {
             p.notice.sign-in-required role="status" {
                 (realm_names(r.realm.as_str())) " " (t.sign_in_to_see)
                 @for (i, id) in r.providers.iter().enumerate() {
@@ -594,7 +571,7 @@ pub fn home(
     html! {
         h1 { (t.hello) ", " (person_name(lang, me)) "!" }
         @if let Some(d) = done { p.notice role="status" { (d) } }
-        (coverage_notice(lang, &groups.into(), realm_names))
+        (coverage_notice(lang, &groups.coverage, realm_names))
         (waiting(lang, csrf, &groups.items, &offers.items))
         section aria-labelledby="groups-title" {
             h2 #groups-title { (t.my_groups) }
@@ -765,7 +742,7 @@ pub fn person(lang: Lang, p: &PersonView, realm_names: &dyn Fn(&str) -> String) 
         @if p.user["scope"].as_str() == Some("basic") { p.muted { (t.basic_profile_only) } }
         section aria-labelledby="their-groups" {
             h2 #their-groups { (heading) }
-            (coverage_notice(lang, &p.groups.into(), realm_names))
+            (coverage_notice(lang, &p.groups.coverage, realm_names))
             @if items.is_empty() { p { (t.no_groups_found) } }
             (memberships_by_realm(lang, &items, heading))
         }
@@ -859,6 +836,7 @@ fn text_field(name: &str, label: &str, value: &str, autocomplete: &str) -> Marku
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::realm::RealmId;
 
     #[test]
     fn values_from_the_api_are_escaped() {
@@ -895,6 +873,38 @@ mod tests {
         assert_eq!(l["44444444-dddd"], "Friss Frida (frici)");
         assert_eq!(l["22222222-bbbb"], "Friss Frida · 22222222");
         assert_eq!(l["33333333-cccc"], "Friss Frida · 33333333");
+    }
+
+    #[test]
+    fn a_partial_answer_names_each_missing_realm_with_why_in_the_pages_language() {
+        use crate::bff::left_out::LeftOut;
+        let realm = |id: &str| RealmId::parse(id).expect("realm id");
+        let c = Coverage::new(
+            vec![
+                LeftOut {
+                    realm: realm("kszk"),
+                    reason: Reason::Maintenance,
+                },
+                LeftOut {
+                    realm: realm("kir-dev"),
+                    reason: Reason::Timeout,
+                },
+            ],
+            Vec::new(),
+        );
+        let names = |id: &str| format!("«{id}»");
+        let hu = coverage_notice(Lang::Hu, &c, &names).into_string();
+        assert!(
+            hu.contains("«kir-dev» (nem válaszolt időben), «kszk» (karbantartás alatt)"),
+            "{hu}"
+        );
+        let en = coverage_notice(Lang::En, &c, &names).into_string();
+        assert!(
+            en.contains("«kir-dev» (did not answer in time), «kszk» (is in maintenance)"),
+            "{en}"
+        );
+        let whole = coverage_notice(Lang::Hu, &Coverage::default(), &names).into_string();
+        assert!(whole.is_empty(), "{whole}");
     }
 
     #[test]

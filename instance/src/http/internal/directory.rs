@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{HubScope, ServiceToken};
+use crate::bff::left_out::{Failure, Reason};
 use crate::bff::merge::{self, Contribution};
 use crate::bff::{BackendRequest, Outcome};
 use crate::error::{Error, ErrorBody, Result};
@@ -166,17 +167,24 @@ async fn gather<T: serde::de::DeserializeOwned + Send>(
             if s.serves(&realm).await {
                 let c = match local(realm.clone()).await {
                     Ok(value) => Contribution::Answer { value, more: false },
-                    Err(e) => Contribution::Failed(e.to_string()),
+                    Err(e) => Contribution::Failed(Failure::new(Reason::Failing, e.to_string())),
                 };
                 return (realm, c);
             }
             let (Some(bff), Some(secret)) = (&s.bff, &s.federation_secret) else {
                 let why = "no federation secret to ask workers with";
-                return (realm, Contribution::Failed(why.into()));
+                return (
+                    realm,
+                    Contribution::Failed(Failure::new(Reason::Failing, why)),
+                );
             };
-            let backend = match bff.backend(&realm).await {
-                Ok(b) => b,
-                Err(e) => return (realm, Contribution::Failed(e.to_string())),
+            let backend = match bff.reach(&realm).await {
+                Some(Ok(b)) => b,
+                Some(Err(why)) => return (realm, Contribution::Failed(why)),
+                None => {
+                    let why = Failure::new(Reason::Failing, "not registered");
+                    return (realm, Contribution::Failed(why));
+                }
             };
             let token = crate::federation::realm_token(secret, &realm);
             let req = BackendRequest {
@@ -193,11 +201,18 @@ async fn gather<T: serde::de::DeserializeOwned + Send>(
                 Outcome::Answered(r) if r.status == StatusCode::OK => {
                     match serde_json::from_slice::<Vec<T>>(&r.body) {
                         Ok(value) => Contribution::Answer { value, more: false },
-                        Err(e) => Contribution::Failed(e.to_string()),
+                        Err(e) => {
+                            Contribution::Failed(Failure::new(Reason::BadAnswer, e.to_string()))
+                        }
                     }
                 }
-                Outcome::Answered(r) => Contribution::Failed(format!("HTTP {}", r.status)),
-                Outcome::Forbidden => Contribution::Failed("not registered".into()),
+                Outcome::Answered(r) => Contribution::Failed(Failure::new(
+                    Reason::Failing,
+                    format!("HTTP {}", r.status),
+                )),
+                Outcome::Forbidden => {
+                    Contribution::Failed(Failure::new(Reason::Failing, "not registered"))
+                }
                 Outcome::Unavailable(why) => Contribution::Failed(why),
             };
             (realm, c)

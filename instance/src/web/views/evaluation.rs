@@ -83,16 +83,14 @@ pub fn notice(lang: Lang, n: Option<&Notice>) -> Markup {
 /// `/api/v1/users/{id}/points`) and which realms did not answer.
 pub struct Points<'a> {
     pub semesters: &'a [FederatedSemester],
-    pub partial: bool,
-    pub unavailable: &'a [RealmId],
+    pub coverage: &'a Coverage,
 }
 
 impl<'a> From<&'a MyPoints> for Points<'a> {
     fn from(p: &'a MyPoints) -> Self {
         Points {
             semesters: &p.semesters,
-            partial: p.partial,
-            unavailable: &p.unavailable,
+            coverage: &p.coverage,
         }
     }
 }
@@ -101,18 +99,17 @@ impl<'a> From<&'a PersonPoints> for Points<'a> {
     fn from(p: &'a PersonPoints) -> Self {
         Points {
             semesters: &p.semesters,
-            partial: p.partial,
-            unavailable: &p.unavailable,
+            coverage: &p.coverage,
         }
     }
 }
 
 fn points_table(lang: Lang, p: &Points, realm_names: &dyn Fn(&str) -> String) -> Markup {
     let e = lang.eval();
+    // Realms that want another sign-in are said where the page lists groups.
     let coverage = Coverage {
-        partial: p.partial,
-        unavailable: p.unavailable,
-        sign_in_required: &[],
+        sign_in_required: Vec::new(),
+        ..p.coverage.clone()
     };
     html! {
         (coverage_notice(lang, &coverage, realm_names))
@@ -172,16 +169,11 @@ pub struct Overview<'a> {
     pub judging: bool,
     pub pending: &'a [Pending],
     /// Realms that did not say what they have to judge.
-    pub unavailable: &'a [RealmId],
+    pub judged: &'a Coverage,
 }
 
 pub fn overview(lang: Lang, o: &Overview, realm_names: &dyn Fn(&str) -> String) -> Markup {
     let e = lang.eval();
-    let judged = Coverage {
-        partial: !o.unavailable.is_empty(),
-        unavailable: o.unavailable,
-        sign_in_required: &[],
-    };
     html! {
         h1 { (e.title) }
         (notice(lang, o.notice))
@@ -206,11 +198,11 @@ pub fn overview(lang: Lang, o: &Overview, realm_names: &dyn Fn(&str) -> String) 
                 }
             }
         }
-        @if o.judging || !o.pending.is_empty() || !o.unavailable.is_empty() {
+        @if o.judging || !o.pending.is_empty() || o.judged.partial {
         section aria-labelledby="judge-title" {
             h2 #judge-title { (e.to_judge) }
             p.muted { (e.to_judge_intro) }
-            (coverage_notice(lang, &judged, realm_names))
+            (coverage_notice(lang, o.judged, realm_names))
             @if o.pending.is_empty() { p { (e.nothing_to_judge) } }
             ul.cards {
                 @for p in o.pending {
