@@ -49,16 +49,23 @@ run_one() { # run_one <name> <dir> <exe> <log>
   local name=$1 dir=$2 exe=$3 log=$4 t0 rc=0
   t0=$(date +%s.%N)
   (cd "$dir" && CARGO_MANIFEST_DIR="$dir" "$exe" "${@:5}") >"$log" 2>&1 || rc=$?
-  printf '%s %.1f %s\n' "$name" "$(echo "$(date +%s.%N) - $t0" | bc)" "$rc" >"$log.end"
+  # CPU seconds of the binary and what it waited for (the instances it started, the
+  # browser): the cores are shared, so this, not the wall time, is what a binary costs
+  # the whole run. `times`' second line is this subshell's children, user then system.
+  local cpu
+  cpu=$(times | awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } printf "%.0f", n }')
+  printf '%s %.1f %s %s\n' "$name" "$(echo "$(date +%s.%N) - $t0" | bc)" "$rc" "${cpu:-?}" >"$log.end"
   return "$rc"
 }
 report() { # report <pid> <status>
-  local pid=$1 rc=$2 exe log secs
+  local pid=$1 rc=$2 exe log secs cpu
   exe=${name_of[$pid]}
   log="$logs/$(basename "$exe").log"
   secs=$(awk '{print $2}' "$log.end" 2>/dev/null || echo '?')
+  cpu=$(awk '{print $4}' "$log.end" 2>/dev/null || echo '?')
   if [ "$rc" = 0 ]; then
-    printf '  ok      %-28s %6s s  %s\n' "${started[$pid]}" "$secs" "$(grep -E '^test result:' "$log" | tail -1)"
+    printf '  ok      %-28s %6s s  cpu %4s s  %s\n' "${started[$pid]}" "$secs" "$cpu" \
+      "$(grep -E '^test result:' "$log" | tail -1 | sed 's/; 0 ignored; 0 measured//')"
   else
     printf '  FAILED  %-28s %6s s  (exit %s)\n' "${started[$pid]}" "$secs" "$rc"
     echo "---- output of ${started[$pid]} ($exe) ----"
