@@ -52,8 +52,10 @@ run_one() { # run_one <name> <dir> <exe> <log>
   # CPU seconds of the binary and what it waited for (the instances it started, the
   # browser): the cores are shared, so this, not the wall time, is what a binary costs
   # the whole run. `times`' second line is this subshell's children, user then system.
+  # (Into a file: in a pipe or `$(…)`, `times` would run in a subshell with no children.)
   local cpu
-  cpu=$(times | awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } printf "%.0f", n }')
+  times >"$log.times"
+  cpu=$(awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } printf "%.0f", n }' "$log.times")
   printf '%s %.1f %s %s\n' "$name" "$(echo "$(date +%s.%N) - $t0" | bc)" "$rc" "${cpu:-?}" >"$log.end"
   return "$rc"
 }

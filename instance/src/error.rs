@@ -30,6 +30,14 @@ pub enum Error {
     RequestTimeout(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A value the schema's own checks refused (a CHECK constraint, or a trigger raising
+    /// check_violation): the client's input, a 422, which `on_constraint` can still
+    /// tell apart by the constraint's name.
+    #[error("value rejected by constraint {constraint}")]
+    Check {
+        constraint: String,
+        source: sqlx::Error,
+    },
     /// A refusal with a stable reason (`ErrorDetail::reason`) a client can act on or
     /// say in its own words; the status and `code` stay those of its kind.
     #[error("{message}")]
@@ -58,6 +66,7 @@ impl Error {
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Check { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Refused { status, .. } => *status,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -76,6 +85,7 @@ impl Error {
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::RequestTimeout(_) => "request_timeout",
             Error::Unavailable(_) => "unavailable",
+            Error::Check { .. } => "unprocessable",
             Error::Refused { status, .. } => match *status {
                 StatusCode::FORBIDDEN => "forbidden",
                 StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
@@ -133,6 +143,10 @@ impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
                 Some(sqlx::Error::Database(db)) if db.constraint() == Some(name) => map(&**db),
                 _ => Error::Internal(source),
             },
+            Error::Check { source, constraint } => match &source {
+                sqlx::Error::Database(db) if db.constraint() == Some(name) => map(&**db),
+                _ => Error::Check { source, constraint },
+            },
             other => other,
         })
     }
@@ -164,10 +178,10 @@ impl From<sqlx::Error> for Error {
                 // check_violation / not_null: input that passed our validation but not
                 // the schema's; still the client's input.
                 "23514" => {
-                    return Error::Unprocessable(format!(
-                        "value rejected by constraint {}",
-                        db.constraint().unwrap_or("?")
-                    ))
+                    return Error::Check {
+                        constraint: db.constraint().unwrap_or("?").to_string(),
+                        source: err,
+                    }
                 }
                 // string_data_right_truncation: a value longer than its column
                 "22001" => return Error::Unprocessable("invalid value".into()),

@@ -124,6 +124,16 @@ fn on_write<T>(r: std::result::Result<T, sqlx::Error>) -> Result<T> {
     .on_constraint("realm_members_user_id_fkey", |_| {
         Error::invalid("no such user")
     })
+    // The database's own rule (realm migration `membership_posts_of_group`): a post the
+    // group does not have. Its message names the post.
+    .on_constraint("memberships_posts_of_group", |db| Error::Refused {
+        status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        reason: "unknown_post",
+        message: format!(
+            "{}; a group's posts are managed at /api/v1/realms/{{realm}}/groups/{{id}}/posts",
+            db.message()
+        ),
+    })
 }
 
 const ALREADY_MEMBER: &str = "this user is already a member of this group";

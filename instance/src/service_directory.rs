@@ -219,10 +219,13 @@ pub async fn resolve_user(
         }
     }
     // The hub's id or the AuthSCH id first; then what pek-next's services knew people
-    // by: the Neptun code (`/services/sync/{neptun}`) or pek-next's own id.
+    // by: the Neptun code (`/services/sync/{neptun}`) or pek-next's own id. Someone merged
+    // into another person is answered as that person (a service that stored their old id
+    // gets the one record that is kept up to date).
     let row: Option<(Uuid, Option<String>)> = sqlx::query!(
-        "SELECT u.id, u.auth_sch_id FROM users u
+        "SELECT t.id, t.auth_sch_id FROM users u
            LEFT JOIN profiles p ON p.user_id = u.id
+           JOIN users t ON t.id = coalesce(u.merged_into, u.id)
           WHERE u.id::text = $1 OR u.auth_sch_id = $1
              OR ($1 ~ '^[A-Za-z0-9]{6}$' AND p.neptun = upper($1))
              OR ($1 ~ '^[0-9]{1,18}$' AND u.legacy_id = $1::bigint)

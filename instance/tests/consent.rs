@@ -625,6 +625,14 @@ async fn patch_racing_delete_never_answers_500() {
     let w = World::new().await;
     let app = &w.app;
     let gt = app.token(w.god);
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/realms/rx/groups/{}/posts", w.g),
+            &gt,
+            json!({"name": "x"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
     for i in 0..40 {
         let p = app.person(&format!("racer{i}"), "Ra", "Cer", "+36-0").await;

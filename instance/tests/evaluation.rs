@@ -2219,10 +2219,29 @@ async fn directory_answers_services_for_hosted_realms() {
     // The realm part is not for services either.
     let (s, _) = get(
         format!("/internal/v1/realms/{R}/directory/users/{member}/memberships"),
-        svc,
+        svc.clone(),
     )
     .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // Someone merged into the leader (as a hub administrator's merge leaves them) is
+    // answered as the leader, by their old id and by their old AuthSCH id alike.
+    let old_self = w.app.person("lead-old", "Lea", "Régi", "9").await;
+    let mut su = sqlx::PgConnection::connect(&w.app.database.superuser_url)
+        .await
+        .expect("su");
+    sqlx::query("UPDATE users SET merged_into = $2, merged_at = now() WHERE id = $1")
+        .bind(old_self)
+        .bind(w.leader)
+        .execute(&mut su)
+        .await
+        .expect("merged");
+    for old in [old_self.to_string(), "lead-old".to_string()] {
+        let (s, u) = get(format!("/internal/v1/directory/users/{old}"), svc.clone()).await;
+        assert_eq!(s, StatusCode::OK, "{u}");
+        assert_eq!(u["id"], w.leader.to_string(), "{old}: {u}");
+        assert_eq!(u["authSchId"], "lead", "{old}: {u}");
+    }
 }
 
 /// Points count only memberships the person consented to: an application or an

@@ -488,6 +488,15 @@ async fn the_membership_lifecycle_allows_only_its_transitions() {
     // The member may not change their own status; posts change without a status.
     let (s, b) = w.patch(&at, &mid, json!({"status": "FORMER"})).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (s, b) = w
+        .app
+        .post(
+            &format!("/api/v1/realms/rx/groups/{}/posts", w.g),
+            &lt,
+            json!({"name": "gazdaságis"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
     let (s, b) = w.patch(&lt, &mid, json!({"posts": ["gazdaságis"]})).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["posts"], json!(["gazdaságis"]));
@@ -1041,6 +1050,38 @@ async fn post_names_are_managed_per_group_by_whoever_manages_its_members() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["leader", "gazdaságis", "pr"]);
+
+    // A member holds only the group's posts: one it lacks is refused, whatever the path
+    // (the rule is the database's), and nothing of the change is kept.
+    let (s, b) = w
+        .patch(&lt, &ann_membership, json!({ "posts": ["pr", "főnök"] }))
+        .await;
+    assert_eq!(
+        (s, reason(&b)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "unknown_post".into()),
+        "{b}"
+    );
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("főnök"),
+        "{b}"
+    );
+    let newcomer = w.person("newcomer").await;
+    let (s, b) = w
+        .app
+        .post(
+            &format!("/api/v1/realms/rx/groups/{}/members", w.g),
+            &lt,
+            json!({ "userId": newcomer, "posts": ["titkár"] }),
+        )
+        .await;
+    assert_eq!(
+        (s, reason(&b)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "unknown_post".into()),
+        "{b}"
+    );
 
     // Ann gets "pr"; renaming it renames hers; a taken name or the leader's is refused.
     let (s, b) = w

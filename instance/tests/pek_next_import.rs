@@ -120,6 +120,7 @@ async fn state(url: &str) -> BTreeMap<String, Vec<String>> {
         ("external_account_links", ""),
         ("groups", ""),
         ("memberships", ""),
+        ("group_posts", " - 'created_at'"),
         ("semesters", ""),
         ("evaluation_settings", " - 'season_changed_at'"),
         ("guideline_collections", ""),
@@ -271,6 +272,32 @@ async fn pek_next_imports_with_the_same_points_and_again_changes_nothing() {
         .expect("users");
     assert_eq!(users.read, 2000);
     assert_eq!(users.merged, 1, "the person who signed in early is merged");
+    // A group's post types are its post names, and every post a member holds is one.
+    let posts = first
+        .tallies
+        .iter()
+        .find(|t| t.mapping.starts_with("post types"))
+        .expect("post types");
+    assert!(
+        posts.read > 0 && posts.inserted >= posts.read,
+        "{} post types, {} names",
+        posts.read,
+        posts.inserted
+    );
+    let mut su = sqlx::PgConnection::connect(&hub.database.superuser_url)
+        .await
+        .expect("su");
+    let (held, unlisted): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE p <> 'leader' AND NOT EXISTS
+                   (SELECT 1 FROM group_posts g WHERE g.realm_id = m.realm_id
+                       AND g.group_id = m.group_id AND g.name = p))
+           FROM memberships m, unnest(m.posts) AS p",
+    )
+    .fetch_one(&mut su)
+    .await
+    .expect("posts held");
+    assert!(held > 0, "the import gave nobody a post");
+    assert_eq!(unlisted, 0, "posts held that are not their group's");
 
     // The report names the rows not carried, with their reasons.
     let text = std::fs::read_to_string(&report).expect("report");

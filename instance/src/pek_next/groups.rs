@@ -117,7 +117,7 @@ CREATE TEMP TABLE pn_ms ON COMMIT DROP AS
 WITH posts AS (
     SELECT p.membership_id,
            bool_or(p.post_type_id = 6) AS pending, bool_or(p.post_type_id = 104) AS newbie,
-           (array_agg(DISTINCT CASE WHEN t.id = 3 THEN 'leader' ELSE left(btrim(t.name), 50) END)
+           (array_agg(DISTINCT CASE WHEN t.id = 3 THEN 'leader' ELSE btrim(left(btrim(t.name), 50)) END)
                FILTER (WHERE t.id NOT IN (6, 104) AND btrim(t.name) <> ''))[1:20] AS posts
       FROM pn_posts p JOIN pn_post_types t ON t.id = p.post_type_id
      GROUP BY p.membership_id)
@@ -182,6 +182,22 @@ INSERT INTO pn_report
 SELECT 'point_requests', group_id || ':' || user_id, 'changed',
        'points of a person with no membership in the group: an ARCHIVED membership was made'
   FROM want_ms WHERE kind = 'membership-synthetic';
+"#;
+
+/// pek-next's post types of a group become the group's post names, and so does every
+/// name a membership holds (a membership holds only its group's posts): the leader's
+/// (type 3) is built in, "feldolgozás alatt" (6) and "újonc" (104) are statuses here.
+const GROUP_POSTS: &str = r#"
+WITH names AS (
+    SELECT mg.id AS group_id, btrim(left(btrim(t.name), 50)) AS name
+      FROM pn_post_types t JOIN map_group mg ON mg.pn_id = t.group_id
+     WHERE t.id NOT IN (3, 6, 104)
+    UNION
+    SELECT w.group_uuid, p FROM want_ms w, unnest(w.posts) AS p)
+INSERT INTO group_posts (realm_id, group_id, name)
+SELECT pg_temp.pn_realm(), group_id, name FROM names
+ WHERE name <> '' AND name <> 'leader'
+ON CONFLICT DO NOTHING
 "#;
 
 const UPDATE_MEMBERSHIPS: &str = r#"
@@ -263,6 +279,11 @@ pub async fn import(conn: &mut PgConnection, ctx: &Ctx) -> anyhow::Result<Vec<Ta
     let (ms_read,): (i64,) = sqlx::query_as("SELECT count(*) FROM pn_memberships")
         .fetch_one(&mut *conn)
         .await?;
+    let (post_types,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM pn_post_types WHERE group_id IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await?;
+    let post_names = ctx.exec(conn, GROUP_POSTS).await? as i64;
     ctx.exec(conn, "SELECT set_config('pek.bulk_import', 'on', true)")
         .await?;
     let updated = ctx.exec(conn, UPDATE_MEMBERSHIPS).await? as i64;
@@ -281,5 +302,11 @@ pub async fn import(conn: &mut PgConnection, ctx: &Ctx) -> anyhow::Result<Vec<Ta
         changed,
         ..Tally::default()
     };
-    Ok(vec![groups, memberships])
+    let posts = Tally {
+        mapping: "post types of groups + posts held → group_posts".into(),
+        read: post_types,
+        inserted: post_names,
+        ..Tally::default()
+    };
+    Ok(vec![groups, posts, memberships])
 }
