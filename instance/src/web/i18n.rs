@@ -1223,6 +1223,26 @@ pub fn reason_text(lang: Lang, reason: &str) -> Option<&'static str> {
             "Ezt a posztot tagok viselik: előbb vedd el tőlük, aztán törölheted.",
             "Members hold this post: take it from them first, then delete it.",
         ),
+        "unknown_post" => (
+            "A körnek nincs ilyen posztja: előbb vedd fel a kör posztjai közé.",
+            "The group has no such post: add it to the group's posts first.",
+        ),
+        "timeout" => (
+            "A szervezet nem válaszolt időben; próbáld újra később.",
+            "The realm did not answer in time; try again later.",
+        ),
+        "unreachable" | "failing" | "badAnswer" => (
+            "A szervezet most nem érhető el; próbáld újra később.",
+            "The realm cannot be reached now; try again later.",
+        ),
+        "down" => (
+            "A szervezet leállt; amint újra működik, elérhető lesz.",
+            "The realm is down; it will be back as soon as it works again.",
+        ),
+        "maintenance" => (
+            "A szervezet karbantartás alatt áll; próbáld újra később.",
+            "The realm is in maintenance; try again later.",
+        ),
         "builtin_post" => (
             "A Körvezető poszt beépített: nem nevezhető át és nem törölhető.",
             "The Leader post is built in: it cannot be renamed or deleted.",
