@@ -768,6 +768,7 @@ async fn a_merge_moves_everything_to_one_person_in_every_realm_and_resumes_a_rea
             "INSERT INTO groups (realm_id, id, name, name_folded, created_by, owner_id) VALUES
                ('kir-dev', '{g1}', 'Merge One', 'merge one', '{b}', '{b}'),
                ('kir-dev', '{g2}', 'Merge Two', 'merge two', '{a}', '{a}');
+             INSERT INTO group_posts (realm_id, group_id, name) VALUES ('kir-dev', '{g1}', 'scribe');
              INSERT INTO memberships (realm_id, id, group_id, user_id, status, posts) VALUES
                ('kir-dev', '{ma}', '{g1}', '{a}', 'NEWBIE', '{{scribe}}'),
                ('kir-dev', '{mb}', '{g1}', '{b}', 'ACTIVE', '{{leader}}'),
