@@ -177,7 +177,8 @@ async fn lock_person(g: &mut GlobalTx, user: Uuid) -> Result<()> {
 #[serde(rename_all = "camelCase")]
 pub struct IdentityView {
     /// What `DELETE /api/v1/me/identities/{key}` takes: `authsch` for the AuthSCH
-    /// identity, an id otherwise.
+    /// identity, `authsch:<id>` for the AuthSCH identity of a person merged into this
+    /// one, an id otherwise.
     pub key: String,
     /// The sign-in provider's id.
     pub provider: String,
@@ -221,6 +222,24 @@ pub async fn list(g: &mut GlobalTx, user: Uuid) -> Result<Vec<IdentityView>> {
             last_login: r.last_login,
         });
     }
+    // People merged into this one whose AuthSCH id could not move here (one per person;
+    // this person has their own): it signs in here, so it is listed and may be unlinked.
+    let merged = sqlx::query!(
+        r#"SELECT id, auth_sch_id AS "subject!", created_at, last_login
+             FROM users WHERE merged_into = $1 AND auth_sch_id IS NOT NULL
+            ORDER BY created_at, id"#,
+        user
+    )
+    .fetch_all(g.conn())
+    .await?;
+    out.extend(merged.into_iter().map(|r| IdentityView {
+        key: format!("{AUTHSCH_ISSUER}:{}", r.id),
+        provider: DEFAULT_PROVIDER.into(),
+        issuer: AUTHSCH_ISSUER.into(),
+        subject: r.subject,
+        linked_at: r.created_at,
+        last_login: r.last_login,
+    }));
     let rows = sqlx::query!(
         "SELECT id, provider, issuer, subject, created_at, last_login
            FROM user_identities WHERE user_id = $1 ORDER BY created_at, id",
@@ -266,9 +285,19 @@ pub async fn unlink(g: &mut GlobalTx, user: Uuid, key: &str, actor: Uuid) -> Res
         ));
     }
     if it.issuer == AUTHSCH_ISSUER {
-        sqlx::query!("UPDATE users SET auth_sch_id = NULL WHERE id = $1", user)
-            .execute(g.conn())
-            .await?;
+        // Their own, or that of someone merged into them (`authsch:<that person's id>`).
+        let holder = key
+            .strip_prefix(AUTHSCH_ISSUER)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .and_then(|id| Uuid::parse_str(id).ok());
+        sqlx::query!(
+            "UPDATE users SET auth_sch_id = NULL
+              WHERE id = coalesce($2::uuid, $1) AND ($2::uuid IS NULL OR merged_into = $1)",
+            user,
+            holder
+        )
+        .execute(g.conn())
+        .await?;
     } else {
         let id = Uuid::parse_str(key).map_err(|_| Error::not_found(format!("identity {key}")))?;
         sqlx::query!(

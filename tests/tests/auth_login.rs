@@ -1011,6 +1011,16 @@ async fn a_merge_moves_everything_to_one_person_in_every_realm_and_resumes_a_rea
             .any(|i| i["provider"] == "beta" && i["subject"] == "bob"),
         "{mine}"
     );
+    // B's AuthSCH id stayed on B's record (A has their own), yet signs in as A: A's
+    // identities list it, and A may unlink it like any other.
+    let b_authsch = mine["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["issuer"] == "authsch" && i["subject"] == "bob")
+        .unwrap_or_else(|| panic!("B's AuthSCH id is not among A's identities: {mine}"))
+        .clone();
+    assert_eq!(b_authsch["key"], format!("authsch:{b}"), "{mine}");
     assert!(
         mine["events"]
             .as_array()
@@ -1025,6 +1035,35 @@ async fn a_merge_moves_everything_to_one_person_in_every_realm_and_resumes_a_rea
         page.body.contains("class=\"merges\"") && page.body.contains(&b),
         "{}",
         page.body
+    );
+    // A unlinks B's AuthSCH id: it no longer leads to A (nor is it listed).
+    let unlinked = reqwest::Client::new()
+        .delete(format!(
+            "{hub}/api/v1/me/identities/{}",
+            b_authsch["key"].as_str().unwrap()
+        ))
+        .bearer_auth(&ta)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unlinked.status(), StatusCode::NO_CONTENT);
+    let mine = s.identities(&ta).await;
+    assert!(
+        !mine["identities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["issuer"] == "authsch" && i["subject"] == "bob"),
+        "{mine}"
+    );
+    assert_eq!(
+        one(
+            &s.db,
+            &format!("SELECT coalesce(auth_sch_id, '-') FROM users WHERE id = '{b}'")
+        )
+        .await
+        .as_deref(),
+        Some("-")
     );
 }
 
