@@ -17,13 +17,15 @@ use crate::bff::Federated;
 use crate::evaluation::request::CellComment;
 use crate::evaluation::scoreboard::{Scoreboard, ScoreboardDetail};
 use crate::evaluation::Settings;
+use crate::group::DirectoryPage;
 use crate::group::Group;
-use crate::http::bff_api::{MyPoints, PersonPoints, UserList};
+use crate::http::bff_api::{MyPoints, PersonPoints, UserList, UserPage};
 use crate::http::groups_of_api::{RealmGroupMembership, RealmPolicyOffer};
 use crate::http::identities_api::MyIdentities;
 use crate::http::realm_api::Allowed;
 use crate::membership::Membership;
 use crate::page::Page;
+use crate::post::Posts;
 use crate::profile::UserView;
 use crate::realm::RealmId;
 use crate::semester::Semester;
@@ -158,6 +160,48 @@ impl Api {
         self.get("/api/v1/me").await
     }
 
+    /// `GET /api/v1/users/{id}`: a person as I may see them.
+    pub async fn user(&self, id: Uuid) -> Result<UserView, ApiError> {
+        self.get(&format!("/api/v1/users/{id}")).await
+    }
+
+    /// `GET /api/v1/users?q=…`: people who share a realm with me, found by name.
+    pub async fn search_users(
+        &self,
+        q: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<UserPage, ApiError> {
+        self.get(&format!(
+            "/api/v1/users?q={}&limit={limit}{}",
+            enc(q),
+            cursor
+                .map(|c| format!("&cursor={}", enc(c)))
+                .unwrap_or_default()
+        ))
+        .await
+    }
+
+    /// `GET /api/v1/directory`: a page of the listed groups of every realm.
+    pub async fn directory(
+        &self,
+        q: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<DirectoryPage, ApiError> {
+        let q = match q.is_empty() {
+            true => String::new(),
+            false => format!("&q={}", enc(q)),
+        };
+        self.get(&format!(
+            "/api/v1/directory?limit={limit}{q}{}",
+            cursor
+                .map(|c| format!("&cursor={}", enc(c)))
+                .unwrap_or_default()
+        ))
+        .await
+    }
+
     /// `GET /api/v1/me/groups`: my memberships in every realm.
     pub async fn my_groups(&self) -> Result<Federated<RealmGroupMembership>, ApiError> {
         self.get("/api/v1/me/groups").await
@@ -214,6 +258,32 @@ impl Api {
     /// `GET /api/v1/realms/{realm}/groups/{id}`.
     pub async fn group(&self, realm: &RealmId, id: Uuid) -> Result<Group, ApiError> {
         self.get(&format!("/api/v1/realms/{realm}/groups/{id}"))
+            .await
+    }
+
+    /// `GET /api/v1/realms/{realm}/groups?parentId={id}`: a page of a group's sub-groups.
+    pub async fn sub_groups(
+        &self,
+        realm: &RealmId,
+        id: Uuid,
+        limit: u32,
+    ) -> Result<Page<Group>, ApiError> {
+        self.get(&format!(
+            "/api/v1/realms/{realm}/groups?parentId={id}&limit={limit}"
+        ))
+        .await
+    }
+
+    /// `GET /api/v1/realms/{realm}/groups/{id}/posts`: the group's post names.
+    pub async fn posts(&self, realm: &RealmId, id: Uuid) -> Result<Posts, ApiError> {
+        self.get(&format!("/api/v1/realms/{realm}/groups/{id}/posts"))
+            .await
+    }
+
+    /// `GET /api/v1/realms/{realm}/me/memberships`: my memberships in the realm,
+    /// applications and invitations included.
+    pub async fn my_memberships(&self, realm: &RealmId) -> Result<Vec<Membership>, ApiError> {
+        self.get(&format!("/api/v1/realms/{realm}/me/memberships"))
             .await
     }
 

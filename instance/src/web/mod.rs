@@ -808,33 +808,20 @@ async fn search(
     // A "more groups" page shows groups only, a "more people" page people only.
     let want_people = sq.groups.is_none();
     let want_groups = sq.people.is_none();
-    let people_path = format!(
-        "/api/v1/users?q={}&limit={SEARCH_PAGE}{}",
-        enc(&q),
-        sq.people
-            .as_deref()
-            .map(|c| format!("&cursor={}", enc(c)))
-            .unwrap_or_default()
-    );
-    // Groups from the directory: every realm's listed groups, not only the person's.
-    let groups_path = format!(
-        "/api/v1/directory?q={}&limit={SEARCH_PAGE}{}",
-        enc(&q),
-        sq.groups
-            .as_deref()
-            .map(|c| format!("&cursor={}", enc(c)))
-            .unwrap_or_default()
-    );
     let people_call = async {
         if want_people && q.chars().count() >= 2 {
-            Some(api.get::<Value>(&people_path).await)
+            Some(
+                api.search_users(&q, SEARCH_PAGE, sq.people.as_deref())
+                    .await,
+            )
         } else {
             None
         }
     };
+    // Groups from the directory: every realm's listed groups, not only the person's.
     let groups_call = async {
         if want_groups {
-            Some(api.get::<Value>(&groups_path).await)
+            Some(api.directory(&q, SEARCH_PAGE, sq.groups.as_deref()).await)
         } else {
             None
         }
@@ -927,17 +914,16 @@ async fn render_person(
     id: &str,
     saved: bool,
     error: Option<(StatusCode, String)>,
-    form: Option<&Value>,
+    form: Option<&views::ProfileForm>,
 ) -> Response {
     let Ok(id) = uuid::Uuid::parse_str(id) else {
         return ctx
             .fail(api, ApiError::Status(StatusCode::NOT_FOUND, String::new()))
             .await;
     };
-    let user_path = format!("/api/v1/users/{id}");
     let (me, user, groups, points) = tokio::join!(
         api.me(),
-        api.get::<Value>(&user_path),
+        api.user(id),
         api.user_groups(id),
         api.user_points(id)
     );
@@ -947,7 +933,7 @@ async fn render_person(
     };
     let is_me = me.id == id;
     let names = ctx.realm_names().await;
-    let title = views::person_name_json(ctx.lang, &user);
+    let title = views::person_name(ctx.lang, &user);
     let status = error.as_ref().map(|(s, _)| *s).unwrap_or(StatusCode::OK);
     let body = views::person(
         ctx.lang,
@@ -980,8 +966,8 @@ async fn render_person(
     ctx.page(status, &title, Some(&me), body)
 }
 
-/// The profile form as the API's profile input (empty fields are absent).
-fn profile_input(body: &[u8]) -> Value {
+/// The profile form as the API's profile input (empty fields are null).
+fn profile_input(body: &[u8]) -> views::ProfileForm {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.trim().to_string()))
         .collect();
@@ -999,23 +985,26 @@ fn profile_input(body: &[u8]) -> Value {
             .map(|(_, v)| v.clone())
             .collect()
     };
-    let accounts: Vec<Value> = all("accountProtocol")
+    let external_accounts = all("accountProtocol")
         .into_iter()
         .zip(all("accountName"))
         .filter(|(_, name)| !name.is_empty())
-        .map(|(protocol, name)| serde_json::json!({"protocol": protocol, "accountName": name}))
+        .map(|(protocol, account_name)| views::AccountField {
+            protocol,
+            account_name,
+        })
         .collect();
-    serde_json::json!({
-        "firstName": one("firstName"),
-        "lastName": one("lastName"),
-        "nickname": one("nickname"),
-        "cellPhone": one("cellPhone"),
-        "room": one("room"),
-        "dormitory": one("dormitory"),
-        "gender": one("gender"),
-        "studentStatus": one("studentStatus"),
-        "externalAccounts": accounts,
-    })
+    views::ProfileForm {
+        first_name: one("firstName"),
+        last_name: one("lastName"),
+        nickname: one("nickname"),
+        cell_phone: one("cellPhone"),
+        room: one("room"),
+        dormitory: one("dormitory"),
+        gender: one("gender"),
+        student_status: one("studentStatus"),
+        external_accounts,
+    }
 }
 
 async fn save_profile(
@@ -1035,8 +1024,11 @@ async fn save_profile(
             .await;
     }
     let input = profile_input(&body);
+    let Ok(json) = serde_json::to_value(&input) else {
+        return ctx.error(StatusCode::INTERNAL_SERVER_ERROR, "");
+    };
     match api
-        .call::<Value>(Method::PUT, "/api/v1/me/profile", Some(input.clone()))
+        .call::<serde::de::IgnoredAny>(Method::PUT, "/api/v1/me/profile", Some(json))
         .await
     {
         Ok(_) => Redirect::to(&format!("/people/{}?saved=1", enc(&id))).into_response(),
@@ -1157,14 +1149,28 @@ mod tests {
             b"csrf=x&firstName=%C3%81ron&lastName=+&nickname=ari&dormitory=SCH\
               &accountProtocol=SCH_MAIL&accountName=ari%40sch&accountProtocol=GMAIL&accountName=",
         );
-        assert_eq!(v["firstName"], "Áron");
-        assert!(v["lastName"].is_null());
-        assert_eq!(v["dormitory"], "SCH");
         assert_eq!(
-            v["externalAccounts"],
-            serde_json::json!([{"protocol": "SCH_MAIL", "accountName": "ari@sch"}])
+            v,
+            views::ProfileForm {
+                first_name: Some("Áron".into()),
+                nickname: Some("ari".into()),
+                dormitory: Some("SCH".into()),
+                external_accounts: vec![views::AccountField {
+                    protocol: "SCH_MAIL".into(),
+                    account_name: "ari@sch".into(),
+                }],
+                ..Default::default()
+            }
         );
-        assert!(v.get("csrf").is_none());
+        // As the API's input: every field named as the API names it, empty ones null.
+        let json = serde_json::to_value(&v).expect("serialize");
+        assert_eq!(
+            json,
+            serde_json::json!({"firstName": "Áron", "lastName": null, "nickname": "ari",
+                "cellPhone": null, "room": null, "dormitory": "SCH", "gender": null,
+                "studentStatus": null,
+                "externalAccounts": [{"protocol": "SCH_MAIL", "accountName": "ari@sch"}]})
+        );
     }
 
     #[test]
