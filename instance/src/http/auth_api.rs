@@ -246,15 +246,17 @@ struct CsrfToken {
 #[utoipa::path(get, path = "/auth/csrf", tag = "auth",
     responses((status = 200, body = CsrfToken)))]
 async fn csrf(headers: HeaderMap) -> Result<Response> {
-    let existing = cookie(&headers, crate::web::CSRF_COOKIE);
-    let secret = existing.clone().unwrap_or_else(crate::web::new_csrf_secret);
+    let existing = cookie(&headers, crate::csrf::CSRF_COOKIE);
+    let secret = existing
+        .clone()
+        .unwrap_or_else(crate::csrf::new_csrf_secret);
     let session = cookie(&headers, SESSION_COOKIE);
-    let token = crate::web::csrf_token(&secret, session.as_deref());
+    let token = crate::csrf::csrf_token(&secret, session.as_deref());
     let mut resp = axum::Json(CsrfToken { token }).into_response();
     if existing.is_none() {
         resp.headers_mut().insert(
             header::SET_COOKIE,
-            set_cookie(crate::web::CSRF_COOKIE, &secret, "/", 365 * 24 * 3600)?,
+            set_cookie(crate::csrf::CSRF_COOKIE, &secret, "/", 365 * 24 * 3600)?,
         );
     }
     resp.headers_mut()

@@ -38,17 +38,15 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use maud::Markup;
 use serde::Deserialize;
-use serde_json::Value;
 
 use self::api::{enc, Api, ApiError, ApiHandle};
 use self::i18n::Lang;
 use self::signed_in::{SignedIn, Visitor};
+use crate::csrf::{csrf_ok, csrf_token, new_csrf_secret, CSRF_COOKIE, CSRF_HEADER};
 use crate::http::{cookie, AppState, SESSION_COOKIE};
 use crate::profile::UserView;
 
-pub(crate) const CSRF_COOKIE: &str = "pek_csrf";
 const LANG_COOKIE: &str = "pek_lang";
-pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
 #[cfg(test)]
 const HTMX_VERSION: &str = "2.0.11";
@@ -117,55 +115,6 @@ pub fn routes(state: AppState, api: ApiHandle) -> Router<AppState> {
 /// The browser's CSRF secret (from its cookie, or minted for this response).
 #[derive(Clone)]
 struct CsrfSecret(String);
-
-/// The token a form or htmx request must present: bound to the browser's CSRF cookie
-/// and to its session, so it is useless to anyone who cannot read both.
-pub(crate) fn csrf_token(secret: &str, session: Option<&str>) -> String {
-    let mut data = Vec::with_capacity(secret.len() + 64);
-    data.extend_from_slice(b"pek-csrf\0");
-    data.extend_from_slice(secret.as_bytes());
-    data.push(0);
-    data.extend_from_slice(session.map(session_key).unwrap_or_default().as_bytes());
-    let d = ring::digest::digest(&ring::digest::SHA256, &data);
-    d.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// What a CSRF token is bound to of a session cookie: the session's id (`sid`) when the
-/// cookie is a session token, so the tokens of a page stay good when its session token is
-/// renewed; else the cookie itself. Read without verifying: it only has to be the same
-/// for the page and its forms, and whoever cannot read the cookie cannot learn it.
-fn session_key(cookie: &str) -> String {
-    use base64::Engine;
-    let sid = cookie
-        .split('.')
-        .nth(1)
-        .and_then(|p| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(p)
-                .ok()
-        })
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .and_then(|v| v.get("sid").and_then(|s| s.as_str()).map(String::from));
-    match sid {
-        Some(sid) => format!("sid:{sid}"),
-        None => cookie.to_string(),
-    }
-}
-
-pub(crate) fn csrf_ok(secret: &str, session: Option<&str>, presented: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    let want = csrf_token(secret, session);
-    want.len() == presented.len() && bool::from(want.as_bytes().ct_eq(presented.as_bytes()))
-}
-
-/// A fresh CSRF secret for the browser's `pek_csrf` cookie.
-pub(crate) fn new_csrf_secret() -> String {
-    let bytes: [u8; 24] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 pub(crate) fn cookie_header(name: &str, value: &str, max_age: u64) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
@@ -1132,16 +1081,6 @@ async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csrf_tokens_are_bound_to_the_cookie_and_the_session() {
-        let t = csrf_token("secret", Some("session"));
-        assert!(csrf_ok("secret", Some("session"), &t));
-        assert!(!csrf_ok("other", Some("session"), &t));
-        assert!(!csrf_ok("secret", Some("another session"), &t));
-        assert!(!csrf_ok("secret", None, &t));
-        assert!(!csrf_ok("secret", Some("session"), ""));
-    }
 
     #[test]
     fn the_profile_form_becomes_the_api_input() {
