@@ -28,7 +28,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Only mounted with `PEK_DEV_LOGIN=true` (otherwise the path is a 404).
 pub fn dev_login_routes() -> axum::Router<AppState> {
-    axum::Router::new().route("/auth/dev-login", axum::routing::post(dev_login))
+    axum::Router::new()
+        .route("/auth/dev-login", axum::routing::post(dev_login))
+        .route("/auth/dev-login/people", axum::routing::get(dev_people))
 }
 
 pub(super) fn login_of(s: &AppState) -> Result<&Login> {
@@ -272,6 +274,22 @@ struct DevLogin {
     last_name: Option<Line<100>>,
     display_name: Option<Line<200>>,
     email: Option<Line<320>>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct DevPeople {
+    pub items: Vec<crate::login::DevPerson>,
+}
+
+/// The people the development login offers (`PEK_DEV_LOGIN=true` only; no session
+/// needed, as signing in as any of them needs none).
+async fn dev_people(State(s): State<AppState>) -> Result<Json<DevPeople>> {
+    let login = login_of(&s)?;
+    if !login.dev_login_enabled() {
+        return Err(Error::NotFound("no such route".into()));
+    }
+    let items = crate::login::dev_people(&s.db).await?;
+    Ok(Json(DevPeople { items }))
 }
 
 /// Development login (`PEK_DEV_LOGIN=true` only): signs in as any provider id.

@@ -7,13 +7,13 @@
 //! to workers without translating.
 
 pub mod apidoc;
-mod auth_api;
+pub(crate) mod auth_api;
 pub(crate) mod bff_api;
 mod evaluation_api;
 mod extract;
 pub(crate) mod groups_of_api;
 mod guard;
-mod hub_api;
+pub(crate) mod hub_api;
 pub(crate) mod identities_api;
 mod internal;
 mod merge_api;

@@ -3,6 +3,7 @@
 //! serves API clients, with the signed-in person's token. A page can therefore never
 //! show more than the API would answer that person.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
@@ -19,8 +20,10 @@ use crate::evaluation::scoreboard::{Scoreboard, ScoreboardDetail};
 use crate::evaluation::Settings;
 use crate::group::DirectoryPage;
 use crate::group::Group;
+use crate::http::auth_api::DevPeople;
 use crate::http::bff_api::{MyPoints, PersonPoints, UserList, UserPage};
 use crate::http::groups_of_api::{RealmGroupMembership, RealmPolicyOffer};
+use crate::http::hub_api::FederationRealms;
 use crate::http::identities_api::MyIdentities;
 use crate::http::realm_api::Allowed;
 use crate::membership::Membership;
@@ -55,7 +58,8 @@ pub enum ApiError {
 #[derive(Clone)]
 pub struct Api {
     router: Router,
-    token: String,
+    /// The session token; None for the few routes one calls signed out.
+    token: Option<String>,
     request_id: Option<HeaderValue>,
     /// The page's language, which the API's refusals are said in.
     lang: Lang,
@@ -70,7 +74,22 @@ impl Api {
     ) -> Option<Api> {
         Some(Api {
             router: handle.0.get()?.clone(),
-            token,
+            token: Some(token),
+            request_id,
+            lang,
+        })
+    }
+
+    /// A caller without a session, for the routes one calls signed out (the
+    /// development sign-in's people).
+    pub fn anonymous(
+        handle: &ApiHandle,
+        request_id: Option<HeaderValue>,
+        lang: Lang,
+    ) -> Option<Api> {
+        Some(Api {
+            router: handle.0.get()?.clone(),
+            token: None,
             request_id,
             lang,
         })
@@ -103,8 +122,10 @@ impl Api {
         let mut b = axum::http::Request::builder()
             .method(method)
             .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
             .header(header::ACCEPT, "application/json");
+        if let Some(token) = &self.token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
         if let Some(id) = &self.request_id {
             b = b.header("x-request-id", id.clone());
         }
@@ -200,6 +221,34 @@ impl Api {
                 .unwrap_or_default()
         ))
         .await
+    }
+
+    /// `GET /auth/dev-login/people`: whom the development sign-in offers.
+    pub async fn dev_people(&self) -> Result<DevPeople, ApiError> {
+        self.get("/auth/dev-login/people").await
+    }
+
+    /// `GET /api/v1/federation/realms`: every realm of the federation, with its name.
+    pub async fn federation_realms(&self) -> Result<FederationRealms, ApiError> {
+        self.get("/api/v1/federation/realms").await
+    }
+
+    /// Realms' display names by id, for headings and notices (from the federation's realm
+    /// list): a realm the list does not name, or every realm when it cannot be read, by
+    /// its id.
+    pub async fn realm_names(&self) -> impl Fn(&str) -> String {
+        let names: HashMap<String, String> = match self.federation_realms().await {
+            Ok(list) => list
+                .items
+                .into_iter()
+                .map(|r| (r.id.to_string(), r.display_name))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = ?e, "reading the realms' names");
+                HashMap::new()
+            }
+        };
+        move |r: &str| names.get(r).cloned().unwrap_or_else(|| r.to_string())
     }
 
     /// `GET /api/v1/me/groups`: my memberships in every realm.

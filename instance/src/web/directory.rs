@@ -48,7 +48,7 @@ pub(super) async fn directory_page(
             ((m.realm_id, m.group_id.to_string()), m.status)
         })
         .collect();
-    let names = ctx.realm_names().await;
+    let names = api.realm_names().await;
     let view = views::directory::Directory {
         q: &q,
         page: &groups,

@@ -246,7 +246,7 @@ async fn overview(SignedIn { ctx, api }: SignedIn, Query(q): Query<DoneQuery>) -
         .zip(may_edit)
         .filter_map(|(m, ok)| ok.then_some(m))
         .collect();
-    let realm_names = ctx.realm_names().await;
+    let realm_names = api.realm_names().await;
     let lang = ctx.lang;
     let n = done_notice(lang, q.done.as_deref());
     let body = views::overview(
@@ -458,7 +458,7 @@ async fn render_scoreboard(
         Err(e) => return ctx.fail(api, e).await,
     };
     let title = format!("{} — {}", board.group.name, ctx.lang.eval().scoreboard);
-    let realm_name = (ctx.realm_names().await)(realm.as_str());
+    let realm_name = (api.realm_names().await)(realm.as_str());
     let body = views::scoreboard(
         ctx.lang,
         &views::ScoreboardPage {

@@ -198,7 +198,7 @@ async fn render(
             )
         })
         .or_else(|| mine.last());
-    let realm_names = ctx.realm_names().await;
+    let realm_names = api.realm_names().await;
     let status = match &notice {
         Some(Notice::Failed(s, _)) => *s,
         _ => StatusCode::OK,

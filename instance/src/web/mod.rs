@@ -474,24 +474,6 @@ impl Ctx {
         }
         r
     }
-
-    /// A realm's display name (the registry's), for headings and notices.
-    async fn realm_names(&self) -> impl Fn(&str) -> String {
-        let registry = match &self.state.bff {
-            Some(b) => Some(b.registry.all().await),
-            None => None,
-        };
-        move |r: &str| {
-            registry
-                .as_ref()
-                .and_then(|m| {
-                    crate::realm::RealmId::parse(r)
-                        .ok()
-                        .and_then(|id| m.get(&id).map(|e| e.display_name.clone()))
-                })
-                .unwrap_or_else(|| r.to_string())
-        }
-    }
 }
 
 /// The sign-in page that comes back to `back` afterwards.
@@ -527,7 +509,7 @@ async fn home(SignedIn { ctx, api }: SignedIn, uri: axum::http::Uri) -> Response
         (Ok(m), Ok(g), Ok(o)) => (m, g, o),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return ctx.fail(&api, e).await,
     };
-    let names = ctx.realm_names().await;
+    let names = api.realm_names().await;
     let t = ctx.lang.t();
     let done = match uri.query().unwrap_or("") {
         "done=role-accept" => Some(t.done_role_accepted),
@@ -584,11 +566,25 @@ async fn sign_in_page(Visitor { ctx }: Visitor, Query(q): Query<SignInQuery>) ->
     let Some(login) = ctx.state.login.as_deref() else {
         return ctx.error(StatusCode::NOT_FOUND, "");
     };
+    // The development sign-in's people from the API's dev-login route, like every page's
+    // data (the page has no session yet, so it asks without one, as the route allows).
     let dev = if login.dev_login_enabled() {
-        match dev_people(&ctx.state).await {
-            Ok(p) => Some(p),
+        let people = match Api::anonymous(&ctx.api, ctx.request_id.clone(), ctx.lang) {
+            Some(api) => api.dev_people().await,
+            None => Err(ApiError::Status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                String::new(),
+            )),
+        };
+        match people {
+            Ok(p) => Some(
+                p.items
+                    .into_iter()
+                    .map(|p| (p.auth_sch_id, p.name))
+                    .collect(),
+            ),
             Err(e) => {
-                tracing::warn!(error = %e, "listing people for the development sign-in");
+                tracing::warn!(error = ?e, "listing people for the development sign-in");
                 Some(Vec::new())
             }
         }
@@ -610,40 +606,6 @@ async fn sign_in_page(Visitor { ctx }: Visitor, Query(q): Query<SignInQuery>) ->
         },
     );
     ctx.page(StatusCode::OK, t.sign_in, None, body)
-}
-
-/// The people the development sign-in offers (it can sign in as anyone anyway).
-async fn dev_people(s: &AppState) -> crate::error::Result<Vec<(String, String)>> {
-    let mut g = s.db.global().await?;
-    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query!(
-        r#"SELECT u.auth_sch_id AS "auth_sch_id!", p.first_name AS "first_name?",
-                  p.last_name AS "last_name?"
-           FROM users u LEFT JOIN profiles p ON p.user_id = u.id
-          WHERE u.auth_sch_id NOT LIKE 'legacy-pek:%'
-          ORDER BY u.auth_sch_id LIMIT 50"#
-    )
-    .fetch_all(g.conn())
-    .await?
-    .into_iter()
-    .map(|r| (r.auth_sch_id, r.first_name, r.last_name))
-    .collect();
-    g.commit().await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, first, last)| {
-            let name = [last, first]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-            let name = if name.trim().is_empty() {
-                id.clone()
-            } else {
-                name
-            };
-            (id, name)
-        })
-        .collect())
 }
 
 async fn dev_sign_in(Visitor { mut ctx }: Visitor, body: axum::body::Bytes) -> Response {
@@ -746,7 +708,7 @@ async fn search(
             people_error: None,
             groups: None,
         };
-        let names = ctx.realm_names().await;
+        let names = api.realm_names().await;
         return ctx.page(
             StatusCode::OK,
             t.search,
@@ -800,7 +762,7 @@ async fn search(
         people_error,
         groups: groups.as_ref(),
     };
-    let names = ctx.realm_names().await;
+    let names = api.realm_names().await;
     if headers.contains_key("hx-request") && !headers.contains_key("hx-boosted") {
         // htmx asked for the results only (search as you type).
         return html(
@@ -881,7 +843,7 @@ async fn render_person(
         (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(api, e).await,
     };
     let is_me = me.id == id;
-    let names = ctx.realm_names().await;
+    let names = api.realm_names().await;
     let title = views::person_name(ctx.lang, &user);
     let status = error.as_ref().map(|(s, _)| *s).unwrap_or(StatusCode::OK);
     let body = views::person(
