@@ -22,7 +22,7 @@ use crate::group::DirectoryPage;
 use crate::group::Group;
 use crate::http::auth_api::DevPeople;
 use crate::http::bff_api::{MyPoints, PersonPoints, UserList, UserPage};
-use crate::http::groups_of_api::{RealmGroupMembership, RealmPolicyOffer};
+use crate::http::groups_of_api::{RealmGroupMembership, RealmJudgingQueue, RealmPolicyOffer};
 use crate::http::hub_api::FederationRealms;
 use crate::http::identities_api::MyIdentities;
 use crate::http::realm_api::Allowed;
@@ -249,6 +249,11 @@ impl Api {
             }
         };
         move |r: &str| names.get(r).cloned().unwrap_or_else(|| r.to_string())
+    }
+
+    /// `GET /api/v1/me/judging`: my judging queue in every realm.
+    pub async fn my_judging(&self) -> Result<Federated<RealmJudgingQueue>, ApiError> {
+        self.get("/api/v1/me/judging").await
     }
 
     /// `GET /api/v1/me/groups`: my memberships in every realm.
