@@ -399,12 +399,14 @@ async fn render_scoreboard(
     let Some((realm, id)) = ids(realm, id) else {
         return ctx.fail(api, not_found()).await;
     };
-    let board = match load_board(api, ctx.lang, &realm, id).await {
+    let (board, realm_names) =
+        tokio::join!(load_board(api, ctx.lang, &realm, id), api.realm_names());
+    let board = match board {
         Ok(b) => b,
         Err(e) => return ctx.fail(api, e).await,
     };
     let title = format!("{} — {}", board.group.name, ctx.lang.eval().scoreboard);
-    let realm_name = (api.realm_names().await)(realm.as_str());
+    let realm_name = realm_names(realm.as_str());
     let body = views::scoreboard(
         ctx.lang,
         &views::ScoreboardPage {

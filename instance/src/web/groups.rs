@@ -175,7 +175,8 @@ async fn render(
             _ => None,
         }
     };
-    let (parent, labels, found) = tokio::join!(parent, names, found);
+    let (parent, labels, found, realm_names) =
+        tokio::join!(parent, names, found, api.realm_names());
     let (found, found_error) = match found {
         Some(Ok(v)) => (Some(v), None),
         Some(Err(ApiError::Status(s, m))) if s.is_client_error() => (None, Some(m)),
@@ -198,7 +199,6 @@ async fn render(
             )
         })
         .or_else(|| mine.last());
-    let realm_names = api.realm_names().await;
     let status = match &notice {
         Some(Notice::Failed(s, _)) => *s,
         _ => StatusCode::OK,
