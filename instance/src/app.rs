@@ -177,8 +177,24 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
         }
     }
     crate::http::ops_metrics_init();
-    let router = http::router(state.clone(), args.max_body_bytes);
-    Ok((state, router))
+    Ok((state.clone(), site(state, args.max_body_bytes)))
+}
+
+/// The whole site: the API, and on the hub the web pages beside it. The pages call the
+/// finished router itself in-process (`web::api`), so they see exactly what the API
+/// answers; the API knows nothing of the pages.
+fn site(state: AppState, max_body_bytes: usize) -> Router {
+    let pages = crate::web::api::ApiHandle::default();
+    let page_routes = match state.mode {
+        Mode::Hub => crate::web::routes(state.clone(), pages.clone()),
+        Mode::Worker => Router::new(),
+    };
+    // Error answers a browser would show as raw JSON become HTML pages (outermost, so a
+    // 413 of the body limit is a page too).
+    let app = http::router(state, max_body_bytes, page_routes)
+        .layer(axum::middleware::from_fn(crate::web::browser_errors));
+    pages.set(app.clone());
+    app
 }
 
 /// A crate error as an `anyhow` error that keeps its cause chain, so start-up failures

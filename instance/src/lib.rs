@@ -11,6 +11,7 @@ pub mod auth;
 mod bff;
 pub mod cache;
 pub mod config;
+mod csrf;
 pub mod db;
 pub mod demo;
 mod dev_provider;

@@ -276,6 +276,55 @@ pub struct LoginResult {
     pub return_to: String,
 }
 
+/// A person the development sign-in offers (`GET /auth/dev-login/people`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevPerson {
+    /// What to sign in as (their AuthSCH id).
+    pub auth_sch_id: String,
+    /// Their name, family name first (their id when they have none).
+    pub name: String,
+}
+
+/// The people the development sign-in offers, at most 50, by id (it can sign in as
+/// anyone anyway): `pek local`'s demo people and whoever signed in since. Imported
+/// pek-next people are left out (nobody signs in as them).
+pub async fn dev_people(db: &Db) -> Result<Vec<DevPerson>> {
+    let mut g = db.global().await?;
+    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query!(
+        r#"SELECT u.auth_sch_id AS "auth_sch_id!", p.first_name AS "first_name?",
+                  p.last_name AS "last_name?"
+           FROM users u LEFT JOIN profiles p ON p.user_id = u.id
+          WHERE u.auth_sch_id NOT LIKE 'legacy-pek:%'
+          ORDER BY u.auth_sch_id LIMIT 50"#
+    )
+    .fetch_all(g.conn())
+    .await?
+    .into_iter()
+    .map(|r| (r.auth_sch_id, r.first_name, r.last_name))
+    .collect();
+    g.commit().await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, first, last)| {
+            let name = [last, first]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let name = if name.trim().is_empty() {
+                id.clone()
+            } else {
+                name
+            };
+            DevPerson {
+                auth_sch_id: id,
+                name,
+            }
+        })
+        .collect())
+}
+
 /// What we learn about a person from the provider.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Identity {

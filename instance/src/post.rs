@@ -21,7 +21,7 @@ use crate::text::Line;
 pub const LEADER: &str = "leader";
 
 /// One post name of a group.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Post {
     /// The name members hold; for the built-in leader post its key, `leader`.
@@ -30,7 +30,7 @@ pub struct Post {
     pub builtin: bool,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Posts {
     /// The leader's post first, then the group's own names in Hungarian alphabetical order.
     pub items: Vec<Post>,

@@ -99,6 +99,69 @@ pub async fn view_settings(tx: &mut RealmTx, grants: &Grants) -> Result<Settings
     settings(tx).await
 }
 
+/// The caller's judging queue in one realm (pek-next's "elbírálandó pontozások").
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JudgingQueue {
+    /// The realm is in the judging season and the caller judges there
+    /// (evaluateScores in the realm): the queue is theirs to show, even when empty.
+    pub judging: bool,
+    /// The submitted scoreboards the caller may accept or reject now, oldest first.
+    pub items: Vec<ToJudge>,
+}
+
+/// A submitted scoreboard waiting for the caller's judgement.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToJudge {
+    #[serde(flatten)]
+    pub scoreboard: scoreboard::Scoreboard,
+    /// The group's name (empty when the caller may not see the group).
+    pub group_name: String,
+}
+
+/// How many submitted scoreboards one realm's queue holds at most.
+const JUDGING_QUEUE: i64 = 100;
+
+/// The caller's judging queue: outside the judging season nothing (accepting would be
+/// refused anyway); in it, whether the caller judges in the realm and the submitted
+/// scoreboards they may evaluate, with their groups' names.
+pub async fn judging_queue(tx: &mut RealmTx, grants: &Grants) -> Result<JudgingQueue> {
+    policy::require_in_realm(tx, grants).await?;
+    let mut queue = JudgingQueue {
+        judging: false,
+        items: Vec::new(),
+    };
+    if settings(tx).await?.season != Season::Judging {
+        return Ok(queue);
+    }
+    queue.judging = policy::can(tx, grants, Permission::EvaluateScores, Target::Realm).await?;
+    let q = scoreboard::ScoreboardQuery {
+        group_id: None,
+        semester_id: None,
+        status: Some(scoreboard::Status::NotYetEvaluated),
+        limit: None,
+        cursor: None,
+    };
+    let submitted = scoreboard::list(tx, grants, &q, JUDGING_QUEUE, None).await?;
+    for sb in submitted.items {
+        let target = Target::Group(sb.group_id);
+        if !policy::can(tx, grants, Permission::EvaluateScores, target).await? {
+            continue;
+        }
+        let group_name = match crate::group::get_visible(tx, grants, sb.group_id).await {
+            Ok(g) => g.name,
+            Err(Error::NotFound(_)) => String::new(),
+            Err(e) => return Err(e),
+        };
+        queue.items.push(ToJudge {
+            scoreboard: sb,
+            group_name,
+        });
+    }
+    Ok(queue)
+}
+
 /// The cap of federated figures (a person's points across the realms): the hub realm's
 /// maximum points per semester.
 pub async fn federation_cap(db: &crate::db::Db) -> Result<i32> {

@@ -28,7 +28,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Only mounted with `PEK_DEV_LOGIN=true` (otherwise the path is a 404).
 pub fn dev_login_routes() -> axum::Router<AppState> {
-    axum::Router::new().route("/auth/dev-login", axum::routing::post(dev_login))
+    axum::Router::new()
+        .route("/auth/dev-login", axum::routing::post(dev_login))
+        .route("/auth/dev-login/people", axum::routing::get(dev_people))
 }
 
 pub(super) fn login_of(s: &AppState) -> Result<&Login> {
@@ -246,15 +248,17 @@ struct CsrfToken {
 #[utoipa::path(get, path = "/auth/csrf", tag = "auth",
     responses((status = 200, body = CsrfToken)))]
 async fn csrf(headers: HeaderMap) -> Result<Response> {
-    let existing = cookie(&headers, crate::web::CSRF_COOKIE);
-    let secret = existing.clone().unwrap_or_else(crate::web::new_csrf_secret);
+    let existing = cookie(&headers, crate::csrf::CSRF_COOKIE);
+    let secret = existing
+        .clone()
+        .unwrap_or_else(crate::csrf::new_csrf_secret);
     let session = cookie(&headers, SESSION_COOKIE);
-    let token = crate::web::csrf_token(&secret, session.as_deref());
+    let token = crate::csrf::csrf_token(&secret, session.as_deref());
     let mut resp = axum::Json(CsrfToken { token }).into_response();
     if existing.is_none() {
         resp.headers_mut().insert(
             header::SET_COOKIE,
-            set_cookie(crate::web::CSRF_COOKIE, &secret, "/", 365 * 24 * 3600)?,
+            set_cookie(crate::csrf::CSRF_COOKIE, &secret, "/", 365 * 24 * 3600)?,
         );
     }
     resp.headers_mut()
@@ -270,6 +274,22 @@ struct DevLogin {
     last_name: Option<Line<100>>,
     display_name: Option<Line<200>>,
     email: Option<Line<320>>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct DevPeople {
+    pub items: Vec<crate::login::DevPerson>,
+}
+
+/// The people the development login offers (`PEK_DEV_LOGIN=true` only; no session
+/// needed, as signing in as any of them needs none).
+async fn dev_people(State(s): State<AppState>) -> Result<Json<DevPeople>> {
+    let login = login_of(&s)?;
+    if !login.dev_login_enabled() {
+        return Err(Error::NotFound("no such route".into()));
+    }
+    let items = crate::login::dev_people(&s.db).await?;
+    Ok(Json(DevPeople { items }))
 }
 
 /// Development login (`PEK_DEV_LOGIN=true` only): signs in as any provider id.

@@ -316,16 +316,16 @@ struct UserQuery {
 }
 
 /// A page of people, merged from the caller's realms.
-#[derive(serde::Serialize, utoipa::ToSchema)]
+#[derive(serde::Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct UserPage {
-    items: Vec<UserView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_cursor: Option<String>,
+pub(crate) struct UserPage {
+    pub items: Vec<UserView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
     /// Which realms the answer covers (`partial`, `unavailable`, `leftOut`,
     /// `signInRequired`).
     #[serde(flatten)]
-    coverage: bff::Coverage,
+    pub coverage: bff::Coverage,
 }
 
 /// People who share a realm with the caller, basic or full per the caller's rights in

@@ -28,6 +28,7 @@ use crate::text::Prose;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_settings, put_settings))
+        .routes(routes!(my_judging))
         .routes(routes!(put_season))
         .routes(routes!(create_collection))
         .routes(routes!(copy_collection))
@@ -87,6 +88,20 @@ struct EntryPath {
     responses((status = 200, body = Settings), (status = 403, body = ErrorBody)))]
 async fn get_settings(RealmScope { mut tx, grants }: RealmScope) -> Result<Json<Settings>> {
     let out = evaluation::view_settings(&mut tx, &grants).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+/// The caller's judging queue here: in the judging season, whether they judge in the
+/// realm and the submitted scoreboards they may accept or reject (with the groups'
+/// names); outside it nothing. `GET /api/v1/me/judging` asks every realm.
+#[utoipa::path(get, path = "/api/v1/realms/{realm}/me/judging", tag = "evaluation",
+    params(("realm" = String, Path)),
+    responses((status = 200, body = evaluation::JudgingQueue), (status = 403, body = ErrorBody)))]
+async fn my_judging(
+    RealmScope { mut tx, grants }: RealmScope,
+) -> Result<Json<evaluation::JudgingQueue>> {
+    let out = evaluation::judging_queue(&mut tx, &grants).await?;
     tx.commit().await?;
     Ok(Json(out))
 }

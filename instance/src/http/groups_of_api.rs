@@ -29,6 +29,7 @@ pub fn bff_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(my_groups))
         .routes(routes!(my_policy_offers))
         .routes(routes!(user_groups))
+        .routes(routes!(my_judging))
 }
 
 #[derive(Deserialize)]
@@ -140,6 +141,52 @@ async fn my_policy_offers(
     )
     .await?;
     Ok(Json(offers))
+}
+
+/// One realm's judging queue (see `GET /api/v1/realms/{realm}/me/judging`).
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RealmJudgingQueue {
+    pub realm_id: String,
+    pub realm_name: String,
+    #[serde(flatten)]
+    pub queue: crate::evaluation::JudgingQueue,
+}
+
+/// The caller's judging queue in every realm of the federation: one item per realm that
+/// answered (a realm in another season answers an empty queue; one where the caller is
+/// nobody has nothing), and which realms were left out and why.
+#[utoipa::path(get, path = "/api/v1/me/judging", tag = "bff",
+    responses((status = 200, body = Federated<RealmJudgingQueue>),
+              (status = 401, body = ErrorBody)))]
+async fn my_judging(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+) -> Result<Json<Federated<RealmJudgingQueue>>> {
+    let bff = bff_of(&s)?;
+    let mut realms: Vec<RealmId> = bff.registry.all().await.keys().cloned().collect();
+    realms.push(RealmId::hub());
+    realms.sort();
+    realms.dedup();
+    let queues = gather(
+        &s,
+        &realms,
+        me,
+        &headers,
+        |r| format!("/api/v1/realms/{r}/me/judging"),
+        |body| {
+            serde_json::from_slice::<crate::evaluation::JudgingQueue>(body)
+                .map(|q| (vec![q], false))
+        },
+        |realm, realm_name, queue| RealmJudgingQueue {
+            realm_id: realm.to_string(),
+            realm_name: realm_name.to_string(),
+            queue,
+        },
+    )
+    .await?;
+    Ok(Json(queues))
 }
 
 /// Someone's groups in the realms the caller shares with them (only groups whose

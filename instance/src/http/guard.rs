@@ -21,8 +21,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{cookie, AppState, SESSION_COOKIE};
+use crate::csrf::{csrf_ok, CSRF_COOKIE, CSRF_HEADER};
 use crate::error::Error;
-use crate::web::{csrf_ok, CSRF_COOKIE, CSRF_HEADER};
 
 /// The origin (`scheme://host[:port]`, default port left out) of a base URL such as
 /// `PEK_PUBLIC_URL`; None for a URL without one.

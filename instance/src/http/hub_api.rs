@@ -3,12 +3,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{AppState, Caller, Json};
-use crate::error::{ErrorBody, Result};
+use crate::error::{Error, ErrorBody, Result};
 use crate::profile::{self, ProfileInput, UserView};
 use crate::realm::{self, RealmId, RealmInfo};
 use crate::text::Line;
@@ -16,6 +16,7 @@ use crate::text::Line;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_realm))
+        .routes(routes!(federation_realms))
         .routes(routes!(me))
         .routes(routes!(put_my_profile))
 }
@@ -40,6 +41,46 @@ async fn create_realm(
     let info = realm::create_hosted(&s.db, me, &body.id, &body.display_name).await?;
     s.reload_local_realms().await?;
     Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// A realm of the federation, as people see it named.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FederationRealm {
+    pub id: RealmId,
+    pub display_name: String,
+}
+
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct FederationRealms {
+    /// Sorted by id.
+    pub items: Vec<FederationRealm>,
+}
+
+/// Every realm registered in the federation (hosted by the hub or by a worker), with its
+/// display name: what clients name a realm by, e.g. one a merged answer left out.
+#[utoipa::path(get, path = "/api/v1/federation/realms", tag = "realms",
+    responses((status = 200, body = FederationRealms), (status = 401, body = ErrorBody)))]
+async fn federation_realms(
+    State(s): State<AppState>,
+    _c: Caller,
+) -> Result<Json<FederationRealms>> {
+    let bff = s
+        .bff
+        .as_ref()
+        .ok_or_else(|| Error::NotFound("no such route on a worker".into()))?;
+    let mut items: Vec<FederationRealm> = bff
+        .registry
+        .all()
+        .await
+        .values()
+        .map(|e| FederationRealm {
+            id: e.id.clone(),
+            display_name: e.display_name.clone(),
+        })
+        .collect();
+    items.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Json(FederationRealms { items }))
 }
 
 /// The caller, with their full profile.

@@ -7,13 +7,13 @@
 //! to workers without translating.
 
 pub mod apidoc;
-mod auth_api;
+pub(crate) mod auth_api;
 pub(crate) mod bff_api;
 mod evaluation_api;
 mod extract;
 pub(crate) mod groups_of_api;
 mod guard;
-mod hub_api;
+pub(crate) mod hub_api;
 pub(crate) mod identities_api;
 mod internal;
 mod merge_api;
@@ -202,7 +202,10 @@ pub fn openapi(mode: Mode) -> utoipa::openapi::OpenApi {
     doc
 }
 
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+/// The instance's router: the API and, beside it, `pages` (routes served by the same
+/// stack of layers — `app.rs` mounts the hub's web pages here; this module knows nothing
+/// of them).
+pub fn router(state: AppState, max_body_bytes: usize, pages: Router<AppState>) -> Router {
     let (router, mut openapi) = api_router(state.mode).split_for_parts();
     apidoc::complete(&mut openapi);
     let openapi = Arc::new(openapi);
@@ -210,8 +213,6 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         Some(l) if l.dev_login_enabled() => router.merge(auth_api::dev_login_routes()),
         _ => router,
     };
-    // The web pages (hub only) call the finished router itself, set below.
-    let pages = crate::web::api::ApiHandle::default();
     if let Some(bff) = &state.bff {
         // Local backends run fan-out requests through the handlers themselves.
         bff.set_local_router(
@@ -222,11 +223,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 .with_state(state.clone()),
         );
     }
-    let router = match state.mode {
-        Mode::Hub => router.merge(crate::web::routes(state.clone(), pages.clone())),
-        Mode::Worker => router,
-    };
-    let app = router
+    router
+        .merge(pages)
         .route(
             "/openapi.json",
             axum::routing::get(move || {
@@ -248,8 +246,6 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             max_body_bytes,
             buffer_body,
         ))
-        // Outside the body limit, so a browser sees its 413 as a page too.
-        .layer(axum::middleware::from_fn(crate::web::browser_errors))
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -264,9 +260,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
-        .with_state(state);
-    pages.set(app.clone());
-    app
+        .with_state(state)
 }
 
 /// A request without an `x-request-id` gets a random UUID (v4) from the thread's own

@@ -3,6 +3,7 @@
 //! serves API clients, with the signed-in person's token. A page can therefore never
 //! show more than the API would answer that person.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
@@ -17,13 +18,17 @@ use crate::bff::Federated;
 use crate::evaluation::request::CellComment;
 use crate::evaluation::scoreboard::{Scoreboard, ScoreboardDetail};
 use crate::evaluation::Settings;
+use crate::group::DirectoryPage;
 use crate::group::Group;
-use crate::http::bff_api::{MyPoints, PersonPoints, UserList};
-use crate::http::groups_of_api::{RealmGroupMembership, RealmPolicyOffer};
+use crate::http::auth_api::DevPeople;
+use crate::http::bff_api::{MyPoints, PersonPoints, UserList, UserPage};
+use crate::http::groups_of_api::{RealmGroupMembership, RealmJudgingQueue, RealmPolicyOffer};
+use crate::http::hub_api::FederationRealms;
 use crate::http::identities_api::MyIdentities;
 use crate::http::realm_api::Allowed;
 use crate::membership::Membership;
 use crate::page::Page;
+use crate::post::Posts;
 use crate::profile::UserView;
 use crate::realm::RealmId;
 use crate::semester::Semester;
@@ -53,7 +58,8 @@ pub enum ApiError {
 #[derive(Clone)]
 pub struct Api {
     router: Router,
-    token: String,
+    /// The session token; None for the few routes one calls signed out.
+    token: Option<String>,
     request_id: Option<HeaderValue>,
     /// The page's language, which the API's refusals are said in.
     lang: Lang,
@@ -68,7 +74,22 @@ impl Api {
     ) -> Option<Api> {
         Some(Api {
             router: handle.0.get()?.clone(),
-            token,
+            token: Some(token),
+            request_id,
+            lang,
+        })
+    }
+
+    /// A caller without a session, for the routes one calls signed out (the
+    /// development sign-in's people).
+    pub fn anonymous(
+        handle: &ApiHandle,
+        request_id: Option<HeaderValue>,
+        lang: Lang,
+    ) -> Option<Api> {
+        Some(Api {
+            router: handle.0.get()?.clone(),
+            token: None,
             request_id,
             lang,
         })
@@ -101,8 +122,10 @@ impl Api {
         let mut b = axum::http::Request::builder()
             .method(method)
             .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
             .header(header::ACCEPT, "application/json");
+        if let Some(token) = &self.token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
         if let Some(id) = &self.request_id {
             b = b.header("x-request-id", id.clone());
         }
@@ -156,6 +179,81 @@ impl Api {
     /// `GET /api/v1/me`: the signed-in person.
     pub async fn me(&self) -> Result<UserView, ApiError> {
         self.get("/api/v1/me").await
+    }
+
+    /// `GET /api/v1/users/{id}`: a person as I may see them.
+    pub async fn user(&self, id: Uuid) -> Result<UserView, ApiError> {
+        self.get(&format!("/api/v1/users/{id}")).await
+    }
+
+    /// `GET /api/v1/users?q=…`: people who share a realm with me, found by name.
+    pub async fn search_users(
+        &self,
+        q: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<UserPage, ApiError> {
+        self.get(&format!(
+            "/api/v1/users?q={}&limit={limit}{}",
+            enc(q),
+            cursor
+                .map(|c| format!("&cursor={}", enc(c)))
+                .unwrap_or_default()
+        ))
+        .await
+    }
+
+    /// `GET /api/v1/directory`: a page of the listed groups of every realm.
+    pub async fn directory(
+        &self,
+        q: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<DirectoryPage, ApiError> {
+        let q = match q.is_empty() {
+            true => String::new(),
+            false => format!("&q={}", enc(q)),
+        };
+        self.get(&format!(
+            "/api/v1/directory?limit={limit}{q}{}",
+            cursor
+                .map(|c| format!("&cursor={}", enc(c)))
+                .unwrap_or_default()
+        ))
+        .await
+    }
+
+    /// `GET /auth/dev-login/people`: whom the development sign-in offers.
+    pub async fn dev_people(&self) -> Result<DevPeople, ApiError> {
+        self.get("/auth/dev-login/people").await
+    }
+
+    /// `GET /api/v1/federation/realms`: every realm of the federation, with its name.
+    pub async fn federation_realms(&self) -> Result<FederationRealms, ApiError> {
+        self.get("/api/v1/federation/realms").await
+    }
+
+    /// Realms' display names by id, for headings and notices (from the federation's realm
+    /// list): a realm the list does not name, or every realm when it cannot be read, by
+    /// its id.
+    pub async fn realm_names(&self) -> impl Fn(&str) -> String {
+        let names: HashMap<String, String> = match self.federation_realms().await {
+            Ok(list) => list
+                .items
+                .into_iter()
+                .map(|r| (r.id.to_string(), r.display_name))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = ?e, "reading the realms' names");
+                HashMap::new()
+            }
+        };
+        move |r: &str| names.get(r).cloned().unwrap_or_else(|| r.to_string())
+    }
+
+    /// `GET /api/v1/me/judging`: my judging queue in every realm.
+    pub async fn my_judging(&self) -> Result<Federated<RealmJudgingQueue>, ApiError> {
+        self.get("/api/v1/me/judging").await
     }
 
     /// `GET /api/v1/me/groups`: my memberships in every realm.
@@ -214,6 +312,32 @@ impl Api {
     /// `GET /api/v1/realms/{realm}/groups/{id}`.
     pub async fn group(&self, realm: &RealmId, id: Uuid) -> Result<Group, ApiError> {
         self.get(&format!("/api/v1/realms/{realm}/groups/{id}"))
+            .await
+    }
+
+    /// `GET /api/v1/realms/{realm}/groups?parentId={id}`: a page of a group's sub-groups.
+    pub async fn sub_groups(
+        &self,
+        realm: &RealmId,
+        id: Uuid,
+        limit: u32,
+    ) -> Result<Page<Group>, ApiError> {
+        self.get(&format!(
+            "/api/v1/realms/{realm}/groups?parentId={id}&limit={limit}"
+        ))
+        .await
+    }
+
+    /// `GET /api/v1/realms/{realm}/groups/{id}/posts`: the group's post names.
+    pub async fn posts(&self, realm: &RealmId, id: Uuid) -> Result<Posts, ApiError> {
+        self.get(&format!("/api/v1/realms/{realm}/groups/{id}/posts"))
+            .await
+    }
+
+    /// `GET /api/v1/realms/{realm}/me/memberships`: my memberships in the realm,
+    /// applications and invitations included.
+    pub async fn my_memberships(&self, realm: &RealmId) -> Result<Vec<Membership>, ApiError> {
+        self.get(&format!("/api/v1/realms/{realm}/me/memberships"))
             .await
     }
 

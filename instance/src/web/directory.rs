@@ -11,10 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::api::enc;
 use super::signed_in::SignedIn;
 use super::{html, views};
-use crate::group::DirectoryPage;
 
 /// Groups per page.
 const PAGE: u32 = 30;
@@ -31,15 +29,11 @@ pub(super) async fn directory_page(
     Query(dq): Query<DirectoryQuery>,
 ) -> Response {
     let q = dq.q.unwrap_or_default().trim().to_string();
-    let mut path = format!("/api/v1/directory?limit={PAGE}");
-    if !q.is_empty() {
-        path.push_str(&format!("&q={}", enc(&q)));
-    }
-    if let Some(c) = &dq.cursor {
-        path.push_str(&format!("&cursor={}", enc(c)));
-    }
-    let (me, groups, mine) =
-        tokio::join!(api.me(), api.get::<DirectoryPage>(&path), api.my_groups(),);
+    let (me, groups, mine) = tokio::join!(
+        api.me(),
+        api.directory(&q, PAGE, dq.cursor.as_deref()),
+        api.my_groups(),
+    );
     let (me, groups) = match (me, groups) {
         (Ok(m), Ok(g)) => (m, g),
         (Err(e), _) | (_, Err(e)) => return ctx.fail(&api, e).await,
@@ -54,17 +48,13 @@ pub(super) async fn directory_page(
             ((m.realm_id, m.group_id.to_string()), m.status)
         })
         .collect();
-    let names = ctx.realm_names().await;
+    let names = api.realm_names().await;
     let view = views::directory::Directory {
         q: &q,
         page: &groups,
         mine: &mine,
         csrf: &ctx.csrf,
-        notice: views::partial_notice(
-            ctx.lang,
-            &serde_json::to_value(&groups).unwrap_or_default(),
-            &names,
-        ),
+        notice: views::coverage_notice(ctx.lang, &groups.coverage, &names),
     };
     if ctx.htmx && !headers.contains_key("hx-boosted") {
         // Search as you type: the results only.

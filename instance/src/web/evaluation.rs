@@ -26,11 +26,8 @@ use super::i18n::Lang;
 use super::signed_in::SignedIn;
 use super::views::evaluation::{self as views, scoreboard_href, Board, Notice, Row};
 use super::{html as page_html, Ctx};
-use crate::bff::left_out::{LeftOut, Reason};
-use crate::bff::Coverage;
 use crate::evaluation::request::{CellComment, PointRequest};
 use crate::evaluation::scoreboard::Scoreboard;
-use crate::evaluation::Season;
 use crate::http::AppState;
 use crate::membership::GroupMembership;
 use crate::profile::UserView;
@@ -154,78 +151,27 @@ async fn overview(SignedIn { ctx, api }: SignedIn, Query(q): Query<DoneQuery>) -
         (Ok(m), Ok(p), Ok(g)) => (m, p, g),
         (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(&api, e).await,
     };
-    // Submitted scoreboards in every registered realm: each realm's API lists the ones
-    // this person may see (none where they have no rights).
-    let mut realms: Vec<RealmId> = match &ctx.state.bff {
-        Some(b) => b.registry.all().await.keys().cloned().collect(),
-        None => Vec::new(),
+    // The judge's queue in every realm (the BFF asks each; a realm outside the judging
+    // season has none, and only what the API lets this person evaluate is listed).
+    let queues = match api.my_judging().await {
+        Ok(q) => q,
+        Err(e) => return ctx.fail(&api, e).await,
     };
-    realms.push(RealmId::hub());
-    realms.sort();
-    realms.dedup();
-    // The judge's queue exists only in the judging season: a realm in another season is
-    // not asked for its submissions at all (accepting them would be refused anyway).
-    let lists = futures::future::join_all(realms.iter().map(|r| {
-        let api = &api;
-        async move {
-            let settings = api.evaluation_settings(r).await?;
-            if settings.season != Season::Judging {
-                return Ok(None);
-            }
-            let (judge, page) = tokio::join!(
-                api.allowed(r.as_str(), "evaluateScores", None),
-                api.scoreboards(r, "status=NOT_YET_EVALUATED&limit=100"),
-            );
-            Ok(Some((judge, page?)))
-        }
-    }))
-    .await;
-    let mut pending: Vec<(RealmId, Scoreboard)> = Vec::new();
-    let mut left_out: Vec<LeftOut> = Vec::new();
     // Whether the person judges in a realm that is judging now (the queue is shown
     // then, even when empty).
-    let mut judging = false;
-    for (realm, l) in realms.iter().zip(lists) {
-        match l {
-            Ok(None) => {}
-            Ok(Some((judge, page))) => {
-                judging |= judge;
-                pending.extend(page.items.into_iter().map(|sb| (realm.clone(), sb)));
-            }
-            Err(ApiError::Status(code, _)) if code.is_server_error() => left_out.push(LeftOut {
+    let judging = queues.items.iter().any(|q| q.queue.judging);
+    let pending: Vec<views::Pending> = queues
+        .items
+        .into_iter()
+        .filter_map(|q| {
+            let realm = RealmId::parse(&q.realm_id).ok()?;
+            Some(q.queue.items.into_iter().map(move |j| views::Pending {
                 realm: realm.clone(),
-                reason: Reason::Failing,
-            }),
-            Err(ApiError::SignedOut) => return ctx.fail(&api, ApiError::SignedOut).await,
-            Err(_) => {}
-        }
-    }
-    // Only those the API lets this person evaluate are theirs to judge.
-    let judgeable = futures::future::join_all(
-        pending
-            .iter()
-            .map(|(r, sb)| api.allowed(r.as_str(), "evaluateScores", Some(sb.group_id))),
-    )
-    .await;
-    let pending: Vec<(RealmId, Scoreboard)> = pending
-        .into_iter()
-        .zip(judgeable)
-        .filter_map(|(p, ok)| ok.then_some(p))
-        .collect();
-    let group_names = futures::future::join_all(
-        pending
-            .iter()
-            .map(|(r, sb)| async { api.group(r, sb.group_id).await.ok().map(|g| g.name) }),
-    )
-    .await;
-    let pending: Vec<views::Pending> = pending
-        .into_iter()
-        .zip(group_names)
-        .map(|((realm, scoreboard), name)| views::Pending {
-            realm,
-            scoreboard,
-            group_name: name.unwrap_or_default(),
+                scoreboard: j.scoreboard,
+                group_name: j.group_name,
+            }))
         })
+        .flatten()
         .collect();
     // The groups whose scoreboard this person fills: those the API lets them edit the
     // scores of (the page does not guess it from a post's name).
@@ -246,7 +192,7 @@ async fn overview(SignedIn { ctx, api }: SignedIn, Query(q): Query<DoneQuery>) -
         .zip(may_edit)
         .filter_map(|(m, ok)| ok.then_some(m))
         .collect();
-    let realm_names = ctx.realm_names().await;
+    let realm_names = api.realm_names().await;
     let lang = ctx.lang;
     let n = done_notice(lang, q.done.as_deref());
     let body = views::overview(
@@ -258,7 +204,7 @@ async fn overview(SignedIn { ctx, api }: SignedIn, Query(q): Query<DoneQuery>) -
             led: &led,
             judging,
             pending: &pending,
-            judged: &Coverage::new(left_out, Vec::new()),
+            judged: &queues.coverage,
         },
         &realm_names,
     );
@@ -453,12 +399,14 @@ async fn render_scoreboard(
     let Some((realm, id)) = ids(realm, id) else {
         return ctx.fail(api, not_found()).await;
     };
-    let board = match load_board(api, ctx.lang, &realm, id).await {
+    let (board, realm_names) =
+        tokio::join!(load_board(api, ctx.lang, &realm, id), api.realm_names());
+    let board = match board {
         Ok(b) => b,
         Err(e) => return ctx.fail(api, e).await,
     };
     let title = format!("{} — {}", board.group.name, ctx.lang.eval().scoreboard);
-    let realm_name = (ctx.realm_names().await)(realm.as_str());
+    let realm_name = realm_names(realm.as_str());
     let body = views::scoreboard(
         ctx.lang,
         &views::ScoreboardPage {

@@ -38,17 +38,15 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use maud::Markup;
 use serde::Deserialize;
-use serde_json::Value;
 
 use self::api::{enc, Api, ApiError, ApiHandle};
 use self::i18n::Lang;
 use self::signed_in::{SignedIn, Visitor};
+use crate::csrf::{csrf_ok, csrf_token, new_csrf_secret, CSRF_COOKIE, CSRF_HEADER};
 use crate::http::{cookie, AppState, SESSION_COOKIE};
 use crate::profile::UserView;
 
-pub(crate) const CSRF_COOKIE: &str = "pek_csrf";
 const LANG_COOKIE: &str = "pek_lang";
-pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
 #[cfg(test)]
 const HTMX_VERSION: &str = "2.0.11";
@@ -117,55 +115,6 @@ pub fn routes(state: AppState, api: ApiHandle) -> Router<AppState> {
 /// The browser's CSRF secret (from its cookie, or minted for this response).
 #[derive(Clone)]
 struct CsrfSecret(String);
-
-/// The token a form or htmx request must present: bound to the browser's CSRF cookie
-/// and to its session, so it is useless to anyone who cannot read both.
-pub(crate) fn csrf_token(secret: &str, session: Option<&str>) -> String {
-    let mut data = Vec::with_capacity(secret.len() + 64);
-    data.extend_from_slice(b"pek-csrf\0");
-    data.extend_from_slice(secret.as_bytes());
-    data.push(0);
-    data.extend_from_slice(session.map(session_key).unwrap_or_default().as_bytes());
-    let d = ring::digest::digest(&ring::digest::SHA256, &data);
-    d.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// What a CSRF token is bound to of a session cookie: the session's id (`sid`) when the
-/// cookie is a session token, so the tokens of a page stay good when its session token is
-/// renewed; else the cookie itself. Read without verifying: it only has to be the same
-/// for the page and its forms, and whoever cannot read the cookie cannot learn it.
-fn session_key(cookie: &str) -> String {
-    use base64::Engine;
-    let sid = cookie
-        .split('.')
-        .nth(1)
-        .and_then(|p| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(p)
-                .ok()
-        })
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .and_then(|v| v.get("sid").and_then(|s| s.as_str()).map(String::from));
-    match sid {
-        Some(sid) => format!("sid:{sid}"),
-        None => cookie.to_string(),
-    }
-}
-
-pub(crate) fn csrf_ok(secret: &str, session: Option<&str>, presented: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    let want = csrf_token(secret, session);
-    want.len() == presented.len() && bool::from(want.as_bytes().ct_eq(presented.as_bytes()))
-}
-
-/// A fresh CSRF secret for the browser's `pek_csrf` cookie.
-pub(crate) fn new_csrf_secret() -> String {
-    let bytes: [u8; 24] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 pub(crate) fn cookie_header(name: &str, value: &str, max_age: u64) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
@@ -525,24 +474,6 @@ impl Ctx {
         }
         r
     }
-
-    /// A realm's display name (the registry's), for headings and notices.
-    async fn realm_names(&self) -> impl Fn(&str) -> String {
-        let registry = match &self.state.bff {
-            Some(b) => Some(b.registry.all().await),
-            None => None,
-        };
-        move |r: &str| {
-            registry
-                .as_ref()
-                .and_then(|m| {
-                    crate::realm::RealmId::parse(r)
-                        .ok()
-                        .and_then(|id| m.get(&id).map(|e| e.display_name.clone()))
-                })
-                .unwrap_or_else(|| r.to_string())
-        }
-    }
 }
 
 /// The sign-in page that comes back to `back` afterwards.
@@ -578,7 +509,7 @@ async fn home(SignedIn { ctx, api }: SignedIn, uri: axum::http::Uri) -> Response
         (Ok(m), Ok(g), Ok(o)) => (m, g, o),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return ctx.fail(&api, e).await,
     };
-    let names = ctx.realm_names().await;
+    let names = api.realm_names().await;
     let t = ctx.lang.t();
     let done = match uri.query().unwrap_or("") {
         "done=role-accept" => Some(t.done_role_accepted),
@@ -635,11 +566,25 @@ async fn sign_in_page(Visitor { ctx }: Visitor, Query(q): Query<SignInQuery>) ->
     let Some(login) = ctx.state.login.as_deref() else {
         return ctx.error(StatusCode::NOT_FOUND, "");
     };
+    // The development sign-in's people from the API's dev-login route, like every page's
+    // data (the page has no session yet, so it asks without one, as the route allows).
     let dev = if login.dev_login_enabled() {
-        match dev_people(&ctx.state).await {
-            Ok(p) => Some(p),
+        let people = match Api::anonymous(&ctx.api, ctx.request_id.clone(), ctx.lang) {
+            Some(api) => api.dev_people().await,
+            None => Err(ApiError::Status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                String::new(),
+            )),
+        };
+        match people {
+            Ok(p) => Some(
+                p.items
+                    .into_iter()
+                    .map(|p| (p.auth_sch_id, p.name))
+                    .collect(),
+            ),
             Err(e) => {
-                tracing::warn!(error = %e, "listing people for the development sign-in");
+                tracing::warn!(error = ?e, "listing people for the development sign-in");
                 Some(Vec::new())
             }
         }
@@ -661,40 +606,6 @@ async fn sign_in_page(Visitor { ctx }: Visitor, Query(q): Query<SignInQuery>) ->
         },
     );
     ctx.page(StatusCode::OK, t.sign_in, None, body)
-}
-
-/// The people the development sign-in offers (it can sign in as anyone anyway).
-async fn dev_people(s: &AppState) -> crate::error::Result<Vec<(String, String)>> {
-    let mut g = s.db.global().await?;
-    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query!(
-        r#"SELECT u.auth_sch_id AS "auth_sch_id!", p.first_name AS "first_name?",
-                  p.last_name AS "last_name?"
-           FROM users u LEFT JOIN profiles p ON p.user_id = u.id
-          WHERE u.auth_sch_id NOT LIKE 'legacy-pek:%'
-          ORDER BY u.auth_sch_id LIMIT 50"#
-    )
-    .fetch_all(g.conn())
-    .await?
-    .into_iter()
-    .map(|r| (r.auth_sch_id, r.first_name, r.last_name))
-    .collect();
-    g.commit().await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, first, last)| {
-            let name = [last, first]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-            let name = if name.trim().is_empty() {
-                id.clone()
-            } else {
-                name
-            };
-            (id, name)
-        })
-        .collect())
 }
 
 async fn dev_sign_in(Visitor { mut ctx }: Visitor, body: axum::body::Bytes) -> Response {
@@ -797,7 +708,7 @@ async fn search(
             people_error: None,
             groups: None,
         };
-        let names = ctx.realm_names().await;
+        let names = api.realm_names().await;
         return ctx.page(
             StatusCode::OK,
             t.search,
@@ -808,33 +719,20 @@ async fn search(
     // A "more groups" page shows groups only, a "more people" page people only.
     let want_people = sq.groups.is_none();
     let want_groups = sq.people.is_none();
-    let people_path = format!(
-        "/api/v1/users?q={}&limit={SEARCH_PAGE}{}",
-        enc(&q),
-        sq.people
-            .as_deref()
-            .map(|c| format!("&cursor={}", enc(c)))
-            .unwrap_or_default()
-    );
-    // Groups from the directory: every realm's listed groups, not only the person's.
-    let groups_path = format!(
-        "/api/v1/directory?q={}&limit={SEARCH_PAGE}{}",
-        enc(&q),
-        sq.groups
-            .as_deref()
-            .map(|c| format!("&cursor={}", enc(c)))
-            .unwrap_or_default()
-    );
     let people_call = async {
         if want_people && q.chars().count() >= 2 {
-            Some(api.get::<Value>(&people_path).await)
+            Some(
+                api.search_users(&q, SEARCH_PAGE, sq.people.as_deref())
+                    .await,
+            )
         } else {
             None
         }
     };
+    // Groups from the directory: every realm's listed groups, not only the person's.
     let groups_call = async {
         if want_groups {
-            Some(api.get::<Value>(&groups_path).await)
+            Some(api.directory(&q, SEARCH_PAGE, sq.groups.as_deref()).await)
         } else {
             None
         }
@@ -864,7 +762,7 @@ async fn search(
         people_error,
         groups: groups.as_ref(),
     };
-    let names = ctx.realm_names().await;
+    let names = api.realm_names().await;
     if headers.contains_key("hx-request") && !headers.contains_key("hx-boosted") {
         // htmx asked for the results only (search as you type).
         return html(
@@ -927,17 +825,16 @@ async fn render_person(
     id: &str,
     saved: bool,
     error: Option<(StatusCode, String)>,
-    form: Option<&Value>,
+    form: Option<&views::ProfileForm>,
 ) -> Response {
     let Ok(id) = uuid::Uuid::parse_str(id) else {
         return ctx
             .fail(api, ApiError::Status(StatusCode::NOT_FOUND, String::new()))
             .await;
     };
-    let user_path = format!("/api/v1/users/{id}");
     let (me, user, groups, points) = tokio::join!(
         api.me(),
-        api.get::<Value>(&user_path),
+        api.user(id),
         api.user_groups(id),
         api.user_points(id)
     );
@@ -946,8 +843,8 @@ async fn render_person(
         (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(api, e).await,
     };
     let is_me = me.id == id;
-    let names = ctx.realm_names().await;
-    let title = views::person_name_json(ctx.lang, &user);
+    let names = api.realm_names().await;
+    let title = views::person_name(ctx.lang, &user);
     let status = error.as_ref().map(|(s, _)| *s).unwrap_or(StatusCode::OK);
     let body = views::person(
         ctx.lang,
@@ -980,8 +877,8 @@ async fn render_person(
     ctx.page(status, &title, Some(&me), body)
 }
 
-/// The profile form as the API's profile input (empty fields are absent).
-fn profile_input(body: &[u8]) -> Value {
+/// The profile form as the API's profile input (empty fields are null).
+fn profile_input(body: &[u8]) -> views::ProfileForm {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.trim().to_string()))
         .collect();
@@ -999,23 +896,26 @@ fn profile_input(body: &[u8]) -> Value {
             .map(|(_, v)| v.clone())
             .collect()
     };
-    let accounts: Vec<Value> = all("accountProtocol")
+    let external_accounts = all("accountProtocol")
         .into_iter()
         .zip(all("accountName"))
         .filter(|(_, name)| !name.is_empty())
-        .map(|(protocol, name)| serde_json::json!({"protocol": protocol, "accountName": name}))
+        .map(|(protocol, account_name)| views::AccountField {
+            protocol,
+            account_name,
+        })
         .collect();
-    serde_json::json!({
-        "firstName": one("firstName"),
-        "lastName": one("lastName"),
-        "nickname": one("nickname"),
-        "cellPhone": one("cellPhone"),
-        "room": one("room"),
-        "dormitory": one("dormitory"),
-        "gender": one("gender"),
-        "studentStatus": one("studentStatus"),
-        "externalAccounts": accounts,
-    })
+    views::ProfileForm {
+        first_name: one("firstName"),
+        last_name: one("lastName"),
+        nickname: one("nickname"),
+        cell_phone: one("cellPhone"),
+        room: one("room"),
+        dormitory: one("dormitory"),
+        gender: one("gender"),
+        student_status: one("studentStatus"),
+        external_accounts,
+    }
 }
 
 async fn save_profile(
@@ -1035,8 +935,11 @@ async fn save_profile(
             .await;
     }
     let input = profile_input(&body);
+    let Ok(json) = serde_json::to_value(&input) else {
+        return ctx.error(StatusCode::INTERNAL_SERVER_ERROR, "");
+    };
     match api
-        .call::<Value>(Method::PUT, "/api/v1/me/profile", Some(input.clone()))
+        .call::<serde::de::IgnoredAny>(Method::PUT, "/api/v1/me/profile", Some(json))
         .await
     {
         Ok(_) => Redirect::to(&format!("/people/{}?saved=1", enc(&id))).into_response(),
@@ -1142,29 +1045,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csrf_tokens_are_bound_to_the_cookie_and_the_session() {
-        let t = csrf_token("secret", Some("session"));
-        assert!(csrf_ok("secret", Some("session"), &t));
-        assert!(!csrf_ok("other", Some("session"), &t));
-        assert!(!csrf_ok("secret", Some("another session"), &t));
-        assert!(!csrf_ok("secret", None, &t));
-        assert!(!csrf_ok("secret", Some("session"), ""));
-    }
-
-    #[test]
     fn the_profile_form_becomes_the_api_input() {
         let v = profile_input(
             b"csrf=x&firstName=%C3%81ron&lastName=+&nickname=ari&dormitory=SCH\
               &accountProtocol=SCH_MAIL&accountName=ari%40sch&accountProtocol=GMAIL&accountName=",
         );
-        assert_eq!(v["firstName"], "Áron");
-        assert!(v["lastName"].is_null());
-        assert_eq!(v["dormitory"], "SCH");
         assert_eq!(
-            v["externalAccounts"],
-            serde_json::json!([{"protocol": "SCH_MAIL", "accountName": "ari@sch"}])
+            v,
+            views::ProfileForm {
+                first_name: Some("Áron".into()),
+                nickname: Some("ari".into()),
+                dormitory: Some("SCH".into()),
+                external_accounts: vec![views::AccountField {
+                    protocol: "SCH_MAIL".into(),
+                    account_name: "ari@sch".into(),
+                }],
+                ..Default::default()
+            }
         );
-        assert!(v.get("csrf").is_none());
+        // As the API's input: every field named as the API names it, empty ones null.
+        let json = serde_json::to_value(&v).expect("serialize");
+        assert_eq!(
+            json,
+            serde_json::json!({"firstName": "Áron", "lastName": null, "nickname": "ari",
+                "cellPhone": null, "room": null, "dormitory": "SCH", "gender": null,
+                "studentStatus": null,
+                "externalAccounts": [{"protocol": "SCH_MAIL", "accountName": "ari@sch"}]})
+        );
     }
 
     #[test]

@@ -77,7 +77,7 @@ async fn render(
         (Ok(m), Ok(s), Ok(e)) => (m, s, e),
         (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return ctx.fail(api, e).await,
     };
-    let names = ctx.realm_names().await;
+    let names = api.realm_names().await;
     let status = refusal.as_ref().map(|r| r.status).unwrap_or(StatusCode::OK);
     let view = views::realm_admin::Admin {
         realm,

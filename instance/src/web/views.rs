@@ -2,20 +2,21 @@
 //! No inline script or style anywhere: the Content-Security-Policy forbids both.
 
 use maud::{html, Markup, DOCTYPE};
-use serde_json::Value;
-
 use uuid::Uuid;
 
 use super::i18n::{self, Lang};
 use super::static_files::{APP_CSS, APP_JS, FAVICON, HTMX};
 use crate::bff::left_out::Reason;
 use crate::bff::{Coverage, Federated};
+use crate::group::DirectoryPage;
+use crate::http::bff_api::UserPage;
 use crate::http::groups_of_api::{RealmGroupMembership, RealmPolicyOffer};
 use crate::membership::GroupMembership;
-use crate::profile::{BasicProfile, ProfileData, UserView};
+use crate::profile::{BasicProfile, ProfileData, Scope, UserView};
 
 pub mod directory;
 pub mod evaluation;
+pub mod group;
 pub mod guidelines;
 pub mod identities;
 pub mod realm_admin;
@@ -167,12 +168,6 @@ fn name_of(lang: Lang, first: Option<&str>, last: Option<&str>) -> String {
     }
 }
 
-/// [`person_name`] of a user view the page still reads as JSON.
-pub fn person_name_json(lang: Lang, user: &Value) -> String {
-    let p = &user["profile"];
-    name_of(lang, p["firstName"].as_str(), p["lastName"].as_str())
-}
-
 /// A person's name as a list shows it: with the nickname when they have one, the way
 /// pek-next shows people, so that two people of the same name are told apart.
 pub fn person_label(lang: Lang, user: &UserView) -> String {
@@ -199,24 +194,6 @@ pub fn distinct_labels<'a>(
     let labelled: Vec<(Uuid, String)> = people
         .into_iter()
         .map(|u| (u.id, person_label(lang, u)))
-        .collect();
-    told_apart(labelled)
-}
-
-/// [`distinct_labels`] of user views the page still reads as JSON, by id as text.
-pub fn distinct_labels_json<'a>(
-    lang: Lang,
-    people: impl IntoIterator<Item = &'a Value>,
-) -> std::collections::HashMap<String, String> {
-    let labelled: Vec<(String, String)> = people
-        .into_iter()
-        .map(|u| {
-            let p = &u["profile"];
-            (
-                u["id"].as_str().unwrap_or("").to_string(),
-                with_nickname(person_name_json(lang, u), p["nickname"].as_str()),
-            )
-        })
         .collect();
     told_apart(labelled)
 }
@@ -336,15 +313,6 @@ pub fn post_name(lang: Lang, post: &str) -> String {
     }
 }
 
-/// A membership's posts, as the page shows them.
-pub fn posts(lang: Lang, v: &Value) -> String {
-    let list: Vec<String> = v
-        .get("posts")
-        .and_then(|p| serde_json::from_value(p.clone()).ok())
-        .unwrap_or_default();
-    post_list(lang, &list)
-}
-
 /// Posts as the page shows them (the leader post in the page's words).
 pub fn post_list(lang: Lang, posts: &[String]) -> String {
     posts
@@ -360,16 +328,6 @@ fn group_href(realm: &str, id: &str) -> String {
         super::api::enc(realm),
         super::api::enc(id)
     )
-}
-
-/// [`coverage_notice`] of an answer the page still reads as JSON.
-pub(super) fn partial_notice(
-    lang: Lang,
-    answer: &Value,
-    realm_names: &dyn Fn(&str) -> String,
-) -> Markup {
-    let coverage: Coverage = serde_json::from_value(answer.clone()).unwrap_or_default();
-    coverage_notice(lang, &coverage, realm_names)
 }
 
 /// The realms a merged answer is missing, and those that want another sign-in.
@@ -586,9 +544,9 @@ pub fn home(
 
 pub struct SearchView<'a> {
     pub q: &'a str,
-    pub people: Option<&'a Value>,
+    pub people: Option<&'a UserPage>,
     pub people_error: Option<String>,
-    pub groups: Option<&'a Value>,
+    pub groups: Option<&'a DirectoryPage>,
 }
 
 pub fn search(lang: Lang, s: &SearchView, realm_names: &dyn Fn(&str) -> String) -> Markup {
@@ -621,16 +579,15 @@ pub fn search_results(lang: Lang, s: &SearchView, realm_names: &dyn Fn(&str) -> 
                         p { (e) }
                     }
                     @if let Some(people) = s.people {
-                        (partial_notice(lang, people, realm_names))
-                        @let items = people["items"].as_array().cloned().unwrap_or_default();
-                        @if items.is_empty() { p { (t.no_people) } }
-                        @let labels = distinct_labels_json(lang, &items);
+                        (coverage_notice(lang, &people.coverage, realm_names))
+                        @if people.items.is_empty() { p { (t.no_people) } }
+                        @let labels = distinct_labels(lang, &people.items);
                         ul.cards #people-list {
-                            @for u in &items {
-                                li { (person_card(lang, u, labels.get(u["id"].as_str().unwrap_or("")))) }
+                            @for u in &people.items {
+                                li { (person_card(lang, u, labels.get(&u.id))) }
                             }
                         }
-                        @if let Some(c) = people["nextCursor"].as_str() {
+                        @if let Some(c) = &people.next_cursor {
                             p { a href={ "/search?q=" (super::api::enc(s.q)) "&people=" (super::api::enc(c)) } { (t.more_people) } }
                         }
                     }
@@ -638,21 +595,20 @@ pub fn search_results(lang: Lang, s: &SearchView, realm_names: &dyn Fn(&str) -> 
                 section aria-labelledby="groups-found-title" {
                     h2 #groups-found-title { (t.groups) }
                     @if let Some(groups) = s.groups {
-                        (partial_notice(lang, groups, realm_names))
-                        @let items = groups["items"].as_array().cloned().unwrap_or_default();
-                        @if items.is_empty() { p { (t.no_groups_found) } }
+                        (coverage_notice(lang, &groups.coverage, realm_names))
+                        @if groups.items.is_empty() { p { (t.no_groups_found) } }
                         ul.cards {
-                            @for g in &items {
-                                @let realm = g["realmId"].as_str().unwrap_or("");
+                            @for e in &groups.items {
+                                @let g = &e.group;
                                 li {
-                                    a.title href=(group_href(realm, g["id"].as_str().unwrap_or(""))) {
-                                        (g["name"].as_str().unwrap_or(""))
+                                    a.title href=(group_href(&g.realm_id, &g.id.to_string())) {
+                                        (g.name)
                                     }
-                                    " " span.muted { (realm_names(realm)) }
+                                    " " span.muted { (realm_names(&g.realm_id)) }
                                 }
                             }
                         }
-                        @if let Some(c) = groups["nextCursor"].as_str() {
+                        @if let Some(c) = &groups.next_cursor {
                             p { a href={ "/search?q=" (super::api::enc(s.q)) "&groups=" (super::api::enc(c)) } { (t.more_groups) } }
                         }
                     }
@@ -662,33 +618,46 @@ pub fn search_results(lang: Lang, s: &SearchView, realm_names: &dyn Fn(&str) -> 
     }
 }
 
-/// The profile fields the API answered, and only those.
-fn profile_facts(lang: Lang, profile: &Value) -> Markup {
+/// The profile fields the API answered, and only those: a basic profile's nickname, a
+/// full profile's every field.
+fn profile_facts(lang: Lang, profile: &ProfileData) -> Markup {
     let t = lang.t();
-    let text = |k: &str| profile.get(k).map(|v| v.as_str().unwrap_or("").to_string());
+    let nickname = match profile {
+        ProfileData::Full(f) => &f.basic.nickname,
+        ProfileData::Basic(b) => &b.nickname,
+    };
+    let text = |v: &Option<String>| or_not_set(lang, v.as_deref().unwrap_or(""));
     html! {
         dl.facts {
-            @if let Some(n) = text("nickname") { dt { (t.nickname) } dd { (or_not_set(lang, &n)) } }
-            @if let Some(v) = text("cellPhone") { dt { (t.cell_phone) } dd { (or_not_set(lang, &v)) } }
-            @if let Some(v) = text("room") { dt { (t.room) } dd { (or_not_set(lang, &v)) } }
-            @if let Some(v) = text("dormitory") { dt { (t.dormitory) } dd { (i18n::label(lang, i18n::DORMITORIES, &v)) } }
-            @if let Some(v) = text("gender") { dt { (t.gender) } dd { (i18n::label(lang, i18n::GENDERS, &v)) } }
-            @if let Some(v) = text("studentStatus") { dt { (t.student_status) } dd { (i18n::label(lang, i18n::STUDENT_STATUSES, &v)) } }
-            @if let Some(accounts) = profile.get("externalAccounts").and_then(|a| a.as_array()) {
+            dt { (t.nickname) } dd { (text(nickname)) }
+            @if let ProfileData::Full(f) = profile {
+                dt { (t.cell_phone) } dd { (text(&f.cell_phone)) }
+                dt { (t.room) } dd { (text(&f.room)) }
+                dt { (t.dormitory) } dd { (i18n::label(lang, i18n::DORMITORIES, &wire(&f.dormitory))) }
+                dt { (t.gender) } dd { (i18n::label(lang, i18n::GENDERS, &wire(&f.gender))) }
+                dt { (t.student_status) } dd { (i18n::label(lang, i18n::STUDENT_STATUSES, &wire(&f.student_status))) }
                 dt { (t.external_accounts) }
                 dd {
-                    @if accounts.is_empty() { (t.not_set) }
+                    @if f.external_accounts.is_empty() { (t.not_set) }
                     ul.plain {
-                        @for a in accounts {
+                        @for a in &f.external_accounts {
                             li {
-                                (i18n::label(lang, i18n::PROTOCOLS, a["protocol"].as_str().unwrap_or("")))
-                                ": " (a["accountName"].as_str().unwrap_or(""))
+                                (i18n::label(lang, i18n::PROTOCOLS, &wire(&a.protocol)))
+                                ": " (a.account_name.as_str())
                             }
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// An API enum as the API writes it (the pages' label tables are keyed by that).
+fn wire<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
     }
 }
 
@@ -701,45 +670,101 @@ fn or_not_set(lang: Lang, v: &str) -> String {
 }
 
 /// One person found; `label` is their name as told apart from the others of the list.
-fn person_card(lang: Lang, u: &Value, label: Option<&String>) -> Markup {
-    let id = u["id"].as_str().unwrap_or("");
+fn person_card(lang: Lang, u: &UserView, label: Option<&String>) -> Markup {
     html! {
-        a.title href={ "/people/" (super::api::enc(id)) } {
-            @match label { Some(l) => (l), None => (person_name_json(lang, u)) }
+        a.title href={ "/people/" (u.id) } {
+            @match label { Some(l) => (l), None => (person_name(lang, u)) }
         }
-        @if u["profile"].is_object() { (profile_facts(lang, &u["profile"])) }
+        @if let Some(p) = &u.profile { (profile_facts(lang, p)) }
+    }
+}
+
+/// The profile form's values: the stored profile, or what the person typed when a save
+/// was refused (so it is not lost). Serialized, it is the API's profile input
+/// (`PUT /api/v1/me/profile`; an empty field is null).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileForm {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub nickname: Option<String>,
+    pub cell_phone: Option<String>,
+    pub room: Option<String>,
+    pub dormitory: Option<String>,
+    pub gender: Option<String>,
+    pub student_status: Option<String>,
+    pub external_accounts: Vec<AccountField>,
+}
+
+/// One row of the profile form's external accounts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountField {
+    pub protocol: String,
+    pub account_name: String,
+}
+
+impl ProfileForm {
+    /// The form filled with the profile the API answered.
+    pub fn of(user: &UserView) -> ProfileForm {
+        match &user.profile {
+            Some(ProfileData::Full(f)) => ProfileForm {
+                first_name: f.basic.first_name.clone(),
+                last_name: f.basic.last_name.clone(),
+                nickname: f.basic.nickname.clone(),
+                cell_phone: f.cell_phone.clone(),
+                room: f.room.clone(),
+                dormitory: Some(wire(&f.dormitory)),
+                gender: Some(wire(&f.gender)),
+                student_status: Some(wire(&f.student_status)),
+                external_accounts: f
+                    .external_accounts
+                    .iter()
+                    .map(|a| AccountField {
+                        protocol: wire(&a.protocol),
+                        account_name: a.account_name.as_str().to_string(),
+                    })
+                    .collect(),
+            },
+            Some(ProfileData::Basic(b)) => ProfileForm {
+                first_name: b.first_name.clone(),
+                last_name: b.last_name.clone(),
+                nickname: b.nickname.clone(),
+                ..ProfileForm::default()
+            },
+            None => ProfileForm::default(),
+        }
     }
 }
 
 pub struct PersonView<'a> {
-    pub user: &'a Value,
+    pub user: &'a UserView,
     pub groups: &'a Federated<RealmGroupMembership>,
     pub is_me: bool,
     pub csrf: &'a str,
     pub saved: bool,
     pub error: Option<&'a str>,
     /// The form's values when a save failed (otherwise the stored profile).
-    pub form: Option<&'a Value>,
+    pub form: Option<&'a ProfileForm>,
 }
 
 pub fn person(lang: Lang, p: &PersonView, realm_names: &dyn Fn(&str) -> String) -> Markup {
     let t = lang.t();
-    let profile = &p.user["profile"];
     let items: Vec<&RealmGroupMembership> = p.groups.items.iter().collect();
     let heading = if p.is_me {
         t.my_groups_here
     } else {
         t.their_groups
     };
+    let stored = ProfileForm::of(p.user);
     html! {
-        h1 { (person_name_json(lang, p.user)) }
+        h1 { (person_name(lang, p.user)) }
         @if p.saved { p.notice.ok role="status" { (t.saved) } }
-        @if profile.is_object() {
-            (profile_facts(lang, profile))
-        } @else {
-            p { (t.no_profile) }
+        @match &p.user.profile {
+            Some(profile) => (profile_facts(lang, profile)),
+            None => p { (t.no_profile) },
         }
-        @if p.user["scope"].as_str() == Some("basic") { p.muted { (t.basic_profile_only) } }
+        @if p.user.scope == Scope::Basic { p.muted { (t.basic_profile_only) } }
         section aria-labelledby="their-groups" {
             h2 #their-groups { (heading) }
             (coverage_notice(lang, &p.groups.coverage, realm_names))
@@ -747,7 +772,7 @@ pub fn person(lang: Lang, p: &PersonView, realm_names: &dyn Fn(&str) -> String) 
             (memberships_by_realm(lang, &items, heading))
         }
         @if p.is_me {
-            (profile_form(lang, p.form.unwrap_or(profile), p.csrf, p.error, p.user["id"].as_str().unwrap_or("")))
+            (profile_form(lang, p.form.unwrap_or(&stored), p.csrf, p.error, p.user.id))
         }
     }
 }
@@ -762,53 +787,43 @@ fn select(lang: Lang, name: &str, id: &str, table: &[(&str, &str, &str)], curren
     }
 }
 
-fn profile_form(lang: Lang, profile: &Value, csrf: &str, error: Option<&str>, id: &str) -> Markup {
+fn profile_form(lang: Lang, f: &ProfileForm, csrf: &str, error: Option<&str>, id: Uuid) -> Markup {
     let t = lang.t();
-    let v = |k: &str| {
-        profile
-            .get(k)
-            .and_then(|x| x.as_str())
-            .unwrap_or("")
-            .to_string()
-    };
-    let accounts = profile
-        .get("externalAccounts")
-        .and_then(|a| a.as_array())
-        .cloned()
-        .unwrap_or_default();
+    let v = |x: &Option<String>| x.clone().unwrap_or_default();
+    let accounts = &f.external_accounts;
     // Two empty rows to add accounts without JavaScript.
     let rows = accounts.len() + 2;
     html! {
         section aria-labelledby="edit-title" {
             h2 #edit-title { (t.edit_profile) }
             @if let Some(e) = error { p.notice role="alert" #form-error { (e) } }
-            form.profile method="post" action={ "/people/" (super::api::enc(id)) "/profile" } {
+            form.profile method="post" action={ "/people/" (id) "/profile" } {
                 input type="hidden" name="csrf" value=(csrf);
                 div.fields {
-                    (text_field("lastName", t.last_name, &v("lastName"), "family-name"))
-                    (text_field("firstName", t.first_name, &v("firstName"), "given-name"))
-                    (text_field("nickname", t.nickname, &v("nickname"), "nickname"))
-                    (text_field("cellPhone", t.cell_phone, &v("cellPhone"), "tel"))
-                    (text_field("room", t.room, &v("room"), "off"))
+                    (text_field("lastName", t.last_name, &v(&f.last_name), "family-name"))
+                    (text_field("firstName", t.first_name, &v(&f.first_name), "given-name"))
+                    (text_field("nickname", t.nickname, &v(&f.nickname), "nickname"))
+                    (text_field("cellPhone", t.cell_phone, &v(&f.cell_phone), "tel"))
+                    (text_field("room", t.room, &v(&f.room), "off"))
                     div.field {
                         label for="f-dormitory" { (t.dormitory) }
-                        (select(lang, "dormitory", "f-dormitory", i18n::DORMITORIES, &v("dormitory")))
+                        (select(lang, "dormitory", "f-dormitory", i18n::DORMITORIES, &v(&f.dormitory)))
                     }
                     div.field {
                         label for="f-gender" { (t.gender) }
-                        (select(lang, "gender", "f-gender", i18n::GENDERS, &v("gender")))
+                        (select(lang, "gender", "f-gender", i18n::GENDERS, &v(&f.gender)))
                     }
                     div.field {
                         label for="f-studentStatus" { (t.student_status) }
-                        (select(lang, "studentStatus", "f-studentStatus", i18n::STUDENT_STATUSES, &v("studentStatus")))
+                        (select(lang, "studentStatus", "f-studentStatus", i18n::STUDENT_STATUSES, &v(&f.student_status)))
                     }
                 }
                 fieldset {
                     legend { (t.external_accounts) }
                     @for i in 0..rows {
                         @let a = accounts.get(i);
-                        @let proto = a.and_then(|a| a["protocol"].as_str()).unwrap_or("SCH_MAIL");
-                        @let name = a.and_then(|a| a["accountName"].as_str()).unwrap_or("");
+                        @let proto = a.map(|a| a.protocol.as_str()).unwrap_or("SCH_MAIL");
+                        @let name = a.map(|a| a.account_name.as_str()).unwrap_or("");
                         div.account {
                             label for={ "f-acc-kind-" (i) } { (t.account_kind) " " (i + 1) }
                             (select(lang, "accountProtocol", &format!("f-acc-kind-{i}"), i18n::PROTOCOLS, proto))
@@ -838,14 +853,22 @@ mod tests {
     use super::*;
     use crate::realm::RealmId;
 
+    /// A user view as the API answers it.
+    fn user(v: serde_json::Value) -> UserView {
+        serde_json::from_value(v).expect("a user view")
+    }
+
     #[test]
     fn values_from_the_api_are_escaped() {
-        let user = serde_json::json!({
-            "id": "x\"><script>alert(1)</script>",
+        let user = user(serde_json::json!({
+            "id": "11111111-2222-3333-4444-555555555555",
             "scope": "full",
             "profile": {"firstName": "<img src=x onerror=alert(1)>", "lastName": "O'Brien & co",
-                        "cellPhone": "<b>1</b>"}
-        });
+                        "nickname": "<script>alert(1)</script>", "cellPhone": "<b>1</b>",
+                        "room": null, "dormitory": "SCH", "gender": "UNKNOWN",
+                        "studentStatus": "ACTIVE", "externalAccounts": [], "email": null,
+                        "neptun": null, "bmeId": null}
+        }));
         let html = person_card(Lang::En, &user, None).into_string();
         assert!(!html.contains("<script>") && !html.contains("<img") && !html.contains("<b>"));
         assert!(
@@ -853,26 +876,27 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("O'Brien &amp; co"), "{html}");
-        assert!(html.contains("x%22%3E%3Cscript%3E"), "{html}");
+        assert!(html.contains("&lt;b&gt;1&lt;/b&gt;"), "{html}");
     }
 
     #[test]
     fn people_of_the_same_name_are_told_apart() {
-        let p = |id: &str, nick: Option<&str>| {
-            serde_json::json!({"id": id, "scope": "basic",
-                "profile": {"firstName": "Frida", "lastName": "Friss", "nickname": nick}})
+        let id = |n: char| Uuid::parse_str(&n.to_string().repeat(32)).expect("uuid");
+        let p = |n: char, nick: Option<&str>| {
+            user(serde_json::json!({"id": id(n), "scope": "basic",
+                "profile": {"firstName": "Frida", "lastName": "Friss", "nickname": nick}}))
         };
         let people = [
-            p("11111111-aaaa", Some("fri")),
-            p("22222222-bbbb", None),
-            p("33333333-cccc", None),
-            p("44444444-dddd", Some("frici")),
+            p('1', Some("fri")),
+            p('2', None),
+            p('3', None),
+            p('4', Some("frici")),
         ];
-        let l = distinct_labels_json(Lang::Hu, &people);
-        assert_eq!(l["11111111-aaaa"], "Friss Frida (fri)");
-        assert_eq!(l["44444444-dddd"], "Friss Frida (frici)");
-        assert_eq!(l["22222222-bbbb"], "Friss Frida · 22222222");
-        assert_eq!(l["33333333-cccc"], "Friss Frida · 33333333");
+        let l = distinct_labels(Lang::Hu, &people);
+        assert_eq!(l[&id('1')], "Friss Frida (fri)");
+        assert_eq!(l[&id('4')], "Friss Frida (frici)");
+        assert_eq!(l[&id('2')], "Friss Frida · 22222222");
+        assert_eq!(l[&id('3')], "Friss Frida · 33333333");
     }
 
     #[test]
@@ -909,10 +933,10 @@ mod tests {
 
     #[test]
     fn only_the_profile_fields_given_are_shown() {
-        let basic = serde_json::json!({
-            "id": "1", "scope": "basic",
+        let basic = user(serde_json::json!({
+            "id": "11111111-2222-3333-4444-555555555555", "scope": "basic",
             "profile": {"firstName": "Áron", "lastName": "Szabó", "nickname": "ari"}
-        });
+        }));
         let html = person_card(Lang::Hu, &basic, None).into_string();
         assert!(html.contains("ari") && html.contains("Szabó Áron"));
         for absent in ["Telefon", "Szoba", "Kollégium", "Külső fiókok"] {

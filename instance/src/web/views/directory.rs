@@ -16,7 +16,7 @@ pub struct Directory<'a> {
     pub mine: &'a HashMap<(String, String), String>,
     pub csrf: &'a str,
     /// The realms that did not answer, and those that accept only other sign-in
-    /// providers ([`super::partial_notice`]).
+    /// providers ([`super::coverage_notice`]).
     pub notice: Markup,
 }
 
