@@ -335,6 +335,14 @@ pub struct WorkerSpec {
     /// CPU and 64Mi memory and a 512Mi memory limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+
+    /// Seconds a stopping worker pod has to finish its requests: it leaves the Service
+    /// first (5 s), then drains. Also how long a credential rotation waits after the
+    /// worker's rollout before it disables the old login (a stopping pod may still use
+    /// it). Defaults to 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 6, max = 3600))]
+    pub termination_grace_period_seconds: Option<i64>,
 }
 
 fn default_replicas() -> i32 {
@@ -347,6 +355,7 @@ impl Default for WorkerSpec {
             image: None,
             replicas: default_replicas(),
             resources: None,
+            termination_grace_period_seconds: None,
         }
     }
 }

@@ -251,10 +251,20 @@ fn deployment_follows_worker_settings() {
     let r = realm(
         json!({"realmId": "kszk", "database": {"adminSecretRef": {"name": "a"}},
         "worker": {"image": "registry.local/pek:2.0.1", "replicas": 3,
-                   "resources": {"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}}}}),
+                   "resources": {"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}},
+                   "terminationGracePeriodSeconds": 8}}),
     );
     let d = to_json(&desired::deployment(&r, &Config::for_tests(), "h").expect("deployment"));
     assert_eq!(d["spec"]["replicas"], 3);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
+        8
+    );
+    let default = to_json(&desired::deployment(&basic(), &Config::for_tests(), "h").expect("d"));
+    assert_eq!(
+        default["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
+        30
+    );
     let c = &d["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["image"], "registry.local/pek:2.0.1");
     assert_eq!(

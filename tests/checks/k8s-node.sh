@@ -137,6 +137,14 @@ IMAGE_PORTS=(8080 8081)
 IMAGE_BINS=(pek pek-operator)
 ports=(); for p in "${IMAGE_PORTS[@]}"; do ports+=(--port "$p"); done
 bins=(); for b in "${IMAGE_BINS[@]}"; do bins+=("$BIN/$b"); done
+# The bundled Postgres image (built from Debian packages on a fresh machine, cached after)
+# and the request loop's client image do not depend on the project's image: they are made
+# beside it, and waited for at the end of this phase.
+"$K8S/images.sh" postgres >"$DIR/images-postgres.log" 2>&1 &
+postgres_image=$!
+"$K8S/images.sh" app localhost/pek-node-client:1 --strip "$BIN/examples/node_client" -- "$DIR" \
+  >"$DIR/images-client.log" 2>&1 &
+client_image=$!
 "$K8S/images.sh" app localhost/pek:node-1 --entrypoint "$IMAGE_ENTRYPOINT" --cmd "$IMAGE_CMD" \
   "${ports[@]}" --strip "${bins[@]}" -- "$DIR" 2>&1 | tail -1
 # pg_dump and pg_restore with their libraries, from the host's postgresql-client-15 by the
@@ -305,8 +313,10 @@ for p in $(grep -ho 'command: \["[^"]*"\]' charts/pek-hub/templates/*.yaml | sed
 done
 # A second tag for the upgrade (same content: what changes is what Kubernetes rolls).
 "${CTR[@]}" images tag localhost/pek:node-1 localhost/pek:node-2 >/dev/null
-"$K8S/images.sh" app localhost/pek-node-client:1 --strip "$BIN/examples/node_client" -- "$DIR" 2>&1 | tail -1
-"$K8S/images.sh" postgres "$DIR" 2>&1 | tail -1
+wait "$client_image" || { cat "$DIR/images-client.log" >&2; fail "the client image was not made"; }
+tail -1 "$DIR/images-client.log"
+wait "$postgres_image" || { cat "$DIR/images-postgres.log" >&2; fail "the Postgres image was not made"; }
+"$K8S/images.sh" postgres "$DIR" 2>&1 | tail -1   # built above: imported now
 
 # ---------------------------------------------------------------------------------------------
 phase "2. helm install (hub x2, operator x2, bundled Postgres)"
@@ -419,10 +429,13 @@ phase "3. three Realms: pods, probes, Service DNS, federation"
 user_id() { psql_at pek_hub "SELECT id FROM users WHERE auth_sch_id = '$1'"; }
 ADMIN=$(user_id node-admin); MEMBER=$(user_id node-member)
 [ -n "$ADMIN" ] && [ -n "$MEMBER" ] || fail "the hub did not create its configured admins"
-# The repository's examples, with the test's administrator.
+# The repository's examples, with the test's administrator, and a shorter grace period for
+# a stopping worker (8 s: the 5 s out of the Service, then the drain), which is also how
+# long kszk's credential rotation (4b) waits after its rollout instead of the default 30 s.
 for ex in realm-kszk realm-schonherz-qpa; do
   k -n "$NS" create --dry-run=client -o json -f "examples/$ex.yaml" \
-    | jq '.spec.admins = ["node-admin"]' | k -n "$NS" apply -f - >/dev/null
+    | jq '.spec.admins = ["node-admin"] | .spec.worker.terminationGracePeriodSeconds = 8' \
+    | k -n "$NS" apply -f - >/dev/null
 done
 k -n "$NS" apply -f - >/dev/null <<'YAML'
 apiVersion: pek.sch.bme.hu/v1alpha1

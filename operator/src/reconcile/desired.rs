@@ -435,7 +435,14 @@ pub fn deployment(
                 }),
                 spec: Some(PodSpec {
                     // The pre-stop delay plus time to finish the requests in flight.
-                    termination_grace_period_seconds: Some(SHUTDOWN_DELAY_SECONDS + 25),
+                    termination_grace_period_seconds: Some(
+                        realm
+                            .spec
+                            .worker
+                            .termination_grace_period_seconds
+                            .unwrap_or(SHUTDOWN_DELAY_SECONDS + 25)
+                            .max(SHUTDOWN_DELAY_SECONDS + 1),
+                    ),
                     service_account_name: Some(worker_name(realm)),
                     automount_service_account_token: Some(false),
                     enable_service_links: Some(false),
