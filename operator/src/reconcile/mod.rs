@@ -192,6 +192,9 @@ pub fn error_policy(realm: Arc<Realm>, error: &Error, ctx: Arc<Context>) -> Acti
 
 /// Shortest and longest delay before retrying a failed reconcile.
 const MIN_RETRY: Duration = Duration::from_secs(2);
+/// How soon a Realm that is not ready yet is looked at again (its objects' changes also
+/// wake the operator).
+const UNSETTLED_RECHECK: Duration = Duration::from_secs(30);
 const MAX_RETRY: Duration = Duration::from_secs(300);
 
 /// The delay before retrying a Realm that has been failing for `failing`: a tenth of that,
@@ -226,6 +229,9 @@ impl Stop {
 struct Done {
     /// Nothing to wait for: the realm is ready, or scaled to zero on purpose.
     settled: bool,
+    /// When to look again if sooner than the usual 30 s (a credential rotation whose old
+    /// pods' grace period ends then).
+    recheck: Option<Duration>,
 }
 
 /// Brings the world in line with a (non-deleted) Realm: the phases, then one status write.
@@ -233,10 +239,10 @@ async fn apply_realm(realm: &Realm, ctx: &Context) -> Result<Action, Error> {
     let mut report = Report::new(realm, ctx);
     let outcome = Box::pin(phases(realm, ctx, &mut report)).await;
     let result = match outcome {
-        Ok(Done { settled }) => Ok(Action::requeue(if settled {
+        Ok(Done { settled, recheck }) => Ok(Action::requeue(if settled {
             ctx.config.resync
         } else {
-            Duration::from_secs(30)
+            recheck.map_or(UNSETTLED_RECHECK, |d| d.min(UNSETTLED_RECHECK))
         })),
         Err(Stop::Suspended) => {
             report.suspended();
@@ -291,6 +297,12 @@ async fn phases(realm: &Realm, ctx: &Context, report: &mut Report) -> Result<Don
     let rotating = rotation::retire(ctx, realm, &refs, &mut creds, &live)
         .await
         .map_err(Stop::failed(ConditionType::DatabaseReady))?;
+    // The old login is disabled as soon as the old pods' grace period is over (a second
+    // late, so the check finds it over), not at the next 30 s check.
+    let recheck = match rotating {
+        Some(rotation::Rollout::Grace(left)) => Some(left + Duration::from_secs(1)),
+        _ => None,
+    };
     report.credentials(status::Credentials {
         user: creds.app_user.clone(),
         rotated_at: creds.rotation.rotated_at.clone(),
@@ -298,7 +310,7 @@ async fn phases(realm: &Realm, ctx: &Context, report: &mut Report) -> Result<Don
     });
     // A rotation under way is checked again soon: its old login is disabled once the pods
     // have moved.
-    let settled = !rotating
+    let settled = rotating.is_none()
         && (workload.status == ConditionStatus::True || workload.reason == Reason::ScaledToZero);
     report.set(workload);
     report.endpoint(refs.endpoint.clone());
@@ -311,7 +323,7 @@ async fn phases(realm: &Realm, ctx: &Context, report: &mut Report) -> Result<Don
         )
         .await?;
     report.set(registered);
-    Ok(Done { settled })
+    Ok(Done { settled, recheck })
 }
 
 /// Publishes an Event about `realm` (a failure to publish is logged, never fatal).

@@ -19,6 +19,8 @@
 //! A Secret whose passwords the operator did not generate is never rotated (a Warning Event
 //! says so).
 
+use std::time::Duration;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -147,19 +149,20 @@ pub(crate) async fn advance(
 }
 
 /// Step 3: once every worker pod runs with the current credentials, the previous login may no
-/// longer log in. Returns whether a rotation is still under way.
+/// longer log in. Returns what a rotation still under way waits for.
 pub(crate) async fn retire(
     ctx: &Context,
     realm: &Realm,
     refs: &References,
     creds: &mut DbCredentials,
     live: &Deployment,
-) -> Result<bool, Error> {
+) -> Result<Option<Rollout>, Error> {
     let Some(previous) = creds.rotation.previous.clone() else {
-        return Ok(false);
+        return Ok(None);
     };
-    if !rolled_out(live, &desired::credentials_hash(creds), Timestamp::now()) {
-        return Ok(true);
+    match rollout(live, &desired::credentials_hash(creds), Timestamp::now()) {
+        Rollout::Done => {}
+        waiting => return Ok(Some(waiting)),
     }
     ctx.db
         .retire_login(&refs.admin, &creds.names, &previous)
@@ -179,14 +182,24 @@ pub(crate) async fn retire(
         ),
     )
     .await;
-    Ok(false)
+    Ok(None)
+}
+
+/// Where the move of the worker's pods to credentials `hash` stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rollout {
+    /// Some pod does not run them yet: the Deployment's next change says more.
+    Pending,
+    /// Complete; an old pod may still be finishing its requests for this long.
+    Grace(Duration),
+    Done,
 }
 
 /// Whether every pod of the worker Deployment runs the template with credentials `hash`: the
 /// template names them, the controller has seen it, every replica is updated and available
 /// and no other pod is left, and the pods' termination grace period has passed since the
 /// rollout completed (a pod of the old ReplicaSet may still be finishing its requests).
-pub(crate) fn rolled_out(live: &Deployment, hash: &str, now: Timestamp) -> bool {
+pub(crate) fn rollout(live: &Deployment, hash: &str, now: Timestamp) -> Rollout {
     let spec = live.spec.clone().unwrap_or_default();
     let template_hash = spec
         .template
@@ -195,7 +208,7 @@ pub(crate) fn rolled_out(live: &Deployment, hash: &str, now: Timestamp) -> bool 
         .and_then(|m| m.annotations.as_ref())
         .and_then(|a| a.get(desired::CREDENTIALS_HASH_ANNOTATION));
     if template_hash.map(String::as_str) != Some(hash) {
-        return false;
+        return Rollout::Pending;
     }
     let want = spec.replicas.unwrap_or(1);
     let status = live.status.clone().unwrap_or_default();
@@ -206,10 +219,10 @@ pub(crate) fn rolled_out(live: &Deployment, hash: &str, now: Timestamp) -> bool 
         && status.available_replicas.unwrap_or(0) >= want
         && status.unavailable_replicas.unwrap_or(0) == 0;
     if !complete {
-        return false;
+        return Rollout::Pending;
     }
     if want == 0 {
-        return true;
+        return Rollout::Done;
     }
     let grace = spec
         .template
@@ -225,10 +238,14 @@ pub(crate) fn rolled_out(live: &Deployment, hash: &str, now: Timestamp) -> bool 
         .find(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("NewReplicaSetAvailable"))
         .and_then(|c| c.last_update_time)
         .map(|t| t.0);
-    match completed_at {
-        Some(at) => now.duration_since(at) >= SignedDuration::from_secs(grace),
-        None => false,
+    let Some(at) = completed_at else {
+        return Rollout::Pending;
+    };
+    let left = SignedDuration::from_secs(grace) - now.duration_since(at);
+    if left <= SignedDuration::ZERO {
+        return Rollout::Done;
     }
+    Rollout::Grace(Duration::try_from(left).unwrap_or(Duration::from_secs(1)))
 }
 
 /// Writes the `<name>-db` Secret for `creds` (server-side apply).
@@ -303,6 +320,10 @@ mod tests {
         }
     }
 
+    fn rolled_out(live: &Deployment, hash: &str, now: Timestamp) -> bool {
+        rollout(live, hash, now) == Rollout::Done
+    }
+
     #[test]
     fn the_old_login_waits_for_every_pod_and_the_grace_period() {
         let now = Timestamp::now();
@@ -318,6 +339,18 @@ mod tests {
         assert!(
             !rolled_out(&deployment("new", 2, 5), "new", now),
             "an old pod may still be terminating"
+        );
+        // The grace period left (30 s by default) is when to look again.
+        match rollout(&deployment("new", 2, 5), "new", now) {
+            Rollout::Grace(left) => assert!(
+                left > Duration::from_secs(20) && left <= Duration::from_secs(26),
+                "{left:?}"
+            ),
+            other => panic!("expected the grace period, got {other:?}"),
+        }
+        assert_eq!(
+            rollout(&deployment("new", 1, 5), "new", now),
+            Rollout::Pending
         );
     }
 }
