@@ -109,6 +109,26 @@ async fn groups_of_people_across_realms_show_only_what_the_caller_may_see() {
     let (people, cili) = pek_tests::web_support::seed(&fed).await;
     let hub = fed.hub.url.clone();
 
+    // Realm names for the caller: their own realms and the hub's, not the whole federation
+    // (Cecília is in kszk only; kir-dev is none of her business).
+    let (s, realms) = fed
+        .call(
+            Method::GET,
+            &format!("{hub}/api/v1/federation/realms"),
+            &fed.token(cili),
+            None,
+        )
+        .await
+        .expect("federation/realms");
+    assert_eq!(s, 200, "{realms}");
+    let ids: Vec<&str> = realms["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["hub", "kszk"], "{realms}");
+
     // Mine: every realm I am in, grouped by realm, with status and posts.
     let (s, mine) = fed
         .call(

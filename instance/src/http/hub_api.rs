@@ -57,23 +57,28 @@ pub(crate) struct FederationRealms {
     pub items: Vec<FederationRealm>,
 }
 
-/// Every realm registered in the federation (hosted by the hub or by a worker), with its
-/// display name: what clients name a realm by, e.g. one a merged answer left out.
+/// The caller's realms (those they are in, and those where something waits for their
+/// decision) and the hub's, with their display names: what clients name a realm by,
+/// e.g. one a merged answer left out. Not every realm of the federation: a realm may be
+/// unlisted, and who else is in the federation is not everyone's business.
 #[utoipa::path(get, path = "/api/v1/federation/realms", tag = "realms",
     responses((status = 200, body = FederationRealms), (status = 401, body = ErrorBody)))]
 async fn federation_realms(
     State(s): State<AppState>,
-    _c: Caller,
+    Caller(me): Caller,
 ) -> Result<Json<FederationRealms>> {
     let bff = s
         .bff
         .as_ref()
         .ok_or_else(|| Error::NotFound("no such route on a worker".into()))?;
+    let mut mine = bff.caller_realms(me).await?;
+    mine.extend(crate::federation::pending_realms(&s.db, me).await?);
     let mut items: Vec<FederationRealm> = bff
         .registry
         .all()
         .await
         .values()
+        .filter(|e| e.id.is_hub() || mine.contains(&e.id))
         .map(|e| FederationRealm {
             id: e.id.clone(),
             display_name: e.display_name.clone(),
