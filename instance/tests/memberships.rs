@@ -848,9 +848,20 @@ async fn configured_admins_hold_god_and_lose_only_what_the_configuration_gave() 
     );
 }
 
-/// A worker's outbox reports consented memberships only: an invitation or application
-/// writes nothing; its acceptance reports the person as in the realm. And a worker that
-/// cannot ask the hub refuses invitations instead of taking any user id.
+/// An invitation of `user` into kir-dev's group `g`, written straight into the database
+/// (a worker without a hub refuses invitations through its API).
+async fn invited_by_sql(su: &mut sqlx::PgConnection, g: &str, user: Uuid) {
+    sqlx::query(
+        "INSERT INTO memberships (realm_id, group_id, user_id, status)
+         VALUES ('kir-dev', $1, $2, 'INVITED')",
+    )
+    .bind(Uuid::parse_str(g).unwrap())
+    .bind(user)
+    .execute(su)
+    .await
+    .unwrap();
+}
+
 /// A worker's outbox rows for `user`: (member, pending), in order.
 async fn outbox(su: &mut sqlx::PgConnection, user: Uuid) -> Vec<(bool, bool)> {
     sqlx::query_as("SELECT member, pending FROM federation_outbox WHERE user_id = $1 ORDER BY seq")
@@ -860,6 +871,9 @@ async fn outbox(su: &mut sqlx::PgConnection, user: Uuid) -> Vec<(bool, bool)> {
         .unwrap()
 }
 
+/// A worker's outbox reports consented memberships only: an invitation or application
+/// writes nothing; its acceptance reports the person as in the realm. And a worker that
+/// cannot ask the hub refuses invitations instead of taking any user id.
 #[tokio::test]
 async fn a_workers_outbox_reports_pending_memberships_as_pending_never_as_members() {
     use sqlx::Connection;
@@ -893,15 +907,7 @@ async fn a_workers_outbox_reports_pending_memberships_as_pending_never_as_member
         .await;
     assert_eq!(s, StatusCode::CREATED, "{m}");
     let applied = id(&m);
-    sqlx::query(
-        "INSERT INTO memberships (realm_id, group_id, user_id, status)
-         VALUES ('kir-dev', $1, $2, 'INVITED')",
-    )
-    .bind(Uuid::parse_str(&g).unwrap())
-    .bind(invitee)
-    .execute(&mut su)
-    .await
-    .unwrap();
+    invited_by_sql(&mut su, &g, invitee).await;
     assert_eq!(outbox(&mut su, invitee).await, vec![(false, true)]);
     assert_eq!(outbox(&mut su, applicant).await, vec![(false, true)]);
     // Withdrawn: still nothing to report.
@@ -956,15 +962,7 @@ async fn the_member_list_queued_for_a_new_registration_never_overtakes_a_change_
     let mut su = sqlx::PgConnection::connect(&app.database.superuser_url)
         .await
         .unwrap();
-    sqlx::query(
-        "INSERT INTO memberships (realm_id, group_id, user_id, status)
-         VALUES ('kir-dev', $1, $2, 'INVITED')",
-    )
-    .bind(Uuid::parse_str(&g).unwrap())
-    .bind(invitee)
-    .execute(&mut su)
-    .await
-    .unwrap();
+    invited_by_sql(&mut su, &g, invitee).await;
 
     // The acceptance is written (its outbox row has a seq) but not committed yet.
     let mut accepting = sqlx::PgConnection::connect(&app.database.superuser_url)

@@ -40,7 +40,8 @@ fn season_text(lang: Lang, season: Season) -> &'static str {
     }
 }
 
-fn category(lang: Lang, c: &str) -> &'static str {
+/// A guideline's category in the page's language.
+pub(super) fn category(lang: Lang, c: &str) -> &'static str {
     let e = lang.eval();
     if c == "RESPONSIBILITY" {
         e.responsibility

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::super::api::enc;
 use super::super::i18n::Lang;
+use super::evaluation::category;
 use super::failure_text;
 use super::realm_admin::season_name;
 use crate::evaluation::guideline::{CollectionWithGuidelines, Guideline};
@@ -26,15 +27,6 @@ pub struct Guidelines<'a> {
     pub done: Option<&'static str>,
     /// The API's refusal of the last action: its status and message.
     pub refused: Option<(axum::http::StatusCode, &'a str)>,
-}
-
-fn category(lang: Lang, c: &str) -> &'static str {
-    let e = lang.eval();
-    if c == "RESPONSIBILITY" {
-        e.responsibility
-    } else {
-        e.work
-    }
 }
 
 /// A guideline's fields, empty for a new one or filled with `g`'s values; `key` makes
