@@ -176,10 +176,11 @@ impl Layout {
 struct Pinning {
     cpus: usize,
     hub_postmaster: i32,
-    worker_postmaster: i32,
+    /// None when the workers have no database (the fan-out's stand-ins).
+    worker_postmaster: Option<i32>,
     /// nginx's master process (its workers are its children): it stands where the hub
     /// stands, so it gets the hub's CPUs and counts on the hub's side.
-    nginx_master: i32,
+    nginx_master: Option<i32>,
 }
 
 impl Pinning {
@@ -198,11 +199,11 @@ impl Pinning {
         // New backends inherit the postmaster's mask; existing ones are set one by one.
         for pid in postgres_processes(self.hub_postmaster)?
             .into_iter()
-            .chain(postgres_processes(self.nginx_master)?)
+            .chain(children_of(self.nginx_master)?)
         {
             set_affinity(pid, &hub)?;
         }
-        for pid in postgres_processes(self.worker_postmaster)? {
+        for pid in children_of(self.worker_postmaster)? {
             set_affinity(pid, &rest)?;
         }
         Ok(load)
@@ -252,11 +253,11 @@ impl Pinning {
         }
         for pid in postgres_processes(self.hub_postmaster)?
             .into_iter()
-            .chain(postgres_processes(self.nginx_master)?)
+            .chain(children_of(self.nginx_master)?)
         {
             cpu.hub += on_cpu_ns(&format!("/proc/{pid}/schedstat"));
         }
-        for pid in postgres_processes(self.worker_postmaster)? {
+        for pid in children_of(self.worker_postmaster)? {
             cpu.worker += on_cpu_ns(&format!("/proc/{pid}/schedstat"));
         }
         Ok(cpu)
@@ -337,6 +338,11 @@ fn wakeup_round_trip_us(a: usize, b: usize, trips: u32) -> anyhow::Result<f64> {
     echo.join()
         .map_err(|_| anyhow::anyhow!("wake-up echo thread panicked"))??;
     Ok(timed?.as_secs_f64() * 1e6 / f64::from(trips))
+}
+
+/// [`postgres_processes`] of a process that may not be there.
+fn children_of(process: Option<i32>) -> anyhow::Result<Vec<i32>> {
+    process.map_or(Ok(Vec::new()), postgres_processes)
 }
 
 /// A process and its children (a postmaster and its backends, nginx and its workers).
@@ -601,6 +607,49 @@ pub(crate) fn stand_in_worker(delay: Duration) -> axum::Router {
         .route("/readyz", get(|| async { "ok" }))
 }
 
+/// The runtime a hub runs on, apart from the rest of the benchmark, as its own process
+/// would: its threads are named [`HUB_THREAD`], so its CPU can be told apart (and pinned).
+/// Shut down without waiting when dropped (a runtime must not be dropped inside another).
+struct HubRuntime(Option<tokio::runtime::Runtime>);
+
+impl HubRuntime {
+    /// A hub ([`hub_with`]) started on a runtime of its own.
+    async fn start(
+        people: usize,
+        workers: Vec<(RealmId, String)>,
+        signer: std::sync::Arc<Signer>,
+        keyfile: PathBuf,
+    ) -> anyhow::Result<(Self, Hub)> {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let rt = HubRuntime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(cpus)
+                .thread_name(HUB_THREAD)
+                .enable_all()
+                .build()?,
+        ));
+        let handle = rt.0.as_ref().context("hub runtime")?.handle().clone();
+        // Started from a thread outside both runtimes: everything it spawns lands on the
+        // hub's runtime.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name(HUB_THREAD.into())
+            .spawn(move || {
+                let _ = tx.send(handle.block_on(hub_with(people, &workers, &signer, keyfile)));
+            })?;
+        let hub = rx.await.context("starting the hub")??;
+        Ok((rt, hub))
+    }
+}
+
+impl Drop for HubRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 struct Hub {
     url: String,
     /// The callers' hub tokens, one per person, in the order of `users`.
@@ -714,13 +763,22 @@ pub async fn fan_out(args: FanOutArgs) -> anyhow::Result<()> {
     let signer = Signer::generate("pek-hub", "pek")?;
     let keyfile = std::env::temp_dir().join(format!("pek-bench-jwt-{}.pem", std::process::id()));
     std::fs::write(&keyfile, signer.public_pem())?;
-    let hub = hub_with(
+    let signer = std::sync::Arc::new(signer);
+    let (hub_rt, hub) = HubRuntime::start(
         args.callers.people(args.clients),
-        &workers,
-        &signer,
+        workers.clone(),
+        signer.clone(),
         keyfile,
     )
     .await?;
+    // CPU per request of the hub (its threads and its database) and of everything else
+    // but the load generator (the stand-ins).
+    let probe = Pinning {
+        cpus: std::thread::available_parallelism().map_or(1, usize::from),
+        hub_postmaster: postmaster_pid(&hub._pg)?,
+        worker_postmaster: None,
+        nginx_master: None,
+    };
     println!(
         "fan-out: {} stand-in workers answering after {} ms, {} clients ({}), {} s",
         args.workers,
@@ -748,10 +806,12 @@ pub async fn fan_out(args: FanOutArgs) -> anyhow::Result<()> {
         0,
         any_ok,
     )
-    .run(None)
-    .await?
-    .phase("one stand-in worker, directly, closed loop");
-    let mut phases = vec![direct];
+    .run(Some(&probe))
+    .await?;
+    let mut phases = vec![(
+        direct.phase("one stand-in worker, directly, closed loop"),
+        direct.cpu_per_request(),
+    )];
     for &rate in &args.rate {
         let label = if rate == 0 {
             format!("hub fan-out to {}, closed loop", args.workers)
@@ -759,18 +819,27 @@ pub async fn fan_out(args: FanOutArgs) -> anyhow::Result<()> {
             format!("hub fan-out to {}, offered {rate} req/s", args.workers)
         };
         let url = format!("{}/api/v1/groups?q=b", hub.url);
-        phases.push(load(url, rate, not_partial).run(None).await?.phase(&label));
+        let sample = load(url, rate, not_partial).run(Some(&probe)).await?;
+        phases.push((sample.phase(&label), sample.cpu_per_request()));
     }
+    drop(hub_rt);
     let rows: Vec<String> = phases
         .iter()
-        .map(|p| format!("{} {:.1} |", row(p), p.p99_ms - args.delay_ms as f64))
+        .map(|(p, (rest, hub))| {
+            format!(
+                "{} {:.1} | {hub:.0} | {rest:.0} |",
+                row(p),
+                p.p99_ms - args.delay_ms as f64
+            )
+        })
         .collect();
     let table = format!(
-        "| phase | requests | req/s | p50 ms | p99 ms | p99 − d ms |\n|---|---|---|---|---|---|\n{}",
+        "| phase | requests | req/s | p50 ms | p99 ms | p99 − d ms | hub CPU µs/req | stand-ins CPU µs/req |\n|---|---|---|---|---|---|---|---|\n{}",
         rows.join("\n")
     );
     let best = phases[1..]
         .iter()
+        .map(|(p, _)| p)
         .filter(|p| p.p99_ms - args.delay_ms as f64 <= 5.0)
         .map(|p| p.rps)
         .fold(0.0, f64::max);
@@ -831,37 +900,19 @@ pub async fn forward(args: ForwardArgs) -> anyhow::Result<()> {
 
     // The hub runs on a runtime of its own, as its own process would, so the split
     // layout can give it a core of its own.
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    let hub_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cpus)
-        .thread_name(HUB_THREAD)
-        .enable_all()
-        .build()?;
     let signer = std::sync::Arc::new(signer);
-    let hub = {
-        let (workers, signer) = (vec![(realm.clone(), worker_url.clone())], signer.clone());
-        // As many people as the most clients of a case.
-        let people = args
-            .callers
-            .people(args.clients.iter().copied().max().unwrap_or(1));
-        // Started from a thread outside both runtimes: everything it spawns lands on
-        // the hub's runtime.
-        let handle = hub_rt.handle().clone();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::Builder::new()
-            .name(HUB_THREAD.into())
-            .spawn(move || {
-                let _ = tx.send(handle.block_on(hub_with(people, &workers, &signer, keyfile)));
-            })?;
-        rx.await.context("starting the hub")??
-    };
-    let nginx = match Nginx::start(&worker_url) {
-        Ok(n) => n,
-        Err(e) => {
-            hub_rt.shutdown_background();
-            return Err(e);
-        }
-    };
+    // As many people as the most clients of a case.
+    let people = args
+        .callers
+        .people(args.clients.iter().copied().max().unwrap_or(1));
+    let (hub_rt, hub) = HubRuntime::start(
+        people,
+        vec![(realm.clone(), worker_url.clone())],
+        signer.clone(),
+        keyfile,
+    )
+    .await?;
+    let nginx = Nginx::start(&worker_url)?;
     let result = forward_rounds(
         &args,
         &pg,
@@ -874,7 +925,7 @@ pub async fn forward(args: ForwardArgs) -> anyhow::Result<()> {
     )
     .await;
     drop(nginx);
-    hub_rt.shutdown_background();
+    drop(hub_rt);
     drop(hub);
     result
 }
@@ -1065,8 +1116,8 @@ async fn forward_rounds(
     let pinning = Pinning {
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
         hub_postmaster: postmaster_pid(&hub._pg)?,
-        worker_postmaster: postmaster_pid(worker_pg)?,
-        nginx_master: nginx.pid(),
+        worker_postmaster: Some(postmaster_pid(worker_pg)?),
+        nginx_master: Some(nginx.pid()),
     };
     let (w, d) = (
         Duration::from_secs(args.warmup),

@@ -13,6 +13,10 @@
 //! (B) with RLS disabled on the realm tables, and (C) runs the same SQL through pgbench
 //! as the ceiling. It prints a Markdown table and writes it into `BENCHMARKS.md`.
 
+/// The allocator of the `pek` binary, since the benchmarks run its servers in-process.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod common;
 mod evaluation;
 mod federation;

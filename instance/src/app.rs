@@ -75,7 +75,7 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
         Some(p) => read_tokens(p)?,
         None => Vec::new(),
     };
-    let mut state = AppState::new(
+    let mut state = crate::http::AppShared::new(
         db.clone(),
         args.db.mode,
         verifier,
@@ -175,6 +175,10 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<(AppState, Router)> {
                 start_worker(&db, realm, args, http)?;
             }
         }
+    }
+    let state = AppState::from(state);
+    if state.mode == Mode::Hub {
+        spawn_hub_tasks(&state, args);
     }
     crate::http::ops_metrics_init();
     Ok((state.clone(), site(state, args.max_body_bytes)))
@@ -292,7 +296,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// Hub: the BFF with its registry and realm-list cache, health checks, and the listener
 /// that keeps caches in step with the database across hub replicas.
 async fn start_hub(
-    state: &mut AppState,
+    state: &mut crate::http::AppShared,
     args: &ServeArgs,
     http: reqwest::Client,
 ) -> anyhow::Result<()> {
@@ -356,6 +360,12 @@ async fn start_hub(
         Duration::from_millis(args.health_interval_ms.max(100)),
         2,
     ));
+    Ok(())
+}
+
+/// Hub: the background work that needs the finished state (registry reloads, merges
+/// left unfinished, the notification listener).
+fn spawn_hub_tasks(state: &AppState, args: &ServeArgs) {
     let reload = Duration::from_secs(args.registry_reload_secs.max(1));
     tokio::spawn(reload_periodically(state.clone(), reload));
     tokio::spawn(crate::person_merge::resume_periodically(
@@ -363,7 +373,6 @@ async fn start_hub(
         Duration::from_secs(args.merge_retry_secs.max(1)),
     ));
     tokio::spawn(listen(state.clone(), reload));
-    Ok(())
 }
 
 /// Reloads the registry every `period` whatever the notifications say, so a replica

@@ -183,6 +183,9 @@ pub struct RemoteBackend {
     realm: RealmId,
     /// The registered endpoint without a trailing `/`: a request's path follows it.
     base: String,
+    /// The endpoint parsed once, when it has no path of its own: a request's URL is then
+    /// this joined with the path, without parsing (and IDNA-checking) the host again.
+    origin: Option<url::Url>,
     http: reqwest::Client,
     tokens: Arc<RealmTokens>,
     /// The sign-in providers the realm accepts (`None`: every global one).
@@ -199,12 +202,11 @@ impl RealmBackend for RemoteBackend {
         req: &'a BackendRequest,
     ) -> BoxFuture<'a, std::result::Result<BackendResponse, Failure>> {
         Box::pin(async move {
-            let mut url = String::with_capacity(self.base.len() + req.path_and_query.len());
-            url.push_str(&self.base);
-            url.push_str(&req.path_and_query);
+            let url = realm_url(&self.base, self.origin.as_ref(), &req.path_and_query)
+                .map_err(|e| Failure::new(Reason::Failing, format!("the realm's URL: {e}")))?;
             let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes())
                 .map_err(|e| Failure::new(Reason::Failing, e.to_string()))?;
-            let mut rb = self.http.request(method, &url);
+            let mut rb = self.http.request(method, url);
             if let Some(c) = &req.caller {
                 let token = match self
                     .tokens
@@ -274,6 +276,23 @@ impl RealmBackend for RemoteBackend {
                 body,
             })
         })
+    }
+}
+
+/// A worker's URL for a request path: the endpoint parsed once (`origin`, when it has
+/// no path of its own) joined with the path, or else the endpoint and the path parsed
+/// together. Only a path-absolute reference keeps the origin's host when joined (`//x`
+/// would name another host), so anything else takes the parsing way, which never
+/// changes the host.
+fn realm_url(
+    base: &str,
+    origin: Option<&url::Url>,
+    path_and_query: &str,
+) -> std::result::Result<url::Url, url::ParseError> {
+    let path_absolute = path_and_query.starts_with('/') && !path_and_query.starts_with("//");
+    match origin {
+        Some(origin) if path_absolute => origin.join(path_and_query),
+        _ => url::Url::parse(&format!("{base}{path_and_query}")),
     }
 }
 
@@ -562,6 +581,9 @@ impl Bff {
             Some(endpoint) => Arc::new(RemoteBackend {
                 realm: realm.clone(),
                 base: endpoint.trim_end_matches('/').to_string(),
+                origin: url::Url::parse(endpoint)
+                    .ok()
+                    .filter(|u| u.path() == "/" && u.query().is_none()),
                 http: self.http.clone(),
                 tokens: self.tokens.clone(),
                 providers: entry.providers.clone(),
@@ -844,6 +866,43 @@ pub fn merge_group_pages(
     }
     let items = all.into_iter().map(|(.., v)| v).collect();
     (items, any_left.then_some(next))
+}
+
+#[cfg(test)]
+mod realm_url_tests {
+    use super::realm_url;
+
+    fn both(endpoint: &str, path: &str) -> (String, String) {
+        let base = endpoint.trim_end_matches('/');
+        let origin = url::Url::parse(endpoint).ok();
+        let joined = realm_url(base, origin.as_ref(), path).expect("joined");
+        let parsed = realm_url(base, None, path).expect("parsed");
+        (joined.to_string(), parsed.to_string())
+    }
+
+    #[test]
+    fn joining_the_parsed_origin_gives_the_parsed_url() {
+        for path in [
+            "/api/v1/realms/kszk/groups?q=sz%C3%A1m%20web&limit=20",
+            "/api/v1/realms/kszk/groups/6b2d1a4e-0000-4000-8000-000000000000",
+            "/api/v1/realms/kszk/users/x/points?semester=2025%2F26%2F1",
+        ] {
+            let (joined, parsed) = both("http://kszk-worker.pek.svc:8080/", path);
+            assert_eq!(joined, parsed, "{path}");
+            assert!(joined.starts_with("http://kszk-worker.pek.svc:8080/api/v1/"));
+        }
+    }
+
+    #[test]
+    fn a_path_never_changes_the_host() {
+        for path in ["//evil.example/x", "\\\\evil.example/x", "evil.example/x"] {
+            let base = "http://worker:8080";
+            let origin = url::Url::parse(base).ok();
+            if let Ok(u) = realm_url(base, origin.as_ref(), path) {
+                assert_eq!(u.host_str(), Some("worker"), "{path}: {u}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -53,8 +53,29 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::realm::RealmId;
 
+/// What every handler and middleware may need. Each extractor and middleware that takes
+/// it clones it for every request (several per request), so it is one `Arc`: a clone is
+/// one atomic increment instead of one per shared service and a copy of the public
+/// origin. Built as [`AppShared`] and frozen into this once start-up is done.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppShared>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppShared;
+
+    fn deref(&self) -> &AppShared {
+        &self.0
+    }
+}
+
+impl From<AppShared> for AppState {
+    fn from(shared: AppShared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+/// The parts of [`AppState`], mutable while the instance starts.
+pub struct AppShared {
     pub db: Db,
     pub mode: Mode,
     pub verifier: Arc<Verifier>,
@@ -81,7 +102,7 @@ pub struct AppState {
     pub public_origin: Option<String>,
 }
 
-impl AppState {
+impl AppShared {
     /// How names map to identities (`authsch:<id>`, `<provider>:<subject>`): the hub's
     /// sign-in providers.
     pub(crate) fn naming(&self) -> crate::identity::Naming {
@@ -95,7 +116,7 @@ impl AppState {
         worker_realm: Option<RealmId>,
         operator_tokens: Vec<String>,
     ) -> Result<Self> {
-        let state = AppState {
+        let state = AppShared {
             db: db.clone(),
             mode,
             verifier: Arc::new(verifier),
