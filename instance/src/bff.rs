@@ -746,16 +746,58 @@ impl Bff {
     }
 }
 
-/// Parses a realm's JSON page answer: its `items` and whether it had more.
-pub fn page_items(body: &[u8]) -> std::result::Result<(Vec<serde_json::Value>, bool), String> {
-    let mut v: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("invalid JSON answer: {e}"))?;
-    let more = v.get("nextCursor").is_some_and(|c| !c.is_null());
-    // Taken out of the answer, not copied: a page is read once.
-    match v.get_mut("items").map(serde_json::Value::take) {
-        Some(serde_json::Value::Array(items)) => Ok((items, more)),
-        _ => Err("answer has no items".to_string()),
+/// One item of a realm's page as the realm wrote it, with what orders it in a merge.
+/// The hub passes items on without building them into a tree of values and writing
+/// them out again: of a fan-out's own work, that was the largest part after the calls.
+#[derive(Debug)]
+pub struct PageItem {
+    pub raw: Box<serde_json::value::RawValue>,
+    sort_key: String,
+    id: String,
+}
+
+/// What orders an item: its `sortKey` and `id` (absent: empty), the rest left unread.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemKey {
+    #[serde(default)]
+    sort_key: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+impl PageItem {
+    fn read(raw: &serde_json::value::RawValue) -> std::result::Result<Self, String> {
+        let key: ItemKey = serde_json::from_str(raw.get())
+            .map_err(|e| format!("invalid item in the answer: {e}"))?;
+        Ok(PageItem {
+            raw: raw.to_owned(),
+            sort_key: key.sort_key.unwrap_or_default(),
+            id: key.id.unwrap_or_default(),
+        })
     }
+}
+
+/// Parses a realm's JSON page answer: its `items` and whether it had more.
+pub fn page_items(body: &[u8]) -> std::result::Result<(Vec<PageItem>, bool), String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Page<'a> {
+        #[serde(borrow)]
+        items: Option<Vec<&'a serde_json::value::RawValue>>,
+        /// `null` reads as absent: the last page.
+        #[serde(default, borrow)]
+        next_cursor: Option<&'a serde_json::value::RawValue>,
+    }
+    let page: Page<'_> =
+        serde_json::from_slice(body).map_err(|e| format!("invalid JSON answer: {e}"))?;
+    let more = page.next_cursor.is_some();
+    let items = page.items.ok_or("answer has no items")?;
+    let items = items
+        .into_iter()
+        .map(PageItem::read)
+        .collect::<std::result::Result<_, _>>()?;
+    Ok((items, more))
 }
 
 /// Where a paged cross-realm search stands in each realm: the opaque cursor of the
@@ -804,7 +846,7 @@ pub enum Position<'a> {
 /// it has more after them.
 pub struct RealmPage {
     pub realm: RealmId,
-    pub items: Vec<serde_json::Value>,
+    pub items: Vec<PageItem>,
     pub more: bool,
 }
 
@@ -817,10 +859,7 @@ pub fn merge_group_pages(
     from: &MergedCursor,
     pages: Vec<RealmPage>,
     limit: usize,
-) -> (Vec<serde_json::Value>, Option<MergedCursor>) {
-    let text = |v: &serde_json::Value, k: &str| {
-        v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string()
-    };
+) -> (Vec<Box<serde_json::value::RawValue>>, Option<MergedCursor>) {
     // Each realm's page length and whether it has more, for the cursor; the items
     // themselves move into the merge.
     let sizes: Vec<(RealmId, usize, bool)> = pages
@@ -829,12 +868,13 @@ pub fn merge_group_pages(
         .collect();
     // (sort key, realm, id) orders the merge; the realm and the item's index in its
     // realm's page say how far into each realm the page went.
-    let mut all: Vec<((String, RealmId, String), usize, serde_json::Value)> =
+    type Key = (String, RealmId, String);
+    let mut all: Vec<(Key, usize, Box<serde_json::value::RawValue>)> =
         Vec::with_capacity(sizes.iter().map(|s| s.1).sum());
     for p in pages {
-        for (i, v) in p.items.into_iter().enumerate() {
-            let key = (text(&v, "sortKey"), p.realm.clone(), text(&v, "id"));
-            all.push((key, i, v));
+        for (i, item) in p.items.into_iter().enumerate() {
+            let key = (item.sort_key, p.realm.clone(), item.id);
+            all.push((key, i, item.raw));
         }
     }
     all.sort_by(|a, b| a.0.cmp(&b.0));
@@ -906,6 +946,48 @@ mod realm_url_tests {
 }
 
 #[cfg(test)]
+mod page_items_tests {
+    use super::page_items;
+
+    #[test]
+    fn items_pass_through_as_written_and_a_null_cursor_is_the_last_page() {
+        let body = br#"{"items":[{"id":"b","sortKey":"k\u00e1","name":"K\u00e1r","n":[1,2]},{"name":"no key"}],"nextCursor":null}"#;
+        let (items, more) = page_items(body).expect("page");
+        assert!(!more);
+        assert_eq!(
+            items[0].raw.get(),
+            r#"{"id":"b","sortKey":"k\u00e1","name":"K\u00e1r","n":[1,2]}"#
+        );
+        assert_eq!(
+            (items[0].sort_key.as_str(), items[0].id.as_str()),
+            ("ká", "b")
+        );
+        assert_eq!((items[1].sort_key.as_str(), items[1].id.as_str()), ("", ""));
+        let (_, more) = page_items(br#"{"items":[],"nextCursor":"abc"}"#).expect("page");
+        assert!(more);
+        let (_, more) = page_items(br#"{"items":[]}"#).expect("page");
+        assert!(!more);
+    }
+
+    #[test]
+    fn an_answer_without_items_or_with_a_bad_item_is_refused() {
+        for body in [
+            &br#"{"nextCursor":null}"#[..],
+            br#"{"items":null}"#,
+            br#"{"items":{}}"#,
+            br#"{"items":[{"sortKey":1}]}"#,
+            b"not json",
+        ] {
+            assert!(
+                page_items(body).is_err(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
 mod merged_cursor_tests {
     use super::*;
 
@@ -945,7 +1027,14 @@ mod merged_cursor_tests {
                     .unwrap_or(all.len())
             }
         };
-        let items: Vec<_> = all[start..].iter().take(limit).cloned().collect();
+        let items: Vec<_> = all[start..]
+            .iter()
+            .take(limit)
+            .map(|v| {
+                let raw = serde_json::value::to_raw_value(v).unwrap();
+                PageItem::read(&raw).unwrap()
+            })
+            .collect();
         Some(RealmPage {
             realm: realm.clone(),
             more: start + items.len() < all.len(),
@@ -977,11 +1066,10 @@ mod merged_cursor_tests {
                 .collect();
             let (items, next) = merge_group_pages(&cursor, asked, 2);
             pages += 1;
-            seen.extend(
-                items
-                    .iter()
-                    .map(|v| v["name"].as_str().unwrap().to_string()),
-            );
+            seen.extend(items.iter().map(|raw| {
+                let v: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
+                v["name"].as_str().unwrap().to_string()
+            }));
             match next {
                 Some(n) => cursor = MergedCursor::decode(&n.encode()).unwrap(),
                 None => break,

@@ -72,7 +72,8 @@ fn page_start(limit: Option<u32>, cursor: Option<&str>) -> Result<(usize, bff::M
 
 /// One page of a listing merged across realms.
 struct MergedPage {
-    items: Vec<serde_json::Value>,
+    /// The realms' items as they wrote them.
+    items: Vec<Box<serde_json::value::RawValue>>,
     next: Option<bff::MergedCursor>,
     coverage: bff::Coverage,
     /// The realms that answered (the others are in `coverage.unavailable`).
@@ -172,7 +173,7 @@ pub(crate) struct GroupSearch {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct GroupPage {
     #[schema(value_type = Vec<crate::group::Group>)]
-    pub items: Vec<serde_json::Value>,
+    pub items: Vec<Box<serde_json::value::RawValue>>,
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
@@ -262,8 +263,8 @@ async fn group_directory(
     .await?;
     let (items, next, coverage) = (page.items, page.next, page.coverage);
     let mut groups = Vec::with_capacity(items.len());
-    for v in items {
-        match serde_json::from_value::<crate::group::DirectoryGroup>(v) {
+    for raw in items {
+        match serde_json::from_str::<crate::group::DirectoryGroup>(raw.get()) {
             Ok(g) => groups.push(g),
             Err(e) => tracing::warn!(error = %e, "a realm's directory entry is malformed"),
         }
