@@ -316,7 +316,7 @@ async fn start_hub(
             deadline: Duration::from_millis(args.bff_deadline_ms.max(1)),
             retries: args.bff_retries,
         },
-        http.clone(),
+        crate::bff::client::worker_client(args.bff_worker_http2),
         crate::auth::RealmTokens::new(
             state
                 .keys
