@@ -923,20 +923,14 @@ impl RealmTokens {
         realm_providers.unwrap_or(&self.global_providers)
     }
 
-    /// The token for the holder of the hub token `hub_token` (verified here, so the
-    /// provider it names is the hub's own word) at `realm`'s worker: see [`RealmTokens::mint`].
-    pub async fn token(
-        &self,
-        hub_token: &str,
-        realm: &str,
-        realm_providers: Option<&[String]>,
-    ) -> Result<Arc<str>, TokenRefusal> {
-        let claims = self
-            .verifier
+    /// The claims of a hub token, verified here (the provider it names is then the
+    /// hub's own word), for [`RealmTokens::mint`]: the token for its holder at a realm's
+    /// worker.
+    pub async fn verify(&self, hub_token: &str) -> Result<Claims, TokenRefusal> {
+        self.verifier
             .verify(hub_token)
             .await
-            .map_err(TokenRefusal::Internal)?;
-        self.mint(&claims, realm, realm_providers)
+            .map_err(TokenRefusal::Internal)
     }
 
     /// The token for the holder of `hub_claims` (a verified hub session or login token)

@@ -52,7 +52,20 @@ use self::left_out::{Failure, Reason};
 #[derive(Debug, Clone)]
 pub struct CallerAuth {
     pub user: Uuid,
-    pub hub_token: String,
+    pub hub_token: Arc<str>,
+    /// The hub token's claims once verified: shared by the request's calls (its clones),
+    /// so a request that asks 32 realms verifies the token once, not 32 times.
+    verified: Arc<tokio::sync::OnceCell<crate::auth::Claims>>,
+}
+
+impl CallerAuth {
+    pub fn new(user: Uuid, hub_token: impl Into<Arc<str>>) -> Self {
+        CallerAuth {
+            user,
+            hub_token: hub_token.into(),
+            verified: Arc::default(),
+        }
+    }
 }
 
 /// A request to one realm, in the shape of the public realm routes.
@@ -209,11 +222,18 @@ impl RealmBackend for RemoteBackend {
                 .method(req.method.clone())
                 .uri(uri);
             if let Some(c) = &req.caller {
-                let token = match self
-                    .tokens
-                    .token(&c.hub_token, self.realm.as_str(), self.providers.as_deref())
+                let minted = match c
+                    .verified
+                    .get_or_try_init(|| self.tokens.verify(&c.hub_token))
                     .await
                 {
+                    Ok(claims) => {
+                        self.tokens
+                            .mint(claims, self.realm.as_str(), self.providers.as_deref())
+                    }
+                    Err(e) => Err(e),
+                };
+                let token = match minted {
                     Ok(t) => t,
                     // The hub answers for the realm, as the realm would for a caller it
                     // refuses: every path (forwarder, fan-out, pages) sees the same 403.

@@ -29,7 +29,7 @@ pub struct Key {
     realm: RealmId,
     caller: Uuid,
     /// The session's hub token the realm token is minted from.
-    session: String,
+    session: std::sync::Arc<str>,
     path_and_query: String,
 }
 
@@ -132,10 +132,7 @@ mod tests {
     fn get(user: Uuid, path: &str) -> BackendRequest {
         BackendRequest::get(
             path.to_string(),
-            Some(CallerAuth {
-                user,
-                hub_token: format!("token-of-{user}"),
-            }),
+            Some(CallerAuth::new(user, format!("token-of-{user}"))),
         )
     }
 
@@ -161,10 +158,7 @@ mod tests {
         // The same person's other session (perhaps from a provider this realm refuses).
         let other_session = BackendRequest::get(
             "/x".to_string(),
-            Some(CallerAuth {
-                user: a,
-                hub_token: "another-session-of-a".into(),
-            }),
+            Some(CallerAuth::new(a, "another-session-of-a")),
         );
         assert_ne!(Some(&ka), Key::of(&realm, &other_session).as_ref());
         let post = BackendRequest {

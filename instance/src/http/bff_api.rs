@@ -46,10 +46,7 @@ fn bff(s: &AppState) -> Result<&Arc<Bff>> {
 /// The signed-in caller, for requests to realms: the hub token they presented (used
 /// in-process only) and their id (workers get a token minted for their realm).
 pub(super) fn caller(me: Uuid, headers: &HeaderMap) -> Option<CallerAuth> {
-    super::extract::presented_token(headers).map(|hub_token| CallerAuth {
-        user: me,
-        hub_token,
-    })
+    super::extract::presented_token(headers).map(|hub_token| CallerAuth::new(me, hub_token))
 }
 
 fn encode(v: &str) -> String {
