@@ -13,7 +13,7 @@ use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 /// The pooled client every remote realm backend shares.
 pub type WorkerClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -32,7 +32,11 @@ pub fn worker_client(http2: bool) -> WorkerClient {
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
+    // Idle connections are closed after 90 s, as reqwest's pool did (the pool needs a
+    // timer for that).
     Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(512)
         .http2_only(http2)
         .build(https)
