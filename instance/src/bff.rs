@@ -222,17 +222,14 @@ impl RealmBackend for RemoteBackend {
                 .method(req.method.clone())
                 .uri(uri);
             if let Some(c) = &req.caller {
-                let minted = match c
+                let minted = c
                     .verified
                     .get_or_try_init(|| self.tokens.verify(&c.hub_token))
                     .await
-                {
-                    Ok(claims) => {
+                    .and_then(|claims| {
                         self.tokens
                             .mint(claims, self.realm.as_str(), self.providers.as_deref())
-                    }
-                    Err(e) => Err(e),
-                };
+                    });
                 let token = match minted {
                     Ok(t) => t,
                     // The hub answers for the realm, as the realm would for a caller it
